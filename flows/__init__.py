@@ -1,0 +1,1 @@
+"""Prefect flows, the workspace configuration and the command line."""

@@ -1,0 +1,167 @@
+"""``kizuna``: the command line for admins and ops.
+
+Prefect is imported lazily (it costs about a second) so ``--help`` and ``status`` stay quick.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from kizuna.errors import ConfigError, KizunaError
+
+app = typer.Typer(
+    name="kizuna",
+    help=(
+        "Kizuna (絆) — one customer store from your mail, calendars, CRMs and exports.\n\n"
+        "Start with `kizuna demo` to see it work on generated data, or `kizuna init` to "
+        "write a workspace file for your company."
+    ),
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+WorkspaceOpt = Annotated[
+    Path,
+    typer.Option(
+        "--workspace", "-w", help="Workspace file.", envvar="KIZUNA_WORKSPACE", show_default=True
+    ),
+]
+
+
+def _fail(exc: BaseException) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {exc}")
+    return typer.Exit(code=2 if isinstance(exc, ConfigError) else 1)
+
+
+@app.command()
+def init(
+    path: Annotated[Path, typer.Argument(help="Where to write the workspace file.")] = Path(
+        "kizuna.yaml"
+    ),
+    company: Annotated[str, typer.Option(help="Your company's name.")] = "株式会社サンプル",
+    domain: Annotated[
+        list[str] | None, typer.Option(help="Your own mail domain (repeatable).")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented workspace file for a new company."""
+    from flows.template import render_workspace
+
+    if path.exists() and not force:
+        raise _fail(ConfigError("already exists", file=str(path), fix="pass --force to overwrite"))
+    path.write_text(render_workspace(company, domain or ["example.co.jp"]), encoding="utf-8")
+    console.print(f"Wrote [bold]{path}[/]. Edit the `sources:` section, then run `kizuna sync`.")
+
+
+@app.command()
+def sync(
+    source: Annotated[
+        str | None, typer.Argument(help="One source name from the workspace; all if omitted.")
+    ] = None,
+    workspace: WorkspaceOpt = Path("kizuna.yaml"),
+) -> None:
+    """Sync one source (or every enabled source) into the warehouse."""
+    from flows import workspace as wsmod
+
+    try:
+        ws = wsmod.load(workspace)
+        if source is not None:
+            from flows.registry import source_config
+
+            source_config(ws, source)
+    except KizunaError as exc:
+        raise _fail(exc) from None
+    ok = run_sync(ws.path, [source] if source else None)
+    raise typer.Exit(0 if ok else 1)
+
+
+def run_sync(workspace_file: Path, sources: list[str] | None) -> bool:
+    """Run the sync flow with progress bars, then print the run's summary."""
+    from flows.runtime import quiet_prefect
+
+    quiet_prefect(workspace_file.parent / ".kizuna" / "prefect")
+    from flows import summary
+    from flows.progress import set_reporter
+
+    run_id = uuid.uuid4().hex
+    started = time.monotonic()
+    ok = True
+    with summary.progress_bars(console) as reporter:
+        set_reporter(reporter)
+        try:
+            from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+            from flows.sync import sync_workspace
+
+            with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+                sync_workspace(str(workspace_file), sources, run_id)
+        except Exception as exc:
+            ok = False
+            err_console.print(f"[bold red]sync failed:[/] {exc}")
+        finally:
+            set_reporter(None)
+    summary.print_run(console, workspace_file, run_id, time.monotonic() - started)
+    return ok
+
+
+@app.command()
+def status(workspace: WorkspaceOpt = Path("kizuna.yaml")) -> None:
+    """Show every stream's cursor, last run, counts and quarantine."""
+    from flows import summary
+    from flows import workspace as wsmod
+
+    try:
+        ws = wsmod.load(workspace)
+    except KizunaError as exc:
+        raise _fail(exc) from None
+    summary.print_status(console, ws)
+
+
+@app.command()
+def demo(
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Folder for the sample workspace and data.")
+    ] = Path("kizuna-demo"),
+    messages: Annotated[int, typer.Option(help="Mail messages to generate.")] = 3000,
+    fresh: Annotated[bool, typer.Option(help="Delete an existing demo folder first.")] = False,
+    seed: Annotated[int, typer.Option(help="Random seed for the generated data.")] = 7,
+) -> None:
+    """Generate a sample company (exports, mailboxes, calendars) and sync it end to end."""
+    import shutil
+
+    from flows.demo import generate
+
+    if fresh and directory.exists():
+        shutil.rmtree(directory)
+    if not (directory / "kizuna.yaml").exists():
+        with console.status("Generating sample data…"):
+            ws_file = generate(directory, messages=messages, seed=seed)
+        console.print(f"Sample workspace written to [bold]{ws_file}[/]")
+    ws_file = directory / "kizuna.yaml"
+    ok = run_sync(ws_file.resolve(), None)
+    console.print(
+        f"\nNext: [bold]kizuna status -w {ws_file}[/] · run again to see an incremental sync"
+    )
+    raise typer.Exit(0 if ok else 1)
+
+
+def main() -> None:
+    try:
+        app()
+    except KizunaError as exc:  # pragma: no cover - last line of defence
+        err_console.print(f"[bold red]error:[/] {exc}")
+        sys.exit(1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,200 @@
+"""Sequencing one stream: connector pages → unchanged check → mapping → one transaction each.
+
+Kept free of Prefect so it can be tested and benchmarked directly; ``flows.sync`` wraps it in
+tasks. A page is committed with its cursor, so a crash at any point leaves the store and the
+cursor consistent and a rerun resumes after the last committed page.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import Engine
+
+from connectors.page import Cursor, Page
+from kizuna.errors import BadRecord, ResyncRequired
+from warehouse import records as r
+from warehouse import state
+from warehouse.state import Quarantined, StreamKey
+from warehouse.store import PageStats, apply_page, live_source_ids, mark_deleted, unchanged_ids
+
+ProgressFn = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """Everything the engine needs to sync one stream of one configured source.
+
+    ``read(cursor)`` yields pages; ``source_id(raw)`` names a raw record; ``map(raw)`` turns it
+    into unified records (raising ``BadRecord`` or a pydantic ``ValidationError`` for bad
+    input); ``fingerprint`` changes when the mapping's configuration changes, so a new column
+    map re-applies rows whose payload did not change.
+    """
+
+    connector: str
+    stream: str
+    read: Callable[[Cursor | None], Iterator[Page[Any]]]
+    cursor_type: type[Cursor]
+    source_id: Callable[[dict[str, Any]], str]
+    map: Callable[[dict[str, Any]], Sequence[r.Record]]
+    fingerprint: str = ""
+    unique_ids: bool = False
+    """A snapshot source (a file) must not repeat an id within a pass; repeats are quarantined."""
+    total_hint: Callable[[], int | None] = field(default=lambda: None)
+
+    @property
+    def key(self) -> StreamKey:
+        return StreamKey(self.connector, self.stream)
+
+
+@dataclass
+class StreamResult:
+    connector: str
+    stream: str
+    pages: int = 0
+    read: int = 0
+    unchanged: int = 0
+    stats: PageStats = field(default_factory=PageStats)
+    resynced: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "connector": self.connector,
+            "stream": self.stream,
+            "pages": self.pages,
+            "read": self.read,
+            "unchanged": self.unchanged,
+            **self.stats.counts(),
+            "by_entity": dict(self.stats.by_entity),
+            "resynced": self.resynced,
+        }
+
+
+def payload_hash(raw: dict[str, Any], fingerprint: str = "") -> str:
+    """A stable 128-bit digest of a raw record (plus the mapping's fingerprint)."""
+    blob = json.dumps(raw, ensure_ascii=False, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.blake2b((fingerprint + blob).encode(), digest_size=16).hexdigest()
+
+
+def config_fingerprint(config: Any) -> str:
+    return hashlib.blake2b(
+        json.dumps(config, sort_keys=True, default=str).encode(), digest_size=8
+    ).hexdigest()
+
+
+def _map_page(
+    spec: StreamSpec,
+    rows: Sequence[tuple[str, dict[str, Any]]],
+    skip: set[str],
+    hashes: dict[str, str],
+) -> tuple[list[r.Record], list[Quarantined]]:
+    out: list[r.Record] = []
+    bad: list[Quarantined] = []
+    for sid, raw in rows:
+        if sid in skip:
+            continue
+        try:
+            mapped = spec.map(raw)
+        except BadRecord as exc:
+            bad.append(Quarantined(exc.source_id or sid, exc.reason, state.dumps_payload(raw)))
+            continue
+        except ValidationError as exc:
+            reason = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'record'}: {e['msg']}"
+                for e in exc.errors()
+            )
+            bad.append(Quarantined(sid, reason, state.dumps_payload(raw)))
+            continue
+        h = hashes[sid]
+        out.extend(x.model_copy(update={"payload_hash": h}) for x in mapped)
+    return out, bad
+
+
+def run_stream(
+    engine: Engine,
+    spec: StreamSpec,
+    run_id: str,
+    progress: ProgressFn | None = None,
+) -> StreamResult:
+    """Sync one stream to the end of what the source has now; resumable at page boundaries."""
+    key = spec.key
+    result = StreamResult(spec.connector, spec.stream)
+    with engine.begin() as conn:
+        stored = state.load_cursor(conn, key)
+        run_row = state.start_run(conn, key, run_id)
+    cursor = spec.cursor_type.model_validate(stored) if stored is not None else None
+    try:
+        try:
+            _drain(engine, spec, cursor, run_id, run_row, result, progress)
+        except ResyncRequired:
+            # The source forgot our cursor: start over. Upserts absorb what we already have.
+            with engine.begin() as conn:
+                state.reset_cursor(conn, key)
+            result.resynced = True
+            _drain(engine, spec, None, run_id, run_row, result, progress)
+    except BaseException as exc:
+        with engine.begin() as conn:
+            state.finish_run(conn, run_row, "failed", f"{type(exc).__name__}: {exc}"[:2000])
+        raise
+    with engine.begin() as conn:
+        state.finish_run(conn, run_row, "completed")
+    return result
+
+
+def _drain(
+    engine: Engine,
+    spec: StreamSpec,
+    cursor: Cursor | None,
+    run_id: str,
+    run_row: int,
+    result: StreamResult,
+    progress: ProgressFn | None,
+) -> None:
+    key = spec.key
+    seen: set[str] = set()
+    for page in spec.read(cursor):
+        rows: list[tuple[str, dict[str, Any]]] = []
+        bad = [Quarantined(b.source_id, b.reason, b.payload) for b in page.bad]
+        for raw in page.records:
+            sid = spec.source_id(raw)
+            if spec.unique_ids and sid in seen:
+                bad.append(
+                    Quarantined(sid, f"duplicate id {sid!r} in one pass", state.dumps_payload(raw))
+                )
+                continue
+            seen.add(sid)
+            rows.append((sid, raw))
+        seen.update(page.seen)
+        hashes = {sid: payload_hash(raw, spec.fingerprint) for sid, raw in rows}
+        with engine.begin() as conn:
+            skip = unchanged_ids(conn, key, hashes)
+            records, mapped_bad = _map_page(spec, rows, skip, hashes)
+            bad.extend(mapped_bad)
+            deleted = list(page.deleted)
+            stats = apply_page(
+                conn,
+                key,
+                records=records,
+                deleted=deleted,
+                quarantined=bad,
+                cursor=page.cursor.model_dump(mode="json"),
+                run_id=run_id,
+            )
+            if page.snapshot_end:
+                gone = [sid for sid in live_source_ids(conn, key) if sid not in seen]
+                if gone:
+                    stats.deleted += mark_deleted(conn, key, gone, state.now())
+                seen.clear()
+            unchanged = len(skip)
+            state.add_to_run(conn, run_row, {**stats.counts(), "unchanged": unchanged})
+        result.pages += 1
+        result.read += len(page.records)
+        result.unchanged += unchanged
+        result.stats.add(stats)
+        if progress is not None:
+            progress(len(page.records) + len(page.bad))

@@ -1,0 +1,51 @@
+"""Process-wide settings for running Prefect quietly offline, and the engine cache.
+
+``quiet_prefect`` must run before ``prefect`` is first imported: Prefect reads its settings
+from the environment at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from warehouse.db import open_warehouse
+
+_engines: dict[str, Engine] = {}
+
+QUIET = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "DO_NOT_TRACK": "1",
+    "PREFECT_LOGGING_LEVEL": "WARNING",
+    "PREFECT_SERVER_LOGGING_LEVEL": "CRITICAL",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
+    "PREFECT_TELEMETRY_ENABLE_RESOURCE_METRICS": "false",
+    "PREFECT_UI_ENABLED": "false",
+}
+
+
+def quiet_prefect(home: Path | None = None) -> None:
+    """Offline, quiet defaults; anything the user already set wins."""
+    for k, v in QUIET.items():
+        os.environ.setdefault(k, v)
+    if home is not None and "PREFECT_HOME" not in os.environ:
+        home.mkdir(parents=True, exist_ok=True)
+        os.environ["PREFECT_HOME"] = str(home)
+    logging_yml = Path(__file__).with_name("logging.yaml")
+    os.environ.setdefault("PREFECT_LOGGING_CONFIG_PATH", str(logging_yml))
+
+
+def engine_for(url: str) -> Engine:
+    """One migrated engine per warehouse URL per process."""
+    eng = _engines.get(url)
+    if eng is None:
+        eng = _engines[url] = open_warehouse(url)
+    return eng
+
+
+def dispose_engines() -> None:
+    for eng in _engines.values():
+        eng.dispose()
+    _engines.clear()

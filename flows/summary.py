@@ -1,0 +1,237 @@
+"""What a person reads after a run: progress bars while it works, tables when it is done."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+from sqlalchemy import func, select
+
+from flows.runtime import engine_for
+from flows.workspace import Workspace, load
+from warehouse import schema as t
+
+
+class _RichReporter:
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+
+    def start(self, label: str, total: int | None) -> Callable[[int], None]:
+        tid = self.progress.add_task(label, total=total)
+
+        def tick(n: int) -> None:
+            self.progress.advance(tid, n)
+
+        return tick
+
+
+@contextmanager
+def progress_bars(console: Console) -> Iterator[_RichReporter]:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        yield _RichReporter(progress)
+
+
+def print_run(console: Console, workspace_file: Path, run_id: str, seconds: float) -> None:
+    ws = load(workspace_file)
+    engine = engine_for(ws.warehouse_url)
+    r = t.SyncRun
+    with engine.connect() as conn:
+        rows = conn.execute(select(r).where(r.run_id == run_id).order_by(r.id)).scalars().all()
+        table = Table(title=f"Sync run {run_id[:8]} — {seconds:.1f} s", title_justify="left")
+        for col in (
+            "source/stream",
+            "status",
+            "inserted",
+            "updated",
+            "unchanged",
+            "deleted",
+            "quarantined",
+        ):
+            table.add_column(col, justify="left" if col in ("source/stream", "status") else "right")
+        for row in rows:
+            style = {"completed": "green", "failed": "red"}.get(row.status, "yellow")
+            table.add_row(
+                f"{row.connector}/{row.stream}",
+                f"[{style}]{row.status}[/]",
+                f"{row.inserted:,}",
+                f"{row.updated:,}",
+                f"{row.unchanged:,}",
+                f"{row.deleted:,}",
+                f"[red]{row.quarantined:,}[/]" if row.quarantined else "0",
+            )
+        console.print(table)
+        console.print(entity_table(ws))
+        errors = [row for row in rows if row.error]
+        for row in errors:
+            console.print(f"[red]{row.connector}/{row.stream} failed:[/] {row.error}")
+
+
+def entity_table(ws: Workspace) -> Table:
+    """Counts per entity (live rows) and per source (rows each source contributed)."""
+    engine = engine_for(ws.warehouse_url)
+    entities = [
+        ("organizations", t.Organization),
+        ("people", t.Person),
+        ("deals", t.Deal),
+        ("activities", t.Activity),
+        ("staff users", t.StaffUser),
+    ]
+    sr = t.SourceRecord
+    with engine.connect() as conn:
+        per_source: dict[tuple[str, str], int] = {
+            (c, e): int(n)
+            for c, e, n in conn.execute(
+                select(sr.connector, sr.entity, func.count(func.distinct(sr.entity_id)))
+                .where(sr.deleted_at.is_(None))
+                .group_by(sr.connector, sr.entity)
+            )
+        }
+        sources = sorted({c for c, _ in per_source})
+        table = Table(title="Customer store", title_justify="left")
+        table.add_column("entity")
+        table.add_column("total", justify="right")
+        for s in sources:
+            table.add_column(f"from {s}", justify="right")
+        key = {
+            "organizations": "organization",
+            "people": "person",
+            "deals": "deal",
+            "activities": "activity",
+        }
+        for label, model in entities:
+            q = select(func.count()).select_from(model)
+            if hasattr(model, "deleted_at"):
+                q = q.where(model.deleted_at.is_(None))
+            total = int(conn.execute(q).scalar_one())
+            cells = [f"{per_source.get((s, key.get(label, '')), 0):,}" for s in sources]
+            table.add_row(label, f"{total:,}", *cells)
+        q_total = conn.execute(
+            select(func.count()).select_from(t.Quarantine).where(t.Quarantine.resolved_at.is_(None))
+        ).scalar_one()
+        table.add_row("[red]quarantined[/]", f"{int(q_total):,}", *["" for _ in sources])
+    return table
+
+
+def _age(ts: datetime | None) -> str:
+    if ts is None:
+        return "never"
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=UTC)
+    s = (datetime.now(UTC) - ts).total_seconds()
+    if s < 90:
+        return f"{int(s)} s ago"
+    if s < 5400:
+        return f"{int(s // 60)} min ago"
+    if s < 172800:
+        return f"{int(s // 3600)} h ago"
+    return f"{int(s // 86400)} days ago"
+
+
+def print_status(console: Console, ws: Workspace) -> None:
+    from flows import registry
+
+    engine = engine_for(ws.warehouse_url)
+    st, r, q = t.SyncState, t.SyncRun, t.Quarantine
+    table = Table(title=f"Streams — {ws.company.name}", title_justify="left")
+    for col in (
+        "source/stream",
+        "cursor",
+        "last run",
+        "status",
+        "ins",
+        "upd",
+        "unch",
+        "del",
+        "quarantine",
+    ):
+        table.add_column(
+            col, justify="right" if col in ("ins", "upd", "unch", "del", "quarantine") else "left"
+        )
+    with engine.connect() as conn:
+        cursors = {
+            (c, s): (cur, ts)
+            for c, s, cur, ts in conn.execute(
+                select(st.connector, st.stream, st.cursor, st.updated_at)
+            )
+        }
+        quarantined = {
+            (c, s): int(n)
+            for c, s, n in conn.execute(
+                select(q.connector, q.stream, func.count())
+                .where(q.resolved_at.is_(None))
+                .group_by(q.connector, q.stream)
+            )
+        }
+        for name in ws.sources:
+            try:
+                stream_names = [s.stream for s in registry.streams(ws, name)]
+            except Exception as exc:
+                table.add_row(name, f"[red]{exc}[/]", "", "", "", "", "", "", "")
+                continue
+            for stream in stream_names:
+                last = (
+                    conn.execute(
+                        select(r)
+                        .where(r.connector == name, r.stream == stream)
+                        .order_by(r.id.desc())
+                        .limit(1)
+                    )
+                    .scalars()
+                    .first()
+                )
+                cur, _ = cursors.get((name, stream), (None, None))
+                text = json.dumps(cur, ensure_ascii=False) if cur is not None else "—"
+                if len(text) > 48:
+                    text = text[:45] + "…"
+                nq = quarantined.get((name, stream), 0)
+                if last is None:
+                    table.add_row(f"{name}/{stream}", text, "never", "", "", "", "", "", str(nq))
+                    continue
+                style = {"completed": "green", "failed": "red"}.get(last.status, "yellow")
+                table.add_row(
+                    f"{name}/{stream}",
+                    text,
+                    _age(last.finished_at or last.started_at),
+                    f"[{style}]{last.status}[/]",
+                    f"{last.inserted:,}",
+                    f"{last.updated:,}",
+                    f"{last.unchanged:,}",
+                    f"{last.deleted:,}",
+                    f"[red]{nq:,}[/]" if nq else "0",
+                )
+        console.print(table)
+        recent = conn.execute(
+            select(q.connector, q.stream, q.source_id, q.reason)
+            .where(q.resolved_at.is_(None))
+            .order_by(q.id.desc())
+            .limit(10)
+        ).all()
+    if recent:
+        qt = Table(title="Latest quarantined records", title_justify="left")
+        for col in ("source/stream", "source id", "reason"):
+            qt.add_column(col)
+        for c, s, sid, reason in recent:
+            qt.add_row(f"{c}/{s}", str(sid or ""), reason[:120])
+        console.print(qt)
+    console.print(entity_table(ws))

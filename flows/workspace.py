@@ -1,0 +1,159 @@
+"""The workspace file (``kizuna.yaml``): the one place an admin configures a company.
+
+Loading it either gives a fully validated :class:`Workspace` or raises ``ConfigError`` that
+names the file, the field and what to write instead. Secrets are never written in the file:
+a field ending in ``_env`` names an environment variable (or Prefect Secret block) instead.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from kizuna.errors import ConfigError
+from warehouse.normalize import normalize_domain
+
+DEFAULT_FILE = "kizuna.yaml"
+
+
+class Company(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    domains: list[str] = Field(default_factory=list)
+    """The company's own mail domains: mail to/from them is internal, their people are staff."""
+    time_zone: str = "Asia/Tokyo"
+    phone_region: str = Field(default="JP", min_length=2, max_length=2)
+
+    @field_validator("domains")
+    @classmethod
+    def _domains(cls, v: list[str]) -> list[str]:
+        out = []
+        for d in v:
+            n = normalize_domain(d) or d.strip().lower()
+            if "." not in n:
+                raise ValueError(f"{d!r} is not a domain; write it like 'example.co.jp'")
+            out.append(n)
+        return out
+
+    @field_validator("time_zone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {v!r}; use an IANA name such as 'Asia/Tokyo'"
+            ) from None
+        return v
+
+
+class WarehouseConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = "sqlite:///kizuna.db"
+    """SQLAlchemy URL. ``KIZUNA_WAREHOUSE_URL`` in the environment overrides it."""
+
+
+class SourceConfig(BaseModel):
+    """Fields every source has; each source type extends it (see ``flows.registry``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str
+    enabled: bool = True
+
+
+class Workspace(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: Literal[1] = 1
+    company: Company
+    warehouse: WarehouseConfig = Field(default_factory=WarehouseConfig)
+    sources: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # Sections owned by later features; each is validated by its own model when used.
+    identity: dict[str, Any] = Field(default_factory=dict)
+    segments: dict[str, Any] = Field(default_factory=dict)
+    campaigns: dict[str, Any] = Field(default_factory=dict)
+    reminders: dict[str, Any] = Field(default_factory=dict)
+    outbound: dict[str, Any] = Field(default_factory=dict)
+
+    # Set by load(); not part of the file.
+    path: Path = Field(default=Path(DEFAULT_FILE), exclude=True)
+
+    @property
+    def root(self) -> Path:
+        """Relative paths in the file are relative to the file's folder."""
+        return self.path.parent
+
+    def resolve(self, p: str | Path) -> Path:
+        q = Path(p).expanduser()
+        return q if q.is_absolute() else (self.root / q)
+
+    @property
+    def warehouse_url(self) -> str:
+        url = os.environ.get("KIZUNA_WAREHOUSE_URL") or self.warehouse.url
+        if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+            rel = url.removeprefix("sqlite:///")
+            if rel and rel != ":memory:":
+                return f"sqlite:///{self.resolve(rel)}"
+        return url
+
+
+_FIXES = {
+    "missing": "add this field",
+    "extra_forbidden": "remove it, or check its spelling against `kizuna init`'s template",
+    "literal_error": "use one of the allowed values",
+    "string_too_short": "give it a value",
+}
+
+
+def config_error(exc: ValidationError, file: Path | str, prefix: str = "") -> ConfigError:
+    """The first validation error as a ConfigError naming file, field and fix."""
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"])
+    field = f"{prefix}.{loc}" if prefix and loc else (prefix or loc)
+    msg = err["msg"].removeprefix("Value error, ")
+    fix = _FIXES.get(err["type"], "")
+    extra = len(exc.errors()) - 1
+    if extra:
+        msg += f" (and {extra} more problem{'s' if extra > 1 else ''})"
+    return ConfigError(msg, file=str(file), field=field, fix=fix)
+
+
+def load(path: str | Path = DEFAULT_FILE) -> Workspace:
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError(
+            "workspace file not found",
+            file=str(p),
+            fix="run `kizuna init` to write one, or pass --workspace",
+        )
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(
+            f"not valid YAML ({getattr(exc, 'problem', exc)})",
+            file=str(p),
+            field=where,
+            fix="check indentation and quoting near that line",
+        ) from None
+    if not isinstance(data, dict):
+        raise ConfigError("the file must be a mapping with `company:` and `sources:`", file=str(p))
+    try:
+        ws = Workspace.model_validate(data)
+    except ValidationError as exc:
+        raise config_error(exc, p) from None
+    ws = ws.model_copy(update={"path": p.resolve()})
+    from flows.registry import validate_sources
+
+    validate_sources(ws)
+    return ws

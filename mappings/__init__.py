@@ -1,0 +1,1 @@
+"""Pure functions: one source's raw dict → unified records. No I/O here."""

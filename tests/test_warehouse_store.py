@@ -1,0 +1,103 @@
+"""The write path: linking, lineage, unchanged detection and deletes, on both databases."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, func, select
+
+from warehouse import records as r
+from warehouse import schema as t
+from warehouse.state import StreamKey, load_cursor
+from warehouse.store import apply_page, unchanged_ids
+
+KEY = StreamKey("export", "contacts")
+
+
+def _count(engine: Engine, model: type[t.Base], live: bool = True) -> int:
+    q = select(func.count()).select_from(model)
+    if live and hasattr(model, "deleted_at"):
+        q = q.where(model.deleted_at.is_(None))  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        return int(conn.execute(q).scalar_one())
+
+
+def test_people_sharing_an_email_are_one_person_across_sources(engine: Engine) -> None:
+    a = r.Person(
+        source_id="1", full_name="田中 太郎", emails=["T.Tanaka@ABC.co.jp"], payload_hash="x"
+    )
+    b = r.Person(
+        source_id="9",
+        full_name="Taro Tanaka",
+        emails=["t.tanaka@abc.co.jp", "taro@gmail.com"],
+        payload_hash="y",
+    )
+    with engine.begin() as conn:
+        apply_page(conn, KEY, records=[a], cursor={"n": 1})
+        apply_page(conn, StreamKey("crm", "contacts"), records=[b], cursor={"n": 1})
+    assert _count(engine, t.Person) == 1
+    assert _count(engine, t.PersonEmail) == 2
+
+
+def test_org_variants_resolve_to_one_company(engine: Engine) -> None:
+    recs = [
+        r.Person(
+            source_id=str(i),
+            emails=[f"p{i}@abc.co.jp"],
+            organization=r.OrgRef(name=n),
+            payload_hash="h",
+        )
+        for i, n in enumerate(["株式会社ABC", "(株)ＡＢＣ", "ABC Co., Ltd."])
+    ]
+    with engine.begin() as conn:
+        apply_page(conn, KEY, records=recs, cursor=None)
+    assert _count(engine, t.Organization) == 1
+
+
+def test_cursor_commits_with_rows_and_unchanged_rows_are_detected(engine: Engine) -> None:
+    p = r.Person(source_id="1", emails=["a@b.co.jp"], payload_hash="h1")
+    with engine.begin() as conn:
+        apply_page(conn, KEY, records=[p], cursor={"offset": 1})
+    with engine.connect() as conn:
+        assert load_cursor(conn, KEY) == {"offset": 1}
+        assert unchanged_ids(conn, KEY, {"1": "h1"}) == {"1"}
+        assert unchanged_ids(conn, KEY, {"1": "h2"}) == set()
+
+
+def test_vanished_source_row_marks_entity_deleted_only_without_other_sources(
+    engine: Engine,
+) -> None:
+    p = r.Person(source_id="1", emails=["a@b.co.jp"], payload_hash="h")
+    act = r.Activity(
+        source_id="m",
+        key="mail:<m@x>",
+        kind="email",
+        occurred_at=datetime(2026, 1, 1, tzinfo=UTC),
+        participants=[r.Participant(email="a@b.co.jp", role="from")],
+        payload_hash="h",
+    )
+    with engine.begin() as conn:
+        apply_page(conn, KEY, records=[p], cursor=None)
+        apply_page(conn, StreamKey("crm", "contacts"), records=[p], cursor=None)
+        apply_page(conn, StreamKey("mail", "inbox"), records=[act], cursor=None)
+        apply_page(conn, KEY, deleted=["1"], cursor=None)
+    assert _count(engine, t.Person) == 1  # the CRM still has them
+    with engine.begin() as conn:
+        apply_page(conn, StreamKey("crm", "contacts"), deleted=["1"], cursor=None)
+    assert _count(engine, t.Person) == 0
+
+
+def test_deal_stage_changes_are_kept(engine: Engine) -> None:
+    d1 = r.Deal(source_id="D1", name="案件", stage="提案", payload_hash="a")
+    d2 = d1.model_copy(update={"stage": "交渉", "payload_hash": "b"})
+    with engine.begin() as conn:
+        apply_page(conn, KEY, records=[d1], cursor=None)
+        apply_page(conn, KEY, records=[d2], cursor=None)
+        apply_page(conn, KEY, records=[d2], cursor=None)
+    with engine.connect() as conn:
+        stages = (
+            conn.execute(select(t.DealStageHistory.stage).order_by(t.DealStageHistory.id))
+            .scalars()
+            .all()
+        )
+    assert stages == ["提案", "交渉"]

@@ -1,0 +1,65 @@
+"""Opening the warehouse: one engine factory and one migration entry point for both databases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine tuned per dialect.
+
+    SQLite gets WAL (readers never block the writer, and a killed process loses at most the
+    transaction in flight), foreign keys on, and a generous busy timeout for the CLI reading
+    while a flow writes.
+    """
+    if url.startswith("sqlite"):
+        # The driver's own transaction handling is switched off so every transaction starts
+        # with BEGIN IMMEDIATE: two writers (a flow and the CLI) then queue on the busy
+        # timeout instead of failing with SQLITE_BUSY when a reader turns writer.
+        engine = create_engine(url, connect_args={"timeout": 60, "isolation_level": None}, **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA cache_size=-65536")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def alembic_config(engine: Engine) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the schema to the newest revision (every head, so parallel branches all apply)."""
+    command.upgrade(alembic_config(engine), "heads")
+
+
+def open_warehouse(url: str) -> Engine:
+    """Engine plus migrations: the one way every command and flow opens the store."""
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        if str(path) not in ("", ":memory:"):
+            path.parent.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(url)
+    upgrade(engine)
+    return engine

@@ -1,0 +1,142 @@
+"""Keys used to recognise the same person or company across sources.
+
+Pure functions; the identity resolver (later) builds on the same keys, so a person matched by
+email at sync time and one matched by the resolver agree.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+import phonenumbers
+
+# 法人格 and their English equivalents, stripped only for comparison, never for display.
+_LEGAL_FORMS = [
+    "株式会社",
+    "有限会社",
+    "合同会社",
+    "合資会社",
+    "合名会社",
+    "一般社団法人",
+    "一般財団法人",
+    "公益社団法人",
+    "公益財団法人",
+    "特定非営利活動法人",
+    "npo法人",
+    "医療法人",
+    "学校法人",
+    "社会福祉法人",
+    "(株)",
+    "(有)",
+    "(合)",
+    "㈱",
+    "㈲",
+]
+_LEGAL_SUFFIX_EN = re.compile(
+    r"[\s,]*(co\.?,?\s*ltd\.?|company\s+limited|corporation|corp\.?|inc\.?|incorporated|"
+    r"llc|l\.l\.c\.|ltd\.?|limited|k\.k\.?|kk|gmbh|plc|co\.)\s*$",
+)
+_SPACE = re.compile(r"[\s\u3000・.,、。\-‐ー－]+")
+
+FREE_MAIL_DOMAINS = frozenset(
+    {
+        "gmail.com",
+        "googlemail.com",
+        "yahoo.co.jp",
+        "yahoo.com",
+        "ymail.ne.jp",
+        "hotmail.com",
+        "hotmail.co.jp",
+        "outlook.com",
+        "outlook.jp",
+        "live.jp",
+        "live.com",
+        "msn.com",
+        "icloud.com",
+        "me.com",
+        "mac.com",
+        "aol.com",
+        "docomo.ne.jp",
+        "ezweb.ne.jp",
+        "au.com",
+        "softbank.ne.jp",
+        "i.softbank.jp",
+        "nifty.com",
+        "biglobe.ne.jp",
+        "so-net.ne.jp",
+        "ocn.ne.jp",
+        "protonmail.com",
+        "proton.me",
+        "gmx.com",
+        "mail.com",
+        "zoho.com",
+        "example.com",
+    }
+)
+
+
+def fold(text: str) -> str:
+    """NFKC-fold (full/half width, ㈱ → (株)) and lower-case, for comparison only."""
+    return unicodedata.normalize("NFKC", text).casefold().strip()
+
+
+def normalize_email(address: str) -> str | None:
+    """Return the comparable form of an address, or None when it is not an address.
+
+    Case-folds the whole address (real servers treat the local part case-insensitively) and
+    folds full-width characters typed on Japanese keyboards.
+    """
+    a = fold(address).strip("<> \"'")
+    if a.startswith("mailto:"):
+        a = a[7:]
+    if a.count("@") != 1:
+        return None
+    local, domain = a.split("@")
+    if not local or "." not in domain or any(c.isspace() for c in a):
+        return None
+    return f"{local}@{domain.rstrip('.')}"
+
+
+def email_domain(address: str) -> str | None:
+    """The company domain an address points to, or None for free-mail and invalid ones."""
+    n = normalize_email(address)
+    if n is None:
+        return None
+    domain = n.split("@", 1)[1]
+    return None if domain in FREE_MAIL_DOMAINS else domain
+
+
+def normalize_domain(domain: str) -> str | None:
+    """``https://www.ABC.co.jp/about`` → ``abc.co.jp``; free-mail domains give None."""
+    d = fold(domain)
+    d = re.sub(r"^[a-z]+://", "", d).split("/", 1)[0].split("@")[-1]
+    d = d.removeprefix("www.").rstrip(".")
+    if not d or "." not in d or d in FREE_MAIL_DOMAINS:
+        return None
+    return d
+
+
+@lru_cache(maxsize=65536)
+def normalize_org_name(name: str) -> str:
+    """株式会社ＡＢＣ, (株)ABC and ABC Co., Ltd. all give ``abc``."""
+    n = fold(name)
+    for form in _LEGAL_FORMS:
+        n = n.replace(form, " ")
+    n = _LEGAL_SUFFIX_EN.sub("", n)
+    return _SPACE.sub("", n)
+
+
+def normalize_phone(number: str, region: str = "JP") -> str | None:
+    """E.164 form, or None when the number cannot be a phone number in ``region``."""
+    raw = fold(number)
+    if not raw:
+        return None
+    try:
+        parsed = phonenumbers.parse(raw, region.upper())
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)

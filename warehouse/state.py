@@ -1,0 +1,140 @@
+"""Sync bookkeeping: cursors, run records and quarantine.
+
+Cursors are stored as JSON values and always written inside the transaction that writes the
+rows they cover, so the store and its cursor can never disagree after a crash.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from warehouse import schema as t
+from warehouse.upsert import upsert
+
+
+@dataclass(frozen=True)
+class StreamKey:
+    connector: str
+    stream: str
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    """A bad record as it arrived, with the reason it could not be used."""
+
+    source_id: str | None
+    reason: str
+    payload: str | None = None
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def load_cursor(conn: Connection, key: StreamKey) -> dict[str, Any] | None:
+    row = conn.execute(
+        select(t.SyncState.cursor).where(
+            t.SyncState.connector == key.connector, t.SyncState.stream == key.stream
+        )
+    ).first()
+    return None if row is None else row[0]
+
+
+def save_cursor(
+    conn: Connection, key: StreamKey, cursor: dict[str, Any] | None, run_id: str | None
+) -> None:
+    values = {
+        "connector": key.connector,
+        "stream": key.stream,
+        "cursor": cursor,
+        "updated_at": now(),
+        "last_run_id": run_id,
+    }
+    upsert(conn, t.SyncState.__table__, [values], ["connector", "stream"])
+
+
+def reset_cursor(conn: Connection, key: StreamKey) -> None:
+    conn.execute(
+        update(t.SyncState)
+        .where(t.SyncState.connector == key.connector, t.SyncState.stream == key.stream)
+        .values(cursor=None, updated_at=now())
+    )
+
+
+def quarantine(
+    conn: Connection, key: StreamKey, items: Sequence[Quarantined], run_id: str | None
+) -> int:
+    if not items:
+        return 0
+    ts = now()
+    conn.execute(
+        insert(t.Quarantine),
+        [
+            {
+                "connector": key.connector,
+                "stream": key.stream,
+                "source_id": q.source_id,
+                "reason": q.reason[:2000],
+                "payload": q.payload,
+                "run_id": run_id,
+                "created_at": ts,
+            }
+            for q in items
+        ],
+    )
+    return len(items)
+
+
+def start_run(conn: Connection, key: StreamKey, run_id: str) -> int:
+    result = conn.execute(
+        insert(t.SyncRun).returning(t.SyncRun.id),
+        {
+            "run_id": run_id,
+            "connector": key.connector,
+            "stream": key.stream,
+            "started_at": now(),
+            "status": "running",
+        },
+    )
+    return int(result.scalar_one())
+
+
+def add_to_run(conn: Connection, run_row: int, counts: dict[str, int]) -> None:
+    if not any(counts.values()):
+        return
+    stmt = update(t.SyncRun).where(t.SyncRun.id == run_row)
+    conn.execute(
+        stmt.values({getattr(t.SyncRun, k): getattr(t.SyncRun, k) + v for k, v in counts.items()})
+    )
+
+
+def finish_run(conn: Connection, run_row: int, status: str, error: str | None = None) -> None:
+    conn.execute(
+        update(t.SyncRun)
+        .where(t.SyncRun.id == run_row)
+        .values(status=status, finished_at=now(), error=error)
+    )
+
+
+def quarantine_counts(conn: Connection) -> dict[tuple[str, str], int]:
+    rows = conn.execute(
+        select(t.Quarantine.connector, t.Quarantine.stream, func.count())
+        .where(t.Quarantine.resolved_at.is_(None))
+        .group_by(t.Quarantine.connector, t.Quarantine.stream)
+    )
+    return {(c, s): int(n) for c, s, n in rows}
+
+
+def dumps_payload(raw: Any) -> str:
+    """Keep a bad record readable in quarantine whatever its type."""
+    if isinstance(raw, bytes):
+        return raw.decode("utf-8", "backslashreplace")
+    if isinstance(raw, str):
+        return raw
+    return json.dumps(raw, ensure_ascii=False, default=str)
