@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import flow, get_run_logger, task
+from prefect.client.schemas.objects import State
 from prefect.context import FlowRunContext
-from prefect.states import State
 
 from flows import progress, registry
 from flows.engine import run_stream

@@ -56,7 +56,7 @@ def save_cursor(
         "updated_at": now(),
         "last_run_id": run_id,
     }
-    upsert(conn, t.SyncState.__table__, [values], ["connector", "stream"])
+    upsert(conn, t.table(t.SyncState), [values], ["connector", "stream"])
 
 
 def reset_cursor(conn: Connection, key: StreamKey) -> None:

@@ -62,12 +62,14 @@ ENTITY = {
     r.Activity: "activity",
     r.Order: "order",
 }
+
+
 ENTITY_TABLE: dict[str, Any] = {
-    "organization": t.Organization.__table__,
-    "person": t.Person.__table__,
-    "deal": t.Deal.__table__,
-    "activity": t.Activity.__table__,
-    "order": t.Order.__table__,
+    "organization": t.table(t.Organization),
+    "person": t.table(t.Person),
+    "deal": t.table(t.Deal),
+    "activity": t.table(t.Activity),
+    "order": t.table(t.Order),
 }
 
 
@@ -231,7 +233,7 @@ class _Writer:
         ]
         upsert(
             self.conn,
-            t.SourceRecord.__table__,
+            t.table(t.SourceRecord),
             rows,
             ["connector", "stream", "source_id", "entity"],
             ["entity_id", "payload_hash", "last_seen", "deleted_at"],
@@ -257,7 +259,7 @@ class _Writer:
             su = t.StaffUser
             insert_ignore(
                 self.conn,
-                su.__table__,
+                t.table(su),
                 [
                     {
                         "email": e,
@@ -311,7 +313,7 @@ class _Writer:
                     continue
         missing = [(k, ref) for k, ref in wanted.items() if k not in found]
         if missing:
-            rows = []
+            rows: list[dict[str, Any]] = []
             for _, ref in missing:
                 name = ref.name or ref.domain or ref.corporate_number or "?"
                 rows.append(
@@ -346,8 +348,8 @@ class _Writer:
                     uniq_rows.append(row)
                 else:
                     kept = uniq_rows[hit]
-                    for col in ("domain", "corporate_number"):
-                        kept[col] = kept[col] or row[col]
+                    for name_ in ("domain", "corporate_number"):
+                        kept[name_] = kept[name_] or row[name_]
                     if kept["name"] == kept["domain"] and row["name"] != row["domain"]:
                         kept["name"] = row["name"]
                         kept["name_normalized"] = row["name_normalized"]
@@ -576,10 +578,10 @@ class _Writer:
             for x, pid in zip(people, ids, strict=True)
             for ph in x.phones
         ]
-        insert_ignore(self.conn, t.PersonEmail.__table__, _dedupe(emails, ("email",)), ["email"])
+        insert_ignore(self.conn, t.table(t.PersonEmail), _dedupe(emails, ("email",)), ["email"])
         insert_ignore(
             self.conn,
-            t.PersonPhone.__table__,
+            t.table(t.PersonPhone),
             _dedupe(phones, ("person_id", "phone")),
             ["person_id", "phone"],
         )
@@ -592,7 +594,7 @@ class _Writer:
             refs = [r.OrgRef(domain=d) if (d := email_domain(e)) else r.OrgRef() for e in missing]
             org_ids = self.org_ids([x for x in refs if _org_key(x)])
             p = t.Person
-            rows = []
+            rows: list[dict[str, Any]] = []
             for e, ref in zip(missing, refs, strict=True):
                 k = _org_key(ref)
                 rows.append(
@@ -612,7 +614,7 @@ class _Writer:
             )
             insert_ignore(
                 self.conn,
-                t.PersonEmail.__table__,
+                t.table(t.PersonEmail),
                 [{"email": e, "person_id": i} for e, i in zip(missing, ids, strict=True)],
                 ["email"],
             )
@@ -675,7 +677,7 @@ class _Writer:
         old = [x for x in deals if x.source_id in lineage]
         if old:
             ups = [row(x) | {"b_id": lineage[x.source_id]} for x in old]
-            cols = {c: bindparam(c) for c in ups[0] if c != "b_id"}
+            cols: dict[str, Any] = {c: bindparam(c) for c in ups[0] if c != "b_id"}
             self.conn.execute(update(d).where(d.id == bindparam("b_id")).values(cols), ups)
             for x in old:
                 did = lineage[x.source_id]
@@ -745,7 +747,7 @@ class _Writer:
             ids.update(zip((x.key for x in new), got, strict=True))
         if changed:
             ups = [row(x) | {"b_id": ids[x.key]} for x in changed]
-            cols = {c: bindparam(c) for c in ups[0] if c not in ("b_id", "key")}
+            cols: dict[str, Any] = {c: bindparam(c) for c in ups[0] if c not in ("b_id", "key")}
             self.conn.execute(update(a).where(a.id == bindparam("b_id")).values(cols), ups)
         self._count("activity", len(new), len(changed))
         self._participants([*new, *changed], ids)
@@ -829,7 +831,7 @@ class _Writer:
         old = [x for x in uniq if x.source_id in lineage]
         if old:
             ups = [row(x) | {"b_id": lineage[x.source_id]} for x in old]
-            cols = {c: bindparam(c) for c in ups[0] if c != "b_id"}
+            cols: dict[str, Any] = {c: bindparam(c) for c in ups[0] if c != "b_id"}
             self.conn.execute(update(o).where(o.id == bindparam("b_id")).values(cols), ups)
         self._count("order", len(new), len(old))
         self._record_lineage(
