@@ -207,7 +207,9 @@ class SourceRecord(Base):
     last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     __table_args__ = (
-        UniqueConstraint("connector", "stream", "source_id", "entity", name="uq_source_record_key"),
+        UniqueConstraint(
+            "connector", "stream", "source_id", "entity", "entity_id", name="uq_source_record_key"
+        ),
         Index("ix_source_record_entity", "entity", "entity_id"),
     )
 

@@ -25,7 +25,7 @@ from warehouse import records as r
 from warehouse import schema as t
 from warehouse.normalize import email_domain, normalize_org_name
 from warehouse.state import Quarantined, StreamKey, now, quarantine, save_cursor
-from warehouse.upsert import chunks, insert_ignore, upsert
+from warehouse.upsert import chunks, insert_ignore
 
 IN_CHUNK = 900
 
@@ -163,19 +163,25 @@ def mark_deleted(conn: Connection, key: StreamKey, source_ids: Sequence[str], ts
         if eid is not None:
             by_entity.setdefault(entity, set()).add(eid)
     for entity, ids in by_entity.items():
-        table = ENTITY_TABLE[entity]
-        live = (
-            select(sr.id)
-            .where(sr.entity == entity, sr.entity_id == table.c.id, sr.deleted_at.is_(None))
-            .exists()
-        )
-        for part in chunks(sorted(ids), IN_CHUNK):
-            conn.execute(
-                update(table)
-                .where(table.c.id.in_(part), ~live, table.c.deleted_at.is_(None))
-                .values(deleted_at=ts)
-            )
+        retire(conn, entity, sorted(ids), ts)
     return len(hit)
+
+
+def retire(conn: Connection, entity: str, ids: Sequence[int], ts: datetime) -> None:
+    """Mark unified rows deleted where no live source row still has them."""
+    sr = t.SourceRecord
+    table = ENTITY_TABLE[entity]
+    live = (
+        select(sr.id)
+        .where(sr.entity == entity, sr.entity_id == table.c.id, sr.deleted_at.is_(None))
+        .exists()
+    )
+    for part in chunks(list(ids), IN_CHUNK):
+        conn.execute(
+            update(table)
+            .where(table.c.id.in_(part), ~live, table.c.deleted_at.is_(None))
+            .values(deleted_at=ts)
+        )
 
 
 def _org_key(ref: r.OrgRef | r.Organization) -> tuple[str, str] | None:
@@ -214,9 +220,32 @@ class _Writer:
         return {sid: eid for sid, eid in rows if eid is not None}
 
     def _record_lineage(self, entity: str, items: Sequence[tuple[str, str, int]]) -> None:
-        """(source_id, payload_hash, entity_id) → upsert source_record rows."""
+        """(source_id, payload_hash, entity_id) → replace the lineage of those source rows.
+
+        A source row may produce several unified rows (a recurring meeting's occurrences);
+        rows it produced before but no longer does are retired unless another source still
+        has them.
+        """
         if not items:
             return
+        sr = t.SourceRecord
+        sids = sorted({s for s, _, _ in items})
+        old = _select_in(
+            self.conn,
+            lambda part: select(sr.id, sr.source_id, sr.entity_id, sr.first_seen).where(
+                sr.connector == self.key.connector,
+                sr.stream == self.key.stream,
+                sr.entity == entity,
+                sr.source_id.in_(part),
+            ),
+            sids,
+        )
+        first: dict[str, datetime] = {}
+        for _, sid, _, fs in old:
+            if sid not in first or fs < first[sid]:
+                first[sid] = fs
+        for part in chunks([row[0] for row in old], IN_CHUNK):
+            self.conn.execute(delete(sr).where(sr.id.in_(part)))
         rows = [
             {
                 "connector": self.key.connector,
@@ -225,27 +254,25 @@ class _Writer:
                 "entity": entity,
                 "entity_id": eid,
                 "payload_hash": h,
-                "first_seen": self.ts,
+                "first_seen": first.get(sid, self.ts),
                 "last_seen": self.ts,
                 "deleted_at": None,
             }
-            for sid, h, eid in {(s, h, e) for s, h, e in items}
+            for sid, h, eid in sorted({(s, h, e) for s, h, e in items})
         ]
-        upsert(
-            self.conn,
-            t.table(t.SourceRecord),
-            rows,
-            ["connector", "stream", "source_id", "entity"],
-            ["entity_id", "payload_hash", "last_seen", "deleted_at"],
-        )
+        self.conn.execute(insert(sr), _dedupe(rows, ("source_id", "entity_id")))
         table = ENTITY_TABLE[entity]
-        revived = sorted({eid for _, _, eid in items})
+        now_ids = {eid for _, _, eid in items}
+        revived = sorted(now_ids)
         for part in chunks(revived, IN_CHUNK):
             self.conn.execute(
                 update(table)
                 .where(table.c.id.in_(part), table.c.deleted_at.is_not(None))
                 .values(deleted_at=None)
             )
+        dropped = sorted({eid for _, _, eid, _ in old if eid is not None} - now_ids)
+        if dropped:
+            retire(self.conn, entity, dropped, self.ts)
 
     def _count(self, entity: str, inserted: int, updated: int) -> None:
         self.stats.inserted += inserted

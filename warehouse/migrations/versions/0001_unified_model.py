@@ -48,7 +48,7 @@ def upgrade() -> None:
         sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_source_record")),
         sa.UniqueConstraint(
-            "connector", "stream", "source_id", "entity", name="uq_source_record_key"
+            "connector", "stream", "source_id", "entity", "entity_id", name="uq_source_record_key"
         ),
     )
     with op.batch_alter_table("source_record", schema=None) as batch_op:
