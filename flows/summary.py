@@ -57,7 +57,7 @@ def print_run(console: Console, workspace_file: Path, run_id: str, seconds: floa
     engine = engine_for(ws.warehouse_url)
     r = t.SyncRun
     with engine.connect() as conn:
-        rows = conn.execute(select(r).where(r.run_id == run_id).order_by(r.id)).scalars().all()
+        rows = conn.execute(select(t.table(r)).where(r.run_id == run_id).order_by(r.id)).all()
         table = Table(title=f"Sync run {run_id[:8]} — {seconds:.1f} s", title_justify="left")
         for col in (
             "source/stream",
@@ -190,16 +190,12 @@ def print_status(console: Console, ws: Workspace) -> None:
                 table.add_row(name, f"[red]{exc}[/]", "", "", "", "", "", "", "")
                 continue
             for stream in stream_names:
-                last = (
-                    conn.execute(
-                        select(r)
-                        .where(r.connector == name, r.stream == stream)
-                        .order_by(r.id.desc())
-                        .limit(1)
-                    )
-                    .scalars()
-                    .first()
-                )
+                last = conn.execute(
+                    select(t.table(r))
+                    .where(r.connector == name, r.stream == stream)
+                    .order_by(r.id.desc())
+                    .limit(1)
+                ).first()
                 cur, _ = cursors.get((name, stream), (None, None))
                 text = json.dumps(cur, ensure_ascii=False) if cur is not None else "—"
                 if len(text) > 48:

@@ -1,0 +1,69 @@
+"""The Prefect sync flow: one task per stream, a run record, transient-only retries."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from sqlalchemy import select
+
+from flows.runtime import engine_for
+from tests import fakesource
+from warehouse import schema as t
+
+fakesource.register()
+
+
+def _workspace(tmp_path: Path, **source: Any) -> Path:
+    ws = {
+        "company": {"name": "株式会社テスト", "domains": ["kizuna-demo.co.jp"]},
+        "warehouse": {"url": "sqlite:///wh.db"},
+        "sources": {
+            "people": {"type": "fake", "rows": 60, "page_size": 20, "bad_every": 10, **source}
+        },
+    }
+    p = tmp_path / "kizuna.yaml"
+    p.write_text(yaml.safe_dump(ws, allow_unicode=True), encoding="utf-8")
+    return p
+
+
+def test_sync_flow_records_what_it_did_and_rerun_writes_nothing(
+    prefect_harness: None, tmp_path: Path
+) -> None:
+    from flows.sync import sync_workspace
+
+    ws_file = _workspace(tmp_path)
+    first = sync_workspace(str(ws_file), None, "run-1")
+    assert [r["stream"] for r in first] == ["people"]
+    assert first[0]["quarantined"] == 6
+    engine = engine_for(f"sqlite:///{tmp_path / 'wh.db'}")
+    with engine.connect() as conn:
+        run = conn.execute(select(t.table(t.SyncRun)).where(t.SyncRun.run_id == "run-1")).one()
+        assert (run.status, run.quarantined) == ("completed", 6)
+        assert run.inserted > 0
+
+    # The cursor is at the end: a rerun reads an empty page and writes no rows.
+    second = sync_workspace(str(ws_file), None, "run-2")
+    assert second[0]["inserted"] == second[0]["updated"] == 0
+
+
+def test_only_transient_errors_are_retried() -> None:
+    from prefect.states import Failed
+
+    from flows.sync import only_transient
+    from kizuna.errors import AuthError, TransientError
+
+    assert only_transient(None, None, Failed(data=TransientError("429")))
+    assert not only_transient(None, None, Failed(data=AuthError("revoked")))
+    assert not only_transient(None, None, Failed(data=ValueError("bug")))
+
+
+@pytest.mark.parametrize("rows", [0])
+def test_empty_source_writes_nothing(prefect_harness: None, tmp_path: Path, rows: int) -> None:
+    from flows.sync import sync_workspace
+
+    ws_file = _workspace(tmp_path, rows=rows)
+    result = sync_workspace(str(ws_file), None, "run-empty")
+    assert result[0]["inserted"] == result[0]["updated"] == result[0]["quarantined"] == 0
