@@ -6,13 +6,13 @@ from alembic import context
 from sqlalchemy import Engine
 
 import warehouse.schema  # noqa: F401  (registers every table on the metadata)
-from warehouse.schema import Base
+from warehouse.migrations.env_models import metadata
 
 engine: Engine = context.config.attributes["engine"]
 with engine.begin() as connection:
     context.configure(
         connection=connection,
-        target_metadata=Base.metadata,
+        target_metadata=metadata(),
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
     )
