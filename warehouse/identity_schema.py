@@ -1,0 +1,132 @@
+"""Tables of the identity graph: clusters, members, aliases, match evidence, pins, blocking.
+
+The unit the resolver links is a unified row (a ``person`` or ``organization`` the store wrote
+at sync time). A cluster is named by its smallest member id, so a from-scratch rerun gives the
+same ids and a new record (always a larger id) never renames a cluster. Only clusters with
+more than one member get rows here: a row without a member row is its own cluster, which keeps
+the graph as small as the duplicates rather than as large as the store.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import DateTime, Float, Index, Integer, SmallInteger, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from warehouse.schema import Base, Id, Json, Organization, Person
+
+
+class IdentityCluster(Base):
+    """A resolved customer (or company) with more than one member and its golden record."""
+
+    __tablename__ = "identity_cluster"
+    entity: Mapped[str] = mapped_column(String(20), primary_key=True)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    size: Mapped[int] = mapped_column(Integer)
+    golden: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    """field → {"value", "source", "record_id", "rule"}: each golden field names its origin."""
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class IdentityMember(Base):
+    """Which cluster a unified row belongs to (absent: the row is its own cluster)."""
+
+    __tablename__ = "identity_member"
+    entity: Mapped[str] = mapped_column(String(20), primary_key=True)
+    record_id: Mapped[int] = mapped_column(Id, primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(Id)
+    joined_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (Index("ix_identity_member_cluster", "entity", "cluster_id"),)
+
+
+class IdentityAlias(Base):
+    """A cluster id that was merged into another: it keeps resolving, and tells the history."""
+
+    __tablename__ = "identity_alias"
+    entity: Mapped[str] = mapped_column(String(20), primary_key=True)
+    alias_id: Mapped[int] = mapped_column(Id, primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(Id)
+    match_id: Mapped[int | None] = mapped_column(Id)
+    merged_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (Index("ix_identity_alias_cluster", "entity", "cluster_id"),)
+
+
+class IdentityMatch(Base):
+    """Evidence for one pair: why two rows are (or may be) the same.
+
+    ``decision`` is ``merge`` (rule or score above the merge threshold), ``review`` (between
+    the thresholds: waits in the review queue), ``accepted`` / ``rejected`` (a person decided;
+    later runs keep that decision).
+    """
+
+    __tablename__ = "identity_match"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    entity: Mapped[str] = mapped_column(String(20))
+    a_id: Mapped[int] = mapped_column(Id)
+    b_id: Mapped[int] = mapped_column(Id)
+    method: Mapped[str] = mapped_column(String(40))
+    score: Mapped[float] = mapped_column(Float)
+    fields: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    decision: Mapped[str] = mapped_column(String(10))
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        Index("uq_identity_match_pair", "entity", "a_id", "b_id", unique=True),
+        Index("ix_identity_match_decision", "entity", "decision"),
+        Index("ix_identity_match_b", "entity", "b_id"),
+    )
+
+
+class IdentityPin(Base):
+    """Two rows an admin said are never the same (a never-link, a split, a rejected review)."""
+
+    __tablename__ = "identity_pin"
+    entity: Mapped[str] = mapped_column(String(20), primary_key=True)
+    a_id: Mapped[int] = mapped_column(Id, primary_key=True)
+    b_id: Mapped[int] = mapped_column(Id, primary_key=True)
+    reason: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (Index("ix_identity_pin_b", "entity", "b_id"),)
+
+
+class IdentityBlock(Base):
+    """Blocking keys per row; ``part`` (a stable hash of the key) splits work into ranges."""
+
+    __tablename__ = "identity_block"
+    entity: Mapped[str] = mapped_column(String(20), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    record_id: Mapped[int] = mapped_column(Id, primary_key=True)
+    part: Mapped[int] = mapped_column(SmallInteger)
+    __table_args__ = (
+        Index("ix_identity_block_record", "entity", "record_id"),
+        Index("ix_identity_block_part", "entity", "part", "key"),
+    )
+
+
+class IdentityFeature(Base):
+    """The comparable form of a row (normalised names, readings, contacts) as compact JSON."""
+
+    __tablename__ = "identity_feature"
+    entity: Mapped[str] = mapped_column(String(20), primary_key=True)
+    record_id: Mapped[int] = mapped_column(Id, primary_key=True)
+    data: Mapped[str] = mapped_column(Text)
+
+
+class IdentityState(Base):
+    """Up to when each entity was resolved: the incremental path starts from here."""
+
+    __tablename__ = "identity_state"
+    entity: Mapped[str] = mapped_column(String(20), primary_key=True)
+    watermark: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    full_run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    stats: Mapped[dict[str, Any] | None] = mapped_column(Json)
+
+
+# Changed rows are found by ``updated_at``; these indexes keep that a range scan.
+PERSON_UPDATED = Index("ix_person_updated_at", Person.updated_at)
+ORG_UPDATED = Index("ix_organization_updated_at", Organization.updated_at)
