@@ -155,6 +155,28 @@ def demo(
     raise typer.Exit(0 if ok else 1)
 
 
+@app.command()
+def serve(workspace: WorkspaceOpt = Path("kizuna.yaml")) -> None:
+    """Run every schedule (sync, reminders, campaigns) in this process until stopped.
+
+    For one machine. Past one machine use `deployments/prefect.yaml` with work pools.
+    """
+    from flows import workspace as wsmod
+    from flows.runtime import quiet_prefect
+
+    try:
+        ws = wsmod.load(workspace)
+    except KizunaError as exc:
+        raise _fail(exc) from None
+    quiet_prefect(ws.root / ".kizuna" / "prefect")
+    from deployments.serve import serve as serve_all
+
+    console.print(
+        f"Serving Kizuna schedules for [bold]{ws.company.name}[/] ({ws.company.time_zone}). Ctrl-C stops."
+    )
+    serve_all(str(ws.path), ws.company.time_zone)
+
+
 def main() -> None:
     try:
         app()
