@@ -33,14 +33,28 @@ REQUIRE_PG = os.environ.get("KIZUNA_REQUIRE_PG") == "1"
 
 
 def _pg_available() -> bool:
-    try:
-        eng = create_engine(PG_URL)
-        with eng.connect() as conn:
-            conn.execute(text("select 1"))
-        eng.dispose()
-        return True
-    except Exception:
-        return False
+    """Reach the test database, creating it on a server that does not have it yet."""
+    from sqlalchemy.engine import make_url
+
+    for attempt in range(2):
+        try:
+            eng = create_engine(PG_URL)
+            with eng.connect() as conn:
+                conn.execute(text("select 1"))
+            eng.dispose()
+            return True
+        except Exception:
+            if attempt:
+                return False
+            url = make_url(PG_URL)
+            try:
+                admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+                with admin.connect() as conn:
+                    conn.execute(text(f'CREATE DATABASE "{url.database}"'))
+                admin.dispose()
+            except Exception:
+                return False
+    return False
 
 
 _PG_OK: bool | None = None
