@@ -78,6 +78,29 @@ def sync_workspace(
             except Exception as exc:
                 failures.append(f"{name}/{spec.stream}: {exc}")
                 results.append({"connector": name, "stream": spec.stream, "error": str(exc)})
+    _artifact(results)
     if failures:
         raise RuntimeError("some streams failed: " + "; ".join(failures))
     return results
+
+
+def _artifact(results: list[dict[str, Any]]) -> None:
+    """A table in the Prefect UI of what each stream did (counts only, never payloads)."""
+    from prefect.artifacts import create_table_artifact
+
+    cols = (
+        "connector",
+        "stream",
+        "read",
+        "inserted",
+        "updated",
+        "unchanged",
+        "deleted",
+        "quarantined",
+        "error",
+    )
+    create_table_artifact(
+        key="kizuna-sync-summary",
+        table=[{c: r.get(c, "") for c in cols} for r in results],
+        description="Rows per stream for this sync run.",
+    )
