@@ -194,6 +194,10 @@ def _org_key(ref: r.OrgRef | r.Organization) -> tuple[str, str] | None:
     return None
 
 
+def _name_key(ref: r.OrgRef | r.Organization) -> str | None:
+    return (normalize_org_name(ref.name) or None) if ref.name else None
+
+
 class _Writer:
     """Bulk writes for one page; every method issues a handful of statements per page."""
 
@@ -319,6 +323,9 @@ class _Writer:
         by_kind: dict[str, list[str]] = {"c": [], "d": [], "n": []}
         for kind, val in wanted:
             by_kind[kind].append(val)
+        # Names of references known by number or domain too, for the by-name fallback below.
+        names = {nk for k, ref in wanted.items() if k[0] != "n" and (nk := _name_key(ref))}
+        by_kind["n"].extend(sorted(names - set(by_kind["n"])))
         for kind, col in (("c", o.corporate_number), ("d", o.domain), ("n", o.name_normalized)):
             if by_kind[kind]:
                 for val, oid in _select_in(
@@ -330,6 +337,7 @@ class _Writer:
                 ):
                     found[(kind, val)] = oid
         # A reference known by domain may also name a company we only know by name.
+        via_name: set[tuple[str, str]] = set()
         for k, ref in wanted.items():
             if k in found:
                 continue
@@ -337,6 +345,7 @@ class _Writer:
                 nk = ("n", normalize_org_name(ref.name))
                 if nk in found:
                     found[k] = found[nk]
+                    via_name.add(k)
                     continue
         missing = [(k, ref) for k, ref in wanted.items() if k not in found]
         if missing:
@@ -400,7 +409,7 @@ class _Writer:
         fill = [
             {"b_id": found[k], "b_domain": ref.domain}
             for k, ref in wanted.items()
-            if k[0] == "n" and ref.domain and k in found
+            if (k[0] == "n" or k in via_name) and ref.domain and k in found
         ]
         if fill:
             self.conn.execute(
