@@ -20,6 +20,7 @@ from kizuna.errors import ConfigError
 SOURCE_TYPES: dict[str, str] = {
     # type name in kizuna.yaml → module implementing it
     "spreadsheet": "flows.source_spreadsheet",
+    "ics": "flows.source_ics",
 }
 
 

@@ -1,0 +1,165 @@
+"""One iCalendar text per event: the unit every calendar connector pages in.
+
+A calendar file (or a CalDAV collection, or an iTIP message) holds many events, and one event
+(a UID) may be spread over several components — the series, its moved or cancelled
+instances — and over several files (an update mailed as its own ``.ics``). Connectors page
+per UID so the engine can hash, skip, quarantine and delete events one at a time; this module
+does that grouping with no I/O, so file, CalDAV and mail connectors share it.
+
+Within a UID, two components for the same instance (the same RECURRENCE-ID, or two series
+masters) are resolved the iCalendar way: the higher SEQUENCE wins, then the later
+LAST-MODIFIED, then the later DTSTAMP, then the later input. ``METHOD:CANCEL`` applies only to
+the components of its own calendar, so it is folded into ``STATUS:CANCELLED`` on them before
+calendars are merged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
+from typing import Any
+
+from icalendar import Calendar, Component
+from icalendar.error import GloballyUniqueTZIDGuessed
+
+PRODID = "-//Kizuna//ical split//EN"
+
+
+def parse(data: bytes | str) -> list[Calendar]:
+    """Every VCALENDAR in ``data``; raises ``ValueError`` when the text is not iCalendar."""
+    if isinstance(data, bytes):
+        data = data.decode("utf-8-sig", errors="strict")
+    data = data.lstrip("\ufeff")
+    if "BEGIN:VCALENDAR" not in data.upper():
+        raise ValueError("no BEGIN:VCALENDAR in the text")
+    try:
+        with warnings.catch_warnings():
+            # '/mozilla.org/…/Europe/Berlin' style TZIDs are common and guessed right.
+            warnings.simplefilter("ignore", GloballyUniqueTZIDGuessed)
+            cals = Calendar.from_ical(data, multiple=True)
+    except Exception as exc:  # icalendar raises ValueError, KeyError, IndexError on junk
+        raise ValueError(f"not valid iCalendar: {type(exc).__name__}: {exc}") from None
+    out = [c for c in cals if isinstance(c, Calendar)]
+    if not out:
+        raise ValueError("no VCALENDAR component in the text")
+    return out
+
+
+def event_uid(event: Component) -> str:
+    """The event's UID; an event without one gets a stable id derived from its content."""
+    uid = str(event.get("UID") or "").strip()
+    if uid:
+        return uid
+    blob = b"".join(
+        _bytes(event[name].to_ical()) for name in ("DTSTART", "SUMMARY", "RRULE") if name in event
+    )
+    return "nouid-" + hashlib.blake2b(blob, digest_size=10).hexdigest()
+
+
+def uids(cals: Iterable[Calendar]) -> list[str]:
+    """The UIDs of every VEVENT, in order of appearance, without repeats."""
+    seen: dict[str, None] = {}
+    for cal in cals:
+        for ev in _events(cal):
+            seen.setdefault(event_uid(ev), None)
+    return list(seen)
+
+
+def is_recurring(ics: str | bytes) -> bool:
+    """True when the event's expansion depends on a window (RRULE, RDATE or overrides)."""
+    text = ics.decode("utf-8", errors="replace") if isinstance(ics, bytes) else ics
+    for line in text.splitlines():
+        name = line.split(":", 1)[0].split(";", 1)[0].strip().upper()
+        if name in ("RRULE", "RDATE", "RECURRENCE-ID"):
+            return True
+    return False
+
+
+def split_by_uid(*sources: str | bytes | Calendar) -> dict[str, str]:
+    """One VCALENDAR text per UID (with the VTIMEZONEs it refers to), in order of appearance.
+
+    Accepts several calendars so a UID spread over files comes out as one text. Raises
+    ``ValueError`` for a source that is not iCalendar. Output is deterministic for equal
+    input, so its hash is a sound "unchanged" test.
+    """
+    cals: list[Calendar] = []
+    for src in sources:
+        cals.extend([src] if isinstance(src, Calendar) else parse(src))
+    zones: dict[str, Component] = {}
+    picked: dict[str, dict[str, tuple[tuple[Any, ...], Component]]] = {}
+    meta: dict[str, str] = {}
+    order = 0
+    for cal in cals:
+        for tz in cal.walk("VTIMEZONE"):
+            tzid = str(tz.get("TZID") or "")
+            if tzid and tzid not in zones:
+                zones[tzid] = tz
+        if "CALSCALE" in cal and "CALSCALE" not in meta:
+            meta["CALSCALE"] = str(cal["CALSCALE"])
+        cancel = str(cal.get("METHOD") or "").upper() == "CANCEL"
+        for ev in _events(cal):
+            order += 1
+            if cancel and str(ev.get("STATUS") or "").upper() != "CANCELLED":
+                ev = ev.copy()
+                ev.subcomponents = list(ev.subcomponents)
+                if "STATUS" in ev:
+                    del ev["STATUS"]
+                ev.add("STATUS", "CANCELLED")
+            uid = event_uid(ev)
+            rid = _bytes(ev["RECURRENCE-ID"].to_ical()).decode() if "RECURRENCE-ID" in ev else ""
+            rank = (*_rank(ev), order)
+            slot = picked.setdefault(uid, {})
+            if rid not in slot or rank >= slot[rid][0]:
+                slot[rid] = (rank, ev)
+    out: dict[str, str] = {}
+    for uid, slot in picked.items():
+        comps = [slot[k][1] for k in sorted(slot)]
+        cal = Calendar()
+        cal.add("PRODID", PRODID)
+        cal.add("VERSION", "2.0")
+        if "CALSCALE" in meta:
+            cal.add("CALSCALE", meta["CALSCALE"])
+        for tzid in sorted({t for c in comps for t in _tzids(c)}):
+            if tzid in zones:
+                cal.add_component(zones[tzid])
+        for c in comps:
+            cal.add_component(c)
+        out[uid] = cal.to_ical().decode("utf-8")
+    return out
+
+
+def _bytes(value: Any) -> bytes:
+    return value.encode() if isinstance(value, str) else bytes(value)
+
+
+def _events(cal: Calendar) -> list[Component]:
+    return [c for c in cal.subcomponents if c.name == "VEVENT"]
+
+
+def _utc_key(value: Any) -> str:
+    dt = getattr(value, "dt", None)
+    if isinstance(dt, datetime):
+        return (dt if dt.tzinfo is None else dt.astimezone(UTC)).strftime("%Y%m%dT%H%M%S")
+    if isinstance(dt, date):
+        return dt.strftime("%Y%m%d")
+    return ""
+
+
+def _rank(ev: Component) -> tuple[int, str, str]:
+    try:
+        seq = int(ev.get("SEQUENCE", 0))
+    except (TypeError, ValueError):
+        seq = 0
+    return (seq, _utc_key(ev.get("LAST-MODIFIED")), _utc_key(ev.get("DTSTAMP")))
+
+
+def _tzids(comp: Component) -> set[str]:
+    found: set[str] = set()
+    for _, value in comp.property_items(recursive=False, sorted=False):
+        for v in value if isinstance(value, list) else [value]:
+            params = getattr(v, "params", None)
+            if params and params.get("TZID"):
+                found.add(str(params["TZID"]))
+    return found

@@ -1,0 +1,96 @@
+"""Source type ``ics``: calendar files (one ``.ics`` or a folder) → meeting activities.
+
+The expansion window and "now": recurring meetings are expanded between a start and an end
+date in the workspace's time zone, computed once when the stream is built (so one run sees one
+window). To keep re-runs free and history intact:
+
+- the **end** is ``today + expand_future_days`` rounded up to the next Monday, so it moves at
+  most once a week; when it moves, recurring events are re-expanded (their raw record carries
+  the window, so their payload hash changes) and new occurrences appear, while single events
+  are skipped as unchanged;
+- the **start** is ``today - expand_past_days`` rounded down to a Monday on the first sync and
+  then kept in the cursor: it never moves forward, so an occurrence that has been stored is
+  never retired just because time passed. Raising ``expand_past_days`` moves it back.
+
+Within one week, a re-run over unchanged files writes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import Field
+
+from connectors.icsfiles import IcsCursor, events
+from connectors.page import Cursor, Page
+from flows.engine import StreamSpec, config_fingerprint
+from flows.workspace import SourceConfig, Workspace
+from mappings.calendar_events import events_to_activities
+from warehouse import records as r
+
+STREAM = "events"
+
+
+class Config(SourceConfig):
+    type: Literal["ics"] = "ics"
+    path: str = Field(min_length=1)
+    """A ``.ics`` file or a folder of them (searched recursively); relative to kizuna.yaml."""
+    expand_past_days: int = Field(default=180, ge=0, le=3650)
+    expand_future_days: int = Field(default=90, ge=0, le=3650)
+    page_size: int = Field(default=200, ge=1, le=10_000)
+
+
+def window_for(cfg: Config, today: date, stored: Sequence[str] | None) -> list[str]:
+    """``[start, end]`` as ISO dates: start kept from the cursor unless it must move back."""
+    start = today - timedelta(days=cfg.expand_past_days)
+    start -= timedelta(days=start.weekday())
+    end = today + timedelta(days=cfg.expand_future_days)
+    end += timedelta(days=(7 - end.weekday()) % 7 or 7)
+    if stored:
+        start = min(start, date.fromisoformat(stored[0]))
+    return [start.isoformat(), end.isoformat()]
+
+
+def streams(
+    name: str, cfg: Config, ws: Workspace, *, now: datetime | None = None
+) -> list[StreamSpec]:
+    tz = ZoneInfo(ws.company.time_zone)
+    today = (now or datetime.now(UTC)).astimezone(tz).date()
+    root: Path = ws.resolve(cfg.path)
+    domains = list(ws.company.domains)
+    default_window = window_for(cfg, today, None)
+
+    def read(cursor: Cursor | None) -> Iterator[Page[IcsCursor]]:
+        c = cursor if isinstance(cursor, IcsCursor) else None
+        window = window_for(cfg, today, c.window if c else None)
+        return events(root, c, window=window, page_size=cfg.page_size)
+
+    def map_event(raw: dict[str, Any]) -> list[r.Record]:
+        lo, hi = raw.get("window") or default_window
+        return list(
+            events_to_activities(
+                raw["ics"],
+                own_domains=domains,
+                window_start=datetime.combine(date.fromisoformat(lo), time(0), tz),
+                window_end=datetime.combine(date.fromisoformat(hi), time(0), tz),
+                default_tz=tz,
+            )
+        )
+
+    return [
+        StreamSpec(
+            connector=name,
+            stream=STREAM,
+            read=read,
+            cursor_type=IcsCursor,
+            source_id=lambda raw: str(raw["uid"]),
+            map=map_event,
+            fingerprint=config_fingerprint(
+                {"mapping": 1, "domains": domains, "tz": ws.company.time_zone}
+            ),
+        )
+    ]
