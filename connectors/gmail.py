@@ -1,0 +1,205 @@
+"""Gmail: one mailbox as a stream of messages, full sync then ``history.list``.
+
+Cursor lifecycle:
+
+1. no cursor → ``getProfile`` gives the mailbox's current ``historyId`` *before* listing, so
+   anything that changes during the listing is replayed by history afterwards; then
+   ``messages.list`` pages (cursor keeps the list ``page_token`` so a crash resumes the listing)
+   and one ``messages.get`` per id. The last page ends a snapshot, so a resync also retires
+   mail that vanished while our cursor was stale.
+2. ``history.list(startHistoryId)`` paged by ``pageToken``; a page's cursor is the id of the
+   last history record it covered (history ids ascend, so resuming from it needs no page
+   token), the last page's cursor the response's ``historyId``.
+3. **404** on a stale start id (kept ~a week, sometimes hours) → ``ResyncRequired``; the engine
+   drops the cursor and runs step 1 again.
+
+Changes map to records as: ``messagesAdded``/``labelsAdded``/``labelsRemoved`` → the message is
+fetched again (its labels are part of the record); ``messagesDeleted`` (permanent deletes) →
+``Page.deleted``; a message now in TRASH or SPAM (or a draft, or chat) → ``Page.deleted`` too,
+and fetched back if it leaves the trash. Quota costs follow Google's table (list 5, get 5,
+history 2, profile 1 unit) against a per-user bucket of 6,000 units a minute.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from connectors.google_api import classifier, execute
+from connectors.page import Cursor, Page, RawBad
+from connectors.throttle import RetryPolicy, TokenBucket, shared_budget
+from kizuna.errors import KizunaError
+
+QUOTA_PER_MINUTE = 6000
+COST = {"getProfile": 1, "messages.list": 5, "messages.get": 5, "history.list": 2}
+HIDDEN_LABELS = frozenset({"TRASH", "SPAM", "DRAFT", "CHAT"})
+"""A message carrying one of these is not (or no longer) mail we keep."""
+DEFAULT_QUERY = "-in:chats -in:drafts"
+
+
+class GmailCursor(Cursor):
+    history_id: str
+    phase: Literal["full", "incremental"] = "incremental"
+    page_token: str | None = None
+    """Full phase only: where ``messages.list`` resumes."""
+
+
+@dataclass(frozen=True)
+class GmailOptions:
+    account: str
+    """The mailbox address; names the budget and every error."""
+    headers_only: bool = False
+    """``format=metadata``: headers only, bodies never leave Google."""
+    query: str = ""
+    """Extra Gmail search for the full sync (e.g. ``newer_than:2y``)."""
+    page_size: int = 100
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    budget: TokenBucket | None = None
+    fix: str = ""
+    """What to tell an admin when the account's credentials are refused."""
+
+    def bucket(self) -> TokenBucket:
+        if self.budget is not None:
+            return self.budget
+        return shared_budget(f"gmail:{self.account}", per_minute=QUOTA_PER_MINUTE)
+
+
+class _Api:
+    """The few calls this connector makes, each under the policy, the budget and a classifier."""
+
+    def __init__(self, service: Any, opts: GmailOptions) -> None:
+        self.service = service
+        self.opts = opts
+        self.users = service.users()
+        self.bucket = opts.bucket()
+        self.classify = classifier(opts.account, fix=opts.fix)
+        self.classify_history = classifier(
+            opts.account, fix=opts.fix, resync_statuses=frozenset({404})
+        )
+
+    def run(
+        self,
+        request: Any,
+        method: str,
+        classify: Callable[[BaseException], KizunaError | None] | None = None,
+    ) -> dict[str, Any]:
+        return execute(
+            request,
+            classify=classify or self.classify,
+            policy=self.opts.policy,
+            budget=self.bucket,
+            cost=COST[method],
+            what=f"gmail {method} for {self.opts.account}",
+        )
+
+    def profile(self) -> dict[str, Any]:
+        return self.run(self.users.getProfile(userId="me"), "getProfile")
+
+    def list_page(self, page_token: str | None) -> dict[str, Any]:
+        q = " ".join(p for p in (DEFAULT_QUERY, self.opts.query) if p)
+        req = self.users.messages().list(
+            userId="me", maxResults=self.opts.page_size, pageToken=page_token, q=q
+        )
+        return self.run(req, "messages.list")
+
+    def history_page(self, start: str, page_token: str | None) -> dict[str, Any]:
+        req = self.users.history().list(
+            userId="me", startHistoryId=start, pageToken=page_token, maxResults=500
+        )
+        return self.run(req, "history.list", self.classify_history)
+
+    def message(self, mid: str) -> dict[str, Any] | None:
+        """The message, or None if it is gone (deleted between listing and fetching)."""
+        from googleapiclient.errors import HttpError
+
+        fmt = "metadata" if self.opts.headers_only else "raw"
+        req = self.users.messages().get(userId="me", id=mid, format=fmt)
+        try:
+            return self.run(req, "messages.get")
+        except KizunaError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, HttpError) and int(cause.resp.status) == 404:
+                return None
+            raise
+
+
+def messages(
+    service: Any, cursor: GmailCursor | None, opts: GmailOptions
+) -> Iterator[Page[GmailCursor]]:
+    """Pages of Gmail message resources (``format=raw`` or ``metadata``) for one mailbox."""
+    api = _Api(service, opts)
+    if cursor is None or cursor.phase == "full":
+        yield from _full(api, cursor)
+    else:
+        yield from _incremental(api, cursor)
+
+
+def _fetch(api: _Api, ids: list[str]) -> tuple[list[dict[str, Any]], list[str], list[RawBad]]:
+    records: list[dict[str, Any]] = []
+    gone: list[str] = []
+    bad: list[RawBad] = []
+    for mid in ids:
+        msg = api.message(mid)
+        if msg is None:
+            gone.append(mid)
+        elif not isinstance(msg.get("id"), str):
+            bad.append(RawBad(mid, "Gmail returned a message without an id"))
+        elif HIDDEN_LABELS & set(msg.get("labelIds") or ()):
+            gone.append(mid)
+        else:
+            records.append(msg)
+    return records, gone, bad
+
+
+def _full(api: _Api, cursor: GmailCursor | None) -> Iterator[Page[GmailCursor]]:
+    if cursor is None:
+        start = str(api.profile()["historyId"])
+        token: str | None = None
+    else:
+        start, token = cursor.history_id, cursor.page_token
+    whole_pass = token is None
+    while True:
+        resp = api.list_page(token)
+        ids = [str(m["id"]) for m in resp.get("messages") or [] if m.get("id")]
+        records, gone, bad = _fetch(api, ids)
+        token = resp.get("nextPageToken")
+        if token:
+            nxt = GmailCursor(history_id=start, phase="full", page_token=token)
+            yield Page(records, nxt, deleted=gone, bad=bad)
+            continue
+        done = GmailCursor(history_id=start, phase="incremental")
+        yield Page(records, done, deleted=gone, bad=bad, snapshot_end=whole_pass)
+        return
+
+
+def _incremental(api: _Api, cursor: GmailCursor) -> Iterator[Page[GmailCursor]]:
+    start = cursor.history_id
+    token: str | None = None
+    while True:
+        resp = api.history_page(start, token)
+        history = resp.get("history") or []
+        changed: dict[str, None] = {}
+        deleted: dict[str, None] = {}
+        for rec in history:
+            for kind in ("messagesAdded", "labelsAdded", "labelsRemoved"):
+                for item in rec.get(kind) or []:
+                    mid = (item.get("message") or {}).get("id")
+                    if mid:
+                        changed[str(mid)] = None
+                        deleted.pop(str(mid), None)
+            for item in rec.get("messagesDeleted") or []:
+                mid = (item.get("message") or {}).get("id")
+                if mid:
+                    deleted[str(mid)] = None
+                    changed.pop(str(mid), None)
+        records, gone, bad = _fetch(api, list(changed))
+        token = resp.get("nextPageToken")
+        if token:
+            last = str(history[-1]["id"]) if history else start
+            nxt = GmailCursor(history_id=last)
+        else:
+            nxt = GmailCursor(history_id=str(resp.get("historyId") or start))
+        yield Page(records, nxt, deleted=[*deleted, *gone], bad=bad)
+        if not token:
+            return

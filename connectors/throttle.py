@@ -1,0 +1,196 @@
+"""Throttling shared by every HTTP connector: honour the server, back off, share one quota.
+
+Three pieces, composed by :func:`call`:
+
+- **Retry-After** (seconds or an HTTP date) is honoured as the minimum wait before retrying;
+- **exponential backoff with full jitter** (``uniform(0, min(cap, base * 2**attempt))``) spreads
+  parallel streams that were throttled together;
+- a **per-account token bucket** (:func:`shared_budget`) is taken before each call with the
+  call's quota cost (Gmail: ``messages.get`` 5 units, ``history.list`` 2, ... of 6,000 units
+  per user per minute), so parallel streams of one account in one process share one quota.
+
+After ``max_retries`` in-connector retries — or at once if the server asks for a wait longer
+than ``max_wait`` — the call raises ``TransientError(retry_after=...)`` and the Prefect task
+retries the whole stream later; progress up to the last committed page is kept.
+
+Limits across processes (several workers syncing one tenant) belong to Prefect global
+concurrency limits (``prefect gcl create gmail-<account> --limit N`` with
+``prefect.concurrency.sync.rate_limit(...)``/``concurrency(...)`` around a stream); the bucket
+here only coordinates threads of one process. Sleep, clock and randomness are injected so tests
+never sleep.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import TypeVar
+
+from kizuna.errors import KizunaError, TransientError
+
+T = TypeVar("T")
+
+Sleep = Callable[[float], None]
+Clock = Callable[[], float]
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date."""
+    if value is None:
+        return None
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    current = now or datetime.now(UTC)
+    return max(0.0, (when - current).total_seconds())
+
+
+class TokenBucket:
+    """A quota of ``capacity`` units refilled at ``rate`` units per second, thread-safe.
+
+    ``take`` blocks (through the injected sleep) until the units are there, so a stream waits
+    for its own account's quota instead of hitting 429s.
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        capacity: float,
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = time.sleep,
+    ) -> None:
+        if rate <= 0 or capacity <= 0:
+            raise ValueError("a token bucket needs a positive rate and capacity")
+        self.rate = rate
+        self.capacity = capacity
+        self._clock = clock
+        self._sleep = sleep
+        self._tokens = capacity
+        self._stamp = clock()
+        self._lock = threading.Lock()
+
+    def _refill(self) -> None:
+        t = self._clock()
+        self._tokens = min(self.capacity, self._tokens + (t - self._stamp) * self.rate)
+        self._stamp = t
+
+    def take(self, units: float = 1.0) -> float:
+        """Take ``units`` (waiting if needed); returns the seconds waited."""
+        units = min(units, self.capacity)
+        waited = 0.0
+        while True:
+            with self._lock:
+                self._refill()
+                if self._tokens >= units:
+                    self._tokens -= units
+                    return waited
+                wait = (units - self._tokens) / self.rate
+            self._sleep(wait)
+            waited += wait
+
+    @property
+    def available(self) -> float:
+        with self._lock:
+            self._refill()
+            return self._tokens
+
+
+_budgets: dict[str, TokenBucket] = {}
+_budgets_lock = threading.Lock()
+
+
+def shared_budget(
+    key: str,
+    *,
+    per_minute: float,
+    clock: Clock = time.monotonic,
+    sleep: Sleep = time.sleep,
+) -> TokenBucket:
+    """The one bucket of ``key`` (e.g. ``"gmail:alice@example.co.jp"``) in this process."""
+    with _budgets_lock:
+        bucket = _budgets.get(key)
+        if bucket is None:
+            bucket = TokenBucket(per_minute / 60.0, per_minute, clock=clock, sleep=sleep)
+            _budgets[key] = bucket
+        return bucket
+
+
+def reset_budgets() -> None:
+    """Forget every shared bucket (tests, or a long-lived process whose quotas changed)."""
+    with _budgets_lock:
+        _budgets.clear()
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How long one call may keep trying inside a connector before giving up to Prefect."""
+
+    max_retries: int = 4
+    base: float = 1.0
+    cap: float = 60.0
+    max_wait: float = 120.0
+    """A Retry-After longer than this is not slept through: the task is retried later."""
+    sleep: Sleep = field(default=time.sleep, compare=False)
+    rand: Callable[[], float] = field(default=random.random, compare=False)
+
+    def backoff(self, attempt: int) -> float:
+        """Full jitter: a uniform draw below the exponential ceiling."""
+        return float(self.rand() * min(self.cap, self.base * (2**attempt)))
+
+
+Classify = Callable[[BaseException], KizunaError | None]
+
+
+def call(
+    fn: Callable[[], T],
+    *,
+    classify: Classify,
+    policy: RetryPolicy,
+    budget: TokenBucket | None = None,
+    cost: float = 1.0,
+    what: str = "request",
+) -> T:
+    """Run ``fn`` under the account's budget, retrying what ``classify`` calls transient.
+
+    ``classify`` turns a client exception into a Kizuna error (or None: not ours, re-raise).
+    Non-transient errors are raised at once; the original exception is kept as the cause for
+    debugging but is never part of the message.
+    """
+    attempt = 0
+    while True:
+        if budget is not None:
+            budget.take(cost)
+        try:
+            return fn()
+        except KizunaError:
+            raise
+        except Exception as exc:
+            err = classify(exc)
+            if err is None:
+                raise
+            if not isinstance(err, TransientError):
+                raise err from exc
+            wait = max(err.retry_after or 0.0, policy.backoff(attempt))
+            if attempt >= policy.max_retries or (err.retry_after or 0.0) > policy.max_wait:
+                raise TransientError(
+                    f"{what}: gave up after {attempt + 1} attempts: {err}",
+                    retry_after=err.retry_after if err.retry_after is not None else wait,
+                ) from exc
+            policy.sleep(wait)
+            attempt += 1

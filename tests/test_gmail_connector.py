@@ -1,0 +1,230 @@
+"""Gmail connector on the real API surface: googleapiclient built offline from its shipped
+discovery document, responses scripted in Gmail's JSON shapes (including its error bodies)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from connectors.gmail import GmailCursor, GmailOptions, messages
+from connectors.throttle import RetryPolicy, TokenBucket
+from kizuna.errors import AuthError, ResyncRequired, TransientError
+from tests.google_fakes import (
+    NOT_FOUND,
+    RATE_403,
+    RATE_429,
+    Script,
+    gmail_metadata,
+    gmail_raw,
+    ok,
+    rfc822,
+    service,
+)
+
+ACCOUNT = "hanako@ourco.co.jp"
+
+
+def opts(sleeps: list[float], **kw: object) -> GmailOptions:
+    policy = RetryPolicy(max_retries=2, sleep=sleeps.append, rand=lambda: 0.5)
+    budget = TokenBucket(1000.0, 10_000.0, clock=lambda: 0.0, sleep=sleeps.append)
+    return GmailOptions(account=ACCOUNT, policy=policy, budget=budget, **kw)  # type: ignore[arg-type]
+
+
+def test_full_sync_lists_fetches_and_ends_a_snapshot() -> None:
+    m = {i: rfc822(f"<m{i}@customer.co.jp>") for i in (1, 2, 3)}
+    script = Script(
+        [
+            ok({"emailAddress": ACCOUNT, "messagesTotal": 3, "historyId": "1000"}),
+            ok(
+                {
+                    "messages": [{"id": "m1", "threadId": "tm1"}, {"id": "m2", "threadId": "tm2"}],
+                    "nextPageToken": "page-2",
+                    "resultSizeEstimate": 3,
+                }
+            ),
+            ok(gmail_raw("m1", m[1])),
+            ok(gmail_raw("m2", m[2], labels=["SENT"])),
+            ok({"messages": [{"id": "m3", "threadId": "tm3"}], "resultSizeEstimate": 1}),
+            ok(gmail_raw("m3", m[3], labels=["TRASH"])),
+        ]
+    )
+    pages = list(messages(service("gmail", "v1", script), None, opts([])))
+
+    assert [p.cursor for p in pages] == [
+        GmailCursor(history_id="1000", phase="full", page_token="page-2"),
+        GmailCursor(history_id="1000", phase="incremental"),
+    ]
+    assert [r["id"] for r in pages[0].records] == ["m1", "m2"]
+    assert pages[0].records[0]["raw"]  # format=raw: the whole message
+    assert pages[1].records == [] and pages[1].deleted == ["m3"]  # trashed → gone
+    assert [p.snapshot_end for p in pages] == [False, True]
+    assert script.paths()[0].endswith("/users/me/profile")
+    assert script.params(1)["q"] == "-in:chats -in:drafts"
+    assert script.params(2)["format"] == "raw"
+    assert script.params(4)["pageToken"] == "page-2"
+
+
+def test_resumed_full_sync_is_not_a_whole_snapshot() -> None:
+    script = Script([ok({"messages": [], "resultSizeEstimate": 0})])
+    cur = GmailCursor(history_id="1000", phase="full", page_token="page-2")
+    pages = list(messages(service("gmail", "v1", script), cur, opts([])))
+    assert len(pages) == 1 and not pages[0].snapshot_end
+    assert pages[0].cursor == GmailCursor(history_id="1000")
+    assert script.params(0)["pageToken"] == "page-2"
+
+
+def test_headers_only_asks_for_metadata() -> None:
+    script = Script(
+        [
+            ok({"historyId": "7"}),
+            ok({"messages": [{"id": "m1", "threadId": "tm1"}]}),
+            ok(gmail_metadata("m1", rfc822("<m1@x.jp>"))),
+        ]
+    )
+    pages = list(messages(service("gmail", "v1", script), None, opts([], headers_only=True)))
+    assert script.params(2)["format"] == "metadata"
+    assert "raw" not in pages[0].records[0]
+
+
+def test_history_labels_trash_and_permanent_deletes() -> None:
+    script = Script(
+        [
+            ok(
+                {
+                    "history": [
+                        {
+                            "id": "1001",
+                            "messages": [{"id": "n1", "threadId": "tn1"}],
+                            "messagesAdded": [
+                                {"message": {"id": "n1", "threadId": "tn1", "labelIds": ["INBOX"]}}
+                            ],
+                        },
+                        {
+                            "id": "1002",
+                            "messages": [{"id": "m1", "threadId": "tm1"}],
+                            "labelsAdded": [
+                                {
+                                    "message": {
+                                        "id": "m1",
+                                        "threadId": "tm1",
+                                        "labelIds": ["TRASH"],
+                                    },
+                                    "labelIds": ["TRASH"],
+                                }
+                            ],
+                        },
+                    ],
+                    "nextPageToken": "h2",
+                    "historyId": "1010",
+                }
+            ),
+            ok(gmail_raw("n1", rfc822("<n1@x.jp>"))),
+            ok(gmail_raw("m1", rfc822("<m1@x.jp>"), labels=["TRASH"])),
+            ok(
+                {
+                    "history": [
+                        {
+                            "id": "1005",
+                            "messages": [{"id": "m2", "threadId": "tm2"}],
+                            "messagesDeleted": [{"message": {"id": "m2", "threadId": "tm2"}}],
+                        },
+                        {
+                            "id": "1006",
+                            "messages": [{"id": "m4", "threadId": "tm4"}],
+                            "labelsRemoved": [
+                                {
+                                    "message": {
+                                        "id": "m4",
+                                        "threadId": "tm4",
+                                        "labelIds": ["INBOX"],
+                                    },
+                                    "labelIds": ["UNREAD"],
+                                }
+                            ],
+                        },
+                    ],
+                    "historyId": "1010",
+                }
+            ),
+            ok(gmail_raw("m4", rfc822("<m4@x.jp>"), labels=["INBOX"])),
+        ]
+    )
+    pages = list(messages(service("gmail", "v1", script), GmailCursor(history_id="1000"), opts([])))
+
+    assert script.params(0)["startHistoryId"] == "1000"
+    assert script.params(3)["startHistoryId"] == "1000"
+    assert script.params(3)["pageToken"] == "h2"
+    # mid-stream cursor: the last history record covered; last page: the response's historyId
+    assert [p.cursor.history_id for p in pages] == ["1002", "1010"]
+    assert [r["id"] for r in pages[0].records] == ["n1"]
+    assert pages[0].deleted == ["m1"]
+    assert [r["id"] for r in pages[1].records] == ["m4"]
+    assert pages[1].deleted == ["m2"]  # permanent delete: not fetched
+    assert script.remaining == 0
+
+
+def test_message_deleted_between_history_and_get_is_a_delete() -> None:
+    script = Script(
+        [
+            ok(
+                {
+                    "history": [
+                        {"id": "5", "messagesAdded": [{"message": {"id": "gone", "threadId": "t"}}]}
+                    ],
+                    "historyId": "6",
+                }
+            ),
+            NOT_FOUND,
+        ]
+    )
+    pages = list(messages(service("gmail", "v1", script), GmailCursor(history_id="4"), opts([])))
+    assert pages[0].deleted == ["gone"] and pages[0].records == []
+
+
+def test_stale_history_id_404_asks_for_a_resync() -> None:
+    script = Script([NOT_FOUND])
+    with pytest.raises(ResyncRequired):
+        list(messages(service("gmail", "v1", script), GmailCursor(history_id="1"), opts([])))
+
+
+def test_429_retry_after_is_honoured_then_succeeds() -> None:
+    sleeps: list[float] = []
+    script = Script([RATE_429, ok({"historyId": "9"})])
+    pages = list(
+        messages(service("gmail", "v1", script), GmailCursor(history_id="8"), opts(sleeps))
+    )
+    assert pages[0].cursor.history_id == "9"
+    assert sleeps == [3.0]  # Retry-After: 3 beats the jittered backoff (0.5 s)
+
+
+def test_403_rate_limit_gives_up_with_transient_error() -> None:
+    sleeps: list[float] = []
+    script = Script([RATE_403, RATE_403, RATE_403])
+    with pytest.raises(TransientError) as info:
+        list(messages(service("gmail", "v1", script), GmailCursor(history_id="8"), opts(sleeps)))
+    assert "throttled (403)" in str(info.value) and ACCOUNT in str(info.value)
+    assert info.value.retry_after is not None
+    assert sleeps == [0.5, 1.0]  # full jitter at rand=0.5: 0.5 * 1, 0.5 * 2
+    assert script.remaining == 0
+
+
+def test_revoked_oauth_token_names_the_account_and_hides_the_token() -> None:
+    from google.oauth2.credentials import Credentials
+
+    creds = Credentials(
+        token=None,
+        refresh_token="1//refresh-SECRET-abc",
+        client_id="cid.apps.googleusercontent.com",
+        client_secret="client-SECRET-xyz",
+        token_uri="https://oauth2.googleapis.com/token",
+    )
+    body = {"error": "invalid_grant", "error_description": "Token has been expired or revoked."}
+    script = Script([({"status": "400"}, json.dumps(body))])
+    svc = service("gmail", "v1", script, credentials=creds)
+    with pytest.raises(AuthError) as info:
+        list(messages(svc, None, opts([], fix=f"Re-authorise {ACCOUNT} with `kizuna auth`.")))
+    text = str(info.value)
+    assert ACCOUNT in text and "invalid_grant" in text and "Re-authorise" in text
+    assert "SECRET" not in text
+    assert script.requests[0][1] == "https://oauth2.googleapis.com/token"
