@@ -1,0 +1,386 @@
+"""One raw RFC 5322 message → one email :class:`~warehouse.records.Activity`.
+
+Shared by every mail source (files, IMAP, Gmail, Graph): they all end in raw bytes, and the
+same message seen through two of them must become the same activity, so the key is the
+normalised Message-ID and nothing source-specific goes into the mapping.
+
+Parsing uses the stdlib ``email`` package with the ``compat32`` policy: it never raises on
+broken structure and keeps header values raw, so every header is decoded here (see
+:mod:`mappings.mime`) with Japanese-aware charset handling. ``policy.default`` decodes
+headers itself on access: it reads ``Shift_JIS`` words with the strict JIS codec (①, ～ lost)
+and keeps 8-bit header bytes as surrogates — the tests compare both on the CPython corpus.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Collection, Iterator
+from datetime import UTC, datetime
+from email import message_from_bytes
+from email.message import Message
+from email.policy import compat32
+from email.utils import getaddresses, parsedate_to_datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from kizuna.errors import BadRecord
+from mappings.mime import (
+    decode_bytes,
+    decode_header,
+    decode_words,
+    html_to_text,
+    message_id_of,
+    message_ids,
+    normalize_message_id,
+    raw_header_text,
+    snippet,
+    split_raw,
+)
+from warehouse.normalize import normalize_email
+from warehouse.records import Activity, Direction, Participant
+
+__all__ = ["message_id_of", "own_domain_set", "parse_message"]
+
+_ROLES = (("from", "from"), ("to", "to"), ("cc", "cc"), ("bcc", "bcc"))
+_MAX_NAME = 400
+_MAX_EMAIL = 320
+_MAX_KEY = 490
+_MAX_TEXT_BYTES = 256 * 1024  # enough body to find a snippet; the rest is not decoded
+_AUTOMATED_PRECEDENCE = frozenset({"bulk", "junk", "list", "auto_reply"})
+
+
+def own_domain_set(domains: Collection[str]) -> frozenset[str]:
+    """Own domains in comparable form (``@ABC.co.jp`` → ``abc.co.jp``)."""
+    return frozenset(d.strip().lstrip("@").rstrip(".").lower() for d in domains if d.strip())
+
+
+def is_internal(address: str, own: Collection[str]) -> bool:
+    """True when the address is on an own domain or one of its subdomains."""
+    domain = address.rsplit("@", 1)[-1]
+    return any(domain == d or domain.endswith("." + d) for d in own)
+
+
+def parse_message(
+    raw: bytes, *, own_domains: Collection[str], headers_only: bool = False
+) -> Activity:
+    """Map a raw message to an email activity; ``BadRecord`` says why when it cannot.
+
+    ``headers_only`` skips the body (no snippet, no attachment flag): a connector that only
+    fetched headers gets the same key, participants, thread and direction.
+    ``source_id`` is set to the key; callers replace it with their own source id.
+    """
+    if not isinstance(raw, bytes | bytearray):
+        raise BadRecord(f"expected the message as bytes, got {type(raw).__name__}")
+    raw = bytes(raw)
+    if not raw.strip():
+        raise BadRecord("empty message")
+    own = own_domain_set(own_domains)
+    head, body = split_raw(raw)
+    try:
+        msg = message_from_bytes(head + b"\n\n" if headers_only else raw, policy=compat32)
+    except Exception as exc:  # the parser is lenient; anything it raises means unparseable
+        raise BadRecord(f"cannot parse message: {type(exc).__name__}: {exc}") from None
+    headers = _Headers(msg)
+    if not headers.names:
+        first = raw[:60].decode("ascii", "backslashreplace")
+        raise BadRecord(f"no header fields: not a mail message (starts {first!r})")
+
+    fallbacks: list[str] = []
+    subject, fb = decode_header(headers.first("subject"))
+    _note(fallbacks, fb)
+    occurred_at = _occurred_at(headers)
+    mid = normalize_message_id(headers.first("message-id"))
+    key = _key(mid, headers, body)
+
+    participants = _participants(headers, own, fallbacks)
+    refs = message_ids(headers.first("references"))
+    in_reply_to = message_ids(headers.first("in-reply-to"))
+    root = refs[0] if refs else (in_reply_to[0] if in_reply_to else mid)
+    thread_key = _key_of(root) if root else key
+
+    attributes: dict[str, Any] = {}
+    if mid:
+        attributes["message_id"] = mid
+    if in_reply_to:
+        attributes["in_reply_to"] = in_reply_to[0]
+    list_id = headers.first("list-id")
+    if list_id:
+        list_text, _ = raw_header_text(list_id)
+        ids = message_ids(list_text)
+        attributes["list_id"] = ids[0] if ids else list_text.strip().lower()
+    ctype = msg.get_content_type()
+    attributes["content_type"] = ctype
+    report_type = msg.get_param("report-type")
+    if ctype == "multipart/report" and isinstance(report_type, str):
+        attributes["report_type"] = report_type.lower()
+    if _automated(headers, ctype, participants):
+        attributes["automated"] = True
+
+    text: str | None = None
+    if not headers_only:
+        text, attachments = _body(msg, fallbacks)
+        attributes["has_attachments"] = bool(attachments)
+        if attachments:
+            attributes["attachments"] = attachments[:20]
+    defects = sorted({type(d).__name__ for part in _walk(msg) for d in part.defects})
+    if defects:
+        attributes["defects"] = defects
+    if fallbacks:
+        attributes["charset_fallback"] = fallbacks[0] if len(fallbacks) == 1 else fallbacks[:5]
+
+    try:
+        return Activity(
+            source_id=key,
+            key=key,
+            kind="email",
+            occurred_at=occurred_at,
+            direction=_direction(participants),
+            subject=subject or None,
+            snippet=snippet(text) if text else None,
+            thread_key=thread_key,
+            participants=participants,
+            attributes=attributes,
+        )
+    except ValidationError as exc:
+        reason = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'message'}: {e['msg']}" for e in exc.errors()
+        )
+        raise BadRecord(f"invalid message: {reason}", source_id=key) from None
+
+
+class _Headers:
+    """Raw header values by lower-case name, as stored (8-bit bytes kept as surrogates)."""
+
+    def __init__(self, msg: Message) -> None:
+        self.values: dict[str, list[str]] = {}
+        for name, value in msg.raw_items():
+            self.values.setdefault(name.strip().lower(), []).append(str(value))
+        self.names = list(self.values)
+
+    def first(self, name: str) -> str | None:
+        got = self.values.get(name)
+        return got[0] if got else None
+
+    def all(self, name: str) -> list[str]:
+        return self.values.get(name, [])
+
+
+def _note(fallbacks: list[str], fb: str | None) -> None:
+    if fb and fb not in fallbacks:
+        fallbacks.append(fb)
+
+
+def _key_of(message_id: str) -> str:
+    key = "mail:" + message_id
+    if len(key) > _MAX_KEY:
+        return "mail:h:" + hashlib.blake2b(message_id.encode()).hexdigest()[:40]
+    return key
+
+
+def _key(mid: str | None, headers: _Headers, body: bytes) -> str:
+    if mid:
+        return _key_of(mid)
+    # No Message-ID: the same bytes in two exports must still meet. Line endings and
+    # trailing blank lines differ between mbox and Maildir copies, so they are folded.
+    norm_body = body.replace(b"\r\n", b"\n").rstrip()
+    parts = [
+        " ".join((headers.first(h) or "").split()).encode("ascii", "surrogateescape")
+        for h in ("date", "from", "subject")
+    ]
+    digest = hashlib.blake2b(digest_size=16)
+    for p in parts:
+        digest.update(p + b"\x00")
+    digest.update(hashlib.blake2b(norm_body, digest_size=16).digest())
+    return "mail:nomid:" + digest.hexdigest()
+
+
+def _parse_date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    text, _ = raw_header_text(value)
+    try:
+        dt = parsedate_to_datetime(text.strip())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if dt is None:
+        return None
+    if dt.tzinfo is None:  # "-0000": the zone is unknown; RFC 5322 says treat as UTC
+        dt = dt.replace(tzinfo=UTC)
+    try:
+        return dt.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return None
+
+
+def _occurred_at(headers: _Headers) -> datetime:
+    """Date, else the date of the last Received header (the hop nearest the sender)."""
+    date = _parse_date(headers.first("date"))
+    if date is not None:
+        return date
+    for received in reversed(headers.all("received")):
+        if ";" in received:
+            got = _parse_date(received.rsplit(";", 1)[1])
+            if got is not None:
+                return got
+    shown = headers.first("date")
+    why = f"invalid Date {shown.strip()[:80]!r}" if shown else "no Date header"
+    raise BadRecord(f"no usable date: {why} and no Received header with a date")
+
+
+def _participants(
+    headers: _Headers, own: frozenset[str], fallbacks: list[str]
+) -> list[Participant]:
+    out: list[Participant] = []
+    seen: set[tuple[str, str]] = set()
+    for header, role in _ROLES:
+        values = headers.all(header)
+        if not values:
+            continue
+        texts: list[str] = []
+        for v in values:
+            text, fb = raw_header_text(v)
+            _note(fallbacks, fb)
+            texts.append(text)
+        for name, addr in getaddresses(texts):
+            email = normalize_email(addr) if addr and len(addr) <= _MAX_EMAIL else None
+            if email is None or (email, role) in seen:
+                continue
+            seen.add((email, role))
+            display = _display_name(name, email, fallbacks)
+            out.append(
+                Participant(
+                    email=email,
+                    name=display,
+                    role=role,
+                    internal=is_internal(email, own),
+                )
+            )
+    return out
+
+
+def _display_name(name: str, email: str, fallbacks: list[str]) -> str | None:
+    if not name:
+        return None
+    text, fb = decode_words(name)
+    _note(fallbacks, fb)
+    text = " ".join(text.split()).strip().strip("\"'").strip()
+    if not text or normalize_email(text) == email:
+        return None
+    return text[:_MAX_NAME]
+
+
+def _direction(participants: list[Participant]) -> Direction | None:
+    sender = next((p for p in participants if p.role == "from"), None)
+    if sender is None:
+        return None
+    if not sender.internal:
+        return "inbound"
+    recipients = [p for p in participants if p.role != "from"]
+    if all(p.internal for p in recipients):
+        return "internal"
+    return "outbound"
+
+
+def _automated(headers: _Headers, ctype: str, participants: list[Participant]) -> bool:
+    auto = (headers.first("auto-submitted") or "").strip().lower()
+    if auto and auto != "no":
+        return True
+    if (headers.first("precedence") or "").strip().lower() in _AUTOMATED_PRECEDENCE:
+        return True
+    if ctype == "multipart/report":
+        return True
+    sender = next((p.email for p in participants if p.role == "from"), "")
+    return sender.split("@", 1)[0] in ("mailer-daemon", "postmaster")
+
+
+def _walk(msg: Message) -> Iterator[Message]:
+    yield msg
+    payload = msg.get_payload()
+    if isinstance(payload, list):
+        for part in payload:
+            if isinstance(part, Message):
+                yield from _walk(part)
+
+
+def _is_attachment(part: Message) -> bool:
+    disposition = (part.get("content-disposition") or "").split(";", 1)[0].strip().lower()
+    if disposition == "attachment":
+        return True
+    maintype = part.get_content_maintype()
+    if maintype == "multipart":
+        return False
+    if disposition == "inline":
+        return False
+    if part.get_param("name") or part.get_param("filename", header="content-disposition"):
+        return True
+    return maintype in ("application", "audio", "video", "message") or (
+        maintype == "image" and not part.get("content-id")
+    )
+
+
+def _filename(part: Message, fallbacks: list[str]) -> str | None:
+    try:
+        name = part.get_filename()
+    except (ValueError, LookupError, UnicodeError):
+        return None
+    if not name:
+        return None
+    text, fb = decode_header(str(name))
+    _note(fallbacks, fb)
+    return text or None
+
+
+def _body(msg: Message, fallbacks: list[str]) -> tuple[str | None, list[str]]:
+    """The text a person reads first (plain before HTML) and the attachment names."""
+    plain: list[Message] = []
+    html: list[Message] = []
+    nested: list[Message] = []
+    attachments: list[str] = []
+
+    def visit(part: Message, top: bool) -> None:
+        ctype = part.get_content_type()
+        payload = part.get_payload()
+        if part.get_content_maintype() == "message" and not top:
+            attachments.append(_filename(part, fallbacks) or ctype)
+            nested.append(part)
+            return
+        if isinstance(payload, list):
+            for sub in payload:
+                if isinstance(sub, Message):
+                    visit(sub, False)
+            return
+        if _is_attachment(part):
+            attachments.append(_filename(part, fallbacks) or ctype)
+        elif ctype == "text/html":
+            html.append(part)
+        elif part.get_content_maintype() == "text":
+            plain.append(part)
+
+    visit(msg, True)
+    for part in [*plain, *html]:
+        text = _part_text(part, fallbacks)
+        if text is not None and part in html:
+            text = html_to_text(text)
+        if text and text.strip():
+            return text, attachments
+    for part in nested[:1]:  # a forward with no text of its own: the forwarded text
+        inner = part.get_payload()
+        if isinstance(inner, list) and inner and isinstance(inner[0], Message):
+            text, _ = _body(inner[0], fallbacks)
+            return text, attachments
+    return None, attachments
+
+
+def _part_text(part: Message, fallbacks: list[str]) -> str | None:
+    try:
+        data = part.get_payload(decode=True)
+    except Exception as exc:  # a broken transfer encoding loses the snippet, not the mail
+        fallbacks.append(f"body undecodable: {type(exc).__name__}")
+        return None
+    if not isinstance(data, bytes):
+        return None
+    data = data[:_MAX_TEXT_BYTES]
+    text, fb = decode_bytes(data, part.get_content_charset())
+    _note(fallbacks, fb)
+    return text
