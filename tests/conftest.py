@@ -105,3 +105,6 @@ def prefect_harness() -> Iterator[None]:
         temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
     ):
         yield
+
+# Real servers (Dovecot, Radicale) for connector tests; session-wide, see tests/servers.py.
+from tests.servers import dovecot_plain, dovecot_server, radicale_server  # noqa: E402, F401
