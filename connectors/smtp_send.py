@@ -1,0 +1,124 @@
+"""Sending over SMTP with an injected ``smtplib`` client.
+
+One connection is kept for a batch and reopened once if the server drops it. SMTP replies are
+classified by what the caller does next: 4xx → ``TransientError`` (leave the send pending,
+retry later), 5xx on a recipient → ``BadRecord`` (this address cannot receive; mark it
+failed). SMTP itself cannot say whether a message went out before a crash, so ``was_sent``
+asks an optional hook (e.g. a search of the Sent folder over IMAP by Message-ID).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import smtplib
+import ssl
+from collections.abc import Callable
+from email.utils import getaddresses, parseaddr
+
+from pydantic import BaseModel, ConfigDict, SecretStr
+
+from connectors.channel import Outgoing
+from kizuna.errors import AuthError, BadRecord, TransientError
+
+SentCheck = Callable[[str], bool | None]
+
+
+class SmtpSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str
+    port: int = 587
+    security: str = "starttls"  # starttls | ssl | none
+    username: str | None = None
+    password: SecretStr | None = None
+    timeout: float = 30.0
+
+    def connect(self) -> smtplib.SMTP:
+        """A logged-in client; the factory the channel calls (tests pass their own)."""
+        try:
+            if self.security == "ssl":
+                client: smtplib.SMTP = smtplib.SMTP_SSL(
+                    self.host, self.port, timeout=self.timeout, context=ssl.create_default_context()
+                )
+            else:
+                client = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+                if self.security == "starttls":
+                    client.starttls(context=ssl.create_default_context())
+            if self.username and self.password is not None:
+                client.login(self.username, self.password.get_secret_value())
+        except smtplib.SMTPAuthenticationError:
+            raise AuthError(f"SMTP login refused for {self.username} at {self.host}") from None
+        except (OSError, smtplib.SMTPException) as exc:
+            raise TransientError(
+                f"cannot reach SMTP server {self.host}:{self.port}: {exc}"
+            ) from None
+        return client
+
+
+class SmtpChannel:
+    def __init__(
+        self,
+        connect: Callable[[], smtplib.SMTP],
+        *,
+        name: str = "smtp",
+        sent_check: SentCheck | None = None,
+    ) -> None:
+        self._connect = connect
+        self._client: smtplib.SMTP | None = None
+        self._sent_check = sent_check
+        self.name = name
+
+    def _session(self) -> smtplib.SMTP:
+        if self._client is None:
+            self._client = self._connect()
+        return self._client
+
+    def send(self, item: Outgoing) -> None:
+        sender = item.sender or _from_address(item.data)
+        for attempt in (1, 2):
+            client = self._session()
+            try:
+                refused = client.sendmail(sender, [item.to_address], item.data)
+            except smtplib.SMTPServerDisconnected:
+                self._client = None
+                if attempt == 2:
+                    raise TransientError("SMTP server closed the connection twice") from None
+                continue
+            except smtplib.SMTPRecipientsRefused as exc:
+                code, msg = next(iter(exc.recipients.values()))
+                raise _classify(code, msg, item.to_address) from None
+            except smtplib.SMTPResponseException as exc:
+                raise _classify(exc.smtp_code, exc.smtp_error, item.to_address) from None
+            except OSError as exc:
+                self._client = None
+                raise TransientError(f"SMTP connection failed: {exc}") from None
+            if refused:
+                code, msg = refused[item.to_address]
+                raise _classify(code, msg, item.to_address)
+            return
+
+    def was_sent(self, message_id: str) -> bool | None:
+        return self._sent_check(message_id) if self._sent_check else None
+
+    def close(self) -> None:
+        if self._client is not None:
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                self._client.quit()
+            self._client = None
+
+
+def _classify(code: int, msg: bytes | str, rcpt: str) -> Exception:
+    text = msg.decode("utf-8", "replace") if isinstance(msg, bytes) else msg
+    if 400 <= code < 500:
+        return TransientError(f"SMTP {code} for {rcpt}: {text}")
+    return BadRecord(f"SMTP {code} for {rcpt}: {text}")
+
+
+def _from_address(data: bytes) -> str:
+    head = data.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0].decode("ascii", "replace")
+    for line in head.replace("\r\n", "\n").replace("\n ", " ").split("\n"):
+        if line.lower().startswith("from:"):
+            found = getaddresses([line[5:]])
+            if found and found[0][1]:
+                return found[0][1]
+    return parseaddr("")[1]
