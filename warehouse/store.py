@@ -889,7 +889,9 @@ def _dedupe(rows: list[dict[str, Any]], key: tuple[str, ...]) -> list[dict[str, 
 def live_source_ids(conn: Connection, key: StreamKey) -> Iterable[str]:
     """Every live source id of a stream, streamed (for vanished-row detection)."""
     sr = t.SourceRecord
-    result = conn.execution_options(yield_per=5000).execute(
+    # Per-statement option: ``conn.execution_options()`` would switch the whole connection to
+    # server-side cursors, and PostgreSQL cannot DECLARE a cursor for the UPDATEs that follow.
+    result = conn.execute(
         select(sr.source_id)
         .where(
             sr.connector == key.connector,
@@ -897,7 +899,8 @@ def live_source_ids(conn: Connection, key: StreamKey) -> Iterable[str]:
             sr.deleted_at.is_(None),
             sr.payload_hash != "",  # people first seen as mail participants are not rows
         )
-        .distinct()
+        .distinct(),
+        execution_options={"yield_per": 5000},
     )
     for (sid,) in result:
         yield sid
