@@ -46,6 +46,9 @@ class StreamSpec:
     unique_ids: bool = False
     """A snapshot source (a file) must not repeat an id within a pass; repeats are quarantined."""
     total_hint: Callable[[], int | None] = field(default=lambda: None)
+    hash_fields: tuple[str, ...] = ()
+    """When set, only these keys of a raw record are hashed (e.g. a precomputed digest of a
+    large body), instead of the whole record."""
 
     @property
     def key(self) -> StreamKey:
@@ -79,6 +82,10 @@ def payload_hash(raw: dict[str, Any], fingerprint: str = "") -> str:
     """A stable 128-bit digest of a raw record (plus the mapping's fingerprint)."""
     blob = json.dumps(raw, ensure_ascii=False, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.blake2b((fingerprint + blob).encode(), digest_size=16).hexdigest()
+
+
+def _hashed(spec: StreamSpec, raw: dict[str, Any]) -> dict[str, Any]:
+    return {k: raw.get(k) for k in spec.hash_fields} if spec.hash_fields else raw
 
 
 def config_fingerprint(config: Any) -> str:
@@ -170,7 +177,7 @@ def _drain(
             seen.add(sid)
             rows.append((sid, raw))
         seen.update(page.seen)
-        hashes = {sid: payload_hash(raw, spec.fingerprint) for sid, raw in rows}
+        hashes = {sid: payload_hash(_hashed(spec, raw), spec.fingerprint) for sid, raw in rows}
         with engine.begin() as conn:
             skip = unchanged_ids(conn, key, hashes)
             records, mapped_bad = _map_page(spec, rows, skip, hashes)

@@ -1,0 +1,539 @@
+"""Mail exported to disk: mbox files, Maildir folders and folders of ``.eml`` files.
+
+Yields raw messages (bytes, untouched) in pages; the mapping (``mappings.mail``) decodes them.
+A raw record is ``{"id", "raw", "sha", "folder", "flags", "path"}``: ``id`` is the message's
+normalised Message-ID when the injected ``id_of`` finds one (the same mail in two folders is
+one record), else ``"sha:" + sha``; ``sha`` is a digest of the bytes so the engine need not
+hash whole messages; ``flags`` uses Maildir letters (S seen, R replied, F flagged, T trashed,
+D draft) for Maildir names and mbox ``Status``/``X-Status`` headers alike.
+
+Incremental by file system facts, so an unchanged export costs a ``stat`` per file:
+
+- an mbox file keeps ``(size, mtime_ns, offset, tail)``: unchanged → skipped; grown with its
+  old bytes intact (the ``tail`` digest of the bytes before ``offset`` still matches and a
+  ``From`` line starts at ``offset``) → only the appended tail is read; otherwise (compacted,
+  rewritten) → read again whole, and unchanged messages are skipped by the engine's hash check;
+- a folder of one-message files (Maildir ``cur``/``new``, ``.eml`` folders) keeps a
+  watermark: the newest ``max(mtime_ns, ctime_ns)`` read and the names carrying it. A file
+  is read when its stamp is newer (delivered, copied, edited, or renamed by a flag change —
+  renames update ctime) or equal and unknown. A folder not in the cursor is read whole, so a
+  folder moved in with old time stamps is not missed. A pass interrupted mid-folder resumes
+  after the last name committed.
+
+Deletions are not reported and no page sets ``snapshot_end``: a mail export is an archive, a
+message removed from it (or an mbox compacted) does not undo the conversation it records, and
+telling "deleted" from "moved to a folder outside this path" is not possible from files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import stat
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from connectors.page import Cursor, Page, RawBad
+from kizuna.errors import ConfigError
+
+Format = Literal["auto", "mbox", "maildir", "eml"]
+IdOf = Callable[[bytes], str | None]
+
+PAGE_SIZE = 500
+PAGE_BYTES = 64 * 1024 * 1024
+MAX_ID = 400
+_TAIL = 1024
+_MBOX_SUFFIXES = frozenset({".mbox", ".mbx"})
+_INDEX_SUFFIXES = frozenset({".msf", ".index", ".db", ".sqlite", ".json", ".lock", ".bak"})
+_MAILDIR_FLAGS = frozenset("DFPRST")
+
+
+class FileMark(BaseModel):
+    """A file read to ``offset`` (mbox) or whole (single message) when it had this size/mtime."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    size: int
+    mtime_ns: int
+    offset: int = 0
+    tail: str = ""
+
+
+class DirPass(BaseModel):
+    """A folder pass in progress: the watermark it will set, and the last name committed."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    stamp: int
+    at_stamp: list[str]
+    after: str = ""
+
+
+class DirMark(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    stamp: int = -1
+    at_stamp: list[str] = Field(default_factory=list)
+    pending: DirPass | None = None
+
+
+class MailFilesCursor(Cursor):
+    """Per-file marks for mbox and single files, per-folder watermarks for message folders.
+
+    Keys are paths relative to the configured root, so moving the whole export keeps them.
+    """
+
+    files: dict[str, FileMark] = Field(default_factory=dict)
+    dirs: dict[str, DirMark] = Field(default_factory=dict)
+
+
+def sha_of(raw: bytes) -> str:
+    return hashlib.blake2b(raw, digest_size=16).hexdigest()
+
+
+def record(raw: bytes, *, folder: str, flags: str, path: str, id_of: IdOf | None) -> dict[str, Any]:
+    """The raw dict for one message (shared by every file layout)."""
+    sha = sha_of(raw)
+    mid = id_of(raw) if id_of is not None else None
+    rid = mid if mid and len(mid) <= MAX_ID else f"sha:{sha}"
+    return {"id": rid, "raw": raw, "sha": sha, "folder": folder, "flags": flags, "path": path}
+
+
+# -- layout ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Mbox:
+    path: Path
+    key: str
+    folder: str
+
+
+@dataclass(frozen=True)
+class _Single:
+    path: Path
+    key: str
+    folder: str
+
+
+@dataclass(frozen=True)
+class _MsgDir:
+    """A folder whose every selected file is one message."""
+
+    path: Path
+    key: str
+    folder: str
+    maildir: bool
+    pick: Callable[[str], bool]
+
+
+_Unit = _Mbox | _Single | _MsgDir
+
+
+def is_maildir(p: Path) -> bool:
+    return (p / "cur").is_dir() and (p / "new").is_dir()
+
+
+def _rel(root: Path, p: Path) -> str:
+    rel = p.relative_to(root).as_posix()
+    return rel if rel != "." else ""
+
+
+def _looks_like_mbox(p: Path) -> bool:
+    try:
+        with p.open("rb") as f:
+            return f.read(5) == b"From "
+    except OSError:
+        return False
+
+
+def _maildir_folder(rel: str) -> str:
+    """Maildir++ ``.Sent`` → ``Sent``; the Maildir root is ``INBOX``."""
+    parts = [p.lstrip(".") for p in rel.split("/") if p]
+    return "/".join(p for p in parts if p) or "INBOX"
+
+
+def plan(root: Path, fmt: Format = "auto") -> Iterator[_Unit | RawBad]:
+    """What to read under ``root``, in a stable order."""
+    if not root.exists():
+        raise ConfigError(
+            f"mail path not found: {root}",
+            field="path",
+            fix="point `path` at an mbox file, a Maildir, or a folder of .eml files",
+        )
+    if root.is_file():
+        name = root.name
+        if fmt == "mbox" or (fmt == "auto" and _looks_like_mbox(root)):
+            yield _Mbox(root, name, root.stem)
+        elif fmt == "maildir":
+            raise ConfigError(
+                f"{root} is a file, not a Maildir",
+                field="format",
+                fix="use format: mbox or eml, or point path at the Maildir folder",
+            )
+        else:
+            yield _Single(root, name, "")
+        return
+    if fmt == "maildir" and not is_maildir(root):
+        raise ConfigError(
+            f"{root} is not a Maildir (no cur/ and new/ inside)",
+            field="path",
+            fix="point path at the Maildir folder, or use format: auto",
+        )
+    yield from _walk(root, root, fmt)
+
+
+def _walk(root: Path, d: Path, fmt: Format) -> Iterator[_Unit | RawBad]:
+    rel = _rel(root, d)
+    try:
+        entries = sorted(os.scandir(d), key=lambda e: e.name)
+    except OSError as exc:
+        yield RawBad(rel or ".", f"cannot list folder {rel or '.'}: {exc.strerror or exc}")
+        return
+    maildir = fmt in ("auto", "maildir") and is_maildir(d)
+    if maildir:
+        folder = _maildir_folder(rel)
+        for sub in ("new", "cur"):
+            key = f"{rel}/{sub}" if rel else sub
+            yield _MsgDir(d / sub, key, folder, True, lambda n: not n.startswith("."))
+    elif fmt != "maildir":
+        yield from _files_here(root, d, rel, entries, fmt)
+    for e in entries:
+        if not e.is_dir(follow_symlinks=False):
+            continue
+        if maildir and e.name in ("cur", "new", "tmp"):
+            continue
+        child = Path(e.path)
+        if e.name.startswith(".") and not is_maildir(child):
+            continue
+        yield from _walk(root, child, fmt)
+
+
+def _files_here(
+    root: Path, d: Path, rel: str, entries: list[os.DirEntry[str]], fmt: Format
+) -> Iterator[_Unit]:
+    def visible_file(e: os.DirEntry[str]) -> bool:
+        return not e.name.startswith(".") and e.is_file(follow_symlinks=False)
+
+    if fmt == "eml":
+        yield _MsgDir(d, rel, rel, False, lambda n: not n.startswith("."))
+        return
+    eml_here = False
+    for e in entries:
+        if not visible_file(e):
+            continue
+        p = Path(e.path)
+        suffix = p.suffix.lower()
+        if suffix == ".eml":
+            eml_here = True
+        elif suffix in _INDEX_SUFFIXES:
+            continue
+        elif fmt == "mbox" or suffix in _MBOX_SUFFIXES or (not suffix and _looks_like_mbox(p)):
+            yield _Mbox(p, _rel(root, p), _rel(root, p.with_suffix("")))
+    if eml_here and fmt == "auto":
+        yield _MsgDir(d, rel, rel, False, lambda n: n.lower().endswith(".eml"))
+
+
+# -- reading -----------------------------------------------------------------------------
+
+
+@dataclass
+class _State:
+    files: dict[str, FileMark]
+    dirs: dict[str, DirMark]
+    changed: bool = False
+
+    def cursor(self) -> MailFilesCursor:
+        return MailFilesCursor(files=dict(self.files), dirs=dict(self.dirs))
+
+
+@dataclass
+class _Pager:
+    state: _State
+    page_size: int
+    page_bytes: int
+    records: list[dict[str, Any]] = field(default_factory=list)
+    bad: list[RawBad] = field(default_factory=list)
+    size: int = 0
+
+    def add(self, item: dict[str, Any] | RawBad) -> bool:
+        """Add an item; True when the page is full (flush after updating the state)."""
+        if isinstance(item, RawBad):
+            self.bad.append(item)
+        else:
+            self.records.append(item)
+            self.size += len(item["raw"])
+        self.state.changed = True
+        return len(self.records) + len(self.bad) >= self.page_size or self.size >= self.page_bytes
+
+    def flush(self) -> Page[MailFilesCursor]:
+        page = Page(records=self.records, cursor=self.state.cursor(), bad=self.bad)
+        self.records, self.bad, self.size = [], [], 0
+        self.state.changed = False
+        return page
+
+
+def read_messages(
+    root: Path,
+    cursor: MailFilesCursor | None,
+    *,
+    fmt: Format = "auto",
+    id_of: IdOf | None = None,
+    page_size: int = PAGE_SIZE,
+    page_bytes: int = PAGE_BYTES,
+) -> Iterator[Page[MailFilesCursor]]:
+    """Pages of raw messages not yet read under ``root``; each page's cursor covers it."""
+    cur = cursor or MailFilesCursor()
+    state = _State(dict(cur.files), dict(cur.dirs))
+    pager = _Pager(state, page_size, page_bytes)
+    for unit in plan(root, fmt):
+        if isinstance(unit, RawBad):
+            if pager.add(unit):
+                yield pager.flush()
+            continue
+        if isinstance(unit, _Mbox):
+            steps: Iterator[tuple[dict[str, Any] | RawBad | None, Callable[[], None]]] = _read_mbox(
+                unit, state, id_of
+            )
+        elif isinstance(unit, _Single):
+            steps = _read_single(unit, state, id_of)
+        else:
+            steps = _read_dir(unit, state, id_of)
+        for item, commit in steps:
+            # commit() moves the cursor past the item; a page is flushed only after it.
+            full = pager.add(item) if item is not None else False
+            commit()
+            if item is None:
+                state.changed = True
+            if full:
+                yield pager.flush()
+    if pager.records or pager.bad or state.changed:
+        yield pager.flush()
+
+
+_Step = tuple[dict[str, Any] | RawBad | None, Callable[[], None]]
+
+
+def _stat(p: Path) -> os.stat_result | OSError:
+    try:
+        return p.stat()
+    except OSError as exc:
+        return exc
+
+
+def _read_single(unit: _Single, state: _State, id_of: IdOf | None) -> Iterator[_Step]:
+    st = _stat(unit.path)
+    if isinstance(st, OSError):
+        yield RawBad(unit.key, f"cannot read {unit.key}: {st.strerror or st}"), _noop
+        return
+    mark = state.files.get(unit.key)
+    if mark is not None and mark.size == st.st_size and mark.mtime_ns == st.st_mtime_ns:
+        return
+    new_mark = FileMark(size=st.st_size, mtime_ns=st.st_mtime_ns, offset=st.st_size)
+
+    def commit() -> None:
+        state.files[unit.key] = new_mark
+
+    try:
+        raw = unit.path.read_bytes()
+    except OSError as exc:
+        yield RawBad(unit.key, f"cannot read {unit.key}: {exc.strerror or exc}"), commit
+        return
+    yield record(raw, folder=unit.folder, flags="", path=unit.key, id_of=id_of), commit
+
+
+def _noop() -> None:
+    return None
+
+
+# -- message folders (Maildir cur/new, .eml folders) --------------------------------------
+
+
+def _stamp(st: os.stat_result) -> int:
+    return max(st.st_mtime_ns, st.st_ctime_ns)
+
+
+def maildir_flags(name: str) -> str:
+    """``1700000000.M1P2.host:2,RS`` → ``RS`` (only the standard letters, sorted)."""
+    if ":2," not in name:
+        return ""
+    info = name.rsplit(":2,", 1)[1]
+    return "".join(sorted({c for c in info if c in _MAILDIR_FLAGS}))
+
+
+def _read_dir(unit: _MsgDir, state: _State, id_of: IdOf | None) -> Iterator[_Step]:
+    listing: list[tuple[str, int]] = []
+    try:
+        with os.scandir(unit.path) as it:
+            for e in it:
+                if not unit.pick(e.name):
+                    continue
+                try:
+                    st = e.stat(follow_symlinks=True)
+                except OSError as exc:
+                    yield RawBad(f"{unit.key}/{e.name}", f"cannot stat: {exc.strerror}"), _noop
+                    continue
+                if stat.S_ISREG(st.st_mode):
+                    listing.append((e.name, _stamp(st)))
+    except OSError as exc:
+        yield RawBad(unit.key, f"cannot list folder {unit.key}: {exc.strerror or exc}"), _noop
+        return
+    listing.sort()
+    mark = state.dirs.get(unit.key, DirMark())
+    known = set(mark.at_stamp)
+    todo = [(n, s) for n, s in listing if s > mark.stamp or (s == mark.stamp and n not in known)]
+    if mark.pending is not None:
+        goal = mark.pending
+        todo = [(n, s) for n, s in todo if n > goal.after]
+    else:
+        top = max([s for _, s in listing] + [mark.stamp])
+        at = {n for n, s in listing if s == top}
+        if top == mark.stamp:
+            at |= known
+        goal = DirPass(stamp=top, at_stamp=sorted(at))
+    if not todo:
+        done = DirMark(stamp=goal.stamp, at_stamp=goal.at_stamp)
+        if done != mark:
+
+            def finish() -> None:
+                state.dirs[unit.key] = done
+
+            yield None, finish
+        return
+    for name, _ in todo:
+        path = unit.path / name
+
+        def advance(name: str = name) -> None:
+            state.dirs[unit.key] = DirMark(
+                stamp=mark.stamp,
+                at_stamp=mark.at_stamp,
+                pending=goal.model_copy(update={"after": name}),
+            )
+
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            continue  # moved by a mail client between listing and reading (flag change)
+        except OSError as exc:
+            yield RawBad(f"{unit.key}/{name}", f"cannot read: {exc.strerror or exc}"), advance
+            continue
+        flags = maildir_flags(name) if unit.maildir else ""
+        rel = f"{unit.key}/{name}" if unit.key else name
+        yield record(raw, folder=unit.folder, flags=flags, path=rel, id_of=id_of), advance
+
+    def finish_pass() -> None:
+        state.dirs[unit.key] = DirMark(stamp=goal.stamp, at_stamp=goal.at_stamp)
+
+    yield None, finish_pass
+
+
+# -- mbox --------------------------------------------------------------------------------
+
+_FROM_QUOTED = re.compile(rb"^>+From ", re.MULTILINE)
+_STATUS = re.compile(rb"^(x-)?status:[ \t]*([A-Za-z]*)", re.IGNORECASE | re.MULTILINE)
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.blake2b(data[-_TAIL:], digest_size=8).hexdigest()
+
+
+def mbox_flags(raw: bytes) -> str:
+    """Maildir letters from mbox ``Status: RO`` / ``X-Status: AFD`` headers."""
+    m = _HEADER_END.search(raw)
+    head = raw[: m.start()] if m else raw
+    letters: set[str] = set()
+    for x, value in _STATUS.findall(head):
+        v = value.decode("ascii").upper()
+        if x:
+            letters |= {"R" for c in v if c == "A"} | {"F" for c in v if c == "F"}
+            letters |= {"T" for c in v if c == "D"}
+        elif "R" in v:
+            letters.add("S")
+    return "".join(sorted(letters))
+
+
+def _unquote(lines: list[bytes]) -> bytes:
+    if lines and lines[-1].strip() == b"":
+        lines = lines[:-1]  # the blank line that separates messages
+    data = b"".join(lines)
+    return _FROM_QUOTED.sub(lambda m: m.group(0)[1:], data)
+
+
+def _read_mbox(unit: _Mbox, state: _State, id_of: IdOf | None) -> Iterator[_Step]:
+    st = _stat(unit.path)
+    if isinstance(st, OSError):
+        yield RawBad(unit.key, f"cannot read {unit.key}: {st.strerror or st}"), _noop
+        return
+    mark = state.files.get(unit.key)
+    if (
+        mark is not None
+        and mark.size == st.st_size
+        and mark.mtime_ns == st.st_mtime_ns
+        and mark.offset >= st.st_size
+    ):
+        return
+    try:
+        f = unit.path.open("rb")
+    except OSError as exc:
+        yield RawBad(unit.key, f"cannot read {unit.key}: {exc.strerror or exc}"), _noop
+        return
+    with f:
+        start = 0
+        before = b""
+        if mark is not None and 0 < mark.offset <= st.st_size:
+            f.seek(max(0, mark.offset - _TAIL))
+            before = f.read(min(_TAIL, mark.offset))
+            head = f.read(5)
+            if _digest(before) == mark.tail and head in (b"From ", b""):
+                start = mark.offset
+            else:
+                before = b""
+        f.seek(start)
+        size, mtime = st.st_size, st.st_mtime_ns
+
+        def mark_at(offset: int, tail: str) -> Callable[[], None]:
+            def commit() -> None:
+                state.files[unit.key] = FileMark(
+                    size=size, mtime_ns=mtime, offset=offset, tail=tail
+                )
+
+            return commit
+
+        def emit(from_line: bytes, lines: list[bytes], at: int) -> _Step:
+            nonlocal before
+            region = before + from_line + b"".join(lines)
+            before = region[-_TAIL:]
+            raw = _unquote(lines)
+            item = record(
+                raw, folder=unit.folder, flags=mbox_flags(raw), path=f"{unit.key}#{at}", id_of=id_of
+            )
+            return item, mark_at(at + len(from_line) + sum(map(len, lines)), _digest(before))
+
+        msg_start = start
+        from_line = b""
+        lines: list[bytes] = []
+        prev_blank = True
+        for line in f:
+            if line.startswith(b"From ") and prev_blank:
+                if from_line or any(x.strip() for x in lines):
+                    yield emit(from_line, lines, msg_start)
+                    msg_start += len(from_line) + sum(map(len, lines))
+                elif lines:  # blank lines before the first separator
+                    before = (before + b"".join(lines))[-_TAIL:]
+                    msg_start += sum(map(len, lines))
+                from_line = line
+                lines = []
+            else:
+                lines.append(line)
+            prev_blank = line in (b"\n", b"\r\n")
+        if from_line or any(x.strip() for x in lines):
+            yield emit(from_line, lines, msg_start)
+        else:
+            end = msg_start + sum(map(len, lines))
+            yield None, mark_at(end, _digest((before + b"".join(lines))[-_TAIL:]))
