@@ -1,0 +1,466 @@
+"""Comparable forms, blocking keys and pair scores for identity resolution (pure, no I/O).
+
+Why readings: the same 田中 太郎 arrives as kanji from one source, ﾀﾅｶ ﾀﾛｳ from another and
+``TANAKA Taro`` from a business-card export. Every name is brought to one phonetic romaji
+form (kana and kanji through pykakasi's dictionary, long vowels and width folded) so the three
+compare equal; kanji are still compared directly when both sides have them.
+
+Scores are Fellegi–Sunter style: each field adds log-odds evidence for or against a match
+(agreement on a rare field counts more, a missing field counts nothing), and the sum is
+squashed to a probability that the workspace thresholds cut into merge / review / separate.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import unicodedata
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from rapidfuzz.distance import JaroWinkler, Levenshtein
+from rapidfuzz.fuzz import token_set_ratio
+
+from warehouse.normalize import FREE_MAIL_DOMAINS, fold, normalize_org_name, normalize_phone
+
+# Variant kanji (異体字) that NFKC leaves alone but people type either way.
+_ITAIJI = str.maketrans(
+    {
+        "髙": "高",
+        "﨑": "崎",
+        "嵜": "崎",
+        "德": "徳",
+        "濵": "浜",
+        "濱": "浜",
+        "邊": "辺",
+        "邉": "辺",
+        "齋": "斎",
+        "齊": "斉",
+        "櫻": "桜",
+        "嶋": "島",
+        "嶌": "島",
+        "瀨": "瀬",
+        "冨": "富",
+        "國": "国",
+        "澤": "沢",
+        "廣": "広",
+        "眞": "真",
+        "惠": "恵",
+        "龍": "竜",
+        "淺": "浅",
+        "藝": "芸",
+        "曻": "昇",
+    }
+)
+_JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uff66-\uff9f々〆ヶ]")
+_NOT_ALPHA = re.compile(r"[^a-z]+")
+_SPLIT = re.compile(r"[\s\u3000,、・/()（）]+")
+_DIGITS = re.compile(r"\D+")
+# Long vowels and nasal spellings that romanisation styles disagree on (Tarō/Tarou/Taro,
+# Namba/Nanba, Ohno/Ono): folded one way for comparison.
+_PHONETIC = [
+    ("ou", "o"),
+    ("oo", "o"),
+    ("oh", "o"),
+    ("uu", "u"),
+    ("aa", "a"),
+    ("ii", "i"),
+    ("ee", "e"),
+    ("mb", "nb"),
+    ("mp", "np"),
+    ("mm", "nm"),
+]
+# Gmail ignores dots in the local part; these providers drop everything after a '+'.
+_DOT_BLIND = frozenset({"gmail.com", "googlemail.com"})
+_PLUS_TAG = frozenset(
+    {"gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "live.com", "icloud.com"}
+)
+_GENERIC_LOCAL = frozenset(
+    {"info", "sales", "contact", "support", "admin", "office", "mail", "eigyo", "soumu", "hr"}
+)
+
+
+@lru_cache(maxsize=1)
+def _kakasi() -> Any:
+    import pykakasi
+
+    return pykakasi.kakasi()  # type: ignore[no-untyped-call]
+
+
+def fold_text(text: str | None) -> str:
+    """NFKC, case and variant kanji folded; katakana folded to hiragana; for comparison only."""
+    if not text:
+        return ""
+    s = fold(text).translate(_ITAIJI)
+    return "".join(chr(ord(c) - 0x60) if "ァ" <= c <= "ヶ" else c for c in s)
+
+
+def phonetic(token: str) -> str:
+    """A romaji token with diacritics, long vowels and nasal spellings folded."""
+    s = unicodedata.normalize("NFKD", token.lower())
+    s = _NOT_ALPHA.sub("", s)
+    for a, b in _PHONETIC:
+        s = s.replace(a, b)
+    return s
+
+
+@lru_cache(maxsize=262144)
+def reading_tokens(text: str) -> tuple[str, ...]:
+    """Phonetic romaji tokens of a name in any script: 田中太郎 → ('tanaka', 'taro')."""
+    folded = fold_text(text)
+    out: list[str] = []
+    for part in _SPLIT.split(folded):
+        if not part:
+            continue
+        if _JAPANESE.search(part):
+            for item in _kakasi().convert(part):
+                tok = phonetic(item["hepburn"] or "")
+                if tok:
+                    out.append(tok)
+        else:
+            tok = phonetic(part)
+            if tok:
+                out.append(tok)
+    return tuple(out)
+
+
+def canonical_email(address: str, provider_aliases: bool = True) -> str:
+    """``T.Tanaka+crm@GMail.com`` → ``ttanaka@gmail.com``: one mailbox, one key."""
+    a = fold(address)
+    local, _, domain = a.partition("@")
+    if domain == "googlemail.com":
+        domain = "gmail.com"
+    if provider_aliases:
+        if domain in _PLUS_TAG or "+" in local:
+            local = local.split("+", 1)[0]
+        if domain in _DOT_BLIND:
+            local = local.replace(".", "")
+    return f"{local}@{domain}"
+
+
+def company_domain(address: str, free_mail: frozenset[str] = FREE_MAIL_DOMAINS) -> str:
+    """The domain of a work address, '' for free mail (which never identifies a company)."""
+    domain = address.rpartition("@")[2].lower()
+    return "" if domain in free_mail or not domain else domain
+
+
+@dataclass(frozen=True, slots=True)
+class PersonFeatures:
+    """The comparable form of one person row."""
+
+    id: int
+    name: str = ""  # folded written name without spaces (kanji or latin)
+    tokens: tuple[str, ...] = ()  # phonetic reading tokens, family name first when known
+    emails: tuple[str, ...] = ()  # canonical addresses
+    phones: tuple[str, ...] = ()  # E.164
+    org: str = ""  # normalised organization name
+    domain: str = ""  # company mail domain (never free mail)
+    dob: str = ""  # YYYYMMDD
+    address: str = ""
+    postcode: str = ""
+    ext: str = ""  # an external identifier named in the workspace (e.g. a member number)
+
+    def dumps(self) -> str:
+        return json.dumps(
+            [
+                self.name,
+                self.tokens,
+                self.emails,
+                self.phones,
+                self.org,
+                self.domain,
+                self.dob,
+                self.address,
+                self.postcode,
+                self.ext,
+            ],
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def loads(cls, record_id: int, data: str) -> PersonFeatures:
+        n, tk, em, ph, org, dom, dob, addr, pc, ext = json.loads(data)
+        return cls(record_id, n, tuple(tk), tuple(em), tuple(ph), org, dom, dob, addr, pc, ext)
+
+
+@dataclass(frozen=True)
+class MatchSettings:
+    """What an admin can tune (validated from the workspace ``identity:`` section)."""
+
+    merge_threshold: float = 0.9
+    review_threshold: float = 0.6
+    phone_region: str = "JP"
+    provider_aliases: bool = True
+    free_mail_domains: frozenset[str] = FREE_MAIL_DOMAINS
+    max_block_size: int = 200
+    id_attributes: tuple[str, ...] = ()
+    address_attributes: tuple[str, ...] = ("address",)
+    postcode_attributes: tuple[str, ...] = ("postal_code", "postcode", "zip")
+    partitions: int = 16
+    weights: dict[str, float] = field(default_factory=dict)
+
+
+def person_features(
+    record_id: int,
+    row: dict[str, Any],
+    emails: Iterable[str],
+    phones: Iterable[str],
+    org_name: str | None,
+    settings: MatchSettings,
+) -> PersonFeatures:
+    """Comparable form of a person row plus its emails, phones and organization name."""
+    fam, giv = row.get("family_name"), row.get("given_name")
+    fam_k, giv_k = row.get("family_name_kana"), row.get("given_name_kana")
+    full = row.get("full_name") or ""
+    written = " ".join(x for x in (fam, giv) if x) or full
+    if fam_k or giv_k:
+        tokens = reading_tokens(" ".join(x for x in (fam_k, giv_k) if x))
+    else:
+        tokens = reading_tokens(written)
+    ems = sorted({canonical_email(e, settings.provider_aliases) for e in emails if "@" in e})
+    domain = next(
+        (d for d in sorted(company_domain(e, settings.free_mail_domains) for e in ems) if d), ""
+    )
+    phs = sorted({p for p in (normalize_phone(x, settings.phone_region) for x in phones) if p})
+    attrs = row.get("attributes") or {}
+    bd = row.get("birth_date")
+    dob = (
+        bd.strftime("%Y%m%d")
+        if bd is not None
+        else _DIGITS.sub("", str(attrs.get("birth_date", "")))
+    )
+    return PersonFeatures(
+        id=record_id,
+        name=fold_text(written).replace(" ", ""),
+        tokens=tokens,
+        emails=tuple(ems),
+        phones=tuple(phs),
+        org=normalize_org_name(org_name) if org_name else "",
+        domain=domain,
+        dob=dob,
+        address=fold_text(_first(attrs, settings.address_attributes)),
+        postcode=_DIGITS.sub("", _first(attrs, settings.postcode_attributes)),
+        ext=fold_text(_first(attrs, settings.id_attributes)).replace(" ", ""),
+    )
+
+
+def _first(attrs: dict[str, Any], keys: Sequence[str]) -> str:
+    for k in keys:
+        v = attrs.get(k)
+        if v not in (None, ""):
+            return str(v)
+    return ""
+
+
+def block_keys(f: PersonFeatures) -> list[str]:
+    """Keys that put likely duplicates in one block; a pair is compared if it shares one.
+
+    Keys combine a name with a second field (company, birth date, postcode) so a common name
+    does not make a block of thousands; contact keys (email, phone) stand alone.
+    """
+    keys = [f"e|{e}" for e in f.emails]
+    keys += [f"p|{p}" for p in f.phones]
+    for e in f.emails:
+        local = e.split("@", 1)[0]
+        if len(local) >= 5 and local not in _GENERIC_LOCAL:
+            keys.append(f"l|{local}")
+    if f.ext:
+        keys.append(f"x|{f.ext}")
+    toks = sorted(f.tokens)
+    reading = " ".join(toks)
+    if reading:
+        for tag, other in (("o", f.org or f.domain), ("b", f.dob), ("z", f.postcode)):
+            if other:
+                keys.append(f"n{tag}|{reading}|{other}")
+        if len(toks) >= 2:
+            keys.append(f"t|{toks[0][:4]}|{toks[-1][:4]}")
+        for t in toks[:2]:
+            if f.dob:
+                keys.append(f"b|{f.dob}|{t[:2]}")
+            if f.postcode:
+                keys.append(f"z|{f.postcode}|{t[:3]}")
+    if f.name and (f.org or f.domain):
+        keys.append(f"k|{f.name}|{f.org or f.domain}")
+    if f.dob and f.postcode:
+        keys.append(f"d|{f.dob}|{f.postcode}")
+    return sorted({k[:200] for k in keys})
+
+
+def key_part(key: str, partitions: int) -> int:
+    """A stable partition number for a key (the same on every run and machine)."""
+    return zlib.crc32(key.encode()) % partitions
+
+
+# ---------------------------------------------------------------------------------------
+# Scoring
+# ---------------------------------------------------------------------------------------
+
+DEFAULT_WEIGHTS: dict[str, float] = {
+    "prior": 0.0,  # log-odds that two rows sharing a block are the same before any field
+    "name_exact": 6.0,
+    "token_high": 3.0,
+    "token_mid": 1.0,
+    "token_low": -2.5,
+    "name_low": -5.0,
+    "dob_exact": 4.5,
+    "dob_near": 2.0,
+    "dob_diff": -4.0,
+    "phone": 5.0,
+    "phone_diff": -0.5,
+    "email_local": 2.0,
+    "org_same": 2.5,
+    "org_diff": -1.0,
+    "domain_same": 1.5,
+    "address_high": 3.0,
+    "address_mid": 1.0,
+    "address_diff": -1.5,
+    "postcode": 1.5,
+    "postcode_diff": -0.5,
+    "ext_exact": 5.0,
+    "ext_near": 2.0,
+    "ext_diff": -3.0,
+}
+
+
+def name_similarity(a: PersonFeatures, b: PersonFeatures) -> tuple[float, float]:
+    """(best, worst) token similarity of two names, token order ignored.
+
+    Reading and written forms are both tried and the better kept; a name with one token
+    (a family name only) is compared whole and can never count as a full match.
+    """
+    best: tuple[float, float] = (0.0, 0.0)
+    if a.name and b.name:
+        if a.name == b.name:
+            return (1.0, 1.0)
+        if _JAPANESE.search(a.name) and _JAPANESE.search(b.name):
+            s = Levenshtein.normalized_similarity(a.name, b.name) * 0.95
+            best = (s, s)
+    if a.tokens and b.tokens:
+        t = _tokens_sim(a.tokens, b.tokens)
+        if t[0] + t[1] > best[0] + best[1]:
+            best = t
+    return best
+
+
+def _tokens_sim(x: tuple[str, ...], y: tuple[str, ...]) -> tuple[float, float]:
+    if len(x) >= 2 and len(y) >= 2:
+        x0, x1 = x[0], "".join(x[1:])
+        y0, y1 = y[0], "".join(y[1:])
+        jw = JaroWinkler.similarity
+        s1, s2 = jw(x0, y0), jw(x1, y1)
+        w1, w2 = jw(x0, y1), jw(x1, y0)
+        hi, lo = max((s1, s2), (w1, w2), key=sum)
+        whole = jw("".join(x), "".join(y))
+        pair = (max(hi, lo), min(hi, lo))
+        return pair if sum(pair) >= 2 * whole else (whole, whole)
+    whole = JaroWinkler.similarity("".join(x), "".join(y))
+    return (whole, min(whole, 0.85))
+
+
+def _dob_sim(a: str, b: str) -> float:
+    if a == b:
+        return 1.0
+    if len(a) == 8 and len(b) == 8:
+        if a[:4] + a[6:] + a[4:6] == b:  # day and month swapped
+            return 0.8
+        if Levenshtein.distance(a, b) == 1:
+            return 0.8
+    return 0.0
+
+
+def score_pair(
+    a: PersonFeatures, b: PersonFeatures, weights: dict[str, float] | None = None
+) -> tuple[float, dict[str, float]]:
+    """Probability that two person rows are one person, and the per-field similarities."""
+    w = DEFAULT_WEIGHTS if not weights else DEFAULT_WEIGHTS | weights
+    fields: dict[str, float] = {}
+    total = w["prior"]
+    hi, lo = name_similarity(a, b)
+    if hi > 0:
+        fields["name"] = round((hi + lo) / 2, 3)
+        if lo >= 0.99:
+            total += w["name_exact"]
+        elif hi < 0.8:
+            total += w["name_low"]
+        else:
+            total += w["token_high"] if hi >= 0.92 else w["token_mid"]
+            total += (
+                w["token_high"] if lo >= 0.92 else w["token_mid"] if lo >= 0.8 else w["token_low"]
+            )
+    if a.dob and b.dob:
+        ds = _dob_sim(a.dob, b.dob)
+        fields["dob"] = ds
+        total += w["dob_exact"] if ds == 1 else w["dob_near"] if ds > 0 else w["dob_diff"]
+    if a.phones and b.phones:
+        same = bool(set(a.phones) & set(b.phones))
+        fields["phone"] = 1.0 if same else 0.0
+        total += w["phone"] if same else w["phone_diff"]
+    if a.emails and b.emails:
+        la = {e.split("@")[0] for e in a.emails}
+        lb = {e.split("@")[0] for e in b.emails}
+        if la & lb:
+            fields["email_local"] = 1.0
+            total += w["email_local"]
+    if a.org and b.org:
+        os_ = 1.0 if a.org == b.org else JaroWinkler.similarity(a.org, b.org)
+        fields["org"] = round(os_, 3)
+        total += w["org_same"] if os_ >= 0.92 else w["org_diff"]
+    elif a.domain and b.domain and a.domain == b.domain:
+        fields["domain"] = 1.0
+        total += w["domain_same"]
+    if a.address and b.address:
+        ad = token_set_ratio(a.address, b.address) / 100
+        fields["address"] = round(ad, 3)
+        total += (
+            w["address_high"] if ad >= 0.9 else w["address_mid"] if ad >= 0.7 else w["address_diff"]
+        )
+    if a.postcode and b.postcode:
+        same_pc = a.postcode == b.postcode
+        fields["postcode"] = 1.0 if same_pc else 0.0
+        total += w["postcode"] if same_pc else w["postcode_diff"]
+    if a.ext and b.ext:
+        xs = 1.0 if a.ext == b.ext else Levenshtein.normalized_similarity(a.ext, b.ext)
+        fields["ext"] = round(xs, 3)
+        total += w["ext_exact"] if xs == 1 else w["ext_near"] if xs >= 0.75 else w["ext_diff"]
+    return 1.0 / (1.0 + math.exp(-total)), fields
+
+
+def rule_match(a: PersonFeatures, b: PersonFeatures) -> tuple[str, dict[str, float]] | None:
+    """Deterministic rules, checked before any score: same address, or same phone + name."""
+    shared = set(a.emails) & set(b.emails)
+    if shared:
+        return "rule:email", {"email": 1.0}
+    if set(a.phones) & set(b.phones):
+        _, lo = name_similarity(a, b)
+        if lo >= 0.92:
+            return "rule:phone+name", {"phone": 1.0, "name": round(lo, 3)}
+    return None
+
+
+@dataclass
+class Decision:
+    a: int
+    b: int
+    method: str
+    score: float
+    fields: dict[str, float]
+    decision: str  # merge | review
+
+
+def decide(a: PersonFeatures, b: PersonFeatures, settings: MatchSettings) -> Decision | None:
+    """Rules first, then the score against the thresholds; None means 'separate'."""
+    lo, hi = (a, b) if a.id < b.id else (b, a)
+    rule = rule_match(lo, hi)
+    if rule is not None:
+        return Decision(lo.id, hi.id, rule[0], 1.0, rule[1], "merge")
+    p, fields = score_pair(lo, hi, settings.weights)
+    if p >= settings.merge_threshold:
+        return Decision(lo.id, hi.id, "score", round(p, 4), fields, "merge")
+    if p >= settings.review_threshold:
+        return Decision(lo.id, hi.id, "score", round(p, 4), fields, "review")
+    return None

@@ -1,0 +1,461 @@
+"""Identity resolution for people: prepare → score blocks → save evidence → cluster.
+
+The work is cut so a scheduler can spread it: ``prepare_range`` (an id range of rows to
+comparable features and blocking keys), ``score_partition`` (every block whose key hashes to
+one partition), ``save_matches`` and ``cluster_all``. ``resolve_full`` and
+``resolve_incremental`` run them in order in one process; the Prefect flow runs the same steps
+as tasks per range.
+
+Incremental runs start from rows whose ``updated_at`` is past the last run's watermark,
+recompute only their keys, and compare them only with the rows sharing a block with them, so
+the cost follows the change, not the store. Merges found incrementally are kept until a full
+run or an admin says otherwise; a full run recomputes every edge from scratch.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from itertools import combinations
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, delete, func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from warehouse import identity_graph as graph
+from warehouse import identity_schema as ids
+from warehouse import schema as t
+from warehouse.matching import (
+    Decision,
+    MatchSettings,
+    PersonFeatures,
+    block_keys,
+    decide,
+    key_part,
+    person_features,
+)
+from warehouse.state import now
+from warehouse.upsert import chunks, upsert
+
+ENTITY = "person"
+RANGE = 20000
+IN_CHUNK = 900
+
+B = t.table(ids.IdentityBlock)
+F = t.table(ids.IdentityFeature)
+X = t.table(ids.IdentityMatch)
+S = t.table(ids.IdentityState)
+PERSON = t.table(t.Person)
+ORG = t.table(t.Organization)
+PE = t.table(t.PersonEmail)
+PP = t.table(t.PersonPhone)
+
+
+@dataclass
+class ResolveStats:
+    mode: str = "full"
+    records: int = 0
+    keys: int = 0
+    blocks: int = 0
+    oversized_blocks: int = 0
+    pairs: int = 0
+    merges: int = 0
+    reviews: int = 0
+    clusters_changed: int = 0
+    seconds: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# -- prepare ---------------------------------------------------------------------------------
+
+
+def id_ranges(conn: Connection, size: int = RANGE) -> list[tuple[int, int]]:
+    lo, hi = conn.execute(select(func.min(PERSON.c.id), func.max(PERSON.c.id))).one()
+    if lo is None:
+        return []
+    return [(a, min(a + size, int(hi) + 1)) for a in range(int(lo), int(hi) + 1, size)]
+
+
+def _features_where(conn: Connection, cond: Any, settings: MatchSettings) -> list[PersonFeatures]:
+    p = PERSON.c
+    rows = conn.execute(
+        select(
+            p.id,
+            p.family_name,
+            p.given_name,
+            p.family_name_kana,
+            p.given_name_kana,
+            p.full_name,
+            p.birth_date,
+            p.attributes,
+            ORG.c.name,
+        )
+        .select_from(PERSON.outerjoin(ORG, ORG.c.id == p.organization_id))
+        .where(cond, p.deleted_at.is_(None))
+    ).all()
+    if not rows:
+        return []
+    wanted = [int(r[0]) for r in rows]
+    emails: dict[int, list[str]] = defaultdict(list)
+    phones: dict[int, list[str]] = defaultdict(list)
+    for part in chunks(wanted, IN_CHUNK):
+        for pid, e in conn.execute(
+            select(PE.c.person_id, PE.c.email).where(PE.c.person_id.in_(part))
+        ):
+            emails[int(pid)].append(e)
+        for pid, ph in conn.execute(
+            select(PP.c.person_id, PP.c.phone).where(PP.c.person_id.in_(part))
+        ):
+            phones[int(pid)].append(ph)
+    out = []
+    for r in rows:
+        pid = int(r[0])
+        row = {
+            "family_name": r[1],
+            "given_name": r[2],
+            "family_name_kana": r[3],
+            "given_name_kana": r[4],
+            "full_name": r[5],
+            "birth_date": r[6],
+            "attributes": r[7],
+        }
+        out.append(person_features(pid, row, emails[pid], phones[pid], r[8], settings))
+    return out
+
+
+def _write_features(
+    conn: Connection, feats: Sequence[PersonFeatures], settings: MatchSettings
+) -> int:
+    frows = [{"entity": ENTITY, "record_id": f.id, "data": f.dumps()} for f in feats]
+    brows = [
+        {"entity": ENTITY, "key": k, "record_id": f.id, "part": key_part(k, settings.partitions)}
+        for f in feats
+        for k in block_keys(f)
+    ]
+    for part in chunks(frows, 5000):
+        conn.execute(insert(F), list(part))
+    for part in chunks(brows, 5000):
+        conn.execute(insert(B), list(part))
+    return len(brows)
+
+
+def prepare_range(conn: Connection, settings: MatchSettings, lo: int, hi: int) -> tuple[int, int]:
+    """Features and keys for rows with ``lo <= id < hi``; returns (rows, keys)."""
+    conn.execute(delete(F).where(F.c.entity == ENTITY, F.c.record_id >= lo, F.c.record_id < hi))
+    conn.execute(delete(B).where(B.c.entity == ENTITY, B.c.record_id >= lo, B.c.record_id < hi))
+    feats = _features_where(conn, and_(PERSON.c.id >= lo, PERSON.c.id < hi), settings)
+    return len(feats), _write_features(conn, feats, settings)
+
+
+def prepare_ids(
+    conn: Connection, settings: MatchSettings, record_ids: Sequence[int]
+) -> tuple[list[PersonFeatures], int]:
+    """Recompute features and keys of the given rows (deleted rows lose theirs)."""
+    feats: list[PersonFeatures] = []
+    for part in chunks(sorted(set(record_ids)), IN_CHUNK):
+        conn.execute(delete(F).where(F.c.entity == ENTITY, F.c.record_id.in_(part)))
+        conn.execute(delete(B).where(B.c.entity == ENTITY, B.c.record_id.in_(part)))
+        feats.extend(_features_where(conn, PERSON.c.id.in_(part), settings))
+    return feats, _write_features(conn, feats, settings)
+
+
+# -- score -----------------------------------------------------------------------------------
+
+
+def load_features(conn: Connection, record_ids: Iterable[int]) -> dict[int, PersonFeatures]:
+    out: dict[int, PersonFeatures] = {}
+    for part in chunks(sorted(set(record_ids)), IN_CHUNK):
+        for rid, data in conn.execute(
+            select(F.c.record_id, F.c.data).where(F.c.entity == ENTITY, F.c.record_id.in_(part))
+        ):
+            out[int(rid)] = PersonFeatures.loads(int(rid), data)
+    return out
+
+
+def _pinned(conn: Connection) -> set[tuple[int, int]]:
+    return set(graph.all_pins(conn, ENTITY))
+
+
+def _score_blocks(
+    blocks: dict[str, list[int]],
+    feats: dict[int, PersonFeatures],
+    settings: MatchSettings,
+    pins: set[tuple[int, int]],
+    stats: ResolveStats,
+    only: set[int] | None = None,
+) -> list[Decision]:
+    seen: set[tuple[int, int]] = set()
+    out: list[Decision] = []
+    for members in blocks.values():
+        stats.blocks += 1
+        for a, b in combinations(sorted(members), 2):
+            if only is not None and a not in only and b not in only:
+                continue
+            if (a, b) in seen or (a, b) in pins:
+                continue
+            seen.add((a, b))
+            fa, fb = feats.get(a), feats.get(b)
+            if fa is None or fb is None:
+                continue
+            d = decide(fa, fb, settings)
+            if d is not None:
+                out.append(d)
+    stats.pairs += len(seen)
+    return out
+
+
+def score_partition(
+    conn: Connection, settings: MatchSettings, part: int, stats: ResolveStats | None = None
+) -> list[Decision]:
+    """Compare every pair sharing a block whose key falls in ``part``."""
+    stats = stats or ResolveStats()
+    sizes = (
+        select(B.c.key)
+        .where(B.c.entity == ENTITY, B.c.part == part)
+        .group_by(B.c.key)
+        .having(func.count() > 1)
+        .having(func.count() <= settings.max_block_size)
+    )
+    rows = conn.execute(
+        select(B.c.key, B.c.record_id).where(
+            B.c.entity == ENTITY, B.c.part == part, B.c.key.in_(sizes)
+        )
+    ).all()
+    stats.oversized_blocks += int(
+        conn.execute(
+            select(func.count()).select_from(
+                select(B.c.key)
+                .where(B.c.entity == ENTITY, B.c.part == part)
+                .group_by(B.c.key)
+                .having(func.count() > settings.max_block_size)
+                .subquery()
+            )
+        ).scalar_one()
+    )
+    blocks: dict[str, list[int]] = defaultdict(list)
+    for k, rid in rows:
+        blocks[k].append(int(rid))
+    feats = load_features(conn, {int(r) for _, r in rows})
+    return _score_blocks(blocks, feats, settings, _pinned(conn), stats)
+
+
+def score_around(
+    conn: Connection,
+    settings: MatchSettings,
+    record_ids: Sequence[int],
+    stats: ResolveStats | None = None,
+) -> list[Decision]:
+    """Compare the given rows with everything sharing a block with them (incremental)."""
+    stats = stats or ResolveStats()
+    if not record_ids:
+        return []
+    keys: set[str] = set()
+    for part in chunks(sorted(set(record_ids)), IN_CHUNK):
+        keys.update(
+            k
+            for (k,) in conn.execute(
+                select(B.c.key).where(B.c.entity == ENTITY, B.c.record_id.in_(part))
+            )
+        )
+    blocks: dict[str, list[int]] = defaultdict(list)
+    for kpart in chunks(sorted(keys), IN_CHUNK):
+        for k, rid in conn.execute(
+            select(B.c.key, B.c.record_id).where(B.c.entity == ENTITY, B.c.key.in_(kpart))
+        ):
+            blocks[k].append(int(rid))
+    for k in [k for k, m in blocks.items() if len(m) < 2 or len(m) > settings.max_block_size]:
+        if len(blocks[k]) > settings.max_block_size:
+            stats.oversized_blocks += 1
+        del blocks[k]
+    feats = load_features(conn, {r for m in blocks.values() for r in m})
+    return _score_blocks(blocks, feats, settings, _pinned(conn), stats, only=set(record_ids))
+
+
+# -- save ------------------------------------------------------------------------------------
+
+
+def save_matches(conn: Connection, decisions: Sequence[Decision], ts: datetime) -> None:
+    """Upsert evidence; a pair a person already decided (accepted/rejected) keeps its decision."""
+    uniq: dict[tuple[int, int], Decision] = {}
+    for d in decisions:
+        uniq[(d.a, d.b)] = d
+    rows = [
+        {
+            "entity": ENTITY,
+            "a_id": d.a,
+            "b_id": d.b,
+            "method": d.method,
+            "score": d.score,
+            "fields": d.fields,
+            "decision": d.decision,
+            "created_at": ts,
+            "updated_at": ts,
+        }
+        for d in uniq.values()
+    ]
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    for part in chunks(rows, 3000):
+        stmt = dialect.insert(X)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["entity", "a_id", "b_id"],
+            set_={
+                c: stmt.excluded[c] for c in ("method", "score", "fields", "decision", "updated_at")
+            },
+            where=(X.c.decision == "merge") | (X.c.decision == "review"),
+        )
+        conn.execute(stmt, list(part))
+
+
+def drop_stale_matches(conn: Connection, before: datetime) -> int:
+    """After a full run: machine evidence the run did not find again no longer holds."""
+    res = conn.execute(
+        delete(X).where(
+            X.c.entity == ENTITY, X.c.decision.in_(("merge", "review")), X.c.updated_at < before
+        )
+    )
+    return int(res.rowcount or 0)
+
+
+# -- cluster ---------------------------------------------------------------------------------
+
+
+def cluster_all(conn: Connection, ts: datetime) -> set[int]:
+    """Rebuild every cluster from the stored edges and pins, writing only what changed."""
+    edges = [
+        (int(a), int(b), "manual" if dec == "accepted" else m, float(s), int(i))
+        for a, b, m, s, i, dec in conn.execute(
+            select(X.c.a_id, X.c.b_id, X.c.method, X.c.score, X.c.id, X.c.decision).where(
+                X.c.entity == ENTITY, X.c.decision.in_(graph.MERGING)
+            )
+        )
+    ]
+    live = {int(r) for (r,) in conn.execute(select(F.c.record_id).where(F.c.entity == ENTITY))}
+    edges = [e for e in edges if e[0] in live and e[1] in live]
+    nodes = {e[0] for e in edges} | {e[1] for e in edges}
+    new = graph.cluster_edges(nodes, edges, graph.all_pins(conn, ENTITY))
+    old = {
+        int(r): int(c)
+        for r, c in conn.execute(
+            select(graph.M.c.record_id, graph.M.c.cluster_id).where(graph.M.c.entity == ENTITY)
+        )
+    }
+    for r in old:
+        new.setdefault(r, r)
+    return graph.write_membership(conn, ENTITY, old, new, edges, ts)
+
+
+def cluster_around(conn: Connection, decisions: Sequence[Decision], ts: datetime) -> set[int]:
+    seeds = {d.a for d in decisions if d.decision == "merge"} | {
+        d.b for d in decisions if d.decision == "merge"
+    }
+    return graph.recluster(conn, ENTITY, seeds) if seeds else set()
+
+
+# -- state -----------------------------------------------------------------------------------
+
+
+def watermark(conn: Connection) -> datetime | None:
+    row = conn.execute(select(S.c.watermark).where(S.c.entity == ENTITY)).first()
+    return None if row is None else row[0]
+
+
+def save_state(conn: Connection, mark: datetime, stats: ResolveStats) -> None:
+    values: dict[str, Any] = {"entity": ENTITY, "watermark": mark, "stats": stats.as_dict()}
+    if stats.mode == "full":
+        values["full_run_at"] = mark
+    upsert(conn, S, [values], ["entity"])
+
+
+def changed_ids(conn: Connection, since: datetime) -> list[int]:
+    return [int(r) for (r,) in conn.execute(select(PERSON.c.id).where(PERSON.c.updated_at > since))]
+
+
+# -- one-process entry points ----------------------------------------------------------------
+
+
+def resolve_full(engine: Engine, settings: MatchSettings, survive: Any = None) -> ResolveStats:
+    """Resolve every person from scratch (same input → same clusters and ids)."""
+    stats = ResolveStats(mode="full")
+    t0 = time.monotonic()
+    with engine.begin() as conn:
+        mark = now()
+        ranges = id_ranges(conn)
+    for lo, hi in ranges:
+        with engine.begin() as conn:
+            n, k = prepare_range(conn, settings, lo, hi)
+            stats.records += n
+            stats.keys += k
+    stats.phases["prepare"] = round(time.monotonic() - t0, 2)
+    t1 = time.monotonic()
+    for part in range(settings.partitions):
+        with engine.begin() as conn:
+            found = score_partition(conn, settings, part, stats)
+            save_matches(conn, found, mark)
+    stats.phases["score"] = round(time.monotonic() - t1, 2)
+    t2 = time.monotonic()
+    with engine.begin() as conn:
+        drop_stale_matches(conn, mark)
+        changed = cluster_all(conn, mark)
+        stats.clusters_changed = len(changed)
+        _count_decisions(conn, stats)
+        if survive is not None:
+            survive(conn, changed)
+        stats.phases["cluster"] = round(time.monotonic() - t2, 2)
+        stats.seconds = round(time.monotonic() - t0, 2)
+        save_state(conn, mark, stats)
+    return stats
+
+
+def resolve_incremental(
+    engine: Engine, settings: MatchSettings, survive: Any = None
+) -> ResolveStats:
+    """Resolve only around rows changed since the last run (a full run if there was none)."""
+    with engine.connect() as conn:
+        since = watermark(conn)
+    if since is None:
+        return resolve_full(engine, settings, survive)
+    stats = ResolveStats(mode="incremental")
+    t0 = time.monotonic()
+    with engine.begin() as conn:
+        mark = now()
+        dirty = changed_ids(conn, since)
+        feats, keys = prepare_ids(conn, settings, dirty)
+        stats.records, stats.keys = len(feats), keys
+        gone = sorted(set(dirty) - {f.id for f in feats})
+        found = score_around(conn, settings, [f.id for f in feats], stats)
+        save_matches(conn, found, mark)
+        changed = cluster_around(conn, found, mark)
+        if gone:
+            for part in chunks(gone, IN_CHUNK):
+                conn.execute(
+                    delete(X).where(
+                        X.c.entity == ENTITY,
+                        X.c.decision.in_(("merge", "review")),
+                        (X.c.a_id.in_(part)) | (X.c.b_id.in_(part)),
+                    )
+                )
+            changed |= graph.recluster(conn, ENTITY, gone)
+        stats.clusters_changed = len(changed)
+        stats.merges = sum(1 for d in found if d.decision == "merge")
+        stats.reviews = sum(1 for d in found if d.decision == "review")
+        if survive is not None:
+            survive(conn, changed)
+        stats.seconds = round(time.monotonic() - t0, 2)
+        save_state(conn, mark, stats)
+    return stats
+
+
+def _count_decisions(conn: Connection, stats: ResolveStats) -> None:
+    for dec, n in conn.execute(
+        select(X.c.decision, func.count()).where(X.c.entity == ENTITY).group_by(X.c.decision)
+    ):
+        if dec == "merge":
+            stats.merges = int(n)
+        elif dec == "review":
+            stats.reviews = int(n)
