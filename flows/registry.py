@@ -21,6 +21,9 @@ SOURCE_TYPES: dict[str, str] = {
     # type name in kizuna.yaml → module implementing it
     "spreadsheet": "flows.source_spreadsheet",
     "ics": "flows.source_ics",
+    "mail": "flows.source_mail",
+    "gmail": "flows.source_gmail",
+    "m365": "flows.source_m365",
 }
 
 

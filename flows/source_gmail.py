@@ -1,0 +1,84 @@
+"""Source type ``gmail``: Google Workspace / Gmail mailboxes, one stream per account.
+
+```yaml
+sources:
+  gmail:
+    type: gmail
+    accounts: [sato@ourco.co.jp, suzuki@ourco.co.jp]
+    service_account_key_env: GOOGLE_SA_KEY      # domain-wide delegation, or per account:
+    # oauth_token_env: {sato@ourco.co.jp: GMAIL_TOKEN_SATO}
+    headers_only: false                          # true: format=metadata, no bodies stored
+    query: newer_than:2y                         # limits the first (full) sync
+```
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any, Literal
+
+from pydantic import Field
+
+from connectors.gmail import GmailCursor, GmailOptions, messages
+from connectors.google_api import GMAIL_METADATA, GMAIL_READONLY
+from connectors.page import Cursor, Page
+from flows.engine import StreamSpec, config_fingerprint
+from flows.google_source import GoogleAccountsConfig, default_service, reauth_hint
+from flows.workspace import Workspace
+from mappings.gmail import message_activity
+from warehouse import records as r
+
+
+class Config(GoogleAccountsConfig):
+    type: Literal["gmail"] = "gmail"
+    headers_only: bool = False
+    query: str = ""
+    page_size: int = Field(default=100, ge=1, le=500)
+
+
+ServiceFor = Callable[[str], Any]
+
+
+def streams(
+    name: str,
+    cfg: Config,
+    ws: Workspace,
+    *,
+    service_for: ServiceFor | None = None,
+    options: dict[str, Any] | None = None,
+) -> list[StreamSpec]:
+    """One stream per account; ``service_for``/``options`` are test seams (transport, sleep)."""
+    scopes = [GMAIL_METADATA if cfg.headers_only else GMAIL_READONLY]
+    make = service_for or default_service(cfg, ws, name, "gmail", "v1", scopes)
+    domains = list(ws.company.domains)
+    fingerprint = config_fingerprint(
+        {"mapping": 1, "domains": domains, "headers_only": cfg.headers_only}
+    )
+
+    def spec(account: str) -> StreamSpec:
+        def read(cursor: Cursor | None) -> Iterator[Page[GmailCursor]]:
+            opts = GmailOptions(
+                account=account,
+                headers_only=cfg.headers_only,
+                query=cfg.query,
+                page_size=cfg.page_size,
+                fix=reauth_hint(cfg, account),
+                **(options or {}),
+            )
+            c = cursor if isinstance(cursor, GmailCursor) else None
+            return messages(make(account), c, opts)
+
+        def map_message(raw: dict[str, Any]) -> list[r.Record]:
+            return [message_activity(raw, own_domains=domains, headers_only=cfg.headers_only)]
+
+        return StreamSpec(
+            connector=name,
+            stream=account,
+            read=read,
+            cursor_type=GmailCursor,
+            source_id=lambda raw: str(raw["id"]),
+            map=map_message,
+            fingerprint=fingerprint,
+        )
+
+    return [spec(a) for a in cfg.accounts]
