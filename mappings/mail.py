@@ -40,7 +40,7 @@ from mappings.mime import (
 from warehouse.normalize import normalize_email
 from warehouse.records import Activity, Direction, Participant
 
-__all__ = ["message_id_of", "own_domain_set", "parse_message"]
+__all__ = ["is_internal", "message_id_of", "own_domain_set", "parse_message"]
 
 _ROLES = (("from", "from"), ("to", "to"), ("cc", "cc"), ("bcc", "bcc"))
 _MAX_NAME = 400
