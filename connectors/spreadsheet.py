@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import unicodedata
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
@@ -279,7 +280,7 @@ def _paginate(
         if problem is None and key_at is not None and sid is None:
             problem = f"empty key column {header[key_at]!r}"
         if problem is not None:
-            text = row.text if row.text is not None else ",".join(cells or [])
+            text = row.text if row.text is not None else _csv_line(cells or [])
             bad.append(RawBad(sid, f"line {row.line}: {problem}", text))
             if sid is not None:
                 seen.append(sid)  # present but broken: not vanished
@@ -298,6 +299,13 @@ def _paginate(
         seen=seen,
         snapshot_end=snapshot,
     )
+
+
+def _csv_line(cells: Sequence[str]) -> str:
+    """A row as CSV text again, for quarantine: quoted as needed so it can be pasted back."""
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="").writerow(cells)
+    return buf.getvalue()
 
 
 def _decoded_lines(f: IO[bytes], encoding: str, problems: dict[int, str]) -> Iterator[str]:
@@ -344,7 +352,7 @@ def _csv_rows_iter(path: Path, encoding: str) -> Iterator[_Row]:
                 if hit:
                     problem = "; ".join(hit)
             if problem is not None:
-                yield _Row(start, cells, problem, ",".join(cells))
+                yield _Row(start, cells, problem, _csv_line(cells))
             else:
                 yield _Row(start, cells)
 

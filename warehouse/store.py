@@ -324,7 +324,7 @@ class _Writer:
         for kind, val in wanted:
             by_kind[kind].append(val)
         # Names of references known by number or domain too, for the by-name fallback below.
-        names = {nk for k, ref in wanted.items() if k[0] != "n" and (nk := _name_key(ref))}
+        names = {n for k, ref in wanted.items() if k[0] != "n" and (n := _name_key(ref))}
         by_kind["n"].extend(sorted(names - set(by_kind["n"])))
         for kind, col in (("c", o.corporate_number), ("d", o.domain), ("n", o.name_normalized)):
             if by_kind[kind]:

@@ -1,0 +1,272 @@
+"""Spreadsheet exports through the engine into the warehouse (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+from sqlalchemy import Engine, func, select
+
+from connectors.page import Cursor, Page
+from flows import source_spreadsheet as src
+from flows.engine import StreamSpec, run_stream
+from flows.workspace import Company, Workspace
+from warehouse import schema as t
+
+HEADER = [
+    "顧客ID",
+    "会社名",
+    "氏名",
+    "フリガナ",
+    "メールアドレス",
+    "電話番号",
+    "案件名",
+    "金額",
+    "受注予定日",
+]
+
+
+def _row(i: int, **over: str) -> list[str]:
+    base = {
+        "顧客ID": f"C{i:03d}",
+        "会社名": f"株式会社テスト{i % 3}",
+        "氏名": f"田中　太郎{i}",
+        "フリガナ": "タナカ タロウ",
+        "メールアドレス": f"taro{i}@test{i % 3}.co.jp",
+        "電話番号": f"03-1234-{i:04d}",
+        "案件名": f"案件①{i}" if i % 2 == 0 else "",
+        "金額": "￥1,200,000" if i % 2 == 0 else "",
+        "受注予定日": "令和8年1月5日" if i % 2 == 0 else "",
+    }
+    base.update(over)
+    return [base[h] for h in HEADER]
+
+
+def _write(path: Path, rows: list[list[str]], encoding: str = "cp932") -> None:
+    """As Excel saves 'CSV': CRLF, quoted only where needed."""
+    buf = io.StringIO()
+    csv.writer(buf).writerows([HEADER, *rows])
+    path.write_bytes(buf.getvalue().encode(encoding))
+
+
+def _spec(tmp_path: Path, **cfg: Any) -> StreamSpec:
+    ws = Workspace(company=Company(name="我社"), path=tmp_path / "kizuna.yaml")
+    config = src.Config.model_validate({"type": "spreadsheet", "path": "export.csv", **cfg})
+    return src.streams("customers", config, ws)[0]
+
+
+def _count(engine: Engine, model: Any, *, live: bool = True) -> int:
+    q = select(func.count()).select_from(model)
+    if live:
+        q = q.where(model.deleted_at.is_(None))
+    with engine.connect() as conn:
+        return int(conn.execute(q).scalar_one())
+
+
+def _stamps(engine: Engine) -> dict[str, list[Any]]:
+    """Every row's updated_at / last_seen: a run that writes nothing leaves them all alone."""
+    out: dict[str, list[Any]] = {}
+    with engine.connect() as conn:
+        for model, col in [
+            (t.Organization, t.Organization.updated_at),
+            (t.Person, t.Person.updated_at),
+            (t.Deal, t.Deal.updated_at),
+            (t.SourceRecord, t.SourceRecord.last_seen),
+            (t.SyncState, t.SyncState.updated_at),
+        ]:
+            out[model.__tablename__] = list(conn.execute(select(col).order_by(col)).scalars())
+        out["deleted"] = list(
+            conn.execute(select(t.Person.id).where(t.Person.deleted_at.is_not(None))).scalars()
+        )
+    return out
+
+
+def _last_run(engine: Engine) -> dict[str, Any]:
+    with engine.connect() as conn:
+        run = conn.execute(select(t.SyncRun).order_by(t.SyncRun.id.desc()).limit(1)).one()
+    return {
+        "status": run.status,
+        "inserted": run.inserted,
+        "updated": run.updated,
+        "unchanged": run.unchanged,
+        "deleted": run.deleted,
+        "quarantined": run.quarantined,
+    }
+
+
+def test_cp932_export_lands_and_bad_rows_are_quarantined(engine: Engine, tmp_path: Path) -> None:
+    rows = [_row(i) for i in range(10)]
+    rows[3] = _row(3, メールアドレス="taro3-at-test")  # bad address
+    rows[5] = _row(5, 受注予定日="2026/02/30", 案件名="x", 金額="1")  # no such date
+    f = tmp_path / "export.csv"
+    _write(f, rows)
+    with f.open("ab") as out:
+        out.write("C999,短すぎる行\r\n".encode("cp932"))
+    res = run_stream(engine, _spec(tmp_path), "r1")
+    assert res.stats.quarantined == 3
+    assert _count(engine, t.Person) == 8
+    assert _count(engine, t.Organization) == 3  # 株式会社テスト0..2, linked by name and domain
+    assert _count(engine, t.Deal) == 5  # rows 0, 2, 4, 6, 8
+    with engine.connect() as conn:
+        reasons = dict(conn.execute(select(t.Quarantine.source_id, t.Quarantine.reason)).all())
+        name = conn.execute(
+            select(t.Person.family_name, t.Person.given_name_kana).where(
+                t.Person.primary_email == "taro0@test0.co.jp"
+            )
+        ).one()
+        deal = conn.execute(select(t.Deal.name, t.Deal.amount).order_by(t.Deal.id)).first()
+    assert reasons["C003"] == "メールアドレス: not an email address: 'taro3-at-test'"
+    assert reasons["C005"] == "受注予定日: no such date: '2026/02/30'"
+    assert reasons["C999"].startswith("line 12: 2 fields")
+    assert tuple(name) == ("田中", "タロウ")
+    assert deal is not None and deal[0] == "案件①0" and int(deal[1]) == 1200000
+    assert _last_run(engine)["status"] == "completed"
+
+
+def test_unchanged_file_rerun_writes_nothing(engine: Engine, tmp_path: Path) -> None:
+    f = tmp_path / "export.csv"
+    _write(f, [_row(i) for i in range(20)])
+    run_stream(engine, _spec(tmp_path), "r1")
+    before = _stamps(engine)
+    res = run_stream(engine, _spec(tmp_path), "r2")
+    assert (res.pages, res.read) == (0, 0)
+    os.utime(f)  # touched (mtime moves) but identical: still nothing to do
+    run_stream(engine, _spec(tmp_path), "r3")
+    assert _stamps(engine) == before
+    assert _last_run(engine) == {
+        "status": "completed",
+        "inserted": 0,
+        "updated": 0,
+        "unchanged": 0,
+        "deleted": 0,
+        "quarantined": 0,
+    }
+
+
+def test_reordered_file_is_read_but_every_row_is_skipped(engine: Engine, tmp_path: Path) -> None:
+    f = tmp_path / "export.csv"
+    rows = [_row(i) for i in range(20)]
+    _write(f, rows)
+    run_stream(engine, _spec(tmp_path), "r1")
+    before = _stamps(engine)
+    _write(f, rows[::-1])
+    res = run_stream(engine, _spec(tmp_path), "r2")
+    assert res.read == 20 and res.unchanged == 20
+    after = _stamps(engine)
+    assert {k: v for k, v in after.items() if k != "sync_state"} == {
+        k: v for k, v in before.items() if k != "sync_state"
+    }
+    assert _last_run(engine)["unchanged"] == 20 and _last_run(engine)["updated"] == 0
+
+
+def test_changed_rows_only_are_applied(engine: Engine, tmp_path: Path) -> None:
+    f = tmp_path / "export.csv"
+    rows = [_row(i) for i in range(20)]
+    _write(f, rows)
+    run_stream(engine, _spec(tmp_path), "r1")
+    with engine.connect() as conn:
+        stamps = dict(conn.execute(select(t.Person.primary_email, t.Person.updated_at)).all())
+    rows[7] = _row(7, 氏名="田中 次郎")
+    _write(f, rows)
+    res = run_stream(engine, _spec(tmp_path), "r2")
+    assert res.read == 20 and res.unchanged == 19
+    assert res.stats.inserted == 0
+    with engine.connect() as conn:
+        now = dict(conn.execute(select(t.Person.primary_email, t.Person.updated_at)).all())
+        given = conn.execute(
+            select(t.Person.given_name).where(t.Person.primary_email == "taro7@test1.co.jp")
+        ).scalar_one()
+    assert given == "次郎"
+    assert [e for e in now if now[e] != stamps[e]] == ["taro7@test1.co.jp"]
+
+
+def test_vanished_row_marked_deleted_unless_configured_to_keep(
+    engine: Engine, tmp_path: Path
+) -> None:
+    f = tmp_path / "export.csv"
+    rows = [_row(i) for i in range(6)]
+    _write(f, rows)
+    run_stream(engine, _spec(tmp_path), "r1")
+    _write(f, rows[:4] + rows[5:])  # C004 (a person and a deal) is gone
+    res = run_stream(engine, _spec(tmp_path, on_missing="keep"), "r2")
+    assert res.stats.deleted == 0 and _count(engine, t.Person) == 6
+    os.utime(f, ns=(1, 1))  # new file identity so the next run reads again
+    _write(f, [*rows[:4], *rows[5:], [*_row(4)[:1], "壊れた行"]])  # C004 back, but broken
+    res = run_stream(engine, _spec(tmp_path), "r3")
+    assert res.stats.deleted == 0  # present though broken: quarantined, not vanished
+    _write(f, rows[:4] + rows[5:])
+    res = run_stream(engine, _spec(tmp_path), "r4")
+    assert res.stats.deleted == 3  # its organization, person and deal lineage
+    assert _count(engine, t.Person) == 5
+    assert _count(engine, t.Deal) == 2
+    with engine.connect() as conn:
+        gone = conn.execute(
+            select(t.Person.primary_email).where(t.Person.deleted_at.is_not(None))
+        ).scalar_one()
+    assert gone == "taro4@test1.co.jp"
+    assert _count(engine, t.Organization) == 3  # other rows still name its company
+    _write(f, rows)
+    run_stream(engine, _spec(tmp_path), "r5")
+    assert _count(engine, t.Person) == 6  # it came back
+
+
+def test_duplicate_ids_quarantined_first_one_lands(engine: Engine, tmp_path: Path) -> None:
+    f = tmp_path / "export.csv"
+    _write(f, [_row(1), _row(2), _row(1, 氏名="別人 です", メールアドレス="other@x.co.jp")])
+    res = run_stream(engine, _spec(tmp_path), "r1")
+    assert res.stats.quarantined == 1
+    with engine.connect() as conn:
+        q = conn.execute(select(t.Quarantine.source_id, t.Quarantine.reason)).one()
+        emails = set(conn.execute(select(t.Person.primary_email)).scalars())
+    assert tuple(q) == ("C001", "duplicate id 'C001' in one pass")
+    assert emails == {"taro1@test1.co.jp", "taro2@test2.co.jp"}
+
+
+def test_crash_mid_file_then_rerun_ends_like_an_uninterrupted_run(
+    engine: Engine, tmp_path: Path
+) -> None:
+    f = tmp_path / "export.csv"
+    _write(f, [_row(i) for i in range(25)])
+    spec = _spec(tmp_path, page_size=10)
+
+    def crashing(cursor: Cursor | None) -> Iterator[Page[Any]]:
+        for n, page in enumerate(spec.read(cursor)):
+            if n == 1:
+                raise RuntimeError("killed")
+            yield page
+
+    from dataclasses import replace
+
+    with pytest.raises(RuntimeError):
+        run_stream(engine, replace(spec, read=crashing), "r1")
+    assert _count(engine, t.Person) == 10
+    res = run_stream(engine, spec, "r2")
+    assert res.unchanged == 10 and res.read == 25
+    assert _count(engine, t.Person) == 25
+    assert run_stream(engine, spec, "r3").read == 0
+
+
+def test_xlsx_export_syncs(engine: Engine, tmp_path: Path) -> None:
+    f = tmp_path / "export.xlsx"
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.append(["ID", "Company", "Name", "Email", "Deal", "Amount", "Close Date", "Rank"])
+    ws.append([1, "Acme Inc.", "Jane Doe", "jane@acme.com", "Renewal", 5000, None, "A"])
+    ws.append([2, "Acme Inc.", "John Roe", "john@acme.com", None, None, None, None])
+    wb.save(f)
+    res = run_stream(engine, _spec(tmp_path, path="export.xlsx"), "r1")
+    assert res.stats.quarantined == 0
+    assert _count(engine, t.Person) == 2 and _count(engine, t.Organization) == 1
+    with engine.connect() as conn:
+        attrs = conn.execute(
+            select(t.Person.attributes).where(t.Person.primary_email == "jane@acme.com")
+        ).scalar_one()
+    assert attrs == {"Rank": "A"}
+    assert run_stream(engine, _spec(tmp_path, path="export.xlsx"), "r2").read == 0
