@@ -1,0 +1,540 @@
+"""Salesforce read side: incremental SOQL on ``SystemModstamp``, deletes, Bulk 2.0, quota watch.
+
+A stream is one sObject. Its cursor is a high-water mark on ``SystemModstamp``; the query is
+``WHERE SystemModstamp >= :hw ORDER BY SystemModstamp, Id`` — a closed boundary, so rows that
+share the mark with the last committed row are read again and absorbed by the engine's
+unchanged-hash skip instead of being lost when a page ends inside a tie. ``queryAll`` returns
+recycle-bin rows (``IsDeleted = true``), which become tombstones. Rows purged from the recycle
+bin are only visible in the delete log (``sobjects/X/deleted/``), kept for 15 days: when our
+last look is older than that, or ``earliestDateAvailable`` is later than it, deletes may have
+been missed and the stream is resynced from scratch (``ResyncRequired``), whose final page is a
+snapshot so vanished rows are retired.
+
+Quota: every REST response carries ``Sforce-Limit-Info`` (``sf.api_usage``). When the org's
+daily usage reaches ``quota_share`` the stream stops after a committed page — a warning, not a
+failure — and resumes next run. A 403 ``REQUEST_LIMIT_EXCEEDED`` is a ``QuotaError``.
+
+Large objects use Bulk API 2.0 (a ``queryAll`` job; CSV pages chained by ``Sforce-Locator``).
+Bulk results are unordered, so the mark only moves on the job's last page; a crash mid-job
+re-runs the job and upserts absorb the overlap.
+
+REST records are flattened to the Bulk CSV shape (``Owner.Email`` keys, no ``attributes``) so
+both paths hash and map identically.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any, Literal
+
+import requests
+from pydantic import BaseModel, ConfigDict, SecretStr
+from simple_salesforce.api import Salesforce
+from simple_salesforce.exceptions import SalesforceError
+
+from connectors.page import Cursor, Page
+from kizuna.errors import (
+    AuthError,
+    KizunaError,
+    ResyncRequired,
+    TransientError,
+    from_http_status,
+)
+
+log = logging.getLogger(__name__)
+
+API_VERSION = "61.0"
+DELETE_LOG_DAYS = 15
+ID_CHUNK = 200
+
+# Standard fields read per object; workspace field maps add custom ones (``Foo__c``).
+DEFAULT_FIELDS: dict[str, list[str]] = {
+    "Account": [
+        "Id", "Name", "Website", "Phone", "Industry", "NumberOfEmployees", "BillingPostalCode",
+        "BillingState", "BillingCity", "BillingStreet", "Owner.Email", "Owner.Name",
+    ],
+    "Contact": [
+        "Id", "LastName", "FirstName", "Email", "Phone", "MobilePhone", "Title", "Department",
+        "Birthdate", "Account.Name", "Account.Website", "Owner.Email",
+    ],
+    "Lead": [
+        "Id", "LastName", "FirstName", "Email", "Phone", "MobilePhone", "Title", "Company",
+        "Website", "Status", "LeadSource", "IsConverted", "Owner.Email",
+    ],
+    "Opportunity": [
+        "Id", "Name", "StageName", "Amount", "Probability", "CloseDate", "IsClosed", "IsWon",
+        "Account.Name", "Account.Website", "Owner.Email", "LastStageChangeDate", "CreatedDate",
+    ],
+    "Task": [
+        "Id", "Subject", "Description", "ActivityDate", "Status", "TaskSubtype", "CreatedDate",
+        "CompletedDateTime", "WhatId", "Who.Email", "Who.Name", "Owner.Email",
+    ],
+    "Event": [
+        "Id", "Subject", "Description", "StartDateTime", "EndDateTime", "Location",
+        "IsAllDayEvent", "WhatId", "Who.Email", "Who.Name", "Owner.Email",
+    ],
+    "User": ["Id", "Email", "Name", "IsActive", "Department"],
+    "Campaign": ["Id", "Name", "Status", "Type", "StartDate", "EndDate"],
+    "CampaignMember": ["Id", "CampaignId", "ContactId", "LeadId", "Status", "Email"],
+}  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------
+# Auth
+
+
+class SalesforceAuth(BaseModel):
+    """How to log in; secrets are named by ``*_env`` and resolved by the caller to SecretStr.
+
+    - ``oauth_refresh``: connected app ``client_id`` (+ secret) and a refresh token;
+    - ``jwt``: connected app ``client_id``, ``username`` and the PEM private key;
+    - ``password``: ``username``, password and security token.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    method: Literal["oauth_refresh", "jwt", "password"] = "oauth_refresh"
+    domain: str = "login"
+    """``login``, ``test`` (sandboxes) or a My Domain host prefix."""
+    instance_url: str | None = None
+    version: str = API_VERSION
+    client_id: str | None = None
+    client_secret_env: str | None = None
+    refresh_token_env: str | None = None
+    username: str | None = None
+    password_env: str | None = None
+    security_token_env: str | None = None
+    private_key_env: str | None = None
+
+
+Resolve = Callable[[str, str], SecretStr]
+"""(env var name, config field) → secret; the flow passes ``flows.secrets.resolve_secret``."""
+
+
+def connect(
+    auth: SalesforceAuth, resolve: Resolve, session: requests.Session | None = None
+) -> Salesforce:
+    """A logged-in client; the refresh-token grant is done here (simple-salesforce lacks it)."""
+    s = session or requests.Session()
+
+    def need(value: str | None, name: str) -> str:
+        if not value:
+            raise AuthError(f"salesforce auth method {auth.method!r} needs `{name}`")
+        return value
+
+    try:
+        if auth.method == "password":
+            return Salesforce(
+                username=need(auth.username, "username"),
+                password=resolve(
+                    need(auth.password_env, "password_env"), "password_env"
+                ).get_secret_value(),
+                security_token=resolve(
+                    need(auth.security_token_env, "security_token_env"), "security_token_env"
+                ).get_secret_value(),
+                domain=auth.domain,
+                version=auth.version,
+                session=s,
+            )
+        if auth.method == "jwt":
+            return Salesforce(
+                username=need(auth.username, "username"),
+                consumer_key=need(auth.client_id, "client_id"),
+                privatekey=resolve(
+                    need(auth.private_key_env, "private_key_env"), "private_key_env"
+                ).get_secret_value(),
+                domain=auth.domain,
+                version=auth.version,
+                session=s,
+            )
+        data = {
+            "grant_type": "refresh_token",
+            "client_id": need(auth.client_id, "client_id"),
+            "refresh_token": resolve(
+                need(auth.refresh_token_env, "refresh_token_env"), "refresh_token_env"
+            ).get_secret_value(),
+        }
+        if auth.client_secret_env:
+            data["client_secret"] = resolve(
+                auth.client_secret_env, "client_secret_env"
+            ).get_secret_value()
+        resp = s.post(f"https://{auth.domain}.salesforce.com/services/oauth2/token", data=data)
+        if resp.status_code != 200:
+            body = _json_or_empty(resp)
+            err = str(body.get("error") or resp.status_code)
+            if resp.status_code in (400, 401):
+                # invalid_grant: revoked or expired refresh token; never echo the token.
+                raise AuthError(f"salesforce refused the refresh token ({err}); re-authorise")
+            raise from_http_status(resp.status_code, f"salesforce token endpoint: {err}")
+        token = resp.json()
+        return Salesforce(
+            instance_url=auth.instance_url or token["instance_url"],
+            session_id=token["access_token"],
+            version=auth.version,
+            session=s,
+        )
+    except SalesforceError as exc:
+        raise translate(exc) from None
+    except requests.RequestException as exc:
+        raise TransientError(f"salesforce login: {type(exc).__name__}") from None
+    except Exception as exc:  # SalesforceAuthenticationFailed and friends
+        if exc.__class__.__name__.startswith("Salesforce"):
+            raise AuthError(f"salesforce login failed ({exc.__class__.__name__})") from None
+        raise
+
+
+def _json_or_empty(resp: requests.Response) -> dict[str, Any]:
+    try:
+        body = resp.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+# --------------------------------------------------------------------------------------------
+# Errors
+
+
+def translate(exc: SalesforceError) -> KizunaError:
+    """A simple-salesforce error as a Kizuna error, by status and Salesforce ``errorCode``."""
+    content = exc.content
+    code, message = "", ""
+    if isinstance(content, list) and content and isinstance(content[0], dict):
+        code = str(content[0].get("errorCode", ""))
+        message = str(content[0].get("message", ""))
+    elif isinstance(content, dict):
+        code = str(content.get("errorCode", ""))
+        message = str(content.get("message", ""))
+    text = f"salesforce {exc.resource_name or 'request'}: {code or exc.status} {message}".strip()
+    if exc.status == 401 or code == "INVALID_SESSION_ID":
+        return AuthError(f"{text}; the session or token was refused, re-authorise")
+    return from_http_status(exc.status, text, reason=code)
+
+
+@dataclass
+class _Guard:
+    """Runs client calls, turning library and network errors into Kizuna errors."""
+
+    what: str
+
+    def __call__(self, fn: Callable[[], Any]) -> Any:
+        try:
+            return fn()
+        except SalesforceError as exc:
+            raise translate(exc) from None
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise TransientError(f"salesforce {self.what}: {type(exc).__name__}") from None
+
+
+def usage_share(sf: Salesforce) -> float | None:
+    """Share of the org's daily API requests spent, from the last ``Sforce-Limit-Info``."""
+    usage = getattr(sf, "api_usage", {}).get("api-usage")
+    if usage is None or not usage.total:
+        return None
+    return float(usage.used) / float(usage.total)
+
+
+# --------------------------------------------------------------------------------------------
+# Reading
+
+
+class SalesforceCursor(Cursor):
+    """``hw``: SystemModstamp mark; ``deleted_checked``: delete log read up to here."""
+
+    hw: str | None = None
+    deleted_checked: str | None = None
+
+
+@dataclass(frozen=True)
+class ObjectSpec:
+    name: str
+    fields: Sequence[str] = ()
+    modstamp: str = "SystemModstamp"
+    delete_log: bool = True
+    """Ask ``sobjects/X/deleted/`` for purged rows (replicable objects only)."""
+    api: Literal["rest", "bulk2", "auto"] = "rest"
+    bulk_threshold: int = 50_000
+    where: str | None = None
+    """An extra SOQL condition an admin configured (e.g. ``RecordType.Name = 'Corp'``)."""
+    enrich: Callable[[Salesforce, list[dict[str, Any]]], None] | None = field(
+        default=None, compare=False
+    )
+
+    def select_fields(self) -> list[str]:
+        base = list(self.fields) or list(DEFAULT_FIELDS.get(self.name, ["Id"]))
+        out: list[str] = []
+        for f in ["Id", *base, self.modstamp, "IsDeleted"]:
+            if f not in out:
+                out.append(f)
+        return out
+
+
+def flatten(record: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """REST JSON → the Bulk CSV shape: nested relationships become ``Owner.Email`` keys."""
+    out: dict[str, Any] = {}
+    for k, v in record.items():
+        if k == "attributes":
+            continue
+        if isinstance(v, Mapping):
+            out.update(flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def parse_csv_page(text: str) -> list[dict[str, Any]]:
+    """Bulk CSV → dicts; empty cells are nulls and ``IsX``/``HasX`` cells booleans."""
+    rows: list[dict[str, Any]] = []
+    for row in csv.DictReader(io.StringIO(text)):
+        out: dict[str, Any] = {}
+        for k, v in row.items():
+            if v == "":
+                out[k] = None
+            elif (k.startswith(("Is", "Has")) or ".Is" in k) and v in ("true", "false"):
+                out[k] = v == "true"
+            else:
+                out[k] = v
+        rows.append(out)
+    return rows
+
+
+def soql_datetime(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def parse_sf_datetime(value: str) -> datetime:
+    """Salesforce writes ``2026-01-02T03:04:05.000+0000``; Python wants a colon in the offset."""
+    v = value.strip().replace("Z", "+00:00")
+    if len(v) > 5 and v[-5] in "+-" and v[-3] != ":":
+        v = f"{v[:-2]}:{v[-2:]}"
+    dt = datetime.fromisoformat(v)
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def build_soql(spec: ObjectSpec, hw: str | None, *, ordered: bool = True) -> str:
+    conds = []
+    if hw:
+        conds.append(f"{spec.modstamp} >= {soql_datetime(parse_sf_datetime(hw))}")
+    if spec.where:
+        conds.append(f"({spec.where})")
+    q = f"SELECT {', '.join(spec.select_fields())} FROM {spec.name}"
+    if conds:
+        q += " WHERE " + " AND ".join(conds)
+    if ordered:
+        q += f" ORDER BY {spec.modstamp}, Id"
+    return q
+
+
+Clock = Callable[[], datetime]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def read_object(
+    sf: Salesforce,
+    spec: ObjectSpec,
+    cursor: SalesforceCursor | None,
+    *,
+    quota_share: float = 0.8,
+    bulk_wait: float = 5.0,
+    bulk_page: int = 50_000,
+    clock: Clock | None = None,
+) -> Iterator[Page[SalesforceCursor]]:
+    """Pages of one sObject changed since the cursor, then tombstones from the delete log."""
+    full = cursor is None
+    started = (clock or _now)()
+    guard = _Guard(spec.name)
+    if full:
+        # A full pass learns of deletes from the pass itself; the log takes over from its start.
+        cur = SalesforceCursor(deleted_checked=soql_datetime(started) if spec.delete_log else None)
+    else:
+        assert cursor is not None
+        cur = cursor
+        if spec.delete_log and cur.deleted_checked:
+            # If the delete log no longer reaches our last look, purged rows can only be
+            # learnt by a resync — decided before reading anything else.
+            last_look = parse_sf_datetime(cur.deleted_checked)
+            if last_look < started - timedelta(days=DELETE_LOG_DAYS):
+                raise ResyncRequired(
+                    f"salesforce {spec.name}: last delete check is older than "
+                    f"{DELETE_LOG_DAYS} days"
+                )
+    use_bulk = spec.api == "bulk2" or (
+        spec.api == "auto" and _count(sf, spec, cur.hw, guard) > spec.bulk_threshold
+    )
+    reader = _read_bulk if use_bulk else _read_rest
+    last: Page[SalesforceCursor] = Page(records=[], cursor=cur)
+    for page, is_last in reader(sf, spec, cur, guard, bulk_wait, bulk_page):
+        if is_last:
+            last = page
+            break
+        yield page
+        if _over_quota(sf, spec, quota_share):
+            return
+    if full or not spec.delete_log:
+        yield Page(
+            records=last.records, cursor=last.cursor, deleted=last.deleted, snapshot_end=full
+        )
+        return
+    yield last
+    if _over_quota(sf, spec, quota_share):
+        return
+    yield _deleted_page(sf, spec, last.cursor, started, guard)
+
+
+def _over_quota(sf: Salesforce, spec: ObjectSpec, share: float) -> bool:
+    used = usage_share(sf)
+    if used is not None and used >= share:
+        log.warning(
+            "salesforce %s: %.0f%% of the daily API quota used (limit %.0f%%); stopping here, "
+            "the next run resumes from the committed cursor",
+            spec.name,
+            used * 100,
+            share * 100,
+        )
+        return True
+    return False
+
+
+def _count(sf: Salesforce, spec: ObjectSpec, hw: str | None, guard: _Guard) -> int:
+    q = build_soql(spec, hw, ordered=False).replace(
+        f"SELECT {', '.join(spec.select_fields())}", "SELECT COUNT()", 1
+    )
+    res = guard(lambda: sf.query(q))
+    return int(res.get("totalSize", 0))
+
+
+def _split(spec: ObjectSpec, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+    live, gone = [], []
+    for row in rows:
+        if row.get("IsDeleted") is True:
+            gone.append(str(row["Id"]))
+        else:
+            live.append(row)
+    return live, gone
+
+
+def _read_rest(
+    sf: Salesforce,
+    spec: ObjectSpec,
+    cur: SalesforceCursor,
+    guard: _Guard,
+    _wait: float,
+    _page: int,
+) -> Iterator[tuple[Page[SalesforceCursor], bool]]:
+    soql = build_soql(spec, cur.hw)
+    result = guard(lambda: sf.query(soql, include_deleted=True))
+    while True:
+        rows = [flatten(r) for r in result.get("records", [])]
+        live, gone = _split(spec, rows)
+        if spec.enrich is not None and live:
+            guard(partial(spec.enrich, sf, live))
+        hw = str(rows[-1][spec.modstamp]) if rows else cur.hw
+        cur = cur.model_copy(update={"hw": hw})
+        done = bool(result.get("done", True))
+        yield Page(records=live, cursor=cur, deleted=gone), done
+        if done:
+            return
+        url = str(result["nextRecordsUrl"])
+        result = guard(partial(sf.query_more, url, identifier_is_url=True))
+
+
+def _read_bulk(
+    sf: Salesforce,
+    spec: ObjectSpec,
+    cur: SalesforceCursor,
+    guard: _Guard,
+    wait: float,
+    page_size: int,
+) -> Iterator[tuple[Page[SalesforceCursor], bool]]:
+    soql = build_soql(spec, cur.hw, ordered=False)
+    job = getattr(sf.bulk2, spec.name)
+    best = cur.hw
+    best_dt = parse_sf_datetime(best) if best else None
+    pages = guard(lambda: job.query_all(soql, max_records=page_size, wait=wait))
+    it = iter(pages)
+    pending: Page[SalesforceCursor] | None = None
+    while True:
+        text = guard(lambda: next(it, None))
+        if text is None:
+            break
+        rows = parse_csv_page(text)
+        live, gone = _split(spec, rows)
+        if spec.enrich is not None and live:
+            guard(partial(spec.enrich, sf, live))
+        for row in rows:
+            stamp = row.get(spec.modstamp)
+            if stamp:
+                dt = parse_sf_datetime(str(stamp))
+                if best_dt is None or dt > best_dt:
+                    best, best_dt = str(stamp), dt
+        if pending is not None:
+            yield pending, False
+        # Until the job's last page the mark stays put: the job is unordered.
+        pending = Page(records=live, cursor=cur, deleted=gone)
+    final = cur.model_copy(update={"hw": best})
+    if pending is None:
+        yield Page(records=[], cursor=final), True
+    else:
+        yield Page(records=pending.records, cursor=final, deleted=pending.deleted), True
+
+
+def _deleted_page(
+    sf: Salesforce,
+    spec: ObjectSpec,
+    cur: SalesforceCursor,
+    now: datetime,
+    guard: _Guard,
+) -> Page[SalesforceCursor]:
+    if cur.deleted_checked is None:
+        return Page(
+            records=[], cursor=cur.model_copy(update={"deleted_checked": soql_datetime(now)})
+        )
+    start = parse_sf_datetime(cur.deleted_checked)
+    if start >= now - timedelta(minutes=1):
+        return Page(records=[], cursor=cur)  # the API wants a window of at least a minute
+    params = {"start": soql_datetime(start), "end": soql_datetime(now)}
+    body = guard(lambda: sf.restful(f"sobjects/{spec.name}/deleted/", params=params)) or {}
+    earliest = body.get("earliestDateAvailable")
+    if earliest and parse_sf_datetime(str(earliest)) > start:
+        raise ResyncRequired(
+            f"salesforce {spec.name}: delete log starts at {earliest}, after our last look"
+        )
+    ids = [str(d["id"]) for d in body.get("deletedRecords", [])]
+    covered = body.get("latestDateCovered")
+    checked = soql_datetime(parse_sf_datetime(str(covered))) if covered else params["end"]
+    return Page(records=[], cursor=cur.model_copy(update={"deleted_checked": checked}), deleted=ids)
+
+
+# --------------------------------------------------------------------------------------------
+# Enrichment
+
+
+def soql_in(values: Sequence[str]) -> str:
+    return ", ".join("'" + v.replace("\\", "\\\\").replace("'", "\\'") + "'" for v in values)
+
+
+def stage_history(sf: Salesforce, opportunities: list[dict[str, Any]]) -> None:
+    """Attach ``_stage_history`` (every stage entered, oldest first) from OpportunityHistory."""
+    ids = [str(o["Id"]) for o in opportunities]
+    hist: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
+    for part in range(0, len(ids), ID_CHUNK):
+        chunk = ids[part : part + ID_CHUNK]
+        q = (
+            "SELECT OpportunityId, StageName, CreatedDate FROM OpportunityHistory "
+            f"WHERE OpportunityId IN ({soql_in(chunk)}) ORDER BY CreatedDate, Id"
+        )
+        for row in sf.query_all_iter(q):
+            steps = hist.setdefault(str(row["OpportunityId"]), [])
+            if not steps or steps[-1]["stage"] != row["StageName"]:
+                steps.append({"stage": row["StageName"], "at": row["CreatedDate"]})
+    for o in opportunities:
+        o["_stage_history"] = hist.get(str(o["Id"]), [])

@@ -1,0 +1,137 @@
+"""``type: salesforce`` sources: one stream per configured sObject.
+
+```yaml
+sources:
+  sfdc:
+    type: salesforce
+    auth: {method: oauth_refresh, client_id: 3MVG9..., refresh_token_env: SFDC_REFRESH_TOKEN}
+    quota_share: 0.5            # stop a run once half the org's daily API requests are used
+    objects:
+      Account:
+        field_map: {corporate_number: CorporateNumber__c, attributes.rank: Rank__c}
+      Contact:
+        field_map: {family_name_kana: LastNameKana__c, given_name_kana: FirstNameKana__c}
+      Opportunity: {api: auto, bulk_threshold: 50000}
+```
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import partial
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from simple_salesforce.api import Salesforce
+
+from connectors import salesforce as sf
+from connectors.page import Cursor, Page
+from flows.engine import StreamSpec, config_fingerprint
+from flows.secrets import resolve_secret
+from flows.workspace import SourceConfig, Workspace
+from mappings import salesforce as m
+from mappings.crm_common import MapOptions
+
+DEFAULT_OBJECTS = ("Account", "Contact", "Lead", "Opportunity", "Task", "Event")
+
+
+class ObjectConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    fields: list[str] = Field(default_factory=list)
+    """Extra fields to read (field-map sources are added on their own)."""
+    field_map: dict[str, str] = Field(default_factory=dict)
+    api: Literal["rest", "bulk2", "auto"] = "rest"
+    bulk_threshold: int = Field(default=50_000, ge=1)
+    where: str | None = None
+    delete_log: bool = True
+    stage_history: bool = True
+    """Opportunity only: read OpportunityHistory for every stage entered."""
+
+
+class Config(SourceConfig):
+    type: Literal["salesforce"] = "salesforce"
+    auth: sf.SalesforceAuth
+    objects: dict[str, ObjectConfig] = Field(
+        default_factory=lambda: {o: ObjectConfig() for o in DEFAULT_OBJECTS}
+    )
+    quota_share: float = Field(default=0.8, gt=0, le=1)
+    """Share of the org's daily API quota a run may use before it stops (and resumes later)."""
+    currency: str = Field(default="JPY", min_length=3, max_length=3)
+    bulk_wait: float = Field(default=5.0, gt=0)
+
+
+def object_spec(name: str, oc: ObjectConfig) -> sf.ObjectSpec:
+    fields = list(oc.fields) or list(sf.DEFAULT_FIELDS.get(name, ["Id"]))
+    for src in oc.field_map.values():
+        if src not in fields:
+            fields.append(src)
+    enrich = sf.stage_history if name == "Opportunity" and oc.stage_history else None
+    return sf.ObjectSpec(
+        name=name,
+        fields=fields,
+        delete_log=oc.delete_log,
+        api=oc.api,
+        bulk_threshold=oc.bulk_threshold,
+        where=oc.where,
+        enrich=enrich,
+    )
+
+
+def streams(
+    name: str, cfg: Config, ws: Workspace, *, client: Salesforce | None = None
+) -> list[StreamSpec]:
+    """``client`` is injected by tests; otherwise one login per source, on first read."""
+    holder: dict[str, Salesforce] = {} if client is None else {"c": client}
+
+    def resolve(env: str, fld: str) -> SecretStr:
+        return resolve_secret(env, file=str(ws.path), field=f"sources.{name}.auth.{fld}")
+
+    def get_client() -> Salesforce:
+        if "c" not in holder:
+            holder["c"] = sf.connect(cfg.auth, resolve)
+        return holder["c"]
+
+    opts = MapOptions(
+        source=name,
+        field_maps={o: oc.field_map for o, oc in cfg.objects.items()},
+        currency=cfg.currency,
+        time_zone=ws.company.time_zone,
+        phone_region=ws.company.phone_region,
+        internal_domains=tuple(ws.company.domains),
+    )
+    out = []
+    for obj, oc in cfg.objects.items():
+        spec = object_spec(obj, oc)
+        mapper = m.MAPPERS.get(obj, m.nothing)
+        out.append(
+            StreamSpec(
+                connector=name,
+                stream=obj.lower(),
+                read=partial(_read, get_client, spec, cfg),
+                cursor_type=sf.SalesforceCursor,
+                source_id=_source_id,
+                map=partial(_map, mapper, opts),
+                fingerprint=config_fingerprint(
+                    {"map": oc.field_map, "tz": opts.time_zone, "cur": cfg.currency}
+                ),
+            )
+        )
+    return out
+
+
+def _map(mapper: Any, opts: MapOptions, raw: dict[str, Any]) -> Any:
+    return mapper(raw, opts)
+
+
+def _source_id(raw: dict[str, Any]) -> str:
+    return str(raw.get("Id") or "")
+
+
+def _read(
+    get_client: Any, spec: sf.ObjectSpec, cfg: Config, cursor: Cursor | None
+) -> Iterator[Page[Any]]:
+    assert cursor is None or isinstance(cursor, sf.SalesforceCursor)
+    return sf.read_object(
+        get_client(), spec, cursor, quota_share=cfg.quota_share, bulk_wait=cfg.bulk_wait
+    )
