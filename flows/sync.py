@@ -79,6 +79,14 @@ def sync_workspace(
                 failures.append(f"{name}/{spec.stream}: {exc}")
                 results.append({"connector": name, "stream": spec.stream, "error": str(exc)})
     _artifact(results)
+    # Identity resolution (flows/resolve.py): link the people these streams changed.
+    from flows.resolve import has_people, resolve
+
+    if has_people(workspace_file):
+        try:
+            resolve(workspace_file)
+        except Exception as exc:
+            failures.append(f"identity resolution: {exc}")
     if failures:
         raise RuntimeError("some streams failed: " + "; ".join(failures))
     return results

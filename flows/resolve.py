@@ -1,0 +1,126 @@
+"""The ``resolve`` Prefect flow: identity resolution after syncs, in tasks per range.
+
+A full run is one task per id range (features and blocking keys), one task per block
+partition (scoring) and one clustering task; an incremental run (the usual case after a sync)
+is a single task, because it only touches the blocks around the rows that changed.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+
+from flows.identity_config import settings_for
+from flows.runtime import engine_for
+from flows.workspace import load
+from warehouse import resolve as rs
+from warehouse import survivorship
+from warehouse.state import now
+
+
+def _setup(workspace_file: str) -> tuple[Any, Any, Any]:
+    ws = load(workspace_file)
+    settings, rules = settings_for(ws)
+    return engine_for(ws.warehouse_url), settings, rules
+
+
+@task(task_run_name="identity prepare {lo}-{hi}")
+def prepare_task(workspace_file: str, lo: int, hi: int) -> tuple[int, int]:
+    engine, settings, _ = _setup(workspace_file)
+    with engine.begin() as conn:
+        return rs.prepare_range(conn, settings, lo, hi)
+
+
+@task(task_run_name="identity score partition {part}")
+def score_task(workspace_file: str, part: int, mark_iso: str) -> dict[str, Any]:
+    from datetime import datetime
+
+    engine, settings, _ = _setup(workspace_file)
+    stats = rs.ResolveStats()
+    with engine.begin() as conn:
+        found = rs.score_partition(conn, settings, part, stats)
+        rs.save_matches(conn, found, datetime.fromisoformat(mark_iso))
+    return {"pairs": stats.pairs, "blocks": stats.blocks, "oversized": stats.oversized_blocks}
+
+
+@task(task_run_name="identity cluster")
+def cluster_task(workspace_file: str, mark_iso: str, stats: dict[str, Any]) -> dict[str, Any]:
+    from datetime import datetime
+
+    engine, _, rules = _setup(workspace_file)
+    mark = datetime.fromisoformat(mark_iso)
+    st = rs.ResolveStats(**stats)
+    with engine.begin() as conn:
+        rs.drop_stale_matches(conn, mark)
+        changed = rs.cluster_all(conn, mark)
+        survivorship.refresh(conn, changed, rules)
+        st.clusters_changed = len(changed)
+        rs._count_decisions(conn, st)
+        rs.save_state(conn, mark, st)
+    return st.as_dict()
+
+
+@task(task_run_name="identity incremental")
+def incremental_task(workspace_file: str) -> dict[str, Any]:
+    engine, settings, rules = _setup(workspace_file)
+    st = rs.resolve_incremental(
+        engine, settings, lambda conn, changed: survivorship.refresh(conn, changed, rules)
+    )
+    return st.as_dict()
+
+
+@flow(name="kizuna-resolve", log_prints=False)
+def resolve(workspace_file: str, full: bool = False) -> dict[str, Any]:
+    """Resolve people into customers: incremental by default, from scratch with ``full``."""
+    engine, settings, _ = _setup(workspace_file)
+    with engine.connect() as conn:
+        first = rs.watermark(conn) is None
+    if not (full or first):
+        result = incremental_task(workspace_file)
+    else:
+        t0 = time.monotonic()
+        mark = now()
+        with engine.connect() as conn:
+            ranges = rs.id_ranges(conn)
+        records = keys = 0
+        for lo, hi in ranges:
+            n, k = prepare_task(workspace_file, lo, hi)
+            records, keys = records + n, keys + k
+        pairs = blocks = oversized = 0
+        for part in range(settings.partitions):
+            got = score_task(workspace_file, part, mark.isoformat())
+            pairs, blocks = pairs + got["pairs"], blocks + got["blocks"]
+            oversized += got["oversized"]
+        stats = rs.ResolveStats(
+            mode="full",
+            records=records,
+            keys=keys,
+            blocks=blocks,
+            oversized_blocks=oversized,
+            pairs=pairs,
+        )
+        stats.seconds = round(time.monotonic() - t0, 2)
+        result = cluster_task(workspace_file, mark.isoformat(), stats.as_dict())
+    get_run_logger().info(
+        "identity %s: %s rows, %s pairs compared, %s merges, %s to review, %s clusters changed",
+        result["mode"],
+        result["records"],
+        result["pairs"],
+        result["merges"],
+        result["reviews"],
+        result["clusters_changed"],
+    )
+    return result
+
+
+def has_people(workspace_file: str) -> bool:
+    """Whether the warehouse holds any person (resolution has nothing to do otherwise)."""
+    from sqlalchemy import select
+
+    from warehouse import schema as t
+
+    ws = load(workspace_file)
+    with engine_for(ws.warehouse_url).connect() as conn:
+        return conn.execute(select(t.Person.id).limit(1)).first() is not None
