@@ -9,6 +9,7 @@ one stream and the other accounts still sync.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from pydantic import Field, field_validator, model_validator
@@ -17,6 +18,17 @@ from connectors.google_api import GoogleAuth, build_service
 from flows.secrets import block_name, resolve_secret
 from flows.workspace import SourceConfig, Workspace
 from warehouse.normalize import normalize_email
+
+
+STREAM_CHARS = 100
+
+
+def fit_stream_name(name: str) -> str:
+    """Stream names are stored in 100 characters; a longer one keeps its head and a digest."""
+    if len(name) <= STREAM_CHARS:
+        return name
+    digest = hashlib.blake2b(name.encode(), digest_size=6).hexdigest()
+    return f"{name[: STREAM_CHARS - 13]}~{digest}"
 
 
 class GoogleAccountsConfig(SourceConfig):

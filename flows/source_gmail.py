@@ -23,7 +23,12 @@ from connectors.gmail import GmailCursor, GmailOptions, messages
 from connectors.google_api import GMAIL_METADATA, GMAIL_READONLY
 from connectors.page import Cursor, Page
 from flows.engine import StreamSpec, config_fingerprint
-from flows.google_source import GoogleAccountsConfig, default_service, reauth_hint
+from flows.google_source import (
+    GoogleAccountsConfig,
+    default_service,
+    fit_stream_name,
+    reauth_hint,
+)
 from flows.workspace import Workspace
 from mappings.gmail import message_activity
 from warehouse import records as r
@@ -73,7 +78,7 @@ def streams(
 
         return StreamSpec(
             connector=name,
-            stream=account,
+            stream=fit_stream_name(account),
             read=read,
             cursor_type=GmailCursor,
             source_id=lambda raw: str(raw["id"]),

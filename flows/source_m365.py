@@ -32,6 +32,7 @@ from connectors.graph import events as graph_events
 from connectors.graph import messages as graph_messages
 from connectors.page import Cursor, Page
 from flows.engine import StreamSpec, config_fingerprint
+from flows.google_source import fit_stream_name
 from flows.secrets import block_name, resolve_secret
 from flows.workspace import SourceConfig, Workspace
 from mappings.graph import event_activity, message_activity
@@ -134,7 +135,7 @@ def streams(
 
         return StreamSpec(
             connector=name,
-            stream=f"{mailbox}/mail/{folder}",
+            stream=fit_stream_name(f"{mailbox}/mail/{folder}"),
             read=read,
             cursor_type=DeltaCursor,
             source_id=lambda raw: str(raw["id"]),
@@ -160,7 +161,7 @@ def streams(
 
         return StreamSpec(
             connector=name,
-            stream=f"{mailbox}/calendar",
+            stream=fit_stream_name(f"{mailbox}/calendar"),
             read=read,
             cursor_type=DeltaCursor,
             source_id=lambda raw: str(raw["id"]),
