@@ -19,7 +19,6 @@ from flows.secrets import block_name, resolve_secret
 from flows.workspace import SourceConfig, Workspace
 from warehouse.normalize import normalize_email
 
-
 STREAM_CHARS = 100
 
 
