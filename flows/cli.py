@@ -177,6 +177,13 @@ def serve(workspace: WorkspaceOpt = Path("kizuna.yaml")) -> None:
     serve_all(str(ws.path), ws.company.time_zone)
 
 
+from flows.cli_identity import customer_app, identity_app, review_app  # noqa: E402
+
+app.add_typer(customer_app, name="customer")
+app.add_typer(review_app, name="review")
+app.add_typer(identity_app, name="identity")
+
+
 def main() -> None:
     try:
         app()

@@ -44,12 +44,14 @@ class Thresholds(BaseModel):
         return self
 
 
+def _default_rules() -> list[Rule]:
+    return ["source_priority", "most_recent", "most_complete"]
+
+
 class Survivorship(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    rules: list[Rule] = Field(
-        default_factory=lambda: ["source_priority", "most_recent", "most_complete"]
-    )
+    rules: list[Rule] = Field(default_factory=lambda: _default_rules())
     source_priority: dict[str, list[str]] = Field(default_factory=dict)
     field_rules: dict[str, list[Rule]] = Field(default_factory=dict)
 
