@@ -376,7 +376,8 @@ def _read_dir(unit: _MsgDir, state: _State, id_of: IdOf | None) -> Iterator[_Ste
                 try:
                     st = e.stat(follow_symlinks=True)
                 except OSError as exc:
-                    yield RawBad(f"{unit.key}/{e.name}", f"cannot stat: {exc.strerror}"), _noop
+                    where = f"{unit.key}/{e.name}" if unit.key else e.name
+                    yield RawBad(where, f"cannot read {where}: {exc.strerror}"), _noop
                     continue
                 if stat.S_ISREG(st.st_mode):
                     listing.append((e.name, _stamp(st)))
@@ -420,7 +421,8 @@ def _read_dir(unit: _MsgDir, state: _State, id_of: IdOf | None) -> Iterator[_Ste
         except FileNotFoundError:
             continue  # moved by a mail client between listing and reading (flag change)
         except OSError as exc:
-            yield RawBad(f"{unit.key}/{name}", f"cannot read: {exc.strerror or exc}"), advance
+            where = f"{unit.key}/{name}" if unit.key else name
+            yield RawBad(where, f"cannot read {where}: {exc.strerror or exc}"), advance
             continue
         flags = maildir_flags(name) if unit.maildir else ""
         rel = f"{unit.key}/{name}" if unit.key else name

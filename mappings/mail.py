@@ -40,7 +40,7 @@ from mappings.mime import (
 from warehouse.normalize import normalize_email
 from warehouse.records import Activity, Direction, Participant
 
-__all__ = ["is_internal", "message_id_of", "own_domain_set", "parse_message"]
+__all__ = ["is_internal", "message_id_of", "message_text", "own_domain_set", "parse_message"]
 
 _ROLES = (("from", "from"), ("to", "to"), ("cc", "cc"), ("bcc", "bcc"))
 _MAX_NAME = 400
@@ -147,6 +147,19 @@ def parse_message(
             f"{'.'.join(str(p) for p in e['loc']) or 'message'}: {e['msg']}" for e in exc.errors()
         )
         raise BadRecord(f"invalid message: {reason}", source_id=key) from None
+
+
+def message_text(raw: bytes) -> str | None:
+    """The decoded text a person reads first (plain part, else HTML as text), untrimmed.
+
+    At most the first 256 KiB of the part are decoded: enough for snippets and extraction.
+    """
+    try:
+        msg = message_from_bytes(bytes(raw), policy=compat32)
+    except Exception as exc:
+        raise BadRecord(f"cannot parse message: {type(exc).__name__}: {exc}") from None
+    text, _ = _body(msg, [])
+    return text
 
 
 class _Headers:

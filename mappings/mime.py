@@ -267,6 +267,7 @@ def _decode_eucjp(data: bytes) -> str:
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
 _BLANK_BETWEEN_WORDS = re.compile(r"[ \t\r\n]+")
+_B64 = re.compile(r"[A-Za-z0-9+/]*")
 
 
 def header_bytes(value: str) -> bytes:
@@ -338,6 +339,8 @@ def _word_payload(kind: str, data: str) -> bytes | None:
     try:
         if kind in "bB":
             data = data.rstrip("=")
+            if not _B64.fullmatch(data):
+                return None
             return binascii.a2b_base64(data + "=" * (-len(data) % 4))
         return binascii.a2b_qp(data.encode("ascii"), header=True)
     except (binascii.Error, ValueError, UnicodeEncodeError):
