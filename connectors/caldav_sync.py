@@ -22,6 +22,7 @@ the same meeting from Google Calendar and from CalDAV is still one activity.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -81,7 +82,7 @@ def read_calendar(
             f"CalDAV {name}: throttled ({exc.status})", retry_after=exc.retry_after_seconds
         ) from None
     except dav_error.DAVError as exc:
-        raise _classify(exc, name) from None
+        raise classify(exc, name) from None
     except OSError as exc:  # niquests/requests connection errors are OSErrors
         raise TransientError(f"CalDAV {name}: connection failed ({type(exc).__name__})") from None
 
@@ -165,7 +166,7 @@ def _fetch_pages(
     for i in range(0, len(hrefs), page_size):
         part = hrefs[i : i + page_size]
         last = i + page_size >= len(hrefs)
-        records = _multiget(cal, part, members)
+        records = _multiget(cal, part, members, after.window)
         yield Page(
             records=records,
             cursor=after if last else during,
@@ -207,7 +208,7 @@ def _etag_diff(
     for i in range(0, len(hrefs), page_size):
         part = hrefs[i : i + page_size]
         last = i + page_size >= len(hrefs)
-        records = _multiget(cal, part, changed)
+        records = _multiget(cal, part, changed, window)
         stored.update({h: changed[h] for h in part})
         # Mid-way, the cursor lists only members stored so far: a crash re-fetches the rest.
         during = CaldavCursor(ctag=None, etags=dict(stored), window=window)
@@ -234,7 +235,9 @@ def _member_etags(cal: Any) -> dict[str, str]:
     return out
 
 
-def _multiget(cal: Any, hrefs: list[str], etags: dict[str, Any]) -> list[dict[str, Any]]:
+def _multiget(
+    cal: Any, hrefs: list[str], etags: dict[str, Any], window: tuple[str, str] | None
+) -> list[dict[str, Any]]:
     urls = [cal.url.join(h) for h in hrefs]
     objects = cal.multiget(urls, raise_notfound=False)
     out: list[dict[str, Any]] = []
@@ -243,9 +246,17 @@ def _multiget(cal: Any, hrefs: list[str], etags: dict[str, Any]) -> list[dict[st
         if not data:
             continue  # deleted between listing and fetch: the next sync reports it
         href = _path(str(obj.url))
-        out.append({"href": href, "etag": etags.get(href), "ics": str(data)})
+        raw: dict[str, Any] = {"href": href, "etag": etags.get(href), "ics": str(data)}
+        if window is not None and _recurs(raw["ics"]):
+            # A recurring meeting's occurrences depend on the window: so must its hash.
+            raw["window"] = list(window)
+        out.append(raw)
     out.sort(key=lambda r: r["href"])
     return out
+
+
+def _recurs(ics: str) -> bool:
+    return re.search(r"^(RRULE|RDATE)[;:]", ics, re.MULTILINE) is not None
 
 
 def _etag(obj: Any) -> str | None:
@@ -258,7 +269,8 @@ def _path(url: str) -> str:
     return urlsplit(url).path or url
 
 
-def _classify(exc: dav_error.DAVError, name: str) -> Exception:
+def classify(exc: dav_error.DAVError, name: str) -> Exception:
+    """A caldav error as the Kizuna error that says what to do next."""
     status = exc.status
     if isinstance(exc, dav_error.AuthorizationError) or status in (401, 403):
         return AuthError(

@@ -28,6 +28,7 @@ import socket
 import ssl
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, Literal
 
 from pydantic import SecretStr
@@ -114,18 +115,20 @@ def read_folder(
     page_size: int = PAGE_SIZE,
     headers_only: bool = False,
     use_extensions: bool = True,
+    since: date | None = None,
     label: str = "",
 ) -> Iterator[Page[ImapCursor]]:
     """Pages of raw messages of one folder since ``cursor``.
 
     ``use_extensions=False`` ignores CONDSTORE/QRESYNC even if advertised (a server whose
-    implementation is broken, and the tests of the UID-diff path).
+    implementation is broken, and the tests of the UID-diff path). ``since`` skips new mail
+    the server dates before that day (a retention window), so its bodies are never fetched.
     """
     conn = connect()
+    folder_reader = _Folder(conn, folder, page_size, headers_only, use_extensions, label)
+    folder_reader.since = since
     try:
-        yield from _Folder(conn, folder, page_size, headers_only, use_extensions, label).pages(
-            cursor
-        )
+        yield from folder_reader.pages(cursor)
     except imaplib.IMAP4.abort as exc:
         raise TransientError(f"IMAP {label or folder}: connection lost ({_text(exc)})") from None
     except (OSError, EOFError) as exc:
@@ -159,6 +162,7 @@ class _Folder:
         self.can_enable = "ENABLE" in caps
         self.qresync = use_extensions and "QRESYNC" in caps and self.can_enable
         self.label = label or folder
+        self.since: date | None = None
 
     def pages(self, cursor: ImapCursor | None) -> Iterator[Page[ImapCursor]]:
         # ENABLE through xatom: imaplib's enable() checks the pre-login capability list.
@@ -238,7 +242,10 @@ class _Folder:
             yield Page(records=records, bad=bad, cursor=base, deleted=pending_deletes)
             pending_deletes = []
         state = base.model_copy(update={"highestmodseq": new_modseq})
-        new = [u for u in self._search(f"UID {n}:*") if u >= n]
+        criteria = f"UID {n}:*"
+        if self.since is not None:
+            criteria += f" SINCE {_imap_date(self.since)}"
+        new = [u for u in self._search(criteria) if u >= n]
         if not new:
             if pending_deletes or state != cursor:
                 yield Page(records=[], cursor=state, deleted=pending_deletes)
@@ -369,6 +376,11 @@ def _text(obj: Any) -> str:
 def _close(conn: imaplib.IMAP4) -> None:
     with contextlib.suppress(imaplib.IMAP4.error, OSError, EOFError, socket.timeout):
         conn.logout()
+
+
+def _imap_date(d: date) -> str:
+    months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+    return f"{d.day}-{months[d.month - 1]}-{d.year}"
 
 
 def _first_int(values: list[Any] | None) -> int | None:

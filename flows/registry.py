@@ -24,6 +24,8 @@ SOURCE_TYPES: dict[str, str] = {
     "mail": "flows.source_mail",
     "gmail": "flows.source_gmail",
     "m365": "flows.source_m365",
+    "imap": "flows.source_imap",
+    "caldav": "flows.source_caldav",
 }
 
 
