@@ -24,6 +24,7 @@ SOURCE_TYPES: dict[str, str] = {
     "mail": "flows.source_mail",
     "gmail": "flows.source_gmail",
     "m365": "flows.source_m365",
+    "gcal": "flows.source_gcal",
     "imap": "flows.source_imap",
     "caldav": "flows.source_caldav",
 }
