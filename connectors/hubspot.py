@@ -1,0 +1,316 @@
+"""HubSpot CRM v3 read side over an injected ``httpx.Client`` (base URL and token set on it).
+
+Incremental reads use the search endpoint filtered ``<modified> GTE hw`` and sorted ascending,
+where ``<modified>`` is ``lastmodifieddate`` for contacts and ``hs_lastmodifieddate`` for the
+rest. Search answers at most 10,000 results per query (400 past it) and pages by offset, so
+instead of paging one long query the mark moves after every page and the search starts
+again: each page begins at the last record's modification time (a closed boundary — the
+records sharing it are read again and skipped as unchanged by the engine). Only when a whole
+page shares one timestamp does ``paging.next.after`` page within that tie. A record modified
+mid-run therefore moves to the end of the order instead of shifting an offset under us.
+
+Search never returns archived records; ``GET /crm/v3/objects/{type}?archived=true`` lists
+them and they become tombstones. Owners (``/crm/v3/owners``), deal pipelines and associations
+(v4 batch read, then a batch read of the associated objects' key properties) are attached to
+each raw record under ``_``-prefixed keys so mappings stay pure.
+
+429s carry ``policyName``: ``SECONDLY``/``TEN_SECONDLY_ROLLING`` are waits (``Retry-After`` or
+the ``X-HubSpot-RateLimit-Interval-Milliseconds`` window), ``DAILY`` is a spent quota.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from connectors.crm_http import request
+from connectors.page import Cursor, Page
+from connectors.throttle import RetryPolicy, TokenBucket, parse_retry_after
+from kizuna.errors import FatalError, KizunaError, QuotaError, TransientError
+
+SEARCH_LIMIT = 200
+SEARCH_WINDOW = 10_000
+BATCH = 100
+
+ENGAGEMENTS = ("meetings", "calls", "emails", "notes", "tasks")
+
+DEFAULT_PROPERTIES: dict[str, list[str]] = {
+    "companies": [
+        "name", "domain", "industry", "numberofemployees", "phone", "zip", "state", "city",
+        "address", "hubspot_owner_id",
+    ],
+    "contacts": [
+        "email", "firstname", "lastname", "phone", "mobilephone", "jobtitle", "company",
+        "lifecyclestage", "hubspot_owner_id",
+    ],
+    "deals": [
+        "dealname", "amount", "dealstage", "pipeline", "closedate", "deal_currency_code",
+        "hubspot_owner_id",
+    ],
+    "meetings": [
+        "hs_timestamp", "hs_meeting_title", "hs_meeting_body", "hs_meeting_start_time",
+        "hs_meeting_end_time", "hs_meeting_location", "hubspot_owner_id",
+    ],
+    "calls": ["hs_timestamp", "hs_call_title", "hs_call_body", "hs_call_direction", "hubspot_owner_id"],
+    "emails": ["hs_timestamp", "hs_email_subject", "hs_email_text", "hs_email_direction", "hubspot_owner_id"],
+    "notes": ["hs_timestamp", "hs_note_body", "hubspot_owner_id"],
+    "tasks": ["hs_timestamp", "hs_task_subject", "hs_task_body", "hs_task_status", "hubspot_owner_id"],
+}  # fmt: skip
+
+ASSOCIATIONS: dict[str, dict[str, list[str]]] = {
+    # object → associated type → its properties worth attaching
+    "contacts": {"companies": ["name", "domain"]},
+    "deals": {"companies": ["name", "domain"], "contacts": ["email"]},
+    **{e: {"contacts": ["email", "firstname", "lastname"], "deals": []} for e in ENGAGEMENTS},
+}
+
+
+def modified_property(obj: str) -> str:
+    return "lastmodifieddate" if obj == "contacts" else "hs_lastmodifieddate"
+
+
+class HubSpotCursor(Cursor):
+    """``hw``: epoch ms of the last page's last record; ``after``: paging inside a tie at hw."""
+
+    hw: int | None = None
+    after: str | None = None
+
+
+def explain(resp: httpx.Response, what: str) -> KizunaError | None:
+    """HubSpot's own error body → Kizuna error (429 policies, expired tokens)."""
+    try:
+        body = resp.json()
+    except ValueError:
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    msg = str(body.get("message") or "")[:300]
+    if resp.status_code == 429:
+        policy = str(body.get("policyName") or "")
+        if policy == "DAILY":
+            return QuotaError(f"{what}: HubSpot daily API limit reached; resume tomorrow")
+        wait = parse_retry_after(resp.headers.get("Retry-After"))
+        if wait is None:
+            interval = resp.headers.get("X-HubSpot-RateLimit-Interval-Milliseconds")
+            wait = int(interval) / 1000 if interval and interval.isdigit() else 1.0
+        return TransientError(f"{what}: throttled ({policy or 'rate limit'})", retry_after=wait)
+    if resp.status_code == 401:
+        from kizuna.errors import AuthError
+
+        return AuthError(f"{what}: HubSpot refused the access token; renew the private app token")
+    if resp.status_code == 400 and "10000" in msg.replace(",", ""):
+        return FatalError(f"{what}: search window of {SEARCH_WINDOW} results exceeded: {msg}")
+    return None
+
+
+def to_ms(value: Any) -> int | None:
+    """HubSpot datetimes arrive as ISO strings (search) or epoch-ms strings (some properties)."""
+    if value in (None, ""):
+        return None
+    s = str(value)
+    if s.isdigit():
+        return int(s)
+    dt = datetime.fromisoformat(s.replace("Z", "+00:00"))
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return int(dt.timestamp() * 1000)
+
+
+class HubSpot:
+    """The calls one stream makes; holds the client, retry policy and search budget."""
+
+    def __init__(
+        self,
+        client: httpx.Client,
+        policy: RetryPolicy | None = None,
+        search_budget: TokenBucket | None = None,
+    ) -> None:
+        self.client = client
+        self.policy = policy or RetryPolicy()
+        self.search_budget = search_budget
+
+    def call(self, method: str, url: str, what: str, **kw: Any) -> Any:
+        budget = self.search_budget if url.endswith("/search") else None
+        resp = request(
+            self.client,
+            method,
+            url,
+            what=what,
+            policy=self.policy,
+            explain=explain,
+            budget=budget,
+            **kw,
+        )
+        return resp.json() if resp.content else {}
+
+    # -- reference data ----------------------------------------------------------------------
+    def owners(self) -> dict[str, str]:
+        """Owner id → email (staff users are matched by email)."""
+        out: dict[str, str] = {}
+        after: str | None = None
+        while True:
+            params: dict[str, Any] = {"limit": 100, **({"after": after} if after else {})}
+            body = self.call("GET", "/crm/v3/owners", "hubspot owners", params=params)
+            for o in body.get("results", []):
+                if o.get("email"):
+                    out[str(o["id"])] = str(o["email"])
+            after = ((body.get("paging") or {}).get("next") or {}).get("after")
+            if not after:
+                return out
+
+    def deal_stages(self) -> dict[str, dict[str, Any]]:
+        """Stage id → label, pipeline and closed/won flags from every deal pipeline."""
+        body = self.call("GET", "/crm/v3/pipelines/deals", "hubspot pipelines")
+        out: dict[str, dict[str, Any]] = {}
+        for p in body.get("results", []):
+            for s in p.get("stages", []):
+                meta = s.get("metadata") or {}
+                closed = str(meta.get("isClosed", "false")).lower() == "true"
+                prob = meta.get("probability")
+                out[str(s["id"])] = {
+                    "label": s.get("label"),
+                    "pipeline": p.get("label"),
+                    "closed": closed,
+                    "won": closed and prob is not None and float(prob) >= 1.0,
+                    "probability": float(prob) * 100 if prob not in (None, "") else None,
+                }
+        return out
+
+    def associated(
+        self, obj: str, ids: Sequence[str], to: str, properties: Sequence[str]
+    ) -> dict[str, list[dict[str, Any]]]:
+        """id → associated records (``{"id", **properties}``) via the v4 associations API."""
+        links: dict[str, list[str]] = {}
+        for i in range(0, len(ids), BATCH):
+            body = self.call(
+                "POST",
+                f"/crm/v4/associations/{obj}/{to}/batch/read",
+                f"hubspot {obj}→{to} associations",
+                json={"inputs": [{"id": x} for x in ids[i : i + BATCH]]},
+            )
+            for res in body.get("results", []):
+                links[str(res["from"]["id"])] = [str(t["toObjectId"]) for t in res.get("to", [])]
+        targets = sorted({t for ts in links.values() for t in ts})
+        props: dict[str, dict[str, Any]] = {t: {} for t in targets}
+        if properties:
+            for i in range(0, len(targets), BATCH):
+                body = self.call(
+                    "POST",
+                    f"/crm/v3/objects/{to}/batch/read",
+                    f"hubspot {to} batch read",
+                    json={
+                        "properties": list(properties),
+                        "inputs": [{"id": x} for x in targets[i : i + BATCH]],
+                    },
+                )
+                for res in body.get("results", []):
+                    props[str(res["id"])] = {
+                        k: v for k, v in (res.get("properties") or {}).items() if k in properties
+                    }
+        return {k: [{"id": t, **props.get(t, {})} for t in v] for k, v in links.items()}
+
+    # -- records -----------------------------------------------------------------------------
+    def search_page(
+        self, obj: str, properties: Sequence[str], hw: int | None, after: str | None, limit: int
+    ) -> dict[str, Any]:
+        mod = modified_property(obj)
+        body: dict[str, Any] = {
+            "sorts": [{"propertyName": mod, "direction": "ASCENDING"}],
+            "properties": list(dict.fromkeys([*properties, mod])),
+            "limit": limit,
+        }
+        if hw is not None:
+            body["filterGroups"] = [
+                {"filters": [{"propertyName": mod, "operator": "GTE", "value": str(hw)}]}
+            ]
+        if after:
+            body["after"] = after
+        result: dict[str, Any] = self.call(
+            "POST", f"/crm/v3/objects/{obj}/search", f"hubspot {obj} search", json=body
+        )
+        return result
+
+    def archived_ids(self, obj: str) -> Iterator[list[str]]:
+        after: str | None = None
+        while True:
+            params: dict[str, Any] = {"archived": "true", "limit": 100}
+            if after:
+                params["after"] = after
+            body = self.call(
+                "GET", f"/crm/v3/objects/{obj}", f"hubspot {obj} archived", params=params
+            )
+            yield [str(r["id"]) for r in body.get("results", [])]
+            after = ((body.get("paging") or {}).get("next") or {}).get("after")
+            if not after:
+                return
+
+
+def enrich(
+    hs: HubSpot,
+    obj: str,
+    records: list[dict[str, Any]],
+    owners: Mapping[str, str],
+    stages: Mapping[str, Mapping[str, Any]],
+) -> None:
+    ids = [str(r["id"]) for r in records]
+    for to, props in ASSOCIATIONS.get(obj, {}).items():
+        got = hs.associated(obj, ids, to, props)
+        for r in records:
+            r[f"_{to}"] = got.get(str(r["id"]), [])
+    for r in records:
+        p = r.get("properties") or {}
+        owner = owners.get(str(p.get("hubspot_owner_id") or ""))
+        if owner:
+            r["_owner_email"] = owner
+        if obj == "deals" and p.get("dealstage") in stages:
+            r["_stage"] = dict(stages[p["dealstage"]])
+
+
+def read_objects(
+    hs: HubSpot,
+    obj: str,
+    cursor: HubSpotCursor | None,
+    *,
+    properties: Sequence[str] = (),
+    archived: bool = True,
+    limit: int = SEARCH_LIMIT,
+) -> Iterator[Page[HubSpotCursor]]:
+    """Pages of one object type modified since the cursor, then archived ids as tombstones."""
+    full = cursor is None
+    cur = cursor or HubSpotCursor()
+    props = list(properties) or DEFAULT_PROPERTIES.get(obj, [])
+    mod = modified_property(obj)
+    owners = hs.owners()
+    stages = hs.deal_stages() if obj == "deals" else {}
+    while True:
+        body = hs.search_page(obj, props, cur.hw, cur.after, limit)
+        results: list[dict[str, Any]] = list(body.get("results", []))
+        nxt = ((body.get("paging") or {}).get("next") or {}).get("after")
+        if results:
+            enrich(hs, obj, results, owners, stages)
+        last = to_ms((results[-1].get("properties") or {}).get(mod)) if results else None
+        if not nxt:
+            cur = HubSpotCursor(hw=last if last is not None else cur.hw)
+            yield Page(records=results, cursor=cur, snapshot_end=full and not archived)
+            break
+        if last is not None and (cur.hw is None or last > cur.hw):
+            cur = HubSpotCursor(hw=last)
+        else:
+            # The whole page shares the mark: page inside the tie.
+            if int(nxt) >= SEARCH_WINDOW:
+                raise FatalError(
+                    f"hubspot {obj}: more than {SEARCH_WINDOW} records share one modification "
+                    "time; the search API cannot page past them"
+                )
+            cur = HubSpotCursor(hw=cur.hw, after=str(nxt))
+        yield Page(records=results, cursor=cur)
+    if archived:
+        pending: list[str] | None = None
+        for ids in hs.archived_ids(obj):
+            if pending is not None:
+                yield Page(records=[], cursor=cur, deleted=pending)
+            pending = ids
+        yield Page(records=[], cursor=cur, deleted=pending or [], snapshot_end=full)

@@ -1,0 +1,123 @@
+"""``type: hubspot`` sources: one stream per CRM object type (companies, contacts, deals, …).
+
+```yaml
+sources:
+  hubspot:
+    type: hubspot
+    token_env: HUBSPOT_TOKEN        # a private app's access token
+    objects:
+      contacts: {field_map: {family_name_kana: lastname_kana, attributes.score: hubspotscore}}
+      deals: {}
+      meetings: {}
+```
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import partial
+from typing import Any, Literal
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field
+
+from connectors import hubspot as hs
+from connectors.page import Cursor, Page
+from connectors.throttle import TokenBucket
+from flows.engine import StreamSpec, config_fingerprint
+from flows.secrets import resolve_secret
+from flows.workspace import SourceConfig, Workspace
+from kizuna.errors import ConfigError
+from mappings import hubspot as m
+from mappings.crm_common import MapOptions
+
+DEFAULT_OBJECTS = ("companies", "contacts", "deals", "meetings", "calls")
+
+
+class ObjectConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    properties: list[str] = Field(default_factory=list)
+    field_map: dict[str, str] = Field(default_factory=dict)
+    archived: bool = True
+
+
+class Config(SourceConfig):
+    type: Literal["hubspot"] = "hubspot"
+    token_env: str
+    base_url: str = "https://api.hubapi.com"
+    objects: dict[str, ObjectConfig] = Field(
+        default_factory=lambda: {o: ObjectConfig() for o in DEFAULT_OBJECTS}
+    )
+    searches_per_second: float = Field(default=4.0, gt=0)
+    currency: str = Field(default="JPY", min_length=3, max_length=3)
+
+
+def streams(
+    name: str, cfg: Config, ws: Workspace, *, client: httpx.Client | None = None
+) -> list[StreamSpec]:
+    for obj in cfg.objects:
+        if obj not in m.MAPPERS:
+            raise ConfigError(
+                f"unknown HubSpot object {obj!r}",
+                file=str(ws.path),
+                field=f"sources.{name}.objects",
+                fix=f"use some of: {', '.join(m.MAPPERS)}",
+            )
+    holder: dict[str, hs.HubSpot] = {}
+
+    def api() -> hs.HubSpot:
+        if "c" not in holder:
+            c = client
+            if c is None:
+                token = resolve_secret(
+                    cfg.token_env, file=str(ws.path), field=f"sources.{name}.token_env"
+                )
+                c = httpx.Client(
+                    base_url=cfg.base_url,
+                    headers={"Authorization": f"Bearer {token.get_secret_value()}"},
+                    timeout=60,
+                )
+            rate = cfg.searches_per_second
+            holder["c"] = hs.HubSpot(c, search_budget=TokenBucket(rate, max(rate, 1.0)))
+        return holder["c"]
+
+    opts = MapOptions(
+        source=name,
+        field_maps={o: oc.field_map for o, oc in cfg.objects.items()},
+        currency=cfg.currency,
+        time_zone=ws.company.time_zone,
+        phone_region=ws.company.phone_region,
+        internal_domains=tuple(ws.company.domains),
+    )
+    out = []
+    for obj, oc in cfg.objects.items():
+        props = list(oc.properties) or list(hs.DEFAULT_PROPERTIES.get(obj, []))
+        props += [s for s in oc.field_map.values() if s not in props]
+        out.append(
+            StreamSpec(
+                connector=name,
+                stream=obj,
+                read=partial(_read, api, obj, props, oc.archived),
+                cursor_type=hs.HubSpotCursor,
+                source_id=_source_id,
+                map=partial(_map, m.MAPPERS[obj], opts),
+                fingerprint=config_fingerprint({"map": oc.field_map, "cur": cfg.currency}),
+            )
+        )
+    return out
+
+
+def _map(mapper: Any, opts: MapOptions, raw: dict[str, Any]) -> Any:
+    return mapper(raw, opts)
+
+
+def _source_id(raw: dict[str, Any]) -> str:
+    return str(raw.get("id") or "")
+
+
+def _read(
+    api: Any, obj: str, props: list[str], archived: bool, cursor: Cursor | None
+) -> Iterator[Page[Any]]:
+    assert cursor is None or isinstance(cursor, hs.HubSpotCursor)
+    return hs.read_objects(api(), obj, cursor, properties=props, archived=archived)
