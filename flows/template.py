@@ -37,6 +37,9 @@ sources:
   mail:
     type: mail
     path: data/mail
+    # format: auto              # auto | mbox | maildir | eml (eml: every file is one message)
+    # headers_only: false       # true: keep no snippet (subject, people and thread only)
+    # exclude_internal: false   # true: skip mail among our own domains only
 
   # Calendar files (.ics). Recurring meetings are expanded within the window below.
   calendar:
