@@ -413,6 +413,10 @@ def _check_field(node: FieldCond, path: str, where: _Where) -> None:
             f"operator {ops[0]!r} does not apply to {node.field}",
             fix=f"use one of: {', '.join(allowed)}",
         )
+    texts = [node.eq, node.ne, node.startswith, node.contains, *(node.in_ or [])]
+    for v in [*texts, *(node.not_in or [])]:
+        if isinstance(v, str) and any(ord(ch) < 32 and ch not in "\t\n" for ch in v):
+            raise where.error(path, "a value contains a control character", fix="remove it")
     if kind == "region":
         for v in [node.eq, *(node.in_ or []), *(node.not_in or [])]:
             if v is not None and v not in PREFECTURES:
@@ -439,6 +443,9 @@ def _check_activity(node: ActivityCond, path: str, where: _Where) -> None:
 
 
 def _check_deal(node: DealCond, path: str, where: _Where) -> None:
+    stages = [node.stage] if isinstance(node.stage, str) else node.stage or []
+    if any("\x00" in x for x in stages):
+        raise where.error(path, "a stage name contains a control character", fix="remove it")
     if node.deal == "open_in_stage" and not node.stage:
         raise where.error(path, "open_in_stage needs `stage:` (a name or a list of names)")
     if node.deal != "open_in_stage" and node.stage is not None:
@@ -522,8 +529,9 @@ def leaves(cond: Cond) -> list[Leaf]:
 
 def describe(leaf: Leaf) -> str:
     """A short human reading of one condition, for previews."""
-    data = leaf.model_dump(by_alias=True, exclude_none=True, mode="json")
+    data = leaf.model_dump(by_alias=True, exclude_none=True, exclude_defaults=True, mode="json")
     if isinstance(leaf, FieldCond):
+        data = leaf.model_dump(by_alias=True, exclude_none=True, mode="json")
         data.pop("field")
         op, val = next(iter(data.items()))
         return f"{leaf.field} {op} {val}"

@@ -1,0 +1,367 @@
+"""Planning and executing a campaign, free of Prefect (``flows.campaigns`` wraps it in tasks).
+
+A dry run stores a plan: for every member of the segment and every step that is due, either
+"send" or "skip, because …". That stored plan is the approval gate: the real run executes
+exactly its "send" lines — people who joined the segment since are not added — and re-asks
+consent, suppression and the frequency cap for each recipient right before the send, so
+someone who opted out after the dry run is skipped with the reason recorded.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import TemplateError
+from sqlalchemy import Engine
+
+from connectors.channel import Channel
+from flows.campaign_render import build, context_for, language_of, message_id, pick, render
+from flows.push_config import Campaign, PushConfig, QuietHours
+from kizuna.errors import BadRecord, FatalError
+from warehouse import ledger
+from warehouse.audience import profiles, utc
+from warehouse.consent import may_send, may_send_many
+from warehouse.segment_schema import snapshot
+from warehouse.segments import Context, members
+from warehouse.state import now as utcnow
+
+Clock = Callable[[], datetime]
+
+
+@dataclass
+class PlanLine:
+    person_id: int
+    step: int
+    action: str
+    reason: str | None
+    address: str | None
+    name: str = ""
+    subject: str = ""
+
+
+@dataclass
+class PlanView:
+    plan_id: int
+    campaign: str
+    members: int
+    entered: int
+    exited: int
+    lines: list[PlanLine] = field(default_factory=list)
+
+    @property
+    def counts(self) -> Counter[str]:
+        return Counter(x.action for x in self.lines)
+
+
+def segment_context(cfg: PushConfig, as_of: datetime) -> Context:
+    return Context(as_of=as_of, time_zone=cfg.time_zone, segments=cfg.segments)
+
+
+def plan(engine: Engine, cfg: PushConfig, name: str, *, as_of: datetime | None = None) -> PlanView:
+    """The dry run: decide who gets which step, store it as the plan a real run will execute."""
+    c = cfg.campaign(name)
+    at = utc(as_of or utcnow())
+    secret = cfg.unsubscribe_secret()
+    with engine.begin() as conn:
+        ids = members(conn, cfg.segment(c.segment), segment_context(cfg, at))
+        snap = snapshot(conn, c.segment, ids, at)
+        done = ledger.deliveries(conn, name)
+        due: list[tuple[int, int, str | None]] = []
+        for pid in ids:
+            step, note = _due_step(c, pid, done, at)
+            if step is not None:
+                due.append((pid, step, note))
+        kind = cfg.outbound.channels[c.channel].type
+        decisions = may_send_many(conn, [p for p, _, _ in due], c.purpose, kind)
+        caps: dict[int, int] = {}
+        if cfg.outbound.frequency_cap is not None:
+            since = at - timedelta(days=cfg.outbound.frequency_cap.days)
+            caps = ledger.sent_counts(conn, [p for p, _, _ in due], since)
+        profs = profiles(conn, [p for p, _, _ in due])
+        lines: list[PlanLine] = []
+        for pid, step, note in due:
+            d = decisions[pid]
+            prof = profs.get(pid, {})
+            line = PlanLine(pid, step, "send", note, d.address, _name(prof))
+            if not d.allowed:
+                line.action, line.reason = "skip", d.reason
+            elif _capped(cfg, caps.get(pid, 0)):
+                line.action, line.reason = "skip", _cap_reason(cfg)
+            else:
+                try:
+                    _, charset_note = build(cfg, name, c, step, prof, d.address or "", secret, at)
+                    line.subject = _subject(c, step, prof, cfg)
+                    line.reason = charset_note or note
+                except Exception as exc:  # a template error is this line's problem
+                    line.action, line.reason = "skip", f"template error: {exc}"
+            lines.append(line)
+        counts = Counter(x.action for x in lines)
+        plan_id = ledger.create_plan(
+            conn,
+            name,
+            as_of=at,
+            config_hash=cfg.campaign_hash(name),
+            entries=[
+                {
+                    "person_id": x.person_id,
+                    "step": x.step,
+                    "action": x.action,
+                    "reason": x.reason,
+                    "address": x.address,
+                }
+                for x in lines
+            ],
+            counts=dict(counts),
+        )
+    return PlanView(plan_id, name, snap.members, snap.entered, snap.exited, lines)
+
+
+def _due_step(
+    c: Campaign, pid: int, done: dict[tuple[int, int], tuple[str, datetime | None]], at: datetime
+) -> tuple[int | None, str | None]:
+    """The next step this person should get now (and a note), or None."""
+    for no, step in enumerate(c.steps, start=1):
+        row = done.get((pid, no))
+        if row is None:
+            if no == 1:
+                return 1, None
+            prev = done.get((pid, no - 1))
+            if prev is None or prev[0] != "sent" or prev[1] is None:
+                return None, None
+            if utc(prev[1]) + timedelta(days=step.after_days) <= at:
+                return no, None
+            return None, None
+        if row[0] == "pending":
+            return no, "in doubt from an earlier run: the channel is asked before any resend"
+        if row[0] == "failed":
+            return None, None
+    return None, None
+
+
+def _name(prof: dict[str, Any]) -> str:
+    return str(prof.get("full_name") or prof.get("primary_email") or prof.get("id") or "")
+
+
+def _subject(c: Campaign, step: int, prof: dict[str, Any], cfg: PushConfig) -> str:
+    _, tpl = pick(c.steps[step - 1], language_of(prof, c.default_language))
+    return render(tpl.subject, context_for(prof, cfg.company)).strip()
+
+
+def _capped(cfg: PushConfig, sent: int) -> bool:
+    cap = cfg.outbound.frequency_cap
+    return cap is not None and sent >= cap.max
+
+
+def _cap_reason(cfg: PushConfig) -> str:
+    cap = cfg.outbound.frequency_cap
+    assert cap is not None
+    return f"frequency cap: {cap.max} in {cap.days} days already sent"
+
+
+def in_quiet_hours(q: QuietHours | None, at: datetime, zone: str) -> bool:
+    if q is None:
+        return False
+    local = utc(at).astimezone(ZoneInfo(zone)).time()
+    if q.start <= q.end:
+        return q.start <= local < q.end
+    return local >= q.start or local < q.end
+
+
+def recipient_zone(prof: dict[str, Any], default: str) -> str:
+    zone = (prof.get("attributes") or {}).get("time_zone")
+    if isinstance(zone, str):
+        try:
+            ZoneInfo(zone)
+            return zone
+        except (KeyError, ValueError):
+            pass
+    return default
+
+
+# ---------------------------------------------------------------------------------------
+# Executing
+
+
+def approved_plan(engine: Engine, cfg: PushConfig, name: str) -> int:
+    """The plan a real run executes; with ``approval: auto`` a fresh one is made first."""
+    c = cfg.campaign(name)
+    with engine.connect() as conn:
+        current = ledger.current_plan(conn, name)
+    if c.approval == "auto" and (current is None or current.status == "planned"):
+        return plan(engine, cfg, name).plan_id
+    if current is None:
+        raise FatalError(
+            f"campaign {name!r} has no approved plan: run "
+            f"`kizuna campaigns run {name} --dry-run`, check it, then run it for real"
+        )
+    if current.config_hash != cfg.campaign_hash(name):
+        raise FatalError(
+            f"campaign {name!r} or its segment changed since the dry run (plan "
+            f"{current.id}); run `kizuna campaigns run {name} --dry-run` again"
+        )
+    return int(current.id)
+
+
+def open_batches(engine: Engine, plan_id: int, size: int) -> list[list[int]]:
+    with engine.begin() as conn:
+        ledger.start_plan(conn, plan_id, utcnow())
+        ids = ledger.open_entry_ids(conn, plan_id)
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
+
+
+class Pacer:
+    """Spaces sends to a channel's ``rate_per_minute`` (sleep injected for tests)."""
+
+    def __init__(
+        self,
+        rate_per_minute: float | None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.interval = 60.0 / rate_per_minute if rate_per_minute else 0.0
+        self.clock, self.sleep = clock, sleep
+        self.last: float | None = None
+
+    def wait(self) -> None:
+        if self.interval and self.last is not None:
+            gap = self.last + self.interval - self.clock()
+            if gap > 0:
+                self.sleep(gap)
+        self.last = self.clock()
+
+
+def send_batch(
+    engine: Engine,
+    cfg: PushConfig,
+    name: str,
+    plan_id: int,
+    entry_ids: list[int],
+    channel: Channel,
+    *,
+    clock: Clock = utcnow,
+    pacer: Pacer | None = None,
+) -> dict[str, int]:
+    """Act on one batch of plan lines; returns outcome counts.
+
+    ``TransientError`` from the channel propagates (the Prefect task retries the batch); the
+    line being sent stays ``pending`` in the ledger, which the retry resolves.
+    """
+    c = cfg.campaign(name)
+    secret = cfg.unsubscribe_secret()
+    pacer = pacer or Pacer(cfg.outbound.channels[c.channel].rate_per_minute)
+    with engine.connect() as conn:
+        lines = ledger.entries(conn, entry_ids)
+        profs = profiles(conn, [x.person_id for x in lines])
+    out: Counter[str] = Counter()
+    for line in lines:
+        if line.plan_id != plan_id or line.outcome not in ledger.OPEN_OUTCOMES:
+            continue
+        now = clock()
+        prof = profs.get(line.person_id, {"id": line.person_id})
+        outcome, _ = _send_one(
+            engine,
+            cfg,
+            name,
+            c,
+            plan_id,
+            line.id,
+            line.person_id,
+            line.step,
+            prof,
+            channel,
+            secret,
+            now,
+            pacer,
+        )
+        out[outcome] += 1
+    with engine.begin() as conn:
+        ledger.finish_plan_if_done(conn, plan_id, clock())
+    return dict(out)
+
+
+def _send_one(
+    engine: Engine,
+    cfg: PushConfig,
+    name: str,
+    c: Campaign,
+    plan_id: int,
+    entry_id: int,
+    pid: int,
+    step: int,
+    prof: dict[str, Any],
+    channel: Channel,
+    secret: bytes,
+    now: datetime,
+    pacer: Pacer,
+) -> tuple[str, str | None]:
+    mid = message_id(secret, name, pid, step, cfg.outbound.domain)
+    key = ledger.Key(name, pid, step)
+    with engine.begin() as conn:
+        decision = may_send(conn, pid, c.purpose, cfg.outbound.channels[c.channel].type)
+        reason: str | None = None
+        if not decision.allowed:
+            reason = decision.reason
+        elif cfg.outbound.frequency_cap is not None:
+            since = now - timedelta(days=cfg.outbound.frequency_cap.days)
+            if _capped(cfg, ledger.sent_counts(conn, [pid], since).get(pid, 0)):
+                reason = _cap_reason(cfg)
+        if reason is not None:
+            ledger.set_outcome(conn, entry_id, "skipped", reason, now)
+            return "skipped", reason
+        zone = recipient_zone(prof, cfg.time_zone)
+        if in_quiet_hours(cfg.outbound.quiet_hours, now, zone):
+            q = cfg.outbound.quiet_hours
+            assert q is not None
+            why = f"quiet hours in {zone} until {q.end:%H:%M}; sent by the next run after that"
+            ledger.set_outcome(conn, entry_id, "deferred", why, now)
+            return "deferred", why
+        claim = ledger.claim(
+            conn,
+            key,
+            message_id=mid,
+            channel=channel.name,
+            address=decision.address,
+            plan_id=plan_id,
+            at=now,
+        )
+        if claim.status in ("sent", "failed"):
+            outcome = "already_sent" if claim.status == "sent" else "failed"
+            ledger.set_outcome(conn, entry_id, outcome, f"delivery row was {claim.status}", now)
+            return outcome, None
+    # The pending row is committed: from here on a crash leaves this send in doubt.
+    if not claim.fresh:
+        known = channel.was_sent(claim.message_id)
+        if known is True:
+            with engine.begin() as conn:
+                ledger.mark(conn, key, status="sent", at=now, detail="recovered: channel had it")
+                ledger.set_outcome(conn, entry_id, "sent", "recovered after a crash", now)
+            return "recovered", None
+        if known is None and c.in_doubt == "hold":
+            with engine.begin() as conn:
+                why = "in doubt after a crash and the channel cannot tell; held for a person"
+                ledger.set_outcome(conn, entry_id, "in_doubt", why, now)
+            return "in_doubt", why
+    address = decision.address or ""
+    try:
+        try:
+            item, note = build(cfg, name, c, step, prof, address, secret, now)
+        except TemplateError as exc:
+            raise BadRecord(f"template error: {exc}") from None
+        pacer.wait()
+        channel.send(item)
+    except BadRecord as exc:
+        with engine.begin() as conn:
+            ledger.mark(conn, key, status="failed", at=now, detail=exc.reason)
+            ledger.set_outcome(conn, entry_id, "failed", exc.reason, now)
+        return "failed", exc.reason
+    with engine.begin() as conn:
+        ledger.mark(conn, key, status="sent", at=now, detail=note)
+        ledger.set_outcome(conn, entry_id, "sent", note, now)
+    return "sent", note

@@ -1,0 +1,289 @@
+"""The push side of the workspace file: ``segments:``, ``campaigns:``, ``reminders:``, ``outbound:``.
+
+Validated here, once, into typed settings; every mistake is a ``ConfigError`` naming the
+file, the field and the fix. Secrets (the SMTP password, the unsubscribe-token key) are
+read from the environment variables the file names, never from the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import secrets
+from datetime import time
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+from connectors.smtp_send import SmtpSettings
+from flows.workspace import Workspace, config_error
+from kizuna.errors import ConfigError
+from warehouse.segments import Cond, parse_segments
+
+ASCII_NAME = re.compile(r"^[A-Za-z0-9_\-]{1,60}$")
+
+
+class _M(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ChannelConfig(_M):
+    type: Literal["outbox", "smtp"]
+    path: str = "outbox"
+    """outbox: the folder the .eml files go to (relative to the workspace file)."""
+    host: str | None = None
+    port: int = 587
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    username: str | None = None
+    password_env: str | None = None
+    rate_per_minute: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _smtp_needs_host(self) -> ChannelConfig:
+        if self.type == "smtp" and not self.host:
+            raise ValueError("an smtp channel needs `host:`")
+        return self
+
+    def smtp(self) -> SmtpSettings:
+        password = None
+        if self.password_env:
+            value = os.environ.get(self.password_env)
+            if value is None:
+                raise ConfigError(
+                    f"environment variable {self.password_env} is not set",
+                    field="outbound.channels.*.password_env",
+                    fix=f"export {self.password_env}=… before running",
+                )
+            password = SecretStr(value)
+        assert self.host is not None
+        return SmtpSettings(
+            host=self.host,
+            port=self.port,
+            security=self.security,
+            username=self.username,
+            password=password,
+        )
+
+
+class QuietHours(_M):
+    start: time = time(21, 0)
+    end: time = time(8, 0)
+
+
+class FrequencyCap(_M):
+    max: int = Field(ge=1)
+    days: int = Field(ge=1, le=365)
+
+
+class Outbound(_M):
+    sender: str = "Kizuna <noreply@example.co.jp>"
+    reply_to: str | None = None
+    postal_address: str = ""
+    """特定電子メール法: the sender's address must appear in every marketing mail."""
+    unsubscribe_address: str = "unsubscribe@example.co.jp"
+    unsubscribe_url: str | None = None
+    """An HTTPS endpoint of your own; enables RFC 8058 one-click (List-Unsubscribe-Post)."""
+    unsubscribe_secret_env: str = "KIZUNA_UNSUBSCRIBE_SECRET"
+    message_id_domain: str | None = None
+    channels: dict[str, ChannelConfig] = Field(
+        default_factory=lambda: {"outbox": ChannelConfig(type="outbox")}
+    )
+    frequency_cap: FrequencyCap | None = None
+    quiet_hours: QuietHours | None = Field(default_factory=QuietHours)
+    feedback: list[str] = Field(default_factory=list)
+    """Mail folders (Maildir, mbox or a folder of .eml) where bounces and unsubscribes land."""
+
+    @property
+    def domain(self) -> str:
+        from email.utils import parseaddr
+
+        return self.message_id_domain or parseaddr(self.sender)[1].partition("@")[2] or "kizuna"
+
+
+class MailTemplate(_M):
+    subject: str = Field(min_length=1)
+    text: str = Field(min_length=1)
+    html: str | None = None
+
+
+class Step(_M):
+    after_days: int = Field(default=0, ge=0, le=3650)
+    """Days after the previous step was sent (ignored for the first step)."""
+    ja: MailTemplate | None = None
+    en: MailTemplate | None = None
+
+    @model_validator(mode="after")
+    def _some_language(self) -> Step:
+        if self.ja is None and self.en is None:
+            raise ValueError("a step needs a `ja:` and/or `en:` template")
+        return self
+
+
+class Campaign(_M):
+    segment: str
+    channel: str = "outbox"
+    purpose: Literal["marketing_mail", "sales_followup"] = "marketing_mail"
+    steps: list[Step] = Field(min_length=1, max_length=20)
+    default_language: Literal["ja", "en"] = "ja"
+    japanese_charset: Literal["utf-8", "iso-2022-jp"] = "utf-8"
+    approval: Literal["required", "auto"] = "required"
+    """required: a real run sends only what an earlier dry run planned."""
+    in_doubt: Literal["resend", "hold"] = "resend"
+    """When a crash left a send in doubt and the channel cannot say: send again or hold it."""
+    schedule: str | None = None
+    sender: str | None = None
+    batch_size: int = Field(default=500, ge=1, le=10000)
+
+
+RuleType = Literal["deal_idle", "meeting_no_followup", "close_date", "key_account_quiet"]
+
+
+class Rule(_M):
+    type: RuleType
+    days: int | None = Field(default=None, ge=1, le=3650)
+    business_days: int | None = Field(default=None, ge=1, le=60)
+    within_days: int | None = Field(default=None, ge=0, le=365)
+    attribute: str | None = None
+    values: list[str] = Field(default_factory=list)
+    lookback_days: int = Field(default=60, ge=1, le=3650)
+
+    @model_validator(mode="after")
+    def _params(self) -> Rule:
+        need = {
+            "deal_idle": "days",
+            "meeting_no_followup": "business_days",
+            "close_date": "within_days",
+            "key_account_quiet": "days",
+        }[self.type]
+        if getattr(self, need) is None:
+            raise ValueError(f"rule type {self.type} needs `{need}:`")
+        if self.type == "key_account_quiet" and not self.attribute:
+            raise ValueError("key_account_quiet needs `attribute:` (and `values:`)")
+        return self
+
+
+class Reminders(_M):
+    channel: str = "outbox"
+    language: Literal["ja", "en"] = "ja"
+    schedule: str | None = None
+    rules: dict[str, Rule] = Field(default_factory=dict)
+
+
+class PushConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    file: Path
+    root: Path
+    company: str
+    time_zone: str
+    outbound: Outbound
+    segments: dict[str, Cond]
+    segment_source: dict[str, Any]
+    campaigns: dict[str, Campaign]
+    reminders: Reminders
+
+    def campaign(self, name: str) -> Campaign:
+        if name not in self.campaigns:
+            known = ", ".join(sorted(self.campaigns)) or "none configured"
+            raise ConfigError(
+                f"no campaign named {name!r} (campaigns: {known})",
+                file=str(self.file),
+                field="campaigns",
+            )
+        return self.campaigns[name]
+
+    def segment(self, name: str) -> Cond:
+        if name not in self.segments:
+            known = ", ".join(sorted(self.segments)) or "none configured"
+            raise ConfigError(
+                f"no segment named {name!r} (segments: {known})",
+                file=str(self.file),
+                field="segments",
+            )
+        return self.segments[name]
+
+    def campaign_hash(self, name: str) -> str:
+        """Changes when the campaign or its segment changes: a plan is only valid for one."""
+        c = self.campaign(name)
+        blob = json.dumps(
+            [c.model_dump(mode="json"), self.segment_source.get(c.segment)],
+            sort_keys=True,
+            ensure_ascii=False,
+            default=str,
+        )
+        return hashlib.blake2b(blob.encode(), digest_size=16).hexdigest()
+
+    def unsubscribe_secret(self) -> bytes:
+        """From the environment; else a key file kept beside the warehouse (one machine)."""
+        env = os.environ.get(self.outbound.unsubscribe_secret_env)
+        if env:
+            return env.encode()
+        key = self.root / ".kizuna" / "unsubscribe.key"
+        if not key.exists():
+            key.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32))
+        return key.read_text().strip().encode()
+
+    def channel_config(self, name: str, field: str) -> ChannelConfig:
+        if name not in self.outbound.channels:
+            known = ", ".join(sorted(self.outbound.channels))
+            raise ConfigError(
+                f"no channel named {name!r}",
+                file=str(self.file),
+                field=field,
+                fix=f"use one of: {known}, or add it under outbound.channels",
+            )
+        return self.outbound.channels[name]
+
+
+def _validate(model: type[BaseModel], data: Any, file: Path, prefix: str) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise config_error(exc, file, prefix=prefix) from None
+
+
+def push_config(ws: Workspace) -> PushConfig:
+    file = ws.path
+    outbound = _validate(Outbound, ws.outbound, file, "outbound")
+    segments = parse_segments(ws.segments, file=str(file))
+    campaigns: dict[str, Campaign] = {}
+    for name, raw in ws.campaigns.items():
+        if not ASCII_NAME.match(str(name)):
+            raise ConfigError(
+                f"campaign name {name!r} is not allowed",
+                file=str(file),
+                field="campaigns",
+                fix="use ASCII letters, digits, '_' or '-' (it goes into Message-IDs)",
+            )
+        c = _validate(Campaign, raw, file, f"campaigns.{name}")
+        if c.segment not in segments:
+            raise ConfigError(
+                f"unknown segment {c.segment!r}",
+                file=str(file),
+                field=f"campaigns.{name}.segment",
+                fix=f"use one of: {', '.join(sorted(segments)) or 'define one under segments:'}",
+            )
+        campaigns[str(name)] = c
+    reminders = _validate(Reminders, ws.reminders, file, "reminders")
+    cfg = PushConfig(
+        file=file,
+        root=ws.root,
+        company=ws.company.name,
+        time_zone=ws.company.time_zone,
+        outbound=outbound,
+        segments=segments,
+        segment_source=dict(ws.segments),
+        campaigns=campaigns,
+        reminders=reminders,
+    )
+    for name, c in campaigns.items():
+        cfg.channel_config(c.channel, f"campaigns.{name}.channel")
+    if reminders.rules:
+        cfg.channel_config(reminders.channel, "reminders.channel")
+    return cfg
