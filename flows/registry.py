@@ -25,6 +25,7 @@ SOURCE_TYPES: dict[str, str] = {
     "gmail": "flows.source_gmail",
     "m365": "flows.source_m365",
     "gcal": "flows.source_gcal",
+    "gpeople": "flows.source_gpeople",
     "imap": "flows.source_imap",
     "caldav": "flows.source_caldav",
 }
