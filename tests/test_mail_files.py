@@ -271,8 +271,8 @@ def test_unreadable_file_is_raw_bad(tmp_path: Path) -> None:
     assert "cannot read" in bad[0].reason
 
 
-def test_unreadable_file_is_raw_bad_via_a_directory_named_like_mail(tmp_path: Path) -> None:
-    """Runs as root too: a path that cannot be read as a file (a FIFO) gives RawBad, not a crash."""
+def test_dangling_link_is_raw_bad_and_a_folder_named_mbox_is_walked(tmp_path: Path) -> None:
+    """Runs as root too: a message file that cannot be opened gives RawBad, not a crash."""
     (tmp_path / "ok.eml").write_bytes(msg(1))
     (tmp_path / "broken.mbox").mkdir()  # a folder where an mbox should be: walked, not read
     os.symlink(tmp_path / "missing-target.eml", tmp_path / "dangling.eml")

@@ -6,11 +6,13 @@ import mailbox
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, func, select
 
 from flows import registry
 from flows.engine import StreamSpec, run_stream
 from flows.workspace import Company, Workspace
+from kizuna.errors import ConfigError
 from warehouse import schema as t
 
 DATE = "Date: Tue, 01 Oct 2024 10:00:00 +0900\n"
@@ -156,3 +158,13 @@ def test_exclude_internal_and_headers_only(engine: Engine, tmp_path: Path) -> No
     assert "mail:i1@ourco.co.jp" not in keys
     assert "mail:a1@client.co.jp" in keys
     assert snippets == {None}
+
+
+def test_missing_path_names_the_workspace_field(engine: Engine, tmp_path: Path) -> None:
+    spec = spec_for(workspace(tmp_path))
+    with pytest.raises(ConfigError) as err:
+        run_stream(engine, spec, "run-1")
+    assert err.value.field == "sources.mailbox.path"
+    assert err.value.file.endswith("kizuna.yaml")
+    with engine.connect() as conn:
+        assert conn.execute(select(t.SyncRun.status)).scalar_one() == "failed"
