@@ -14,6 +14,7 @@ and keeps 8-bit header bytes as surrogates — the tests compare both on the CPy
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Collection, Iterator
 from datetime import UTC, datetime
 from email import message_from_bytes
@@ -47,6 +48,10 @@ _MAX_NAME = 400
 _MAX_EMAIL = 320
 _MAX_KEY = 490
 _MAX_TEXT_BYTES = 256 * 1024  # enough body to find a snippet; the rest is not decoded
+# Zone names old Japanese and Korean mailers write instead of an offset (the stdlib knows
+# only the US ones and would read these as UTC, nine hours off).
+_ZONES = {"JST": "+0900", "KST": "+0900"}
+_ZONE_NAMES = re.compile(r"(?<![(\w])(JST|KST)(?![\w)])", re.IGNORECASE)
 _AUTOMATED_PRECEDENCE = frozenset({"bulk", "junk", "list", "auto_reply"})
 
 
@@ -83,8 +88,7 @@ def parse_message(
         raise BadRecord(f"cannot parse message: {type(exc).__name__}: {exc}") from None
     headers = _Headers(msg)
     if not headers.names:
-        first = raw[:60].decode("ascii", "backslashreplace")
-        raise BadRecord(f"no header fields: not a mail message (starts {first!r})")
+        raise BadRecord(f"no header fields: not a mail message (starts {raw[:40]!r})")
 
     fallbacks: list[str] = []
     subject, fb = decode_header(headers.first("subject"))
@@ -212,6 +216,7 @@ def _parse_date(value: str | None) -> datetime | None:
     if not value:
         return None
     text, _ = raw_header_text(value)
+    text = _ZONE_NAMES.sub(lambda m: _ZONES[m.group(1).upper()], text)
     try:
         dt = parsedate_to_datetime(text.strip())
     except (TypeError, ValueError, IndexError, OverflowError):

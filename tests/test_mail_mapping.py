@@ -403,3 +403,14 @@ def test_message_id_of() -> None:
     long_id = "<" + "a" * 600 + "@x>"
     got = message_id_of(f"Message-ID: {long_id}\r\n\r\n".encode())
     assert got is not None and got.startswith("h:") and len(got) < 100
+
+
+def test_jst_zone_name_is_not_read_as_utc() -> None:
+    raw = mime(b"x").replace(b"+0900", b"JST")
+    assert parse_message(raw, own_domains=OWN).occurred_at == datetime(
+        2024, 10, 1, 1, 0, tzinfo=UTC
+    )
+    commented = mime(b"x").replace(b"+0900", b"+0900 (JST)")
+    assert parse_message(commented, own_domains=OWN).occurred_at == datetime(
+        2024, 10, 1, 1, 0, tzinfo=UTC
+    )
