@@ -52,7 +52,7 @@ class GmailOptions:
     headers_only: bool = False
     """``format=metadata``: headers only, bodies never leave Google."""
     query: str = ""
-    """Extra Gmail search for the full sync (e.g. ``newer_than:2y``)."""
+    """Extra Gmail search for the full sync (e.g. ``newer_than:2y``); ignored headers-only."""
     page_size: int = 100
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     budget: TokenBucket | None = None
@@ -97,7 +97,11 @@ class _Api:
         return self.run(self.users.getProfile(userId="me"), "getProfile")
 
     def list_page(self, page_token: str | None) -> dict[str, Any]:
-        q = " ".join(p for p in (DEFAULT_QUERY, self.opts.query) if p)
+        # Headers-only runs under the gmail.metadata scope, which refuses ``q`` (403):
+        # drafts and chats are then dropped by their labels after the get.
+        q = None
+        if not self.opts.headers_only:
+            q = " ".join(p for p in (DEFAULT_QUERY, self.opts.query) if p)
         req = self.users.messages().list(
             userId="me", maxResults=self.opts.page_size, pageToken=page_token, q=q
         )

@@ -7,14 +7,18 @@ sources:
     accounts: [sato@ourco.co.jp, suzuki@ourco.co.jp]
     service_account_key_env: GOOGLE_SA_KEY      # domain-wide delegation, or per account:
     # oauth_token_env: {sato@ourco.co.jp: GMAIL_TOKEN_SATO}
-    headers_only: false                          # true: format=metadata, no bodies stored
     query: newer_than:2y                         # limits the first (full) sync
+    privacy:                                     # see mappings/privacy.py
+      capture: external                          # all | external | known_customers
+      headers_only: false                        # true: format=metadata, bodies never fetched
+      retention_days: 730
 ```
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import Field
@@ -29,16 +33,18 @@ from flows.google_source import (
     fit_stream_name,
     reauth_hint,
 )
+from flows.mail_privacy import privacy_filter
 from flows.workspace import Workspace
 from mappings.gmail import message_activity
+from mappings.privacy import PrivacyConfig
 from warehouse import records as r
 
 
 class Config(GoogleAccountsConfig):
     type: Literal["gmail"] = "gmail"
-    headers_only: bool = False
     query: str = ""
     page_size: int = Field(default=100, ge=1, le=500)
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
 
 
 ServiceFor = Callable[[str], Any]
@@ -51,21 +57,30 @@ def streams(
     *,
     service_for: ServiceFor | None = None,
     options: dict[str, Any] | None = None,
+    now: datetime | None = None,
 ) -> list[StreamSpec]:
     """One stream per account; ``service_for``/``options`` are test seams (transport, sleep)."""
-    scopes = [GMAIL_METADATA if cfg.headers_only else GMAIL_READONLY]
+    headers_only = cfg.privacy.headers_only
+    # The metadata scope cannot read bodies at all: headers-only is enforced by Google too.
+    scopes = [GMAIL_METADATA if headers_only else GMAIL_READONLY]
     make = service_for or default_service(cfg, ws, name, "gmail", "v1", scopes)
     domains = list(ws.company.domains)
+    now = now or datetime.now(UTC)
+    keep = privacy_filter(cfg.privacy, ws, now=now)
+    query = cfg.query
+    if cfg.privacy.retention_days:
+        since = (now - timedelta(days=cfg.privacy.retention_days)).strftime("%Y/%m/%d")
+        query = f"{query} after:{since}".strip()
     fingerprint = config_fingerprint(
-        {"mapping": 1, "domains": domains, "headers_only": cfg.headers_only}
+        {"mapping": 1, "domains": domains, "privacy": cfg.privacy.model_dump(mode="json")}
     )
 
     def spec(account: str) -> StreamSpec:
         def read(cursor: Cursor | None) -> Iterator[Page[GmailCursor]]:
             opts = GmailOptions(
                 account=account,
-                headers_only=cfg.headers_only,
-                query=cfg.query,
+                headers_only=headers_only,
+                query=query,
                 page_size=cfg.page_size,
                 fix=reauth_hint(cfg, account),
                 **(options or {}),
@@ -74,7 +89,8 @@ def streams(
             return messages(make(account), c, opts)
 
         def map_message(raw: dict[str, Any]) -> list[r.Record]:
-            return [message_activity(raw, own_domains=domains, headers_only=cfg.headers_only)]
+            act = keep(message_activity(raw, own_domains=domains, headers_only=headers_only))
+            return [act] if act is not None else []
 
         return StreamSpec(
             connector=name,

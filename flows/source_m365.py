@@ -10,6 +10,9 @@ sources:
     mailboxes: [sato@ourco.co.jp, suzuki@ourco.co.jp]
     folders: [inbox, sentitems]      # well-known names or folder ids
     calendar: true
+    privacy:                         # see mappings/privacy.py (mail only)
+      capture: external
+      headers_only: false            # true: bodyPreview is not even requested
 ```
 
 Streams: ``<mailbox>/mail/<folder>`` per folder (Graph delta is per folder) and
@@ -22,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import httpx
@@ -33,9 +37,11 @@ from connectors.graph import messages as graph_messages
 from connectors.page import Cursor, Page
 from flows.engine import StreamSpec, config_fingerprint
 from flows.google_source import fit_stream_name
+from flows.mail_privacy import privacy_filter
 from flows.secrets import block_name, resolve_secret
 from flows.workspace import SourceConfig, Workspace
 from mappings.graph import event_activity, message_activity
+from mappings.privacy import PrivacyConfig
 from warehouse import records as r
 from warehouse.normalize import normalize_email
 
@@ -49,7 +55,7 @@ class Config(SourceConfig):
     folders: list[str] = Field(default_factory=lambda: ["inbox", "sentitems"])
     mail: bool = True
     calendar: bool = True
-    headers_only: bool = False
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     calendar_past_days: int = Field(default=90, ge=0, le=3650)
     calendar_future_days: int = Field(default=180, ge=1, le=3650)
     page_size: int = Field(default=100, ge=1, le=1000)
@@ -95,9 +101,12 @@ def streams(
     *,
     client_factory: ClientFactory | None = None,
     options: dict[str, Any] | None = None,
+    now: datetime | None = None,
 ) -> list[StreamSpec]:
     """Streams per mailbox; ``client_factory``/``options`` are test seams (transport, sleep)."""
     domains = list(ws.company.domains)
+    headers_only = cfg.privacy.headers_only
+    keep = privacy_filter(cfg.privacy, ws, now=now or datetime.now(UTC))
     tz = ws.company.time_zone
     hint = (
         f"The secret is read from {cfg.client_secret_env} "
@@ -127,11 +136,12 @@ def streams(
             c = cursor if isinstance(cursor, DeltaCursor) else None
             with make_client() as client:
                 yield from graph_messages(
-                    graph(client, mailbox), c, folder=folder, headers_only=cfg.headers_only
+                    graph(client, mailbox), c, folder=folder, headers_only=headers_only
                 )
 
         def map_message(raw: dict[str, Any]) -> list[r.Record]:
-            return [message_activity(raw, own_domains=domains, headers_only=cfg.headers_only)]
+            act = keep(message_activity(raw, own_domains=domains, headers_only=headers_only))
+            return [act] if act is not None else []
 
         return StreamSpec(
             connector=name,
@@ -141,7 +151,7 @@ def streams(
             source_id=lambda raw: str(raw["id"]),
             map=map_message,
             fingerprint=config_fingerprint(
-                {"mapping": 1, "domains": domains, "headers_only": cfg.headers_only}
+                {"mapping": 1, "domains": domains, "privacy": cfg.privacy.model_dump(mode="json")}
             ),
         )
 

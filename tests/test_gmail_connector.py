@@ -84,6 +84,7 @@ def test_headers_only_asks_for_metadata() -> None:
     )
     pages = list(messages(service("gmail", "v1", script), None, opts([], headers_only=True)))
     assert script.params(2)["format"] == "metadata"
+    assert "q" not in script.params(1)  # the metadata scope refuses a search query
     assert "raw" not in pages[0].records[0]
 
 
