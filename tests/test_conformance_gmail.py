@@ -1,0 +1,86 @@
+"""The conformance suite for the ``gmail`` source, on a stateful fake Gmail mailbox."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+
+from connectors.gmail import GmailCursor
+from connectors.throttle import RetryPolicy, TokenBucket
+from flows import source_gmail
+from flows.engine import StreamSpec
+from flows.workspace import Company, Workspace
+from tests.conformance import ConformanceSuite, SourceHarness
+from tests.fake_gmail import FakeGmail
+from tests.google_fakes import service
+
+
+class GmailHarness:
+    def __init__(self, tmp_path: Path) -> None:
+        self.name = "gmail"
+        self.box = FakeGmail()
+        self.ws = Workspace(
+            company=Company(name="アワコ", domains=["ourco.co.jp"]), path=tmp_path / "k.yaml"
+        )
+
+    def spec(self) -> StreamSpec:
+        cfg = source_gmail.Config(
+            accounts=[self.box.address], service_account_key_env="UNUSED", page_size=2
+        )
+        options = {
+            "policy": RetryPolicy(max_retries=0, sleep=lambda s: None),
+            "budget": TokenBucket(1e6, 1e6),
+        }
+        (spec,) = source_gmail.streams(
+            "gmail",
+            cfg,
+            self.ws,
+            service_for=lambda _a: service("gmail", "v1", self.box),  # type: ignore[arg-type]
+            options=options,
+        )
+        return spec
+
+    def add(self, n: int) -> None:
+        for _ in range(n):
+            self.box.add()
+
+    def remove(self) -> None:
+        self.box.delete(sorted(self.box.visible())[0])
+
+    def expected_ids(self) -> set[str]:
+        return set(self.box.visible())
+
+    def force_reset(self, engine: Engine) -> None:
+        self.box.forget_history()
+
+    def order(self, cursor: Any) -> tuple[Any, ...]:
+        assert isinstance(cursor, GmailCursor)
+        return (int(cursor.history_id), cursor.phase == "incremental", int(cursor.page_token or 0))
+
+
+class TestGmailConformance(ConformanceSuite):
+    @pytest.fixture
+    def harness(self, tmp_path: Path) -> Iterator[SourceHarness]:
+        yield GmailHarness(tmp_path)
+
+
+def test_trash_is_a_deletion_and_untrash_brings_it_back(engine: Engine, tmp_path: Path) -> None:
+    from flows.engine import run_stream
+    from tests.conformance import live_ids
+
+    h = GmailHarness(tmp_path)
+    h.add(3)
+    spec = h.spec()
+    run_stream(engine, spec, "r1")
+    victim = sorted(h.box.visible())[0]
+    h.box.trash(victim)
+    run_stream(engine, spec, "r2")
+    assert live_ids(engine, spec.key) == h.expected_ids() and victim not in h.expected_ids()
+    h.box.messages[victim].labels = ["INBOX"]
+    h.box._record("labelsRemoved", victim, ["TRASH"])
+    run_stream(engine, spec, "r3")
+    assert victim in live_ids(engine, spec.key)
