@@ -15,11 +15,15 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
+from email import policy
 from email.header import Header
 from email.message import Message
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.utils import format_datetime, formataddr, parseaddr
+from typing import Any
+
+SMTP_COMPAT = policy.compat32.clone(linesep="\r\n")
 
 # Characters a Windows IME produces → the code point the iso2022_jp codec knows.
 _JIS_TWINS = str.maketrans(
@@ -91,18 +95,35 @@ class Composed:
     """Set when ISO-2022-JP was asked for but the text needed UTF-8."""
 
     def as_bytes(self) -> bytes:
-        return self.message.as_bytes()
+        """Wire form: CRLF line ends, as SMTP requires (smtplib sends bytes untouched)."""
+        return self.message.as_bytes(policy=SMTP_COMPAT)
 
 
-def _header(value: str, charset: str) -> str:
+def _header(value: str, charset: str, name: str) -> str | Header:
+    """A Header object, so the generator folds it knowing where the line starts."""
     if value.isascii():
         return value
-    return Header(value, charset).encode()
+    return Header(value, charset, header_name=name)
 
 
-def _address(value: str, charset: str) -> str:
+def _address(value: str, charset: str, header: str) -> str | Header:
     name, addr = parseaddr(value)
-    return formataddr((name, addr), charset) if name else addr
+    return _named(name, addr, charset, header)
+
+
+def _named(name: str | None, addr: str, charset: str, header: str) -> str | Header:
+    if not name:
+        return addr
+    if name.isascii():
+        return formataddr((name, addr))
+    h = Header(header_name=header)
+    h.append(name, charset)
+    h.append(f"<{addr}>", "us-ascii")
+    return h
+
+
+def _set(msg: Message[Any, Any], name: str, value: str | Header) -> None:
+    msg[name] = value
 
 
 def compose(content: Content, env: Envelope, *, charset: str = "utf-8") -> Composed:
@@ -127,23 +148,23 @@ def compose(content: Content, env: Envelope, *, charset: str = "utf-8") -> Compo
         msg.attach(MIMEText(html, "html", "utf-8"))
     else:
         msg = plain
-    msg["Subject"] = _header(subject, charset)
-    msg["From"] = _address(sender, charset)
-    msg["To"] = formataddr((to_name, env.to_address), charset) if to_name else env.to_address
-    msg["Date"] = format_datetime(env.date)
-    msg["Message-ID"] = env.message_id
+    _set(msg, "Subject", _header(subject, charset, "Subject"))
+    _set(msg, "From", _address(sender, charset, "From"))
+    _set(msg, "To", _named(to_name, env.to_address, charset, "To"))
+    _set(msg, "Date", format_datetime(env.date))
+    _set(msg, "Message-ID", env.message_id)
     if env.reply_to:
-        msg["Reply-To"] = _address(env.reply_to, charset)
+        _set(msg, "Reply-To", _address(env.reply_to, charset, "Reply-To"))
     targets = []
     if env.list_unsubscribe_mailto:
         targets.append(f"<mailto:{env.list_unsubscribe_mailto}?subject=unsubscribe>")
     if env.list_unsubscribe_url:
         targets.append(f"<{env.list_unsubscribe_url}>")
     if targets:
-        msg["List-Unsubscribe"] = ", ".join(targets)
+        _set(msg, "List-Unsubscribe", ", ".join(targets))
     if env.list_unsubscribe_url and env.list_unsubscribe_url.startswith("https://"):
         # RFC 8058 one-click applies to an HTTPS target only.
-        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        _set(msg, "List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
     for k, v in env.extra_headers.items():
-        msg[k] = _header(v, charset)
+        _set(msg, k, _header(v, charset, k))
     return Composed(msg, charset, note)

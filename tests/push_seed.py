@@ -7,11 +7,15 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, insert
 
+from flows.push_config import PushConfig, push_config
+from flows.workspace import Workspace
 from warehouse import schema as t
+from warehouse.consent import ConsentEvent, record_consent
 
 AS_OF = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)  # 12:00 in Tokyo
 
@@ -232,3 +236,46 @@ def seed_people(engine: Engine) -> dict[str, int]:
         s.order(p["mika"], 50_000, ago(100))
         s.order(p["mika"], 50_000, ago(90))
     return ids
+
+
+def make_cfg(
+    root: Path,
+    *,
+    segments: dict[str, Any],
+    campaigns: dict[str, Any] | None = None,
+    reminders: dict[str, Any] | None = None,
+    outbound: dict[str, Any] | None = None,
+) -> PushConfig:
+    """The push settings of a workspace file in ``root`` (not written: validated in memory)."""
+    ob = {
+        "sender": "株式会社サンプル 営業部 <sales@own.example>",
+        "postal_address": "東京都千代田区千代田1-1",
+        "unsubscribe_address": "unsubscribe@own.example",
+        "quiet_hours": None,
+        **(outbound or {}),
+    }
+    ws = Workspace.model_validate(
+        {
+            "company": {"name": "株式会社サンプル", "domains": ["own.example"]},
+            "segments": segments,
+            "campaigns": campaigns or {},
+            "reminders": reminders or {},
+            "outbound": ob,
+        }
+    ).model_copy(update={"path": root / "kizuna.yaml"})
+    return push_config(ws)
+
+
+def consent(engine: Engine, pid: int, status: str, purpose: str = "marketing_mail") -> None:
+    with engine.begin() as conn:
+        record_consent(
+            conn,
+            ConsentEvent(
+                person_id=pid,
+                purpose=purpose,  # type: ignore[arg-type]
+                status=status,  # type: ignore[arg-type]
+                source="web form",
+                evidence=f"form-{pid}-{status}-{datetime.now(UTC).timestamp()}",
+                at=datetime.now(UTC),
+            ),
+        )

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, Row, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from warehouse import schema as t
@@ -88,14 +88,14 @@ def create_plan(
     return plan_id
 
 
-def current_plan(conn: Connection, campaign: str) -> CampaignPlan | None:
+def current_plan(conn: Connection, campaign: str) -> Row[Any] | None:
     """The newest plan that is approved but not finished (``planned`` or ``running``)."""
     row = conn.execute(
         select(CampaignPlan)
         .where(CampaignPlan.campaign == campaign, CampaignPlan.status.in_(("planned", "running")))
         .order_by(CampaignPlan.id.desc())
         .limit(1)
-    ).scalar()
+    ).first()
     return row
 
 
@@ -142,20 +142,17 @@ def open_entry_ids(conn: Connection, plan_id: int) -> list[int]:
     return [int(x) for x in conn.execute(q).scalars()]
 
 
-def entries(conn: Connection, ids: Sequence[int]) -> list[PlanEntry]:
-    out: list[PlanEntry] = []
+def entries(conn: Connection, ids: Sequence[int]) -> list[Row[Any]]:
+    out: list[Row[Any]] = []
     for part in chunks(list(ids), 900):
-        out.extend(
-            conn.execute(select(PlanEntry).where(PlanEntry.id.in_(part)).order_by(PlanEntry.id))
-            .scalars()
-            .all()
-        )
+        q = select(PlanEntry).where(PlanEntry.id.in_(part)).order_by(PlanEntry.id)
+        out.extend(conn.execute(q).all())
     return out
 
 
-def plan_entries(conn: Connection, plan_id: int) -> list[PlanEntry]:
+def plan_entries(conn: Connection, plan_id: int) -> list[Row[Any]]:
     q = select(PlanEntry).where(PlanEntry.plan_id == plan_id).order_by(PlanEntry.id)
-    return list(conn.execute(q).scalars().all())
+    return list(conn.execute(q).all())
 
 
 def set_outcome(

@@ -1,0 +1,73 @@
+"""A real SMTP server (aiosmtpd) that keeps every message it accepts, keyed by Message-ID."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Received:
+    raw: list[bytes] = field(default_factory=list)
+    rcpt: list[list[str]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    refuse: set[str] = field(default_factory=set)
+
+    def messages(self) -> list[EmailMessage]:
+        with self.lock:
+            raws = list(self.raw)
+        return [message_from_bytes(r, policy=policy.default) for r in raws]  # type: ignore[misc]
+
+    def ids(self) -> Counter[str]:
+        return Counter(str(m["Message-ID"]) for m in self.messages())
+
+    def has(self, message_id: str) -> bool:
+        needle = message_id.encode()
+        with self.lock:
+            return any(needle in r.split(b"\r\n\r\n", 1)[0] for r in self.raw)
+
+
+class _Handler:
+    def __init__(self, box: Received) -> None:
+        self.box = box
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        if address in self.box.refuse:
+            return "550 5.1.1 No such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        with self.box.lock:
+            self.box.raw.append(bytes(envelope.original_content or envelope.content))
+            self.box.rcpt.append(list(envelope.rcpt_tos))
+        return "250 OK"
+
+
+@contextmanager
+def smtp_server() -> Iterator[tuple[Received, int]]:
+    box = Received()
+    port = free_port()
+    ctl = Controller(_Handler(box), hostname="127.0.0.1", port=port)
+    ctl.start()
+    try:
+        yield box, port
+    finally:
+        ctl.stop()
