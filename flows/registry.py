@@ -19,6 +19,9 @@ from kizuna.errors import ConfigError
 
 SOURCE_TYPES: dict[str, str] = {
     # type name in kizuna.yaml → module implementing it
+    "salesforce": "flows.source_salesforce",
+    "hubspot": "flows.source_hubspot",
+    "kintone": "flows.source_kintone",
     "spreadsheet": "flows.source_spreadsheet",
     "ics": "flows.source_ics",
     "mail": "flows.source_mail",
