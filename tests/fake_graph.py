@@ -1,0 +1,83 @@
+"""A stateful Exchange Online mail folder behind respx, answering ``messages/delta``.
+
+Delta rounds as Graph runs them: a first request lists the folder in pages
+(``@odata.nextLink`` with a ``$skiptoken``) and ends with an ``@odata.deltaLink``; a round
+started from that link returns only what changed since, deletions as ``@removed``. After
+:meth:`FakeFolder.expire` every older token answers **410** like an expired sync state.
+Tokens here are readable (``since.upto.offset``) so conformance can order cursors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import respx
+
+from tests.graph_fakes import BASE, TOKEN_URL, graph_error, message, page, removed, token_ok
+
+
+@dataclass
+class FakeFolder:
+    mailbox: str = "jiro@ourco.co.jp"
+    folder: str = "inbox"
+    page_size: int = 2
+    items: dict[str, dict[str, Any]] = field(default_factory=dict)
+    log: list[tuple[int, str]] = field(default_factory=list)
+    version: int = 0
+    oldest: int = 0
+    seq: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"{BASE}/users/{self.mailbox.replace('@', '%40')}/mailFolders/{self.folder}/messages/delta"
+
+    def add(self) -> str:
+        self.seq += 1
+        gid = f"AAMkAGI2-{self.seq:04d}"
+        self.version += 1
+        self.items[gid] = message(gid, f"<g{self.seq}.{self.version}@customer.co.jp>")
+        self.log.append((self.version, gid))
+        return gid
+
+    def delete(self, gid: str) -> None:
+        del self.items[gid]
+        self.version += 1
+        self.log.append((self.version, gid))
+
+    def expire(self) -> None:
+        self.oldest = self.version + 1
+
+    def _changes(self, since: int, upto: int) -> list[dict[str, Any]]:
+        if since < 0:
+            return [self.items[g] for g in sorted(self.items)]
+        touched = sorted({g for v, g in self.log if since < v <= upto})
+        return [self.items[g] if g in self.items else removed(g) for g in touched]
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        params = request.url.params
+        if "$skiptoken" in params:
+            since, upto, offset = (int(x) for x in params["$skiptoken"].split("."))
+        elif "$deltatoken" in params:
+            since, upto, offset = int(params["$deltatoken"]), self.version, 0
+            if since < self.oldest:
+                return graph_error(410, "SyncStateNotFound", "The sync state is not found.")
+        else:
+            since, upto, offset = -1, self.version, 0
+        changes = self._changes(since, upto)
+        chunk = changes[offset : offset + self.page_size]
+        if offset + self.page_size < len(changes):
+            nxt = f"{self.url}?$skiptoken={since}.{upto}.{offset + self.page_size}"
+            return page(chunk, next_link=nxt)
+        return page(chunk, delta_link=f"{self.url}?$deltatoken={upto}")
+
+
+@contextmanager
+def serve(folder: FakeFolder) -> Iterator[respx.Router]:
+    with respx.mock(assert_all_called=False) as router:
+        router.post(TOKEN_URL).mock(side_effect=lambda _r: token_ok())
+        router.route(host="graph.microsoft.com").mock(side_effect=folder)
+        yield router
