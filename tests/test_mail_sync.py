@@ -168,3 +168,21 @@ def test_missing_path_names_the_workspace_field(engine: Engine, tmp_path: Path) 
     assert err.value.file.endswith("kizuna.yaml")
     with engine.connect() as conn:
         assert conn.execute(select(t.SyncRun.status)).scalar_one() == "failed"
+
+
+def test_a_flag_change_rename_is_read_but_writes_nothing(engine: Engine, tmp_path: Path) -> None:
+    """Only the message digest is hashed: a new path or flags alone is not a change."""
+    root = seed(tmp_path)
+    spec = spec_for(workspace(tmp_path))
+    assert spec.hash_fields == ("sha",)
+    run_stream(engine, spec, "run-1")
+    md = mailbox.Maildir(root / "Maildir", create=False)
+    key = next(iter(md.keys()))
+    m = md.get_message(key)
+    m.set_subdir("cur")
+    m.add_flag("S")
+    md[key] = m
+    res = run_stream(engine, spec, "run-2")
+    assert res.read == 1
+    assert res.unchanged == 1
+    assert (res.stats.inserted, res.stats.updated) == (0, 0)
