@@ -9,10 +9,11 @@ fair, a cancelled meeting and a rescheduled one (SEQUENCE 1).
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from icalendar import Calendar, Event, vCalAddress, vText
+from icalendar import Calendar, Event, Timezone, vCalAddress, vText
 
 from flows.demo_world import OWN_DOMAIN, PRODUCTS, Contact, Staff, World
 
@@ -89,6 +90,12 @@ class _Files:
         for who in [owner, *(also_in or [])]:
             self.cals[who.email].add_component(ev)
         return ev
+
+
+@lru_cache(maxsize=16)
+def _vtimezone(tzid: str, year: int) -> Timezone:
+    """A VTIMEZONE with transitions for a few years around ``year`` (built once: it is slow)."""
+    return Timezone.from_tzid(tzid, first_date=date(year - 2, 1, 1), last_date=date(year + 5, 1, 1))
 
 
 def _slot(w: World, day_offset: int, hour: int, tz: ZoneInfo = JST) -> datetime:
@@ -232,6 +239,7 @@ def write_calendars(w: World, folder: Path) -> int:
 
     for s in w.staff:
         cal = files.cals[s.email]
-        cal.add_missing_timezones()
+        for tzid in sorted(cal.get_missing_tzids()):
+            cal.subcomponents.insert(0, _vtimezone(tzid, w.today.year))
         (folder / f"{s.romaji}.ics").write_bytes(cal.to_ical())
     return uids
