@@ -51,7 +51,7 @@ class FakeKintone:
     cursors: dict[str, dict[str, Any]] = field(default_factory=dict)
     scripted: list[httpx.Response] = field(default_factory=list)
     reject_values: set[str] = field(default_factory=set)
-    """Values that fail validation (CB_VA01) the first time they are written."""
+    """Values that fail validation (CB_VA01) while listed here."""
     _ids: Any = field(default_factory=lambda: count(1))
 
     def tick(self) -> datetime:
@@ -199,7 +199,6 @@ class FakeKintone:
         for code, f in values.items():
             v = f.get("value")
             if isinstance(v, str) and v in self.reject_values:
-                self.reject_values.discard(v)
                 return error(
                     400,
                     "CB_VA01",
