@@ -262,18 +262,20 @@ def _participants(
             texts.append(text)
         for name, addr in getaddresses(texts):
             email = normalize_email(addr) if addr and len(addr) <= _MAX_EMAIL else None
-            if email is None or (email, role) in seen:
+            # normalize_email("a@b.") gives "a@b", which it would itself reject: keep only
+            # addresses whose normal form is stable.
+            if email is None or normalize_email(email) != email or (email, role) in seen:
                 continue
             seen.add((email, role))
             display = _display_name(name, email, fallbacks)
-            out.append(
-                Participant(
-                    email=email,
-                    name=display,
-                    role=role,
-                    internal=is_internal(email, own),
+            try:
+                out.append(
+                    Participant(
+                        email=email, name=display, role=role, internal=is_internal(email, own)
+                    )
                 )
-            )
+            except ValidationError:
+                continue  # one unusable address does not make the message unusable
     return out
 
 
@@ -314,15 +316,35 @@ def _automated(headers: _Headers, ctype: str, participants: list[Participant]) -
 
 def _walk(msg: Message) -> Iterator[Message]:
     yield msg
-    payload = msg.get_payload()
+    payload = _parts(msg)
     if isinstance(payload, list):
         for part in payload:
             if isinstance(part, Message):
                 yield from _walk(part)
 
 
+def _parts(part: Message) -> list[Message] | None:
+    """Sub-parts of a multipart (or message/*) part; None for a leaf.
+
+    ``get_payload()`` on a leaf decodes it with its charset parameter and raises TypeError
+    on an RFC 2231 charset, so leaves are never asked.
+    """
+    if not part.is_multipart():
+        return None
+    payload = part.get_payload()
+    return [p for p in payload if isinstance(p, Message)] if isinstance(payload, list) else None
+
+
+def _raw_header(part: Message, name: str) -> str:
+    """A header as stored (``get`` returns a ``Header`` object when it has 8-bit bytes)."""
+    for key, value in part.raw_items():
+        if key.lower() == name:
+            return str(value)
+    return ""
+
+
 def _is_attachment(part: Message) -> bool:
-    disposition = (part.get("content-disposition") or "").split(";", 1)[0].strip().lower()
+    disposition = _raw_header(part, "content-disposition").split(";", 1)[0].strip().lower()
     if disposition == "attachment":
         return True
     maintype = part.get_content_maintype()
@@ -358,7 +380,7 @@ def _body(msg: Message, fallbacks: list[str]) -> tuple[str | None, list[str]]:
 
     def visit(part: Message, top: bool) -> None:
         ctype = part.get_content_type()
-        payload = part.get_payload()
+        payload = _parts(part)
         if part.get_content_maintype() == "message" and not top:
             attachments.append(_filename(part, fallbacks) or ctype)
             nested.append(part)
@@ -383,7 +405,7 @@ def _body(msg: Message, fallbacks: list[str]) -> tuple[str | None, list[str]]:
         if text and text.strip():
             return text, attachments
     for part in nested[:1]:  # a forward with no text of its own: the forwarded text
-        inner = part.get_payload()
+        inner = _parts(part)
         if isinstance(inner, list) and inner and isinstance(inner[0], Message):
             text, _ = _body(inner[0], fallbacks)
             return text, attachments

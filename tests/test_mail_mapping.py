@@ -414,3 +414,24 @@ def test_jst_zone_name_is_not_read_as_utc() -> None:
     assert parse_message(commented, own_domains=OWN).occurred_at == datetime(
         2024, 10, 1, 1, 0, tzinfo=UTC
     )
+
+
+def test_regressions_found_by_fuzzing() -> None:
+    # get_payload() on a leaf with an RFC 2231 charset raised TypeError (tuple encoding).
+    raw = mime("本文".encode(), ctype="multipart/mixed; boundary=B").replace(
+        b"\r\n\r\n",
+        b"\r\n\r\n--B\r\nContent-Type: text/plain; charset*=utf-8''utf-8\r\n\r\n"
+        + "本文\udcff".encode("utf-8", "surrogateescape")
+        + b"\r\n--B--\r\n",
+        1,
+    )
+    assert parse_message(raw, own_domains=OWN).snippet is not None
+    # An 8-bit Content-Disposition came back as a Header object (no .split).
+    part = b"Content-Type: application/pdf\r\nContent-Disposition: attachment; filename=\x8c\xa9.pdf\r\n\r\nx"
+    raw = mime(b"", ctype="multipart/mixed; boundary=B").replace(
+        b"\r\n\r\n", b"\r\n\r\n--B\r\n" + part + b"\r\n--B--\r\n", 1
+    )
+    assert parse_message(raw, own_domains=OWN).attributes["has_attachments"] is True
+    # "a@b." normalises to "a@b", which is not an address: skipped, not a crash.
+    act = parse_message(mime(b"x", to="x@nodot., ok@client.co.jp"), own_domains=OWN)
+    assert [p.email for p in act.participants] == ["sato@client.co.jp", "ok@client.co.jp"]
