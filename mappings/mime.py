@@ -74,6 +74,10 @@ _ALIASES: dict[str, str] = {
 # Labels that say "I do not know": go straight to guessing.
 _UNKNOWN = frozenset({"", "unknown-8bit", "x-unknown", "unknown", "8bit", "default", "none"})
 _GUESSES = ("utf-8", "cp932")
+# Python-internal codecs that no mail program means, whatever a header claims.
+_NOT_MAIL = frozenset(
+    {"undefined", "unicode_escape", "raw_unicode_escape", "idna", "punycode", "mbcs", "oem"}
+)
 
 
 def resolve_charset(label: str | None) -> str | None:
@@ -88,7 +92,9 @@ def resolve_charset(label: str | None) -> str | None:
         return _ALIASES[name]
     try:
         codec = codecs.lookup(name).name
-    except (LookupError, ValueError):
+    except (LookupError, ValueError, TypeError):
+        return None
+    if codec.replace("-", "_") in _NOT_MAIL:
         return None
     # codecs.lookup maps shift_jis to the strict JIS codec; keep the Windows superset.
     return _ALIASES.get(codec, codec)
@@ -105,7 +111,7 @@ def decode_bytes(data: bytes, label: str | None) -> tuple[str, str | None]:
         text = _strict(data, codec)
         if text is not None:
             return text, None
-    shown = (label or "none").strip().lower() or "none"
+    shown = ((label or "none").strip().lower() or "none")[:40]
     if b"\x1b$" in data or b"\x1b(" in data:
         text = _strict(data, "iso2022_jp")
         if text is not None:
@@ -128,7 +134,7 @@ def _strict(data: bytes, codec: str) -> str | None:
         if codec == "euc_jp":
             return _decode_eucjp(data)
         return data.decode(codec)
-    except (UnicodeDecodeError, LookupError):
+    except (UnicodeError, LookupError, ValueError, TypeError):
         return None
 
 
@@ -137,7 +143,7 @@ def _lenient(data: bytes, codec: str) -> str:
         codec = "iso2022_jp_ext" if codec == "iso2022_jp" else "euc_jp"
     try:
         return data.decode(codec, "replace")
-    except LookupError:
+    except (UnicodeError, LookupError, ValueError, TypeError):
         return data.decode("latin-1", "replace")
 
 

@@ -435,3 +435,22 @@ def test_regressions_found_by_fuzzing() -> None:
     # "a@b." normalises to "a@b", which is not an address: skipped, not a crash.
     act = parse_message(mime(b"x", to="x@nodot., ok@client.co.jp"), own_domains=OWN)
     assert [p.email for p in act.participants] == ["sato@client.co.jp", "ok@client.co.jp"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.binary(max_size=64),
+    st.one_of(
+        st.none(),
+        st.text(max_size=20),
+        st.sampled_from(
+            ["undefined", "unicode_escape", "rot13", "utf-16", "iso-2022-jp", "euc-jp"]
+        ),
+    ),
+)
+def test_decode_bytes_always_returns_text(data: bytes, label: str | None) -> None:
+    text, fallback = decode_bytes(data, label)
+    assert isinstance(text, str)
+    assert fallback is None or len(fallback) < 120
+    if label in ("undefined", "unicode_escape") and not data.isascii():
+        assert fallback is not None  # never trusted, always a guess
