@@ -194,10 +194,17 @@ def _etag_diff(
     ):
         return
     current = _member_etags(cal)
-    old = dict(cursor.etags or {}) if cursor is not None and not window_moved else {}
+    after = CaldavCursor(ctag=ctag, etags=current, window=window)
+    if cursor is None or cursor.etags is None or window_moved:
+        # Nothing to diff against: a full pass that retires what it did not see.
+        full: dict[str, Any] = dict(current)
+        yield from _fetch_pages(
+            cal, full, page_size, CaldavCursor(window=window), after, [], snapshot=True
+        )
+        return
+    old = dict(cursor.etags)
     changed = {h: e for h, e in current.items() if old.get(h) != e}
     gone = sorted(set(old) - set(current))
-    after = CaldavCursor(ctag=ctag, etags=current, window=window)
     if not changed and not gone:
         if cursor != after:
             yield Page(records=[], cursor=after)

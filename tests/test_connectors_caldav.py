@@ -121,11 +121,20 @@ def test_etag_fallback_without_sync_collection(cal: Cal) -> None:
     assert cur2 is not None and cur2.etags is not None and len(cur2.etags) == 2
 
 
-def test_etag_fallback_resumes_mid_way(cal: Cal) -> None:
+def test_etag_fallback_first_pass_restarts_and_later_diffs_resume_mid_way(cal: Cal) -> None:
+    cal.put("old.ics", event("old@kizuna", "old"))
+    cal.put("gone.ics", event("gone@kizuna", "gone"))
+    first_pass = list(read_calendar(cal.calendar, None, use_sync=False, page_size=1))
+    # Nothing to diff against yet: until the pass ends the cursor says "start over".
+    assert [p.cursor.etags is None for p in first_pass] == [True, False]
+    assert [p.snapshot_end for p in first_pass] == [False, True]
+    cur = first_pass[-1].cursor
+    cal.delete("gone.ics")
     for i in range(5):
         cal.put(f"e{i}.ics", event(f"e{i}@kizuna", f"m{i}"))
-    first = next(iter(read_calendar(cal.calendar, None, use_sync=False, page_size=2)))
-    assert first.cursor.etags is not None and len(first.cursor.etags) == 2
+    first = next(iter(read_calendar(cal.calendar, cur, use_sync=False, page_size=2)))
+    assert [d.rsplit("/", 1)[1] for d in first.deleted] == ["gone.ics"]
+    assert first.cursor.etags is not None and len(first.cursor.etags) == 3  # old + 2 stored
     rest, _ = cal.sync(first.cursor, use_sync=False, page_size=2)
     assert len(_hrefs(rest)) == 3
     assert set(_hrefs(rest)).isdisjoint(r["href"] for r in first.records)
