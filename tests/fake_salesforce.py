@@ -187,6 +187,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._route("DELETE")
 
+    def do_PUT(self) -> None:
+        self._route("PUT")
+
     def _route(self, method: str) -> None:
         org = self.org
         u = urlparse(self.path)
@@ -303,7 +306,77 @@ class _Handler(BaseHTTPRequestHandler):
                 {"Sforce-Locator": loc, "Sforce-NumberOfRecords": str(len(rows))},
                 "text/csv",
             )
+        if method == "POST" and path == "jobs/ingest":
+            body = self._body()
+            jid = f"750i{len(org._jobs):014d}"
+            org._jobs[jid] = {"ingest": body, "csv": "", "failed": [], "done": 0}
+            return self._send(
+                200,
+                {
+                    "id": jid,
+                    "operation": body["operation"],
+                    "object": body["object"],
+                    "state": "Open",
+                    "contentType": "CSV",
+                },
+            )
+        if (m := re.match(r"jobs/ingest/(\w+)/batches$", path)) and method == "PUT":
+            n = int(self.headers.get("Content-Length") or 0)
+            org._jobs[m[1]]["csv"] += self.rfile.read(n).decode()
+            return self._send(201, None)
+        if (m := re.match(r"jobs/ingest/(\w+)$", path)) and method == "PATCH":
+            self._body()
+            self._ingest(org._jobs[m[1]])
+            return self._send(200, {"id": m[1], "state": "UploadComplete"})
+        if (m := re.match(r"jobs/ingest/(\w+)$", path)) and method == "GET":
+            job = org._jobs[m[1]]
+            return self._send(
+                200,
+                {
+                    "id": m[1],
+                    "state": "JobComplete",
+                    "numberRecordsProcessed": job["done"],
+                    "numberRecordsFailed": len(job["failed"]),
+                },
+            )
+        if m := re.match(r"jobs/ingest/(\w+)/failedResults$", path):
+            job = org._jobs[m[1]]
+            buf = io.StringIO()
+            fields = list(job["failed"][0][0]) if job["failed"] else []
+            w = csv.writer(buf, lineterminator="\n")
+            w.writerow(["sf__Id", "sf__Error", *fields])
+            for row, err in job["failed"]:
+                w.writerow(["", err, *[row[f] for f in fields]])
+            return self._send(200, buf.getvalue(), ctype="text/csv")
         self._send(404, [{"errorCode": "NOT_FOUND", "message": path}])
+
+    def _ingest(self, job: dict[str, Any]) -> None:
+        org = self.org
+        spec = job["ingest"]
+        obj, ext = spec["object"], spec.get("externalIdFieldName", "Id")
+        for row in csv.DictReader(io.StringIO(job["csv"])):
+            fields = {k: (None if v == "#N/A" else v) for k, v in row.items()}
+            key = fields[ext]
+            if key in org.fail_ids:
+                org.fail_ids.discard(key)
+                job["failed"].append(
+                    (row, "UNABLE_TO_LOCK_ROW:unable to obtain exclusive access to this record:--")
+                )
+                continue
+            job["done"] += 1
+            cur = next(
+                (
+                    r
+                    for r in org.records.get(obj, [])
+                    if str(r.get(ext)) == key and not r.get("IsDeleted")
+                ),
+                None,
+            )
+            if cur is None:
+                org.add(obj, fields, datetime.now(UTC))
+            else:
+                cur.update(fields)
+                cur["SystemModstamp"] = stamp(datetime.now(UTC))
 
     # -- Composite sObject collections --------------------------------------------------------
     def _composite(self, method: str, path: str, q: dict[str, str]) -> None:
