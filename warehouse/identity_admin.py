@@ -16,7 +16,7 @@ from kizuna.errors import KizunaError
 from warehouse import identity_graph as graph
 from warehouse import schema as t
 from warehouse import survivorship
-from warehouse.normalize import normalize_email
+from warehouse.normalize import normalize_email, normalize_phone
 from warehouse.state import now
 
 ENTITY = "person"
@@ -75,6 +75,7 @@ def customer_360(
     cluster_id: int,
     rules: survivorship.SurvivorshipRules | None = None,
     activity_limit: int = 10,
+    phone_region: str = "JP",
 ) -> Customer360:
     """Everything the company knows about one customer, across all its member rows."""
     ids = members(conn, cluster_id)
@@ -88,12 +89,12 @@ def customer_360(
             select(pe.email, pe.person_id).where(pe.person_id.in_(ids)).order_by(pe.email)
         )
     ]
-    view.phones = [
-        (ph, int(p))
-        for ph, p in conn.execute(
-            select(pp.phone, pp.person_id).where(pp.person_id.in_(ids)).order_by(pp.phone)
-        )
-    ]
+    phones: dict[str, int] = {}
+    for ph, p in conn.execute(
+        select(pp.phone, pp.person_id).where(pp.person_id.in_(ids)).order_by(pp.person_id)
+    ):
+        phones.setdefault(normalize_phone(ph, phone_region) or ph, int(p))
+    view.phones = sorted(phones.items())
     org_id = gold.get("organization_id", {}).get("value")
     if org_id is not None:
         o = t.Organization

@@ -301,15 +301,18 @@ def key_part(key: str, partitions: int) -> int:
 # ---------------------------------------------------------------------------------------
 
 DEFAULT_WEIGHTS: dict[str, float] = {
-    "prior": 0.0,  # log-odds that two rows sharing a block are the same before any field
-    "name_exact": 6.0,
-    "token_high": 3.0,
-    "token_mid": 1.0,
+    # Log-odds that two rows sharing a block are one person before any field is compared.
+    # Tuned so that an exact name with nothing else known lands in review, not merge:
+    # namesakes are common (田中 太郎), so a merge needs a second agreeing field.
+    "prior": -2.0,
+    "name_exact": 4.0,
+    "token_high": 2.0,
+    "token_mid": 0.5,
     "token_low": -2.5,
-    "name_low": -5.0,
+    "name_low": -4.0,
     "dob_exact": 4.5,
     "dob_near": 2.0,
-    "dob_diff": -4.0,
+    "dob_diff": -3.5,
     "phone": 5.0,
     "phone_diff": -0.5,
     "email_local": 2.0,
@@ -348,16 +351,16 @@ def name_similarity(a: PersonFeatures, b: PersonFeatures) -> tuple[float, float]
 
 
 def _tokens_sim(x: tuple[str, ...], y: tuple[str, ...]) -> tuple[float, float]:
-    if len(x) >= 2 and len(y) >= 2:
+    if len(x) == len(y) >= 2:
         x0, x1 = x[0], "".join(x[1:])
         y0, y1 = y[0], "".join(y[1:])
         jw = JaroWinkler.similarity
         s1, s2 = jw(x0, y0), jw(x1, y1)
         w1, w2 = jw(x0, y1), jw(x1, y0)
-        hi, lo = max((s1, s2), (w1, w2), key=sum)
-        whole = jw("".join(x), "".join(y))
-        pair = (max(hi, lo), min(hi, lo))
-        return pair if sum(pair) >= 2 * whole else (whole, whole)
+        # The alignment where one token agrees best wins (a changed given name keeps the
+        # family name aligned); swapped order wins when both tokens agree crosswise.
+        hi, lo = max((s1, s2), (w1, w2), key=lambda p: (round(max(p), 2), sum(p)))
+        return (max(hi, lo), min(hi, lo))
     whole = JaroWinkler.similarity("".join(x), "".join(y))
     return (whole, min(whole, 0.85))
 
@@ -396,10 +399,13 @@ def score_pair(
         ds = _dob_sim(a.dob, b.dob)
         fields["dob"] = ds
         total += w["dob_exact"] if ds == 1 else w["dob_near"] if ds > 0 else w["dob_diff"]
+    # When the names clearly differ, a shared phone, company or domain describes the
+    # workplace (a switchboard, colleagues), not the person: it adds nothing.
+    workplace = 0.0 if 0 < hi < 0.8 else 1.0
     if a.phones and b.phones:
         same = bool(set(a.phones) & set(b.phones))
         fields["phone"] = 1.0 if same else 0.0
-        total += w["phone"] if same else w["phone_diff"]
+        total += w["phone"] * workplace if same else w["phone_diff"]
     if a.emails and b.emails:
         la = {e.split("@")[0] for e in a.emails}
         lb = {e.split("@")[0] for e in b.emails}
@@ -409,10 +415,10 @@ def score_pair(
     if a.org and b.org:
         os_ = 1.0 if a.org == b.org else JaroWinkler.similarity(a.org, b.org)
         fields["org"] = round(os_, 3)
-        total += w["org_same"] if os_ >= 0.92 else w["org_diff"]
+        total += w["org_same"] * workplace if os_ >= 0.92 else w["org_diff"]
     elif a.domain and b.domain and a.domain == b.domain:
         fields["domain"] = 1.0
-        total += w["domain_same"]
+        total += w["domain_same"] * workplace
     if a.address and b.address:
         ad = token_set_ratio(a.address, b.address) / 100
         fields["address"] = round(ad, 3)

@@ -1,0 +1,144 @@
+"""Matching units: normalisation, readings, rules and score thresholds (pure, no database)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from warehouse.matching import (
+    MatchSettings,
+    PersonFeatures,
+    block_keys,
+    canonical_email,
+    company_domain,
+    decide,
+    fold_text,
+    key_part,
+    person_features,
+    reading_tokens,
+    score_pair,
+)
+from warehouse.normalize import normalize_org_name, normalize_phone
+
+S = MatchSettings()
+
+
+def _p(i: int, **row: object) -> PersonFeatures:
+    emails = row.pop("emails", [])
+    phones = row.pop("phones", [])
+    org = row.pop("org", None)
+    return person_features(i, dict(row), emails, phones, org, S)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "田中 太郎",
+        "田中太郎",
+        "タナカ タロウ",
+        "ﾀﾅｶ ﾀﾛｳ",
+        "たなか たろう",
+        "TANAKA Taro",
+        "Tarō Tanaka",
+    ],
+)
+def test_every_script_reads_the_same(written: str) -> None:
+    assert sorted(reading_tokens(written)) == ["tanaka", "taro"]
+
+
+def test_variant_kanji_and_width_fold() -> None:
+    assert fold_text("髙橋") == fold_text("高橋")
+    assert fold_text("ＡＢＣ") == "abc"
+    assert fold_text("カタカナ") == fold_text("かたかな")
+    assert reading_tokens("髙橋") == reading_tokens("高橋") == ("takahashi",)
+
+
+@pytest.mark.parametrize(
+    ("raw", "canon"),
+    [
+        ("T.Tanaka+crm@GMail.com", "ttanaka@gmail.com"),
+        ("t.tanaka@googlemail.com", "ttanaka@gmail.com"),
+        ("taro+news@outlook.com", "taro@outlook.com"),
+        ("t.tanaka+x@abc.co.jp", "t.tanaka@abc.co.jp"),  # dots matter at a company server
+    ],
+)
+def test_provider_alias_rules(raw: str, canon: str) -> None:
+    assert canonical_email(raw) == canon
+
+
+def test_provider_aliases_can_be_switched_off() -> None:
+    assert canonical_email("t.tanaka@gmail.com", provider_aliases=False) == "t.tanaka@gmail.com"
+
+
+def test_free_mail_never_identifies_a_company() -> None:
+    assert company_domain("taro@gmail.com") == ""
+    assert company_domain("taro@docomo.ne.jp") == ""
+    assert company_domain("taro@abc.co.jp") == "abc.co.jp"
+    f = _p(1, full_name="田中太郎", emails=["taro@yahoo.co.jp"])
+    assert f.domain == "" and not any(k.startswith("no|") for k in block_keys(f))
+
+
+def test_phones_become_e164_with_the_configured_region() -> None:
+    assert normalize_phone("03-1234-5678") == "+81312345678"
+    assert normalize_phone("０９０－１２３４－５６７８") == "+819012345678"
+    assert normalize_phone("(415) 555-2671", "US") == "+14155552671"
+    us = MatchSettings(phone_region="US")
+    f = person_features(1, {"full_name": "x"}, [], ["(415) 555-2671"], None, us)
+    assert f.phones == ("+14155552671",)
+
+
+@pytest.mark.parametrize(
+    "name", ["株式会社ABC", "(株)ＡＢＣ", "ABC Co., Ltd.", "ABC株式会社", "ABC Inc."]
+)
+def test_legal_forms_are_stripped(name: str) -> None:
+    assert normalize_org_name(name) == "abc"
+
+
+def test_same_email_is_a_rule_merge() -> None:
+    a = _p(1, full_name="Taro", emails=["t.tanaka@gmail.com"])
+    b = _p(2, full_name="全く別名", emails=["ttanaka+crm@gmail.com"])
+    d = decide(a, b, S)
+    assert d is not None and (d.method, d.decision) == ("rule:email", "merge")
+
+
+def test_same_phone_and_similar_name_is_a_rule_merge_but_a_colleague_is_not() -> None:
+    a = _p(1, family_name="田中", given_name="太郎", phones=["03-1234-5678"])
+    b = _p(2, full_name="TANAKA Taro", phones=["+81 3 1234 5678"])
+    d = decide(a, b, S)
+    assert d is not None and d.method == "rule:phone+name"
+    colleague = _p(3, family_name="田中", given_name="次郎", phones=["03-1234-5678"])
+    d2 = decide(a, colleague, S)
+    assert d2 is None or d2.method == "score"
+
+
+def test_scores_cut_into_merge_review_and_separate() -> None:
+    base = _p(
+        1, family_name="佐藤", given_name="花子", org="株式会社ABC", birth_date=date(1980, 1, 2)
+    )
+    same = _p(2, full_name="SATO Hanako", org="(株)ＡＢＣ", birth_date=date(1980, 1, 2))
+    maybe = _p(3, full_name="サトウ ハナコ")
+    other = _p(4, full_name="鈴木 一郎", org="株式会社ABC")
+    merged = decide(base, same, S)
+    assert merged is not None and merged.decision == "merge"
+    assert merged.fields["name"] == 1.0 and merged.fields["org"] == 1.0
+    p_maybe, _ = score_pair(base, maybe)
+    strict = MatchSettings(merge_threshold=0.999, review_threshold=p_maybe - 0.01)
+    queued = decide(base, maybe, strict)
+    assert queued is not None and queued.decision == "review"
+    assert (
+        decide(base, maybe, MatchSettings(merge_threshold=0.9999, review_threshold=0.9999)) is None
+    )
+    assert decide(base, other, S) is None
+
+
+def test_namesakes_with_different_birthdays_and_companies_stay_apart() -> None:
+    a = _p(1, full_name="田中 太郎", org="ABC株式会社", birth_date=date(1970, 5, 1))
+    b = _p(2, full_name="田中 太郎", org="XYZ株式会社", birth_date=date(1991, 9, 30))
+    assert decide(a, b, S) is None
+
+
+def test_features_round_trip_and_partition_is_stable() -> None:
+    f = _p(7, family_name="田中", given_name="太郎", emails=["a@b.co.jp"], phones=["0312345678"])
+    assert PersonFeatures.loads(7, f.dumps()) == f
+    assert key_part("e|a@b.co.jp", 16) == key_part("e|a@b.co.jp", 16) < 16

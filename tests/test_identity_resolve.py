@@ -1,0 +1,294 @@
+"""Resolution through the warehouse: rules, stable ids, aliases, pins, review, incremental."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, select, update
+
+from warehouse import identity_admin as adm
+from warehouse import identity_graph as graph
+from warehouse import identity_schema as ids
+from warehouse import records as r
+from warehouse import schema as t
+from warehouse.matching import MatchSettings
+from warehouse.resolve import resolve_full, resolve_incremental
+from warehouse.state import StreamKey, now
+from warehouse.store import apply_page
+
+S = MatchSettings()
+MAIL = StreamKey("mail", "contacts")
+CARDS = StreamKey("cards", "people")
+CRM = StreamKey("salesforce", "contacts")
+
+
+def _put(engine: Engine, key: StreamKey, *people: r.Person) -> list[int]:
+    with engine.begin() as conn:
+        apply_page(conn, key, records=list(people), cursor=None)
+        got = []
+        for p in people:
+            got.append(
+                int(
+                    conn.execute(
+                        select(t.SourceRecord.entity_id).where(
+                            t.SourceRecord.connector == key.connector,
+                            t.SourceRecord.source_id == p.source_id,
+                            t.SourceRecord.entity == "person",
+                        )
+                    ).scalar_one()
+                )
+            )
+    return got
+
+
+def _person(sid: str, **kw: Any) -> r.Person:
+    return r.Person(source_id=sid, payload_hash=f"h{sid}{len(kw)}", **kw)
+
+
+def _cluster(engine: Engine, rid: int) -> int:
+    with engine.connect() as conn:
+        return graph.resolve_id(conn, "person", rid)
+
+
+def _members(engine: Engine) -> dict[int, int]:
+    with engine.connect() as conn:
+        return {
+            int(a): int(b)
+            for a, b in conn.execute(
+                select(ids.IdentityMember.record_id, ids.IdentityMember.cluster_id)
+            )
+        }
+
+
+def _tanaka(engine: Engine) -> list[int]:
+    """The issue's 田中 太郎: mail, a business card and Salesforce, three rows in the store."""
+    a = _put(
+        engine,
+        MAIL,
+        _person(
+            "m1",
+            full_name="田中 太郎",
+            emails=["t.tanaka@abc.co.jp"],
+            organization=r.OrgRef(name="株式会社ABC"),
+        ),
+    )
+    b = _put(
+        engine,
+        CARDS,
+        _person(
+            "c1",
+            full_name="TANAKA Taro",
+            phones=["090-1234-5678"],
+            title="部長",
+            organization=r.OrgRef(name="ABC Co., Ltd."),
+        ),
+    )
+    c = _put(
+        engine,
+        CRM,
+        _person(
+            "s1",
+            family_name="田中",
+            given_name="太郎",
+            family_name_kana="ﾀﾅｶ",
+            given_name_kana="ﾀﾛｳ",
+            phones=["+81 90 1234 5678"],
+            title="営業部長",
+            organization=r.OrgRef(name="(株)ＡＢＣ"),
+        ),
+    )
+    return [*a, *b, *c]
+
+
+def test_one_person_from_three_sources_becomes_one_customer(engine: Engine) -> None:
+    rows = _tanaka(engine)
+    _put(engine, MAIL, _person("m2", full_name="鈴木 一郎", emails=["suzuki@abc.co.jp"]))
+    assert len(set(rows)) == 3  # the store alone could not link them
+    stats = resolve_full(engine, S)
+    assert stats.merges >= 2
+    assert {_cluster(engine, x) for x in rows} == {min(rows)}
+    with engine.connect() as conn:
+        methods = {m for (m,) in conn.execute(select(ids.IdentityMatch.method))}
+    assert "rule:phone+name" in methods
+
+
+def test_provider_alias_addresses_merge_by_rule(engine: Engine) -> None:
+    a = _put(engine, MAIL, _person("1", full_name="Hanako", emails=["hana.ko@gmail.com"]))
+    b = _put(engine, CRM, _person("2", full_name="佐藤花子", emails=["hanako+crm@gmail.com"]))
+    resolve_full(engine, S)
+    assert _cluster(engine, b[0]) == a[0]
+    with engine.connect() as conn:
+        m = conn.execute(select(ids.IdentityMatch.method, ids.IdentityMatch.decision)).one()
+    assert tuple(m) == ("rule:email", "merge")
+
+
+def test_rerun_from_scratch_and_additions_keep_ids(engine: Engine) -> None:
+    rows = _tanaka(engine)
+    resolve_full(engine, S)
+    before = _members(engine)
+    resolve_full(engine, S)
+    assert _members(engine) == before
+    # A new record joins the existing customer; its id does not change.
+    new = _put(
+        engine,
+        StreamKey("hubspot", "contacts"),
+        _person("h1", full_name="たなか たろう", phones=["09012345678"]),
+    )
+    stats = resolve_incremental(engine, S)
+    assert stats.mode == "incremental" and stats.records == 1
+    assert _cluster(engine, new[0]) == min(rows)
+    after = _members(engine)
+    assert all(after[k] == v for k, v in before.items())
+    # From scratch gives exactly the incremental result.
+    resolve_full(engine, S)
+    assert _members(engine) == after
+
+
+def test_merged_cluster_id_stays_an_alias_that_resolves(engine: Engine) -> None:
+    a = _put(engine, MAIL, _person("1", full_name="山田 花子", emails=["hanako@gmail.com"]))
+    b = _put(engine, MAIL, _person("2", full_name="ヤマダ ハナコ", phones=["03-5555-1111"]))
+    c = _put(engine, CRM, _person("3", full_name="Yamada Hanako", phones=["0355551111"]))
+    resolve_full(engine, S)
+    assert _cluster(engine, c[0]) == b[0] != a[0]  # two customers so far
+    # A record with the address of one and the phone of the other joins them.
+    _put(
+        engine,
+        CARDS,
+        _person("4", full_name="山田花子", emails=["hanako@gmail.com"], phones=["+81-3-5555-1111"]),
+    )
+    resolve_incremental(engine, S)
+    assert _cluster(engine, b[0]) == _cluster(engine, c[0]) == a[0]
+    with engine.connect() as conn:
+        alias = conn.execute(select(ids.IdentityAlias.alias_id, ids.IdentityAlias.cluster_id)).all()
+        assert [tuple(x) for x in alias] == [(b[0], a[0])]
+        assert adm.find_customer(conn, str(b[0])) == a[0]
+
+
+def test_split_and_never_link_survive_reruns(engine: Engine) -> None:
+    rows = _tanaka(engine)
+    resolve_full(engine, S)
+    keep, moved = min(rows), max(rows)
+    with engine.begin() as conn:
+        new_id = adm.split(conn, keep, [moved], note="different person")
+    assert new_id == moved
+    assert _cluster(engine, moved) == moved and _cluster(engine, keep) == keep
+    for run in (resolve_full, resolve_incremental, resolve_full):
+        run(engine, S)
+        assert _cluster(engine, moved) == moved
+        assert _cluster(engine, keep) == keep
+    mid = sorted(rows)[1]
+    with engine.begin() as conn:
+        adm.never_link(conn, keep, mid)
+    resolve_full(engine, S)
+    assert _cluster(engine, keep) != _cluster(engine, mid)
+    # Touching every row (a new sync of them) does not undo the pins either.
+    with engine.begin() as conn:
+        conn.execute(update(t.Person).values(updated_at=now()))
+    resolve_incremental(engine, S)
+    assert len({_cluster(engine, x) for x in rows}) == 3
+
+
+def test_review_queue_accept_and_reject(engine: Engine) -> None:
+    a = _put(engine, MAIL, _person("1", full_name="中村 健太", emails=["ken@nakamura.jp"]))
+    b = _put(engine, CARDS, _person("2", full_name="ナカムラ ケンタ", emails=["k.n@other.jp"]))
+    c = _put(engine, CRM, _person("3", full_name="Nakamura Kenta", emails=["nk@third.jp"]))
+    # Names agree and nothing else is known: with a strict merge threshold that is a review.
+    strict = MatchSettings(merge_threshold=0.999, review_threshold=0.5)
+    stats = resolve_full(engine, strict)
+    assert stats.merges == 0 and stats.reviews == 3
+    with engine.connect() as conn:
+        queue = adm.review_queue(conn)
+    pair = {(q["a_id"], q["b_id"]): q["id"] for q in queue}
+    with engine.begin() as conn:
+        assert adm.accept(conn, pair[(a[0], b[0])], "tester") == a[0]
+        adm.reject(conn, pair[(a[0], c[0])], "tester")
+        adm.reject(conn, pair[(b[0], c[0])], "tester")
+    for _ in range(2):
+        resolve_full(engine, strict)
+        assert _cluster(engine, b[0]) == a[0]
+        assert _cluster(engine, c[0]) == c[0]
+        with engine.connect() as conn:
+            assert adm.review_queue(conn) == []
+
+
+def test_survivorship_uses_source_priority_and_names_the_source(engine: Engine) -> None:
+    from warehouse.survivorship import SurvivorshipRules
+
+    rows = _tanaka(engine)
+    resolve_full(engine, S)
+    prefer_cards = SurvivorshipRules(source_priority={"title": ["cards", "salesforce"]})
+    prefer_crm = SurvivorshipRules(source_priority={"*": ["salesforce"]})
+    with engine.connect() as conn:
+        v1 = adm.customer_360(conn, min(rows), prefer_cards)
+        v2 = adm.customer_360(conn, min(rows), prefer_crm)
+    assert v1.golden["title"]["value"] == "部長"
+    assert v1.golden["title"]["source"] == "cards/people"
+    assert v1.golden["title"]["rule"] == "source_priority"
+    assert v2.golden["title"]["value"] == "営業部長"
+    assert v2.golden["family_name_kana"]["source"] == "salesforce/contacts"
+    assert v1.golden["primary_email"]["value"] == "t.tanaka@abc.co.jp"  # the only one known
+    assert {e for e, _ in v1.emails} == {"t.tanaka@abc.co.jp"}
+    assert {p for p, _ in v1.phones} == {"+819012345678"}
+    assert len(v1.sources) == 3 and len(v1.merges) >= 2
+
+
+def test_golden_record_is_stored_for_merged_clusters(engine: Engine) -> None:
+    from warehouse import survivorship
+
+    rows = _tanaka(engine)
+    rules = survivorship.SurvivorshipRules(source_priority={"*": ["cards"]})
+    resolve_full(engine, S, lambda conn, ch: survivorship.refresh(conn, ch, rules))
+    with engine.connect() as conn:
+        g = conn.execute(
+            select(ids.IdentityCluster.golden, ids.IdentityCluster.size).where(
+                ids.IdentityCluster.id == min(rows)
+            )
+        ).one()
+    assert g.size == 3
+    assert g.golden["title"] == {
+        "value": "部長",
+        "source": "cards/people",
+        "record_id": rows[1],
+        "rule": "source_priority",
+    }
+
+
+def test_incremental_touches_only_the_blocks_around_changes(engine: Engine) -> None:
+    people = [
+        _person(
+            str(i),
+            full_name=f"Person{i} Family{i % 50}",
+            emails=[f"p{i}@corp{i % 20}.co.jp"],
+            phones=[f"03-1000-{i:04d}"],
+            organization=r.OrgRef(name=f"Corp{i % 20} 株式会社"),
+        )
+        for i in range(300)
+    ]
+    _put(engine, CRM, *people)
+    full = resolve_full(engine, S)
+    assert full.records == 300
+    # One changed row and one new duplicate of another row.
+    _put(engine, CRM, _person("5", full_name="Person5 Family5 Jr", emails=["p5@corp5.co.jp"]))
+    dup = _put(engine, CARDS, _person("x", full_name="Person7 Family7", phones=["0310000007"]))
+    inc = resolve_incremental(engine, S)
+    assert inc.records == 2
+    assert inc.pairs < full.pairs / 10
+    assert inc.pairs >= 1
+    assert _cluster(engine, dup[0]) != dup[0]
+    with engine.connect() as conn:
+        state = conn.execute(select(ids.IdentityState.stats)).scalar_one()
+    assert state["mode"] == "incremental"
+
+
+def test_deleted_rows_leave_their_cluster(engine: Engine) -> None:
+    rows = _tanaka(engine)
+    resolve_full(engine, S)
+    with engine.begin() as conn:
+        conn.execute(
+            update(t.Person)
+            .where(t.Person.id == max(rows))
+            .values(deleted_at=now(), updated_at=now())
+        )
+    resolve_incremental(engine, S)
+    with engine.connect() as conn:
+        assert max(rows) not in graph.members_of(conn, "person", [min(rows)])
