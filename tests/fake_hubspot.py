@@ -90,6 +90,9 @@ class FakeHubSpot:
         r.post(path__regex=r"^/crm/v3/objects/(?P<obj>\w+)/batch/upsert$").mock(
             side_effect=self._batch_upsert
         )
+        r.post(path__regex=r"^/crm/v3/objects/(?P<obj>\w+)/batch/update$").mock(
+            side_effect=self._batch_update
+        )
         r.post(path__regex=r"^/crm/v3/objects/(?P<obj>\w+)/batch/archive$").mock(
             side_effect=self._batch_archive
         )
@@ -303,6 +306,30 @@ class FakeHubSpot:
             results.append(
                 {"id": r["id"], "properties": r["properties"], "new": new, "archived": False}
             )
+        out: dict[str, Any] = {"status": "COMPLETE", "results": results}
+        if errors:
+            out["errors"] = errors
+            out["numErrors"] = len(errors)
+            return httpx.Response(207, json=out)
+        return httpx.Response(200, json=out)
+
+    def _batch_update(self, request: httpx.Request, obj: str) -> httpx.Response:
+        body = json.loads(request.content)
+        results, errors = [], []
+        for inp in body["inputs"]:
+            r = self.objects.get(obj, {}).get(str(inp["id"]))
+            if r is None or r["archived"]:
+                errors.append(
+                    {
+                        "status": "error",
+                        "category": "OBJECT_NOT_FOUND",
+                        "message": "Object not found",
+                        "context": {"ids": [str(inp["id"])]},
+                    }
+                )
+                continue
+            self.touch(obj, r["id"], **inp["properties"])
+            results.append({"id": r["id"], "properties": r["properties"], "archived": False})
         out: dict[str, Any] = {"status": "COMPLETE", "results": results}
         if errors:
             out["errors"] = errors
