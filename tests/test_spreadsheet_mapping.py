@@ -223,3 +223,20 @@ def test_config_defaults_and_stream_spec(tmp_path: Path) -> None:
     assert spec.unique_ids and spec.stream == "rows"
     other = src.streams("crm", src.Config(path="data/a.csv", columns={"X": "attributes.x"}), ws)[0]
     assert other.fingerprint != spec.fingerprint
+
+
+def test_japanese_phone_shortcut_agrees_with_libphonenumber() -> None:
+    import random
+
+    from mappings.spreadsheet import phone
+    from warehouse.normalize import normalize_phone
+
+    rnd = random.Random(2)
+    for _ in range(3000):
+        digits = "0" + "".join(rnd.choice("0123456789") for _ in range(rnd.choice([8, 9, 10, 11])))
+        cut = sorted(rnd.sample(range(1, len(digits)), 2))
+        sep = rnd.choice(["-", " ", "－", ""])
+        text = digits[: cut[0]] + sep + digits[cut[0] : cut[1]] + sep + digits[cut[1] :]
+        if rnd.random() < 0.2:
+            text = text.translate(str.maketrans("0123456789", "０１２３４５６７８９"))
+        assert phone(text, "JP") == normalize_phone(text, "JP"), text

@@ -38,6 +38,7 @@ _LEGAL_SUFFIX_EN = re.compile(
     r"[\s,]*(co\.?,?\s*ltd\.?|company\s+limited|corporation|corp\.?|inc\.?|incorporated|"
     r"llc|l\.l\.c\.|ltd\.?|limited|k\.k\.?|kk|gmbh|plc|co\.)\s*$",
 )
+_WHITESPACE = re.compile(r"\s")  # the characters str.isspace() accepts, in one C scan
 _SPACE = re.compile(r"[\s\u3000・.,、。\-‐ー－]+")
 
 FREE_MAIL_DOMAINS = frozenset(
@@ -94,7 +95,7 @@ def normalize_email(address: str) -> str | None:
     if a.count("@") != 1:
         return None
     local, domain = a.split("@")
-    if not local or "." not in domain or any(c.isspace() for c in a):
+    if not local or "." not in domain or _WHITESPACE.search(a):
         return None
     return f"{local}@{domain.rstrip('.')}"
 

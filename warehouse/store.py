@@ -81,6 +81,27 @@ def _select_in(conn: Connection, stmt_for: Any, values: Iterable[Any]) -> list[A
     return out
 
 
+def insert_ids(conn: Connection, model: type[t.Base], rows: Sequence[dict[str, Any]]) -> list[int]:
+    """Insert rows and return their new ids, in row order.
+
+    PostgreSQL: one ``INSERT … RETURNING`` per batch. SQLite cannot promise RETURNING order
+    for a multi-row insert, so SQLAlchemy would fall back to one statement per row (most of
+    a big sync's time); instead the ids are allocated after ``max(id)``: every SQLite write
+    transaction here starts with ``BEGIN IMMEDIATE`` so no other writer can take them, and
+    in WAL mode a writer with a stale snapshot fails rather than overwrite.
+    """
+    if not rows:
+        return []
+    table = t.table(model)
+    if conn.dialect.name == "sqlite":
+        start = int(conn.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one())
+        ids = list(range(start + 1, start + 1 + len(rows)))
+        conn.execute(insert(table), [{**row, "id": i} for row, i in zip(rows, ids, strict=True)])
+        return ids
+    got = conn.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows)
+    return [int(i) for i in got.scalars().all()]
+
+
 def unchanged_ids(conn: Connection, key: StreamKey, hashes: Mapping[str, str]) -> set[str]:
     """Source ids whose stored payload hash equals the given one (and are not deleted).
 
@@ -392,13 +413,7 @@ class _Writer:
                 for k in keys:
                     seen.setdefault(k, hit)
                 index.append(hit)
-            ids = (
-                self.conn.execute(
-                    insert(o).returning(o.id, sort_by_parameter_order=True), uniq_rows
-                )
-                .scalars()
-                .all()
-            )
+            ids = insert_ids(self.conn, o, uniq_rows)
             for (k, _), i in zip(missing, index, strict=True):
                 found[k] = ids[i]
             self.stats.inserted += len(uniq_rows)
@@ -518,11 +533,7 @@ class _Writer:
             rows = [self._person_row(people[i], refs[i], org_ids, staff) for i in creators]
             for row in rows:
                 row["created_at"] = self.ts
-            ids = (
-                self.conn.execute(insert(p).returning(p.id, sort_by_parameter_order=True), rows)
-                .scalars()
-                .all()
-            )
+            ids = insert_ids(self.conn, p, rows)
             new_ids = dict(zip(creators, ids, strict=True))
         final: list[int] = []
         for i, a in enumerate(assigned):
@@ -643,11 +654,7 @@ class _Writer:
                         "updated_at": self.ts,
                     }
                 )
-            ids = (
-                self.conn.execute(insert(p).returning(p.id, sort_by_parameter_order=True), rows)
-                .scalars()
-                .all()
-            )
+            ids = insert_ids(self.conn, p, rows)
             insert_ignore(
                 self.conn,
                 t.table(t.PersonEmail),
@@ -700,11 +707,7 @@ class _Writer:
         history: list[dict[str, Any]] = []
         if uniq_new:
             rows = [row(x) | {"created_at": self.ts} for x in uniq_new]
-            got = (
-                self.conn.execute(insert(d).returning(d.id, sort_by_parameter_order=True), rows)
-                .scalars()
-                .all()
-            )
+            got = insert_ids(self.conn, d, rows)
             for x, i in zip(uniq_new, got, strict=True):
                 ids[x.source_id] = i
                 history.append(
@@ -772,14 +775,7 @@ class _Writer:
         changed = [x for k, x in latest.items() if k in existing and x.revision >= existing[k][1]]
         ids = {k: i for k, (i, _) in existing.items()}
         if new:
-            got = (
-                self.conn.execute(
-                    insert(a).returning(a.id, sort_by_parameter_order=True),
-                    [row(x) | {"created_at": self.ts} for x in new],
-                )
-                .scalars()
-                .all()
-            )
+            got = insert_ids(self.conn, a, [row(x) | {"created_at": self.ts} for x in new])
             ids.update(zip((x.key for x in new), got, strict=True))
         if changed:
             ups = [row(x) | {"b_id": ids[x.key]} for x in changed]
@@ -856,13 +852,7 @@ class _Writer:
         new = [x for x in uniq if x.source_id not in lineage]
         ids = dict(lineage)
         if new:
-            got = (
-                self.conn.execute(
-                    insert(o).returning(o.id, sort_by_parameter_order=True), [row(x) for x in new]
-                )
-                .scalars()
-                .all()
-            )
+            got = insert_ids(self.conn, o, [row(x) for x in new])
             ids.update(zip((x.source_id for x in new), got, strict=True))
         old = [x for x in uniq if x.source_id in lineage]
         if old:
