@@ -460,10 +460,28 @@ def mbox_flags(raw: bytes) -> str:
     return "".join(sorted(letters))
 
 
+def _separator_at(before: bytes, head: bytes) -> bool:
+    """Would a full read also start a message at this offset?
+
+    Appended mail begins with its ``From`` line after a blank line, or with the blank line
+    itself (some writers put it before, not after, each message).
+    """
+    if head == b"":
+        return True
+    if head.startswith(b"From "):
+        return before in (b"\n", b"\r\n") or before.endswith((b"\n\n", b"\n\r\n"))
+    if head.startswith((b"\nFrom ", b"\r\nFrom ")):
+        return before.endswith(b"\n")
+    return False
+
+
 def _unquote(lines: list[bytes]) -> bytes:
-    if lines and lines[-1].strip() == b"":
-        lines = lines[:-1]  # the blank line that separates messages
-    data = b"".join(lines)
+    # Trailing blank lines are the separator (before or after, by writer): not the message's,
+    # so a message has the same bytes however the mbox around it was written.
+    end = len(lines)
+    while end and lines[end - 1].strip(b"\r\n") == b"":
+        end -= 1
+    data = b"".join(lines[:end])
     return _FROM_QUOTED.sub(lambda m: m.group(0)[1:], data)
 
 
@@ -491,8 +509,8 @@ def _read_mbox(unit: _Mbox, state: _State, id_of: IdOf | None) -> Iterator[_Step
         if mark is not None and 0 < mark.offset <= st.st_size:
             f.seek(max(0, mark.offset - _TAIL))
             before = f.read(min(_TAIL, mark.offset))
-            head = f.read(5)
-            if _digest(before) == mark.tail and head in (b"From ", b""):
+            head = f.read(7)
+            if _digest(before) == mark.tail and _separator_at(before, head):
                 start = mark.offset
             else:
                 before = b""

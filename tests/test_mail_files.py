@@ -289,3 +289,32 @@ def test_pages_are_bounded_by_count_and_bytes(tmp_path: Path) -> None:
     assert [len(p.records) for p in pages] == [4, 4, 2]
     pages = list(read_messages(tmp_path / "big.mbox", None, page_bytes=12_000))
     assert max(len(p.records) for p in pages) <= 3
+
+
+@pytest.mark.parametrize(
+    ("original", "appended", "tail_only"),
+    [
+        # mailbox/procmail style: the blank line after each message.
+        (b"From a\nMessage-ID: <1@x>\n\nbody\n\n", b"From b\nMessage-ID: <2@x>\n\nnew\n\n", True),
+        # Writers that put the blank line before each new message.
+        (b"From a\nMessage-ID: <1@x>\n\nbody\n", b"\nFrom b\nMessage-ID: <2@x>\n\nnew\n", True),
+        # No blank line at all: "From b" is body text of message 1 to a full reader too.
+        (b"From a\nMessage-ID: <1@x>\n\nbody\n", b"From b\nMessage-ID: <2@x>\n\nnew\n", False),
+    ],
+)
+def test_tail_read_agrees_with_a_full_read(
+    tmp_path: Path, original: bytes, appended: bytes, tail_only: bool
+) -> None:
+    box = tmp_path / "a.mbox"
+    box.write_bytes(original)
+    first, pages = drain(box)
+    with box.open("ab") as f:
+        f.write(appended)
+    tail, _ = drain(box, last_cursor(pages))
+    full, _ = drain(box)
+    if tail_only:
+        assert [r["raw"] for r in first + tail] == [r["raw"] for r in full]
+        assert [r["id"] for r in tail] == ["2@x"]
+    else:
+        assert [r["raw"] for r in tail] == [r["raw"] for r in full]
+        assert len(full) == 1
