@@ -121,7 +121,8 @@ class FakeKintone:
         router.route(path="/k/v1/records/cursor.json").mock(side_effect=self._cursor)
 
         def handler(request: httpx.Request) -> httpx.Response:
-            self.calls.append(f"{request.method} {request.url.path}")
+            method = request.headers.get("X-HTTP-Method-Override", request.method)
+            self.calls.append(f"{method} {request.url.path}")
             if request.headers.get("X-Cybozu-API-Token") != "tok":
                 return error(401, "GAIA_IA02", "指定したAPIトークンが正しくありません。")
             if self.scripted:
@@ -148,7 +149,8 @@ class FakeKintone:
         app = self.apps.get(int(p["app"]))
         if app is None:
             return error(404, "GAIA_AP01", f"指定したアプリ（id: {p['app']}）が見つかりません。")
-        if request.method == "GET":
+        method = request.headers.get("X-HTTP-Method-Override", request.method).upper()
+        if method == "GET":
             rows, limit, offset = self.select(app, p.get("query", ""))
             if offset > 10_000:
                 return error(
@@ -172,11 +174,11 @@ class FakeKintone:
                     "totalCount": None,
                 },
             )
-        if request.method == "POST":
+        if method == "POST":
             return self._create(app, p["records"])
-        if request.method == "PUT":
+        if method == "PUT":
             return self._update(app, p["records"], bool(p.get("upsert")))
-        if request.method == "DELETE":
+        if method == "DELETE":
             ids = [int(i) for i in p["ids"]]
             for i, rid in enumerate(ids):
                 rev = (p.get("revisions") or [None] * len(ids))[i]
