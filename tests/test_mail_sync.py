@@ -186,3 +186,11 @@ def test_a_flag_change_rename_is_read_but_writes_nothing(engine: Engine, tmp_pat
     assert res.read == 1
     assert res.unchanged == 1
     assert (res.stats.inserted, res.stats.updated) == (0, 0)
+
+
+def test_bad_mail_config_names_field_and_fix(tmp_path: Path) -> None:
+    ws = workspace(tmp_path, format="pst")
+    with pytest.raises(ConfigError) as err:
+        registry.source_config(ws, "mailbox")
+    assert err.value.field == "sources.mailbox.format"
+    assert "use one of the allowed values" in str(err.value)
