@@ -37,7 +37,7 @@ def raw_bytes(message: dict[str, Any]) -> bytes:
     if not isinstance(data, str):
         raise BadRecord("Gmail message has no raw content", source_id=message.get("id"))
     try:
-        return base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
+        return base64.b64decode(data + "=" * (-len(data) % 4), altchars=b"-_", validate=True)
     except (binascii.Error, ValueError):
         raise BadRecord("Gmail raw content is not base64url", source_id=message.get("id")) from None
 

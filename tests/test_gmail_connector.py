@@ -229,3 +229,57 @@ def test_revoked_oauth_token_names_the_account_and_hides_the_token() -> None:
     assert ACCOUNT in text and "invalid_grant" in text and "Re-authorise" in text
     assert "SECRET" not in text
     assert script.requests[0][1] == "https://oauth2.googleapis.com/token"
+
+
+def test_quota_units_are_taken_per_call_from_the_account_budget() -> None:
+    taken: list[float] = []
+
+    class Recording(TokenBucket):
+        def take(self, units: float = 1.0) -> float:
+            taken.append(units)
+            return 0.0
+
+    script = Script(
+        [
+            ok({"historyId": "1"}),
+            ok({"messages": [{"id": "a"}, {"id": "b"}]}),
+            ok(gmail_raw("a", rfc822("<a@x.jp>"))),
+            ok(gmail_raw("b", rfc822("<b@x.jp>"))),
+        ]
+    )
+    o = GmailOptions(
+        account=ACCOUNT, budget=Recording(1.0, 1.0), policy=RetryPolicy(sleep=[].append)
+    )
+    list(messages(service("gmail", "v1", script), None, o))
+    assert taken == [1, 5, 5, 5]  # getProfile, messages.list, messages.get × 2
+    taken.clear()
+    script = Script([ok({"historyId": "2"})])
+    list(messages(service("gmail", "v1", script), GmailCursor(history_id="1"), o))
+    assert taken == [2]  # history.list
+
+
+def test_mapping_raw_and_metadata_give_the_same_identity() -> None:
+    from kizuna.errors import BadRecord
+    from mappings.gmail import message_activity
+
+    raw = rfc822("<Same.1@Customer.co.jp>", to="佐藤 花子 <hanako@ourco.co.jp>")
+    full = message_activity(
+        gmail_raw("m1", raw, labels=["INBOX", "IMPORTANT"]), own_domains=["ourco.co.jp"]
+    )
+    meta = message_activity(
+        gmail_metadata("m1", raw), own_domains=["ourco.co.jp"], headers_only=True
+    )
+    assert full.source_id == meta.source_id == "m1"
+    assert (full.key, full.thread_key, full.direction) == (
+        meta.key,
+        meta.thread_key,
+        meta.direction,
+    )
+    assert full.key == "mail:same.1@customer.co.jp"
+    assert full.participants == meta.participants
+    assert full.snippet == "先日はありがとうございました。" and meta.snippet is None
+    assert full.attributes["gmail"] == {"thread_id": "tm1", "labels": ["IMPORTANT", "INBOX"]}
+    # headers-only asked but raw given: the body is not read
+    assert message_activity(gmail_raw("m1", raw), own_domains=[], headers_only=True).snippet is None
+    with pytest.raises(BadRecord):
+        message_activity({"id": "m2", "raw": "!!not base64!!"}, own_domains=[])

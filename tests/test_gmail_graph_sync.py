@@ -265,3 +265,52 @@ def test_revoked_account_fails_alone(engine: Engine, tmp_path: Path) -> None:
         error = conn.execute(select(t.SyncRun.error).where(t.SyncRun.stream == HANAKO)).scalar_one()
     assert runs == {HANAKO: "failed", JIRO: "completed"}
     assert "invalid_grant" in (error or "") and "SECRET" not in (error or "")
+
+
+def test_m365_calendar_stream_through_the_engine(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, datetime
+
+    from tests.test_graph_mapping import graph_event
+
+    source_m365._tokens.clear()
+    monkeypatch.setenv("KZ_TEST_M365_SECRET", SECRET)
+    cfg = source_m365.Config(
+        tenant_id=TENANT,
+        client_id=CLIENT,
+        client_secret_env="KZ_TEST_M365_SECRET",
+        mailboxes=[JIRO],
+        mail=False,
+    )
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+    (spec,) = source_m365.streams("m365", cfg, _ws(tmp_path), options=_opts(), now=now)
+    assert spec.stream == f"{JIRO}/calendar"
+    cal = f"{BASE}/users/jiro%40ourco.co.jp/calendarView/delta"
+    first = GraphScript([page([graph_event()], delta_link=f"{cal}?$deltatoken=C1", entity="event")])
+    with graph_mock(first):
+        run_stream(engine, spec, "r1")
+    assert "startDateTime" in first.requests[0].url.params
+    a, ap = t.Activity, t.ActivityParticipant
+    with engine.connect() as conn:
+        (act_id, kind, deleted) = conn.execute(select(a.id, a.kind, a.deleted_at)).one()
+        responses = dict(
+            conn.execute(select(ap.email, ap.response).where(ap.activity_id == act_id)).all()
+        )
+    assert (kind, deleted) == ("meeting", None)
+    assert responses["taro@customer.co.jp"] == "accepted"
+    assert responses["hanako@ourco.co.jp"] == "tentative"
+
+    second = GraphScript(
+        [
+            page(
+                [removed("AAMkAGI2-ev1", "event")],
+                delta_link=f"{cal}?$deltatoken=C2",
+                entity="event",
+            )
+        ]
+    )
+    with graph_mock(second):
+        run_stream(engine, spec, "r2")
+    with engine.connect() as conn:
+        assert conn.execute(select(a.deleted_at)).scalar_one() is not None
