@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from connectors.mbox_format import mbox_entries, mbox_flags, resume_point
 from connectors.page import Cursor, Page, RawBad
 from kizuna.errors import ConfigError
 
@@ -47,7 +47,6 @@ IdOf = Callable[[bytes], str | None]
 PAGE_SIZE = 500
 PAGE_BYTES = 64 * 1024 * 1024
 MAX_ID = 400
-_TAIL = 1024
 _MBOX_SUFFIXES = frozenset({".mbox", ".mbx"})
 _INDEX_SUFFIXES = frozenset({".msf", ".index", ".db", ".sqlite", ".json", ".lock", ".bak"})
 _MAILDIR_FLAGS = frozenset("DFPRST")
@@ -436,54 +435,6 @@ def _read_dir(unit: _MsgDir, state: _State, id_of: IdOf | None) -> Iterator[_Ste
 
 # -- mbox --------------------------------------------------------------------------------
 
-_FROM_QUOTED = re.compile(rb"^>+From ", re.MULTILINE)
-_STATUS = re.compile(rb"^(x-)?status:[ \t]*([A-Za-z]*)", re.IGNORECASE | re.MULTILINE)
-_HEADER_END = re.compile(rb"\r?\n\r?\n")
-
-
-def _digest(data: bytes) -> str:
-    return hashlib.blake2b(data[-_TAIL:], digest_size=8).hexdigest()
-
-
-def mbox_flags(raw: bytes) -> str:
-    """Maildir letters from mbox ``Status: RO`` / ``X-Status: AFD`` headers."""
-    m = _HEADER_END.search(raw)
-    head = raw[: m.start()] if m else raw
-    letters: set[str] = set()
-    for x, value in _STATUS.findall(head):
-        v = value.decode("ascii").upper()
-        if x:
-            letters |= {"R" for c in v if c == "A"} | {"F" for c in v if c == "F"}
-            letters |= {"T" for c in v if c == "D"}
-        elif "R" in v:
-            letters.add("S")
-    return "".join(sorted(letters))
-
-
-def _separator_at(before: bytes, head: bytes) -> bool:
-    """Would a full read also start a message at this offset?
-
-    Appended mail begins with its ``From`` line after a blank line, or with the blank line
-    itself (some writers put it before, not after, each message).
-    """
-    if head == b"":
-        return True
-    if head.startswith(b"From "):
-        return before in (b"\n", b"\r\n") or before.endswith((b"\n\n", b"\n\r\n"))
-    if head.startswith((b"\nFrom ", b"\r\nFrom ")):
-        return before.endswith(b"\n")
-    return False
-
-
-def _unquote(lines: list[bytes]) -> bytes:
-    # Trailing blank lines are the separator (before or after, by writer): not the message's,
-    # so a message has the same bytes however the mbox around it was written.
-    end = len(lines)
-    while end and lines[end - 1].strip(b"\r\n") == b"":
-        end -= 1
-    data = b"".join(lines[:end])
-    return _FROM_QUOTED.sub(lambda m: m.group(0)[1:], data)
-
 
 def _read_mbox(unit: _Mbox, state: _State, id_of: IdOf | None) -> Iterator[_Step]:
     st = _stat(unit.path)
@@ -503,57 +454,25 @@ def _read_mbox(unit: _Mbox, state: _State, id_of: IdOf | None) -> Iterator[_Step
     except OSError as exc:
         yield RawBad(unit.key, f"cannot read {unit.key}: {exc.strerror or exc}"), _noop
         return
+    size, mtime = st.st_size, st.st_mtime_ns
+
+    def mark_at(offset: int, tail: str) -> Callable[[], None]:
+        def commit() -> None:
+            state.files[unit.key] = FileMark(size=size, mtime_ns=mtime, offset=offset, tail=tail)
+
+        return commit
+
     with f:
-        start = 0
-        before = b""
-        if mark is not None and 0 < mark.offset <= st.st_size:
-            f.seek(max(0, mark.offset - _TAIL))
-            before = f.read(min(_TAIL, mark.offset))
-            head = f.read(7)
-            if _digest(before) == mark.tail and _separator_at(before, head):
-                start = mark.offset
-            else:
-                before = b""
-        f.seek(start)
-        size, mtime = st.st_size, st.st_mtime_ns
-
-        def mark_at(offset: int, tail: str) -> Callable[[], None]:
-            def commit() -> None:
-                state.files[unit.key] = FileMark(
-                    size=size, mtime_ns=mtime, offset=offset, tail=tail
-                )
-
-            return commit
-
-        def emit(from_line: bytes, lines: list[bytes], at: int) -> _Step:
-            nonlocal before
-            region = before + from_line + b"".join(lines)
-            before = region[-_TAIL:]
-            raw = _unquote(lines)
+        start, before = resume_point(f, mark.offset, mark.tail) if mark is not None else (0, b"")
+        for entry in mbox_entries(f, start, before):
+            if entry.raw is None:
+                yield None, mark_at(entry.end, entry.tail)
+                continue
             item = record(
-                raw, folder=unit.folder, flags=mbox_flags(raw), path=f"{unit.key}#{at}", id_of=id_of
+                entry.raw,
+                folder=unit.folder,
+                flags=mbox_flags(entry.raw),
+                path=f"{unit.key}#{entry.start}",
+                id_of=id_of,
             )
-            return item, mark_at(at + len(from_line) + sum(map(len, lines)), _digest(before))
-
-        msg_start = start
-        from_line = b""
-        lines: list[bytes] = []
-        prev_blank = True
-        for line in f:
-            if line.startswith(b"From ") and prev_blank:
-                if from_line or any(x.strip() for x in lines):
-                    yield emit(from_line, lines, msg_start)
-                    msg_start += len(from_line) + sum(map(len, lines))
-                elif lines:  # blank lines before the first separator
-                    before = (before + b"".join(lines))[-_TAIL:]
-                    msg_start += sum(map(len, lines))
-                from_line = line
-                lines = []
-            else:
-                lines.append(line)
-            prev_blank = line in (b"\n", b"\r\n")
-        if from_line or any(x.strip() for x in lines):
-            yield emit(from_line, lines, msg_start)
-        else:
-            end = msg_start + sum(map(len, lines))
-            yield None, mark_at(end, _digest((before + b"".join(lines))[-_TAIL:]))
+            yield item, mark_at(entry.end, entry.tail)
