@@ -4,8 +4,8 @@ Incremental reads use the search endpoint filtered ``<modified> GTE hw`` and sor
 where ``<modified>`` is ``lastmodifieddate`` for contacts and ``hs_lastmodifieddate`` for the
 rest. Search answers at most 10,000 results per query (400 past it) and pages by offset, so
 instead of paging one long query the mark moves after every page and the search starts
-again: each page begins at the last record's modification time (a closed boundary — the
-records sharing it are read again and skipped as unchanged by the engine). Only when a whole
+again: each page begins at the last record's modification time (a closed boundary; the
+records already emitted at exactly that time are remembered in the cursor and dropped). Only when a whole
 page shares one timestamp does ``paging.next.after`` page within that tie. A record modified
 mid-run therefore moves to the end of the order instead of shifting an offset under us.
 
@@ -73,9 +73,12 @@ def modified_property(obj: str) -> str:
 
 
 class HubSpotCursor(Cursor):
-    """``hw``: epoch ms of the last page's last record; ``after``: paging inside a tie at hw."""
+    """``hw``: epoch ms of the last record read; ``at_hw``: ids already emitted at exactly
+    that time (the closed boundary reads them again; they are not emitted twice);
+    ``after``: paging inside a tie at hw."""
 
     hw: int | None = None
+    at_hw: tuple[str, ...] = ()
     after: str | None = None
 
 
@@ -287,25 +290,34 @@ def read_objects(
     stages = hs.deal_stages() if obj == "deals" else {}
     while True:
         body = hs.search_page(obj, props, cur.hw, cur.after, limit)
-        results: list[dict[str, Any]] = list(body.get("results", []))
+        fetched: list[dict[str, Any]] = list(body.get("results", []))
         nxt = ((body.get("paging") or {}).get("next") or {}).get("after")
+
+        def stamp(r: dict[str, Any]) -> int | None:
+            return to_ms((r.get("properties") or {}).get(mod))
+
+        done = set(cur.at_hw)
+        results = [r for r in fetched if not (str(r["id"]) in done and stamp(r) == cur.hw)]
         if results:
             enrich(hs, obj, results, owners, stages)
-        last = to_ms((results[-1].get("properties") or {}).get(mod)) if results else None
-        if not nxt:
-            cur = HubSpotCursor(hw=last if last is not None else cur.hw)
-            yield Page(records=results, cursor=cur, snapshot_end=full and not archived)
-            break
+        last = stamp(fetched[-1]) if fetched else None
         if last is not None and (cur.hw is None or last > cur.hw):
-            cur = HubSpotCursor(hw=last)
+            at = tuple(str(r["id"]) for r in fetched if stamp(r) == last)
+            new = HubSpotCursor(hw=last, at_hw=at)
         else:
-            # The whole page shares the mark: page inside the tie.
-            if int(nxt) >= SEARCH_WINDOW:
+            # Nothing newer than the mark on this page: page inside the tie.
+            at = (*cur.at_hw, *(str(r["id"]) for r in results if stamp(r) == cur.hw))
+            new = HubSpotCursor(hw=cur.hw, at_hw=at, after=str(nxt) if nxt else None)
+            if nxt and int(nxt) >= SEARCH_WINDOW:
                 raise FatalError(
                     f"hubspot {obj}: more than {SEARCH_WINDOW} records share one modification "
                     "time; the search API cannot page past them"
                 )
-            cur = HubSpotCursor(hw=cur.hw, after=str(nxt))
+        if not nxt:
+            cur = new.model_copy(update={"after": None})
+            yield Page(records=results, cursor=cur, snapshot_end=full and not archived)
+            break
+        cur = new
         yield Page(records=results, cursor=cur)
     if archived:
         pending: list[str] | None = None
