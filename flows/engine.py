@@ -20,6 +20,7 @@ from connectors.page import Cursor, Page
 from kizuna.errors import BadRecord, ResyncRequired
 from warehouse import records as r
 from warehouse import state
+from warehouse.db import write_transaction
 from warehouse.state import Quarantined, StreamKey
 from warehouse.store import PageStats, apply_page, live_source_ids, mark_deleted, unchanged_ids
 
@@ -131,7 +132,7 @@ def run_stream(
     """Sync one stream to the end of what the source has now; resumable at page boundaries."""
     key = spec.key
     result = StreamResult(spec.connector, spec.stream)
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         stored = state.load_cursor(conn, key)
         run_row = state.start_run(conn, key, run_id)
     cursor = spec.cursor_type.model_validate(stored) if stored is not None else None
@@ -140,15 +141,15 @@ def run_stream(
             _drain(engine, spec, cursor, run_id, run_row, result, progress)
         except ResyncRequired:
             # The source forgot our cursor: start over. Upserts absorb what we already have.
-            with engine.begin() as conn:
+            with write_transaction(engine) as conn:
                 state.reset_cursor(conn, key)
             result.resynced = True
             _drain(engine, spec, None, run_id, run_row, result, progress)
     except BaseException as exc:
-        with engine.begin() as conn:
+        with write_transaction(engine) as conn:
             state.finish_run(conn, run_row, "failed", f"{type(exc).__name__}: {exc}"[:2000])
         raise
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         state.finish_run(conn, run_row, "completed")
     return result
 
@@ -178,7 +179,7 @@ def _drain(
             rows.append((sid, raw))
         seen.update(page.seen)
         hashes = {sid: payload_hash(_hashed(spec, raw), spec.fingerprint) for sid, raw in rows}
-        with engine.begin() as conn:
+        with write_transaction(engine) as conn:
             skip = unchanged_ids(conn, key, hashes)
             records, mapped_bad = _map_page(spec, rows, skip, hashes)
             bad.extend(mapped_bad)

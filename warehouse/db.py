@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -20,9 +22,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     while a flow writes.
     """
     if url.startswith("sqlite"):
-        # The driver's own transaction handling is switched off so every transaction starts
-        # with BEGIN IMMEDIATE: two writers (a flow and the CLI) then queue on the busy
-        # timeout instead of failing with SQLITE_BUSY when a reader turns writer.
+        # The driver's own transaction handling is switched off so Kizuna issues BEGIN
+        # itself: plain (deferred) by default, so readers never take the write lock, and
+        # BEGIN IMMEDIATE inside `write_transaction`, so two writers (a flow and the CLI)
+        # queue on the busy timeout instead of failing when a reader turns writer.
         engine = create_engine(url, connect_args={"timeout": 60, "isolation_level": None}, **kwargs)
 
         @event.listens_for(engine, "connect")
@@ -36,10 +39,20 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+            conn.exec_driver_sql(f"BEGIN {'IMMEDIATE' if mode == 'IMMEDIATE' else 'DEFERRED'}")
 
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A transaction that intends to write: on SQLite it takes the write lock up front."""
+    with engine.connect() as conn:
+        conn.execution_options(sqlite_begin="IMMEDIATE")
+        with conn.begin():
+            yield conn
 
 
 def alembic_config(engine: Engine) -> Config:
