@@ -10,7 +10,9 @@
 - Incremental results include deleted and cancelled events as ``status: "cancelled"``
   (often with nothing but an id): they become ``Page.deleted``.
 - **410** ``fullSyncRequired`` → ``ResyncRequired``: the engine drops the cursor and the
-  next pass is a full sync, ending in a snapshot that retires events we missed.
+  next pass is a full sync. It is *not* a snapshot: its window starts later than the first
+  one did, and a snapshot would retire every older meeting. An event deleted while the token
+  was stale therefore stays until the source mentions it again — the price of keeping history.
 """
 
 from __future__ import annotations
@@ -75,7 +77,6 @@ def events(
         token: str | None = None
     else:
         time_min, token = cursor.time_min, cursor.page_token
-    whole_pass = full and token is None
     sync_token = cursor.sync_token if cursor is not None else None
     while True:
         params: dict[str, Any] = {
@@ -108,7 +109,5 @@ def events(
             raise TransientError(
                 f"calendar of {opts.account}: last page came without nextSyncToken"
             )
-        yield Page(
-            records, GcalCursor(sync_token=new_sync), deleted=deleted, snapshot_end=whole_pass
-        )
+        yield Page(records, GcalCursor(sync_token=new_sync), deleted=deleted)
         return

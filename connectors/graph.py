@@ -10,7 +10,9 @@ pages through ``@odata.nextLink`` until a page carries ``@odata.deltaLink``; tha
 cursor for the next round, which returns only changes. Items with ``@removed`` are deletions.
 A cursor is the last link we were given, so a crash mid-round resumes from that page. **410
 Gone** or 400 ``syncStateNotFound``/``syncStateInvalid`` means the state is gone →
-``ResyncRequired`` → a fresh round, ended by a snapshot so vanished items are retired.
+``ResyncRequired`` → a fresh round. A fresh mail round lists the whole folder, so it ends in a
+snapshot that retires what vanished meanwhile; a calendar round covers a moving window, so it
+never does (a snapshot would retire every meeting older than the new window).
 
 One stream per mailbox and folder (delta is per folder), one per mailbox calendar; every
 mailbox has its own budget (Outlook allows 10,000 requests per 10 minutes per app and
@@ -260,16 +262,22 @@ def _round(
     first: tuple[str, dict[str, str]] | None,
     cursor: DeltaCursor | None,
     keep: Callable[[dict[str, Any]], bool],
+    *,
     window_end: datetime | None = None,
+    snapshot: bool = False,
 ) -> Iterator[Page[DeltaCursor]]:
-    """Follow one delta round from ``first`` (a fresh round) or ``cursor.link``."""
+    """Follow one delta round from ``first`` (a fresh round) or ``cursor.link``.
+
+    ``snapshot``: a fresh round lists everything the stream holds, so its last page may retire
+    what it did not list.
+    """
     if cursor is None:
         assert first is not None
         url, params = first
         body = api.get(url, params)
     else:
         body = api.get(cursor.link)
-    whole = cursor is None
+    whole = cursor is None and snapshot
     while True:
         records: list[dict[str, Any]] = []
         deleted: list[str] = []
@@ -308,7 +316,11 @@ def messages(
         f"{quote(folder)}/messages/delta"
     )
     yield from _round(
-        api, (url, {"$select": ",".join(fields)}), cursor, lambda m: not m.get("isDraft")
+        api,
+        (url, {"$select": ",".join(fields)}),
+        cursor,
+        lambda m: not m.get("isDraft"),
+        snapshot=True,
     )
 
 
@@ -322,16 +334,21 @@ def events(
 ) -> Iterator[Page[DeltaCursor]]:
     """The mailbox calendar's events, occurrences expanded, in a window around now.
 
-    A calendarView delta round is bound to the window it was opened with; once half of the
-    future part has passed, the round is renewed (``ResyncRequired``) so new months come in.
+    A calendarView delta round is bound to the window it was opened with. Once half of the
+    future part has passed, the old round is followed to its end (so no deletion is lost) and
+    a new round opens on a window around the present; meetings that fell out of the window
+    stay stored.
     """
     t = now()
-    if (
-        cursor is not None
-        and cursor.window_end is not None
-        and cursor.window_end - t < timedelta(days=future_days / 2)
+    if cursor is not None and (
+        cursor.window_end is None or cursor.window_end - t >= timedelta(days=future_days / 2)
     ):
-        raise ResyncRequired(f"calendar window of {api.opts.mailbox} is due for renewal")
+        yield from _round(api, None, cursor, lambda e: True, window_end=cursor.window_end)
+        return
+    if cursor is not None:
+        # Drain the old round first: its pages (and final deltaLink, still bound to the old
+        # window) are true states, so a crash here simply renews again on the next run.
+        yield from _round(api, None, cursor, lambda e: True, window_end=cursor.window_end)
     start = (t - timedelta(days=past_days)).replace(microsecond=0)
     end = (t + timedelta(days=future_days)).replace(microsecond=0)
     url = f"{api.opts.base_url}/users/{quote(api.opts.mailbox)}/calendarView/delta"
@@ -339,5 +356,4 @@ def events(
         "startDateTime": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "endDateTime": end.strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
-    window_end = cursor.window_end if cursor is not None else end
-    yield from _round(api, (url, params), cursor, lambda e: True, window_end=window_end)
+    yield from _round(api, (url, params), None, lambda e: True, window_end=end)

@@ -219,7 +219,27 @@ def test_calendar_view_round_carries_its_window_and_renews_it() -> None:
     end = pages[0].cursor.window_end
     assert end == datetime(2026, 5, 2, tzinfo=UTC)
 
-    # 40 days later less than half of the future window is left: open a new round.
+    # 40 days later less than half of the future window is left: the old round is drained
+    # (its deletions still count), then a new round opens around the present.
     later = datetime(2026, 4, 12, tzinfo=UTC)
-    with graph_mock(GraphScript([])), httpx.Client() as client, pytest.raises(ResyncRequired):
-        list(events(api(client, []), pages[0].cursor, future_days=60, now=lambda: later))
+    script = GraphScript(
+        [
+            page(
+                [removed("AAMkEv-1", "event")], delta_link=f"{cal}?$deltatoken=C2", entity="event"
+            ),
+            page([], next_link=f"{cal}?$skiptoken=N1", entity="event"),
+            page([], delta_link=f"{cal}?$deltatoken=C3", entity="event"),
+        ]
+    )
+    with graph_mock(script), httpx.Client() as client:
+        renewed = list(
+            events(
+                api(client, []), pages[0].cursor, past_days=30, future_days=60, now=lambda: later
+            )
+        )
+    assert str(script.requests[0].url) == f"{cal}?$deltatoken=C1"
+    assert script.requests[1].url.params["startDateTime"] == "2026-03-13T00:00:00Z"
+    assert renewed[0].deleted == ["AAMkEv-1"]
+    assert renewed[0].cursor.window_end == end  # still the old round's state
+    assert renewed[-1].cursor.window_end == datetime(2026, 6, 11, tzinfo=UTC)
+    assert not any(p.snapshot_end for p in renewed)  # meetings before the window stay
