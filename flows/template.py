@@ -47,6 +47,26 @@ sources:
     path: data/calendars
     expand_past_days: 180
     expand_future_days: 90
+
+  # Google Workspace: mail (gmail), calendars (gcal) and contacts (gpeople), one stream per
+  # account. Credentials are secret names: a service account key with domain-wide delegation,
+  # or per-account OAuth tokens under `oauth_token_env:`.
+  # gmail:
+  #   type: gmail
+  #   accounts: [sato@example.co.jp, suzuki@example.co.jp]
+  #   service_account_key_env: GOOGLE_SA_KEY
+  #   privacy:
+  #     capture: external       # all | external | known_customers
+  #     headers_only: false     # true: headers only, bodies never leave Google
+
+  # Microsoft 365 mailboxes and calendars through Graph (an app with client credentials).
+  # m365:
+  #   type: m365
+  #   tenant_id: 00000000-0000-0000-0000-000000000000
+  #   client_id: 00000000-0000-0000-0000-000000000000
+  #   client_secret_env: M365_CLIENT_SECRET
+  #   mailboxes: [sato@example.co.jp]
+  #   folders: [inbox, sentitems]
 """
 
 
