@@ -14,7 +14,24 @@ import binascii
 import codecs
 import hashlib
 import re
-from html.parser import HTMLParser
+
+from mappings.mail_text import SNIPPET_CHARS, html_to_text, snippet
+from mappings.mime_jp import decode_eucjp, decode_iso2022jp
+
+__all__ = [
+    "SNIPPET_CHARS",
+    "decode_bytes",
+    "decode_header",
+    "decode_words",
+    "html_to_text",
+    "message_id_of",
+    "message_ids",
+    "normalize_message_id",
+    "raw_header_text",
+    "resolve_charset",
+    "snippet",
+    "split_raw",
+]
 
 # Labels → the codec that decodes what senders actually put under them.
 _ALIASES: dict[str, str] = {
@@ -130,9 +147,9 @@ def decode_bytes(data: bytes, label: str | None) -> tuple[str, str | None]:
 def _strict(data: bytes, codec: str) -> str | None:
     try:
         if codec == "iso2022_jp":
-            return _decode_iso2022jp(data)
+            return decode_iso2022jp(data)
         if codec == "euc_jp":
-            return _decode_eucjp(data)
+            return decode_eucjp(data)
         return data.decode(codec)
     except (UnicodeError, LookupError, ValueError, TypeError):
         return None
@@ -145,127 +162,6 @@ def _lenient(data: bytes, codec: str) -> str:
         return data.decode(codec, "replace")
     except (UnicodeError, LookupError, ValueError, TypeError):
         return data.decode("latin-1", "replace")
-
-
-# -- Japanese: the standard codecs first, then the Windows (CP5022x / CP51932) readings ------
-
-
-def _decode_iso2022jp(data: bytes) -> str:
-    """ISO-2022-JP with half-width katakana first; else the Windows reading (row 13 etc.).
-
-    The standard mapping is tried first because it is what the sender meant on every system
-    but Windows (WAVE DASH stays U+301C); only bytes it rejects get the cp932 reading.
-    """
-    try:
-        return data.decode("iso2022_jp_ext")
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("iso2022_jp_2")
-    except UnicodeDecodeError:
-        pass
-    return _iso2022jp_via_cp932(data)
-
-
-_ESC = re.compile(rb"\x1b(\$@|\$B|\$\(B|\$\(D|\$\(Q|\$\(O|\(B|\(J|\(I|\(H|&@\x1b\$B)")
-
-
-def _iso2022jp_via_cp932(data: bytes) -> str:
-    """Read ISO-2022-JP as CP50221 does: JIS X 0208 rows (incl. NEC/IBM rows) through cp932."""
-    out: list[str] = []
-    mode = "ascii"
-    pos = 0
-    for m in _ESC.finditer(data):
-        out.append(_jis_run(data[pos : m.start()], mode))
-        seq = m.group(1)
-        if seq in (b"(B", b"(J", b"(H"):
-            mode = "ascii"
-        elif seq == b"(I":
-            mode = "kana"
-        elif seq == b"$(D":
-            mode = "x0212"
-        else:
-            mode = "x0208"
-        pos = m.end()
-    out.append(_jis_run(data[pos:], mode))
-    return "".join(out)
-
-
-def _jis_run(chunk: bytes, mode: str) -> str:
-    if not chunk:
-        return ""
-    if mode == "ascii":
-        if b"\x0e" in chunk:  # SO/SI half-width katakana (CP50222)
-            return _so_si(chunk)
-        return chunk.decode("ascii")
-    if mode == "kana":
-        return bytes(b | 0x80 if 0x21 <= b <= 0x5F else b for b in chunk).decode("cp932")
-    if mode == "x0212":
-        return (b"\x1b$(D" + chunk + b"\x1b(B").decode("iso2022_jp_2")
-    sjis = bytearray()
-    i = 0
-    while i < len(chunk):
-        b = chunk[i]
-        if b in (0x0A, 0x0D):  # a line end without the switch back to ASCII
-            sjis.append(b)
-            i += 1
-            continue
-        if i + 1 >= len(chunk):
-            raise UnicodeDecodeError("iso2022_jp", chunk, i, i + 1, "odd JIS byte count")
-        sjis += _jis_to_sjis(b, chunk[i + 1], chunk)
-        i += 2
-    return sjis.decode("cp932")
-
-
-def _so_si(chunk: bytes) -> str:
-    out = bytearray()
-    shifted = False
-    for b in chunk:
-        if b == 0x0E:
-            shifted = True
-        elif b == 0x0F:
-            shifted = False
-        else:
-            out.append(b | 0x80 if shifted and 0x21 <= b <= 0x5F else b)
-    return out.decode("cp932")
-
-
-def _jis_to_sjis(hi: int, lo: int, chunk: bytes) -> bytes:
-    if not (0x21 <= hi <= 0x7E and 0x21 <= lo <= 0x7E):
-        raise UnicodeDecodeError("iso2022_jp", chunk, 0, len(chunk), "byte outside JIS range")
-    s1 = ((hi + 1) >> 1) + (0x70 if hi <= 0x5E else 0xB0)
-    if hi & 1:
-        s2 = lo + 0x1F
-        if s2 >= 0x7F:
-            s2 += 1
-    else:
-        s2 = lo + 0x7E
-    return bytes((s1, s2))
-
-
-def _decode_eucjp(data: bytes) -> str:
-    """EUC-JP; bytes the standard codec rejects (NEC row 13, ①) get the cp51932 reading."""
-    try:
-        return data.decode("euc_jp")
-    except UnicodeDecodeError:
-        pass
-    out = bytearray()
-    i = 0
-    n = len(data)
-    while i < n:
-        b = data[i]
-        if b < 0x80:
-            out.append(b)
-            i += 1
-        elif b == 0x8E and i + 1 < n:  # half-width katakana
-            out.append(data[i + 1])
-            i += 2
-        elif 0xA1 <= b <= 0xFE and i + 1 < n and 0xA1 <= data[i + 1] <= 0xFE:
-            out += _jis_to_sjis(b - 0x80, data[i + 1] - 0x80, data)
-            i += 2
-        else:
-            raise UnicodeDecodeError("euc_jp", data, i, i + 1, "not EUC-JP")
-    return out.decode("cp932")
 
 
 # -- headers -----------------------------------------------------------------------------
@@ -418,88 +314,3 @@ def message_id_of(raw: bytes) -> str | None:
     if m is None:
         return None
     return normalize_message_id(m.group(1).decode("ascii", "replace"))
-
-
-# -- bodies ------------------------------------------------------------------------------
-
-_SKIP_TAGS = frozenset({"script", "style", "head", "title", "template"})
-_BLOCK_TAGS = frozenset(
-    {"p", "div", "br", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6", "table", "blockquote"}
-)
-
-
-class _TextOf(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.out: list[str] = []
-        self._skip = 0
-        self._quote = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _SKIP_TAGS:
-            self._skip += 1
-        elif tag == "blockquote":
-            self._quote += 1
-        if tag in _BLOCK_TAGS:
-            self.out.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _SKIP_TAGS and self._skip:
-            self._skip -= 1
-        elif tag == "blockquote" and self._quote:
-            self._quote -= 1
-        if tag in _BLOCK_TAGS:
-            self.out.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if not self._skip and not self._quote:
-            self.out.append(data)
-
-
-def html_to_text(html: str) -> str:
-    """Visible text of an HTML body (quoted blockquotes, scripts and styles dropped)."""
-    parser = _TextOf()
-    parser.feed(html)
-    parser.close()
-    return "".join(parser.out)
-
-
-_QUOTE_HEADER = re.compile(
-    r"^(?:"
-    r"-{2,}\s*(?:original message|forwarded message|元のメッセージ|転送メッセージ|"
-    r"original|転送)\s*-{2,}.*"
-    r"|_{10,}"
-    r"|on .{1,200} wrote:"
-    r"|.{0,200}(?:wrote|writes):"
-    r"|.{0,200}(?:書きました|のメッセージ|さんは書きました|wrote)\s*[:：]?"
-    r"|.{0,200}<[^<>@\s]+@[^<>\s]+>\s*[:：]"
-    r"|from:\s.*|差出人\s*[:：].*|送信者\s*[:：].*"
-    r")\s*$",
-    re.IGNORECASE,
-)
-_SIGNATURE = re.compile(r"^(?:--\s?|—{2,}|-{5,}.*|={5,}|＿{5,}|━{5,}|─{5,}|\*{5,})$")
-_SPACES = re.compile(r"\s+")
-SNIPPET_CHARS = 240
-_SCAN_CHARS = 20_000
-
-
-def snippet(text: str, limit: int = SNIPPET_CHARS) -> str | None:
-    """The new part of a mail body, whitespace-collapsed and cut to ``limit`` characters.
-
-    Stops at the first quoted-reply header ("On … wrote:", "-----Original Message-----",
-    「…さんは書きました:」) or signature delimiter; drops ``>`` quoted lines.
-    """
-    kept: list[str] = []
-    for line in text[:_SCAN_CHARS].splitlines():
-        s = line.strip()
-        if s.startswith((">", "＞", "|>")):
-            continue
-        if kept and (_QUOTE_HEADER.match(s) or _SIGNATURE.match(line.rstrip())):
-            break
-        if not kept and _SIGNATURE.match(line.rstrip()):
-            continue
-        kept.append(s)
-    out = _SPACES.sub(" ", " ".join(kept)).strip()
-    if not out:
-        return None
-    return out[:limit].rstrip()
