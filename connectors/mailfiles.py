@@ -240,6 +240,9 @@ def _files_here(
 
 # -- reading -----------------------------------------------------------------------------
 
+_Step = tuple[dict[str, Any] | RawBad | None, Callable[[], None]]
+"""An item to emit (None: nothing) and how to move the cursor past it."""
+
 
 @dataclass
 class _State:
@@ -296,9 +299,7 @@ def read_messages(
                 yield pager.flush()
             continue
         if isinstance(unit, _Mbox):
-            steps: Iterator[tuple[dict[str, Any] | RawBad | None, Callable[[], None]]] = _read_mbox(
-                unit, state, id_of
-            )
+            steps: Iterator[_Step] = _read_mbox(unit, state, id_of)
         elif isinstance(unit, _Single):
             steps = _read_single(unit, state, id_of)
         else:
@@ -313,9 +314,6 @@ def read_messages(
                 yield pager.flush()
     if pager.records or pager.bad or state.changed:
         yield pager.flush()
-
-
-_Step = tuple[dict[str, Any] | RawBad | None, Callable[[], None]]
 
 
 def _stat(p: Path) -> os.stat_result | OSError:

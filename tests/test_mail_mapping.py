@@ -454,3 +454,13 @@ def test_decode_bytes_always_returns_text(data: bytes, label: str | None) -> Non
     assert fallback is None or len(fallback) < 120
     if label in ("undefined", "unicode_escape") and not data.isascii():
         assert fallback is not None  # never trusted, always a guess
+
+
+def test_windows_extensions_in_euc_jp_and_mixed_charset_words() -> None:
+    # CP51932: NEC row 13 (①) in EUC-JP, which the standard codec rejects.
+    assert decode_bytes(b"\xad\xa1\xa4\xa2", "EUC-JP") == ("①あ", None)
+    # A subject whose words are in two charsets (a reply prefix added by another mailer).
+    sjis = base64.b64encode("見積①".encode("cp932")).decode()
+    jis = base64.b64encode("見積".encode("iso2022_jp")).decode()
+    text, fb = decode_words(f"=?UTF-8?B?UmU6IA==?= =?Shift_JIS?B?{sjis}?= =?ISO-2022-JP?B?{jis}?=")
+    assert (text, fb) == ("Re: 見積①見積", None)
