@@ -284,9 +284,21 @@ class Radicale:
 
 
 @contextlib.contextmanager
-def radicale() -> Iterator[Radicale]:
+def radicale(users: dict[str, str] | None = None) -> Iterator[Radicale]:
+    """A Radicale; with ``users`` (name → password) it asks for Basic auth (htpasswd)."""
     root = Path(tempfile.mkdtemp(prefix="kizuna-radicale-"))
     port = free_port()
+    auth = ["--auth-type", "none"]
+    if users:
+        (root / "htpasswd").write_text("".join(f"{u}:{p}\n" for u, p in users.items()))
+        auth = [
+            "--auth-type",
+            "htpasswd",
+            "--auth-htpasswd-filename",
+            str(root / "htpasswd"),
+            "--auth-htpasswd-encryption",
+            "plain",
+        ]
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -296,8 +308,7 @@ def radicale() -> Iterator[Radicale]:
             f"127.0.0.1:{port}",
             "--storage-filesystem-folder",
             str(root / "collections"),
-            "--auth-type",
-            "none",
+            *auth,
             "--web-type",
             "none",
             "--logging-level",
