@@ -18,7 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from jinja2 import TemplateError
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from connectors.channel import Channel
 from flows.campaign_render import build, context_for, language_of, message_id, pick, render
@@ -26,7 +26,7 @@ from flows.push_config import Campaign, PushConfig, QuietHours
 from kizuna.errors import BadRecord, FatalError
 from warehouse import ledger
 from warehouse.audience import profiles, utc
-from warehouse.consent import may_send, may_send_many
+from warehouse.consent import may_send_many
 from warehouse.segment_schema import snapshot
 from warehouse.segments import Context, members
 from warehouse.state import now as utcnow
@@ -237,6 +237,15 @@ class Pacer:
         self.last = self.clock()
 
 
+GROUP = 50
+"""Recipients whose consent is checked and ledger rows claimed in one transaction.
+
+Claiming a group is safe for exactly-once: a claimed row that was never sent is in doubt only
+until the channel says "not sent". Each send is still marked ``sent`` on its own, so a crash
+leaves at most one message whose fate the channel must be asked about.
+"""
+
+
 def send_batch(
     engine: Engine,
     cfg: PushConfig,
@@ -254,114 +263,143 @@ def send_batch(
     line being sent stays ``pending`` in the ledger, which the retry resolves.
     """
     c = cfg.campaign(name)
-    secret = cfg.unsubscribe_secret()
-    pacer = pacer or Pacer(cfg.outbound.channels[c.channel].rate_per_minute)
-    with engine.connect() as conn:
-        lines = ledger.entries(conn, entry_ids)
-        profs = profiles(conn, [x.person_id for x in lines])
+    run = _Run(cfg, name, c, plan_id, channel, clock, pacer)
     out: Counter[str] = Counter()
-    for line in lines:
-        if line.plan_id != plan_id or line.outcome not in ledger.OPEN_OUTCOMES:
-            continue
-        now = clock()
-        prof = profs.get(line.person_id, {"id": line.person_id})
-        outcome, _ = _send_one(
-            engine,
-            cfg,
-            name,
-            c,
-            plan_id,
-            line.id,
-            line.person_id,
-            line.step,
-            prof,
-            channel,
-            secret,
-            now,
-            pacer,
-        )
-        out[outcome] += 1
-    with engine.begin() as conn:
-        ledger.finish_plan_if_done(conn, plan_id, clock())
+    with engine.connect() as conn:
+        with conn.begin():
+            lines = [
+                x
+                for x in ledger.entries(conn, entry_ids)
+                if x.plan_id == plan_id and x.outcome in ledger.OPEN_OUTCOMES
+            ]
+            profs = profiles(conn, [x.person_id for x in lines])
+        for i in range(0, len(lines), GROUP):
+            out.update(run.group(conn, lines[i : i + GROUP], profs))
+        with conn.begin():
+            ledger.finish_plan_if_done(conn, plan_id, clock())
     return dict(out)
 
 
-def _send_one(
-    engine: Engine,
-    cfg: PushConfig,
-    name: str,
-    c: Campaign,
-    plan_id: int,
-    entry_id: int,
-    pid: int,
-    step: int,
-    prof: dict[str, Any],
-    channel: Channel,
-    secret: bytes,
-    now: datetime,
-    pacer: Pacer,
-) -> tuple[str, str | None]:
-    mid = message_id(secret, name, pid, step, cfg.outbound.domain)
-    key = ledger.Key(name, pid, step)
-    with engine.begin() as conn:
-        decision = may_send(conn, pid, c.purpose, cfg.outbound.channels[c.channel].type)
-        reason: str | None = None
-        if not decision.allowed:
-            reason = decision.reason
-        elif cfg.outbound.frequency_cap is not None:
-            since = now - timedelta(days=cfg.outbound.frequency_cap.days)
-            if _capped(cfg, ledger.sent_counts(conn, [pid], since).get(pid, 0)):
-                reason = _cap_reason(cfg)
-        if reason is not None:
-            ledger.set_outcome(conn, entry_id, "skipped", reason, now)
-            return "skipped", reason
-        zone = recipient_zone(prof, cfg.time_zone)
-        if in_quiet_hours(cfg.outbound.quiet_hours, now, zone):
-            q = cfg.outbound.quiet_hours
-            assert q is not None
-            why = f"quiet hours in {zone} until {q.end:%H:%M}; sent by the next run after that"
-            ledger.set_outcome(conn, entry_id, "deferred", why, now)
-            return "deferred", why
-        claim = ledger.claim(
-            conn,
-            key,
-            message_id=mid,
-            channel=channel.name,
-            address=decision.address,
-            plan_id=plan_id,
-            at=now,
-        )
-        if claim.status in ("sent", "failed"):
-            outcome = "already_sent" if claim.status == "sent" else "failed"
-            ledger.set_outcome(conn, entry_id, outcome, f"delivery row was {claim.status}", now)
-            return outcome, None
-    # The pending row is committed: from here on a crash leaves this send in doubt.
-    if not claim.fresh:
-        known = channel.was_sent(claim.message_id)
-        if known is True:
-            with engine.begin() as conn:
-                ledger.mark(conn, key, status="sent", at=now, detail="recovered: channel had it")
-                ledger.set_outcome(conn, entry_id, "sent", "recovered after a crash", now)
-            return "recovered", None
-        if known is None and c.in_doubt == "hold":
-            with engine.begin() as conn:
-                why = "in doubt after a crash and the channel cannot tell; held for a person"
-                ledger.set_outcome(conn, entry_id, "in_doubt", why, now)
-            return "in_doubt", why
-    address = decision.address or ""
-    try:
+class _Run:
+    """One batch's sending state: the campaign, the channel, its pace and the clock."""
+
+    def __init__(
+        self,
+        cfg: PushConfig,
+        name: str,
+        c: Campaign,
+        plan_id: int,
+        channel: Channel,
+        clock: Clock,
+        pacer: Pacer | None,
+    ) -> None:
+        self.cfg, self.name, self.c, self.plan_id = cfg, name, c, plan_id
+        self.channel, self.clock = channel, clock
+        self.kind = cfg.outbound.channels[c.channel].type
+        self.pacer = pacer or Pacer(cfg.outbound.channels[c.channel].rate_per_minute)
+        self.secret = cfg.unsubscribe_secret()
+
+    def group(
+        self, conn: Connection, lines: list[Any], profs: dict[int, dict[str, Any]]
+    ) -> Counter[str]:
+        out: Counter[str] = Counter()
+        now = self.clock()
+        cfg, c = self.cfg, self.c
+        ready: list[tuple[Any, ledger.Want]] = []
+        with conn.begin():
+            # Consent, suppression and the frequency cap, asked again right before sending.
+            pids = [x.person_id for x in lines]
+            decisions = may_send_many(conn, pids, c.purpose, self.kind)
+            caps: dict[int, int] = {}
+            if cfg.outbound.frequency_cap is not None:
+                since = now - timedelta(days=cfg.outbound.frequency_cap.days)
+                caps = ledger.sent_counts(conn, pids, since)
+            for line in lines:
+                d = decisions[line.person_id]
+                prof = profs.get(line.person_id, {"id": line.person_id})
+                zone = recipient_zone(prof, cfg.time_zone)
+                if not d.allowed:
+                    ledger.set_outcome(conn, line.id, "skipped", d.reason, now)
+                    out["skipped"] += 1
+                elif _capped(cfg, caps.get(line.person_id, 0)):
+                    ledger.set_outcome(conn, line.id, "skipped", _cap_reason(cfg), now)
+                    out["skipped"] += 1
+                elif in_quiet_hours(cfg.outbound.quiet_hours, now, zone):
+                    q = cfg.outbound.quiet_hours
+                    assert q is not None
+                    why = f"quiet hours in {zone} until {q.end:%H:%M}; the next run sends it"
+                    ledger.set_outcome(conn, line.id, "deferred", why, now)
+                    out["deferred"] += 1
+                else:
+                    mid = message_id(
+                        self.secret, self.name, line.person_id, line.step, cfg.outbound.domain
+                    )
+                    key = ledger.Key(self.name, line.person_id, line.step)
+                    ready.append((line, ledger.Want(key, mid, d.address)))
+            claims = ledger.claim(
+                conn, [w for _, w in ready], channel=self.channel.name, plan_id=self.plan_id, at=now
+            )
+            todo: list[tuple[Any, ledger.Want, ledger.Claim]] = []
+            for line, want in ready:
+                cl = claims[want.key]
+                if cl.status in ("sent", "failed"):
+                    outcome = "already_sent" if cl.status == "sent" else "failed"
+                    ledger.set_outcome(conn, line.id, outcome, f"delivery row was {cl.status}", now)
+                    out[outcome] += 1
+                else:
+                    todo.append((line, want, cl))
+        # The pending rows are committed: from here on a crash leaves a send in doubt.
+        for line, want, cl in todo:
+            out[self.one(conn, line, want, cl, profs)] += 1
+        return out
+
+    def one(
+        self,
+        conn: Connection,
+        line: Any,
+        want: ledger.Want,
+        cl: ledger.Claim,
+        profs: dict[int, dict[str, Any]],
+    ) -> str:
+        now = self.clock()
+        key = want.key
+        if not cl.fresh:
+            known = self.channel.was_sent(cl.message_id)
+            if known is True:
+                with conn.begin():
+                    ledger.mark(
+                        conn, key, status="sent", at=now, detail="recovered: channel had it"
+                    )
+                    ledger.set_outcome(conn, line.id, "sent", "recovered after a crash", now)
+                return "recovered"
+            if known is None and self.c.in_doubt == "hold":
+                with conn.begin():
+                    why = "in doubt after a crash and the channel cannot tell; held for a person"
+                    ledger.set_outcome(conn, line.id, "in_doubt", why, now)
+                return "in_doubt"
+        prof = profs.get(line.person_id, {"id": line.person_id})
         try:
-            item, note = build(cfg, name, c, step, prof, address, secret, now)
-        except TemplateError as exc:
-            raise BadRecord(f"template error: {exc}") from None
-        pacer.wait()
-        channel.send(item)
-    except BadRecord as exc:
-        with engine.begin() as conn:
-            ledger.mark(conn, key, status="failed", at=now, detail=exc.reason)
-            ledger.set_outcome(conn, entry_id, "failed", exc.reason, now)
-        return "failed", exc.reason
-    with engine.begin() as conn:
-        ledger.mark(conn, key, status="sent", at=now, detail=note)
-        ledger.set_outcome(conn, entry_id, "sent", note, now)
-    return "sent", note
+            try:
+                item, note = build(
+                    self.cfg,
+                    self.name,
+                    self.c,
+                    line.step,
+                    prof,
+                    want.address or "",
+                    self.secret,
+                    now,
+                )
+            except TemplateError as exc:
+                raise BadRecord(f"template error: {exc}") from None
+            self.pacer.wait()
+            self.channel.send(item)
+        except BadRecord as exc:
+            with conn.begin():
+                ledger.mark(conn, key, status="failed", at=now, detail=exc.reason)
+                ledger.set_outcome(conn, line.id, "failed", exc.reason, now)
+            return "failed"
+        with conn.begin():
+            ledger.mark(conn, key, status="sent", at=now, detail=note)
+            ledger.set_outcome(conn, line.id, "sent", note, now)
+        return "sent"

@@ -27,6 +27,8 @@ class Received:
     rcpt: list[list[str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     refuse: set[str] = field(default_factory=set)
+    seen: set[str] = field(default_factory=set)
+    """Message-IDs accepted so far: what a search of the Sent folder would find."""
 
     def messages(self) -> list[EmailMessage]:
         with self.lock:
@@ -37,9 +39,8 @@ class Received:
         return Counter(str(m["Message-ID"]) for m in self.messages())
 
     def has(self, message_id: str) -> bool:
-        needle = message_id.encode()
         with self.lock:
-            return any(needle in r.split(b"\r\n\r\n", 1)[0] for r in self.raw)
+            return message_id in self.seen
 
 
 class _Handler:
@@ -58,6 +59,10 @@ class _Handler:
         with self.box.lock:
             self.box.raw.append(bytes(envelope.original_content or envelope.content))
             self.box.rcpt.append(list(envelope.rcpt_tos))
+            head = bytes(envelope.content).split(b"\r\n\r\n", 1)[0].decode("ascii", "replace")
+            for line in head.split("\r\n"):
+                if line.lower().startswith("message-id:"):
+                    self.box.seen.add(line.split(":", 1)[1].strip())
         return "250 OK"
 
 

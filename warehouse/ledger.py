@@ -13,6 +13,7 @@ the channel for the Message-ID before sending again.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -165,48 +166,74 @@ def set_outcome(
     )
 
 
+@dataclass(frozen=True)
+class Want:
+    """One send about to happen: its ledger key and what the pending row records."""
+
+    key: Key
+    message_id: str
+    address: str | None
+
+
 def claim(
     conn: Connection,
-    key: Key,
+    wants: Sequence[Want],
     *,
-    message_id: str,
     channel: str,
-    address: str | None,
     plan_id: int | None,
     at: datetime,
-) -> Claim:
-    """Write the ``pending`` row before any send (or find the row an earlier run wrote)."""
-    campaign, person_id, step = key.campaign, key.person_id, key.step
-    stmt = (
-        _dialect_insert(conn)
-        .values(
-            campaign=campaign,
-            person_id=person_id,
-            step=step,
-            channel=channel,
-            address=address,
-            message_id=message_id,
-            status="pending",
-            plan_id=plan_id,
-            created_at=utc(at),
-            attempts=1,
-        )
-        .on_conflict_do_nothing(index_elements=["campaign", "person_id", "step"])
+) -> dict[Key, Claim]:
+    """Write the ``pending`` rows before any send (or find the rows an earlier run wrote).
+
+    One statement for a group of recipients; a row is ``fresh`` only if this call's token is
+    the one stored, so two claimers can never both believe they created it.
+    """
+    if not wants:
+        return {}
+    token = f"claim:{uuid.uuid4().hex}"
+    campaign = wants[0].key.campaign
+    rows = [
+        {
+            "campaign": w.key.campaign,
+            "person_id": w.key.person_id,
+            "step": w.key.step,
+            "channel": channel,
+            "address": w.address,
+            "message_id": w.message_id,
+            "status": "pending",
+            "plan_id": plan_id,
+            "created_at": utc(at),
+            "attempts": 1,
+            "detail": token,
+        }
+        for w in wants
+    ]
+    stmt = _dialect_insert(conn).on_conflict_do_nothing(
+        index_elements=["campaign", "person_id", "step"]
     )
-    fresh = conn.execute(stmt).rowcount == 1
-    row = conn.execute(
-        select(Delivery.status, Delivery.message_id).where(
-            Delivery.campaign == campaign, Delivery.person_id == person_id, Delivery.step == step
-        )
-    ).one()
-    if not fresh and row.status == "pending":
+    conn.execute(stmt, rows)
+    found: dict[Key, Claim] = {}
+    stale: list[int] = []
+    pids = [w.key.person_id for w in wants]
+    q = select(
+        Delivery.id,
+        Delivery.person_id,
+        Delivery.step,
+        Delivery.status,
+        Delivery.message_id,
+        Delivery.detail,
+    ).where(Delivery.campaign == campaign, Delivery.person_id.in_(pids))
+    for did, pid, step, status, mid, detail in conn.execute(q):
+        key = Key(campaign, int(pid), int(step))
+        fresh = detail == token
+        found[key] = Claim(str(status), fresh, str(mid))
+        if not fresh and status == "pending":
+            stale.append(int(did))
+    if stale:
         conn.execute(
-            update(Delivery)
-            .where(Delivery.campaign == campaign, Delivery.person_id == person_id)
-            .where(Delivery.step == step)
-            .values(attempts=Delivery.attempts + 1)
+            update(Delivery).where(Delivery.id.in_(stale)).values(attempts=Delivery.attempts + 1)
         )
-    return Claim(str(row.status), fresh, str(row.message_id))
+    return {w.key: found[w.key] for w in wants}
 
 
 def mark(

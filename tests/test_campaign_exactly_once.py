@@ -1,0 +1,124 @@
+"""Exactly once under failure: a campaign to thousands of recipients, broken at random points
+(before a send, and after the server accepted a mail but before the ledger knew), rerun until
+done, delivers to every eligible recipient exactly once — counted at a real SMTP server."""
+
+from __future__ import annotations
+
+import random
+import smtplib
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy import Engine, func, select
+
+from connectors.channel import Outgoing
+from connectors.outbox import OutboxChannel
+from connectors.smtp_send import SmtpChannel
+from flows.campaign_render import message_id
+from flows.campaign_run import approved_plan, open_batches, plan, send_batch
+from flows.push_config import PushConfig
+from tests.push_bulk import bulk_cfg, seed_recipients
+from tests.push_smtp import smtp_server
+from warehouse import ledger
+from warehouse.ledger_schema import Delivery
+
+SIZES = {"sqlite": 2000, "postgresql": 1000}
+"""Recipients per run; PostgreSQL commits cost more on a shared test machine."""
+
+
+def _recovered(engine: Engine) -> int:
+    with engine.connect() as conn:
+        q = select(func.count()).select_from(Delivery).where(Delivery.detail.like("recovered%"))
+        return int(conn.execute(q).scalar_one())
+
+
+class Crash(Exception):
+    """Stands in for a process dying at that instant."""
+
+
+class Flaky:
+    """A channel that dies at random moments: before sending, or right after the server said 250."""
+
+    def __init__(self, inner: SmtpChannel | OutboxChannel, rng: random.Random, rate: float) -> None:
+        self.inner, self.rng, self.rate = inner, rng, rate
+        self.name = inner.name
+
+    def send(self, item: Outgoing) -> None:
+        roll = self.rng.random()
+        if roll < self.rate:
+            raise Crash("before send")
+        self.inner.send(item)
+        if roll < 2 * self.rate:
+            raise Crash("after send, before the ledger was told")
+
+    def was_sent(self, message_id: str) -> bool | None:
+        return self.inner.was_sent(message_id)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def _until_done(
+    engine: Engine,
+    cfg: PushConfig,
+    make_channel: Callable[[], SmtpChannel | OutboxChannel],
+    rng: random.Random,
+    rate: float = 0.01,
+) -> Counter[str]:
+    outcomes: Counter[str] = Counter()
+    for _attempt in range(500):
+        with engine.connect() as conn:
+            if ledger.current_plan(conn, "bulk") is None:
+                return outcomes
+        channel = Flaky(make_channel(), rng, rate=rate)
+        try:
+            plan_id = approved_plan(engine, cfg, "bulk")
+            for batch in open_batches(engine, plan_id, cfg.campaign("bulk").batch_size):
+                outcomes.update(send_batch(engine, cfg, "bulk", plan_id, batch, channel))
+        except Crash:
+            outcomes["crashes"] += 1
+        finally:
+            channel.close()
+    raise AssertionError("campaign never finished")
+
+
+def test_smtp_campaign_with_random_crashes_delivers_exactly_once(
+    engine: Engine, tmp_path: Path
+) -> None:
+    groups = seed_recipients(engine, SIZES[engine.dialect.name])
+    with smtp_server() as (box, port):
+        cfg = bulk_cfg(tmp_path, {"type": "smtp", "host": "127.0.0.1", "port": port})
+        view = plan(engine, cfg, "bulk")
+        assert view.counts["send"] == len(groups["eligible"])
+
+        def make() -> SmtpChannel:  # the Sent-folder check: ask the server what it holds
+            return SmtpChannel(
+                lambda: smtplib.SMTP("127.0.0.1", port, timeout=10), name="main", sent_check=box.has
+            )
+
+        outcomes = _until_done(engine, cfg, make, random.Random(42))
+        received = box.ids()
+    secret = cfg.unsubscribe_secret()
+    expected = {message_id(secret, "bulk", p, 1, "own.example") for p in groups["eligible"]}
+    assert outcomes["crashes"] >= 5 and _recovered(engine) >= 1, outcomes
+    assert max(received.values()) == 1, [m for m, n in received.items() if n > 1][:5]
+    assert set(received) == expected
+    with engine.connect() as conn:
+        sent = conn.execute(
+            select(func.count()).select_from(Delivery).where(Delivery.status == "sent")
+        ).scalar_one()
+    assert sent == len(expected)
+
+
+def test_outbox_channel_recovers_from_its_own_folder(engine: Engine, tmp_path: Path) -> None:
+    groups = seed_recipients(engine, 300, seed=3)
+    cfg = bulk_cfg(tmp_path, {"type": "outbox", "path": "outbox"}, batch_size=50)
+    plan(engine, cfg, "bulk")
+    outcomes = _until_done(
+        engine, cfg, lambda: OutboxChannel(tmp_path / "outbox", name="main"), random.Random(7), 0.04
+    )
+    files = sorted((tmp_path / "outbox").glob("*.eml"))
+    assert outcomes["crashes"] >= 2 and _recovered(engine) >= 1, outcomes
+    assert len(files) == len(groups["eligible"])
+    assert not list((tmp_path / "outbox").glob("*.tmp"))
