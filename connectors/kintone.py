@@ -46,6 +46,8 @@ class KintoneCursor(Cursor):
     hw: str | None = None
     last_id: int | None = None
     pass_started: str | None = None
+    passes: int = 0
+    """Passes begun so far: orders cursors even when two passes start in the same second."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class AppSpec:
     mode: Literal["seek", "cursor"] = "seek"
     lookback: timedelta = timedelta(minutes=5)
     sweep_deletes: bool = True
+    page_size: int = PAGE
 
     def path(self, resource: str) -> str:
         if self.guest_space is not None:
@@ -151,7 +154,7 @@ class Kintone:
         return out
 
     def create_cursor(self, spec: AppSpec, query: str, fields: Sequence[str]) -> str:
-        body: dict[str, Any] = {"app": spec.app, "query": query, "size": PAGE}
+        body: dict[str, Any] = {"app": spec.app, "query": query, "size": spec.page_size}
         if fields:
             body["fields"] = list(fields)
         resp = self.call(
@@ -205,20 +208,25 @@ def read_app(
     spec: AppSpec,
     cursor: KintoneCursor | None,
     *,
-    page_size: int = PAGE,
+    page_size: int | None = None,
     clock: Clock | None = None,
 ) -> Iterator[Page[KintoneCursor]]:
     """Pages of records updated since the cursor, then (optionally) the live-id sweep."""
+    page_size = page_size or spec.page_size
     full = cursor is None
     cur = cursor or KintoneCursor()
     if cur.pass_started is None:
-        started = (clock or _now)() - spec.lookback
-        cur = cur.model_copy(update={"pass_started": kintone_time(started), "last_id": None})
+        started = kintone_time((clock or _now)() - spec.lookback)
+        if cur.hw and started < cur.hw:
+            started = cur.hw  # never move the mark backwards (a clock step, a short lookback)
+        cur = cur.model_copy(
+            update={"pass_started": started, "last_id": None, "passes": cur.passes + 1}
+        )
     pages = _seek(kt, spec, cur, page_size) if spec.mode == "seek" else _cursor(kt, spec, cur)
     for page in pages:
         yield page
         cur = page.cursor
-    done = KintoneCursor(hw=cur.pass_started)
+    done = KintoneCursor(hw=cur.pass_started, passes=cur.passes)
     if not spec.sweep_deletes:
         yield Page(records=[], cursor=done, snapshot_end=full)
         return

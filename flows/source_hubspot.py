@@ -50,6 +50,7 @@ class Config(SourceConfig):
         default_factory=lambda: {o: ObjectConfig() for o in DEFAULT_OBJECTS}
     )
     searches_per_second: float = Field(default=4.0, gt=0)
+    page_size: int = Field(default=200, ge=1, le=200)
     currency: str = Field(default="JPY", min_length=3, max_length=3)
 
 
@@ -98,7 +99,7 @@ def streams(
             StreamSpec(
                 connector=name,
                 stream=obj,
-                read=partial(_read, api, obj, props, oc.archived),
+                read=partial(_read, api, obj, props, oc.archived, cfg.page_size),
                 cursor_type=hs.HubSpotCursor,
                 source_id=_source_id,
                 map=partial(_map, m.MAPPERS[obj], opts),
@@ -117,7 +118,7 @@ def _source_id(raw: dict[str, Any]) -> str:
 
 
 def _read(
-    api: Any, obj: str, props: list[str], archived: bool, cursor: Cursor | None
+    api: Any, obj: str, props: list[str], archived: bool, limit: int, cursor: Cursor | None
 ) -> Iterator[Page[Any]]:
     assert cursor is None or isinstance(cursor, hs.HubSpotCursor)
-    return hs.read_objects(api(), obj, cursor, properties=props, archived=archived)
+    return hs.read_objects(api(), obj, cursor, properties=props, archived=archived, limit=limit)

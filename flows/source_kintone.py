@@ -55,6 +55,7 @@ class AppConfig(BaseModel):
     mode: Literal["seek", "cursor"] = "seek"
     sweep_deletes: bool = True
     lookback_minutes: int = Field(default=5, ge=0)
+    page_size: int = Field(default=500, ge=1, le=500)
     user_domain: str | None = None
     activity_kind: Literal["email", "meeting", "call", "task", "note"] = "meeting"
     won_stages: list[str] = Field(default_factory=list)
@@ -79,6 +80,7 @@ def app_spec(ac: AppConfig) -> kt.AppSpec:
         mode=ac.mode,
         lookback=timedelta(minutes=ac.lookback_minutes),
         sweep_deletes=ac.sweep_deletes,
+        page_size=ac.page_size,
     )
 
 
