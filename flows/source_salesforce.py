@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from simple_salesforce.api import Salesforce
 
 from connectors import salesforce as sf
+from connectors import salesforce_auth
 from connectors.page import Cursor, Page
 from flows.engine import StreamSpec, config_fingerprint
 from flows.secrets import resolve_secret
@@ -51,7 +52,7 @@ class ObjectConfig(BaseModel):
 
 class Config(SourceConfig):
     type: Literal["salesforce"] = "salesforce"
-    auth: sf.SalesforceAuth
+    auth: salesforce_auth.SalesforceAuth
     objects: dict[str, ObjectConfig] = Field(
         default_factory=lambda: {o: ObjectConfig() for o in DEFAULT_OBJECTS}
     )
@@ -89,7 +90,7 @@ def streams(
 
     def get_client() -> Salesforce:
         if "c" not in holder:
-            holder["c"] = sf.connect(cfg.auth, resolve)
+            holder["c"] = salesforce_auth.connect(cfg.auth, resolve)
         return holder["c"]
 
     opts = MapOptions(

@@ -15,6 +15,7 @@ from simple_salesforce.api import Salesforce
 from sqlalchemy import Engine, select
 
 from connectors import salesforce as sf
+from connectors import salesforce_auth as sfa
 from flows import source_salesforce as src
 from flows.engine import run_stream
 from flows.workspace import Company, Workspace
@@ -125,8 +126,8 @@ def test_refresh_token_login_and_a_revoked_token_never_leaks() -> None:
         "https://login.salesforce.com/services/oauth2/token",
         json={"access_token": "00Dx!abc", "instance_url": BASE, "token_type": "Bearer"},
     )
-    auth = sf.SalesforceAuth(client_id="cid", refresh_token_env="RT")
-    client = sf.connect(auth, lambda env, f: SecretStr("very-secret-refresh"))
+    auth = sfa.SalesforceAuth(client_id="cid", refresh_token_env="RT")
+    client = sfa.connect(auth, lambda env, f: SecretStr("very-secret-refresh"))
     assert client.session_id == "00Dx!abc"
     assert client.base_url.startswith(BASE)
     body = responses.calls[0].request.body or ""
@@ -138,13 +139,13 @@ def test_refresh_token_login_and_a_revoked_token_never_leaks() -> None:
         json={"error": "invalid_grant", "error_description": "expired access/refresh token"},
     )
     with pytest.raises(AuthError) as exc:
-        sf.connect(auth, lambda env, f: SecretStr("very-secret-refresh"))
+        sfa.connect(auth, lambda env, f: SecretStr("very-secret-refresh"))
     assert "very-secret-refresh" not in str(exc.value)
 
 
 def test_auth_settings_name_what_is_missing() -> None:
     with pytest.raises(AuthError, match="username"):
-        sf.connect(sf.SalesforceAuth(method="jwt", client_id="c"), lambda e, f: SecretStr("k"))
+        sfa.connect(sfa.SalesforceAuth(method="jwt", client_id="c"), lambda e, f: SecretStr("k"))
 
 
 # -- multi-call flows (local HTTPS fake) --------------------------------------------------------
