@@ -123,10 +123,12 @@ def parse_message(
 
     text: str | None = None
     if not headers_only:
-        text, attachments = _body(msg, fallbacks)
+        text, attachments, invite = _body(msg, fallbacks)
         attributes["has_attachments"] = bool(attachments)
         if attachments:
             attributes["attachments"] = attachments[:20]
+        if invite:
+            attributes["calendar_invite"] = True
     defects = sorted({type(d).__name__ for part in _walk(msg) for d in part.defects})
     if defects:
         attributes["defects"] = defects
@@ -162,8 +164,7 @@ def message_text(raw: bytes) -> str | None:
         msg = message_from_bytes(bytes(raw), policy=compat32)
     except Exception as exc:
         raise BadRecord(f"cannot parse message: {type(exc).__name__}: {exc}") from None
-    text, _ = _body(msg, [])
-    return text
+    return _body(msg, [])[0]
 
 
 class _Headers:
@@ -371,14 +372,17 @@ def _filename(part: Message, fallbacks: list[str]) -> str | None:
     return text or None
 
 
-def _body(msg: Message, fallbacks: list[str]) -> tuple[str | None, list[str]]:
-    """The text a person reads first (plain before HTML) and the attachment names."""
+def _body(msg: Message, fallbacks: list[str]) -> tuple[str | None, list[str], bool]:
+    """The text a person reads first (plain before HTML), the attachment names, and whether
+    a calendar invitation (``text/calendar``) rides along."""
+    invite = False
     plain: list[Message] = []
     html: list[Message] = []
     nested: list[Message] = []
     attachments: list[str] = []
 
     def visit(part: Message, top: bool) -> None:
+        nonlocal invite
         ctype = part.get_content_type()
         payload = _parts(part)
         if part.get_content_maintype() == "message" and not top:
@@ -390,11 +394,13 @@ def _body(msg: Message, fallbacks: list[str]) -> tuple[str | None, list[str]]:
                 if isinstance(sub, Message):
                     visit(sub, False)
             return
-        if _is_attachment(part):
+        if ctype == "text/calendar":
+            invite = True
+        elif _is_attachment(part):
             attachments.append(_filename(part, fallbacks) or ctype)
         elif ctype == "text/html":
             html.append(part)
-        elif part.get_content_maintype() == "text":
+        elif ctype in ("text/plain", "text/enriched", "text/richtext"):
             plain.append(part)
 
     visit(msg, True)
@@ -403,13 +409,12 @@ def _body(msg: Message, fallbacks: list[str]) -> tuple[str | None, list[str]]:
         if text is not None and part in html:
             text = html_to_text(text)
         if text and text.strip():
-            return text, attachments
+            return text, attachments, invite
     for part in nested[:1]:  # a forward with no text of its own: the forwarded text
         inner = _parts(part)
-        if isinstance(inner, list) and inner and isinstance(inner[0], Message):
-            text, _ = _body(inner[0], fallbacks)
-            return text, attachments
-    return None, attachments
+        if inner:
+            return _body(inner[0], fallbacks)[0], attachments, invite
+    return None, attachments, invite
 
 
 def _part_text(part: Message, fallbacks: list[str]) -> str | None:

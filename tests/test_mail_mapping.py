@@ -464,3 +464,17 @@ def test_windows_extensions_in_euc_jp_and_mixed_charset_words() -> None:
     jis = base64.b64encode("見積".encode("iso2022_jp")).decode()
     text, fb = decode_words(f"=?UTF-8?B?UmU6IA==?= =?Shift_JIS?B?{sjis}?= =?ISO-2022-JP?B?{jis}?=")
     assert (text, fb) == ("Re: 見積①見積", None)
+
+
+def test_calendar_invitation_is_flagged_not_used_as_snippet() -> None:
+    ics = b"BEGIN:VCALENDAR\r\nMETHOD:REQUEST\r\nEND:VCALENDAR\r\n"
+    raw = mime(b"", ctype="multipart/mixed; boundary=B").replace(
+        b"\r\n\r\n",
+        b"\r\n\r\n--B\r\nContent-Type: text/calendar; method=REQUEST; charset=utf-8\r\n\r\n"
+        + ics
+        + b"\r\n--B--\r\n",
+        1,
+    )
+    act = parse_message(raw, own_domains=OWN)
+    assert act.attributes["calendar_invite"] is True
+    assert act.snippet is None
