@@ -84,3 +84,61 @@ def test_trash_is_a_deletion_and_untrash_brings_it_back(engine: Engine, tmp_path
     h.box._record("labelsRemoved", victim, ["TRASH"])
     run_stream(engine, spec, "r3")
     assert victim in live_ids(engine, spec.key)
+
+
+def test_over_real_http_with_a_bearer_token(engine: Engine, tmp_path: Path) -> None:
+    """The same mailbox behind a local HTTP server (``client_options.api_endpoint``): real
+    sockets, real httplib2, google-auth adding the bearer token."""
+    import http.server
+    import threading
+
+    from google.oauth2.credentials import Credentials
+
+    from connectors.google_api import build_service
+    from flows.engine import run_stream
+    from tests.conformance import live_ids
+
+    h = GmailHarness(tmp_path)
+    h.add(3)
+    auth_headers: list[str | None] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            auth_headers.append(self.headers.get("authorization"))
+            resp, content = h.box.request("http://fake" + self.path)
+            self.send_response(int(resp.status))
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(content)))
+            self.end_headers()
+            self.wfile.write(content)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        endpoint = f"http://127.0.0.1:{server.server_address[1]}/"
+        cfg = source_gmail.Config(accounts=[h.box.address], service_account_key_env="UNUSED")
+        (spec,) = source_gmail.streams(
+            "gmail",
+            cfg,
+            h.ws,
+            service_for=lambda _a: build_service(
+                "gmail",
+                "v1",
+                credentials=Credentials(token="ya29.test-token"),
+                client_options={"api_endpoint": endpoint},
+            ),
+            options={"policy": RetryPolicy(max_retries=0, sleep=lambda s: None)},
+        )
+        run_stream(engine, spec, "http-1")
+        h.box.delete(sorted(h.box.visible())[0])
+        run_stream(engine, spec, "http-2")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    assert live_ids(engine, spec.key) == h.expected_ids() and len(h.expected_ids()) == 2
+    assert auth_headers and set(auth_headers) == {"Bearer ya29.test-token"}
