@@ -165,6 +165,9 @@ def _drain(
 ) -> None:
     key = spec.key
     seen: set[str] = set()
+    with engine.connect() as conn:
+        # Only when this stream has open quarantine entries do landed rows need to close them.
+        open_quarantine = bool(state.quarantine_counts(conn).get((key.connector, key.stream)))
     for page in spec.read(cursor):
         rows: list[tuple[str, dict[str, Any]]] = []
         bad = [Quarantined(b.source_id, b.reason, b.payload) for b in page.bad]
@@ -183,6 +186,11 @@ def _drain(
             skip = unchanged_ids(conn, key, hashes)
             records, mapped_bad = _map_page(spec, rows, skip, hashes)
             bad.extend(mapped_bad)
+            if open_quarantine:
+                failed = {b.source_id for b in bad}
+                state.resolve_quarantined(
+                    conn, key, [sid for sid, _ in rows if sid not in skip and sid not in failed]
+                )
             deleted = list(page.deleted)
             stats = apply_page(
                 conn,

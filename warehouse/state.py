@@ -70,9 +70,12 @@ def reset_cursor(conn: Connection, key: StreamKey) -> None:
 def quarantine(
     conn: Connection, key: StreamKey, items: Sequence[Quarantined], run_id: str | None
 ) -> int:
+    """Keep bad records with their reasons; a newer failure of the same record supersedes
+    the older one so the open count is one per bad record, however often it is re-read."""
     if not items:
         return 0
     ts = now()
+    resolve_quarantined(conn, key, [q.source_id for q in items if q.source_id], ts)
     conn.execute(
         insert(t.Quarantine),
         [
@@ -89,6 +92,25 @@ def quarantine(
         ],
     )
     return len(items)
+
+
+def resolve_quarantined(
+    conn: Connection, key: StreamKey, source_ids: Sequence[str], ts: datetime | None = None
+) -> None:
+    """Close open quarantine entries of records that have now landed (or failed anew)."""
+    q = t.Quarantine
+    ids = sorted(set(source_ids))
+    for i in range(0, len(ids), 900):
+        conn.execute(
+            update(q)
+            .where(
+                q.connector == key.connector,
+                q.stream == key.stream,
+                q.source_id.in_(ids[i : i + 900]),
+                q.resolved_at.is_(None),
+            )
+            .values(resolved_at=ts or now())
+        )
 
 
 def start_run(conn: Connection, key: StreamKey, run_id: str) -> int:
