@@ -53,10 +53,14 @@ def write_customers(world: World, path: Path) -> int:
     w = csv.writer(buf, lineterminator="\r\n")
     w.writerow(CSV_HEADERS)
     rows: list[list[str]] = []
+    first_seen: set[str] = set()
     for c in world.contacts:
         comp = c.company
         company = comp.name
-        if comp.variants and r.random() < 0.35:
+        # The first row of a company spells it properly; later rows as colleagues typed it.
+        if comp.domain not in first_seen:
+            first_seen.add(comp.domain)
+        elif comp.variants and r.random() < 0.35:
             company = r.choice(comp.variants)
         sep = " " if comp.english else r.choice((" ", "　", ""))
         name = f"{c.given}{sep}{c.family}" if comp.english else f"{c.family}{sep}{c.given}"

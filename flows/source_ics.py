@@ -29,6 +29,7 @@ from connectors.icsfiles import IcsCursor, events
 from connectors.page import Cursor, Page
 from flows.engine import StreamSpec, config_fingerprint
 from flows.workspace import SourceConfig, Workspace
+from kizuna.errors import ConfigError
 from mappings.calendar_events import events_to_activities
 from warehouse import records as r
 
@@ -65,6 +66,13 @@ def streams(
     default_window = window_for(cfg, today, None)
 
     def read(cursor: Cursor | None) -> Iterator[Page[IcsCursor]]:
+        if not root.exists():
+            raise ConfigError(
+                f"calendar path not found: {root}",
+                file=str(ws.path),
+                field=f"sources.{name}.path",
+                fix="point it at an .ics file or a folder of .ics files",
+            )
         c = cursor if isinstance(cursor, IcsCursor) else None
         window = window_for(cfg, today, c.window if c else None)
         return events(root, c, window=window, page_size=cfg.page_size)

@@ -9,12 +9,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, select
 
 from connectors.icsfiles import IcsCursor, events
 from flows.engine import StreamResult, run_stream
 from flows.source_ics import Config, streams, window_for
 from flows.workspace import Company, Workspace
+from kizuna.errors import ConfigError
 from warehouse import schema as t
 
 NOW = datetime(2026, 3, 4, 3, 0, tzinfo=UTC)  # a Wednesday
@@ -286,3 +288,10 @@ def test_connector_pages_and_resumable_cursor(tmp_path: Path) -> None:
     assert sum(len(p.records) for p in moved) == 15
     same = list(events(root, final, window=["2026-01-05", "2026-06-01"]))
     assert sum(len(p.records) for p in same) == 0 and len(same[0].seen) == 15
+
+
+def test_missing_path_names_the_field(engine: Engine, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        _sync(engine, tmp_path)
+    assert info.value.field == "sources.calendar.path"
+    assert "calendar path not found" in str(info.value)
