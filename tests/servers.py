@@ -23,6 +23,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -98,10 +99,12 @@ class Dovecot:
         folder: str,
         message: bytes,
         flags: str = "",
+        internaldate: datetime | None = None,
     ) -> None:
+        """APPEND as a mail client would (``internaldate``: when the server got it)."""
         conn = self.login(user)
         try:
-            conn.append(folder, f"({flags})" if flags else None, None, message)
+            conn.append(folder, f"({flags})" if flags else None, internaldate, message)
         finally:
             conn.logout()
 
