@@ -148,6 +148,25 @@ def _age(ts: datetime | None) -> str:
     return f"{int(s // 86400)} days ago"
 
 
+def cursor_text(cur: object) -> str:
+    """A cursor in a few words: file sets by count, scalar positions as key=value."""
+    if cur is None:
+        return "—"
+    if isinstance(cur, dict):
+        parts = []
+        for k, v in cur.items():
+            if isinstance(v, dict | list):
+                parts.append(f"{len(v)} {k}")
+            elif k == "path" and isinstance(v, str):
+                parts.append(Path(v).name)
+            elif v is not None and k not in ("sha256", "mtime_ns", "size"):
+                parts.append(f"{k}={v}")
+        text = ", ".join(parts)
+    else:
+        text = json.dumps(cur, ensure_ascii=False)
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
 def print_status(console: Console, ws: Workspace) -> None:
     from flows import registry
 
@@ -197,9 +216,7 @@ def print_status(console: Console, ws: Workspace) -> None:
                     .limit(1)
                 ).first()
                 cur, _ = cursors.get((name, stream), (None, None))
-                text = json.dumps(cur, ensure_ascii=False) if cur is not None else "—"
-                if len(text) > 48:
-                    text = text[:45] + "…"
+                text = cursor_text(cur)
                 nq = quarantined.get((name, stream), 0)
                 if last is None:
                     table.add_row(f"{name}/{stream}", text, "never", "", "", "", "", "", str(nq))
