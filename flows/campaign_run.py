@@ -27,6 +27,7 @@ from kizuna.errors import BadRecord, FatalError
 from warehouse import ledger
 from warehouse.audience import profiles, utc
 from warehouse.consent import may_send_many
+from warehouse.db import write_transaction
 from warehouse.segment_schema import snapshot
 from warehouse.segments import Context, members
 from warehouse.state import now as utcnow
@@ -68,7 +69,7 @@ def plan(engine: Engine, cfg: PushConfig, name: str, *, as_of: datetime | None =
     c = cfg.campaign(name)
     at = utc(as_of or utcnow())
     secret = cfg.unsubscribe_secret()
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         ids = members(conn, cfg.segment(c.segment), segment_context(cfg, at))
         snap = snapshot(conn, c.segment, ids, at)
         done = ledger.deliveries(conn, name)
@@ -209,7 +210,7 @@ def approved_plan(engine: Engine, cfg: PushConfig, name: str) -> int:
 
 
 def open_batches(engine: Engine, plan_id: int, size: int) -> list[list[int]]:
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         ledger.start_plan(conn, plan_id, utcnow())
         ids = ledger.open_entry_ids(conn, plan_id)
     return [ids[i : i + size] for i in range(0, len(ids), size)]
@@ -266,6 +267,7 @@ def send_batch(
     run = _Run(cfg, name, c, plan_id, channel, clock, pacer)
     out: Counter[str] = Counter()
     with engine.connect() as conn:
+        conn.execution_options(sqlite_begin="IMMEDIATE")  # every transaction below writes
         with conn.begin():
             lines = [
                 x

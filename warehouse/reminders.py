@@ -1,0 +1,385 @@
+"""Reminder rules for sales staff: find the conditions, keep one reminder per condition.
+
+Each rule turns the warehouse into a list of :class:`Condition` s, each identified by
+(rule, subject, instance). The instance names *this occurrence* of the condition — the date
+a deal went quiet, the meeting, the close date — so a reminder is sent once per occurrence,
+resolved when the condition clears (a mail went out, the deal moved), and a new occurrence
+later (the deal goes quiet again) is a new reminder.
+
+Business days follow the Japanese calendar: weekends and national holidays (``jpholiday``)
+do not count.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jpholiday
+from sqlalchemy import Connection, Row, func, insert, select, update
+
+from warehouse import schema as t
+from warehouse.audience import utc
+from warehouse.ledger_schema import Reminder
+from warehouse.upsert import chunks
+
+CONTACT = ("email", "meeting", "call")
+
+
+@dataclass(frozen=True)
+class Condition:
+    rule: str
+    subject_kind: str
+    subject_id: int
+    instance: str
+    owner_id: int | None
+    title: str
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, int, str]:
+        return (self.subject_kind, self.subject_id, self.instance)
+
+
+def is_business_day(d: date) -> bool:
+    return d.weekday() < 5 and not jpholiday.is_holiday(d)
+
+
+def add_business_days(d: date, n: int) -> date:
+    """The n-th business day after ``d``."""
+    out = d
+    while n > 0:
+        out += timedelta(days=1)
+        if is_business_day(out):
+            n -= 1
+    return out
+
+
+def _local(ts: datetime, tz: str) -> date:
+    return utc(ts).astimezone(ZoneInfo(tz)).date()
+
+
+# -- rules ---------------------------------------------------------------------------------
+
+
+def deal_idle(conn: Connection, rule: str, days: int, as_of: datetime) -> list[Condition]:
+    """Open deals with no activity and no stage change for ``days`` days."""
+    d = t.table(t.Deal)
+    a = t.table(t.Activity)
+    h = t.table(t.DealStageHistory)
+    last_act = (
+        select(func.max(a.c.occurred_at))
+        .where(
+            a.c.deal_id == d.c.id,
+            a.c.deleted_at.is_(None),
+            a.c.status != "cancelled",
+            a.c.occurred_at <= utc(as_of),
+        )
+        .scalar_subquery()
+    )
+    last_stage = select(func.max(h.c.entered_at)).where(h.c.deal_id == d.c.id).scalar_subquery()
+    q = select(
+        d.c.id, d.c.name, d.c.stage, d.c.owner_id, d.c.created_at, last_act, last_stage
+    ).where(d.c.status == "open", d.c.deleted_at.is_(None))
+    cut = utc(as_of) - timedelta(days=days)
+    out = []
+    for did, name, stage, owner, created, act, moved in conn.execute(q):
+        touch = max(utc(x) for x in (created, act, moved) if x is not None)
+        if touch < cut:
+            idle = (utc(as_of) - touch).days
+            out.append(
+                Condition(
+                    rule,
+                    "deal",
+                    int(did),
+                    f"since:{touch.date().isoformat()}",
+                    owner,
+                    f"案件「{name}」に{idle}日間動きがありません / deal '{name}' idle {idle} days",
+                    {"deal": name, "stage": stage, "last_touch": touch.isoformat(), "days": idle},
+                )
+            )
+    return out
+
+
+def close_date(
+    conn: Connection, rule: str, within_days: int, as_of: datetime, tz: str
+) -> list[Condition]:
+    """Open deals whose expected close date has passed or is within ``within_days``."""
+    d = t.table(t.Deal)
+    today = _local(as_of, tz)
+    q = select(d.c.id, d.c.name, d.c.stage, d.c.owner_id, d.c.expected_close).where(
+        d.c.status == "open",
+        d.c.deleted_at.is_(None),
+        d.c.expected_close.is_not(None),
+        d.c.expected_close <= today + timedelta(days=within_days),
+    )
+    out = []
+    for did, name, stage, owner, close in conn.execute(q):
+        passed = close < today
+        kind = "passed" if passed else "near"
+        title = (
+            f"案件「{name}」の受注予定日({close})を過ぎています / close date passed"
+            if passed
+            else f"案件「{name}」の受注予定日({close})が近づいています / close date near"
+        )
+        out.append(
+            Condition(
+                rule,
+                "deal",
+                int(did),
+                f"{kind}:{close.isoformat()}",
+                owner,
+                title,
+                {"deal": name, "stage": stage, "expected_close": close.isoformat(), "kind": kind},
+            )
+        )
+    return out
+
+
+def meeting_no_followup(
+    conn: Connection,
+    rule: str,
+    business_days: int,
+    lookback_days: int,
+    as_of: datetime,
+    tz: str,
+) -> list[Condition]:
+    """Meetings with customers and no outbound mail to any of them within N business days."""
+    a = t.table(t.Activity)
+    ap = t.table(t.ActivityParticipant)
+    p = t.table(t.Person)
+    now = utc(as_of)
+    since = now - timedelta(days=lookback_days)
+    end = func.coalesce(a.c.ends_at, a.c.occurred_at)
+    meetings = conn.execute(
+        select(a.c.id, a.c.subject, a.c.occurred_at, end.label("ended")).where(
+            a.c.kind == "meeting",
+            a.c.status != "cancelled",
+            a.c.deleted_at.is_(None),
+            a.c.occurred_at >= since,
+            end <= now,
+        )
+    ).all()
+    if not meetings:
+        return []
+    ids = [int(m.id) for m in meetings]
+    people: dict[int, set[int]] = defaultdict(set)
+    staff: dict[int, list[tuple[str, int]]] = defaultdict(list)
+    owners: dict[int, int | None] = {}
+    for part in chunks(ids, 900):
+        rows = conn.execute(
+            select(ap.c.activity_id, ap.c.person_id, ap.c.staff_user_id, ap.c.role, p.c.owner_id)
+            .select_from(ap.outerjoin(p, p.c.id == ap.c.person_id))
+            .where(ap.c.activity_id.in_(part))
+        )
+        for aid, pid, sid, role, owner in rows:
+            if pid is not None:
+                people[int(aid)].add(int(pid))
+                owners.setdefault(int(aid), owner)
+            if sid is not None:
+                staff[int(aid)].append((str(role), int(sid)))
+    sent = _outbound_mail(conn, {x for s in people.values() for x in s}, since, now)
+    today = _local(now, tz)
+    out = []
+    for m in meetings:
+        who = people.get(int(m.id))
+        if not who:
+            continue  # an internal meeting: nobody to follow up with
+        ended = utc(m.ended)
+        due = add_business_days(_local(ended, tz), business_days)
+        if today <= due:
+            continue
+        if any(utc(ts) >= ended for pid in who for ts in sent.get(pid, [])):
+            continue
+        roles = dict(staff.get(int(m.id), []))
+        owner = roles.get("organizer") or next(iter(roles.values()), None) or owners.get(int(m.id))
+        title = f"商談「{m.subject or ''}」のフォローアップメールが未送信です / no follow-up yet"
+        out.append(
+            Condition(
+                rule,
+                "activity",
+                int(m.id),
+                f"meeting:{int(m.id)}",
+                owner,
+                title,
+                {"meeting": m.subject, "held": ended.isoformat(), "due": due.isoformat()},
+            )
+        )
+    return out
+
+
+def _outbound_mail(
+    conn: Connection, person_ids: set[int], since: datetime, until: datetime
+) -> dict[int, list[datetime]]:
+    a = t.table(t.Activity)
+    ap = t.table(t.ActivityParticipant)
+    out: dict[int, list[datetime]] = defaultdict(list)
+    for part in chunks(sorted(person_ids), 900):
+        q = (
+            select(ap.c.person_id, a.c.occurred_at)
+            .select_from(ap.join(a, a.c.id == ap.c.activity_id))
+            .where(
+                ap.c.person_id.in_(part),
+                a.c.kind == "email",
+                a.c.direction == "outbound",
+                a.c.deleted_at.is_(None),
+                a.c.occurred_at >= since,
+                a.c.occurred_at <= until,
+            )
+        )
+        for pid, ts in conn.execute(q):
+            out[int(pid)].append(ts)
+    return out
+
+
+def key_account_quiet(
+    conn: Connection,
+    rule: str,
+    days: int,
+    attribute: str,
+    values: Sequence[str],
+    as_of: datetime,
+) -> list[Condition]:
+    """Key accounts (an organization attribute in ``values``) nobody contacted for N days."""
+    o = t.table(t.Organization)
+    a = t.table(t.Activity)
+    ap = t.table(t.ActivityParticipant)
+    p = t.table(t.Person)
+    attr = o.c.attributes[attribute].as_string()
+    last = (
+        select(func.max(a.c.occurred_at))
+        .select_from(ap.join(a, a.c.id == ap.c.activity_id).join(p, p.c.id == ap.c.person_id))
+        .where(
+            p.c.organization_id == o.c.id,
+            a.c.kind.in_(CONTACT),
+            a.c.status != "cancelled",
+            a.c.deleted_at.is_(None),
+            a.c.occurred_at <= utc(as_of),
+        )
+        .scalar_subquery()
+    )
+    match = attr.in_(list(values)) if values else attr.is_not(None)
+    q = select(o.c.id, o.c.name, o.c.owner_id, last).where(o.c.deleted_at.is_(None), match)
+    cut = utc(as_of) - timedelta(days=days)
+    out = []
+    for oid, name, owner, last_at in conn.execute(q):
+        if last_at is not None and utc(last_at) >= cut:
+            continue
+        since = utc(last_at).date().isoformat() if last_at is not None else "never"
+        out.append(
+            Condition(
+                rule,
+                "organization",
+                int(oid),
+                f"since:{since}",
+                owner,
+                f"重要顧客「{name}」と{days}日以上接点がありません / key account quiet",
+                {"organization": name, "last_contact": since},
+            )
+        )
+    return out
+
+
+# -- the reminder ledger -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    opened: int
+    resolved: int
+    reopened: int
+
+
+def reconcile(
+    conn: Connection,
+    rule: str,
+    conditions: Sequence[Condition],
+    at: datetime,
+    message_id: Any,
+) -> Reconciled:
+    """Open a reminder for each new condition, resolve those whose condition cleared.
+
+    ``message_id(condition) -> str`` gives the deterministic Message-ID of its notice.
+    """
+    rows = conn.execute(
+        select(
+            Reminder.id,
+            Reminder.subject_kind,
+            Reminder.subject_id,
+            Reminder.instance,
+            Reminder.status,
+        ).where(Reminder.rule == rule)
+    ).all()
+    known = {(r.subject_kind, int(r.subject_id), r.instance): r for r in rows}
+    current = {c.key: c for c in conditions}
+    ts = utc(at)
+    new = [c for k, c in current.items() if k not in known]
+    if new:
+        conn.execute(
+            insert(Reminder),
+            [
+                {
+                    "rule": c.rule,
+                    "subject_kind": c.subject_kind,
+                    "subject_id": c.subject_id,
+                    "instance": c.instance,
+                    "owner_id": c.owner_id,
+                    "status": "open",
+                    "title": c.title,
+                    "facts": c.facts,
+                    "opened_at": ts,
+                    "message_id": message_id(c),
+                    "delivery": "pending" if c.owner_id is not None else "no_owner",
+                }
+                for c in new
+            ],
+        )
+    back = [int(r.id) for k, r in known.items() if k in current and r.status == "resolved"]
+    gone = [int(r.id) for k, r in known.items() if k not in current and r.status == "open"]
+    for part in chunks(back, 900):  # the same occurrence again: reopen, never resend
+        conn.execute(
+            update(Reminder).where(Reminder.id.in_(part)).values(status="open", resolved_at=None)
+        )
+    for part in chunks(gone, 900):
+        conn.execute(
+            update(Reminder).where(Reminder.id.in_(part)).values(status="resolved", resolved_at=ts)
+        )
+    return Reconciled(opened=len(new), resolved=len(gone), reopened=len(back))
+
+
+def undelivered(conn: Connection) -> list[Row[Any]]:
+    """Open reminders whose notice is not known to have gone out (pending or in doubt)."""
+    s = t.table(t.StaffUser)
+    q = (
+        select(
+            Reminder.id,
+            Reminder.rule,
+            Reminder.title,
+            Reminder.facts,
+            Reminder.message_id,
+            Reminder.delivery,
+            Reminder.opened_at,
+            s.c.email.label("owner_email"),
+            s.c.name.label("owner_name"),
+        )
+        .join(s, s.c.id == Reminder.owner_id)
+        .where(Reminder.status == "open", Reminder.delivery.in_(("pending", "sending")))
+        .order_by(Reminder.id)
+    )
+    return list(conn.execute(q).all())
+
+
+def set_delivery(conn: Connection, reminder_id: int, state: str, at: datetime) -> None:
+    values: dict[str, Any] = {"delivery": state}
+    if state == "sent":
+        values["sent_at"] = utc(at)
+    conn.execute(update(Reminder).where(Reminder.id == reminder_id).values(**values))
+
+
+def open_reminders(conn: Connection) -> list[Row[Any]]:
+    q = select(Reminder).where(Reminder.status == "open").order_by(Reminder.id)
+    return list(conn.execute(q).all())
