@@ -380,6 +380,10 @@ def test_snippet_trims_quotes_and_signatures() -> None:
     assert snippet(jp) == "承知しました。"
     gmail_jp = "了解です。\n2024年10月1日(火) 10:00 佐藤 <sato@client.co.jp>:\n> 以前"
     assert snippet(gmail_jp) == "了解です。"
+    iphone_jp = (
+        "了解です。\n\n2026/10/27 05:06、吉田 桃子 <m.yoshida@ourco.co.jp> のメール:\n\n> 前"
+    )
+    assert snippet(iphone_jp) == "了解です。"
     outlook = "Fine.\n-----Original Message-----\nFrom: x"
     assert snippet(outlook) == "Fine."
     assert len(snippet("あ" * 1000) or "") == 240
