@@ -343,3 +343,42 @@ def test_opportunity_stage_history_sets_changed_at_and_keeps_every_step(
     ]
     assert hist[0] == "Negotiation"
     assert hist[1].replace(tzinfo=UTC) == T0 - timedelta(days=7)
+
+
+@responses.activate
+def test_jwt_bearer_and_password_logins_build_a_client() -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    responses.post(
+        "https://login.salesforce.com/services/oauth2/token",
+        json={"access_token": "00Djwt!x", "instance_url": BASE},
+    )
+    auth = sfa.SalesforceAuth(
+        method="jwt", client_id="cid", username="int@jisha.co.jp", private_key_env="K"
+    )
+    client = sfa.connect(auth, lambda env, f: SecretStr(pem))
+    assert client.session_id == "00Djwt!x"
+    assert "jwt-bearer" in str(responses.calls[0].request.body)
+
+    responses.post(
+        re.compile(r"https://login\.salesforce\.com/services/Soap/u/.*"),
+        body=(
+            '<?xml version="1.0" encoding="UTF-8"?>'
+            '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
+            'xmlns="urn:partner.soap.sforce.com"><soapenv:Body><loginResponse><result>'
+            f"<serverUrl>{BASE}/services/Soap/u/61.0/00D</serverUrl>"
+            "<sessionId>00Dpw!y</sessionId></result></loginResponse></soapenv:Body></soapenv:Envelope>"
+        ),
+    )
+    pw = sfa.SalesforceAuth(
+        method="password", username="int@jisha.co.jp", password_env="P", security_token_env="T"
+    )
+    client = sfa.connect(pw, lambda env, f: SecretStr("s3cret"))
+    assert client.session_id == "00Dpw!y" and client.sf_instance == "na1.my.salesforce.com"
