@@ -80,7 +80,7 @@ def _seed(ws_file: Path, settings: MatchSettings | None = None) -> None:
                     source_id="msg1",
                     key="mail:<1@x>",
                     kind="email",
-                    occurred_at="2026-11-01T10:00:00+09:00",  # type: ignore[arg-type]
+                    occurred_at="2026-11-01T10:00:00+09:00",
                     direction="inbound",
                     subject="お見積りの件",
                     participants=[r.Participant(email="t.tanaka@abc.co.jp", role="from")],
@@ -90,7 +90,7 @@ def _seed(ws_file: Path, settings: MatchSettings | None = None) -> None:
                     name="ABC 導入案件",
                     organization=r.OrgRef(name="株式会社ABC"),
                     stage="提案",
-                    amount=1200000,  # type: ignore[arg-type]
+                    amount=1200000,
                 ),
             ],
             cursor=None,

@@ -25,19 +25,17 @@ CRM = StreamKey("salesforce", "contacts")
 def _put(engine: Engine, key: StreamKey, *people: r.Person) -> list[int]:
     with engine.begin() as conn:
         apply_page(conn, key, records=list(people), cursor=None)
-        got = []
+        got: list[int] = []
         for p in people:
-            got.append(
-                int(
-                    conn.execute(
-                        select(t.SourceRecord.entity_id).where(
-                            t.SourceRecord.connector == key.connector,
-                            t.SourceRecord.source_id == p.source_id,
-                            t.SourceRecord.entity == "person",
-                        )
-                    ).scalar_one()
+            eid = conn.execute(
+                select(t.SourceRecord.entity_id).where(
+                    t.SourceRecord.connector == key.connector,
+                    t.SourceRecord.source_id == p.source_id,
+                    t.SourceRecord.entity == "person",
                 )
-            )
+            ).scalar_one()
+            assert eid is not None
+            got.append(eid)
     return got
 
 
