@@ -23,7 +23,9 @@ def unsubscribes(
 ) -> list[ConsentEvent]:
     msg = parse(raw)
     values = [str(v) for h in RECIPIENT_HEADERS for v in (msg.get_all(h) or [])]
-    at = received_at(msg, received)
+    # The opt-out takes effect when it reaches us (it must win over anything recorded
+    # before); the sender's Date header is kept in the evidence.
+    dated = received_at(msg, received).isoformat()
     mid = str(msg.get("Message-ID", "")).strip() or None
     out: list[ConsentEvent] = []
     seen: set[tuple[int, str]] = set()
@@ -40,8 +42,8 @@ def unsubscribes(
                 purpose=hit[1],
                 status="opted_out",
                 source=source,
-                evidence=f"unsubscribe mail {mid or ''} from {frm} to {addr}".strip(),
-                at=at,
+                evidence=f"unsubscribe mail {mid or ''} from {frm} to {addr}, dated {dated}",
+                at=received,
             )
         )
     return out
