@@ -293,11 +293,13 @@ def read_messages(
     cur = cursor or MailFilesCursor()
     state = _State(dict(cur.files), dict(cur.dirs))
     pager = _Pager(state, page_size, page_bytes)
+    present: set[str] = set()
     for unit in plan(root, fmt):
         if isinstance(unit, RawBad):
             if pager.add(unit):
                 yield pager.flush()
             continue
+        present.add(unit.key)
         if isinstance(unit, _Mbox):
             steps: Iterator[_Step] = _read_mbox(unit, state, id_of)
         elif isinstance(unit, _Single):
@@ -312,6 +314,11 @@ def read_messages(
                 state.changed = True
             if full:
                 yield pager.flush()
+    # Forget files and folders that are gone, so the cursor does not grow forever.
+    for marks in (state.files, state.dirs):
+        for key in [k for k in marks if k not in present]:
+            del marks[key]
+            state.changed = True
     if pager.records or pager.bad or state.changed:
         yield pager.flush()
 

@@ -313,3 +313,18 @@ def test_tail_read_agrees_with_a_full_read(
     else:
         assert [r["raw"] for r in tail] == [r["raw"] for r in full]
         assert len(full) == 1
+
+
+def test_cursor_forgets_files_and_folders_that_are_gone(tmp_path: Path) -> None:
+    make_mbox(tmp_path / "old.mbox", [msg(1)])
+    (tmp_path / "eml").mkdir()
+    (tmp_path / "eml" / "a.eml").write_bytes(msg(2))
+    _, pages = drain(tmp_path)
+    cur = last_cursor(pages)
+    assert set(cur.files) == {"old.mbox"} and set(cur.dirs) == {"eml"}
+    (tmp_path / "old.mbox").unlink()
+    (tmp_path / "eml" / "a.eml").unlink()
+    (tmp_path / "eml").rmdir()
+    recs, pages = drain(tmp_path, cur)
+    assert recs == []
+    assert last_cursor(pages) == MailFilesCursor()
