@@ -13,10 +13,10 @@ Cursor lifecycle:
 3. **404** on a stale start id (kept ~a week, sometimes hours) → ``ResyncRequired``; the engine
    drops the cursor and runs step 1 again.
 
-Changes map to records as: ``messagesAdded``/``labelsAdded``/``labelsRemoved`` → the message is
-fetched again (its labels are part of the record); ``messagesDeleted`` (permanent deletes) →
-``Page.deleted``; a message now in TRASH or SPAM (or a draft, or chat) → ``Page.deleted`` too,
-and fetched back if it leaves the trash. Quota costs follow Google's table (list 5, get 5,
+Changes map to records as: ``messagesAdded`` and label changes → the message is fetched again
+(its user labels are part of the record), except read/star/importance/category flips, which
+are ignored; ``messagesDeleted`` (permanent deletes) → ``Page.deleted``; moved to TRASH or SPAM
+→ ``Page.deleted`` without a fetch, and fetched back if it leaves them. Quota costs follow Google's table (list 5, get 5,
 history 2, profile 1 unit) against a per-user bucket of 6,000 units a minute.
 """
 
@@ -36,6 +36,8 @@ COST = {"getProfile": 1, "messages.list": 5, "messages.get": 5, "history.list": 
 HIDDEN_LABELS = frozenset({"TRASH", "SPAM", "DRAFT", "CHAT"})
 """A message carrying one of these is not (or no longer) mail we keep."""
 DEFAULT_QUERY = "-in:chats -in:drafts"
+VOLATILE_LABELS = frozenset({"UNREAD", "STARRED", "IMPORTANT"})
+"""Labels that flip as people read mail; not worth a refetch, and not stored."""
 
 
 class GmailCursor(Cursor):
@@ -177,6 +179,28 @@ def _full(api: _Api, cursor: GmailCursor | None) -> Iterator[Page[GmailCursor]]:
         return
 
 
+def _action(kind: str, labels: set[str]) -> Literal["fetch", "delete"] | None:
+    """What a history item means for our copy: fetch the message again, drop it, or nothing.
+
+    Moving to trash or spam drops it without a fetch; leaving them fetches it back. Changes
+    of read/starred/importance/category labels alone are ignored: they change nothing we
+    keep, and refetching every message a user reads would spend quota for nothing.
+    """
+    if kind == "messagesDeleted":
+        return "delete"
+    if kind == "messagesAdded":
+        return "fetch"
+    if kind == "labelsAdded" and labels & HIDDEN_LABELS:
+        return "delete"
+    if labels and all(volatile_label(x) for x in labels):
+        return None
+    return "fetch"
+
+
+def volatile_label(label: str) -> bool:
+    return label in VOLATILE_LABELS or label.startswith("CATEGORY_")
+
+
 def _incremental(api: _Api, cursor: GmailCursor) -> Iterator[Page[GmailCursor]]:
     start = cursor.history_id
     token: str | None = None
@@ -186,17 +210,16 @@ def _incremental(api: _Api, cursor: GmailCursor) -> Iterator[Page[GmailCursor]]:
         changed: dict[str, None] = {}
         deleted: dict[str, None] = {}
         for rec in history:
-            for kind in ("messagesAdded", "labelsAdded", "labelsRemoved"):
+            for kind in ("messagesAdded", "labelsAdded", "labelsRemoved", "messagesDeleted"):
                 for item in rec.get(kind) or []:
                     mid = (item.get("message") or {}).get("id")
-                    if mid:
-                        changed[str(mid)] = None
-                        deleted.pop(str(mid), None)
-            for item in rec.get("messagesDeleted") or []:
-                mid = (item.get("message") or {}).get("id")
-                if mid:
-                    deleted[str(mid)] = None
-                    changed.pop(str(mid), None)
+                    action = _action(kind, set(item.get("labelIds") or ()))
+                    if not mid or action is None:
+                        continue
+                    mid = str(mid)
+                    changed.pop(mid, None)
+                    deleted.pop(mid, None)
+                    (changed if action == "fetch" else deleted)[mid] = None
         records, gone, bad = _fetch(api, list(changed))
         token = resp.get("nextPageToken")
         if token:

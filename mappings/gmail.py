@@ -14,6 +14,7 @@ import binascii
 from collections.abc import Collection
 from typing import Any
 
+from connectors.gmail import volatile_label
 from kizuna.errors import BadRecord
 from mappings.mail import parse_message
 from warehouse.records import Activity
@@ -64,6 +65,6 @@ def message_activity(
     attributes = dict(act.attributes)
     attributes["gmail"] = {
         "thread_id": message.get("threadId"),
-        "labels": sorted(str(x) for x in message.get("labelIds") or []),
+        "labels": sorted(str(x) for x in message.get("labelIds") or [] if not volatile_label(x)),
     }
     return act.model_copy(update={"source_id": mid, "attributes": attributes})

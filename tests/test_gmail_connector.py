@@ -121,7 +121,6 @@ def test_history_labels_trash_and_permanent_deletes() -> None:
                 }
             ),
             ok(gmail_raw("n1", rfc822("<n1@x.jp>"))),
-            ok(gmail_raw("m1", rfc822("<m1@x.jp>"), labels=["TRASH"])),
             ok(
                 {
                     "history": [
@@ -144,23 +143,34 @@ def test_history_labels_trash_and_permanent_deletes() -> None:
                                 }
                             ],
                         },
+                        {
+                            "id": "1007",
+                            "messages": [{"id": "m5", "threadId": "tm5"}],
+                            "labelsAdded": [
+                                {
+                                    "message": {"id": "m5", "threadId": "tm5"},
+                                    "labelIds": ["Label_7"],
+                                }
+                            ],
+                        },
                     ],
                     "historyId": "1010",
                 }
             ),
-            ok(gmail_raw("m4", rfc822("<m4@x.jp>"), labels=["INBOX"])),
+            ok(gmail_raw("m5", rfc822("<m5@x.jp>"), labels=["INBOX", "Label_7"])),
         ]
     )
     pages = list(messages(service("gmail", "v1", script), GmailCursor(history_id="1000"), opts([])))
 
     assert script.params(0)["startHistoryId"] == "1000"
-    assert script.params(3)["startHistoryId"] == "1000"
-    assert script.params(3)["pageToken"] == "h2"
+    assert script.params(2)["startHistoryId"] == "1000"
+    assert script.params(2)["pageToken"] == "h2"
     # mid-stream cursor: the last history record covered; last page: the response's historyId
     assert [p.cursor.history_id for p in pages] == ["1002", "1010"]
     assert [r["id"] for r in pages[0].records] == ["n1"]
-    assert pages[0].deleted == ["m1"]
-    assert [r["id"] for r in pages[1].records] == ["m4"]
+    assert pages[0].deleted == ["m1"]  # trashed: dropped without a fetch
+    # m4 was only read (UNREAD removed): nothing fetched; m5 got a user label: fetched again
+    assert [r["id"] for r in pages[1].records] == ["m5"]
     assert pages[1].deleted == ["m2"]  # permanent delete: not fetched
     assert script.remaining == 0
 
@@ -278,7 +288,7 @@ def test_mapping_raw_and_metadata_give_the_same_identity() -> None:
     assert full.key == "mail:same.1@customer.co.jp"
     assert full.participants == meta.participants
     assert full.snippet == "先日はありがとうございました。" and meta.snippet is None
-    assert full.attributes["gmail"] == {"thread_id": "tm1", "labels": ["IMPORTANT", "INBOX"]}
+    assert full.attributes["gmail"] == {"thread_id": "tm1", "labels": ["INBOX"]}
     # headers-only asked but raw given: the body is not read
     assert message_activity(gmail_raw("m1", raw), own_domains=[], headers_only=True).snippet is None
     with pytest.raises(BadRecord):
