@@ -150,6 +150,11 @@ def _strict(data: bytes, codec: str) -> str | None:
             return decode_iso2022jp(data)
         if codec == "euc_jp":
             return decode_eucjp(data)
+        if codec == "cp1252":  # read Latin-1 labels as Windows-1252, exactly Latin-1 if not
+            try:
+                return data.decode("cp1252")
+            except UnicodeDecodeError:
+                return data.decode("latin-1")
         return data.decode(codec)
     except (UnicodeError, LookupError, ValueError, TypeError):
         return None

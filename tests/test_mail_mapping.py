@@ -482,3 +482,8 @@ def test_calendar_invitation_is_flagged_not_used_as_snippet() -> None:
     act = parse_message(raw, own_domains=OWN)
     assert act.attributes["calendar_invite"] is True
     assert act.snippet is None
+
+
+def test_latin1_labels_read_as_windows_1252_else_latin1() -> None:
+    assert decode_bytes("“café” €".encode("cp1252"), "ISO-8859-1") == ("“café” €", None)
+    assert decode_bytes(b"caf\xe9 \x81", "latin1") == ("café \x81", None)
