@@ -178,13 +178,13 @@ def call(
             budget.take(cost)
         try:
             return fn()
-        except KizunaError:
-            raise
         except Exception as exc:
-            err = classify(exc)
+            err = exc if isinstance(exc, KizunaError) else classify(exc)
             if err is None:
                 raise
             if not isinstance(err, TransientError):
+                if err is exc:
+                    raise
                 raise err from exc
             wait = max(err.retry_after or 0.0, policy.backoff(attempt))
             if attempt >= policy.max_retries or (err.retry_after or 0.0) > policy.max_wait:

@@ -144,3 +144,19 @@ def test_fatal_errors_are_not_retried_and_unknown_errors_pass_through() -> None:
 
     with pytest.raises(ZeroDivisionError):
         call(bug, classify=classify, policy=policy)
+
+
+def test_transient_kizuna_errors_raised_inside_are_retried_too() -> None:
+    """E.g. the token endpoint answering 503 while a Graph call fetches its token."""
+    sleeps: list[float] = []
+    answers: list[BaseException | str] = [TransientError("token endpoint 503", 2.0), "ok"]
+
+    def fn() -> str:
+        a = answers.pop(0)
+        if isinstance(a, BaseException):
+            raise a
+        return a
+
+    policy = RetryPolicy(sleep=sleeps.append, rand=lambda: 0.0)
+    assert call(fn, classify=classify, policy=policy) == "ok"
+    assert sleeps == [2.0]
