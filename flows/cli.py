@@ -184,6 +184,12 @@ app.add_typer(customer_app, name="customer")
 app.add_typer(review_app, name="review")
 app.add_typer(identity_app, name="identity")
 
+from flows.cli_campaigns import campaigns_app, reminders_app, segments_app  # noqa: E402
+
+app.add_typer(segments_app, name="segments")
+app.add_typer(campaigns_app, name="campaigns")
+app.add_typer(reminders_app, name="reminders")
+
 
 def main() -> None:
     try:

@@ -1,0 +1,74 @@
+"""Prefect flow for campaigns: feedback first, then plan (dry run) or send, a task per batch.
+
+A batch task retries only on ``TransientError`` (4xx SMTP replies, a dropped connection);
+its retry re-reads the ledger, so nothing already sent is sent again and an in-doubt send
+is asked about at the channel first.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+
+from flows.campaign_run import approved_plan, open_batches, plan, send_batch
+from flows.channels import build_channel
+from flows.feedback import scan_folders
+from flows.push_config import push_config
+from flows.runtime import engine_for
+from flows.sync import only_transient
+from flows.workspace import load
+
+
+def _setup(workspace_file: str) -> tuple[Any, Any]:
+    ws = load(workspace_file)
+    return push_config(ws), engine_for(ws.warehouse_url)
+
+
+@task(task_run_name="feedback")
+def feedback_task(workspace_file: str) -> dict[str, int]:
+    cfg, engine = _setup(workspace_file)
+    res = scan_folders(engine, cfg)
+    return dict(vars(res))
+
+
+@task(task_run_name="plan {name}")
+def plan_task(workspace_file: str, name: str) -> dict[str, Any]:
+    cfg, engine = _setup(workspace_file)
+    view = plan(engine, cfg, name)
+    return {"plan_id": view.plan_id, "members": view.members, **dict(view.counts)}
+
+
+@task(
+    retries=3,
+    retry_delay_seconds=[5, 30, 120],
+    retry_condition_fn=only_transient,
+    task_run_name="send {name} batch {index}",
+)
+def send_batch_task(
+    workspace_file: str, name: str, plan_id: int, entry_ids: list[int], index: int
+) -> dict[str, int]:
+    cfg, engine = _setup(workspace_file)
+    channel = build_channel(cfg, cfg.campaign(name).channel)
+    try:
+        return send_batch(engine, cfg, name, plan_id, entry_ids, channel)
+    finally:
+        channel.close()
+
+
+@flow(name="kizuna-campaign", log_prints=False)
+def run_campaign(workspace_file: str, name: str, dry_run: bool = False) -> dict[str, Any]:
+    """Dry run: store the plan (the approval gate). Real run: send exactly the approved plan."""
+    logger = get_run_logger()
+    feedback = feedback_task(workspace_file)
+    if dry_run:
+        return {"feedback": feedback, "plan": plan_task(workspace_file, name)}
+    cfg, engine = _setup(workspace_file)
+    plan_id = approved_plan(engine, cfg, name)
+    batches = open_batches(engine, plan_id, cfg.campaign(name).batch_size)
+    totals: dict[str, int] = {}
+    for i, ids in enumerate(batches, start=1):
+        for k, v in send_batch_task(workspace_file, name, plan_id, ids, i).items():
+            totals[k] = totals.get(k, 0) + v
+    logger.info("campaign %s plan %s: %s", name, plan_id, totals)
+    return {"feedback": feedback, "plan_id": plan_id, "outcomes": totals}

@@ -1,0 +1,232 @@
+"""CLI for the push side: ``kizuna segments``, ``kizuna campaigns``, ``kizuna reminders``.
+
+Reading (segment lists and previews, campaign lists) and the dry run go straight to the
+warehouse, so they answer in a second. A real campaign run and the reminder run go through
+their Prefect flows, so a manual run looks like a scheduled one in the Prefect UI.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from kizuna.errors import ConfigError, KizunaError
+
+segments_app = typer.Typer(help="List segments and preview who is in them.", no_args_is_help=True)
+campaigns_app = typer.Typer(help="Plan (dry run) and send campaigns.", no_args_is_help=True)
+reminders_app = typer.Typer(help="Evaluate reminder rules and notify owners.", no_args_is_help=True)
+
+console = Console()
+err_console = Console(stderr=True)
+T = TypeVar("T")
+
+WorkspaceOpt = Annotated[
+    Path,
+    typer.Option("--workspace", "-w", help="Workspace file.", envvar="KIZUNA_WORKSPACE"),
+]
+
+
+def _guard(fn: Callable[[], T]) -> T:
+    try:
+        return fn()
+    except KizunaError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2 if isinstance(exc, ConfigError) else 1) from None
+
+
+def _open(workspace: Path) -> tuple[Any, Any]:
+    from flows import workspace as wsmod
+    from flows.push_config import push_config
+    from flows.runtime import engine_for
+
+    ws = wsmod.load(workspace)
+    return push_config(ws), engine_for(ws.warehouse_url)
+
+
+@segments_app.command("list")
+def segments_list(workspace: WorkspaceOpt = Path("kizuna.yaml")) -> None:
+    """Every segment with its member count today."""
+    from flows.campaign_run import segment_context
+    from warehouse.segments import members
+    from warehouse.state import now
+
+    def run() -> None:
+        cfg, engine = _open(workspace)
+        table = Table("segment", "members", "definition")
+        ctx = segment_context(cfg, now())
+        with engine.connect() as conn:
+            for name, cond in cfg.segments.items():
+                n = len(members(conn, cond, ctx))
+                table.add_row(name, str(n), _short(cfg.segment_source.get(name)))
+        console.print(table if cfg.segments else "No segments: add some under `segments:`.")
+
+    _guard(run)
+
+
+def _short(value: Any, limit: int = 90) -> str:
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@segments_app.command("preview")
+def segments_preview(
+    name: Annotated[str, typer.Argument(help="Segment name from the workspace file.")],
+    limit: Annotated[int, typer.Option(help="Sample members to show.")] = 10,
+    workspace: WorkspaceOpt = Path("kizuna.yaml"),
+) -> None:
+    """Count, sample members and which conditions each of them meets."""
+    from flows.campaign_run import segment_context
+    from warehouse.audience import profiles
+    from warehouse.segments import explain, members
+    from warehouse.state import now
+
+    def run() -> None:
+        cfg, engine = _open(workspace)
+        cond = cfg.segment(name)
+        ctx = segment_context(cfg, now())
+        with engine.connect() as conn:
+            ids = members(conn, cond, ctx)
+            sample = ids[:limit]
+            why = explain(conn, cond, ctx, sample)
+            profs = profiles(conn, sample)
+        console.print(f"[bold]{name}[/]: {len(ids)} members")
+        table = Table("id", "name", "email", "organization", "why")
+        for pid in sample:
+            p = profs.get(pid, {})
+            reasons = "\n".join(f"{'✓' if ok else '✗'} {text}" for text, ok in why.get(pid, []))
+            table.add_row(
+                str(pid),
+                str(p.get("full_name") or ""),
+                str(p.get("primary_email") or ""),
+                str(p.get("org_name") or ""),
+                reasons,
+            )
+        console.print(table)
+
+    _guard(run)
+
+
+@campaigns_app.command("list")
+def campaigns_list(workspace: WorkspaceOpt = Path("kizuna.yaml")) -> None:
+    """Every campaign: segment, channel, steps, its current plan and what was sent."""
+    from sqlalchemy import func, select
+
+    from warehouse import ledger
+    from warehouse.ledger_schema import Delivery
+
+    def run() -> None:
+        cfg, engine = _open(workspace)
+        table = Table("campaign", "segment", "channel", "steps", "plan", "sent")
+        with engine.connect() as conn:
+            for name, c in cfg.campaigns.items():
+                current = ledger.current_plan(conn, name)
+                sent = conn.execute(
+                    select(func.count()).where(Delivery.campaign == name, Delivery.status == "sent")
+                ).scalar_one()
+                state = (
+                    f"#{current.id} {current.status} {dict(current.counts)}"
+                    if current is not None
+                    else "none (run --dry-run)"
+                )
+                table.add_row(name, c.segment, c.channel, str(len(c.steps)), state, str(sent))
+        console.print(table if cfg.campaigns else "No campaigns: add some under `campaigns:`.")
+
+    _guard(run)
+
+
+@campaigns_app.command("run")
+def campaigns_run(
+    name: Annotated[str, typer.Argument(help="Campaign name from the workspace file.")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Plan only: who gets what, who is skipped and why.")
+    ] = False,
+    show: Annotated[int, typer.Option(help="Plan lines to print.")] = 50,
+    workspace: WorkspaceOpt = Path("kizuna.yaml"),
+) -> None:
+    """`--dry-run` stores the plan (the approval gate); without it, send exactly that plan."""
+    if dry_run:
+        _guard(lambda: _dry_run(workspace, name, show))
+        return
+    result = _guard(lambda: _in_prefect(workspace, lambda f: _real_run(f, name)))
+    outcomes = Counter(result.get("outcomes", {}))
+    console.print(f"Campaign [bold]{name}[/], plan #{result.get('plan_id')}: {dict(outcomes)}")
+    if outcomes.get("deferred"):
+        console.print("Deferred lines (quiet hours) are sent by the next run.")
+
+
+def _dry_run(workspace: Path, name: str, show: int) -> None:
+    from flows.campaign_run import plan
+    from flows.feedback import scan_folders
+
+    cfg, engine = _open(workspace)
+    scan_folders(engine, cfg)
+    view = plan(engine, cfg, name)
+    c = view.counts
+    console.print(
+        f"Plan [bold]#{view.plan_id}[/] for [bold]{name}[/]: {c['send']} to send, "
+        f"{c['skip']} skipped; segment {cfg.campaign(name).segment}: {view.members} members "
+        f"({view.entered} new, {view.exited} left since the last snapshot)"
+    )
+    table = Table("person", "address", "step", "action", "subject / reason")
+    ordered = sorted(view.lines, key=lambda x: (x.action != "skip", x.person_id))
+    for line in ordered[:show]:
+        colour = "red" if line.action == "skip" else "green"
+        detail = line.reason if line.action == "skip" else line.subject
+        table.add_row(
+            f"{line.person_id} {line.name}",
+            line.address or "",
+            str(line.step),
+            f"[{colour}]{line.action}[/]",
+            detail or "",
+        )
+    console.print(table)
+    if len(view.lines) > show:
+        console.print(f"… and {len(view.lines) - show} more lines (--show N)")
+    reasons = Counter((x.reason or "").split(" (")[0] for x in view.lines if x.action == "skip")
+    for reason, n in reasons.most_common():
+        console.print(f"  skipped {n}: {reason}")
+    console.print(f"Approve by running: [bold]kizuna campaigns run {name}[/]")
+
+
+def _in_prefect(workspace: Path, fn: Callable[[str], T]) -> T:
+    from flows import workspace as wsmod
+    from flows.runtime import quiet_prefect
+
+    ws = wsmod.load(workspace)
+    quiet_prefect(ws.root / ".kizuna" / "prefect")
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        return fn(str(ws.path))
+
+
+def _real_run(workspace_file: str, name: str) -> dict[str, Any]:
+    from flows.campaigns import run_campaign
+
+    return run_campaign(workspace_file, name)
+
+
+@reminders_app.command("run")
+def reminders_run(workspace: WorkspaceOpt = Path("kizuna.yaml")) -> None:
+    """Evaluate every rule now; notify owners of new reminders, resolve cleared ones."""
+
+    def go(f: str) -> dict[str, Any]:
+        from flows.reminders import run_reminders
+
+        return run_reminders(f)
+
+    result = _guard(lambda: _in_prefect(workspace, go))
+    table = Table("rule", "opened", "resolved")
+    for rule, r in result["rules"].items():
+        table.add_row(rule, str(r["opened"]), str(r["resolved"]))
+    console.print(table)
+    d = result["delivery"]
+    console.print(f"Notified owners: {d['sent']} sent, {d['recovered']} recovered after a crash")
+    for s in d["skipped"]:
+        console.print(f"  not sent: {s}")
