@@ -69,6 +69,8 @@ def events(
 ) -> Iterator[Page[GcalCursor]]:
     """Pages of Google Calendar event resources (instances expanded) for one calendar."""
     classify = classifier(opts.account, fix=opts.fix, resync_statuses=frozenset({410}))
+    # A stored page token the API no longer takes (400) restarts the sync, never blocks it.
+    classify_resume = classifier(opts.account, fix=opts.fix, resync_statuses=frozenset({400, 410}))
     bucket = opts.bucket()
     full = cursor is None or cursor.sync_token is None
     if cursor is None:
@@ -78,6 +80,7 @@ def events(
     else:
         time_min, token = cursor.time_min, cursor.page_token
     sync_token = cursor.sync_token if cursor is not None else None
+    resuming = token is not None
     while True:
         params: dict[str, Any] = {
             "calendarId": opts.calendar_id,
@@ -91,11 +94,12 @@ def events(
             params["syncToken"] = sync_token
         resp = execute(
             service.events().list(**params),
-            classify=classify,
+            classify=classify_resume if resuming else classify,
             policy=opts.policy,
             budget=bucket,
             what=f"calendar events.list for {opts.account}",
         )
+        resuming = False
         items = [e for e in resp.get("items") or [] if isinstance(e.get("id"), str)]
         records = [e for e in items if _keep(e)]
         deleted = [str(e["id"]) for e in items if not _keep(e)]

@@ -79,6 +79,11 @@ class _Api:
         self.classify_history = classifier(
             opts.account, fix=opts.fix, resync_statuses=frozenset({404})
         )
+        # A stored list page token that the API no longer takes would block the stream
+        # forever; restarting the full sync is the way out.
+        self.classify_resume = classifier(
+            opts.account, fix=opts.fix, resync_statuses=frozenset({400})
+        )
 
     def run(
         self,
@@ -107,7 +112,7 @@ class _Api:
         req = self.users.messages().list(
             userId="me", maxResults=self.opts.page_size, pageToken=page_token, q=q
         )
-        return self.run(req, "messages.list")
+        return self.run(req, "messages.list", self.classify_resume if page_token else None)
 
     def history_page(self, start: str, page_token: str | None) -> dict[str, Any]:
         req = self.users.history().list(

@@ -66,18 +66,22 @@ def people(
 ) -> Iterator[Page[PeopleCursor]]:
     """Pages of People API ``Person`` resources of one list of one account."""
     classify = classifier(opts.account, fix=opts.fix)
+    # A stored page token the API no longer takes (400) restarts the sync, never blocks it.
+    classify_resume = classifier(opts.account, fix=opts.fix, resync_statuses=frozenset({400}))
     bucket = opts.bucket()
     state = cursor or PeopleCursor()
     whole_pass = state.sync_token is None and state.page_token is None
     items_key = "connections" if kind == "connections" else "otherContacts"
+    resuming = state.page_token is not None
     while True:
         resp = execute(
             _request(service, kind, state, opts.page_size),
-            classify=classify,
+            classify=classify_resume if resuming else classify,
             policy=opts.policy,
             budget=bucket,
             what=f"people {kind} for {opts.account}",
         )
+        resuming = False
         records: list[dict[str, Any]] = []
         deleted: list[str] = []
         for person in resp.get(items_key) or []:

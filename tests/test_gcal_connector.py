@@ -227,3 +227,12 @@ def test_calendar_syncs_through_the_engine(engine: Engine, tmp_path: Path) -> No
     assert rows["meeting:demo-7781@google.com"] is not None  # cancelled → retired
     assert rows[f"meeting:{UID}/2026-03-09T01:00:00Z"] is None
     assert people == ["taro@customer.co.jp"]
+
+
+def test_stored_page_token_refused_restarts_the_sync() -> None:
+    from tests.google_fakes import error
+
+    bad = error(400, "invalid", "Invalid page token value.", google_status="INVALID_ARGUMENT")
+    cur = GcalCursor(sync_token="S", page_token="stale")
+    with pytest.raises(ResyncRequired):
+        list(events(service("calendar", "v3", Script([bad])), cur, opts()))

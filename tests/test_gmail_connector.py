@@ -293,3 +293,21 @@ def test_mapping_raw_and_metadata_give_the_same_identity() -> None:
     assert message_activity(gmail_raw("m1", raw), own_domains=[], headers_only=True).snippet is None
     with pytest.raises(BadRecord):
         message_activity({"id": "m2", "raw": "!!not base64!!"}, own_domains=[])
+
+
+def test_stored_page_token_refused_restarts_instead_of_blocking() -> None:
+    from tests.google_fakes import error
+
+    bad_token = error(400, "invalidArgument", "Invalid pageToken", google_status="INVALID_ARGUMENT")
+    cur = GmailCursor(history_id="1000", phase="full", page_token="stale")
+    with pytest.raises(ResyncRequired):
+        list(messages(service("gmail", "v1", Script([bad_token])), cur, opts([])))
+    # without a stored token a 400 is a real error, not a reason to start over
+    from kizuna.errors import FatalError
+
+    with pytest.raises(FatalError):
+        list(
+            messages(
+                service("gmail", "v1", Script([ok({"historyId": "1"}), bad_token])), None, opts([])
+            )
+        )
