@@ -114,7 +114,9 @@ def events(
         changed.append(f)
 
     # 2. Parse changed files to learn their UIDs; pull in unchanged files sharing a UID.
-    parsed: dict[str, tuple[list[Any], FileState]] = {}
+    #    Only the UIDs are kept: step 3 parses again group by group, so memory is bounded by
+    #    the largest group of files sharing events, not by the folder.
+    parsed: dict[str, FileState] = {}
     bad: list[RawBad] = []
     bad_states: dict[str, FileState] = {}
     for f in changed:
@@ -131,28 +133,22 @@ def events(
                 size=f.size, mtime_ns=f.mtime_ns, sha256=sha, uids=prev_uids, bad=True
             )
             continue
-        parsed[f.rel] = (
-            cals,
-            FileState(size=f.size, mtime_ns=f.mtime_ns, sha256=sha, uids=ical_split.uids(cals)),
+        parsed[f.rel] = FileState(
+            size=f.size, mtime_ns=f.mtime_ns, sha256=sha, uids=ical_split.uids(cals)
         )
     by_rel = {f.rel: f for f in files}
     owners: dict[str, list[str]] = {}
-    for rel, state in [*unchanged.items(), *((r, s) for r, (_, s) in parsed.items())]:
+    for rel, state in [*unchanged.items(), *parsed.items()]:
         for uid in state.uids:
             owners.setdefault(uid, []).append(rel)
-    pending = [uid for _, s in parsed.values() for uid in s.uids]
+    pending = [uid for s in parsed.values() for uid in s.uids]
     pending += [uid for f in changed if f.rel in old for uid in old[f.rel].uids]
     while pending:
         uid = pending.pop()
         for rel in owners.get(uid, []):
             if rel in unchanged and rel not in parsed and not unchanged[rel].bad:
-                data = by_rel[rel].path.read_bytes()
-                try:
-                    cals = ical_split.parse(data)
-                except (ValueError, UnicodeDecodeError):
-                    continue  # was readable when stored; leave it as it was
-                parsed[rel] = (cals, unchanged.pop(rel))
-                pending.extend(parsed[rel][1].uids)
+                parsed[rel] = unchanged.pop(rel)
+                pending.extend(parsed[rel].uids)
 
     # 3. Emit group by group (files linked by a shared UID are one group), in pages of about
     #    ``page_size`` events; the cursor covers files whose every event has been emitted.
@@ -172,20 +168,26 @@ def events(
         group = {rel}
         todo = [rel]
         while todo:
-            for uid in parsed[todo.pop()][1].uids:
+            for uid in parsed[todo.pop()].uids:
                 for other in owners.get(uid, []):
                     if other in parsed and other not in group:
                         group.add(other)
                         todo.append(other)
         members = [r for r in order if r in group]
-        texts = ical_split.split_by_uid(*(c for r in members for c in parsed[r][0]))
+        group_cals: list[Any] = []
+        for r in members:
+            try:
+                group_cals.extend(ical_split.parse(by_rel[r].path.read_bytes()))
+            except (ValueError, UnicodeDecodeError) as exc:  # changed since step 2
+                bad.append(RawBad(f"file:{r}", f"{r}: {exc}"))
+        texts = ical_split.split_by_uid(*group_cals)
         for uid, text in texts.items():
-            raw: dict[str, Any] = {"uid": uid, "ics": text, "file": owners[uid][0]}
+            raw: dict[str, Any] = {"uid": uid, "ics": text, "file": min(owners.get(uid, [rel]))}
             if win is not None and ical_split.is_recurring(text):
                 raw["window"] = win
             buffer.append(raw)
         for r in members:
-            done[r] = parsed[r][1]
+            done[r] = parsed[r]
             handled.add(r)
         if len(buffer) >= page_size:
             yield Page(records=buffer, cursor=cursor_now(), bad=bad, seen=seen if first else [])
