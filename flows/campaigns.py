@@ -7,8 +7,11 @@ is asked about at the channel first.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from croniter import croniter
 from prefect import flow, get_run_logger, task
 
 from flows.campaign_run import approved_plan, open_batches, plan, send_batch
@@ -18,6 +21,9 @@ from flows.push_config import push_config
 from flows.runtime import engine_for
 from flows.sync import only_transient
 from flows.workspace import load
+from warehouse import ledger
+from warehouse.audience import utc
+from warehouse.state import now as utcnow
 
 
 def _setup(workspace_file: str) -> tuple[Any, Any]:
@@ -59,10 +65,14 @@ def send_batch_task(
 @flow(name="kizuna-campaign", log_prints=False)
 def run_campaign(workspace_file: str, name: str, dry_run: bool = False) -> dict[str, Any]:
     """Dry run: store the plan (the approval gate). Real run: send exactly the approved plan."""
-    logger = get_run_logger()
     feedback = feedback_task(workspace_file)
     if dry_run:
         return {"feedback": feedback, "plan": plan_task(workspace_file, name)}
+    return {"feedback": feedback, **_send(workspace_file, name)}
+
+
+def _send(workspace_file: str, name: str) -> dict[str, Any]:
+    logger = get_run_logger()
     cfg, engine = _setup(workspace_file)
     plan_id = approved_plan(engine, cfg, name)
     batches = open_batches(engine, plan_id, cfg.campaign(name).batch_size)
@@ -71,4 +81,39 @@ def run_campaign(workspace_file: str, name: str, dry_run: bool = False) -> dict[
         for k, v in send_batch_task(workspace_file, name, plan_id, ids, i).items():
             totals[k] = totals.get(k, 0) + v
     logger.info("campaign %s plan %s: %s", name, plan_id, totals)
-    return {"feedback": feedback, "plan_id": plan_id, "outcomes": totals}
+    return {"plan_id": plan_id, "outcomes": totals}
+
+
+def is_due(schedule: str, last: datetime | None, now: datetime, tz: str) -> bool:
+    """Has the campaign's cron fired since ``last`` (its last plan)? Never run → due."""
+    if last is None:
+        return True
+    zone = ZoneInfo(tz)
+    fire = croniter(schedule, utc(last).astimezone(zone)).get_next(datetime)
+    return bool(fire <= utc(now).astimezone(zone))
+
+
+@flow(name="kizuna-campaigns-scheduled", log_prints=False)
+def scheduled_campaigns(workspace_file: str) -> dict[str, Any]:
+    """What ``kizuna serve`` runs: every campaign with a ``schedule:`` whose time has come.
+
+    ``approval: required`` campaigns send only a plan an admin approved with a dry run (and
+    pick up lines deferred by quiet hours); ``approval: auto`` campaigns plan and send.
+    """
+    cfg, engine = _setup(workspace_file)
+    feedback = feedback_task(workspace_file)
+    ran: dict[str, Any] = {}
+    for name, c in cfg.campaigns.items():
+        if c.schedule is None:
+            continue
+        with engine.connect() as conn:
+            current = ledger.current_plan(conn, name)
+            last = ledger.last_plan_time(conn, name)
+        if c.approval == "required" and current is None:
+            continue
+        stamp = current.created_at if c.approval == "required" and current is not None else last
+        if (current is not None and current.status == "running") or is_due(
+            c.schedule, stamp, utcnow(), cfg.time_zone
+        ):
+            ran[name] = _send(workspace_file, name)
+    return {"feedback": feedback, "campaigns": ran}

@@ -217,9 +217,9 @@ def reminders_run(workspace: WorkspaceOpt = Path("kizuna.yaml")) -> None:
     """Evaluate every rule now; notify owners of new reminders, resolve cleared ones."""
 
     def go(f: str) -> dict[str, Any]:
-        from flows.reminders import run_reminders
+        from flows.reminders import reminders_flow
 
-        return run_reminders(f)
+        return reminders_flow(f)
 
     result = _guard(lambda: _in_prefect(workspace, go))
     table = Table("rule", "opened", "resolved")

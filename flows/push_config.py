@@ -16,7 +16,15 @@ from datetime import time
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from connectors.smtp_send import SmtpSettings
 from flows.workspace import Workspace, config_error
@@ -122,6 +130,14 @@ class Step(_M):
         return self
 
 
+def _cron(value: str | None) -> str | None:
+    from croniter import croniter
+
+    if value is not None and not croniter.is_valid(value):
+        raise ValueError(f"{value!r} is not a cron expression; e.g. '0 10 * * 1' (Mondays 10:00)")
+    return value
+
+
 class Campaign(_M):
     segment: str
     channel: str = "outbox"
@@ -134,8 +150,14 @@ class Campaign(_M):
     in_doubt: Literal["resend", "hold"] = "resend"
     """When a crash left a send in doubt and the channel cannot say: send again or hold it."""
     schedule: str | None = None
+    """Cron (company time zone) for `kizuna serve`; none = only when run by hand."""
     sender: str | None = None
     batch_size: int = Field(default=500, ge=1, le=10000)
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, v: str | None) -> str | None:
+        return _cron(v)
 
 
 RuleType = Literal["deal_idle", "meeting_no_followup", "close_date", "key_account_quiet"]

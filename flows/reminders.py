@@ -34,7 +34,7 @@ def deliver_task(workspace_file: str) -> dict[str, Any]:
 
 
 @flow(name="kizuna-reminders", log_prints=False)
-def run_reminders(workspace_file: str) -> dict[str, Any]:
+def reminders_flow(workspace_file: str) -> dict[str, Any]:
     cfg = push_config(load(workspace_file))
     rules = {name: rule_task(workspace_file, name) for name in cfg.reminders.rules}
     return {"rules": rules, "delivery": deliver_task(workspace_file)}

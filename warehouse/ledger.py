@@ -100,6 +100,12 @@ def current_plan(conn: Connection, campaign: str) -> Row[Any] | None:
     return row
 
 
+def last_plan_time(conn: Connection, campaign: str) -> datetime | None:
+    q = select(func.max(CampaignPlan.created_at)).where(CampaignPlan.campaign == campaign)
+    value = conn.execute(q).scalar()
+    return None if value is None else utc(value)
+
+
 def start_plan(conn: Connection, plan_id: int, at: datetime) -> None:
     conn.execute(
         update(CampaignPlan)
