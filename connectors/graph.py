@@ -14,9 +14,11 @@ Gone** or 400 ``syncStateNotFound``/``syncStateInvalid`` means the state is gone
 snapshot that retires what vanished meanwhile; a calendar round covers a moving window, so it
 never does (a snapshot would retire every meeting older than the new window).
 
-One stream per mailbox and folder (delta is per folder), one per mailbox calendar; every
-mailbox has its own budget (Outlook allows 10,000 requests per 10 minutes per app and
-mailbox) and its own failures, so one revoked mailbox never stops the others.
+Ids are requested as immutable (``Prefer: IdType="ImmutableId"``), so a message keeps its id
+when a user files it in another folder. One stream per mailbox and folder (delta is per
+folder), one per mailbox calendar; every mailbox has its own budget (Outlook allows 10,000
+requests per 10 minutes per app and mailbox) and its own failures, so one revoked mailbox
+never stops the others.
 """
 
 from __future__ import annotations
@@ -225,7 +227,10 @@ class GraphClient:
             nonlocal refreshed
             headers = {
                 "Authorization": f"Bearer {self.tokens.token(self.client)}",
-                "Prefer": f'odata.maxpagesize={self.opts.page_size}, outlook.timezone="UTC"',
+                "Prefer": (
+                    f"odata.maxpagesize={self.opts.page_size}, "
+                    'outlook.timezone="UTC", IdType="ImmutableId"'
+                ),
                 "Accept": "application/json",
             }
             resp = self.client.get(url, params=params, headers=headers)

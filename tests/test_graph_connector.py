@@ -89,6 +89,8 @@ def test_first_round_follows_next_links_to_the_delta_link() -> None:
     assert "internetMessageId" in select and "internetMessageHeaders" in select
     assert first.headers["authorization"] == f"Bearer {ACCESS}"
     assert "odata.maxpagesize=2" in first.headers["prefer"]
+    assert 'IdType="ImmutableId"' in first.headers["prefer"]
+    assert 'IdType="ImmutableId"' in second.headers["prefer"]  # same preferences on every page
     assert str(second.url) == f"{DELTA}?$skiptoken=SKIP-1"
     assert token_calls == 1  # one token for the whole round
 
