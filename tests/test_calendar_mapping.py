@@ -348,3 +348,30 @@ END:VEVENT
     )
     (c,) = _map(cancel["upd"])
     assert c.status == "cancelled" and c.revision == 2_000_000
+
+
+def test_floating_and_all_day_series_expand_in_the_workspace_zone() -> None:
+    evs = """
+BEGIN:VEVENT
+UID:f
+DTSTART:20260302T090000
+DTEND:20260302T100000
+RRULE:FREQ=WEEKLY;COUNT=3
+END:VEVENT
+BEGIN:VEVENT
+UID:d
+DTSTART;VALUE=DATE:20260302
+RRULE:FREQ=WEEKLY;COUNT=3
+END:VEVENT
+"""
+    acts = _map(
+        _cal(evs),
+        window_start=datetime(2026, 3, 8, tzinfo=UTC),
+        window_end=datetime(2026, 4, 1, tzinfo=UTC),
+    )
+    assert [(a.key, a.occurred_at) for a in acts] == [
+        ("meeting:f/2026-03-09T00:00:00Z", datetime(2026, 3, 9, 0, tzinfo=UTC)),
+        ("meeting:f/2026-03-16T00:00:00Z", datetime(2026, 3, 16, 0, tzinfo=UTC)),
+        ("meeting:d/2026-03-09", datetime(2026, 3, 8, 15, tzinfo=UTC)),
+        ("meeting:d/2026-03-16", datetime(2026, 3, 15, 15, tzinfo=UTC)),
+    ]
