@@ -63,6 +63,15 @@ _DIGITS = re.compile(r"\D+")
 # Long vowels and nasal spellings that romanisation styles disagree on (Tarō/Tarou/Taro,
 # Namba/Nanba, Ohno/Ono): folded one way for comparison.
 _PHONETIC = [
+    # Hepburn and kunrei spellings of one sound (Mitsuru/Mituru, Shohei/Syohei).
+    ("shi", "si"),
+    ("chi", "ti"),
+    ("tsu", "tu"),
+    ("fu", "hu"),
+    ("ji", "zi"),
+    ("sh", "sy"),
+    ("ch", "ty"),
+    ("j", "zy"),
     ("ou", "o"),
     ("oo", "o"),
     ("oh", "o"),
@@ -117,9 +126,12 @@ def reading_tokens(text: str) -> tuple[str, ...]:
         if not part:
             continue
         if _JAPANESE.search(part):
+            start = len(out)
             for item in _kakasi().convert(part):
                 tok = phonetic(item["hepburn"] or "")
-                if tok:
+                if tok and len(out) > start and len(tok) <= 2:
+                    out[-1] += tok  # くみ子 → kumi + ko: one name split at a script change
+                elif tok:
                     out.append(tok)
         else:
             tok = phonetic(part)
@@ -399,9 +411,9 @@ def score_pair(
         ds = _dob_sim(a.dob, b.dob)
         fields["dob"] = ds
         total += w["dob_exact"] if ds == 1 else w["dob_near"] if ds > 0 else w["dob_diff"]
-    # When the names clearly differ, a shared phone, company or domain describes the
-    # workplace (a switchboard, colleagues), not the person: it adds nothing.
-    workplace = 0.0 if 0 < hi < 0.8 else 1.0
+    # When a name token clearly differs (田中 太郎 and 田中 次郎), a shared phone, company or
+    # domain describes the workplace (a switchboard, colleagues), not the person.
+    workplace = 0.0 if 0 < lo < 0.8 or 0 < hi < 0.8 else 1.0
     if a.phones and b.phones:
         same = bool(set(a.phones) & set(b.phones))
         fields["phone"] = 1.0 if same else 0.0
@@ -419,13 +431,15 @@ def score_pair(
     elif a.domain and b.domain and a.domain == b.domain:
         fields["domain"] = 1.0
         total += w["domain_same"] * workplace
-    if a.address and b.address:
+    same_org = bool(a.org and a.org == b.org) or bool(a.domain and a.domain == b.domain)
+    # Colleagues share the company's address: it says nothing the company did not.
+    if a.address and b.address and not same_org:
         ad = token_set_ratio(a.address, b.address) / 100
         fields["address"] = round(ad, 3)
         total += (
             w["address_high"] if ad >= 0.9 else w["address_mid"] if ad >= 0.7 else w["address_diff"]
         )
-    if a.postcode and b.postcode:
+    if a.postcode and b.postcode and not same_org:
         same_pc = a.postcode == b.postcode
         fields["postcode"] = 1.0 if same_pc else 0.0
         total += w["postcode"] if same_pc else w["postcode_diff"]
