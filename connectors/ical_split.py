@@ -28,10 +28,20 @@ PRODID = "-//Kizuna//ical split//EN"
 
 
 def parse(data: bytes | str) -> list[Calendar]:
-    """Every VCALENDAR in ``data``; raises ``ValueError`` when the text is not iCalendar."""
+    """Every VCALENDAR in ``data``; raises ``ValueError`` when the text is not iCalendar.
+
+    Bytes are UTF-8 (a BOM is allowed), else Shift_JIS/cp932.
+    """
     if isinstance(data, bytes):
-        data = data.decode("utf-8-sig", errors="strict")
-    data = data.lstrip("\ufeff")
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            # iCalendar is UTF-8, but older Japanese groupware exports Shift_JIS (read as
+            # cp932, its Windows superset); anything else stays an error.
+            text = data.decode("cp932")
+    else:
+        text = data
+    data = text.lstrip("\ufeff")
     if "BEGIN:VCALENDAR" not in data.upper():
         raise ValueError("no BEGIN:VCALENDAR in the text")
     try:

@@ -375,3 +375,20 @@ END:VEVENT
         ("meeting:d/2026-03-09", datetime(2026, 3, 8, 15, tzinfo=UTC)),
         ("meeting:d/2026-03-16", datetime(2026, 3, 15, 15, tzinfo=UTC)),
     ]
+
+
+def test_shift_jis_export_from_old_groupware_is_read() -> None:
+    text = _cal(
+        """
+BEGIN:VEVENT
+UID:sjis-1
+DTSTART;TZID=Asia/Tokyo:20260310T100000
+SUMMARY:①定例会議～第2回
+LOCATION:本社　会議室
+END:VEVENT
+"""
+    )
+    (a,) = _map(text.encode("cp932"))
+    assert (a.subject, a.location) == ("①定例会議～第2回", "本社　会議室")
+    with pytest.raises(BadRecord):
+        _map(b"BEGIN:VCALENDAR\r\n\xff\xfe\xfd\r\nEND:VCALENDAR\r\n")
