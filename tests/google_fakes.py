@@ -20,10 +20,22 @@ class Script(HttpMockSequence):  # type: ignore[misc]
     def __init__(self, responses: list[tuple[dict[str, str], str]]) -> None:
         super().__init__(responses)
         self.requests: list[tuple[str, str]] = []
+        self.bodies: list[Any] = []
+        self.headers: list[dict[str, str]] = []
 
-    def request(self, uri: str, method: str = "GET", *args: Any, **kwargs: Any) -> Any:
+    def request(
+        self,
+        uri: str,
+        method: str = "GET",
+        body: Any = None,
+        headers: Any = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
         self.requests.append((method, uri))
-        return super().request(uri, method, *args, **kwargs)
+        self.bodies.append(body)
+        self.headers.append(dict(headers or {}))
+        return super().request(uri, method, body, headers, *args, **kwargs)
 
     def params(self, i: int) -> dict[str, str]:
         q = parse_qs(urlparse(self.requests[i][1]).query)

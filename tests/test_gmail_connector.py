@@ -311,3 +311,68 @@ def test_stored_page_token_refused_restarts_instead_of_blocking() -> None:
                 service("gmail", "v1", Script([ok({"historyId": "1"}), bad_token])), None, opts([])
             )
         )
+
+
+def _service_account_key() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    return json.dumps(
+        {
+            "type": "service_account",
+            "project_id": "kizuna-test",
+            "private_key_id": "k1",
+            "private_key": pem,
+            "client_email": "kizuna-sync@kizuna-test.iam.gserviceaccount.com",
+            "client_id": "104200000000000000001",
+            "token_uri": "https://oauth2.googleapis.com/token",
+        }
+    )
+
+
+def test_domain_wide_delegation_impersonates_the_account() -> None:
+    import base64
+    from urllib.parse import parse_qs
+
+    from pydantic import SecretStr
+
+    from connectors.google_api import GMAIL_READONLY, GoogleAuth
+
+    auth = GoogleAuth(service_account_key=SecretStr(_service_account_key()))
+    creds = auth.credentials_for(ACCOUNT, [GMAIL_READONLY])
+    script = Script(
+        [
+            ok({"access_token": "ya29.delegated", "expires_in": 3599, "token_type": "Bearer"}),
+            ok({"emailAddress": ACCOUNT, "historyId": "5"}),
+            ok({"resultSizeEstimate": 0}),
+        ]
+    )
+    pages = list(messages(service("gmail", "v1", script, credentials=creds), None, opts([])))
+    assert pages[0].cursor.history_id == "5"
+    form = parse_qs(script.bodies[0].decode())
+    assert form["grant_type"] == ["urn:ietf:params:oauth:grant-type:jwt-bearer"]
+    claims_b64 = form["assertion"][0].split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(claims_b64 + "=" * (-len(claims_b64) % 4)))
+    assert claims["sub"] == ACCOUNT and claims["scope"] == GMAIL_READONLY
+    assert script.headers[1]["authorization"] == "Bearer ya29.delegated"
+
+    # Delegation not granted in the Admin console: the fix says where to grant it.
+    refused = {
+        "error": "unauthorized_client",
+        "error_description": "Client is unauthorized to retrieve access tokens using this method, "
+        "or client not authorized for any of the scopes requested.",
+    }
+    script = Script([({"status": "401"}, json.dumps(refused))])
+    creds = auth.credentials_for(ACCOUNT, [GMAIL_READONLY])
+    with pytest.raises(AuthError) as info:
+        svc = service("gmail", "v1", script, credentials=creds)
+        list(messages(svc, None, opts([], fix=auth.fix_for(ACCOUNT))))
+    text = str(info.value)
+    assert "unauthorized_client" in text and ACCOUNT in text and "Domain-wide delegation" in text
+    assert "PRIVATE KEY" not in text
