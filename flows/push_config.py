@@ -29,7 +29,7 @@ from pydantic import (
 from connectors.smtp_send import SmtpSettings
 from flows.workspace import Workspace, config_error
 from kizuna.errors import ConfigError
-from warehouse.segments import Cond, parse_segments
+from warehouse.segment_grammar import Cond, parse_segments
 
 ASCII_NAME = re.compile(r"^[A-Za-z0-9_\-]{1,60}$")
 
