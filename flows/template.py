@@ -67,8 +67,87 @@ sources:
   #   client_secret_env: M365_CLIENT_SECRET
   #   mailboxes: [sato@example.co.jp]
   #   folders: [inbox, sentitems]
+
+# Segments: who a campaign is for, in a small filter language (never SQL). A condition is
+# all: [...] / any: [...] / not: {{...}}, or one of:
+#   field: person.gender | person.age | person.lifecycle_stage | person.title |
+#          person.department | person.email | person.owner (staff email) | person.team |
+#          person.created_at | person.attributes.<key> | org.name | org.industry | org.size |
+#          org.domain | org.address | org.region (prefecture) | org.owner | org.attributes.<key>
+#     with one operator: eq, ne, in, not_in, startswith, contains, between, gte, lte,
+#     exists, within_days (person.age takes eq/between/gte/lte; org.region eq/in/not_in)
+#   activity: last_contact | last_inbound_mail | last_outbound_mail | last_meeting
+#     with within_days: N (had one) or not_within_days: N (had none);
+#     activity: meetings, within_days: N, min_count: K
+#   deal: open | open_in_stage (stage: 提案 or a list) | won_amount (months: 12, gte/lte: yen)
+#   rfm: {{recency: [4, 5], frequency: [1, 5], monetary: [3, 5]}}   (quintiles, 5 = best)
+#   segment: <another segment's name>
+# `kizuna segments preview NAME` shows the count, sample members and why each matches.
+segments: {{}}                    # to start: drop the {{}} and uncomment the example
+  # tokyo_women_30s:
+  #   all:
+  #     - {{field: person.gender, eq: female}}
+  #     - {{field: person.age, between: [30, 39]}}
+  #     - {{field: org.region, eq: 東京都}}
+  #     - {{activity: last_inbound_mail, within_days: 30}}
+  #     - {{deal: open_in_stage, stage: 提案}}
+  #     - {{rfm: {{recency: [4, 5]}}}}
+
+# Campaigns: segment + channel + template steps + schedule. `kizuna campaigns run NAME
+# --dry-run` shows and stores the plan (who gets what, who is skipped and why); running it
+# without --dry-run sends exactly that plan. Consent is checked again for each recipient at
+# send time, every mail carries List-Unsubscribe and the footer 特定電子メール法 asks for.
+# Templates are Jinja2 (sandboxed): person.name / family_name / given_name / title /
+# department / email / attributes, org.name / industry, owner.name, company.
+campaigns: {{}}                   # to start: drop the {{}} and uncomment the example
+  # autumn_seminar:
+  #   segment: tokyo_women_30s
+  #   channel: outbox                # a name under outbound.channels
+  #   purpose: marketing_mail        # needs opt-in; sales_followup: unless opted out
+  #   japanese_charset: utf-8        # or iso-2022-jp for recipients on legacy mail clients
+  #   approval: required             # auto: scheduled runs plan and send without a dry run
+  #   schedule: "0 10 * * 1"         # cron in the company time zone, for `kizuna serve`
+  #   steps:
+  #     - ja:
+  #         subject: "{{{{ person.family_name }}}}様 秋のセミナーのご案内"
+  #         text: |
+  #           {{{{ person.name }}}} 様
+  #           いつも{{{{ company }}}}をご利用いただきありがとうございます。
+  #       en:                        # for people whose attributes.language is en
+  #         subject: "Autumn seminar invitation"
+  #         text: "Dear {{{{ person.name }}}}, ..."
+  #     - after_days: 7              # a second step a week after the first was sent
+  #       ja: {{subject: "再送: セミナーのご案内", text: "..."}}
+
+# Reminders for sales staff, evaluated on a schedule and mailed to the owner once per
+# condition; they close by themselves when the condition clears.
+reminders:
+  channel: outbox
+  rules: {{}}                     # to start: drop the {{}} and uncomment the rules
+  #   stale_deals: {{type: deal_idle, days: 14}}
+  #   follow_up: {{type: meeting_no_followup, business_days: 2}}   # 土日祝 do not count
+  #   closing: {{type: close_date, within_days: 7}}                 # passed or within 7 days
+  #   key_accounts: {{type: key_account_quiet, days: 30, attribute: tier, values: [A]}}
+
+# How mail goes out. Secrets stay in the environment (password_env, unsubscribe_secret_env).
+outbound:
+  sender: "{company} <info@{first_domain}>"
+  postal_address: ""              # 特定電子メール法: your address, printed in every footer
+  unsubscribe_address: unsubscribe@{first_domain}   # replies here (with a token) opt people out
+  # unsubscribe_url: https://{first_domain}/unsubscribe   # enables one-click (RFC 8058)
+  channels:
+    outbox: {{type: outbox, path: outbox}}   # .eml files you can open, nothing is sent
+    # smtp: {{type: smtp, host: smtp.{first_domain}, port: 587, username: info@{first_domain},
+    #        password_env: SMTP_PASSWORD, rate_per_minute: 60}}
+  # frequency_cap: {{max: 2, days: 7}}       # per person, over every campaign
+  quiet_hours: {{start: "21:00", end: "08:00"}}   # in the recipient's time zone (JST default)
+  feedback: []                    # mail folders where bounces and unsubscribe mails arrive
 """
 
 
 def render_workspace(company: str, domains: list[str]) -> str:
-    return TEMPLATE.format(company=company, domains=", ".join(domains))
+    return TEMPLATE.format(
+        company=company,
+        domains=", ".join(domains),
+        first_domain=domains[0] if domains else "example.co.jp",
+    )
