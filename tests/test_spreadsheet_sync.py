@@ -270,3 +270,33 @@ def test_xlsx_export_syncs(engine: Engine, tmp_path: Path) -> None:
         ).scalar_one()
     assert attrs == {"Rank": "A"}
     assert run_stream(engine, _spec(tmp_path, path="export.xlsx"), "r2").read == 0
+
+
+def test_payload_hash_is_the_digest_of_the_documented_json() -> None:
+    """The fast (orjson) hash must equal the json.dumps definition, or every stored row
+    would look changed after an upgrade."""
+    import hashlib
+    import json
+    from datetime import UTC, date, datetime
+    from decimal import Decimal
+
+    from flows.engine import payload_hash
+
+    def reference(raw: dict[Any, Any], fp: str) -> str:
+        blob = json.dumps(
+            raw, ensure_ascii=False, sort_keys=True, default=str, separators=(",", ":")
+        )
+        return hashlib.blake2b((fp + blob).encode(), digest_size=16).hexdigest()
+
+    rows: list[dict[Any, Any]] = [
+        dict(zip(HEADER, _row(1), strict=True)),
+        {"備考": '改行\nタブ\t引用"\\ \x1f \u2028 😀', "z": {"b": 1, "a": [1, 2.5, None, True]}},
+        {
+            "at": datetime(2026, 1, 5, 9, 30, tzinfo=UTC),
+            "d": date(2026, 1, 5),
+            "n": Decimal("1.20"),
+        },
+        {1: "int key", "big": 10**20},
+    ]
+    for raw in rows:
+        assert payload_hash(raw, "fp") == reference(raw, "fp")

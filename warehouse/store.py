@@ -138,9 +138,10 @@ def insert_ids(conn: Connection, model: type[t.Base], rows: Sequence[dict[str, A
 
     PostgreSQL: one ``INSERT … RETURNING`` per batch. SQLite cannot promise RETURNING order
     for a multi-row insert, so SQLAlchemy would fall back to one statement per row (most of
-    a big sync's time); instead the ids are allocated after ``max(id)``: every SQLite write
-    transaction here starts with ``BEGIN IMMEDIATE`` so no other writer can take them, and
-    in WAL mode a writer with a stale snapshot fails rather than overwrite.
+    a big sync's time); instead the ids are allocated after ``max(id)``, as SQLite itself
+    would. The engine writes in ``BEGIN IMMEDIATE`` transactions, so no other writer can
+    take them meanwhile; in a deferred transaction WAL makes a writer whose snapshot went
+    stale fail (SQLITE_BUSY_SNAPSHOT) rather than overwrite.
     """
     if not rows:
         return []
@@ -160,22 +161,26 @@ def unchanged_ids(conn: Connection, key: StreamKey, hashes: Mapping[str, str]) -
     """Source ids whose stored payload hash equals the given one (and are not deleted).
 
     The flow asks this before mapping, so an unchanged row costs one hash and no writes.
+    A source row may have several lineage rows (one per entity it produced); the database
+    folds them, so one row per candidate id comes back and no timestamp is parsed.
     """
     if not hashes:
         return set()
     sr = t.SourceRecord
     rows = _select_in(
         conn,
-        lambda part: select(sr.source_id, sr.payload_hash, sr.deleted_at).where(
-            sr.connector == key.connector, sr.stream == key.stream, sr.source_id.in_(part)
+        lambda part: (
+            select(sr.source_id, func.max(sr.payload_hash))
+            .where(sr.connector == key.connector, sr.stream == key.stream, sr.source_id.in_(part))
+            .group_by(sr.source_id)
+            .having(
+                func.count(sr.deleted_at) == 0,
+                func.min(sr.payload_hash) == func.max(sr.payload_hash),
+            )
         ),
         hashes.keys(),
     )
-    same: dict[str, bool] = {}
-    for sid, h, deleted in rows:
-        ok = h == hashes[sid] and deleted is None
-        same[sid] = same.get(sid, True) and ok
-    return {sid for sid, ok in same.items() if ok}
+    return {sid for sid, h in rows if h == hashes[sid]}
 
 
 def apply_page(
