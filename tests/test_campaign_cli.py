@@ -1,0 +1,143 @@
+"""``kizuna segments|campaigns|reminders`` end to end on a workspace file, and the Prefect flows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from sqlalchemy import Engine, text
+from typer.testing import CliRunner
+
+from flows.cli import app
+from tests.conftest import PG_URL
+from tests.push_seed import consent, seed_people
+
+runner = CliRunner()
+
+PUSH: dict[str, Any] = {
+    "segments": {
+        "customers": {"field": "person.email", "exists": True},
+        "acme_people": {
+            "all": [{"segment": "customers"}, {"field": "org.name", "eq": "株式会社アクメ"}]
+        },
+    },
+    "campaigns": {
+        "news": {
+            "segment": "customers",
+            "channel": "outbox",
+            "steps": [{"ja": {"subject": "{{ person.name }} 様 ニュース", "text": "本文"}}],
+        }
+    },
+    "reminders": {"channel": "outbox", "rules": {"idle": {"type": "deal_idle", "days": 14}}},
+    "outbound": {
+        "sender": "営業部 <sales@own.example>",
+        "unsubscribe_address": "unsubscribe@own.example",
+        "quiet_hours": None,
+    },
+}
+
+
+def _url(engine: Engine) -> str:
+    if engine.dialect.name == "sqlite":
+        return str(engine.url)
+    with engine.connect() as conn:
+        schema = conn.execute(text("show search_path")).scalar_one()
+    return f"{PG_URL}?options=-csearch_path%3D{schema}"
+
+
+def _workspace(
+    tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch, **over: Any
+) -> Path:
+    data = {
+        "version": 1,
+        "company": {"name": "株式会社サンプル", "domains": ["own.example"]},
+        **PUSH,
+        **over,
+    }
+    f = tmp_path / "kizuna.yaml"
+    f.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    monkeypatch.setenv("KIZUNA_WAREHOUSE_URL", _url(engine))
+    return f
+
+
+def test_segments_and_dry_run_from_the_cli(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = seed_people(engine)
+    consent(engine, ids["hanako"], "opted_in")
+    ws = _workspace(tmp_path, engine, monkeypatch)
+
+    out = runner.invoke(app, ["segments", "list", "-w", str(ws)], env={"COLUMNS": "200"})
+    assert out.exit_code == 0, out.output
+    assert "customers" in out.output and "acme_people" in out.output
+
+    out = runner.invoke(
+        app, ["segments", "preview", "acme_people", "-w", str(ws)], env={"COLUMNS": "200"}
+    )
+    assert out.exit_code == 0, out.output
+    assert "acme_people: 2 members" in out.output and "山田 花子" in out.output
+    assert "✓ org.name eq 株式会社アクメ" in out.output
+
+    out = runner.invoke(
+        app, ["campaigns", "run", "news", "--dry-run", "-w", str(ws)], env={"COLUMNS": "200"}
+    )
+    assert out.exit_code == 0, out.output
+    assert "1 to send, 3 skipped" in out.output
+    assert "山田 花子 様 ニュース" in out.output
+    assert "no opt-in for marketing_mail" in out.output
+
+    out = runner.invoke(app, ["campaigns", "list", "-w", str(ws)], env={"COLUMNS": "200"})
+    assert out.exit_code == 0 and "planned" in out.output, out.output
+
+
+def test_cli_errors_name_the_file_and_field(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed_people(engine)
+    ws = _workspace(tmp_path, engine, monkeypatch)
+    out = runner.invoke(app, ["campaigns", "run", "nosuch", "--dry-run", "-w", str(ws)])
+    assert out.exit_code == 2 and "no campaign named 'nosuch'" in out.output
+    out = runner.invoke(app, ["segments", "preview", "nosuch", "-w", str(ws)])
+    assert out.exit_code == 2 and "no segment named 'nosuch'" in out.output
+    bad = _workspace(
+        tmp_path,
+        engine,
+        monkeypatch,
+        campaigns={"news": {"segment": "typo", "steps": [{"en": {"subject": "s", "text": "t"}}]}},
+    )
+    out = runner.invoke(app, ["campaigns", "list", "-w", str(bad)], env={"COLUMNS": "300"})
+    assert out.exit_code == 2
+    assert "kizuna.yaml: campaigns.news.segment: unknown segment 'typo'" in out.output.replace(
+        "\n", ""
+    )
+    bad = _workspace(
+        tmp_path, engine, monkeypatch, segments={"x": {"field": "person.salary", "gte": 1}}
+    )
+    out = runner.invoke(app, ["segments", "list", "-w", str(bad)], env={"COLUMNS": "300"})
+    assert out.exit_code == 2 and "segments.x.field: unknown field 'person.salary'" in out.output
+
+
+def test_real_run_and_reminders_through_prefect(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_harness: None
+) -> None:
+    ids = seed_people(engine)
+    consent(engine, ids["hanako"], "opted_in")
+    consent(engine, ids["mika"], "opted_in")
+    ws = _workspace(tmp_path, engine, monkeypatch)
+    out = runner.invoke(app, ["campaigns", "run", "news", "-w", str(ws)])
+    assert out.exit_code == 1 and "no approved plan" in out.output  # the approval gate
+    assert (
+        runner.invoke(app, ["campaigns", "run", "news", "--dry-run", "-w", str(ws)]).exit_code == 0
+    )
+    consent(engine, ids["mika"], "opted_out")  # changes her mind after the dry run
+    out = runner.invoke(app, ["campaigns", "run", "news", "-w", str(ws)])
+    assert out.exit_code == 0, out.output
+    assert "'sent': 1" in out.output and "'skipped': 1" in out.output
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 1
+
+    out = runner.invoke(app, ["reminders", "run", "-w", str(ws)], env={"COLUMNS": "200"})
+    assert out.exit_code == 0, out.output
+    assert "Notified owners: 1 sent" in out.output  # the one open deal, idle for 200 days
+    assert len(list((tmp_path / "outbox").glob("kz.rem.*.eml"))) == 1
