@@ -1,0 +1,592 @@
+"""What a sales rep did on one day, read back from the warehouse for the daily report (日報).
+
+Days are calendar days in the company's time zone; timestamps are stored in UTC, so a
+meeting at 08:30 JST on the 5th (23:30 UTC on the 4th) belongs to the 5th. Activities reach
+customers through their participants: participant → person → organization. Deals reach a
+day through ``deal_stage_history``: the first row of a deal is its arrival, later rows are
+stage changes.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, and_, exists, func, or_, select
+
+from warehouse import schema as t
+from warehouse.reminders import add_business_days
+
+IN_CHUNK = 900
+FOLLOW_UP_DAYS = 14
+"""How far back a meeting still waits for a follow-up mail."""
+
+
+def utc(ts: datetime) -> datetime:
+    """SQLite hands back naive UTC wall times; PostgreSQL aware ones. Both become aware UTC."""
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class Day:
+    """One calendar day in a zone, as the half-open UTC interval [start, end)."""
+
+    date: date
+    tz: str
+    start: datetime
+    end: datetime
+
+    def local(self, ts: datetime) -> datetime:
+        return utc(ts).astimezone(ZoneInfo(self.tz))
+
+
+def day_window(d: date, tz: str) -> Day:
+    """Midnight to midnight in ``tz`` (a DST day is 23 or 25 hours long, not 24)."""
+    zone = ZoneInfo(tz)
+    start = datetime.combine(d, time(0), tzinfo=zone).astimezone(UTC)
+    end = datetime.combine(d + timedelta(days=1), time(0), tzinfo=zone).astimezone(UTC)
+    return Day(d, tz, start, end)
+
+
+@dataclass(frozen=True)
+class Staff:
+    id: int
+    email: str
+    name: str | None
+
+    @property
+    def label(self) -> str:
+        return self.name or self.email
+
+
+@dataclass(frozen=True)
+class Attendee:
+    email: str
+    name: str | None
+    company: str | None = None
+    person_id: int | None = None
+    organization_id: int | None = None
+    staff_user_id: int | None = None
+
+    @property
+    def label(self) -> str:
+        return self.name or self.email
+
+
+@dataclass(frozen=True)
+class DealRef:
+    id: int
+    name: str
+    stage: str | None
+    amount: Decimal | None
+    currency: str
+    company: str | None
+
+
+@dataclass(frozen=True)
+class MeetingItem:
+    activity_id: int
+    start: datetime
+    end: datetime | None
+    subject: str | None
+    location: str | None
+    customers: list[Attendee]
+    staff: list[Attendee]
+    deals: list[DealRef]
+
+    @property
+    def companies(self) -> list[str]:
+        return list(dict.fromkeys(a.company for a in self.customers if a.company))
+
+
+@dataclass
+class MailThread:
+    thread: str
+    subject: str | None
+    counterparts: list[Attendee]
+    sent: int = 0
+    received: int = 0
+    first: datetime | None = None
+    last: datetime | None = None
+
+
+@dataclass
+class MailCustomer:
+    """Mail with one customer (a company, or a person without one), thread by thread."""
+
+    label: str
+    organization_id: int | None
+    threads: list[MailThread] = field(default_factory=list)
+
+    @property
+    def sent(self) -> int:
+        return sum(x.sent for x in self.threads)
+
+    @property
+    def received(self) -> int:
+        return sum(x.received for x in self.threads)
+
+
+@dataclass(frozen=True)
+class DealChange:
+    deal: DealRef
+    at: datetime
+    from_stage: str | None
+    to_stage: str | None
+    new: bool
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    meeting: MeetingItem
+    days_since: int
+
+
+@dataclass
+class DailyData:
+    staff: Staff
+    day: Day
+    meetings: list[MeetingItem]
+    mail: list[MailCustomer]
+    internal_mail: int
+    deal_changes: list[DealChange]
+    follow_ups: list[FollowUp]
+    next_day: date
+    next_meetings: list[MeetingItem]
+
+    @property
+    def sent(self) -> int:
+        return sum(c.sent for c in self.mail)
+
+    @property
+    def received(self) -> int:
+        return sum(c.received for c in self.mail)
+
+    @property
+    def new_deals(self) -> list[DealChange]:
+        return [c for c in self.deal_changes if c.new]
+
+    @property
+    def stage_changes(self) -> list[DealChange]:
+        return [c for c in self.deal_changes if not c.new]
+
+    @property
+    def empty(self) -> bool:
+        return not (self.meetings or self.mail or self.deal_changes)
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "meetings": len(self.meetings),
+            "mail_sent": self.sent,
+            "mail_received": self.received,
+            "deals_touched": len(self.deal_changes),
+            "follow_ups": len(self.follow_ups),
+            "next_meetings": len(self.next_meetings),
+        }
+
+
+# -- who and when ----------------------------------------------------------------------------
+
+
+def _live_activity(a: Any) -> Any:
+    return and_(a.c.deleted_at.is_(None), a.c.status != "cancelled")
+
+
+def _real_changes(h: Any, start: datetime, end: datetime) -> Any:
+    """Stage-history rows in [start, end) that are changes, not a deal's first row."""
+    h2 = t.table(t.DealStageHistory).alias("h2")
+    earlier = exists().where(
+        h2.c.deal_id == h.c.deal_id,
+        or_(
+            h2.c.entered_at < h.c.entered_at,
+            and_(h2.c.entered_at == h.c.entered_at, h2.c.id < h.c.id),
+        ),
+    )
+    return and_(h.c.entered_at >= start, h.c.entered_at < end, earlier)
+
+
+def staff_with_activity(conn: Connection, day: Day) -> list[Staff]:
+    """Staff who took part in a mail or meeting that day, or moved one of their deals."""
+    a = t.table(t.Activity)
+    ap = t.table(t.ActivityParticipant)
+    h = t.table(t.DealStageHistory)
+    d = t.table(t.Deal)
+    by_activity = (
+        select(ap.c.staff_user_id)
+        .join(a, a.c.id == ap.c.activity_id)
+        .where(
+            ap.c.staff_user_id.is_not(None),
+            a.c.occurred_at >= day.start,
+            a.c.occurred_at < day.end,
+            _live_activity(a),
+        )
+    )
+    by_deal = (
+        select(d.c.owner_id)
+        .join(h, h.c.deal_id == d.c.id)
+        .where(d.c.owner_id.is_not(None), _real_changes(h, day.start, day.end))
+    )
+    ids = {r for (r,) in conn.execute(by_activity.union(by_deal))}
+    return staff_by_ids(conn, ids)
+
+
+def staff_by_ids(conn: Connection, ids: Iterable[int]) -> list[Staff]:
+    s = t.table(t.StaffUser)
+    out: list[Staff] = []
+    wanted = sorted(set(ids))
+    for i in range(0, len(wanted), IN_CHUNK):
+        rows = conn.execute(
+            select(s.c.id, s.c.email, s.c.name).where(s.c.id.in_(wanted[i : i + IN_CHUNK]))
+        )
+        out.extend(Staff(r.id, r.email, r.name) for r in rows)
+    return sorted(out, key=lambda x: x.email)
+
+
+def staff_by_email(conn: Connection, email: str) -> Staff | None:
+    s = t.table(t.StaffUser)
+    row = conn.execute(
+        select(s.c.id, s.c.email, s.c.name).where(func.lower(s.c.email) == email.strip().lower())
+    ).first()
+    return Staff(row.id, row.email, row.name) if row else None
+
+
+def latest_activity_days(
+    conn: Connection, tz: str, on_or_before: date, staff_ids: Sequence[int] | None = None
+) -> dict[int, date]:
+    """Each staff user's latest day (in ``tz``) with a mail or meeting, up to ``on_or_before``."""
+    a = t.table(t.Activity)
+    ap = t.table(t.ActivityParticipant)
+    end = day_window(on_or_before, tz).end
+    q = (
+        select(ap.c.staff_user_id, func.max(a.c.occurred_at))
+        .join(a, a.c.id == ap.c.activity_id)
+        .where(ap.c.staff_user_id.is_not(None), a.c.occurred_at < end, _live_activity(a))
+        .group_by(ap.c.staff_user_id)
+    )
+    if staff_ids is not None:
+        q = q.where(ap.c.staff_user_id.in_(list(staff_ids)))
+    zone = ZoneInfo(tz)
+    return {sid: utc(ts).astimezone(zone).date() for sid, ts in conn.execute(q) if ts is not None}
+
+
+# -- building blocks ------------------------------------------------------------------------
+
+
+def _activities(
+    conn: Connection, staff_id: int, start: datetime, end: datetime, kind: str
+) -> list[Any]:
+    a = t.table(t.Activity)
+    ap = t.table(t.ActivityParticipant)
+    mine = select(ap.c.activity_id).where(ap.c.staff_user_id == staff_id)
+    q = (
+        select(a)
+        .where(
+            a.c.id.in_(mine),
+            a.c.kind == kind,
+            a.c.occurred_at >= start,
+            a.c.occurred_at < end,
+            _live_activity(a),
+        )
+        .order_by(a.c.occurred_at, a.c.id)
+    )
+    return list(conn.execute(q))
+
+
+def _person_label(row: Any) -> str | None:
+    if row.full_name:
+        return str(row.full_name)
+    parts = [p for p in (row.family_name, row.given_name) if p]
+    return " ".join(parts) if parts else row.pt_name
+
+
+def participants(conn: Connection, activity_ids: Sequence[int]) -> dict[int, list[Any]]:
+    """Every participant of the activities with person, company and staff names resolved."""
+    ap = t.table(t.ActivityParticipant)
+    p = t.table(t.Person)
+    o = t.table(t.Organization)
+    s = t.table(t.StaffUser)
+    out: dict[int, list[Any]] = defaultdict(list)
+    ids = sorted(set(activity_ids))
+    for i in range(0, len(ids), IN_CHUNK):
+        q = (
+            select(
+                ap.c.activity_id,
+                ap.c.email,
+                ap.c.role,
+                ap.c.name.label("pt_name"),
+                ap.c.person_id,
+                ap.c.staff_user_id,
+                p.c.full_name,
+                p.c.family_name,
+                p.c.given_name,
+                p.c.organization_id,
+                o.c.name.label("org_name"),
+                s.c.name.label("staff_name"),
+            )
+            .select_from(
+                ap.outerjoin(p, p.c.id == ap.c.person_id)
+                .outerjoin(o, o.c.id == p.c.organization_id)
+                .outerjoin(s, s.c.id == ap.c.staff_user_id)
+            )
+            .where(ap.c.activity_id.in_(ids[i : i + IN_CHUNK]))
+            .order_by(ap.c.activity_id, ap.c.role, ap.c.email)
+        )
+        for r in conn.execute(q):
+            out[r.activity_id].append(r)
+    return out
+
+
+def _attendee(r: Any) -> Attendee:
+    if r.staff_user_id is not None:
+        return Attendee(r.email, r.staff_name or r.pt_name, staff_user_id=r.staff_user_id)
+    return Attendee(
+        r.email,
+        _person_label(r),
+        company=r.org_name,
+        person_id=r.person_id,
+        organization_id=r.organization_id,
+    )
+
+
+def _split(rows: Sequence[Any]) -> tuple[list[Attendee], list[Attendee]]:
+    """Customers and staff of one activity, each person once whatever their roles."""
+    customers: dict[str, Attendee] = {}
+    staff: dict[str, Attendee] = {}
+    for r in rows:
+        if r.staff_user_id is not None:
+            staff.setdefault(r.email, _attendee(r))
+        elif r.person_id is not None:
+            customers.setdefault(r.email, _attendee(r))
+    return list(customers.values()), list(staff.values())
+
+
+def deal_refs(conn: Connection, deal_ids: Iterable[int]) -> dict[int, DealRef]:
+    d = t.table(t.Deal)
+    o = t.table(t.Organization)
+    out: dict[int, DealRef] = {}
+    ids = sorted(set(deal_ids))
+    for i in range(0, len(ids), IN_CHUNK):
+        q = (
+            select(d.c.id, d.c.name, d.c.stage, d.c.amount, d.c.currency, o.c.name.label("org"))
+            .select_from(d.outerjoin(o, o.c.id == d.c.organization_id))
+            .where(d.c.id.in_(ids[i : i + IN_CHUNK]))
+        )
+        for r in conn.execute(q):
+            out[r.id] = DealRef(r.id, r.name, r.stage, r.amount, r.currency, r.org)
+    return out
+
+
+def _open_deals_by_org(conn: Connection, org_ids: Iterable[int]) -> dict[int, list[int]]:
+    d = t.table(t.Deal)
+    out: dict[int, list[int]] = defaultdict(list)
+    ids = sorted(set(org_ids))
+    for i in range(0, len(ids), IN_CHUNK):
+        q = (
+            select(d.c.organization_id, d.c.id)
+            .where(
+                d.c.organization_id.in_(ids[i : i + IN_CHUNK]),
+                d.c.status == "open",
+                d.c.deleted_at.is_(None),
+            )
+            .order_by(d.c.organization_id, d.c.amount.desc(), d.c.id)
+        )
+        for org, did in conn.execute(q):
+            out[org].append(did)
+    return out
+
+
+def meetings(
+    conn: Connection, staff_id: int, start: datetime, end: datetime, tz: str
+) -> list[MeetingItem]:
+    """The rep's meetings in [start, end) with who came and which open deals they concern.
+
+    A meeting linked to a deal shows that deal; otherwise the open deals of the companies
+    whose people attended (at most three each), so the rep sees what the meeting was for.
+    """
+    rows = _activities(conn, staff_id, start, end, "meeting")
+    parts = participants(conn, [r.id for r in rows])
+    split = {r.id: _split(parts.get(r.id, [])) for r in rows}
+    orgs = {a.organization_id for c, _ in split.values() for a in c if a.organization_id}
+    by_org = _open_deals_by_org(conn, orgs)
+    wanted: set[int] = {r.deal_id for r in rows if r.deal_id}
+    for ids in by_org.values():
+        wanted.update(ids[:3])
+    refs = deal_refs(conn, wanted)
+    zone = ZoneInfo(tz)
+    out: list[MeetingItem] = []
+    for r in rows:
+        customers, staff = split[r.id]
+        if r.deal_id and r.deal_id in refs:
+            deals = [refs[r.deal_id]]
+        else:
+            seen: dict[int, DealRef] = {}
+            for c in customers:
+                for did in by_org.get(c.organization_id or -1, [])[:3]:
+                    seen.setdefault(did, refs[did])
+            deals = list(seen.values())
+        out.append(
+            MeetingItem(
+                activity_id=r.id,
+                start=utc(r.occurred_at).astimezone(zone),
+                end=utc(r.ends_at).astimezone(zone) if r.ends_at else None,
+                subject=r.subject,
+                location=r.location,
+                customers=customers,
+                staff=staff,
+                deals=deals,
+            )
+        )
+    return out
+
+
+def mail(conn: Connection, staff_id: int, day: Day) -> tuple[list[MailCustomer], int]:
+    """The rep's mail with customers that day, by customer then thread; plus internal mail.
+
+    Sent or received is from the rep's side: a mail the rep is ``from`` is sent, any other
+    mail they are on is received.
+    """
+    rows = _activities(conn, staff_id, day.start, day.end, "email")
+    parts = participants(conn, [r.id for r in rows])
+    customers: dict[tuple[str, int | str], MailCustomer] = {}
+    threads: dict[tuple[tuple[str, int | str], str], MailThread] = {}
+    internal = 0
+    for r in rows:
+        ps = parts.get(r.id, [])
+        sent = any(p.staff_user_id == staff_id and p.role == "from" for p in ps)
+        ext = [_attendee(p) for p in ps if p.staff_user_id is None and p.person_id is not None]
+        if not ext:
+            internal += 1
+            continue
+        # The customer is the first outside person: the sender of a received mail, else
+        # the first addressee (participants come ordered by role: bcc, cc, from, to).
+        order = {"from": 0, "to": 1, "cc": 2, "bcc": 3}
+        main = min(
+            (p for p in ps if p.staff_user_id is None and p.person_id is not None),
+            key=lambda p: (order.get(p.role, 9), p.email),
+        )
+        who = _attendee(main)
+        ckey: tuple[str, int | str] = (
+            ("org", who.organization_id) if who.organization_id else ("person", who.email)
+        )
+        cust = customers.get(ckey)
+        if cust is None:
+            cust = customers[ckey] = MailCustomer(who.company or who.label, who.organization_id)
+        tkey = (ckey, r.thread_key or r.key)
+        th = threads.get(tkey)
+        if th is None:
+            th = threads[tkey] = MailThread(r.thread_key or r.key, r.subject, [])
+            cust.threads.append(th)
+        for a in ext:
+            if all(a.email != c.email for c in th.counterparts):
+                th.counterparts.append(a)
+        if sent:
+            th.sent += 1
+        else:
+            th.received += 1
+        when = day.local(r.occurred_at)
+        th.first = th.first or when
+        th.last = when
+    ordered = sorted(customers.values(), key=lambda c: (-(c.sent + c.received), c.label))
+    return ordered, internal
+
+
+def deal_changes(conn: Connection, staff_id: int, day: Day) -> list[DealChange]:
+    """Stage changes and new deals of the rep's deals that day, with the stage left behind."""
+    d = t.table(t.Deal)
+    h = t.table(t.DealStageHistory)
+    touched = (
+        select(h.c.deal_id)
+        .join(d, d.c.id == h.c.deal_id)
+        .where(
+            d.c.owner_id == staff_id,
+            d.c.deleted_at.is_(None),
+            h.c.entered_at >= day.start,
+            h.c.entered_at < day.end,
+        )
+        .distinct()
+    )
+    deal_ids = [i for (i,) in conn.execute(touched)]
+    if not deal_ids:
+        return []
+    refs = deal_refs(conn, deal_ids)
+    out: list[DealChange] = []
+    for i in range(0, len(deal_ids), IN_CHUNK):
+        q = (
+            select(h.c.deal_id, h.c.stage, h.c.entered_at)
+            .where(h.c.deal_id.in_(deal_ids[i : i + IN_CHUNK]), h.c.entered_at < day.end)
+            .order_by(h.c.deal_id, h.c.entered_at, h.c.id)
+        )
+        prev: dict[int, str | None] = {}
+        for did, stage, at in conn.execute(q):
+            at = utc(at)
+            if at >= day.start:
+                out.append(
+                    DealChange(refs[did], day.local(at), prev.get(did), stage, did not in prev)
+                )
+            prev[did] = stage
+    return sorted(out, key=lambda c: (c.at, c.deal.id))
+
+
+def follow_ups(
+    conn: Connection, staff_id: int, day: Day, window_days: int = FOLLOW_UP_DAYS
+) -> list[FollowUp]:
+    """Meetings of the last ``window_days`` with customers who got no mail from us since.
+
+    Any outbound mail to any of the meeting's customers after it began counts as the
+    follow-up, whoever on the team sent it.
+    """
+    since = day.end - timedelta(days=window_days)
+    items = [m for m in meetings(conn, staff_id, since, day.end, day.tz) if m.customers]
+    if not items:
+        return []
+    persons = sorted({c.person_id for m in items for c in m.customers if c.person_id})
+    a = t.table(t.Activity)
+    ap = t.table(t.ActivityParticipant)
+    last_mail: dict[int, datetime] = {}
+    for i in range(0, len(persons), IN_CHUNK):
+        q = (
+            select(ap.c.person_id, func.max(a.c.occurred_at))
+            .join(a, a.c.id == ap.c.activity_id)
+            .where(
+                ap.c.person_id.in_(persons[i : i + IN_CHUNK]),
+                a.c.kind == "email",
+                a.c.direction == "outbound",
+                a.c.deleted_at.is_(None),
+                a.c.occurred_at >= since,
+                a.c.occurred_at < day.end,
+            )
+            .group_by(ap.c.person_id)
+        )
+        last_mail.update({pid: utc(ts) for pid, ts in conn.execute(q)})
+    out: list[FollowUp] = []
+    for m in items:
+        answered = any(
+            c.person_id in last_mail and last_mail[c.person_id] > m.start for c in m.customers
+        )
+        if not answered:
+            out.append(FollowUp(m, (day.date - m.start.date()).days))
+    return out
+
+
+def daily(conn: Connection, staff: Staff, d: date, tz: str) -> DailyData:
+    """Everything the 日報 of ``staff`` for ``d`` shows, read in one connection."""
+    day = day_window(d, tz)
+    customers, internal = mail(conn, staff.id, day)
+    nxt = add_business_days(d, 1)
+    nwin = day_window(nxt, tz)
+    return DailyData(
+        staff=staff,
+        day=day,
+        meetings=meetings(conn, staff.id, day.start, day.end, tz),
+        mail=customers,
+        internal_mail=internal,
+        deal_changes=deal_changes(conn, staff.id, day),
+        follow_ups=follow_ups(conn, staff.id, day),
+        next_day=nxt,
+        next_meetings=meetings(conn, staff.id, nwin.start, nwin.end, tz),
+    )

@@ -1,0 +1,441 @@
+"""The pipeline a manager opens: open deals by stage, owner and month, and what has gone quiet.
+
+Amounts are summed in JPY only (a deal in another currency is counted, not converted);
+the weighted pipeline is amount × probability (probabilities are 0–100, as sources give
+them). Stage order is the configured one, else ascending average probability of the deals
+in each stage, so リード comes before 交渉 without a list per source.
+
+Stage conversion and time-in-stage come from ``deal_stage_history``. A history row stamped
+exactly at its deal's ``created_at`` was written by an import that had no change time of its
+own (a spreadsheet, say): it says when Kizuna first saw the deal, not that anyone touched it,
+so it does not count as activity or as a won date.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, func, select
+
+from warehouse import schema as t
+from warehouse.reporting import utc
+
+UNASSIGNED = 0
+"""Owner key for deals nobody owns."""
+
+
+@dataclass(frozen=True)
+class DealLine:
+    id: int
+    name: str
+    company: str | None
+    owner: str | None
+    owner_id: int | None
+    team: str | None
+    stage: str | None
+    amount: Decimal | None
+    currency: str
+    probability: float | None
+    expected_close: date | None
+    last_touch: date | None
+    idle_days: int | None
+
+    @property
+    def jpy(self) -> Decimal:
+        return self.amount if self.amount is not None and self.currency == "JPY" else Decimal(0)
+
+    @property
+    def weighted(self) -> Decimal:
+        p = Decimal(str(self.probability or 0))
+        return (self.jpy * p / 100).quantize(Decimal(1))
+
+
+@dataclass
+class StageRow:
+    stage: str
+    count: int = 0
+    amount: Decimal = Decimal(0)
+    weighted: Decimal = Decimal(0)
+    reached: int = 0
+    advanced: int = 0
+    days_total: float = 0.0
+    days_n: int = 0
+    age_total: float = 0.0
+    age_n: int = 0
+
+    @property
+    def conversion(self) -> float | None:
+        """Share of deals that reached this stage and moved on to a later one (or won)."""
+        return self.advanced / self.reached if self.reached else None
+
+    @property
+    def avg_days(self) -> float | None:
+        """Average days a deal spent in this stage before leaving it."""
+        return self.days_total / self.days_n if self.days_n else None
+
+    @property
+    def avg_age(self) -> float | None:
+        """Average days the open deals have been sitting in this stage so far."""
+        return self.age_total / self.age_n if self.age_n else None
+
+
+@dataclass
+class OwnerRow:
+    owner_id: int
+    name: str | None
+    email: str | None
+    team: str | None
+    count: int = 0
+    amount: Decimal = Decimal(0)
+    weighted: Decimal = Decimal(0)
+    closing: Decimal = Decimal(0)
+    won: Decimal = Decimal(0)
+    won_count: int = 0
+    stale: int = 0
+
+
+@dataclass
+class Pipeline:
+    as_of: datetime
+    today: date
+    tz: str
+    stale_days: int
+    this_month: date
+    next_month: date
+    stages: list[StageRow] = field(default_factory=list)
+    owners: list[OwnerRow] = field(default_factory=list)
+    teams: list[OwnerRow] = field(default_factory=list)
+    closing_this_month: list[DealLine] = field(default_factory=list)
+    closing_next_month: list[DealLine] = field(default_factory=list)
+    overdue: list[DealLine] = field(default_factory=list)
+    stale: list[DealLine] = field(default_factory=list)
+    open_count: int = 0
+    open_amount: Decimal = Decimal(0)
+    weighted: Decimal = Decimal(0)
+    won_count: int = 0
+    won_amount: Decimal = Decimal(0)
+    lost_count: int = 0
+    other_currency: int = 0
+    stale_count: int = 0
+    overdue_count: int = 0
+
+    @property
+    def closing_amount(self) -> Decimal:
+        return sum((d.jpy for d in self.closing_this_month), Decimal(0))
+
+    @property
+    def closing_weighted(self) -> Decimal:
+        return sum((d.weighted for d in self.closing_this_month), Decimal(0))
+
+    @property
+    def average_deal(self) -> Decimal:
+        return (
+            (self.open_amount / self.open_count).quantize(Decimal(1))
+            if self.open_count
+            else Decimal(0)
+        )
+
+
+def _month_start(d: date, plus: int = 0) -> date:
+    y, m = d.year, d.month + plus
+    y += (m - 1) // 12
+    m = (m - 1) % 12 + 1
+    return date(y, m, 1)
+
+
+def _is_import_stamp(entered: datetime, created: datetime | None) -> bool:
+    return created is not None and utc(entered) == utc(created)
+
+
+def _last_touches(conn: Connection, as_of: datetime) -> tuple[dict[int, datetime], ...]:
+    """Latest mail/meeting per deal (direct link), per organization and per person."""
+    a = t.table(t.Activity)
+    ap = t.table(t.ActivityParticipant)
+    p = t.table(t.Person)
+    live = (a.c.deleted_at.is_(None), a.c.status != "cancelled", a.c.occurred_at <= as_of)
+    direct = select(a.c.deal_id, func.max(a.c.occurred_at)).where(a.c.deal_id.is_not(None), *live)
+    by_org = (
+        select(p.c.organization_id, func.max(a.c.occurred_at))
+        .select_from(a.join(ap, ap.c.activity_id == a.c.id).join(p, p.c.id == ap.c.person_id))
+        .where(p.c.organization_id.is_not(None), *live)
+        .group_by(p.c.organization_id)
+    )
+    by_person = (
+        select(ap.c.person_id, func.max(a.c.occurred_at))
+        .join(a, a.c.id == ap.c.activity_id)
+        .where(ap.c.person_id.is_not(None), *live)
+        .group_by(ap.c.person_id)
+    )
+    return tuple(
+        {k: utc(v) for k, v in conn.execute(q) if k is not None and v is not None}
+        for q in (direct.group_by(a.c.deal_id), by_org, by_person)
+    )
+
+
+def _open_deals(conn: Connection, owner_ids: Sequence[int] | None) -> list[Any]:
+    d = t.table(t.Deal)
+    o = t.table(t.Organization)
+    s = t.table(t.StaffUser)
+    tm = t.table(t.Team)
+    q = (
+        select(
+            d.c.id,
+            d.c.name,
+            d.c.stage,
+            d.c.amount,
+            d.c.currency,
+            d.c.probability,
+            d.c.expected_close,
+            d.c.owner_id,
+            d.c.organization_id,
+            d.c.person_id,
+            d.c.created_at,
+            o.c.name.label("org"),
+            s.c.name.label("owner_name"),
+            s.c.email.label("owner_email"),
+            tm.c.name.label("team"),
+        )
+        .select_from(
+            d.outerjoin(o, o.c.id == d.c.organization_id)
+            .outerjoin(s, s.c.id == d.c.owner_id)
+            .outerjoin(tm, tm.c.id == s.c.team_id)
+        )
+        .where(d.c.status == "open", d.c.deleted_at.is_(None))
+        .order_by(d.c.id)
+    )
+    if owner_ids is not None:
+        q = q.where(d.c.owner_id.in_(list(owner_ids)))
+    return list(conn.execute(q))
+
+
+def stage_order(conn: Connection, configured: Sequence[str] = ()) -> list[str]:
+    """Configured stages first, then the rest by the average probability of their deals."""
+    d = t.table(t.Deal)
+    q = (
+        select(d.c.stage, func.avg(d.c.probability), func.min(d.c.id))
+        .where(d.c.stage.is_not(None), d.c.deleted_at.is_(None))
+        .group_by(d.c.stage)
+    )
+    rest = sorted(
+        ((s, float(p) if p is not None else 1000.0, i) for s, p, i in conn.execute(q)),
+        key=lambda x: (x[1], x[2]),
+    )
+    out = list(dict.fromkeys(configured))
+    out.extend(s for s, _, _ in rest if s not in out)
+    return out
+
+
+def _history(
+    conn: Connection,
+    rows: dict[str, StageRow],
+    order: dict[str, int],
+    as_of: datetime,
+    owner_ids: Sequence[int] | None,
+) -> dict[int, datetime]:
+    """Fold the stage history into conversion and time-in-stage; returns each deal's last
+    real (not import-stamped) change and, for won deals, nothing more is needed."""
+    d = t.table(t.Deal)
+    h = t.table(t.DealStageHistory)
+    q = (
+        select(h.c.deal_id, h.c.stage, h.c.entered_at, d.c.status, d.c.created_at)
+        .join(d, d.c.id == h.c.deal_id)
+        .where(d.c.deleted_at.is_(None), h.c.entered_at <= as_of)
+        .order_by(h.c.deal_id, h.c.entered_at, h.c.id)
+    )
+    if owner_ids is not None:
+        q = q.where(d.c.owner_id.in_(list(owner_ids)))
+    last_change: dict[int, datetime] = {}
+
+    def fold(path: list[tuple[str | None, datetime]], status: str) -> None:
+        stages = [s for s, _ in path]
+        for i, (stage, at) in enumerate(path):
+            if stage is None or stage not in rows:
+                continue
+            row = rows[stage]
+            if stage not in stages[:i]:
+                row.reached += 1
+                later = [order.get(s or "", -1) for s in stages[i + 1 :]]
+                if status == "won" or any(x > order[stage] for x in later):
+                    row.advanced += 1
+            if i + 1 < len(path):
+                row.days_total += (path[i + 1][1] - at).total_seconds() / 86400
+                row.days_n += 1
+            elif status == "open":
+                row.age_total += (as_of - at).total_seconds() / 86400
+                row.age_n += 1
+
+    current: int | None = None
+    path: list[tuple[str | None, datetime]] = []
+    status = "open"
+    result = conn.execution_options(yield_per=2000).execute(q)
+    for deal_id, stage, entered, st, created in result:
+        if deal_id != current:
+            if current is not None:
+                fold(path, status)
+            current, path, status = deal_id, [], st
+        at = utc(entered)
+        if path and path[-1][0] == stage:
+            continue  # a repeated row is not a change
+        path.append((stage, at))
+        if not _is_import_stamp(entered, created):
+            last_change[deal_id] = at
+    if current is not None:
+        fold(path, status)
+    return last_change
+
+
+def _closed(conn: Connection, owner_ids: Sequence[int] | None) -> list[Any]:
+    """Won and lost deals with their close date: the last real stage change, else the
+    expected close date (an import without change times has nothing better)."""
+    d = t.table(t.Deal)
+    h = t.table(t.DealStageHistory)
+    last = (
+        select(h.c.deal_id, func.max(h.c.entered_at).label("at"))
+        .join(d, d.c.id == h.c.deal_id)
+        .where(h.c.entered_at != d.c.created_at)
+        .group_by(h.c.deal_id)
+        .subquery()
+    )
+    q = (
+        select(
+            d.c.id,
+            d.c.status,
+            d.c.amount,
+            d.c.currency,
+            d.c.owner_id,
+            d.c.expected_close,
+            last.c.at,
+        )
+        .select_from(d.outerjoin(last, last.c.deal_id == d.c.id))
+        .where(d.c.status.in_(("won", "lost")), d.c.deleted_at.is_(None))
+    )
+    if owner_ids is not None:
+        q = q.where(d.c.owner_id.in_(list(owner_ids)))
+    return list(conn.execute(q))
+
+
+def pipeline(
+    conn: Connection,
+    as_of: datetime,
+    tz: str = "Asia/Tokyo",
+    *,
+    stale_days: int = 14,
+    stages: Sequence[str] = (),
+    owner_ids: Sequence[int] | None = None,
+    list_limit: int = 50,
+) -> Pipeline:
+    """The whole pipeline as of ``as_of`` (optionally only some owners' deals)."""
+    as_of = utc(as_of)
+    zone = ZoneInfo(tz)
+    today = as_of.astimezone(zone).date()
+    this_m, next_m, after = (_month_start(today, n) for n in (0, 1, 2))
+    out = Pipeline(as_of, today, tz, stale_days, this_m, next_m)
+
+    order_list = stage_order(conn, stages)
+    order = {s: i for i, s in enumerate(order_list)}
+    deals = _open_deals(conn, owner_ids)
+    open_stages = {r.stage for r in deals if r.stage is not None}
+    rows = {s: StageRow(s) for s in order_list if s in open_stages}
+    last_change = _history(conn, rows, order, as_of, owner_ids)
+    by_deal, by_org, by_person = _last_touches(conn, as_of)
+
+    owners: dict[int, OwnerRow] = {}
+    lines: list[DealLine] = []
+    for r in deals:
+        touches = [
+            x
+            for x in (
+                by_deal.get(r.id),
+                by_org.get(r.organization_id),
+                by_person.get(r.person_id),
+                last_change.get(r.id),
+            )
+            if x is not None
+        ]
+        last = max(touches) if touches else None
+        line = DealLine(
+            id=r.id,
+            name=r.name,
+            company=r.org,
+            owner=r.owner_name or r.owner_email,
+            owner_id=r.owner_id,
+            team=r.team,
+            stage=r.stage,
+            amount=r.amount,
+            currency=r.currency,
+            probability=r.probability,
+            expected_close=r.expected_close,
+            last_touch=last.astimezone(zone).date() if last else None,
+            idle_days=(today - last.astimezone(zone).date()).days if last else None,
+        )
+        lines.append(line)
+        out.open_count += 1
+        if r.currency != "JPY":
+            out.other_currency += 1
+        out.open_amount += line.jpy
+        out.weighted += line.weighted
+        if r.stage in rows:
+            sr = rows[r.stage]
+            sr.count += 1
+            sr.amount += line.jpy
+            sr.weighted += line.weighted
+        ow = owners.get(r.owner_id or UNASSIGNED)
+        if ow is None:
+            ow = owners[r.owner_id or UNASSIGNED] = OwnerRow(
+                r.owner_id or UNASSIGNED, r.owner_name, r.owner_email, r.team
+            )
+        ow.count += 1
+        ow.amount += line.jpy
+        ow.weighted += line.weighted
+        if line.expected_close and today <= line.expected_close < next_m:
+            ow.closing += line.jpy
+        if line.idle_days is None or line.idle_days >= stale_days:
+            ow.stale += 1
+
+    for r in _closed(conn, owner_ids):
+        when = utc(r.at).astimezone(zone).date() if r.at is not None else r.expected_close
+        if when is None or not (this_m <= when <= today):
+            continue
+        if r.status == "lost":
+            out.lost_count += 1
+            continue
+        amount = r.amount if r.amount is not None and r.currency == "JPY" else Decimal(0)
+        out.won_count += 1
+        out.won_amount += amount
+        ow = owners.get(r.owner_id or UNASSIGNED)
+        if ow is not None:
+            ow.won += amount
+            ow.won_count += 1
+
+    out.stages = [rows[s] for s in order_list if s in rows]
+    out.owners = sorted(owners.values(), key=lambda o: (-o.weighted, o.name or o.email or ""))
+    teams: dict[str, OwnerRow] = {}
+    for o in out.owners:
+        if o.team is None:
+            continue
+        tr = teams.setdefault(o.team, OwnerRow(0, o.team, None, o.team))
+        for f in ("count", "amount", "weighted", "closing", "won", "won_count", "stale"):
+            setattr(tr, f, getattr(tr, f) + getattr(o, f))
+    out.teams = sorted(teams.values(), key=lambda o: -o.weighted)
+
+    by_close = sorted(
+        (x for x in lines if x.expected_close), key=lambda x: (x.expected_close, -x.jpy)
+    )
+    out.overdue = [x for x in by_close if x.expected_close and x.expected_close < today]
+    out.closing_this_month = [
+        x for x in by_close if x.expected_close and today <= x.expected_close < next_m
+    ]
+    out.closing_next_month = [
+        x for x in by_close if x.expected_close and next_m <= x.expected_close < after
+    ]
+    stale = [x for x in lines if x.idle_days is None or x.idle_days >= stale_days]
+    stale.sort(key=lambda x: (-(x.idle_days if x.idle_days is not None else 10**6), -x.jpy))
+    out.stale_count, out.overdue_count = len(stale), len(out.overdue)
+    out.stale = stale[:list_limit]
+    out.overdue = out.overdue[:list_limit]
+    return out
