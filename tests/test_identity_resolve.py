@@ -252,10 +252,13 @@ def test_golden_record_is_stored_for_merged_clusters(engine: Engine) -> None:
 
 
 def test_incremental_touches_only_the_blocks_around_changes(engine: Engine) -> None:
+    def word(i: int) -> str:
+        return "".join(chr(97 + (i // 26**k) % 26) for k in range(3))
+
     people = [
         _person(
             str(i),
-            full_name=f"Person{i} Family{i % 50}",
+            full_name=f"{word(i % 50)}ko {word(i % 50)}yama",  # namesakes: real blocks
             emails=[f"p{i}@corp{i % 20}.co.jp"],
             phones=[f"03-1000-{i:04d}"],
             organization=r.OrgRef(name=f"Corp{i % 20} 株式会社"),
@@ -266,8 +269,10 @@ def test_incremental_touches_only_the_blocks_around_changes(engine: Engine) -> N
     full = resolve_full(engine, S)
     assert full.records == 300
     # One changed row and one new duplicate of another row.
-    _put(engine, CRM, _person("5", full_name="Person5 Family5 Jr", emails=["p5@corp5.co.jp"]))
-    dup = _put(engine, CARDS, _person("x", full_name="Person7 Family7", phones=["0310000007"]))
+    _put(engine, CRM, _person("5", full_name=f"{word(5)}ko {word(5)}yama Jr", emails=["x@y.jp"]))
+    dup = _put(
+        engine, CARDS, _person("x", full_name=f"{word(7)}ko {word(7)}yama", phones=["0310000007"])
+    )
     inc = resolve_incremental(engine, S)
     assert inc.records == 2
     assert inc.pairs < full.pairs / 10

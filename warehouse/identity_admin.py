@@ -313,5 +313,7 @@ def _undecide(conn: Connection, pairs: Sequence[tuple[int, int]]) -> None:
 
 
 def _recluster(conn: Connection, seeds: Sequence[int], rules: Rules) -> None:
-    changed = graph.recluster(conn, ENTITY, seeds)
+    from warehouse.resolve import recluster
+
+    changed = recluster(conn, seeds)
     survivorship.refresh(conn, changed, rules or survivorship.SurvivorshipRules())

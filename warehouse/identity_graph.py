@@ -8,7 +8,7 @@ on the order the store or the run saw the rows in.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -32,11 +32,24 @@ C = table(ids.IdentityCluster)
 Edge = tuple[int, int, str, float, int | None]  # a, b, method, score, match id
 
 
+Boxes = dict[int, frozenset[str]]
+BoxLoader = Callable[[Connection, set[int]], Boxes]
+
+
+def _conflict(a: frozenset[str], b: frozenset[str]) -> bool:
+    """Different mailboxes at one company domain and none in common: two people."""
+    if not a or not b or a & b:
+        return False
+    da = {e.rpartition("@")[2] for e in a}
+    return any(e.rpartition("@")[2] in da for e in b)
+
+
 class _UF:
-    def __init__(self, pins: dict[int, set[int]]) -> None:
+    def __init__(self, pins: dict[int, set[int]], boxes: Boxes | None = None) -> None:
         self.parent: dict[int, int] = {}
         self.pinned: dict[int, set[int]] = {}
         self.pins = pins
+        self.boxes: dict[int, frozenset[str]] = dict(boxes or {})
 
     def find(self, x: int) -> int:
         p = self.parent.setdefault(x, x)
@@ -53,17 +66,22 @@ class _UF:
             self.pinned[root] = got
         return got
 
-    def union(self, a: int, b: int) -> bool:
+    def union(self, a: int, b: int, checked: bool) -> bool:
         ra, rb = self.find(a), self.find(b)
         if ra == rb:
             return False
         pa, pb = self._pinned(ra), self._pinned(rb)
         if any(self.find(x) == rb for x in pa) or any(self.find(x) == ra for x in pb):
             return False
+        ba, bb = self.boxes.get(ra, frozenset()), self.boxes.get(rb, frozenset())
+        if checked and _conflict(ba, bb):
+            return False
         keep, gone = (ra, rb) if ra < rb else (rb, ra)
         self.parent[gone] = keep
         self.pinned[keep] = pa | pb
         self.pinned.pop(gone, None)
+        if ba or bb:
+            self.boxes[keep] = ba | bb
         return True
 
 
@@ -74,18 +92,26 @@ def _edge_order(e: Edge) -> tuple[int, float, int, int]:
 
 
 def cluster_edges(
-    nodes: Iterable[int], edges: Iterable[Edge], pins: Iterable[tuple[int, int]]
+    nodes: Iterable[int],
+    edges: Iterable[Edge],
+    pins: Iterable[tuple[int, int]],
+    boxes: Boxes | None = None,
 ) -> dict[int, int]:
-    """record id → cluster id (smallest member) for every node touched; pins never joined."""
+    """record id → cluster id (smallest member) for every node touched.
+
+    Pinned rows are never joined; a scored edge (not a rule or a person's decision) is
+    also refused when it would put two different mailboxes of one company domain in one
+    cluster: namesakes at one company must not chain together through a third record.
+    """
     pin_map: dict[int, set[int]] = {}
     for a, b in pins:
         pin_map.setdefault(a, set()).add(b)
         pin_map.setdefault(b, set()).add(a)
-    uf = _UF(pin_map)
+    uf = _UF(pin_map, boxes)
     for n in nodes:
         uf.find(n)
-    for a, b, *_ in sorted(edges, key=_edge_order):
-        uf.union(a, b)
+    for a, b, method, *_ in sorted(edges, key=_edge_order):
+        uf.union(a, b, checked=method == "score")
     return {n: uf.find(n) for n in list(uf.parent)}
 
 
@@ -177,7 +203,9 @@ def all_pins(conn: Connection, entity: str) -> list[tuple[int, int]]:
     ]
 
 
-def recluster(conn: Connection, entity: str, seeds: Iterable[int]) -> set[int]:
+def recluster(
+    conn: Connection, entity: str, seeds: Iterable[int], boxes_for: BoxLoader | None = None
+) -> set[int]:
     """Recompute the clusters around ``seeds`` (rows) and write what changed.
 
     The neighbourhood is closed over edges and current membership, so clusters are always
@@ -198,7 +226,8 @@ def recluster(conn: Connection, entity: str, seeds: Iterable[int]) -> set[int]:
         frontier = reach - nodes
         nodes |= reach
     old.update(membership(conn, entity, nodes - set(old)))
-    new = cluster_edges(nodes, edges.values(), pins_among(conn, entity, nodes))
+    boxes = boxes_for(conn, nodes) if boxes_for is not None else None
+    new = cluster_edges(nodes, edges.values(), pins_among(conn, entity, nodes), boxes)
     return write_membership(conn, entity, old, new, edges.values())
 
 

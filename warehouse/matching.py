@@ -58,6 +58,8 @@ _ITAIJI = str.maketrans(
 )
 _JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uff66-\uff9f々〆ヶ]")
 _NOT_ALPHA = re.compile(r"[^a-z]+")
+_NOT_ALNUM = re.compile(r"[^a-z0-9]+")
+_JAPANESE_RUN = re.compile(r"([\u3040-\u30ff\u3400-\u9fff\uff66-\uff9f々〆ヶ]+)")
 _SPLIT = re.compile(r"[\s\u3000,、・/()（）]+")
 _DIGITS = re.compile(r"\D+")
 # Long vowels and nasal spellings that romanisation styles disagree on (Tarō/Tarou/Taro,
@@ -108,10 +110,10 @@ def fold_text(text: str | None) -> str:
     return "".join(chr(ord(c) - 0x60) if "ァ" <= c <= "ヶ" else c for c in s)
 
 
-def phonetic(token: str) -> str:
+def phonetic(token: str, keep_digits: bool = False) -> str:
     """A romaji token with diacritics, long vowels and nasal spellings folded."""
     s = unicodedata.normalize("NFKD", token.lower())
-    s = _NOT_ALPHA.sub("", s)
+    s = (_NOT_ALNUM if keep_digits else _NOT_ALPHA).sub("", s)
     for a, b in _PHONETIC:
         s = s.replace(a, b)
     return s
@@ -138,6 +140,26 @@ def reading_tokens(text: str) -> tuple[str, ...]:
             if tok:
                 out.append(tok)
     return tuple(out)
+
+
+# Abbreviated 法人格 the write-time normaliser leaves in place.
+_MORE_LEGAL = re.compile(r"\((同|資|名|一社|一財|公社|公財|医|学|福|特非|npo)\)|(llc|gk|kk)$")
+
+
+@lru_cache(maxsize=262144)
+def org_key(name: str) -> str:
+    """One comparable form of a company name in any script: (株)ＡＢＣ商事 and
+    ABC Shoji Co., Ltd. both give ``abcsyozi``; 法人格 in any spelling are dropped."""
+    n = _MORE_LEGAL.sub("", normalize_org_name(name))
+    out = []
+    for run in _JAPANESE_RUN.split(n):
+        if not run:
+            continue
+        if _JAPANESE.match(run):
+            out.append("".join(reading_tokens(run)))
+        else:
+            out.append(phonetic(run, keep_digits=True))
+    return "".join(out) or n
 
 
 def canonical_email(address: str, provider_aliases: bool = True) -> str:
@@ -252,7 +274,7 @@ def person_features(
         tokens=tokens,
         emails=tuple(ems),
         phones=tuple(phs),
-        org=normalize_org_name(org_name) if org_name else "",
+        org=org_key(org_name) if org_name else "",
         domain=domain,
         dob=dob,
         address=fold_text(_first(attrs, settings.address_attributes)),
@@ -326,8 +348,9 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "dob_near": 2.0,
     "dob_diff": -3.5,
     "phone": 5.0,
-    "phone_diff": -0.5,
+    "phone_diff": -1.0,
     "email_local": 2.0,
+    "work_email_diff": -3.0,
     "org_same": 2.5,
     "org_diff": -1.0,
     "domain_same": 1.5,
@@ -362,11 +385,20 @@ def name_similarity(a: PersonFeatures, b: PersonFeatures) -> tuple[float, float]
     return best
 
 
+def _token_sim(x: str, y: str) -> float:
+    """Jaro-Winkler, but two or more edits apart is never 'high': short romaji names that
+    share a prefix (yamasita, yamasaki, yamada) are different names, not typos."""
+    if x == y:
+        return 1.0
+    s = JaroWinkler.similarity(x, y)
+    return s if s < 0.9 or Levenshtein.distance(x, y) <= 1 else min(s, 0.89)
+
+
 def _tokens_sim(x: tuple[str, ...], y: tuple[str, ...]) -> tuple[float, float]:
     if len(x) == len(y) >= 2:
         x0, x1 = x[0], "".join(x[1:])
         y0, y1 = y[0], "".join(y[1:])
-        jw = JaroWinkler.similarity
+        jw = _token_sim
         s1, s2 = jw(x0, y0), jw(x1, y1)
         w1, w2 = jw(x0, y1), jw(x1, y0)
         # The alignment where one token agrees best wins (a changed given name keeps the
@@ -396,7 +428,8 @@ def score_pair(
     fields: dict[str, float] = {}
     total = w["prior"]
     hi, lo = name_similarity(a, b)
-    if hi > 0:
+    named = bool((a.tokens or a.name) and (b.tokens or b.name))
+    if named:
         fields["name"] = round((hi + lo) / 2, 3)
         if lo >= 0.99:
             total += w["name_exact"]
@@ -413,7 +446,7 @@ def score_pair(
         total += w["dob_exact"] if ds == 1 else w["dob_near"] if ds > 0 else w["dob_diff"]
     # When a name token clearly differs (田中 太郎 and 田中 次郎), a shared phone, company or
     # domain describes the workplace (a switchboard, colleagues), not the person.
-    workplace = 0.0 if 0 < lo < 0.8 or 0 < hi < 0.8 else 1.0
+    workplace = 0.0 if named and lo < 0.8 else 1.0
     if a.phones and b.phones:
         same = bool(set(a.phones) & set(b.phones))
         fields["phone"] = 1.0 if same else 0.0
@@ -424,6 +457,10 @@ def score_pair(
         if la & lb:
             fields["email_local"] = 1.0
             total += w["email_local"]
+        elif a.domain and a.domain == b.domain:
+            # Two different mailboxes at one company are usually two people (namesakes).
+            fields["email_local"] = 0.0
+            total += w["work_email_diff"]
     if a.org and b.org:
         os_ = 1.0 if a.org == b.org else JaroWinkler.similarity(a.org, b.org)
         fields["org"] = round(os_, 3)

@@ -338,7 +338,7 @@ def cluster_all(conn: Connection, ts: datetime) -> set[int]:
     live = {int(r) for (r,) in conn.execute(select(F.c.record_id).where(F.c.entity == ENTITY))}
     edges = [e for e in edges if e[0] in live and e[1] in live]
     nodes = {e[0] for e in edges} | {e[1] for e in edges}
-    new = graph.cluster_edges(nodes, edges, graph.all_pins(conn, ENTITY))
+    new = graph.cluster_edges(nodes, edges, graph.all_pins(conn, ENTITY), mailboxes(conn, nodes))
     old = {
         int(r): int(c)
         for r, c in conn.execute(
@@ -350,11 +350,26 @@ def cluster_all(conn: Connection, ts: datetime) -> set[int]:
     return graph.write_membership(conn, ENTITY, old, new, edges, ts)
 
 
+def mailboxes(conn: Connection, record_ids: Iterable[int]) -> graph.Boxes:
+    """Company-domain addresses of each row (free mail never identifies a company)."""
+    out: graph.Boxes = {}
+    for rid, f in load_features(conn, record_ids).items():
+        if f.domain:
+            boxes = frozenset(e for e in f.emails if e.endswith("@" + f.domain))
+            if boxes:
+                out[rid] = boxes
+    return out
+
+
+def recluster(conn: Connection, seeds: Iterable[int]) -> set[int]:
+    return graph.recluster(conn, ENTITY, seeds, mailboxes)
+
+
 def cluster_around(conn: Connection, decisions: Sequence[Decision], ts: datetime) -> set[int]:
     seeds = {d.a for d in decisions if d.decision == "merge"} | {
         d.b for d in decisions if d.decision == "merge"
     }
-    return graph.recluster(conn, ENTITY, seeds) if seeds else set()
+    return recluster(conn, seeds) if seeds else set()
 
 
 # -- state -----------------------------------------------------------------------------------
@@ -440,7 +455,7 @@ def resolve_incremental(
                         (X.c.a_id.in_(part)) | (X.c.b_id.in_(part)),
                     )
                 )
-            changed |= graph.recluster(conn, ENTITY, gone)
+            changed |= recluster(conn, gone)
         stats.clusters_changed = len(changed)
         stats.merges = sum(1 for d in found if d.decision == "merge")
         stats.reviews = sum(1 for d in found if d.decision == "review")

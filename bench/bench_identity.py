@@ -1,0 +1,254 @@
+"""Identity resolution benchmark: quality on labelled data, and scale (on demand, not in CI).
+
+    .venv/bin/python -m bench.bench_identity febrl            # FEBRL 1-3: precision/recall/F1
+    .venv/bin/python -m bench.bench_identity japanese --n 5000
+    .venv/bin/python -m bench.bench_identity scale --n 1000000 --db /tmp/identity-1m.db
+
+Everything runs through the warehouse (records written with ``apply_page``, resolved with
+``warehouse.resolve``) on SQLite, the one-machine default. Quality is counted on pairs of
+source records: two source rows are predicted the same when their unified rows end in one
+cluster (rows the store already linked by email count as predicted too). Scale runs resolve in
+a child process so its peak memory is measured alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+
+from bench.identity_data import febrl, japanese, japanese_people
+from warehouse import identity_schema as ids
+from warehouse import records as r
+from warehouse import schema as t
+from warehouse.db import make_engine, upgrade
+from warehouse.matching import MatchSettings
+from warehouse.resolve import ResolveStats, resolve_full, resolve_incremental
+from warehouse.state import StreamKey
+from warehouse.store import apply_page
+
+PAGE = 2000
+
+
+def fresh_engine(path: Path) -> Engine:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    return engine
+
+
+def load(engine: Engine, stream_records: Iterable[tuple[str, r.Person]]) -> int:
+    """Write records in pages per stream, as a sync would."""
+    pending: dict[str, list[r.Person]] = defaultdict(list)
+    n = 0
+
+    def flush(stream: str) -> None:
+        with engine.begin() as conn:
+            apply_page(conn, StreamKey(stream, "people"), records=pending[stream], cursor=None)
+        pending[stream] = []
+
+    for stream, rec in stream_records:
+        pending[stream].append(rec)
+        n += 1
+        if len(pending[stream]) >= PAGE:
+            flush(stream)
+    for stream in list(pending):
+        if pending[stream]:
+            flush(stream)
+    return n
+
+
+def predicted_pairs(engine: Engine) -> set[tuple[str, str]]:
+    """Pairs of source ids whose unified rows are in one cluster."""
+    with engine.connect() as conn:
+        cluster = {
+            int(a): int(b)
+            for a, b in conn.execute(
+                select(ids.IdentityMember.record_id, ids.IdentityMember.cluster_id)
+            )
+        }
+        groups: dict[int, list[str]] = defaultdict(list)
+        for sid, eid in conn.execute(
+            select(t.SourceRecord.source_id, t.SourceRecord.entity_id).where(
+                t.SourceRecord.entity == "person"
+            )
+        ):
+            if eid is not None:
+                groups[cluster.get(int(eid), int(eid))].append(sid)
+    return {p for g in groups.values() if len(g) > 1 for p in combinations(sorted(g), 2)}
+
+
+def quality(pred: set[tuple[str, str]], truth: set[tuple[str, str]]) -> dict[str, float]:
+    tp = len(pred & truth)
+    p = tp / len(pred) if pred else 0.0
+    rc = tp / len(truth) if truth else 0.0
+    f1 = 2 * p * rc / (p + rc) if p + rc else 0.0
+    return {"precision": round(p, 4), "recall": round(rc, 4), "f1": round(f1, 4)}
+
+
+def run_febrl(settings: MatchSettings, label: str) -> list[dict[str, Any]]:
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in (1, 2, 3):
+            people, truth = febrl(n)
+            engine = fresh_engine(Path(tmp) / f"febrl{n}.db")
+            load(engine, (("febrl", p) for p in people))
+            t0 = time.monotonic()
+            stats = resolve_full(engine, settings)
+            row = {
+                "dataset": f"febrl{n}",
+                "variant": label,
+                "records": len(people),
+                "true_pairs": len(truth),
+                **quality(predicted_pairs(engine), truth),
+                "pairs_compared": stats.pairs,
+                "review_queue": stats.reviews,
+                "seconds": round(time.monotonic() - t0, 2),
+            }
+            engine.dispose()
+            print(json.dumps(row), flush=True)
+            out.append(row)
+    return out
+
+
+def run_japanese(n: int, seed: int) -> dict[str, Any]:
+    data = japanese(n, seed=seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = fresh_engine(Path(tmp) / "ja.db")
+        total = load(engine, ((s, p) for s, ps in data.pages.items() for p in ps))
+        t0 = time.monotonic()
+        stats = resolve_full(engine, MatchSettings())
+        row = {
+            "dataset": f"japanese n={n} seed={seed}",
+            "records": total,
+            "true_pairs": len(data.truth),
+            **quality(predicted_pairs(engine), data.truth),
+            "pairs_compared": stats.pairs,
+            "review_queue": stats.reviews,
+            "seconds": round(time.monotonic() - t0, 2),
+        }
+        engine.dispose()
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def _child(mode: str, db: str) -> None:
+    """Resolve in this (child) process and print stats with its own peak memory."""
+    engine = make_engine(f"sqlite:///{db}")
+    run = resolve_full if mode == "full" else resolve_incremental
+    stats: ResolveStats = run(engine, MatchSettings())
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps(stats.as_dict() | {"peak_rss_mib": round(peak_kib / 1024, 1)}))
+
+
+def _resolve_in_child(mode: str, db: Path) -> dict[str, Any]:
+    t0 = time.monotonic()
+    got = subprocess.run(
+        [sys.executable, "-m", "bench.bench_identity", "_child", mode, "--db", str(db)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=os.environ,
+    )
+    row: dict[str, Any] = json.loads(got.stdout.strip().splitlines()[-1])
+    row["wall_seconds"] = round(time.monotonic() - t0, 2)
+    return row
+
+
+def run_scale(n: int, db: Path, seed: int, reuse: bool) -> dict[str, Any]:
+    truth_clusters: dict[int, list[str]] = defaultdict(list)
+    t0 = time.monotonic()
+    if reuse and db.exists():
+        engine = make_engine(f"sqlite:///{db}")
+        for _, rec, base in japanese_people(n, seed=seed):
+            truth_clusters[base].append(rec.source_id)
+        total = sum(len(c) for c in truth_clusters.values())
+    else:
+        engine = fresh_engine(db)
+
+        def stream() -> Iterable[tuple[str, r.Person]]:
+            for s, rec, base in japanese_people(n, seed=seed):
+                truth_clusters[base].append(rec.source_id)
+                yield s, rec
+
+        total = load(engine, stream())
+    load_s = round(time.monotonic() - t0, 1)
+    with engine.connect() as conn:
+        people = conn.execute(select(func.count()).select_from(t.Person)).scalar_one()
+    print(f"loaded {total} records as {people} person rows in {load_s}s", flush=True)
+    engine.dispose()
+    full = _resolve_in_child("full", db)
+    print("full", json.dumps(full), flush=True)
+    engine = make_engine(f"sqlite:///{db}")
+    truth = {p for c in truth_clusters.values() if len(c) > 1 for p in combinations(sorted(c), 2)}
+    q = quality(predicted_pairs(engine), truth)
+    print("quality", json.dumps(q), flush=True)
+    # A 1% change: half the changed rows are edits of existing people, half are new
+    # duplicates of existing people arriving from a new source.
+    change = max(2, total // 100)
+    edits = []
+    for s, rec, _ in japanese_people(change // 2, seed=seed):
+        if s == "crm":
+            edits.append((s, rec.model_copy(update={"title": "変更後", "payload_hash": "changed"})))
+    news = []
+    for i, (s, rec, _base) in enumerate(japanese_people(change, seed=seed + 1)):
+        if s == "crm" and len(news) < change - len(edits):
+            news.append(
+                (
+                    "import",
+                    rec.model_copy(update={"source_id": f"new{i}", "payload_hash": "new"}),
+                )
+            )
+    t1 = time.monotonic()
+    load(engine, [*edits, *news])
+    engine.dispose()
+    print(f"changed {len(edits)} rows and added {len(news)} in {time.monotonic() - t1:.1f}s")
+    inc = _resolve_in_child("incremental", db)
+    print("incremental", json.dumps(inc), flush=True)
+    return {
+        "records": total,
+        "person_rows": people,
+        "load_seconds": load_s,
+        "full": full,
+        "quality": q,
+        "changed": len(edits) + len(news),
+        "incremental": inc,
+        "incremental_share_of_full": round(inc["seconds"] / full["seconds"], 4),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("what", choices=["febrl", "japanese", "scale", "_child"])
+    ap.add_argument("mode", nargs="?", default="full")
+    ap.add_argument("--n", type=int, default=5000)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--db", type=Path, default=Path(tempfile.gettempdir()) / "identity-scale.db")
+    ap.add_argument("--reuse", action="store_true", help="Reuse a loaded --db (scale).")
+    args = ap.parse_args()
+    if args.what == "_child":
+        _child(args.mode, str(args.db))
+    elif args.what == "febrl":
+        run_febrl(MatchSettings(), "name+dob+address")
+        run_febrl(MatchSettings(id_attributes=("soc_sec_id",)), "+soc_sec_id")
+    elif args.what == "japanese":
+        run_japanese(args.n, args.seed)
+    else:
+        print(json.dumps(run_scale(args.n, args.db, args.seed, args.reuse), indent=1))
+
+
+if __name__ == "__main__":
+    main()
