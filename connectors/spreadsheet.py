@@ -204,14 +204,9 @@ def pages(
 
 
 # -- rows ------------------------------------------------------------------------------------
-@dataclass
-class _Row:
-    line: int
-    cells: list[str] | None
-    problem: str | None = None
-    text: str | None = None
-    lenient: bool = False
-    """Short rows are padded (xlsx stores no trailing empty cells); CSV rows must be whole."""
+_Row = tuple[int, list[str] | None, str | None, str | None, bool]
+"""(line, cells, problem, text, lenient): lenient rows are padded when short (xlsx stores no
+trailing empty cells); CSV rows must be whole. A tuple, not a class: there is one per row."""
 
 
 def _header(cells: Sequence[str]) -> list[str]:
@@ -244,13 +239,13 @@ def _paginate(
     bad: list[RawBad] = []
     seen: list[str] = []
     total = 0
-    for row in rows:
+    for line, cells, problem, text, lenient in rows:
         if header is None:
-            if row.cells is None:
-                raise FatalError(f"{path}: line {row.line}: header unreadable: {row.problem}")
-            if not any(c.strip() for c in row.cells):
+            if cells is None:
+                raise FatalError(f"{path}: line {line}: header unreadable: {problem}")
+            if not any(c.strip() for c in cells):
                 continue
-            header = _header(row.cells)
+            header = _header(cells)
             width = len(header)
             key = pick_key(header, key_candidates) if key_candidates else None
             if key_candidates and key is None:
@@ -260,15 +255,26 @@ def _paginate(
                 )
             key_at = header.index(key) if key is not None else None
             continue
-        cells = row.cells
+        # The common case first: a whole, decodable row with its key.
+        if (
+            problem is None
+            and cells is not None
+            and len(cells) == width
+            and (cells[key_at].strip() if key_at is not None else any(cells))
+        ):
+            records.append(dict(zip(header, cells, strict=True)))
+            total += 1
+            if len(records) + len(bad) >= page_size:
+                yield Page(records, ident.cursor(complete=False, rows=total), bad=bad, seen=seen)
+                records, bad, seen = [], [], []
+            continue
         if cells is not None and not any(cells):
             continue  # blank line or a row of empty cells: not a record
         sid = None
         if cells is not None and key_at is not None and key_at < len(cells):
             sid = cells[key_at].strip() or None
-        problem = row.problem
         if problem is None and cells is not None:
-            if len(cells) < width and row.lenient:
+            if len(cells) < width and lenient:
                 cells = cells + [""] * (width - len(cells))
             elif len(cells) < width:
                 problem = f"{len(cells)} fields where the header has {width}"
@@ -280,8 +286,8 @@ def _paginate(
         if problem is None and key_at is not None and sid is None:
             problem = f"empty key column {header[key_at]!r}"
         if problem is not None:
-            text = row.text if row.text is not None else _csv_line(cells or [])
-            bad.append(RawBad(sid, f"line {row.line}: {problem}", text))
+            text = text if text is not None else _csv_line(cells or [])
+            bad.append(RawBad(sid, f"line {line}: {problem}", text))
             if sid is not None:
                 seen.append(sid)  # present but broken: not vanished
         else:
@@ -309,24 +315,51 @@ def _csv_line(cells: Sequence[str]) -> str:
 
 
 def _decoded_lines(f: IO[bytes], encoding: str, problems: dict[int, str]) -> Iterator[str]:
-    """Physical lines as text; a line that does not decode is noted and passed on replaced.
+    """Lines as text (endings kept, as ``open(newline="")`` gives them to ``csv``).
 
-    Splitting on LF before decoding is safe for UTF-8 and cp932 alike: 0x0A is never part of
-    a multi-byte character in either.
+    Decodes a megabyte at a time; only a block that fails is decoded line by line, so the
+    lines with bytes the encoding rejects are noted (by the count of lines handed out,
+    which is what ``csv.reader.line_num`` counts) and passed on with U+FFFD. Cutting blocks
+    at LF is safe for UTF-8 and cp932 alike: 0x0A is never part of a multi-byte character.
     """
     codec = "utf-8" if encoding == "utf-8-sig" else encoding
+    n = 0
+    rest = b""
     first = True
-    for n, raw in enumerate(f, 1):
+    while True:
+        chunk = f.read(_HASH_CHUNK)
+        block = rest + chunk
+        if not block:
+            return
+        cut = len(block) if not chunk else block.rfind(b"\n") + 1
+        if cut == 0:
+            rest = block
+            continue
+        block, rest = block[:cut], block[cut:]
         if first:
             first = False
-            if raw.startswith(_BOM):
-                raw = raw[len(_BOM) :]
+            if block.startswith(_BOM):
+                block = block[len(_BOM) :]
         try:
-            yield raw.decode(codec)
-        except UnicodeDecodeError as exc:
-            bad = raw[exc.start : exc.end].hex(" ")
-            problems[n] = f"bytes {bad} at offset {exc.start} are not {encoding}"
-            yield raw.decode(codec, "replace")
+            lines = io.StringIO(block.decode(codec), newline="").readlines()
+        except UnicodeDecodeError:
+            parts = block.split(b"\n")
+            if not parts[-1]:
+                parts.pop()
+            for raw in parts:
+                raw += b"\n"
+                n += 1
+                try:
+                    yield raw.decode(codec)
+                except UnicodeDecodeError as exc:
+                    where = raw[exc.start : exc.end].hex(" ")
+                    problems[n] = f"bytes {where} at offset {exc.start} are not {encoding}"
+                    yield raw.decode(codec, "replace")
+            continue
+        n += len(lines)
+        yield from lines
+        if not chunk:
+            return
 
 
 def _csv_rows_iter(path: Path, encoding: str) -> Iterator[_Row]:
@@ -343,7 +376,7 @@ def _csv_rows_iter(path: Path, encoding: str) -> Iterator[_Row]:
                 return
             except csv.Error as exc:
                 last = reader.line_num
-                yield _Row(start, None, f"not valid CSV ({exc})")
+                yield (start, None, f"not valid CSV ({exc})", None, False)
                 continue
             last = reader.line_num
             problem = None
@@ -352,9 +385,9 @@ def _csv_rows_iter(path: Path, encoding: str) -> Iterator[_Row]:
                 if hit:
                     problem = "; ".join(hit)
             if problem is not None:
-                yield _Row(start, cells, problem, _csv_line(cells))
+                yield (start, cells, problem, _csv_line(cells), False)
             else:
-                yield _Row(start, cells)
+                yield (start, cells, None, None, False)
 
 
 # -- xlsx ------------------------------------------------------------------------------------
@@ -416,7 +449,7 @@ def _xlsx_rows_iter(path: Path, sheet: str | None) -> Iterator[_Row]:
                 cells = [_cell_text(v) for v in values]
                 while cells and cells[-1] == "":
                     cells.pop()
-                yield _Row(n, cells, lenient=True)
+                yield (n, cells, None, None, True)
     finally:
         wb.close()
 

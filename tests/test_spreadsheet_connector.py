@@ -207,3 +207,17 @@ def test_row_estimate_is_close_for_a_large_file(tmp_path: Path) -> None:
     f.write_text(HEADER + "".join(f"C{i},会社{i},氏名 {i},a{i}@b.jp,\n" for i in range(30000)))
     est = s.estimate_rows(f)
     assert est is not None and 27000 < est < 33000
+
+
+def test_multi_megabyte_file_with_multiline_cells_and_a_bad_line_far_in(tmp_path: Path) -> None:
+    f = tmp_path / "big.csv"
+    rows = [f'C{i},"会社\n{i}",氏名 {i},a{i}@b.jp,①\r\n'.encode("cp932") for i in range(60000)]
+    rows[50000] = b"C50000,\x85\x40,x,y@b.jp,\r\n"
+    f.write_bytes(HEADER.encode("cp932") + b"".join(rows))
+    assert f.stat().st_size > 2 * (1 << 20)
+    pages = _all(f, page_size=5000)
+    recs = [r for p in pages for r in p.records]
+    bad = [b for p in pages for b in p.bad]
+    assert len(recs) == 59999 and recs[-1]["会社名"] == "会社\n59999"
+    assert [b.source_id for b in bad] == ["C50000"]
+    assert bad[0].reason.startswith("line 100002: bytes 85 at offset 7")  # 2 lines a row

@@ -167,20 +167,26 @@ def unchanged_ids(conn: Connection, key: StreamKey, hashes: Mapping[str, str]) -
     if not hashes:
         return set()
     sr = t.SourceRecord
-    rows = _select_in(
-        conn,
-        lambda part: (
-            select(sr.source_id, func.max(sr.payload_hash))
-            .where(sr.connector == key.connector, sr.stream == key.stream, sr.source_id.in_(part))
-            .group_by(sr.source_id)
-            .having(
-                func.count(sr.deleted_at) == 0,
-                func.min(sr.payload_hash) == func.max(sr.payload_hash),
-            )
-        ),
-        hashes.keys(),
+    # One statement, its id list bound at execution: building a fresh IN (...) clause per
+    # chunk costs more than SQLite's lookup of the ids.
+    stmt = (
+        select(sr.source_id, func.max(sr.payload_hash))
+        .where(
+            sr.connector == key.connector,
+            sr.stream == key.stream,
+            sr.source_id.in_(bindparam("ids", expanding=True)),
+        )
+        .group_by(sr.source_id)
+        .having(
+            func.count(sr.deleted_at) == 0, func.min(sr.payload_hash) == func.max(sr.payload_hash)
+        )
     )
-    return {sid for sid, h in rows if h == hashes[sid]}
+    same: set[str] = set()
+    for part in chunks(list(hashes), IN_CHUNK):
+        for sid, h in conn.execute(stmt, {"ids": list(part)}):
+            if h == hashes[sid]:
+                same.add(sid)
+    return same
 
 
 def apply_page(
