@@ -23,6 +23,7 @@ from warehouse.state import load_cursor, save_cursor
 class CaldavHarness:
     def __init__(self, server: Radicale, use_sync: bool) -> None:
         self.name = "caldav"
+        self.supports_deletes = True
         self.server = server
         self.use_sync = use_sync
         self.url, self.user = server.new_calendar()

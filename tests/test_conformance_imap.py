@@ -20,6 +20,7 @@ from tests.servers import PASSWORD, Dovecot, message
 class ImapHarness:
     def __init__(self, server: Dovecot, user: str, use_extensions: bool) -> None:
         self.name = "imap"
+        self.supports_deletes = True
         self.server = server
         self.user = user
         self.use_extensions = use_extensions
