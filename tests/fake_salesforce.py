@@ -19,6 +19,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from itertools import count
 from typing import Any
@@ -142,6 +143,7 @@ def run_soql(
 
 class _Handler(BaseHTTPRequestHandler):
     org: Org
+    protocol_version = "HTTP/1.1"  # keep-alive: one TLS handshake per client, not per call
 
     def log_message(self, *args: Any) -> None:
         pass
@@ -494,13 +496,19 @@ class _Handler(BaseHTTPRequestHandler):
         self._rest(200, out)
 
 
+@lru_cache(maxsize=1)
+def _certificates() -> tuple[trustme.CA, trustme.LeafCert]:
+    """One CA and server certificate per test session (key generation is the slow part)."""
+    ca = trustme.CA(key_type=trustme.KeyType.ECDSA)
+    return ca, ca.issue_cert("127.0.0.1", "localhost")
+
+
 class FakeSalesforce:
     """``with FakeSalesforce() as fake: sf = fake.client()``."""
 
     def __init__(self, org: Org | None = None) -> None:
         self.org = org or Org()
-        self.ca = trustme.CA()
-        cert = self.ca.issue_cert("127.0.0.1", "localhost")
+        self.ca, cert = _certificates()
         handler = type("H", (_Handler,), {"org": self.org})
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

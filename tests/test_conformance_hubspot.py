@@ -19,6 +19,8 @@ from warehouse.state import reset_cursor
 
 
 class HubSpotHarness:
+    supports_deletes = True
+
     def __init__(self, tmp_path: Path) -> None:
         self.name = "hubspot"
         self.fake = FakeHubSpot()

@@ -21,6 +21,8 @@ APP = 5
 
 
 class KintoneHarness:
+    supports_deletes = True
+
     def __init__(self, tmp_path: Path, mode: str) -> None:
         self.name = "kintone"
         self.fake = FakeKintone()

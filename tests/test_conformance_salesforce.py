@@ -20,6 +20,8 @@ from warehouse.state import load_cursor, save_cursor
 
 
 class SalesforceHarness:
+    supports_deletes = True
+
     def __init__(self, fake: FakeSalesforce, tmp_path: Path) -> None:
         self.name = "salesforce"
         self.fake = fake
