@@ -244,7 +244,24 @@ def staff_by_ids(conn: Connection, ids: Iterable[int]) -> list[Staff]:
             select(s.c.id, s.c.email, s.c.name).where(s.c.id.in_(wanted[i : i + IN_CHUNK]))
         )
         out.extend(Staff(r.id, r.email, r.name) for r in rows)
+    names = display_names(conn, [x.id for x in out if not x.name])
+    out = [Staff(x.id, x.email, x.name or names.get(x.id)) for x in out]
     return sorted(out, key=lambda x: x.email)
+
+
+def display_names(conn: Connection, staff_ids: Sequence[int]) -> dict[int, str]:
+    """Names for staff users the sources gave no name: how their mail headers spell them."""
+    ap = t.table(t.ActivityParticipant)
+    out: dict[int, str] = {}
+    ids = sorted(set(staff_ids))
+    for i in range(0, len(ids), IN_CHUNK):
+        q = (
+            select(ap.c.staff_user_id, func.max(ap.c.name))
+            .where(ap.c.staff_user_id.in_(ids[i : i + IN_CHUNK]), ap.c.name.is_not(None))
+            .group_by(ap.c.staff_user_id)
+        )
+        out.update({sid: name for sid, name in conn.execute(q) if name})
+    return out
 
 
 def staff_by_email(conn: Connection, email: str) -> Staff | None:
@@ -252,7 +269,9 @@ def staff_by_email(conn: Connection, email: str) -> Staff | None:
     row = conn.execute(
         select(s.c.id, s.c.email, s.c.name).where(func.lower(s.c.email) == email.strip().lower())
     ).first()
-    return Staff(row.id, row.email, row.name) if row else None
+    if row is None:
+        return None
+    return Staff(row.id, row.email, row.name or display_names(conn, [row.id]).get(row.id))
 
 
 def latest_activity_days(
@@ -573,7 +592,9 @@ def follow_ups(
     return out
 
 
-def daily(conn: Connection, staff: Staff, d: date, tz: str) -> DailyData:
+def daily(
+    conn: Connection, staff: Staff, d: date, tz: str, *, follow_up_days: int = FOLLOW_UP_DAYS
+) -> DailyData:
     """Everything the 日報 of ``staff`` for ``d`` shows, read in one connection."""
     day = day_window(d, tz)
     customers, internal = mail(conn, staff.id, day)
@@ -586,7 +607,7 @@ def daily(conn: Connection, staff: Staff, d: date, tz: str) -> DailyData:
         mail=customers,
         internal_mail=internal,
         deal_changes=deal_changes(conn, staff.id, day),
-        follow_ups=follow_ups(conn, staff.id, day),
+        follow_ups=follow_ups(conn, staff.id, day, follow_up_days),
         next_day=nxt,
         next_meetings=meetings(conn, staff.id, nwin.start, nwin.end, tz),
     )

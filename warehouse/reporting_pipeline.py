@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, func, select
 
 from warehouse import schema as t
-from warehouse.reporting import utc
+from warehouse.reporting import display_names, utc
 
 UNASSIGNED = 0
 """Owner key for deals nobody owns."""
@@ -61,7 +61,7 @@ class StageRow:
     count: int = 0
     amount: Decimal = Decimal(0)
     weighted: Decimal = Decimal(0)
-    reached: int = 0
+    exited: int = 0
     advanced: int = 0
     days_total: float = 0.0
     days_n: int = 0
@@ -70,8 +70,9 @@ class StageRow:
 
     @property
     def conversion(self) -> float | None:
-        """Share of deals that reached this stage and moved on to a later one (or won)."""
-        return self.advanced / self.reached if self.reached else None
+        """Of the deals that left this stage (or closed in it), the share that moved on to a
+        later stage or were won. Deals still sitting in it are undecided and not counted."""
+        return self.advanced / self.exited if self.exited else None
 
     @property
     def avg_days(self) -> float | None:
@@ -237,8 +238,11 @@ def _history(
     as_of: datetime,
     owner_ids: Sequence[int] | None,
 ) -> dict[int, datetime]:
-    """Fold the stage history into conversion and time-in-stage; returns each deal's last
-    real (not import-stamped) change and, for won deals, nothing more is needed."""
+    """Fold the stage history, deal by deal, into conversion and time-in-stage.
+
+    Streams the rows in deal order; returns each deal's last real (not import-stamped)
+    stage change, which counts as a touch for staleness.
+    """
     d = t.table(t.Deal)
     h = t.table(t.DealStageHistory)
     q = (
@@ -251,17 +255,21 @@ def _history(
         q = q.where(d.c.owner_id.in_(list(owner_ids)))
     last_change: dict[int, datetime] = {}
 
+    imported: set[int] = set()  # positions in the path of import-stamped rows
+
     def fold(path: list[tuple[str | None, datetime]], status: str) -> None:
         stages = [s for s, _ in path]
         for i, (stage, at) in enumerate(path):
             if stage is None or stage not in rows:
                 continue
             row = rows[stage]
-            if stage not in stages[:i]:
-                row.reached += 1
+            if stage not in stages[:i] and (i + 1 < len(path) or status != "open"):
+                row.exited += 1
                 later = [order.get(s or "", -1) for s in stages[i + 1 :]]
                 if status == "won" or any(x > order[stage] for x in later):
                     row.advanced += 1
+            if i in imported:
+                continue  # when Kizuna first saw it, not when it entered the stage
             if i + 1 < len(path):
                 row.days_total += (path[i + 1][1] - at).total_seconds() / 86400
                 row.days_n += 1
@@ -278,11 +286,14 @@ def _history(
             if current is not None:
                 fold(path, status)
             current, path, status = deal_id, [], st
+            imported.clear()
         at = utc(entered)
         if path and path[-1][0] == stage:
             continue  # a repeated row is not a change
         path.append((stage, at))
-        if not _is_import_stamp(entered, created):
+        if _is_import_stamp(entered, created):
+            imported.add(len(path) - 1)
+        else:
             last_change[deal_id] = at
     if current is not None:
         fold(path, status)
@@ -343,6 +354,7 @@ def pipeline(
     rows = {s: StageRow(s) for s in order_list if s in open_stages}
     last_change = _history(conn, rows, order, as_of, owner_ids)
     by_deal, by_org, by_person = _last_touches(conn, as_of)
+    names = display_names(conn, [r.owner_id for r in deals if r.owner_id and not r.owner_name])
 
     owners: dict[int, OwnerRow] = {}
     lines: list[DealLine] = []
@@ -362,7 +374,7 @@ def pipeline(
             id=r.id,
             name=r.name,
             company=r.org,
-            owner=r.owner_name or r.owner_email,
+            owner=r.owner_name or names.get(r.owner_id) or r.owner_email,
             owner_id=r.owner_id,
             team=r.team,
             stage=r.stage,
@@ -387,7 +399,7 @@ def pipeline(
         ow = owners.get(r.owner_id or UNASSIGNED)
         if ow is None:
             ow = owners[r.owner_id or UNASSIGNED] = OwnerRow(
-                r.owner_id or UNASSIGNED, r.owner_name, r.owner_email, r.team
+                r.owner_id or UNASSIGNED, line.owner, r.owner_email, r.team
             )
         ow.count += 1
         ow.amount += line.jpy
@@ -434,7 +446,8 @@ def pipeline(
         x for x in by_close if x.expected_close and next_m <= x.expected_close < after
     ]
     stale = [x for x in lines if x.idle_days is None or x.idle_days >= stale_days]
-    stale.sort(key=lambda x: (-(x.idle_days if x.idle_days is not None else 10**6), -x.jpy))
+    # Biggest money at risk first; among equals, the longest silence.
+    stale.sort(key=lambda x: (-x.jpy, -(x.idle_days if x.idle_days is not None else 10**6)))
     out.stale_count, out.overdue_count = len(stale), len(out.overdue)
     out.stale = stale[:list_limit]
     out.overdue = out.overdue[:list_limit]

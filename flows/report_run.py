@@ -1,0 +1,185 @@
+"""Drafting 日報 and writing the pipeline page: plain functions the flow tasks and the CLI share.
+
+Files go under ``<workspace>/reports/``: ``YYYY-MM-DD/<staff email>.md|.html`` per rep and
+``pipeline.html``. A report the rep has submitted is never redrafted: neither its stored text
+nor its files are touched again.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flows.report_config import ReportsConfig, reports_config
+from flows.report_render import daily_html, daily_markdown, pipeline_html
+from flows.runtime import engine_for
+from flows.workspace import Workspace
+from kizuna.errors import ConfigError
+from warehouse.db import write_transaction
+from warehouse.report_drafts import Draft, save_drafts, stored
+from warehouse.reporting import (
+    Staff,
+    daily,
+    day_window,
+    latest_activity_days,
+    staff_by_email,
+    staff_by_ids,
+    staff_with_activity,
+)
+from warehouse.reporting_pipeline import Pipeline, pipeline
+from warehouse.state import now
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._@+-]")
+
+
+@dataclass(frozen=True)
+class Written:
+    staff_id: int
+    staff: str
+    date: str
+    status: str  # drafted | kept (submitted)
+    markdown: str
+    md_path: Path
+    html_path: Path
+    counts: dict[str, int]
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "staff": self.staff,
+            "date": self.date,
+            "status": self.status,
+            **self.counts,
+            "file": str(self.md_path),
+        }
+
+
+def reports_dir(ws: Workspace) -> Path:
+    return ws.root / "reports"
+
+
+def today_in(ws: Workspace) -> date:
+    return now().astimezone(ZoneInfo(ws.company.time_zone)).date()
+
+
+def parse_date(value: str, field: str = "date") -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(
+            f"{value!r} is not a date", field=field, fix="write it as YYYY-MM-DD"
+        ) from None
+
+
+def plan(
+    ws: Workspace,
+    day: str | None = None,
+    *,
+    up_to: str | None = None,
+    staff_email: str | None = None,
+) -> list[tuple[int, str]]:
+    """Which (staff id, date) pairs to draft.
+
+    With ``day``: every rep with activity that day (or just ``staff_email``). Without it:
+    each rep's latest day with activity on or before ``up_to`` (default today).
+    """
+    tz = ws.company.time_zone
+    engine = engine_for(ws.warehouse_url)
+    with engine.connect() as conn:
+        only: Staff | None = None
+        if staff_email:
+            only = staff_by_email(conn, staff_email)
+            if only is None:
+                raise ConfigError(
+                    f"no staff user {staff_email!r} in the warehouse",
+                    field="--staff",
+                    fix="use the address the rep sends mail from (see `kizuna status`)",
+                )
+        if day is not None:
+            d = parse_date(day)
+            if only is not None:
+                return [(only.id, d.isoformat())]
+            return [(s.id, d.isoformat()) for s in staff_with_activity(conn, day_window(d, tz))]
+        limit = parse_date(up_to, "up_to") if up_to else today_in(ws)
+        ids = [only.id] if only is not None else None
+        latest = latest_activity_days(conn, tz, limit, ids)
+    return sorted(((sid, d.isoformat()) for sid, d in latest.items()), key=lambda x: x[1])
+
+
+def _file_stem(email: str) -> str:
+    return _UNSAFE.sub("_", email)
+
+
+def draft_batch(ws: Workspace, pairs: Sequence[tuple[int, str]]) -> list[Written]:
+    """Draft, store and write the 日報 of these (staff, date) pairs: one transaction, one batch."""
+    cfg: ReportsConfig = reports_config(ws)
+    tz = ws.company.time_zone
+    engine = engine_for(ws.warehouse_url)
+    out: list[Written] = []
+    drafts: list[Draft] = []
+    rendered: dict[tuple[int, date], tuple[str, str, dict[str, int]]] = {}
+    with engine.connect() as conn:
+        staff = {s.id: s for s in staff_by_ids(conn, [p[0] for p in pairs])}
+        for sid, ds in pairs:
+            if sid not in staff:
+                continue
+            d = date.fromisoformat(ds)
+            data = daily(conn, staff[sid], d, tz, follow_up_days=cfg.follow_up_days)
+            md = daily_markdown(data, cfg.language, ws.company.name)
+            html = daily_html(data, cfg.language, ws.company.name)
+            rendered[(sid, d)] = (md, html, data.counts())
+            drafts.append(Draft(sid, d, md, cfg.language))
+    with write_transaction(engine) as conn:
+        kept = save_drafts(conn, drafts, now())
+        bodies = stored(conn, [k[0] for k in kept], [k[1] for k in kept]) if kept else {}
+    root = reports_dir(ws)
+    for (sid, d), (md, html, counts) in rendered.items():
+        folder = root / d.isoformat()
+        folder.mkdir(parents=True, exist_ok=True)
+        stem = _file_stem(staff[sid].email)
+        md_path, html_path = folder / f"{stem}.md", folder / f"{stem}.html"
+        if (sid, d) in kept:
+            status, md = "submitted", bodies[(sid, d)].body_md
+            if not md_path.exists():
+                md_path.write_text(md, encoding="utf-8")
+        else:
+            status = "drafted"
+            md_path.write_text(md, encoding="utf-8")
+            html_path.write_text(html, encoding="utf-8")
+        out.append(
+            Written(sid, staff[sid].email, d.isoformat(), status, md, md_path, html_path, counts)
+        )
+    return out
+
+
+def build_pipeline(ws: Workspace, owner_ids: Sequence[int] | None = None) -> Pipeline:
+    cfg = reports_config(ws)
+    with engine_for(ws.warehouse_url).connect() as conn:
+        return pipeline(
+            conn,
+            now(),
+            ws.company.time_zone,
+            stale_days=cfg.stale_days,
+            stages=cfg.stages,
+            owner_ids=owner_ids,
+        )
+
+
+def write_pipeline(ws: Workspace) -> tuple[Path, Pipeline]:
+    """Compute the pipeline and write ``reports/pipeline.html``; returns the path and data."""
+    cfg = reports_config(ws)
+    p = build_pipeline(ws)
+    zone = ZoneInfo(ws.company.time_zone)
+    stamp = now().astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+    path = reports_dir(ws) / "pipeline.html"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(pipeline_html(p, cfg.language, ws.company.name, stamp), encoding="utf-8")
+    return path, p
+
+
+def yesterday(ws: Workspace) -> str:
+    return (today_in(ws) - timedelta(days=1)).isoformat()
