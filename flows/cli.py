@@ -150,6 +150,10 @@ def demo(
         console.print(f"Sample workspace written to [bold]{ws_file}[/]")
     ws_file = directory / "kizuna.yaml"
     ok = run_sync(ws_file.resolve(), None)
+    if ok:
+        from flows.cli_reports import demo_reports
+
+        demo_reports(ws_file.resolve())
     console.print(
         f"\nNext: [bold]kizuna status -w {ws_file}[/] · run again to see an incremental sync"
     )
@@ -189,6 +193,10 @@ from flows.cli_campaigns import campaigns_app, reminders_app, segments_app  # no
 app.add_typer(segments_app, name="segments")
 app.add_typer(campaigns_app, name="campaigns")
 app.add_typer(reminders_app, name="reminders")
+
+from flows.cli_reports import report_app  # noqa: E402
+
+app.add_typer(report_app, name="report")
 
 
 def main() -> None:

@@ -1,0 +1,209 @@
+"""``kizuna report``: the 日報 drafts for sales staff and the pipeline page for managers.
+
+These read the warehouse and write files directly (a second, not a Prefect start-up); the
+scheduled runs use the flows in ``flows.reports``, which call the same functions.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from kizuna.errors import ConfigError, KizunaError
+
+report_app = typer.Typer(
+    help="Daily report (日報) drafts for sales staff and the pipeline page for managers.",
+    no_args_is_help=True,
+)
+console = Console(width=None if sys.stdout.isatty() else 120)
+err_console = Console(stderr=True)
+T = TypeVar("T")
+SHOW_AT_MOST = 3
+"""Print the drafts themselves up to this many; past it, a table of them."""
+
+WorkspaceOpt = Annotated[
+    Path,
+    typer.Option("--workspace", "-w", help="Workspace file.", envvar="KIZUNA_WORKSPACE"),
+]
+
+
+def _guard(fn: Callable[[], T]) -> T:
+    try:
+        return fn()
+    except KizunaError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2 if isinstance(exc, ConfigError) else 1) from None
+
+
+def _load(workspace: Path) -> Any:
+    from flows import workspace as wsmod
+    from flows.report_config import reports_config
+
+    ws = wsmod.load(workspace)
+    reports_config(ws)  # a bad reports: section fails here, before any work
+    return ws
+
+
+def _drafts_table(rows: list[dict[str, Any]]) -> Table:
+    tbl = Table(title="日報 drafts", show_lines=False)
+    for col, justify in (
+        ("staff", "left"),
+        ("date", "left"),
+        ("meetings", "right"),
+        ("mail_sent", "right"),
+        ("mail_received", "right"),
+        ("deals_touched", "right"),
+        ("follow_ups", "right"),
+        ("status", "left"),
+    ):
+        tbl.add_column(col.replace("_", " "), justify=justify)  # type: ignore[arg-type]
+    for r in rows:
+        tbl.add_row(
+            r["staff"],
+            r["date"],
+            *(str(r[k]) for k in ("meetings", "mail_sent", "mail_received", "deals_touched")),
+            str(r["follow_ups"]),
+            r["status"],
+        )
+    return tbl
+
+
+@report_app.command("daily")
+def daily(
+    staff: Annotated[
+        str | None, typer.Option("--staff", help="Only this rep (their mail address).")
+    ] = None,
+    day: Annotated[
+        str | None,
+        typer.Option(
+            "--date",
+            help="Day in the company's time zone (YYYY-MM-DD); default each rep's latest day "
+            "with activity.",
+        ),
+    ] = None,
+    workspace: WorkspaceOpt = Path("kizuna.yaml"),
+) -> None:
+    """Draft the 日報 of every rep with activity (or one rep) and print it."""
+    from flows.report_run import draft_batch, plan
+
+    def run() -> list[Any]:
+        ws = _load(workspace)
+        return draft_batch(ws, plan(ws, day, staff_email=staff))
+
+    written = _guard(run)
+    if not written:
+        console.print("No activity found for that day: nothing to draft.")
+        return
+    if len(written) <= SHOW_AT_MOST:
+        from rich.markdown import Markdown
+
+        for w in written:
+            console.rule(
+                f"{w.staff} · {w.date}" + (" (submitted)" if w.status != "drafted" else "")
+            )
+            console.print(Markdown(w.markdown))
+    else:
+        console.print(_drafts_table([w.row() for w in written]))
+    folders = sorted({str(w.md_path.parent) for w in written})
+    console.print(
+        f"\nWrote {len(written)} draft(s) to [bold]{', '.join(folders)}[/] (.md and .html)"
+    )
+
+
+@report_app.command("submit")
+def submit(
+    staff: Annotated[str, typer.Option("--staff", help="The rep's mail address.")],
+    day: Annotated[str, typer.Option("--date", help="The report's day (YYYY-MM-DD).")],
+    file: Annotated[
+        Path | None,
+        typer.Option("--file", help="The edited Markdown (with 所感) to store as submitted."),
+    ] = None,
+    workspace: WorkspaceOpt = Path("kizuna.yaml"),
+) -> None:
+    """Mark a 日報 submitted: from then on regeneration keeps it as it is."""
+    from flows.report_run import parse_date
+    from flows.runtime import engine_for
+    from warehouse.db import write_transaction
+    from warehouse.report_drafts import submit as submit_report
+    from warehouse.reporting import staff_by_email
+    from warehouse.state import now
+
+    def run() -> bool:
+        ws = _load(workspace)
+        d = parse_date(day, "--date")
+        body = file.read_text(encoding="utf-8") if file else None
+        engine = engine_for(ws.warehouse_url)
+        with write_transaction(engine) as conn:
+            who = staff_by_email(conn, staff)
+            if who is None:
+                raise ConfigError(f"no staff user {staff!r}", field="--staff")
+            return submit_report(conn, who.id, d, now(), body)
+
+    if not _guard(run):
+        err_console.print("No draft for that rep and day; run `kizuna report daily` first.")
+        raise typer.Exit(1)
+    console.print(f"Submitted the 日報 of {staff} for {day}.")
+
+
+def print_pipeline(p: Any, path: Path) -> None:
+    from flows.report_render import pct, yen
+
+    tbl = Table(title=f"Pipeline · {p.today.isoformat()}")
+    for col in ("stage", "deals", "amount", "weighted", "moved on", "avg days"):
+        tbl.add_column(col, justify="left" if col == "stage" else "right")
+    for s in p.stages:
+        days = "—" if s.avg_days is None else f"{s.avg_days:.1f}"
+        tbl.add_row(s.stage, str(s.count), yen(s.amount), yen(s.weighted), pct(s.conversion), days)
+    tbl.add_row("[bold]total[/]", str(p.open_count), yen(p.open_amount), yen(p.weighted), "", "")
+    console.print(tbl)
+    console.print(
+        f"Closing this month: {len(p.closing_this_month)} ({yen(p.closing_amount)}) · "
+        f"won this month: {p.won_count} ({yen(p.won_amount)}) · "
+        f"stale ({p.stale_days}+ days): {p.stale_count} · overdue: {p.overdue_count}"
+    )
+    console.print(f"Pipeline page: [bold]{path}[/]")
+
+
+@report_app.command("pipeline")
+def pipeline_cmd(
+    open_: Annotated[bool, typer.Option("--open", help="Open the page in a browser.")] = False,
+    workspace: WorkspaceOpt = Path("kizuna.yaml"),
+) -> None:
+    """Write the pipeline page (reports/pipeline.html) and print its summary."""
+    from flows.report_run import write_pipeline
+
+    path, p = _guard(lambda: write_pipeline(_load(workspace)))
+    print_pipeline(p, path)
+    if open_:
+        import webbrowser
+
+        webbrowser.open(path.resolve().as_uri())
+
+
+def demo_reports(ws_file: Path) -> None:
+    """After the demo's sync: the pipeline page and each rep's latest 日報 up to yesterday."""
+    from flows.report_run import draft_batch, plan, write_pipeline, yesterday
+
+    try:
+        ws = _load(ws_file)
+        path, p = write_pipeline(ws)
+        written = draft_batch(ws, plan(ws, up_to=yesterday(ws)))
+    except KizunaError as exc:
+        err_console.print(f"[bold red]reports failed:[/] {exc}")
+        return
+    print_pipeline(p, path)
+    if written:
+        console.print(_drafts_table([w.row() for w in written]))
+        folders = sorted({str(w.md_path.parent) for w in written})
+        console.print(f"日報 drafts: [bold]{', '.join(folders)}[/]")
+        first = written[0]
+        console.print(
+            f"Try: [bold]kizuna report daily -w {ws_file} --staff {first.staff} "
+            f"--date {first.date}[/]"
+        )
