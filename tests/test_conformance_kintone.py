@@ -15,6 +15,7 @@ from flows.engine import StreamSpec
 from flows.workspace import Company, Workspace
 from tests.conformance import ConformanceSuite, SourceHarness
 from tests.fake_kintone import BASE, FakeKintone
+from warehouse.db import make_engine, upgrade
 from warehouse.state import reset_cursor
 
 APP = 5
@@ -80,6 +81,15 @@ class TestKintoneSeekConformance(ConformanceSuite):
 
 
 class TestKintoneCursorApiConformance(ConformanceSuite):
+    """The cursor-API read path; the warehouse side is the seek suite's, so SQLite suffices."""
+
+    @pytest.fixture
+    def engine(self, tmp_path: Path) -> Iterator[Engine]:
+        eng = make_engine(f"sqlite:///{tmp_path / 'wh.db'}")
+        upgrade(eng)
+        yield eng
+        eng.dispose()
+
     @pytest.fixture
     def harness(self, tmp_path: Path) -> Iterator[SourceHarness]:
         yield KintoneHarness(tmp_path, "cursor")
