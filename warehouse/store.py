@@ -20,6 +20,7 @@ from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, delete, exists, insert, select, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql import bindparam, func
 
 from warehouse import records as r
@@ -131,6 +132,16 @@ def executemany(conn: Connection, stmt: Any, rows: Sequence[Mapping[str, Any]]) 
                     memo[id(v)] = (v, out)
             params.append(tuple(vals))
     conn.exec_driver_sql(compiled.string, params)
+
+
+def _insert_ignore(
+    conn: Connection, table: Any, rows: Sequence[Mapping[str, Any]], key: Sequence[str]
+) -> None:
+    """``upsert.insert_ignore``, through ``executemany``'s SQLite shortcut for big pages."""
+    if conn.dialect.name == "sqlite" and rows:
+        executemany(conn, sqlite_insert(table).on_conflict_do_nothing(index_elements=key), rows)
+    else:
+        insert_ignore(conn, table, rows, key)
 
 
 def insert_ids(conn: Connection, model: type[t.Base], rows: Sequence[dict[str, Any]]) -> list[int]:
@@ -293,6 +304,7 @@ class _Writer:
         self.ts = ts
         self.stats = stats
         self._staff: dict[str, int] = {}
+        self._orgs: dict[tuple[str, str], int] = {}
 
     # -- lineage -------------------------------------------------------------------------
     def _lineage(self, entity: str, source_ids: Sequence[str]) -> dict[str, int]:
@@ -396,7 +408,29 @@ class _Writer:
 
     # -- organizations -------------------------------------------------------------------
     def org_ids(self, refs: Sequence[r.OrgRef | r.Organization]) -> dict[tuple[str, str], int]:
-        """Find or create the organization of every reference; returns key → id."""
+        """Find or create the organization of every reference; returns key → id.
+
+        A page asks for the same companies several times (its organizations, then its
+        people's and deals' references); keys resolved earlier in the page are remembered.
+        """
+        todo: list[r.OrgRef | r.Organization] = []
+        known: dict[tuple[str, str], int] = {}
+        for ref in refs:
+            k = _org_key(ref)
+            if k is None:
+                continue
+            oid = self._orgs.get(k)
+            if oid is None:
+                todo.append(ref)
+            else:
+                known[k] = oid
+        found = self._find_or_create_orgs(todo) if todo else {}
+        self._orgs.update(found)
+        return {**found, **known}
+
+    def _find_or_create_orgs(
+        self, refs: Sequence[r.OrgRef | r.Organization]
+    ) -> dict[tuple[str, str], int]:
         wanted: dict[tuple[str, str], r.OrgRef | r.Organization] = {}
         for ref in refs:
             k = _org_key(ref)
@@ -694,8 +728,8 @@ class _Writer:
             for x, pid in zip(people, ids, strict=True)
             for ph in x.phones
         ]
-        insert_ignore(self.conn, t.table(t.PersonEmail), _dedupe(emails, ("email",)), ["email"])
-        insert_ignore(
+        _insert_ignore(self.conn, t.table(t.PersonEmail), _dedupe(emails, ("email",)), ["email"])
+        _insert_ignore(
             self.conn,
             t.table(t.PersonPhone),
             _dedupe(phones, ("person_id", "phone")),
