@@ -221,7 +221,9 @@ class _Folder:
             if self.condstore and cursor.highestmodseq:
                 changed, vanished = self._changed_since(n, cursor.highestmodseq)
                 deleted.extend(vanished)
-            if not self.qresync:
+            # VANISHED covers only what changed since a modseq we stored; a cursor without one
+            # (written before the server offered QRESYNC) is diffed once instead.
+            if not (self.qresync and cursor.highestmodseq):
                 present = {u for u in self._search("ALL") if u < n}
                 before = known if known is not None else set(range(1, n))
                 deleted = sorted(before - present)

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from connectors.imap import ImapAccount, ImapCursor, open_client, raw_source_id, read_folder
 from connectors.page import Cursor, Page
@@ -39,6 +39,8 @@ from flows.workspace import SourceConfig, Workspace
 from mappings.mail import parse_message
 from mappings.privacy import PrivacyConfig
 from warehouse import records as r
+
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
 
 class Config(SourceConfig):
@@ -56,6 +58,15 @@ class Config(SourceConfig):
     """Use CONDSTORE/QRESYNC when the server offers them; false forces the UID-diff path."""
     page_size: int = Field(default=200, ge=1, le=5000)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
+
+    @model_validator(mode="after")
+    def _no_plaintext_over_a_network(self) -> Config:
+        if self.security == "none" and self.host not in LOOPBACK:
+            raise ValueError(
+                "security: none would send the password in clear text; use ssl or starttls "
+                "(none is allowed only for a server on this machine)"
+            )
+        return self
 
 
 def account(name: str, cfg: Config, ws: Workspace) -> ImapAccount:

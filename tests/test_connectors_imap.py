@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import imaplib
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -279,3 +280,55 @@ def test_no_qresync_capability_list_is_what_the_plain_server_sends(dovecot_plain
     _typ, data = conn.capability()
     conn.logout()
     assert b"QRESYNC" not in data[0] and data[0].decode() == NO_QRESYNC
+
+
+def test_a_cursor_from_the_diff_path_is_diffed_once_when_qresync_appears(
+    dovecot_server: Dovecot,
+) -> None:
+    server = dovecot_server
+    user = server.new_user()
+    for i in range(3):
+        server.append(user, "INBOX", message(f"m{i}"))
+    _, cur = _sync(server, user, None, use_extensions=False)
+    assert cur is not None and cur.highestmodseq == 0
+    conn = server.login(user)
+    conn.select("INBOX")
+    conn.uid("STORE", "2", "+FLAGS.SILENT", r"(\Deleted)")
+    conn.expunge()
+    conn.logout()
+    pages, cur2 = _sync(server, user, cur)  # now with QRESYNC
+    assert _deleted(pages) == [f"INBOX:{cur.uidvalidity}:2"]
+    assert cur2 is not None and cur2.highestmodseq > 0 and cur2.uids is None
+
+
+class _Refusing:
+    """A logged-in connection whose server refuses SELECT with a response code."""
+
+    def __init__(self, code: str) -> None:
+        self.code = code
+        self.untagged_responses: dict[str, list[bytes]] = {}
+
+    def capability(self) -> tuple[str, list[bytes]]:
+        return "OK", [b"IMAP4rev1"]
+
+    def select(self, mailbox: str, readonly: bool = False) -> tuple[str, list[bytes]]:
+        raise imaplib.IMAP4.error(f"[{self.code}] try later".encode())
+
+    def logout(self) -> tuple[str, list[bytes]]:
+        return "BYE", [b""]
+
+
+@pytest.mark.parametrize("code", ["UNAVAILABLE", "LIMIT", "INUSE"])
+def test_server_busy_codes_are_transient(code: str) -> None:
+    conn: Any = _Refusing(code)
+    with pytest.raises(TransientError, match=code):
+        list(read_folder(lambda: conn, "INBOX", None, label="sato@imap.example"))
+
+
+def test_plaintext_password_only_to_this_machine() -> None:
+    from flows.source_imap import Config
+
+    base = {"username": "sato", "password_env": "X_PW", "security": "none"}
+    Config(host="127.0.0.1", **base)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="clear text"):
+        Config(host="imap.example.co.jp", **base)  # type: ignore[arg-type]
