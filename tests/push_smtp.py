@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import socket
 import threading
 from collections import Counter
@@ -10,6 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
@@ -43,9 +45,15 @@ class Received:
             return message_id in self.seen
 
 
+def marker(message_id: str) -> str:
+    """File name under which a received Message-ID is recorded in ``sent_dir``."""
+    return hashlib.sha1(message_id.encode()).hexdigest()
+
+
 class _Handler:
-    def __init__(self, box: Received) -> None:
+    def __init__(self, box: Received, sent_dir: Path | None) -> None:
         self.box = box
+        self.sent_dir = sent_dir
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: Any
@@ -62,15 +70,18 @@ class _Handler:
             head = bytes(envelope.content).split(b"\r\n\r\n", 1)[0].decode("ascii", "replace")
             for line in head.split("\r\n"):
                 if line.lower().startswith("message-id:"):
-                    self.box.seen.add(line.split(":", 1)[1].strip())
+                    mid = line.split(":", 1)[1].strip()
+                    self.box.seen.add(mid)
+                    if self.sent_dir is not None:  # visible to other processes
+                        (self.sent_dir / marker(mid)).touch()
         return "250 OK"
 
 
 @contextmanager
-def smtp_server() -> Iterator[tuple[Received, int]]:
+def smtp_server(sent_dir: Path | None = None) -> Iterator[tuple[Received, int]]:
     box = Received()
     port = free_port()
-    ctl = Controller(_Handler(box), hostname="127.0.0.1", port=port)
+    ctl = Controller(_Handler(box, sent_dir), hostname="127.0.0.1", port=port)
     ctl.start()
     try:
         yield box, port

@@ -5,7 +5,11 @@ done, delivers to every eligible recipient exactly once — counted at a real SM
 from __future__ import annotations
 
 import random
+import signal
 import smtplib
+import subprocess
+import sys
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -122,3 +126,48 @@ def test_outbox_channel_recovers_from_its_own_folder(engine: Engine, tmp_path: P
     assert outcomes["crashes"] >= 2 and _recovered(engine) >= 1, outcomes
     assert len(files) == len(groups["eligible"])
     assert not list((tmp_path / "outbox").glob("*.tmp"))
+
+
+def test_sigkilled_sender_process_rerun_delivers_exactly_once(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """A real crash: the sending process is SIGKILLed at random moments and started again."""
+    groups = seed_recipients(engine, 600, seed=5)
+    sent_dir = tmp_path / "sent"
+    sent_dir.mkdir()
+    if engine.dialect.name == "sqlite":
+        url, search_path = str(engine.url), ""
+    else:
+        from tests.conftest import PG_URL
+
+        with engine.connect() as conn:
+            search_path = str(conn.exec_driver_sql("show search_path").scalar_one())
+        url = PG_URL
+    rng = random.Random(11)
+    kills = 0
+    with smtp_server(sent_dir) as (box, port):
+        cfg = bulk_cfg(tmp_path, {"type": "smtp", "host": "127.0.0.1", "port": port}, 100)
+        plan(engine, cfg, "bulk")
+        args = [sys.executable, "-m", "tests.push_kill_runner", url, search_path, str(tmp_path)]
+        args += [str(port), str(sent_dir)]
+        for round_ in range(6):
+            # Kill after a random number of further mails reached the server (whatever the
+            # machine's speed), the last round runs to the end.
+            target = len(box.seen) + rng.randint(20, 120) if round_ < 5 else None
+            proc = subprocess.Popen(args, cwd=Path(__file__).parent.parent)
+            while proc.poll() is None:
+                if target is not None and len(box.seen) >= target:
+                    proc.send_signal(signal.SIGKILL)
+                    proc.wait()
+                    kills += 1
+                    break
+                time.sleep(0.005)
+            else:
+                assert proc.returncode == 0
+                break
+        received = box.ids()
+    secret = cfg.unsubscribe_secret()
+    expected = {message_id(secret, "bulk", p, 1, "own.example") for p in groups["eligible"]}
+    assert kills >= 3  # kills landed mid-campaign
+    assert max(received.values()) == 1
+    assert set(received) == expected
