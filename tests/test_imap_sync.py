@@ -137,3 +137,26 @@ def test_caldav_meetings_land_keyed_by_uid_and_deletions_retire_them(
     assert second.stats.deleted == 1
     live = {r.key: r.deleted_at is None for r in _activities(engine)}
     assert live == {"meeting:mtg-a@kizuna": False, "meeting:mtg-b@kizuna": True}
+
+
+def test_config_errors_name_the_field(tmp_path: Any) -> None:
+    import yaml
+
+    from flows.workspace import load
+    from kizuna.errors import ConfigError
+
+    def ws(source: dict[str, Any]) -> Any:
+        p = tmp_path / "kizuna.yaml"
+        doc = {"company": {"name": "絆", "domains": ["kizuna.example"]}, "sources": {"m": source}}
+        p.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+        return p
+
+    imap = {"type": "imap", "host": "imap.example.co.jp", "username": "sato"}
+    with pytest.raises(ConfigError, match=r"sources\.m\.password_env"):
+        load(ws(imap))
+    with pytest.raises(ConfigError, match=r"sources\.m\.privacy\.capture"):
+        load(ws({**imap, "password_env": "PW", "privacy": {"capture": "everything"}}))
+    with pytest.raises(ConfigError, match=r"sources\.m\.calendars"):
+        load(ws({"type": "caldav", "url": "https://dav.example.co.jp/", "username": "sato"}))
+    ok = load(ws({**imap, "password_env": "PW", "privacy": {"exclude_domains": ["gmail.com"]}}))
+    assert ok.sources["m"]["type"] == "imap"
