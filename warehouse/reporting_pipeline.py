@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, case, func, select
 
 from warehouse import schema as t
 from warehouse.reporting import display_names, utc
@@ -231,10 +231,23 @@ def stage_order(conn: Connection, configured: Sequence[str] = ()) -> list[str]:
     return out
 
 
+def terminal_stages(conn: Connection) -> set[str]:
+    """Stages only closed deals are in (受注, 失注, Closed Lost): reaching one is no progress."""
+    d = t.table(t.Deal)
+    q = (
+        select(d.c.stage)
+        .where(d.c.stage.is_not(None), d.c.deleted_at.is_(None))
+        .group_by(d.c.stage)
+        .having(func.sum(case((d.c.status == "open", 1), else_=0)) == 0)
+    )
+    return {s for (s,) in conn.execute(q)}
+
+
 def _history(
     conn: Connection,
     rows: dict[str, StageRow],
     order: dict[str, int],
+    terminal: set[str],
     as_of: datetime,
     owner_ids: Sequence[int] | None,
 ) -> dict[int, datetime]:
@@ -265,8 +278,8 @@ def _history(
             row = rows[stage]
             if stage not in stages[:i] and (i + 1 < len(path) or status != "open"):
                 row.exited += 1
-                later = [order.get(s or "", -1) for s in stages[i + 1 :]]
-                if status == "won" or any(x > order[stage] for x in later):
+                later = [s for s in stages[i + 1 :] if s is not None and s not in terminal]
+                if status == "won" or any(order.get(s, -1) > order[stage] for s in later):
                     row.advanced += 1
             if i in imported:
                 continue  # when Kizuna first saw it, not when it entered the stage
@@ -352,7 +365,7 @@ def pipeline(
     deals = _open_deals(conn, owner_ids)
     open_stages = {r.stage for r in deals if r.stage is not None}
     rows = {s: StageRow(s) for s in order_list if s in open_stages}
-    last_change = _history(conn, rows, order, as_of, owner_ids)
+    last_change = _history(conn, rows, order, terminal_stages(conn), as_of, owner_ids)
     by_deal, by_org, by_person = _last_touches(conn, as_of)
     names = display_names(conn, [r.owner_id for r in deals if r.owner_id and not r.owner_name])
 
