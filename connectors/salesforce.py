@@ -28,7 +28,7 @@ import csv
 import io
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, Literal
@@ -38,6 +38,7 @@ from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import SalesforceError
 
 from connectors.page import Cursor, Page
+from connectors.throttle import RetryPolicy, call
 from kizuna.errors import (
     AuthError,
     KizunaError,
@@ -104,19 +105,26 @@ def translate(exc: SalesforceError) -> KizunaError:
     return from_http_status(exc.status, text, reason=code)
 
 
+def classify(exc: BaseException) -> KizunaError | None:
+    """A client exception as a Kizuna error (for ``connectors.throttle.call``)."""
+    if isinstance(exc, SalesforceError):
+        return translate(exc)
+    if isinstance(exc, requests.ConnectionError | requests.Timeout):
+        return TransientError(f"salesforce: network error ({type(exc).__name__})")
+    return None
+
+
 @dataclass
 class _Guard:
-    """Runs client calls, turning library and network errors into Kizuna errors."""
+    """Runs client calls under the shared retry policy: transient failures (5xx, network) are
+    retried in place with backoff, the rest become Kizuna errors at once."""
 
     what: str
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
 
-    def __call__(self, fn: Callable[[], Any]) -> Any:
-        try:
-            return fn()
-        except SalesforceError as exc:
-            raise translate(exc) from None
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            raise TransientError(f"salesforce {self.what}: {type(exc).__name__}") from None
+    def __call__(self, fn: Callable[[], Any], *, retry: bool = True) -> Any:
+        policy = self.policy if retry else replace(self.policy, max_retries=0)
+        return call(fn, classify=classify, policy=policy, what=f"salesforce {self.what}")
 
 
 def usage_share(sf: Salesforce) -> float | None:
@@ -234,11 +242,12 @@ def read_object(
     bulk_wait: float = 5.0,
     bulk_page: int = 50_000,
     clock: Clock | None = None,
+    policy: RetryPolicy | None = None,
 ) -> Iterator[Page[SalesforceCursor]]:
     """Pages of one sObject changed since the cursor, then tombstones from the delete log."""
     full = cursor is None
     started = (clock or _now)()
-    guard = _Guard(spec.name)
+    guard = _Guard(spec.name, policy or RetryPolicy())
     if full:
         # A full pass learns of deletes from the pass itself; the log takes over from its start.
         cur = SalesforceCursor(deleted_checked=soql_datetime(started) if spec.delete_log else None)
@@ -350,7 +359,8 @@ def _read_bulk(
     it = iter(pages)
     pending: Page[SalesforceCursor] | None = None
     while True:
-        text = guard(lambda: next(it, None))
+        # A generator that raised is finished: retrying ``next`` would end the job silently.
+        text = guard(lambda: next(it, None), retry=False)
         if text is None:
             break
         rows = parse_csv_page(text)

@@ -382,3 +382,19 @@ def test_jwt_bearer_and_password_logins_build_a_client() -> None:
     )
     client = sfa.connect(pw, lambda env, f: SecretStr("s3cret"))
     assert client.session_id == "00Dpw!y" and client.sf_instance == "na1.my.salesforce.com"
+
+
+@responses.activate
+def test_a_503_is_retried_in_place_with_backoff() -> None:
+    from connectors.throttle import RetryPolicy
+
+    url = re.compile(r".*/queryAll/.*")
+    responses.get(url, status=503, json=[{"errorCode": "SERVER_UNAVAILABLE", "message": "down"}])
+    responses.get(url, json={"totalSize": 0, "done": True, "records": []})
+    sleeps: list[float] = []
+    policy = RetryPolicy(sleep=sleeps.append, rand=lambda: 0.5)
+    pages = list(
+        sf.read_object(_client(), sf.ObjectSpec("Account", delete_log=False), None, policy=policy)
+    )
+    assert len(sleeps) == 1 and len(responses.calls) == 2
+    assert pages[-1].records == []
