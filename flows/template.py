@@ -68,6 +68,47 @@ sources:
   #   mailboxes: [sato@example.co.jp]
   #   folders: [inbox, sentitems]
 
+  # CRMs, read incrementally (owners become staff by email). Salesforce: one stream per
+  # object; custom fields (Foo__c) go through `field_map:`; a run stops early (and resumes
+  # next run) once `quota_share` of the org's daily API requests is used.
+  # sfdc:
+  #   type: salesforce
+  #   auth:
+  #     method: oauth_refresh     # oauth_refresh | jwt | password
+  #     client_id: 3MVG9...
+  #     refresh_token_env: SFDC_REFRESH_TOKEN
+  #   quota_share: 0.5
+  #   objects:
+  #     Account:
+  #       field_map:
+  #         corporate_number: CorporateNumber__c
+  #     Contact:
+  #       field_map:
+  #         family_name_kana: LastNameKana__c
+  #     Opportunity:
+  #       api: auto               # rest | bulk2 | auto (Bulk API 2.0 past bulk_threshold rows)
+  # hubspot:
+  #   type: hubspot
+  #   token_env: HUBSPOT_TOKEN    # a private app's access token
+  #   objects:
+  #     companies: {{}}
+  #     contacts: {{}}
+  #     deals: {{}}
+  #     meetings: {{}}
+  # kintone:                      # any app; say which entity it holds and map field codes
+  #   type: kintone
+  #   base_url: https://example.cybozu.com
+  #   apps:
+  #     customers:
+  #       app: 12
+  #       token_env: KINTONE_CUSTOMERS_TOKEN
+  #       entity: organization    # organization | person | deal | activity | order
+  #       field_map:
+  #         name: 会社名
+  #         corporate_number: 法人番号
+  #         owner_email: 担当者
+  #       user_domain: example.co.jp
+
 # Segments: who a campaign is for, in a small filter language (never SQL). A condition is
 # all: [...] / any: [...] / not: {{...}}, or one of:
 #   field: person.gender | person.age | person.lifecycle_stage | person.title |
