@@ -20,16 +20,20 @@ the ``X-HubSpot-RateLimit-Interval-Milliseconds`` window), ``DAILY`` is a spent 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 from connectors.crm_http import request
 from connectors.page import Cursor, Page
 from connectors.throttle import RetryPolicy, TokenBucket, parse_retry_after
-from kizuna.errors import FatalError, KizunaError, QuotaError, TransientError
+from kizuna.errors import AuthError, FatalError, KizunaError, QuotaError, TransientError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SEARCH_LIMIT = 200
 SEARCH_WINDOW = 10_000
@@ -101,8 +105,6 @@ def explain(resp: httpx.Response, what: str) -> KizunaError | None:
             wait = int(interval) / 1000 if interval and interval.isdigit() else 1.0
         return TransientError(f"{what}: throttled ({policy or 'rate limit'})", retry_after=wait)
     if resp.status_code == 401:
-        from kizuna.errors import AuthError
-
         return AuthError(f"{what}: HubSpot refused the access token; renew the private app token")
     if resp.status_code == 400 and "10000" in msg.replace(",", ""):
         return FatalError(f"{what}: search window of {SEARCH_WINDOW} results exceeded: {msg}")
@@ -272,6 +274,15 @@ def enrich(
             r["_stage"] = dict(stages[p["dealstage"]])
 
 
+def _optional(fetch: Callable[[], T], what: str, obj: str, default: T) -> T:
+    """Reference data a token may lack the scope for: records still sync, less enriched."""
+    try:
+        return fetch()
+    except AuthError as exc:
+        log.warning("hubspot %s: cannot read %s (%s); syncing without them", obj, what, exc)
+        return default
+
+
 def read_objects(
     hs: HubSpot,
     obj: str,
@@ -286,8 +297,10 @@ def read_objects(
     cur = cursor or HubSpotCursor()
     props = list(properties) or DEFAULT_PROPERTIES.get(obj, [])
     mod = modified_property(obj)
-    owners = hs.owners()
-    stages = hs.deal_stages() if obj == "deals" else {}
+    owners: dict[str, str] = _optional(hs.owners, "owners", obj, {})
+    stages: dict[str, dict[str, Any]] = (
+        _optional(hs.deal_stages, "pipelines", obj, {}) if obj == "deals" else {}
+    )
     while True:
         body = hs.search_page(obj, props, cur.hw, cur.after, limit)
         fetched: list[dict[str, Any]] = list(body.get("results", []))

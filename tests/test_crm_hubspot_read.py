@@ -268,3 +268,25 @@ def test_ten_secondly_429_is_waited_out_with_retry_after_and_daily_is_a_quota_er
     fake.scripted = [rate_limited("DAILY")]
     with pytest.raises(QuotaError, match="daily"):
         list(hs.read_objects(_api(fake), "companies", None, archived=False))
+
+
+def test_a_token_without_the_owners_scope_still_syncs_records(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import httpx
+
+    fake = FakeHubSpot()
+    fake.add("companies", {"name": "A", "hubspot_owner_id": "9"})
+    fake.scripted = [
+        httpx.Response(
+            403,
+            json={
+                "status": "error",
+                "message": "This app hasn't been granted all required scopes to make this call.",
+                "category": "MISSING_SCOPES",
+            },
+        )
+    ]
+    pages = list(hs.read_objects(_api(fake), "companies", None, archived=False))
+    assert len(pages[-1].records) == 1 and "_owner_email" not in pages[-1].records[0]
+    assert "cannot read owners" in caplog.text
