@@ -198,6 +198,10 @@ from flows.cli_reports import report_app  # noqa: E402
 
 app.add_typer(report_app, name="report")
 
+from flows.cli_crm import crm_app  # noqa: E402
+
+app.add_typer(crm_app, name="crm")
+
 
 def main() -> None:
     try:

@@ -22,8 +22,11 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from connectors import hubspot as hs
+from connectors import hubspot_write
+from connectors.crm_write import WriteResult
 from connectors.page import Cursor, Page
 from connectors.throttle import TokenBucket
+from flows.crm_writeback import WritebackTarget
 from flows.engine import StreamSpec, config_fingerprint
 from flows.secrets import resolve_secret
 from flows.workspace import SourceConfig, Workspace
@@ -51,6 +54,8 @@ class Config(SourceConfig):
     )
     searches_per_second: float = Field(default=4.0, gt=0)
     page_size: int = Field(default=200, ge=1, le=200)
+    writeback: dict[str, WritebackTarget] = Field(default_factory=dict)
+    """Object type → unified columns written back to it (see ``flows.crm_writeback``)."""
     currency: str = Field(default="JPY", min_length=3, max_length=3)
 
 
@@ -69,18 +74,7 @@ def streams(
 
     def api() -> hs.HubSpot:
         if "c" not in holder:
-            c = client
-            if c is None:
-                token = resolve_secret(
-                    cfg.token_env, file=str(ws.path), field=f"sources.{name}.token_env"
-                )
-                c = httpx.Client(
-                    base_url=cfg.base_url,
-                    headers={"Authorization": f"Bearer {token.get_secret_value()}"},
-                    timeout=60,
-                )
-            rate = cfg.searches_per_second
-            holder["c"] = hs.HubSpot(c, search_budget=TokenBucket(rate, max(rate, 1.0)))
+            holder["c"] = _api(name, cfg, ws, client)
         return holder["c"]
 
     opts = MapOptions(
@@ -107,6 +101,38 @@ def streams(
             )
         )
     return out
+
+
+def _api(name: str, cfg: Config, ws: Workspace, client: httpx.Client | None) -> hs.HubSpot:
+    c = client
+    if c is None:
+        token = resolve_secret(cfg.token_env, file=str(ws.path), field=f"sources.{name}.token_env")
+        c = httpx.Client(
+            base_url=cfg.base_url,
+            headers={"Authorization": f"Bearer {token.get_secret_value()}"},
+            timeout=60,
+        )
+    rate = cfg.searches_per_second
+    return hs.HubSpot(c, search_budget=TokenBucket(rate, max(rate, 1.0)))
+
+
+def writeback_stream(target: str) -> str:
+    return target
+
+
+def write_back(
+    name: str,
+    cfg: Config,
+    ws: Workspace,
+    target: str,
+    desired: dict[str, dict[str, Any]],
+    *,
+    dry_run: bool = False,
+    client: httpx.Client | None = None,
+) -> WriteResult:
+    """Update the records (by HubSpot id) a stream read; never creates or archives."""
+    api = _api(name, cfg, ws, client)
+    return hubspot_write.sync(api, target, "hs_object_id", desired, "update_only", dry_run=dry_run)
 
 
 def _map(mapper: Any, opts: MapOptions, raw: dict[str, Any]) -> Any:

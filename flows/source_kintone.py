@@ -34,10 +34,14 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from connectors import kintone as kt
+from connectors import kintone_write
+from connectors.crm_write import WriteResult
 from connectors.page import Cursor, Page
+from flows.crm_writeback import WritebackTarget
 from flows.engine import StreamSpec, config_fingerprint
 from flows.secrets import resolve_secret
 from flows.workspace import SourceConfig, Workspace
+from kizuna.errors import ConfigError
 from mappings import kintone as m
 from mappings.crm_common import MapOptions
 
@@ -67,6 +71,8 @@ class Config(SourceConfig):
     base_url: str = Field(pattern=r"^https://")
     apps: dict[str, AppConfig]
     currency: str = Field(default="JPY", min_length=3, max_length=3)
+    writeback: dict[str, WritebackTarget] = Field(default_factory=dict)
+    """App stream name → unified columns written back to it (see ``flows.crm_writeback``)."""
 
 
 def app_spec(ac: AppConfig) -> kt.AppSpec:
@@ -138,6 +144,40 @@ def streams(
             )
         )
     return out
+
+
+def writeback_stream(target: str) -> str:
+    return target
+
+
+def write_back(
+    name: str,
+    cfg: Config,
+    ws: Workspace,
+    target: str,
+    desired: dict[str, dict[str, Any]],
+    *,
+    dry_run: bool = False,
+    client: httpx.Client | None = None,
+) -> WriteResult:
+    """Update the records (by ``$id``, with revision checks) a stream read."""
+    ac = cfg.apps.get(target)
+    if ac is None:
+        raise ConfigError(
+            f"no app stream named {target!r}",
+            file=str(ws.path),
+            field=f"sources.{name}.writeback",
+            fix=f"use one of: {', '.join(cfg.apps)}",
+        )
+    c = client
+    if c is None:
+        token = resolve_secret(
+            ac.token_env, file=str(ws.path), field=f"sources.{name}.apps.{target}.token_env"
+        )
+        c = client_for(cfg, ac, token.get_secret_value())
+    return kintone_write.sync(
+        kt.Kintone(c), app_spec(ac), "$id", desired, "update_only", dry_run=dry_run
+    )
 
 
 def _map(mapping: m.AppMapping, opts: MapOptions, raw: dict[str, Any]) -> Any:

@@ -25,8 +25,10 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from simple_salesforce.api import Salesforce
 
 from connectors import salesforce as sf
-from connectors import salesforce_auth
+from connectors import salesforce_auth, salesforce_write
+from connectors.crm_write import WriteResult
 from connectors.page import Cursor, Page
+from flows.crm_writeback import WritebackTarget
 from flows.engine import StreamSpec, config_fingerprint
 from flows.secrets import resolve_secret
 from flows.workspace import SourceConfig, Workspace
@@ -60,6 +62,8 @@ class Config(SourceConfig):
     """Share of the org's daily API quota a run may use before it stops (and resumes later)."""
     currency: str = Field(default="JPY", min_length=3, max_length=3)
     bulk_wait: float = Field(default=5.0, gt=0)
+    writeback: dict[str, WritebackTarget] = Field(default_factory=dict)
+    """Object → unified columns written back to it (see ``flows.crm_writeback``)."""
 
 
 def object_spec(name: str, oc: ObjectConfig) -> sf.ObjectSpec:
@@ -79,18 +83,41 @@ def object_spec(name: str, oc: ObjectConfig) -> sf.ObjectSpec:
     )
 
 
+def login(name: str, cfg: Config, ws: Workspace) -> Salesforce:
+    def resolve(env: str, fld: str) -> SecretStr:
+        return resolve_secret(env, file=str(ws.path), field=f"sources.{name}.auth.{fld}")
+
+    return salesforce_auth.connect(cfg.auth, resolve)
+
+
+def writeback_stream(target: str) -> str:
+    return target.lower()
+
+
+def write_back(
+    name: str,
+    cfg: Config,
+    ws: Workspace,
+    target: str,
+    desired: dict[str, dict[str, Any]],
+    *,
+    dry_run: bool = False,
+    client: Salesforce | None = None,
+) -> WriteResult:
+    """Update the records (by Salesforce Id) a stream read; never creates or deletes."""
+    sf_client = client or login(name, cfg, ws)
+    return salesforce_write.sync(sf_client, target, "Id", desired, "update_only", dry_run=dry_run)
+
+
 def streams(
     name: str, cfg: Config, ws: Workspace, *, client: Salesforce | None = None
 ) -> list[StreamSpec]:
     """``client`` is injected by tests; otherwise one login per source, on first read."""
     holder: dict[str, Salesforce] = {} if client is None else {"c": client}
 
-    def resolve(env: str, fld: str) -> SecretStr:
-        return resolve_secret(env, file=str(ws.path), field=f"sources.{name}.auth.{fld}")
-
     def get_client() -> Salesforce:
         if "c" not in holder:
-            holder["c"] = salesforce_auth.connect(cfg.auth, resolve)
+            holder["c"] = login(name, cfg, ws)
         return holder["c"]
 
     opts = MapOptions(
