@@ -77,7 +77,7 @@ def test_push_writes_only_differences_after_a_dry_run(engine: Engine, tmp_path: 
 
 def test_push_without_a_writeback_section_says_what_to_add(tmp_path: Path) -> None:
     ws = _workspace(tmp_path, None)
-    with pytest.raises(ConfigError, match="sources.kt.writeback"):
+    with pytest.raises(ConfigError, match=r"sources\.kt\.writeback"):
         push(ws, "kt", engine=None, dry_run=True)  # type: ignore[arg-type]
     result = CliRunner().invoke(app, ["crm", "push", "kt", "--dry-run", "-w", str(ws.path)])
     assert result.exit_code == 2
