@@ -1,0 +1,127 @@
+"""The report flows and CLI on a small generated demo company, synced like `kizuna demo` does:
+one 日報 per rep with activity (files + stored drafts + artifact), a submitted report kept on
+regeneration, and the pipeline page."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from flows import registry, workspace
+from flows.cli import app
+from flows.demo import generate
+from flows.engine import run_stream
+from flows.runtime import engine_for
+from warehouse.report_schema import DailyReport
+from warehouse.schema import table
+
+runner = CliRunner()
+SECTIONS = ("本日の活動", "商談", "メール", "明日の予定", "所感")
+
+
+@pytest.fixture(scope="module")
+def demo_ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    ws_file = generate(tmp_path_factory.mktemp("reports") / "demo", messages=200)
+    ws = workspace.load(ws_file)
+    engine = engine_for(ws.warehouse_url)
+    for name in ws.sources:
+        for spec in registry.streams(ws, name):
+            run_stream(engine, spec, f"seed-{name}")
+    yield ws_file
+    engine.dispose()
+
+
+def _stored(ws_file: Path) -> dict[tuple[int, date], tuple[str, str]]:
+    ws = workspace.load(ws_file)
+    r = table(DailyReport)
+    with engine_for(ws.warehouse_url).connect() as conn:
+        rows = conn.execute(select(r.c.staff_user_id, r.c.date, r.c.body_md, r.c.status))
+        return {(a, d): (body, status) for a, d, body, status in rows}
+
+
+@pytest.mark.slow
+def test_daily_and_pipeline_flows(demo_ws: Path, prefect_harness: None) -> None:
+    from flows.report_run import yesterday
+    from flows.reports import daily_reports, pipeline_report
+
+    ws = workspace.load(demo_ws)
+    rows = daily_reports(str(demo_ws), up_to=yesterday(ws))
+    assert len(rows) >= 3  # the demo has about ten reps, most with mail or meetings
+    assert all(r["status"] == "drafted" for r in rows)
+    assert all(r["date"] <= yesterday(ws) for r in rows)
+    stored = _stored(demo_ws)
+    assert len(stored) == len(rows)
+    for r in rows:
+        md = Path(r["file"])
+        assert md.parent == ws.root / "reports" / r["date"]
+        html = md.with_suffix(".html").read_text(encoding="utf-8")
+        text = md.read_text(encoding="utf-8")
+        for section in SECTIONS:
+            assert f"## {section}" in text
+            assert f"<h2>{section}" in html
+        assert sum(r[k] for k in ("meetings", "mail_sent", "mail_received", "deals_touched")) > 0
+
+    # The rep edits the draft (所感) and submits it; a regeneration of that day keeps it.
+    first = rows[0]
+    md = Path(first["file"])
+    edited = md.read_text(encoding="utf-8") + "\n順調。来週見積提出予定。\n"
+    md.write_text(edited, encoding="utf-8")
+    res = runner.invoke(
+        app,
+        [
+            "report",
+            "submit",
+            "-w",
+            str(demo_ws),
+            "--staff",
+            first["staff"],
+            "--date",
+            first["date"],
+            "--file",
+            str(md),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    again = daily_reports(str(demo_ws), date=first["date"])
+    status = {r["staff"]: r["status"] for r in again}
+    assert status[first["staff"]] == "submitted"
+    assert md.read_text(encoding="utf-8") == edited
+    assert any(body == edited and st == "submitted" for body, st in _stored(demo_ws).values())
+
+    summary = pipeline_report(str(demo_ws))
+    page = Path(summary["file"])
+    assert page == ws.root / "reports" / "pipeline.html"
+    html = page.read_text(encoding="utf-8")
+    for section in ("進行中の案件", "フェーズ別", "担当者別", "今月の受注予定", "停滞案件"):
+        assert section in html
+    assert summary["open_deals"] > 0 and summary["weighted"] > 0
+    assert "<script" not in html
+
+
+def test_cli_daily_prints_the_draft(demo_ws: Path) -> None:
+    from flows.report_run import plan, yesterday
+
+    ws = workspace.load(demo_ws)
+    sid, day = plan(ws, up_to=yesterday(ws))[0]
+    with engine_for(ws.warehouse_url).connect() as conn:
+        from warehouse.reporting import staff_by_ids
+
+        email = staff_by_ids(conn, [sid])[0].email
+    res = runner.invoke(
+        app, ["report", "daily", "-w", str(demo_ws), "--staff", email, "--date", day]
+    )
+    assert res.exit_code == 0, res.output
+    assert "日報" in res.output and "所感" in res.output
+    assert (ws.root / "reports" / day / f"{email}.html").exists()
+
+    res = runner.invoke(app, ["report", "daily", "-w", str(demo_ws), "--staff", "nobody@x.example"])
+    assert res.exit_code == 2 and "nobody@x.example" in res.output
+
+    res = runner.invoke(app, ["report", "pipeline", "-w", str(demo_ws)])
+    assert res.exit_code == 0, res.output
+    assert "total" in res.output and "pipeline.html" in res.output
