@@ -76,10 +76,19 @@ ENTITY_TABLE: dict[str, Any] = {
 
 
 def _select_in(conn: Connection, stmt_for: Any, values: Iterable[Any]) -> list[Any]:
+    """Rows of ``stmt_for(ids)`` for many ids, in chunks the databases accept.
+
+    The statement is built once around an expanding parameter and each chunk is bound at
+    execution: building ``IN (…)`` from a list of literals costs more per id than the
+    lookup itself.
+    """
     vals = list(values)
     out: list[Any] = []
+    if not vals:
+        return out
+    stmt = stmt_for(bindparam("in_values", expanding=True))
     for part in chunks(vals, IN_CHUNK):
-        out.extend(conn.execute(stmt_for(part)).all())
+        out.extend(conn.execute(stmt, {"in_values": list(part)}).all())
     return out
 
 
