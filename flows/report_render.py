@@ -176,18 +176,20 @@ def yen(amount: Decimal | int | float | None) -> str:
 
 
 def yen_short(amount: Decimal | int | float | None, lang: str = "ja") -> str:
-    """Tile-sized amounts: 1,235万円 / 1.2億円 in Japanese, ¥12.3M in English."""
+    """Tile-sized amounts: 88億1,950万円 / 1,235万円 in Japanese, ¥12.3M in English."""
     if amount is None:
         return "—"
     n = Decimal(str(amount))
     sign = "-" if n < 0 else ""
     n = abs(n)
     if lang == "ja":
-        if n >= 100_000_000:
-            return f"{sign}{(n / 100_000_000).quantize(Decimal('0.01'), ROUND_HALF_UP)}億円"
-        if n >= 10_000:
-            return f"{sign}{(n / 10_000).quantize(Decimal(1), ROUND_HALF_UP):,}万円"
-        return f"{sign}{n.quantize(Decimal(1), ROUND_HALF_UP):,}円"
+        if n < 10_000:
+            return f"{sign}{n.quantize(Decimal(1), ROUND_HALF_UP):,}円"
+        man = int((n / 10_000).quantize(Decimal(1), ROUND_HALF_UP))
+        oku, man = divmod(man, 10_000)
+        if not oku:
+            return f"{sign}{man:,}万円"
+        return f"{sign}{oku:,}億" + (f"{man:,}万円" if man else "円")
     for div, suffix in ((Decimal(1_000_000_000), "B"), (Decimal(1_000_000), "M")):
         if n >= div:
             return f"{sign}¥{(n / div).quantize(Decimal('0.1'), ROUND_HALF_UP)}{suffix}"

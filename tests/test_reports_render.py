@@ -43,7 +43,10 @@ def test_yen(amount: Decimal | int | None, text: str) -> None:
 @pytest.mark.parametrize(
     "amount,lang,text",
     [
-        (123_456_789, "ja", "1.23億円"),
+        (123_456_789, "ja", "1億2,346万円"),
+        (8_819_500_000, "ja", "88億1,950万円"),
+        (300_000_000, "ja", "3億円"),
+        (99_999_999, "ja", "1億円"),  # 9,999.9999万 rounds up into the next 億
         (12_345_678, "ja", "1,235万円"),
         (9_999, "ja", "9,999円"),
         (Decimal("-50000"), "ja", "-5万円"),
