@@ -56,6 +56,8 @@ class GmailOptions:
     query: str = ""
     """Extra Gmail search for the full sync (e.g. ``newer_than:2y``); ignored headers-only."""
     page_size: int = 100
+    max_page_bytes: int = 16 * 1024 * 1024
+    """Raw mail can be 25 MB each: a page is cut early when its bodies reach this size."""
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     budget: TokenBucket | None = None
     fix: str = ""
@@ -146,21 +148,50 @@ def messages(
         yield from _incremental(api, cursor)
 
 
-def _fetch(api: _Api, ids: list[str]) -> tuple[list[dict[str, Any]], list[str], list[RawBad]]:
-    records: list[dict[str, Any]] = []
-    gone: list[str] = []
-    bad: list[RawBad] = []
+@dataclass
+class _Chunk:
+    records: list[dict[str, Any]] = field(default_factory=list)
+    gone: list[str] = field(default_factory=list)
+    bad: list[RawBad] = field(default_factory=list)
+    size: int = 0
+
+
+def _fetch(api: _Api, ids: list[str]) -> Iterator[_Chunk]:
+    """The messages of ``ids``, in chunks of at most ``max_page_bytes`` of raw content.
+
+    Memory stays flat however large the mail: every chunk but the last goes to the engine
+    under the cursor from *before* this batch, so a crash re-fetches the batch (the upsert
+    absorbs the repeats) and never skips one.
+    """
+    chunk = _Chunk()
     for mid in ids:
+        if chunk.size >= api.opts.max_page_bytes:  # cut before the next one: never empty
+            yield chunk
+            chunk = _Chunk()
         msg = api.message(mid)
         if msg is None:
-            gone.append(mid)
+            chunk.gone.append(mid)
         elif not isinstance(msg.get("id"), str):
-            bad.append(RawBad(mid, "Gmail returned a message without an id"))
+            chunk.bad.append(RawBad(mid, "Gmail returned a message without an id"))
         elif HIDDEN_LABELS & set(msg.get("labelIds") or ()):
-            gone.append(mid)
+            chunk.gone.append(mid)
         else:
-            records.append(msg)
-    return records, gone, bad
+            chunk.records.append(msg)
+            chunk.size += len(msg.get("raw") or "") or int(msg.get("sizeEstimate") or 0)
+    yield chunk
+
+
+def _pages(
+    api: _Api, ids: list[str], before: GmailCursor, after: GmailCursor, **last: Any
+) -> Iterator[Page[GmailCursor]]:
+    """One page per chunk: early chunks under ``before``, the last under ``after``."""
+    pending: _Chunk | None = None
+    for chunk in _fetch(api, ids):
+        if pending is not None:
+            yield Page(pending.records, before, deleted=pending.gone, bad=pending.bad)
+        pending = chunk
+    assert pending is not None
+    yield Page(pending.records, after, deleted=pending.gone, bad=pending.bad, **last)
 
 
 def _full(api: _Api, cursor: GmailCursor | None) -> Iterator[Page[GmailCursor]]:
@@ -171,16 +202,16 @@ def _full(api: _Api, cursor: GmailCursor | None) -> Iterator[Page[GmailCursor]]:
         start, token = cursor.history_id, cursor.page_token
     whole_pass = token is None
     while True:
+        before = GmailCursor(history_id=start, phase="full", page_token=token)
         resp = api.list_page(token)
         ids = [str(m["id"]) for m in resp.get("messages") or [] if m.get("id")]
-        records, gone, bad = _fetch(api, ids)
         token = resp.get("nextPageToken")
         if token:
-            nxt = GmailCursor(history_id=start, phase="full", page_token=token)
-            yield Page(records, nxt, deleted=gone, bad=bad)
+            after = GmailCursor(history_id=start, phase="full", page_token=token)
+            yield from _pages(api, ids, before, after)
             continue
         done = GmailCursor(history_id=start, phase="incremental")
-        yield Page(records, done, deleted=gone, bad=bad, snapshot_end=whole_pass)
+        yield from _pages(api, ids, before, done, snapshot_end=whole_pass)
         return
 
 
@@ -208,6 +239,7 @@ def volatile_label(label: str) -> bool:
 
 def _incremental(api: _Api, cursor: GmailCursor) -> Iterator[Page[GmailCursor]]:
     start = cursor.history_id
+    position = start
     token: str | None = None
     while True:
         resp = api.history_page(start, token)
@@ -225,13 +257,16 @@ def _incremental(api: _Api, cursor: GmailCursor) -> Iterator[Page[GmailCursor]]:
                     changed.pop(mid, None)
                     deleted.pop(mid, None)
                     (changed if action == "fetch" else deleted)[mid] = None
-        records, gone, bad = _fetch(api, list(changed))
         token = resp.get("nextPageToken")
         if token:
-            last = str(history[-1]["id"]) if history else start
-            nxt = GmailCursor(history_id=last)
+            nxt = GmailCursor(history_id=str(history[-1]["id"]) if history else position)
         else:
-            nxt = GmailCursor(history_id=str(resp.get("historyId") or start))
-        yield Page(records, nxt, deleted=[*deleted, *gone], bad=bad)
+            nxt = GmailCursor(history_id=str(resp.get("historyId") or position))
+        before = GmailCursor(history_id=position)
+        for i, page in enumerate(_pages(api, list(changed), before, nxt)):
+            if i == 0 and deleted:  # deletions need no fetch: they ride on the first page
+                page = Page(page.records, page.cursor, [*deleted, *page.deleted], page.bad)
+            yield page
+        position = nxt.history_id
         if not token:
             return

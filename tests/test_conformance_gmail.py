@@ -20,9 +20,11 @@ from tests.google_fakes import service
 
 
 class GmailHarness:
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, max_page_bytes: int | None = None) -> None:
         self.name = "gmail"
+        self.supports_deletes = True
         self.box = FakeGmail()
+        self.max_page_bytes = max_page_bytes
         self.ws = Workspace(
             company=Company(name="アワコ", domains=["ourco.co.jp"]), path=tmp_path / "k.yaml"
         )
@@ -31,10 +33,12 @@ class GmailHarness:
         cfg = source_gmail.Config(
             accounts=[self.box.address], service_account_key_env="UNUSED", page_size=2
         )
-        options = {
+        options: dict[str, Any] = {
             "policy": RetryPolicy(max_retries=0, sleep=lambda s: None),
             "budget": TokenBucket(1e6, 1e6),
         }
+        if self.max_page_bytes is not None:
+            options["max_page_bytes"] = self.max_page_bytes
         (spec,) = source_gmail.streams(
             "gmail",
             cfg,
@@ -66,6 +70,15 @@ class TestGmailConformance(ConformanceSuite):
     @pytest.fixture
     def harness(self, tmp_path: Path) -> Iterator[SourceHarness]:
         yield GmailHarness(tmp_path)
+
+
+class TestGmailConformanceBigMail(ConformanceSuite):
+    """Every message over the page byte budget: each becomes its own engine page, the early
+    ones under the cursor from before their list page, so a crash re-fetches, never skips."""
+
+    @pytest.fixture
+    def harness(self, tmp_path: Path) -> Iterator[SourceHarness]:
+        yield GmailHarness(tmp_path, max_page_bytes=1)
 
 
 def test_trash_is_a_deletion_and_untrash_brings_it_back(engine: Engine, tmp_path: Path) -> None:

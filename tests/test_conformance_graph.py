@@ -23,6 +23,7 @@ from tests.graph_fakes import CLIENT, SECRET, TENANT
 class GraphHarness:
     def __init__(self, tmp_path: Path) -> None:
         self.name = "m365"
+        self.supports_deletes = True
         self.folder = FakeFolder()
         self.ws = Workspace(
             company=Company(name="アワコ", domains=["ourco.co.jp"]), path=tmp_path / "k.yaml"

@@ -376,3 +376,19 @@ def test_domain_wide_delegation_impersonates_the_account() -> None:
     text = str(info.value)
     assert "unauthorized_client" in text and ACCOUNT in text and "Domain-wide delegation" in text
     assert "PRIVATE KEY" not in text
+
+
+def test_big_mail_is_cut_into_pages_under_the_previous_cursor() -> None:
+    script = Script(
+        [
+            ok({"historyId": "70"}),
+            ok({"messages": [{"id": "a"}, {"id": "b"}, {"id": "c"}]}),
+            ok(gmail_raw("a", rfc822("<a@x.jp>", body="x" * 900))),
+            ok(gmail_raw("b", rfc822("<b@x.jp>", body="y" * 10))),
+            ok(gmail_raw("c", rfc822("<c@x.jp>", body="z" * 10))),
+        ]
+    )
+    pages = list(messages(service("gmail", "v1", script), None, opts([], max_page_bytes=1000)))
+    assert [[r["id"] for r in p.records] for p in pages] == [["a"], ["b", "c"]]
+    assert pages[0].cursor == GmailCursor(history_id="70", phase="full")  # before the list page
+    assert pages[1].cursor == GmailCursor(history_id="70") and pages[1].snapshot_end
