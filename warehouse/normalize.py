@@ -38,6 +38,7 @@ _LEGAL_SUFFIX_EN = re.compile(
     r"[\s,]*(co\.?,?\s*ltd\.?|company\s+limited|corporation|corp\.?|inc\.?|incorporated|"
     r"llc|l\.l\.c\.|ltd\.?|limited|k\.k\.?|kk|gmbh|plc|co\.)\s*$",
 )
+_SCHEME = re.compile(r"^[a-z]+://")
 _WHITESPACE = re.compile(r"\s")  # the characters str.isspace() accepts, in one C scan
 _SPACE = re.compile(r"[\s\u3000・.,、。\-‐ー－]+")
 
@@ -109,10 +110,14 @@ def email_domain(address: str) -> str | None:
     return None if domain in FREE_MAIL_DOMAINS else domain
 
 
+@lru_cache(maxsize=65536)
 def normalize_domain(domain: str) -> str | None:
-    """``https://www.ABC.co.jp/about`` → ``abc.co.jp``; free-mail domains give None."""
+    """``https://www.ABC.co.jp/about`` → ``abc.co.jp``; free-mail domains give None.
+
+    Cached: an export repeats each company's site on every row of its contacts.
+    """
     d = fold(domain)
-    d = re.sub(r"^[a-z]+://", "", d).split("/", 1)[0].split("@")[-1]
+    d = _SCHEME.sub("", d).split("/", 1)[0].split("@")[-1]
     d = d.removeprefix("www.").rstrip(".")
     if not d or "." not in d or d in FREE_MAIL_DOMAINS:
         return None
