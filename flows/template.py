@@ -183,6 +183,12 @@ outbound:
   # frequency_cap: {{max: 2, days: 7}}       # per person, over every campaign
   quiet_hours: {{start: "21:00", end: "08:00"}}   # in the recipient's time zone (JST default)
   feedback: []                    # mail folders where bounces and unsubscribe mails arrive
+
+# Reports: each rep's drafted 日報 and the managers' pipeline page, under reports/.
+# reports:
+#   language: ja                  # ja | en
+#   stale_days: 14                # open deals with no mail, meeting or stage change this long
+#   stages: [リード, 提案, 見積, 交渉]   # funnel order; default: by average probability
 """
 
 
