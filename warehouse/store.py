@@ -203,7 +203,7 @@ def unchanged_ids(conn: Connection, key: StreamKey, hashes: Mapping[str, str]) -
     )
     same: set[str] = set()
     for part in chunks(list(hashes), IN_CHUNK):
-        for sid, h in conn.execute(stmt, {"ids": list(part)}):
+        for sid, h in conn.execute(stmt, {"ids": list(part)}).all():
             if h == hashes[sid]:
                 same.add(sid)
     return same
