@@ -16,7 +16,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from warehouse.reporting import DailyData
+from warehouse.report_model import DailyData
 from warehouse.reporting_pipeline import Pipeline
 
 WEEKDAYS = {"ja": "月火水木金土日", "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")}

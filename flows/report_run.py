@@ -22,10 +22,9 @@ from flows.workspace import Workspace
 from kizuna.errors import ConfigError
 from warehouse.db import write_transaction
 from warehouse.report_drafts import Draft, save_drafts, stored
+from warehouse.report_model import Staff, day_window
 from warehouse.reporting import (
-    Staff,
     daily,
-    day_window,
     latest_activity_days,
     staff_by_email,
     staff_by_ids,

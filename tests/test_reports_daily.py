@@ -4,16 +4,15 @@ follow-ups and the next business day's meetings."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine
 
 from tests.reports_seed import Seed, utc
+from warehouse.report_model import Staff, day_window
 from warehouse.reporting import (
-    Staff,
     daily,
-    day_window,
     latest_activity_days,
     staff_by_email,
     staff_with_activity,
@@ -189,10 +188,7 @@ def test_activities_across_jst_midnight_land_on_the_right_day(engine: Engine) ->
     assert [m.subject for m in r.meetings] == ["朝の商談", "夜の打ち合わせ"]
     morning = r.meetings[0]
     assert morning.start == datetime(2026, 11, 5, 8, 30, tzinfo=morning.start.tzinfo)
-    assert (
-        morning.start.utcoffset() is not None
-        and morning.start.utcoffset().total_seconds() == 9 * 3600
-    )  # type: ignore[union-attr]
+    assert morning.start.utcoffset() == timedelta(hours=9)
     assert [(c.label, c.company) for c in morning.customers] == [("佐藤 一郎", "株式会社テスト")]
     assert sorted(a.label for a in morning.staff) == ["山田 太郎", "鈴木 花子"]
     # The meeting shows the open deal of the customer's company.

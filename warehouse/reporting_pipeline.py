@@ -23,7 +23,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, case, func, select
 
 from warehouse import schema as t
-from warehouse.reporting import display_names, utc
+from warehouse.report_model import utc
+from warehouse.reporting import display_names
 
 UNASSIGNED = 0
 """Owner key for deals nobody owns."""
