@@ -305,6 +305,8 @@ def radicale(users: dict[str, str] | None = None) -> Iterator[Radicale]:
             str(root / "htpasswd"),
             "--auth-htpasswd-encryption",
             "plain",
+            "--auth-delay",
+            "0",
         ]
     proc = subprocess.Popen(
         [
