@@ -27,8 +27,9 @@ from tests.push_smtp import smtp_server
 from warehouse import ledger
 from warehouse.ledger_schema import Delivery
 
-SIZES = {"sqlite": 2000, "postgresql": 1000}
-"""Recipients per run; PostgreSQL commits cost more on a shared test machine."""
+SIZES = {"sqlite": 2000, "postgresql": 500}
+"""Recipients per run: thousands on SQLite; PostgreSQL proves the same ledger on fewer, since
+its commits cost more on a shared test machine."""
 
 
 def _recovered(engine: Engine) -> int:
@@ -116,7 +117,7 @@ def test_smtp_campaign_with_random_crashes_delivers_exactly_once(
 
 
 def test_outbox_channel_recovers_from_its_own_folder(engine: Engine, tmp_path: Path) -> None:
-    groups = seed_recipients(engine, 300, seed=3)
+    groups = seed_recipients(engine, 150, seed=3)
     cfg = bulk_cfg(tmp_path, {"type": "outbox", "path": "outbox"}, batch_size=50)
     plan(engine, cfg, "bulk")
     outcomes = _until_done(
@@ -132,7 +133,7 @@ def test_sigkilled_sender_process_rerun_delivers_exactly_once(
     engine: Engine, tmp_path: Path
 ) -> None:
     """A real crash: the sending process is SIGKILLed at random moments and started again."""
-    groups = seed_recipients(engine, 600, seed=5)
+    groups = seed_recipients(engine, 300, seed=5)
     sent_dir = tmp_path / "sent"
     sent_dir.mkdir()
     if engine.dialect.name == "sqlite":
@@ -150,10 +151,10 @@ def test_sigkilled_sender_process_rerun_delivers_exactly_once(
         plan(engine, cfg, "bulk")
         args = [sys.executable, "-m", "tests.push_kill_runner", url, search_path, str(tmp_path)]
         args += [str(port), str(sent_dir)]
-        for round_ in range(6):
+        for round_ in range(4):
             # Kill after a random number of further mails reached the server (whatever the
             # machine's speed), the last round runs to the end.
-            target = len(box.seen) + rng.randint(20, 120) if round_ < 5 else None
+            target = len(box.seen) + rng.randint(10, 60) if round_ < 3 else None
             proc = subprocess.Popen(args, cwd=Path(__file__).parent.parent)
             while proc.poll() is None:
                 if target is not None and len(box.seen) >= target:
@@ -168,6 +169,6 @@ def test_sigkilled_sender_process_rerun_delivers_exactly_once(
         received = box.ids()
     secret = cfg.unsubscribe_secret()
     expected = {message_id(secret, "bulk", p, 1, "own.example") for p in groups["eligible"]}
-    assert kills >= 3  # kills landed mid-campaign
+    assert kills == 3  # every kill landed mid-campaign
     assert max(received.values()) == 1
     assert set(received) == expected
