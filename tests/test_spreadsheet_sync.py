@@ -301,3 +301,49 @@ def test_payload_hash_is_the_digest_of_the_documented_json() -> None:
     ]
     for raw in rows:
         assert payload_hash(raw, "fp") == reference(raw, "fp")
+
+
+def test_sqlite_executemany_shortcut_stores_what_execute_stores(engine: Engine) -> None:
+    """The SQLite shortcut in ``store.executemany`` must write the very values SQLAlchemy
+    writes (timestamps, dates, JSON, decimals, NULLs), or reads would parse them differently."""
+    from datetime import UTC, date, datetime
+    from decimal import Decimal
+
+    from sqlalchemy import insert
+
+    from warehouse.store import executemany
+
+    ts = datetime(2026, 1, 5, 9, 30, 15, 123456, tzinfo=UTC)
+
+    def rows(offset: int) -> list[dict[str, Any]]:
+        return [
+            {
+                "name": f"案件{offset + i}",
+                "stage": None if i % 2 else "提案",
+                "amount": Decimal("1200000.50") if i % 3 else None,
+                "currency": "JPY",
+                "expected_close": date(2026, 1, i + 1),
+                "status": "open",
+                "attributes": {"ランク": "A", "n": i} if i % 2 else {},
+                "created_at": ts,
+                "updated_at": ts,
+            }
+            for i in range(10)
+        ]
+
+    with engine.begin() as conn:
+        executemany(conn, insert(t.Deal), rows(0))
+        conn.execute(insert(t.Deal), rows(10))
+    cols = [
+        t.Deal.stage,
+        t.Deal.amount,
+        t.Deal.expected_close,
+        t.Deal.attributes,
+        t.Deal.created_at,
+    ]
+    with engine.connect() as conn:
+        got = conn.execute(select(t.Deal.name, *cols).order_by(t.Deal.id)).all()
+        raw = conn.exec_driver_sql("SELECT created_at, attributes FROM deal ORDER BY id").all()
+    fast, slow = got[:10], got[10:]
+    assert [tuple(r)[1:] for r in fast] == [tuple(r)[1:] for r in slow]
+    assert raw[:10] == raw[10:]  # byte for byte as the driver sees them
