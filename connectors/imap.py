@@ -252,7 +252,7 @@ class _Folder:
             if pending_deletes or state != cursor:
                 yield Page(records=[], cursor=state, deleted=pending_deletes)
             return
-        have = known
+        have = None if self.qresync else known
         for i in range(0, len(new), self.page_size):
             part = new[i : i + self.page_size]
             records, bad = self._fetch(part, cursor.uidvalidity)
