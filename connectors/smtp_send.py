@@ -10,6 +10,7 @@ asks an optional hook (e.g. a search of the Sent folder over IMAP by Message-ID)
 from __future__ import annotations
 
 import contextlib
+import imaplib
 import smtplib
 import ssl
 from collections.abc import Callable
@@ -105,6 +106,39 @@ class SmtpChannel:
             with contextlib.suppress(smtplib.SMTPException, OSError):
                 self._client.quit()
             self._client = None
+
+
+def imap_sent_check(connect: Callable[[], imaplib.IMAP4], mailbox: str = "Sent") -> SentCheck:
+    """Ask an IMAP Sent folder for a Message-ID: the in-doubt question SMTP cannot answer.
+
+    Works where the provider files what was submitted (Gmail, Microsoft 365) or a copy was
+    appended there. Any failure to ask is "cannot tell" (None), never "not sent".
+    """
+
+    def check(message_id: str) -> bool | None:
+        try:
+            conn = connect()
+        except (OSError, imaplib.IMAP4.error):
+            return None
+        try:
+            typ, _ = conn.select(_quoted(mailbox), readonly=True)
+            if typ != "OK":
+                return None
+            typ, data = conn.uid("SEARCH", "HEADER", "Message-ID", _quoted(message_id))
+            if typ != "OK":
+                return None
+            return bool(data and data[0] and data[0].split())
+        except (OSError, imaplib.IMAP4.error):
+            return None
+        finally:
+            with contextlib.suppress(OSError, imaplib.IMAP4.error):
+                conn.logout()
+
+    return check
+
+
+def _quoted(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _classify(code: int, msg: bytes | str, rcpt: str) -> Exception:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from connectors.channel import Channel
 from connectors.outbox import OutboxChannel
-from connectors.smtp_send import SentCheck, SmtpChannel
+from connectors.smtp_send import SentCheck, SmtpChannel, imap_sent_check
 from flows.push_config import PushConfig
 
 
@@ -27,4 +27,6 @@ def build_channel(
         folder = cfg.root / cc.path
         return OutboxChannel(folder, name=name)
     connect = smtp_connect or cc.smtp().connect
+    if sent_check is None and cc.sent_folder is not None:
+        sent_check = imap_sent_check(cc.sent_folder.connect, cc.sent_folder.mailbox)
     return SmtpChannel(connect, name=name, sent_check=sent_check)

@@ -8,6 +8,7 @@ read from the environment variables the file names, never from the file.
 from __future__ import annotations
 
 import hashlib
+import imaplib
 import json
 import os
 import re
@@ -38,6 +39,34 @@ class _M(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class SentFolder(_M):
+    """An IMAP Sent folder where submitted mail shows up: crash recovery looks there."""
+
+    host: str
+    port: int = 993
+    security: Literal["ssl", "starttls", "none"] = "ssl"
+    username: str
+    password_env: str
+    mailbox: str = "Sent"
+
+    def connect(self) -> imaplib.IMAP4:
+        password = os.environ.get(self.password_env)
+        if password is None:
+            raise ConfigError(
+                f"environment variable {self.password_env} is not set",
+                field="outbound.channels.*.sent_folder.password_env",
+                fix=f"export {self.password_env}=… before running",
+            )
+        if self.security == "ssl":
+            conn: imaplib.IMAP4 = imaplib.IMAP4_SSL(self.host, self.port, timeout=30)
+        else:
+            conn = imaplib.IMAP4(self.host, self.port, timeout=30)
+            if self.security == "starttls":
+                conn.starttls()
+        conn.login(self.username, password)
+        return conn
+
+
 class ChannelConfig(_M):
     type: Literal["outbox", "smtp"]
     path: str = "outbox"
@@ -48,6 +77,9 @@ class ChannelConfig(_M):
     username: str | None = None
     password_env: str | None = None
     rate_per_minute: float | None = Field(default=None, gt=0)
+    sent_folder: SentFolder | None = None
+    """smtp: where to look for a Message-ID after a crash; without it an in-doubt send
+    follows the campaign's ``in_doubt`` policy."""
 
     @model_validator(mode="after")
     def _smtp_needs_host(self) -> ChannelConfig:

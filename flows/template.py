@@ -179,7 +179,10 @@ outbound:
   channels:
     outbox: {{type: outbox, path: outbox}}   # .eml files you can open, nothing is sent
     # smtp: {{type: smtp, host: smtp.{first_domain}, port: 587, username: info@{first_domain},
-    #        password_env: SMTP_PASSWORD, rate_per_minute: 60}}
+    #        password_env: SMTP_PASSWORD, rate_per_minute: 60,
+    #        sent_folder: {{host: imap.{first_domain}, username: info@{first_domain},
+    #                      password_env: IMAP_PASSWORD, mailbox: Sent}}}}
+    #   (sent_folder: after a crash, a send in doubt is looked up there by Message-ID)
   # frequency_cap: {{max: 2, days: 7}}       # per person, over every campaign
   quiet_hours: {{start: "21:00", end: "08:00"}}   # in the recipient's time zone (JST default)
   feedback: []                    # mail folders where bounces and unsubscribe mails arrive
