@@ -2,17 +2,20 @@
 
 - **Full sync**: ``events.list(singleEvents=True, timeMin=<window start>)`` so recurring
   meetings arrive as their instances. ``timeMin`` is allowed only here: combined with a
-  ``syncToken`` the API answers 400, so the window start is kept in the cursor and used only
-  to resume an interrupted full sync; incremental calls carry ``syncToken`` (+ ``pageToken``)
-  and ``singleEvents`` — nothing else.
+  ``syncToken`` the API answers 400, so the window start rides along in the cursor for full
+  passes only; incremental calls carry ``syncToken`` (+ ``pageToken``) and ``singleEvents``
+  — nothing else.
 - ``nextSyncToken`` is on the **last page only**; until then the cursor keeps the page token
   (and the previous sync token during an incremental pass) so a crash resumes the pass.
 - Incremental results include deleted and cancelled events as ``status: "cancelled"``
   (often with nothing but an id): they become ``Page.deleted``.
-- **410** ``fullSyncRequired`` → ``ResyncRequired``: the engine drops the cursor and the
-  next pass is a full sync. It is *not* a snapshot: its window starts later than the first
-  one did, and a snapshot would retire every older meeting. An event deleted while the token
-  was stale therefore stays until the source mentions it again — the price of keeping history.
+- **410** ``fullSyncRequired`` (or a stored page token refused) → a full pass again, from
+  the window start kept in the cursor since the first full sync (``timeMin`` never moves
+  forward; it moves back if ``past_days`` grows). Every full pass therefore covers at least
+  what earlier ones stored, and its last page is an exact snapshot: events deleted while the
+  token was stale are retired, meetings from before today's ``past_days`` are kept. Only a
+  cursor without a window start (none to go back to) is handed to the engine as
+  ``ResyncRequired``.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import Any
 from connectors.google_api import classifier, execute
 from connectors.page import Cursor, Page
 from connectors.throttle import RetryPolicy, TokenBucket, shared_budget
-from kizuna.errors import TransientError
+from kizuna.errors import ResyncRequired, TransientError
 
 QUERIES_PER_MINUTE = 600
 NOT_MEETINGS = frozenset({"workingLocation", "outOfOffice", "focusTime", "birthday"})
@@ -37,7 +40,7 @@ class GcalCursor(Cursor):
     page_token: str | None = None
     """Where an interrupted pass resumes."""
     time_min: str | None = None
-    """The full sync's window start (RFC 3339), kept to resume it with the same request."""
+    """The window start (RFC 3339) of the first full sync, kept for every later full pass."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,10 @@ def _keep(ev: dict[str, Any]) -> bool:
     return ev.get("status") != "cancelled" and ev.get("eventType") not in NOT_MEETINGS
 
 
+def _stamp(dt: datetime) -> str:
+    return dt.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def events(
     service: Any,
     cursor: GcalCursor | None,
@@ -72,14 +79,12 @@ def events(
     # A stored page token the API no longer takes (400) restarts the sync, never blocks it.
     classify_resume = classifier(opts.account, fix=opts.fix, resync_statuses=frozenset({400, 410}))
     bucket = opts.bucket()
-    full = cursor is None or cursor.sync_token is None
-    if cursor is None:
-        start = (now or datetime.now(UTC)) - timedelta(days=opts.past_days)
-        time_min: str | None = start.replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
-        token: str | None = None
-    else:
-        time_min, token = cursor.time_min, cursor.page_token
+    default_min = _stamp((now or datetime.now(UTC)) - timedelta(days=opts.past_days))
     sync_token = cursor.sync_token if cursor is not None else None
+    full = sync_token is None
+    time_min = (cursor.time_min if cursor is not None else None) or default_min
+    token = cursor.page_token if cursor is not None else None
+    whole_pass = full and token is None
     resuming = token is not None
     while True:
         params: dict[str, Any] = {
@@ -92,13 +97,23 @@ def events(
             params["timeMin"] = time_min
         else:
             params["syncToken"] = sync_token
-        resp = execute(
-            service.events().list(**params),
-            classify=classify_resume if resuming else classify,
-            policy=opts.policy,
-            budget=bucket,
-            what=f"calendar events.list for {opts.account}",
-        )
+        try:
+            resp = execute(
+                service.events().list(**params),
+                classify=classify_resume if resuming else classify,
+                policy=opts.policy,
+                budget=bucket,
+                what=f"calendar events.list for {opts.account}",
+            )
+        except ResyncRequired:
+            if cursor is None or cursor.time_min is None or (full and not resuming):
+                raise  # no anchored window to go back to: the engine starts from scratch
+            # 410 (or a refused page token): a full pass over the *same* window, so its end
+            # is an exact snapshot and nothing older is retired.
+            full, sync_token, token, whole_pass = True, None, None, True
+            time_min = min(time_min, default_min)
+            resuming = False
+            continue
         resuming = False
         items = [e for e in resp.get("items") or [] if isinstance(e.get("id"), str)]
         records = [e for e in items if _keep(e)]
@@ -113,5 +128,6 @@ def events(
             raise TransientError(
                 f"calendar of {opts.account}: last page came without nextSyncToken"
             )
-        yield Page(records, GcalCursor(sync_token=new_sync), deleted=deleted)
+        done = GcalCursor(sync_token=new_sync, time_min=time_min)
+        yield Page(records, done, deleted=deleted, snapshot_end=full and whole_pass)
         return

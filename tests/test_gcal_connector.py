@@ -117,12 +117,12 @@ def test_full_sync_in_a_window_then_sync_token_without_time_min() -> None:
     assert first["singleEvents"] == "true" and first["timeMin"] == "2026-02-01T00:00:00Z"
     assert "syncToken" not in first
     assert script.params(1)["pageToken"] == "P2" and script.params(1)["timeMin"] == first["timeMin"]
+    window = "2026-02-01T00:00:00Z"
     assert [p.cursor for p in pages] == [
-        GcalCursor(page_token="P2", time_min="2026-02-01T00:00:00Z"),
-        GcalCursor(sync_token="SYNC-1"),
+        GcalCursor(page_token="P2", time_min=window),
+        GcalCursor(sync_token="SYNC-1", time_min=window),
     ]
-    assert pages[1].deleted == ["ooo1"]
-    assert not any(p.snapshot_end for p in pages)  # a window is not the whole calendar
+    assert pages[1].deleted == ["ooo1"] and pages[1].snapshot_end
 
     cancelled = {
         "kind": "calendar#event",
@@ -137,10 +137,23 @@ def test_full_sync_in_a_window_then_sync_token_without_time_min() -> None:
     assert "timeMin" not in params  # 400 if combined with syncToken
     assert pages[0].deleted == ["1a2b3c4d5e6f"]
     assert [e["id"] for e in pages[0].records] == ["7h2k3recur_20260316T010000Z"]
-    assert pages[0].cursor == GcalCursor(sync_token="SYNC-2") and not pages[0].snapshot_end
+    assert pages[0].cursor == GcalCursor(sync_token="SYNC-2", time_min=window)
+    assert not pages[0].snapshot_end
 
 
 def test_410_full_sync_required_and_403_rate_limit() -> None:
+    # 410: a full pass over the window kept since the first sync, even a year later, ending
+    # in an exact snapshot.
+    window = "2025-01-01T00:00:00Z"
+    script = Script([FULL_SYNC_410, ok(listing([meeting()], nextSyncToken="NEW"))])
+    cur = GcalCursor(sync_token="OLD", time_min=window)
+    pages = list(events(service("calendar", "v3", script), cur, opts(), now=NOW))
+    assert script.params(0)["syncToken"] == "OLD"
+    assert script.params(1)["timeMin"] == window and "syncToken" not in script.params(1)
+    assert pages[-1].snapshot_end and pages[-1].cursor == GcalCursor(
+        sync_token="NEW", time_min=window
+    )
+    # A cursor without a window (nothing to go back to) is the engine's to reset.
     script = Script([FULL_SYNC_410])
     with pytest.raises(ResyncRequired):
         list(events(service("calendar", "v3", script), GcalCursor(sync_token="OLD"), opts()))
