@@ -150,8 +150,16 @@ def _child(mode: str, db: str) -> None:
     engine = make_engine(f"sqlite:///{db}")
     run = resolve_full if mode == "full" else resolve_incremental
     stats: ResolveStats = run(engine, MatchSettings())
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps(stats.as_dict() | {"peak_rss_mib": round(peak_kib / 1024, 1)}))
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    print(
+        json.dumps(
+            stats.as_dict()
+            | {
+                "peak_rss_mib": round(use.ru_maxrss / 1024, 1),
+                "cpu_seconds": round(use.ru_utime + use.ru_stime, 1),
+            }
+        )
+    )
 
 
 def _resolve_in_child(mode: str, db: Path) -> dict[str, Any]:

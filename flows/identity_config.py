@@ -8,7 +8,7 @@ Example::
       email_provider_aliases: true            # gmail dots and +tags are one mailbox
       free_mail_domains: [example-isp.ne.jp]  # added to the built-in list
       id_attributes: [member_no]              # custom fields that identify a person
-      max_block_size: 200
+      max_block_size: 100
       survivorship:
         rules: [source_priority, most_recent, most_complete]
         source_priority: {"*": [salesforce, hubspot], title: [cards]}
@@ -64,7 +64,7 @@ class IdentityConfig(BaseModel):
     email_provider_aliases: bool = True
     free_mail_domains: list[str] = Field(default_factory=list)
     id_attributes: list[str] = Field(default_factory=list)
-    max_block_size: int = Field(default=200, ge=2, le=100000)
+    max_block_size: int = Field(default=100, ge=2, le=100000)
     partitions: int = Field(default=16, ge=1, le=1024)
     survivorship: Survivorship = Field(default_factory=Survivorship)
 

@@ -72,6 +72,13 @@ class ResolveStats:
         return asdict(self)
 
 
+def tune(conn: Connection) -> None:
+    """A larger page cache for this connection on SQLite: the blocking index is written and
+    read in key order, and 256 MB of cache keeps it off the disk for a million rows."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("PRAGMA cache_size=-262144")
+
+
 # -- prepare ---------------------------------------------------------------------------------
 
 
@@ -147,6 +154,7 @@ def _write_features(
 
 def prepare_range(conn: Connection, settings: MatchSettings, lo: int, hi: int) -> tuple[int, int]:
     """Features and keys for rows with ``lo <= id < hi``; returns (rows, keys)."""
+    tune(conn)
     conn.execute(delete(F).where(F.c.entity == ENTITY, F.c.record_id >= lo, F.c.record_id < hi))
     conn.execute(delete(B).where(B.c.entity == ENTITY, B.c.record_id >= lo, B.c.record_id < hi))
     feats = _features_where(conn, and_(PERSON.c.id >= lo, PERSON.c.id < hi), settings)
@@ -214,6 +222,7 @@ def score_partition(
     conn: Connection, settings: MatchSettings, part: int, stats: ResolveStats | None = None
 ) -> list[Decision]:
     """Compare every pair sharing a block whose key falls in ``part``."""
+    tune(conn)
     stats = stats or ResolveStats()
     sizes = (
         select(B.c.key)
@@ -327,6 +336,7 @@ def drop_stale_matches(conn: Connection, before: datetime) -> int:
 
 def cluster_all(conn: Connection, ts: datetime) -> set[int]:
     """Rebuild every cluster from the stored edges and pins, writing only what changed."""
+    tune(conn)
     edges = [
         (int(a), int(b), "manual" if dec == "accepted" else m, float(s), int(i))
         for a, b, m, s, i, dec in conn.execute(
@@ -438,6 +448,7 @@ def resolve_incremental(
     stats = ResolveStats(mode="incremental")
     t0 = time.monotonic()
     with engine.begin() as conn:
+        tune(conn)
         mark = now()
         dirty = changed_ids(conn, since)
         feats, keys = prepare_ids(conn, settings, dirty)
