@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-import pytest
 from sqlalchemy import Engine
 
 from tests.reports_seed import Seed, utc
@@ -250,16 +249,22 @@ def test_who_had_activity_and_their_latest_day(engine: Engine) -> None:
         assert staff_with_activity(conn, day_window(date(2026, 11, 3), TZ)) == []
 
 
-@pytest.mark.parametrize("hour,expected", [(14, date(2026, 11, 5)), (15, date(2026, 11, 6))])
-def test_latest_day_boundary(engine: Engine, hour: int, expected: date) -> None:
+def test_latest_day_boundary(engine: Engine) -> None:
+    """14:59 UTC is 23:59 in Tokyo, the same day; 15:59 UTC is already the next morning."""
     with engine.begin() as conn:
         s = Seed(conn)
-        rep = s.staff("rep@own.example", "R")
-        s.activity(
-            "email",
-            datetime(2026, 11, 5, hour, 59, tzinfo=UTC),
-            [("rep@own.example", "from", None, rep)],
-            direction="internal",
-        )
+        early = s.staff("early@own.example", "E")
+        late = s.staff("late@own.example", "L")
+        for who, hour in (("early", 14), ("late", 15)):
+            s.activity(
+                "email",
+                datetime(2026, 11, 5, hour, 59, tzinfo=UTC),
+                [(f"{who}@own.example", "from", None, early if who == "early" else late)],
+                direction="internal",
+            )
     with engine.connect() as conn:
-        assert latest_activity_days(conn, TZ, date(2026, 12, 1)) == {rep: expected}
+        assert latest_activity_days(conn, TZ, date(2026, 12, 1)) == {
+            early: date(2026, 11, 5),
+            late: date(2026, 11, 6),
+        }
+        assert latest_activity_days(conn, TZ, D) == {early: D}
