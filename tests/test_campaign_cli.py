@@ -141,3 +141,33 @@ def test_real_run_and_reminders_through_prefect(
     assert out.exit_code == 0, out.output
     assert "Notified owners: 1 sent" in out.output  # the one open deal, idle for 200 days
     assert len(list((tmp_path / "outbox").glob("kz.rem.*.eml"))) == 1
+
+
+def test_scheduled_campaigns_run_when_due(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_harness: None
+) -> None:
+    from datetime import UTC, datetime
+
+    from flows.campaigns import is_due, scheduled_campaigns
+
+    assert is_due("0 10 * * 1", None, datetime.now(UTC), "Asia/Tokyo")
+    monday_9 = datetime(2026, 11, 30, 0, 0, tzinfo=UTC)  # Monday 09:00 JST
+    assert not is_due(
+        "0 10 * * 1", monday_9, datetime(2026, 11, 30, 0, 59, tzinfo=UTC), "Asia/Tokyo"
+    )
+    assert is_due("0 10 * * 1", monday_9, datetime(2026, 11, 30, 1, 0, tzinfo=UTC), "Asia/Tokyo")
+
+    ids = seed_people(engine)
+    consent(engine, ids["hanako"], "opted_in")
+    campaigns = {
+        "weekly": {**PUSH["campaigns"]["news"], "approval": "auto", "schedule": "0 10 * * 1"},
+        "gated": {**PUSH["campaigns"]["news"], "schedule": "0 10 * * 1"},  # never approved
+        "manual": PUSH["campaigns"]["news"],
+    }
+    ws = _workspace(tmp_path, engine, monkeypatch, campaigns=campaigns)
+    first = scheduled_campaigns(str(ws))
+    assert set(first["campaigns"]) == {"weekly"}
+    assert first["campaigns"]["weekly"]["outcomes"] == {"sent": 1}
+    again = scheduled_campaigns(str(ws))  # the cron has not fired since: nothing runs
+    assert again["campaigns"] == {}
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 1
