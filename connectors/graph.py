@@ -11,8 +11,8 @@ cursor for the next round, which returns only changes. Items with ``@removed`` a
 A cursor is the last link we were given, so a crash mid-round resumes from that page. **410
 Gone** or 400 ``syncStateNotFound``/``syncStateInvalid`` means the state is gone →
 ``ResyncRequired`` → a fresh round. A fresh mail round lists the whole folder, so it ends in a
-snapshot that retires what vanished meanwhile; a calendar round covers a moving window, so it
-never does (a snapshot would retire every meeting older than the new window).
+snapshot that retires what vanished meanwhile. A calendar keeps its window start, so a fresh
+round over it is a snapshot too (see :func:`events`).
 
 Ids are requested as immutable (``Prefer: IdType="ImmutableId"``), so a message keeps its id
 when a user files it in another folder. One stream per mailbox and folder (delta is per
@@ -258,6 +258,8 @@ class DeltaCursor(Cursor):
     """The ``@odata.nextLink`` to resume a round, or the ``@odata.deltaLink`` ending one."""
     complete: bool = False
     """True when ``link`` is a deltaLink (the round ended)."""
+    window_start: datetime | None = None
+    """calendarView only: the start kept since the first round (it never moves forward)."""
     window_end: datetime | None = None
     """calendarView only: the end of the window the round was opened with."""
 
@@ -268,6 +270,7 @@ def _round(
     cursor: DeltaCursor | None,
     keep: Callable[[dict[str, Any]], bool],
     *,
+    window_start: datetime | None = None,
     window_end: datetime | None = None,
     snapshot: bool = False,
 ) -> Iterator[Page[DeltaCursor]]:
@@ -297,12 +300,15 @@ def _round(
         nxt = body.get("@odata.nextLink")
         delta = body.get("@odata.deltaLink")
         if isinstance(nxt, str):
-            yield Page(records, DeltaCursor(link=nxt, window_end=window_end), deleted=deleted)
+            mid = DeltaCursor(link=nxt, window_start=window_start, window_end=window_end)
+            yield Page(records, mid, deleted=deleted)
             body = api.get(nxt)
             continue
         if not isinstance(delta, str):
             raise TransientError(f"Graph for {api.opts.mailbox}: a page without next or delta link")
-        done = DeltaCursor(link=delta, complete=True, window_end=window_end)
+        done = DeltaCursor(
+            link=delta, complete=True, window_start=window_start, window_end=window_end
+        )
         yield Page(records, done, deleted=deleted, snapshot_end=whole)
         return
 
@@ -339,26 +345,49 @@ def events(
 ) -> Iterator[Page[DeltaCursor]]:
     """The mailbox calendar's events, occurrences expanded, in a window around now.
 
-    A calendarView delta round is bound to the window it was opened with. Once half of the
-    future part has passed, the old round is followed to its end (so no deletion is lost) and
-    a new round opens on a window around the present; meetings that fell out of the window
-    stay stored.
+    A calendarView delta round is bound to the window it was opened with. The window's start
+    is fixed by the first round and kept in the cursor (it only moves back, if ``past_days``
+    grows); its end is renewed: once half of the future part has passed, the old round is
+    followed to its end (no deletion lost) and a new round opens up to a new end. Because
+    every new round covers every earlier window, it ends in an exact snapshot — which is
+    also how an expired delta state (410) is recovered: a new round over the kept window.
     """
     t = now()
-    if cursor is not None and (
-        cursor.window_end is None or cursor.window_end - t >= timedelta(days=future_days / 2)
-    ):
-        yield from _round(api, None, cursor, lambda e: True, window_end=cursor.window_end)
-        return
-    if cursor is not None:
-        # Drain the old round first: its pages (and final deltaLink, still bound to the old
-        # window) are true states, so a crash here simply renews again on the next run.
-        yield from _round(api, None, cursor, lambda e: True, window_end=cursor.window_end)
     start = (t - timedelta(days=past_days)).replace(microsecond=0)
     end = (t + timedelta(days=future_days)).replace(microsecond=0)
+    exact = True
+    if cursor is not None:
+        if cursor.window_start is not None:
+            start = min(start, cursor.window_start)
+        else:
+            exact = False  # a window we do not know the start of: do not retire anything
+        due = cursor.window_end is None or cursor.window_end - t < timedelta(days=future_days / 2)
+        try:
+            yield from _round(
+                api,
+                None,
+                cursor,
+                lambda e: True,
+                window_start=cursor.window_start,
+                window_end=cursor.window_end,
+            )
+        except ResyncRequired:
+            if not exact:
+                raise
+            due = True
+        if not due:
+            return
     url = f"{api.opts.base_url}/users/{quote(api.opts.mailbox)}/calendarView/delta"
     params = {
         "startDateTime": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "endDateTime": end.strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
-    yield from _round(api, (url, params), None, lambda e: True, window_end=end)
+    yield from _round(
+        api,
+        (url, params),
+        None,
+        lambda e: True,
+        window_start=start,
+        window_end=end,
+        snapshot=exact,
+    )

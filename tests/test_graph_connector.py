@@ -221,8 +221,10 @@ def test_calendar_view_round_carries_its_window_and_renews_it() -> None:
     end = pages[0].cursor.window_end
     assert end == datetime(2026, 5, 2, tzinfo=UTC)
 
+    assert pages[0].cursor.window_start == datetime(2026, 2, 1, tzinfo=UTC)
+
     # 40 days later less than half of the future window is left: the old round is drained
-    # (its deletions still count), then a new round opens around the present.
+    # (its deletions still count), then a new round opens from the kept start to a new end.
     later = datetime(2026, 4, 12, tzinfo=UTC)
     script = GraphScript(
         [
@@ -240,8 +242,28 @@ def test_calendar_view_round_carries_its_window_and_renews_it() -> None:
             )
         )
     assert str(script.requests[0].url) == f"{cal}?$deltatoken=C1"
-    assert script.requests[1].url.params["startDateTime"] == "2026-03-13T00:00:00Z"
+    assert script.requests[1].url.params["startDateTime"] == "2026-02-01T00:00:00Z"
+    assert script.requests[1].url.params["endDateTime"] == "2026-06-11T00:00:00Z"
     assert renewed[0].deleted == ["AAMkEv-1"]
     assert renewed[0].cursor.window_end == end  # still the old round's state
     assert renewed[-1].cursor.window_end == datetime(2026, 6, 11, tzinfo=UTC)
-    assert not any(p.snapshot_end for p in renewed)  # meetings before the window stay
+    # The new round covers every earlier window: its end is an exact snapshot.
+    assert [p.snapshot_end for p in renewed] == [False, False, True]
+
+    # An expired delta state (410) opens a new round over the kept window the same way.
+    script = GraphScript(
+        [
+            graph_error(410, "SyncStateNotFound", "The sync state is not found."),
+            page([], delta_link=f"{cal}?$deltatoken=C4", entity="event"),
+        ]
+    )
+    with graph_mock(script), httpx.Client() as client:
+        reset = list(
+            events(
+                api(client, []), renewed[-1].cursor, past_days=30, future_days=60, now=lambda: later
+            )
+        )
+    assert script.requests[1].url.params["startDateTime"] == "2026-02-01T00:00:00Z"
+    assert reset[-1].snapshot_end and reset[-1].cursor.window_start == datetime(
+        2026, 2, 1, tzinfo=UTC
+    )
