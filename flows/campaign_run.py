@@ -28,7 +28,7 @@ from warehouse import ledger
 from warehouse.audience import profiles, utc
 from warehouse.consent import may_send_many
 from warehouse.db import write_transaction
-from warehouse.segment_schema import snapshot
+from warehouse.segment_schema import entered_since, snapshot
 from warehouse.segments import Context, members
 from warehouse.state import now as utcnow
 
@@ -72,6 +72,15 @@ def plan(engine: Engine, cfg: PushConfig, name: str, *, as_of: datetime | None =
     with write_transaction(engine) as conn:
         ids = members(conn, cfg.segment(c.segment), segment_context(cfg, at))
         snap = snapshot(conn, c.segment, ids, at)
+        if c.audience == "new":
+            # Members at the first dry run are the baseline; only later entrants are due.
+            first = ledger.first_plan_time(conn, name)
+            newcomers = (
+                entered_since(conn, c.segment, first + timedelta(microseconds=1))
+                if first is not None
+                else set()
+            )
+            ids = [p for p in ids if p in newcomers]
         done = ledger.deliveries(conn, name)
         due: list[tuple[int, int, str | None]] = []
         for pid in ids:

@@ -175,6 +175,9 @@ class Campaign(_M):
     channel: str = "outbox"
     purpose: Literal["marketing_mail", "sales_followup"] = "marketing_mail"
     steps: list[Step] = Field(min_length=1, max_length=20)
+    audience: Literal["all", "new"] = "all"
+    """new: only people who entered the segment after the campaign's first dry run
+    (a welcome series); all: every member (each still gets each step once)."""
     default_language: Literal["ja", "en"] = "ja"
     japanese_charset: Literal["utf-8", "iso-2022-jp"] = "utf-8"
     approval: Literal["required", "auto"] = "required"

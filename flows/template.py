@@ -147,6 +147,7 @@ campaigns: {{}}                   # to start: drop the {{}} and uncomment the ex
   #   purpose: marketing_mail        # needs opt-in; sales_followup: unless opted out
   #   japanese_charset: utf-8        # or iso-2022-jp for recipients on legacy mail clients
   #   approval: required             # auto: scheduled runs plan and send without a dry run
+  #   audience: all                  # new: only people who join the segment after the first dry run
   #   schedule: "0 10 * * 1"         # cron in the company time zone, for `kizuna serve`
   #   steps:
   #     - ja:

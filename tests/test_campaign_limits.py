@@ -140,3 +140,26 @@ def test_iso2022jp_falls_back_to_utf8_when_it_cannot_carry_the_text() -> None:
     assert str(message_from_bytes(emoji.as_bytes(), policy=policy.default)["Subject"]) == "セール🎉"
     assert for_iso2022jp("①") is None  # NEC special characters are not in ISO-2022-JP
     assert for_iso2022jp("髙橋") is None  # nor is 髙 (IBM extension)
+
+
+def test_audience_new_sends_only_to_people_who_joined_later(engine: Engine, tmp_path: Path) -> None:
+    ids = seed_people(engine)
+    for who in ("hanako", "mika", "taro"):
+        consent(engine, ids[who], "opted_in")
+    cfg = make_cfg(
+        tmp_path,
+        segments={"leads": {"field": "person.lifecycle_stage", "eq": "lead"}},
+        campaigns={
+            "welcome": {"segment": "leads", "channel": "main", "audience": "new", "steps": [STEP]}
+        },
+        outbound={"channels": {"main": {"type": "outbox", "path": "out"}}},
+    )
+    t0 = datetime(2026, 11, 1, tzinfo=UTC)
+    assert plan(engine, cfg, "welcome", as_of=t0).lines == []  # the baseline: taro, keiko
+    with engine.begin() as conn:  # hanako becomes a lead later
+        conn.execute(
+            update(t.Person).where(t.Person.id == ids["hanako"]).values(lifecycle_stage="lead")
+        )
+    view = plan(engine, cfg, "welcome", as_of=t0 + timedelta(days=1))
+    assert [(x.person_id, x.action) for x in view.lines] == [(ids["hanako"], "send")]
+    assert view.entered == 1

@@ -100,6 +100,12 @@ def current_plan(conn: Connection, campaign: str) -> Row[Any] | None:
     return row
 
 
+def first_plan_time(conn: Connection, campaign: str) -> datetime | None:
+    q = select(func.min(CampaignPlan.as_of)).where(CampaignPlan.campaign == campaign)
+    value = conn.execute(q).scalar()
+    return None if value is None else utc(value)
+
+
 def last_plan_time(conn: Connection, campaign: str) -> datetime | None:
     q = select(func.max(CampaignPlan.created_at)).where(CampaignPlan.campaign == campaign)
     value = conn.execute(q).scalar()
