@@ -347,3 +347,12 @@ def test_sqlite_executemany_shortcut_stores_what_execute_stores(engine: Engine) 
     fast, slow = got[:10], got[10:]
     assert [tuple(r)[1:] for r in fast] == [tuple(r)[1:] for r in slow]
     assert raw[:10] == raw[10:]  # byte for byte as the driver sees them
+
+
+def test_company_only_rows_keep_their_unmapped_columns(engine: Engine, tmp_path: Path) -> None:
+    f = tmp_path / "export.csv"
+    f.write_text("取引先ID,会社名,業種,取引区分\nA1,株式会社いろは,卸売業,特約店\n", encoding="utf-8")
+    run_stream(engine, _spec(tmp_path, key="取引先ID"), "r1")
+    with engine.connect() as conn:
+        org = conn.execute(select(t.Organization.industry, t.Organization.attributes)).one()
+    assert tuple(org) == ("卸売業", {"取引区分": "特約店"})

@@ -551,6 +551,7 @@ class _Writer:
         o = t.Organization
         rows = []
         items = []
+        attrs: list[dict[str, Any]] = []
         for x in orgs:
             oid = lineage.get(x.source_id)
             if oid is None:
@@ -559,6 +560,8 @@ class _Writer:
                     continue
                 oid = ids[k]
             items.append((x.source_id, x.payload_hash, oid))
+            if x.attributes:
+                attrs.append({"b_id": oid, "b_attributes": dict(x.attributes)})
             rows.append(
                 {
                     "b_id": oid,
@@ -594,6 +597,14 @@ class _Writer:
                 rows,
             )
             self._count("organization", 0, len(rows))
+        if attrs:  # as for people: a record with custom fields replaces them
+            executemany(
+                self.conn,
+                update(o)
+                .where(o.id == bindparam("b_id"))
+                .values(attributes=bindparam("b_attributes")),
+                attrs,
+            )
         self._record_lineage("organization", items)
 
     # -- people --------------------------------------------------------------------------
