@@ -173,12 +173,15 @@ def print_pipeline(p: Any, path: Path) -> None:
 @report_app.command("pipeline")
 def pipeline_cmd(
     open_: Annotated[bool, typer.Option("--open", help="Open the page in a browser.")] = False,
+    team: Annotated[
+        str | None, typer.Option("--team", help="Only the deals this team's members own.")
+    ] = None,
     workspace: WorkspaceOpt = Path("kizuna.yaml"),
 ) -> None:
     """Write the pipeline page (reports/pipeline.html) and print its summary."""
     from flows.report_run import write_pipeline
 
-    path, p = _guard(lambda: write_pipeline(_load(workspace)))
+    path, p = _guard(lambda: write_pipeline(_load(workspace), team))
     print_pipeline(p, path)
     if open_:
         import webbrowser

@@ -29,6 +29,8 @@ from warehouse.reporting import (
     staff_by_email,
     staff_by_ids,
     staff_with_activity,
+    team_members,
+    team_names,
 )
 from warehouse.reporting_pipeline import Pipeline, pipeline
 from warehouse.state import now
@@ -155,9 +157,19 @@ def draft_batch(ws: Workspace, pairs: Sequence[tuple[int, str]]) -> list[Written
     return out
 
 
-def build_pipeline(ws: Workspace, owner_ids: Sequence[int] | None = None) -> Pipeline:
+def build_pipeline(ws: Workspace, team: str | None = None) -> Pipeline:
+    """The whole company's pipeline, or one team's (the deals its members own)."""
     cfg = reports_config(ws)
     with engine_for(ws.warehouse_url).connect() as conn:
+        owner_ids = None
+        if team is not None:
+            owner_ids = team_members(conn, team)
+            if owner_ids is None:
+                raise ConfigError(
+                    f"no team {team!r} in the warehouse",
+                    field="--team",
+                    fix=f"use one of: {', '.join(team_names(conn)) or '(no teams yet)'}",
+                )
         return pipeline(
             conn,
             now(),
@@ -168,15 +180,18 @@ def build_pipeline(ws: Workspace, owner_ids: Sequence[int] | None = None) -> Pip
         )
 
 
-def write_pipeline(ws: Workspace) -> tuple[Path, Pipeline]:
-    """Compute the pipeline and write ``reports/pipeline.html``; returns the path and data."""
+def write_pipeline(ws: Workspace, team: str | None = None) -> tuple[Path, Pipeline]:
+    """Compute the pipeline and write ``reports/pipeline.html`` (``pipeline-<team>.html`` for
+    one team); returns the path and the data."""
     cfg = reports_config(ws)
-    p = build_pipeline(ws)
+    p = build_pipeline(ws, team)
     zone = ZoneInfo(ws.company.time_zone)
     stamp = now().astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
-    path = reports_dir(ws) / "pipeline.html"
+    name = f"pipeline-{_file_stem(team)}.html" if team else "pipeline.html"
+    title = f"{ws.company.name} · {team}" if team else ws.company.name
+    path = reports_dir(ws) / name
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(pipeline_html(p, cfg.language, ws.company.name, stamp), encoding="utf-8")
+    path.write_text(pipeline_html(p, cfg.language, title, stamp), encoding="utf-8")
     return path, p
 
 

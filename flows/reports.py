@@ -53,8 +53,8 @@ def daily_reports(
 
 
 @task(task_run_name="pipeline page")
-def pipeline_task(workspace_file: str) -> dict[str, Any]:
-    path, p = write_pipeline(load(workspace_file))
+def pipeline_task(workspace_file: str, team: str | None = None) -> dict[str, Any]:
+    path, p = write_pipeline(load(workspace_file), team)
     return {
         "file": str(path),
         "open_deals": p.open_count,
@@ -67,9 +67,10 @@ def pipeline_task(workspace_file: str) -> dict[str, Any]:
 
 
 @flow(name="kizuna-pipeline-report", log_prints=False)
-def pipeline_report(workspace_file: str) -> dict[str, Any]:
-    """Write ``reports/pipeline.html`` for managers and put its headline figures in the UI."""
-    summary = pipeline_task(workspace_file)
+def pipeline_report(workspace_file: str, team: str | None = None) -> dict[str, Any]:
+    """Write ``reports/pipeline.html`` (or one team's page) for managers and put its
+    headline figures in the UI."""
+    summary = pipeline_task(workspace_file, team)
     from prefect.artifacts import create_table_artifact
 
     create_table_artifact(

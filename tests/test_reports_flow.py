@@ -125,3 +125,6 @@ def test_cli_daily_prints_the_draft(demo_ws: Path) -> None:
     res = runner.invoke(app, ["report", "pipeline", "-w", str(demo_ws)])
     assert res.exit_code == 0, res.output
     assert "total" in res.output and "pipeline.html" in res.output
+
+    res = runner.invoke(app, ["report", "pipeline", "-w", str(demo_ws), "--team", "営業1課"])
+    assert res.exit_code == 2 and "no team '営業1課'" in res.output

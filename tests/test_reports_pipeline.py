@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 
 from flows.report_render import yen
 from tests.reports_seed import Seed, utc
+from warehouse.reporting import team_members
 from warehouse.reporting_pipeline import Pipeline, pipeline
 
 AS_OF = utc(2026, 11, 20, 3)  # 12:00 on 20 Nov in Tokyo
@@ -204,7 +205,10 @@ def test_owners_teams_months_and_stale(engine: Engine) -> None:
 def test_owner_filter_and_configured_stage_order(engine: Engine) -> None:
     ids = _seed(engine)
     with engine.connect() as conn:
-        p = pipeline(conn, AS_OF, stages=["提案", "リード"], owner_ids=[ids.rep])
+        members = team_members(conn, "東日本営業部")
+        assert members == [ids.rep]
+        assert team_members(conn, "西日本営業部") is None
+        p = pipeline(conn, AS_OF, stages=["提案", "リード"], owner_ids=members)
     assert [s.stage for s in p.stages] == ["提案", "リード"]
     assert p.open_count == 3 and p.other_currency == 0
     assert [o.owner_id for o in p.owners] == [ids.rep]

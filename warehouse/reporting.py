@@ -123,6 +123,21 @@ def staff_by_email(conn: Connection, email: str) -> Staff | None:
     return Staff(row.id, row.email, row.name or display_names(conn, [row.id]).get(row.id))
 
 
+def team_members(conn: Connection, team: str) -> list[int] | None:
+    """Staff ids of the team called ``team``; None when there is no such team."""
+    tm = t.table(t.Team)
+    s = t.table(t.StaffUser)
+    tid = conn.execute(select(tm.c.id).where(tm.c.name == team)).scalar()
+    if tid is None:
+        return None
+    return [i for (i,) in conn.execute(select(s.c.id).where(s.c.team_id == tid).order_by(s.c.id))]
+
+
+def team_names(conn: Connection) -> list[str]:
+    tm = t.table(t.Team)
+    return [n for (n,) in conn.execute(select(tm.c.name).order_by(tm.c.name))]
+
+
 def latest_activity_days(
     conn: Connection, tz: str, on_or_before: date, staff_ids: Sequence[int] | None = None
 ) -> dict[int, date]:
