@@ -21,10 +21,10 @@ from tests.graph_fakes import CLIENT, SECRET, TENANT
 
 
 class GraphHarness:
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, calendar: bool = False) -> None:
         self.name = "m365"
         self.supports_deletes = True
-        self.folder = FakeFolder()
+        self.folder = FakeFolder(calendar=calendar)
         self.ws = Workspace(
             company=Company(name="アワコ", domains=["ourco.co.jp"]), path=tmp_path / "k.yaml"
         )
@@ -36,7 +36,8 @@ class GraphHarness:
             client_secret_env="KZ_CONFORMANCE_M365_SECRET",
             mailboxes=[self.folder.mailbox],
             folders=[self.folder.folder],
-            calendar=False,
+            mail=not self.folder.calendar,
+            calendar=self.folder.calendar,
             page_size=2,
         )
         options = {
@@ -74,5 +75,15 @@ class TestGraphMailConformance(ConformanceSuite):
         monkeypatch.setenv("KZ_CONFORMANCE_M365_SECRET", SECRET)
         source_m365._tokens.clear()
         h = GraphHarness(tmp_path)
+        with serve(h.folder):
+            yield h
+
+
+class TestGraphCalendarConformance(ConformanceSuite):
+    @pytest.fixture
+    def harness(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SourceHarness]:
+        monkeypatch.setenv("KZ_CONFORMANCE_M365_SECRET", SECRET)
+        source_m365._tokens.clear()
+        h = GraphHarness(tmp_path, calendar=True)
         with serve(h.folder):
             yield h
