@@ -47,6 +47,7 @@ LABELS: dict[str, dict[str, str]] = {
         "sent": "送信",
         "received": "受信",
         "internal_mail": "社内メール",
+        "sep": "・",
         "new_deal": "新規",
         "stage_change": "フェーズ変更",
         "no_mail_since": "日経過・メール未送信",
@@ -117,7 +118,8 @@ LABELS: dict[str, dict[str, str]] = {
         "related": "Deals",
         "sent": "sent",
         "received": "received",
-        "internal_mail": "internal mail",
+        "internal_mail": "Internal mail",
+        "sep": ", ",
         "new_deal": "New",
         "stage_change": "Stage",
         "no_mail_since": "days, no mail sent since",
@@ -217,13 +219,14 @@ def num(x: float | None, digits: int = 1) -> str:
     return "—" if x is None else f"{x:.{digits}f}"
 
 
+_BREAKS = re.compile(r"\s*[\r\n]+\s*")
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#~!])")
 
 
 def md_escape(value: Any) -> Any:
     """Every value printed into Markdown is literal text, on one line."""
     if isinstance(value, str):
-        return _MD_SPECIAL.sub(r"\\\1", " ".join(value.split()))
+        return _MD_SPECIAL.sub(r"\\\1", _BREAKS.sub(" ", value))
     return value
 
 
