@@ -187,9 +187,13 @@ def test_split_and_never_link_survive_reruns(engine: Engine) -> None:
 
 
 def test_review_queue_accept_and_reject(engine: Engine) -> None:
-    a = _put(engine, MAIL, _person("1", full_name="中村 健太", emails=["ken@nakamura.jp"]))
-    b = _put(engine, CARDS, _person("2", full_name="ナカムラ ケンタ", emails=["k.n@other.jp"]))
-    c = _put(engine, CRM, _person("3", full_name="Nakamura Kenta", emails=["nk@third.jp"]))
+    a = _put(engine, MAIL, _person("1", full_name="中村 健太", emails=["kenta.n@gmail.com"]))
+    b = _put(
+        engine, CARDS, _person("2", full_name="ナカムラ ケンタ", emails=["nk.kenta@yahoo.co.jp"])
+    )
+    c = _put(
+        engine, CRM, _person("3", full_name="Nakamura Kenta", emails=["kenta1990@outlook.com"])
+    )
     # Names agree and nothing else is known: with a strict merge threshold that is a review.
     strict = MatchSettings(merge_threshold=0.999, review_threshold=0.5)
     stats = resolve_full(engine, strict)
