@@ -108,6 +108,13 @@ class Dovecot:
         finally:
             conn.logout()
 
+    def kick(self, user: str) -> None:
+        """End the user's sessions (the server sends BYE) and wait until they are gone."""
+        self.doveadm("kick", user)
+        deadline = time.monotonic() + 10
+        while f"\n{user} " in self.doveadm("who") and time.monotonic() < deadline:
+            time.sleep(0.05)
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             # Sessions outlive the master process; end them first.

@@ -257,7 +257,7 @@ def test_bye_mid_sync_is_transient_and_the_rerun_resumes() -> None:
         reader = read_folder(_connect(server, user), "INBOX", None, page_size=2)
         first = next(reader)
         assert len(first.records) == 2
-        server.doveadm("kick", user)  # the server says BYE and drops the session
+        server.kick(user)  # the server says BYE and drops the session
         with pytest.raises(TransientError):
             list(reader)
         rest, _ = _sync(server, user, first.cursor, page_size=2)
@@ -265,6 +265,25 @@ def test_bye_mid_sync_is_transient_and_the_rerun_resumes() -> None:
         server.stop()
         with pytest.raises(TransientError, match="cannot connect"):
             list(read_folder(_connect(server, user), "INBOX", first.cursor))
+
+
+def test_dropped_connection_mid_sync_is_transient(dovecot_server: Dovecot) -> None:
+    import socket
+
+    user = dovecot_server.new_user()
+    for i in range(4):
+        dovecot_server.append(user, "INBOX", message(f"m{i}"))
+    opened: list[imaplib.IMAP4] = []
+
+    def connect() -> imaplib.IMAP4:
+        opened.append(_connect(dovecot_server, user)())
+        return opened[-1]
+
+    reader = read_folder(connect, "INBOX", None, page_size=2)
+    assert len(next(reader).records) == 2
+    opened[0].sock.shutdown(socket.SHUT_RDWR)  # the network goes away under the client
+    with pytest.raises(TransientError, match="connection lost"):
+        list(reader)
 
 
 def test_uid_sets_round_trip() -> None:
