@@ -128,3 +128,17 @@ def test_cli_daily_prints_the_draft(demo_ws: Path) -> None:
 
     res = runner.invoke(app, ["report", "pipeline", "-w", str(demo_ws), "--team", "営業1課"])
     assert res.exit_code == 2 and "no team '営業1課'" in res.output
+
+
+def test_demo_reports_after_sync(demo_ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """What `kizuna demo` runs after its sync: the pipeline page and yesterday's-or-latest 日報."""
+    from flows.cli_reports import demo_reports
+    from flows.report_run import yesterday
+
+    demo_reports(demo_ws)
+    out = capsys.readouterr().out
+    ws = workspace.load(demo_ws)
+    assert (ws.root / "reports" / "pipeline.html").exists()
+    assert "pipeline.html" in out and "日報 drafts" in out
+    days = [p.name for p in (ws.root / "reports").iterdir() if p.is_dir()]
+    assert days and all(d <= yesterday(ws) for d in days)
