@@ -354,7 +354,6 @@ def phase_dlt(csv_path: Path, workdir: Path, rows: int) -> dict[str, Any]:
         destination=dlt.destinations.sqlalchemy(credentials=f"sqlite:///{db}"),
         dataset_name="main",
         pipelines_dir=str(workdir / "dlt_pipelines"),
-        progress="log" if os.environ.get("BENCH_DLT_PROGRESS") else None,
     )
     t0, c0 = time.perf_counter(), cpu_s()
     pipe.run(contacts())

@@ -9,6 +9,7 @@ import openpyxl
 import pytest
 
 from connectors import spreadsheet as s
+from connectors.page import Page
 from kizuna.errors import FatalError
 
 HEADER = "顧客ID,会社名,氏名,メールアドレス,備考\n"
@@ -18,7 +19,7 @@ ROWS = [
 ]
 
 
-def _all(path: Path, **kw: object) -> list[s.Page[s.SheetCursor]]:
+def _all(path: Path, **kw: object) -> list[Page[s.SheetCursor]]:
     kw.setdefault("key_candidates", ("顧客ID",))
     return list(s.pages(path, None, **kw))  # type: ignore[arg-type]
 
