@@ -160,3 +160,30 @@ def test_config_errors_name_the_field(tmp_path: Any) -> None:
         load(ws({"type": "caldav", "url": "https://dav.example.co.jp/", "username": "sato"}))
     ok = load(ws({**imap, "password_env": "PW", "privacy": {"exclude_domains": ["gmail.com"]}}))
     assert ok.sources["m"]["type"] == "imap"
+
+
+def test_caldav_calendar_by_display_name_and_a_missing_one_is_a_config_error(
+    radicale_server: Radicale, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import caldav
+
+    from kizuna.errors import ConfigError
+
+    user = radicale_server.new_calendar()[1]
+    client = caldav.DAVClient(url=radicale_server.url, username=user, password="x")
+    try:
+        client.principal().make_calendar(name="営業", cal_id="sales")
+    finally:
+        client.close()
+    radicale_server.put(f"{radicale_server.url}{user}/sales/", user, "a.ics", event("a@k", "商談"))
+    monkeypatch.setenv("KIZUNA_TEST_CALDAV_PW", "x")
+    cfg = source_caldav.Config(
+        url=radicale_server.url,
+        username=user,
+        password_env="KIZUNA_TEST_CALDAV_PW",
+        calendars=["営業", "存在しない"],
+    )
+    found, missing = source_caldav.streams("cal", cfg, WS)
+    assert [len(p.records) for p in found.read(None)] == [1]
+    with pytest.raises(ConfigError, match="calendar not found"):
+        list(missing.read(None))
