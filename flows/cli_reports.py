@@ -163,7 +163,7 @@ def print_pipeline(p: Any, path: Path) -> None:
     tbl.add_row("[bold]total[/]", str(p.open_count), yen(p.open_amount), yen(p.weighted), "", "")
     console.print(tbl)
     console.print(
-        f"Closing this month: {len(p.closing_this_month)} ({yen(p.closing_amount)}) · "
+        f"Closing this month: {p.closing_count} ({yen(p.closing_amount)}) · "
         f"won this month: {p.won_count} ({yen(p.won_amount)}) · "
         f"stale ({p.stale_days}+ days): {p.stale_count} · overdue: {p.overdue_count}"
     )

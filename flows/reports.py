@@ -60,7 +60,7 @@ def pipeline_task(workspace_file: str, team: str | None = None) -> dict[str, Any
         "open_deals": p.open_count,
         "open_amount": int(p.open_amount),
         "weighted": int(p.weighted),
-        "closing_this_month": len(p.closing_this_month),
+        "closing_this_month": p.closing_count,
         "won_this_month": p.won_count,
         "stale": p.stale_count,
     }

@@ -191,6 +191,12 @@ def test_owners_teams_months_and_stale(engine: Engine) -> None:
 
     assert [d.id for d in p.closing_this_month] == [ids.d1]
     assert [d.id for d in p.closing_next_month] == [ids.d2]
+    assert (p.closing_count, p.closing_amount, p.closing_weighted) == (
+        1,
+        Decimal("1000000"),
+        Decimal("100000"),
+    )
+    assert (p.next_count, p.next_amount) == (1, Decimal("2500000"))
     assert [d.id for d in p.overdue] == [ids.d3]
     assert (p.won_count, p.won_amount, p.lost_count) == (1, Decimal("5000000"), 1)
 

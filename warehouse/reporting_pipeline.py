@@ -125,14 +125,11 @@ class Pipeline:
     other_currency: int = 0
     stale_count: int = 0
     overdue_count: int = 0
-
-    @property
-    def closing_amount(self) -> Decimal:
-        return sum((d.jpy for d in self.closing_this_month), Decimal(0))
-
-    @property
-    def closing_weighted(self) -> Decimal:
-        return sum((d.weighted for d in self.closing_this_month), Decimal(0))
+    closing_count: int = 0
+    closing_amount: Decimal = Decimal(0)
+    closing_weighted: Decimal = Decimal(0)
+    next_count: int = 0
+    next_amount: Decimal = Decimal(0)
 
     @property
     def average_deal(self) -> Decimal:
@@ -154,29 +151,38 @@ def _is_import_stamp(entered: datetime, created: datetime | None) -> bool:
     return created is not None and utc(entered) == utc(created)
 
 
-def _last_touches(conn: Connection, as_of: datetime) -> tuple[dict[int, datetime], ...]:
-    """Latest mail/meeting per deal (direct link), per organization and per person."""
+def _last_touches(
+    conn: Connection, as_of: datetime
+) -> tuple[dict[int, datetime], dict[int, datetime], dict[int, datetime]]:
+    """Latest mail/meeting per deal (direct link), per organization and per person.
+
+    One aggregate over the participants gives each person's latest; a company's latest is
+    the latest of its people, folded here rather than by a second join over every activity.
+    """
     a = t.table(t.Activity)
     ap = t.table(t.ActivityParticipant)
     p = t.table(t.Person)
     live = (a.c.deleted_at.is_(None), a.c.status != "cancelled", a.c.occurred_at <= as_of)
-    direct = select(a.c.deal_id, func.max(a.c.occurred_at)).where(a.c.deal_id.is_not(None), *live)
-    by_org = (
-        select(p.c.organization_id, func.max(a.c.occurred_at))
-        .select_from(a.join(ap, ap.c.activity_id == a.c.id).join(p, p.c.id == ap.c.person_id))
-        .where(p.c.organization_id.is_not(None), *live)
-        .group_by(p.c.organization_id)
+    direct = (
+        select(a.c.deal_id, func.max(a.c.occurred_at))
+        .where(a.c.deal_id.is_not(None), *live)
+        .group_by(a.c.deal_id)
     )
-    by_person = (
+    by_person_q = (
         select(ap.c.person_id, func.max(a.c.occurred_at))
         .join(a, a.c.id == ap.c.activity_id)
         .where(ap.c.person_id.is_not(None), *live)
         .group_by(ap.c.person_id)
     )
-    return tuple(
-        {k: utc(v) for k, v in conn.execute(q) if k is not None and v is not None}
-        for q in (direct.group_by(a.c.deal_id), by_org, by_person)
-    )
+    by_deal = {k: utc(v) for k, v in conn.execute(direct) if v is not None}
+    by_person = {k: utc(v) for k, v in conn.execute(by_person_q) if v is not None}
+    by_org: dict[int, datetime] = {}
+    orgs = select(p.c.id, p.c.organization_id).where(p.c.organization_id.is_not(None))
+    for pid, org in conn.execution_options(yield_per=5000).execute(orgs):
+        ts = by_person.get(pid)
+        if ts is not None and (org not in by_org or ts > by_org[org]):
+            by_org[org] = ts
+    return by_deal, by_org, by_person
 
 
 def _open_deals(conn: Connection, owner_ids: Sequence[int] | None) -> list[Any]:
@@ -352,7 +358,7 @@ def pipeline(
     stale_days: int = 14,
     stages: Sequence[str] = (),
     owner_ids: Sequence[int] | None = None,
-    list_limit: int = 50,
+    list_limit: int = 100,
 ) -> Pipeline:
     """The whole pipeline as of ``as_of`` (optionally only some owners' deals)."""
     as_of = utc(as_of)
@@ -463,6 +469,15 @@ def pipeline(
     # Biggest money at risk first; among equals, the longest silence.
     stale.sort(key=lambda x: (-x.jpy, -(x.idle_days if x.idle_days is not None else 10**6)))
     out.stale_count, out.overdue_count = len(stale), len(out.overdue)
+    this = out.closing_this_month
+    out.closing_count = len(this)
+    out.closing_amount = sum((x.jpy for x in this), Decimal(0))
+    out.closing_weighted = sum((x.weighted for x in this), Decimal(0))
+    out.next_count = len(out.closing_next_month)
+    out.next_amount = sum((x.jpy for x in out.closing_next_month), Decimal(0))
+    # The page lists at most ``list_limit`` of each; the counts and sums cover them all.
+    out.closing_this_month = this[:list_limit]
+    out.closing_next_month = out.closing_next_month[:list_limit]
     out.stale = stale[:list_limit]
     out.overdue = out.overdue[:list_limit]
     return out
