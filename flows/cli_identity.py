@@ -94,9 +94,11 @@ def show(
     console.print(c)
     if view.organization:
         o = view.organization
+        aka = o.get("also_known_as") or []
         console.print(
             f"[bold]Organization[/] {o['name']} · {o.get('domain') or '-'} · "
             f"法人番号 {o.get('corporate_number') or '-'} (id {o['id']})"
+            + (f" · also {', '.join(aka)}" if aka else "")
         )
     s = Table(title="Sources (lineage)", title_justify="left")
     for col in ("record", "connector/stream", "source id", "first seen", "last seen"):

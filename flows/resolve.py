@@ -49,7 +49,7 @@ def score_task(workspace_file: str, part: int, mark_iso: str) -> dict[str, Any]:
 def cluster_task(workspace_file: str, mark_iso: str, stats: dict[str, Any]) -> dict[str, Any]:
     from datetime import datetime
 
-    engine, _, rules = _setup(workspace_file)
+    engine, settings, rules = _setup(workspace_file)
     mark = datetime.fromisoformat(mark_iso)
     st = rs.ResolveStats(**stats)
     with engine.begin() as conn:
@@ -57,6 +57,7 @@ def cluster_task(workspace_file: str, mark_iso: str, stats: dict[str, Any]) -> d
         changed = rs.cluster_all(conn, mark)
         survivorship.refresh(conn, changed, rules)
         st.clusters_changed = len(changed)
+        st.organizations = rs.resolve_companies(conn, mark, settings)
         rs._count_decisions(conn, st)
         rs.save_state(conn, mark, st)
     return st.as_dict()

@@ -98,11 +98,17 @@ def customer_360(
     org_id = gold.get("organization_id", {}).get("value")
     if org_id is not None:
         o = t.Organization
-        row = conn.execute(
-            select(o.id, o.name, o.domain, o.corporate_number).where(o.id == org_id)
-        ).first()
-        if row is not None:
-            view.organization = dict(row._mapping)
+        oc = graph.resolve_id(conn, "organization", int(org_id))
+        same = sorted(graph.members_of(conn, "organization", [oc])) or [oc]
+        rows = conn.execute(
+            select(o.id, o.name, o.domain, o.corporate_number).where(o.id.in_(same)).order_by(o.id)
+        ).all()
+        if rows:
+            view.organization = dict(rows[0]._mapping)
+            view.organization["also_known_as"] = [r.name for r in rows[1:]]
+            for r in rows[1:]:
+                for k in ("domain", "corporate_number"):
+                    view.organization[k] = view.organization[k] or getattr(r, k)
     sr = t.SourceRecord
     view.sources = [
         dict(r._mapping)

@@ -60,7 +60,7 @@ _JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uff66-\uff9f々〆ヶ]")
 _NOT_ALPHA = re.compile(r"[^a-z]+")
 _NOT_ALNUM = re.compile(r"[^a-z0-9]+")
 _KANA_ONLY = re.compile(r"[\u3040-\u30ffー]+")
-_JAPANESE_RUN = re.compile(r"([\u3040-\u30ff\u3400-\u9fff\uff66-\uff9f々〆ヶ]+)")
+_JAPANESE_RUN = re.compile(r"([\u3040-\u30ffー]+|[\u3400-\u9fff々〆ヶ]+)")
 _SPLIT = re.compile(r"[\s\u3000,、・/()（）]+")
 _DIGITS = re.compile(r"\D+")
 # Long vowels and nasal spellings that romanisation styles disagree on (Tarō/Tarou/Taro,
@@ -162,7 +162,7 @@ def org_key(name: str) -> str:
         elif _JAPANESE.match(run):
             # Kanji company names stay written: a dictionary reading of a company name is
             # slow (≈0.5 ms each) and often not how the company romanises itself anyway.
-            out.append(run)
+            out.append(run.translate(_ITAIJI))
         else:
             out.append(phonetic(run, keep_digits=True))
     return "".join(out) or n

@@ -65,6 +65,7 @@ class ResolveStats:
     merges: int = 0
     reviews: int = 0
     clusters_changed: int = 0
+    organizations: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     phases: dict[str, float] = field(default_factory=dict)
 
@@ -289,14 +290,16 @@ def score_around(
 # -- save ------------------------------------------------------------------------------------
 
 
-def save_matches(conn: Connection, decisions: Sequence[Decision], ts: datetime) -> None:
+def save_matches(
+    conn: Connection, decisions: Sequence[Decision], ts: datetime, entity: str = ENTITY
+) -> None:
     """Upsert evidence; a pair a person already decided (accepted/rejected) keeps its decision."""
     uniq: dict[tuple[int, int], Decision] = {}
     for d in decisions:
         uniq[(d.a, d.b)] = d
     rows = [
         {
-            "entity": ENTITY,
+            "entity": entity,
             "a_id": d.a,
             "b_id": d.b,
             "method": d.method,
@@ -428,6 +431,7 @@ def resolve_full(engine: Engine, settings: MatchSettings, survive: Any = None) -
         drop_stale_matches(conn, mark)
         changed = cluster_all(conn, mark)
         stats.clusters_changed = len(changed)
+        stats.organizations = resolve_companies(conn, mark, settings)
         _count_decisions(conn, stats)
         if survive is not None:
             survive(conn, changed)
@@ -468,6 +472,7 @@ def resolve_incremental(
                 )
             changed |= recluster(conn, gone)
         stats.clusters_changed = len(changed)
+        stats.organizations = resolve_companies(conn, mark, settings, since)
         stats.merges = sum(1 for d in found if d.decision == "merge")
         stats.reviews = sum(1 for d in found if d.decision == "review")
         if survive is not None:
@@ -475,6 +480,19 @@ def resolve_incremental(
         stats.seconds = round(time.monotonic() - t0, 2)
         save_state(conn, mark, stats)
     return stats
+
+
+def resolve_companies(
+    conn: Connection, ts: datetime, settings: MatchSettings, since: datetime | None = None
+) -> dict[str, int]:
+    """Organizations are few: resolve them whole, but only when one changed since ``since``."""
+    from warehouse.org_resolve import resolve_orgs
+
+    if since is not None:
+        changed = conn.execute(select(ORG.c.id).where(ORG.c.updated_at > since).limit(1)).first()
+        if changed is None:
+            return {}
+    return resolve_orgs(conn, ts, settings.phone_region)
 
 
 def _count_decisions(conn: Connection, stats: ResolveStats) -> None:

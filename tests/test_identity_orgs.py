@@ -1,0 +1,85 @@
+"""Organizations: spellings the write path leaves apart become one company; 法人番号 rules."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, select
+
+from warehouse import identity_admin as adm
+from warehouse import identity_graph as graph
+from warehouse import records as r
+from warehouse import schema as t
+from warehouse.matching import MatchSettings
+from warehouse.resolve import resolve_full, resolve_incremental
+from warehouse.state import StreamKey
+from warehouse.store import apply_page
+
+
+def _orgs(engine: Engine, *orgs: r.Organization) -> dict[str, int]:
+    with engine.begin() as conn:
+        apply_page(conn, StreamKey("crm", "accounts"), records=list(orgs), cursor=None)
+        return {
+            sid: int(eid)
+            for sid, eid in conn.execute(
+                select(t.SourceRecord.source_id, t.SourceRecord.entity_id).where(
+                    t.SourceRecord.entity == "organization"
+                )
+            )
+            if eid is not None
+        }
+
+
+def _org(sid: str, name: str, **kw: str) -> r.Organization:
+    return r.Organization(source_id=sid, name=name, payload_hash=sid, **kw)
+
+
+def test_company_spellings_resolve_and_corporate_numbers_win(engine: Engine) -> None:
+    ids = _orgs(
+        engine,
+        _org("1", "合同会社サクラ商事"),
+        _org("2", "さくら商事(同)"),  # hiragana and an abbreviated 法人格
+        _org("3", "ミドリ物産株式会社", corporate_number="1234567890123", phone="03-1111-2222"),
+        _org("4", "みどり物産", corporate_number="9999999999999"),  # another company
+        _org("5", "みどり物産販売", phone="0311112222"),  # same phone, different name
+    )
+    assert len(set(ids.values())) == 5  # the write path could not join them
+    stats = resolve_full(engine, MatchSettings())
+    assert stats.organizations["merges"] >= 1
+    with engine.connect() as conn:
+        assert graph.resolve_id(conn, "organization", ids["2"]) == ids["1"]
+        assert graph.resolve_id(conn, "organization", ids["4"]) == ids["4"]
+        assert graph.resolve_id(conn, "organization", ids["3"]) == ids["3"]
+        assert graph.resolve_id(conn, "organization", ids["5"]) == ids["5"]
+    # Rerun: same clusters; a never-link between companies holds.
+    resolve_full(engine, MatchSettings())
+    with engine.begin() as conn:
+        graph.add_pins(conn, "organization", [(ids["1"], ids["2"])], "never-link", None)
+    resolve_full(engine, MatchSettings())
+    with engine.connect() as conn:
+        assert graph.resolve_id(conn, "organization", ids["2"]) == ids["2"]
+
+
+def test_customer_view_shows_the_resolved_company(engine: Engine) -> None:
+    with engine.begin() as conn:
+        apply_page(
+            conn,
+            StreamKey("mail", "contacts"),
+            records=[
+                r.Person(
+                    source_id="p",
+                    full_name="佐藤 一郎",
+                    emails=["ichiro@gmail.com"],
+                    organization=r.OrgRef(name="さくら商事(同)"),
+                    payload_hash="p",
+                )
+            ],
+            cursor=None,
+        )
+    ids = _orgs(engine, _org("1", "合同会社サクラ商事", corporate_number="1111111111111"))
+    stats = resolve_incremental(engine, MatchSettings())  # first run is a full one
+    assert stats.mode == "full"
+    with engine.connect() as conn:
+        view = adm.customer_360(conn, adm.find_customer(conn, "ichiro@gmail.com"))
+    assert view.organization is not None
+    assert view.organization["corporate_number"] == "1111111111111"
+    assert view.organization["id"] == min(ids["1"], view.organization["id"])
+    assert view.organization["also_known_as"]
