@@ -77,7 +77,9 @@ def predicted_pairs(engine: Engine) -> set[tuple[str, str]]:
         cluster = {
             int(a): int(b)
             for a, b in conn.execute(
-                select(ids.IdentityMember.record_id, ids.IdentityMember.cluster_id)
+                select(ids.IdentityMember.record_id, ids.IdentityMember.cluster_id).where(
+                    ids.IdentityMember.entity == "person"
+                )
             )
         }
         groups: dict[int, list[str]] = defaultdict(list)
@@ -240,7 +242,7 @@ def run_scale(n: int, db: Path, seed: int, reuse: bool) -> dict[str, Any]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("what", choices=["febrl", "japanese", "scale", "_child"])
+    ap.add_argument("what", choices=["febrl", "japanese", "scale", "quality", "_child"])
     ap.add_argument("mode", nargs="?", default="full")
     ap.add_argument("--n", type=int, default=5000)
     ap.add_argument("--seed", type=int, default=7)
@@ -254,6 +256,13 @@ def main() -> None:
         run_febrl(MatchSettings(id_attributes=("soc_sec_id",)), "+soc_sec_id")
     elif args.what == "japanese":
         run_japanese(args.n, args.seed)
+    elif args.what == "quality":  # of a resolved --db generated with the same --n/--seed
+        clusters: dict[int, list[str]] = defaultdict(list)
+        for _, rec, base in japanese_people(args.n, seed=args.seed):
+            clusters[base].append(rec.source_id)
+        truth = {p for c in clusters.values() for p in combinations(sorted(c), 2)}
+        engine = make_engine(f"sqlite:///{args.db}")
+        print(json.dumps(quality(predicted_pairs(engine), truth)))
     else:
         print(json.dumps(run_scale(args.n, args.db, args.seed, args.reuse), indent=1))
 

@@ -53,7 +53,9 @@ def _members(engine: Engine) -> dict[int, int]:
         return {
             int(a): int(b)
             for a, b in conn.execute(
-                select(ids.IdentityMember.record_id, ids.IdentityMember.cluster_id)
+                select(ids.IdentityMember.record_id, ids.IdentityMember.cluster_id).where(
+                    ids.IdentityMember.entity == "person"
+                )
             )
         }
 
