@@ -209,11 +209,11 @@ def run_scale(n: int, db: Path, seed: int, reuse: bool) -> dict[str, Any]:
     # A 1% change: half the changed rows are edits of existing people, half are new
     # duplicates of existing people arriving from a new source.
     change = max(2, total // 100)
-    edits = []
+    edits: list[tuple[str, r.Person]] = []
     for s, rec, _ in japanese_people(change // 2, seed=seed):
         if s == "crm":
             edits.append((s, rec.model_copy(update={"title": "変更後", "payload_hash": "changed"})))
-    news = []
+    news: list[tuple[str, r.Person]] = []
     for i, (s, rec, _base) in enumerate(japanese_people(change, seed=seed + 1)):
         if s == "crm" and len(news) < change - len(edits):
             news.append(

@@ -232,7 +232,7 @@ def japanese_people(
             emails=[work] + ([personal] if personal else []),
             phones=[mobile] if rnd.random() < 0.8 else [c.phone],
             title=rnd.choice(_TITLES),
-            birth_date=dob,  # type: ignore[arg-type]
+            birth_date=dob,
             organization=r.OrgRef(name=c.name, domain=c.domain),
             attributes={"postal_code": c.postcode, "address": c.address},
             payload_hash=f"b{i}",
@@ -273,7 +273,8 @@ def japanese_people(
                 if rnd.random() < 0.3 and len(kana_g) > 2:  # a typo in the reading
                     j = rnd.randrange(1, len(kana_g))
                     kana_g = kana_g[:j] + rnd.choice("アイウエオカキクケコ") + kana_g[j + 1 :]
-                kana = rnd.choice([_kata_to_half, _hira, str])(f"{kana_f} {kana_g}")
+                style: list[Callable[[str], str]] = [_kata_to_half, _hira, str]
+                kana = rnd.choice(style)(f"{kana_f} {kana_g}")
                 moved = rnd.random() < 0.5
                 dup = r.Person(
                     source_id=sid,
