@@ -144,6 +144,9 @@ class SalesforceCursor(Cursor):
 
     hw: str | None = None
     deleted_checked: str | None = None
+    sweep_pending: bool = False
+    """A full pass was cut short (quota, crash): rows that vanished before it are only found
+    by listing every live Id once it has caught up."""
 
 
 @dataclass(frozen=True)
@@ -250,7 +253,10 @@ def read_object(
     guard = _Guard(spec.name, policy or RetryPolicy())
     if full:
         # A full pass learns of deletes from the pass itself; the log takes over from its start.
-        cur = SalesforceCursor(deleted_checked=soql_datetime(started) if spec.delete_log else None)
+        cur = SalesforceCursor(
+            deleted_checked=soql_datetime(started) if spec.delete_log else None,
+            sweep_pending=True,
+        )
     else:
         assert cursor is not None
         cur = cursor
@@ -275,15 +281,38 @@ def read_object(
         yield page
         if _over_quota(sf, spec, quota_share):
             return
-    if full or not spec.delete_log:
-        yield Page(
-            records=last.records, cursor=last.cursor, deleted=last.deleted, snapshot_end=full
-        )
+    if full:
+        done = last.cursor.model_copy(update={"sweep_pending": False})
+        yield Page(records=last.records, cursor=done, deleted=last.deleted, snapshot_end=True)
         return
-    yield last
-    if _over_quota(sf, spec, quota_share):
-        return
-    yield _deleted_page(sf, spec, last.cursor, started, guard)
+    tail = last
+    if spec.delete_log:
+        yield last
+        if _over_quota(sf, spec, quota_share):
+            return
+        tail = _deleted_page(sf, spec, last.cursor, started, guard)
+    yield tail
+    if tail.cursor.sweep_pending and not _over_quota(sf, spec, quota_share):
+        yield from _id_sweep(sf, spec, tail.cursor, guard, quota_share)
+
+
+def _id_sweep(
+    sf: Salesforce, spec: ObjectSpec, cur: SalesforceCursor, guard: _Guard, quota_share: float
+) -> Iterator[Page[SalesforceCursor]]:
+    """Every live Id (``seen``), ending in a snapshot: completes a full pass cut short."""
+    q = f"SELECT Id FROM {spec.name}" + (f" WHERE ({spec.where})" if spec.where else "")
+    result = guard(lambda: sf.query(q))
+    while True:
+        ids = [str(r["Id"]) for r in result.get("records", [])]
+        if result.get("done", True):
+            done = cur.model_copy(update={"sweep_pending": False})
+            yield Page(records=[], cursor=done, seen=ids, snapshot_end=True)
+            return
+        yield Page(records=[], cursor=cur, seen=ids)
+        if _over_quota(sf, spec, quota_share):
+            return
+        url = str(result["nextRecordsUrl"])
+        result = guard(partial(sf.query_more, url, identifier_is_url=True))
 
 
 def _over_quota(sf: Salesforce, spec: ObjectSpec, share: float) -> bool:

@@ -22,6 +22,7 @@ from flows.workspace import Company, Workspace
 from kizuna.errors import AuthError, QuotaError, ResyncRequired
 from tests.fake_salesforce import FakeSalesforce, Org, stamp
 from warehouse import schema as t
+from warehouse.state import load_cursor, save_cursor
 
 BASE = "https://na1.my.salesforce.com"
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -398,3 +399,28 @@ def test_a_503_is_retried_in_place_with_backoff() -> None:
     )
     assert len(sleeps) == 1 and len(responses.calls) == 2
     assert pages[-1].records == []
+
+
+def test_a_resync_cut_short_by_the_quota_still_retires_what_vanished(
+    engine: Engine, tmp_path: Path
+) -> None:
+    with FakeSalesforce() as fake:
+        _accounts(fake.org, 6, start=datetime.now(UTC) - timedelta(days=1))
+        spec = _spec(_ws(tmp_path), _cfg(), fake.client())
+        run_stream(engine, spec, "r1")
+        gone = fake.org.records["Account"].pop(2)  # purged: in no log we can still read
+        with engine.begin() as conn:  # and our last look at the delete log is too old
+            cur = load_cursor(conn, spec.key) or {}
+            cur["deleted_checked"] = "2000-01-01T00:00:00.000Z"
+            save_cursor(conn, spec.key, cur, "test")
+        fake.org.api_total, fake.org.api_used = 100, 88  # the resync stops after a page or two
+        res = run_stream(engine, spec, "r2")
+        assert res.resynced and _orgs(engine)[gone["Name"]][1] is None  # not yet known
+        with engine.connect() as conn:
+            assert (load_cursor(conn, spec.key) or {})["sweep_pending"] is True
+        fake.org.api_used = 0  # the next day: catch up, then list every live Id once
+        res3 = run_stream(engine, spec, "r3")
+        assert res3.stats.deleted == 1
+        assert _orgs(engine)[gone["Name"]][1] is not None
+        with engine.connect() as conn:
+            assert (load_cursor(conn, spec.key) or {})["sweep_pending"] is False
