@@ -8,30 +8,37 @@ katakana, 法人格 abbreviations) and companies known once by name and once by 
   name merges, unless the 法人番号 or the company domains disagree;
 - a near-identical name alone goes to the review queue.
 
-Companies are far fewer than people, so each run compares every block afresh in memory; the
-result is written to the same identity graph (entity ``organization``) with the same stable
-ids, aliases, pins and review queue as people.
+Features and blocking keys are kept in the identity tables like people's, so an incremental
+run compares only the companies changed since the last one with their blocks; the result is
+written to the same identity graph (entity ``organization``) with the same stable ids,
+aliases, pins and review queue as people.
 """
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import combinations
+from typing import Any
 
 from rapidfuzz.distance import Levenshtein
 from sqlalchemy import Connection, select
 
 from warehouse import identity_graph as graph
+from warehouse import identity_schema as ids_
 from warehouse import schema as t
 from warehouse.matching import Decision, org_key
 from warehouse.normalize import normalize_phone
 from warehouse.resolve import save_matches
+from warehouse.upsert import chunks
 
 ENTITY = "organization"
 MAX_BLOCK = 200
+F = t.table(ids_.IdentityFeature)
+B = t.table(ids_.IdentityBlock)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,22 +50,66 @@ class OrgFeatures:
     phone: str
 
 
-def org_features(conn: Connection, region: str = "JP") -> list[OrgFeatures]:
+def org_features(
+    conn: Connection, region: str = "JP", ids: Sequence[int] | None = None
+) -> list[OrgFeatures]:
+    """Comparable form of the live organizations (all, or the given ids)."""
     o = t.Organization
-    rows = conn.execute(
-        select(o.id, o.name, o.domain, o.corporate_number, o.phone).where(o.deleted_at.is_(None))
-    )
-    out = []
-    for oid, name, domain, corp, phone in rows:
-        out.append(
-            OrgFeatures(
-                int(oid),
-                org_key(name) if name and name != domain else "",
-                domain or "",
-                corp or "",
-                (normalize_phone(phone, region) or "") if phone else "",
-            )
+    q = select(o.id, o.name, o.domain, o.corporate_number, o.phone).where(o.deleted_at.is_(None))
+    rows: list[Any] = []
+    if ids is None:
+        rows = list(conn.execute(q))
+    else:
+        for part in chunks(sorted(set(ids)), 900):
+            rows.extend(conn.execute(q.where(o.id.in_(part))))
+    return [
+        OrgFeatures(
+            int(oid),
+            org_key(name) if name and name != domain else "",
+            domain or "",
+            corp or "",
+            (normalize_phone(phone, region) or "") if phone else "",
         )
+        for oid, name, domain, corp, phone in rows
+    ]
+
+
+def _store(conn: Connection, feats: Sequence[OrgFeatures], ids: Sequence[int] | None) -> None:
+    """Keep features and keys in the identity tables, so later runs only read them."""
+    if ids is None:
+        conn.execute(F.delete().where(F.c.entity == ENTITY))
+        conn.execute(B.delete().where(B.c.entity == ENTITY))
+    else:
+        for part in chunks(sorted(set(ids)), 900):
+            conn.execute(F.delete().where(F.c.entity == ENTITY, F.c.record_id.in_(part)))
+            conn.execute(B.delete().where(B.c.entity == ENTITY, B.c.record_id.in_(part)))
+    frows = [
+        {
+            "entity": ENTITY,
+            "record_id": f.id,
+            "data": json.dumps([f.key, f.domain, f.corp, f.phone]),
+        }
+        for f in feats
+    ]
+    brows = [
+        {"entity": ENTITY, "key": k[:200], "record_id": f.id, "part": 0}
+        for f in feats
+        for k in sorted(set(_keys(f)))
+    ]
+    for chunk in chunks(frows, 5000):
+        conn.execute(F.insert(), list(chunk))
+    for chunk in chunks(brows, 5000):
+        conn.execute(B.insert(), list(chunk))
+
+
+def _load(conn: Connection, ids: Iterable[int]) -> dict[int, OrgFeatures]:
+    out: dict[int, OrgFeatures] = {}
+    for part in chunks(sorted(set(ids)), 900):
+        for rid, data in conn.execute(
+            select(F.c.record_id, F.c.data).where(F.c.entity == ENTITY, F.c.record_id.in_(part))
+        ):
+            k, d, c, ph = json.loads(data)
+            out[int(rid)] = OrgFeatures(int(rid), k, d, c, ph)
     return out
 
 
@@ -95,35 +146,81 @@ def _keys(f: OrgFeatures) -> Iterable[str]:
         yield f"c|{f.corp}"
 
 
-def resolve_orgs(conn: Connection, ts: datetime, region: str = "JP") -> dict[str, int]:
-    """Compare every company in its blocks and rebuild the organization clusters."""
-    feats = {f.id: f for f in org_features(conn, region)}
-    blocks: dict[str, list[int]] = defaultdict(list)
-    for f in feats.values():
-        for k in _keys(f):
-            blocks[k].append(f.id)
+def _compare(
+    conn: Connection, blocks: dict[str, list[int]], only: set[int] | None
+) -> tuple[list[Decision], int]:
+    feats = _load(conn, {r for m in blocks.values() for r in m})
     pins = set(graph.all_pins(conn, ENTITY))
     seen: set[tuple[int, int]] = set()
     found: list[Decision] = []
     for members in blocks.values():
-        if len(members) > MAX_BLOCK:
-            continue
         for a, b in combinations(sorted(members), 2):
-            if (a, b) in seen or (a, b) in pins:
+            if only is not None and a not in only and b not in only:
+                continue
+            if (a, b) in seen or (a, b) in pins or a not in feats or b not in feats:
                 continue
             seen.add((a, b))
             d = org_decide(feats[a], feats[b])
             if d is not None:
                 found.append(d)
-    save_matches(conn, found, ts, entity=ENTITY)
-    x = graph.X
-    conn.execute(
-        x.delete().where(
-            x.c.entity == ENTITY,
-            (x.c.decision == "merge") | (x.c.decision == "review"),
-            x.c.updated_at < ts,
+    return found, len(seen)
+
+
+def resolve_orgs(
+    conn: Connection, ts: datetime, region: str = "JP", since: datetime | None = None
+) -> dict[str, int]:
+    """Resolve companies: all of them, or (with ``since``) only around those changed since."""
+    o = t.Organization
+    if since is None:
+        feats = org_features(conn, region)
+        _store(conn, feats, None)
+        blocks: dict[str, list[int]] = defaultdict(list)
+        for f in feats:
+            for k in set(_keys(f)):
+                blocks[k[:200]].append(f.id)
+        blocks = {k: m for k, m in blocks.items() if 1 < len(m) <= MAX_BLOCK}
+        found, pairs = _compare(conn, blocks, None)
+        save_matches(conn, found, ts, entity=ENTITY)
+        x = graph.X
+        conn.execute(
+            x.delete().where(
+                x.c.entity == ENTITY,
+                (x.c.decision == "merge") | (x.c.decision == "review"),
+                x.c.updated_at < ts,
+            )
         )
-    )
+        changed = _cluster_all(conn, {f.id for f in feats}, ts)
+        n = len(feats)
+    else:
+        dirty = [int(i) for (i,) in conn.execute(select(o.id).where(o.updated_at > since))]
+        feats = org_features(conn, region, dirty)
+        _store(conn, feats, dirty)
+        keys = {k[:200] for f in feats for k in _keys(f)}
+        blocks = defaultdict(list)
+        for part in chunks(sorted(keys), 900):
+            for k, rid in conn.execute(
+                select(B.c.key, B.c.record_id).where(B.c.entity == ENTITY, B.c.key.in_(part))
+            ):
+                blocks[k].append(int(rid))
+        blocks = {k: m for k, m in blocks.items() if 1 < len(m) <= MAX_BLOCK}
+        found, pairs = _compare(conn, blocks, {f.id for f in feats})
+        save_matches(conn, found, ts, entity=ENTITY)
+        seeds = {d.a for d in found if d.decision == "merge"} | {
+            d.b for d in found if d.decision == "merge"
+        }
+        changed = graph.recluster(conn, ENTITY, seeds) if seeds else set()
+        n = len(feats)
+    return {
+        "organizations": n,
+        "pairs": pairs,
+        "merges": sum(1 for d in found if d.decision == "merge"),
+        "reviews": sum(1 for d in found if d.decision == "review"),
+        "clusters_changed": len(changed),
+    }
+
+
+def _cluster_all(conn: Connection, live: set[int], ts: datetime) -> set[int]:
+    x = graph.X
     edges = [
         (int(a), int(b), "manual" if dec == "accepted" else m, float(s), int(i))
         for a, b, m, s, i, dec in conn.execute(
@@ -131,7 +228,7 @@ def resolve_orgs(conn: Connection, ts: datetime, region: str = "JP") -> dict[str
                 x.c.entity == ENTITY, x.c.decision.in_(graph.MERGING)
             )
         )
-        if int(a) in feats and int(b) in feats
+        if int(a) in live and int(b) in live
     ]
     nodes = {e[0] for e in edges} | {e[1] for e in edges}
     new = graph.cluster_edges(nodes, edges, graph.all_pins(conn, ENTITY))
@@ -142,11 +239,4 @@ def resolve_orgs(conn: Connection, ts: datetime, region: str = "JP") -> dict[str
     }
     for r in old:
         new.setdefault(r, r)
-    changed = graph.write_membership(conn, ENTITY, old, new, edges, ts)
-    return {
-        "organizations": len(feats),
-        "pairs": len(seen),
-        "merges": sum(1 for d in found if d.decision == "merge"),
-        "reviews": sum(1 for d in found if d.decision == "review"),
-        "clusters_changed": len(changed),
-    }
+    return graph.write_membership(conn, ENTITY, old, new, edges, ts)

@@ -485,14 +485,10 @@ def resolve_incremental(
 def resolve_companies(
     conn: Connection, ts: datetime, settings: MatchSettings, since: datetime | None = None
 ) -> dict[str, int]:
-    """Organizations are few: resolve them whole, but only when one changed since ``since``."""
+    """Organizations: all of them, or only around those changed since ``since``."""
     from warehouse.org_resolve import resolve_orgs
 
-    if since is not None:
-        changed = conn.execute(select(ORG.c.id).where(ORG.c.updated_at > since).limit(1)).first()
-        if changed is None:
-            return {}
-    return resolve_orgs(conn, ts, settings.phone_region)
+    return resolve_orgs(conn, ts, settings.phone_region, since)
 
 
 def _count_decisions(conn: Connection, stats: ResolveStats) -> None:
