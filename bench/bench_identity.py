@@ -160,9 +160,13 @@ def bulk_load(engine: Engine, stream_records: Iterable[tuple[str, r.Person]]) ->
                 {(pid, ph) for pid, (_, p) in zip(ids_, batch, strict=True) for ph in p.phones}
             )
             if phones:
-                conn.execute(
-                    t.table(t.PersonPhone).insert(),
+                from warehouse.upsert import insert_ignore
+
+                insert_ignore(
+                    conn,
+                    t.table(t.PersonPhone),
                     [{"person_id": a, "phone": b} for a, b in phones],
+                    ["person_id", "phone"],
                 )
             conn.execute(
                 t.table(t.SourceRecord).insert(),
