@@ -50,8 +50,12 @@ def _with_conn(workspace: Path, fn: Callable[[Any, Any], T], write: bool = False
 
 
 def _fmt(v: Any) -> str:
+    from datetime import datetime
+
     if v is None:
         return ""
+    if isinstance(v, datetime):
+        return v.strftime("%Y-%m-%d %H:%M")
     if isinstance(v, dict):
         return ", ".join(f"{k}={val}" for k, val in v.items())
     return str(v)
