@@ -358,3 +358,19 @@ def test_company_only_rows_keep_their_unmapped_columns(engine: Engine, tmp_path:
     with engine.connect() as conn:
         org = conn.execute(select(t.Organization.industry, t.Organization.attributes)).one()
     assert tuple(org) == ("卸売業", {"取引区分": "特約店"})
+
+
+def test_rows_sharing_a_company_update_it_as_if_in_order(engine: Engine, tmp_path: Path) -> None:
+    """Several rows naming one company in one page: last value wins, blanks keep values."""
+    f = tmp_path / "export.csv"
+    f.write_text(
+        "顧客ID,会社名,業種,住所,氏名,メールアドレス\n"
+        "1,株式会社いろは,卸売業,,田中 一郎,ichiro@iroha.co.jp\n"
+        "2,株式会社いろは,,東京都千代田区,田中 二郎,jiro@iroha.co.jp\n"
+        "3,株式会社いろは,小売業,,田中 三郎,saburo@iroha.co.jp\n",
+        encoding="utf-8",
+    )
+    run_stream(engine, _spec(tmp_path), "r1")
+    with engine.connect() as conn:
+        orgs = conn.execute(select(t.Organization.industry, t.Organization.address)).all()
+    assert [tuple(o) for o in orgs] == [("小売業", "東京都千代田区")]
