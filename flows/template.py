@@ -188,6 +188,15 @@ outbound:
   quiet_hours: {{start: "21:00", end: "08:00"}}   # in the recipient's time zone (JST default)
   feedback: []                    # mail folders where bounces and unsubscribe mails arrive
 
+# Identity: how records of one person from several sources become one customer.
+# identity:
+#   thresholds: {{merge: 0.9, review: 0.6}}   # above merge: one customer; between: review queue
+#   phone_region: JP                          # default region for numbers without +81
+#   id_attributes: [member_no]                # custom fields that identify a person
+#   survivorship:                             # which source a golden field comes from
+#     rules: [source_priority, most_recent, most_complete]
+#     source_priority: {{"*": [salesforce, hubspot], title: [cards]}}
+
 # Reports: each rep's drafted 日報 and the managers' pipeline page, under reports/.
 # reports:
 #   language: ja                  # ja | en
