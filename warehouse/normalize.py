@@ -84,11 +84,13 @@ def fold(text: str) -> str:
     return unicodedata.normalize("NFKC", text).casefold().strip()
 
 
+@lru_cache(maxsize=16384)
 def normalize_email(address: str) -> str | None:
     """Return the comparable form of an address, or None when it is not an address.
 
     Case-folds the whole address (real servers treat the local part case-insensitively) and
-    folds full-width characters typed on Japanese keyboards.
+    folds full-width characters typed on Japanese keyboards. Cached: one address is checked
+    by the mapping, the record's validator and the store in turn.
     """
     a = fold(address).strip("<> \"'")
     if a.startswith("mailto:"):
