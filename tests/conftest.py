@@ -6,6 +6,7 @@ The quiet Prefect settings are applied at import, before anything imports prefec
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -71,15 +72,21 @@ def pg_url_or_skip() -> str:
     return PG_URL
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    """A freshly migrated warehouse; on PostgreSQL each test gets its own schema."""
-    if request.param == "sqlite":
-        eng = make_engine(f"sqlite:///{tmp_path / 'wh.db'}")
-        upgrade(eng)
-        yield eng
-        eng.dispose()
-        return
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite warehouse made once; each test gets a copy (migrating costs ~1 s)."""
+    path = tmp_path_factory.mktemp("warehouse-template") / "wh.db"
+    eng = make_engine(f"sqlite:///{path}")
+    upgrade(eng)
+    with eng.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    eng.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def _pg_schema() -> Iterator[tuple[str, str, list[str]]]:
+    """One migrated PostgreSQL schema per session; tests truncate it instead of re-migrating."""
     url = pg_url_or_skip()
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(url)
@@ -87,11 +94,43 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     eng = make_engine(url, connect_args={"options": f"-csearch_path={schema}"})
     upgrade(eng)
-    yield eng
+    with eng.connect() as conn:
+        tables = [
+            str(name)
+            for (name,) in conn.execute(
+                text(
+                    "select table_name from information_schema.tables "
+                    "where table_schema = :s and table_type = 'BASE TABLE' "
+                    "and table_name <> 'alembic_version'"
+                ),
+                {"s": schema},
+            )
+        ]
     eng.dispose()
+    yield url, schema, tables
     with admin.begin() as conn:
         conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
     admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A fresh, empty, migrated warehouse on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        template: Path = request.getfixturevalue("_sqlite_template")
+        target = tmp_path / "wh.db"
+        shutil.copyfile(template, target)
+        eng = make_engine(f"sqlite:///{target}")
+        yield eng
+        eng.dispose()
+        return
+    url, schema, tables = request.getfixturevalue("_pg_schema")
+    eng = make_engine(url, connect_args={"options": f"-csearch_path={schema}"})
+    with eng.begin() as conn:
+        quoted = ", ".join(f'"{schema}"."{t}"' for t in tables)
+        conn.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
+    yield eng
+    eng.dispose()
 
 
 @pytest.fixture(scope="session")

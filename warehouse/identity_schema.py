@@ -12,10 +12,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Float, Index, Integer, SmallInteger, String, Text
+from sqlalchemy import Float, Index, Integer, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from warehouse.schema import Base, Id, Json, Organization, Person
+from warehouse.schema import Base, Id, Json, Organization, Person, UTCDateTime
 
 
 class IdentityCluster(Base):
@@ -27,8 +27,8 @@ class IdentityCluster(Base):
     size: Mapped[int] = mapped_column(Integer)
     golden: Mapped[dict[str, Any] | None] = mapped_column(Json)
     """field → {"value", "source", "record_id", "rule"}: each golden field names its origin."""
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class IdentityMember(Base):
@@ -38,7 +38,7 @@ class IdentityMember(Base):
     entity: Mapped[str] = mapped_column(String(20), primary_key=True)
     record_id: Mapped[int] = mapped_column(Id, primary_key=True)
     cluster_id: Mapped[int] = mapped_column(Id)
-    joined_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    joined_at: Mapped[datetime] = mapped_column(UTCDateTime())
     __table_args__ = (Index("ix_identity_member_cluster", "entity", "cluster_id"),)
 
 
@@ -50,7 +50,7 @@ class IdentityAlias(Base):
     alias_id: Mapped[int] = mapped_column(Id, primary_key=True)
     cluster_id: Mapped[int] = mapped_column(Id)
     match_id: Mapped[int | None] = mapped_column(Id)
-    merged_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    merged_at: Mapped[datetime] = mapped_column(UTCDateTime())
     __table_args__ = (Index("ix_identity_alias_cluster", "entity", "cluster_id"),)
 
 
@@ -72,8 +72,8 @@ class IdentityMatch(Base):
     fields: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
     decision: Mapped[str] = mapped_column(String(10))
     decided_by: Mapped[str | None] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     __table_args__ = (
         Index("uq_identity_match_pair", "entity", "a_id", "b_id", unique=True),
         Index("ix_identity_match_decision", "entity", "decision"),
@@ -90,7 +90,7 @@ class IdentityPin(Base):
     b_id: Mapped[int] = mapped_column(Id, primary_key=True)
     reason: Mapped[str] = mapped_column(String(20))
     note: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     __table_args__ = (Index("ix_identity_pin_b", "entity", "b_id"),)
 
 
@@ -122,8 +122,8 @@ class IdentityState(Base):
 
     __tablename__ = "identity_state"
     entity: Mapped[str] = mapped_column(String(20), primary_key=True)
-    watermark: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    full_run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    watermark: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    full_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     stats: Mapped[dict[str, Any] | None] = mapped_column(Json)
 
 

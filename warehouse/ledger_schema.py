@@ -10,10 +10,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from warehouse.schema import Base, Id, Json
+from warehouse.schema import Base, Id, Json, UTCDateTime
 
 
 class CampaignPlan(Base):
@@ -23,11 +23,11 @@ class CampaignPlan(Base):
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     campaign: Mapped[str] = mapped_column(String(100), index=True)
     status: Mapped[str] = mapped_column(String(20))  # planned | running | done | superseded
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    as_of: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    as_of: Mapped[datetime] = mapped_column(UTCDateTime())
     config_hash: Mapped[str] = mapped_column(String(32))
-    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     counts: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
 
 
@@ -44,7 +44,7 @@ class PlanEntry(Base):
     address: Mapped[str | None] = mapped_column(String(320))
     outcome: Mapped[str | None] = mapped_column(String(20))
     outcome_reason: Mapped[str | None] = mapped_column(Text)
-    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     __table_args__ = (UniqueConstraint("plan_id", "person_id", "step", name="uq_plan_entry_key"),)
 
 
@@ -61,8 +61,8 @@ class Delivery(Base):
     message_id: Mapped[str] = mapped_column(String(300), unique=True)
     status: Mapped[str] = mapped_column(String(20))  # pending | sent | failed
     plan_id: Mapped[int | None] = mapped_column(ForeignKey("campaign_plan.id"))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     detail: Mapped[str | None] = mapped_column(Text)
     __table_args__ = (
@@ -84,11 +84,11 @@ class Reminder(Base):
     status: Mapped[str] = mapped_column(String(20))  # open | resolved
     title: Mapped[str] = mapped_column(Text)
     facts: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
-    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     message_id: Mapped[str] = mapped_column(String(300), unique=True)
     delivery: Mapped[str] = mapped_column(String(20))  # pending | sent | no_owner
-    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     __table_args__ = (
         UniqueConstraint("rule", "subject_kind", "subject_id", "instance", name="uq_reminder_key"),
         Index("ix_reminder_open", "rule", "status"),

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, DateTime, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import Date, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from warehouse.schema import Base, Id
+from warehouse.schema import Base, Id, UTCDateTime
 
 
 class DailyReport(Base):
@@ -22,7 +22,7 @@ class DailyReport(Base):
     body_md: Mapped[str] = mapped_column(Text)
     language: Mapped[str] = mapped_column(String(5), default="ja")
     status: Mapped[str] = mapped_column(String(10), default="draft")  # draft | submitted
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     __table_args__ = (UniqueConstraint("staff_user_id", "date", name="uq_daily_report_key"),)

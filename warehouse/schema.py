@@ -7,7 +7,7 @@ Timestamps are stored in UTC. Ids are integers (fast rowid on SQLite, identity o
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, cast
 
@@ -17,6 +17,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    Dialect,
     ForeignKey,
     Index,
     Integer,
@@ -25,6 +26,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    TypeDecorator,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -38,6 +40,32 @@ NAMING = {
 }
 
 Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC on every database, read back time-zone aware.
+
+    SQLite has no time-zone type: without this, 09:00+09:00 would be stored as 09:00 and
+    read back as if it were UTC. Naive values are taken to be UTC already.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC) if dialect.name != "sqlite" else value
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 Json = JSON()
 
 
@@ -76,9 +104,9 @@ class Organization(Base):
     phone: Mapped[str | None] = mapped_column(String(32))
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
     attributes: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Person(Base):
@@ -98,9 +126,9 @@ class Person(Base):
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
     lifecycle_stage: Mapped[str | None] = mapped_column(String(50))
     attributes: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class PersonEmail(Base):
@@ -131,9 +159,9 @@ class Deal(Base):
     status: Mapped[str] = mapped_column(String(10), default="open")
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
     attributes: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class DealStageHistory(Base):
@@ -143,7 +171,7 @@ class DealStageHistory(Base):
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     deal_id: Mapped[int] = mapped_column(ForeignKey("deal.id"), index=True)
     stage: Mapped[str | None] = mapped_column(String(100))
-    entered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    entered_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class Activity(Base):
@@ -151,8 +179,8 @@ class Activity(Base):
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     key: Mapped[str] = mapped_column(String(500), unique=True)
     kind: Mapped[str] = mapped_column(String(10))
-    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    ends_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     direction: Mapped[str | None] = mapped_column(String(10))
     subject: Mapped[str | None] = mapped_column(Text)
     snippet: Mapped[str | None] = mapped_column(Text)
@@ -162,9 +190,9 @@ class Activity(Base):
     revision: Mapped[int] = mapped_column(Integer, default=0)
     deal_id: Mapped[int | None] = mapped_column(ForeignKey("deal.id"), index=True)
     attributes: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class ActivityParticipant(Base):
@@ -185,8 +213,8 @@ class Order(Base):
     organization_id: Mapped[int | None] = mapped_column(ForeignKey("organization.id"), index=True)
     amount: Mapped[Decimal] = mapped_column(Numeric(18, 2))
     currency: Mapped[str] = mapped_column(String(3), default="JPY")
-    ordered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ordered_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class SourceRecord(Base):
@@ -203,9 +231,9 @@ class SourceRecord(Base):
     entity: Mapped[str] = mapped_column(String(20))
     entity_id: Mapped[int | None] = mapped_column(Id)
     payload_hash: Mapped[str] = mapped_column(String(32))
-    first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime())
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     __table_args__ = (
         UniqueConstraint(
             "connector", "stream", "source_id", "entity", "entity_id", name="uq_source_record_key"
@@ -221,7 +249,7 @@ class SyncState(Base):
     connector: Mapped[str] = mapped_column(String(100), primary_key=True)
     stream: Mapped[str] = mapped_column(String(100), primary_key=True)
     cursor: Mapped[dict[str, Any] | None] = mapped_column(Json)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_run_id: Mapped[str | None] = mapped_column(String(64))
 
 
@@ -233,8 +261,8 @@ class SyncRun(Base):
     run_id: Mapped[str] = mapped_column(String(64), index=True)
     connector: Mapped[str] = mapped_column(String(100))
     stream: Mapped[str] = mapped_column(String(100))
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     status: Mapped[str] = mapped_column(String(20), default="running")
     inserted: Mapped[int] = mapped_column(Integer, default=0)
     updated: Mapped[int] = mapped_column(Integer, default=0)
@@ -255,8 +283,8 @@ class Quarantine(Base):
     reason: Mapped[str] = mapped_column(Text)
     payload: Mapped[str | None] = mapped_column(Text)
     run_id: Mapped[str | None] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     __table_args__ = (Index("ix_quarantine_stream", "connector", "stream"),)
 
 
@@ -270,7 +298,7 @@ class Consent(Base):
     status: Mapped[str] = mapped_column(String(20))
     source: Mapped[str] = mapped_column(String(200))
     evidence: Mapped[str | None] = mapped_column(Text)
-    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class Suppression(Base):
@@ -280,7 +308,7 @@ class Suppression(Base):
     email: Mapped[str] = mapped_column(String(320), primary_key=True)
     reason: Mapped[str] = mapped_column(String(50))
     source: Mapped[str | None] = mapped_column(String(200))
-    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 

@@ -10,12 +10,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Index, String, insert, select, update
+from sqlalchemy import ForeignKey, Index, String, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, mapped_column
 
 from warehouse.audience import utc
-from warehouse.schema import Base, Id
+from warehouse.schema import Base, Id, UTCDateTime
 from warehouse.upsert import chunks
 
 
@@ -24,8 +24,8 @@ class SegmentMembership(Base):
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     segment: Mapped[str] = mapped_column(String(100))
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), index=True)
-    entered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    exited_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    entered_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    exited_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     __table_args__ = (Index("ix_segment_membership_open", "segment", "exited_at"),)
 
 
