@@ -151,6 +151,12 @@ def demo(
     ws_file = directory / "kizuna.yaml"
     ok = run_sync(ws_file.resolve(), None)
     if ok:
+        from flows.demo_push import run_demo_push, summary_lines
+
+        with console.status("Running the sample campaign and reminder rules…"):
+            push = run_demo_push(ws_file.resolve())
+        for line in summary_lines(push):
+            console.print(line)
         from flows.cli_reports import demo_reports
 
         demo_reports(ws_file.resolve())

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+import yaml
+
 from flows.demo_calendar import write_calendars
 from flows.demo_exports import BAD_CUSTOMER_ROWS, write_customers, write_deals
 from flows.demo_mail import MALFORMED, write_mail
@@ -113,8 +115,16 @@ def generate_with_counts(
     mails = write_mail(world, data / "mail", messages)
     events = write_calendars(world, data / "calendars")
     ws_file = directory / "kizuna.yaml"
+    from flows.demo_push import demo_campaign_config
+
+    push = yaml.safe_dump(
+        demo_campaign_config(OWN_DOMAIN, OWN_NAME), allow_unicode=True, sort_keys=False
+    )
     ws_file.write_text(
-        WORKSPACE.format(seed=seed, file=ws_file.name, company=OWN_NAME, domain=OWN_DOMAIN),
+        WORKSPACE.format(seed=seed, file=ws_file.name, company=OWN_NAME, domain=OWN_DOMAIN)
+        + "\n# Segments, campaigns and reminders of the sample company (see `kizuna init`'s\n"
+        + "# template for the documented grammar).\n"
+        + push,
         encoding="utf-8",
     )
     counts = DemoCounts(
