@@ -311,7 +311,7 @@ def test_sqlite_executemany_shortcut_stores_what_execute_stores(engine: Engine) 
 
     from sqlalchemy import insert
 
-    from warehouse.store import executemany
+    from warehouse.bulk import executemany
 
     ts = datetime(2026, 1, 5, 9, 30, 15, 123456, tzinfo=UTC)
 

@@ -16,15 +16,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, delete, exists, insert, select, update
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql import bindparam, func
 
 from warehouse import records as r
 from warehouse import schema as t
+from warehouse.bulk import executemany, insert_ids, insert_ignore_fast
 from warehouse.normalize import email_domain, normalize_org_name
 from warehouse.state import Quarantined, StreamKey, now, quarantine, save_cursor
 from warehouse.upsert import chunks, insert_ignore
@@ -90,91 +89,6 @@ def _select_in(conn: Connection, stmt_for: Any, values: Iterable[Any]) -> list[A
     for part in chunks(vals, IN_CHUNK):
         out.extend(conn.execute(stmt, {"in_values": list(part)}).all())
     return out
-
-
-def executemany(conn: Connection, stmt: Any, rows: Sequence[Mapping[str, Any]]) -> None:
-    """``conn.execute(stmt, rows)``, minus SQLAlchemy's per-row overhead on SQLite.
-
-    For a page of thousands of rows, building each parameter set through the compiled
-    statement costs more than SQLite's own work. On SQLite the statement is compiled once
-    and rows go to the driver's ``executemany`` with SQLAlchemy's own type processors
-    applied (so stored values are byte-for-byte what ``execute`` writes); a value object
-    repeated across rows (the page timestamp) is processed once. Anything the shortcut
-    cannot express (a default to fill, a missing key) takes the ordinary path.
-    """
-    if not rows:
-        return
-    if conn.dialect.name != "sqlite" or len(rows) < 8:
-        conn.execute(stmt, list(rows))
-        return
-    keys = list(rows[0])
-    compiled = stmt.compile(dialect=conn.dialect, column_keys=keys)
-    order = compiled.positiontup
-    if order is None or not set(order) <= set(keys) or compiled.literal_execute_params:
-        conn.execute(stmt, list(rows))
-        return
-    procs: Mapping[str, Any] = compiled._bind_processors
-    typed = [(i, procs[n]) for i, n in enumerate(order) if n in procs]
-    try:
-        if len(order) == 1:
-            flat = [(row[order[0]],) for row in rows]
-        else:
-            get = itemgetter(*order)
-            flat = [get(row) for row in rows]
-    except KeyError:
-        conn.execute(stmt, list(rows))
-        return
-    params: list[Any] = flat
-    if typed:
-        memo: dict[int, tuple[Any, Any]] = {}
-        params = []
-        for values in flat:
-            vals = list(values)
-            for i, proc in typed:
-                v = vals[i]
-                hit = memo.get(id(v))
-                if hit is not None and hit[0] is v:
-                    vals[i] = hit[1]
-                    continue
-                vals[i] = out = proc(v)
-                if isinstance(v, datetime):
-                    memo[id(v)] = (v, out)
-            params.append(tuple(vals))
-    conn.exec_driver_sql(compiled.string, params)
-
-
-def _insert_ignore(
-    conn: Connection, table: Any, rows: Sequence[Mapping[str, Any]], key: Sequence[str]
-) -> None:
-    """``upsert.insert_ignore``, through ``executemany``'s SQLite shortcut for big pages."""
-    if conn.dialect.name == "sqlite" and rows:
-        executemany(conn, sqlite_insert(table).on_conflict_do_nothing(index_elements=key), rows)
-    else:
-        insert_ignore(conn, table, rows, key)
-
-
-def insert_ids(conn: Connection, model: type[t.Base], rows: Sequence[dict[str, Any]]) -> list[int]:
-    """Insert rows and return their new ids, in row order.
-
-    PostgreSQL: one ``INSERT … RETURNING`` per batch. SQLite cannot promise RETURNING order
-    for a multi-row insert, so SQLAlchemy would fall back to one statement per row (most of
-    a big sync's time); instead the ids are allocated after ``max(id)``, as SQLite itself
-    would. The engine writes in ``BEGIN IMMEDIATE`` transactions, so no other writer can
-    take them meanwhile; in a deferred transaction WAL makes a writer whose snapshot went
-    stale fail (SQLITE_BUSY_SNAPSHOT) rather than overwrite.
-    """
-    if not rows:
-        return []
-    table = t.table(model)
-    if conn.dialect.name == "sqlite":
-        start = int(conn.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one())
-        ids = list(range(start + 1, start + 1 + len(rows)))
-        executemany(
-            conn, insert(table), [{**row, "id": i} for row, i in zip(rows, ids, strict=True)]
-        )
-        return ids
-    got = conn.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows)
-    return [int(i) for i in got.scalars().all()]
 
 
 def unchanged_ids(conn: Connection, key: StreamKey, hashes: Mapping[str, str]) -> set[str]:
@@ -748,8 +662,10 @@ class _Writer:
             for x, pid in zip(people, ids, strict=True)
             for ph in x.phones
         ]
-        _insert_ignore(self.conn, t.table(t.PersonEmail), _dedupe(emails, ("email",)), ["email"])
-        _insert_ignore(
+        insert_ignore_fast(
+            self.conn, t.table(t.PersonEmail), _dedupe(emails, ("email",)), ["email"]
+        )
+        insert_ignore_fast(
             self.conn,
             t.table(t.PersonPhone),
             _dedupe(phones, ("person_id", "phone")),
