@@ -223,3 +223,13 @@ def test_owner_filter_and_configured_stage_order(engine: Engine) -> None:
 def test_empty_warehouse(engine: Engine) -> None:
     p = _pipeline(engine)
     assert (p.open_count, p.stages, p.owners, p.average_deal) == (0, [], [], Decimal(0))
+
+
+def test_pipeline_leaves_the_connection_as_it_found_it(engine: Engine) -> None:
+    """Regression: streaming the history with ``conn.execution_options(yield_per=...)`` turned
+    every later query on the connection into a server-side cursor; on a PostgreSQL table
+    without statistics the planner then chose nested loops that ran for minutes."""
+    _seed(engine)
+    with engine.connect() as conn:
+        pipeline(conn, AS_OF)
+        assert "yield_per" not in conn.get_execution_options()

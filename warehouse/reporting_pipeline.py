@@ -178,7 +178,7 @@ def _last_touches(
     by_person = {k: utc(v) for k, v in conn.execute(by_person_q) if v is not None}
     by_org: dict[int, datetime] = {}
     orgs = select(p.c.id, p.c.organization_id).where(p.c.organization_id.is_not(None))
-    for pid, org in conn.execution_options(yield_per=5000).execute(orgs):
+    for pid, org in conn.execute(orgs.execution_options(yield_per=5000)):
         ts = by_person.get(pid)
         if ts is not None and (org not in by_org or ts > by_org[org]):
             by_org[org] = ts
@@ -265,14 +265,20 @@ def _history(
     """
     d = t.table(t.Deal)
     h = t.table(t.DealStageHistory)
+    # The deals in scope are read first and the history streamed on its own: a join here
+    # lets a planner without statistics (a freshly imported PostgreSQL table) pick a nested
+    # loop that takes minutes instead of a second.
+    dq = select(d.c.id, d.c.status, d.c.created_at).where(d.c.deleted_at.is_(None))
+    if owner_ids is not None:
+        dq = dq.where(d.c.owner_id.in_(list(owner_ids)))
+    scope: dict[int, tuple[str, datetime | None]] = {
+        i: (st, created) for i, st, created in conn.execute(dq)
+    }
     q = (
-        select(h.c.deal_id, h.c.stage, h.c.entered_at, d.c.status, d.c.created_at)
-        .join(d, d.c.id == h.c.deal_id)
-        .where(d.c.deleted_at.is_(None), h.c.entered_at <= as_of)
+        select(h.c.deal_id, h.c.stage, h.c.entered_at)
+        .where(h.c.entered_at <= as_of)
         .order_by(h.c.deal_id, h.c.entered_at, h.c.id)
     )
-    if owner_ids is not None:
-        q = q.where(d.c.owner_id.in_(list(owner_ids)))
     last_change: dict[int, datetime] = {}
 
     imported: set[int] = set()  # positions in the path of import-stamped rows
@@ -300,8 +306,14 @@ def _history(
     current: int | None = None
     path: list[tuple[str | None, datetime]] = []
     status = "open"
-    result = conn.execution_options(yield_per=2000).execute(q)
-    for deal_id, stage, entered, st, created in result:
+    # On the statement, not the connection: Connection.execution_options() changes the
+    # connection in place, and every later query would become a server-side cursor.
+    result = conn.execute(q.execution_options(yield_per=2000))
+    for deal_id, stage, entered in result:
+        deal = scope.get(deal_id)
+        if deal is None:
+            continue
+        st, created = deal
         if deal_id != current:
             if current is not None:
                 fold(path, status)
@@ -321,30 +333,11 @@ def _history(
 
 
 def _closed(conn: Connection, owner_ids: Sequence[int] | None) -> list[Any]:
-    """Won and lost deals with their close date: the last real stage change, else the
-    expected close date (an import without change times has nothing better)."""
+    """Won and lost deals (their close date is found from the stage history by the caller)."""
     d = t.table(t.Deal)
-    h = t.table(t.DealStageHistory)
-    last = (
-        select(h.c.deal_id, func.max(h.c.entered_at).label("at"))
-        .join(d, d.c.id == h.c.deal_id)
-        .where(h.c.entered_at != d.c.created_at)
-        .group_by(h.c.deal_id)
-        .subquery()
-    )
-    q = (
-        select(
-            d.c.id,
-            d.c.status,
-            d.c.amount,
-            d.c.currency,
-            d.c.owner_id,
-            d.c.expected_close,
-            last.c.at,
-        )
-        .select_from(d.outerjoin(last, last.c.deal_id == d.c.id))
-        .where(d.c.status.in_(("won", "lost")), d.c.deleted_at.is_(None))
-    )
+    q = select(
+        d.c.id, d.c.status, d.c.amount, d.c.currency, d.c.owner_id, d.c.expected_close
+    ).where(d.c.status.in_(("won", "lost")), d.c.deleted_at.is_(None))
     if owner_ids is not None:
         q = q.where(d.c.owner_id.in_(list(owner_ids)))
     return list(conn.execute(q))
@@ -429,8 +422,11 @@ def pipeline(
         if line.idle_days is None or line.idle_days >= stale_days:
             ow.stale += 1
 
+    # A closed deal's date: its last real stage change, else the expected close date (an
+    # import without change times has nothing better).
     for r in _closed(conn, owner_ids):
-        when = utc(r.at).astimezone(zone).date() if r.at is not None else r.expected_close
+        at = last_change.get(r.id)
+        when = at.astimezone(zone).date() if at is not None else r.expected_close
         if when is None or not (this_m <= when <= today):
             continue
         if r.status == "lost":
