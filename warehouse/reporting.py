@@ -284,7 +284,13 @@ def _open_deals_by_org(conn: Connection, org_ids: Iterable[int]) -> dict[int, li
 
 
 def meetings(
-    conn: Connection, staff_id: int, start: datetime, end: datetime, tz: str
+    conn: Connection,
+    staff_id: int,
+    start: datetime,
+    end: datetime,
+    tz: str,
+    *,
+    with_deals: bool = True,
 ) -> list[MeetingItem]:
     """The rep's meetings in [start, end) with who came and which open deals they concern.
 
@@ -295,8 +301,8 @@ def meetings(
     parts = participants(conn, [r.id for r in rows])
     split = {r.id: _split(parts.get(r.id, [])) for r in rows}
     orgs = {a.organization_id for c, _ in split.values() for a in c if a.organization_id}
-    by_org = _open_deals_by_org(conn, orgs)
-    wanted: set[int] = {r.deal_id for r in rows if r.deal_id}
+    by_org = _open_deals_by_org(conn, orgs) if with_deals else {}
+    wanted: set[int] = {r.deal_id for r in rows if r.deal_id} if with_deals else set()
     for ids in by_org.values():
         wanted.update(ids[:3])
     refs = deal_refs(conn, wanted)
@@ -424,7 +430,8 @@ def follow_ups(
     follow-up, whoever on the team sent it.
     """
     since = day.end - timedelta(days=window_days)
-    items = [m for m in meetings(conn, staff_id, since, day.end, day.tz) if m.customers]
+    found = meetings(conn, staff_id, since, day.end, day.tz, with_deals=False)
+    items = [m for m in found if m.customers]
     if not items:
         return []
     persons = sorted({c.person_id for m in items for c in m.customers if c.person_id})
