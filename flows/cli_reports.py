@@ -50,27 +50,25 @@ def _load(workspace: Path) -> Any:
     return ws
 
 
+_COUNTS = (
+    ("meetings", "meetings"),
+    ("mail_sent", "sent"),
+    ("mail_received", "received"),
+    ("mail_internal", "internal"),
+    ("deals_touched", "deals"),
+    ("follow_ups", "follow"),
+)
+
+
 def _drafts_table(rows: list[dict[str, Any]]) -> Table:
-    tbl = Table(title="日報 drafts", show_lines=False)
-    for col, justify in (
-        ("staff", "left"),
-        ("date", "left"),
-        ("meetings", "right"),
-        ("mail_sent", "right"),
-        ("mail_received", "right"),
-        ("deals_touched", "right"),
-        ("follow_ups", "right"),
-        ("status", "left"),
-    ):
-        tbl.add_column(col.replace("_", " "), justify=justify)  # type: ignore[arg-type]
+    tbl = Table(title="日報 drafts")
+    tbl.add_column("staff", no_wrap=True)
+    tbl.add_column("date", no_wrap=True)
+    for _, header in _COUNTS:
+        tbl.add_column(header, justify="right")
+    tbl.add_column("status")
     for r in rows:
-        tbl.add_row(
-            r["staff"],
-            r["date"],
-            *(str(r[k]) for k in ("meetings", "mail_sent", "mail_received", "deals_touched")),
-            str(r["follow_ups"]),
-            r["status"],
-        )
+        tbl.add_row(r["staff"], r["date"], *(str(r[k]) for k, _ in _COUNTS), r["status"])
     return tbl
 
 

@@ -64,7 +64,8 @@ def test_daily_and_pipeline_flows(demo_ws: Path, prefect_harness: None) -> None:
         for section in SECTIONS:
             assert f"## {section}" in text
             assert f"<h2>{section}" in html
-        assert sum(r[k] for k in ("meetings", "mail_sent", "mail_received", "deals_touched")) > 0
+        kinds = ("meetings", "mail_sent", "mail_received", "mail_internal", "deals_touched")
+        assert sum(r[k] for k in kinds) > 0
 
     # The rep edits the draft (所感) and submits it; a regeneration of that day keeps it.
     first = rows[0]

@@ -168,6 +168,7 @@ class DailyData:
             "meetings": len(self.meetings),
             "mail_sent": self.sent,
             "mail_received": self.received,
+            "mail_internal": self.internal_mail,
             "deals_touched": len(self.deal_changes),
             "follow_ups": len(self.follow_ups),
             "next_meetings": len(self.next_meetings),
