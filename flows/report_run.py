@@ -2,7 +2,8 @@
 
 Files go under ``<workspace>/reports/``: ``YYYY-MM-DD/<staff email>.md|.html`` per rep and
 ``pipeline.html``. A report the rep has submitted is never redrafted: neither its stored text
-nor its files are touched again.
+nor its files are touched again. A draft file the rep has edited but not submitted is left as
+it is too (only its HTML is refreshed), so a scheduled run never overwrites a 所感 in progress.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ class Written:
     staff_id: int
     staff: str
     date: str
-    status: str  # drafted | kept (submitted)
+    status: str  # drafted | edited (file kept) | submitted (kept)
     markdown: str
     md_path: Path
     html_path: Path
@@ -125,6 +126,7 @@ def draft_batch(ws: Workspace, pairs: Sequence[tuple[int, str]]) -> list[Written
     rendered: dict[tuple[int, date], tuple[str, str, dict[str, int]]] = {}
     with engine.connect() as conn:
         staff = {s.id: s for s in staff_by_ids(conn, [p[0] for p in pairs])}
+        before = stored(conn, [p[0] for p in pairs], [date.fromisoformat(p[1]) for p in pairs])
         for sid, ds in pairs:
             if sid not in staff:
                 continue
@@ -143,10 +145,16 @@ def draft_batch(ws: Workspace, pairs: Sequence[tuple[int, str]]) -> list[Written
         folder.mkdir(parents=True, exist_ok=True)
         stem = _file_stem(staff[sid].email)
         md_path, html_path = folder / f"{stem}.md", folder / f"{stem}.html"
+        prev = before.get((sid, d))
         if (sid, d) in kept:
             status, md = "submitted", bodies[(sid, d)].body_md
             if not md_path.exists():
                 md_path.write_text(md, encoding="utf-8")
+        elif prev is not None and md_path.exists() and _read(md_path) != prev.body_md:
+            # The rep has been writing in the file (所感) without submitting yet: their text
+            # wins over the fresh draft; only the HTML view is refreshed.
+            status, md = "edited", _read(md_path)
+            html_path.write_text(html, encoding="utf-8")
         else:
             status = "drafted"
             md_path.write_text(md, encoding="utf-8")
@@ -155,6 +163,10 @@ def draft_batch(ws: Workspace, pairs: Sequence[tuple[int, str]]) -> list[Written
             Written(sid, staff[sid].email, d.isoformat(), status, md, md_path, html_path, counts)
         )
     return out
+
+
+def _read(path: Path) -> str:
+    return path.read_text(encoding="utf-8")
 
 
 def build_pipeline(ws: Workspace, team: str | None = None) -> Pipeline:

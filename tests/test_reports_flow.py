@@ -94,6 +94,15 @@ def test_daily_and_pipeline_flows(demo_ws: Path, prefect_harness: None) -> None:
     assert md.read_text(encoding="utf-8") == edited
     assert any(body == edited and st == "submitted" for body, st in _stored(demo_ws).values())
 
+    # Another rep writes in their draft file without submitting: a regeneration keeps the file.
+    second = rows[1]
+    md2 = Path(second["file"])
+    typing = md2.read_text(encoding="utf-8") + "\n（途中まで書いた所感）\n"
+    md2.write_text(typing, encoding="utf-8")
+    third = daily_reports(str(demo_ws), date=second["date"], staff=second["staff"])
+    assert [r["status"] for r in third] == ["edited"]
+    assert md2.read_text(encoding="utf-8") == typing
+
     summary = pipeline_report(str(demo_ws))
     page = Path(summary["file"])
     assert page == ws.root / "reports" / "pipeline.html"
