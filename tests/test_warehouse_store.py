@@ -101,3 +101,14 @@ def test_deal_stage_changes_are_kept(engine: Engine) -> None:
             .all()
         )
     assert stages == ["提案", "交渉"]
+
+
+def test_normalize_email_is_idempotent_on_trailing_dots() -> None:
+    """Regression: 'a@b.' normalised to 'a@b', which normalize_email itself rejects."""
+    from warehouse.normalize import normalize_email
+
+    assert normalize_email("a@b.") is None
+    assert normalize_email("T@ABC.co.jp.") == "t@abc.co.jp"
+    for raw in ("a@b.", "x@y.co.jp.", "Ｔａｒｏ@ＡＢＣ.co.jp"):
+        n = normalize_email(raw)
+        assert n is None or normalize_email(n) == n

@@ -98,9 +98,11 @@ def normalize_email(address: str) -> str | None:
     if a.count("@") != 1:
         return None
     local, domain = a.split("@")
-    if not local or "." not in domain or _WHITESPACE.search(a):
+    domain = domain.rstrip(".")
+    # "a@b." would otherwise pass the dot test and come out as "a@b", which fails it.
+    if not local or "." not in domain or domain.startswith(".") or _WHITESPACE.search(a):
         return None
-    return f"{local}@{domain.rstrip('.')}"
+    return f"{local}@{domain}"
 
 
 def email_domain(address: str) -> str | None:
