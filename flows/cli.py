@@ -129,6 +129,26 @@ def status(workspace: WorkspaceOpt = Path("kizuna.yaml")) -> None:
 
 
 @app.command()
+def quarantine(
+    source: Annotated[str | None, typer.Argument(help="Only this source.")] = None,
+    limit: Annotated[int, typer.Option(help="How many entries to show.")] = 50,
+    show_payload: Annotated[
+        bool, typer.Option("--payload", help="Show each record as it arrived.")
+    ] = False,
+    workspace: WorkspaceOpt = Path("kizuna.yaml"),
+) -> None:
+    """List open quarantined records: what arrived, from where, and why it was refused."""
+    from flows import summary
+    from flows import workspace as wsmod
+
+    try:
+        ws = wsmod.load(workspace)
+    except KizunaError as exc:
+        raise _fail(exc) from None
+    summary.print_quarantine(console, ws, source=source, limit=limit, payload=show_payload)
+
+
+@app.command()
 def demo(
     directory: Annotated[
         Path, typer.Option("--dir", help="Folder for the sample workspace and data.")
@@ -137,7 +157,7 @@ def demo(
     fresh: Annotated[bool, typer.Option(help="Delete an existing demo folder first.")] = False,
     seed: Annotated[int, typer.Option(help="Random seed for the generated data.")] = 7,
 ) -> None:
-    """Generate a sample company (exports, mailboxes, calendars) and sync it end to end."""
+    """Generate a sample company and run it end to end: sync, campaign, reminders, reports."""
     import shutil
 
     from flows.demo import generate

@@ -92,3 +92,22 @@ def test_help_lists_the_commands() -> None:
     assert result.exit_code == 0
     for cmd in ("init", "sync", "status", "demo"):
         assert cmd in result.output
+
+
+def test_quarantine_command_lists_open_entries(tmp_path: Path) -> None:
+    from flows.engine import run_stream
+    from flows.registry import streams
+    from flows.runtime import engine_for
+
+    p = _write(
+        tmp_path,
+        "company: {name: A, domains: [kizuna-demo.co.jp]}\n"
+        "warehouse: {url: 'sqlite:///wh.db'}\n"
+        "sources: {people: {type: fake, rows: 20, bad_every: 10}}\n",
+    )
+    ws = load(p)
+    run_stream(engine_for(ws.warehouse_url), streams(ws, "people")[0], "r")
+    result = runner.invoke(app, ["quarantine", "-w", str(p), "--payload"])
+    assert result.exit_code == 0, result.output
+    assert "2 open" in result.output
+    assert "not an address" in result.output and "P000009" in result.output
