@@ -110,5 +110,5 @@ def test_quarantine_command_lists_open_entries(tmp_path: Path) -> None:
     result = runner.invoke(app, ["quarantine", "-w", str(p), "--payload"])
     assert result.exit_code == 0, result.output
     assert "2 open" in result.output
-    for piece in ("P000009", "P000019", "email:", "fake/people"):
+    for piece in ("P000009", "P000019", "email:", "people/people"):
         assert piece in result.output
