@@ -26,13 +26,13 @@ from connectors import hubspot_write
 from connectors.crm_write import WriteResult
 from connectors.page import Cursor, Page
 from connectors.throttle import TokenBucket
+from flows.crm_source import LazyClient, apply_mapper, map_options
 from flows.crm_writeback import WritebackTarget
 from flows.engine import StreamSpec, config_fingerprint
 from flows.secrets import resolve_secret
 from flows.workspace import SourceConfig, Workspace
 from kizuna.errors import ConfigError
 from mappings import hubspot as m
-from mappings.crm_common import MapOptions
 
 DEFAULT_OBJECTS = ("companies", "contacts", "deals", "meetings", "calls")
 
@@ -70,21 +70,8 @@ def streams(
                 field=f"sources.{name}.objects",
                 fix=f"use some of: {', '.join(m.MAPPERS)}",
             )
-    holder: dict[str, hs.HubSpot] = {}
-
-    def api() -> hs.HubSpot:
-        if "c" not in holder:
-            holder["c"] = _api(name, cfg, ws, client)
-        return holder["c"]
-
-    opts = MapOptions(
-        source=name,
-        field_maps={o: oc.field_map for o, oc in cfg.objects.items()},
-        currency=cfg.currency,
-        time_zone=ws.company.time_zone,
-        phone_region=ws.company.phone_region,
-        internal_domains=tuple(ws.company.domains),
-    )
+    api = LazyClient(partial(_api, name, cfg, ws, client))
+    opts = map_options(name, ws, cfg.currency, {o: oc.field_map for o, oc in cfg.objects.items()})
     out = []
     for obj, oc in cfg.objects.items():
         props = list(oc.properties) or list(hs.DEFAULT_PROPERTIES.get(obj, []))
@@ -96,7 +83,7 @@ def streams(
                 read=partial(_read, api, obj, props, oc.archived, cfg.page_size),
                 cursor_type=hs.HubSpotCursor,
                 source_id=_source_id,
-                map=partial(_map, m.MAPPERS[obj], opts),
+                map=partial(apply_mapper, m.MAPPERS[obj], opts),
                 fingerprint=config_fingerprint({"map": oc.field_map, "cur": cfg.currency}),
             )
         )
@@ -133,10 +120,6 @@ def write_back(
     """Update the records (by HubSpot id) a stream read; never creates or archives."""
     api = _api(name, cfg, ws, client)
     return hubspot_write.sync(api, target, "hs_object_id", desired, "update_only", dry_run=dry_run)
-
-
-def _map(mapper: Any, opts: MapOptions, raw: dict[str, Any]) -> Any:
-    return mapper(raw, opts)
 
 
 def _source_id(raw: dict[str, Any]) -> str:

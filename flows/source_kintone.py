@@ -37,6 +37,7 @@ from connectors import kintone as kt
 from connectors import kintone_write
 from connectors.crm_write import WriteResult
 from connectors.page import Cursor, Page
+from flows.crm_source import LazyClient, map_options
 from flows.crm_writeback import WritebackTarget
 from flows.engine import StreamSpec, config_fingerprint
 from flows.secrets import resolve_secret
@@ -97,32 +98,10 @@ def client_for(cfg: Config, ac: AppConfig, token: str) -> httpx.Client:
 def streams(
     name: str, cfg: Config, ws: Workspace, *, client: httpx.Client | None = None
 ) -> list[StreamSpec]:
-    opts = MapOptions(
-        source=name,
-        currency=cfg.currency,
-        time_zone=ws.company.time_zone,
-        phone_region=ws.company.phone_region,
-        internal_domains=tuple(ws.company.domains),
-    )
+    opts = map_options(name, ws, cfg.currency)
     out = []
     for stream, ac in cfg.apps.items():
-        holder: dict[str, kt.Kintone] = {}
-
-        def api(
-            ac: AppConfig = ac, stream: str = stream, holder: dict[str, Any] = holder
-        ) -> kt.Kintone:
-            if "c" not in holder:
-                c = client
-                if c is None:
-                    token = resolve_secret(
-                        ac.token_env,
-                        file=str(ws.path),
-                        field=f"sources.{name}.apps.{stream}.token_env",
-                    )
-                    c = client_for(cfg, ac, token.get_secret_value())
-                holder["c"] = kt.Kintone(c)
-            return holder["c"]  # type: ignore[no-any-return]
-
+        api = LazyClient(partial(_api, name, cfg, ws, stream, ac, client))
         mapping = m.AppMapping(
             entity=ac.entity,
             field_map=dict(ac.field_map),
@@ -169,15 +148,27 @@ def write_back(
             field=f"sources.{name}.writeback",
             fix=f"use one of: {', '.join(cfg.apps)}",
         )
+    return kintone_write.sync(
+        _api(name, cfg, ws, target, ac, client),
+        app_spec(ac),
+        "$id",
+        desired,
+        "update_only",
+        dry_run=dry_run,
+    )
+
+
+def _api(
+    name: str, cfg: Config, ws: Workspace, stream: str, ac: AppConfig, client: httpx.Client | None
+) -> kt.Kintone:
+    """One app's client: its own API token (kintone tokens are per app)."""
     c = client
     if c is None:
         token = resolve_secret(
-            ac.token_env, file=str(ws.path), field=f"sources.{name}.apps.{target}.token_env"
+            ac.token_env, file=str(ws.path), field=f"sources.{name}.apps.{stream}.token_env"
         )
         c = client_for(cfg, ac, token.get_secret_value())
-    return kintone_write.sync(
-        kt.Kintone(c), app_spec(ac), "$id", desired, "update_only", dry_run=dry_run
-    )
+    return kt.Kintone(c)
 
 
 def _map(mapping: m.AppMapping, opts: MapOptions, raw: dict[str, Any]) -> Any:

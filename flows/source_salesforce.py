@@ -28,12 +28,12 @@ from connectors import salesforce as sf
 from connectors import salesforce_auth, salesforce_write
 from connectors.crm_write import WriteResult
 from connectors.page import Cursor, Page
+from flows.crm_source import LazyClient, apply_mapper, map_options
 from flows.crm_writeback import WritebackTarget
 from flows.engine import StreamSpec, config_fingerprint
 from flows.secrets import resolve_secret
 from flows.workspace import SourceConfig, Workspace
 from mappings import salesforce as m
-from mappings.crm_common import MapOptions
 
 DEFAULT_OBJECTS = ("Account", "Contact", "Lead", "Opportunity", "Task", "Event")
 
@@ -113,21 +113,8 @@ def streams(
     name: str, cfg: Config, ws: Workspace, *, client: Salesforce | None = None
 ) -> list[StreamSpec]:
     """``client`` is injected by tests; otherwise one login per source, on first read."""
-    holder: dict[str, Salesforce] = {} if client is None else {"c": client}
-
-    def get_client() -> Salesforce:
-        if "c" not in holder:
-            holder["c"] = login(name, cfg, ws)
-        return holder["c"]
-
-    opts = MapOptions(
-        source=name,
-        field_maps={o: oc.field_map for o, oc in cfg.objects.items()},
-        currency=cfg.currency,
-        time_zone=ws.company.time_zone,
-        phone_region=ws.company.phone_region,
-        internal_domains=tuple(ws.company.domains),
-    )
+    get_client = LazyClient(partial(login, name, cfg, ws), client)
+    opts = map_options(name, ws, cfg.currency, {o: oc.field_map for o, oc in cfg.objects.items()})
     out = []
     for obj, oc in cfg.objects.items():
         spec = object_spec(obj, oc)
@@ -139,17 +126,13 @@ def streams(
                 read=partial(_read, get_client, spec, cfg),
                 cursor_type=sf.SalesforceCursor,
                 source_id=_source_id,
-                map=partial(_map, mapper, opts),
+                map=partial(apply_mapper, mapper, opts),
                 fingerprint=config_fingerprint(
                     {"map": oc.field_map, "tz": opts.time_zone, "cur": cfg.currency}
                 ),
             )
         )
     return out
-
-
-def _map(mapper: Any, opts: MapOptions, raw: dict[str, Any]) -> Any:
-    return mapper(raw, opts)
 
 
 def _source_id(raw: dict[str, Any]) -> str:
