@@ -16,6 +16,7 @@ from pydantic import Field, field_validator, model_validator
 
 from connectors.google_api import GoogleAuth, build_service
 from flows.secrets import block_name, resolve_secret
+from flows.source_common import unique_addresses
 from flows.workspace import SourceConfig, Workspace
 from warehouse.normalize import normalize_email
 
@@ -41,14 +42,7 @@ class GoogleAccountsConfig(SourceConfig):
     @field_validator("accounts")
     @classmethod
     def _accounts(cls, v: list[str]) -> list[str]:
-        out: list[str] = []
-        for a in v:
-            n = normalize_email(a)
-            if n is None:
-                raise ValueError(f"{a!r} is not an email address")
-            if n not in out:
-                out.append(n)
-        return out
+        return unique_addresses(v)
 
     @model_validator(mode="after")
     def _auth_for_every_account(self) -> GoogleAccountsConfig:

@@ -21,7 +21,7 @@ re-mapped. The password is resolved when a connection opens and never logged.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from typing import Any, Literal
 from urllib.parse import urljoin
 from zoneinfo import ZoneInfo
@@ -32,6 +32,7 @@ from connectors.caldav_sync import CaldavCursor, read_calendar
 from connectors.page import Cursor, Page
 from flows.engine import StreamSpec, config_fingerprint
 from flows.secrets import resolve_secret
+from flows.source_common import calendar_window
 from flows.workspace import SourceConfig, Workspace
 from mappings.calendar_events import events_to_activities
 from warehouse import records as r
@@ -53,13 +54,8 @@ class Config(SourceConfig):
 
 def window_for(cfg: Config, today: date, stored: tuple[str, str] | None) -> tuple[str, str]:
     """Start on a Monday and never moving forward once stored; end rounded up to a Monday."""
-    start = today - timedelta(days=cfg.expand_past_days)
-    start -= timedelta(days=start.weekday())
-    end = today + timedelta(days=cfg.expand_future_days)
-    end += timedelta(days=(7 - end.weekday()) % 7 or 7)
-    if stored:
-        start = min(start, date.fromisoformat(stored[0]))
-    return start.isoformat(), end.isoformat()
+    start = stored[0] if stored else None
+    return calendar_window(today, cfg.expand_past_days, cfg.expand_future_days, start)
 
 
 def open_calendar(name: str, cfg: Config, ws: Workspace, calendar: str) -> tuple[Any, Any]:

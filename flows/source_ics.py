@@ -20,7 +20,7 @@ cursor re-anchors the start at ``today - expand_past_days``.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -30,8 +30,8 @@ from pydantic import Field
 from connectors.icsfiles import IcsCursor, events
 from connectors.page import Cursor, Page
 from flows.engine import StreamSpec, config_fingerprint
+from flows.source_common import calendar_window, require_path
 from flows.workspace import SourceConfig, Workspace
-from kizuna.errors import ConfigError
 from mappings.calendar_events import events_to_activities
 from warehouse import records as r
 
@@ -49,13 +49,8 @@ class Config(SourceConfig):
 
 def window_for(cfg: Config, today: date, stored: Sequence[str] | None) -> list[str]:
     """``[start, end]`` as ISO dates: start kept from the cursor unless it must move back."""
-    start = today - timedelta(days=cfg.expand_past_days)
-    start -= timedelta(days=start.weekday())
-    end = today + timedelta(days=cfg.expand_future_days)
-    end += timedelta(days=(7 - end.weekday()) % 7 or 7)
-    if stored:
-        start = min(start, date.fromisoformat(stored[0]))
-    return [start.isoformat(), end.isoformat()]
+    start = stored[0] if stored else None
+    return list(calendar_window(today, cfg.expand_past_days, cfg.expand_future_days, start))
 
 
 def streams(
@@ -68,13 +63,9 @@ def streams(
     default_window = window_for(cfg, today, None)
 
     def read(cursor: Cursor | None) -> Iterator[Page[IcsCursor]]:
-        if not root.exists():
-            raise ConfigError(
-                f"calendar path not found: {root}",
-                file=str(ws.path),
-                field=f"sources.{name}.path",
-                fix="point it at an .ics file or a folder of .ics files",
-            )
+        require_path(
+            root, ws, name, "calendar", "point it at an .ics file or a folder of .ics files"
+        )
         c = cursor if isinstance(cursor, IcsCursor) else None
         window = window_for(cfg, today, c.window if c else None)
         return events(root, c, window=window, page_size=cfg.page_size)

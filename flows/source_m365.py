@@ -39,11 +39,11 @@ from flows.engine import StreamSpec, config_fingerprint
 from flows.google_source import fit_stream_name
 from flows.mail_privacy import privacy_filter
 from flows.secrets import block_name, resolve_secret
+from flows.source_common import unique_addresses
 from flows.workspace import SourceConfig, Workspace
 from mappings.graph import event_activity, message_activity
 from mappings.privacy import PrivacyConfig
 from warehouse import records as r
-from warehouse.normalize import normalize_email
 
 
 class Config(SourceConfig):
@@ -64,14 +64,7 @@ class Config(SourceConfig):
     @field_validator("mailboxes")
     @classmethod
     def _mailboxes(cls, v: list[str]) -> list[str]:
-        out: list[str] = []
-        for m in v:
-            n = normalize_email(m)
-            if n is None:
-                raise ValueError(f"{m!r} is not a mailbox address")
-            if n not in out:
-                out.append(n)
-        return out
+        return unique_addresses(v, "a mailbox address")
 
 
 _tokens: dict[tuple[str, str, str], TokenSource] = {}

@@ -25,8 +25,8 @@ from pydantic import Field
 from connectors.mailfiles import Format, MailFilesCursor, read_messages
 from connectors.page import Cursor, Page
 from flows.engine import StreamSpec, config_fingerprint
+from flows.source_common import require_path
 from flows.workspace import SourceConfig, Workspace
-from kizuna.errors import ConfigError
 from mappings.mail import message_id_of, parse_message
 from warehouse import records as r
 
@@ -59,13 +59,9 @@ def streams(name: str, cfg: Config, ws: Workspace) -> list[StreamSpec]:
     domains = list(ws.company.domains)
 
     def read(cursor: Cursor | None) -> Iterator[Page[MailFilesCursor]]:
-        if not root.exists():
-            raise ConfigError(
-                f"mail path not found: {root}",
-                file=str(ws.path),
-                field=f"sources.{name}.path",
-                fix="point it at an mbox file, a Maildir, or a folder of .eml files",
-            )
+        require_path(
+            root, ws, name, "mail", "point it at an mbox file, a Maildir, or a folder of .eml files"
+        )
         c = cursor if isinstance(cursor, MailFilesCursor) else None
         return read_messages(root, c, fmt=cfg.format, id_of=message_id_of, page_size=cfg.page_size)
 

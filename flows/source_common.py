@@ -1,0 +1,54 @@
+"""Config and stream pieces that several source types need alike (mail, calendar, files).
+
+One definition each, so that e.g. the ICS and CalDAV sources expand recurring events over the
+same window and every account list is normalised the same way.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+
+from flows.workspace import Workspace
+from kizuna.errors import ConfigError
+from warehouse.normalize import normalize_email
+
+
+def unique_addresses(values: list[str], noun: str = "an email address") -> list[str]:
+    """Normalised addresses in their first order, duplicates dropped (a pydantic validator)."""
+    out: list[str] = []
+    for v in values:
+        n = normalize_email(v)
+        if n is None:
+            raise ValueError(f"{v!r} is not {noun}")
+        if n not in out:
+            out.append(n)
+    return out
+
+
+def calendar_window(
+    today: date, past_days: int, future_days: int, stored_start: str | None
+) -> tuple[str, str]:
+    """``(start, end)`` ISO dates for expanding recurrences.
+
+    Start is a Monday and never moves forward once stored (events already expanded stay
+    covered); end is rounded up to the next Monday so the window changes once a week.
+    """
+    start = today - timedelta(days=past_days)
+    start -= timedelta(days=start.weekday())
+    end = today + timedelta(days=future_days)
+    end += timedelta(days=(7 - end.weekday()) % 7 or 7)
+    if stored_start:
+        start = min(start, date.fromisoformat(stored_start))
+    return start.isoformat(), end.isoformat()
+
+
+def require_path(root: Path, ws: Workspace, name: str, what: str, fix: str) -> None:
+    """A missing ``path`` fails the stream with a ConfigError naming the workspace field."""
+    if not root.exists():
+        raise ConfigError(
+            f"{what} path not found: {root}",
+            file=str(ws.path),
+            field=f"sources.{name}.path",
+            fix=fix,
+        )
