@@ -39,7 +39,7 @@ from connectors.ical_split import event_uid, parse
 from connectors.ical_split import split_by_uid as split_by_uid
 from kizuna.errors import BadRecord
 from warehouse.normalize import normalize_email
-from warehouse.records import Activity, Participant
+from warehouse.records import Activity, Direction, Participant
 
 SNIPPET_CHARS = 500
 KEY_CHARS = 500
@@ -47,7 +47,7 @@ _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 _ROOM_TYPES = {"ROOM", "RESOURCE"}
 _WS = re.compile(r"\s+")
 
-__all__ = ["events_to_activities", "revision_of", "split_by_uid"]
+__all__ = ["events_to_activities", "meeting_direction", "revision_of", "split_by_uid"]
 
 
 def events_to_activities(
@@ -186,7 +186,7 @@ def _activity(
         kind="meeting",
         occurred_at=starts,
         ends_at=ends,
-        direction=_direction(participants),
+        direction=meeting_direction(participants),
         subject=_text(ev.get("SUMMARY")),
         snippet=_snippet(ev.get("DESCRIPTION")),
         thread_key=uid[:500],
@@ -332,7 +332,11 @@ def _participants(ev: Component, ctx: _Context) -> tuple[list[Participant], list
     return out, rooms
 
 
-def _direction(participants: list[Participant]) -> Any:
+def meeting_direction(participants: list[Participant]) -> Direction | None:
+    """Who a meeting goes out from: its organizer's side (all staff → internal).
+
+    Shared by every calendar mapping (ICS, CalDAV, Google, Microsoft 365).
+    """
     if not participants:
         return None
     if all(p.internal for p in participants):

@@ -16,11 +16,11 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from kizuna.errors import BadRecord
-from mappings.calendar_events import revision_of
+from mappings.calendar_events import meeting_direction, revision_of
 from mappings.mail import is_internal, own_domain_set
 from mappings.mime import snippet
 from warehouse.normalize import normalize_email
-from warehouse.records import Activity, Direction, Participant
+from warehouse.records import Activity, Participant
 
 _RESPONSES = {
     "accepted": "accepted",
@@ -70,17 +70,6 @@ def _updated(value: Any) -> datetime | None:
     except ValueError:
         return None
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-
-
-def _direction(parts: list[Participant]) -> Direction | None:
-    if not parts:
-        return None
-    if all(p.internal for p in parts):
-        return "internal"
-    org = next((p for p in parts if p.role == "organizer"), None)
-    if org is None:
-        return None
-    return "outbound" if org.internal else "inbound"
 
 
 def _participants(ev: dict[str, Any], own: frozenset[str]) -> tuple[list[Participant], list[str]]:
@@ -182,7 +171,7 @@ def event_activity(
         kind="meeting",
         occurred_at=starts,
         ends_at=ends,
-        direction=_direction(parts),
+        direction=meeting_direction(parts),
         subject=(str(ev.get("summary") or "").strip() or None),
         snippet=snippet(description) if isinstance(description, str) and description else None,
         thread_key=uid[:500],

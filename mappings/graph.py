@@ -23,12 +23,12 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from kizuna.errors import BadRecord
-from mappings.calendar_events import revision_of
+from mappings.calendar_events import meeting_direction, revision_of
 from mappings.gmail import header_block
 from mappings.mail import is_internal, own_domain_set, parse_message
 from mappings.mime import snippet
 from warehouse.normalize import normalize_email
-from warehouse.records import Activity, Direction, Participant
+from warehouse.records import Activity, Participant
 
 _GOID_CLASS = bytes.fromhex("040000008200E00074C5B7101A82E008")
 _VCAL_UID = b"vCal-Uid\x01\x00\x00\x00"
@@ -160,17 +160,6 @@ def _moment(value: Any, default_tz: str) -> datetime | None:
     return local.replace(tzinfo=tz).astimezone(UTC)
 
 
-def _event_direction(parts: list[Participant]) -> Direction | None:
-    if not parts:
-        return None
-    if all(p.internal for p in parts):
-        return "internal"
-    org = next((p for p in parts if p.role == "organizer"), None)
-    if org is None:
-        return None
-    return "outbound" if org.internal else "inbound"
-
-
 def event_activity(
     ev: dict[str, Any], *, own_domains: Collection[str], default_tz: str = "Asia/Tokyo"
 ) -> Activity:
@@ -257,7 +246,7 @@ def event_activity(
         kind="meeting",
         occurred_at=start,
         ends_at=end if end is not None else (start + timedelta(days=1) if all_day else None),
-        direction=_event_direction(parts),
+        direction=meeting_direction(parts),
         subject=(str(ev.get("subject") or "").strip() or None),
         snippet=snippet(preview) if isinstance(preview, str) and preview.strip() else None,
         thread_key=uid[:500],
