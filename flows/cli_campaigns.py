@@ -16,28 +16,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from kizuna.errors import ConfigError, KizunaError
+from flows.cli_common import WorkspaceOpt, guard
 
 segments_app = typer.Typer(help="List segments and preview who is in them.", no_args_is_help=True)
 campaigns_app = typer.Typer(help="Plan (dry run) and send campaigns.", no_args_is_help=True)
 reminders_app = typer.Typer(help="Evaluate reminder rules and notify owners.", no_args_is_help=True)
 
 console = Console()
-err_console = Console(stderr=True)
 T = TypeVar("T")
-
-WorkspaceOpt = Annotated[
-    Path,
-    typer.Option("--workspace", "-w", help="Workspace file.", envvar="KIZUNA_WORKSPACE"),
-]
-
-
-def _guard(fn: Callable[[], T]) -> T:
-    try:
-        return fn()
-    except KizunaError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}")
-        raise typer.Exit(2 if isinstance(exc, ConfigError) else 1) from None
 
 
 def _open(workspace: Path) -> tuple[Any, Any]:
@@ -66,7 +52,7 @@ def segments_list(workspace: WorkspaceOpt = Path("kizuna.yaml")) -> None:
                 table.add_row(name, str(n), _short(cfg.segment_source.get(name)))
         console.print(table if cfg.segments else "No segments: add some under `segments:`.")
 
-    _guard(run)
+    guard(run)
 
 
 def _short(value: Any, limit: int = 90) -> str:
@@ -109,7 +95,7 @@ def segments_preview(
             )
         console.print(table)
 
-    _guard(run)
+    guard(run)
 
 
 @campaigns_app.command("list")
@@ -137,7 +123,7 @@ def campaigns_list(workspace: WorkspaceOpt = Path("kizuna.yaml")) -> None:
                 table.add_row(name, c.segment, c.channel, str(len(c.steps)), state, str(sent))
         console.print(table if cfg.campaigns else "No campaigns: add some under `campaigns:`.")
 
-    _guard(run)
+    guard(run)
 
 
 @campaigns_app.command("run")
@@ -151,9 +137,9 @@ def campaigns_run(
 ) -> None:
     """`--dry-run` stores the plan (the approval gate); without it, send exactly that plan."""
     if dry_run:
-        _guard(lambda: _dry_run(workspace, name, show))
+        guard(lambda: _dry_run(workspace, name, show))
         return
-    result = _guard(lambda: _in_prefect(workspace, lambda f: _real_run(f, name)))
+    result = guard(lambda: _in_prefect(workspace, lambda f: _real_run(f, name)))
     outcomes = Counter(result.get("outcomes", {}))
     console.print(f"Campaign [bold]{name}[/], plan #{result.get('plan_id')}: {dict(outcomes)}")
     if outcomes.get("deferred"):
@@ -221,7 +207,7 @@ def reminders_run(workspace: WorkspaceOpt = Path("kizuna.yaml")) -> None:
 
         return reminders_flow(f)
 
-    result = _guard(lambda: _in_prefect(workspace, go))
+    result = guard(lambda: _in_prefect(workspace, go))
     table = Table("rule", "opened", "resolved")
     for rule, r in result["rules"].items():
         table.add_row(rule, str(r["opened"]), str(r["resolved"]))

@@ -14,16 +14,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from kizuna.errors import ConfigError, KizunaError
+from flows.cli_common import WorkspaceOpt, err_console, fail
+from kizuna.errors import KizunaError
 
 crm_app = typer.Typer(help="Write Kizuna's fields back to Salesforce, HubSpot or kintone.")
 console = Console(width=None if sys.stdout.isatty() else 120)
-err_console = Console(stderr=True)
-
-WorkspaceOpt = Annotated[
-    Path,
-    typer.Option("--workspace", "-w", help="Workspace file.", envvar="KIZUNA_WORKSPACE"),
-]
 
 
 @crm_app.command()
@@ -43,8 +38,7 @@ def push(
         ws = load(workspace)
         results = do_push(ws, source, engine_for(ws.warehouse_url), dry_run=dry_run)
     except KizunaError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}")
-        raise typer.Exit(2 if isinstance(exc, ConfigError) else 1) from None
+        raise fail(exc) from None
     tbl = Table(title=f"{source}: {'dry run' if dry_run else 'written'}")
     for col in ("target", "update", "unchanged", "skipped", "failed"):
         tbl.add_column(col, justify="left" if col == "target" else "right")

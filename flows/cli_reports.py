@@ -7,14 +7,14 @@ scheduled runs use the flows in ``flows.reports``, which call the same functions
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from flows.cli_common import WorkspaceOpt, err_console, guard
 from kizuna.errors import ConfigError, KizunaError
 
 report_app = typer.Typer(
@@ -22,23 +22,8 @@ report_app = typer.Typer(
     no_args_is_help=True,
 )
 console = Console(width=None if sys.stdout.isatty() else 120)
-err_console = Console(stderr=True)
-T = TypeVar("T")
 SHOW_AT_MOST = 3
 """Print the drafts themselves up to this many; past it, a table of them."""
-
-WorkspaceOpt = Annotated[
-    Path,
-    typer.Option("--workspace", "-w", help="Workspace file.", envvar="KIZUNA_WORKSPACE"),
-]
-
-
-def _guard(fn: Callable[[], T]) -> T:
-    try:
-        return fn()
-    except KizunaError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}")
-        raise typer.Exit(2 if isinstance(exc, ConfigError) else 1) from None
 
 
 def _load(workspace: Path) -> Any:
@@ -94,7 +79,7 @@ def daily(
         ws = _load(workspace)
         return draft_batch(ws, plan(ws, day, staff_email=staff))
 
-    written = _guard(run)
+    written = guard(run)
     if not written:
         console.print("No activity found for that day: nothing to draft.")
         return
@@ -143,7 +128,7 @@ def submit(
                 raise ConfigError(f"no staff user {staff!r}", field="--staff")
             return submit_report(conn, who.id, d, now(), body)
 
-    if not _guard(run):
+    if not guard(run):
         err_console.print("No draft for that rep and day; run `kizuna report daily` first.")
         raise typer.Exit(1)
     console.print(f"Submitted the 日報 of {staff} for {day}.")
@@ -179,7 +164,7 @@ def pipeline_cmd(
     """Write the pipeline page (reports/pipeline.html) and print its summary."""
     from flows.report_run import write_pipeline
 
-    path, p = _guard(lambda: write_pipeline(_load(workspace), team))
+    path, p = guard(lambda: write_pipeline(_load(workspace), team))
     print_pipeline(p, path)
     if open_:
         import webbrowser
