@@ -27,7 +27,7 @@ from typing import Any
 
 from connectors.google_api import classifier, execute
 from connectors.page import Cursor, Page
-from connectors.throttle import RetryPolicy, TokenBucket, shared_budget
+from connectors.throttle import RetryPolicy, TokenBucket, budget_or_shared
 from kizuna.errors import ResyncRequired, TransientError
 
 QUERIES_PER_MINUTE = 600
@@ -54,9 +54,7 @@ class GcalOptions:
     fix: str = ""
 
     def bucket(self) -> TokenBucket:
-        if self.budget is not None:
-            return self.budget
-        return shared_budget(f"gcal:{self.account}", per_minute=QUERIES_PER_MINUTE)
+        return budget_or_shared(self.budget, f"gcal:{self.account}", per_minute=QUERIES_PER_MINUTE)
 
 
 def _keep(ev: dict[str, Any]) -> bool:

@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 from connectors.google_api import classifier, execute
 from connectors.page import Cursor, Page, RawBad
-from connectors.throttle import RetryPolicy, TokenBucket, shared_budget
+from connectors.throttle import RetryPolicy, TokenBucket, budget_or_shared
 from kizuna.errors import KizunaError
 
 QUOTA_PER_MINUTE = 6000
@@ -64,9 +64,7 @@ class GmailOptions:
     """What to tell an admin when the account's credentials are refused."""
 
     def bucket(self) -> TokenBucket:
-        if self.budget is not None:
-            return self.budget
-        return shared_budget(f"gmail:{self.account}", per_minute=QUOTA_PER_MINUTE)
+        return budget_or_shared(self.budget, f"gmail:{self.account}", per_minute=QUOTA_PER_MINUTE)
 
 
 class _Api:

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from connectors.google_api import classifier, execute
 from connectors.page import Cursor, Page
-from connectors.throttle import RetryPolicy, TokenBucket, shared_budget
+from connectors.throttle import RetryPolicy, TokenBucket, budget_or_shared
 from kizuna.errors import TransientError
 
 READS_PER_MINUTE = 90
@@ -41,9 +41,7 @@ class PeopleOptions:
     fix: str = ""
 
     def bucket(self) -> TokenBucket:
-        if self.budget is not None:
-            return self.budget
-        return shared_budget(f"gpeople:{self.account}", per_minute=READS_PER_MINUTE)
+        return budget_or_shared(self.budget, f"gpeople:{self.account}", per_minute=READS_PER_MINUTE)
 
 
 def _request(service: Any, kind: ListKind, cursor: PeopleCursor, page_size: int) -> Any:

@@ -35,7 +35,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, SecretStr
 
 from connectors.page import Cursor, Page
-from connectors.throttle import RetryPolicy, TokenBucket, call, parse_retry_after, shared_budget
+from connectors.throttle import RetryPolicy, TokenBucket, budget_or_shared, call, parse_retry_after
 from kizuna.errors import (
     AuthError,
     FatalError,
@@ -173,9 +173,9 @@ class GraphOptions:
     base_url: str = GRAPH
 
     def bucket(self) -> TokenBucket:
-        if self.budget is not None:
-            return self.budget
-        return shared_budget(f"graph:{self.mailbox}", per_minute=REQUESTS_PER_10_MIN / 10)
+        return budget_or_shared(
+            self.budget, f"graph:{self.mailbox}", per_minute=REQUESTS_PER_10_MIN / 10
+        )
 
 
 def classify(mailbox: str, fix: str = "") -> Callable[[BaseException], KizunaError | None]:

@@ -131,6 +131,11 @@ def shared_budget(
         return bucket
 
 
+def budget_or_shared(budget: TokenBucket | None, key: str, *, per_minute: float) -> TokenBucket:
+    """The bucket a test injected, else the process-wide one of ``key`` (see shared_budget)."""
+    return budget if budget is not None else shared_budget(key, per_minute=per_minute)
+
+
 def reset_budgets() -> None:
     """Forget every shared bucket (tests, or a long-lived process whose quotas changed)."""
     with _budgets_lock:
