@@ -84,6 +84,14 @@ def text(v: Any) -> str | None:
     return s or None
 
 
+def required_id(v: Any, missing: str) -> str:
+    """A record's own id as text; without one it cannot be tracked, so it is quarantined."""
+    sid = text(v)
+    if not sid:
+        raise BadRecord(missing)
+    return sid
+
+
 def decimal(v: Any, what: str, sid: str) -> Decimal | None:
     if v in (None, ""):
         return None

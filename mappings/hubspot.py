@@ -22,6 +22,7 @@ from mappings.crm_common import (
     is_internal,
     mapped,
     phones,
+    required_id,
     text,
 )
 from warehouse import records as r
@@ -33,10 +34,7 @@ def _props(raw: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _sid(raw: Mapping[str, Any]) -> str:
-    sid = text(raw.get("id"))
-    if not sid:
-        raise BadRecord("record has no id")
-    return sid
+    return required_id(raw.get("id"), "record has no id")
 
 
 def _first(raw: Mapping[str, Any], key: str) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from mappings.crm_common import (
     emails,
     is_internal,
     phones,
+    required_id,
     text,
 )
 from warehouse import records as r
@@ -71,10 +72,7 @@ def _user(raw: Mapping[str, Any], code: str | None, app: AppMapping) -> str | No
 
 
 def _sid(raw: Mapping[str, Any]) -> str:
-    sid = text(get(raw, "$id"))
-    if not sid:
-        raise BadRecord("record has no $id")
-    return sid
+    return required_id(get(raw, "$id"), "record has no $id")
 
 
 def map_record(raw: Mapping[str, Any], app: AppMapping, opts: MapOptions) -> list[r.Record]:

@@ -24,6 +24,7 @@ from mappings.crm_common import (
     is_internal,
     mapped,
     phones,
+    required_id,
     text,
 )
 from warehouse import records as r
@@ -32,10 +33,7 @@ OPPORTUNITY_PREFIX = "006"
 
 
 def _sid(raw: Mapping[str, Any]) -> str:
-    sid = text(raw.get("Id"))
-    if not sid:
-        raise BadRecord("row has no Id")
-    return sid
+    return required_id(raw.get("Id"), "row has no Id")
 
 
 def _org(name: Any, website: Any) -> r.OrgRef | None:
