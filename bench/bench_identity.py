@@ -308,6 +308,10 @@ def run_scale(n: int, db: Path, seed: int, reuse: bool) -> dict[str, Any]:
     t0 = time.monotonic()
     if reuse and db.exists():
         engine = make_engine(f"sqlite:///{db}")
+        with engine.begin() as conn:  # from scratch: forget any earlier resolution
+            for name in sorted(ids.IdentityBlock.metadata.tables):
+                if name.startswith("identity_"):
+                    conn.exec_driver_sql(f"DELETE FROM {name}")
         for _, rec, base in japanese_people(n, seed=seed):
             truth_clusters[base].append(rec.source_id)
         total = sum(len(c) for c in truth_clusters.values())

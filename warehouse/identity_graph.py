@@ -270,16 +270,17 @@ def write_membership(
         if o != w:
             changed |= {c for c in (o, w) if c is not None}
     # Aliases: an old cluster id that is no longer a cluster points at its row's new cluster.
-    by_pair: dict[tuple[int, int], int | None] = {}
+    by_node: dict[int, list[tuple[int, int, int | None]]] = {}
     for e in edges:
-        by_pair[(e[0], e[1])] = e[4]
+        by_node.setdefault(e[0], []).append((e[0], e[1], e[4]))
+        by_node.setdefault(e[1], []).append((e[0], e[1], e[4]))
     gone = {c for c in set(old.values()) if c in new and new[c] != c}
     alias_rows = [
         {
             "entity": entity,
             "alias_id": c,
             "cluster_id": new[c],
-            "match_id": _linking_match(c, new, by_pair),
+            "match_id": _linking_match(c, new, by_node),
             "merged_at": ts,
         }
         for c in sorted(gone)
@@ -297,14 +298,16 @@ def write_membership(
     for part in chunks(back, IN_CHUNK):
         conn.execute(delete(A).where(A.c.entity == entity, A.c.alias_id.in_(part)))
     _write_clusters(conn, entity, changed, want, ts)
-    return {c for c in changed if c in set(want.values())}
+    live = set(want.values())
+    return {c for c in changed if c in live}
 
 
 def _linking_match(
-    c: int, new: dict[int, int], by_pair: dict[tuple[int, int], int | None]
+    c: int, new: dict[int, int], by_node: dict[int, list[tuple[int, int, int | None]]]
 ) -> int | None:
-    for (a, b), mid in sorted(by_pair.items(), key=lambda kv: kv[0]):
-        if c in (a, b) and new.get(a) == new.get(b):
+    """The evidence that joined an old cluster id to its new cluster (for the history)."""
+    for a, b, mid in sorted(by_node.get(c, []), key=lambda e: (e[0], e[1])):
+        if new.get(a) == new.get(b):
             return mid
     return None
 
