@@ -47,7 +47,13 @@ _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 _ROOM_TYPES = {"ROOM", "RESOURCE"}
 _WS = re.compile(r"\s+")
 
-__all__ = ["events_to_activities", "meeting_direction", "revision_of", "split_by_uid"]
+__all__ = [
+    "api_meeting_key",
+    "events_to_activities",
+    "meeting_direction",
+    "revision_of",
+    "split_by_uid",
+]
 
 
 def events_to_activities(
@@ -330,6 +336,16 @@ def _participants(ev: Component, ctx: _Context) -> tuple[list[Participant], list
     for a in attendees if isinstance(attendees, list) else [attendees] if attendees else []:
         add(a, "attendee")
     return out, rooms
+
+
+def api_meeting_key(uid: str, instance: str | None) -> str:
+    """``meeting:<uid>`` or ``meeting:<uid>/<instance>`` for Google and Graph events.
+
+    The same shape as the ICS keys, so one meeting read from two calendars is one activity;
+    a key longer than the column keeps the head of the uid (these APIs' historical rule).
+    """
+    key = f"meeting:{uid}/{instance}" if instance is not None else f"meeting:{uid}"
+    return key if len(key) <= KEY_CHARS else f"meeting:{uid[:400]}"
 
 
 def meeting_direction(participants: list[Participant]) -> Direction | None:

@@ -16,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from kizuna.errors import BadRecord
-from mappings.calendar_events import meeting_direction, revision_of
+from mappings.calendar_events import api_meeting_key, meeting_direction, revision_of
 from mappings.mail import is_internal, own_domain_set
 from mappings.mime import snippet
 from warehouse.normalize import normalize_email
@@ -137,9 +137,8 @@ def event_activity(
             if when is None:
                 raise BadRecord(f"instance {gid} has no original start", source_id=gid)
             tag = when[0].strftime("%Y-%m-%dT%H:%M:%SZ")
-        key = f"meeting:{uid}/{tag}"
     else:
-        key = f"meeting:{uid}"
+        tag = None
     parts, rooms = _participants(ev, own_domain_set(own_domains))
     attributes: dict[str, Any] = {"uid": uid}
     zone = (ev.get("start") or {}).get("timeZone")
@@ -167,7 +166,7 @@ def event_activity(
     description = ev.get("description")
     return Activity(
         source_id=gid,
-        key=key if len(key) <= 500 else f"meeting:{uid[:400]}",
+        key=api_meeting_key(uid, tag),
         kind="meeting",
         occurred_at=starts,
         ends_at=ends,

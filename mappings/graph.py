@@ -23,7 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from kizuna.errors import BadRecord
-from mappings.calendar_events import meeting_direction, revision_of
+from mappings.calendar_events import api_meeting_key, meeting_direction, revision_of
 from mappings.gmail import header_block
 from mappings.mail import is_internal, own_domain_set, parse_message
 from mappings.mime import snippet
@@ -181,9 +181,8 @@ def event_activity(
         tag = original.date().isoformat() if all_day else original.strftime("%Y-%m-%dT%H:%M:%SZ")
         if all_day and isinstance(ev.get("start"), dict):
             tag = str(ev["start"].get("dateTime", ""))[:10] or tag
-        key = f"meeting:{uid}/{tag}"
     else:
-        key = f"meeting:{uid}"
+        tag = None
     own = own_domain_set(own_domains)
     parts: list[Participant] = []
     rooms: list[str] = []
@@ -242,7 +241,7 @@ def event_activity(
     preview = ev.get("bodyPreview")
     return Activity(
         source_id=gid,
-        key=key if len(key) <= 500 else f"meeting:{uid[:400]}",
+        key=api_meeting_key(uid, tag),
         kind="meeting",
         occurred_at=start,
         ends_at=end if end is not None else (start + timedelta(days=1) if all_day else None),
