@@ -144,9 +144,7 @@ def _expand(cal: Calendar, uids: set[str], start: datetime, end: datetime) -> It
 def _activity(
     ev: Component, uid: str, key: str, ctx: _Context, cancel_all: bool, *, recurring: bool
 ) -> Activity:
-    if len(key) > KEY_CHARS:
-        digest = hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
-        key = f"meeting:sha:{digest}"
+    key = fit_key(key)
     start_prop = ev.get("DTSTART")
     if isinstance(start_prop, list):
         raise BadRecord(f"event {uid!r} has {len(start_prop)} DTSTART lines", source_id=uid)
@@ -342,10 +340,17 @@ def api_meeting_key(uid: str, instance: str | None) -> str:
     """``meeting:<uid>`` or ``meeting:<uid>/<instance>`` for Google and Graph events.
 
     The same shape as the ICS keys, so one meeting read from two calendars is one activity;
-    a key longer than the column keeps the head of the uid (these APIs' historical rule).
+    a key longer than the column becomes a digest by the same rule as ICS keys.
     """
-    key = f"meeting:{uid}/{instance}" if instance is not None else f"meeting:{uid}"
-    return key if len(key) <= KEY_CHARS else f"meeting:{uid[:400]}"
+    return fit_key(f"meeting:{uid}/{instance}" if instance is not None else f"meeting:{uid}")
+
+
+def fit_key(key: str) -> str:
+    """A key that fits the column: over-long keys become a digest of the whole key, so two
+    occurrences of a series with a huge UID stay two activities (a truncated UID would not)."""
+    if len(key) <= KEY_CHARS:
+        return key
+    return f"meeting:sha:{hashlib.blake2b(key.encode(), digest_size=16).hexdigest()}"
 
 
 def meeting_direction(participants: list[Participant]) -> Direction | None:

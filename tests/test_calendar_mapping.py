@@ -392,3 +392,15 @@ END:VEVENT
     assert (a.subject, a.location) == ("①定例会議～第2回", "本社　会議室")
     with pytest.raises(BadRecord):
         _map(b"BEGIN:VCALENDAR\r\n\xff\xfe\xfd\r\nEND:VCALENDAR\r\n")
+
+
+def test_overlong_uids_keep_occurrences_apart_and_agree_across_sources() -> None:
+    """Regression: API keys over the column length kept only the UID's head, so every
+    occurrence of such a series collapsed into one activity."""
+    from mappings.calendar_events import api_meeting_key, fit_key
+
+    uid = "x" * 600
+    a = api_meeting_key(uid, "2026-01-05T00:00:00+00:00")
+    b = api_meeting_key(uid, "2026-01-12T00:00:00+00:00")
+    assert a != b and len(a) <= 500
+    assert a == fit_key(f"meeting:{uid}/2026-01-05T00:00:00+00:00")
