@@ -122,7 +122,7 @@ def bulk_load(engine: Engine, stream_records: Iterable[tuple[str, r.Person]]) ->
                     o.insert().returning(o.c.id, sort_by_parameter_order=True), new_orgs
                 ).scalars()
                 for row, oid in zip(new_orgs, got, strict=True):
-                    orgs[row["name"]] = int(oid)
+                    orgs[str(row["name"])] = int(oid)
             ids_: list[int] = []
             people = []
             for _, p in batch:
