@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from prefect import flow, get_run_logger, task
@@ -16,17 +17,39 @@ from kizuna.errors import TransientError
 
 
 def only_transient(task: Any, task_run: Any, state: State[Any]) -> bool:
-    """Retry a stream only when the failure says retrying can help (429, 5xx, timeouts)."""
+    """Retry a stream only when the failure says retrying can help (429, 5xx, timeouts).
+
+    Prefect's retry delays are fixed per task; when the source said how long to wait
+    (Retry-After), the difference is waited here so the retry does not arrive too early.
+    """
     try:
         exc = state.result(raise_on_failure=False)
     except Exception:  # pragma: no cover - a result we cannot read is not worth a retry
         return False
-    return isinstance(exc, TransientError)
+    if not isinstance(exc, TransientError):
+        return False
+    if exc.retry_after:
+        if exc.retry_after > MAX_RETRY_AFTER:
+            return False  # the next scheduled run will come sooner than a retry should
+        attempt = int(getattr(task_run, "run_count", 1) or 1)
+        planned = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS)) - 1]
+        _sleep(exc.retry_after - planned)
+    return True
+
+
+RETRY_DELAYS: list[float] = [2.0, 15.0, 60.0]
+MAX_RETRY_AFTER = 900.0
+"""A source asking for more than 15 minutes is better served by the next scheduled run."""
+
+
+def _sleep(seconds: float) -> None:
+    if seconds > 0:
+        time.sleep(seconds)
 
 
 @task(
     retries=3,
-    retry_delay_seconds=[2, 15, 60],
+    retry_delay_seconds=RETRY_DELAYS,
     retry_condition_fn=only_transient,
     task_run_name="sync {source}/{stream}",
 )

@@ -67,3 +67,22 @@ def test_empty_source_writes_nothing(prefect_harness: None, tmp_path: Path, rows
     ws_file = _workspace(tmp_path, rows=rows)
     result = sync_workspace(str(ws_file), None, "run-empty")
     assert result[0]["inserted"] == result[0]["updated"] == result[0]["quarantined"] == 0
+
+
+def test_retry_waits_what_retry_after_asks_beyond_the_planned_delay(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from types import SimpleNamespace
+
+    from prefect.states import Failed
+
+    from flows import sync
+    from kizuna.errors import TransientError
+
+    waited: list[float] = []
+    monkeypatch.setattr(sync, "_sleep", waited.append)
+    run = SimpleNamespace(run_count=1)
+    assert sync.only_transient(None, run, Failed(data=TransientError("429", retry_after=30)))
+    assert waited == [30 - sync.RETRY_DELAYS[0]]
+    # Longer than a retry should wait: leave it to the next scheduled run.
+    assert not sync.only_transient(None, run, Failed(data=TransientError("q", retry_after=3600)))
