@@ -18,7 +18,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 
 from flows.runtime import engine_for
 from flows.workspace import Workspace, load
@@ -126,11 +126,33 @@ def entity_table(ws: Workspace) -> Table:
             total = int(conn.execute(q).scalar_one())
             cells = [f"{per_source.get((s, key.get(label, '')), 0):,}" for s in sources]
             table.add_row(label, f"{total:,}", *cells)
+            if label == "people":
+                _identity_rows(conn, table, total, len(sources))
         q_total = conn.execute(
             select(func.count()).select_from(t.Quarantine).where(t.Quarantine.resolved_at.is_(None))
         ).scalar_one()
         table.add_row("[red]quarantined[/]", f"{int(q_total):,}", *["" for _ in sources])
     return table
+
+
+def _identity_rows(conn: Connection, table: Table, people: int, width: int) -> None:
+    """Customers after identity resolution: people records less those merged into others."""
+    from warehouse import identity_schema as ids
+
+    c, m = ids.IdentityCluster, ids.IdentityMatch
+    members, clusters = conn.execute(
+        select(func.coalesce(func.sum(c.size), 0), func.count()).where(c.entity == "person")
+    ).one()
+    review = conn.execute(
+        select(func.count()).where(m.entity == "person", m.decision == "review")
+    ).scalar_one()
+    merged = int(members) - int(clusters)
+    if merged or review:
+        table.add_row("  → customers", f"{people - merged:,}", *["" for _ in range(width)])
+        table.caption = (
+            f"Identity resolution: {merged:,} person records merged into others; "
+            f"{int(review):,} pairs wait in `kizuna review list`."
+        )
 
 
 def _age(ts: datetime | None) -> str:
