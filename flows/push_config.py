@@ -32,6 +32,9 @@ from flows.workspace import Workspace, config_error
 from kizuna.errors import ConfigError
 from warehouse.segment_grammar import Cond, parse_segments
 
+REMINDER_ONLY = {"slack"}
+"""Channel types that cannot carry campaign mail (no unsubscribe header, no recipient)."""
+
 ASCII_NAME = re.compile(r"^[A-Za-z0-9_\-]{1,60}$")
 
 
@@ -68,7 +71,7 @@ class SentFolder(_M):
 
 
 class ChannelConfig(_M):
-    type: Literal["outbox", "smtp"]
+    type: Literal["outbox", "smtp", "slack"]
     path: str = "outbox"
     """outbox: the folder the .eml files go to (relative to the workspace file)."""
     host: str | None = None
@@ -80,12 +83,27 @@ class ChannelConfig(_M):
     sent_folder: SentFolder | None = None
     """smtp: where to look for a Message-ID after a crash; without it an in-doubt send
     follows the campaign's ``in_doubt`` policy."""
+    webhook_env: str | None = None
+    """slack: the environment variable holding the incoming-webhook URL (a secret)."""
 
     @model_validator(mode="after")
     def _smtp_needs_host(self) -> ChannelConfig:
         if self.type == "smtp" and not self.host:
             raise ValueError("an smtp channel needs `host:`")
+        if self.type == "slack" and not self.webhook_env:
+            raise ValueError("a slack channel needs `webhook_env:` (the variable holding its URL)")
         return self
+
+    def secret(self, env: str | None, field: str) -> SecretStr:
+        """A secret from the environment variable the file names; ConfigError when unset."""
+        value = os.environ.get(env) if env else None
+        if value is None:
+            raise ConfigError(
+                f"environment variable {env} is not set",
+                field=f"outbound.channels.*.{field}",
+                fix=f"export {env}=… before running",
+            )
+        return SecretStr(value)
 
     def smtp(self) -> SmtpSettings:
         password = None
@@ -340,7 +358,14 @@ def push_config(ws: Workspace) -> PushConfig:
         reminders=reminders,
     )
     for name, c in campaigns.items():
-        cfg.channel_config(c.channel, f"campaigns.{name}.channel")
+        cc = cfg.channel_config(c.channel, f"campaigns.{name}.channel")
+        if cc.type in REMINDER_ONLY:
+            raise ConfigError(
+                f"channel {c.channel!r} is a {cc.type} channel, which carries reminders, not mail",
+                file=str(file),
+                field=f"campaigns.{name}.channel",
+                fix="send campaigns through an outbox, smtp, gmail or m365 channel",
+            )
     if reminders.rules:
         cfg.channel_config(reminders.channel, "reminders.channel")
     return cfg

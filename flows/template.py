@@ -184,6 +184,8 @@ outbound:
     #        sent_folder: {{host: imap.{first_domain}, username: info@{first_domain},
     #                      password_env: IMAP_PASSWORD, mailbox: Sent}}}}
     #   (sent_folder: after a crash, a send in doubt is looked up there by Message-ID)
+    # team: {{type: slack, webhook_env: SLACK_WEBHOOK_URL}}   # reminders only (reminders.channel)
+    #   (Slack cannot say whether a post went out: after a crash a reminder may be posted twice)
   # frequency_cap: {{max: 2, days: 7}}       # per person, over every campaign
   quiet_hours: {{start: "21:00", end: "08:00"}}   # in the recipient's time zone (JST default)
   feedback: []                    # mail folders where bounces and unsubscribe mails arrive
