@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import smtplib
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 
 from connectors.channel import Channel
+from connectors.gmail_send import SEND_SCOPES, GmailChannel
+from connectors.google_api import GoogleAuth, build_service
 from connectors.outbox import OutboxChannel
 from connectors.slack_send import SlackChannel
 from connectors.smtp_send import SentCheck, SmtpChannel, imap_sent_check
-from flows.push_config import PushConfig
+from flows.push_config import ChannelConfig, PushConfig
+from flows.secrets import resolve_secret
 
 
 def build_channel(
@@ -25,6 +29,7 @@ def build_channel(
     smtp_connect: Callable[[], smtplib.SMTP] | None = None,
     sent_check: SentCheck | None = None,
     http: httpx.Client | None = None,
+    google_http: Any = None,
 ) -> Channel:
     cc = cfg.channel_config(name, "channel")
     if cc.type == "outbox":
@@ -33,7 +38,28 @@ def build_channel(
     if cc.type == "slack":
         webhook = cc.secret(cc.webhook_env, "webhook_env")
         return SlackChannel(http or httpx.Client(timeout=30.0), webhook, name=name)
+    if cc.type == "gmail":
+        return _gmail(cfg, cc, name, google_http)
     connect = smtp_connect or cc.smtp().connect
     if sent_check is None and cc.sent_folder is not None:
         sent_check = imap_sent_check(cc.sent_folder.connect, cc.sent_folder.mailbox)
     return SmtpChannel(connect, name=name, sent_check=sent_check)
+
+
+def _gmail(cfg: PushConfig, cc: ChannelConfig, name: str, http: Any) -> GmailChannel:
+    """Acts as ``account`` with its OAuth token, else through the service account."""
+    assert cc.account is not None
+    where = f"outbound.channels.{name}"
+    if cc.oauth_token_env:
+        token = resolve_secret(cc.oauth_token_env, file=str(cfg.file), field=where)
+        auth = GoogleAuth(user_tokens={cc.account: token})
+        env = cc.oauth_token_env
+    else:
+        assert cc.service_account_key_env is not None
+        key = resolve_secret(cc.service_account_key_env, file=str(cfg.file), field=where)
+        auth = GoogleAuth(service_account_key=key)
+        env = cc.service_account_key_env
+    auth = auth.model_copy(update={"reauth_hint": f"The credentials are read from {env}."})
+    creds = auth.credentials_for(cc.account, SEND_SCOPES)
+    service = build_service("gmail", "v1", credentials=creds, http=http)
+    return GmailChannel(service, cc.account, name=name, fix=auth.fix_for(cc.account))

@@ -71,7 +71,7 @@ class SentFolder(_M):
 
 
 class ChannelConfig(_M):
-    type: Literal["outbox", "smtp", "slack"]
+    type: Literal["outbox", "smtp", "slack", "gmail"]
     path: str = "outbox"
     """outbox: the folder the .eml files go to (relative to the workspace file)."""
     host: str | None = None
@@ -85,6 +85,13 @@ class ChannelConfig(_M):
     follows the campaign's ``in_doubt`` policy."""
     webhook_env: str | None = None
     """slack: the environment variable holding the incoming-webhook URL (a secret)."""
+    account: str | None = None
+    """gmail: the mailbox that sends (its Sent label answers "was it sent?")."""
+    service_account_key_env: str | None = None
+    """gmail: secret with a service account key (domain-wide delegation, gmail.send +
+    gmail.readonly)."""
+    oauth_token_env: str | None = None
+    """gmail: secret with the account's OAuth authorized-user JSON (instead of a key)."""
 
     @model_validator(mode="after")
     def _smtp_needs_host(self) -> ChannelConfig:
@@ -92,6 +99,12 @@ class ChannelConfig(_M):
             raise ValueError("an smtp channel needs `host:`")
         if self.type == "slack" and not self.webhook_env:
             raise ValueError("a slack channel needs `webhook_env:` (the variable holding its URL)")
+        if self.type == "gmail" and not self.account:
+            raise ValueError("a gmail channel needs `account:` (the mailbox that sends)")
+        if self.type == "gmail" and not (self.service_account_key_env or self.oauth_token_env):
+            raise ValueError(
+                "a gmail channel needs `service_account_key_env:` or `oauth_token_env:`"
+            )
         return self
 
     def secret(self, env: str | None, field: str) -> SecretStr:

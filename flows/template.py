@@ -186,6 +186,9 @@ outbound:
     #   (sent_folder: after a crash, a send in doubt is looked up there by Message-ID)
     # team: {{type: slack, webhook_env: SLACK_WEBHOOK_URL}}   # reminders only (reminders.channel)
     #   (Slack cannot say whether a post went out: after a crash a reminder may be posted twice)
+    # gmail: {{type: gmail, account: info@{first_domain}, service_account_key_env: GOOGLE_SA_KEY}}
+    #   (or oauth_token_env: GMAIL_TOKEN; scopes gmail.send + gmail.readonly; after a crash
+    #    the account's mailbox is searched for the Message-ID before anything is resent)
   # frequency_cap: {{max: 2, days: 7}}       # per person, over every campaign
   quiet_hours: {{start: "21:00", end: "08:00"}}   # in the recipient's time zone (JST default)
   feedback: []                    # mail folders where bounces and unsubscribe mails arrive
