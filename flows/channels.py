@@ -15,6 +15,8 @@ import httpx
 from connectors.channel import Channel
 from connectors.gmail_send import SEND_SCOPES, GmailChannel
 from connectors.google_api import GoogleAuth, build_service
+from connectors.graph import GraphAuth, GraphOptions
+from connectors.graph_send import GraphSendChannel
 from connectors.outbox import OutboxChannel
 from connectors.slack_send import SlackChannel
 from connectors.smtp_send import SentCheck, SmtpChannel, imap_sent_check
@@ -40,6 +42,8 @@ def build_channel(
         return SlackChannel(http or httpx.Client(timeout=30.0), webhook, name=name)
     if cc.type == "gmail":
         return _gmail(cfg, cc, name, google_http)
+    if cc.type == "m365":
+        return _m365(cfg, cc, name, http)
     connect = smtp_connect or cc.smtp().connect
     if sent_check is None and cc.sent_folder is not None:
         sent_check = imap_sent_check(cc.sent_folder.connect, cc.sent_folder.mailbox)
@@ -63,3 +67,20 @@ def _gmail(cfg: PushConfig, cc: ChannelConfig, name: str, http: Any) -> GmailCha
     creds = auth.credentials_for(cc.account, SEND_SCOPES)
     service = build_service("gmail", "v1", credentials=creds, http=http)
     return GmailChannel(service, cc.account, name=name, fix=auth.fix_for(cc.account))
+
+
+def _m365(cfg: PushConfig, cc: ChannelConfig, name: str, http: httpx.Client | None) -> Channel:
+    from flows.source_m365 import token_source
+
+    assert cc.account and cc.tenant_id and cc.client_id and cc.client_secret_env
+    secret = resolve_secret(
+        cc.client_secret_env, file=str(cfg.file), field=f"outbound.channels.{name}"
+    )
+    auth = GraphAuth(
+        tenant_id=cc.tenant_id,
+        client_id=cc.client_id,
+        client_secret=secret,
+        reauth_hint=f"The client secret is read from {cc.client_secret_env}.",
+    )
+    client = http or httpx.Client(timeout=60.0)
+    return GraphSendChannel(client, token_source(auth), GraphOptions(mailbox=cc.account), name=name)

@@ -71,7 +71,7 @@ class SentFolder(_M):
 
 
 class ChannelConfig(_M):
-    type: Literal["outbox", "smtp", "slack", "gmail"]
+    type: Literal["outbox", "smtp", "slack", "gmail", "m365"]
     path: str = "outbox"
     """outbox: the folder the .eml files go to (relative to the workspace file)."""
     host: str | None = None
@@ -86,12 +86,16 @@ class ChannelConfig(_M):
     webhook_env: str | None = None
     """slack: the environment variable holding the incoming-webhook URL (a secret)."""
     account: str | None = None
-    """gmail: the mailbox that sends (its Sent label answers "was it sent?")."""
+    """gmail, m365: the mailbox that sends (its Sent label answers "was it sent?")."""
     service_account_key_env: str | None = None
     """gmail: secret with a service account key (domain-wide delegation, gmail.send +
     gmail.readonly)."""
     oauth_token_env: str | None = None
     """gmail: secret with the account's OAuth authorized-user JSON (instead of a key)."""
+    tenant_id: str | None = None
+    """m365: the Entra ID tenant of the app registration (``Mail.Send`` permission)."""
+    client_id: str | None = None
+    client_secret_env: str | None = None
 
     @model_validator(mode="after")
     def _smtp_needs_host(self) -> ChannelConfig:
@@ -99,6 +103,14 @@ class ChannelConfig(_M):
             raise ValueError("an smtp channel needs `host:`")
         if self.type == "slack" and not self.webhook_env:
             raise ValueError("a slack channel needs `webhook_env:` (the variable holding its URL)")
+        if self.type == "m365":
+            missing = [
+                f
+                for f in ("account", "tenant_id", "client_id", "client_secret_env")
+                if not getattr(self, f)
+            ]
+            if missing:
+                raise ValueError(f"an m365 channel needs `{'`, `'.join(missing)}`")
         if self.type == "gmail" and not self.account:
             raise ValueError("a gmail channel needs `account:` (the mailbox that sends)")
         if self.type == "gmail" and not (self.service_account_key_env or self.oauth_token_env):

@@ -189,6 +189,9 @@ outbound:
     # gmail: {{type: gmail, account: info@{first_domain}, service_account_key_env: GOOGLE_SA_KEY}}
     #   (or oauth_token_env: GMAIL_TOKEN; scopes gmail.send + gmail.readonly; after a crash
     #    the account's mailbox is searched for the Message-ID before anything is resent)
+    # m365: {{type: m365, account: info@{first_domain}, tenant_id: …, client_id: …,
+    #        client_secret_env: M365_CLIENT_SECRET}}   # Graph sendMail; app permissions
+    #   Mail.Send + Mail.ReadBasic.All (after a crash Sent Items is searched by Message-ID)
   # frequency_cap: {{max: 2, days: 7}}       # per person, over every campaign
   quiet_hours: {{start: "21:00", end: "08:00"}}   # in the recipient's time zone (JST default)
   feedback: []                    # mail folders where bounces and unsubscribe mails arrive
