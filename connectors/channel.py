@@ -8,9 +8,11 @@ Sent folder to look in).
 Errors: ``TransientError`` (try again later; the ledger row stays pending) or ``BadRecord``
 (this recipient cannot be sent to, e.g. a 5xx on RCPT TO; the row is marked failed).
 
-Channels being built elsewhere (Gmail ``users.messages.send``, Microsoft Graph ``sendMail``,
-Salesforce campaign members, HubSpot lists) implement the same two methods; a CRM channel
-uses ``message_id`` as its external id so ``was_sent`` becomes a lookup.
+Implemented: ``outbox``, ``smtp_send`` (SMTP, optional IMAP Sent-folder check),
+``gmail_send`` (Gmail API; searched by ``rfc822msgid:``), ``graph_send`` (Microsoft Graph
+``sendMail``; Sent Items by ``internetMessageId``) and ``slack_send`` (reminders to a webhook;
+``was_sent`` is always None). A CRM channel (Salesforce campaign members, HubSpot lists, a CRM
+task) would use ``message_id`` as its external id so ``was_sent`` becomes a lookup.
 """
 
 from __future__ import annotations

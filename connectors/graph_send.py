@@ -32,9 +32,16 @@ ONCE = RetryPolicy(max_retries=0)
 
 class GraphSendChannel:
     def __init__(
-        self, client: httpx.Client, tokens: TokenSource, opts: GraphOptions, *, name: str = "m365"
+        self,
+        client: httpx.Client,
+        tokens: TokenSource,
+        opts: GraphOptions,
+        *,
+        name: str = "m365",
+        owns_client: bool = False,
     ) -> None:
         self.api = GraphClient(client, tokens, opts)
+        self._owns_client = owns_client
         self.name = name
         self.mailbox = opts.mailbox
         self.user_url = f"{opts.base_url.rstrip('/')}/users/{quote(opts.mailbox, safe='')}"
@@ -97,7 +104,8 @@ class GraphSendChannel:
         return bool(found.get("value"))
 
     def close(self) -> None:
-        return None
+        if self._owns_client:
+            self.api.client.close()
 
 
 def _error(resp: httpx.Response) -> str:

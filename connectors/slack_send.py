@@ -40,10 +40,18 @@ def _escape(text: str) -> str:
 
 
 class SlackChannel:
-    def __init__(self, client: httpx.Client, webhook: SecretStr, *, name: str = "slack") -> None:
+    def __init__(
+        self,
+        client: httpx.Client,
+        webhook: SecretStr,
+        *,
+        name: str = "slack",
+        owns_client: bool = False,
+    ) -> None:
         self.client = client
         self._webhook = webhook
         self.name = name
+        self._owns_client = owns_client
 
     def send(self, item: Outgoing) -> None:
         try:
@@ -75,4 +83,5 @@ class SlackChannel:
         return None
 
     def close(self) -> None:
-        return None
+        if self._owns_client:
+            self.client.close()

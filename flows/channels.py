@@ -39,7 +39,8 @@ def build_channel(
         return OutboxChannel(folder, name=name)
     if cc.type == "slack":
         webhook = cc.secret(cc.webhook_env, "webhook_env")
-        return SlackChannel(http or httpx.Client(timeout=30.0), webhook, name=name)
+        client = http or httpx.Client(timeout=30.0)
+        return SlackChannel(client, webhook, name=name, owns_client=http is None)
     if cc.type == "gmail":
         return _gmail(cfg, cc, name, google_http)
     if cc.type == "m365":
@@ -83,4 +84,5 @@ def _m365(cfg: PushConfig, cc: ChannelConfig, name: str, http: httpx.Client | No
         reauth_hint=f"The client secret is read from {cc.client_secret_env}.",
     )
     client = http or httpx.Client(timeout=60.0)
-    return GraphSendChannel(client, token_source(auth), GraphOptions(mailbox=cc.account), name=name)
+    opts = GraphOptions(mailbox=cc.account)
+    return GraphSendChannel(client, token_source(auth), opts, name=name, owns_client=http is None)

@@ -145,3 +145,21 @@ def test_reminder_run_posts_once_and_resends_in_doubt(
         again = run_all(engine, cfg, channel, as_of=AS_OF)
         assert again.recovered == 0 and again.sent == first.sent
         assert route.call_count == 2 * first.sent
+
+
+def test_built_channel_closes_only_its_own_client(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = make_cfg(
+        tmp_path,
+        segments={},
+        outbound={"channels": {"team": {"type": "slack", "webhook_env": "KZ_TEST_HOOK"}}},
+    )
+    monkeypatch.setenv("KZ_TEST_HOOK", HOOK)
+    given = httpx.Client()
+    build_channel(cfg, "team", http=given).close()
+    assert not given.is_closed
+    own = build_channel(cfg, "team")
+    assert isinstance(own, SlackChannel)
+    own.close()
+    assert own.client.is_closed
