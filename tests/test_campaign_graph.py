@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import base64
+import random
+from collections import Counter
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 
 import httpx
 import pytest
+import respx
 from pydantic import SecretStr
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, func, select, update
 
 from connectors.channel import Outgoing
 from connectors.graph import GraphAuth, GraphOptions, TokenSource
 from connectors.graph_send import GraphSendChannel
 from connectors.throttle import RetryPolicy, TokenBucket
+from flows.campaign_render import message_id
+from flows.campaign_run import approved_plan, open_batches, plan, send_batch
 from flows.channels import build_channel
 from flows.reminder_run import run_all
 from kizuna.errors import AuthError, BadRecord, ConfigError, TransientError
@@ -27,6 +32,7 @@ from tests.graph_fakes import (
     MBX,
     SECRET,
     TENANT,
+    TOKEN_URL,
     GraphScript,
     graph_error,
     graph_mock,
@@ -34,8 +40,10 @@ from tests.graph_fakes import (
     page,
     token_ok,
 )
+from tests.push_bulk import bulk_cfg, seed_recipients
 from tests.push_seed import AS_OF, Seeder, ago, make_cfg, seed_people
-from warehouse.ledger_schema import Reminder
+from warehouse import ledger
+from warehouse.ledger_schema import Delivery, Reminder
 
 MID = "<kz.c.autumn.1.0.abcd@ourco.co.jp>"
 SEND_URL = f"{BASE}/users/{MBX}/sendMail"
@@ -188,3 +196,87 @@ def test_reminders_via_graph_recover_a_crashed_send_without_resending(
     assert again.recovered == first.sent and again.sent == 0
     assert all(r.method == "GET" for r in found.requests)
     assert found.requests[0].url.params["$filter"].startswith("internetMessageId eq '<kz.rem.")
+
+
+class _Mailbox:
+    """A Graph mailbox that files what sendMail accepts in Sent Items, by Message-ID."""
+
+    def __init__(self) -> None:
+        self.sent: Counter[str] = Counter()
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and request.url.path.endswith("/sendMail"):
+            mime = message_from_bytes(base64.b64decode(request.content), policy=policy.default)
+            self.sent[str(mime["Message-ID"])] += 1
+            return httpx.Response(202)
+        if request.url.path.endswith("/mailFolders/sentitems/messages"):
+            wanted = request.url.params["$filter"].split("'", 1)[1][:-1].replace("''", "'")
+            hits = [message("AAMk" + wanted, wanted)] if self.sent[wanted] else []
+            return page(hits)
+        raise AssertionError(f"unexpected Graph request {request.method} {request.url}")
+
+
+class _Crash(Exception):
+    pass
+
+
+class _Crashing:
+    """Dies at random instants: before the send, or after Graph accepted it."""
+
+    def __init__(self, inner: GraphSendChannel, rng: random.Random) -> None:
+        self.inner, self.rng, self.name = inner, rng, inner.name
+
+    def send(self, item: Outgoing) -> None:
+        roll = self.rng.random()
+        if roll < 0.05:
+            raise _Crash("before send")
+        self.inner.send(item)
+        if roll < 0.1:
+            raise _Crash("after send")
+
+    def was_sent(self, message_id: str) -> bool | None:
+        return self.inner.was_sent(message_id)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_campaign_through_graph_with_crashes_delivers_exactly_once(
+    engine: Engine, tmp_path: Path
+) -> None:
+    groups = seed_recipients(engine, 120, seed=5)
+    m = {
+        "type": "m365",
+        "account": MAILBOX,
+        "tenant_id": TENANT,
+        "client_id": CLIENT,
+        "client_secret_env": "KZ_TEST_M365_SECRET",
+    }
+    cfg = bulk_cfg(tmp_path, m, batch_size=25)
+    plan(engine, cfg, "bulk")
+    box, rng, crashes = _Mailbox(), random.Random(11), 0
+    with respx.mock(assert_all_called=False) as router:
+        router.post(TOKEN_URL).mock(return_value=token_ok())
+        router.route(host="graph.microsoft.com").mock(side_effect=box)
+        for _ in range(200):
+            with engine.connect() as conn:
+                if ledger.current_plan(conn, "bulk") is None:
+                    break
+            channel = _Crashing(_channel(httpx.Client()), rng)
+            try:
+                plan_id = approved_plan(engine, cfg, "bulk")
+                for batch in open_batches(engine, plan_id, 25):
+                    send_batch(engine, cfg, "bulk", plan_id, batch, channel)
+            except _Crash:
+                crashes += 1
+        else:
+            raise AssertionError("campaign never finished")
+    secret = cfg.unsubscribe_secret()
+    expected = {message_id(secret, "bulk", p, 1, "own.example") for p in groups["eligible"]}
+    with engine.connect() as conn:
+        recovered = conn.execute(
+            select(func.count()).select_from(Delivery).where(Delivery.detail.like("recovered%"))
+        ).scalar_one()
+    assert crashes >= 2 and recovered >= 1, (crashes, recovered)
+    assert set(box.sent) == expected
+    assert max(box.sent.values()) == 1
