@@ -4,23 +4,30 @@ from __future__ import annotations
 
 import base64
 import json
+import random
+from collections import Counter
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlparse
 
 import pytest
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, func, select, update
 
 from connectors.channel import Outgoing
 from connectors.gmail_send import GmailChannel
 from connectors.throttle import RetryPolicy
+from flows.campaign_render import message_id
+from flows.campaign_run import approved_plan, open_batches, plan, send_batch
 from flows.channels import build_channel
 from flows.reminder_run import run_all
 from kizuna.errors import AuthError, BadRecord, ConfigError, TransientError
 from tests.google_fakes import RATE_429, Script, error, ok, rfc822, service
+from tests.push_bulk import bulk_cfg, seed_recipients
 from tests.push_seed import AS_OF, Seeder, ago, make_cfg, seed_people
-from warehouse.ledger_schema import Reminder
+from warehouse import ledger
+from warehouse.ledger_schema import Delivery, Reminder
 
 ACCOUNT = "sales@own.example"
 MID = "<kz.c.autumn.1.0.abcd@own.example>"
@@ -159,3 +166,81 @@ def test_reminders_via_gmail_recover_a_crashed_send_without_resending(
     assert SEND not in again_script.paths()
     q: Any = again_script.params(1)["q"]
     assert q.startswith("rfc822msgid:kz.rem.")
+
+
+class _GmailBox:
+    """A Gmail mailbox behind googleapiclient's transport seam: sends are searchable at once."""
+
+    def __init__(self) -> None:
+        self.sent: Counter[str] = Counter()
+
+    def request(self, uri: str, method: str = "GET", body: Any = None, *a: Any, **kw: Any) -> Any:
+        import httplib2  # type: ignore[import-untyped]
+
+        url = urlparse(uri)
+        if method == "POST" and url.path == SEND:
+            raw = base64.urlsafe_b64decode(json.loads(body)["raw"])
+            mid = str(message_from_bytes(raw, policy=policy.default)["Message-ID"])
+            self.sent[mid] += 1
+            reply = SENT_REPLY
+        elif method == "GET" and url.path == LIST:
+            q = parse_qs(url.query)["q"][0].removeprefix("rfc822msgid:")
+            reply = {"messages": [SENT_REPLY]} if self.sent[f"<{q}>"] else {}
+        else:
+            raise AssertionError(f"unexpected Gmail request {method} {uri}")
+        return httplib2.Response({"status": "200"}), json.dumps(reply).encode()
+
+
+class _Crash(Exception):
+    pass
+
+
+class _Crashing:
+    def __init__(self, inner: GmailChannel, rng: random.Random) -> None:
+        self.inner, self.rng, self.name = inner, rng, inner.name
+
+    def send(self, item: Outgoing) -> None:
+        roll = self.rng.random()
+        if roll < 0.05:
+            raise _Crash("before send")
+        self.inner.send(item)
+        if roll < 0.1:
+            raise _Crash("after send")
+
+    def was_sent(self, message_id: str) -> bool | None:
+        return self.inner.was_sent(message_id)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_campaign_through_gmail_with_crashes_delivers_exactly_once(
+    engine: Engine, tmp_path: Path
+) -> None:
+    groups = seed_recipients(engine, 120, seed=6)
+    gm = {"type": "gmail", "account": ACCOUNT, "oauth_token_env": "KZ_TEST_GMAIL_TOKEN"}
+    cfg = bulk_cfg(tmp_path, gm, batch_size=25)
+    plan(engine, cfg, "bulk")
+    box, rng, crashes = _GmailBox(), random.Random(12), 0
+    for _ in range(200):
+        with engine.connect() as conn:
+            if ledger.current_plan(conn, "bulk") is None:
+                break
+        channel = _Crashing(GmailChannel(service("gmail", "v1", box), ACCOUNT, name="main"), rng)
+        try:
+            plan_id = approved_plan(engine, cfg, "bulk")
+            for batch in open_batches(engine, plan_id, 25):
+                send_batch(engine, cfg, "bulk", plan_id, batch, channel)
+        except _Crash:
+            crashes += 1
+    else:
+        raise AssertionError("campaign never finished")
+    with engine.connect() as conn:
+        recovered = conn.execute(
+            select(func.count()).select_from(Delivery).where(Delivery.detail.like("recovered%"))
+        ).scalar_one()
+    secret = cfg.unsubscribe_secret()
+    expected = {message_id(secret, "bulk", p, 1, "own.example") for p in groups["eligible"]}
+    assert crashes >= 2 and recovered >= 1, (crashes, recovered)
+    assert set(box.sent) == expected
+    assert max(box.sent.values()) == 1
