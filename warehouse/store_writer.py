@@ -1,0 +1,216 @@
+"""Deals, activities and orders in the write path, on top of companies and people."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.sql import bindparam
+
+from warehouse import records as r
+from warehouse import schema as t
+from warehouse.bulk import executemany, insert_ids
+from warehouse.store_base import IN_CHUNK, _dedupe, _org_key, _select_in
+from warehouse.store_parties import PartyWriter
+from warehouse.upsert import chunks
+
+
+class Writer(PartyWriter):
+    """Bulk writes for one page; every method issues a handful of statements per page."""
+
+    # -- deals ---------------------------------------------------------------------------
+    def deals(self, deals: Sequence[r.Deal]) -> None:
+        lineage = self._lineage("deal", [x.source_id for x in deals])
+        org_ids = self.org_ids([x.organization for x in deals if x.organization])
+        contacts = self.person_ids_by_email(x.contact_email for x in deals if x.contact_email)
+        staff = self.staff_ids([x.owner_email for x in deals if x.owner_email], {})
+        d = t.Deal
+        current: dict[int, str | None] = dict(
+            _select_in(
+                self.conn,
+                lambda part: select(d.id, d.stage).where(d.id.in_(part)),
+                lineage.values(),
+            )
+        )
+
+        def row(x: r.Deal) -> dict[str, Any]:
+            k = _org_key(x.organization) if x.organization else None
+            return {
+                "name": x.name,
+                "organization_id": org_ids.get(k) if k else None,
+                "person_id": contacts.get(x.contact_email) if x.contact_email else None,
+                "stage": x.stage,
+                "amount": x.amount,
+                "currency": x.currency,
+                "probability": x.probability,
+                "expected_close": x.expected_close,
+                "status": x.status,
+                "owner_id": staff.get(x.owner_email) if x.owner_email else None,
+                "attributes": dict(x.attributes),
+                "updated_at": self.ts,
+            }
+
+        new = [x for x in deals if x.source_id not in lineage]
+        # One source row → one deal even if the page repeats it.
+        uniq_new = list({x.source_id: x for x in new}.values())
+        ids: dict[str, int] = dict(lineage)
+        history: list[dict[str, Any]] = []
+        if uniq_new:
+            rows = [row(x) | {"created_at": self.ts} for x in uniq_new]
+            got = insert_ids(self.conn, d, rows)
+            for x, i in zip(uniq_new, got, strict=True):
+                ids[x.source_id] = i
+                history.append(
+                    {"deal_id": i, "stage": x.stage, "entered_at": x.changed_at or self.ts}
+                )
+        old = [x for x in deals if x.source_id in lineage]
+        if old:
+            ups = [row(x) | {"b_id": lineage[x.source_id]} for x in old]
+            cols: dict[str, Any] = {c: bindparam(c) for c in ups[0] if c != "b_id"}
+            executemany(self.conn, update(d).where(d.id == bindparam("b_id")).values(cols), ups)
+            for x in old:
+                did = lineage[x.source_id]
+                if current.get(did) != x.stage:
+                    history.append(
+                        {"deal_id": did, "stage": x.stage, "entered_at": x.changed_at or self.ts}
+                    )
+                    current[did] = x.stage
+        if history:
+            executemany(self.conn, insert(t.DealStageHistory), history)
+        self._count("deal", len(uniq_new), len(old))
+        self._record_lineage(
+            "deal", [(x.source_id, x.payload_hash, ids[x.source_id]) for x in deals]
+        )
+
+    # -- activities ----------------------------------------------------------------------
+    def activities(self, acts: Sequence[r.Activity]) -> None:
+        a = t.Activity
+        # Last one wins within a page; the highest revision wins across pages.
+        latest: dict[str, r.Activity] = {}
+        for x in acts:
+            prev = latest.get(x.key)
+            if prev is None or x.revision >= prev.revision:
+                latest[x.key] = x
+        existing = {
+            k: (i, rev)
+            for k, i, rev in _select_in(
+                self.conn,
+                lambda part: select(a.key, a.id, a.revision).where(a.key.in_(part)),
+                latest,
+            )
+        }
+        deal_lineage = self._deal_ids(
+            [x.deal_source_id for x in latest.values() if x.deal_source_id]
+        )
+
+        def row(x: r.Activity) -> dict[str, Any]:
+            return {
+                "key": x.key,
+                "kind": x.kind,
+                "occurred_at": x.occurred_at,
+                "ends_at": x.ends_at,
+                "direction": x.direction,
+                "subject": x.subject,
+                "snippet": x.snippet,
+                "thread_key": x.thread_key,
+                "location": x.location,
+                "status": x.status,
+                "revision": x.revision,
+                "deal_id": deal_lineage.get(x.deal_source_id) if x.deal_source_id else None,
+                "attributes": dict(x.attributes),
+                "updated_at": self.ts,
+            }
+
+        new = [x for k, x in latest.items() if k not in existing]
+        changed = [x for k, x in latest.items() if k in existing and x.revision >= existing[k][1]]
+        ids = {k: i for k, (i, _) in existing.items()}
+        if new:
+            got = insert_ids(self.conn, a, [row(x) | {"created_at": self.ts} for x in new])
+            ids.update(zip((x.key for x in new), got, strict=True))
+        if changed:
+            ups = [row(x) | {"b_id": ids[x.key]} for x in changed]
+            cols: dict[str, Any] = {c: bindparam(c) for c in ups[0] if c not in ("b_id", "key")}
+            executemany(self.conn, update(a).where(a.id == bindparam("b_id")).values(cols), ups)
+        self._count("activity", len(new), len(changed))
+        self._participants([*new, *changed], ids)
+        self._record_lineage("activity", [(x.source_id, x.payload_hash, ids[x.key]) for x in acts])
+
+    def _deal_ids(self, source_ids: Sequence[str]) -> dict[str, int]:
+        if not source_ids:
+            return {}
+        sr = t.SourceRecord
+        rows = _select_in(
+            self.conn,
+            lambda part: select(sr.source_id, sr.entity_id).where(
+                sr.connector == self.key.connector, sr.entity == "deal", sr.source_id.in_(part)
+            ),
+            set(source_ids),
+        )
+        return {s: i for s, i in rows if i is not None}
+
+    def _participants(self, acts: Sequence[r.Activity], ids: Mapping[str, int]) -> None:
+        if not acts:
+            return
+        external: dict[str, str | None] = {}
+        internal: dict[str, str | None] = {}
+        for x in acts:
+            for pt in x.participants:
+                target = internal if pt.internal else external
+                if pt.email not in target or (pt.name and not target[pt.email]):
+                    target[pt.email] = pt.name
+        people = self.ensure_people(external) if external else {}
+        staff = self.staff_ids(internal, internal) if internal else {}
+        ap = t.ActivityParticipant
+        act_ids = sorted({ids[x.key] for x in acts})
+        for part in chunks(act_ids, IN_CHUNK):
+            self.conn.execute(delete(ap).where(ap.activity_id.in_(part)))
+        rows = [
+            {
+                "activity_id": ids[x.key],
+                "email": pt.email,
+                "role": pt.role,
+                "person_id": None if pt.internal else people.get(pt.email),
+                "staff_user_id": staff.get(pt.email) if pt.internal else None,
+                "name": pt.name,
+                "response": pt.response,
+            }
+            for x in acts
+            for pt in x.participants
+        ]
+        rows = _dedupe(rows, ("activity_id", "email", "role"))
+        if rows:
+            executemany(self.conn, insert(ap), rows)
+
+    # -- orders --------------------------------------------------------------------------
+    def orders(self, orders: Sequence[r.Order]) -> None:
+        lineage = self._lineage("order", [x.source_id for x in orders])
+        people = self.person_ids_by_email(x.person_email for x in orders if x.person_email)
+        org_ids = self.org_ids([x.organization for x in orders if x.organization])
+        o = t.Order
+
+        def row(x: r.Order) -> dict[str, Any]:
+            k = _org_key(x.organization) if x.organization else None
+            return {
+                "person_id": people.get(x.person_email) if x.person_email else None,
+                "organization_id": org_ids.get(k) if k else None,
+                "amount": x.amount,
+                "currency": x.currency,
+                "ordered_at": x.ordered_at,
+            }
+
+        uniq = list({x.source_id: x for x in orders}.values())
+        new = [x for x in uniq if x.source_id not in lineage]
+        ids = dict(lineage)
+        if new:
+            got = insert_ids(self.conn, o, [row(x) for x in new])
+            ids.update(zip((x.source_id for x in new), got, strict=True))
+        old = [x for x in uniq if x.source_id in lineage]
+        if old:
+            ups = [row(x) | {"b_id": lineage[x.source_id]} for x in old]
+            cols: dict[str, Any] = {c: bindparam(c) for c in ups[0] if c != "b_id"}
+            executemany(self.conn, update(o).where(o.id == bindparam("b_id")).values(cols), ups)
+        self._count("order", len(new), len(old))
+        self._record_lineage(
+            "order", [(x.source_id, x.payload_hash, ids[x.source_id]) for x in orders]
+        )
