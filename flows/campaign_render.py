@@ -20,7 +20,7 @@ from jinja2 import StrictUndefined, Template
 from jinja2.sandbox import SandboxedEnvironment
 
 from connectors.channel import Outgoing
-from connectors.mail_compose import Content, Envelope, compose
+from connectors.mail.compose import Content, Envelope, compose
 from flows.push_config import Campaign, MailTemplate, PushConfig, Step
 from kizuna.tokens import unsubscribe_address
 

@@ -13,13 +13,13 @@ from typing import Any
 import httpx
 
 from connectors.channel import Channel
-from connectors.gmail_send import SEND_SCOPES, GmailChannel
 from connectors.google_api import GoogleAuth, build_service
-from connectors.graph import GraphAuth, GraphOptions
-from connectors.graph_send import GraphSendChannel
-from connectors.outbox import OutboxChannel
-from connectors.slack_send import SlackChannel
-from connectors.smtp_send import SentCheck, SmtpChannel, imap_sent_check
+from connectors.mail.gmail_send import SEND_SCOPES, GmailChannel
+from connectors.mail.graph import GraphAuth, GraphOptions
+from connectors.mail.graph_send import GraphSendChannel
+from connectors.mail.outbox import OutboxChannel
+from connectors.mail.slack_send import SlackChannel
+from connectors.mail.smtp_send import SentCheck, SmtpChannel, imap_sent_check
 from flows.push_config import ChannelConfig, PushConfig
 from flows.secrets import resolve_secret
 

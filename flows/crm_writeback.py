@@ -30,7 +30,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, Engine, select
 
-from connectors.crm_write import WriteResult
+from connectors.crm.write import WriteResult
 from flows import registry
 from flows.workspace import Workspace
 from kizuna.errors import ConfigError

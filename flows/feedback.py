@@ -17,7 +17,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Engine
 
-from connectors.mailfiles import MailFilesCursor, read_messages
+from connectors.files.mailfiles import MailFilesCursor, read_messages
 from flows.push_config import PushConfig
 from mappings.bounce import bounces, complaints
 from mappings.unsubscribe import unsubscribes

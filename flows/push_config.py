@@ -27,7 +27,7 @@ from pydantic import (
     model_validator,
 )
 
-from connectors.smtp_send import SmtpSettings
+from connectors.mail.smtp_send import SmtpSettings
 from flows.workspace import Workspace, config_error
 from kizuna.errors import ConfigError
 from warehouse.segment_grammar import Cond, parse_segments

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from connectors.channel import Channel, Outgoing
-from connectors.mail_compose import Content, Envelope, compose
+from connectors.mail.compose import Content, Envelope, compose
 from flows.push_config import PushConfig, Rule
 from warehouse import reminders as rem
 from warehouse.consent import may_send

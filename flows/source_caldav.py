@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field
 
-from connectors.caldav_sync import CaldavCursor, read_calendar
+from connectors.calendar.caldav_sync import CaldavCursor, read_calendar
 from connectors.page import Cursor, Page
 from flows.engine import StreamSpec, config_fingerprint
 from flows.secrets import resolve_secret
@@ -76,7 +76,7 @@ def open_calendar(name: str, cfg: Config, ws: Workspace, calendar: str) -> tuple
         return client, client.calendar(url=urljoin(cfg.url, calendar))
     from caldav.lib import error as dav_error
 
-    from connectors.caldav_sync import classify
+    from connectors.calendar.caldav_sync import classify
 
     try:
         return client, client.principal().calendar(name=calendar)

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from connectors.gcal import GcalCursor, GcalOptions, events
+from connectors.calendar.gcal import GcalCursor, GcalOptions, events
 from connectors.google_api import CALENDAR_READONLY
 from connectors.page import Cursor, Page
 from flows.engine import StreamSpec, config_fingerprint

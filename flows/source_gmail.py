@@ -23,8 +23,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from connectors.gmail import GmailCursor, GmailOptions, messages
 from connectors.google_api import GMAIL_METADATA, GMAIL_READONLY
+from connectors.mail.gmail import GmailCursor, GmailOptions, messages
 from connectors.page import Cursor, Page
 from flows.engine import StreamSpec, config_fingerprint
 from flows.google_source import (

@@ -19,8 +19,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from connectors.calendar.gpeople import ListKind, PeopleCursor, PeopleOptions, people
 from connectors.google_api import CONTACTS_READONLY, OTHER_CONTACTS_READONLY
-from connectors.gpeople import ListKind, PeopleCursor, PeopleOptions, people
 from connectors.page import Cursor, Page
 from flows.engine import StreamSpec, config_fingerprint
 from flows.google_source import (

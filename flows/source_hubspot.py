@@ -21,9 +21,9 @@ from typing import Any, Literal
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from connectors import hubspot as hs
-from connectors import hubspot_write
-from connectors.crm_write import WriteResult
+from connectors.crm import hubspot as hs
+from connectors.crm import hubspot_write
+from connectors.crm.write import WriteResult
 from connectors.page import Cursor, Page
 from connectors.throttle import TokenBucket
 from flows.crm_source import LazyClient, apply_mapper, map_options

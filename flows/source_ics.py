@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field
 
-from connectors.icsfiles import IcsCursor, events
+from connectors.files.icsfiles import IcsCursor, events
 from connectors.page import Cursor, Page
 from flows.engine import StreamSpec, config_fingerprint
 from flows.source_common import calendar_window, require_path

@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from connectors.imap import ImapAccount, ImapCursor, open_client, raw_source_id, read_folder
+from connectors.mail.imap import ImapAccount, ImapCursor, open_client, raw_source_id, read_folder
 from connectors.page import Cursor, Page
 from flows.engine import StreamSpec, config_fingerprint
 from flows.mail_privacy import privacy_filter

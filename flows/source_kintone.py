@@ -33,9 +33,9 @@ from typing import Any, Literal
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from connectors import kintone as kt
-from connectors import kintone_write
-from connectors.crm_write import WriteResult
+from connectors.crm import kintone as kt
+from connectors.crm import kintone_write
+from connectors.crm.write import WriteResult
 from connectors.page import Cursor, Page
 from flows.crm_source import LazyClient, map_options
 from flows.crm_writeback import WritebackTarget

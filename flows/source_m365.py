@@ -31,9 +31,9 @@ from typing import Any, Literal
 import httpx
 from pydantic import Field, field_validator
 
-from connectors.graph import DeltaCursor, GraphAuth, GraphClient, GraphOptions, TokenSource
-from connectors.graph import events as graph_events
-from connectors.graph import messages as graph_messages
+from connectors.mail.graph import DeltaCursor, GraphAuth, GraphClient, GraphOptions, TokenSource
+from connectors.mail.graph import events as graph_events
+from connectors.mail.graph import messages as graph_messages
 from connectors.page import Cursor, Page
 from flows.engine import StreamSpec, config_fingerprint
 from flows.google_source import fit_stream_name

@@ -10,7 +10,7 @@ sources:
     exclude_internal: false  # true: skip mail whose every participant is on our own domains
 ```
 
-Re-runs read only what changed on disk (see :mod:`connectors.mailfiles`); the engine then
+Re-runs read only what changed on disk (see :mod:`connectors.files.mailfiles`); the engine then
 skips messages whose bytes it has seen, comparing the reader's digest, not the whole message.
 """
 
@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from connectors.mailfiles import Format, MailFilesCursor, read_messages
+from connectors.files.mailfiles import Format, MailFilesCursor, read_messages
 from connectors.page import Cursor, Page
 from flows.engine import StreamSpec, config_fingerprint
 from flows.source_common import require_path
@@ -47,7 +47,7 @@ class Config(SourceConfig):
 def map_message(
     raw: dict[str, Any], *, own_domains: list[str], headers_only: bool, exclude_internal: bool
 ) -> list[r.Record]:
-    """One raw record of :mod:`connectors.mailfiles` → its activity (or nothing if excluded)."""
+    """One raw record of :mod:`connectors.files.mailfiles` → its activity (or nothing if excluded)."""
     act = parse_message(raw["raw"], own_domains=own_domains, headers_only=headers_only)
     if exclude_internal and act.participants and all(p.internal for p in act.participants):
         return []

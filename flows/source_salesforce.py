@@ -24,9 +24,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from simple_salesforce.api import Salesforce
 
-from connectors import salesforce as sf
-from connectors import salesforce_auth, salesforce_write
-from connectors.crm_write import WriteResult
+from connectors.crm import salesforce as sf
+from connectors.crm import salesforce_auth, salesforce_write
+from connectors.crm.write import WriteResult
 from connectors.page import Cursor, Page
 from flows.crm_source import LazyClient, apply_mapper, map_options
 from flows.crm_writeback import WritebackTarget

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field
 
-from connectors import spreadsheet as conn
+from connectors.files import spreadsheet as conn
 from connectors.page import Cursor, Page
 from flows.engine import StreamSpec, config_fingerprint
 from flows.workspace import SourceConfig, Workspace

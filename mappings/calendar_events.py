@@ -35,8 +35,8 @@ import recurring_ical_events
 from icalendar import Calendar, Component
 from icalendar.error import GloballyUniqueTZIDGuessed
 
-from connectors.ical_split import event_uid, parse
-from connectors.ical_split import split_by_uid as split_by_uid
+from connectors.files.ical_split import event_uid, parse
+from connectors.files.ical_split import split_by_uid as split_by_uid
 from kizuna.errors import BadRecord
 from warehouse.normalize import normalize_email
 from warehouse.records import Activity, Direction, Participant

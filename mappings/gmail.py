@@ -14,7 +14,7 @@ import binascii
 from collections.abc import Collection
 from typing import Any
 
-from connectors.gmail import volatile_label
+from connectors.mail.gmail import volatile_label
 from kizuna.errors import BadRecord
 from mappings.mail import parse_message
 from warehouse.records import Activity

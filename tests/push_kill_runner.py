@@ -9,7 +9,7 @@ import smtplib
 import sys
 from pathlib import Path
 
-from connectors.smtp_send import SmtpChannel
+from connectors.mail.smtp_send import SmtpChannel
 from flows.campaign_run import approved_plan, open_batches, send_batch
 from tests.push_bulk import bulk_cfg
 from tests.push_smtp import marker

@@ -9,7 +9,7 @@ from pathlib import Path
 import icalendar
 import pytest
 
-from connectors.ical_split import split_by_uid
+from connectors.files.ical_split import split_by_uid
 from kizuna.errors import BadRecord
 from mappings.calendar_events import events_to_activities, revision_of
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 
-from connectors.icsfiles import IcsCursor, events
+from connectors.files.icsfiles import IcsCursor, events
 from flows.engine import StreamResult, run_stream
 from flows.source_ics import Config, streams, window_for
 from flows.workspace import Company, Workspace

@@ -17,8 +17,8 @@ from pathlib import Path
 from sqlalchemy import Engine, func, select
 
 from connectors.channel import Outgoing
-from connectors.outbox import OutboxChannel
-from connectors.smtp_send import SmtpChannel
+from connectors.mail.outbox import OutboxChannel
+from connectors.mail.smtp_send import SmtpChannel
 from flows.campaign_render import message_id
 from flows.campaign_run import approved_plan, open_batches, plan, send_batch
 from flows.push_config import PushConfig

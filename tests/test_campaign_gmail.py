@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import Engine, func, select, update
 
 from connectors.channel import Outgoing
-from connectors.gmail_send import GmailChannel
+from connectors.mail.gmail_send import GmailChannel
 from connectors.throttle import RetryPolicy
 from flows.campaign_render import message_id
 from flows.campaign_run import approved_plan, open_batches, plan, send_batch

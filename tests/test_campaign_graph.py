@@ -16,8 +16,8 @@ from pydantic import SecretStr
 from sqlalchemy import Engine, func, select, update
 
 from connectors.channel import Outgoing
-from connectors.graph import GraphAuth, GraphOptions, TokenSource
-from connectors.graph_send import GraphSendChannel
+from connectors.mail.graph import GraphAuth, GraphOptions, TokenSource
+from connectors.mail.graph_send import GraphSendChannel
 from connectors.throttle import RetryPolicy, TokenBucket
 from flows.campaign_render import message_id
 from flows.campaign_run import approved_plan, open_batches, plan, send_batch

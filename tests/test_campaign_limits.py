@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlalchemy import Engine, update
 
-from connectors.mail_compose import Content, Envelope, compose, for_iso2022jp
-from connectors.outbox import OutboxChannel
+from connectors.mail.compose import Content, Envelope, compose, for_iso2022jp
+from connectors.mail.outbox import OutboxChannel
 from flows.campaign_run import Pacer, approved_plan, open_batches, plan, send_batch
 from tests.push_seed import consent, make_cfg, seed_people
 from warehouse import schema as t

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import imaplib
 
-from connectors.smtp_send import imap_sent_check
+from connectors.mail.smtp_send import imap_sent_check
 from tests.servers import PASSWORD, Dovecot
 
 MID = "<kz.news.1.42.abcdef012345@own.example>"

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 
-from connectors.smtp_send import SmtpChannel
+from connectors.mail.smtp_send import SmtpChannel
 from flows.campaign_render import message_id
 from flows.campaign_run import approved_plan, open_batches, plan, send_batch
 from kizuna.errors import FatalError

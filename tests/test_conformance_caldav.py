@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from connectors.caldav_sync import CaldavCursor
+from connectors.calendar.caldav_sync import CaldavCursor
 from flows import source_caldav
 from flows.engine import StreamSpec
 from flows.workspace import Company, Workspace

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from connectors.icsfiles import IcsCursor
-from connectors.mailfiles import MailFilesCursor
+from connectors.files.icsfiles import IcsCursor
+from connectors.files.mailfiles import MailFilesCursor
 from flows import source_ics, source_mail
 from flows.engine import StreamSpec
 from flows.workspace import Company, Workspace

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from connectors.gcal import GcalCursor
+from connectors.calendar.gcal import GcalCursor
 from connectors.throttle import RetryPolicy, TokenBucket
 from flows import source_gcal
 from flows.engine import StreamSpec

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from connectors.gmail import GmailCursor
+from connectors.mail.gmail import GmailCursor
 from connectors.throttle import RetryPolicy, TokenBucket
 from flows import source_gmail
 from flows.engine import StreamSpec

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from connectors.gpeople import PeopleCursor
+from connectors.calendar.gpeople import PeopleCursor
 from connectors.throttle import RetryPolicy, TokenBucket
 from flows import source_gpeople
 from flows.engine import StreamSpec

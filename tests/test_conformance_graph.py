@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from sqlalchemy import Engine
 
-from connectors.graph import DeltaCursor
+from connectors.mail.graph import DeltaCursor
 from connectors.throttle import RetryPolicy, TokenBucket
 from flows import source_m365
 from flows.engine import StreamSpec

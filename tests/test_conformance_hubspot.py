@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from connectors import hubspot as hs
+from connectors.crm import hubspot as hs
 from flows import source_hubspot as src
 from flows.engine import StreamSpec
 from flows.workspace import Company, Workspace

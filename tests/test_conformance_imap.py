@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from connectors.imap import ImapCursor, source_id
+from connectors.mail.imap import ImapCursor, source_id
 from flows import source_imap
 from flows.engine import StreamSpec
 from flows.workspace import Company, Workspace

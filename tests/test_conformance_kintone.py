@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from connectors import kintone as kt
+from connectors.crm import kintone as kt
 from flows import source_kintone as src
 from flows.engine import StreamSpec
 from flows.workspace import Company, Workspace

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from connectors import salesforce as sf
+from connectors.crm import salesforce as sf
 from flows import source_salesforce as src
 from flows.engine import StreamSpec
 from flows.workspace import Company, Workspace

@@ -8,7 +8,7 @@ from typing import Any
 import caldav
 import pytest
 
-from connectors.caldav_sync import CaldavCursor, read_calendar
+from connectors.calendar.caldav_sync import CaldavCursor, read_calendar
 from connectors.page import Page
 from kizuna.errors import ResyncRequired, TransientError
 from tests.servers import Radicale

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from connectors.imap import (
+from connectors.mail.imap import (
     ImapAccount,
     ImapCursor,
     encode_mutf7,

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 
-from connectors.outbox import OutboxChannel
-from connectors.smtp_send import SmtpChannel
+from connectors.mail.outbox import OutboxChannel
+from connectors.mail.smtp_send import SmtpChannel
 from flows.campaign_run import approved_plan, open_batches, plan, send_batch
 from flows.feedback import apply_feedback, scan_folders
 from mappings.bounce import bounces

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 
-from connectors import hubspot as hs
+from connectors.crm import hubspot as hs
 from connectors.throttle import RetryPolicy
 from flows import source_hubspot as src
 from flows.engine import run_stream

@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 from sqlalchemy import Engine, select, update
 
-from connectors import hubspot as hs
-from connectors import hubspot_write as hw
+from connectors.crm import hubspot as hs
+from connectors.crm import hubspot_write as hw
 from connectors.throttle import RetryPolicy
 from flows import source_hubspot as src
 from flows.crm_writeback import desired_from_store

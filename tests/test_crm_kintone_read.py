@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine, select
 
-from connectors import kintone as kt
+from connectors.crm import kintone as kt
 from connectors.throttle import RetryPolicy
 from flows import source_kintone as src
 from flows.engine import run_stream

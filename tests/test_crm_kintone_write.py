@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 from sqlalchemy import Engine, select, update
 
-from connectors import kintone as kt
-from connectors import kintone_write as kw
+from connectors.crm import kintone as kt
+from connectors.crm import kintone_write as kw
 from flows import source_kintone as src
 from flows.crm_writeback import desired_from_store
 from flows.engine import run_stream

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from connectors.salesforce import flatten, parse_csv_page
+from connectors.crm.salesforce import flatten, parse_csv_page
 from flows.workspace import load
 from kizuna.errors import BadRecord, ConfigError
 from mappings import hubspot as hm

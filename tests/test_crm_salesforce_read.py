@@ -14,8 +14,8 @@ from pydantic import SecretStr
 from simple_salesforce.api import Salesforce
 from sqlalchemy import Engine, select
 
-from connectors import salesforce as sf
-from connectors import salesforce_auth as sfa
+from connectors.crm import salesforce as sf
+from connectors.crm import salesforce_auth as sfa
 from flows import source_salesforce as src
 from flows.engine import run_stream
 from flows.workspace import Company, Workspace
@@ -208,7 +208,7 @@ def test_quota_share_stops_after_a_committed_page_and_the_next_run_resumes(
         fake.org.api_total = 100
         fake.org.api_used = 88  # the first answer reports 89/100, over the 0.9 share on page 2
         spec = _spec(_ws(tmp_path), _cfg(), fake.client())
-        with caplog.at_level(logging.WARNING, logger="connectors.salesforce"):
+        with caplog.at_level(logging.WARNING, logger="connectors.crm.salesforce"):
             res = run_stream(engine, spec, "r1")
         assert res.read == 4  # two pages committed, then a clean stop
         assert "daily API quota" in caplog.text

@@ -13,8 +13,8 @@ import responses
 from simple_salesforce.api import Salesforce
 from sqlalchemy import Engine, select, update
 
-from connectors import salesforce as sf
-from connectors import salesforce_write as sw
+from connectors.crm import salesforce as sf
+from connectors.crm import salesforce_write as sw
 from flows import source_salesforce as src
 from flows.crm_writeback import desired_from_store
 from flows.engine import run_stream

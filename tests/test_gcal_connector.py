@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select
 
-from connectors.gcal import GcalCursor, GcalOptions, events
+from connectors.calendar.gcal import GcalCursor, GcalOptions, events
 from connectors.throttle import RetryPolicy, TokenBucket
 from flows import source_gcal
 from flows.engine import run_stream

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from connectors.gmail import GmailCursor, GmailOptions, messages
+from connectors.mail.gmail import GmailCursor, GmailOptions, messages
 from connectors.throttle import RetryPolicy, TokenBucket
 from kizuna.errors import AuthError, ResyncRequired, TransientError
 from tests.google_fakes import (

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select
 
-from connectors.gpeople import PeopleCursor, PeopleOptions, people
+from connectors.calendar.gpeople import PeopleCursor, PeopleOptions, people
 from connectors.throttle import RetryPolicy, TokenBucket
 from flows import source_gpeople
 from flows.engine import run_stream

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from connectors.graph import (
+from connectors.mail.graph import (
     DeltaCursor,
     GraphAuth,
     GraphClient,

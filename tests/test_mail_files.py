@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from connectors.mailfiles import MailFilesCursor, maildir_flags, read_messages, sha_of
-from connectors.mbox_format import mbox_flags
+from connectors.files.mailfiles import MailFilesCursor, maildir_flags, read_messages, sha_of
+from connectors.files.mbox_format import mbox_flags
 from connectors.page import Page
 from kizuna.errors import ConfigError
 from mappings.mail import message_id_of

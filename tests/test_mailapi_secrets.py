@@ -141,7 +141,7 @@ def test_secret_models_never_print_their_values(
         assert MARK not in shown  # ...but never shown
     assert "KZ_GMAIL_TOKEN" in auth.fix_for(OK_BOX)
 
-    from connectors.graph import GraphAuth
+    from connectors.mail.graph import GraphAuth
 
     graph = GraphAuth(tenant_id=TENANT, client_id=CLIENT, client_secret=SecretStr(CLIENT_SECRET))
     assert MARK not in repr(graph) and MARK not in graph.model_dump_json()

@@ -12,8 +12,8 @@ from pydantic import SecretStr
 from sqlalchemy import Engine, update
 
 from connectors.channel import Outgoing
-from connectors.mail_compose import Content, Envelope, compose
-from connectors.slack_send import SlackChannel
+from connectors.mail.compose import Content, Envelope, compose
+from connectors.mail.slack_send import SlackChannel
 from flows.channels import build_channel
 from flows.reminder_run import run_all
 from kizuna.errors import ConfigError, FatalError, TransientError

@@ -8,7 +8,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from connectors import spreadsheet as s
+from connectors.files import spreadsheet as s
 from connectors.page import Page
 from kizuna.errors import FatalError
 

@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from connectors.crm_http import request
+from connectors.crm.http import request
 from connectors.page import Cursor, Page
 from connectors.throttle import RetryPolicy, TokenBucket, parse_retry_after
 from kizuna.errors import AuthError, FatalError, KizunaError, QuotaError, TransientError

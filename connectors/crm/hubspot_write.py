@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from connectors import crm_write as w
-from connectors.hubspot import HubSpot
+from connectors.crm import write as w
+from connectors.crm.hubspot import HubSpot
 from kizuna.errors import KizunaError, TransientError
 
 BATCH = 100

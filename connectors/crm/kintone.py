@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 import httpx
 
-from connectors.crm_http import HttpFailure, request
+from connectors.crm.http import HttpFailure, request
 from connectors.page import Cursor, Page
 from connectors.throttle import RetryPolicy
 from kizuna.errors import AuthError, FatalError, KizunaError, TransientError

@@ -15,8 +15,8 @@ from typing import Any
 
 import httpx
 
-from connectors import crm_write as w
-from connectors.kintone import AppSpec, Kintone, error_code, quote, value
+from connectors.crm import write as w
+from connectors.crm.kintone import AppSpec, Kintone, error_code, quote, value
 from kizuna.errors import KizunaError
 
 BATCH = 100

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, SecretStr
 from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import SalesforceError
 
-from connectors.salesforce import API_VERSION, translate
+from connectors.crm.salesforce import API_VERSION, translate
 from kizuna.errors import AuthError, TransientError, from_http_status
 
 

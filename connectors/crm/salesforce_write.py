@@ -21,8 +21,8 @@ from typing import Any
 from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import SalesforceError
 
-from connectors import crm_write as w
-from connectors.salesforce import soql_in, translate
+from connectors.crm import write as w
+from connectors.crm.salesforce import soql_in, translate
 from kizuna.errors import TransientError
 
 COMPOSITE = 200

@@ -27,7 +27,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from connectors import ical_split
+from connectors.files import ical_split
 from connectors.page import Cursor, Page, RawBad
 
 PAGE_SIZE = 200

@@ -37,7 +37,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from connectors.mbox_format import mbox_entries, mbox_flags, resume_point
+from connectors.files.mbox_format import mbox_entries, mbox_flags, resume_point
 from connectors.page import Cursor, Page, RawBad
 from kizuna.errors import ConfigError
 

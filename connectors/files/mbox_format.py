@@ -1,6 +1,6 @@
 """The mbox format: splitting, ``>From`` unquoting, flags, and resuming after an append.
 
-Pure byte handling over an open binary file; :mod:`connectors.mailfiles` owns the cursor.
+Pure byte handling over an open binary file; :mod:`connectors.files.mailfiles` owns the cursor.
 A message starts at a ``From `` line at the start of the file or after a blank line (what
 ``mailbox``, procmail, Postfix and Thunderbird write); the blank lines before the next
 separator are not part of the message, so a message has the same bytes whether a writer

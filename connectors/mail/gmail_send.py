@@ -1,6 +1,6 @@
 """Sending through Gmail's ``users.messages.send`` with the raw RFC 5322 message.
 
-The message is the one ``connectors.mail_compose`` built (headers, Message-ID, List-Unsubscribe
+The message is the one ``connectors.mail.compose`` built (headers, Message-ID, List-Unsubscribe
 and all), base64url-encoded as Gmail's ``raw`` field; Gmail files it in the sender's Sent label
 and keeps our Message-ID, so "was it sent?" is a search of the sender's mailbox for
 ``rfc822msgid:`` — the crash recovery SMTP cannot offer.

@@ -23,7 +23,7 @@ from urllib.parse import quote
 import httpx
 
 from connectors.channel import Outgoing
-from connectors.graph import GraphClient, GraphOptions, GraphStatus, TokenSource
+from connectors.mail.graph import GraphClient, GraphOptions, GraphStatus, TokenSource
 from connectors.throttle import RetryPolicy, call
 from kizuna.errors import AuthError, BadRecord, KizunaError
 
