@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
 from flows.workspace import Workspace
-from mappings.crm_common import FieldMap, MapOptions
+from mappings.crm.common import FieldMap, MapOptions
 
 T = TypeVar("T")
 

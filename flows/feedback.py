@@ -1,6 +1,6 @@
 """Closing the unsubscribe loop: bounces, complaints and unsubscribe mails update consent.
 
-Two ways in, one rule set (:mod:`mappings.bounce`, :mod:`mappings.unsubscribe`):
+Two ways in, one rule set (:mod:`mappings.mail.bounce`, :mod:`mappings.mail.unsubscribe`):
 
 - :func:`apply_feedback` takes raw messages from any mail connector (IMAP, Gmail, Graph, a
   file export) — the hook a sync path calls with the messages it just read;
@@ -19,8 +19,8 @@ from sqlalchemy import Connection, Engine
 
 from connectors.files.mailfiles import MailFilesCursor, read_messages
 from flows.push_config import PushConfig
-from mappings.bounce import bounces, complaints
-from mappings.unsubscribe import unsubscribes
+from mappings.mail.bounce import bounces, complaints
+from mappings.mail.unsubscribe import unsubscribes
 from warehouse.consent import record_consent, suppress
 from warehouse.db import write_transaction
 from warehouse.state import StreamKey, load_cursor, now, save_cursor

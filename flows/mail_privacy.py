@@ -1,4 +1,4 @@
-"""The privacy filter every mail source applies after mapping (see ``mappings.privacy``).
+"""The privacy filter every mail source applies after mapping (see ``mappings.mail.privacy``).
 
 The only impure part is finding the known customers, needed for ``capture: known_customers``;
 it is read from the warehouse once per stream, on first use, so other capture modes never
@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from flows.workspace import Workspace
-from mappings.privacy import KnownCustomers, PrivacyConfig, apply_privacy
+from mappings.mail.privacy import KnownCustomers, PrivacyConfig, apply_privacy
 from warehouse.records import Activity
 
 PrivacyFilter = Callable[[Activity], Activity | None]

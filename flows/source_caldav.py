@@ -34,7 +34,7 @@ from flows.engine import StreamSpec, config_fingerprint
 from flows.secrets import resolve_secret
 from flows.source_common import calendar_window
 from flows.workspace import SourceConfig, Workspace
-from mappings.calendar_events import events_to_activities
+from mappings.calendar.events import events_to_activities
 from warehouse import records as r
 
 

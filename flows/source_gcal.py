@@ -30,7 +30,7 @@ from flows.google_source import (
     reauth_hint,
 )
 from flows.workspace import Workspace
-from mappings.gcal import event_activity
+from mappings.calendar.gcal import event_activity
 from warehouse import records as r
 
 

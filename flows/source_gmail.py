@@ -8,7 +8,7 @@ sources:
     service_account_key_env: GOOGLE_SA_KEY      # domain-wide delegation, or per account:
     # oauth_token_env: {sato@ourco.co.jp: GMAIL_TOKEN_SATO}
     query: newer_than:2y                         # limits the first (full) sync
-    privacy:                                     # see mappings/privacy.py
+    privacy:                                     # see mappings/mail/privacy.py
       capture: external                          # all | external | known_customers
       headers_only: false                        # true: format=metadata, bodies never fetched
       retention_days: 730
@@ -35,8 +35,8 @@ from flows.google_source import (
 )
 from flows.mail_privacy import privacy_filter
 from flows.workspace import Workspace
-from mappings.gmail import message_activity
-from mappings.privacy import PrivacyConfig
+from mappings.mail.gmail import message_activity
+from mappings.mail.privacy import PrivacyConfig
 from warehouse import records as r
 
 

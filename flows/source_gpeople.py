@@ -30,7 +30,7 @@ from flows.google_source import (
     reauth_hint,
 )
 from flows.workspace import Workspace
-from mappings.gpeople import person_record
+from mappings.calendar.gpeople import person_record
 from warehouse import records as r
 
 

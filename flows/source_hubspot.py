@@ -32,7 +32,7 @@ from flows.engine import StreamSpec, config_fingerprint
 from flows.secrets import resolve_secret
 from flows.workspace import SourceConfig, Workspace
 from kizuna.errors import ConfigError
-from mappings import hubspot as m
+from mappings.crm import hubspot as m
 
 DEFAULT_OBJECTS = ("companies", "contacts", "deals", "meetings", "calls")
 

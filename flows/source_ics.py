@@ -32,7 +32,7 @@ from connectors.page import Cursor, Page
 from flows.engine import StreamSpec, config_fingerprint
 from flows.source_common import calendar_window, require_path
 from flows.workspace import SourceConfig, Workspace
-from mappings.calendar_events import events_to_activities
+from mappings.calendar.events import events_to_activities
 from warehouse import records as r
 
 STREAM = "events"

@@ -36,8 +36,8 @@ from flows.engine import StreamSpec, config_fingerprint
 from flows.mail_privacy import privacy_filter
 from flows.secrets import resolve_secret
 from flows.workspace import SourceConfig, Workspace
-from mappings.mail import parse_message
-from mappings.privacy import PrivacyConfig
+from mappings.mail.message import parse_message
+from mappings.mail.privacy import PrivacyConfig
 from warehouse import records as r
 
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}

@@ -43,8 +43,8 @@ from flows.engine import StreamSpec, config_fingerprint
 from flows.secrets import resolve_secret
 from flows.workspace import SourceConfig, Workspace
 from kizuna.errors import ConfigError
-from mappings import kintone as m
-from mappings.crm_common import MapOptions
+from mappings.crm import kintone as m
+from mappings.crm.common import MapOptions
 
 
 class AppConfig(BaseModel):

@@ -10,7 +10,7 @@ sources:
     mailboxes: [sato@ourco.co.jp, suzuki@ourco.co.jp]
     folders: [inbox, sentitems]      # well-known names or folder ids
     calendar: true
-    privacy:                         # see mappings/privacy.py (mail only)
+    privacy:                         # see mappings/mail/privacy.py (mail only)
       capture: external
       headers_only: false            # true: bodyPreview is not even requested
 ```
@@ -41,8 +41,8 @@ from flows.mail_privacy import privacy_filter
 from flows.secrets import block_name, resolve_secret
 from flows.source_common import unique_addresses
 from flows.workspace import SourceConfig, Workspace
-from mappings.graph import event_activity, message_activity
-from mappings.privacy import PrivacyConfig
+from mappings.mail.graph import event_activity, message_activity
+from mappings.mail.privacy import PrivacyConfig
 from warehouse import records as r
 
 

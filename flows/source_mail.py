@@ -27,7 +27,7 @@ from connectors.page import Cursor, Page
 from flows.engine import StreamSpec, config_fingerprint
 from flows.source_common import require_path
 from flows.workspace import SourceConfig, Workspace
-from mappings.mail import message_id_of, parse_message
+from mappings.mail.message import message_id_of, parse_message
 from warehouse import records as r
 
 STREAM = "messages"

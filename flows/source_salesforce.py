@@ -33,7 +33,7 @@ from flows.crm_writeback import WritebackTarget
 from flows.engine import StreamSpec, config_fingerprint
 from flows.secrets import resolve_secret
 from flows.workspace import SourceConfig, Workspace
-from mappings import salesforce as m
+from mappings.crm import salesforce as m
 
 DEFAULT_OBJECTS = ("Account", "Contact", "Lead", "Opportunity", "Task", "Event")
 

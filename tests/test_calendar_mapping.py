@@ -11,7 +11,7 @@ import pytest
 
 from connectors.files.ical_split import split_by_uid
 from kizuna.errors import BadRecord
-from mappings.calendar_events import events_to_activities, revision_of
+from mappings.calendar.events import events_to_activities, revision_of
 
 CORPUS = Path(icalendar.__file__).parent / "tests" / "calendars"
 WIDE = {
@@ -397,7 +397,7 @@ END:VEVENT
 def test_overlong_uids_keep_occurrences_apart_and_agree_across_sources() -> None:
     """Regression: API keys over the column length kept only the UID's head, so every
     occurrence of such a series collapsed into one activity."""
-    from mappings.calendar_events import api_meeting_key, fit_key
+    from mappings.calendar.events import api_meeting_key, fit_key
 
     uid = "x" * 600
     a = api_meeting_key(uid, "2026-01-05T00:00:00+00:00")

@@ -16,7 +16,7 @@ from connectors.files.mailfiles import MailFilesCursor
 from flows import source_ics, source_mail
 from flows.engine import StreamSpec
 from flows.workspace import Company, Workspace
-from mappings.mail import message_id_of
+from mappings.mail.message import message_id_of
 from tests.conformance import ConformanceSuite, SourceHarness
 from tests.servers import message
 from tests.test_connectors_caldav import event

@@ -16,7 +16,7 @@ from connectors.mail.outbox import OutboxChannel
 from connectors.mail.smtp_send import SmtpChannel
 from flows.campaign_run import approved_plan, open_batches, plan, send_batch
 from flows.feedback import apply_feedback, scan_folders
-from mappings.bounce import bounces
+from mappings.mail.bounce import bounces
 from tests.push_seed import consent, make_cfg, seed_people
 from tests.push_smtp import smtp_server
 from warehouse.ledger_schema import PlanEntry

@@ -12,10 +12,10 @@ import yaml
 from connectors.crm.salesforce import flatten, parse_csv_page
 from flows.workspace import load
 from kizuna.errors import BadRecord, ConfigError
-from mappings import hubspot as hm
-from mappings import kintone as km
-from mappings import salesforce as sm
-from mappings.crm_common import MapOptions
+from mappings.crm import hubspot as hm
+from mappings.crm import kintone as km
+from mappings.crm import salesforce as sm
+from mappings.crm.common import MapOptions
 from warehouse import records as r
 
 OPTS = MapOptions(

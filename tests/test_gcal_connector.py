@@ -14,8 +14,8 @@ from flows import source_gcal
 from flows.engine import run_stream
 from flows.workspace import Company, Workspace
 from kizuna.errors import ResyncRequired
-from mappings.calendar_events import events_to_activities
-from mappings.gcal import event_activity
+from mappings.calendar.events import events_to_activities
+from mappings.calendar.gcal import event_activity
 from tests.google_fakes import FULL_SYNC_410, RATE_403, Script, ok, service
 from warehouse import schema as t
 

@@ -270,7 +270,7 @@ def test_quota_units_are_taken_per_call_from_the_account_budget() -> None:
 
 def test_mapping_raw_and_metadata_give_the_same_identity() -> None:
     from kizuna.errors import BadRecord
-    from mappings.gmail import message_activity
+    from mappings.mail.gmail import message_activity
 
     raw = rfc822("<Same.1@Customer.co.jp>", to="佐藤 花子 <hanako@ourco.co.jp>")
     full = message_activity(

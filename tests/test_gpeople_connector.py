@@ -14,7 +14,7 @@ from flows import source_gpeople
 from flows.engine import run_stream
 from flows.workspace import Company, Workspace
 from kizuna.errors import BadRecord, ResyncRequired
-from mappings.gpeople import person_record
+from mappings.calendar.gpeople import person_record
 from tests.google_fakes import Script, ok, rpc_error, service
 from warehouse import schema as t
 

@@ -6,9 +6,9 @@ import struct
 from datetime import UTC, datetime
 from typing import Any
 
-from mappings.gcal import event_activity as gcal_event
-from mappings.graph import event_activity, message_activity, series_uid
-from mappings.mail import parse_message
+from mappings.calendar.gcal import event_activity as gcal_event
+from mappings.mail.graph import event_activity, message_activity, series_uid
+from mappings.mail.message import parse_message
 from tests.graph_fakes import address, message
 
 OWN = ["ourco.co.jp"]

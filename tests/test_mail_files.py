@@ -14,7 +14,7 @@ from connectors.files.mailfiles import MailFilesCursor, maildir_flags, read_mess
 from connectors.files.mbox_format import mbox_flags
 from connectors.page import Page
 from kizuna.errors import ConfigError
-from mappings.mail import message_id_of
+from mappings.mail.message import message_id_of
 
 
 def msg(i: int, *, mid: bool = True, body: str = "") -> bytes:

@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kizuna.errors import BadRecord
-from mappings.mail import message_id_of, message_text, parse_message
-from mappings.mime import decode_bytes, decode_words, html_to_text, snippet
+from mappings.mail.message import message_id_of, message_text, parse_message
+from mappings.mail.mime import decode_bytes, decode_words, html_to_text, snippet
 
 STDLIB_TEST = Path(sysconfig.get_paths()["stdlib"]) / "test"
 CORPUS = STDLIB_TEST / "test_email" / "data"

@@ -10,8 +10,8 @@ from sqlalchemy import Engine
 
 from flows.mail_privacy import privacy_filter
 from flows.workspace import Company, Workspace
-from mappings.mail import parse_message
-from mappings.privacy import KnownCustomers, PrivacyConfig, apply_privacy, exclusion_reason
+from mappings.mail.message import parse_message
+from mappings.mail.privacy import KnownCustomers, PrivacyConfig, apply_privacy, exclusion_reason
 from tests.servers import message
 from warehouse import records as rec
 from warehouse.known_customers import known_customer_contacts

@@ -12,8 +12,8 @@ from flows import registry
 from flows import source_spreadsheet as src
 from flows.workspace import Company, Workspace
 from kizuna.errors import BadRecord, ConfigError
-from mappings import spreadsheet_values as v
-from mappings.spreadsheet import SheetMapping
+from mappings.spreadsheet.rows import SheetMapping
+from mappings.spreadsheet.rows import values as v
 from warehouse import records as r
 
 JA_ROW = {
@@ -228,7 +228,7 @@ def test_config_defaults_and_stream_spec(tmp_path: Path) -> None:
 def test_japanese_phone_shortcut_agrees_with_libphonenumber() -> None:
     import random
 
-    from mappings.spreadsheet import phone
+    from mappings.spreadsheet.rows import phone
     from warehouse.normalize import normalize_phone
 
     rnd = random.Random(2)

@@ -1,6 +1,6 @@
 """Mail exported to disk: mbox files, Maildir folders and folders of ``.eml`` files.
 
-Yields raw messages (bytes, untouched) in pages; the mapping (``mappings.mail``) decodes them.
+Yields raw messages (bytes, untouched) in pages; the mapping (``mappings.mail.message``) decodes them.
 A raw record is ``{"id", "raw", "sha", "folder", "flags", "path"}``: ``id`` is the message's
 normalised Message-ID when the injected ``id_of`` finds one (the same mail in two folders is
 one record), else ``"sha:" + sha``; ``sha`` is a digest of the bytes so the engine need not

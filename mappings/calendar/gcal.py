@@ -1,6 +1,6 @@
 """A Google Calendar event resource → a meeting activity, keyed like every calendar source.
 
-Keys follow :mod:`mappings.calendar_events`: ``meeting:<iCalUID>`` for a single event and
+Keys follow :mod:`mappings.calendar.events`: ``meeting:<iCalUID>`` for a single event and
 ``meeting:<iCalUID>/<original start, UTC>`` (or ``/<date>`` all day) for an instance of a
 recurring event — Google gives instances the series' ``iCalUID`` and their
 ``originalStartTime``, which is the RECURRENCE-ID a CalDAV copy of the same meeting carries.
@@ -16,9 +16,9 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from kizuna.errors import BadRecord
-from mappings.calendar_events import api_meeting_key, meeting_direction, revision_of
-from mappings.mail import is_internal, own_domain_set
-from mappings.mime import snippet
+from mappings.calendar.events import api_meeting_key, meeting_direction, revision_of
+from mappings.mail.message import is_internal, own_domain_set
+from mappings.mail.mime import snippet
 from warehouse.normalize import normalize_email
 from warehouse.records import Activity, Participant
 

@@ -13,7 +13,7 @@ from datetime import date
 from typing import Any
 
 from kizuna.errors import BadRecord
-from mappings.mail import is_internal, own_domain_set
+from mappings.mail.message import is_internal, own_domain_set
 from warehouse.normalize import normalize_email, normalize_phone
 from warehouse.records import OrgRef, Person
 

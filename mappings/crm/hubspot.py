@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from kizuna.errors import BadRecord
-from mappings.crm_common import (
+from mappings.crm.common import (
     MapOptions,
     as_date,
     as_datetime,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from kizuna.errors import BadRecord
-from mappings.crm_common import (
+from mappings.crm.common import (
     MapOptions,
     as_date,
     as_datetime,

@@ -1,7 +1,7 @@
 """A Gmail message resource → an email activity, through the one mail parser.
 
 ``format=raw`` carries the RFC 5322 bytes (base64url): they go to
-:func:`mappings.mail.parse_message` unchanged, so a mail seen through Gmail and through IMAP
+:func:`mappings.mail.message.parse_message` unchanged, so a mail seen through Gmail and through IMAP
 gets the same key (its Message-ID), participants, thread and direction. ``format=metadata``
 (headers-only mode) carries the header fields as JSON; they are written back as a header block
 and parsed the same way, so nothing about identity depends on the format.
@@ -16,7 +16,7 @@ from typing import Any
 
 from connectors.mail.gmail import volatile_label
 from kizuna.errors import BadRecord
-from mappings.mail import parse_message
+from mappings.mail.message import parse_message
 from warehouse.records import Activity
 
 

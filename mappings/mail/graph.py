@@ -2,11 +2,11 @@
 
 Messages: Graph gives the transport headers (``internetMessageHeaders``) for received mail and
 JSON fields for everything; the headers — or, where Graph has none (sent items), headers
-written from the JSON fields — are parsed by :func:`mappings.mail.parse_message`, so the key
+written from the JSON fields — are parsed by :func:`mappings.mail.message.parse_message`, so the key
 (``mail:<Message-ID>``), thread and direction agree with the same mail seen through IMAP or
 Gmail. ``bodyPreview`` gives the snippet unless the source is headers-only.
 
-Events: keys follow :mod:`mappings.calendar_events` — ``meeting:<UID>`` for a single event,
+Events: keys follow :mod:`mappings.calendar.events` — ``meeting:<UID>`` for a single event,
 ``meeting:<UID>/<original start in UTC>`` for an occurrence. Graph's ``iCalUId`` is Exchange's
 GlobalObjectId in hex, and differs per occurrence (the instance date sits in bytes 16–19): the
 series UID is that id with the date zeroed, or — for a meeting that came from another system
@@ -23,10 +23,10 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from kizuna.errors import BadRecord
-from mappings.calendar_events import api_meeting_key, meeting_direction, revision_of
-from mappings.gmail import header_block
-from mappings.mail import is_internal, own_domain_set, parse_message
-from mappings.mime import snippet
+from mappings.calendar.events import api_meeting_key, meeting_direction, revision_of
+from mappings.mail.gmail import header_block
+from mappings.mail.message import is_internal, own_domain_set, parse_message
+from mappings.mail.mime import snippet
 from warehouse.normalize import normalize_email
 from warehouse.records import Activity, Participant
 

@@ -6,7 +6,7 @@ normalised Message-ID and nothing source-specific goes into the mapping.
 
 Parsing uses the stdlib ``email`` package with the ``compat32`` policy: it never raises on
 broken structure and keeps header values raw, so every header is decoded here (see
-:mod:`mappings.mime`) with Japanese-aware charset handling. ``policy.default`` decodes
+:mod:`mappings.mail.mime`) with Japanese-aware charset handling. ``policy.default`` decodes
 headers itself on access: it reads ``Shift_JIS`` words with the strict JIS codec (①, ～ lost)
 and keeps 8-bit header bytes as surrogates — the tests compare both on the CPython corpus.
 """
@@ -26,7 +26,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from kizuna.errors import BadRecord
-from mappings.mime import (
+from mappings.mail.mime import (
     decode_bytes,
     decode_header,
     decode_words,

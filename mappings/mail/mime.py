@@ -15,8 +15,8 @@ import codecs
 import hashlib
 import re
 
-from mappings.mail_text import SNIPPET_CHARS, html_to_text, snippet
-from mappings.mime_jp import decode_eucjp, decode_iso2022jp
+from mappings.mail.mime_jp import decode_eucjp, decode_iso2022jp
+from mappings.mail.text import SNIPPET_CHARS, html_to_text, snippet
 
 __all__ = [
     "SNIPPET_CHARS",

@@ -12,7 +12,7 @@ from datetime import datetime
 from email.utils import getaddresses
 
 from kizuna.tokens import parse_unsubscribe_address
-from mappings.bounce import parse, received_at
+from mappings.mail.bounce import parse, received_at
 from warehouse.consent import ConsentEvent
 
 RECIPIENT_HEADERS = ("To", "Cc", "Delivered-To", "X-Original-To", "Envelope-To")

@@ -21,7 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 from kizuna.errors import BadRecord
-from mappings import spreadsheet_values as v
+from mappings.spreadsheet.rows import values as v
 from warehouse import records as r
 from warehouse.normalize import normalize_email, normalize_phone
 
