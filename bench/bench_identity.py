@@ -5,7 +5,7 @@
     .venv/bin/python -m bench.bench_identity scale --n 1000000 --db /tmp/identity-1m.db
 
 Everything runs through the warehouse (records written with ``apply_page``, resolved with
-``warehouse.resolve``) on SQLite, the one-machine default. Quality is counted on pairs of
+``warehouse.identity.resolve``) on SQLite, the one-machine default. Quality is counted on pairs of
 source records: two source rows are predicted the same when their unified rows end in one
 cluster (rows the store already linked by email count as predicted too). Scale runs resolve in
 a child process so its peak memory is measured alone.
@@ -30,12 +30,12 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from bench.identity_data import febrl, japanese, japanese_people
-from warehouse import identity_schema as ids
 from warehouse import records as r
 from warehouse import schema as t
 from warehouse.db import make_engine, upgrade
-from warehouse.matching import MatchSettings
-from warehouse.resolve import ResolveStats, resolve_full, resolve_incremental
+from warehouse.identity import schema as ids
+from warehouse.identity.matching import MatchSettings
+from warehouse.identity.resolve import ResolveStats, resolve_full, resolve_incremental
 from warehouse.state import StreamKey
 from warehouse.store import apply_page
 
@@ -79,7 +79,7 @@ def bulk_load(engine: Engine, stream_records: Iterable[tuple[str, r.Person]]) ->
     million-row set loadable in minutes on two cores. Unlike ``apply_page`` it does not join
     records that share an address at write time: the resolver's email rule does that instead.
     """
-    from warehouse.normalize import normalize_org_name
+    from warehouse.identity.normalize import normalize_org_name
     from warehouse.state import now
 
     ts = now()

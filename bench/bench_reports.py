@@ -25,9 +25,9 @@ from sqlalchemy import Engine, insert
 from flows.report_render import daily_html, daily_markdown, pipeline_html
 from warehouse import schema as t
 from warehouse.db import make_engine, upgrade
-from warehouse.report_model import day_window
-from warehouse.reporting import daily, staff_with_activity
-from warehouse.reporting_pipeline import pipeline
+from warehouse.reporting.daily import daily, staff_with_activity
+from warehouse.reporting.model import day_window
+from warehouse.reporting.pipeline import pipeline
 
 STAGES = (("リード", 10), ("提案", 30), ("見積", 50), ("交渉", 70))
 NOW = datetime(2026, 11, 27, 3, tzinfo=UTC)

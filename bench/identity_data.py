@@ -163,7 +163,7 @@ def japanese_people(
     cities = list(fa.Provider.cities)
     prefs = list(fa.Provider.prefectures)
     towns = list(fa.Provider.towns)
-    from warehouse.matching import reading_tokens
+    from warehouse.identity.matching import reading_tokens
 
     companies: dict[int, _Company] = {}
 

@@ -24,12 +24,12 @@ from connectors.channel import Channel
 from flows.campaign_render import build, context_for, language_of, message_id, pick, render
 from flows.push_config import Campaign, PushConfig, QuietHours
 from kizuna.errors import BadRecord, FatalError
-from warehouse import ledger
-from warehouse.audience import profiles, utc
-from warehouse.consent import may_send_many
+from warehouse.activation import ledger
+from warehouse.activation.audience import profiles, utc
+from warehouse.activation.consent import may_send_many
+from warehouse.activation.segment_schema import entered_since, snapshot
+from warehouse.activation.segments import Context, members
 from warehouse.db import write_transaction
-from warehouse.segment_schema import entered_since, snapshot
-from warehouse.segments import Context, members
 from warehouse.state import now as utcnow
 
 Clock = Callable[[], datetime]

@@ -21,8 +21,8 @@ from flows.push_config import push_config
 from flows.runtime import engine_for
 from flows.sync import only_transient
 from flows.workspace import load
-from warehouse import ledger
-from warehouse.audience import utc
+from warehouse.activation import ledger
+from warehouse.activation.audience import utc
 from warehouse.state import now as utcnow
 
 

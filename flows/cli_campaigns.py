@@ -39,7 +39,7 @@ def _open(workspace: Path) -> tuple[Any, Any]:
 def segments_list(workspace: WorkspaceOpt = Path("kizuna.yaml")) -> None:
     """Every segment with its member count today."""
     from flows.campaign_run import segment_context
-    from warehouse.segments import members
+    from warehouse.activation.segments import members
     from warehouse.state import now
 
     def run() -> None:
@@ -68,8 +68,8 @@ def segments_preview(
 ) -> None:
     """Count, sample members and which conditions each of them meets."""
     from flows.campaign_run import segment_context
-    from warehouse.audience import profiles
-    from warehouse.segments import explain, members
+    from warehouse.activation.audience import profiles
+    from warehouse.activation.segments import explain, members
     from warehouse.state import now
 
     def run() -> None:
@@ -103,8 +103,8 @@ def campaigns_list(workspace: WorkspaceOpt = Path("kizuna.yaml")) -> None:
     """Every campaign: segment, channel, steps, its current plan and what was sent."""
     from sqlalchemy import func, select
 
-    from warehouse import ledger
-    from warehouse.ledger_schema import Delivery
+    from warehouse.activation import ledger
+    from warehouse.activation.ledger_schema import Delivery
 
     def run() -> None:
         cfg, engine = _open(workspace)

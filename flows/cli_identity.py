@@ -68,7 +68,7 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
     """The 360 view: golden fields with their sources, contacts, lineage, activity, deals."""
-    from warehouse import identity_admin as adm
+    from warehouse.identity import admin as adm
 
     view = _with_conn(
         workspace, lambda conn, rules: adm.customer_360(conn, adm.find_customer(conn, ref), rules)
@@ -162,7 +162,7 @@ def review_list(
     limit: Annotated[int, typer.Option(help="How many pairs to show.")] = 50,
 ) -> None:
     """Pairs scored between the review and merge thresholds, most likely first."""
-    from warehouse import identity_admin as adm
+    from warehouse.identity import admin as adm
 
     rows = _with_conn(workspace, lambda conn, _: adm.review_queue(conn, limit))
     if not rows:
@@ -193,7 +193,7 @@ def review_accept(
     by: ByOpt = None,
 ) -> None:
     """Merge the pair: they are one customer from now on."""
-    from warehouse import identity_admin as adm
+    from warehouse.identity import admin as adm
 
     who = by or getpass.getuser()
     cid = _with_conn(
@@ -209,7 +209,7 @@ def review_reject(
     by: ByOpt = None,
 ) -> None:
     """Keep the pair apart, now and in every later run."""
-    from warehouse import identity_admin as adm
+    from warehouse.identity import admin as adm
 
     who = by or getpass.getuser()
     _with_conn(workspace, lambda conn, rules: adm.reject(conn, match_id, who, rules), write=True)
@@ -224,7 +224,7 @@ def identity_split(
     note: Annotated[str | None, typer.Option(help="Why, for the record.")] = None,
 ) -> None:
     """Move records out of a customer; later runs never join them back."""
-    from warehouse import identity_admin as adm
+    from warehouse.identity import admin as adm
 
     new = _with_conn(
         workspace,
@@ -244,7 +244,7 @@ def identity_never_link(
     note: Annotated[str | None, typer.Option(help="Why, for the record.")] = None,
 ) -> None:
     """Pin two records as never the same person (undoes a merge that joined them)."""
-    from warehouse import identity_admin as adm
+    from warehouse.identity import admin as adm
 
     _with_conn(workspace, lambda conn, rules: adm.never_link(conn, a, b, note, rules), write=True)
     console.print(f"Records {a} and {b} will never be linked.")

@@ -113,8 +113,8 @@ def submit(
     from flows.report_run import parse_date
     from flows.runtime import engine_for
     from warehouse.db import write_transaction
-    from warehouse.report_drafts import submit as submit_report
-    from warehouse.reporting import staff_by_email
+    from warehouse.reporting.daily import staff_by_email
+    from warehouse.reporting.drafts import submit as submit_report
     from warehouse.state import now
 
     def run() -> bool:

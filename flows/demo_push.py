@@ -18,9 +18,9 @@ from flows.push_config import PushConfig, push_config
 from flows.reminder_run import run_all
 from flows.runtime import engine_for
 from flows.workspace import load
-from warehouse.consent import ConsentEvent, record_consent
+from warehouse.activation.consent import ConsentEvent, record_consent
+from warehouse.activation.segments import members
 from warehouse.db import write_transaction
-from warehouse.segments import members
 from warehouse.state import now
 
 DEMO_OPT_IN_SOURCE = "demo: seminar sign-up form (generated sample data)"

@@ -21,7 +21,7 @@ from connectors.files.mailfiles import MailFilesCursor, read_messages
 from flows.push_config import PushConfig
 from mappings.mail.bounce import bounces, complaints
 from mappings.mail.unsubscribe import unsubscribes
-from warehouse.consent import record_consent, suppress
+from warehouse.activation.consent import record_consent, suppress
 from warehouse.db import write_transaction
 from warehouse.state import StreamKey, load_cursor, now, save_cursor
 

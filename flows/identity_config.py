@@ -21,9 +21,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from flows.workspace import Workspace, config_error
-from warehouse.matching import MatchSettings
-from warehouse.normalize import FREE_MAIL_DOMAINS
-from warehouse.survivorship import SurvivorshipRules
+from warehouse.identity.matching import MatchSettings
+from warehouse.identity.normalize import FREE_MAIL_DOMAINS
+from warehouse.identity.survivorship import SurvivorshipRules
 
 Rule = Literal["source_priority", "most_recent", "most_complete"]
 

@@ -41,7 +41,7 @@ def privacy_filter(
 
 def _from_warehouse(ws: Workspace) -> KnownCustomers:
     from flows.runtime import engine_for
-    from warehouse.known_customers import known_customer_contacts
+    from warehouse.identity.known_customers import known_customer_contacts
 
     with engine_for(ws.warehouse_url).connect() as conn:
         emails, domains = known_customer_contacts(conn)

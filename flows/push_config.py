@@ -30,7 +30,7 @@ from pydantic import (
 from connectors.mail.smtp_send import SmtpSettings
 from flows.workspace import Workspace, config_error
 from kizuna.errors import ConfigError
-from warehouse.segment_grammar import Cond, parse_segments
+from warehouse.activation.grammar import Cond, parse_segments
 
 REMINDER_ONLY = {"slack"}
 """Channel types that cannot carry campaign mail (no unsubscribe header, no recipient)."""

@@ -20,8 +20,8 @@ from sqlalchemy import Engine
 from connectors.channel import Channel, Outgoing
 from connectors.mail.compose import Content, Envelope, compose
 from flows.push_config import PushConfig, Rule
-from warehouse import reminders as rem
-from warehouse.consent import may_send
+from warehouse.activation import reminders as rem
+from warehouse.activation.consent import may_send
 from warehouse.db import write_transaction
 from warehouse.state import now as utcnow
 

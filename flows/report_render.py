@@ -16,8 +16,8 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from warehouse.report_model import DailyData
-from warehouse.reporting_pipeline import Pipeline
+from warehouse.reporting.model import DailyData
+from warehouse.reporting.pipeline import Pipeline
 
 WEEKDAYS = {"ja": "月火水木金土日", "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")}
 

@@ -22,9 +22,7 @@ from flows.runtime import engine_for
 from flows.workspace import Workspace
 from kizuna.errors import ConfigError
 from warehouse.db import write_transaction
-from warehouse.report_drafts import Draft, save_drafts, stored
-from warehouse.report_model import Staff, day_window
-from warehouse.reporting import (
+from warehouse.reporting.daily import (
     daily,
     latest_activity_days,
     staff_by_email,
@@ -33,7 +31,9 @@ from warehouse.reporting import (
     team_members,
     team_names,
 )
-from warehouse.reporting_pipeline import Pipeline, pipeline
+from warehouse.reporting.drafts import Draft, save_drafts, stored
+from warehouse.reporting.model import Staff, day_window
+from warehouse.reporting.pipeline import Pipeline, pipeline
 from warehouse.state import now
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@+-]")

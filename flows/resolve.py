@@ -15,8 +15,8 @@ from prefect import flow, get_run_logger, task
 from flows.identity_config import settings_for
 from flows.runtime import engine_for
 from flows.workspace import load
-from warehouse import resolve as rs
-from warehouse import survivorship
+from warehouse.identity import resolve as rs
+from warehouse.identity import survivorship
 from warehouse.state import now
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from flows.workspace import Workspace
 from kizuna.errors import ConfigError
-from warehouse.normalize import normalize_email
+from warehouse.identity.normalize import normalize_email
 
 
 def unique_addresses(values: list[str], noun: str = "an email address") -> list[str]:

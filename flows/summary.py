@@ -137,7 +137,7 @@ def entity_table(ws: Workspace) -> Table:
 
 def _identity_rows(conn: Connection, table: Table, people: int, width: int) -> None:
     """Customers after identity resolution: people records less those merged into others."""
-    from warehouse import identity_schema as ids
+    from warehouse.identity import schema as ids
 
     c, m = ids.IdentityCluster, ids.IdentityMatch
     members, clusters = conn.execute(

@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from kizuna.errors import ConfigError
-from warehouse.normalize import normalize_domain
+from warehouse.identity.normalize import normalize_domain
 
 DEFAULT_FILE = "kizuna.yaml"
 

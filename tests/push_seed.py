@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Engine, insert
 from flows.push_config import PushConfig, push_config
 from flows.workspace import Workspace
 from warehouse import schema as t
-from warehouse.consent import ConsentEvent, record_consent
+from warehouse.activation.consent import ConsentEvent, record_consent
 
 AS_OF = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)  # 12:00 in Tokyo
 

@@ -24,8 +24,8 @@ from flows.campaign_run import approved_plan, open_batches, plan, send_batch
 from flows.push_config import PushConfig
 from tests.push_bulk import bulk_cfg, seed_recipients
 from tests.push_smtp import smtp_server
-from warehouse import ledger
-from warehouse.ledger_schema import Delivery
+from warehouse.activation import ledger
+from warehouse.activation.ledger_schema import Delivery
 
 SIZES = {"sqlite": 2000, "postgresql": 500}
 """Recipients per run: thousands on SQLite; PostgreSQL proves the same ledger on fewer, since

@@ -26,8 +26,8 @@ from kizuna.errors import AuthError, BadRecord, ConfigError, TransientError
 from tests.google_fakes import RATE_429, Script, error, ok, rfc822, service
 from tests.push_bulk import bulk_cfg, seed_recipients
 from tests.push_seed import AS_OF, Seeder, ago, make_cfg, seed_people
-from warehouse import ledger
-from warehouse.ledger_schema import Delivery, Reminder
+from warehouse.activation import ledger
+from warehouse.activation.ledger_schema import Delivery, Reminder
 
 ACCOUNT = "sales@own.example"
 MID = "<kz.c.autumn.1.0.abcd@own.example>"

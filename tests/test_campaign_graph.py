@@ -42,8 +42,8 @@ from tests.graph_fakes import (
 )
 from tests.push_bulk import bulk_cfg, seed_recipients
 from tests.push_seed import AS_OF, Seeder, ago, make_cfg, seed_people
-from warehouse import ledger
-from warehouse.ledger_schema import Delivery, Reminder
+from warehouse.activation import ledger
+from warehouse.activation.ledger_schema import Delivery, Reminder
 
 MID = "<kz.c.autumn.1.0.abcd@ourco.co.jp>"
 SEND_URL = f"{BASE}/users/{MBX}/sendMail"

@@ -19,8 +19,8 @@ from kizuna.errors import FatalError
 from kizuna.tokens import parse_unsubscribe_address
 from tests.push_seed import consent, make_cfg, seed_people
 from tests.push_smtp import smtp_server
-from warehouse.consent import SuppressionEvent, suppress
-from warehouse.ledger_schema import Delivery
+from warehouse.activation.consent import SuppressionEvent, suppress
+from warehouse.activation.ledger_schema import Delivery
 from warehouse.state import now
 
 STEP_JA = {

@@ -19,7 +19,7 @@ from flows.feedback import apply_feedback, scan_folders
 from mappings.mail.bounce import bounces
 from tests.push_seed import consent, make_cfg, seed_people
 from tests.push_smtp import smtp_server
-from warehouse.ledger_schema import PlanEntry
+from warehouse.activation.ledger_schema import PlanEntry
 from warehouse.state import now
 
 CORPUS = Path("/root/.pyenv/versions/3.11.7/lib/python3.11/test/test_email/data")
@@ -126,7 +126,7 @@ def test_opt_out_between_dry_run_and_run_is_honoured(
 
 def _preview_message(cfg: Any, engine: Engine, pid: int) -> EmailMessage:
     from flows.campaign_render import build
-    from warehouse.audience import profiles
+    from warehouse.activation.audience import profiles
 
     with engine.connect() as conn:
         prof = profiles(conn, [pid])[pid]

@@ -10,7 +10,7 @@ from sqlalchemy import Engine, func, select, update
 
 from tests.push_seed import seed_people
 from warehouse import schema as t
-from warehouse.consent import (
+from warehouse.activation.consent import (
     ConsentEvent,
     SuppressionEvent,
     history,

@@ -15,11 +15,11 @@ from flows.identity_config import identity_config, settings_for
 from flows.runtime import engine_for
 from flows.workspace import load
 from kizuna.errors import ConfigError
-from warehouse import identity_schema as ids
 from warehouse import records as r
 from warehouse import schema as t
-from warehouse.matching import MatchSettings
-from warehouse.resolve import resolve_full
+from warehouse.identity import schema as ids
+from warehouse.identity.matching import MatchSettings
+from warehouse.identity.resolve import resolve_full
 from warehouse.state import StreamKey
 from warehouse.store import apply_page
 

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from warehouse.matching import (
+from warehouse.identity.matching import (
     MatchSettings,
     PersonFeatures,
     block_keys,
@@ -19,7 +19,7 @@ from warehouse.matching import (
     reading_tokens,
     score_pair,
 )
-from warehouse.normalize import normalize_org_name, normalize_phone
+from warehouse.identity.normalize import normalize_org_name, normalize_phone
 
 S = MatchSettings()
 

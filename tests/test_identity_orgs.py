@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, select
 
-from warehouse import identity_admin as adm
-from warehouse import identity_graph as graph
 from warehouse import records as r
 from warehouse import schema as t
-from warehouse.matching import MatchSettings
-from warehouse.resolve import resolve_full, resolve_incremental
+from warehouse.identity import admin as adm
+from warehouse.identity import graph as graph
+from warehouse.identity.matching import MatchSettings
+from warehouse.identity.resolve import resolve_full, resolve_incremental
 from warehouse.state import StreamKey
 from warehouse.store import apply_page
 

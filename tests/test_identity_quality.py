@@ -8,10 +8,10 @@ from itertools import combinations
 from sqlalchemy import Engine, select
 
 from bench.identity_data import febrl
-from warehouse import identity_schema as ids
 from warehouse import schema as t
-from warehouse.matching import MatchSettings
-from warehouse.resolve import resolve_full
+from warehouse.identity import schema as ids
+from warehouse.identity.matching import MatchSettings
+from warehouse.identity.resolve import resolve_full
 from warehouse.state import StreamKey
 from warehouse.store import apply_page
 

@@ -6,13 +6,13 @@ from typing import Any
 
 from sqlalchemy import Engine, select, update
 
-from warehouse import identity_admin as adm
-from warehouse import identity_graph as graph
-from warehouse import identity_schema as ids
 from warehouse import records as r
 from warehouse import schema as t
-from warehouse.matching import MatchSettings
-from warehouse.resolve import resolve_full, resolve_incremental
+from warehouse.identity import admin as adm
+from warehouse.identity import graph as graph
+from warehouse.identity import schema as ids
+from warehouse.identity.matching import MatchSettings
+from warehouse.identity.resolve import resolve_full, resolve_incremental
 from warehouse.state import StreamKey, now
 from warehouse.store import apply_page
 
@@ -216,7 +216,7 @@ def test_review_queue_accept_and_reject(engine: Engine) -> None:
 
 
 def test_survivorship_uses_source_priority_and_names_the_source(engine: Engine) -> None:
-    from warehouse.survivorship import SurvivorshipRules
+    from warehouse.identity.survivorship import SurvivorshipRules
 
     rows = _tanaka(engine)
     resolve_full(engine, S)
@@ -237,7 +237,7 @@ def test_survivorship_uses_source_priority_and_names_the_source(engine: Engine) 
 
 
 def test_golden_record_is_stored_for_merged_clusters(engine: Engine) -> None:
-    from warehouse import survivorship
+    from warehouse.identity import survivorship
 
     rows = _tanaka(engine)
     rules = survivorship.SurvivorshipRules(source_priority={"*": ["cards"]})

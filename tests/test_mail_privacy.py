@@ -14,7 +14,7 @@ from mappings.mail.message import parse_message
 from mappings.mail.privacy import KnownCustomers, PrivacyConfig, apply_privacy, exclusion_reason
 from tests.servers import message
 from warehouse import records as rec
-from warehouse.known_customers import known_customer_contacts
+from warehouse.identity.known_customers import known_customer_contacts
 from warehouse.records import Activity
 from warehouse.state import StreamKey
 from warehouse.store import apply_page

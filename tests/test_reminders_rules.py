@@ -12,8 +12,8 @@ from connectors.mail.outbox import OutboxChannel
 from flows.reminder_run import run_all
 from tests.push_seed import AS_OF, Seeder, ago, make_cfg, seed_people
 from warehouse import schema as t
-from warehouse.ledger_schema import Reminder
-from warehouse.reminders import add_business_days, is_business_day
+from warehouse.activation.ledger_schema import Reminder
+from warehouse.activation.reminders import add_business_days, is_business_day
 
 JST_NOON = AS_OF  # Friday 2026-11-27, 12:00 in Tokyo
 RULES = {

@@ -18,7 +18,7 @@ from flows.channels import build_channel
 from flows.reminder_run import run_all
 from kizuna.errors import ConfigError, FatalError, TransientError
 from tests.push_seed import AS_OF, Seeder, ago, make_cfg, seed_people
-from warehouse.ledger_schema import Reminder
+from warehouse.activation.ledger_schema import Reminder
 
 HOOK = "https://hooks.slack.com/services/T000/B000/SECRETxyz"
 

@@ -9,8 +9,8 @@ from sqlalchemy import Engine, func, select
 
 from tests.reports_seed import Seed, utc
 from warehouse.db import write_transaction
-from warehouse.report_drafts import Draft, save_drafts, stored, submit
-from warehouse.report_schema import DailyReport
+from warehouse.reporting.drafts import Draft, save_drafts, stored, submit
+from warehouse.reporting.schema import DailyReport
 
 D = date(2026, 11, 5)
 

@@ -17,7 +17,7 @@ from flows.cli import app
 from flows.demo import generate
 from flows.engine import run_stream
 from flows.runtime import engine_for
-from warehouse.report_schema import DailyReport
+from warehouse.reporting.schema import DailyReport
 from warehouse.schema import table
 
 runner = CliRunner()
@@ -119,7 +119,7 @@ def test_cli_daily_prints_the_draft(demo_ws: Path) -> None:
     ws = workspace.load(demo_ws)
     sid, day = plan(ws, up_to=yesterday(ws))[0]
     with engine_for(ws.warehouse_url).connect() as conn:
-        from warehouse.reporting import staff_by_ids
+        from warehouse.reporting.daily import staff_by_ids
 
         email = staff_by_ids(conn, [sid])[0].email
     res = runner.invoke(

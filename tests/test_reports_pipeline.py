@@ -12,8 +12,8 @@ from sqlalchemy import Engine
 
 from flows.report_render import yen
 from tests.reports_seed import Seed, utc
-from warehouse.reporting import team_members
-from warehouse.reporting_pipeline import Pipeline, pipeline
+from warehouse.reporting.daily import team_members
+from warehouse.reporting.pipeline import Pipeline, pipeline
 
 AS_OF = utc(2026, 11, 20, 3)  # 12:00 on 20 Nov in Tokyo
 

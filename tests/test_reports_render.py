@@ -16,8 +16,8 @@ from flows.report_render import daily_html, daily_markdown, md_escape, pipeline_
 from flows.workspace import Workspace
 from kizuna.errors import ConfigError
 from tests.reports_seed import Seed, utc
-from warehouse.reporting import daily, staff_by_email
-from warehouse.reporting_pipeline import pipeline
+from warehouse.reporting.daily import daily, staff_by_email
+from warehouse.reporting.pipeline import pipeline
 
 HOSTILE_ORG = "<script>alert('org')</script>株式会社"
 HOSTILE_PERSON = '"><img src=x onerror=alert(1)>'

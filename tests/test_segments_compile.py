@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import Engine
 
 from tests.push_seed import AS_OF, ago, seed_people
-from warehouse.segment_schema import current_members, snapshot
-from warehouse.segments import Context, explain, members, parse_segment, parse_segments
+from warehouse.activation.segment_schema import current_members, snapshot
+from warehouse.activation.segments import Context, explain, members, parse_segment, parse_segments
 
 
 def run(engine: Engine, cond: dict[str, Any], segments: dict[str, Any] | None = None) -> set[int]:

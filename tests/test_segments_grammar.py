@@ -11,7 +11,13 @@ from sqlalchemy import Engine, func, insert, inspect, select
 from kizuna.errors import ConfigError
 from tests.push_seed import AS_OF, seed_people
 from warehouse import schema as t
-from warehouse.segments import Context, members, members_query, parse_segment, parse_segments
+from warehouse.activation.segments import (
+    Context,
+    members,
+    members_query,
+    parse_segment,
+    parse_segments,
+)
 
 HOSTILE = [
     "'; DROP TABLE person; --",

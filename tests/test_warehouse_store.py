@@ -105,7 +105,7 @@ def test_deal_stage_changes_are_kept(engine: Engine) -> None:
 
 def test_normalize_email_is_idempotent_on_trailing_dots() -> None:
     """Regression: 'a@b.' normalised to 'a@b', which normalize_email itself rejects."""
-    from warehouse.normalize import normalize_email
+    from warehouse.identity.normalize import normalize_email
 
     assert normalize_email("a@b.") is None
     assert normalize_email("T@ABC.co.jp.") == "t@abc.co.jp"

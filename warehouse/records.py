@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from warehouse.normalize import normalize_domain, normalize_email
+from warehouse.identity.normalize import normalize_domain, normalize_email
 
 ActivityKind = Literal["email", "meeting", "call", "task", "note"]
 Direction = Literal["inbound", "outbound", "internal"]

@@ -16,7 +16,7 @@ from sqlalchemy.sql import bindparam
 from warehouse import records as r
 from warehouse import schema as t
 from warehouse.bulk import executemany
-from warehouse.normalize import normalize_org_name
+from warehouse.identity.normalize import normalize_org_name
 from warehouse.state import StreamKey
 from warehouse.upsert import chunks, insert_ignore
 

@@ -14,7 +14,7 @@ from sqlalchemy.sql import bindparam, func
 from warehouse import records as r
 from warehouse import schema as t
 from warehouse.bulk import executemany, insert_ids, insert_ignore_fast
-from warehouse.normalize import email_domain, normalize_org_name
+from warehouse.identity.normalize import email_domain, normalize_org_name
 from warehouse.store_base import (
     WriterBase,
     _dedupe,

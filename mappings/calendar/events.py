@@ -38,7 +38,7 @@ from icalendar.error import GloballyUniqueTZIDGuessed
 from connectors.files.ical_split import event_uid, parse
 from connectors.files.ical_split import split_by_uid as split_by_uid
 from kizuna.errors import BadRecord
-from warehouse.normalize import normalize_email
+from warehouse.identity.normalize import normalize_email
 from warehouse.records import Activity, Direction, Participant
 
 SNIPPET_CHARS = 500

@@ -16,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from kizuna.errors import BadRecord
-from warehouse.normalize import normalize_phone
+from warehouse.identity.normalize import normalize_phone
 
 FieldMap = Mapping[str, str]
 Getter = Callable[[Mapping[str, Any], str], Any]
@@ -165,7 +165,7 @@ def phones(values: list[Any], region: str) -> list[str]:
 
 def emails(values: list[Any]) -> list[str]:
     """Addresses worth keeping; CRMs hold junk ('-', 'なし'), which must not sink the record."""
-    from warehouse.normalize import normalize_email
+    from warehouse.identity.normalize import normalize_email
 
     out: list[str] = []
     for v in values:

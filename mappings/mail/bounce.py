@@ -15,8 +15,8 @@ from email import policy
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
 
-from warehouse.consent import SuppressionEvent
-from warehouse.normalize import normalize_email
+from warehouse.activation.consent import SuppressionEvent
+from warehouse.identity.normalize import normalize_email
 
 _STATUS = re.compile(r"^\s*(\d)\.\d{1,3}\.\d{1,3}")
 

@@ -38,7 +38,7 @@ from mappings.mail.mime import (
     snippet,
     split_raw,
 )
-from warehouse.normalize import normalize_email
+from warehouse.identity.normalize import normalize_email
 from warehouse.records import Activity, Direction, Participant
 
 __all__ = ["is_internal", "message_id_of", "message_text", "own_domain_set", "parse_message"]

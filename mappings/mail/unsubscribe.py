@@ -13,7 +13,7 @@ from email.utils import getaddresses
 
 from kizuna.tokens import parse_unsubscribe_address
 from mappings.mail.bounce import parse, received_at
-from warehouse.consent import ConsentEvent
+from warehouse.activation.consent import ConsentEvent
 
 RECIPIENT_HEADERS = ("To", "Cc", "Delivered-To", "X-Original-To", "Envelope-To")
 

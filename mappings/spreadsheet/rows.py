@@ -23,7 +23,7 @@ from typing import Any
 from kizuna.errors import BadRecord
 from mappings.spreadsheet.rows import values as v
 from warehouse import records as r
-from warehouse.normalize import normalize_email, normalize_phone
+from warehouse.identity.normalize import normalize_email, normalize_phone
 
 # Unified fields a column can feed, with what each means (shown to admins on a typo).
 TARGETS: dict[str, str] = {

@@ -20,8 +20,8 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection, insert, select
 
 from warehouse import schema as t
-from warehouse.audience import people, utc
-from warehouse.normalize import normalize_email
+from warehouse.activation.audience import people, utc
+from warehouse.identity.normalize import normalize_email
 from warehouse.state import now
 from warehouse.upsert import chunks, upsert
 

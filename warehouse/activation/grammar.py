@@ -21,7 +21,7 @@ Grammar (one mapping per condition; the key it starts with says what it is)::
     {segment: OTHER}              membership of another segment
 
 Errors raise ``ConfigError`` naming the file, ``segments.NAME.<path>`` and the allowed options.
-Compiling the AST to SQL is :mod:`warehouse.segments`.
+Compiling the AST to SQL is :mod:`warehouse.activation.segments`.
 """
 
 from __future__ import annotations

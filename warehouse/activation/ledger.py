@@ -23,8 +23,8 @@ from sqlalchemy import Connection, Row, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from warehouse import schema as t
-from warehouse.audience import utc
-from warehouse.ledger_schema import CampaignPlan, Delivery, PlanEntry
+from warehouse.activation.audience import utc
+from warehouse.activation.ledger_schema import CampaignPlan, Delivery, PlanEntry
 from warehouse.state import now
 from warehouse.upsert import chunks
 

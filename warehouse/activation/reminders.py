@@ -23,8 +23,8 @@ import jpholiday
 from sqlalchemy import Connection, Row, func, insert, select, update
 
 from warehouse import schema as t
-from warehouse.audience import utc
-from warehouse.ledger_schema import Reminder
+from warehouse.activation.audience import utc
+from warehouse.activation.ledger_schema import Reminder
 from warehouse.upsert import chunks
 
 CONTACT = ("email", "meeting", "call")

@@ -15,7 +15,7 @@ from decimal import Decimal
 from sqlalchemy import ColumnElement, Connection, Subquery, func, literal_column, select, union_all
 
 from warehouse import schema as t
-from warehouse.audience import utc
+from warehouse.activation.audience import utc
 
 
 @dataclass(frozen=True)

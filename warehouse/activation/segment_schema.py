@@ -14,7 +14,7 @@ from sqlalchemy import ForeignKey, Index, String, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, mapped_column
 
-from warehouse.audience import utc
+from warehouse.activation.audience import utc
 from warehouse.schema import Base, Id, UTCDateTime
 from warehouse.upsert import chunks
 

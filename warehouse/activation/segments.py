@@ -1,4 +1,4 @@
-"""Segments compiled to SQLAlchemy Core: the AST of :mod:`warehouse.segment_grammar` → SQL.
+"""Segments compiled to SQLAlchemy Core: the AST of :mod:`warehouse.activation.grammar` → SQL.
 
 Admins write segments in the workspace file; nothing they write becomes SQL text. Every
 field name was looked up in a fixed table when parsed, every operator is one of a fixed
@@ -33,9 +33,8 @@ from sqlalchemy import (
 )
 
 from warehouse import schema as t
-from warehouse.audience import is_live, people, utc
-from warehouse.rfm import rfm_scores
-from warehouse.segment_grammar import (
+from warehouse.activation.audience import is_live, people, utc
+from warehouse.activation.grammar import (
     ATTR_PREFIXES,
     FIELDS,
     ActivityCond,
@@ -50,6 +49,7 @@ from warehouse.segment_grammar import (
     parse_segment,
     parse_segments,
 )
+from warehouse.activation.rfm import rfm_scores
 
 __all__ = [
     "Context",

@@ -13,10 +13,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, desc, or_, select, update
 
 from kizuna.errors import KizunaError
-from warehouse import identity_graph as graph
 from warehouse import schema as t
-from warehouse import survivorship
-from warehouse.normalize import normalize_email, normalize_phone
+from warehouse.identity import graph as graph
+from warehouse.identity import survivorship
+from warehouse.identity.normalize import normalize_email, normalize_phone
 from warehouse.state import now
 
 ENTITY = "person"
@@ -319,7 +319,7 @@ def _undecide(conn: Connection, pairs: Sequence[tuple[int, int]]) -> None:
 
 
 def _recluster(conn: Connection, seeds: Sequence[int], rules: Rules) -> None:
-    from warehouse.resolve import recluster
+    from warehouse.identity.resolve import recluster
 
     changed = recluster(conn, seeds)
     survivorship.refresh(conn, changed, rules or survivorship.SurvivorshipRules())

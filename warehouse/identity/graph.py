@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, or_, select, update
 
-from warehouse import identity_schema as ids
+from warehouse.identity import schema as ids
 from warehouse.schema import table
 from warehouse.state import now
 from warehouse.upsert import chunks, upsert

@@ -18,8 +18,8 @@ from typing import Any
 from rapidfuzz.distance import JaroWinkler, Levenshtein
 from rapidfuzz.fuzz import token_set_ratio
 
-from warehouse.normalize import FREE_MAIL_DOMAINS, normalize_phone
-from warehouse.readings import (
+from warehouse.identity.normalize import FREE_MAIL_DOMAINS, normalize_phone
+from warehouse.identity.readings import (
     _DIGITS,
     _GENERIC_LOCAL,
     _JAPANESE,

@@ -27,12 +27,12 @@ from typing import Any
 from rapidfuzz.distance import Levenshtein
 from sqlalchemy import Connection, select
 
-from warehouse import identity_graph as graph
-from warehouse import identity_schema as ids_
 from warehouse import schema as t
-from warehouse.matching import Decision, org_key
-from warehouse.normalize import normalize_phone
-from warehouse.resolve import save_matches
+from warehouse.identity import graph as graph
+from warehouse.identity import schema as ids_
+from warehouse.identity.matching import Decision, org_key
+from warehouse.identity.normalize import normalize_phone
+from warehouse.identity.resolve import save_matches
 from warehouse.upsert import chunks
 
 ENTITY = "organization"

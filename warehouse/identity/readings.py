@@ -13,7 +13,7 @@ import unicodedata
 from functools import lru_cache
 from typing import Any
 
-from warehouse.normalize import FREE_MAIL_DOMAINS, fold, normalize_org_name
+from warehouse.identity.normalize import FREE_MAIL_DOMAINS, fold, normalize_org_name
 
 # Variant kanji (異体字) that NFKC leaves alone but people type either way.
 _ITAIJI = str.maketrans(

@@ -25,10 +25,10 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, delete, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from warehouse import identity_graph as graph
-from warehouse import identity_schema as ids
 from warehouse import schema as t
-from warehouse.matching import (
+from warehouse.identity import graph as graph
+from warehouse.identity import schema as ids
+from warehouse.identity.matching import (
     Decision,
     MatchSettings,
     PersonFeatures,
@@ -486,7 +486,7 @@ def resolve_companies(
     conn: Connection, ts: datetime, settings: MatchSettings, since: datetime | None = None
 ) -> dict[str, int]:
     """Organizations: all of them, or only around those changed since ``since``."""
-    from warehouse.org_resolve import resolve_orgs
+    from warehouse.identity.org_resolve import resolve_orgs
 
     return resolve_orgs(conn, ts, settings.phone_region, since)
 

@@ -19,8 +19,8 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, update
 
-from warehouse import identity_graph as graph
 from warehouse import schema as t
+from warehouse.identity import graph as graph
 from warehouse.upsert import chunks
 
 FIELDS = (

@@ -18,8 +18,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, and_, exists, func, or_, select
 
 from warehouse import schema as t
-from warehouse.reminders import add_business_days
-from warehouse.report_model import (
+from warehouse.activation.reminders import add_business_days
+from warehouse.reporting.model import (
     Attendee,
     DailyData,
     Day,

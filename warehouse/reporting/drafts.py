@@ -9,7 +9,7 @@ from datetime import date, datetime
 from sqlalchemy import Connection, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from warehouse.report_schema import DailyReport
+from warehouse.reporting.schema import DailyReport
 from warehouse.schema import table
 
 

@@ -23,8 +23,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, case, func, select
 
 from warehouse import schema as t
-from warehouse.report_model import utc
-from warehouse.reporting import display_names
+from warehouse.reporting.daily import display_names
+from warehouse.reporting.model import utc
 
 UNASSIGNED = 0
 """Owner key for deals nobody owns."""
