@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import Engine, insert
 
-from flows.report_render import daily_html, daily_markdown, pipeline_html
+from flows.reports.render import daily_html, daily_markdown, pipeline_html
 from warehouse import schema as t
 from warehouse.db import make_engine, upgrade
 from warehouse.reporting.daily import daily, staff_with_activity

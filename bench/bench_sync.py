@@ -233,8 +233,8 @@ def read_rows(path: Path) -> Iterator[list[str]]:
 def phase_kizuna(csv_path: Path, db: Path, rows: int, fresh: bool) -> dict[str, Any]:
     from sqlalchemy import func, select
 
-    from flows import source_spreadsheet as src
     from flows.engine import run_stream
+    from flows.sources import spreadsheet as src
     from flows.workspace import Company, Workspace
     from warehouse import schema as t
     from warehouse.db import make_engine, upgrade

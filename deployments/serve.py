@@ -12,10 +12,10 @@ from typing import Any
 # (module:flow, deployment name, cron, description). Flows missing from an install are skipped.
 SCHEDULES: list[tuple[str, str, str, str]] = [
     ("flows.sync:sync_workspace", "sync-all", "*/15 * * * *", "Sync every enabled source."),
-    ("flows.reminders:reminders_flow", "reminders", "0 8-19 * * 1-5", "Evaluate reminder rules."),
-    ("flows.campaigns:scheduled_campaigns", "campaigns", "*/30 * * * *", "Run due campaigns."),
-    ("flows.reports:daily_reports", "daily-reports", "0 18 * * 1-5", "Draft each rep's 日報."),
-    ("flows.reports:pipeline_report", "pipeline-report", "0 7 * * 1-5", "Write the pipeline page."),
+    ("flows.push.reminders:reminders_flow", "reminders", "0 8-19 * * 1-5", "Evaluate reminder rules."),
+    ("flows.push.campaigns:scheduled_campaigns", "campaigns", "*/30 * * * *", "Run due campaigns."),
+    ("flows.reports.flow:daily_reports", "daily-reports", "0 18 * * 1-5", "Draft each rep's 日報."),
+    ("flows.reports.flow:pipeline_report", "pipeline-report", "0 7 * * 1-5", "Write the pipeline page."),
 ]
 
 

@@ -9,9 +9,10 @@ from prefect import flow, get_run_logger, task
 from prefect.client.schemas.objects import State
 from prefect.context import FlowRunContext
 
-from flows import progress, registry
+from flows import progress
 from flows.engine import run_stream
 from flows.runtime import engine_for
+from flows.sources import registry
 from flows.workspace import load
 from kizuna.errors import TransientError
 
@@ -102,8 +103,8 @@ def sync_workspace(
                 failures.append(f"{name}/{spec.stream}: {exc}")
                 results.append({"connector": name, "stream": spec.stream, "error": str(exc)})
     _artifact(results)
-    # Identity resolution (flows/resolve.py): link the people these streams changed.
-    from flows.resolve import has_people, resolve
+    # Identity resolution (flows/identity/resolve.py): link the people these streams changed.
+    from flows.identity.resolve import has_people, resolve
 
     if has_people(workspace_file):
         try:

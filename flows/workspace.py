@@ -62,7 +62,7 @@ class WarehouseConfig(BaseModel):
 
 
 class SourceConfig(BaseModel):
-    """Fields every source has; each source type extends it (see ``flows.registry``)."""
+    """Fields every source has; each source type extends it (see ``flows.sources.registry``)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -154,7 +154,7 @@ def load(path: str | Path = DEFAULT_FILE) -> Workspace:
     except ValidationError as exc:
         raise config_error(exc, p) from None
     ws = ws.model_copy(update={"path": p.resolve()})
-    from flows.registry import validate_sources
+    from flows.sources.registry import validate_sources
 
     validate_sources(ws)
     return ws

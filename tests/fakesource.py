@@ -94,6 +94,6 @@ def streams(name: str, cfg: Config, ws: Workspace) -> list[StreamSpec]:
 
 
 def register() -> None:
-    from flows.registry import SOURCE_TYPES
+    from flows.sources.registry import SOURCE_TYPES
 
     SOURCE_TYPES["fake"] = "tests.fakesource"

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select
 
-from flows.push_config import PushConfig
+from flows.push.config import PushConfig
 from tests.push_seed import make_cfg
 from warehouse import schema as t
 

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from connectors.mail.smtp_send import SmtpChannel
-from flows.campaign_run import approved_plan, open_batches, send_batch
+from flows.push.campaign_run import approved_plan, open_batches, send_batch
 from tests.push_bulk import bulk_cfg
 from tests.push_smtp import marker
 from warehouse.db import make_engine

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, insert
 
-from flows.push_config import PushConfig, push_config
+from flows.push.config import PushConfig, push_config
 from flows.workspace import Workspace
 from warehouse import schema as t
 from warehouse.activation.consent import ConsentEvent, record_consent

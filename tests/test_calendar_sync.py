@@ -14,7 +14,7 @@ from sqlalchemy import Engine, select
 
 from connectors.files.icsfiles import IcsCursor, events
 from flows.engine import StreamResult, run_stream
-from flows.source_ics import Config, streams, window_for
+from flows.sources.ics import Config, streams, window_for
 from flows.workspace import Company, Workspace
 from kizuna.errors import ConfigError
 from warehouse import schema as t

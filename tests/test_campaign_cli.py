@@ -10,7 +10,7 @@ import yaml
 from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
-from flows.cli import app
+from flows.cli.main import app
 from tests.conftest import PG_URL
 from tests.push_seed import consent, seed_people
 
@@ -148,7 +148,7 @@ def test_scheduled_campaigns_run_when_due(
 ) -> None:
     from datetime import UTC, datetime
 
-    from flows.campaigns import is_due, scheduled_campaigns
+    from flows.push.campaigns import is_due, scheduled_campaigns
 
     assert is_due("0 10 * * 1", None, datetime.now(UTC), "Asia/Tokyo")
     monday_9 = datetime(2026, 11, 30, 0, 0, tzinfo=UTC)  # Monday 09:00 JST

@@ -8,7 +8,7 @@ import pytest
 import yaml
 from sqlalchemy import Engine
 
-from flows.demo_push import demo_campaign_config, run_demo_push, summary_lines
+from flows.demo.push import demo_campaign_config, run_demo_push, summary_lines
 from flows.runtime import dispose_engines
 from tests.push_seed import Seeder, ago, seed_people
 from tests.test_campaign_cli import _url

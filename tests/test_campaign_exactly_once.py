@@ -19,9 +19,9 @@ from sqlalchemy import Engine, func, select
 from connectors.channel import Outgoing
 from connectors.mail.outbox import OutboxChannel
 from connectors.mail.smtp_send import SmtpChannel
-from flows.campaign_render import message_id
-from flows.campaign_run import approved_plan, open_batches, plan, send_batch
-from flows.push_config import PushConfig
+from flows.push.campaign_render import message_id
+from flows.push.campaign_run import approved_plan, open_batches, plan, send_batch
+from flows.push.config import PushConfig
 from tests.push_bulk import bulk_cfg, seed_recipients
 from tests.push_smtp import smtp_server
 from warehouse.activation import ledger

@@ -18,10 +18,10 @@ from sqlalchemy import Engine, func, select, update
 from connectors.channel import Outgoing
 from connectors.mail.gmail_send import GmailChannel
 from connectors.throttle import RetryPolicy
-from flows.campaign_render import message_id
-from flows.campaign_run import approved_plan, open_batches, plan, send_batch
-from flows.channels import build_channel
-from flows.reminder_run import run_all
+from flows.push.campaign_render import message_id
+from flows.push.campaign_run import approved_plan, open_batches, plan, send_batch
+from flows.push.channels import build_channel
+from flows.push.reminder_run import run_all
 from kizuna.errors import AuthError, BadRecord, ConfigError, TransientError
 from tests.google_fakes import RATE_429, Script, error, ok, rfc822, service
 from tests.push_bulk import bulk_cfg, seed_recipients

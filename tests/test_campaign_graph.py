@@ -19,10 +19,10 @@ from connectors.channel import Outgoing
 from connectors.mail.graph import GraphAuth, GraphOptions, TokenSource
 from connectors.mail.graph_send import GraphSendChannel
 from connectors.throttle import RetryPolicy, TokenBucket
-from flows.campaign_render import message_id
-from flows.campaign_run import approved_plan, open_batches, plan, send_batch
-from flows.channels import build_channel
-from flows.reminder_run import run_all
+from flows.push.campaign_render import message_id
+from flows.push.campaign_run import approved_plan, open_batches, plan, send_batch
+from flows.push.channels import build_channel
+from flows.push.reminder_run import run_all
 from kizuna.errors import AuthError, BadRecord, ConfigError, TransientError
 from tests.google_fakes import rfc822
 from tests.graph_fakes import (

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import Engine
 
 from connectors.calendar.caldav_sync import CaldavCursor
-from flows import source_caldav
 from flows.engine import StreamSpec
+from flows.sources import caldav as source_caldav
 from flows.workspace import Company, Workspace
 from tests.conformance import ConformanceSuite, SourceHarness
 from tests.servers import Radicale

@@ -13,8 +13,9 @@ from sqlalchemy import Engine
 
 from connectors.files.icsfiles import IcsCursor
 from connectors.files.mailfiles import MailFilesCursor
-from flows import source_ics, source_mail
 from flows.engine import StreamSpec
+from flows.sources import ics as source_ics
+from flows.sources import mail as source_mail
 from flows.workspace import Company, Workspace
 from mappings.mail.message import message_id_of
 from tests.conformance import ConformanceSuite, SourceHarness

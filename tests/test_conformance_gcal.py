@@ -12,8 +12,8 @@ from sqlalchemy import Engine
 
 from connectors.calendar.gcal import GcalCursor
 from connectors.throttle import RetryPolicy, TokenBucket
-from flows import source_gcal
 from flows.engine import StreamSpec
+from flows.sources import gcal as source_gcal
 from flows.workspace import Company, Workspace
 from tests.conformance import ConformanceSuite, SourceHarness
 from tests.fake_gcal import FakeCalendar

@@ -11,8 +11,8 @@ from sqlalchemy import Engine
 
 from connectors.mail.gmail import GmailCursor
 from connectors.throttle import RetryPolicy, TokenBucket
-from flows import source_gmail
 from flows.engine import StreamSpec
+from flows.sources import gmail as source_gmail
 from flows.workspace import Company, Workspace
 from tests.conformance import ConformanceSuite, SourceHarness
 from tests.fake_gmail import FakeGmail

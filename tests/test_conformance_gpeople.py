@@ -11,8 +11,8 @@ from sqlalchemy import Engine
 
 from connectors.calendar.gpeople import PeopleCursor
 from connectors.throttle import RetryPolicy, TokenBucket
-from flows import source_gpeople
 from flows.engine import StreamSpec
+from flows.sources import gpeople as source_gpeople
 from flows.workspace import Company, Workspace
 from tests.conformance import ConformanceSuite, SourceHarness
 from tests.fake_people import FakePeople

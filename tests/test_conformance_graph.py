@@ -12,8 +12,8 @@ from sqlalchemy import Engine
 
 from connectors.mail.graph import DeltaCursor
 from connectors.throttle import RetryPolicy, TokenBucket
-from flows import source_m365
 from flows.engine import StreamSpec
+from flows.sources import m365 as source_m365
 from flows.workspace import Company, Workspace
 from tests.conformance import ConformanceSuite, SourceHarness
 from tests.fake_graph import FakeFolder, serve

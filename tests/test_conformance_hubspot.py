@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import Engine
 
 from connectors.crm import hubspot as hs
-from flows import source_hubspot as src
 from flows.engine import StreamSpec
+from flows.sources import hubspot as src
 from flows.workspace import Company, Workspace
 from tests.conformance import ConformanceSuite, SourceHarness
 from tests.fake_hubspot import FakeHubSpot

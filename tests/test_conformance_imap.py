@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import Engine
 
 from connectors.mail.imap import ImapCursor, source_id
-from flows import source_imap
 from flows.engine import StreamSpec
+from flows.sources import imap as source_imap
 from flows.workspace import Company, Workspace
 from tests.conformance import ConformanceSuite, SourceHarness
 from tests.servers import PASSWORD, Dovecot, message

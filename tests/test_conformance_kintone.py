@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import Engine
 
 from connectors.crm import kintone as kt
-from flows import source_kintone as src
 from flows.engine import StreamSpec
+from flows.sources import kintone as src
 from flows.workspace import Company, Workspace
 from tests.conformance import ConformanceSuite, SourceHarness
 from tests.fake_kintone import BASE, FakeKintone

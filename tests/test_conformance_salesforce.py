@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import Engine
 
 from connectors.crm import salesforce as sf
-from flows import source_salesforce as src
 from flows.engine import StreamSpec
+from flows.sources import salesforce as src
 from flows.workspace import Company, Workspace
 from tests.conformance import ConformanceSuite, SourceHarness
 from tests.fake_salesforce import FakeSalesforce, stamp

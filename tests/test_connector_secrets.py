@@ -15,8 +15,8 @@ import pytest
 import yaml
 from sqlalchemy import Engine, select
 
-from flows import registry
 from flows.engine import run_stream
+from flows.sources import registry
 from flows.workspace import load
 from kizuna.errors import AuthError
 from tests.servers import PASSWORD, Dovecot, Radicale, radicale

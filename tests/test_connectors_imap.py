@@ -345,7 +345,7 @@ def test_server_busy_codes_are_transient(code: str) -> None:
 
 
 def test_plaintext_password_only_to_this_machine() -> None:
-    from flows.source_imap import Config
+    from flows.sources.imap import Config
 
     base = {"username": "sato", "password_env": "X_PW", "security": "none"}
     Config(host="127.0.0.1", **base)  # type: ignore[arg-type]

@@ -14,8 +14,8 @@ from sqlalchemy import Engine, select
 
 from connectors.mail.outbox import OutboxChannel
 from connectors.mail.smtp_send import SmtpChannel
-from flows.campaign_run import approved_plan, open_batches, plan, send_batch
-from flows.feedback import apply_feedback, scan_folders
+from flows.push.campaign_run import approved_plan, open_batches, plan, send_batch
+from flows.push.feedback import apply_feedback, scan_folders
 from mappings.mail.bounce import bounces
 from tests.push_seed import consent, make_cfg, seed_people
 from tests.push_smtp import smtp_server
@@ -125,7 +125,7 @@ def test_opt_out_between_dry_run_and_run_is_honoured(
 
 
 def _preview_message(cfg: Any, engine: Engine, pid: int) -> EmailMessage:
-    from flows.campaign_render import build
+    from flows.push.campaign_render import build
     from warehouse.activation.audience import profiles
 
     with engine.connect() as conn:

@@ -12,8 +12,8 @@ from sqlalchemy import Engine, select
 
 from connectors.crm import hubspot as hs
 from connectors.throttle import RetryPolicy
-from flows import source_hubspot as src
 from flows.engine import run_stream
+from flows.sources import hubspot as src
 from flows.workspace import Company, Workspace
 from kizuna.errors import QuotaError
 from tests.fake_hubspot import T0, FakeHubSpot, rate_limited

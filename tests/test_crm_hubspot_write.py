@@ -11,9 +11,9 @@ from sqlalchemy import Engine, select, update
 from connectors.crm import hubspot as hs
 from connectors.crm import hubspot_write as hw
 from connectors.throttle import RetryPolicy
-from flows import source_hubspot as src
-from flows.crm_writeback import desired_from_store
 from flows.engine import run_stream
+from flows.sources import hubspot as src
+from flows.sources.crm_writeback import desired_from_store
 from flows.workspace import Company, Workspace
 from tests.fake_hubspot import FakeHubSpot, rate_limited
 from warehouse import schema as t

@@ -12,8 +12,8 @@ from sqlalchemy import Engine, select
 
 from connectors.crm import kintone as kt
 from connectors.throttle import RetryPolicy
-from flows import source_kintone as src
 from flows.engine import run_stream
+from flows.sources import kintone as src
 from flows.workspace import Company, Workspace
 from kizuna.errors import AuthError, FatalError
 from tests.fake_kintone import BASE, FakeKintone, error

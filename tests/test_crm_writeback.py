@@ -9,10 +9,11 @@ import yaml
 from sqlalchemy import Engine, update
 from typer.testing import CliRunner
 
-from flows import registry, source_kintone
-from flows.cli import app
-from flows.crm_writeback import push
+from flows.cli.main import app
 from flows.engine import run_stream
+from flows.sources import kintone as source_kintone
+from flows.sources import registry
+from flows.sources.crm_writeback import push
 from flows.workspace import Workspace, load
 from kizuna.errors import ConfigError
 from tests.fake_kintone import BASE, FakeKintone

@@ -1,4 +1,4 @@
-"""``flows.demo.generate``: the sample workspace's files look like real exports and are
+"""``flows.demo.generate.generate``: the sample workspace's files look like real exports and are
 deterministic for a seed."""
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import pytest
 from openpyxl import load_workbook
 
 from flows import workspace
-from flows.demo import generate, generate_with_counts
-from flows.demo_exports import CSV_HEADERS, DEAL_HEADERS
-from flows.demo_world import OWN_DOMAIN, STAGES, half_width
+from flows.demo.exports import CSV_HEADERS, DEAL_HEADERS
+from flows.demo.generate import generate, generate_with_counts
+from flows.demo.world import OWN_DOMAIN, STAGES, half_width
 
 TODAY = date(2026, 11, 27)
 

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
-from flows import registry, workspace
-from flows.demo import generate_with_counts
+from flows import workspace
+from flows.demo.generate import generate_with_counts
 from flows.engine import StreamResult, run_stream
+from flows.sources import registry
 from warehouse import schema as t
 
 

@@ -10,8 +10,8 @@ from sqlalchemy import Engine, select
 
 from connectors.calendar.gcal import GcalCursor, GcalOptions, events
 from connectors.throttle import RetryPolicy, TokenBucket
-from flows import source_gcal
 from flows.engine import run_stream
+from flows.sources import gcal as source_gcal
 from flows.workspace import Company, Workspace
 from kizuna.errors import ResyncRequired
 from mappings.calendar.events import events_to_activities

@@ -14,8 +14,9 @@ import pytest
 from sqlalchemy import Engine, select
 
 from connectors.throttle import RetryPolicy, TokenBucket
-from flows import source_gmail, source_m365
 from flows.engine import StreamSpec, run_stream
+from flows.sources import gmail as source_gmail
+from flows.sources import m365 as source_m365
 from flows.workspace import Company, Workspace
 from kizuna.errors import AuthError
 from tests.google_fakes import NOT_FOUND, Script, gmail_raw, ok, rfc822, service

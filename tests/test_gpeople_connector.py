@@ -10,8 +10,8 @@ from sqlalchemy import Engine, select
 
 from connectors.calendar.gpeople import PeopleCursor, PeopleOptions, people
 from connectors.throttle import RetryPolicy, TokenBucket
-from flows import source_gpeople
 from flows.engine import run_stream
+from flows.sources import gpeople as source_gpeople
 from flows.workspace import Company, Workspace
 from kizuna.errors import BadRecord, ResyncRequired
 from mappings.calendar.gpeople import person_record

@@ -10,8 +10,8 @@ import yaml
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from flows.cli import app
-from flows.identity_config import identity_config, settings_for
+from flows.cli.main import app
+from flows.identity.config import identity_config, settings_for
 from flows.runtime import engine_for
 from flows.workspace import load
 from kizuna.errors import ConfigError

@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 
-from flows import source_caldav, source_imap
 from flows.engine import run_stream
+from flows.sources import caldav as source_caldav
+from flows.sources import imap as source_imap
 from flows.workspace import Company, Workspace
 from tests.servers import PASSWORD, Dovecot, Radicale, message
 from tests.test_connectors_caldav import event

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import Engine
 
-from flows.mail_privacy import privacy_filter
+from flows.sources.mail_privacy import privacy_filter
 from flows.workspace import Company, Workspace
 from mappings.mail.message import parse_message
 from mappings.mail.privacy import KnownCustomers, PrivacyConfig, apply_privacy, exclusion_reason

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select
 
-from flows import registry
 from flows.engine import StreamSpec, run_stream
+from flows.sources import registry
 from flows.workspace import Company, Workspace
 from kizuna.errors import ConfigError
 from warehouse import schema as t

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from flows import registry
+from flows.sources import registry
 from flows.workspace import load
 from kizuna.errors import ConfigError
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import Engine, select, update
 
 from connectors.mail.outbox import OutboxChannel
-from flows.reminder_run import run_all
+from flows.push.reminder_run import run_all
 from tests.push_seed import AS_OF, Seeder, ago, make_cfg, seed_people
 from warehouse import schema as t
 from warehouse.activation.ledger_schema import Reminder

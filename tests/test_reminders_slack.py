@@ -14,8 +14,8 @@ from sqlalchemy import Engine, update
 from connectors.channel import Outgoing
 from connectors.mail.compose import Content, Envelope, compose
 from connectors.mail.slack_send import SlackChannel
-from flows.channels import build_channel
-from flows.reminder_run import run_all
+from flows.push.channels import build_channel
+from flows.push.reminder_run import run_all
 from kizuna.errors import ConfigError, FatalError, TransientError
 from tests.push_seed import AS_OF, Seeder, ago, make_cfg, seed_people
 from warehouse.activation.ledger_schema import Reminder

@@ -12,11 +12,12 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from flows import registry, workspace
-from flows.cli import app
-from flows.demo import generate
+from flows import workspace
+from flows.cli.main import app
+from flows.demo.generate import generate
 from flows.engine import run_stream
 from flows.runtime import engine_for
+from flows.sources import registry
 from warehouse.reporting.schema import DailyReport
 from warehouse.schema import table
 
@@ -46,8 +47,8 @@ def _stored(ws_file: Path) -> dict[tuple[int, date], tuple[str, str]]:
 
 @pytest.mark.slow
 def test_daily_and_pipeline_flows(demo_ws: Path, prefect_harness: None) -> None:
-    from flows.report_run import yesterday
-    from flows.reports import daily_reports, pipeline_report
+    from flows.reports.flow import daily_reports, pipeline_report
+    from flows.reports.run import yesterday
 
     ws = workspace.load(demo_ws)
     rows = daily_reports(str(demo_ws), up_to=yesterday(ws))
@@ -114,7 +115,7 @@ def test_daily_and_pipeline_flows(demo_ws: Path, prefect_harness: None) -> None:
 
 
 def test_cli_daily_prints_the_draft(demo_ws: Path) -> None:
-    from flows.report_run import plan, yesterday
+    from flows.reports.run import plan, yesterday
 
     ws = workspace.load(demo_ws)
     sid, day = plan(ws, up_to=yesterday(ws))[0]
@@ -142,8 +143,8 @@ def test_cli_daily_prints_the_draft(demo_ws: Path) -> None:
 
 def test_demo_reports_after_sync(demo_ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """What `kizuna demo` runs after its sync: the pipeline page and yesterday's-or-latest 日報."""
-    from flows.cli_reports import demo_reports
-    from flows.report_run import yesterday
+    from flows.cli.reports import demo_reports
+    from flows.reports.run import yesterday
 
     demo_reports(demo_ws)
     out = capsys.readouterr().out

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import Engine
 
-from flows.report_render import yen
+from flows.reports.render import yen
 from tests.reports_seed import Seed, utc
 from warehouse.reporting.daily import team_members
 from warehouse.reporting.pipeline import Pipeline, pipeline

@@ -11,8 +11,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from flows.report_config import reports_config
-from flows.report_render import daily_html, daily_markdown, md_escape, pipeline_html, yen, yen_short
+from flows.reports.config import reports_config
+from flows.reports.render import (
+    daily_html,
+    daily_markdown,
+    md_escape,
+    pipeline_html,
+    yen,
+    yen_short,
+)
 from flows.workspace import Workspace
 from kizuna.errors import ConfigError
 from tests.reports_seed import Seed, utc

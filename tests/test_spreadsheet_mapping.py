@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from flows import registry
-from flows import source_spreadsheet as src
+from flows.sources import registry
+from flows.sources import spreadsheet as src
 from flows.workspace import Company, Workspace
 from kizuna.errors import BadRecord, ConfigError
+from mappings.spreadsheet import values as v
 from mappings.spreadsheet.rows import SheetMapping
-from mappings.spreadsheet.rows import values as v
 from warehouse import records as r
 
 JA_ROW = {

@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from connectors.page import Cursor, Page
-from flows import source_spreadsheet as src
 from flows.engine import StreamSpec, run_stream
+from flows.sources import spreadsheet as src
 from flows.workspace import Company, Workspace
 from warehouse import schema as t
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from flows.cli import app
+from flows.cli.main import app
 from flows.workspace import load
 from kizuna.errors import ConfigError
 from tests import fakesource
@@ -96,8 +96,8 @@ def test_help_lists_the_commands() -> None:
 
 def test_quarantine_command_lists_open_entries(tmp_path: Path) -> None:
     from flows.engine import run_stream
-    from flows.registry import streams
     from flows.runtime import engine_for
+    from flows.sources.registry import streams
 
     p = _write(
         tmp_path,

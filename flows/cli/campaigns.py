@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from flows.cli_common import WorkspaceOpt, guard
+from flows.cli.common import WorkspaceOpt, guard
 
 segments_app = typer.Typer(help="List segments and preview who is in them.", no_args_is_help=True)
 campaigns_app = typer.Typer(help="Plan (dry run) and send campaigns.", no_args_is_help=True)
@@ -28,7 +28,7 @@ T = TypeVar("T")
 
 def _open(workspace: Path) -> tuple[Any, Any]:
     from flows import workspace as wsmod
-    from flows.push_config import push_config
+    from flows.push.config import push_config
     from flows.runtime import engine_for
 
     ws = wsmod.load(workspace)
@@ -38,7 +38,7 @@ def _open(workspace: Path) -> tuple[Any, Any]:
 @segments_app.command("list")
 def segments_list(workspace: WorkspaceOpt = Path("kizuna.yaml")) -> None:
     """Every segment with its member count today."""
-    from flows.campaign_run import segment_context
+    from flows.push.campaign_run import segment_context
     from warehouse.activation.segments import members
     from warehouse.state import now
 
@@ -67,7 +67,7 @@ def segments_preview(
     workspace: WorkspaceOpt = Path("kizuna.yaml"),
 ) -> None:
     """Count, sample members and which conditions each of them meets."""
-    from flows.campaign_run import segment_context
+    from flows.push.campaign_run import segment_context
     from warehouse.activation.audience import profiles
     from warehouse.activation.segments import explain, members
     from warehouse.state import now
@@ -147,8 +147,8 @@ def campaigns_run(
 
 
 def _dry_run(workspace: Path, name: str, show: int) -> None:
-    from flows.campaign_run import plan
-    from flows.feedback import scan_folders
+    from flows.push.campaign_run import plan
+    from flows.push.feedback import scan_folders
 
     cfg, engine = _open(workspace)
     scan_folders(engine, cfg)
@@ -193,7 +193,7 @@ def _in_prefect(workspace: Path, fn: Callable[[str], T]) -> T:
 
 
 def _real_run(workspace_file: str, name: str) -> dict[str, Any]:
-    from flows.campaigns import run_campaign
+    from flows.push.campaigns import run_campaign
 
     return run_campaign(workspace_file, name)
 
@@ -203,7 +203,7 @@ def reminders_run(workspace: WorkspaceOpt = Path("kizuna.yaml")) -> None:
     """Evaluate every rule now; notify owners of new reminders, resolve cleared ones."""
 
     def go(f: str) -> dict[str, Any]:
-        from flows.reminders import reminders_flow
+        from flows.push.reminders import reminders_flow
 
         return reminders_flow(f)
 

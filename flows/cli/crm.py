@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from flows.cli_common import WorkspaceOpt, err_console, fail
+from flows.cli.common import WorkspaceOpt, err_console, fail
 from kizuna.errors import KizunaError
 
 crm_app = typer.Typer(help="Write Kizuna's fields back to Salesforce, HubSpot or kintone.")
@@ -30,8 +30,8 @@ def push(
     ] = False,
 ) -> None:
     """Update the CRM records a source read with the unified columns configured for them."""
-    from flows.crm_writeback import push as do_push
     from flows.runtime import engine_for
+    from flows.sources.crm_writeback import push as do_push
     from flows.workspace import load
 
     try:

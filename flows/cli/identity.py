@@ -35,7 +35,7 @@ WorkspaceOpt = Annotated[
 def _with_conn(workspace: Path, fn: Callable[[Any, Any], T], write: bool = False) -> T:
     """Open the workspace's warehouse and run ``fn(conn, rules)``; errors end the command."""
     from flows import workspace as wsmod
-    from flows.identity_config import settings_for
+    from flows.identity.config import settings_for
     from flows.runtime import engine_for
 
     try:
@@ -267,7 +267,7 @@ def identity_resolve(
     quiet_prefect(ws.root / ".kizuna" / "prefect")
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
-    from flows.resolve import resolve
+    from flows.identity.resolve import resolve
 
     with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         result = resolve(str(ws.path), full)

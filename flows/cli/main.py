@@ -56,7 +56,7 @@ def init(
     force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
 ) -> None:
     """Write a commented workspace file for a new company."""
-    from flows.template import render_workspace
+    from flows.cli.template import render_workspace
 
     if path.exists() and not force:
         raise _fail(ConfigError("already exists", file=str(path), fix="pass --force to overwrite"))
@@ -77,7 +77,7 @@ def sync(
     try:
         ws = wsmod.load(workspace)
         if source is not None:
-            from flows.registry import source_config
+            from flows.sources.registry import source_config
 
             source_config(ws, source)
     except KizunaError as exc:
@@ -91,7 +91,7 @@ def run_sync(workspace_file: Path, sources: list[str] | None) -> bool:
     from flows.runtime import quiet_prefect
 
     quiet_prefect(workspace_file.parent / ".kizuna" / "prefect")
-    from flows import summary
+    from flows.cli import summary
     from flows.progress import set_reporter
 
     run_id = uuid.uuid4().hex
@@ -118,8 +118,8 @@ def run_sync(workspace_file: Path, sources: list[str] | None) -> bool:
 @app.command()
 def status(workspace: WorkspaceOpt = Path("kizuna.yaml")) -> None:
     """Show every stream's cursor, last run, counts and quarantine."""
-    from flows import summary
     from flows import workspace as wsmod
+    from flows.cli import summary
 
     try:
         ws = wsmod.load(workspace)
@@ -138,8 +138,8 @@ def quarantine(
     workspace: WorkspaceOpt = Path("kizuna.yaml"),
 ) -> None:
     """List open quarantined records: what arrived, from where, and why it was refused."""
-    from flows import summary
     from flows import workspace as wsmod
+    from flows.cli import summary
 
     try:
         ws = wsmod.load(workspace)
@@ -160,7 +160,7 @@ def demo(
     """Generate a sample company and run it end to end: sync, campaign, reminders, reports."""
     import shutil
 
-    from flows.demo import generate
+    from flows.demo.generate import generate
 
     if fresh and directory.exists():
         shutil.rmtree(directory)
@@ -171,13 +171,13 @@ def demo(
     ws_file = directory / "kizuna.yaml"
     ok = run_sync(ws_file.resolve(), None)
     if ok:
-        from flows.demo_push import run_demo_push, summary_lines
+        from flows.demo.push import run_demo_push, summary_lines
 
         with console.status("Running the sample campaign and reminder rules…"):
             push = run_demo_push(ws_file.resolve())
         for line in summary_lines(push):
             console.print(line)
-        from flows.cli_reports import demo_reports
+        from flows.cli.reports import demo_reports
 
         demo_reports(ws_file.resolve())
     console.print(
@@ -208,23 +208,23 @@ def serve(workspace: WorkspaceOpt = Path("kizuna.yaml")) -> None:
     serve_all(str(ws.path), ws.company.time_zone)
 
 
-from flows.cli_identity import customer_app, identity_app, review_app  # noqa: E402
+from flows.cli.identity import customer_app, identity_app, review_app  # noqa: E402
 
 app.add_typer(customer_app, name="customer")
 app.add_typer(review_app, name="review")
 app.add_typer(identity_app, name="identity")
 
-from flows.cli_campaigns import campaigns_app, reminders_app, segments_app  # noqa: E402
+from flows.cli.campaigns import campaigns_app, reminders_app, segments_app  # noqa: E402
 
 app.add_typer(segments_app, name="segments")
 app.add_typer(campaigns_app, name="campaigns")
 app.add_typer(reminders_app, name="reminders")
 
-from flows.cli_reports import report_app  # noqa: E402
+from flows.cli.reports import report_app  # noqa: E402
 
 app.add_typer(report_app, name="report")
 
-from flows.cli_crm import crm_app  # noqa: E402
+from flows.cli.crm import crm_app  # noqa: E402
 
 app.add_typer(crm_app, name="crm")
 

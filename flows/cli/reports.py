@@ -1,7 +1,7 @@
 """``kizuna report``: the 日報 drafts for sales staff and the pipeline page for managers.
 
 These read the warehouse and write files directly (a second, not a Prefect start-up); the
-scheduled runs use the flows in ``flows.reports``, which call the same functions.
+scheduled runs use the flows in ``flows.reports.flow``, which call the same functions.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from flows.cli_common import WorkspaceOpt, err_console, guard
+from flows.cli.common import WorkspaceOpt, err_console, guard
 from kizuna.errors import ConfigError, KizunaError
 
 report_app = typer.Typer(
@@ -28,7 +28,7 @@ SHOW_AT_MOST = 3
 
 def _load(workspace: Path) -> Any:
     from flows import workspace as wsmod
-    from flows.report_config import reports_config
+    from flows.reports.config import reports_config
 
     ws = wsmod.load(workspace)
     reports_config(ws)  # a bad reports: section fails here, before any work
@@ -73,7 +73,7 @@ def daily(
     workspace: WorkspaceOpt = Path("kizuna.yaml"),
 ) -> None:
     """Draft the 日報 of every rep with activity (or one rep) and print it."""
-    from flows.report_run import draft_batch, plan
+    from flows.reports.run import draft_batch, plan
 
     def run() -> list[Any]:
         ws = _load(workspace)
@@ -110,7 +110,7 @@ def submit(
     workspace: WorkspaceOpt = Path("kizuna.yaml"),
 ) -> None:
     """Mark a 日報 submitted: from then on regeneration keeps it as it is."""
-    from flows.report_run import parse_date
+    from flows.reports.run import parse_date
     from flows.runtime import engine_for
     from warehouse.db import write_transaction
     from warehouse.reporting.daily import staff_by_email
@@ -135,7 +135,7 @@ def submit(
 
 
 def print_pipeline(p: Any, path: Path) -> None:
-    from flows.report_render import pct, yen
+    from flows.reports.render import pct, yen
 
     tbl = Table(title=f"Pipeline · {p.today.isoformat()}")
     for col in ("stage", "deals", "amount", "weighted", "moved on", "avg days"):
@@ -162,7 +162,7 @@ def pipeline_cmd(
     workspace: WorkspaceOpt = Path("kizuna.yaml"),
 ) -> None:
     """Write the pipeline page (reports/pipeline.html) and print its summary."""
-    from flows.report_run import write_pipeline
+    from flows.reports.run import write_pipeline
 
     path, p = guard(lambda: write_pipeline(_load(workspace), team))
     print_pipeline(p, path)
@@ -174,7 +174,7 @@ def pipeline_cmd(
 
 def demo_reports(ws_file: Path) -> None:
     """After the demo's sync: the pipeline page and each rep's latest 日報 up to yesterday."""
-    from flows.report_run import draft_batch, plan, write_pipeline, yesterday
+    from flows.reports.run import draft_batch, plan, write_pipeline, yesterday
 
     try:
         ws = _load(ws_file)

@@ -190,7 +190,7 @@ def cursor_text(cur: object) -> str:
 
 
 def print_status(console: Console, ws: Workspace) -> None:
-    from flows import registry
+    from flows.sources import registry
 
     engine = engine_for(ws.warehouse_url)
     st, r, q = t.SyncState, t.SyncRun, t.Quarantine

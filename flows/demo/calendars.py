@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from icalendar import Calendar, Event, Timezone, vCalAddress, vText
 
-from flows.demo_world import OWN_DOMAIN, PRODUCTS, Contact, Staff, World
+from flows.demo.world import OWN_DOMAIN, PRODUCTS, Contact, Staff, World
 
 JST = ZoneInfo("Asia/Tokyo")
 LOCATIONS = (

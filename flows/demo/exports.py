@@ -16,7 +16,7 @@ from pathlib import Path
 from openpyxl import Workbook
 from openpyxl.styles import Font, PatternFill
 
-from flows.demo_world import World
+from flows.demo.world import World
 
 CSV_HEADERS = (
     "顧客ID",

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import yaml
 
-from flows.demo_calendar import write_calendars
-from flows.demo_exports import BAD_CUSTOMER_ROWS, write_customers, write_deals
-from flows.demo_mail import MALFORMED, write_mail
-from flows.demo_world import OWN_DOMAIN, OWN_NAME, build_world
+from flows.demo.calendars import write_calendars
+from flows.demo.exports import BAD_CUSTOMER_ROWS, write_customers, write_deals
+from flows.demo.mailbox import MALFORMED, write_mail
+from flows.demo.world import OWN_DOMAIN, OWN_NAME, build_world
 
 WORKSPACE = """\
 # Kizuna sample workspace, written by `kizuna demo` (seed {seed}).
@@ -115,7 +115,7 @@ def generate_with_counts(
     mails = write_mail(world, data / "mail", messages)
     events = write_calendars(world, data / "calendars")
     ws_file = directory / "kizuna.yaml"
-    from flows.demo_push import demo_campaign_config
+    from flows.demo.push import demo_campaign_config
 
     push = yaml.safe_dump(
         demo_campaign_config(OWN_DOMAIN, OWN_NAME), allow_unicode=True, sort_keys=False

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from flows.demo_world import OWN_DOMAIN, OWN_NAME, PRODUCTS, Contact, Staff, World
+from flows.demo.world import OWN_DOMAIN, OWN_NAME, PRODUCTS, Contact, Staff, World
 
 JST = ZoneInfo("Asia/Tokyo")
 MAILERS = {

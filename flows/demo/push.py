@@ -1,7 +1,7 @@
 """The push half of ``kizuna demo``: sample segments, campaigns and reminder rules, run once
 into a local outbox (``<demo>/outbox/*.eml``) a person can open in any mail client.
 
-Wiring (``flows/demo.py``): append ``demo_campaign_config()`` to the generated kizuna.yaml
+Wiring (``flows/demo/generate.py``): append ``demo_campaign_config()`` to the generated kizuna.yaml
 (``yaml.safe_dump(..., allow_unicode=True, sort_keys=False)``) and call
 ``run_demo_push(ws_file)`` after the sync; it returns a summary to print. If the workspace has
 no ``campaigns:`` yet, the same sample configuration is used in memory.
@@ -12,10 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flows.campaign_run import approved_plan, open_batches, plan, segment_context, send_batch
-from flows.channels import build_channel
-from flows.push_config import PushConfig, push_config
-from flows.reminder_run import run_all
+from flows.push.campaign_run import approved_plan, open_batches, plan, segment_context, send_batch
+from flows.push.channels import build_channel
+from flows.push.config import PushConfig, push_config
+from flows.push.reminder_run import run_all
 from flows.runtime import engine_for
 from flows.workspace import load
 from warehouse.activation.consent import ConsentEvent, record_consent
@@ -48,7 +48,7 @@ SEMINAR_HTML = """<p>{{ person.name }} 様</p>
 def demo_campaign_config(domain: str | None = None, company: str | None = None) -> dict[str, Any]:
     """``segments``, ``campaigns``, ``reminders`` and ``outbound`` for the demo workspace."""
     if domain is None or company is None:
-        from flows.demo_world import OWN_DOMAIN, OWN_NAME
+        from flows.demo.world import OWN_DOMAIN, OWN_NAME
 
         domain, company = domain or OWN_DOMAIN, company or OWN_NAME
     return {

@@ -12,7 +12,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger, task
 
-from flows.identity_config import settings_for
+from flows.identity.config import settings_for
 from flows.runtime import engine_for
 from flows.workspace import load
 from warehouse.identity import resolve as rs

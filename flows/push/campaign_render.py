@@ -21,7 +21,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from connectors.channel import Outgoing
 from connectors.mail.compose import Content, Envelope, compose
-from flows.push_config import Campaign, MailTemplate, PushConfig, Step
+from flows.push.config import Campaign, MailTemplate, PushConfig, Step
 from kizuna.tokens import unsubscribe_address
 
 _TEXT = SandboxedEnvironment(

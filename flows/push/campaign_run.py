@@ -1,4 +1,4 @@
-"""Planning and executing a campaign, free of Prefect (``flows.campaigns`` wraps it in tasks).
+"""Planning and executing a campaign, free of Prefect (``flows.push.campaigns`` wraps it in tasks).
 
 A dry run stores a plan: for every member of the segment and every step that is due, either
 "send" or "skip, because …". That stored plan is the approval gate: the real run executes
@@ -21,8 +21,8 @@ from jinja2 import TemplateError
 from sqlalchemy import Connection, Engine
 
 from connectors.channel import Channel
-from flows.campaign_render import build, context_for, language_of, message_id, pick, render
-from flows.push_config import Campaign, PushConfig, QuietHours
+from flows.push.campaign_render import build, context_for, language_of, message_id, pick, render
+from flows.push.config import Campaign, PushConfig, QuietHours
 from kizuna.errors import BadRecord, FatalError
 from warehouse.activation import ledger
 from warehouse.activation.audience import profiles, utc

@@ -14,10 +14,10 @@ from zoneinfo import ZoneInfo
 from croniter import croniter
 from prefect import flow, get_run_logger, task
 
-from flows.campaign_run import approved_plan, open_batches, plan, send_batch
-from flows.channels import build_channel
-from flows.feedback import scan_folders
-from flows.push_config import push_config
+from flows.push.campaign_run import approved_plan, open_batches, plan, send_batch
+from flows.push.channels import build_channel
+from flows.push.config import push_config
+from flows.push.feedback import scan_folders
 from flows.runtime import engine_for
 from flows.sync import only_transient
 from flows.workspace import load

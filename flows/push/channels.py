@@ -20,7 +20,7 @@ from connectors.mail.graph_send import GraphSendChannel
 from connectors.mail.outbox import OutboxChannel
 from connectors.mail.slack_send import SlackChannel
 from connectors.mail.smtp_send import SentCheck, SmtpChannel, imap_sent_check
-from flows.push_config import ChannelConfig, PushConfig
+from flows.push.config import ChannelConfig, PushConfig
 from flows.secrets import resolve_secret
 
 
@@ -71,7 +71,7 @@ def _gmail(cfg: PushConfig, cc: ChannelConfig, name: str, http: Any) -> GmailCha
 
 
 def _m365(cfg: PushConfig, cc: ChannelConfig, name: str, http: httpx.Client | None) -> Channel:
-    from flows.source_m365 import token_source
+    from flows.sources.m365 import token_source
 
     assert cc.account and cc.tenant_id and cc.client_id and cc.client_secret_env
     secret = resolve_secret(

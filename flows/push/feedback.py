@@ -18,7 +18,7 @@ from datetime import datetime
 from sqlalchemy import Connection, Engine
 
 from connectors.files.mailfiles import MailFilesCursor, read_messages
-from flows.push_config import PushConfig
+from flows.push.config import PushConfig
 from mappings.mail.bounce import bounces, complaints
 from mappings.mail.unsubscribe import unsubscribes
 from warehouse.activation.consent import record_consent, suppress

@@ -1,6 +1,6 @@
 """Evaluating the workspace's reminder rules and delivering new reminders to their owners.
 
-Free of Prefect (``flows.reminders`` wraps it). Delivery follows the same discipline as
+Free of Prefect (``flows.push.reminders`` wraps it). Delivery follows the same discipline as
 campaigns: the reminder row is the ledger — ``pending`` → ``sending`` (committed before the
 send) → ``sent`` — and a ``sending`` row found by a later run is asked about at the channel
 by its Message-ID before it is sent again.
@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 
 from connectors.channel import Channel, Outgoing
 from connectors.mail.compose import Content, Envelope, compose
-from flows.push_config import PushConfig, Rule
+from flows.push.config import PushConfig, Rule
 from warehouse.activation import reminders as rem
 from warehouse.activation.consent import may_send
 from warehouse.db import write_transaction

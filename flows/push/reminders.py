@@ -6,9 +6,9 @@ from typing import Any
 
 from prefect import flow, task
 
-from flows.channels import build_channel
-from flows.push_config import push_config
-from flows.reminder_run import deliver, evaluate
+from flows.push.channels import build_channel
+from flows.push.config import push_config
+from flows.push.reminder_run import deliver, evaluate
 from flows.runtime import engine_for
 from flows.sync import only_transient
 from flows.workspace import load

@@ -11,7 +11,7 @@ from typing import Any
 
 from prefect import flow, task
 
-from flows.report_run import draft_batch, plan, write_pipeline
+from flows.reports.run import draft_batch, plan, write_pipeline
 from flows.workspace import load
 from warehouse.upsert import chunks
 

@@ -232,7 +232,7 @@ def md_escape(value: Any) -> Any:
 
 def _env(html: bool) -> Environment:
     env = Environment(
-        loader=PackageLoader("flows", "templates"),
+        loader=PackageLoader("flows.reports", "templates"),
         autoescape=html,
         undefined=StrictUndefined,
         trim_blocks=True,

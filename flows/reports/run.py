@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flows.report_config import ReportsConfig, reports_config
-from flows.report_render import daily_html, daily_markdown, pipeline_html
+from flows.reports.config import ReportsConfig, reports_config
+from flows.reports.render import daily_html, daily_markdown, pipeline_html
 from flows.runtime import engine_for
 from flows.workspace import Workspace
 from kizuna.errors import ConfigError

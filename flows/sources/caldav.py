@@ -32,7 +32,7 @@ from connectors.calendar.caldav_sync import CaldavCursor, read_calendar
 from connectors.page import Cursor, Page
 from flows.engine import StreamSpec, config_fingerprint
 from flows.secrets import resolve_secret
-from flows.source_common import calendar_window
+from flows.sources.common import calendar_window
 from flows.workspace import SourceConfig, Workspace
 from mappings.calendar.events import events_to_activities
 from warehouse import records as r

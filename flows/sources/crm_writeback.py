@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, Engine, select
 
 from connectors.crm.write import WriteResult
-from flows import registry
+from flows.sources import registry
 from flows.workspace import Workspace
 from kizuna.errors import ConfigError
 from warehouse import schema as t

@@ -23,7 +23,7 @@ from connectors.calendar.gcal import GcalCursor, GcalOptions, events
 from connectors.google_api import CALENDAR_READONLY
 from connectors.page import Cursor, Page
 from flows.engine import StreamSpec, config_fingerprint
-from flows.google_source import (
+from flows.sources.google_common import (
     GoogleAccountsConfig,
     default_service,
     fit_stream_name,

@@ -27,13 +27,13 @@ from connectors.google_api import GMAIL_METADATA, GMAIL_READONLY
 from connectors.mail.gmail import GmailCursor, GmailOptions, messages
 from connectors.page import Cursor, Page
 from flows.engine import StreamSpec, config_fingerprint
-from flows.google_source import (
+from flows.sources.google_common import (
     GoogleAccountsConfig,
     default_service,
     fit_stream_name,
     reauth_hint,
 )
-from flows.mail_privacy import privacy_filter
+from flows.sources.mail_privacy import privacy_filter
 from flows.workspace import Workspace
 from mappings.mail.gmail import message_activity
 from mappings.mail.privacy import PrivacyConfig

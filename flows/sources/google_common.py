@@ -16,7 +16,7 @@ from pydantic import Field, field_validator, model_validator
 
 from connectors.google_api import GoogleAuth, build_service
 from flows.secrets import block_name, resolve_secret
-from flows.source_common import unique_addresses
+from flows.sources.common import unique_addresses
 from flows.workspace import SourceConfig, Workspace
 from warehouse.identity.normalize import normalize_email
 

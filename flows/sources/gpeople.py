@@ -23,7 +23,7 @@ from connectors.calendar.gpeople import ListKind, PeopleCursor, PeopleOptions, p
 from connectors.google_api import CONTACTS_READONLY, OTHER_CONTACTS_READONLY
 from connectors.page import Cursor, Page
 from flows.engine import StreamSpec, config_fingerprint
-from flows.google_source import (
+from flows.sources.google_common import (
     GoogleAccountsConfig,
     default_service,
     fit_stream_name,

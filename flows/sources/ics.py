@@ -30,7 +30,7 @@ from pydantic import Field
 from connectors.files.icsfiles import IcsCursor, events
 from connectors.page import Cursor, Page
 from flows.engine import StreamSpec, config_fingerprint
-from flows.source_common import calendar_window, require_path
+from flows.sources.common import calendar_window, require_path
 from flows.workspace import SourceConfig, Workspace
 from mappings.calendar.events import events_to_activities
 from warehouse import records as r

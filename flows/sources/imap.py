@@ -33,8 +33,8 @@ from pydantic import Field, model_validator
 from connectors.mail.imap import ImapAccount, ImapCursor, open_client, raw_source_id, read_folder
 from connectors.page import Cursor, Page
 from flows.engine import StreamSpec, config_fingerprint
-from flows.mail_privacy import privacy_filter
 from flows.secrets import resolve_secret
+from flows.sources.mail_privacy import privacy_filter
 from flows.workspace import SourceConfig, Workspace
 from mappings.mail.message import parse_message
 from mappings.mail.privacy import PrivacyConfig

@@ -36,10 +36,10 @@ from connectors.mail.graph import events as graph_events
 from connectors.mail.graph import messages as graph_messages
 from connectors.page import Cursor, Page
 from flows.engine import StreamSpec, config_fingerprint
-from flows.google_source import fit_stream_name
-from flows.mail_privacy import privacy_filter
 from flows.secrets import block_name, resolve_secret
-from flows.source_common import unique_addresses
+from flows.sources.common import unique_addresses
+from flows.sources.google_common import fit_stream_name
+from flows.sources.mail_privacy import privacy_filter
 from flows.workspace import SourceConfig, Workspace
 from mappings.mail.graph import event_activity, message_activity
 from mappings.mail.privacy import PrivacyConfig

@@ -25,7 +25,7 @@ from pydantic import Field
 from connectors.files.mailfiles import Format, MailFilesCursor, read_messages
 from connectors.page import Cursor, Page
 from flows.engine import StreamSpec, config_fingerprint
-from flows.source_common import require_path
+from flows.sources.common import require_path
 from flows.workspace import SourceConfig, Workspace
 from mappings.mail.message import message_id_of, parse_message
 from warehouse import records as r

@@ -19,18 +19,18 @@ from kizuna.errors import ConfigError
 
 SOURCE_TYPES: dict[str, str] = {
     # type name in kizuna.yaml → module implementing it
-    "salesforce": "flows.source_salesforce",
-    "hubspot": "flows.source_hubspot",
-    "kintone": "flows.source_kintone",
-    "spreadsheet": "flows.source_spreadsheet",
-    "ics": "flows.source_ics",
-    "mail": "flows.source_mail",
-    "gmail": "flows.source_gmail",
-    "m365": "flows.source_m365",
-    "gcal": "flows.source_gcal",
-    "gpeople": "flows.source_gpeople",
-    "imap": "flows.source_imap",
-    "caldav": "flows.source_caldav",
+    "salesforce": "flows.sources.salesforce",
+    "hubspot": "flows.sources.hubspot",
+    "kintone": "flows.sources.kintone",
+    "spreadsheet": "flows.sources.spreadsheet",
+    "ics": "flows.sources.ics",
+    "mail": "flows.sources.mail",
+    "gmail": "flows.sources.gmail",
+    "m365": "flows.sources.m365",
+    "gcal": "flows.sources.gcal",
+    "gpeople": "flows.sources.gpeople",
+    "imap": "flows.sources.imap",
+    "caldav": "flows.sources.caldav",
 }
 
 

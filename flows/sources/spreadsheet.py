@@ -16,7 +16,7 @@ from connectors.files import spreadsheet as conn
 from connectors.page import Cursor, Page
 from flows.engine import StreamSpec, config_fingerprint
 from flows.workspace import SourceConfig, Workspace
-from mappings.spreadsheet.rows import rows as mapping
+from mappings.spreadsheet import rows as mapping
 from warehouse import records as r
 
 MAPPING_VERSION = 1

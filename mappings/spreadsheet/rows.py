@@ -21,7 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 from kizuna.errors import BadRecord
-from mappings.spreadsheet.rows import values as v
+from mappings.spreadsheet import values as v
 from warehouse import records as r
 from warehouse.identity.normalize import normalize_email, normalize_phone
 

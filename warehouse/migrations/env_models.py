@@ -1,6 +1,7 @@
 """Every table module, imported in one place so the metadata Alembic compares is complete.
 
-Add one import line here when a new ``*_schema`` module appears.
+Any module named ``schema`` or ``*_schema`` in any wing of ``warehouse`` is found by walking
+the package, so a new wing's tables need no line here.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from warehouse.schema import Base
 
 
 def metadata() -> MetaData:
-    for mod in pkgutil.iter_modules(warehouse.__path__):
-        if mod.name == "schema" or mod.name.endswith("_schema"):
-            importlib.import_module(f"warehouse.{mod.name}")
+    for mod in pkgutil.walk_packages(warehouse.__path__, prefix="warehouse."):
+        leaf = mod.name.rsplit(".", 1)[-1]
+        if leaf == "schema" or leaf.endswith("_schema"):
+            importlib.import_module(mod.name)
     return Base.metadata
