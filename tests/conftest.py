@@ -145,6 +145,6 @@ def prefect_harness() -> Iterator[None]:
     ):
         yield
 
-# Real servers (Dovecot, Radicale) for connector tests; session-wide, see tests/servers.py.
-pytest.register_assert_rewrite("tests.conformance")
-from tests.servers import dovecot_plain, dovecot_server, radicale_server  # noqa: E402, F401
+# Real servers (Dovecot, Radicale) for connector tests; session-wide, see tests/support/servers.py.
+pytest.register_assert_rewrite("tests.support.conformance")
+from tests.support.servers import dovecot_plain, dovecot_server, radicale_server  # noqa: E402, F401

@@ -19,7 +19,7 @@ from flows.engine import run_stream
 from flows.sources import registry
 from flows.workspace import load
 from kizuna.errors import AuthError
-from tests.servers import PASSWORD, Dovecot, Radicale, radicale
+from tests.support.servers import PASSWORD, Dovecot, Radicale, radicale
 from warehouse import schema as t
 
 CALDAV_PASSWORD = "cal-Secret-9b2e"
@@ -149,7 +149,7 @@ def test_a_right_password_syncs_and_is_still_not_logged(
 ) -> None:
     import caldav
 
-    from tests.servers import message
+    from tests.support.servers import message
 
     client = caldav.DAVClient(url=radicale_auth.url, username="sato", password=CALDAV_PASSWORD)
     try:

@@ -18,7 +18,7 @@ from warehouse.db import make_engine
 
 WORKER = """
 import sys
-from tests.fakesource import Config, streams
+from tests.support.fakesource import Config, streams
 from flows.engine import run_stream
 from flows.workspace import Workspace, Company
 from warehouse.db import open_warehouse
@@ -76,7 +76,7 @@ def _snapshot(url: str) -> dict[str, list[tuple[object, ...]]]:
 
 @pytest.mark.slow
 def test_sigkill_at_random_points_then_rerun_equals_clean_run(tmp_path: Path) -> None:
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     rows = 600
     clean = f"sqlite:///{tmp_path / 'clean.db'}"
     assert _run(clean, rows, None, root)

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from flows.cli.main import app
 from flows.workspace import load
 from kizuna.errors import ConfigError
-from tests import fakesource
+from tests.support import fakesource
 
 fakesource.register()
 runner = CliRunner()

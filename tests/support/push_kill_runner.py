@@ -1,6 +1,6 @@
 """Run the ``bulk`` campaign to its end in a separate process, so a test can SIGKILL it.
 
-Usage: python -m tests.push_kill_runner URL SEARCH_PATH ROOT PORT SENT_DIR
+Usage: python -m tests.support.push_kill_runner URL SEARCH_PATH ROOT PORT SENT_DIR
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from pathlib import Path
 
 from connectors.mail.smtp_send import SmtpChannel
 from flows.push.campaign_run import approved_plan, open_batches, send_batch
-from tests.push_bulk import bulk_cfg
-from tests.push_smtp import marker
+from tests.support.push_bulk import bulk_cfg
+from tests.support.push_smtp import marker
 from warehouse.db import make_engine
 
 

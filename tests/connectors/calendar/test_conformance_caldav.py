@@ -14,9 +14,9 @@ from connectors.calendar.caldav_sync import CaldavCursor
 from flows.engine import StreamSpec
 from flows.sources import caldav as source_caldav
 from flows.workspace import Company, Workspace
-from tests.conformance import ConformanceSuite, SourceHarness
-from tests.servers import Radicale
-from tests.test_connectors_caldav import event
+from tests.connectors.calendar.test_connectors_caldav import event
+from tests.support.conformance import ConformanceSuite, SourceHarness
+from tests.support.servers import Radicale
 from warehouse.state import load_cursor, save_cursor
 
 

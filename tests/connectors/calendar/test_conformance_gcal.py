@@ -15,9 +15,9 @@ from connectors.throttle import RetryPolicy, TokenBucket
 from flows.engine import StreamSpec
 from flows.sources import gcal as source_gcal
 from flows.workspace import Company, Workspace
-from tests.conformance import ConformanceSuite, SourceHarness
-from tests.fake_gcal import FakeCalendar
-from tests.google_fakes import service
+from tests.support.conformance import ConformanceSuite, SourceHarness
+from tests.support.fake_gcal import FakeCalendar
+from tests.support.google_fakes import service
 
 
 class GcalHarness:

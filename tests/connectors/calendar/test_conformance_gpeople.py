@@ -14,9 +14,9 @@ from connectors.throttle import RetryPolicy, TokenBucket
 from flows.engine import StreamSpec
 from flows.sources import gpeople as source_gpeople
 from flows.workspace import Company, Workspace
-from tests.conformance import ConformanceSuite, SourceHarness
-from tests.fake_people import FakePeople
-from tests.google_fakes import service
+from tests.support.conformance import ConformanceSuite, SourceHarness
+from tests.support.fake_people import FakePeople
+from tests.support.google_fakes import service
 
 
 class PeopleHarness:

@@ -11,7 +11,7 @@ import pytest
 from connectors.calendar.caldav_sync import CaldavCursor, read_calendar
 from connectors.page import Page
 from kizuna.errors import ResyncRequired, TransientError
-from tests.servers import Radicale
+from tests.support.servers import Radicale
 
 
 def event(uid: str, summary: str, start: str = "20261120T010000Z", seq: int = 0) -> str:
@@ -141,7 +141,7 @@ def test_etag_fallback_first_pass_restarts_and_later_diffs_resume_mid_way(cal: C
 
 
 def test_unreachable_server_is_transient() -> None:
-    from tests.servers import free_port
+    from tests.support.servers import free_port
 
     url = f"http://127.0.0.1:{free_port()}/u/work/"
     client = caldav.DAVClient(url=url, username="u", password="x")

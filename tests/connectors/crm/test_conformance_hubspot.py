@@ -13,8 +13,8 @@ from connectors.crm import hubspot as hs
 from flows.engine import StreamSpec
 from flows.sources import hubspot as src
 from flows.workspace import Company, Workspace
-from tests.conformance import ConformanceSuite, SourceHarness
-from tests.fake_hubspot import FakeHubSpot
+from tests.support.conformance import ConformanceSuite, SourceHarness
+from tests.support.fake_hubspot import FakeHubSpot
 from warehouse.state import reset_cursor
 
 

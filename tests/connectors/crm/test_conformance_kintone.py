@@ -13,8 +13,8 @@ from connectors.crm import kintone as kt
 from flows.engine import StreamSpec
 from flows.sources import kintone as src
 from flows.workspace import Company, Workspace
-from tests.conformance import ConformanceSuite, SourceHarness
-from tests.fake_kintone import BASE, FakeKintone
+from tests.support.conformance import ConformanceSuite, SourceHarness
+from tests.support.fake_kintone import BASE, FakeKintone
 from warehouse.db import make_engine, upgrade
 from warehouse.state import reset_cursor
 

@@ -14,8 +14,8 @@ from connectors.crm import salesforce as sf
 from flows.engine import StreamSpec
 from flows.sources import salesforce as src
 from flows.workspace import Company, Workspace
-from tests.conformance import ConformanceSuite, SourceHarness
-from tests.fake_salesforce import FakeSalesforce, stamp
+from tests.support.conformance import ConformanceSuite, SourceHarness
+from tests.support.fake_salesforce import FakeSalesforce, stamp
 from warehouse.state import load_cursor, save_cursor
 
 

@@ -15,7 +15,7 @@ from flows.engine import run_stream
 from flows.sources import kintone as src
 from flows.sources.crm_writeback import desired_from_store
 from flows.workspace import Company, Workspace
-from tests.fake_kintone import BASE, FakeKintone
+from tests.support.fake_kintone import BASE, FakeKintone
 from warehouse import schema as t
 
 APP = 20

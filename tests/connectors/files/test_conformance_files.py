@@ -18,9 +18,9 @@ from flows.sources import ics as source_ics
 from flows.sources import mail as source_mail
 from flows.workspace import Company, Workspace
 from mappings.mail.message import message_id_of
-from tests.conformance import ConformanceSuite, SourceHarness
-from tests.servers import message
-from tests.test_connectors_caldav import event
+from tests.connectors.calendar.test_connectors_caldav import event
+from tests.support.conformance import ConformanceSuite, SourceHarness
+from tests.support.servers import message
 from warehouse.state import reset_cursor
 
 WS = Workspace(company=Company(name="絆", domains=["kizuna.example"]))

@@ -14,9 +14,9 @@ from connectors.throttle import RetryPolicy, TokenBucket
 from flows.engine import StreamSpec
 from flows.sources import gmail as source_gmail
 from flows.workspace import Company, Workspace
-from tests.conformance import ConformanceSuite, SourceHarness
-from tests.fake_gmail import FakeGmail
-from tests.google_fakes import service
+from tests.support.conformance import ConformanceSuite, SourceHarness
+from tests.support.fake_gmail import FakeGmail
+from tests.support.google_fakes import service
 
 
 class GmailHarness:
@@ -83,7 +83,7 @@ class TestGmailConformanceBigMail(ConformanceSuite):
 
 def test_trash_is_a_deletion_and_untrash_brings_it_back(engine: Engine, tmp_path: Path) -> None:
     from flows.engine import run_stream
-    from tests.conformance import live_ids
+    from tests.support.conformance import live_ids
 
     h = GmailHarness(tmp_path)
     h.add(3)
@@ -109,7 +109,7 @@ def test_over_real_http_with_a_bearer_token(engine: Engine, tmp_path: Path) -> N
 
     from connectors.google_api import build_service
     from flows.engine import run_stream
-    from tests.conformance import live_ids
+    from tests.support.conformance import live_ids
 
     h = GmailHarness(tmp_path)
     h.add(3)

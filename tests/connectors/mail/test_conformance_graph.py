@@ -15,9 +15,9 @@ from connectors.throttle import RetryPolicy, TokenBucket
 from flows.engine import StreamSpec
 from flows.sources import m365 as source_m365
 from flows.workspace import Company, Workspace
-from tests.conformance import ConformanceSuite, SourceHarness
-from tests.fake_graph import FakeFolder, serve
-from tests.graph_fakes import CLIENT, SECRET, TENANT
+from tests.support.conformance import ConformanceSuite, SourceHarness
+from tests.support.fake_graph import FakeFolder, serve
+from tests.support.graph_fakes import CLIENT, SECRET, TENANT
 
 
 class GraphHarness:

@@ -13,8 +13,8 @@ from connectors.mail.imap import ImapCursor, source_id
 from flows.engine import StreamSpec
 from flows.sources import imap as source_imap
 from flows.workspace import Company, Workspace
-from tests.conformance import ConformanceSuite, SourceHarness
-from tests.servers import PASSWORD, Dovecot, message
+from tests.support.conformance import ConformanceSuite, SourceHarness
+from tests.support.servers import PASSWORD, Dovecot, message
 
 
 class ImapHarness:

@@ -26,7 +26,7 @@ from connectors.mail.imap import (
 )
 from connectors.page import Page
 from kizuna.errors import AuthError, TransientError
-from tests.servers import NO_QRESYNC, PASSWORD, Dovecot, dovecot, message
+from tests.support.servers import NO_QRESYNC, PASSWORD, Dovecot, dovecot, message
 
 
 def _connect(server: Dovecot, user: str) -> Callable[[], imaplib.IMAP4]:

@@ -22,8 +22,8 @@ from connectors.mail.smtp_send import SmtpChannel
 from flows.push.campaign_render import message_id
 from flows.push.campaign_run import approved_plan, open_batches, plan, send_batch
 from flows.push.config import PushConfig
-from tests.push_bulk import bulk_cfg, seed_recipients
-from tests.push_smtp import smtp_server
+from tests.support.push_bulk import bulk_cfg, seed_recipients
+from tests.support.push_smtp import smtp_server
 from warehouse.activation import ledger
 from warehouse.activation.ledger_schema import Delivery
 
@@ -149,13 +149,13 @@ def test_sigkilled_sender_process_rerun_delivers_exactly_once(
     with smtp_server(sent_dir) as (box, port):
         cfg = bulk_cfg(tmp_path, {"type": "smtp", "host": "127.0.0.1", "port": port}, 100)
         plan(engine, cfg, "bulk")
-        args = [sys.executable, "-m", "tests.push_kill_runner", url, search_path, str(tmp_path)]
+        args = [sys.executable, "-m", "tests.support.push_kill_runner", url, search_path, str(tmp_path)]
         args += [str(port), str(sent_dir)]
         for round_ in range(4):
             # Kill after a random number of further mails reached the server (whatever the
             # machine's speed), the last round runs to the end.
             target = len(box.seen) + rng.randint(10, 60) if round_ < 3 else None
-            proc = subprocess.Popen(args, cwd=Path(__file__).parent.parent)
+            proc = subprocess.Popen(args, cwd=Path(__file__).resolve().parents[3])
             while proc.poll() is None:
                 if target is not None and len(box.seen) >= target:
                     proc.send_signal(signal.SIGKILL)

@@ -24,8 +24,8 @@ from flows.push.campaign_run import approved_plan, open_batches, plan, send_batc
 from flows.push.channels import build_channel
 from flows.push.reminder_run import run_all
 from kizuna.errors import AuthError, BadRecord, ConfigError, TransientError
-from tests.google_fakes import rfc822
-from tests.graph_fakes import (
+from tests.support.google_fakes import rfc822
+from tests.support.graph_fakes import (
     BASE,
     CLIENT,
     MAILBOX,
@@ -40,8 +40,8 @@ from tests.graph_fakes import (
     page,
     token_ok,
 )
-from tests.push_bulk import bulk_cfg, seed_recipients
-from tests.push_seed import AS_OF, Seeder, ago, make_cfg, seed_people
+from tests.support.push_bulk import bulk_cfg, seed_recipients
+from tests.support.push_seed import AS_OF, Seeder, ago, make_cfg, seed_people
 from warehouse.activation import ledger
 from warehouse.activation.ledger_schema import Delivery, Reminder
 

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, update
 from connectors.mail.compose import Content, Envelope, compose, for_iso2022jp
 from connectors.mail.outbox import OutboxChannel
 from flows.push.campaign_run import Pacer, approved_plan, open_batches, plan, send_batch
-from tests.push_seed import consent, make_cfg, seed_people
+from tests.support.push_seed import consent, make_cfg, seed_people
 from warehouse import schema as t
 
 STEP = {"ja": {"subject": "{{ person.name }} 様", "text": "本文"}}

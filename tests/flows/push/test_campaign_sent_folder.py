@@ -5,7 +5,7 @@ from __future__ import annotations
 import imaplib
 
 from connectors.mail.smtp_send import imap_sent_check
-from tests.servers import PASSWORD, Dovecot
+from tests.support.servers import PASSWORD, Dovecot
 
 MID = "<kz.news.1.42.abcdef012345@own.example>"
 

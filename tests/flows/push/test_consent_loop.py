@@ -17,8 +17,8 @@ from connectors.mail.smtp_send import SmtpChannel
 from flows.push.campaign_run import approved_plan, open_batches, plan, send_batch
 from flows.push.feedback import apply_feedback, scan_folders
 from mappings.mail.bounce import bounces
-from tests.push_seed import consent, make_cfg, seed_people
-from tests.push_smtp import smtp_server
+from tests.support.push_seed import consent, make_cfg, seed_people
+from tests.support.push_smtp import smtp_server
 from warehouse.activation.ledger_schema import PlanEntry
 from warehouse.state import now
 

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Engine
 
-from tests.reports_seed import Seed, utc
+from tests.support.reports_seed import Seed, utc
 from warehouse.reporting.daily import (
     daily,
     latest_activity_days,

@@ -7,7 +7,7 @@ from datetime import date
 
 from sqlalchemy import Engine, func, select
 
-from tests.reports_seed import Seed, utc
+from tests.support.reports_seed import Seed, utc
 from warehouse.db import write_transaction
 from warehouse.reporting.drafts import Draft, save_drafts, stored, submit
 from warehouse.reporting.schema import DailyReport

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Engine
 
 from flows.reports.render import yen
-from tests.reports_seed import Seed, utc
+from tests.support.reports_seed import Seed, utc
 from warehouse.reporting.daily import team_members
 from warehouse.reporting.pipeline import Pipeline, pipeline
 

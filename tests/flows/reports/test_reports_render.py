@@ -22,7 +22,7 @@ from flows.reports.render import (
 )
 from flows.workspace import Workspace
 from kizuna.errors import ConfigError
-from tests.reports_seed import Seed, utc
+from tests.support.reports_seed import Seed, utc
 from warehouse.reporting.daily import daily, staff_by_email
 from warehouse.reporting.pipeline import pipeline
 

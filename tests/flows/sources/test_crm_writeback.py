@@ -16,7 +16,7 @@ from flows.sources import registry
 from flows.sources.crm_writeback import push
 from flows.workspace import Workspace, load
 from kizuna.errors import ConfigError
-from tests.fake_kintone import BASE, FakeKintone
+from tests.support.fake_kintone import BASE, FakeKintone
 from warehouse import schema as t
 
 

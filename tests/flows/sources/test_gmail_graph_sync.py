@@ -19,8 +19,8 @@ from flows.sources import gmail as source_gmail
 from flows.sources import m365 as source_m365
 from flows.workspace import Company, Workspace
 from kizuna.errors import AuthError
-from tests.google_fakes import NOT_FOUND, Script, gmail_raw, ok, rfc822, service
-from tests.graph_fakes import (
+from tests.support.google_fakes import NOT_FOUND, Script, gmail_raw, ok, rfc822, service
+from tests.support.graph_fakes import (
     BASE,
     CLIENT,
     SECRET,
@@ -273,7 +273,7 @@ def test_m365_calendar_stream_through_the_engine(
 ) -> None:
     from datetime import UTC, datetime
 
-    from tests.test_graph_mapping import graph_event
+    from tests.mappings.mail.test_graph_mapping import graph_event
 
     source_m365._tokens.clear()
     monkeypatch.setenv("KZ_TEST_M365_SECRET", SECRET)

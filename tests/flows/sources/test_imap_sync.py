@@ -17,8 +17,8 @@ from flows.engine import run_stream
 from flows.sources import caldav as source_caldav
 from flows.sources import imap as source_imap
 from flows.workspace import Company, Workspace
-from tests.servers import PASSWORD, Dovecot, Radicale, message
-from tests.test_connectors_caldav import event
+from tests.connectors.calendar.test_connectors_caldav import event
+from tests.support.servers import PASSWORD, Dovecot, Radicale, message
 from warehouse import schema as t
 
 WS = Workspace(company=Company(name="絆", domains=["kizuna.example"]))

@@ -12,7 +12,7 @@ from flows.sources.mail_privacy import privacy_filter
 from flows.workspace import Company, Workspace
 from mappings.mail.message import parse_message
 from mappings.mail.privacy import KnownCustomers, PrivacyConfig, apply_privacy, exclusion_reason
-from tests.servers import message
+from tests.support.servers import message
 from warehouse import records as rec
 from warehouse.identity.known_customers import known_customer_contacts
 from warehouse.records import Activity
