@@ -10,10 +10,10 @@ from prefect.client.schemas.objects import State
 from prefect.context import FlowRunContext
 
 from flows import progress
+from flows.config import load
 from flows.engine import run_stream
 from flows.runtime import engine_for
 from flows.sources import registry
-from flows.workspace import load
 from kizuna.errors import TransientError
 
 

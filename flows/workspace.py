@@ -128,7 +128,7 @@ def config_error(exc: ValidationError, file: Path | str, prefix: str = "") -> Co
     return ConfigError(msg, file=str(file), field=field, fix=fix)
 
 
-def load(path: str | Path = DEFAULT_FILE) -> Workspace:
+def read(path: str | Path = DEFAULT_FILE) -> Workspace:
     p = Path(path)
     if not p.exists():
         raise ConfigError(
@@ -153,8 +153,4 @@ def load(path: str | Path = DEFAULT_FILE) -> Workspace:
         ws = Workspace.model_validate(data)
     except ValidationError as exc:
         raise config_error(exc, p) from None
-    ws = ws.model_copy(update={"path": p.resolve()})
-    from flows.sources.registry import validate_sources
-
-    validate_sources(ws)
-    return ws
+    return ws.model_copy(update={"path": p.resolve()})

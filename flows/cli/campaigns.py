@@ -27,11 +27,11 @@ T = TypeVar("T")
 
 
 def _open(workspace: Path) -> tuple[Any, Any]:
-    from flows import workspace as wsmod
+    from flows import config
     from flows.push.config import push_config
     from flows.runtime import engine_for
 
-    ws = wsmod.load(workspace)
+    ws = config.load(workspace)
     return push_config(ws), engine_for(ws.warehouse_url)
 
 
@@ -181,10 +181,10 @@ def _dry_run(workspace: Path, name: str, show: int) -> None:
 
 
 def _in_prefect(workspace: Path, fn: Callable[[str], T]) -> T:
-    from flows import workspace as wsmod
+    from flows import config
     from flows.runtime import quiet_prefect
 
-    ws = wsmod.load(workspace)
+    ws = config.load(workspace)
     quiet_prefect(ws.root / ".kizuna" / "prefect")
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 

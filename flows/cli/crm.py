@@ -30,9 +30,9 @@ def push(
     ] = False,
 ) -> None:
     """Update the CRM records a source read with the unified columns configured for them."""
+    from flows.config import load
     from flows.runtime import engine_for
     from flows.sources.crm_writeback import push as do_push
-    from flows.workspace import load
 
     try:
         ws = load(workspace)

@@ -34,12 +34,12 @@ WorkspaceOpt = Annotated[
 
 def _with_conn(workspace: Path, fn: Callable[[Any, Any], T], write: bool = False) -> T:
     """Open the workspace's warehouse and run ``fn(conn, rules)``; errors end the command."""
-    from flows import workspace as wsmod
+    from flows import config
     from flows.identity.config import settings_for
     from flows.runtime import engine_for
 
     try:
-        ws = wsmod.load(workspace)
+        ws = config.load(workspace)
         _, rules = settings_for(ws)
         engine = engine_for(ws.warehouse_url)
         with engine.begin() if write else engine.connect() as conn:
@@ -256,11 +256,11 @@ def identity_resolve(
     full: Annotated[bool, typer.Option(help="Recompute every pair from scratch.")] = False,
 ) -> None:
     """Run identity resolution now (incremental unless --full)."""
-    from flows import workspace as wsmod
+    from flows import config
     from flows.runtime import quiet_prefect
 
     try:
-        ws = wsmod.load(workspace)
+        ws = config.load(workspace)
     except KizunaError as exc:
         err_console.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(2) from None

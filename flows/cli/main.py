@@ -72,10 +72,10 @@ def sync(
     workspace: WorkspaceOpt = Path("kizuna.yaml"),
 ) -> None:
     """Sync one source (or every enabled source) into the warehouse."""
-    from flows import workspace as wsmod
+    from flows import config
 
     try:
-        ws = wsmod.load(workspace)
+        ws = config.load(workspace)
         if source is not None:
             from flows.sources.registry import source_config
 
@@ -118,11 +118,11 @@ def run_sync(workspace_file: Path, sources: list[str] | None) -> bool:
 @app.command()
 def status(workspace: WorkspaceOpt = Path("kizuna.yaml")) -> None:
     """Show every stream's cursor, last run, counts and quarantine."""
-    from flows import workspace as wsmod
+    from flows import config
     from flows.cli import summary
 
     try:
-        ws = wsmod.load(workspace)
+        ws = config.load(workspace)
     except KizunaError as exc:
         raise _fail(exc) from None
     summary.print_status(console, ws)
@@ -138,11 +138,11 @@ def quarantine(
     workspace: WorkspaceOpt = Path("kizuna.yaml"),
 ) -> None:
     """List open quarantined records: what arrived, from where, and why it was refused."""
-    from flows import workspace as wsmod
+    from flows import config
     from flows.cli import summary
 
     try:
-        ws = wsmod.load(workspace)
+        ws = config.load(workspace)
     except KizunaError as exc:
         raise _fail(exc) from None
     summary.print_quarantine(console, ws, source=source, limit=limit, payload=show_payload)
@@ -192,11 +192,11 @@ def serve(workspace: WorkspaceOpt = Path("kizuna.yaml")) -> None:
 
     For one machine. Past one machine use `deployments/prefect.yaml` with work pools.
     """
-    from flows import workspace as wsmod
+    from flows import config
     from flows.runtime import quiet_prefect
 
     try:
-        ws = wsmod.load(workspace)
+        ws = config.load(workspace)
     except KizunaError as exc:
         raise _fail(exc) from None
     quiet_prefect(ws.root / ".kizuna" / "prefect")

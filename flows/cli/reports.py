@@ -27,10 +27,10 @@ SHOW_AT_MOST = 3
 
 
 def _load(workspace: Path) -> Any:
-    from flows import workspace as wsmod
+    from flows import config
     from flows.reports.config import reports_config
 
-    ws = wsmod.load(workspace)
+    ws = config.load(workspace)
     reports_config(ws)  # a bad reports: section fails here, before any work
     return ws
 

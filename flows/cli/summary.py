@@ -20,8 +20,9 @@ from rich.progress import (
 from rich.table import Table
 from sqlalchemy import Connection, func, select
 
+from flows.config import load
 from flows.runtime import engine_for
-from flows.workspace import Workspace, load
+from flows.workspace import Workspace
 from warehouse import schema as t
 
 

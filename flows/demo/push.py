@@ -12,12 +12,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from flows.config import load
 from flows.push.campaign_run import approved_plan, open_batches, plan, segment_context, send_batch
 from flows.push.channels import build_channel
 from flows.push.config import PushConfig, push_config
 from flows.push.reminder_run import run_all
 from flows.runtime import engine_for
-from flows.workspace import load
 from warehouse.activation.consent import ConsentEvent, record_consent
 from warehouse.activation.segments import members
 from warehouse.db import write_transaction

@@ -12,11 +12,12 @@ from typing import Any
 
 from prefect import flow, get_run_logger, task
 
+from flows.config import load
 from flows.identity.config import settings_for
 from flows.runtime import engine_for
-from flows.workspace import load
 from warehouse.identity import resolve as rs
 from warehouse.identity import survivorship
+from warehouse.identity.evidence import drop_stale_matches, save_matches
 from warehouse.state import now
 
 
@@ -41,7 +42,7 @@ def score_task(workspace_file: str, part: int, mark_iso: str) -> dict[str, Any]:
     stats = rs.ResolveStats()
     with engine.begin() as conn:
         found = rs.score_partition(conn, settings, part, stats)
-        rs.save_matches(conn, found, datetime.fromisoformat(mark_iso))
+        save_matches(conn, found, datetime.fromisoformat(mark_iso))
     return {"pairs": stats.pairs, "blocks": stats.blocks, "oversized": stats.oversized_blocks}
 
 
@@ -53,7 +54,7 @@ def cluster_task(workspace_file: str, mark_iso: str, stats: dict[str, Any]) -> d
     mark = datetime.fromisoformat(mark_iso)
     st = rs.ResolveStats(**stats)
     with engine.begin() as conn:
-        rs.drop_stale_matches(conn, mark)
+        drop_stale_matches(conn, mark)
         changed = rs.cluster_all(conn, mark)
         survivorship.refresh(conn, changed, rules)
         st.clusters_changed = len(changed)

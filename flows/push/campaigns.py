@@ -14,13 +14,13 @@ from zoneinfo import ZoneInfo
 from croniter import croniter
 from prefect import flow, get_run_logger, task
 
+from flows.config import load
 from flows.push.campaign_run import approved_plan, open_batches, plan, send_batch
 from flows.push.channels import build_channel
 from flows.push.config import push_config
 from flows.push.feedback import scan_folders
 from flows.runtime import engine_for
 from flows.sync import only_transient
-from flows.workspace import load
 from warehouse.activation import ledger
 from warehouse.activation.audience import utc
 from warehouse.state import now as utcnow

@@ -6,12 +6,12 @@ from typing import Any
 
 from prefect import flow, task
 
+from flows.config import load
 from flows.push.channels import build_channel
 from flows.push.config import push_config
 from flows.push.reminder_run import deliver, evaluate
 from flows.runtime import engine_for
 from flows.sync import only_transient
-from flows.workspace import load
 
 
 @task(task_run_name="rule {rule}")

@@ -11,8 +11,8 @@ from typing import Any
 
 from prefect import flow, task
 
+from flows.config import load
 from flows.reports.run import draft_batch, plan, write_pipeline
-from flows.workspace import load
 from warehouse.upsert import chunks
 
 BATCH = 50

@@ -15,9 +15,9 @@ import pytest
 import yaml
 from sqlalchemy import Engine, select
 
+from flows.config import load
 from flows.engine import run_stream
 from flows.sources import registry
-from flows.workspace import load
 from kizuna.errors import AuthError
 from tests.support.servers import PASSWORD, Dovecot, Radicale, radicale
 from warehouse import schema as t

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from flows.cli.main import app
-from flows.workspace import load
+from flows.config import load
 from kizuna.errors import ConfigError
 from tests.support import fakesource
 

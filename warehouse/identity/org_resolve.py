@@ -30,9 +30,9 @@ from sqlalchemy import Connection, select
 from warehouse import schema as t
 from warehouse.identity import graph as graph
 from warehouse.identity import schema as ids_
+from warehouse.identity.evidence import save_matches
 from warehouse.identity.matching import Decision, org_key
 from warehouse.identity.normalize import normalize_phone
-from warehouse.identity.resolve import save_matches
 from warehouse.upsert import chunks
 
 ENTITY = "organization"

@@ -2,7 +2,7 @@
 
 The work is cut so a scheduler can spread it: ``prepare_range`` (an id range of rows to
 comparable features and blocking keys), ``score_partition`` (every block whose key hashes to
-one partition), ``save_matches`` and ``cluster_all``. ``resolve_full`` and
+one partition), ``evidence.save_matches`` and ``cluster_all``. ``resolve_full`` and
 ``resolve_incremental`` run them in order in one process; the Prefect flow runs the same steps
 as tasks per range.
 
@@ -23,11 +23,11 @@ from itertools import combinations
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, delete, func, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from warehouse import schema as t
 from warehouse.identity import graph as graph
 from warehouse.identity import schema as ids
+from warehouse.identity.evidence import drop_stale_matches, save_matches
 from warehouse.identity.matching import (
     Decision,
     MatchSettings,
@@ -37,6 +37,7 @@ from warehouse.identity.matching import (
     key_part,
     person_features,
 )
+from warehouse.identity.org_resolve import resolve_orgs
 from warehouse.state import now
 from warehouse.upsert import chunks, upsert
 
@@ -290,53 +291,6 @@ def score_around(
 # -- save ------------------------------------------------------------------------------------
 
 
-def save_matches(
-    conn: Connection, decisions: Sequence[Decision], ts: datetime, entity: str = ENTITY
-) -> None:
-    """Upsert evidence; a pair a person already decided (accepted/rejected) keeps its decision."""
-    uniq: dict[tuple[int, int], Decision] = {}
-    for d in decisions:
-        uniq[(d.a, d.b)] = d
-    rows = [
-        {
-            "entity": entity,
-            "a_id": d.a,
-            "b_id": d.b,
-            "method": d.method,
-            "score": d.score,
-            "fields": d.fields,
-            "decision": d.decision,
-            "created_at": ts,
-            "updated_at": ts,
-        }
-        for d in uniq.values()
-    ]
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    for part in chunks(rows, 3000):
-        stmt = dialect.insert(X)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["entity", "a_id", "b_id"],
-            set_={
-                c: stmt.excluded[c] for c in ("method", "score", "fields", "decision", "updated_at")
-            },
-            where=(X.c.decision == "merge") | (X.c.decision == "review"),
-        )
-        conn.execute(stmt, list(part))
-
-
-def drop_stale_matches(conn: Connection, before: datetime) -> int:
-    """After a full run: machine evidence the run did not find again no longer holds."""
-    res = conn.execute(
-        delete(X).where(
-            X.c.entity == ENTITY, X.c.decision.in_(("merge", "review")), X.c.updated_at < before
-        )
-    )
-    return int(res.rowcount or 0)
-
-
-# -- cluster ---------------------------------------------------------------------------------
-
-
 def cluster_all(conn: Connection, ts: datetime) -> set[int]:
     """Rebuild every cluster from the stored edges and pins, writing only what changed."""
     tune(conn)
@@ -486,8 +440,6 @@ def resolve_companies(
     conn: Connection, ts: datetime, settings: MatchSettings, since: datetime | None = None
 ) -> dict[str, int]:
     """Organizations: all of them, or only around those changed since ``since``."""
-    from warehouse.identity.org_resolve import resolve_orgs
-
     return resolve_orgs(conn, ts, settings.phone_region, since)
 
 

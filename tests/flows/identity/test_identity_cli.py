@@ -11,9 +11,9 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from flows.cli.main import app
+from flows.config import load
 from flows.identity.config import identity_config, settings_for
 from flows.runtime import engine_for
-from flows.workspace import load
 from kizuna.errors import ConfigError
 from warehouse import records as r
 from warehouse import schema as t

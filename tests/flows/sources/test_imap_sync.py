@@ -143,7 +143,7 @@ def test_caldav_meetings_land_keyed_by_uid_and_deletions_retire_them(
 def test_config_errors_name_the_field(tmp_path: Any) -> None:
     import yaml
 
-    from flows.workspace import load
+    from flows.config import load
     from kizuna.errors import ConfigError
 
     def ws(source: dict[str, Any]) -> Any:

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
+from flows.config import load
 from flows.sources import registry
-from flows.workspace import load
 from kizuna.errors import ConfigError
 
 

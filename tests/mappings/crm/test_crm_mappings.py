@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from connectors.crm.salesforce import flatten, parse_csv_page
-from flows.workspace import load
+from flows.config import load
 from kizuna.errors import BadRecord, ConfigError
 from mappings.crm import hubspot as hm
 from mappings.crm import kintone as km
