@@ -32,7 +32,7 @@ def push(
     """Update the CRM records a source read with the unified columns configured for them."""
     from flows.config import load
     from flows.runtime import engine_for
-    from flows.sources.crm_writeback import push as do_push
+    from flows.sources.crm.writeback import push as do_push
 
     try:
         ws = load(workspace)

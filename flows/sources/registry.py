@@ -19,9 +19,9 @@ from kizuna.errors import ConfigError
 
 SOURCE_TYPES: dict[str, str] = {
     # type name in kizuna.yaml → module implementing it
-    "salesforce": "flows.sources.salesforce",
-    "hubspot": "flows.sources.hubspot",
-    "kintone": "flows.sources.kintone",
+    "salesforce": "flows.sources.crm.salesforce",
+    "hubspot": "flows.sources.crm.hubspot",
+    "kintone": "flows.sources.crm.kintone",
     "spreadsheet": "flows.sources.spreadsheet",
     "ics": "flows.sources.ics",
     "mail": "flows.sources.mail",

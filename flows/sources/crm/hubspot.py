@@ -28,8 +28,8 @@ from connectors.page import Cursor, Page
 from connectors.throttle import TokenBucket
 from flows.engine import StreamSpec, config_fingerprint
 from flows.secrets import resolve_secret
-from flows.sources.crm_common import LazyClient, apply_mapper, map_options
-from flows.sources.crm_writeback import WritebackTarget
+from flows.sources.crm.common import LazyClient, apply_mapper, map_options
+from flows.sources.crm.writeback import WritebackTarget
 from flows.workspace import SourceConfig, Workspace
 from kizuna.errors import ConfigError
 from mappings.crm import hubspot as m
@@ -55,7 +55,7 @@ class Config(SourceConfig):
     searches_per_second: float = Field(default=4.0, gt=0)
     page_size: int = Field(default=200, ge=1, le=200)
     writeback: dict[str, WritebackTarget] = Field(default_factory=dict)
-    """Object type → unified columns written back to it (see ``flows.sources.crm_writeback``)."""
+    """Object type → unified columns written back to it (see ``flows.sources.crm.writeback``)."""
     currency: str = Field(default="JPY", min_length=3, max_length=3)
 
 

@@ -39,8 +39,8 @@ from connectors.crm.write import WriteResult
 from connectors.page import Cursor, Page
 from flows.engine import StreamSpec, config_fingerprint
 from flows.secrets import resolve_secret
-from flows.sources.crm_common import LazyClient, map_options
-from flows.sources.crm_writeback import WritebackTarget
+from flows.sources.crm.common import LazyClient, map_options
+from flows.sources.crm.writeback import WritebackTarget
 from flows.workspace import SourceConfig, Workspace
 from kizuna.errors import ConfigError
 from mappings.crm import kintone as m
@@ -73,7 +73,7 @@ class Config(SourceConfig):
     apps: dict[str, AppConfig]
     currency: str = Field(default="JPY", min_length=3, max_length=3)
     writeback: dict[str, WritebackTarget] = Field(default_factory=dict)
-    """App stream name → unified columns written back to it (see ``flows.sources.crm_writeback``)."""
+    """App stream name → unified columns written back to it (see ``flows.sources.crm.writeback``)."""
 
 
 def app_spec(ac: AppConfig) -> kt.AppSpec:

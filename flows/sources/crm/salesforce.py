@@ -30,8 +30,8 @@ from connectors.crm.write import WriteResult
 from connectors.page import Cursor, Page
 from flows.engine import StreamSpec, config_fingerprint
 from flows.secrets import resolve_secret
-from flows.sources.crm_common import LazyClient, apply_mapper, map_options
-from flows.sources.crm_writeback import WritebackTarget
+from flows.sources.crm.common import LazyClient, apply_mapper, map_options
+from flows.sources.crm.writeback import WritebackTarget
 from flows.workspace import SourceConfig, Workspace
 from mappings.crm import salesforce as m
 
@@ -63,7 +63,7 @@ class Config(SourceConfig):
     currency: str = Field(default="JPY", min_length=3, max_length=3)
     bulk_wait: float = Field(default=5.0, gt=0)
     writeback: dict[str, WritebackTarget] = Field(default_factory=dict)
-    """Object → unified columns written back to it (see ``flows.sources.crm_writeback``)."""
+    """Object → unified columns written back to it (see ``flows.sources.crm.writeback``)."""
 
 
 def object_spec(name: str, oc: ObjectConfig) -> sf.ObjectSpec:

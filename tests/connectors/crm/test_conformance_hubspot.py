@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 
 from connectors.crm import hubspot as hs
 from flows.engine import StreamSpec
-from flows.sources import hubspot as src
+from flows.sources.crm import hubspot as src
 from flows.workspace import Company, Workspace
 from tests.support.conformance import ConformanceSuite, SourceHarness
 from tests.support.fake_hubspot import FakeHubSpot

@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 
 from connectors.crm import kintone as kt
 from flows.engine import StreamSpec
-from flows.sources import kintone as src
+from flows.sources.crm import kintone as src
 from flows.workspace import Company, Workspace
 from tests.support.conformance import ConformanceSuite, SourceHarness
 from tests.support.fake_kintone import BASE, FakeKintone

@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 
 from connectors.crm import salesforce as sf
 from flows.engine import StreamSpec
-from flows.sources import salesforce as src
+from flows.sources.crm import salesforce as src
 from flows.workspace import Company, Workspace
 from tests.support.conformance import ConformanceSuite, SourceHarness
 from tests.support.fake_salesforce import FakeSalesforce, stamp

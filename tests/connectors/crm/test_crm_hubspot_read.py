@@ -13,7 +13,7 @@ from sqlalchemy import Engine, select
 from connectors.crm import hubspot as hs
 from connectors.throttle import RetryPolicy
 from flows.engine import run_stream
-from flows.sources import hubspot as src
+from flows.sources.crm import hubspot as src
 from flows.workspace import Company, Workspace
 from kizuna.errors import QuotaError
 from tests.support.fake_hubspot import T0, FakeHubSpot, rate_limited

@@ -12,8 +12,8 @@ from connectors.crm import hubspot as hs
 from connectors.crm import hubspot_write as hw
 from connectors.throttle import RetryPolicy
 from flows.engine import run_stream
-from flows.sources import hubspot as src
-from flows.sources.crm_writeback import desired_from_store
+from flows.sources.crm import hubspot as src
+from flows.sources.crm.writeback import desired_from_store
 from flows.workspace import Company, Workspace
 from tests.support.fake_hubspot import FakeHubSpot, rate_limited
 from warehouse import schema as t

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, select
 from connectors.crm import kintone as kt
 from connectors.throttle import RetryPolicy
 from flows.engine import run_stream
-from flows.sources import kintone as src
+from flows.sources.crm import kintone as src
 from flows.workspace import Company, Workspace
 from kizuna.errors import AuthError, FatalError
 from tests.support.fake_kintone import BASE, FakeKintone, error

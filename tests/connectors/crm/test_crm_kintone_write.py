@@ -12,8 +12,8 @@ from sqlalchemy import Engine, select, update
 from connectors.crm import kintone as kt
 from connectors.crm import kintone_write as kw
 from flows.engine import run_stream
-from flows.sources import kintone as src
-from flows.sources.crm_writeback import desired_from_store
+from flows.sources.crm import kintone as src
+from flows.sources.crm.writeback import desired_from_store
 from flows.workspace import Company, Workspace
 from tests.support.fake_kintone import BASE, FakeKintone
 from warehouse import schema as t

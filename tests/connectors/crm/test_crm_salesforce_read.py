@@ -17,7 +17,7 @@ from sqlalchemy import Engine, select
 from connectors.crm import salesforce as sf
 from connectors.crm import salesforce_auth as sfa
 from flows.engine import run_stream
-from flows.sources import salesforce as src
+from flows.sources.crm import salesforce as src
 from flows.workspace import Company, Workspace
 from kizuna.errors import AuthError, QuotaError, ResyncRequired
 from tests.support.fake_salesforce import FakeSalesforce, Org, stamp

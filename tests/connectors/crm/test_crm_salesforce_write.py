@@ -16,8 +16,8 @@ from sqlalchemy import Engine, select, update
 from connectors.crm import salesforce as sf
 from connectors.crm import salesforce_write as sw
 from flows.engine import run_stream
-from flows.sources import salesforce as src
-from flows.sources.crm_writeback import desired_from_store
+from flows.sources.crm import salesforce as src
+from flows.sources.crm.writeback import desired_from_store
 from flows.workspace import Company, Workspace
 from kizuna.errors import QuotaError
 from tests.support.fake_salesforce import FakeSalesforce, Org

@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 from flows.cli.main import app
 from flows.config import load
 from flows.engine import run_stream
-from flows.sources import kintone as source_kintone
 from flows.sources import registry
-from flows.sources.crm_writeback import push
+from flows.sources.crm import kintone as source_kintone
+from flows.sources.crm.writeback import push
 from flows.workspace import Workspace
 from kizuna.errors import ConfigError
 from tests.support.fake_kintone import BASE, FakeKintone
