@@ -18,7 +18,7 @@ from warehouse.db import make_engine
 
 WORKER = """
 import sys
-from tests.support.fakesource import Config, streams
+from tests.support.fakes.fakesource import Config, streams
 from flows.engine import run_stream
 from flows.workspace import Workspace, Company
 from warehouse.db import open_warehouse

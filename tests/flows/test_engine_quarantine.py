@@ -6,7 +6,7 @@ from sqlalchemy import Engine, func, select
 
 from flows.engine import run_stream
 from flows.workspace import Company, Workspace
-from tests.support.fakesource import Config, streams
+from tests.support.fakes.fakesource import Config, streams
 from warehouse import schema as t
 from warehouse.db import write_transaction
 from warehouse.state import StreamKey, reset_cursor

@@ -10,7 +10,7 @@ import yaml
 from sqlalchemy import select
 
 from flows.runtime import engine_for
-from tests.support import fakesource
+from tests.support.fakes import fakesource
 from warehouse import schema as t
 
 fakesource.register()

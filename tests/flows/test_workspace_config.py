@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from flows.cli.main import app
 from flows.config import load
 from kizuna.errors import ConfigError
-from tests.support import fakesource
+from tests.support.fakes import fakesource
 
 fakesource.register()
 runner = CliRunner()

@@ -16,8 +16,8 @@ from flows.engine import StreamSpec
 from flows.sources import gcal as source_gcal
 from flows.workspace import Company, Workspace
 from tests.support.conformance import ConformanceSuite, SourceHarness
-from tests.support.fake_gcal import FakeCalendar
-from tests.support.google_fakes import service
+from tests.support.fakes.fake_gcal import FakeCalendar
+from tests.support.fakes.google_fakes import service
 
 
 class GcalHarness:

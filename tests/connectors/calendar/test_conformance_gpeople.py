@@ -15,8 +15,8 @@ from flows.engine import StreamSpec
 from flows.sources import gpeople as source_gpeople
 from flows.workspace import Company, Workspace
 from tests.support.conformance import ConformanceSuite, SourceHarness
-from tests.support.fake_people import FakePeople
-from tests.support.google_fakes import service
+from tests.support.fakes.fake_people import FakePeople
+from tests.support.fakes.google_fakes import service
 
 
 class PeopleHarness:

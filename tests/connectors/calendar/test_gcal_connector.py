@@ -16,7 +16,7 @@ from flows.workspace import Company, Workspace
 from kizuna.errors import ResyncRequired
 from mappings.calendar.events import events_to_activities
 from mappings.calendar.gcal import event_activity
-from tests.support.google_fakes import FULL_SYNC_410, RATE_403, Script, ok, service
+from tests.support.fakes.google_fakes import FULL_SYNC_410, RATE_403, Script, ok, service
 from warehouse import schema as t
 
 ACCOUNT = "hanako@ourco.co.jp"
@@ -243,7 +243,7 @@ def test_calendar_syncs_through_the_engine(engine: Engine, tmp_path: Path) -> No
 
 
 def test_stored_page_token_refused_restarts_the_sync() -> None:
-    from tests.support.google_fakes import error
+    from tests.support.fakes.google_fakes import error
 
     bad = error(400, "invalid", "Invalid page token value.", google_status="INVALID_ARGUMENT")
     cur = GcalCursor(sync_token="S", page_token="stale")

@@ -15,7 +15,7 @@ from flows.sources import gpeople as source_gpeople
 from flows.workspace import Company, Workspace
 from kizuna.errors import BadRecord, ResyncRequired
 from mappings.calendar.gpeople import person_record
-from tests.support.google_fakes import Script, ok, rpc_error, service
+from tests.support.fakes.google_fakes import Script, ok, rpc_error, service
 from warehouse import schema as t
 
 ACCOUNT = "hanako@ourco.co.jp"

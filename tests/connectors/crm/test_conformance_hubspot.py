@@ -14,7 +14,7 @@ from flows.engine import StreamSpec
 from flows.sources.crm import hubspot as src
 from flows.workspace import Company, Workspace
 from tests.support.conformance import ConformanceSuite, SourceHarness
-from tests.support.fake_hubspot import FakeHubSpot
+from tests.support.fakes.fake_hubspot import FakeHubSpot
 from warehouse.state import reset_cursor
 
 

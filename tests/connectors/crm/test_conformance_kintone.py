@@ -14,7 +14,7 @@ from flows.engine import StreamSpec
 from flows.sources.crm import kintone as src
 from flows.workspace import Company, Workspace
 from tests.support.conformance import ConformanceSuite, SourceHarness
-from tests.support.fake_kintone import BASE, FakeKintone
+from tests.support.fakes.fake_kintone import BASE, FakeKintone
 from warehouse.db import make_engine, upgrade
 from warehouse.state import reset_cursor
 

@@ -16,7 +16,7 @@ from flows.engine import run_stream
 from flows.sources.crm import hubspot as src
 from flows.workspace import Company, Workspace
 from kizuna.errors import QuotaError
-from tests.support.fake_hubspot import T0, FakeHubSpot, rate_limited
+from tests.support.fakes.fake_hubspot import T0, FakeHubSpot, rate_limited
 from warehouse import schema as t
 
 

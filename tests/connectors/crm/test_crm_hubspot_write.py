@@ -15,7 +15,7 @@ from flows.engine import run_stream
 from flows.sources.crm import hubspot as src
 from flows.sources.crm.writeback import desired_from_store
 from flows.workspace import Company, Workspace
-from tests.support.fake_hubspot import FakeHubSpot, rate_limited
+from tests.support.fakes.fake_hubspot import FakeHubSpot, rate_limited
 from warehouse import schema as t
 
 

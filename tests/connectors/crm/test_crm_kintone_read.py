@@ -16,7 +16,7 @@ from flows.engine import run_stream
 from flows.sources.crm import kintone as src
 from flows.workspace import Company, Workspace
 from kizuna.errors import AuthError, FatalError
-from tests.support.fake_kintone import BASE, FakeKintone, error
+from tests.support.fakes.fake_kintone import BASE, FakeKintone, error
 from warehouse import schema as t
 
 APP = 12

@@ -15,7 +15,7 @@ from flows.engine import run_stream
 from flows.sources.crm import kintone as src
 from flows.sources.crm.writeback import desired_from_store
 from flows.workspace import Company, Workspace
-from tests.support.fake_kintone import BASE, FakeKintone
+from tests.support.fakes.fake_kintone import BASE, FakeKintone
 from warehouse import schema as t
 
 APP = 20

@@ -15,8 +15,8 @@ from flows.engine import StreamSpec
 from flows.sources import gmail as source_gmail
 from flows.workspace import Company, Workspace
 from tests.support.conformance import ConformanceSuite, SourceHarness
-from tests.support.fake_gmail import FakeGmail
-from tests.support.google_fakes import service
+from tests.support.fakes.fake_gmail import FakeGmail
+from tests.support.fakes.google_fakes import service
 
 
 class GmailHarness:

@@ -16,8 +16,8 @@ from flows.engine import StreamSpec
 from flows.sources import m365 as source_m365
 from flows.workspace import Company, Workspace
 from tests.support.conformance import ConformanceSuite, SourceHarness
-from tests.support.fake_graph import FakeFolder, serve
-from tests.support.graph_fakes import CLIENT, SECRET, TENANT
+from tests.support.fakes.fake_graph import FakeFolder, serve
+from tests.support.fakes.graph_fakes import CLIENT, SECRET, TENANT
 
 
 class GraphHarness:

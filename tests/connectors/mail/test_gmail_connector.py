@@ -10,7 +10,7 @@ import pytest
 from connectors.mail.gmail import GmailCursor, GmailOptions, messages
 from connectors.throttle import RetryPolicy, TokenBucket
 from kizuna.errors import AuthError, ResyncRequired, TransientError
-from tests.support.google_fakes import (
+from tests.support.fakes.google_fakes import (
     NOT_FOUND,
     RATE_403,
     RATE_429,
@@ -296,7 +296,7 @@ def test_mapping_raw_and_metadata_give_the_same_identity() -> None:
 
 
 def test_stored_page_token_refused_restarts_instead_of_blocking() -> None:
-    from tests.support.google_fakes import error
+    from tests.support.fakes.google_fakes import error
 
     bad_token = error(400, "invalidArgument", "Invalid pageToken", google_status="INVALID_ARGUMENT")
     cur = GmailCursor(history_id="1000", phase="full", page_token="stale")

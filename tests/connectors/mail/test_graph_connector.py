@@ -21,7 +21,7 @@ from connectors.mail.graph import (
 )
 from connectors.throttle import RetryPolicy, TokenBucket
 from kizuna.errors import AuthError, ResyncRequired, TransientError
-from tests.support.graph_fakes import (
+from tests.support.fakes.graph_fakes import (
     ACCESS,
     BASE,
     CLIENT,

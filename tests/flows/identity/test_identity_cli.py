@@ -162,7 +162,7 @@ def test_identity_section_is_validated_with_file_field_and_fix(tmp_path: Path) -
 
 def test_sync_flow_resolves_people_at_the_end(prefect_harness: None, tmp_path: Path) -> None:
     from flows.sync import sync_workspace
-    from tests.support import fakesource
+    from tests.support.fakes import fakesource
 
     fakesource.register()
     ws_file = _ws(tmp_path, sources={"people": {"type": "fake", "rows": 40, "page_size": 20}})

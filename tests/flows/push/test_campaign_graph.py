@@ -24,8 +24,8 @@ from flows.push.campaign_run import approved_plan, open_batches, plan, send_batc
 from flows.push.channels import build_channel
 from flows.push.reminder_run import run_all
 from kizuna.errors import AuthError, BadRecord, ConfigError, TransientError
-from tests.support.google_fakes import rfc822
-from tests.support.graph_fakes import (
+from tests.support.fakes.google_fakes import rfc822
+from tests.support.fakes.graph_fakes import (
     BASE,
     CLIENT,
     MAILBOX,

@@ -17,7 +17,7 @@ from flows.sources.crm import kintone as source_kintone
 from flows.sources.crm.writeback import push
 from flows.workspace import Workspace
 from kizuna.errors import ConfigError
-from tests.support.fake_kintone import BASE, FakeKintone
+from tests.support.fakes.fake_kintone import BASE, FakeKintone
 from warehouse import schema as t
 
 

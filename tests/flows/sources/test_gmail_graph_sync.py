@@ -19,8 +19,8 @@ from flows.sources import gmail as source_gmail
 from flows.sources import m365 as source_m365
 from flows.workspace import Company, Workspace
 from kizuna.errors import AuthError
-from tests.support.google_fakes import NOT_FOUND, Script, gmail_raw, ok, rfc822, service
-from tests.support.graph_fakes import (
+from tests.support.fakes.google_fakes import NOT_FOUND, Script, gmail_raw, ok, rfc822, service
+from tests.support.fakes.graph_fakes import (
     BASE,
     CLIENT,
     SECRET,

@@ -23,7 +23,15 @@ from flows.sources import gmail as source_gmail
 from flows.sources import m365 as source_m365
 from flows.sources.google_common import auth_for
 from flows.workspace import Company, Workspace
-from tests.support.graph_fakes import BASE, CLIENT, TENANT, TOKEN_URL, graph_error, message, page
+from tests.support.fakes.graph_fakes import (
+    BASE,
+    CLIENT,
+    TENANT,
+    TOKEN_URL,
+    graph_error,
+    message,
+    page,
+)
 from warehouse import schema as t
 
 MARK = "KZSECRETMARK"

@@ -9,7 +9,7 @@ from typing import Any
 from mappings.calendar.gcal import event_activity as gcal_event
 from mappings.mail.graph import event_activity, message_activity, series_uid
 from mappings.mail.message import parse_message
-from tests.support.graph_fakes import address, message
+from tests.support.fakes.graph_fakes import address, message
 
 OWN = ["ourco.co.jp"]
 GOID_CLASS = bytes.fromhex("040000008200E00074C5B7101A82E008")

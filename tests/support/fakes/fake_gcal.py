@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlparse
 
 import httplib2
 
-from tests.support.google_fakes import FULL_SYNC_410, error
+from tests.support.fakes.google_fakes import FULL_SYNC_410, error
 
 
 @dataclass

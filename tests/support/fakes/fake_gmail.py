@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlparse
 
 import httplib2
 
-from tests.support.google_fakes import NOT_FOUND, gmail_metadata, gmail_raw, rfc822
+from tests.support.fakes.google_fakes import NOT_FOUND, gmail_metadata, gmail_raw, rfc822
 
 
 @dataclass

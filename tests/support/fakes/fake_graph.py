@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import respx
 
-from tests.support.graph_fakes import (
+from tests.support.fakes.graph_fakes import (
     BASE,
     TOKEN_URL,
     address,

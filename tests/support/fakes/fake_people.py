@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlparse
 
 import httplib2
 
-from tests.support.google_fakes import rpc_error
+from tests.support.fakes.google_fakes import rpc_error
 
 
 @dataclass

@@ -96,4 +96,4 @@ def streams(name: str, cfg: Config, ws: Workspace) -> list[StreamSpec]:
 def register() -> None:
     from flows.sources.registry import SOURCE_TYPES
 
-    SOURCE_TYPES["fake"] = "tests.support.fakesource"
+    SOURCE_TYPES["fake"] = "tests.support.fakes.fakesource"
