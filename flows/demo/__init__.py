@@ -1,0 +1,4 @@
+"""``kizuna demo``: a generated sample company (exports, mailboxes, calendars) and its push run.
+"""
+
+__all__ = ["generate", "push"]

@@ -1,0 +1,5 @@
+"""Salesforce, HubSpot and kintone records to unified organizations, people, deals and
+activities; ``common`` holds the rules every CRM mapping shares.
+"""
+
+__all__ = ["common", "hubspot", "kintone", "salesforce"]

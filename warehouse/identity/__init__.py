@@ -1,0 +1,5 @@
+"""Who is who: normalising names, readings, mail addresses and phones; matching, resolving
+and clustering records into customers; survivorship and the admin's pins and review queue.
+"""
+
+__all__ = ["admin", "blocking", "evidence", "known_customers", "matching", "normalize", "resolve", "schema", "survivorship"]
