@@ -15,8 +15,8 @@ from prefect import flow, get_run_logger, task
 from flows.config import load
 from flows.identity.config import settings_for
 from flows.runtime import engine_for
+from warehouse.identity import blocking, survivorship
 from warehouse.identity import resolve as rs
-from warehouse.identity import survivorship
 from warehouse.identity.evidence import drop_stale_matches, save_matches
 from warehouse.state import now
 
@@ -31,7 +31,7 @@ def _setup(workspace_file: str) -> tuple[Any, Any, Any]:
 def prepare_task(workspace_file: str, lo: int, hi: int) -> tuple[int, int]:
     engine, settings, _ = _setup(workspace_file)
     with engine.begin() as conn:
-        return rs.prepare_range(conn, settings, lo, hi)
+        return blocking.prepare_range(conn, settings, lo, hi)
 
 
 @task(task_run_name="identity score partition {part}")
@@ -85,7 +85,7 @@ def resolve(workspace_file: str, full: bool = False) -> dict[str, Any]:
         t0 = time.monotonic()
         mark = now()
         with engine.connect() as conn:
-            ranges = rs.id_ranges(conn)
+            ranges = blocking.id_ranges(conn)
         records = keys = 0
         for lo, hi in ranges:
             n, k = prepare_task(workspace_file, lo, hi)
