@@ -33,22 +33,19 @@ import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from connectors.files.mail_layout import Format, Mbox, MsgDir, Single, plan
 from connectors.files.mbox_format import mbox_entries, mbox_flags, resume_point
 from connectors.page import Cursor, Page, RawBad
-from kizuna.errors import ConfigError
 
-Format = Literal["auto", "mbox", "maildir", "eml"]
 IdOf = Callable[[bytes], str | None]
 
 PAGE_SIZE = 500
 PAGE_BYTES = 64 * 1024 * 1024
 MAX_ID = 400
-_MBOX_SUFFIXES = frozenset({".mbox", ".mbx"})
-_INDEX_SUFFIXES = frozenset({".msf", ".index", ".db", ".sqlite", ".json", ".lock", ".bak"})
 _MAILDIR_FLAGS = frozenset("DFPRST")
 
 
@@ -101,141 +98,6 @@ def record(raw: bytes, *, folder: str, flags: str, path: str, id_of: IdOf | None
     mid = id_of(raw) if id_of is not None else None
     rid = mid if mid and len(mid) <= MAX_ID else f"sha:{sha}"
     return {"id": rid, "raw": raw, "sha": sha, "folder": folder, "flags": flags, "path": path}
-
-
-# -- layout ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Mbox:
-    path: Path
-    key: str
-    folder: str
-
-
-@dataclass(frozen=True)
-class _Single:
-    path: Path
-    key: str
-    folder: str
-
-
-@dataclass(frozen=True)
-class _MsgDir:
-    """A folder whose every selected file is one message."""
-
-    path: Path
-    key: str
-    folder: str
-    maildir: bool
-    pick: Callable[[str], bool]
-
-
-_Unit = _Mbox | _Single | _MsgDir
-
-
-def is_maildir(p: Path) -> bool:
-    return (p / "cur").is_dir() and (p / "new").is_dir()
-
-
-def _rel(root: Path, p: Path) -> str:
-    rel = p.relative_to(root).as_posix()
-    return rel if rel != "." else ""
-
-
-def _looks_like_mbox(p: Path) -> bool:
-    try:
-        with p.open("rb") as f:
-            return f.read(5) == b"From "
-    except OSError:
-        return False
-
-
-def _maildir_folder(rel: str) -> str:
-    """Maildir++ ``.Sent`` → ``Sent``; the Maildir root is ``INBOX``."""
-    parts = [p.lstrip(".") for p in rel.split("/") if p]
-    return "/".join(p for p in parts if p) or "INBOX"
-
-
-def plan(root: Path, fmt: Format = "auto") -> Iterator[_Unit | RawBad]:
-    """What to read under ``root``, in a stable order."""
-    if not root.exists():
-        raise ConfigError(
-            f"mail path not found: {root}",
-            field="path",
-            fix="point `path` at an mbox file, a Maildir, or a folder of .eml files",
-        )
-    if root.is_file():
-        name = root.name
-        if fmt == "mbox" or (fmt == "auto" and _looks_like_mbox(root)):
-            yield _Mbox(root, name, root.stem)
-        elif fmt == "maildir":
-            raise ConfigError(
-                f"{root} is a file, not a Maildir",
-                field="format",
-                fix="use format: mbox or eml, or point path at the Maildir folder",
-            )
-        else:
-            yield _Single(root, name, "")
-        return
-    if fmt == "maildir" and not is_maildir(root):
-        raise ConfigError(
-            f"{root} is not a Maildir (no cur/ and new/ inside)",
-            field="path",
-            fix="point path at the Maildir folder, or use format: auto",
-        )
-    yield from _walk(root, root, fmt)
-
-
-def _walk(root: Path, d: Path, fmt: Format) -> Iterator[_Unit | RawBad]:
-    rel = _rel(root, d)
-    try:
-        entries = sorted(os.scandir(d), key=lambda e: e.name)
-    except OSError as exc:
-        yield RawBad(rel or ".", f"cannot list folder {rel or '.'}: {exc.strerror or exc}")
-        return
-    maildir = fmt in ("auto", "maildir") and is_maildir(d)
-    if maildir:
-        folder = _maildir_folder(rel)
-        for sub in ("new", "cur"):
-            key = f"{rel}/{sub}" if rel else sub
-            yield _MsgDir(d / sub, key, folder, True, lambda n: not n.startswith("."))
-    elif fmt != "maildir":
-        yield from _files_here(root, d, rel, entries, fmt)
-    for e in entries:
-        if not e.is_dir(follow_symlinks=False):
-            continue
-        if maildir and e.name in ("cur", "new", "tmp"):
-            continue
-        child = Path(e.path)
-        if e.name.startswith(".") and not is_maildir(child):
-            continue
-        yield from _walk(root, child, fmt)
-
-
-def _files_here(
-    root: Path, d: Path, rel: str, entries: list[os.DirEntry[str]], fmt: Format
-) -> Iterator[_Unit]:
-    def visible_file(e: os.DirEntry[str]) -> bool:
-        return not e.name.startswith(".") and e.is_file(follow_symlinks=False)
-
-    if fmt == "eml":
-        yield _MsgDir(d, rel, rel, False, lambda n: not n.startswith("."))
-        return
-    eml_here = False
-    for e in entries:
-        if not visible_file(e):
-            continue
-        p = Path(e.path)
-        suffix = p.suffix.lower()
-        if suffix == ".eml":
-            eml_here = True
-        elif suffix in _INDEX_SUFFIXES:
-            continue
-        elif fmt == "mbox" or suffix in _MBOX_SUFFIXES or (not suffix and _looks_like_mbox(p)):
-            yield _Mbox(p, _rel(root, p), _rel(root, p.with_suffix("")))
-    if eml_here and fmt == "auto":
-        yield _MsgDir(d, rel, rel, False, lambda n: n.lower().endswith(".eml"))
 
 
 # -- reading -----------------------------------------------------------------------------
@@ -300,9 +162,9 @@ def read_messages(
                 yield pager.flush()
             continue
         present.add(unit.key)
-        if isinstance(unit, _Mbox):
+        if isinstance(unit, Mbox):
             steps: Iterator[_Step] = _read_mbox(unit, state, id_of)
-        elif isinstance(unit, _Single):
+        elif isinstance(unit, Single):
             steps = _read_single(unit, state, id_of)
         else:
             steps = _read_dir(unit, state, id_of)
@@ -330,7 +192,7 @@ def _stat(p: Path) -> os.stat_result | OSError:
         return exc
 
 
-def _read_single(unit: _Single, state: _State, id_of: IdOf | None) -> Iterator[_Step]:
+def _read_single(unit: Single, state: _State, id_of: IdOf | None) -> Iterator[_Step]:
     st = _stat(unit.path)
     if isinstance(st, OSError):
         yield RawBad(unit.key, f"cannot read {unit.key}: {st.strerror or st}"), _noop
@@ -370,7 +232,7 @@ def maildir_flags(name: str) -> str:
     return "".join(sorted({c for c in info if c in _MAILDIR_FLAGS}))
 
 
-def _read_dir(unit: _MsgDir, state: _State, id_of: IdOf | None) -> Iterator[_Step]:
+def _read_dir(unit: MsgDir, state: _State, id_of: IdOf | None) -> Iterator[_Step]:
     listing: list[tuple[str, int]] = []
     try:
         with os.scandir(unit.path) as it:
@@ -441,7 +303,7 @@ def _read_dir(unit: _MsgDir, state: _State, id_of: IdOf | None) -> Iterator[_Ste
 # -- mbox --------------------------------------------------------------------------------
 
 
-def _read_mbox(unit: _Mbox, state: _State, id_of: IdOf | None) -> Iterator[_Step]:
+def _read_mbox(unit: Mbox, state: _State, id_of: IdOf | None) -> Iterator[_Step]:
     st = _stat(unit.path)
     if isinstance(st, OSError):
         yield RawBad(unit.key, f"cannot read {unit.key}: {st.strerror or st}"), _noop

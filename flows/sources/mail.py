@@ -22,7 +22,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from connectors.files.mailfiles import Format, MailFilesCursor, read_messages
+from connectors.files.mail_layout import Format
+from connectors.files.mailfiles import MailFilesCursor, read_messages
 from connectors.page import Cursor, Page
 from flows.engine import StreamSpec, config_fingerprint
 from flows.sources.common import require_path
