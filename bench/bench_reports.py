@@ -25,9 +25,10 @@ from sqlalchemy import Engine, insert
 from flows.reports.render import daily_html, daily_markdown, pipeline_html
 from warehouse import schema as t
 from warehouse.db import make_engine, upgrade
-from warehouse.reporting.daily import daily, staff_with_activity
+from warehouse.reporting.daily import daily
 from warehouse.reporting.model import day_window
 from warehouse.reporting.pipeline import pipeline
+from warehouse.reporting.staff import staff_with_activity
 
 STAGES = (("リード", 10), ("提案", 30), ("見積", 50), ("交渉", 70))
 NOW = datetime(2026, 11, 27, 3, tzinfo=UTC)

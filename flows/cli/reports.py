@@ -113,8 +113,8 @@ def submit(
     from flows.reports.run import parse_date
     from flows.runtime import engine_for
     from warehouse.db import write_transaction
-    from warehouse.reporting.daily import staff_by_email
     from warehouse.reporting.drafts import submit as submit_report
+    from warehouse.reporting.staff import staff_by_email
     from warehouse.state import now
 
     def run() -> bool:

@@ -22,8 +22,11 @@ from flows.runtime import engine_for
 from flows.workspace import Workspace
 from kizuna.errors import ConfigError
 from warehouse.db import write_transaction
-from warehouse.reporting.daily import (
-    daily,
+from warehouse.reporting.daily import daily
+from warehouse.reporting.drafts import Draft, save_drafts, stored
+from warehouse.reporting.model import Staff, day_window
+from warehouse.reporting.pipeline import Pipeline, pipeline
+from warehouse.reporting.staff import (
     latest_activity_days,
     staff_by_email,
     staff_by_ids,
@@ -31,9 +34,6 @@ from warehouse.reporting.daily import (
     team_members,
     team_names,
 )
-from warehouse.reporting.drafts import Draft, save_drafts, stored
-from warehouse.reporting.model import Staff, day_window
-from warehouse.reporting.pipeline import Pipeline, pipeline
 from warehouse.state import now
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@+-]")

@@ -9,13 +9,13 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import Engine
 
 from tests.support.reports_seed import Seed, utc
-from warehouse.reporting.daily import (
-    daily,
+from warehouse.reporting.daily import daily
+from warehouse.reporting.model import Staff, day_window
+from warehouse.reporting.staff import (
     latest_activity_days,
     staff_by_email,
     staff_with_activity,
 )
-from warehouse.reporting.model import Staff, day_window
 
 TZ = "Asia/Tokyo"
 D = date(2026, 11, 5)  # a Thursday; the 6th is a Friday, a business day

@@ -120,7 +120,7 @@ def test_cli_daily_prints_the_draft(demo_ws: Path) -> None:
     ws = workspace.load(demo_ws)
     sid, day = plan(ws, up_to=yesterday(ws))[0]
     with engine_for(ws.warehouse_url).connect() as conn:
-        from warehouse.reporting.daily import staff_by_ids
+        from warehouse.reporting.staff import staff_by_ids
 
         email = staff_by_ids(conn, [sid])[0].email
     res = runner.invoke(

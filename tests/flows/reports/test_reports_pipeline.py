@@ -12,8 +12,8 @@ from sqlalchemy import Engine
 
 from flows.reports.render import yen
 from tests.support.reports_seed import Seed, utc
-from warehouse.reporting.daily import team_members
 from warehouse.reporting.pipeline import Pipeline, pipeline
+from warehouse.reporting.staff import team_members
 
 AS_OF = utc(2026, 11, 20, 3)  # 12:00 on 20 Nov in Tokyo
 

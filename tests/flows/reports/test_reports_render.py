@@ -23,8 +23,9 @@ from flows.reports.render import (
 from flows.workspace import Workspace
 from kizuna.errors import ConfigError
 from tests.support.reports_seed import Seed, utc
-from warehouse.reporting.daily import daily, staff_by_email
+from warehouse.reporting.daily import daily
 from warehouse.reporting.pipeline import pipeline
+from warehouse.reporting.staff import staff_by_email
 
 HOSTILE_ORG = "<script>alert('org')</script>株式会社"
 HOSTILE_PERSON = '"><img src=x onerror=alert(1)>'
