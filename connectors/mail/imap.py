@@ -20,11 +20,9 @@ password.
 
 from __future__ import annotations
 
-import contextlib
 import imaplib
 import logging
 import re
-import socket
 import ssl
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -33,6 +31,20 @@ from typing import Any, Literal
 
 from pydantic import SecretStr
 
+from connectors.mail.imap_wire import (
+    capabilities,
+    check_ok,
+    close_quietly,
+    fetch_items,
+    first_int,
+    flags_of,
+    format_uid_set,
+    imap_date,
+    parse_uid_set,
+    quote_folder,
+    response_text,
+    uid_of,
+)
 from connectors.page import Cursor, Page, RawBad
 from kizuna.errors import AuthError, ConfigError, FatalError, TransientError
 
@@ -86,15 +98,15 @@ def open_client(account: ImapAccount) -> imaplib.IMAP4:
     except (OSError, imaplib.IMAP4.abort) as exc:
         raise TransientError(f"IMAP {account.label}: cannot connect ({exc})") from None
     except imaplib.IMAP4.error as exc:
-        raise FatalError(f"IMAP {account.label}: {_text(exc)}") from None
+        raise FatalError(f"IMAP {account.label}: {response_text(exc)}") from None
     try:
         conn.login(account.username, account.password.get_secret_value())
     except imaplib.IMAP4.abort as exc:
-        _close(conn)
+        close_quietly(conn)
         raise TransientError(f"IMAP {account.label}: connection lost at login ({exc})") from None
     except imaplib.IMAP4.error as exc:
-        _close(conn)
-        text = _text(exc)
+        close_quietly(conn)
+        text = response_text(exc)
         if "UNAVAILABLE" in text:
             raise TransientError(f"IMAP {account.label}: server unavailable ({text})") from None
         raise AuthError(
@@ -102,7 +114,7 @@ def open_client(account: ImapAccount) -> imaplib.IMAP4:
             "password in the configured environment variable"
         ) from None
     except OSError as exc:
-        _close(conn)
+        close_quietly(conn)
         raise TransientError(f"IMAP {account.label}: connection lost at login ({exc})") from None
     return conn
 
@@ -130,16 +142,18 @@ def read_folder(
     try:
         yield from folder_reader.pages(cursor)
     except imaplib.IMAP4.abort as exc:
-        raise TransientError(f"IMAP {label or folder}: connection lost ({_text(exc)})") from None
+        raise TransientError(
+            f"IMAP {label or folder}: connection lost ({response_text(exc)})"
+        ) from None
     except (OSError, EOFError) as exc:
         raise TransientError(f"IMAP {label or folder}: connection lost ({exc})") from None
     except imaplib.IMAP4.error as exc:
-        text = _text(exc)
+        text = response_text(exc)
         if "UNAVAILABLE" in text or "LIMIT" in text or "INUSE" in text:
             raise TransientError(f"IMAP {label or folder}: {text}") from None
         raise FatalError(f"IMAP {label or folder}: {text}") from None
     finally:
-        _close(conn)
+        close_quietly(conn)
 
 
 class _Folder:
@@ -157,7 +171,7 @@ class _Folder:
         self.page_size = page_size
         self.section = "BODY.PEEK[HEADER]" if headers_only else "BODY.PEEK[]"
         self.headers_only = headers_only
-        caps = _capabilities(conn)
+        caps = capabilities(conn)
         self.condstore = use_extensions and "CONDSTORE" in caps
         self.can_enable = "ENABLE" in caps
         self.qresync = use_extensions and "QRESYNC" in caps and self.can_enable
@@ -167,9 +181,9 @@ class _Folder:
     def pages(self, cursor: ImapCursor | None) -> Iterator[Page[ImapCursor]]:
         # ENABLE through xatom: imaplib's enable() checks the pre-login capability list.
         if self.qresync:
-            _check(self.conn.xatom("ENABLE", "QRESYNC"))
+            check_ok(self.conn.xatom("ENABLE", "QRESYNC"))
         elif self.condstore and self.can_enable:
-            _check(self.conn.xatom("ENABLE", "CONDSTORE"))
+            check_ok(self.conn.xatom("ENABLE", "CONDSTORE"))
         validity, modseq = self._select()
         if cursor is not None and cursor.uidvalidity != validity:
             log.warning(
@@ -189,14 +203,14 @@ class _Folder:
     # -- steps ---------------------------------------------------------------------------
     def _select(self) -> tuple[int, int]:
         self.conn.untagged_responses.clear()
-        typ, data = self.conn.select(_quote(self.folder), readonly=True)
+        typ, data = self.conn.select(quote_folder(self.folder), readonly=True)
         if typ != "OK":
             raise ConfigError(
-                f"IMAP {self.label}: cannot open folder {self.folder!r} ({_text(data)})",
+                f"IMAP {self.label}: cannot open folder {self.folder!r} ({response_text(data)})",
                 field="folders",
                 fix="list existing folders in the mail client and use their names",
             )
-        validity = _first_int(self.conn.untagged_responses.get("UIDVALIDITY"))
+        validity = first_int(self.conn.untagged_responses.get("UIDVALIDITY"))
         if validity is None:
             raise FatalError(f"IMAP {self.label}: server sent no UIDVALIDITY for {self.folder}")
         modseq = 0
@@ -246,7 +260,7 @@ class _Folder:
         state = base.model_copy(update={"highestmodseq": new_modseq})
         criteria = f"UID {n}:*"
         if self.since is not None:
-            criteria += f" SINCE {_imap_date(self.since)}"
+            criteria += f" SINCE {imap_date(self.since)}"
         new = [u for u in self._search(criteria) if u >= n]
         if not new:
             if pending_deletes or state != cursor:
@@ -278,7 +292,7 @@ class _Folder:
 
     def _search(self, criteria: str) -> list[int]:
         typ, data = self.conn.uid("SEARCH", criteria)
-        _check((typ, data))
+        check_ok((typ, data))
         out: list[int] = []
         for chunk in data:
             if isinstance(chunk, bytes):
@@ -289,12 +303,12 @@ class _Folder:
         mods = f"(CHANGEDSINCE {modseq}{' VANISHED' if self.qresync else ''})"
         self.conn.untagged_responses.pop("VANISHED", None)
         typ, data = self.conn.uid("FETCH", f"1:{uidnext - 1}", f"(UID FLAGS) {mods}")
-        _check((typ, data))
+        check_ok((typ, data))
         changed = sorted(
             {
                 u
                 for item in data
-                if isinstance(item, bytes) and (u := _uid_of(item)) is not None and u < uidnext
+                if isinstance(item, bytes) and (u := uid_of(item)) is not None and u < uidnext
             }
         )
         vanished: set[int] = set()
@@ -307,12 +321,12 @@ class _Folder:
     def _fetch(self, uids: list[int], validity: int) -> tuple[list[dict[str, Any]], list[RawBad]]:
         items = "(UID FLAGS INTERNALDATE RFC822.SIZE " + self.section + ")"
         typ, data = self.conn.uid("FETCH", format_uid_set(set(uids)), items)
-        _check((typ, data))
+        check_ok((typ, data))
         wanted = set(uids)
         records: list[dict[str, Any]] = []
         got: set[int] = set()
-        for head, body in _fetch_items(data):
-            uid = _uid_of(head)
+        for head, body in fetch_items(data):
+            uid = uid_of(head)
             if uid is None or uid not in wanted or body is None or uid in got:
                 continue
             got.add(uid)
@@ -322,7 +336,7 @@ class _Folder:
                     "folder": self.folder,
                     "uidvalidity": validity,
                     "uid": uid,
-                    "flags": _flags(head),
+                    "flags": flags_of(head),
                     "internaldate": m_date.group(1).decode() if m_date else None,
                     "headers_only": self.headers_only,
                     "message": body,
@@ -345,138 +359,3 @@ def source_id(folder: str, uidvalidity: int, uid: int) -> str:
 
 def raw_source_id(raw: dict[str, Any]) -> str:
     return source_id(str(raw["folder"]), int(raw["uidvalidity"]), int(raw["uid"]))
-
-
-# -- protocol helpers --------------------------------------------------------------------
-def _capabilities(conn: imaplib.IMAP4) -> set[str]:
-    """Post-login capabilities: CONDSTORE/QRESYNC are often announced only after LOGIN."""
-    typ, data = conn.capability()
-    caps: set[str] = set()
-    if typ == "OK":
-        for chunk in data:
-            if isinstance(chunk, bytes):
-                caps |= {c.upper() for c in chunk.decode(errors="replace").split()}
-    return caps
-
-
-def _check(result: tuple[str, Any]) -> None:
-    typ, data = result
-    if typ != "OK":
-        raise imaplib.IMAP4.error(_text(data))
-
-
-def _text(obj: Any) -> str:
-    if isinstance(obj, BaseException):
-        obj = obj.args[0] if obj.args else str(obj)
-    if isinstance(obj, list):
-        obj = b" ".join(x for x in obj if isinstance(x, bytes))
-    if isinstance(obj, bytes):
-        return obj.decode(errors="replace")
-    return str(obj)
-
-
-def _close(conn: imaplib.IMAP4) -> None:
-    with contextlib.suppress(imaplib.IMAP4.error, OSError, EOFError, socket.timeout):
-        conn.logout()
-
-
-def _imap_date(d: date) -> str:
-    months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-    return f"{d.day}-{months[d.month - 1]}-{d.year}"
-
-
-def _first_int(values: list[Any] | None) -> int | None:
-    for v in values or []:
-        if isinstance(v, bytes) and v.strip().isdigit():
-            return int(v)
-    return None
-
-
-def _uid_of(head: bytes) -> int | None:
-    m = re.search(rb"\bUID (\d+)", head)
-    return int(m.group(1)) if m else None
-
-
-def _flags(head: bytes) -> list[str]:
-    m = re.search(rb"FLAGS \(([^)]*)\)", head)
-    # \Recent belongs to the session, not the message: it would make every fetch look new.
-    flags = m.group(1).decode(errors="replace").split() if m else []
-    return sorted(f for f in flags if f.lower() != "\\recent")
-
-
-def _fetch_items(data: list[Any]) -> Iterator[tuple[bytes, bytes | None]]:
-    """(metadata, literal) per FETCH response; items after the literal join the metadata."""
-    head: bytes | None = None
-    body: bytes | None = None
-    for item in data:
-        if isinstance(item, tuple):
-            if head is not None:
-                yield head, body
-            head, body = item[0], item[1]
-        elif isinstance(item, bytes):
-            if re.match(rb"\d+ \(", item):
-                if head is not None:
-                    yield head, body
-                head, body = item, None
-            elif head is not None:
-                head += b" " + item
-    if head is not None:
-        yield head, body
-
-
-def parse_uid_set(text: str) -> set[int]:
-    out: set[int] = set()
-    for part in text.replace(" ", "").split(","):
-        if not part:
-            continue
-        if ":" in part:
-            a, b = part.split(":", 1)
-            lo, hi = sorted((int(a), int(b)))
-            out.update(range(lo, hi + 1))
-        else:
-            out.add(int(part))
-    return out
-
-
-def format_uid_set(uids: set[int]) -> str:
-    """``1:3,7,9:12`` — compact and valid as an IMAP sequence set."""
-    parts: list[str] = []
-    run: list[int] = []
-    for u in sorted(uids):
-        if run and u == run[-1] + 1:
-            run.append(u)
-            continue
-        if run:
-            parts.append(f"{run[0]}:{run[-1]}" if len(run) > 1 else str(run[0]))
-        run = [u]
-    if run:
-        parts.append(f"{run[0]}:{run[-1]}" if len(run) > 1 else str(run[0]))
-    return ",".join(parts)
-
-
-def _quote(folder: str) -> str:
-    """A folder name as an IMAP quoted string, non-ASCII in modified UTF-7 (RFC 3501 5.1.3)."""
-    name = encode_mutf7(folder)
-    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def encode_mutf7(text: str) -> str:
-    import base64
-
-    out: list[str] = []
-    buf: list[str] = []
-
-    def flush() -> None:
-        if buf:
-            b64 = base64.b64encode("".join(buf).encode("utf-16-be")).decode().rstrip("=")
-            out.append("&" + b64.replace("/", ",") + "-")
-            buf.clear()
-
-    for ch in text:
-        if 0x20 <= ord(ch) <= 0x7E:
-            flush()
-            out.append("&-" if ch == "&" else ch)
-        else:
-            buf.append(ch)
-    flush()
-    return "".join(out)

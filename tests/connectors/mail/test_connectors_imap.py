@@ -17,13 +17,11 @@ from pydantic import SecretStr
 from connectors.mail.imap import (
     ImapAccount,
     ImapCursor,
-    encode_mutf7,
-    format_uid_set,
     open_client,
-    parse_uid_set,
     raw_source_id,
     read_folder,
 )
+from connectors.mail.imap_wire import encode_mutf7, format_uid_set, parse_uid_set
 from connectors.page import Page
 from kizuna.errors import AuthError, TransientError
 from tests.support.servers import NO_QRESYNC, PASSWORD, Dovecot, dovecot, message
