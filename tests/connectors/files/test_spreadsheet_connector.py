@@ -9,6 +9,7 @@ import openpyxl
 import pytest
 
 from connectors.files import spreadsheet as s
+from connectors.files.sheet_rows import detect_encoding
 from connectors.page import Page
 from kizuna.errors import FatalError
 
@@ -37,7 +38,7 @@ def test_cp932_export_with_nec_and_ibm_characters(tmp_path: Path, encoding: str)
     recs = _records(f, encoding=encoding)
     assert [r["備考"] for r in recs] == ["①至急～確認", "髙橋さん紹介"]
     assert recs[1]["会社名"] == "㈱いろは"
-    assert s.detect_encoding(f) == "cp932"
+    assert detect_encoding(f) == "cp932"
 
 
 def test_utf8_with_and_without_bom(tmp_path: Path) -> None:
@@ -45,8 +46,8 @@ def test_utf8_with_and_without_bom(tmp_path: Path) -> None:
     bom = tmp_path / "bom.csv"
     plain.write_text(HEADER + "".join(ROWS), encoding="utf-8")
     bom.write_text(HEADER + "".join(ROWS), encoding="utf-8-sig")
-    assert s.detect_encoding(plain) == "utf-8"
-    assert s.detect_encoding(bom) == "utf-8-sig"
+    assert detect_encoding(plain) == "utf-8"
+    assert detect_encoding(bom) == "utf-8-sig"
     a, b = _records(plain), _records(bom)
     assert a == b
     assert next(iter(b[0])) == "顧客ID"  # no BOM glued to the first header
@@ -56,7 +57,7 @@ def test_japanese_text_after_a_long_ascii_head_is_still_detected(tmp_path: Path)
     f = tmp_path / "late.csv"
     ascii_rows = "".join(f"A{i},ACME,John Doe,j{i}@acme.com,ok\n" for i in range(20000))
     f.write_bytes((HEADER + ascii_rows + ROWS[0]).encode("cp932"))
-    assert s.detect_encoding(f) == "cp932"
+    assert detect_encoding(f) == "cp932"
     assert _records(f, page_size=50000)[-1]["備考"] == "①至急～確認"
 
 

@@ -1,0 +1,220 @@
+"""A spreadsheet file's rows as lists of cell text, per format: CSV bytes decoded (the
+encoding sniffed, cp932 for Shift_JIS, undecodable lines noted rather than fatal) and
+``.xlsx`` cells rendered as the text a person sees.
+
+:mod:`connectors.files.spreadsheet` owns the file identity, the header, the key column and
+the pages; it reads every format through the ``Row`` tuples made here.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import warnings
+from collections.abc import Iterator, Sequence
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import IO, Any
+
+from kizuna.errors import FatalError
+
+_DECODE_CHUNK = 1 << 20
+_SNIFF_LIMIT = 8 << 20
+_BOM = b"\xef\xbb\xbf"
+# A cell larger than csv's default limit (128 KiB) is legal in an export (long notes).
+csv.field_size_limit(16 << 20)
+
+Row = tuple[int, list[str] | None, str | None, str | None, bool]
+"""(line, cells, problem, text, lenient): lenient rows are padded when short (xlsx stores no
+trailing empty cells); CSV rows must be whole. A tuple, not a class: there is one per row."""
+
+
+def detect_encoding(path: Path) -> str:
+    """UTF-8 (with or without BOM) if the bytes are valid UTF-8, else cp932.
+
+    Reads until the first chunk holding non-ASCII bytes (or the sniff limit): an export whose
+    first rows are ASCII only still gets judged by its Japanese text.
+    """
+    import codecs
+
+    with path.open("rb") as f:
+        head = f.read(len(_BOM))
+        if head == _BOM:
+            return "utf-8-sig"
+        dec = codecs.getincrementaldecoder("utf-8")()
+        data = head
+        read = len(head)
+        while True:
+            if not data.isascii():
+                try:
+                    dec.decode(data, final=False)
+                except UnicodeDecodeError:
+                    return "cp932"
+                return "utf-8"
+            dec.decode(data, final=False)
+            if read >= _SNIFF_LIMIT:
+                return "utf-8"
+            data = f.read(1 << 16)
+            if not data:
+                return "utf-8"
+            read += len(data)
+
+
+def resolve_encoding(path: Path, encoding: str) -> str:
+    enc = encoding.lower().replace("_", "-")
+    if enc == "auto":
+        return detect_encoding(path)
+    if enc in ("shift-jis", "sjis", "cp932", "windows-31j", "ms932"):
+        return "cp932"
+    if enc in ("utf-8", "utf8"):
+        return "utf-8"
+    if enc in ("utf-8-sig", "utf8-sig"):
+        return "utf-8-sig"
+    raise FatalError(f"unsupported encoding {encoding!r} for {path}")
+
+
+def csv_line(cells: Sequence[str]) -> str:
+    """A row as CSV text again, for quarantine: quoted as needed so it can be pasted back."""
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="").writerow(cells)
+    return buf.getvalue()
+
+
+def _decoded_lines(f: IO[bytes], encoding: str, problems: dict[int, str]) -> Iterator[str]:
+    """Lines as text (endings kept, as ``open(newline="")`` gives them to ``csv``).
+
+    Decodes a megabyte at a time; only a block that fails is decoded line by line, so the
+    lines with bytes the encoding rejects are noted (by the count of lines handed out,
+    which is what ``csv.reader.line_num`` counts) and passed on with U+FFFD. Cutting blocks
+    at LF is safe for UTF-8 and cp932 alike: 0x0A is never part of a multi-byte character.
+    """
+    codec = "utf-8" if encoding == "utf-8-sig" else encoding
+    n = 0
+    rest = b""
+    first = True
+    while True:
+        chunk = f.read(_DECODE_CHUNK)
+        block = rest + chunk
+        if not block:
+            return
+        cut = len(block) if not chunk else block.rfind(b"\n") + 1
+        if cut == 0:
+            rest = block
+            continue
+        block, rest = block[:cut], block[cut:]
+        if first:
+            first = False
+            if block.startswith(_BOM):
+                block = block[len(_BOM) :]
+        try:
+            lines = io.StringIO(block.decode(codec), newline="").readlines()
+        except UnicodeDecodeError:
+            parts = block.split(b"\n")
+            if not parts[-1]:
+                parts.pop()
+            for raw in parts:
+                raw += b"\n"
+                n += 1
+                try:
+                    yield raw.decode(codec)
+                except UnicodeDecodeError as exc:
+                    where = raw[exc.start : exc.end].hex(" ")
+                    problems[n] = f"bytes {where} at offset {exc.start} are not {encoding}"
+                    yield raw.decode(codec, "replace")
+            continue
+        n += len(lines)
+        yield from lines
+        if not chunk:
+            return
+
+
+def csv_rows(path: Path, encoding: str) -> Iterator[Row]:
+    enc = resolve_encoding(path, encoding)
+    problems: dict[int, str] = {}
+    with path.open("rb") as f:
+        reader = csv.reader(_decoded_lines(f, enc, problems))
+        last = 0
+        while True:
+            start = last + 1
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                last = reader.line_num
+                yield (start, None, f"not valid CSV ({exc})", None, False)
+                continue
+            last = reader.line_num
+            problem = None
+            if problems:
+                hit = [problems.pop(n) for n in range(start, last + 1) if n in problems]
+                if hit:
+                    problem = "; ".join(hit)
+            if problem is not None:
+                yield (start, cells, problem, csv_line(cells), False)
+            else:
+                yield (start, cells, None, None, False)
+
+
+# -- xlsx ------------------------------------------------------------------------------------
+def _cell_text(v: Any) -> str:
+    """A cell as the text a person sees, so CSV and xlsx exports of one sheet hash alike."""
+    if v is None:
+        return ""
+    if isinstance(v, str):
+        return v
+    if isinstance(v, bool):
+        return "TRUE" if v else "FALSE"
+    if isinstance(v, float):
+        return str(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v)
+    if isinstance(v, datetime):
+        if v.time() == time(0):
+            return v.date().isoformat()
+        return v.isoformat(sep=" ")
+    if isinstance(v, date | time):
+        return v.isoformat()
+    return str(v)
+
+
+def _open_workbook(path: Path) -> Any:
+    import openpyxl
+
+    try:
+        with warnings.catch_warnings():
+            # Real exports carry features openpyxl skips (data validation, slicers); fine.
+            warnings.filterwarnings("ignore", category=UserWarning, module="openpyxl")
+            return openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:
+        raise FatalError(f"{path}: not a readable .xlsx workbook ({exc})") from None
+
+
+def _sheet(wb: Any, name: str | None, path: Path) -> Any:
+    if name is None:
+        return wb.worksheets[0]
+    if name not in wb.sheetnames:
+        raise FatalError(f"{path}: no sheet {name!r} (sheets: {', '.join(wb.sheetnames)})")
+    return wb[name]
+
+
+def xlsx_row_count(path: Path) -> int | None:
+    wb = _open_workbook(path)
+    try:
+        n = wb.worksheets[0].max_row
+        return max(int(n) - 1, 0) if n else None
+    finally:
+        wb.close()
+
+
+def xlsx_rows(path: Path, sheet: str | None) -> Iterator[Row]:
+    wb = _open_workbook(path)
+    try:
+        ws = _sheet(wb, sheet, path)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=UserWarning, module="openpyxl")
+            for n, values in enumerate(ws.iter_rows(values_only=True), 1):
+                cells = [_cell_text(v) for v in values]
+                while cells and cells[-1] == "":
+                    cells.pop()
+                yield (n, cells, None, None, True)
+    finally:
+        wb.close()
