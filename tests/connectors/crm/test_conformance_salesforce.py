@@ -15,7 +15,8 @@ from flows.engine import StreamSpec
 from flows.sources.crm import salesforce as src
 from flows.workspace import Company, Workspace
 from tests.support.conformance import ConformanceSuite, SourceHarness
-from tests.support.fakes.fake_salesforce import FakeSalesforce, stamp
+from tests.support.fakes.fake_salesforce import FakeSalesforce
+from tests.support.fakes.fake_salesforce_org import stamp
 from warehouse.state import load_cursor, save_cursor
 
 

@@ -20,7 +20,8 @@ from flows.engine import run_stream
 from flows.sources.crm import salesforce as src
 from flows.workspace import Company, Workspace
 from kizuna.errors import AuthError, QuotaError, ResyncRequired
-from tests.support.fakes.fake_salesforce import FakeSalesforce, Org, stamp
+from tests.support.fakes.fake_salesforce import FakeSalesforce
+from tests.support.fakes.fake_salesforce_org import Org, stamp
 from warehouse import schema as t
 from warehouse.state import load_cursor, save_cursor
 

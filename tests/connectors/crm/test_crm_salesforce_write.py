@@ -20,7 +20,8 @@ from flows.sources.crm import salesforce as src
 from flows.sources.crm.writeback import desired_from_store
 from flows.workspace import Company, Workspace
 from kizuna.errors import QuotaError
-from tests.support.fakes.fake_salesforce import FakeSalesforce, Org
+from tests.support.fakes.fake_salesforce import FakeSalesforce
+from tests.support.fakes.fake_salesforce_org import Org
 from warehouse import schema as t
 
 KEY = "Kizuna_Key__c"

@@ -16,12 +16,8 @@ import json
 import re
 import ssl
 import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from functools import lru_cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from itertools import count
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -29,116 +25,17 @@ import requests
 import trustme
 from simple_salesforce.api import Salesforce
 
-VERSION = "61.0"
-
-
-def stamp(dt: datetime) -> str:
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
-
-
-def parse_stamp(s: str) -> datetime:
-    s = s.replace("Z", "+00:00")
-    if s[-5] in "+-" and s[-3] != ":":
-        s = s[:-2] + ":" + s[-2:]
-    return datetime.fromisoformat(s)
-
-
-@dataclass
-class Org:
-    """The fake org's state; tests edit it directly between runs."""
-
-    records: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    deleted_log: dict[str, list[dict[str, str]]] = field(default_factory=dict)
-    earliest_deleted: dict[str, str] = field(default_factory=dict)
-    page_size: int = 2
-    api_used: int = 0
-    api_total: int = 15000
-    requests: list[str] = field(default_factory=list)
-    exhausted_after: int | None = None
-    """Another integration spends the rest of the day's quota after this many REST calls."""
-    external_ids: dict[str, str] = field(default_factory=dict)
-    """object → its external id field, for composite upserts."""
-    fail_ids: set[str] = field(default_factory=set)
-    """External ids whose write fails once (then succeed), for partial-failure tests."""
-    _ids: Iterator[int] = field(default_factory=lambda: count(1))
-    _cursors: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    _jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    def new_id(self, obj: str) -> str:
-        prefix = {"Opportunity": "006", "Task": "00T", "CampaignMember": "00v"}.get(obj, "001")
-        return f"{prefix}{next(self._ids):015d}"
-
-    def add(self, obj: str, rec: dict[str, Any], when: datetime) -> dict[str, Any]:
-        rec = {**rec, "SystemModstamp": stamp(when), "IsDeleted": rec.get("IsDeleted", False)}
-        rec.setdefault("Id", self.new_id(obj))
-        self.records.setdefault(obj, []).append(rec)
-        return rec
-
-    def find(self, obj: str, rid: str) -> dict[str, Any] | None:
-        return next((r for r in self.records.get(obj, []) if r["Id"] == rid), None)
-
-
-def _get(rec: dict[str, Any], path: str) -> Any:
-    cur: Any = rec
-    for part in path.split("."):
-        if not isinstance(cur, dict):
-            return None
-        cur = cur.get(part)
-    return cur
-
-
-def _rest_shape(obj: str, rec: dict[str, Any], fields: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "attributes": {"type": obj, "url": f"/services/data/v{VERSION}/sobjects/{obj}/{rec['Id']}"}
-    }
-    for f in fields:
-        if "." in f:
-            rel, sub = f.split(".", 1)
-            node = out.setdefault(rel, {"attributes": {"type": rel}})
-            if rec.get(rel) is None:
-                out[rel] = None
-            elif node is not None:
-                node[sub] = _get(rec, f)
-        else:
-            out[f] = rec.get(f)
-    return out
-
-
-_SOQL = re.compile(
-    r"SELECT (?P<fields>.+?) FROM (?P<obj>\w+)(?: WHERE (?P<where>.+?))?(?: ORDER BY (?P<order>.+))?$"
+from tests.support.fakes.fake_salesforce_org import (
+    VERSION,
+    Org,
+    composite,
+    field_value,
+    ingest,
+    parse_stamp,
+    rest_shape,
+    run_soql,
+    stamp,
 )
-
-
-def run_soql(
-    org: Org, soql: str, include_deleted: bool
-) -> tuple[str, list[str], list[dict[str, Any]]]:
-    m = _SOQL.match(soql.strip())
-    assert m, soql
-    obj = m["obj"]
-    fields = [f.strip() for f in m["fields"].split(",")]
-    rows = list(org.records.get(obj, []))
-    if not include_deleted:
-        rows = [r for r in rows if not r.get("IsDeleted")]
-    for cond in (m["where"] or "").split(" AND "):
-        cond = cond.strip()
-        if cond.startswith("(") and cond.endswith(")"):
-            cond = cond[1:-1]
-        if not cond:
-            continue
-        if mm := re.match(r"(\w+) >= (\S+)", cond):
-            lo = parse_stamp(mm[2])
-            rows = [r for r in rows if parse_stamp(r[mm[1]]) >= lo]
-        elif mm := re.match(r"(\w+) IN \((.*)\)", cond):
-            vals = {v.strip().strip("'") for v in mm[2].split(",")}
-            rows = [r for r in rows if str(r.get(mm[1])) in vals]
-        elif mm := re.match(r"(\w+) = '(.*)'", cond):
-            rows = [r for r in rows if str(r.get(mm[1])) == mm[2]]
-        else:
-            raise AssertionError(f"fake cannot filter on {cond!r}")
-    if m["order"]:
-        keys = [k.strip() for k in m["order"].split(",")]
-        rows.sort(key=lambda r: tuple(str(r.get(k)) for k in keys))
-    return obj, fields, rows
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -217,7 +114,7 @@ class _Handler(BaseHTTPRequestHandler):
             obj, fields, rows = run_soql(org, q["q"], path == "queryAll/")
             if fields == ["COUNT()"]:
                 return self._rest(200, {"totalSize": len(rows), "done": True, "records": []})
-            shaped = [_rest_shape(obj, r, fields) for r in rows]
+            shaped = [rest_shape(obj, r, fields) for r in rows]
             return self._page(path, shaped, 0)
         if m := re.match(r"(query|queryAll)/(\w+)-(\d+)$", path):
             return self._page(m[1] + "/", org._cursors[m[2]], int(m[3]), m[2])
@@ -293,7 +190,7 @@ class _Handler(BaseHTTPRequestHandler):
             for r in rows:
                 vals = []
                 for f in job["fields"]:
-                    v = _get(r, f)
+                    v = field_value(r, f)
                     vals.append(
                         ""
                         if v is None
@@ -328,7 +225,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(201, None)
         if (m := re.match(r"jobs/ingest/(\w+)$", path)) and method == "PATCH":
             self._body()
-            self._ingest(org._jobs[m[1]])
+            ingest(org, org._jobs[m[1]])
             return self._send(200, {"id": m[1], "state": "UploadComplete"})
         if (m := re.match(r"jobs/ingest/(\w+)$", path)) and method == "GET":
             job = org._jobs[m[1]]
@@ -352,148 +249,10 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(200, buf.getvalue(), ctype="text/csv")
         self._send(404, [{"errorCode": "NOT_FOUND", "message": path}])
 
-    def _ingest(self, job: dict[str, Any]) -> None:
-        org = self.org
-        spec = job["ingest"]
-        obj, ext = spec["object"], spec.get("externalIdFieldName", "Id")
-        for row in csv.DictReader(io.StringIO(job["csv"])):
-            fields = {k: (None if v == "#N/A" else v) for k, v in row.items()}
-            key = fields[ext]
-            if key in org.fail_ids:
-                org.fail_ids.discard(key)
-                job["failed"].append(
-                    (row, "UNABLE_TO_LOCK_ROW:unable to obtain exclusive access to this record:--")
-                )
-                continue
-            job["done"] += 1
-            cur = next(
-                (
-                    r
-                    for r in org.records.get(obj, [])
-                    if str(r.get(ext)) == key and not r.get("IsDeleted")
-                ),
-                None,
-            )
-            if cur is None:
-                org.add(obj, fields, datetime.now(UTC))
-            else:
-                cur.update(fields)
-                cur["SystemModstamp"] = stamp(datetime.now(UTC))
-
     # -- Composite sObject collections --------------------------------------------------------
     def _composite(self, method: str, path: str, q: dict[str, str]) -> None:
-        org = self.org
-        if method == "DELETE":
-            out = []
-            for rid in q["ids"].split(","):
-                hit = None
-                for obj, recs in org.records.items():
-                    for r in recs:
-                        if r["Id"] == rid and not r.get("IsDeleted"):
-                            hit = (obj, r)
-                if hit is None:
-                    out.append(
-                        {
-                            "id": rid,
-                            "success": False,
-                            "errors": [
-                                {"statusCode": "ENTITY_IS_DELETED", "message": "entity is deleted"}
-                            ],
-                        }
-                    )
-                    continue
-                hit[1]["IsDeleted"] = True
-                hit[1]["SystemModstamp"] = stamp(datetime.now(UTC))
-                out.append({"id": rid, "success": True, "errors": []})
-            return self._rest(200, out)
-        body = self._body()
-        m = re.match(r"composite/sobjects/(\w+)/(\w+)$", path)
-        out = []
-        for rec in body["records"]:
-            obj = rec["attributes"]["type"]
-            fields = {k: v for k, v in rec.items() if k != "attributes"}
-            if m:  # upsert by external id
-                ext = m[2]
-                key = str(fields[ext])
-                if key in org.fail_ids:
-                    org.fail_ids.discard(key)
-                    out.append(
-                        {
-                            "success": False,
-                            "errors": [
-                                {
-                                    "statusCode": "UNABLE_TO_LOCK_ROW",
-                                    "message": "unable to obtain exclusive access to this record",
-                                    "fields": [],
-                                }
-                            ],
-                        }
-                    )
-                    continue
-                cur = next(
-                    (
-                        r
-                        for r in org.records.get(obj, [])
-                        if str(r.get(ext)) == key and not r.get("IsDeleted")
-                    ),
-                    None,
-                )
-                if cur is None:
-                    new = org.add(obj, fields, datetime.now(UTC))
-                    out.append({"id": new["Id"], "success": True, "errors": [], "created": True})
-                else:
-                    cur.update(fields)
-                    cur["SystemModstamp"] = stamp(datetime.now(UTC))
-                    out.append({"id": cur["Id"], "success": True, "errors": [], "created": False})
-            elif method == "PATCH":
-                cur = org.find(obj, fields.pop("Id"))
-                if cur is None or cur.get("IsDeleted"):
-                    out.append(
-                        {
-                            "success": False,
-                            "errors": [
-                                {
-                                    "statusCode": "ENTITY_IS_DELETED",
-                                    "message": "entity is deleted",
-                                    "fields": [],
-                                }
-                            ],
-                        }
-                    )
-                    continue
-                cur.update(fields)
-                cur["SystemModstamp"] = stamp(datetime.now(UTC))
-                out.append({"id": cur["Id"], "success": True, "errors": []})
-            else:  # POST create
-                if obj == "CampaignMember":
-                    dup = next(
-                        (
-                            r
-                            for r in org.records.get(obj, [])
-                            if not r.get("IsDeleted")
-                            and r["CampaignId"] == fields.get("CampaignId")
-                            and (r.get("ContactId") or r.get("LeadId"))
-                            == (fields.get("ContactId") or fields.get("LeadId"))
-                        ),
-                        None,
-                    )
-                    if dup is not None:
-                        out.append(
-                            {
-                                "success": False,
-                                "errors": [
-                                    {
-                                        "statusCode": "DUPLICATE_VALUE",
-                                        "message": "Already a campaign member.",
-                                        "fields": [],
-                                    }
-                                ],
-                            }
-                        )
-                        continue
-                new = org.add(obj, fields, datetime.now(UTC))
-                out.append({"id": new["Id"], "success": True, "errors": []})
-        self._rest(200, out)
+        body = None if method == "DELETE" else self._body()
+        self._rest(200, composite(self.org, method, path, q, body))
 
 
 @lru_cache(maxsize=1)
