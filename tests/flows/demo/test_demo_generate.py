@@ -15,7 +15,7 @@ import icalendar
 import pytest
 from openpyxl import load_workbook
 
-from flows import workspace
+from flows import config
 from flows.demo.exports import CSV_HEADERS, DEAL_HEADERS
 from flows.demo.generate import generate, generate_with_counts
 from flows.demo.world import OWN_DOMAIN, STAGES, half_width
@@ -32,7 +32,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_workspace_file_loads_with_every_source(demo: Path) -> None:
-    ws = workspace.load(demo / "kizuna.yaml")
+    ws = config.load(demo / "kizuna.yaml")
     assert ws.company.domains == [OWN_DOMAIN]
     assert ws.company.time_zone == "Asia/Tokyo"
     assert {n: s["type"] for n, s in ws.sources.items()} == {

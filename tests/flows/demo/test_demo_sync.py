@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
-from flows import workspace
+from flows import config
 from flows.demo.generate import generate_with_counts
 from flows.engine import StreamResult, run_stream
 from flows.sources import registry
@@ -16,7 +16,7 @@ from warehouse import schema as t
 
 
 def _sync_all(engine: Engine, ws_file: Path, run: str) -> dict[str, StreamResult]:
-    ws = workspace.load(ws_file)
+    ws = config.load(ws_file)
     out: dict[str, StreamResult] = {}
     for name in ws.sources:
         for spec in registry.streams(ws, name):

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from flows import workspace
+from flows import config
 from flows.cli.main import app
 from flows.demo.generate import generate
 from flows.engine import run_stream
@@ -28,7 +28,7 @@ SECTIONS = ("本日の活動", "商談", "メール", "明日の予定", "所感
 @pytest.fixture(scope="module")
 def demo_ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     ws_file = generate(tmp_path_factory.mktemp("reports") / "demo", messages=200)
-    ws = workspace.load(ws_file)
+    ws = config.load(ws_file)
     engine = engine_for(ws.warehouse_url)
     for name in ws.sources:
         for spec in registry.streams(ws, name):
@@ -38,7 +38,7 @@ def demo_ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 def _stored(ws_file: Path) -> dict[tuple[int, date], tuple[str, str]]:
-    ws = workspace.load(ws_file)
+    ws = config.load(ws_file)
     r = table(DailyReport)
     with engine_for(ws.warehouse_url).connect() as conn:
         rows = conn.execute(select(r.c.staff_user_id, r.c.date, r.c.body_md, r.c.status))
@@ -50,7 +50,7 @@ def test_daily_and_pipeline_flows(demo_ws: Path, prefect_harness: None) -> None:
     from flows.reports.flow import daily_reports, pipeline_report
     from flows.reports.run import yesterday
 
-    ws = workspace.load(demo_ws)
+    ws = config.load(demo_ws)
     rows = daily_reports(str(demo_ws), up_to=yesterday(ws))
     assert len(rows) >= 3  # the demo has about ten reps, most with mail or meetings
     assert all(r["status"] == "drafted" for r in rows)
@@ -117,7 +117,7 @@ def test_daily_and_pipeline_flows(demo_ws: Path, prefect_harness: None) -> None:
 def test_cli_daily_prints_the_draft(demo_ws: Path) -> None:
     from flows.reports.run import plan, yesterday
 
-    ws = workspace.load(demo_ws)
+    ws = config.load(demo_ws)
     sid, day = plan(ws, up_to=yesterday(ws))[0]
     with engine_for(ws.warehouse_url).connect() as conn:
         from warehouse.reporting.staff import staff_by_ids
@@ -148,7 +148,7 @@ def test_demo_reports_after_sync(demo_ws: Path, capsys: pytest.CaptureFixture[st
 
     demo_reports(demo_ws)
     out = capsys.readouterr().out
-    ws = workspace.load(demo_ws)
+    ws = config.load(demo_ws)
     assert (ws.root / "reports" / "pipeline.html").exists()
     assert "pipeline.html" in out and "日報 drafts" in out
     days = [p.name for p in (ws.root / "reports").iterdir() if p.is_dir()]
