@@ -24,28 +24,26 @@ both paths hash and map identically.
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, Literal
 
-import requests
 from simple_salesforce.api import Salesforce
-from simple_salesforce.exceptions import SalesforceError
 
-from connectors.page import Cursor, Page
-from connectors.throttle import RetryPolicy, call
-from kizuna.errors import (
-    AuthError,
-    KizunaError,
-    ResyncRequired,
-    TransientError,
-    from_http_status,
+from connectors.crm.salesforce_errors import Guard
+from connectors.crm.salesforce_values import (
+    flatten,
+    parse_csv_page,
+    parse_sf_datetime,
+    soql_datetime,
+    soql_in,
 )
+from connectors.page import Cursor, Page
+from connectors.throttle import RetryPolicy
+from kizuna.errors import ResyncRequired
 
 log = logging.getLogger(__name__)
 
@@ -86,45 +84,7 @@ DEFAULT_FIELDS: dict[str, list[str]] = {
 
 
 # --------------------------------------------------------------------------------------------
-# Errors
-
-
-def translate(exc: SalesforceError) -> KizunaError:
-    """A simple-salesforce error as a Kizuna error, by status and Salesforce ``errorCode``."""
-    content = exc.content
-    code, message = "", ""
-    if isinstance(content, list) and content and isinstance(content[0], dict):
-        code = str(content[0].get("errorCode", ""))
-        message = str(content[0].get("message", ""))
-    elif isinstance(content, dict):
-        code = str(content.get("errorCode", ""))
-        message = str(content.get("message", ""))
-    text = f"salesforce {exc.resource_name or 'request'}: {code or exc.status} {message}".strip()
-    if exc.status == 401 or code == "INVALID_SESSION_ID":
-        return AuthError(f"{text}; the session or token was refused, re-authorise")
-    return from_http_status(exc.status, text, reason=code)
-
-
-def classify(exc: BaseException) -> KizunaError | None:
-    """A client exception as a Kizuna error (for ``connectors.throttle.call``)."""
-    if isinstance(exc, SalesforceError):
-        return translate(exc)
-    if isinstance(exc, requests.ConnectionError | requests.Timeout):
-        return TransientError(f"salesforce: network error ({type(exc).__name__})")
-    return None
-
-
-@dataclass
-class _Guard:
-    """Runs client calls under the shared retry policy: transient failures (5xx, network) are
-    retried in place with backoff, the rest become Kizuna errors at once."""
-
-    what: str
-    policy: RetryPolicy = field(default_factory=RetryPolicy)
-
-    def __call__(self, fn: Callable[[], Any], *, retry: bool = True) -> Any:
-        policy = self.policy if retry else replace(self.policy, max_retries=0)
-        return call(fn, classify=classify, policy=policy, what=f"salesforce {self.what}")
+# Reading
 
 
 def usage_share(sf: Salesforce) -> float | None:
@@ -133,10 +93,6 @@ def usage_share(sf: Salesforce) -> float | None:
     if usage is None or not usage.total:
         return None
     return float(usage.used) / float(usage.total)
-
-
-# --------------------------------------------------------------------------------------------
-# Reading
 
 
 class SalesforceCursor(Cursor):
@@ -171,48 +127,6 @@ class ObjectSpec:
             if f not in out:
                 out.append(f)
         return out
-
-
-def flatten(record: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """REST JSON → the Bulk CSV shape: nested relationships become ``Owner.Email`` keys."""
-    out: dict[str, Any] = {}
-    for k, v in record.items():
-        if k == "attributes":
-            continue
-        if isinstance(v, Mapping):
-            out.update(flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
-def parse_csv_page(text: str) -> list[dict[str, Any]]:
-    """Bulk CSV → dicts; empty cells are nulls and ``IsX``/``HasX`` cells booleans."""
-    rows: list[dict[str, Any]] = []
-    for row in csv.DictReader(io.StringIO(text)):
-        out: dict[str, Any] = {}
-        for k, v in row.items():
-            if v == "":
-                out[k] = None
-            elif (k.startswith(("Is", "Has")) or ".Is" in k) and v in ("true", "false"):
-                out[k] = v == "true"
-            else:
-                out[k] = v
-        rows.append(out)
-    return rows
-
-
-def soql_datetime(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-
-
-def parse_sf_datetime(value: str) -> datetime:
-    """Salesforce writes ``2026-01-02T03:04:05.000+0000``; Python wants a colon in the offset."""
-    v = value.strip().replace("Z", "+00:00")
-    if len(v) > 5 and v[-5] in "+-" and v[-3] != ":":
-        v = f"{v[:-2]}:{v[-2:]}"
-    dt = datetime.fromisoformat(v)
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 def build_soql(spec: ObjectSpec, hw: str | None, *, ordered: bool = True) -> str:
@@ -250,7 +164,7 @@ def read_object(
     """Pages of one sObject changed since the cursor, then tombstones from the delete log."""
     full = cursor is None
     started = (clock or _now)()
-    guard = _Guard(spec.name, policy or RetryPolicy())
+    guard = Guard(spec.name, policy or RetryPolicy())
     if full:
         # A full pass learns of deletes from the pass itself; the log takes over from its start.
         cur = SalesforceCursor(
@@ -297,7 +211,7 @@ def read_object(
 
 
 def _id_sweep(
-    sf: Salesforce, spec: ObjectSpec, cur: SalesforceCursor, guard: _Guard, quota_share: float
+    sf: Salesforce, spec: ObjectSpec, cur: SalesforceCursor, guard: Guard, quota_share: float
 ) -> Iterator[Page[SalesforceCursor]]:
     """Every live Id (``seen``), ending in a snapshot: completes a full pass cut short."""
     q = f"SELECT Id FROM {spec.name}" + (f" WHERE ({spec.where})" if spec.where else "")
@@ -329,7 +243,7 @@ def _over_quota(sf: Salesforce, spec: ObjectSpec, share: float) -> bool:
     return False
 
 
-def _count(sf: Salesforce, spec: ObjectSpec, hw: str | None, guard: _Guard) -> int:
+def _count(sf: Salesforce, spec: ObjectSpec, hw: str | None, guard: Guard) -> int:
     q = build_soql(spec, hw, ordered=False).replace(
         f"SELECT {', '.join(spec.select_fields())}", "SELECT COUNT()", 1
     )
@@ -351,7 +265,7 @@ def _read_rest(
     sf: Salesforce,
     spec: ObjectSpec,
     cur: SalesforceCursor,
-    guard: _Guard,
+    guard: Guard,
     _wait: float,
     _page: int,
 ) -> Iterator[tuple[Page[SalesforceCursor], bool]]:
@@ -376,7 +290,7 @@ def _read_bulk(
     sf: Salesforce,
     spec: ObjectSpec,
     cur: SalesforceCursor,
-    guard: _Guard,
+    guard: Guard,
     wait: float,
     page_size: int,
 ) -> Iterator[tuple[Page[SalesforceCursor], bool]]:
@@ -418,7 +332,7 @@ def _deleted_page(
     spec: ObjectSpec,
     cur: SalesforceCursor,
     now: datetime,
-    guard: _Guard,
+    guard: Guard,
 ) -> Page[SalesforceCursor]:
     if cur.deleted_checked is None:
         return Page(
@@ -442,10 +356,6 @@ def _deleted_page(
 
 # --------------------------------------------------------------------------------------------
 # Enrichment
-
-
-def soql_in(values: Sequence[str]) -> str:
-    return ", ".join("'" + v.replace("\\", "\\\\").replace("'", "\\'") + "'" for v in values)
 
 
 def stage_history(sf: Salesforce, opportunities: list[dict[str, Any]]) -> None:

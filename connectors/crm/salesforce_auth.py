@@ -17,7 +17,8 @@ from pydantic import BaseModel, ConfigDict, SecretStr
 from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import SalesforceError
 
-from connectors.crm.salesforce import API_VERSION, translate
+from connectors.crm.salesforce import API_VERSION
+from connectors.crm.salesforce_errors import translate
 from kizuna.errors import AuthError, TransientError, from_http_status
 
 

@@ -22,7 +22,8 @@ from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import SalesforceError
 
 from connectors.crm import write as w
-from connectors.crm.salesforce import soql_in, translate
+from connectors.crm.salesforce_errors import translate
+from connectors.crm.salesforce_values import soql_in
 from kizuna.errors import TransientError
 
 COMPOSITE = 200

@@ -1,7 +1,7 @@
 """Salesforce rows (flattened: ``Owner.Email``, ``Account.Name``) → unified records.
 
-REST and Bulk rows have one shape (see ``connectors.crm.salesforce.flatten``) but Bulk values are
-text, so every value is parsed leniently (``"1500.0"`` and ``1500.0`` are one amount).
+REST and Bulk rows have one shape (see ``connectors.crm.salesforce_values.flatten``) but Bulk
+values are text, so every value is parsed leniently (``"1500.0"`` and ``1500.0`` are one amount).
 Owners are staff users by ``Owner.Email``; custom fields arrive through the field map.
 """
 

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import Engine
 
 from connectors.crm import salesforce as sf
+from connectors.crm.salesforce_values import parse_sf_datetime, soql_datetime
 from flows.engine import StreamSpec
 from flows.sources.crm import salesforce as src
 from flows.workspace import Company, Workspace
@@ -68,12 +69,12 @@ class SalesforceHarness:
         with engine.begin() as conn:
             cur = load_cursor(conn, self._spec.key) or {}
             old = datetime.now(UTC) - timedelta(days=20)
-            cur["deleted_checked"] = sf.soql_datetime(old)
+            cur["deleted_checked"] = soql_datetime(old)
             save_cursor(conn, self._spec.key, cur, "reset")
 
     def order(self, cursor: Any) -> tuple[Any, ...]:
         assert isinstance(cursor, sf.SalesforceCursor)
-        hw = sf.parse_sf_datetime(cursor.hw) if cursor.hw else datetime.min.replace(tzinfo=UTC)
+        hw = parse_sf_datetime(cursor.hw) if cursor.hw else datetime.min.replace(tzinfo=UTC)
         checked = cursor.deleted_checked or ""
         return (hw, checked)
 

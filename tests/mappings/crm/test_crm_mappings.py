@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from connectors.crm.salesforce import flatten, parse_csv_page
+from connectors.crm.salesforce_values import flatten, parse_csv_page
 from flows.config import load
 from kizuna.errors import BadRecord, ConfigError
 from mappings.crm import hubspot as hm
