@@ -18,6 +18,8 @@ from typing import Any
 from rapidfuzz.distance import JaroWinkler, Levenshtein
 from rapidfuzz.fuzz import token_set_ratio
 
+from warehouse.identity.linkage.companies import legal_form, sound_key, strip_branch
+from warehouse.identity.linkage.contacts import strip_extension
 from warehouse.identity.normalize import FREE_MAIL_DOMAINS, normalize_phone
 from warehouse.identity.readings import (
     _DIGITS,
@@ -26,9 +28,11 @@ from warehouse.identity.readings import (
     canonical_email,
     company_domain,
     fold_text,
+    is_japanese,
     org_key,
     phonetic,
     reading_tokens,
+    split_kana,
 )
 
 __all__ = [
@@ -65,6 +69,10 @@ class PersonFeatures:
     address: str = ""
     postcode: str = ""
     ext: str = ""  # an external identifier named in the workspace (e.g. a member number)
+    trusted: bool = False  # the reading came from a kana column or a Latin name, not a guess
+    corp: str = ""  # the organization's 法人番号
+    legal: str = ""  # the organization's 法人格 as a code ('kk', 'yk', …)
+    org_sound: str = ""  # consonant skeleton of a kana or Latin company name (cross-script)
 
     def dumps(self) -> str:
         return json.dumps(
@@ -79,6 +87,10 @@ class PersonFeatures:
                 self.address,
                 self.postcode,
                 self.ext,
+                int(self.trusted),
+                self.corp,
+                self.legal,
+                self.org_sound,
             ],
             ensure_ascii=False,
             separators=(",", ":"),
@@ -86,8 +98,12 @@ class PersonFeatures:
 
     @classmethod
     def loads(cls, record_id: int, data: str) -> PersonFeatures:
-        n, tk, em, ph, org, dom, dob, addr, pc, ext = json.loads(data)
-        return cls(record_id, n, tuple(tk), tuple(em), tuple(ph), org, dom, dob, addr, pc, ext)
+        n, tk, em, ph, org, dom, dob, addr, pc, ext, *more = json.loads(data)
+        tr, corp, legal, snd = (*more, 0, "", "", "")[:4] if more else (0, "", "", "")
+        return cls(
+            record_id, n, tuple(tk), tuple(em), tuple(ph), org, dom, dob, addr, pc, ext,
+            bool(tr), corp, legal, snd,
+        )
 
 
 @dataclass(frozen=True)
@@ -114,21 +130,36 @@ def person_features(
     phones: Iterable[str],
     org_name: str | None,
     settings: MatchSettings,
+    corp: str | None = None,
 ) -> PersonFeatures:
-    """Comparable form of a person row plus its emails, phones and organization name."""
+    """Comparable form of a person row plus its emails, phones and organization name.
+
+    A reading from a kana column (or a name written in Latin letters) is the truth for that
+    row and marked ``trusted``; a kanji-only name gets pykakasi's dictionary guess, which two
+    rows of one kanji always share and so can never disagree. A kana cell without a space is
+    split after the family name's reading when it starts with it.
+    """
     fam, giv = row.get("family_name"), row.get("given_name")
     fam_k, giv_k = row.get("family_name_kana"), row.get("given_name_kana")
     full = row.get("full_name") or ""
     written = " ".join(x for x in (fam, giv) if x) or full
+    if fam_k and not giv_k and giv:
+        cut = split_kana(fam_k, fam)
+        if cut is not None:
+            fam_k, giv_k = cut
     if fam_k or giv_k:
         tokens = reading_tokens(" ".join(x for x in (fam_k, giv_k) if x))
+        trusted = True
     else:
         tokens = reading_tokens(written)
+        trusted = bool(written) and not is_japanese(written)
     ems = sorted({canonical_email(e, settings.provider_aliases) for e in emails if "@" in e})
     domain = next(
         (d for d in sorted(company_domain(e, settings.free_mail_domains) for e in ems) if d), ""
     )
-    phs = sorted({p for p in (normalize_phone(x, settings.phone_region) for x in phones) if p})
+    phs = sorted(
+        {p for p in (normalize_phone(strip_extension(x), settings.phone_region) for x in phones) if p}
+    )
     attrs = row.get("attributes") or {}
     bd = row.get("birth_date")
     dob = (
@@ -148,7 +179,17 @@ def person_features(
         address=fold_text(_first(attrs, settings.address_attributes)),
         postcode=_DIGITS.sub("", _first(attrs, settings.postcode_attributes)),
         ext=fold_text(_first(attrs, settings.id_attributes)).replace(" ", ""),
+        trusted=trusted,
+        corp=corp or "",
+        legal=legal_form(strip_branch(org_name)) if org_name else "",
+        org_sound=_org_sound(org_name) if org_name else "",
     )
+
+
+def _org_sound(name: str) -> str:
+    """Cross-script key of a kana or Latin company name ('' for kanji names)."""
+    key = org_key(name)
+    return sound_key(key) if key and not is_japanese(key) else ""
 
 
 def _first(attrs: dict[str, Any], keys: Sequence[str]) -> str:

@@ -13,37 +13,10 @@ import unicodedata
 from functools import lru_cache
 from typing import Any
 
+from warehouse.identity.linkage.companies import strip_branch
+from warehouse.identity.linkage.variants import fold_variants
 from warehouse.identity.normalize import FREE_MAIL_DOMAINS, fold, normalize_org_name
 
-# Variant kanji (異体字) that NFKC leaves alone but people type either way.
-_ITAIJI = str.maketrans(
-    {
-        "髙": "高",
-        "﨑": "崎",
-        "嵜": "崎",
-        "德": "徳",
-        "濵": "浜",
-        "濱": "浜",
-        "邊": "辺",
-        "邉": "辺",
-        "齋": "斎",
-        "齊": "斉",
-        "櫻": "桜",
-        "嶋": "島",
-        "嶌": "島",
-        "瀨": "瀬",
-        "冨": "富",
-        "國": "国",
-        "澤": "沢",
-        "廣": "広",
-        "眞": "真",
-        "惠": "恵",
-        "龍": "竜",
-        "淺": "浅",
-        "藝": "芸",
-        "曻": "昇",
-    }
-)
 _JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uff66-\uff9f々〆ヶ]")
 _NOT_ALPHA = re.compile(r"[^a-z]+")
 _NOT_ALNUM = re.compile(r"[^a-z0-9]+")
@@ -95,7 +68,7 @@ def fold_text(text: str | None) -> str:
     """NFKC, case and variant kanji folded; katakana folded to hiragana; for comparison only."""
     if not text:
         return ""
-    s = fold(text).translate(_ITAIJI)
+    s = fold_variants(fold(text))
     return "".join(chr(ord(c) - 0x60) if "ァ" <= c <= "ヶ" else c for c in s)
 
 
@@ -137,10 +110,11 @@ _MORE_LEGAL = re.compile(r"\((同|資|名|一社|一財|公社|公財|医|学|�
 
 @lru_cache(maxsize=262144)
 def org_key(name: str) -> str:
-    """One comparable form of a company name: 法人格 in any spelling dropped, width and
+    """One comparable form of a company name: 法人格 in any spelling and the branch or office
+    (大阪支店, 本社) dropped, width and
     case folded, kana and Latin letters as phonetic romaji (エービーシー and ABC both read
     as letters), kanji kept as written: (株)ＡＢＣ商事 and ABC商事株式会社 give ``abc商事``."""
-    n = _MORE_LEGAL.sub("", normalize_org_name(name))
+    n = _MORE_LEGAL.sub("", normalize_org_name(strip_branch(name)))
     out = []
     for run in _JAPANESE_RUN.split(n):
         if not run:
@@ -150,7 +124,7 @@ def org_key(name: str) -> str:
         elif _JAPANESE.match(run):
             # Kanji company names stay written: a dictionary reading of a company name is
             # slow (≈0.5 ms each) and often not how the company romanises itself anyway.
-            out.append(run.translate(_ITAIJI))
+            out.append(fold_variants(run))
         else:
             out.append(phonetic(run, keep_digits=True))
     return "".join(out) or n
@@ -174,3 +148,26 @@ def company_domain(address: str, free_mail: frozenset[str] = FREE_MAIL_DOMAINS) 
     """The domain of a work address, '' for free mail (which never identifies a company)."""
     domain = address.rpartition("@")[2].lower()
     return "" if domain in free_mail or not domain else domain
+
+
+def is_japanese(text: str) -> bool:
+    return bool(_JAPANESE.search(text))
+
+
+@lru_cache(maxsize=65536)
+def split_kana(kana: str, family_written: str | None) -> tuple[str, str] | None:
+    """Split a フリガナ cell written without a space (タナカタロウ) after the family name.
+
+    The family name's dictionary reading says where it ends (田中 → たなか); when the cell
+    does not start with it, the reading cannot be split and is compared whole.
+    """
+    k = fold_text(kana).replace(" ", "")
+    if not family_written or not k:
+        return None
+    guess = "".join(
+        item["hira"] for item in _kakasi().convert(fold_text(family_written).replace(" ", ""))
+    )
+    guess = fold_text(guess)
+    if guess and len(guess) < len(k) and k.startswith(guess):
+        return k[: len(guess)], k[len(guess) :]
+    return None

@@ -1,0 +1,16 @@
+"""Match quality: Fellegi–Sunter comparison levels computed over whole arrays of pairs,
+m/u learned by EM from the workspace's own data, term frequencies, blocking rules an admin
+can read, the evidence Japanese sales data needs, and clustering that refuses to chain.
+"""
+
+__all__ = [
+    "blocking_rules",
+    "comparisons",
+    "companies",
+    "contacts",
+    "em",
+    "frame",
+    "guard",
+    "linker",
+    "variants",
+]

@@ -1,0 +1,140 @@
+"""Blocking rules an admin can read: which pairs are compared at all.
+
+A rule is a list of terms, each a frame column (``fam``, ``giv``, ``full``, ``name``, ``dob``,
+``postcode``, ``org``, ``domain``, ``corp``, ``ext``, ``address``, ``email``, ``phone``,
+``local``) or a column cut to its first N characters (``fam:4``). Two rows are compared when
+every term agrees and none is empty; a pair found by several rules is compared once. A key
+shared by more than ``max_block`` rows is skipped (and counted), so one common value cannot
+make a run quadratic. Shared mailboxes and switchboards never make a key: they are
+workplace evidence only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from warehouse.identity.linkage.frame import Frame, Ints, Multi
+
+Rule = tuple[str, ...]
+
+DEFAULT_RULES: tuple[Rule, ...] = (
+    ("email",),
+    ("phone",),
+    ("local",),
+    ("ext",),
+    ("full", "org"),
+    ("full", "dob"),
+    ("full", "postcode"),
+    ("name", "org"),
+    ("fam:4", "giv:4"),
+    ("dob", "giv:2"),
+    ("dob", "fam:2"),
+    ("postcode", "fam:3"),
+    ("postcode", "giv:3"),
+    ("dob", "postcode"),
+    ("dob",),
+    ("postcode", "address:6"),
+    ("address:12",),
+)
+MULTI = ("email", "phone", "local")
+SINGLE = (
+    "fam", "giv", "full", "name", "dob", "postcode", "org", "domain", "corp", "ext", "address",
+    "org_sound",
+)
+
+
+def parse(rule: Sequence[str]) -> Rule:
+    """Check a rule's terms; ValueError names the bad term and the columns allowed."""
+    out = []
+    for term in rule:
+        col, _, cut = term.partition(":")
+        if col not in SINGLE + MULTI or (cut and not cut.isdigit()):
+            raise ValueError(
+                f"blocking term {term!r}: use one of {', '.join(SINGLE + MULTI)}, "
+                "optionally with :N for the first N characters"
+            )
+        out.append(term)
+    if not out:
+        raise ValueError("a blocking rule needs at least one term")
+    if sum(t.partition(":")[0] in MULTI for t in out) > 1:
+        raise ValueError(f"rule {out}: at most one of email, phone, local per rule")
+    return tuple(out)
+
+
+def columns(rule: Rule) -> set[str]:
+    return {t.partition(":")[0] for t in rule}
+
+
+def _keys(fr: Frame, rule: Rule) -> tuple[Ints, np.ndarray]:  # type: ignore[type-arg]
+    """(row, key) for every row with every term present (multi-valued terms explode)."""
+    rows = np.arange(len(fr), dtype=np.int64)
+    parts: list[np.ndarray] = []  # type: ignore[type-arg]
+    multi: Multi | None = None
+    for term in rule:
+        col, _, cut = term.partition(":")
+        if col in MULTI:
+            multi = getattr(fr, col)
+            continue
+        v = fr.column(col)
+        if cut:
+            n = int(cut)
+            v = np.asarray([s[:n] for s in v], dtype=object)
+        parts.append(v)
+    if multi is not None:
+        keep = ~multi.shared[multi.val]
+        rows = multi.rec[keep]
+        vals = np.asarray(multi.values, dtype=object)[multi.val[keep]]
+        parts = [p[rows] for p in parts] + [vals]
+    ok = np.ones(rows.shape[0], bool)
+    for p in parts:
+        ok &= p != ""
+    key = parts[0][ok].astype(str)
+    for p in parts[1:]:
+        key = np.char.add(np.char.add(key, "\x1f"), p[ok].astype(str))
+    return rows[ok], key
+
+
+def pairs(fr: Frame, rule: Rule, max_block: int) -> tuple[Ints, Ints, int]:
+    """(i, j, oversized keys) for one rule: every pair i < j of rows sharing a key."""
+    rows, key = _keys(fr, rule)
+    if rows.shape[0] < 2:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), 0
+    _, grp, sizes = np.unique(key, return_inverse=True, return_counts=True)
+    big = sizes > max_block
+    keep = ~big[grp] & (sizes[grp] > 1)
+    rows, grp = rows[keep], grp[keep]
+    order = np.lexsort((rows, grp))
+    rows, grp = rows[order], grp[order]
+    out_i: list[Ints] = []
+    out_j: list[Ints] = []
+    for k in range(1, int(min(max_block, sizes.max() if sizes.size else 1))):
+        if k >= rows.shape[0]:
+            break
+        same = grp[:-k] == grp[k:]
+        if not same.any():
+            break
+        a, b = rows[:-k][same], rows[k:][same]
+        out_i.append(np.minimum(a, b))
+        out_j.append(np.maximum(a, b))
+    if not out_i:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), int(big.sum())
+    i, j = np.concatenate(out_i), np.concatenate(out_j)
+    keep2 = i != j
+    return i[keep2], j[keep2], int(big.sum())
+
+
+def union(fr: Frame, rules: Sequence[Rule], max_block: int) -> tuple[Ints, Ints, int]:
+    """Every pair any rule finds, once."""
+    n = max(len(fr), 1)
+    codes: list[Ints] = []
+    oversized = 0
+    for rule in rules:
+        i, j, big = pairs(fr, rule, max_block)
+        oversized += big
+        codes.append(i * n + j)
+    if not codes:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), 0
+    u = np.unique(np.concatenate(codes))
+    return u // n, u % n, oversized

@@ -1,0 +1,220 @@
+"""Comparison levels of person pairs, computed over whole arrays of pairs at once.
+
+Each comparison turns a pair into one ordered level (0 = disagree … top = agree exactly;
+-1 = a side is missing, which counts neither way). The levels, not hand-set points, are what
+the model learns m and u for. Name levels have one more, below disagreement: **conflict**,
+the same kanji read differently by two trusted readings (佐藤 健: サトウ タケシ / サトウ ケン), which
+says "two people" and carries a fixed weight rather than a learned one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from rapidfuzz import process
+from rapidfuzz.distance import JaroWinkler, Levenshtein
+from rapidfuzz.fuzz import token_set_ratio
+
+from warehouse.identity.linkage.frame import Frame, Ints, Multi, Strs
+
+I8 = NDArray[np.int8]
+F32 = NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    name: str
+    levels: tuple[str, ...]  # index = level
+    columns: frozenset[str]  # frame columns a blocking rule on which fixes this comparison
+    tf: str = ""  # column whose value frequency adjusts the exact level
+    fixed: tuple[tuple[int, float], ...] = ()  # (level, bits) not learned
+
+
+CONFLICT_BITS = -20.0
+PERSON: tuple[Comparison, ...] = (
+    Comparison("family", ("conflict", "else", "jw80", "jw92", "exact"),
+               frozenset({"fam", "full", "name"}), tf="fam", fixed=((0, CONFLICT_BITS),)),
+    Comparison("given", ("conflict", "else", "jw80", "jw92", "exact"),
+               frozenset({"giv", "full", "name"}), tf="giv", fixed=((0, CONFLICT_BITS),)),
+    Comparison("dob", ("else", "two_edits", "one_edit", "exact"), frozenset({"dob"})),
+    Comparison("email", ("else", "local", "shared", "exact"), frozenset({"email", "local"})),
+    Comparison("phone", ("else", "shared", "exact"), frozenset({"phone"})),
+    Comparison("org", ("else", "similar", "exact"), frozenset({"org", "corp", "domain", "org_sound"})),
+    Comparison("address", ("else", "ts70", "ts90"), frozenset({"address"})),
+    Comparison("postcode", ("else", "near", "exact"), frozenset({"postcode"})),
+    Comparison("ext", ("else", "near", "exact"), frozenset({"ext"})),
+)
+
+
+def _sim(scorer: Callable[..., float], a: Strs, b: Strs) -> F32:
+    if a.shape[0] == 0:
+        return np.zeros(0, np.float32)
+    got: F32 = process.cpdist(list(a), list(b), scorer=scorer, workers=1, dtype=np.float32)
+    return got
+
+
+def _jw(a: Strs, b: Strs) -> F32:
+    return _sim(JaroWinkler.normalized_similarity, a, b)
+
+
+def _present(col: Strs, i: Ints, j: Ints) -> NDArray[np.bool_]:
+    return (col[i] != "") & (col[j] != "")
+
+
+def _grade(s: F32, exact: NDArray[np.bool_]) -> I8:
+    out = np.ones(s.shape[0], np.int8)
+    out[s >= 0.8] = 2
+    out[s >= 0.92] = 3
+    out[exact] = 4
+    return out
+
+
+def names(fr: Frame, i: Ints, j: Ints) -> tuple[I8, I8, NDArray[np.bool_]]:
+    """(family level, given level, crossed): token order is tried both ways (TANAKA Taro /
+    Taro Tanaka) and the better alignment kept."""
+    n = i.shape[0]
+    fam_l = np.full(n, -1, np.int8)
+    giv_l = np.full(n, -1, np.int8)
+    crossed = np.zeros(n, bool)
+    both = _present(fr.giv, i, j) & _present(fr.fam, i, j)
+    bi, bj = i[both], j[both]
+    ff, gg = _jw(fr.fam[bi], fr.fam[bj]), _jw(fr.giv[bi], fr.giv[bj])
+    fg, gf = _jw(fr.fam[bi], fr.giv[bj]), _jw(fr.giv[bi], fr.fam[bj])
+    cross = (fg + gf) > (ff + gg) + 0.05
+    s_fam = np.where(cross, fg, ff)
+    s_giv = np.where(cross, gf, gg)
+    ex_fam = np.where(cross, fr.fam[bi] == fr.giv[bj], fr.fam[bi] == fr.fam[bj]).astype(bool)
+    ex_giv = np.where(cross, fr.giv[bi] == fr.fam[bj], fr.giv[bi] == fr.giv[bj]).astype(bool)
+    f_lv, g_lv = _grade(s_fam, ex_fam), _grade(s_giv, ex_giv)
+    # Same kanji: two trusted readings that disagree are two people; a dictionary guess
+    # that disagrees with a trusted reading says nothing (the guess may be wrong).
+    same_kanji = (fr.name[bi] == fr.name[bj]) & fr.japanese[bi] & fr.japanese[bj]
+    trusted = fr.trusted[bi] & fr.trusted[bj]
+    for lv in (f_lv, g_lv):
+        lv[same_kanji & trusted & (lv <= 1)] = 0
+        lv[same_kanji & ~trusted & (lv <= 2)] = 3
+    fam_l[both], giv_l[both] = f_lv, g_lv
+    crossed[both] = cross
+    # One side has a single token (a reading that could not be split): compare whole.
+    one = ~both & _present(fr.full, i, j)
+    oi, oj = i[one], j[one]
+    s = _jw(fr.full[oi], fr.full[oj])
+    lv = _grade(s, (fr.full[oi] == fr.full[oj]).astype(bool))
+    same_kanji = (fr.name[oi] == fr.name[oj]) & fr.japanese[oi]
+    lv[same_kanji & ~(fr.trusted[oi] & fr.trusted[oj]) & (lv <= 2)] = 3
+    lv[same_kanji & fr.trusted[oi] & fr.trusted[oj] & (lv <= 1)] = 0
+    fam_l[one] = lv
+    return fam_l, giv_l, crossed
+
+
+def dob(fr: Frame, i: Ints, j: Ints) -> I8:
+    out = np.full(i.shape[0], -1, np.int8)
+    ok = _present(fr.dob, i, j)
+    a, b = fr.dob[i[ok]], fr.dob[j[ok]]
+    lv = np.zeros(a.shape[0], np.int8)
+    dist = _sim(Levenshtein.distance, a, b)
+    lv[dist <= 2] = 1
+    lv[(dist <= 1) | (fr.dob_swap[i[ok]] == b)] = 2
+    lv[(a == b).astype(bool)] = 3
+    out[ok] = lv
+    return out
+
+
+def _shared_any(m: Multi, n: int, i: Ints, j: Ints) -> tuple[NDArray[np.bool_], NDArray[np.bool_], NDArray[np.bool_]]:
+    """Per pair: (both have values, share a personal value, share only shared values)."""
+    counts = np.bincount(m.rec, minlength=n)
+    has = (counts[i] > 0) & (counts[j] > 0)
+    order = np.argsort(m.rec, kind="stable")
+    start = np.concatenate(([0], np.cumsum(counts)))
+    rep = counts[i]
+    pair = np.repeat(np.arange(i.shape[0]), rep)
+    if pair.shape[0] == 0:
+        z = np.zeros(i.shape[0], bool)
+        return has, z, z
+    offs = np.arange(pair.shape[0]) - np.repeat(np.cumsum(rep) - rep, rep)
+    vals = m.val[order][start[i][pair] + offs]
+    hit = np.isin(j[pair] * len(m.values) + vals, m.membership(), assume_unique=False)
+    personal = np.zeros(i.shape[0], bool)
+    shared = np.zeros(i.shape[0], bool)
+    np.logical_or.at(personal, pair[hit & ~m.shared[vals]], True)
+    np.logical_or.at(shared, pair[hit & m.shared[vals]], True)
+    return has, personal, shared & ~personal
+
+
+def email(fr: Frame, i: Ints, j: Ints) -> I8:
+    n = len(fr)
+    has, personal, shared = _shared_any(fr.email, n, i, j)
+    _, local, _ = _shared_any(fr.local, n, i, j)
+    out = np.full(i.shape[0], -1, np.int8)
+    out[has] = 0
+    out[has & local] = 1
+    out[has & shared] = 2
+    out[has & personal] = 3
+    return out
+
+
+def phone(fr: Frame, i: Ints, j: Ints) -> I8:
+    has, personal, shared = _shared_any(fr.phone, len(fr), i, j)
+    out = np.full(i.shape[0], -1, np.int8)
+    out[has] = 0
+    out[has & shared] = 1
+    out[has & personal] = 2
+    return out
+
+
+def org(fr: Frame, i: Ints, j: Ints) -> I8:
+    """Same company: one comparable name (法人格 and branch dropped) or one 法人番号; similar:
+    one name across scripts, one mail domain, or a near spelling. Twins (one name, different
+    法人番号 or 法人格) are different companies."""
+    out = np.full(i.shape[0], -1, np.int8)
+    known = _present(fr.org, i, j) | _present(fr.domain, i, j) | _present(fr.corp, i, j)
+    ki, kj = i[known], j[known]
+    lv = np.zeros(ki.shape[0], np.int8)
+    both_org = _present(fr.org, ki, kj)
+    sim = np.zeros(ki.shape[0], np.float32)
+    sim[both_org] = _jw(fr.org[ki[both_org]], fr.org[kj[both_org]])
+    sound = _present(fr.org_sound, ki, kj) & (fr.org_sound[ki] == fr.org_sound[kj])
+    sound &= np.fromiter((len(s) >= 3 for s in fr.org_sound[ki]), bool, ki.shape[0])
+    dom = _present(fr.domain, ki, kj) & (fr.domain[ki] == fr.domain[kj])
+    lv[(sim >= 0.9) | sound | dom] = 1
+    same = (both_org & (fr.org[ki] == fr.org[kj])) | (
+        _present(fr.corp, ki, kj) & (fr.corp[ki] == fr.corp[kj])
+    )
+    lv[same.astype(bool)] = 2
+    twins = (_present(fr.corp, ki, kj) & (fr.corp[ki] != fr.corp[kj])) | (
+        _present(fr.legal, ki, kj) & (fr.legal[ki] != fr.legal[kj])
+    )
+    lv[twins.astype(bool)] = 0
+    out[known] = lv
+    return out
+
+
+def _text(col: Strs, fr: Frame, i: Ints, j: Ints, scorer: Callable[..., float], cuts: tuple[float, ...]) -> I8:
+    out = np.full(i.shape[0], -1, np.int8)
+    ok = _present(col, i, j)
+    s = _sim(scorer, col[i[ok]], col[j[ok]])
+    lv = np.zeros(s.shape[0], np.int8)
+    for k, cut in enumerate(cuts, start=1):
+        lv[s >= cut] = k
+    out[ok] = lv
+    return out
+
+
+def levels(fr: Frame, i: Ints, j: Ints) -> NDArray[np.int8]:
+    """pairs × len(PERSON) matrix of levels, in ``PERSON`` order."""
+    fam_l, giv_l, _ = names(fr, i, j)
+    cols = [
+        fam_l,
+        giv_l,
+        dob(fr, i, j),
+        email(fr, i, j),
+        phone(fr, i, j),
+        org(fr, i, j),
+        _text(fr.address, fr, i, j, token_set_ratio, (70.0, 90.0)),
+        _text(fr.postcode, fr, i, j, Levenshtein.normalized_similarity, (0.7, 1.0)),
+        _text(fr.ext, fr, i, j, Levenshtein.normalized_similarity, (0.75, 1.0)),
+    ]
+    return np.stack(cols, axis=1) if cols[0].shape[0] else np.zeros((0, len(PERSON)), np.int8)

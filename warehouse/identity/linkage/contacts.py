@@ -1,0 +1,64 @@
+"""Contact points as evidence: which mailboxes and phone numbers identify one person.
+
+A role mailbox (``info@``, ``eigyo@``) or a company switchboard (代表) is shared by everyone
+at a company, so agreeing on it says "same workplace", never "same person". Some are known by
+their local part; the rest are found in the data: an address or number that several different
+names use is shared, whatever it looks like. Mobile (070/080/090) and 050 numbers are
+personal; a number written with an extension (内線) keeps its main number.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+
+from warehouse.identity.normalize import fold
+
+ROLE_LOCAL_PARTS = frozenset(
+    """info information sales eigyo eigyou eigyoubu contact contactus support office admin
+    administrator inquiry inquiries enquiry toiawase otoiawase soumu somu jinji keiri saiyo
+    saiyou recruit recruiting pr press koho kouhou webmaster postmaster noreply no-reply
+    donotreply mail staff team hello help service customer cs desk hr info-jp sales-jp
+    shop order orders billing kaikei honsha uketsuke master web group all members
+    """.split()
+)
+_EXTENSION = re.compile(
+    r"\s*[(（\[]?\s*(?:内線|内|ext\.?|extension|x)\s*[:：]?\s*\d{1,6}\s*[)）\]]?\s*$",
+    re.IGNORECASE,
+)
+PERSONAL_PREFIXES = ("+8170", "+8180", "+8190", "+8150")
+
+
+def strip_extension(number: str) -> str:
+    """``03-1234-5678 (内線123)`` → ``03-1234-5678``: the main number is still the company's."""
+    return _EXTENSION.sub("", fold(number))
+
+
+def is_role_mailbox(address: str) -> bool:
+    """A mailbox that names a function, not a person (``eigyo-bu@``, ``info.tokyo@``)."""
+    local = address.partition("@")[0].lower()
+    if local in ROLE_LOCAL_PARTS:
+        return True
+    head = re.split(r"[._+\-]", local, maxsplit=1)[0]
+    return head in ROLE_LOCAL_PARTS
+
+
+def is_personal_phone(e164: str) -> bool:
+    """Mobile and 050 IP numbers belong to a person; other Japanese numbers may be shared."""
+    return e164.startswith(PERSONAL_PREFIXES)
+
+
+def shared_values(pairs: Iterable[tuple[str, str]], min_names: int = 2) -> set[str]:
+    """Values (addresses or numbers) used by at least ``min_names`` different names.
+
+    ``pairs`` are (value, name reading) for every record; records without a name do not
+    count, so one person's second row never makes their address look shared.
+    """
+    names: dict[str, set[str]] = defaultdict(set)
+    for value, name in pairs:
+        if value and name:
+            got = names[value]
+            if len(got) < min_names:
+                got.add(name)
+    return {v for v, n in names.items() if len(n) >= min_names}

@@ -1,0 +1,150 @@
+"""People as columns: one numpy array per comparable field, so pairs are compared in bulk.
+
+Built once per run from the features the resolver keeps (``matching.PersonFeatures``).
+Multi-valued fields (mail addresses, phones, local parts) are exploded to (row, value code)
+arrays; a value several different names use (a team mailbox, a switchboard) is marked shared
+here, from the data, so that it counts as workplace evidence and never as the person's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from warehouse.identity.linkage.contacts import is_personal_phone, is_role_mailbox, shared_values
+from warehouse.identity.matching import PersonFeatures
+from warehouse.identity.readings import _GENERIC_LOCAL, is_japanese
+
+Strs = NDArray[np.object_]
+Ints = NDArray[np.int64]
+Bools = NDArray[np.bool_]
+
+
+@dataclass
+class Multi:
+    """A multi-valued field: row ``rec[k]`` holds value code ``val[k]``."""
+
+    rec: Ints
+    val: Ints
+    shared: Bools  # per value code
+    values: list[str]
+
+    def membership(self) -> Ints:
+        """Sorted codes ``row * V + value`` for fast "does row j hold value v" checks."""
+        return np.unique(self.rec * len(self.values) + self.val)
+
+
+@dataclass
+class Frame:
+    ids: Ints
+    fam: Strs
+    giv: Strs
+    full: Strs
+    name: Strs
+    japanese: Bools
+    trusted: Bools
+    dob: Strs
+    dob_swap: Strs
+    address: Strs
+    postcode: Strs
+    ext: Strs
+    org: Strs
+    org_sound: Strs
+    legal: Strs
+    corp: Strs
+    domain: Strs
+    email: Multi
+    phone: Multi
+    local: Multi
+
+    def __len__(self) -> int:
+        return int(self.ids.shape[0])
+
+    def column(self, name: str) -> Strs:
+        got = getattr(self, name)
+        assert isinstance(got, np.ndarray)
+        return got
+
+
+def _arr(values: Sequence[str]) -> Strs:
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+def _name_key(f: PersonFeatures) -> str:
+    """Who uses a value: family reading and the start of the given name (a typo in the
+    middle of a reading must not make one person look like two)."""
+    if len(f.tokens) >= 2:
+        return f"{f.tokens[0]}|{f.tokens[1][:2]}"
+    return f.tokens[0] if f.tokens else f.name
+
+
+def _multi(
+    feats: Sequence[PersonFeatures], values_of: str, shared: set[str], role: bool
+) -> Multi:
+    codes: dict[str, int] = {}
+    rec: list[int] = []
+    val: list[int] = []
+    for row, f in enumerate(feats):
+        for v in getattr(f, values_of):
+            rec.append(row)
+            val.append(codes.setdefault(v, len(codes)))
+    values = list(codes)
+    flag = np.fromiter(
+        ((v in shared) or (role and is_role_mailbox(v)) for v in values), bool, len(values)
+    )
+    return Multi(np.asarray(rec, np.int64), np.asarray(val, np.int64), flag, values)
+
+
+def build(feats: Sequence[PersonFeatures]) -> Frame:
+    """The columnar form of ``feats`` (row k is ``feats[k]``)."""
+    fam = [f.tokens[0] if f.tokens else "" for f in feats]
+    giv = ["".join(f.tokens[1:]) for f in feats]
+    mail_users = shared_values((e, _name_key(f)) for f in feats for e in f.emails)
+    # A mobile shared by two names may be a company phone; a landline shared is a switchboard.
+    phone_users = shared_values((p, _name_key(f)) for f in feats for p in f.phones)
+    mobile_users = shared_values(((p, _name_key(f)) for f in feats for p in f.phones), 3)
+    phone_shared = {p for p in phone_users if not is_personal_phone(p)} | mobile_users
+    locals_ = [
+        PersonFeatures(
+            f.id,
+            emails=tuple(
+                sorted(
+                    {
+                        e.partition("@")[0]
+                        for e in f.emails
+                        if len(e.partition("@")[0]) >= 4
+                        and e.partition("@")[0] not in _GENERIC_LOCAL
+                        and not is_role_mailbox(e)
+                    }
+                )
+            ),
+        )
+        for f in feats
+    ]
+    return Frame(
+        ids=np.fromiter((f.id for f in feats), np.int64, len(feats)),
+        fam=_arr(fam),
+        giv=_arr(giv),
+        full=_arr([a + b for a, b in zip(fam, giv, strict=True)]),
+        name=_arr([f.name for f in feats]),
+        japanese=np.fromiter((is_japanese(f.name) for f in feats), bool, len(feats)),
+        trusted=np.fromiter((f.trusted for f in feats), bool, len(feats)),
+        dob=_arr([f.dob for f in feats]),
+        dob_swap=_arr([f.dob[:4] + f.dob[6:] + f.dob[4:6] if len(f.dob) == 8 else "" for f in feats]),
+        address=_arr([f.address for f in feats]),
+        postcode=_arr([f.postcode for f in feats]),
+        ext=_arr([f.ext for f in feats]),
+        org=_arr([f.org for f in feats]),
+        org_sound=_arr([f.org_sound for f in feats]),
+        legal=_arr([f.legal for f in feats]),
+        corp=_arr([f.corp for f in feats]),
+        domain=_arr([f.domain for f in feats]),
+        email=_multi(feats, "emails", mail_users, role=True),
+        phone=_multi(feats, "phones", phone_shared, role=False),
+        local=_multi(locals_, "emails", set(), role=False),
+    )
