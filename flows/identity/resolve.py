@@ -1,7 +1,7 @@
 """The ``resolve`` Prefect flow: identity resolution after syncs, in tasks per range.
 
-A full run is one task per id range (features and blocking keys), one task per block
-partition (scoring) and one clustering task; an incremental run (the usual case after a sync)
+A full run is one task per id range (features and blocking keys), one scoring task (the
+weights are learned from all rows at once, the pairs compared in bulk) and one clustering task; an incremental run (the usual case after a sync)
 is a single task, because it only touches the blocks around the rows that changed.
 """
 
@@ -34,14 +34,14 @@ def prepare_task(workspace_file: str, lo: int, hi: int) -> tuple[int, int]:
         return blocking.prepare_range(conn, settings, lo, hi)
 
 
-@task(task_run_name="identity score partition {part}")
-def score_task(workspace_file: str, part: int, mark_iso: str) -> dict[str, Any]:
+@task(task_run_name="identity score")
+def score_task(workspace_file: str, mark_iso: str) -> dict[str, Any]:
     from datetime import datetime
 
     engine, settings, _ = _setup(workspace_file)
     stats = rs.ResolveStats()
     with engine.begin() as conn:
-        found = rs.score_partition(conn, settings, part, stats)
+        found = rs.score_learned(conn, settings, stats)
         save_matches(conn, found, datetime.fromisoformat(mark_iso))
     return {"pairs": stats.pairs, "blocks": stats.blocks, "oversized": stats.oversized_blocks}
 
@@ -76,7 +76,7 @@ def incremental_task(workspace_file: str) -> dict[str, Any]:
 @flow(name="kizuna-resolve", log_prints=False)
 def resolve(workspace_file: str, full: bool = False) -> dict[str, Any]:
     """Resolve people into customers: incremental by default, from scratch with ``full``."""
-    engine, settings, _ = _setup(workspace_file)
+    engine, _, _ = _setup(workspace_file)
     with engine.connect() as conn:
         first = rs.watermark(conn) is None
     if not (full or first):
@@ -90,11 +90,8 @@ def resolve(workspace_file: str, full: bool = False) -> dict[str, Any]:
         for lo, hi in ranges:
             n, k = prepare_task(workspace_file, lo, hi)
             records, keys = records + n, keys + k
-        pairs = blocks = oversized = 0
-        for part in range(settings.partitions):
-            got = score_task(workspace_file, part, mark.isoformat())
-            pairs, blocks = pairs + got["pairs"], blocks + got["blocks"]
-            oversized += got["oversized"]
+        got = score_task(workspace_file, mark.isoformat())
+        pairs, blocks, oversized = got["pairs"], got["blocks"], got["oversized"]
         stats = rs.ResolveStats(
             mode="full",
             records=records,

@@ -20,6 +20,7 @@ from rapidfuzz.fuzz import token_set_ratio
 
 from warehouse.identity.linkage.companies import legal_form, sound_key, strip_branch
 from warehouse.identity.linkage.contacts import strip_extension
+from warehouse.identity.linkage.linker import LinkSettings
 from warehouse.identity.normalize import FREE_MAIL_DOMAINS, normalize_phone
 from warehouse.identity.readings import (
     _DIGITS,
@@ -121,6 +122,7 @@ class MatchSettings:
     postcode_attributes: tuple[str, ...] = ("postal_code", "postcode", "zip")
     partitions: int = 16
     weights: dict[str, float] = field(default_factory=dict)
+    link: LinkSettings = field(default_factory=LinkSettings)
 
 
 def person_features(

@@ -1,8 +1,9 @@
 """Identity resolution for people: prepare → score blocks → save evidence → cluster.
 
 The work is cut so a scheduler can spread it: ``blocking.prepare_range`` (an id range of rows to
-comparable features and blocking keys), ``score_partition`` (every block whose key hashes to
-one partition), ``evidence.save_matches`` and ``cluster_all``. ``resolve_full`` and
+comparable features and blocking keys), ``score_learned`` (the weights learned from the data,
+every blocked pair compared in bulk: ``identity.learned``), ``evidence.save_matches`` and
+``cluster_all``. ``resolve_full`` and
 ``resolve_incremental`` run them in order in one process; the Prefect flow runs the same steps
 as tasks per range.
 
@@ -15,17 +16,16 @@ run or an admin says otherwise; a full run recomputes every edge from scratch.
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from itertools import combinations
 from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, func, select
 
 from warehouse import schema as t
 from warehouse.identity import graph as graph
+from warehouse.identity import learned
 from warehouse.identity import schema as ids
 from warehouse.identity.blocking import (
     ENTITY,
@@ -39,12 +39,7 @@ from warehouse.identity.blocking import (
     tune,
 )
 from warehouse.identity.evidence import drop_stale_matches, save_matches
-from warehouse.identity.matching import (
-    Decision,
-    MatchSettings,
-    PersonFeatures,
-    decide,
-)
+from warehouse.identity.matching import Decision, MatchSettings
 from warehouse.identity.org_resolve import resolve_orgs
 from warehouse.state import now
 from warehouse.upsert import chunks, upsert
@@ -73,75 +68,19 @@ class ResolveStats:
         return asdict(self)
 
 
-# -- score -----------------------------------------------------------------------------------
+# -- score ---------------------------------------------------------------------------------
 
 
-def _pinned(conn: Connection) -> set[tuple[int, int]]:
-    return set(graph.all_pins(conn, ENTITY))
-
-
-def _score_blocks(
-    blocks: dict[str, list[int]],
-    feats: dict[int, PersonFeatures],
-    settings: MatchSettings,
-    pins: set[tuple[int, int]],
-    stats: ResolveStats,
-    only: set[int] | None = None,
+def score_learned(
+    conn: Connection, settings: MatchSettings, stats: ResolveStats | None = None
 ) -> list[Decision]:
-    seen: set[tuple[int, int]] = set()
-    out: list[Decision] = []
-    for members in blocks.values():
-        stats.blocks += 1
-        for a, b in combinations(sorted(members), 2):
-            if only is not None and a not in only and b not in only:
-                continue
-            if (a, b) in seen or (a, b) in pins:
-                continue
-            seen.add((a, b))
-            fa, fb = feats.get(a), feats.get(b)
-            if fa is None or fb is None:
-                continue
-            d = decide(fa, fb, settings)
-            if d is not None:
-                out.append(d)
-    stats.pairs += len(seen)
-    return out
-
-
-def score_partition(
-    conn: Connection, settings: MatchSettings, part: int, stats: ResolveStats | None = None
-) -> list[Decision]:
-    """Compare every pair sharing a block whose key falls in ``part``."""
+    """Learn the weights from every live person and decide every blocked pair (full run)."""
     tune(conn)
     stats = stats or ResolveStats()
-    sizes = (
-        select(B.c.key)
-        .where(B.c.entity == ENTITY, B.c.part == part)
-        .group_by(B.c.key)
-        .having(func.count() > 1)
-        .having(func.count() <= settings.max_block_size)
-    )
-    rows = conn.execute(
-        select(B.c.key, B.c.record_id).where(
-            B.c.entity == ENTITY, B.c.part == part, B.c.key.in_(sizes)
-        )
-    ).all()
-    stats.oversized_blocks += int(
-        conn.execute(
-            select(func.count()).select_from(
-                select(B.c.key)
-                .where(B.c.entity == ENTITY, B.c.part == part)
-                .group_by(B.c.key)
-                .having(func.count() > settings.max_block_size)
-                .subquery()
-            )
-        ).scalar_one()
-    )
-    blocks: dict[str, list[int]] = defaultdict(list)
-    for k, rid in rows:
-        blocks[k].append(int(rid))
-    feats = load_features(conn, {int(r) for _, r in rows})
-    return _score_blocks(blocks, feats, settings, _pinned(conn), stats)
+    found, st = learned.score_all(conn, settings)
+    stats.pairs += st["pairs"]
+    stats.oversized_blocks += st["oversized"]
+    return found
 
 
 def score_around(
@@ -162,18 +101,18 @@ def score_around(
                 select(B.c.key).where(B.c.entity == ENTITY, B.c.record_id.in_(part))
             )
         )
-    blocks: dict[str, list[int]] = defaultdict(list)
+    near: set[int] = set(record_ids)
     for kpart in chunks(sorted(keys), IN_CHUNK):
-        for k, rid in conn.execute(
+        for _k, rid in conn.execute(
             select(B.c.key, B.c.record_id).where(B.c.entity == ENTITY, B.c.key.in_(kpart))
         ):
-            blocks[k].append(int(rid))
-    for k in [k for k, m in blocks.items() if len(m) < 2 or len(m) > settings.max_block_size]:
-        if len(blocks[k]) > settings.max_block_size:
-            stats.oversized_blocks += 1
-        del blocks[k]
-    feats = load_features(conn, {r for m in blocks.values() for r in m})
-    return _score_blocks(blocks, feats, settings, _pinned(conn), stats, only=set(record_ids))
+            near.add(int(rid))
+    feats = load_features(conn, near)
+    found, pairs = learned.score_some(
+        conn, settings, [feats[r] for r in sorted(feats)], set(record_ids)
+    )
+    stats.pairs += pairs
+    return found
 
 
 # -- save ------------------------------------------------------------------------------------
@@ -193,7 +132,8 @@ def cluster_all(conn: Connection, ts: datetime) -> set[int]:
     live = {int(r) for (r,) in conn.execute(select(F.c.record_id).where(F.c.entity == ENTITY))}
     edges = [e for e in edges if e[0] in live and e[1] in live]
     nodes = {e[0] for e in edges} | {e[1] for e in edges}
-    new = graph.cluster_edges(nodes, edges, graph.all_pins(conn, ENTITY), mailboxes(conn, nodes))
+    # Scored links were already checked against chaining by the learned scorer's guard.
+    new = graph.cluster_edges(nodes, edges, graph.all_pins(conn, ENTITY))
     old = {
         int(r): int(c)
         for r, c in conn.execute(
@@ -205,19 +145,8 @@ def cluster_all(conn: Connection, ts: datetime) -> set[int]:
     return graph.write_membership(conn, ENTITY, old, new, edges, ts)
 
 
-def mailboxes(conn: Connection, record_ids: Iterable[int]) -> graph.Boxes:
-    """Company-domain addresses of each row (free mail never identifies a company)."""
-    out: graph.Boxes = {}
-    for rid, f in load_features(conn, record_ids).items():
-        if f.domain:
-            boxes = frozenset(e for e in f.emails if e.endswith("@" + f.domain))
-            if boxes:
-                out[rid] = boxes
-    return out
-
-
 def recluster(conn: Connection, seeds: Iterable[int]) -> set[int]:
-    return graph.recluster(conn, ENTITY, seeds, mailboxes)
+    return graph.recluster(conn, ENTITY, seeds)
 
 
 def cluster_around(conn: Connection, decisions: Sequence[Decision], ts: datetime) -> set[int]:
@@ -263,10 +192,9 @@ def resolve_full(engine: Engine, settings: MatchSettings, survive: Any = None) -
             stats.keys += k
     stats.phases["prepare"] = round(time.monotonic() - t0, 2)
     t1 = time.monotonic()
-    for part in range(settings.partitions):
-        with engine.begin() as conn:
-            found = score_partition(conn, settings, part, stats)
-            save_matches(conn, found, mark)
+    with engine.begin() as conn:
+        found = score_learned(conn, settings, stats)
+        save_matches(conn, found, mark)
     stats.phases["score"] = round(time.monotonic() - t1, 2)
     t2 = time.monotonic()
     with engine.begin() as conn:

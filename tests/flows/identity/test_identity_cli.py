@@ -111,7 +111,7 @@ def test_customer_show_is_the_360_view(tmp_path: Path) -> None:
         "+819012345678",
         "お見積りの件",
         "ABC 導入案件",
-        "rule:phone+name",
+        "score",
     ):
         assert expected in text, expected
     as_json = runner.invoke(app, ["customer", "show", "3", "--json", "-w", str(ws_file)])
@@ -169,10 +169,14 @@ def test_sync_flow_resolves_people_at_the_end(prefect_harness: None, tmp_path: P
     sync_workspace(str(ws_file), None, "run-1")
     engine = engine_for(load(ws_file).warehouse_url)
     with engine.connect() as conn:
-        state = conn.execute(select(ids.IdentityState.stats)).scalar_one()
+        state = conn.execute(
+            select(ids.IdentityState.stats).where(ids.IdentityState.entity == "person")
+        ).scalar_one()
         people = len(conn.execute(select(t.Person.id)).all())
     assert state["mode"] == "full" and state["records"] == people
     sync_workspace(str(ws_file), None, "run-2")
     with engine.connect() as conn:
-        state = conn.execute(select(ids.IdentityState.stats)).scalar_one()
+        state = conn.execute(
+            select(ids.IdentityState.stats).where(ids.IdentityState.entity == "person")
+        ).scalar_one()
     assert state["mode"] == "incremental" and state["records"] == 0

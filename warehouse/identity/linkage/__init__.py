@@ -5,8 +5,8 @@ can read, the evidence Japanese sales data needs, and clustering that refuses to
 
 __all__ = [
     "blocking_rules",
-    "comparisons",
     "companies",
+    "comparisons",
     "contacts",
     "em",
     "frame",

@@ -67,10 +67,10 @@ def columns(rule: Rule) -> set[str]:
     return {t.partition(":")[0] for t in rule}
 
 
-def _keys(fr: Frame, rule: Rule) -> tuple[Ints, np.ndarray]:  # type: ignore[type-arg]
+def _keys(fr: Frame, rule: Rule) -> tuple[Ints, np.ndarray]:
     """(row, key) for every row with every term present (multi-valued terms explode)."""
     rows = np.arange(len(fr), dtype=np.int64)
-    parts: list[np.ndarray] = []  # type: ignore[type-arg]
+    parts: list[np.ndarray] = []
     multi: Multi | None = None
     for term in rule:
         col, _, cut = term.partition(":")

@@ -26,26 +26,46 @@ F32 = NDArray[np.float32]
 
 @dataclass(frozen=True)
 class Comparison:
+    """One comparison's levels, what fixes it, and the prior its learned m/u start from.
+
+    The priors only matter while the workspace is small: they count as a few dozen pairs
+    (m) and a thousand random pairs (u), so a few thousand rows of data outweigh them.
+    """
+
     name: str
     levels: tuple[str, ...]  # index = level
     columns: frozenset[str]  # frame columns a blocking rule on which fixes this comparison
+    m_prior: tuple[float, ...]
+    u_prior: tuple[float, ...]
     tf: str = ""  # column whose value frequency adjusts the exact level
     fixed: tuple[tuple[int, float], ...] = ()  # (level, bits) not learned
 
 
 CONFLICT_BITS = -20.0
+# A shared mailbox or switchboard says "same workplace": a bit of evidence, never a merge.
+SHARED_BITS = 1.0
+_NAME_LEVELS = ("conflict", "else", "jw80", "jw92", "exact")
 PERSON: tuple[Comparison, ...] = (
-    Comparison("family", ("conflict", "else", "jw80", "jw92", "exact"),
-               frozenset({"fam", "full", "name"}), tf="fam", fixed=((0, CONFLICT_BITS),)),
-    Comparison("given", ("conflict", "else", "jw80", "jw92", "exact"),
-               frozenset({"giv", "full", "name"}), tf="giv", fixed=((0, CONFLICT_BITS),)),
-    Comparison("dob", ("else", "two_edits", "one_edit", "exact"), frozenset({"dob"})),
-    Comparison("email", ("else", "local", "shared", "exact"), frozenset({"email", "local"})),
-    Comparison("phone", ("else", "shared", "exact"), frozenset({"phone"})),
-    Comparison("org", ("else", "similar", "exact"), frozenset({"org", "corp", "domain", "org_sound"})),
-    Comparison("address", ("else", "ts70", "ts90"), frozenset({"address"})),
-    Comparison("postcode", ("else", "near", "exact"), frozenset({"postcode"})),
-    Comparison("ext", ("else", "near", "exact"), frozenset({"ext"})),
+    Comparison("family", _NAME_LEVELS, frozenset({"fam", "full", "name"}),
+               (1e-4, 0.03, 0.04, 0.08, 0.85), (1e-5, 0.97, 0.02, 0.005, 0.005),
+               tf="fam", fixed=((0, CONFLICT_BITS),)),
+    Comparison("given", _NAME_LEVELS, frozenset({"giv", "full", "name"}),
+               (1e-4, 0.03, 0.04, 0.08, 0.85), (1e-5, 0.97, 0.02, 0.005, 0.005),
+               tf="giv", fixed=((0, CONFLICT_BITS),)),
+    Comparison("dob", ("else", "two_edits", "one_edit", "exact"), frozenset({"dob"}),
+               (0.05, 0.02, 0.05, 0.88), (0.99, 0.007, 0.0025, 5e-5)),
+    Comparison("email", ("else", "local", "shared", "exact"), frozenset({"email", "local"}),
+               (0.6, 0.05, 0.05, 0.3), (0.9989, 0.001, 1e-4, 1e-6), fixed=((2, SHARED_BITS),)),
+    Comparison("phone", ("else", "shared", "exact"), frozenset({"phone"}),
+               (0.4, 0.05, 0.55), (0.998, 0.002, 1e-5), fixed=((1, SHARED_BITS),)),
+    Comparison("org", ("else", "similar", "exact"), frozenset({"org", "corp", "domain", "org_sound"}),
+               (0.15, 0.25, 0.6), (0.97, 0.02, 0.01)),
+    Comparison("address", ("else", "ts70", "ts90"), frozenset({"address"}),
+               (0.3, 0.1, 0.6), (0.98, 0.015, 0.005)),
+    Comparison("postcode", ("else", "near", "exact"), frozenset({"postcode"}),
+               (0.3, 0.05, 0.65), (0.98, 0.015, 0.005)),
+    Comparison("ext", ("else", "near", "exact"), frozenset({"ext"}),
+               (0.02, 0.08, 0.9), (0.999, 0.0009, 0.0001)),
 )
 
 
@@ -61,7 +81,8 @@ def _jw(a: Strs, b: Strs) -> F32:
 
 
 def _present(col: Strs, i: Ints, j: Ints) -> NDArray[np.bool_]:
-    return (col[i] != "") & (col[j] != "")
+    out: NDArray[np.bool_] = (col[i] != "") & (col[j] != "")
+    return out
 
 
 def _grade(s: F32, exact: NDArray[np.bool_]) -> I8:
@@ -98,11 +119,17 @@ def names(fr: Frame, i: Ints, j: Ints) -> tuple[I8, I8, NDArray[np.bool_]]:
         lv[same_kanji & ~trusted & (lv <= 2)] = 3
     fam_l[both], giv_l[both] = f_lv, g_lv
     crossed[both] = cross
-    # One side has a single token (a reading that could not be split): compare whole.
+    # One side has a single token (a reading that could not be split, or a name given only
+    # as 'Hanako'): compare whole, and a token found whole in the other name is partial.
     one = ~both & _present(fr.full, i, j)
     oi, oj = i[one], j[one]
     s = _jw(fr.full[oi], fr.full[oj])
     lv = _grade(s, (fr.full[oi] == fr.full[oj]).astype(bool))
+    part = (
+        ((fr.giv[oi] == "") & ((fr.fam[oi] == fr.fam[oj]) | (fr.fam[oi] == fr.giv[oj])))
+        | ((fr.giv[oj] == "") & ((fr.fam[oj] == fr.fam[oi]) | (fr.fam[oj] == fr.giv[oi])))
+    ).astype(bool)
+    lv[part & (lv < 3)] = 3
     same_kanji = (fr.name[oi] == fr.name[oj]) & fr.japanese[oi]
     lv[same_kanji & ~(fr.trusted[oi] & fr.trusted[oj]) & (lv <= 2)] = 3
     lv[same_kanji & fr.trusted[oi] & fr.trusted[oj] & (lv <= 1)] = 0

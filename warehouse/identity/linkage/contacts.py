@@ -13,15 +13,12 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 
+from rapidfuzz.distance import JaroWinkler
+
 from warehouse.identity.normalize import fold
 
 ROLE_LOCAL_PARTS = frozenset(
-    """info information sales eigyo eigyou eigyoubu contact contactus support office admin
-    administrator inquiry inquiries enquiry toiawase otoiawase soumu somu jinji keiri saiyo
-    saiyou recruit recruiting pr press koho kouhou webmaster postmaster noreply no-reply
-    donotreply mail staff team hello help service customer cs desk hr info-jp sales-jp
-    shop order orders billing kaikei honsha uketsuke master web group all members
-    """.split()
+    ["info", "information", "sales", "eigyo", "eigyou", "eigyoubu", "contact", "contactus", "support", "office", "admin", "administrator", "inquiry", "inquiries", "enquiry", "toiawase", "otoiawase", "soumu", "somu", "jinji", "keiri", "saiyo", "saiyou", "recruit", "recruiting", "pr", "press", "koho", "kouhou", "webmaster", "postmaster", "noreply", "no-reply", "donotreply", "mail", "staff", "team", "hello", "help", "service", "customer", "cs", "desk", "hr", "info-jp", "sales-jp", "shop", "order", "orders", "billing", "kaikei", "honsha", "uketsuke", "master", "web", "group", "all", "members"]
 )
 _EXTENSION = re.compile(
     r"\s*[(（\[]?\s*(?:内線|内|ext\.?|extension|x)\s*[:：]?\s*\d{1,6}\s*[)）\]]?\s*$",
@@ -49,16 +46,28 @@ def is_personal_phone(e164: str) -> bool:
     return e164.startswith(PERSONAL_PREFIXES)
 
 
-def shared_values(pairs: Iterable[tuple[str, str]], min_names: int = 2) -> set[str]:
-    """Values (addresses or numbers) used by at least ``min_names`` different names.
+def compatible(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    """Could two name readings be one person's? Every token of the shorter one has a close
+    token in the other ('hanako' and 'sato hanako'; 'tanaka taro' and 'tanaka tarou')."""
+    if not a or not b:
+        return True
+    short, long_ = (a, b) if len(a) <= len(b) else (b, a)
+    return all(any(JaroWinkler.similarity(x, y) >= 0.85 for y in long_) for x in short)
 
-    ``pairs`` are (value, name reading) for every record; records without a name do not
-    count, so one person's second row never makes their address look shared.
+
+def shared_values(
+    pairs: Iterable[tuple[str, tuple[str, ...]]], min_names: int = 2
+) -> set[str]:
+    """Values (addresses or numbers) used by at least ``min_names`` mutually different names.
+
+    ``pairs`` are (value, name reading tokens) for every record; records without a name do
+    not count, and names that could be one person's (a typo, a missing family name) count
+    once, so one person's second row never makes their address look shared.
     """
-    names: dict[str, set[str]] = defaultdict(set)
+    names: dict[str, list[tuple[str, ...]]] = defaultdict(list)
     for value, name in pairs:
         if value and name:
             got = names[value]
-            if len(got) < min_names:
-                got.add(name)
+            if len(got) < min_names and name not in got and all(not compatible(name, g) for g in got):
+                got.append(name)
     return {v for v, n in names.items() if len(n) >= min_names}

@@ -72,15 +72,28 @@ class Model:
         )
 
 
-def level_frequencies(levels: Levels, sizes: Sequence[int]) -> list[NDArray[np.float64]]:
-    """Share of each level among non-null comparisons (u from random pairs)."""
+def level_frequencies(
+    levels: Levels,
+    sizes: Sequence[int],
+    prior: Sequence[Sequence[float]] | None = None,
+    strength: float = 10_000.0,
+) -> list[NDArray[np.float64]]:
+    """Share of each level among non-null comparisons (u from random pairs).
+
+    With a ``prior``, it counts as ``strength`` pseudo-pairs: a small workspace (a hundred
+    rows) gives too few random pairs to say anything, a large one outweighs the prior.
+    """
     out = []
     for c, k in enumerate(sizes):
         col = levels[:, c]
         col = col[col >= 0]
         counts = np.bincount(col.astype(np.int64), minlength=k)[:k].astype(np.float64)
-        # Add-one smoothing: a level never seen among random pairs is rare, not impossible.
-        out.append((counts + 1.0) / (counts.sum() + k))
+        if prior is None:
+            # Add-one smoothing: a level never seen among random pairs is rare, not impossible.
+            out.append((counts + 1.0) / (counts.sum() + k))
+        else:
+            pc = np.asarray(prior[c], dtype=np.float64) * strength
+            out.append((counts + pc) / (counts.sum() + pc.sum()))
     return out
 
 
@@ -107,17 +120,19 @@ def em(
     lam0: float = 0.3,
     iterations: int = 25,
     tol: float = 1e-5,
-) -> tuple[list[NDArray[np.float64]], float]:
+) -> tuple[list[NDArray[np.float64]], float, NDArray[np.float64]]:
     """EM on one blocking pass: m of the comparisons in ``learn`` (others are used but kept).
 
     u stays fixed (estimated from random pairs, the way Splink does by default): only the
-    match share inside the pass and the m probabilities move. Returns (m, λ of the pass).
+    match share inside the pass and the m probabilities move. Returns (m, λ of the pass,
+    expected matches behind each comparison's m).
     """
     m = [np.asarray(x, dtype=np.float64).copy() for x in m0]
     lam = lam0
     n = levels.shape[0]
+    support = np.zeros(len(sizes))
     if n == 0:
-        return m, lam
+        return m, lam, support
     ok = [levels[:, c] >= 0 for c in range(len(sizes))]
     idx = [np.where(ok[c], levels[:, c], 0).astype(np.int64) for c in range(len(sizes))]
     for _ in range(iterations):
@@ -135,6 +150,7 @@ def em(
         for c in learn:
             w = p[ok[c]]
             total = w.sum()
+            support[c] = total
             if total <= 0:
                 continue
             counts = np.bincount(idx[c][ok[c]], weights=w, minlength=sizes[c])[: sizes[c]]
@@ -143,7 +159,7 @@ def em(
             m[c] = new
         if delta < tol:
             break
-    return m, lam
+    return m, lam, support
 
 
 def default_m(sizes: Sequence[int]) -> list[NDArray[np.float64]]:

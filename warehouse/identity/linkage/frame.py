@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
 from warehouse.identity.linkage.contacts import is_personal_phone, is_role_mailbox, shared_values
-from warehouse.identity.matching import PersonFeatures
 from warehouse.identity.readings import _GENERIC_LOCAL, is_japanese
+
+if TYPE_CHECKING:
+    from warehouse.identity.matching import PersonFeatures
 
 Strs = NDArray[np.object_]
 Ints = NDArray[np.int64]
@@ -75,22 +78,17 @@ def _arr(values: Sequence[str]) -> Strs:
     return out
 
 
-def _name_key(f: PersonFeatures) -> str:
-    """Who uses a value: family reading and the start of the given name (a typo in the
-    middle of a reading must not make one person look like two)."""
-    if len(f.tokens) >= 2:
-        return f"{f.tokens[0]}|{f.tokens[1][:2]}"
-    return f.tokens[0] if f.tokens else f.name
+def _name_key(f: PersonFeatures) -> tuple[str, ...]:
+    """Who uses a value: the name's reading tokens (or its written form)."""
+    return f.tokens or ((f.name,) if f.name else ())
 
 
-def _multi(
-    feats: Sequence[PersonFeatures], values_of: str, shared: set[str], role: bool
-) -> Multi:
+def _multi(per_row: Sequence[Sequence[str]], shared: set[str], role: bool) -> Multi:
     codes: dict[str, int] = {}
     rec: list[int] = []
     val: list[int] = []
-    for row, f in enumerate(feats):
-        for v in getattr(f, values_of):
+    for row, values in enumerate(per_row):
+        for v in values:
             rec.append(row)
             val.append(codes.setdefault(v, len(codes)))
     values = list(codes)
@@ -110,19 +108,14 @@ def build(feats: Sequence[PersonFeatures]) -> Frame:
     mobile_users = shared_values(((p, _name_key(f)) for f in feats for p in f.phones), 3)
     phone_shared = {p for p in phone_users if not is_personal_phone(p)} | mobile_users
     locals_ = [
-        PersonFeatures(
-            f.id,
-            emails=tuple(
-                sorted(
-                    {
-                        e.partition("@")[0]
-                        for e in f.emails
-                        if len(e.partition("@")[0]) >= 4
-                        and e.partition("@")[0] not in _GENERIC_LOCAL
-                        and not is_role_mailbox(e)
-                    }
-                )
-            ),
+        sorted(
+            {
+                e.partition("@")[0]
+                for e in f.emails
+                if len(e.partition("@")[0]) >= 4
+                and e.partition("@")[0] not in _GENERIC_LOCAL
+                and not is_role_mailbox(e)
+            }
         )
         for f in feats
     ]
@@ -144,7 +137,7 @@ def build(feats: Sequence[PersonFeatures]) -> Frame:
         legal=_arr([f.legal for f in feats]),
         corp=_arr([f.corp for f in feats]),
         domain=_arr([f.domain for f in feats]),
-        email=_multi(feats, "emails", mail_users, role=True),
-        phone=_multi(feats, "phones", phone_shared, role=False),
-        local=_multi(locals_, "emails", set(), role=False),
+        email=_multi([f.emails for f in feats], mail_users, role=True),
+        phone=_multi([f.phones for f in feats], phone_shared, role=False),
+        local=_multi(locals_, set(), role=False),
     )

@@ -22,6 +22,10 @@ from warehouse.identity.linkage.em import Model, default_m, em, level_frequencie
 from warehouse.identity.linkage.frame import Frame, Ints
 
 TF_BOUND = 8.0
+PRIOR_PAIRS = 30.0
+LAMBDA_PRIOR = 1e-4
+PRIOR_ALL_PAIRS = 10_000.0
+TF_PRIOR = 1000.0  # pseudo-records at u_exact behind each value's frequency
 
 
 @dataclass(frozen=True)
@@ -85,35 +89,44 @@ def train(fr: Frame, s: LinkSettings) -> Model:
     names = [c.name for c in cmp.PERSON]
     if n < 2:
         return Model(names, default_m(sizes), [np.full(k, 1.0 / k) for k in sizes], 1e-4, _fixed())
+    di, dj, _ = br.union(fr, s.deterministic_rules, s.max_block)
     ui, uj = random_pairs(n, min(s.u_pairs, n * (n - 1) // 2 * 2), s.seed)
-    u = level_frequencies(cmp.levels(fr, ui, uj), sizes)
-    total = np.zeros(len(sizes))
-    acc = [np.zeros(k) for k in sizes]
+    # u is about non-matches: a sampled pair the deterministic rules call a match is left out.
+    sure = np.isin(ui * n + uj, di * n + dj)
+    ui, uj = ui[~sure], uj[~sure]
+    u = level_frequencies(cmp.levels(fr, ui, uj), sizes, [c.u_prior for c in cmp.PERSON])
+    m_prior = [np.asarray(c.m_prior, dtype=np.float64) for c in cmp.PERSON]
+    acc = [m_prior[k] * PRIOR_PAIRS for k in range(len(sizes))]
+    weight = np.full(len(sizes), PRIOR_PAIRS)
     for rule in s.training_rules:
         i, j, _ = br.pairs(fr, rule, s.max_training_block)
         if i.shape[0] < 20:
             continue
         fixed_cols = br.columns(rule)
         learn = [k for k, c in enumerate(cmp.PERSON) if not (c.columns & fixed_cols)]
-        m, _ = em(cmp.levels(fr, i, j), sizes, u, default_m(sizes), learn)
+        m, _, support = em(cmp.levels(fr, i, j), sizes, u, m_prior, learn)
         for k in learn:
-            acc[k] += m[k]
-            total[k] += 1
-    m_final = [acc[k] / total[k] if total[k] else default_m(sizes)[k] for k in range(len(sizes))]
-    di, _, _ = br.union(fr, s.deterministic_rules, s.max_block)
+            # Each pass counts by the matches behind it, the prior by PRIOR_PAIRS.
+            acc[k] += m[k] * support[k]
+            weight[k] += support[k]
+    m_final = [acc[k] / weight[k] for k in range(len(sizes))]
     all_pairs = n * (n - 1) / 2
-    lam = max(di.shape[0], 1) / all_pairs / max(s.recall, 1e-3)
+    # A prior of LAMBDA_PRIOR over PRIOR_ALL_PAIRS pseudo-pairs keeps a tiny workspace (three
+    # rows, no rule pair) from believing half its pairs match.
+    found = di.shape[0] / max(s.recall, 1e-3)
+    lam = (found + LAMBDA_PRIOR * PRIOR_ALL_PAIRS) / (all_pairs + PRIOR_ALL_PAIRS)
     return Model(names, m_final, u, min(lam, 0.5), _fixed())
 
 
-def _tf_tables(fr: Frame) -> dict[str, dict[str, float]]:
+def tf_tables(fr: Frame) -> dict[str, dict[str, float]]:
+    """Value counts of the term-frequency columns, with the column's total under ``""``."""
     out: dict[str, dict[str, float]] = {}
     for c in cmp.PERSON:
         if c.tf:
             col = [v for v in fr.column(c.tf) if v]
-            counts = Counter(col)
-            total = max(len(col), 1)
-            out[c.tf] = {v: k / total for v, k in counts.items()}
+            table: dict[str, float] = {v: float(k) for v, k in Counter(col).items()}
+            table[""] = float(len(col))
+            out[c.tf] = table
     return out
 
 
@@ -128,7 +141,7 @@ def score(
     lv = cmp.levels(fr, i, j)
     weights = model.weights()
     bits = match_weights(lv, weights, model.prior())
-    tables = tf if tf is not None else _tf_tables(fr)
+    tables = tf if tf is not None else tf_tables(fr)
     for k, c in enumerate(cmp.PERSON):
         if not c.tf:
             continue
@@ -139,8 +152,10 @@ def score(
         table = tables.get(c.tf, {})
         u_exact = float(np.clip(model.u[k][top], 1e-6, 1.0))
         col = fr.column(c.tf)
-        freq = np.fromiter((table.get(v, 0.0) for v in col[i[hit]]), np.float64, hit.size)
-        adj = np.where(freq > 0, np.log2(u_exact / np.maximum(freq, 1e-9)), 0.0)
+        counts = np.fromiter((table.get(v, 0.0) for v in col[i[hit]]), np.float64, hit.size)
+        # A value's frequency, shrunk toward u_exact while the column is small.
+        freq = (counts + TF_PRIOR * u_exact) / (table.get("", 0.0) + TF_PRIOR)
+        adj = np.log2(u_exact / freq)
         bits[hit] += np.clip(adj, -TF_BOUND, TF_BOUND)
     return Scored(i, j, lv, bits, oversized)
 

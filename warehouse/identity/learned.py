@@ -1,0 +1,115 @@
+"""The learned scorer inside the resolver: load features, learn, score, guard, decide.
+
+A full run learns the model from every live person (u from random pairs, m by EM over the
+training rules, λ from the deterministic rules, term frequencies of name readings) and keeps
+it in ``identity_state`` (entity ``person:model``), so an incremental run scores the rows
+that changed with the same weights instead of relearning from a neighbourhood. Every scored
+pair keeps its evidence: the bits each comparison added, for (positive) and against.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Connection, select
+
+from warehouse import schema as t
+from warehouse.identity import schema as ids
+from warehouse.identity.blocking import ENTITY, F
+from warehouse.identity.linkage import frame as fm
+from warehouse.identity.linkage import guard, linker
+from warehouse.identity.linkage.comparisons import PERSON
+from warehouse.identity.linkage.em import Model
+from warehouse.identity.matching import Decision, MatchSettings, PersonFeatures
+from warehouse.upsert import upsert
+
+S = t.table(ids.IdentityState)
+MODEL_ENTITY = "person:model"
+
+
+def all_features(conn: Connection) -> list[PersonFeatures]:
+    return [
+        PersonFeatures.loads(int(rid), data)
+        for rid, data in conn.execute(
+            select(F.c.record_id, F.c.data).where(F.c.entity == ENTITY).order_by(F.c.record_id)
+        )
+    ]
+
+
+def save_model(conn: Connection, model: Model, tf: dict[str, dict[str, float]]) -> None:
+    upsert(conn, S, [{"entity": MODEL_ENTITY, "stats": {"model": model.as_dict(), "tf": tf}}], ["entity"])
+
+
+def load_model(conn: Connection) -> tuple[Model, dict[str, dict[str, float]]] | None:
+    row = conn.execute(select(S.c.stats).where(S.c.entity == MODEL_ENTITY)).first()
+    if row is None or not row[0]:
+        return None
+    data: dict[str, Any] = row[0]
+    fixed = {(k, lv): bits for k, c in enumerate(PERSON) for lv, bits in c.fixed}
+    return Model.from_dict(data["model"], fixed), data.get("tf", {})
+
+
+def _decisions(
+    fr: fm.Frame,
+    model: Model,
+    sc: linker.Scored,
+    settings: MatchSettings,
+    only: set[int] | None = None,
+) -> list[Decision]:
+    p = sc.probability
+    keep = np.ones(sc.i.shape[0], bool)
+    if only is not None:
+        rows = np.asarray(sorted(only), dtype=np.int64)
+        keep = np.isin(sc.i, rows) | np.isin(sc.j, rows)
+    merge = keep & (p >= settings.merge_threshold)
+    checks = guard.strong_checks(linker.disagreement_weights(model))
+    _, refused = guard.cluster(fr, sc.i, sc.j, sc.bits, merge, checks)
+    out: list[Decision] = []
+    for e in np.nonzero(keep & (p >= settings.review_threshold))[0]:
+        a, b = int(fr.ids[sc.i[e]]), int(fr.ids[sc.j[e]])
+        fields: dict[str, Any] = linker.evidence(model, sc.levels[e].tolist())
+        fields["bits"] = round(float(sc.bits[e]), 1)
+        why = refused.get(int(e))
+        if why is not None:
+            fields["refused"] = why
+        decision = "merge" if merge[e] and why is None else "review"
+        lo, hi = (a, b) if a < b else (b, a)
+        out.append(Decision(lo, hi, "score", round(float(p[e]), 4), fields, decision))
+    return out
+
+
+def score_all(conn: Connection, settings: MatchSettings) -> tuple[list[Decision], dict[str, int]]:
+    """Learn from every live person and decide every blocked pair."""
+    feats = all_features(conn)
+    fr = fm.build(feats)
+    ls = settings.link
+    model = linker.train(fr, ls)
+    tf = linker.tf_tables(fr)
+    save_model(conn, model, tf)
+    sc = linker.score(fr, model, ls, tf=tf)
+    found = _decisions(fr, model, sc, settings)
+    return found, {"pairs": int(sc.i.shape[0]), "oversized": sc.oversized}
+
+
+def score_some(
+    conn: Connection,
+    settings: MatchSettings,
+    feats: Sequence[PersonFeatures],
+    changed: set[int],
+) -> tuple[list[Decision], int]:
+    """Incremental: the rows ``changed`` against their neighbourhood ``feats``, with the
+    weights the last full run learned (learned now if there are none yet)."""
+    if not changed or len(feats) < 2:
+        return [], 0
+    fr = fm.build(feats)
+    got = load_model(conn)
+    if got is None:
+        model = linker.train(fr, settings.link)
+        tf = linker.tf_tables(fr)
+    else:
+        model, tf = got
+    sc = linker.score(fr, model, settings.link, tf=tf)
+    rows = {k for k, rid in enumerate(fr.ids.tolist()) if rid in changed}
+    return _decisions(fr, model, sc, settings, only=rows), int(sc.i.shape[0])
