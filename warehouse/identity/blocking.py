@@ -66,6 +66,7 @@ def _features_where(conn: Connection, cond: Any, settings: MatchSettings) -> lis
             p.birth_date,
             p.attributes,
             ORG.c.name,
+            ORG.c.corporate_number,
         )
         .select_from(PERSON.outerjoin(ORG, ORG.c.id == p.organization_id))
         .where(cond, p.deleted_at.is_(None))
@@ -96,7 +97,7 @@ def _features_where(conn: Connection, cond: Any, settings: MatchSettings) -> lis
             "birth_date": r[6],
             "attributes": r[7],
         }
-        out.append(person_features(pid, row, emails[pid], phones[pid], r[8], settings))
+        out.append(person_features(pid, row, emails[pid], phones[pid], r[8], settings, r[9]))
     return out
 
 

@@ -39,7 +39,12 @@ def all_features(conn: Connection) -> list[PersonFeatures]:
 
 
 def save_model(conn: Connection, model: Model, tf: dict[str, dict[str, float]]) -> None:
-    upsert(conn, S, [{"entity": MODEL_ENTITY, "stats": {"model": model.as_dict(), "tf": tf}}], ["entity"])
+    upsert(
+        conn,
+        S,
+        [{"entity": MODEL_ENTITY, "stats": {"model": model.as_dict(), "tf": tf}}],
+        ["entity"],
+    )
 
 
 def load_model(conn: Connection) -> tuple[Model, dict[str, dict[str, float]]] | None:

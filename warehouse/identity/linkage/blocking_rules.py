@@ -40,7 +40,17 @@ DEFAULT_RULES: tuple[Rule, ...] = (
 )
 MULTI = ("email", "phone", "local")
 SINGLE = (
-    "fam", "giv", "full", "name", "dob", "postcode", "org", "domain", "corp", "ext", "address",
+    "fam",
+    "giv",
+    "full",
+    "name",
+    "dob",
+    "postcode",
+    "org",
+    "domain",
+    "corp",
+    "ext",
+    "address",
     "org_sound",
 )
 

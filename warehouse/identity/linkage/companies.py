@@ -15,7 +15,9 @@ from functools import lru_cache
 
 from warehouse.identity.normalize import fold
 
-_BRANCH_WORDS = "本社|本店|支店|支社|営業所|出張所|事業所|工場|研究所|センター|事業部|営業部|分室|オフィス"
+_BRANCH_WORDS = (
+    "本社|本店|支店|支社|営業所|出張所|事業所|工場|研究所|センター|事業部|営業部|分室|オフィス"
+)
 # A branch is the last segment after a space ("ABC商事 名古屋営業所"), or a branch word at
 # the end with an optional place name before it ("ABC商事大阪支店"), never the whole name.
 _BRANCH_SPACED = re.compile(rf"[\s\u3000]+[^\s\u3000]{{0,12}}(?:{_BRANCH_WORDS})$")
@@ -99,6 +101,7 @@ def legal_form(name: str) -> str:
 
 # Latin spellings of katakana sounds, folded toward the consonants both scripts keep.
 _LATIN_FOLD = [
+    ("ty", "k"),  # 'ch' after the romaji fold (tech → tety)
     ("tch", "k"),
     ("ck", "k"),
     ("ch", "k"),

@@ -46,26 +46,75 @@ CONFLICT_BITS = -20.0
 SHARED_BITS = 1.0
 _NAME_LEVELS = ("conflict", "else", "jw80", "jw92", "exact")
 PERSON: tuple[Comparison, ...] = (
-    Comparison("family", _NAME_LEVELS, frozenset({"fam", "full", "name"}),
-               (1e-4, 0.03, 0.04, 0.08, 0.85), (1e-5, 0.97, 0.02, 0.005, 0.005),
-               tf="fam", fixed=((0, CONFLICT_BITS),)),
-    Comparison("given", _NAME_LEVELS, frozenset({"giv", "full", "name"}),
-               (1e-4, 0.03, 0.04, 0.08, 0.85), (1e-5, 0.97, 0.02, 0.005, 0.005),
-               tf="giv", fixed=((0, CONFLICT_BITS),)),
-    Comparison("dob", ("else", "two_edits", "one_edit", "exact"), frozenset({"dob"}),
-               (0.05, 0.02, 0.05, 0.88), (0.99, 0.007, 0.0025, 5e-5)),
-    Comparison("email", ("else", "local", "shared", "exact"), frozenset({"email", "local"}),
-               (0.6, 0.05, 0.05, 0.3), (0.9989, 0.001, 1e-4, 1e-6), fixed=((2, SHARED_BITS),)),
-    Comparison("phone", ("else", "shared", "exact"), frozenset({"phone"}),
-               (0.4, 0.05, 0.55), (0.998, 0.002, 1e-5), fixed=((1, SHARED_BITS),)),
-    Comparison("org", ("else", "similar", "exact"), frozenset({"org", "corp", "domain", "org_sound"}),
-               (0.15, 0.25, 0.6), (0.97, 0.02, 0.01)),
-    Comparison("address", ("else", "ts70", "ts90"), frozenset({"address"}),
-               (0.3, 0.1, 0.6), (0.98, 0.015, 0.005)),
-    Comparison("postcode", ("else", "near", "exact"), frozenset({"postcode"}),
-               (0.3, 0.05, 0.65), (0.98, 0.015, 0.005)),
-    Comparison("ext", ("else", "near", "exact"), frozenset({"ext"}),
-               (0.02, 0.08, 0.9), (0.999, 0.0009, 0.0001)),
+    Comparison(
+        "family",
+        _NAME_LEVELS,
+        frozenset({"fam", "full", "name"}),
+        (1e-4, 0.03, 0.04, 0.08, 0.85),
+        (1e-5, 0.97, 0.02, 0.005, 0.005),
+        tf="fam",
+        fixed=((0, CONFLICT_BITS),),
+    ),
+    Comparison(
+        "given",
+        _NAME_LEVELS,
+        frozenset({"giv", "full", "name"}),
+        (1e-4, 0.03, 0.04, 0.08, 0.85),
+        (1e-5, 0.97, 0.02, 0.005, 0.005),
+        tf="giv",
+        fixed=((0, CONFLICT_BITS),),
+    ),
+    Comparison(
+        "dob",
+        ("else", "two_edits", "one_edit", "exact"),
+        frozenset({"dob"}),
+        (0.05, 0.02, 0.05, 0.88),
+        (0.99, 0.007, 0.0025, 5e-5),
+    ),
+    Comparison(
+        "email",
+        ("else", "local", "shared", "exact"),
+        frozenset({"email", "local"}),
+        (0.6, 0.05, 0.05, 0.3),
+        (0.9989, 0.001, 1e-4, 1e-6),
+        fixed=((2, SHARED_BITS),),
+    ),
+    Comparison(
+        "phone",
+        ("else", "shared", "exact"),
+        frozenset({"phone"}),
+        (0.4, 0.05, 0.55),
+        (0.998, 0.002, 1e-5),
+        fixed=((1, SHARED_BITS),),
+    ),
+    Comparison(
+        "org",
+        ("else", "similar", "exact"),
+        frozenset({"org", "corp", "domain", "org_sound"}),
+        (0.15, 0.25, 0.6),
+        (0.97, 0.02, 0.01),
+    ),
+    Comparison(
+        "address",
+        ("else", "ts70", "ts90"),
+        frozenset({"address"}),
+        (0.3, 0.1, 0.6),
+        (0.98, 0.015, 0.005),
+    ),
+    Comparison(
+        "postcode",
+        ("else", "near", "exact"),
+        frozenset({"postcode"}),
+        (0.3, 0.05, 0.65),
+        (0.98, 0.015, 0.005),
+    ),
+    Comparison(
+        "ext",
+        ("else", "near", "exact"),
+        frozenset({"ext"}),
+        (0.02, 0.08, 0.9),
+        (0.999, 0.0009, 0.0001),
+    ),
 )
 
 
@@ -116,6 +165,7 @@ def names(fr: Frame, i: Ints, j: Ints) -> tuple[I8, I8, NDArray[np.bool_]]:
     trusted = fr.trusted[bi] & fr.trusted[bj]
     for lv in (f_lv, g_lv):
         lv[same_kanji & trusted & (lv <= 1)] = 0
+        lv[same_kanji & trusted & (lv == 2)] = 3  # one kana off under the same kanji: a typo
         lv[same_kanji & ~trusted & (lv <= 2)] = 3
     fam_l[both], giv_l[both] = f_lv, g_lv
     crossed[both] = cross
@@ -150,7 +200,9 @@ def dob(fr: Frame, i: Ints, j: Ints) -> I8:
     return out
 
 
-def _shared_any(m: Multi, n: int, i: Ints, j: Ints) -> tuple[NDArray[np.bool_], NDArray[np.bool_], NDArray[np.bool_]]:
+def _shared_any(
+    m: Multi, n: int, i: Ints, j: Ints
+) -> tuple[NDArray[np.bool_], NDArray[np.bool_], NDArray[np.bool_]]:
     """Per pair: (both have values, share a personal value, share only shared values)."""
     counts = np.bincount(m.rec, minlength=n)
     has = (counts[i] > 0) & (counts[j] > 0)
@@ -219,7 +271,9 @@ def org(fr: Frame, i: Ints, j: Ints) -> I8:
     return out
 
 
-def _text(col: Strs, fr: Frame, i: Ints, j: Ints, scorer: Callable[..., float], cuts: tuple[float, ...]) -> I8:
+def _text(
+    col: Strs, fr: Frame, i: Ints, j: Ints, scorer: Callable[..., float], cuts: tuple[float, ...]
+) -> I8:
     out = np.full(i.shape[0], -1, np.int8)
     ok = _present(col, i, j)
     s = _sim(scorer, col[i[ok]], col[j[ok]])
@@ -233,15 +287,23 @@ def _text(col: Strs, fr: Frame, i: Ints, j: Ints, scorer: Callable[..., float], 
 def levels(fr: Frame, i: Ints, j: Ints) -> NDArray[np.int8]:
     """pairs × len(PERSON) matrix of levels, in ``PERSON`` order."""
     fam_l, giv_l, _ = names(fr, i, j)
+    org_l = org(fr, i, j)
+    # Colleagues share the company's address: once the company agrees, address and postcode
+    # describe the workplace again, and counting them would count the company three times.
+    address_l = _text(fr.address, fr, i, j, token_set_ratio, (70.0, 90.0))
+    postcode_l = _text(fr.postcode, fr, i, j, Levenshtein.normalized_similarity, (0.7, 1.0))
+    workplace = org_l >= 1
+    address_l[workplace] = -1
+    postcode_l[workplace] = -1
     cols = [
         fam_l,
         giv_l,
         dob(fr, i, j),
         email(fr, i, j),
         phone(fr, i, j),
-        org(fr, i, j),
-        _text(fr.address, fr, i, j, token_set_ratio, (70.0, 90.0)),
-        _text(fr.postcode, fr, i, j, Levenshtein.normalized_similarity, (0.7, 1.0)),
+        org_l,
+        address_l,
+        postcode_l,
         _text(fr.ext, fr, i, j, Levenshtein.normalized_similarity, (0.75, 1.0)),
     ]
     return np.stack(cols, axis=1) if cols[0].shape[0] else np.zeros((0, len(PERSON)), np.int8)

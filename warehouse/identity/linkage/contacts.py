@@ -18,7 +18,66 @@ from rapidfuzz.distance import JaroWinkler
 from warehouse.identity.normalize import fold
 
 ROLE_LOCAL_PARTS = frozenset(
-    ["info", "information", "sales", "eigyo", "eigyou", "eigyoubu", "contact", "contactus", "support", "office", "admin", "administrator", "inquiry", "inquiries", "enquiry", "toiawase", "otoiawase", "soumu", "somu", "jinji", "keiri", "saiyo", "saiyou", "recruit", "recruiting", "pr", "press", "koho", "kouhou", "webmaster", "postmaster", "noreply", "no-reply", "donotreply", "mail", "staff", "team", "hello", "help", "service", "customer", "cs", "desk", "hr", "info-jp", "sales-jp", "shop", "order", "orders", "billing", "kaikei", "honsha", "uketsuke", "master", "web", "group", "all", "members"]
+    [
+        "info",
+        "information",
+        "sales",
+        "eigyo",
+        "eigyou",
+        "eigyoubu",
+        "contact",
+        "contactus",
+        "support",
+        "office",
+        "admin",
+        "administrator",
+        "inquiry",
+        "inquiries",
+        "enquiry",
+        "toiawase",
+        "otoiawase",
+        "soumu",
+        "somu",
+        "jinji",
+        "keiri",
+        "saiyo",
+        "saiyou",
+        "recruit",
+        "recruiting",
+        "pr",
+        "press",
+        "koho",
+        "kouhou",
+        "webmaster",
+        "postmaster",
+        "noreply",
+        "no-reply",
+        "donotreply",
+        "mail",
+        "staff",
+        "team",
+        "hello",
+        "help",
+        "service",
+        "customer",
+        "cs",
+        "desk",
+        "hr",
+        "info-jp",
+        "sales-jp",
+        "shop",
+        "order",
+        "orders",
+        "billing",
+        "kaikei",
+        "honsha",
+        "uketsuke",
+        "master",
+        "web",
+        "group",
+        "all",
+        "members",
+    ]
 )
 _EXTENSION = re.compile(
     r"\s*[(（\[]?\s*(?:内線|内|ext\.?|extension|x)\s*[:：]?\s*\d{1,6}\s*[)）\]]?\s*$",
@@ -55,9 +114,7 @@ def compatible(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
     return all(any(JaroWinkler.similarity(x, y) >= 0.85 for y in long_) for x in short)
 
 
-def shared_values(
-    pairs: Iterable[tuple[str, tuple[str, ...]]], min_names: int = 2
-) -> set[str]:
+def shared_values(pairs: Iterable[tuple[str, tuple[str, ...]]], min_names: int = 2) -> set[str]:
     """Values (addresses or numbers) used by at least ``min_names`` mutually different names.
 
     ``pairs`` are (value, name reading tokens) for every record; records without a name do
@@ -68,6 +125,10 @@ def shared_values(
     for value, name in pairs:
         if value and name:
             got = names[value]
-            if len(got) < min_names and name not in got and all(not compatible(name, g) for g in got):
+            if (
+                len(got) < min_names
+                and name not in got
+                and all(not compatible(name, g) for g in got)
+            ):
                 got.append(name)
     return {v for v, n in names.items() if len(n) >= min_names}

@@ -97,7 +97,9 @@ def level_frequencies(
     return out
 
 
-def match_weights(levels: Levels, weights: Sequence[NDArray[np.float64]], prior: float) -> NDArray[np.float64]:
+def match_weights(
+    levels: Levels, weights: Sequence[NDArray[np.float64]], prior: float
+) -> NDArray[np.float64]:
     """Total match weight (bits) of each pair: prior + Σ log2(m/u) of its levels."""
     total = np.full(levels.shape[0], prior, dtype=np.float64)
     for c, w in enumerate(weights):
@@ -121,7 +123,11 @@ def em(
     iterations: int = 25,
     tol: float = 1e-5,
 ) -> tuple[list[NDArray[np.float64]], float, NDArray[np.float64]]:
-    """EM on one blocking pass: m of the comparisons in ``learn`` (others are used but kept).
+    """EM on one blocking pass: m of the comparisons in ``learn``.
+
+    Only those comparisons enter the likelihood: the others were fixed by the pass's
+    blocking rule (every pair agrees on them), so counting them would call every pair a
+    match.
 
     u stays fixed (estimated from random pairs, the way Splink does by default): only the
     match share inside the pass and the m probabilities move. Returns (m, λ of the pass,
@@ -138,7 +144,7 @@ def em(
     for _ in range(iterations):
         lm = np.full(n, np.log(max(lam, 1e-12)))
         lu = np.full(n, np.log(max(1 - lam, 1e-12)))
-        for c in range(len(sizes)):
+        for c in learn:
             mc = np.log(np.clip(m[c], P_MIN, M_MAX))
             uc = np.log(np.clip(u[c], U_MIN, 1.0))
             lm += np.where(ok[c], mc[idx[c]], 0.0)

@@ -128,7 +128,9 @@ def build(feats: Sequence[PersonFeatures]) -> Frame:
         japanese=np.fromiter((is_japanese(f.name) for f in feats), bool, len(feats)),
         trusted=np.fromiter((f.trusted for f in feats), bool, len(feats)),
         dob=_arr([f.dob for f in feats]),
-        dob_swap=_arr([f.dob[:4] + f.dob[6:] + f.dob[4:6] if len(f.dob) == 8 else "" for f in feats]),
+        dob_swap=_arr(
+            [f.dob[:4] + f.dob[6:] + f.dob[4:6] if len(f.dob) == 8 else "" for f in feats]
+        ),
         address=_arr([f.address for f in feats]),
         postcode=_arr([f.postcode for f in feats]),
         ext=_arr([f.ext for f in feats]),

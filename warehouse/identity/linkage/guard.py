@@ -12,14 +12,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
-from rapidfuzz.distance import Levenshtein
+from rapidfuzz.distance import JaroWinkler, Levenshtein
 
 from warehouse.identity.linkage.frame import Frame, Ints
 
 
 @dataclass
 class _Profile:
-    readings: dict[str, set[str]] = field(default_factory=dict)  # kanji name → trusted readings
+    # kanji name → trusted readings (family, given)
+    readings: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
     dobs: set[str] = field(default_factory=set)
     exts: set[str] = field(default_factory=set)
 
@@ -43,12 +44,20 @@ def _dob_compatible(a: set[str], b: set[str]) -> bool:
 STRONG_BITS = -5.0
 
 
-def conflict(a: _Profile, b: _Profile, checks: frozenset[str] = frozenset({"reading", "dob", "ext"})) -> str | None:
+def _same_reading(a: tuple[str, str], b: tuple[str, str]) -> bool:
+    """One reading, maybe with a typo: each part close (a changed given name is another)."""
+    return all(JaroWinkler.similarity(x, y) >= 0.8 for x, y in zip(a, b, strict=True))
+
+
+def conflict(
+    a: _Profile, b: _Profile, checks: frozenset[str] = frozenset({"reading", "dob", "ext"})
+) -> str | None:
     """Why two clusters cannot be one person, or None (only the ``checks`` that apply)."""
     for name, ra in a.readings.items():
         rb = b.readings.get(name)
-        if rb and not (ra & rb):
-            return f"reading:{name}:{'/'.join(sorted(ra))}≠{'/'.join(sorted(rb))}"
+        if rb and not any(_same_reading(x, y) for x in ra for y in rb):
+            show = "/".join(" ".join(r) for r in sorted(ra))
+            return f"reading:{name}:{show}≠{'/'.join(' '.join(r) for r in sorted(rb))}"
     if "dob" in checks and not _dob_compatible(a.dobs, b.dobs):
         return f"birth_date:{'/'.join(sorted(a.dobs))}≠{'/'.join(sorted(b.dobs))}"
     if "ext" in checks and a.exts and b.exts and not (a.exts & b.exts):
@@ -59,7 +68,7 @@ def conflict(a: _Profile, b: _Profile, checks: frozenset[str] = frozenset({"read
 def _profile(fr: Frame, row: int) -> _Profile:
     p = _Profile()
     if fr.japanese[row] and fr.trusted[row] and fr.full[row]:
-        p.readings[str(fr.name[row])] = {str(fr.full[row])}
+        p.readings[str(fr.name[row])] = {(str(fr.fam[row]), str(fr.giv[row]))}
     if fr.dob[row]:
         p.dobs.add(str(fr.dob[row]))
     if fr.ext[row]:

@@ -33,14 +33,13 @@ class LinkSettings:
     """The learned model's knobs (the workspace ``identity:`` section sets them)."""
 
     rules: tuple[br.Rule, ...] = br.DEFAULT_RULES
+    # Person-specific rules only: a rule whose pairs are mostly colleagues (one postcode,
+    # one company address) lets EM learn "same workplace" instead of "same person".
     training_rules: tuple[br.Rule, ...] = (
         ("fam:4", "giv:4"),
-        ("dob", "postcode"),
         ("email",),
         ("phone",),
-        ("full", "org"),
         ("dob",),
-        ("postcode",),
     )
     deterministic_rules: tuple[br.Rule, ...] = (("email",), ("full", "dob"), ("full", "phone"))
     recall: float = 0.6  # the share of true pairs the deterministic rules are thought to find
@@ -131,7 +130,11 @@ def tf_tables(fr: Frame) -> dict[str, dict[str, float]]:
 
 
 def score(
-    fr: Frame, model: Model, s: LinkSettings, i: Ints | None = None, j: Ints | None = None,
+    fr: Frame,
+    model: Model,
+    s: LinkSettings,
+    i: Ints | None = None,
+    j: Ints | None = None,
     tf: dict[str, dict[str, float]] | None = None,
 ) -> Scored:
     """Match weights of the blocked pairs (or of the given pairs)."""

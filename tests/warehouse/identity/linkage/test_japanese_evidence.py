@@ -1,0 +1,207 @@
+"""The evidence Japanese sales data needs, and clustering that does not chain."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from warehouse.identity.linkage import frame, guard, linker
+from warehouse.identity.linkage.companies import corporate_number_ok, sound_key, strip_branch
+from warehouse.identity.linkage.contacts import is_role_mailbox, strip_extension
+from warehouse.identity.matching import MatchSettings, PersonFeatures, person_features
+from warehouse.identity.readings import fold_text, org_key, reading_tokens
+
+S = MatchSettings()
+
+
+def _f(k: int, row: dict[str, Any], emails=(), phones=(), org=None, corp=None) -> PersonFeatures:  # type: ignore[no-untyped-def]
+    return person_features(k, row, list(emails), list(phones), org, S, corp)
+
+
+def _link(feats: list[PersonFeatures]) -> tuple[np.ndarray, dict[int, str], linker.Scored]:  # type: ignore[type-arg]
+    fr = frame.build(feats)
+    model = linker.train(fr, S.link)
+    sc = linker.score(fr, model, S.link)
+    checks = guard.strong_checks(linker.disagreement_weights(model))
+    labels, refused = guard.cluster(
+        fr, sc.i, sc.j, sc.bits, sc.probability >= S.merge_threshold, checks
+    )
+    return labels, refused, sc
+
+
+def test_kana_with_or_without_spaces_hiragana_and_half_width_read_alike() -> None:
+    forms = ["タナカ タロウ", "たなか　たろう", "ﾀﾅｶ ﾀﾛｳ", "TANAKA Taro"]
+    assert {reading_tokens(x) for x in forms} == {("tanaka", "taro")}
+    glued = _f(1, {"family_name": "田中", "given_name": "太郎", "family_name_kana": "タナカタロウ"})
+    assert glued.tokens == ("tanaka", "taro") and glued.trusted
+
+
+def test_furigana_outranks_the_dictionary_guess() -> None:
+    guessed = _f(1, {"family_name": "佐藤", "given_name": "健"})
+    told = _f(
+        2,
+        {
+            "family_name": "佐藤",
+            "given_name": "健",
+            "given_name_kana": "ケン",
+            "family_name_kana": "サトウ",
+        },
+    )
+    assert not guessed.trusted and told.trusted
+    assert told.tokens == ("sato", "ken")
+
+
+def test_variant_kanji_fold_and_extensions_keep_the_main_number() -> None:
+    assert fold_text("髙橋 關 𠮷田 渡邉 齋藤") == fold_text("高橋 関 吉田 渡辺 斎藤")
+    assert strip_extension("03-1234-5678（内線123）") == "03-1234-5678"
+    f = _f(1, {"full_name": "x"}, phones=["03-1234-5678 内線45"])
+    assert f.phones == ("+81312345678",)
+
+
+def test_company_names_across_scripts_branches_and_the_corporate_number() -> None:
+    assert sound_key(org_key("株式会社ネクストテック")) == sound_key(org_key("Next Tech Co., Ltd."))
+    assert (
+        org_key("ABC商事 名古屋営業所") == org_key("ABC商事大阪支店") == org_key("(株)ABC商事 本社")
+    )
+    assert strip_branch("Next Tech Co., Ltd. Osaka Branch") == "next tech co., ltd."
+    assert corporate_number_ok("7000012050002") and not corporate_number_ok("7000012050003")
+
+
+def _crowd(n: int = 60) -> list[PersonFeatures]:
+    """Unrelated people, so the model has something to learn u from."""
+    fams = ["山田", "佐々木", "松本", "井上", "木村", "林", "清水", "山口", "森", "池田"]
+    kana_f = [
+        "ヤマダ",
+        "ササキ",
+        "マツモト",
+        "イノウエ",
+        "キムラ",
+        "ハヤシ",
+        "シミズ",
+        "ヤマグチ",
+        "モリ",
+        "イケダ",
+    ]
+    givs = ["一郎", "花子", "次郎", "陽子", "三郎", "直子"]
+    kana_g = ["イチロウ", "ハナコ", "ジロウ", "ヨウコ", "サブロウ", "ナオコ"]
+    out = []
+    for k in range(n):
+        a, b = k % len(fams), (k // len(fams)) % len(givs)
+        out.append(
+            _f(
+                100 + k,
+                {
+                    "family_name": fams[a],
+                    "given_name": givs[b],
+                    "family_name_kana": kana_f[a],
+                    "given_name_kana": kana_g[b],
+                },
+                emails=[f"p{k}@corp{k % 7}.co.jp"],
+                phones=[f"090-0000-{k:04d}"],
+                org=f"会社{k % 7}",
+            )
+        )
+    return out
+
+
+def test_same_kanji_with_different_readings_never_merge_even_on_one_switchboard() -> None:
+    a = _f(
+        1,
+        {
+            "family_name": "佐藤",
+            "given_name": "健",
+            "family_name_kana": "サトウ",
+            "given_name_kana": "タケシ",
+        },
+        emails=["eigyo@abc.co.jp"],
+        phones=["03-1111-2222"],
+        org="株式会社ABC",
+    )
+    b = _f(
+        2,
+        {
+            "family_name": "佐藤",
+            "given_name": "健",
+            "family_name_kana": "サトウ",
+            "given_name_kana": "ケン",
+        },
+        emails=["eigyo@abc.co.jp"],
+        phones=["03-1111-2222 内線9"],
+        org="ABC株式会社",
+    )
+    labels, _, _ = _link([a, b, *_crowd()])
+    assert labels[0] != labels[1]
+
+
+def test_a_shared_team_mailbox_or_switchboard_alone_is_never_a_merge() -> None:
+    a = _f(1, {"full_name": "山本 一郎"}, emails=["info@xyz.co.jp"], phones=["03-9999-0000"])
+    b = _f(2, {"full_name": "中川 次郎"}, emails=["info@xyz.co.jp"], phones=["03-9999-0000"])
+    c = _f(3, {"full_name": "石田 三郎"}, emails=["info@xyz.co.jp"], phones=["03-9999-0000"])
+    assert is_role_mailbox("info@xyz.co.jp")
+    labels, _, _ = _link([a, b, c, *_crowd()])
+    assert len({labels[0], labels[1], labels[2]}) == 3
+
+
+def test_a_job_changer_links_on_name_reading_and_mobile_and_keeps_both_employments() -> None:
+    kana = {
+        "family_name": "勅使河原",
+        "given_name": "宏",
+        "family_name_kana": "テシガハラ",
+        "given_name_kana": "ヒロシ",
+    }
+    old = _f(
+        1, kana, emails=["h.teshigahara@old.co.jp"], phones=["090-1234-5678"], org="旧社株式会社"
+    )
+    new = _f(2, kana, emails=["teshigahara@new.co.jp"], phones=["09012345678"], org="新社株式会社")
+    labels, _, _ = _link([old, new, *_crowd()])
+    assert labels[0] == labels[1]
+    assert (old.org, new.org) == (org_key("旧社株式会社"), org_key("新社株式会社"))  # both kept
+
+
+def test_company_twins_stay_apart() -> None:
+    kana = {
+        "family_name": "中村",
+        "given_name": "太一",
+        "family_name_kana": "ナカムラ",
+        "given_name_kana": "タイチ",
+    }
+    a = _f(1, kana, emails=["t.nakamura@mirai-a.co.jp"], org="株式会社ミライ", corp="7000012050002")
+    b = _f(2, kana, emails=["t.nakamura@mirai-b.co.jp"], org="ミライ合同会社", corp="1010001000006")
+    fr = frame.build([a, b])
+    from warehouse.identity.linkage.comparisons import org as org_level
+
+    assert org_level(fr, np.array([0]), np.array([1]))[0] == 0  # twins: different companies
+    labels, _, _ = _link([a, b, *_crowd()])
+    assert labels[0] != labels[1]
+
+
+def test_a_chain_joining_two_strongly_disagreeing_records_goes_to_review() -> None:
+    # A (サトウ タケシ) and C (サトウ ケン) are two people with the same kanji; B has only the
+    # kanji and lists both their mobiles: two strong links would chain A–B–C.
+    a = _f(
+        1,
+        {
+            "family_name": "佐藤",
+            "given_name": "健",
+            "family_name_kana": "サトウ",
+            "given_name_kana": "タケシ",
+        },
+        phones=["090-1111-2222"],
+    )
+    b = _f(
+        2, {"family_name": "佐藤", "given_name": "健"}, phones=["090-1111-2222", "080-3333-4444"]
+    )
+    c = _f(
+        3,
+        {
+            "family_name": "佐藤",
+            "given_name": "健",
+            "family_name_kana": "サトウ",
+            "given_name_kana": "ケン",
+        },
+        phones=["080-3333-4444"],
+    )
+    labels, refused, _ = _link([a, b, c, *_crowd()])
+    assert labels[0] != labels[2]
+    assert any(why.startswith("reading:") for why in refused.values())
