@@ -14,6 +14,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from kizuna.errors import ConfigError, KizunaError
@@ -59,6 +60,20 @@ def _fmt(v: Any) -> str:
     if isinstance(v, dict):
         return ", ".join(f"{k}={val}" for k, val in v.items())
     return str(v)
+
+
+def _for_against(fields: dict[str, Any]) -> tuple[str, str]:
+    """Evidence for a match (comparisons that added bits) and against it (that took bits
+    away, or the clustering guard's reason for refusing the link)."""
+    pro: list[str] = []
+    con: list[str] = []
+    for k, v in fields.items():
+        if k == "bits" or not isinstance(v, int | float):
+            continue
+        (pro if v > 0 else con).append(f"{k} {v:+.1f}")
+    if fields.get("refused"):
+        con.insert(0, f"would join: {fields['refused']}")
+    return ", ".join(pro), ", ".join(con)
 
 
 @customer_app.command("show")
@@ -169,15 +184,17 @@ def review_list(
         console.print("The review queue is empty.")
         return
     tab = Table(title=f"Review queue (top {len(rows)})", title_justify="left")
-    for col in ("match", "score", "A", "B", "evidence"):
+    for col in ("match", "score", "A", "B", "for (bits)", "against (bits)"):
         tab.add_column(col)
     for r in rows:
+        pro, con = _for_against(r["fields"] or {})
         tab.add_row(
             str(r["id"]),
             f"{r['score']:.3f}",
-            f"{r['a_id']}: {_fmt(r['a_name'])} {_fmt(r['a_email'])}",
-            f"{r['b_id']}: {_fmt(r['b_name'])} {_fmt(r['b_email'])}",
-            _fmt(r["fields"]),
+            escape(f"{r['a_id']}: {_fmt(r['a_name'])} {_fmt(r['a_email'])}"),
+            escape(f"{r['b_id']}: {_fmt(r['b_name'])} {_fmt(r['b_email'])}"),
+            escape(pro),
+            escape(con),
         )
     console.print(tab)
     console.print("Decide with `kizuna review accept <match>` or `kizuna review reject <match>`.")

@@ -9,6 +9,11 @@ Example::
       free_mail_domains: [example-isp.ne.jp]  # added to the built-in list
       id_attributes: [member_no]              # custom fields that identify a person
       max_block_size: 100
+      blocking:                               # which pairs are compared (terms: fam giv full
+        rules: [[email], [phone], [full, org], [fam:4, giv:4], [dob, postcode]]  # name dob
+        training_rules: [[fam:4, giv:4], [email], [phone], [dob]]   # EM passes (m)
+        deterministic_rules: [[email], [full, dob]]  # surely one person (λ)
+        recall: 0.6                           # share of true pairs those rules find
       survivorship:
         rules: [source_priority, most_recent, most_complete]
         source_priority: {"*": [salesforce, hubspot], title: [cards]}
@@ -16,11 +21,14 @@ Example::
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from flows.workspace import Workspace, config_error
+from warehouse.identity.linkage import blocking_rules as br
+from warehouse.identity.linkage.linker import LinkSettings
 from warehouse.identity.matching import MatchSettings
 from warehouse.identity.normalize import FREE_MAIL_DOMAINS
 from warehouse.identity.survivorship import SurvivorshipRules
@@ -56,6 +64,45 @@ class Survivorship(BaseModel):
     field_rules: dict[str, list[Rule]] = Field(default_factory=dict)
 
 
+RuleList = list[list[str]]
+
+
+class Blocking(BaseModel):
+    """Blocking rules an admin can read and change; each term is a column (``fam``, ``giv``,
+    ``full``, ``name``, ``dob``, ``postcode``, ``org``, ``domain``, ``corp``, ``ext``,
+    ``address``, ``email``, ``phone``, ``local``), optionally cut to N characters (``fam:4``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rules: RuleList | None = None
+    training_rules: RuleList | None = None
+    deterministic_rules: RuleList | None = None
+    recall: float = Field(default=0.6, gt=0, le=1)
+
+    @field_validator("rules", "training_rules", "deterministic_rules")
+    @classmethod
+    def _rules(cls, v: RuleList | None) -> RuleList | None:
+        if v is not None:
+            for rule in v:
+                br.parse(rule)
+        return v
+
+    def link_settings(self, max_block: int) -> LinkSettings:
+        base = LinkSettings()
+
+        def pick(v: RuleList | None, default: tuple[br.Rule, ...]) -> tuple[br.Rule, ...]:
+            return default if v is None else tuple(br.parse(r) for r in v)
+
+        return replace(
+            base,
+            rules=pick(self.rules, base.rules),
+            training_rules=pick(self.training_rules, base.training_rules),
+            deterministic_rules=pick(self.deterministic_rules, base.deterministic_rules),
+            recall=self.recall,
+            max_block=max_block,
+        )
+
+
 class IdentityConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -66,6 +113,7 @@ class IdentityConfig(BaseModel):
     id_attributes: list[str] = Field(default_factory=list)
     max_block_size: int = Field(default=100, ge=2, le=100000)
     partitions: int = Field(default=16, ge=1, le=1024)
+    blocking: Blocking = Field(default_factory=Blocking)
     survivorship: Survivorship = Field(default_factory=Survivorship)
 
     def match_settings(self, default_region: str = "JP") -> MatchSettings:
@@ -79,6 +127,7 @@ class IdentityConfig(BaseModel):
             max_block_size=self.max_block_size,
             id_attributes=tuple(self.id_attributes),
             partitions=self.partitions,
+            link=self.blocking.link_settings(self.max_block_size),
         )
 
     def survivorship_rules(self) -> SurvivorshipRules:
