@@ -44,6 +44,7 @@ class Comparison:
 CONFLICT_BITS = -20.0
 # A shared mailbox or switchboard says "same workplace": a bit of evidence, never a merge.
 SHARED_BITS = 1.0
+LOCAL_BITS = 2.0
 _NAME_LEVELS = ("conflict", "else", "jw80", "jw92", "exact")
 PERSON: tuple[Comparison, ...] = (
     Comparison(
@@ -77,7 +78,9 @@ PERSON: tuple[Comparison, ...] = (
         frozenset({"email", "local"}),
         (0.6, 0.05, 0.05, 0.3),
         (0.9989, 0.001, 1e-4, 1e-6),
-        fixed=((2, SHARED_BITS),),
+        # A local part is made from the name ('taro.tanaka@' at two firms): it adds little
+        # to names that already agree, so it is not learned as if it were independent.
+        fixed=((1, LOCAL_BITS), (2, SHARED_BITS)),
     ),
     Comparison(
         "phone",
@@ -89,10 +92,10 @@ PERSON: tuple[Comparison, ...] = (
     ),
     Comparison(
         "org",
-        ("else", "similar", "exact"),
+        ("else", "near", "similar", "exact"),
         frozenset({"org", "corp", "domain", "org_sound"}),
-        (0.15, 0.25, 0.6),
-        (0.97, 0.02, 0.01),
+        (0.15, 0.05, 0.2, 0.6),
+        (0.97, 0.01, 0.01, 0.01),
     ),
     Comparison(
         "address",
@@ -165,7 +168,6 @@ def names(fr: Frame, i: Ints, j: Ints) -> tuple[I8, I8, NDArray[np.bool_]]:
     trusted = fr.trusted[bi] & fr.trusted[bj]
     for lv in (f_lv, g_lv):
         lv[same_kanji & trusted & (lv <= 1)] = 0
-        lv[same_kanji & trusted & (lv == 2)] = 3  # one kana off under the same kanji: a typo
         lv[same_kanji & ~trusted & (lv <= 2)] = 3
     fam_l[both], giv_l[both] = f_lv, g_lv
     crossed[both] = cross
@@ -258,11 +260,12 @@ def org(fr: Frame, i: Ints, j: Ints) -> I8:
     sound = _present(fr.org_sound, ki, kj) & (fr.org_sound[ki] == fr.org_sound[kj])
     sound &= np.fromiter((len(s) >= 3 for s in fr.org_sound[ki]), bool, ki.shape[0])
     dom = _present(fr.domain, ki, kj) & (fr.domain[ki] == fr.domain[kj])
-    lv[(sim >= 0.9) | sound | dom] = 1
+    lv[sim >= 0.9] = 1  # a near spelling: often another company of one group
+    lv[sound | dom] = 2
     same = (both_org & (fr.org[ki] == fr.org[kj])) | (
         _present(fr.corp, ki, kj) & (fr.corp[ki] == fr.corp[kj])
     )
-    lv[same.astype(bool)] = 2
+    lv[same.astype(bool)] = 3
     twins = (_present(fr.corp, ki, kj) & (fr.corp[ki] != fr.corp[kj])) | (
         _present(fr.legal, ki, kj) & (fr.legal[ki] != fr.legal[kj])
     )
@@ -292,7 +295,7 @@ def levels(fr: Frame, i: Ints, j: Ints) -> NDArray[np.int8]:
     # describe the workplace again, and counting them would count the company three times.
     address_l = _text(fr.address, fr, i, j, token_set_ratio, (70.0, 90.0))
     postcode_l = _text(fr.postcode, fr, i, j, Levenshtein.normalized_similarity, (0.7, 1.0))
-    workplace = org_l >= 1
+    workplace = org_l >= 2
     address_l[workplace] = -1
     postcode_l[workplace] = -1
     cols = [
