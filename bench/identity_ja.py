@@ -308,7 +308,7 @@ def japanese_people(
                 if "𠮷" in fam_k and rnd.random() < 0.5:
                     fam_k = fam_k.replace("𠮷", "?")  # what cp932 leaves of 𠮷
                 kana_f, kana_g = fam[1], giv[1]
-                if rnd.random() < 0.3 and len(kana_g) > 2:  # a typo in the reading
+                if rnd.random() < 0.1 and len(kana_g) > 2:  # a typo in the reading
                     j = rnd.randrange(1, len(kana_g))
                     kana_g = kana_g[:j] + rnd.choice("アイウエオカキクケコ") + kana_g[j + 1 :]
                 kana = rnd.choice([_half, _hira, str])(f"{kana_f} {kana_g}")

@@ -201,6 +201,8 @@ outbound:
 #   thresholds: {{merge: 0.9, review: 0.6}}   # above merge: one customer; between: review queue
 #   phone_region: JP                          # default region for numbers without +81
 #   id_attributes: [member_no]                # custom fields that identify a person
+#   blocking:                                 # which pairs are compared (weights are learned)
+#     rules: [[email], [phone], [full, org], [fam:4, giv:4], [dob, postcode]]
 #   survivorship:                             # which source a golden field comes from
 #     rules: [source_priority, most_recent, most_complete]
 #     source_priority: {{"*": [salesforce, hubspot], title: [cards]}}

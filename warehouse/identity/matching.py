@@ -9,6 +9,7 @@ probability that the workspace thresholds cut into merge / review / separate.
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 import math
 import zlib
 from collections.abc import Iterable, Sequence
@@ -188,10 +189,14 @@ def person_features(
     )
 
 
+@lru_cache(maxsize=262144)
 def _org_sound(name: str) -> str:
-    """Cross-script key of a kana or Latin company name ('' for kanji names)."""
+    """Cross-script key of a company name: kanji are read by the dictionary (足立区松本情報 →
+    adatiku matumoto zyoho), so its romaji and English spellings compare too."""
     key = org_key(name)
-    return sound_key(key) if key and not is_japanese(key) else ""
+    if key and is_japanese(key):
+        key = "".join(reading_tokens(key))
+    return sound_key(key) if key else ""
 
 
 def _first(attrs: dict[str, Any], keys: Sequence[str]) -> str:

@@ -62,6 +62,7 @@ _EN_FORMS = [
 ]
 
 
+@lru_cache(maxsize=262144)
 def strip_branch(name: str) -> str:
     """The company without its office: 'ABC商事 名古屋営業所' → 'ABC商事'."""
     n = fold(name)
@@ -87,6 +88,7 @@ def _branch_tail() -> re.Pattern[str]:
     return re.compile(rf"(?:{alt})?(?:{_BRANCH_WORDS})$")
 
 
+@lru_cache(maxsize=262144)
 def legal_form(name: str) -> str:
     """The 法人格 as a short code ('kk', 'yk', 'gk', …) or '' when the name shows none."""
     n = fold(name)

@@ -168,7 +168,8 @@ def names(fr: Frame, i: Ints, j: Ints) -> tuple[I8, I8, NDArray[np.bool_]]:
     trusted = fr.trusted[bi] & fr.trusted[bj]
     for lv in (f_lv, g_lv):
         lv[same_kanji & trusted & (lv <= 1)] = 0
-        lv[same_kanji & ~trusted & (lv <= 2)] = 3
+        # One kanji, one reading only guessed: the written name is the evidence.
+        lv[same_kanji & ~trusted & (lv <= 3)] = 4
     fam_l[both], giv_l[both] = f_lv, g_lv
     crossed[both] = cross
     # One side has a single token (a reading that could not be split, or a name given only
@@ -183,7 +184,7 @@ def names(fr: Frame, i: Ints, j: Ints) -> tuple[I8, I8, NDArray[np.bool_]]:
     ).astype(bool)
     lv[part & (lv < 3)] = 3
     same_kanji = (fr.name[oi] == fr.name[oj]) & fr.japanese[oi]
-    lv[same_kanji & ~(fr.trusted[oi] & fr.trusted[oj]) & (lv <= 2)] = 3
+    lv[same_kanji & ~(fr.trusted[oi] & fr.trusted[oj]) & (lv <= 3)] = 4
     lv[same_kanji & fr.trusted[oi] & fr.trusted[oj] & (lv <= 1)] = 0
     fam_l[one] = lv
     return fam_l, giv_l, crossed
