@@ -105,7 +105,9 @@ def reading_tokens(text: str) -> tuple[str, ...]:
 
 
 # Abbreviated 法人格 the write-time normaliser leaves in place.
-_MORE_LEGAL = re.compile(r"\((同|資|名|一社|一財|公社|公財|医|学|福|特非|npo)\)|(llc|gk|kk)$")
+_MORE_LEGAL = re.compile(
+    r"\((同|資|名|一社|一財|公社|公財|医|学|福|特非|npo)\)|(llc|gk|kk|yk|y\.k\.|g\.k\.)$"
+)
 
 
 @lru_cache(maxsize=262144)

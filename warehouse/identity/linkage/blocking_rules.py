@@ -1,6 +1,7 @@
 """Blocking rules an admin can read: which pairs are compared at all.
 
-A rule is a list of terms, each a frame column (``fam``, ``giv``, ``full``, ``name``, ``dob``,
+A rule is a list of terms, each a frame column (``fam``, ``giv``, ``full``, ``nameset`` (the
+reading tokens in any order), ``name``, ``dob``,
 ``postcode``, ``org``, ``domain``, ``corp``, ``ext``, ``address``, ``email``, ``phone``,
 ``local``) or a column cut to its first N characters (``fam:4``). Two rows are compared when
 every term agrees and none is empty; a pair found by several rules is compared once. A key
@@ -28,6 +29,8 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     ("full", "dob"),
     ("full", "postcode"),
     ("name", "org"),
+    ("nameset", "org_sound"),
+    ("nameset",),
     ("fam:4", "giv:4"),
     ("dob", "giv:2"),
     ("dob", "fam:2"),
@@ -40,6 +43,7 @@ DEFAULT_RULES: tuple[Rule, ...] = (
 )
 MULTI = ("email", "phone", "local")
 SINGLE = (
+    "nameset",
     "fam",
     "giv",
     "full",

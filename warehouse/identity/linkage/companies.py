@@ -122,13 +122,13 @@ _LATIN_FOLD = [
     ("ts", "t"),
 ]
 _VOWELS = re.compile(r"[aeiou]+")
-_NON_ALPHA = re.compile(r"[^a-z]+")
+_NON_ALNUM = re.compile(r"[^a-z0-9]+")
 
 
 @lru_cache(maxsize=262144)
 def sound_key(romaji_or_latin: str) -> str:
     """A consonant skeleton shared by a katakana name's romaji and its English spelling."""
-    s = _NON_ALPHA.sub("", romaji_or_latin.lower())
+    s = _NON_ALNUM.sub("", romaji_or_latin.lower())
     for a, b in _LATIN_FOLD:
         s = s.replace(a, b)
     s = _VOWELS.sub("", s)

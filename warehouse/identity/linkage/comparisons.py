@@ -50,7 +50,7 @@ PERSON: tuple[Comparison, ...] = (
     Comparison(
         "family",
         _NAME_LEVELS,
-        frozenset({"fam", "full", "name"}),
+        frozenset({"fam", "full", "name", "nameset"}),
         (1e-4, 0.03, 0.04, 0.08, 0.85),
         (1e-5, 0.97, 0.02, 0.005, 0.005),
         tf="fam",
@@ -59,7 +59,7 @@ PERSON: tuple[Comparison, ...] = (
     Comparison(
         "given",
         _NAME_LEVELS,
-        frozenset({"giv", "full", "name"}),
+        frozenset({"giv", "full", "name", "nameset"}),
         (1e-4, 0.03, 0.04, 0.08, 0.85),
         (1e-5, 0.97, 0.02, 0.005, 0.005),
         tf="giv",

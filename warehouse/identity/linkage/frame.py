@@ -46,6 +46,7 @@ class Frame:
     fam: Strs
     giv: Strs
     full: Strs
+    nameset: Strs  # reading tokens sorted: TANAKA Taro and Taro Tanaka alike
     name: Strs
     japanese: Bools
     trusted: Bools
@@ -127,6 +128,7 @@ def build(feats: Sequence[PersonFeatures]) -> Frame:
         fam=_arr(fam),
         giv=_arr(giv),
         full=_arr([a + b for a, b in zip(fam, giv, strict=True)]),
+        nameset=_arr(["".join(sorted(f.tokens)) for f in feats]),
         name=_arr([f.name for f in feats]),
         japanese=np.fromiter((is_japanese(f.name) for f in feats), bool, len(feats)),
         trusted=np.fromiter((f.trusted for f in feats), bool, len(feats)),
