@@ -106,28 +106,28 @@ def _rss_mib() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
+def _find(parent: list[int], x: int) -> int:
+    while parent[x] != x:
+        parent[x] = parent[parent[x]]
+        x = parent[x]
+    return x
+
+
 def run_febrl(settings: MatchSettings) -> None:
     for n in (1, 2, 3):
         people, truth = febrl(n)
         ids = {p.source_id: k for k, p in enumerate(people)}
         # True entity of each record: FEBRL's links as connected groups.
         parent = list(range(len(people)))
-
-        def find(x: int) -> int:
-            while parent[x] != x:
-                parent[x] = parent[parent[x]]
-                x = parent[x]
-            return x
-
         for a, b in truth:
-            parent[find(ids[a])] = find(ids[b])
+            parent[_find(parent, ids[a])] = _find(parent, ids[b])
         t = time.monotonic()
         feats = features(people, settings)
         got = resolve(feats, settings)
         row = {
             "dataset": f"febrl{n}",
             "records": len(people),
-            **quality(got["labels"], [find(k) for k in range(len(people))]),
+            **quality(got["labels"], [_find(parent, k) for k in range(len(people))]),
             "pairs_compared": got["pairs"],
             "review": got["review"],
             "seconds": round(time.monotonic() - t, 2),
