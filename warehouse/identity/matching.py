@@ -9,11 +9,11 @@ probability that the workspace thresholds cut into merge / review / separate.
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 import math
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from rapidfuzz.distance import JaroWinkler, Levenshtein
