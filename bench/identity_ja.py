@@ -16,7 +16,7 @@ switchboard or a team mailbox (eigyo@, info@).
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from warehouse import records as r
@@ -186,7 +186,7 @@ def japanese_people(
             organization=r.OrgRef(name=c.name, domain=c.domain, corporate_number=c.corp),
             attributes={"postal_code": c.postcode, "address": c.address},
             payload_hash=sid,
-            **kw,  # type: ignore[arg-type]
+            **kw,
         )
 
     extra = n  # hard negatives are people of their own, numbered after the base people
@@ -302,7 +302,7 @@ def japanese_people(
                         "phones": [mobile],
                     }
                 )
-                dup = person(sid, fam, giv, nc, **contact)  # type: ignore[arg-type]
+                dup = person(sid, fam, giv, nc, **contact)
             else:
                 fam_k = "".join(_ITAIJI_OUT.get(ch, ch) for ch in fam[0])
                 if "𠮷" in fam_k and rnd.random() < 0.5:
@@ -311,7 +311,8 @@ def japanese_people(
                 if rnd.random() < 0.1 and len(kana_g) > 2:  # a typo in the reading
                     j = rnd.randrange(1, len(kana_g))
                     kana_g = kana_g[:j] + rnd.choice("アイウエオカキクケコ") + kana_g[j + 1 :]
-                kana = rnd.choice([_half, _hira, str])(f"{kana_f} {kana_g}")
+                style: Callable[[str], str] = rnd.choice([_half, _hira, str])
+                kana = style(f"{kana_f} {kana_g}")
                 spaced = rnd.random() < 0.67
                 moved = rnd.random() < 0.5
                 dup = r.Person(

@@ -149,12 +149,14 @@ def score(
         if not c.tf:
             continue
         top = len(c.levels) - 1
-        hit = np.nonzero(lv[:, k] == top)[0]
+        col = fr.column(c.tf)
+        # Only where the two values really are one value (not a level granted for the same
+        # kanji under a guessed reading, nor a whole-name match of unsplit readings).
+        hit = np.nonzero((lv[:, k] == top) & (col[i] == col[j]).astype(bool))[0]
         if hit.size == 0:
             continue
         table = tables.get(c.tf, {})
         u_exact = float(np.clip(model.u[k][top], 1e-6, 1.0))
-        col = fr.column(c.tf)
         counts = np.fromiter((table.get(v, 0.0) for v in col[i[hit]]), np.float64, hit.size)
         # A value's frequency, shrunk toward u_exact while the column is small.
         freq = (counts + TF_PRIOR * u_exact) / (table.get("", 0.0) + TF_PRIOR)
