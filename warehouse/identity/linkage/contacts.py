@@ -105,13 +105,25 @@ def is_personal_phone(e164: str) -> bool:
     return e164.startswith(PERSONAL_PREFIXES)
 
 
+def _close(x: str, y: str, wild: bool = True) -> bool:
+    if wild and ("*" in (x, y)):
+        return True
+    return JaroWinkler.similarity(x, y) >= 0.85
+
+
 def compatible(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
-    """Could two name readings be one person's? Every token of the shorter one has a close
-    token in the other ('hanako' and 'sato hanako'; 'tanaka taro' and 'tanaka tarou')."""
+    """Could two name readings be one person's? ('hanako' and 'sato hanako'; 'tanaka taro'
+    and 'tanaka tarou'; 'taro tanaka' and 'tanaka taro'). ``*`` stands for a given name
+    known only by a dictionary guess, which agrees with any."""
     if not a or not b:
         return True
-    short, long_ = (a, b) if len(a) <= len(b) else (b, a)
-    return all(any(JaroWinkler.similarity(x, y) >= 0.85 for y in long_) for x in short)
+    if len(a) == 1 or len(b) == 1:
+        one, other = (a, b) if len(a) == 1 else (b, a)
+        return any(_close(one[0], y) for y in other)
+    x0, x1, y0, y1 = a[0], "".join(a[1:]), b[0], "".join(b[1:])
+    straight = _close(x0, y0) and _close(x1, y1)
+    crossed = _close(x0, y1, wild=False) and _close(x1, y0, wild=False)
+    return straight or crossed
 
 
 def shared_values(pairs: Iterable[tuple[str, tuple[str, ...]]], min_names: int = 2) -> set[str]:

@@ -83,7 +83,7 @@ def _name_key(f: PersonFeatures) -> tuple[str, ...]:
     """Who uses a value: the name's reading tokens (or its written form). A given name read
     only by the dictionary is left out: its guess (学 = gaku) may not be the person's."""
     if not f.trusted and f.tokens and is_japanese(f.name):
-        return f.tokens[:1]
+        return (f.tokens[0], "*")
     return f.tokens or ((f.name,) if f.name else ())
 
 
