@@ -1,23 +1,18 @@
-"""Blocking keys and pair scores for identity resolution (pure, no I/O).
+"""Each person row's comparable features, its blocking keys, and the settings (pure, no I/O).
 
-Names, companies and addresses are first brought to comparable forms (``readings``). Scores
-are Fellegi–Sunter style: each field adds log-odds evidence for or against a match (agreement
-on a rare field counts more, a missing field counts nothing), and the sum is squashed to a
-probability that the workspace thresholds cut into merge / review / separate.
+Names, companies and addresses are first brought to comparable forms (``readings``); the
+scoring itself is ``linkage`` (Fellegi–Sunter with weights learned from the data). The keys
+here index the stored features so an incremental run finds a changed row's neighbours.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
-
-from rapidfuzz.distance import JaroWinkler, Levenshtein
-from rapidfuzz.fuzz import token_set_ratio
 
 from warehouse.identity.linkage.companies import legal_form, sound_key, strip_branch
 from warehouse.identity.linkage.contacts import strip_extension
@@ -26,7 +21,6 @@ from warehouse.identity.normalize import FREE_MAIL_DOMAINS, normalize_phone
 from warehouse.identity.readings import (
     _DIGITS,
     _GENERIC_LOCAL,
-    _JAPANESE,
     canonical_email,
     company_domain,
     fold_text,
@@ -44,15 +38,12 @@ __all__ = [
     "block_keys",
     "canonical_email",
     "company_domain",
-    "decide",
     "fold_text",
     "key_part",
     "org_key",
     "person_features",
     "phonetic",
     "reading_tokens",
-    "rule_match",
-    "score_pair",
 ]
 
 
@@ -246,176 +237,6 @@ def key_part(key: str, partitions: int) -> int:
     return zlib.crc32(key.encode()) % partitions
 
 
-# ---------------------------------------------------------------------------------------
-# Scoring
-# ---------------------------------------------------------------------------------------
-
-DEFAULT_WEIGHTS: dict[str, float] = {
-    # Log-odds that two rows sharing a block are one person before any field is compared.
-    # Tuned so that an exact name with nothing else known lands in review, not merge:
-    # namesakes are common (田中 太郎), so a merge needs a second agreeing field.
-    "prior": -2.0,
-    "name_exact": 4.0,
-    "token_high": 2.0,
-    "token_mid": 0.5,
-    "token_low": -2.5,
-    "name_low": -4.0,
-    "dob_exact": 4.5,
-    "dob_near": 2.0,
-    "dob_diff": -3.5,
-    "phone": 5.0,
-    "phone_diff": -1.0,
-    "email_local": 2.0,
-    "work_email_diff": -3.0,
-    "org_same": 2.5,
-    "org_diff": -2.5,
-    "domain_same": 1.5,
-    "address_high": 3.0,
-    "address_mid": 1.0,
-    "address_diff": -1.5,
-    "postcode": 1.5,
-    "postcode_diff": -0.5,
-    "ext_exact": 5.0,
-    "ext_near": 2.0,
-    "ext_diff": -3.0,
-}
-
-
-def name_similarity(a: PersonFeatures, b: PersonFeatures) -> tuple[float, float]:
-    """(best, worst) token similarity of two names, token order ignored.
-
-    Reading and written forms are both tried and the better kept; a name with one token
-    (a family name only) is compared whole and can never count as a full match.
-    """
-    best: tuple[float, float] = (0.0, 0.0)
-    if a.name and b.name:
-        if a.name == b.name:
-            return (1.0, 1.0)
-        if _JAPANESE.search(a.name) and _JAPANESE.search(b.name):
-            s = Levenshtein.normalized_similarity(a.name, b.name) * 0.95
-            best = (s, s)
-    if a.tokens and b.tokens:
-        t = _tokens_sim(a.tokens, b.tokens)
-        if t[0] + t[1] > best[0] + best[1]:
-            best = t
-    return best
-
-
-def _token_sim(x: str, y: str) -> float:
-    """Jaro-Winkler, but two or more edits apart is never 'high': short romaji names that
-    share a prefix (yamasita, yamasaki, yamada) are different names, not typos."""
-    if x == y:
-        return 1.0
-    s = JaroWinkler.similarity(x, y)
-    return s if s < 0.9 or Levenshtein.distance(x, y) <= 1 else min(s, 0.89)
-
-
-def _tokens_sim(x: tuple[str, ...], y: tuple[str, ...]) -> tuple[float, float]:
-    if len(x) == len(y) >= 2:
-        x0, x1 = x[0], "".join(x[1:])
-        y0, y1 = y[0], "".join(y[1:])
-        jw = _token_sim
-        s1, s2 = jw(x0, y0), jw(x1, y1)
-        w1, w2 = jw(x0, y1), jw(x1, y0)
-        # The alignment where one token agrees best wins (a changed given name keeps the
-        # family name aligned); swapped order wins when both tokens agree crosswise.
-        hi, lo = max((s1, s2), (w1, w2), key=lambda p: (round(max(p), 2), sum(p)))
-        return (max(hi, lo), min(hi, lo))
-    whole = JaroWinkler.similarity("".join(x), "".join(y))
-    return (whole, min(whole, 0.85))
-
-
-def _dob_sim(a: str, b: str) -> float:
-    if a == b:
-        return 1.0
-    if len(a) == 8 and len(b) == 8:
-        if a[:4] + a[6:] + a[4:6] == b:  # day and month swapped
-            return 0.8
-        if Levenshtein.distance(a, b) == 1:
-            return 0.8
-    return 0.0
-
-
-def score_pair(
-    a: PersonFeatures, b: PersonFeatures, weights: dict[str, float] | None = None
-) -> tuple[float, dict[str, float]]:
-    """Probability that two person rows are one person, and the per-field similarities."""
-    w = DEFAULT_WEIGHTS if not weights else DEFAULT_WEIGHTS | weights
-    fields: dict[str, float] = {}
-    total = w["prior"]
-    hi, lo = name_similarity(a, b)
-    named = bool((a.tokens or a.name) and (b.tokens or b.name))
-    if named:
-        fields["name"] = round((hi + lo) / 2, 3)
-        if lo >= 0.99:
-            total += w["name_exact"]
-        elif hi < 0.8:
-            total += w["name_low"]
-        else:
-            total += w["token_high"] if hi >= 0.92 else w["token_mid"]
-            total += (
-                w["token_high"] if lo >= 0.92 else w["token_mid"] if lo >= 0.8 else w["token_low"]
-            )
-    if a.dob and b.dob:
-        ds = _dob_sim(a.dob, b.dob)
-        fields["dob"] = ds
-        total += w["dob_exact"] if ds == 1 else w["dob_near"] if ds > 0 else w["dob_diff"]
-    # When a name token clearly differs (田中 太郎 and 田中 次郎), a shared phone, company or
-    # domain describes the workplace (a switchboard, colleagues), not the person.
-    workplace = 0.0 if named and lo < 0.8 else 1.0
-    if a.phones and b.phones:
-        same = bool(set(a.phones) & set(b.phones))
-        fields["phone"] = 1.0 if same else 0.0
-        total += w["phone"] * workplace if same else w["phone_diff"]
-    if a.emails and b.emails:
-        la = {e.split("@")[0] for e in a.emails}
-        lb = {e.split("@")[0] for e in b.emails}
-        if la & lb:
-            fields["email_local"] = 1.0
-            total += w["email_local"]
-        elif a.domain and a.domain == b.domain:
-            # Two different mailboxes at one company are usually two people (namesakes).
-            fields["email_local"] = 0.0
-            total += w["work_email_diff"]
-    # A company written in kanji and one written in Latin letters cannot be compared.
-    if a.org and b.org and bool(_JAPANESE.search(a.org)) == bool(_JAPANESE.search(b.org)):
-        os_ = 1.0 if a.org == b.org else JaroWinkler.similarity(a.org, b.org)
-        fields["org"] = round(os_, 3)
-        total += w["org_same"] * workplace if os_ >= 0.92 else w["org_diff"]
-    elif a.domain and b.domain and a.domain == b.domain:
-        fields["domain"] = 1.0
-        total += w["domain_same"] * workplace
-    same_org = bool(a.org and a.org == b.org) or bool(a.domain and a.domain == b.domain)
-    # Colleagues share the company's address: it says nothing the company did not.
-    if a.address and b.address and not same_org:
-        ad = token_set_ratio(a.address, b.address) / 100
-        fields["address"] = round(ad, 3)
-        total += (
-            w["address_high"] if ad >= 0.9 else w["address_mid"] if ad >= 0.7 else w["address_diff"]
-        )
-    if a.postcode and b.postcode and not same_org:
-        same_pc = a.postcode == b.postcode
-        fields["postcode"] = 1.0 if same_pc else 0.0
-        total += w["postcode"] if same_pc else w["postcode_diff"]
-    if a.ext and b.ext:
-        xs = 1.0 if a.ext == b.ext else Levenshtein.normalized_similarity(a.ext, b.ext)
-        fields["ext"] = round(xs, 3)
-        total += w["ext_exact"] if xs == 1 else w["ext_near"] if xs >= 0.75 else w["ext_diff"]
-    return 1.0 / (1.0 + math.exp(-total)), fields
-
-
-def rule_match(a: PersonFeatures, b: PersonFeatures) -> tuple[str, dict[str, float]] | None:
-    """Deterministic rules, checked before any score: same address, or same phone + name."""
-    shared = set(a.emails) & set(b.emails)
-    if shared:
-        return "rule:email", {"email": 1.0}
-    if set(a.phones) & set(b.phones):
-        _, lo = name_similarity(a, b)
-        if lo >= 0.92:
-            return "rule:phone+name", {"phone": 1.0, "name": round(lo, 3)}
-    return None
-
-
 @dataclass
 class Decision:
     a: int
@@ -424,17 +245,3 @@ class Decision:
     score: float
     fields: dict[str, float]
     decision: str  # merge | review
-
-
-def decide(a: PersonFeatures, b: PersonFeatures, settings: MatchSettings) -> Decision | None:
-    """Rules first, then the score against the thresholds; None means 'separate'."""
-    lo, hi = (a, b) if a.id < b.id else (b, a)
-    rule = rule_match(lo, hi)
-    if rule is not None:
-        return Decision(lo.id, hi.id, rule[0], 1.0, rule[1], "merge")
-    p, fields = score_pair(lo, hi, settings.weights)
-    if p >= settings.merge_threshold:
-        return Decision(lo.id, hi.id, "score", round(p, 4), fields, "merge")
-    if p >= settings.review_threshold:
-        return Decision(lo.id, hi.id, "score", round(p, 4), fields, "review")
-    return None

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 import pytest
 
 from warehouse.identity.matching import (
@@ -12,12 +10,10 @@ from warehouse.identity.matching import (
     block_keys,
     canonical_email,
     company_domain,
-    decide,
     fold_text,
     key_part,
     person_features,
     reading_tokens,
-    score_pair,
 )
 from warehouse.identity.normalize import normalize_org_name, normalize_phone
 
@@ -93,49 +89,6 @@ def test_phones_become_e164_with_the_configured_region() -> None:
 )
 def test_legal_forms_are_stripped(name: str) -> None:
     assert normalize_org_name(name) == "abc"
-
-
-def test_same_email_is_a_rule_merge() -> None:
-    a = _p(1, full_name="Taro", emails=["t.tanaka@gmail.com"])
-    b = _p(2, full_name="全く別名", emails=["ttanaka+crm@gmail.com"])
-    d = decide(a, b, S)
-    assert d is not None and (d.method, d.decision) == ("rule:email", "merge")
-
-
-def test_same_phone_and_similar_name_is_a_rule_merge_but_a_colleague_is_not() -> None:
-    a = _p(1, family_name="田中", given_name="太郎", phones=["03-1234-5678"])
-    b = _p(2, full_name="TANAKA Taro", phones=["+81 3 1234 5678"])
-    d = decide(a, b, S)
-    assert d is not None and d.method == "rule:phone+name"
-    colleague = _p(3, family_name="田中", given_name="次郎", phones=["03-1234-5678"])
-    d2 = decide(a, colleague, S)
-    assert d2 is None or d2.method == "score"
-
-
-def test_scores_cut_into_merge_review_and_separate() -> None:
-    base = _p(
-        1, family_name="佐藤", given_name="花子", org="株式会社ABC", birth_date=date(1980, 1, 2)
-    )
-    same = _p(2, full_name="SATO Hanako", org="(株)ＡＢＣ", birth_date=date(1980, 1, 2))
-    maybe = _p(3, full_name="サトウ ハナコ")
-    other = _p(4, full_name="鈴木 一郎", org="株式会社ABC")
-    merged = decide(base, same, S)
-    assert merged is not None and merged.decision == "merge"
-    assert merged.fields["name"] == 1.0 and merged.fields["org"] == 1.0
-    p_maybe, _ = score_pair(base, maybe)
-    strict = MatchSettings(merge_threshold=0.999, review_threshold=p_maybe - 0.01)
-    queued = decide(base, maybe, strict)
-    assert queued is not None and queued.decision == "review"
-    assert (
-        decide(base, maybe, MatchSettings(merge_threshold=0.9999, review_threshold=0.9999)) is None
-    )
-    assert decide(base, other, S) is None
-
-
-def test_namesakes_with_different_birthdays_and_companies_stay_apart() -> None:
-    a = _p(1, full_name="田中 太郎", org="ABC株式会社", birth_date=date(1970, 5, 1))
-    b = _p(2, full_name="田中 太郎", org="XYZ株式会社", birth_date=date(1991, 9, 30))
-    assert decide(a, b, S) is None
 
 
 def test_features_round_trip_and_partition_is_stable() -> None:
