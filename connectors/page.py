@@ -24,6 +24,8 @@ class RawBad:
     source_id: str | None
     reason: str
     payload: str | None = None
+    path: str | None = None
+    """The file (and row or offset) a person opens to fix it."""
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,8 @@ class StreamSpec:
     hash_fields: tuple[str, ...] = ()
     """When set, only these keys of a raw record are hashed (e.g. a precomputed digest of a
     large body), instead of the whole record."""
+    path_of: Callable[[dict[str, Any]], str | None] = field(default=lambda raw: None)
+    """The file (and row or offset) a raw record came from, shown with its quarantine entry."""
 
     @property
     def key(self) -> StreamKey:
@@ -133,14 +135,18 @@ def _map_page(
         try:
             mapped = spec.map(raw)
         except BadRecord as exc:
-            bad.append(Quarantined(exc.source_id or sid, exc.reason, state.dumps_payload(raw)))
+            bad.append(
+                Quarantined(
+                    exc.source_id or sid, exc.reason, state.dumps_payload(raw), spec.path_of(raw)
+                )
+            )
             continue
         except ValidationError as exc:
             reason = "; ".join(
                 f"{'.'.join(str(p) for p in e['loc']) or 'record'}: {e['msg']}"
                 for e in exc.errors()
             )
-            bad.append(Quarantined(sid, reason, state.dumps_payload(raw)))
+            bad.append(Quarantined(sid, reason, state.dumps_payload(raw), spec.path_of(raw)))
             continue
         h = hashes[sid]
         out.extend(x.model_copy(update={"payload_hash": h}) for x in mapped)
@@ -196,7 +202,7 @@ def _drain(
         open_quarantine = bool(state.quarantine_counts(conn).get((key.connector, key.stream)))
     for page in spec.read(cursor):
         rows: list[tuple[str, dict[str, Any]]] = []
-        bad = [Quarantined(b.source_id, b.reason, b.payload) for b in page.bad]
+        bad = [Quarantined(b.source_id, b.reason, b.payload, b.path) for b in page.bad]
         sids = [spec.source_id(raw) for raw in page.records]
         if spec.unique_ids:
             for sid, raw, fresh in zip(sids, page.records, seen.add_new(sids), strict=True):
@@ -205,7 +211,10 @@ def _drain(
                 else:
                     bad.append(
                         Quarantined(
-                            sid, f"duplicate id {sid!r} in one pass", state.dumps_payload(raw)
+                            sid,
+                            f"duplicate id {sid!r} in one pass",
+                            state.dumps_payload(raw),
+                            spec.path_of(raw),
                         )
                     )
         else:

@@ -19,8 +19,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
     SQLite gets WAL (readers never block the writer, and a killed process loses at most the
     transaction in flight), foreign keys on, and a generous busy timeout for the CLI reading
-    while a flow writes.
+    while a flow writes. Both hide bound parameters in error text: a failed INSERT must not
+    copy customers' names and addresses into logs, Prefect's database or a run's error.
     """
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         # The driver's own transaction handling is switched off so Kizuna issues BEGIN
         # itself: plain (deferred) by default, so readers never take the write lock, and

@@ -10,22 +10,69 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from warehouse.identity.normalize import normalize_domain, normalize_email
 
-ActivityKind = Literal["email", "meeting", "call", "task", "note"]
+ActivityKind = Literal[
+    "email", "bounce", "auto_reply", "invitation", "forward", "meeting", "call", "task", "note"
+]
 Direction = Literal["inbound", "outbound", "internal"]
 DealStatus = Literal["open", "won", "lost"]
 ConsentStatus = Literal["opted_in", "unknown", "opted_out"]
 
 
-class _Record(BaseModel):
+def safe_text(value: str) -> str:
+    """Text every database stores: lone surrogates (undecodable bytes kept by a parser)
+    become ``\\udcXX`` escapes and NUL becomes U+FFFD (PostgreSQL refuses both)."""
+    if "\x00" in value:
+        value = value.replace("\x00", "\ufffd")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
+
+
+def _safe(value: Any) -> Any:
+    if isinstance(value, str):
+        return safe_text(value)
+    if isinstance(value, dict):
+        return {_safe(k): _safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_safe(v) for v in value)
+    return value
+
+
+class _Safe(BaseModel):
+    """Every string of a record is valid Unicode before any column sees it."""
+
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
 
-    source_id: str = Field(min_length=1)
+    @model_validator(mode="before")
+    @classmethod
+    def _valid_unicode(cls, data: Any) -> Any:
+        return _safe(data) if isinstance(data, dict) else data
+
+
+# Column widths of ``warehouse.schema``: a longer value is a bad record (quarantined with the
+# field named) on SQLite and PostgreSQL alike, never a failed INSERT that stops the stream.
+Str20 = Annotated[str, Field(max_length=20)]
+Str32 = Annotated[str, Field(max_length=32)]
+Str50 = Annotated[str, Field(max_length=50)]
+Str100 = Annotated[str, Field(max_length=100)]
+Str200 = Annotated[str, Field(max_length=200)]
+Str253 = Annotated[str, Field(max_length=253)]
+Str300 = Annotated[str, Field(max_length=300)]
+Str400 = Annotated[str, Field(max_length=400)]
+Str500 = Annotated[str, Field(max_length=500)]
+Email = Annotated[str, Field(max_length=320)]
+
+
+class _Record(_Safe):
+    source_id: str = Field(min_length=1, max_length=500)
     payload_hash: str = ""
 
 
@@ -40,13 +87,11 @@ def _emails(values: list[str]) -> list[str]:
     return out
 
 
-class OrgRef(BaseModel):
+class OrgRef(_Safe):
     """How a record points at a company: by domain when it has one, else by name."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
-
-    name: str | None = None
-    domain: str | None = None
+    name: Str300 | None = None
+    domain: Str253 | None = None
     corporate_number: str | None = None
 
     @field_validator("domain")
@@ -56,14 +101,14 @@ class OrgRef(BaseModel):
 
 
 class Organization(_Record):
-    name: str = Field(min_length=1)
-    domain: str | None = None
+    name: str = Field(min_length=1, max_length=300)
+    domain: Str253 | None = None
     corporate_number: str | None = Field(default=None, pattern=r"^\d{13}$")
-    industry: str | None = None
-    size: str | None = None
+    industry: Str200 | None = None
+    size: Str50 | None = None
     address: str | None = None
-    phone: str | None = None
-    owner_email: str | None = None
+    phone: Str32 | None = None
+    owner_email: Email | None = None
     attributes: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("domain")
@@ -73,20 +118,20 @@ class Organization(_Record):
 
 
 class Person(_Record):
-    family_name: str | None = None
-    given_name: str | None = None
-    family_name_kana: str | None = None
-    given_name_kana: str | None = None
-    full_name: str | None = None
-    emails: list[str] = Field(default_factory=list)
-    phones: list[str] = Field(default_factory=list)
-    title: str | None = None
-    department: str | None = None
-    gender: str | None = None
+    family_name: Str200 | None = None
+    given_name: Str200 | None = None
+    family_name_kana: Str200 | None = None
+    given_name_kana: Str200 | None = None
+    full_name: Str400 | None = None
+    emails: list[Email] = Field(default_factory=list)
+    phones: list[Str32] = Field(default_factory=list)
+    title: Str200 | None = None
+    department: Str200 | None = None
+    gender: Str20 | None = None
     birth_date: date | None = None
     organization: OrgRef | None = None
-    owner_email: str | None = None
-    lifecycle_stage: str | None = None
+    owner_email: Email | None = None
+    lifecycle_stage: Str50 | None = None
     attributes: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("emails")
@@ -102,12 +147,12 @@ class Person(_Record):
 
 
 class Deal(_Record):
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=400)
     organization: OrgRef | None = None
-    contact_email: str | None = None
-    stage: str | None = None
+    contact_email: Email | None = None
+    stage: Str100 | None = None
     amount: Decimal | None = None
-    currency: str = "JPY"
+    currency: str = Field(default="JPY", max_length=3)
     probability: float | None = Field(default=None, ge=0, le=100)
     expected_close: date | None = None
     status: DealStatus = "open"
@@ -116,13 +161,11 @@ class Deal(_Record):
     attributes: dict[str, Any] = Field(default_factory=dict)
 
 
-class Participant(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
-
-    email: str
-    name: str | None = None
+class Participant(_Safe):
+    email: Email
+    name: Str400 | None = None
     role: Literal["from", "to", "cc", "bcc", "organizer", "attendee"]
-    response: str | None = None
+    response: Str20 | None = None
     internal: bool = False
     """True for the company's own staff (own domains): they become staff users, not people."""
 
@@ -142,20 +185,24 @@ class Activity(_Record):
     and IMAP) has one key (its Message-ID) and becomes one activity.
     """
 
-    key: str = Field(min_length=1)
+    key: str = Field(min_length=1, max_length=500)
     kind: ActivityKind
     occurred_at: datetime
     ends_at: datetime | None = None
     direction: Direction | None = None
     subject: str | None = None
     snippet: str | None = None
-    thread_key: str | None = None
+    thread_key: Str500 | None = None
     location: str | None = None
     status: Literal["confirmed", "tentative", "cancelled"] = "confirmed"
     revision: int = 0
     participants: list[Participant] = Field(default_factory=list)
     deal_source_id: str | None = None
     attributes: dict[str, Any] = Field(default_factory=dict)
+    timeline: bool = True
+    """False for mail that is no contact with a customer (bounces, auto-replies)."""
+    body: str | None = None
+    """The whole plain text, capped by the source's ``max_text_chars``."""
 
     @field_validator("occurred_at", "ends_at")
     @classmethod
@@ -168,10 +215,10 @@ class Activity(_Record):
 class Order(_Record):
     """A purchase fact for RFM segments."""
 
-    person_email: str | None = None
+    person_email: Email | None = None
     organization: OrgRef | None = None
     amount: Decimal
-    currency: str = "JPY"
+    currency: str = Field(default="JPY", max_length=3)
     ordered_at: datetime
 
 

@@ -28,6 +28,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -193,6 +194,11 @@ class Activity(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    timeline: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    """False for what is not contact with a customer (bounces, auto-replies): kept, searchable,
+    but never counted by segments, reminders or the 日報."""
+    body: Mapped[str | None] = mapped_column(Text)
+    """The whole plain text (HTML converted), up to the source's cap; the snippet comes from it."""
 
 
 class ActivityParticipant(Base):
@@ -285,7 +291,14 @@ class Quarantine(Base):
     run_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    __table_args__ = (Index("ix_quarantine_stream", "connector", "stream"),)
+    row_key: Mapped[str | None] = mapped_column(String(32))
+    """Digest of the record's id and content: the same bad record read again is one entry."""
+    path: Mapped[str | None] = mapped_column(String(1000))
+    """The file (and row or offset) a person opens to fix it."""
+    __table_args__ = (
+        Index("ix_quarantine_stream", "connector", "stream"),
+        Index("uq_quarantine_row_key", "connector", "stream", "row_key", unique=True),
+    )
 
 
 class Consent(Base):

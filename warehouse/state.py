@@ -6,6 +6,7 @@ rows they cover, so the store and its cursor can never disagree after a crash.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select, update
 
 from warehouse import schema as t
+from warehouse.records import safe_text
 from warehouse.upsert import upsert
 
 
@@ -31,6 +33,16 @@ class Quarantined:
     source_id: str | None
     reason: str
     payload: str | None = None
+    path: str | None = None
+    """Where a person fixes it: the file (and row or offset) it came from, when there is one."""
+
+    def row_key(self) -> str:
+        """The entry's identity within its stream: the record's id and content, so the same
+        bad record read again updates its entry instead of adding one."""
+        h = hashlib.blake2b(digest_size=16)
+        for part in (self.source_id, self.payload if self.payload is not None else self.reason):
+            h.update((part or "").encode("utf-8", "surrogatepass") + b"\x00")
+        return h.hexdigest()
 
 
 def now() -> datetime:
@@ -70,27 +82,30 @@ def reset_cursor(conn: Connection, key: StreamKey) -> None:
 def quarantine(
     conn: Connection, key: StreamKey, items: Sequence[Quarantined], run_id: str | None
 ) -> int:
-    """Keep bad records with their reasons; a newer failure of the same record supersedes
-    the older one so the open count is one per bad record, however often it is re-read."""
+    """Keep bad records with their reasons, one open entry per bad record however often it
+    is re-read: an entry is keyed by (stream, record id and content), so reading the same
+    record again updates its entry, and a newer failure of the same id closes the older one.
+    Every text is made valid Unicode first (a Message-ID of raw 8-bit bytes must not make
+    the quarantine itself fail)."""
     if not items:
         return 0
     ts = now()
-    resolve_quarantined(conn, key, [q.source_id for q in items if q.source_id], ts)
-    conn.execute(
-        insert(t.Quarantine),
-        [
-            {
-                "connector": key.connector,
-                "stream": key.stream,
-                "source_id": q.source_id,
-                "reason": q.reason[:2000],
-                "payload": q.payload,
-                "run_id": run_id,
-                "created_at": ts,
-            }
-            for q in items
-        ],
-    )
+    rows: dict[str, dict[str, Any]] = {}
+    for q in items:
+        rows[q.row_key()] = {
+            "connector": key.connector,
+            "stream": key.stream,
+            "row_key": q.row_key(),
+            "source_id": safe_text(q.source_id)[:500] if q.source_id else None,
+            "path": safe_text(q.path)[:1000] if q.path else None,
+            "reason": safe_text(q.reason)[:2000],
+            "payload": safe_text(q.payload) if q.payload is not None else None,
+            "run_id": run_id,
+            "created_at": ts,
+            "resolved_at": None,
+        }
+    resolve_quarantined(conn, key, [r["source_id"] for r in rows.values() if r["source_id"]], ts)
+    upsert(conn, t.table(t.Quarantine), list(rows.values()), ["connector", "stream", "row_key"])
     return len(items)
 
 
@@ -159,4 +174,10 @@ def dumps_payload(raw: Any) -> str:
         return raw.decode("utf-8", "backslashreplace")
     if isinstance(raw, str):
         return raw
-    return json.dumps(raw, ensure_ascii=False, default=str)
+    return json.dumps(raw, ensure_ascii=False, default=_readable)
+
+
+def _readable(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "backslashreplace")
+    return str(value)

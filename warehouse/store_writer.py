@@ -119,6 +119,8 @@ class Writer(PartyWriter):
                 "revision": x.revision,
                 "deal_id": deal_lineage.get(x.deal_source_id) if x.deal_source_id else None,
                 "attributes": dict(x.attributes),
+                "timeline": x.timeline,
+                "body": x.body,
                 "updated_at": self.ts,
             }
 

@@ -127,7 +127,12 @@ def events(
         except (ValueError, UnicodeDecodeError) as exc:
             prev_uids = old[f.rel].uids if f.rel in old else []
             bad.append(
-                RawBad(f"file:{f.rel}", f"{f.rel}: {exc}", data[:2000].decode("utf-8", "replace"))
+                RawBad(
+                    f"file:{f.rel}",
+                    f"{f.rel}: {exc}",
+                    data[:2000].decode("utf-8", "replace"),
+                    path=str(f.path),
+                )
             )
             bad_states[f.rel] = FileState(
                 size=f.size, mtime_ns=f.mtime_ns, sha256=sha, uids=prev_uids, bad=True
@@ -179,7 +184,7 @@ def events(
             try:
                 group_cals.extend(ical_split.parse(by_rel[r].path.read_bytes()))
             except (ValueError, UnicodeDecodeError) as exc:  # changed since step 2
-                bad.append(RawBad(f"file:{r}", f"{r}: {exc}"))
+                bad.append(RawBad(f"file:{r}", f"{r}: {exc}", path=str(by_rel[r].path)))
         texts = ical_split.split_by_uid(*group_cals)
         for uid, text in texts.items():
             raw: dict[str, Any] = {"uid": uid, "ics": text, "file": min(owners.get(uid, [rel]))}

@@ -109,7 +109,8 @@ def _walk(root: Path, d: Path, fmt: Format) -> Iterator[Unit | RawBad]:
     try:
         entries = sorted(os.scandir(d), key=lambda e: e.name)
     except OSError as exc:
-        yield RawBad(rel or ".", f"cannot list folder {rel or '.'}: {exc.strerror or exc}")
+        why = f"cannot list folder {rel or '.'}: {exc.strerror or exc}"
+        yield RawBad(rel or ".", why, path=str(d))
         return
     maildir = fmt in ("auto", "maildir") and is_maildir(d)
     if maildir:

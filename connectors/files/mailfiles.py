@@ -195,7 +195,10 @@ def _stat(p: Path) -> os.stat_result | OSError:
 def _read_single(unit: Single, state: _State, id_of: IdOf | None) -> Iterator[_Step]:
     st = _stat(unit.path)
     if isinstance(st, OSError):
-        yield RawBad(unit.key, f"cannot read {unit.key}: {st.strerror or st}"), _noop
+        yield (
+            RawBad(unit.key, f"cannot read {unit.key}: {st.strerror or st}", path=str(unit.path)),
+            _noop,
+        )
         return
     mark = state.files.get(unit.key)
     if mark is not None and mark.size == st.st_size and mark.mtime_ns == st.st_mtime_ns:
@@ -208,7 +211,10 @@ def _read_single(unit: Single, state: _State, id_of: IdOf | None) -> Iterator[_S
     try:
         raw = unit.path.read_bytes()
     except OSError as exc:
-        yield RawBad(unit.key, f"cannot read {unit.key}: {exc.strerror or exc}"), commit
+        yield (
+            RawBad(unit.key, f"cannot read {unit.key}: {exc.strerror or exc}", path=str(unit.path)),
+            commit,
+        )
         return
     yield record(raw, folder=unit.folder, flags="", path=unit.key, id_of=id_of), commit
 
@@ -243,12 +249,14 @@ def _read_dir(unit: MsgDir, state: _State, id_of: IdOf | None) -> Iterator[_Step
                     st = e.stat(follow_symlinks=True)
                 except OSError as exc:
                     where = f"{unit.key}/{e.name}" if unit.key else e.name
-                    yield RawBad(where, f"cannot read {where}: {exc.strerror}"), _noop
+                    why = f"cannot read {where}: {exc.strerror}"
+                    yield RawBad(where, why, path=str(unit.path / e.name)), _noop
                     continue
                 if stat.S_ISREG(st.st_mode):
                     listing.append((e.name, _stamp(st)))
     except OSError as exc:
-        yield RawBad(unit.key, f"cannot list folder {unit.key}: {exc.strerror or exc}"), _noop
+        why = f"cannot list folder {unit.key}: {exc.strerror or exc}"
+        yield RawBad(unit.key, why, path=str(unit.path)), _noop
         return
     listing.sort()
     mark = state.dirs.get(unit.key, DirMark())
@@ -288,7 +296,8 @@ def _read_dir(unit: MsgDir, state: _State, id_of: IdOf | None) -> Iterator[_Step
             continue  # moved by a mail client between listing and reading (flag change)
         except OSError as exc:
             where = f"{unit.key}/{name}" if unit.key else name
-            yield RawBad(where, f"cannot read {where}: {exc.strerror or exc}"), advance
+            why = f"cannot read {where}: {exc.strerror or exc}"
+            yield RawBad(where, why, path=str(path)), advance
             continue
         flags = maildir_flags(name) if unit.maildir else ""
         rel = f"{unit.key}/{name}" if unit.key else name
@@ -306,7 +315,10 @@ def _read_dir(unit: MsgDir, state: _State, id_of: IdOf | None) -> Iterator[_Step
 def _read_mbox(unit: Mbox, state: _State, id_of: IdOf | None) -> Iterator[_Step]:
     st = _stat(unit.path)
     if isinstance(st, OSError):
-        yield RawBad(unit.key, f"cannot read {unit.key}: {st.strerror or st}"), _noop
+        yield (
+            RawBad(unit.key, f"cannot read {unit.key}: {st.strerror or st}", path=str(unit.path)),
+            _noop,
+        )
         return
     mark = state.files.get(unit.key)
     if (
@@ -319,7 +331,10 @@ def _read_mbox(unit: Mbox, state: _State, id_of: IdOf | None) -> Iterator[_Step]
     try:
         f = unit.path.open("rb")
     except OSError as exc:
-        yield RawBad(unit.key, f"cannot read {unit.key}: {exc.strerror or exc}"), _noop
+        yield (
+            RawBad(unit.key, f"cannot read {unit.key}: {exc.strerror or exc}", path=str(unit.path)),
+            _noop,
+        )
         return
     size, mtime = st.st_size, st.st_mtime_ns
 

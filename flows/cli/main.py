@@ -135,17 +135,24 @@ def quarantine(
     show_payload: Annotated[
         bool, typer.Option("--payload", help="Show each record as it arrived.")
     ] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Every open entry as JSON lines (file path, reason, …)."),
+    ] = False,
     workspace: WorkspaceOpt = Path("kizuna.yaml"),
 ) -> None:
-    """List open quarantined records: what arrived, from where, and why it was refused."""
+    """List open quarantined records: the file to fix, and why it was refused."""
     from flows import config
-    from flows.cli import summary
+    from flows.cli import audit
 
     try:
         ws = config.load(workspace)
     except KizunaError as exc:
         raise _fail(exc) from None
-    summary.print_quarantine(console, ws, source=source, limit=limit, payload=show_payload)
+    if as_json:
+        audit.write_quarantine_json(sys.stdout, ws, source=source, payload=show_payload)
+        return
+    audit.print_quarantine(console, ws, source=source, limit=limit, payload=show_payload)
 
 
 @app.command()

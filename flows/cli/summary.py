@@ -258,51 +258,16 @@ def print_status(console: Console, ws: Workspace) -> None:
                 )
         console.print(table)
         recent = conn.execute(
-            select(q.connector, q.stream, q.source_id, q.reason)
+            select(q.connector, q.stream, func.coalesce(q.path, q.source_id), q.reason)
             .where(q.resolved_at.is_(None))
             .order_by(q.id.desc())
             .limit(10)
         ).all()
     if recent:
         qt = Table(title="Latest quarantined records", title_justify="left")
-        for col in ("source/stream", "source id", "reason"):
+        for col in ("source/stream", "file or id", "reason"):
             qt.add_column(col)
         for c, s, sid, reason in recent:
             qt.add_row(f"{c}/{s}", str(sid or ""), reason[:120])
         console.print(qt)
     console.print(entity_table(ws))
-
-
-def print_quarantine(
-    console: Console, ws: Workspace, *, source: str | None, limit: int, payload: bool
-) -> None:
-    engine = engine_for(ws.warehouse_url)
-    q = t.Quarantine
-    stmt = select(q.connector, q.stream, q.source_id, q.reason, q.payload, q.created_at).where(
-        q.resolved_at.is_(None)
-    )
-    if source:
-        stmt = stmt.where(q.connector == source)
-    with engine.connect() as conn:
-        total = int(conn.execute(select(func.count()).select_from(stmt.subquery())).scalar_one())
-        rows = conn.execute(stmt.order_by(q.id.desc()).limit(limit)).all()
-    table = Table(
-        title=f"Quarantined records — {total:,} open"
-        + (f" from {source}" if source else "")
-        + (f" (latest {len(rows)})" if total > len(rows) else ""),
-        title_justify="left",
-    )
-    for col in ("source/stream", "source id", "reason", "when"):
-        table.add_column(col, overflow="fold")
-    if payload:
-        table.add_column("record as it arrived", overflow="fold")
-    for c, s, sid, reason, body, when in rows:
-        cells = [f"{c}/{s}", str(sid or "—"), reason, _age(when)]
-        if payload:
-            cells.append((body or "")[:400])
-        table.add_row(*cells)
-    console.print(table)
-    if total:
-        console.print(
-            "Fix the record at its source and sync again: an entry closes when its record lands."
-        )

@@ -219,14 +219,29 @@ def num(x: float | None, digits: int = 1) -> str:
     return "—" if x is None else f"{x:.{digits}f}"
 
 
-_BREAKS = re.compile(r"\s*[\r\n]+\s*")
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#~!])")
+
+
+def _one_line(text: str) -> str:
+    """Line breaks and the blanks around them become one space (linear: no regex that
+    backtracks over a long blank run, which made 日報 text quadratic)."""
+    if "\n" not in text and "\r" not in text:
+        return text
+    lines = text.replace("\r", "\n").split("\n")
+    last = len(lines) - 1
+    kept: list[str] = []
+    for i, line in enumerate(lines):
+        piece = line.lstrip() if i else line
+        piece = piece.rstrip() if i < last else piece
+        if piece or i in (0, last):
+            kept.append(piece)
+    return " ".join(kept)
 
 
 def md_escape(value: Any) -> Any:
     """Every value printed into Markdown is literal text, on one line."""
     if isinstance(value, str):
-        return _MD_SPECIAL.sub(r"\\\1", _BREAKS.sub(" ", value))
+        return _MD_SPECIAL.sub(r"\\\1", _one_line(value))
     return value
 
 

@@ -52,3 +52,10 @@ def require_path(root: Path, ws: Workspace, name: str, what: str, fix: str) -> N
             field=f"sources.{name}.path",
             fix=fix,
         )
+
+
+def file_path(root: Path, rel: str) -> str:
+    """The file a record came from (``rel`` as a connector names it under ``root``), for the
+    quarantine to show the file a person opens; ``rel`` may carry a ``#offset``."""
+    base = root.parent if root.is_file() else root
+    return str(base / rel) if rel else str(root)

@@ -30,7 +30,7 @@ from pydantic import Field
 from connectors.files.icsfiles import IcsCursor, events
 from connectors.page import Cursor, Page
 from flows.engine import StreamSpec, config_fingerprint
-from flows.sources.common import calendar_window, require_path
+from flows.sources.common import calendar_window, file_path, require_path
 from flows.workspace import SourceConfig, Workspace
 from mappings.calendar.events import events_to_activities
 from warehouse import records as r
@@ -93,5 +93,6 @@ def streams(
             fingerprint=config_fingerprint(
                 {"mapping": 1, "domains": domains, "tz": ws.company.time_zone}
             ),
+            path_of=lambda raw: file_path(root, str(raw.get("file") or "")),
         )
     ]

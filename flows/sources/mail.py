@@ -26,7 +26,7 @@ from connectors.files.mail_layout import Format
 from connectors.files.mailfiles import MailFilesCursor, read_messages
 from connectors.page import Cursor, Page
 from flows.engine import StreamSpec, config_fingerprint
-from flows.sources.common import require_path
+from flows.sources.common import file_path, require_path
 from flows.workspace import SourceConfig, Workspace
 from mappings.mail.message import message_id_of, parse_message
 from warehouse import records as r
@@ -91,5 +91,6 @@ def streams(name: str, cfg: Config, ws: Workspace) -> list[StreamSpec]:
                 }
             ),
             hash_fields=("sha",),
+            path_of=lambda raw: file_path(root, str(raw.get("path") or "")),
         )
     ]

@@ -34,10 +34,13 @@ _LEGAL_FORMS = [
     "㈱",
     "㈲",
 ]
+# Matched only against the last few characters of a name (see ``_strip_legal_suffix_en``):
+# a leading ``[\s,]*`` run searched over the whole name was quadratic on long blank runs.
 _LEGAL_SUFFIX_EN = re.compile(
-    r"[\s,]*(co\.?,?\s*ltd\.?|company\s+limited|corporation|corp\.?|inc\.?|incorporated|"
-    r"llc|l\.l\.c\.|ltd\.?|limited|k\.k\.?|kk|gmbh|plc|co\.)\s*$",
+    r"(co\.?,?\s*ltd\.?|company\s+limited|corporation|corp\.?|inc\.?|incorporated|"
+    r"llc|l\.l\.c\.|ltd\.?|limited|k\.k\.?|kk|gmbh|plc|co\.)$",
 )
+_SUFFIX_TAIL = 24  # longer than the longest suffix form above
 _SCHEME = re.compile(r"^[a-z]+://")
 _WHITESPACE = re.compile(r"\s")  # the characters str.isspace() accepts, in one C scan
 _SPACE = re.compile(r"[\s\u3000・.,、。\-‐ー－]+")
@@ -134,8 +137,25 @@ def normalize_org_name(name: str) -> str:
     n = fold(name)
     for form in _LEGAL_FORMS:
         n = n.replace(form, " ")
-    n = _LEGAL_SUFFIX_EN.sub("", n)
+    n = _strip_legal_suffix_en(n)
     return _SPACE.sub("", n)
+
+
+def _rstrip_blank_commas(text: str) -> str:
+    end = len(text)
+    while end and (text[end - 1].isspace() or text[end - 1] == ","):
+        end -= 1
+    return text[:end]
+
+
+def _strip_legal_suffix_en(name: str) -> str:
+    """``abc co., ltd.`` → ``abc``; linear in the name's length whatever it holds."""
+    n = _rstrip_blank_commas(name)
+    cut = max(len(n) - _SUFFIX_TAIL, 0)
+    m = _LEGAL_SUFFIX_EN.search(n, cut)
+    if m is None:
+        return name
+    return _rstrip_blank_commas(n[: m.start()])
 
 
 _JP_PLAIN = re.compile(r"(?:\+81|0)([1-9]\d{8,9})")

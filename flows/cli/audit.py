@@ -1,0 +1,127 @@
+"""``kizuna quarantine``: what was refused, the file a person opens to fix it, and why.
+
+A table for people, JSON lines (``--json``) for scripts and audits; both read the same rows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from sqlalchemy import func, select
+
+from flows.runtime import engine_for
+from flows.workspace import Workspace
+from warehouse import schema as t
+
+
+def shown_path(ws: Workspace, path: str | None) -> str | None:
+    """A stored file path as a person types it: relative to the workspace folder when inside."""
+    if not path:
+        return None
+    p = Path(path)
+    try:
+        return p.relative_to(ws.root.resolve()).as_posix()
+    except ValueError:
+        try:
+            return p.relative_to(ws.root).as_posix()
+        except ValueError:
+            return path
+
+
+def quarantine_rows(
+    ws: Workspace, *, source: str | None, limit: int | None
+) -> tuple[int, Iterator[dict[str, Any]]]:
+    """The number of open entries and the newest ``limit`` of them (all when None)."""
+    engine = engine_for(ws.warehouse_url)
+    q = t.Quarantine
+    stmt = select(
+        q.connector, q.stream, q.source_id, q.path, q.reason, q.payload, q.created_at
+    ).where(q.resolved_at.is_(None))
+    if source:
+        stmt = stmt.where(q.connector == source)
+    with engine.connect() as conn:
+        total = int(conn.execute(select(func.count()).select_from(stmt.subquery())).scalar_one())
+    ordered = stmt.order_by(q.id.desc())
+    if limit is not None:
+        ordered = ordered.limit(limit)
+
+    def rows() -> Iterator[dict[str, Any]]:
+        with engine.connect() as conn:
+            for c, s, sid, path, reason, payload, when in conn.execute(ordered):
+                yield {
+                    "source": c,
+                    "stream": s,
+                    "path": shown_path(ws, path),
+                    "source_id": sid,
+                    "reason": reason,
+                    "payload": payload,
+                    "at": when.astimezone(UTC).isoformat() if when else None,
+                }
+
+    return total, rows()
+
+
+def write_quarantine_json(out: TextIO, ws: Workspace, *, source: str | None, payload: bool) -> int:
+    """Every open entry as one JSON object per line; returns how many were written."""
+    _, rows = quarantine_rows(ws, source=source, limit=None)
+    n = 0
+    for row in rows:
+        if not payload:
+            row.pop("payload")
+        out.write(json.dumps(row, ensure_ascii=False) + "\n")
+        n += 1
+    return n
+
+
+def print_quarantine(
+    console: Console, ws: Workspace, *, source: str | None, limit: int, payload: bool
+) -> None:
+    total, rows = quarantine_rows(ws, source=source, limit=limit)
+    listed = list(rows)
+    table = Table(
+        title=f"Quarantined records — {total:,} open"
+        + (f" from {escape(source)}" if source else "")
+        + (f" (latest {len(listed)})" if total > len(listed) else ""),
+        title_justify="left",
+    )
+    for col in ("source/stream", "file to fix", "reason", "when"):
+        table.add_column(col, overflow="fold")
+    if payload:
+        table.add_column("record as it arrived", overflow="fold")
+    for row in listed:
+        where = row["path"] or row["source_id"] or "—"
+        cells = [
+            escape(f"{row['source']}/{row['stream']}"),
+            escape(where),
+            escape(row["reason"]),
+            _age(row["at"]),
+        ]
+        if payload:
+            cells.append(escape((row["payload"] or "")[:400]))
+        table.add_row(*cells)
+    console.print(table)
+    if total:
+        console.print(
+            "Fix the file (or the record at its source) and sync again: an entry closes when "
+            "its record lands. `kizuna quarantine --json` lists every entry for a script."
+        )
+
+
+def _age(at: str | None) -> str:
+    if at is None:
+        return "never"
+    s = (datetime.now(UTC) - datetime.fromisoformat(at)).total_seconds()
+    if s < 90:
+        return f"{int(s)} s ago"
+    if s < 5400:
+        return f"{int(s // 60)} min ago"
+    if s < 172800:
+        return f"{int(s // 3600)} h ago"
+    return f"{int(s // 86400)} days ago"
