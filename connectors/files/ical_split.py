@@ -58,14 +58,26 @@ def parse(data: bytes | str) -> list[Calendar]:
 
 
 def event_uid(event: Component) -> str:
-    """The event's UID; an event without one gets a stable id derived from its content."""
-    uid = str(event.get("UID") or "").strip()
-    if uid:
-        return uid
-    blob = b"".join(
-        _bytes(event[name].to_ical()) for name in ("DTSTART", "SUMMARY", "RRULE") if name in event
-    )
-    return "nouid-" + hashlib.blake2b(blob, digest_size=10).hexdigest()
+    """The event's UID; an event without one gets a stable id derived from its content.
+
+    Never raises: a doubled or unreadable property still gives an id, so the event can be
+    quarantined under it instead of failing its whole file.
+    """
+    uid = event.get("UID")
+    if isinstance(uid, list):
+        uid = uid[0] if uid else None
+    text = str(uid or "").strip()
+    if text:
+        return text
+    digest = hashlib.blake2b(digest_size=10)
+    for name in ("DTSTART", "SUMMARY", "RRULE"):
+        values = event.get(name)
+        for v in values if isinstance(values, list) else [values] if values is not None else []:
+            try:
+                digest.update(_bytes(v.to_ical()))
+            except Exception:  # a broken value: its text as written still identifies it
+                digest.update(str(v).encode("utf-8", "surrogatepass"))
+    return "nouid-" + digest.hexdigest()
 
 
 def uids(cals: Iterable[Calendar]) -> list[str]:
@@ -87,13 +99,21 @@ def is_recurring(ics: str | bytes) -> bool:
     return False
 
 
-def split_by_uid(*sources: str | bytes | Calendar) -> dict[str, str]:
+def split_by_uid(
+    *sources: str | bytes | Calendar, errors: dict[str, str] | None = None
+) -> dict[str, str]:
     """One VCALENDAR text per UID (with the VTIMEZONEs it refers to), in order of appearance.
 
     Accepts several calendars so a UID spread over files comes out as one text. Raises
     ``ValueError`` for a source that is not iCalendar. Output is deterministic for equal
-    input, so its hash is a sound "unchanged" test.
+    input, so its hash is a sound "unchanged" test. An event without a UID is given its
+    derived id (see :func:`event_uid`) as UID, so every later reader keys it the same way.
+
+    With ``errors``, an event that cannot be handled (an unreadable DTSTAMP, two
+    RECURRENCE-ID lines, …) is left out and its UID → reason recorded there, so one broken
+    event never stops the others; without it the first such error raises ``ValueError``.
     """
+    broken: dict[str, str] = {}
     cals: list[Calendar] = []
     for src in sources:
         cals.extend([src] if isinstance(src, Calendar) else parse(src))
@@ -111,33 +131,74 @@ def split_by_uid(*sources: str | bytes | Calendar) -> dict[str, str]:
         cancel = str(cal.get("METHOD") or "").upper() == "CANCEL"
         for ev in _events(cal):
             order += 1
-            if cancel and str(ev.get("STATUS") or "").upper() != "CANCELLED":
-                ev = ev.copy()
-                ev.subcomponents = list(ev.subcomponents)
-                if "STATUS" in ev:
-                    del ev["STATUS"]
-                ev.add("STATUS", "CANCELLED")
             uid = event_uid(ev)
-            rid = _bytes(ev["RECURRENCE-ID"].to_ical()).decode() if "RECURRENCE-ID" in ev else ""
-            rank = (*_rank(ev), order)
+            if uid in broken:
+                continue
+            try:
+                ev = _prepared(ev, uid, cancel)
+                rid = _recurrence_id(ev)
+                rank = (*_rank(ev), order)
+            except Exception as exc:  # icalendar's BrokenCalendarProperty and friends
+                broken[uid] = _why(exc)
+                continue
             slot = picked.setdefault(uid, {})
             if rid not in slot or rank >= slot[rid][0]:
                 slot[rid] = (rank, ev)
     out: dict[str, str] = {}
     for uid, slot in picked.items():
+        if uid in broken:
+            continue
         comps = [slot[k][1] for k in sorted(slot)]
         cal = Calendar()
         cal.add("PRODID", PRODID)
         cal.add("VERSION", "2.0")
         if "CALSCALE" in meta:
             cal.add("CALSCALE", meta["CALSCALE"])
-        for tzid in sorted({t for c in comps for t in _tzids(c)}):
-            if tzid in zones:
-                cal.add_component(zones[tzid])
-        for c in comps:
-            cal.add_component(c)
-        out[uid] = cal.to_ical().decode("utf-8")
+        try:
+            for tzid in sorted({t for c in comps for t in _tzids(c)}):
+                if tzid in zones:
+                    cal.add_component(zones[tzid])
+            for c in comps:
+                cal.add_component(c)
+            out[uid] = cal.to_ical().decode("utf-8")
+        except Exception as exc:
+            broken[uid] = _why(exc)
+    if broken and errors is None:
+        uid, why = next(iter(broken.items()))
+        raise ValueError(f"event {uid!r}: {why}")
+    if errors is not None:
+        errors.update(broken)
     return out
+
+
+def _why(exc: Exception) -> str:
+    return f"unreadable event: {type(exc).__name__}: {exc}"[:500]
+
+
+def _prepared(ev: Component, uid: str, cancel: bool) -> Component:
+    """The event as it is stored: with its (derived) UID, and cancelled under METHOD:CANCEL."""
+    needs_uid = "UID" not in ev
+    needs_cancel = cancel and str(ev.get("STATUS") or "").upper() != "CANCELLED"
+    if not needs_uid and not needs_cancel:
+        return ev
+    ev = ev.copy()
+    ev.subcomponents = list(ev.subcomponents)
+    if needs_uid:
+        ev.add("UID", uid)
+    if needs_cancel:
+        if "STATUS" in ev:
+            del ev["STATUS"]
+        ev.add("STATUS", "CANCELLED")
+    return ev
+
+
+def _recurrence_id(ev: Component) -> str:
+    rid = ev.get("RECURRENCE-ID")
+    if rid is None:
+        return ""
+    if isinstance(rid, list):
+        raise ValueError(f"{len(rid)} RECURRENCE-ID lines in one event")
+    return _bytes(rid.to_ical()).decode()
 
 
 def _bytes(value: Any) -> bytes:
@@ -149,6 +210,8 @@ def _events(cal: Calendar) -> list[Component]:
 
 
 def _utc_key(value: Any) -> str:
+    if isinstance(value, list):
+        raise ValueError("a date-time property given twice")
     dt = getattr(value, "dt", None)
     if isinstance(dt, datetime):
         return (dt if dt.tzinfo is None else dt.astimezone(UTC)).strftime("%Y%m%dT%H%M%S")

@@ -162,6 +162,7 @@ def events(
     order = [f.rel for f in files if f.rel in parsed]
     handled: set[str] = set()
     buffer: list[dict[str, Any]] = []
+    broken_seen: list[str] = []
     first = True
 
     def cursor_now() -> IcsCursor:
@@ -185,7 +186,12 @@ def events(
                 group_cals.extend(ical_split.parse(by_rel[r].path.read_bytes()))
             except (ValueError, UnicodeDecodeError) as exc:  # changed since step 2
                 bad.append(RawBad(f"file:{r}", f"{r}: {exc}", path=str(by_rel[r].path)))
-        texts = ical_split.split_by_uid(*group_cals)
+        errors: dict[str, str] = {}
+        texts = ical_split.split_by_uid(*group_cals, errors=errors)
+        for uid, why in errors.items():
+            where = min(owners.get(uid, [rel]))
+            bad.append(RawBad(uid, f"{where}: {why}", path=str(by_rel[where].path)))
+            broken_seen.append(uid)  # kept: a broken update never deletes the stored event
         for uid, text in texts.items():
             raw: dict[str, Any] = {"uid": uid, "ics": text, "file": min(owners.get(uid, [rel]))}
             if win is not None and ical_split.is_recurring(text):
@@ -195,12 +201,17 @@ def events(
             done[r] = parsed[r]
             handled.add(r)
         if len(buffer) >= page_size:
-            yield Page(records=buffer, cursor=cursor_now(), bad=bad, seen=seen if first else [])
-            buffer, bad, first = [], [], False
+            yield Page(
+                records=buffer,
+                cursor=cursor_now(),
+                bad=bad,
+                seen=(seen if first else []) + broken_seen,
+            )
+            buffer, bad, broken_seen, first = [], [], [], False
     yield Page(
         records=buffer,
         cursor=cursor_now(),
         bad=bad,
-        seen=seen if first else [],
+        seen=(seen if first else []) + broken_seen,
         snapshot_end=True,
     )

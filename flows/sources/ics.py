@@ -32,7 +32,7 @@ from connectors.page import Cursor, Page
 from flows.engine import StreamSpec, config_fingerprint
 from flows.sources.common import calendar_window, file_path, require_path
 from flows.workspace import SourceConfig, Workspace
-from mappings.calendar.events import events_to_activities
+from mappings.calendar.events import MAX_OCCURRENCES, events_to_activities
 from warehouse import records as r
 
 STREAM = "events"
@@ -45,6 +45,11 @@ class Config(SourceConfig):
     expand_past_days: int = Field(default=180, ge=0, le=3650)
     expand_future_days: int = Field(default=90, ge=0, le=3650)
     page_size: int = Field(default=200, ge=1, le=10_000)
+    max_occurrences: int = Field(default=MAX_OCCURRENCES, ge=1, le=1_000_000)
+    """Occurrences one recurring event may have in the window; a series with more is
+    quarantined (it is almost always a mistake, such as an hourly rule with no end)."""
+    allow_sub_daily: bool = False
+    """Expand ``FREQ=MINUTELY``/``SECONDLY`` rules instead of quarantining them."""
 
 
 def window_for(cfg: Config, today: date, stored: Sequence[str] | None) -> list[str]:
@@ -79,6 +84,8 @@ def streams(
                 window_start=datetime.combine(date.fromisoformat(lo), time(0), tz),
                 window_end=datetime.combine(date.fromisoformat(hi), time(0), tz),
                 default_tz=tz,
+                max_occurrences=cfg.max_occurrences,
+                allow_sub_daily=cfg.allow_sub_daily,
             )
         )
 
@@ -91,7 +98,13 @@ def streams(
             source_id=lambda raw: str(raw["uid"]),
             map=map_event,
             fingerprint=config_fingerprint(
-                {"mapping": 1, "domains": domains, "tz": ws.company.time_zone}
+                {
+                    "mapping": 1,
+                    "domains": domains,
+                    "tz": ws.company.time_zone,
+                    "max_occurrences": cfg.max_occurrences,
+                    "sub_daily": cfg.allow_sub_daily,
+                }
             ),
             path_of=lambda raw: file_path(root, str(raw.get("file") or "")),
         )

@@ -43,6 +43,10 @@ from warehouse.records import Activity, Direction, Participant
 
 SNIPPET_CHARS = 500
 KEY_CHARS = 500
+MAX_OCCURRENCES = 2000
+"""Occurrences one series may produce in the expansion window; more is quarantined."""
+SUB_DAILY = frozenset({"SECONDLY", "MINUTELY"})
+"""Rules refused by default: one 200-byte event would otherwise mean millions of meetings."""
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 _ROOM_TYPES = {"ROOM", "RESOURCE"}
 _WS = re.compile(r"\s+")
@@ -63,11 +67,15 @@ def events_to_activities(
     window_start: datetime,
     window_end: datetime,
     default_tz: tzinfo | str = "Asia/Tokyo",
+    max_occurrences: int = MAX_OCCURRENCES,
+    allow_sub_daily: bool = False,
 ) -> list[Activity]:
     """Every VEVENT of ``ics`` as meeting activities (occurrences expanded in the window).
 
-    Raises ``BadRecord`` when the text is not iCalendar or an event cannot be placed in time.
-    Each activity's ``source_id`` is its event's UID, the unit calendar connectors page in.
+    Raises ``BadRecord`` when the text is not iCalendar, an event cannot be placed in time,
+    or a series breaks a limit: more than ``max_occurrences`` in the window, or a
+    ``SECONDLY``/``MINUTELY`` rule unless ``allow_sub_daily``. Each activity's ``source_id``
+    is its event's UID, the unit calendar connectors page in.
     """
     tz = ZoneInfo(default_tz) if isinstance(default_tz, str) else default_tz
     if window_start.tzinfo is None or window_end.tzinfo is None:
@@ -76,7 +84,8 @@ def events_to_activities(
         cals = parse(ics)
     except ValueError as exc:
         raise BadRecord(str(exc)) from None
-    ctx = _Context(tz, {d.lower().lstrip("@") for d in own_domains})
+    ctx = _Context(tz, {d.lower().lstrip("@") for d in own_domains}, max_occurrences)
+    ctx.allow_sub_daily = allow_sub_daily
     out: list[Activity] = []
     for cal in cals:
         try:
@@ -89,9 +98,11 @@ def events_to_activities(
 
 
 class _Context:
-    def __init__(self, tz: tzinfo, own: set[str]) -> None:
+    def __init__(self, tz: tzinfo, own: set[str], max_occurrences: int = MAX_OCCURRENCES) -> None:
         self.tz = tz
         self.own = own
+        self.max_occurrences = max_occurrences
+        self.allow_sub_daily = False
 
     def internal(self, email: str) -> bool:
         domain = email.rsplit("@", 1)[-1]
@@ -113,7 +124,7 @@ def _calendar(cal: Calendar, ctx: _Context, start: datetime, end: datetime) -> l
         best = max(comps, key=_rank)
         out.append(_activity(best, uid, f"meeting:{uid}", ctx, cancel_all, recurring=False))
     if recurring:
-        for occ in _expand(cal, recurring, start, end):
+        for occ in _expand(cal, recurring, start, end, ctx):
             uid = event_uid(occ)
             if uid not in recurring:
                 continue
@@ -125,17 +136,52 @@ def _calendar(cal: Calendar, ctx: _Context, start: datetime, end: datetime) -> l
     return out
 
 
-def _expand(cal: Calendar, uids: set[str], start: datetime, end: datetime) -> Iterable[Component]:
+def _check_rules(comp: Component, uid: str, ctx: _Context) -> None:
+    """Refuse, before any expansion, a rule that is empty or repeats more than daily."""
+    rules = comp.get("RRULE")
+    for rule in rules if isinstance(rules, list) else [rules] if rules is not None else []:
+        freq = rule.get("FREQ") if hasattr(rule, "get") else None
+        freq = (freq[0] if isinstance(freq, list) and freq else freq) or ""
+        if not str(freq).strip():
+            raise BadRecord(f"event {uid!r} has an empty RRULE (no FREQ)", source_id=uid)
+        if str(freq).upper() in SUB_DAILY and not ctx.allow_sub_daily:
+            raise BadRecord(
+                f"event {uid!r} repeats {str(freq).upper()}: rules more frequent than hourly "
+                "are refused (set allow_sub_daily: true on the source to expand them)",
+                source_id=uid,
+            )
+
+
+def _expand(
+    cal: Calendar, uids: set[str], start: datetime, end: datetime, ctx: _Context
+) -> Iterable[Component]:
     sub = Calendar()
-    for comp in cal.subcomponents:
-        if comp.name == "VTIMEZONE" or (comp.name == "VEVENT" and event_uid(comp) in uids):
-            sub.add_component(comp)
+    uid = next(iter(sorted(uids)))
     try:
+        for comp in cal.subcomponents:
+            if comp.name == "VTIMEZONE" or (comp.name == "VEVENT" and event_uid(comp) in uids):
+                if comp.name == "VEVENT":
+                    _check_rules(comp, event_uid(comp), ctx)
+                sub.add_component(comp)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", GloballyUniqueTZIDGuessed)
-            return list(recurring_ical_events.of(sub).between(start, end))
+            query = recurring_ical_events.of(sub)
+            found = []
+            # Series by series, lazily: the limit stops a flood before it is built.
+            for series in query.series:
+                for occ in series.between(query.to_datetime(start), query.to_datetime(end)):
+                    found.append(occ)
+                    if len(found) > ctx.max_occurrences:
+                        raise BadRecord(
+                            f"recurring event {uid!r} has more than {ctx.max_occurrences} "
+                            "occurrences in the expansion window (raise max_occurrences on "
+                            "the source to keep them)",
+                            source_id=uid,
+                        )
+            return [o.as_component(query.keep_recurrence_attributes) for o in found]
+    except BadRecord:
+        raise
     except Exception as exc:  # bad RRULE, period ending before it starts, unknown TZ …
-        uid = next(iter(sorted(uids)))
         raise BadRecord(
             f"cannot expand recurring event {uid!r}: {type(exc).__name__}: {exc}", source_id=uid
         ) from None
