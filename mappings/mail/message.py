@@ -98,6 +98,12 @@ def parse_message(
     key = _key(mid, headers, body)
 
     participants = _participants(headers, own, fallbacks)
+    if not any(p.role == "from" for p in participants) and _cut_off(raw, head, body):
+        raise BadRecord(
+            "header block cut off (no blank line after the headers, no usable From): "
+            "the file is an incomplete delivery",
+            source_id=key,
+        )
     refs = message_ids(headers.first("references"))
     in_reply_to = message_ids(headers.first("in-reply-to"))
     root = refs[0] if refs else (in_reply_to[0] if in_reply_to else mid)
@@ -182,6 +188,12 @@ class _Headers:
 
     def all(self, name: str) -> list[str]:
         return self.values.get(name, [])
+
+
+def _cut_off(raw: bytes, head: bytes, body: bytes) -> bool:
+    """The file ends inside its header block: nothing after the headers, not even the blank
+    line that ends them (a delivery interrupted while it was written)."""
+    return not body and head == raw and not raw.endswith((b"\n\n", b"\r\n\r\n"))
 
 
 def _note(fallbacks: list[str], fb: str | None) -> None:

@@ -279,6 +279,10 @@ def normalize_message_id(value: str | None) -> str | None:
     """
     if not value:
         return None
+    # 8-bit bytes (kept by the parser as lone surrogates) are read as UTF-8, invalid ones as
+    # U+FFFD, the same as message_id_of reads them from the raw bytes: an id is always
+    # valid text, so it can be a key and a quarantine entry on any database.
+    value = value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     value = _FOLD.sub("", value).strip()
     m = _ANGLE.search(value)
     inner = m.group(1) if m else value
@@ -318,4 +322,4 @@ def message_id_of(raw: bytes) -> str | None:
     m = _MESSAGE_ID.search(head)
     if m is None:
         return None
-    return normalize_message_id(m.group(1).decode("ascii", "replace"))
+    return normalize_message_id(m.group(1).decode("utf-8", "replace"))
