@@ -24,6 +24,14 @@ _BOM = b"\xef\xbb\xbf"
 # A cell larger than csv's default limit (128 KiB) is legal in an export (long notes).
 csv.field_size_limit(16 << 20)
 
+XLSX_MAX_BYTES = 512 << 20
+"""Uncompressed size of a workbook's parts that is read at most (a 200 KB zip can hold GBs)."""
+XLSX_MAX_RATIO = 200
+"""Compression ratio of any part beyond which a workbook is refused as a decompression bomb
+(real sheets compress about 5-20x; the 206 KB bomb of issue 16 was ~25,000x)."""
+MAX_CELL_CHARS = 32_767
+"""Excel's own cell limit: a longer cell is a broken row, quarantined."""
+
 Row = tuple[int, list[str] | None, str | None, str | None, bool]
 """(line, cells, problem, text, lenient): lenient rows are padded when short (xlsx stores no
 trailing empty cells); CSV rows must be whole. A tuple, not a class: there is one per row."""
@@ -174,6 +182,35 @@ def _cell_text(v: Any) -> str:
     if isinstance(v, date | time):
         return v.isoformat()
     return str(v)
+
+
+class WorkbookRefused(ValueError):
+    """A workbook over a limit: quarantined with the reason, never opened."""
+
+
+def check_workbook(
+    path: Path, max_bytes: int = XLSX_MAX_BYTES, max_ratio: int = XLSX_MAX_RATIO
+) -> None:
+    """Refuse a decompression bomb from the zip directory alone, before any part is inflated."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            infos = z.infolist()
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise FatalError(f"{path}: not a readable .xlsx workbook ({exc})") from None
+    total = sum(i.file_size for i in infos)
+    if total > max_bytes:
+        raise WorkbookRefused(
+            f"{path.name}: {total:,} bytes uncompressed, over the limit of {max_bytes:,} "
+            "(raise max_xlsx_mb on the source if the workbook is genuine)"
+        )
+    for i in infos:
+        if i.file_size > 1 << 20 and i.file_size > max_ratio * max(i.compress_size, 1):
+            raise WorkbookRefused(
+                f"{path.name}: part {i.filename} inflates {i.file_size // max(i.compress_size, 1):,}x "
+                f"(limit {max_ratio}x): refused as a decompression bomb"
+            )
 
 
 def _open_workbook(path: Path) -> Any:

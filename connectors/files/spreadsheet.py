@@ -24,7 +24,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from connectors.files.sheet_rows import Row, csv_line, csv_rows, xlsx_row_count, xlsx_rows
+from connectors.files.sheet_rows import (
+    MAX_CELL_CHARS,
+    XLSX_MAX_BYTES,
+    Row,
+    WorkbookRefused,
+    check_workbook,
+    csv_line,
+    csv_rows,
+    xlsx_row_count,
+    xlsx_rows,
+)
 from connectors.page import Cursor, Page, RawBad
 from kizuna.errors import FatalError
 
@@ -117,10 +127,11 @@ def estimate_rows(path: Path) -> int | None:
     try:
         size = path.stat().st_size
         if is_xlsx(path):
+            check_workbook(path)
             return xlsx_row_count(path)
         with path.open("rb") as f:
             head = f.read(1 << 18)
-    except OSError:
+    except (OSError, WorkbookRefused):
         return None
     lines = head.count(b"\n")
     if lines <= 1 or not head:
@@ -139,17 +150,31 @@ def pages(
     key_candidates: Sequence[str] = (),
     page_size: int = PAGE_SIZE,
     snapshot: bool = True,
+    max_xlsx_bytes: int = XLSX_MAX_BYTES,
+    max_cell_chars: int = MAX_CELL_CHARS,
 ) -> Iterator[Page[SheetCursor]]:
     """Pages of rows from the file; nothing at all when it is the file the cursor saw.
 
     ``key_candidates``: the first one present in the header is the row key; a row whose key
     cell is empty is quarantined. ``snapshot=False`` leaves rows missing from the file alone.
+    A workbook over ``max_xlsx_bytes`` uncompressed (or inflating like a bomb) is one
+    quarantined item; a row with a cell over ``max_cell_chars`` is a quarantined row.
     """
     ident = identify(path)
     if ident.same_file(cursor):
         return
+    if is_xlsx(path):
+        try:
+            check_workbook(path, max_xlsx_bytes)
+        except WorkbookRefused as exc:
+            yield Page([], ident.cursor(complete=False, rows=0), bad=[_refused(path, exc)])
+            return
     rows = xlsx_rows(path, sheet) if is_xlsx(path) else csv_rows(path, encoding)
-    yield from _paginate(rows, ident, key_candidates, page_size, snapshot, path)
+    yield from _paginate(rows, ident, key_candidates, page_size, snapshot, path, max_cell_chars)
+
+
+def _refused(path: Path, exc: Exception) -> RawBad:
+    return RawBad(f"file:{path.name}", str(exc), None, path=str(path))
 
 
 # -- pages ------------------------------------------------------------------------------------
@@ -175,6 +200,7 @@ def _paginate(
     page_size: int,
     snapshot: bool,
     path: Path,
+    max_cell_chars: int = MAX_CELL_CHARS,
 ) -> Iterator[Page[SheetCursor]]:
     header: list[str] | None = None
     key_at: int | None = None
@@ -200,6 +226,11 @@ def _paginate(
             key_at = header.index(key) if key is not None else None
             continue
         # The common case first: a whole, decodable row with its key.
+        if cells is not None and problem is None:
+            longest = max(map(len, cells), default=0)
+            if longest > max_cell_chars:
+                problem = f"a cell of {longest:,} characters (limit {max_cell_chars:,})"
+                text = csv_line([c[:200] for c in cells])
         if (
             problem is None
             and cells is not None
@@ -231,7 +262,7 @@ def _paginate(
             problem = f"empty key column {header[key_at]!r}"
         if problem is not None:
             text = text if text is not None else csv_line(cells or [])
-            bad.append(RawBad(sid, f"line {line}: {problem}", text))
+            bad.append(RawBad(sid, f"line {line}: {problem}", text, path=f"{path}#line{line}"))
             if sid is not None:
                 seen.append(sid)  # present but broken: not vanished
         else:

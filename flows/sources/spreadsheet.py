@@ -46,6 +46,10 @@ class Config(SourceConfig):
     """Header → unified field (``person.full_name``, ``deal.amount``, ``attributes.rank``)."""
     on_missing: Literal["mark_deleted", "keep"] = "mark_deleted"
     stream: str = Field(default="rows", min_length=1)
+    max_xlsx_mb: int = Field(default=512, ge=1, le=65_536)
+    """Uncompressed size of an .xlsx read at most; a bigger (or bomb-like) file is quarantined."""
+    max_cell_chars: int = Field(default=32_767, ge=1, le=10_000_000)
+    """A row with a longer cell is quarantined (Excel itself stops at 32,767)."""
     page_size: int = Field(default=conn.PAGE_SIZE, ge=1, le=50_000)
 
 
@@ -90,6 +94,8 @@ def streams(name: str, cfg: Config, ws: Workspace) -> list[StreamSpec]:
             key_candidates=candidates,
             page_size=cfg.page_size,
             snapshot=cfg.on_missing == "mark_deleted",
+            max_xlsx_bytes=cfg.max_xlsx_mb << 20,
+            max_cell_chars=cfg.max_cell_chars,
         )
 
     def map_row(raw: dict[str, Any]) -> list[r.Record]:

@@ -65,7 +65,7 @@ def test_a_header_block_cut_off_mid_from_is_quarantined(tmp_path: Path, engine: 
     _maildir(
         tmp_path,
         {
-            "new/1700000000.M1P1.host": DATE + b"Subject: cut\nMessage-ID: <cut@x>\nFrom: \"Sato",
+            "new/1700000000.M1P1.host": DATE + b'Subject: cut\nMessage-ID: <cut@x>\nFrom: "Sato',
             "new/1700000001.M2P1.host": HEAD + DATE + b"Message-ID: <whole@x>\n" + BODY,
         },
     )
