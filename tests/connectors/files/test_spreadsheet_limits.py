@@ -20,10 +20,12 @@ def _bomb(path: Path) -> None:
     wb.active.append(["C1", "株式会社ABC"])  # type: ignore[union-attr]
     wb.save(path)
     chunk = b"0" * (1 << 20)
-    with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as z:
-        with z.open("xl/padding.xml", "w", force_zip64=True) as f:
-            for _ in range(1024):
-                f.write(chunk)
+    with (
+        zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as z,
+        z.open("xl/padding.xml", "w", force_zip64=True) as f,
+    ):
+        for _ in range(1024):
+            f.write(chunk)
 
 
 def test_a_decompression_bomb_is_quarantined_without_inflating(tmp_path: Path) -> None:
