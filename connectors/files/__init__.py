@@ -2,4 +2,4 @@
 Maildir, .eml) and calendar files (.ics). Readers yield pages with a file-fingerprint cursor.
 """
 
-__all__ = ["ical_split", "icsfiles", "mail_layout", "mailfiles", "spreadsheet"]
+__all__ = ["ical_split", "icsfiles", "mail_layout", "mailfiles", "sheet_encoding", "spreadsheet"]

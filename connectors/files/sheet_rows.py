@@ -16,10 +16,10 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import IO, Any
 
+from connectors.files.sheet_encoding import TextFormat
 from kizuna.errors import FatalError
 
 _DECODE_CHUNK = 1 << 20
-_SNIFF_LIMIT = 8 << 20
 _BOM = b"\xef\xbb\xbf"
 # A cell larger than csv's default limit (128 KiB) is legal in an export (long notes).
 csv.field_size_limit(16 << 20)
@@ -35,50 +35,6 @@ MAX_CELL_CHARS = 32_767
 Row = tuple[int, list[str] | None, str | None, str | None, bool]
 """(line, cells, problem, text, lenient): lenient rows are padded when short (xlsx stores no
 trailing empty cells); CSV rows must be whole. A tuple, not a class: there is one per row."""
-
-
-def detect_encoding(path: Path) -> str:
-    """UTF-8 (with or without BOM) if the bytes are valid UTF-8, else cp932.
-
-    Reads until the first chunk holding non-ASCII bytes (or the sniff limit): an export whose
-    first rows are ASCII only still gets judged by its Japanese text.
-    """
-    import codecs
-
-    with path.open("rb") as f:
-        head = f.read(len(_BOM))
-        if head == _BOM:
-            return "utf-8-sig"
-        dec = codecs.getincrementaldecoder("utf-8")()
-        data = head
-        read = len(head)
-        while True:
-            if not data.isascii():
-                try:
-                    dec.decode(data, final=False)
-                except UnicodeDecodeError:
-                    return "cp932"
-                return "utf-8"
-            dec.decode(data, final=False)
-            if read >= _SNIFF_LIMIT:
-                return "utf-8"
-            data = f.read(1 << 16)
-            if not data:
-                return "utf-8"
-            read += len(data)
-
-
-def resolve_encoding(path: Path, encoding: str) -> str:
-    enc = encoding.lower().replace("_", "-")
-    if enc == "auto":
-        return detect_encoding(path)
-    if enc in ("shift-jis", "sjis", "cp932", "windows-31j", "ms932"):
-        return "cp932"
-    if enc in ("utf-8", "utf8"):
-        return "utf-8"
-    if enc in ("utf-8-sig", "utf8-sig"):
-        return "utf-8-sig"
-    raise FatalError(f"unsupported encoding {encoding!r} for {path}")
 
 
 def csv_line(cells: Sequence[str]) -> str:
@@ -136,11 +92,20 @@ def _decoded_lines(f: IO[bytes], encoding: str, problems: dict[int, str]) -> Ite
             return
 
 
-def csv_rows(path: Path, encoding: str) -> Iterator[Row]:
-    enc = resolve_encoding(path, encoding)
+def _utf16_lines(f: IO[bytes], encoding: str) -> Iterator[str]:
+    """UTF-16 cannot be cut at a 0x0A byte; its decoder reads it (BOM and all) as a stream.
+    Unpaired surrogates become U+FFFD: such a cell is visibly damaged, never a stopped file."""
+    yield from io.TextIOWrapper(f, encoding=encoding, errors="replace", newline="")
+
+
+def csv_rows(path: Path, fmt: TextFormat) -> Iterator[Row]:
+    enc = fmt.encoding
     problems: dict[int, str] = {}
     with path.open("rb") as f:
-        reader = csv.reader(_decoded_lines(f, enc, problems))
+        lines = (
+            _utf16_lines(f, enc) if enc.startswith("utf-16") else _decoded_lines(f, enc, problems)
+        )
+        reader = csv.reader(lines, delimiter=fmt.delimiter)
         last = 0
         while True:
             start = last + 1
@@ -220,7 +185,11 @@ def _open_workbook(path: Path) -> Any:
         with warnings.catch_warnings():
             # Real exports carry features openpyxl skips (data validation, slicers); fine.
             warnings.filterwarnings("ignore", category=UserWarning, module="openpyxl")
-            return openpyxl.load_workbook(path, read_only=True, data_only=True)
+            # openpyxl judges by the name; a workbook saved as .csv is handed over as bytes.
+            src: Any = (
+                path if path.suffix.lower() in (".xlsx", ".xlsm") else io.BytesIO(path.read_bytes())
+            )
+            return openpyxl.load_workbook(src, read_only=True, data_only=True)
     except Exception as exc:
         raise FatalError(f"{path}: not a readable .xlsx workbook ({exc})") from None
 

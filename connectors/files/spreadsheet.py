@@ -1,4 +1,6 @@
-"""Spreadsheet exports on disk: CSV (UTF-8, UTF-8 with BOM, Shift_JIS as cp932) and ``.xlsx``.
+"""Spreadsheet exports on disk: CSV/TSV (UTF-8 with or without BOM, Shift_JIS as cp932, EUC-JP,
+UTF-16 as Excel's "Unicode テキスト") and ``.xlsx``; how a text file is written is settled in
+:mod:`connectors.files.sheet_encoding`.
 
 A file is a snapshot: every sync that finds it changed reads it whole and the last page says
 so (``snapshot_end``), letting the engine retire rows that vanished. What makes this cheap is
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from connectors.files import sheet_encoding
 from connectors.files.sheet_rows import (
     MAX_CELL_CHARS,
     XLSX_MAX_BYTES,
@@ -38,7 +41,10 @@ from connectors.files.sheet_rows import (
 from connectors.page import Cursor, Page, RawBad
 from kizuna.errors import FatalError
 
-Encoding = Literal["auto", "utf-8", "utf-8-sig", "cp932", "shift_jis"]
+Encoding = Literal[
+    "auto", "utf-8", "utf-8-sig", "cp932", "shift_jis", "euc-jp", "utf-16", "utf-16-le", "utf-16-be"
+]
+Delimiter = Literal["auto", "comma", "tab", "semicolon"]
 
 PAGE_SIZE = 2000
 _HASH_CHUNK = 1 << 20
@@ -102,7 +108,25 @@ def identify(path: Path) -> FileIdentity:
 
 
 def is_xlsx(path: Path) -> bool:
-    return path.suffix.lower() in (".xlsx", ".xlsm")
+    """By name, or by content: a workbook saved under a .csv name is still a workbook."""
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        return True
+    try:
+        with path.open("rb") as f:
+            head = f.read(4)
+    except OSError:
+        return False
+    return head == b"PK\x03\x04" and _zip_is_workbook(path)
+
+
+def _zip_is_workbook(path: Path) -> bool:
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            return "xl/workbook.xml" in z.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return False
 
 
 def fold_header(text: str) -> str:
@@ -146,6 +170,7 @@ def pages(
     cursor: SheetCursor | None,
     *,
     encoding: str = "auto",
+    delimiter: str = "auto",
     sheet: str | None = None,
     key_candidates: Sequence[str] = (),
     page_size: int = PAGE_SIZE,
@@ -169,8 +194,13 @@ def pages(
         except WorkbookRefused as exc:
             yield Page([], ident.cursor(complete=False, rows=0), bad=[_refused(path, exc)])
             return
-    rows = xlsx_rows(path, sheet) if is_xlsx(path) else csv_rows(path, encoding)
-    yield from _paginate(rows, ident, key_candidates, page_size, snapshot, path, max_cell_chars)
+        rows, how = xlsx_rows(path, sheet), ""
+    else:
+        fmt = sheet_encoding.resolve(path, encoding, delimiter)
+        rows, how = csv_rows(path, fmt), fmt.describe()
+    yield from _paginate(
+        rows, ident, key_candidates, page_size, snapshot, path, max_cell_chars, how
+    )
 
 
 def _refused(path: Path, exc: Exception) -> RawBad:
@@ -178,6 +208,28 @@ def _refused(path: Path, exc: Exception) -> RawBad:
 
 
 # -- pages ------------------------------------------------------------------------------------
+def _no_key(path: Path, header: list[str], candidates: Sequence[str], how: str) -> str:
+    """No key column: when the headers look garbled the encoding is the likely cause."""
+    shown = ", ".join(h[:30] for h in header[:12]) + (" …" if len(header) > 12 else "")
+    msg = f"{path}: no key column; looked for {', '.join(candidates)} in headers {shown}"
+    if not how:
+        return msg + "; set `key:` to the column that names a row"
+    garbled = any("\ufffd" in h for h in header) or _looks_misread(header)
+    if garbled:
+        return (
+            f"{path}: the headers are unreadable when {how}; set `encoding:` "
+            "(utf-8, cp932, euc-jp, utf-16) in this source to the file's real encoding"
+        )
+    return msg + f" ({how}); set `key:` to the column that names a row, or `encoding:` if misread"
+
+
+def _looks_misread(header: Sequence[str]) -> bool:
+    """Half-width katakana runs are what EUC-JP or UTF-8 bytes look like read as cp932."""
+    text = "".join(header)
+    odd = sum(1 for ch in text if "\uff61" <= ch <= "\uff9f" or "\x80" <= ch <= "\xff")
+    return bool(text) and odd / len(text) > 0.3
+
+
 def _header(cells: Sequence[str]) -> list[str]:
     """Clean header names; blank ones get a position name, repeats a suffix, so no cell is lost."""
     out: list[str] = []
@@ -201,6 +253,7 @@ def _paginate(
     snapshot: bool,
     path: Path,
     max_cell_chars: int = MAX_CELL_CHARS,
+    how: str = "",
 ) -> Iterator[Page[SheetCursor]]:
     header: list[str] | None = None
     key_at: int | None = None
@@ -219,10 +272,7 @@ def _paginate(
             width = len(header)
             key = pick_key(header, key_candidates) if key_candidates else None
             if key_candidates and key is None:
-                raise FatalError(
-                    f"{path}: no key column; looked for {', '.join(key_candidates)} "
-                    f"in headers {', '.join(header)}"
-                )
+                raise FatalError(_no_key(path, header, key_candidates, how))
             key_at = header.index(key) if key is not None else None
             continue
         # The common case first: a whole, decodable row with its key.
@@ -284,6 +334,7 @@ def _paginate(
 
 __all__ = [
     "PAGE_SIZE",
+    "Delimiter",
     "Encoding",
     "FileIdentity",
     "SheetCursor",

@@ -39,7 +39,10 @@ class Config(SourceConfig):
     """The export file (CSV or .xlsx), relative to the workspace file."""
     key: str | None = None
     """The column naming a row; by default 顧客ID / ID / Customer ID, else メールアドレス."""
-    encoding: Literal["auto", "utf-8", "utf-8-sig", "cp932", "shift_jis"] = "auto"
+    encoding: conn.Encoding = "auto"
+    """auto detects UTF-8 (BOM or not), cp932, EUC-JP and UTF-16; name one to override."""
+    delimiter: conn.Delimiter = "auto"
+    """auto: tab when the header line has more tabs than commas (Excel's Unicode テキスト)."""
     sheet: str | None = None
     """For .xlsx: the sheet to read (the first one by default)."""
     columns: dict[str, Target] = Field(default_factory=dict)
@@ -90,6 +93,7 @@ def streams(name: str, cfg: Config, ws: Workspace) -> list[StreamSpec]:
             path,
             sheet_cursor,
             encoding=cfg.encoding,
+            delimiter=cfg.delimiter,
             sheet=cfg.sheet,
             key_candidates=candidates,
             page_size=cfg.page_size,

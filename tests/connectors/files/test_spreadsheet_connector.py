@@ -9,7 +9,7 @@ import openpyxl
 import pytest
 
 from connectors.files import spreadsheet as s
-from connectors.files.sheet_rows import detect_encoding
+from connectors.files.sheet_encoding import detect_encoding
 from connectors.page import Page
 from kizuna.errors import FatalError
 
