@@ -69,6 +69,8 @@ class StreamResult:
     unchanged: int = 0
     stats: PageStats = field(default_factory=PageStats)
     resynced: bool = False
+    remapped: bool = False
+    """The mapping or options changed since the last sync, so the stream was read again."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -80,6 +82,7 @@ class StreamResult:
             **self.stats.counts(),
             "by_entity": dict(self.stats.by_entity),
             "resynced": self.resynced,
+            "remapped": self.remapped,
         }
 
 
@@ -163,6 +166,7 @@ def run_stream(
     key = spec.key
     result = StreamResult(spec.connector, spec.stream)
     with write_transaction(engine) as conn:
+        result.remapped = state.check_fingerprint(conn, key, spec.fingerprint)
         stored = state.load_cursor(conn, key)
         run_row = state.start_run(conn, key, run_id)
     cursor = spec.cursor_type.model_validate(stored) if stored is not None else None

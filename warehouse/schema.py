@@ -257,6 +257,8 @@ class SyncState(Base):
     cursor: Mapped[dict[str, Any] | None] = mapped_column(Json)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_run_id: Mapped[str | None] = mapped_column(String(64))
+    fingerprint: Mapped[str | None] = mapped_column(String(64))
+    """The mapping and options the stored rows were made with; a new one re-reads the stream."""
 
 
 class SyncRun(Base):

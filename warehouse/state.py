@@ -79,6 +79,58 @@ def reset_cursor(conn: Connection, key: StreamKey) -> None:
     )
 
 
+def check_fingerprint(conn: Connection, key: StreamKey, fingerprint: str) -> bool:
+    """Record the mapping a stream is synced with; True when it changed since the last sync.
+
+    A change clears the cursor in the same transaction, so the stream is read again from the
+    start and every row is mapped anew (its payload hash includes the fingerprint). A stream
+    without a recorded fingerprint (a warehouse from before fingerprints) adopts the current
+    one without a re-read.
+    """
+    st = t.SyncState
+    row = conn.execute(
+        select(st.fingerprint).where(st.connector == key.connector, st.stream == key.stream)
+    ).first()
+    if row is None:
+        conn.execute(
+            insert(st).values(
+                connector=key.connector,
+                stream=key.stream,
+                updated_at=now(),
+                cursor=None,
+                fingerprint=fingerprint,
+            )
+        )
+        return False
+    if row[0] == fingerprint:
+        return False
+    changed = row[0] is not None
+    values: dict[str, Any] = {"fingerprint": fingerprint, "updated_at": now()}
+    if changed:
+        values["cursor"] = None
+    conn.execute(
+        update(st).where(st.connector == key.connector, st.stream == key.stream).values(values)
+    )
+    return changed
+
+
+def reset_stream(conn: Connection, key: StreamKey) -> int:
+    """Read a stream from scratch next time and re-apply every row, even unchanged ones.
+
+    Only the cursor and the stored payload hashes are forgotten: the unified rows, their
+    lineage, identity decisions and consent stay, and the re-read updates them in place.
+    Returns how many lineage rows will be re-applied.
+    """
+    reset_cursor(conn, key)
+    sr = t.SourceRecord
+    res = conn.execute(
+        update(sr)
+        .where(sr.connector == key.connector, sr.stream == key.stream)
+        .values(payload_hash="")
+    )
+    return int(res.rowcount or 0)
+
+
 def quarantine(
     conn: Connection, key: StreamKey, items: Sequence[Quarantined], run_id: str | None
 ) -> int:

@@ -1,7 +1,8 @@
 """``type: spreadsheet`` sources: one CSV or ``.xlsx`` export, one stream of rows.
 
-The stream's fingerprint covers the column map, the key and the phone region, so changing
-any of them re-applies every row on the next sync even though the file did not change.
+The stream's fingerprint covers the column map, the key, the reading options (encoding,
+delimiter, sheet) and the phone region, so changing any of them re-reads the file and
+re-applies every row on the next sync even though the file did not change.
 """
 
 from __future__ import annotations
@@ -111,6 +112,7 @@ def streams(name: str, cfg: Config, ws: Workspace) -> list[StreamSpec]:
             "columns": dict(cfg.columns),
             "key": candidates,
             "region": ws.company.phone_region,
+            "read": [cfg.encoding, cfg.delimiter, cfg.sheet, cfg.on_missing],
         }
     )
     return [

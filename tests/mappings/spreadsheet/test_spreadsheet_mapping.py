@@ -125,7 +125,6 @@ def test_custom_column_map_overrides_and_extends_defaults() -> None:
         ("金額", "約300万", "金額: not an amount: '約300万'"),
         ("生年月日", "1980/02/30", "生年月日: no such date"),
         ("法人番号", "12345", "法人番号: not a 13-digit 法人番号: '12345'"),
-        ("担当営業", "佐藤", "担当営業: not an email address: '佐藤'"),
     ],
 )
 def test_bad_values_name_the_column_and_the_value(header: str, value: str, fragment: str) -> None:
@@ -240,3 +239,24 @@ def test_japanese_phone_shortcut_agrees_with_libphonenumber() -> None:
         if rnd.random() < 0.2:
             text = text.translate(str.maketrans("0123456789", "０１２３４５６７８９"))
         assert phone(text, "JP") == normalize_phone(text, "JP"), text
+
+
+def test_japanese_owner_and_address_headers_are_guessed_right() -> None:
+    """担当者/担当/営業担当 are our rep (not the contact); 都道府県 is part of the address."""
+    for header in ("担当者", "担当", "営業担当"):
+        recs = SheetMapping()(
+            {"会社名": "いろは", "氏名": "田中太郎", header: "Sato@Ours.co.jp",
+             "都道府県": "東京都", "住所": "千代田区丸の内1-1"},
+            "C1",
+        )
+        org, person = recs[0], recs[1]
+        assert isinstance(org, r.Organization) and isinstance(person, r.Person)
+        assert person.full_name == "田中太郎" and person.owner_email == "sato@ours.co.jp"
+        assert org.address == "東京都千代田区丸の内1-1"
+        assert "都道府県" not in person.attributes
+
+
+def test_a_rep_name_in_the_owner_column_is_kept_not_refused() -> None:
+    person = SheetMapping()({"氏名": "田中太郎", "担当者": "佐藤", "メール": "t@x.jp"}, "C1")[0]
+    assert isinstance(person, r.Person)
+    assert person.owner_email is None and person.attributes["担当者"] == "佐藤"
