@@ -11,8 +11,6 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from warehouse.db import open_warehouse
-
 _engines: dict[str, Engine] = {}
 
 QUIET = {
@@ -38,10 +36,14 @@ def quiet_prefect(home: Path | None = None) -> None:
 
 
 def engine_for(url: str) -> Engine:
-    """One migrated engine per warehouse URL per process."""
+    """One migrated engine per warehouse URL per process (``postgres://`` accepted); a URL
+    that cannot be opened raises one clear error (see ``flows.warehouse_url``)."""
+    from flows.warehouse_url import normalize, open_or_explain
+
+    url = normalize(url)
     eng = _engines.get(url)
     if eng is None:
-        eng = _engines[url] = open_warehouse(url)
+        eng = _engines[url] = open_or_explain(url)
     return eng
 
 

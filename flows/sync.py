@@ -17,6 +17,10 @@ from flows.sources import registry
 from kizuna.errors import TransientError
 
 
+class StreamsFailed(RuntimeError):
+    """Some streams failed; each one's reason is in its ``sync_run`` row (and the message)."""
+
+
 def only_transient(task: Any, task_run: Any, state: State[Any]) -> bool:
     """Retry a stream only when the failure says retrying can help (429, 5xx, timeouts).
 
@@ -112,7 +116,7 @@ def sync_workspace(
         except Exception as exc:
             failures.append(f"identity resolution: {exc}")
     if failures:
-        raise RuntimeError("some streams failed: " + "; ".join(failures))
+        raise StreamsFailed("some streams failed: " + "; ".join(failures))
     return results
 
 

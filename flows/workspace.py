@@ -115,14 +115,52 @@ _FIXES = {
 }
 
 
-def config_error(exc: ValidationError, file: Path | str, prefix: str = "") -> ConfigError:
-    """The first validation error as a ConfigError naming file, field and fix."""
-    err = exc.errors()[0]
+def _fields_at(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> set[str]:
+    """The field names a model accepts at ``loc`` (following nested models)."""
+    for part in loc:
+        if model is None:
+            return set()
+        info = model.model_fields.get(str(part))
+        ann = info.annotation if info else None
+        model = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+    return set(model.model_fields) if model is not None else set()
+
+
+def config_error(
+    exc: ValidationError, file: Path | str, prefix: str = "", model: type[BaseModel] | None = None
+) -> ConfigError:
+    """The first validation error as a ConfigError naming file, field and fix.
+
+    An unknown field is reported before the missing one it probably misspells (``pth:`` is
+    named, with "did you mean `path`"), and the two count as one problem.
+    """
+    errors = exc.errors()
+    unknown = [e for e in errors if e["type"] == "extra_forbidden"]
+    err = unknown[0] if unknown else errors[0]
     loc = ".".join(str(p) for p in err["loc"])
     field = f"{prefix}.{loc}" if prefix and loc else (prefix or loc)
     msg = err["msg"].removeprefix("Value error, ")
     fix = _FIXES.get(err["type"], "")
-    extra = len(exc.errors()) - 1
+    same: set[int] = {id(err)}
+    if unknown:
+        import difflib
+
+        name, parent = str(err["loc"][-1]), tuple(err["loc"][:-1])
+        missing = {
+            str(e["loc"][-1]): e
+            for e in errors
+            if e["type"] == "missing" and tuple(e["loc"][:-1]) == parent
+        }
+        known = sorted(_fields_at(model, parent) | set(missing))
+        guess = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        msg = f"unknown field {name!r}"
+        if guess:
+            fix = f"did you mean `{guess[0]}`? rename it"
+            if guess[0] in missing:
+                same.add(id(missing[guess[0]]))
+        elif known:
+            fix = f"remove it, or use one of: {', '.join(known)}"
+    extra = len([e for e in errors if id(e) not in same])
     if extra:
         msg += f" (and {extra} more problem{'s' if extra > 1 else ''})"
     return ConfigError(msg, file=str(file), field=field, fix=fix)
@@ -152,5 +190,5 @@ def read(path: str | Path = DEFAULT_FILE) -> Workspace:
     try:
         ws = Workspace.model_validate(data)
     except ValidationError as exc:
-        raise config_error(exc, p) from None
+        raise config_error(exc, p, model=Workspace) from None
     return ws.model_copy(update={"path": p.resolve()})

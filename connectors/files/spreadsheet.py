@@ -207,6 +207,25 @@ def _refused(path: Path, exc: Exception) -> RawBad:
     return RawBad(f"file:{path.name}", str(exc), None, path=str(path))
 
 
+def header(
+    path: Path, *, encoding: str = "auto", delimiter: str = "auto", sheet: str | None = None
+) -> tuple[list[str], str]:
+    """The header row as :func:`pages` sees it, and how the file was read (for people)."""
+    if not path.exists():
+        raise FatalError(f"spreadsheet not found: {path}")
+    if is_xlsx(path):
+        rows, how = xlsx_rows(path, sheet), f"workbook, sheet {sheet or '1'}"
+    else:
+        fmt = sheet_encoding.resolve(path, encoding, delimiter)
+        rows, how = csv_rows(path, fmt), fmt.describe()
+    for line, cells, problem, _text, _lenient in rows:
+        if cells is None:
+            raise FatalError(f"{path}: line {line}: header unreadable: {problem}")
+        if any(c.strip() for c in cells):
+            return _header(cells), how
+    return [], how
+
+
 # -- pages ------------------------------------------------------------------------------------
 def _no_key(path: Path, header: list[str], candidates: Sequence[str], how: str) -> str:
     """No key column: when the headers look garbled the encoding is the likely cause."""
@@ -340,6 +359,7 @@ __all__ = [
     "SheetCursor",
     "estimate_rows",
     "fold_header",
+    "header",
     "identify",
     "pages",
     "pick_key",

@@ -1,39 +1,112 @@
-"""What the ``kizuna`` sub-command modules share: the workspace option and error exits.
+"""What the ``kizuna`` sub-command modules share: consoles that never let data become markup
+or terminal control, the workspace option, times in the company's zone, and error exits.
 
-Every command ends the same way on a Kizuna error: one red line on stderr and exit code 2 for
-a configuration mistake (the admin must edit something), 1 for anything else.
+Every command ends the same way on an error: one red line on stderr with the fix, exit code 2
+for a configuration mistake (the admin must edit something), 1 for anything else. The
+traceback is printed only under ``kizuna --debug``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+import sys
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from rich.segment import Segment
+from rich.text import Text
 
 from kizuna.errors import ConfigError, KizunaError
 
 T = TypeVar("T")
 
-err_console = Console(stderr=True)
+# C0 controls but tab and newline, DEL, C1 controls, and the bidi overrides that reorder text.
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def strip_controls(text: str) -> str:
+    """Text a terminal shows as text: escape sequences, bells and bidi overrides removed."""
+    return _CONTROLS.sub("", text)
+
+
+def esc(value: object) -> str:
+    """A value from data (a name, a subject, a reason) safe inside Rich markup."""
+    return escape(strip_controls("" if value is None else str(value)))
+
+
+class SafeConsole(Console):
+    """A console that strips control characters from every string it renders (table cells,
+    titles, messages, Text objects), so an escape code stored in a customer's name never
+    reaches the terminal; Rich's own control segments (progress bars) pass. Markup in data is
+    the caller's job: pass data through :func:`esc` or as ``Text``."""
+
+    def render_str(self, text: str, *args: Any, **kwargs: Any) -> Text:
+        return super().render_str(strip_controls(text), *args, **kwargs)
+
+    def _render_buffer(self, buffer: Iterable[Segment]) -> str:
+        return super()._render_buffer(
+            s if s.control else Segment(strip_controls(s.text), s.style) for s in buffer
+        )
+
+
+def make_console(stderr: bool = False) -> SafeConsole:
+    """Piped output (logs, CI) gets a fixed readable width instead of Rich's 80 columns."""
+    stream = sys.stderr if stderr else sys.stdout
+    return SafeConsole(stderr=stderr, width=None if stream.isatty() else 120)
+
+
+err_console = make_console(stderr=True)
 
 WorkspaceOpt = Annotated[
     Path,
     typer.Option("--workspace", "-w", help="Workspace file.", envvar="KIZUNA_WORKSPACE"),
 ]
 
+DEBUG = {"on": False}
+"""Set by ``kizuna --debug``: errors print their traceback too."""
+
+
+def local_time(ts: datetime | None, zone: str, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored time as a person in the company reads it (naive times are UTC)."""
+    if ts is None:
+        return ""
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=UTC)
+    return ts.astimezone(ZoneInfo(zone)).strftime(fmt)
+
+
+def zone_label(zone: str) -> str:
+    """The zone's short name today (JST), for column headers: 'when (JST)'."""
+    return datetime.now(ZoneInfo(zone)).tzname() or zone
+
 
 def fail(exc: BaseException) -> typer.Exit:
-    """Print ``exc`` and return the Exit to raise (``raise fail(exc) from None``)."""
-    err_console.print(f"[bold red]error:[/] {exc}")
+    """Print ``exc`` in one line and return the Exit to raise (``raise fail(exc) from None``)."""
+    from flows.cli.errors import explain
+
+    if DEBUG["on"]:
+        import traceback
+
+        traceback.print_exception(exc, file=sys.stderr)
+    err_console.print(f"[bold red]error:[/] {esc(explain(exc))}")
     return typer.Exit(2 if isinstance(exc, ConfigError) else 1)
 
 
 def guard(fn: Callable[[], T]) -> T:
-    """Run ``fn``; a KizunaError ends the command through :func:`fail`."""
+    """Run ``fn``; a Kizuna error (or a warehouse that cannot be opened) ends the command."""
+    from flows.cli.errors import is_reportable
+
     try:
         return fn()
     except KizunaError as exc:
+        raise fail(exc) from None
+    except Exception as exc:
+        if not is_reportable(exc):
+            raise
         raise fail(exc) from None

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from flows.cli.common import DEBUG, esc, fail, guard, make_console
 from kizuna.errors import ConfigError, KizunaError
 
 app = typer.Typer(
@@ -27,9 +27,8 @@ app = typer.Typer(
     rich_markup_mode="markdown",
     pretty_exceptions_enable=False,
 )
-# Piped output (logs, CI) gets a fixed readable width instead of rich's 80-column default.
-console = Console(width=None if sys.stdout.isatty() else 120)
-err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
+console = make_console()
+err_console = make_console(stderr=True)
 
 WorkspaceOpt = Annotated[
     Path,
@@ -39,9 +38,16 @@ WorkspaceOpt = Annotated[
 ]
 
 
-def _fail(exc: BaseException) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {exc}")
-    return typer.Exit(code=2 if isinstance(exc, ConfigError) else 1)
+_fail = fail
+
+
+@app.callback()
+def _options(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="On an error, print the traceback as well.")
+    ] = False,
+) -> None:
+    DEBUG["on"] = debug
 
 
 @app.command()
@@ -60,8 +66,19 @@ def init(
 
     if path.exists() and not force:
         raise _fail(ConfigError("already exists", file=str(path), fix="pass --force to overwrite"))
-    path.write_text(render_workspace(company, domain or ["example.co.jp"]), encoding="utf-8")
-    console.print(f"Wrote [bold]{path}[/]. Edit the `sources:` section, then run `kizuna sync`.")
+    text = render_workspace(company, domain or ["example.co.jp"], path.resolve().parent)
+    path.write_text(text, encoding="utf-8")
+    from flows.cli.template import LOCAL_SOURCES
+
+    off = [n for n, rel in LOCAL_SOURCES.items() if not (path.resolve().parent / rel).exists()]
+    console.print(
+        f"Wrote [bold]{esc(path)}[/]. Edit the `sources:` section, then run `kizuna sync`."
+    )
+    if off:
+        console.print(
+            f"Disabled until their files exist: {', '.join(off)} "
+            f"(see {', '.join(LOCAL_SOURCES[n] for n in off)}); set `enabled: true` then."
+        )
 
 
 @app.command()
@@ -69,19 +86,33 @@ def sync(
     source: Annotated[
         str | None, typer.Argument(help="One source name from the workspace; all if omitted.")
     ] = None,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full",
+            help="Re-read every stream from scratch and re-apply every row "
+            "(lineage, identity decisions and consent are kept).",
+        ),
+    ] = False,
     workspace: WorkspaceOpt = Path("kizuna.yaml"),
 ) -> None:
     """Sync one source (or every enabled source) into the warehouse."""
     from flows import config
+    from flows.sources.registry import enabled_sources, source_config
 
-    try:
-        ws = config.load(workspace)
-        if source is not None:
-            from flows.sources.registry import source_config
+    ws = guard(lambda: config.load(workspace))
+    def chosen() -> list[str]:
+        if source is None:
+            return enabled_sources(ws)
+        source_config(ws, source)
+        return [source]
 
-            source_config(ws, source)
-    except KizunaError as exc:
-        raise _fail(exc) from None
+    names = guard(chosen)
+    if full:
+        from flows.cli.sources import reset
+
+        done = guard(lambda: reset(ws, names))
+        console.print(f"Full sync: {len(done)} stream(s) will be read from scratch.")
     ok = run_sync(ws.path, [source] if source else None)
     raise typer.Exit(0 if ok else 1)
 
@@ -97,21 +128,29 @@ def run_sync(workspace_file: Path, sources: list[str] | None) -> bool:
     run_id = uuid.uuid4().hex
     started = time.monotonic()
     ok = True
-    with summary.progress_bars(console) as reporter:
+    with summary.progress_bars(console) as reporter, summary.stream_errors_once(DEBUG["on"]):
         set_reporter(reporter)
         try:
             from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
-            from flows.sync import sync_workspace
+            from flows.sync import StreamsFailed, sync_workspace
 
             with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
                 sync_workspace(str(workspace_file), sources, run_id)
+        except StreamsFailed:
+            ok = False  # each failed stream is listed once, with its reason, below
         except Exception as exc:
             ok = False
-            err_console.print(f"[bold red]sync failed:[/] {exc}")
+            if DEBUG["on"]:
+                import traceback
+
+                traceback.print_exception(exc, file=sys.stderr)
+            from flows.cli.errors import explain
+
+            err_console.print(f"[bold red]sync failed:[/] {esc(explain(exc))}")
         finally:
             set_reporter(None)
-    summary.print_run(console, workspace_file, run_id, time.monotonic() - started)
+    guard(lambda: summary.print_run(console, workspace_file, run_id, time.monotonic() - started))
     return ok
 
 
@@ -121,11 +160,8 @@ def status(workspace: WorkspaceOpt = Path("kizuna.yaml")) -> None:
     from flows import config
     from flows.cli import summary
 
-    try:
-        ws = config.load(workspace)
-    except KizunaError as exc:
-        raise _fail(exc) from None
-    summary.print_status(console, ws)
+    ws = guard(lambda: config.load(workspace))
+    guard(lambda: summary.print_status(console, ws))
 
 
 @app.command()
@@ -145,14 +181,15 @@ def quarantine(
     from flows import config
     from flows.cli import audit
 
-    try:
-        ws = config.load(workspace)
-    except KizunaError as exc:
-        raise _fail(exc) from None
+    ws = guard(lambda: config.load(workspace))
     if as_json:
-        audit.write_quarantine_json(sys.stdout, ws, source=source, payload=show_payload)
+        guard(lambda: audit.write_quarantine_json(sys.stdout, ws, source=source, payload=show_payload))
         return
-    audit.print_quarantine(console, ws, source=source, limit=limit, payload=show_payload)
+    guard(
+        lambda: audit.print_quarantine(
+            console, ws, source=source, limit=limit, payload=show_payload
+        )
+    )
 
 
 @app.command()
@@ -235,13 +272,16 @@ from flows.cli.crm import crm_app  # noqa: E402
 
 app.add_typer(crm_app, name="crm")
 
+from flows.cli.sources import sources_app  # noqa: E402
+
+app.add_typer(sources_app, name="sources")
+
 
 def main() -> None:
     try:
         app()
     except KizunaError as exc:  # pragma: no cover - last line of defence
-        err_console.print(f"[bold red]error:[/] {exc}")
-        sys.exit(1)
+        raise SystemExit(fail(exc).exit_code) from None
 
 
 if __name__ == "__main__":  # pragma: no cover

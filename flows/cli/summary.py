@@ -18,8 +18,10 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 from sqlalchemy import Connection, func, select
 
+from flows.cli.common import esc
 from flows.config import load
 from flows.runtime import engine_for
 from flows.workspace import Workspace
@@ -37,6 +39,31 @@ class _RichReporter:
             self.progress.advance(tid, n)
 
         return tick
+
+
+@contextmanager
+def stream_errors_once(debug: bool) -> Iterator[None]:
+    """Keep Prefect's ERROR lines for failed task and flow runs off the terminal (they still
+    reach the Prefect API): the summary names each failed stream once, with its reason."""
+    import logging
+
+    names = ("prefect.flow_runs", "prefect.task_runs")
+    saved = {n: logging.getLogger(n).propagate for n in names}
+    if not debug:
+        for n in names:
+            logging.getLogger(n).propagate = False
+    try:
+        yield
+    finally:
+        for n, v in saved.items():
+            logging.getLogger(n).propagate = v
+
+
+def _reason(error: str) -> str:
+    """A stored stream error without the exception's class name for Kizuna's own errors."""
+    head, sep, rest = error.partition(": ")
+    own = {"FatalError", "ConfigError", "AuthError", "QuotaError", "TransientError"}
+    return rest if sep and head in own else error
 
 
 @contextmanager
@@ -73,8 +100,8 @@ def print_run(console: Console, workspace_file: Path, run_id: str, seconds: floa
         for row in rows:
             style = {"completed": "green", "failed": "red"}.get(row.status, "yellow")
             table.add_row(
-                f"{row.connector}/{row.stream}",
-                f"[{style}]{row.status}[/]",
+                Text(f"{row.connector}/{row.stream}"),
+                Text(row.status, style=style),
                 f"{row.inserted:,}",
                 f"{row.updated:,}",
                 f"{row.unchanged:,}",
@@ -85,7 +112,14 @@ def print_run(console: Console, workspace_file: Path, run_id: str, seconds: floa
         console.print(entity_table(ws))
         errors = [row for row in rows if row.error]
         for row in errors:
-            console.print(f"[red]{row.connector}/{row.stream} failed:[/] {row.error}")
+            console.print(
+                f"[red]{esc(row.connector)}/{esc(row.stream)} failed:[/] "
+                f"{esc(' '.join(_reason(row.error).split()))}"
+            )
+    from flows.cli.sources import unmapped_lines
+
+    for line in unmapped_lines(ws, sorted({row.connector for row in rows})):
+        console.print(f"[yellow]note:[/] {line}")
 
 
 def entity_table(ws: Workspace) -> Table:
@@ -113,7 +147,7 @@ def entity_table(ws: Workspace) -> Table:
         table.add_column("entity")
         table.add_column("total", justify="right")
         for s in sources:
-            table.add_column(f"from {s}", justify="right")
+            table.add_column(Text(f"from {s}"), justify="right")
         key = {
             "organizations": "organization",
             "people": "person",
@@ -195,7 +229,7 @@ def print_status(console: Console, ws: Workspace) -> None:
 
     engine = engine_for(ws.warehouse_url)
     st, r, q = t.SyncState, t.SyncRun, t.Quarantine
-    table = Table(title=f"Streams — {ws.company.name}", title_justify="left")
+    table = Table(title=f"Streams — {esc(ws.company.name)}", title_justify="left")
     for col in (
         "source/stream",
         "cursor",
@@ -229,7 +263,7 @@ def print_status(console: Console, ws: Workspace) -> None:
             try:
                 stream_names = [s.stream for s in registry.streams(ws, name)]
             except Exception as exc:
-                table.add_row(name, f"[red]{exc}[/]", "", "", "", "", "", "", "")
+                table.add_row(Text(name), Text(str(exc), style="red"), "", "", "", "", "", "", "")
                 continue
             for stream in stream_names:
                 last = conn.execute(
@@ -242,14 +276,16 @@ def print_status(console: Console, ws: Workspace) -> None:
                 text = cursor_text(cur)
                 nq = quarantined.get((name, stream), 0)
                 if last is None:
-                    table.add_row(f"{name}/{stream}", text, "never", "", "", "", "", "", str(nq))
+                    table.add_row(
+                        Text(f"{name}/{stream}"), Text(text), "never", "", "", "", "", "", str(nq)
+                    )
                     continue
                 style = {"completed": "green", "failed": "red"}.get(last.status, "yellow")
                 table.add_row(
-                    f"{name}/{stream}",
-                    text,
+                    Text(f"{name}/{stream}"),
+                    Text(text),
                     _age(last.finished_at or last.started_at),
-                    f"[{style}]{last.status}[/]",
+                    Text(last.status, style=style),
                     f"{last.inserted:,}",
                     f"{last.updated:,}",
                     f"{last.unchanged:,}",
@@ -268,6 +304,6 @@ def print_status(console: Console, ws: Workspace) -> None:
         for col in ("source/stream", "file or id", "reason"):
             qt.add_column(col)
         for c, s, sid, reason in recent:
-            qt.add_row(f"{c}/{s}", str(sid or ""), reason[:120])
+            qt.add_row(Text(f"{c}/{s}"), Text(str(sid or "")), Text(reason[:120]))
         console.print(qt)
     console.print(entity_table(ws))

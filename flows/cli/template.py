@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 TEMPLATE = """\
 # Kizuna workspace — one file configures one company. Secrets never go here: fields ending
 # in `_env` name an environment variable that holds the secret.
@@ -21,14 +23,19 @@ warehouse:
   url: sqlite:///kizuna.db
 
 sources:
-  # A customer/deal export from Excel or another CRM (CSV in UTF-8, UTF-8 with BOM or
-  # Shift_JIS as Excel writes it in Japan, or .xlsx). Common Japanese and English headers
-  # (会社名, 氏名, フリガナ, メールアドレス, 電話番号, 部署, 役職, 案件名, フェーズ, 金額,
-  # 受注予定日, Company, Email, Phone …) are recognised; map others under `columns:`.
+  # A customer/deal export from Excel or another CRM (CSV or tab-separated text, or .xlsx).
+  # Common Japanese and English headers (会社名, 氏名, フリガナ, メールアドレス, 電話番号, 部署,
+  # 役職, 案件名, フェーズ, 金額, 受注予定日, 担当者 = your rep, Company, Email …) are
+  # recognised; `kizuna sources discover customers` shows where each header goes.
+  # A source whose file or folder does not exist yet starts disabled: set `enabled: true`
+  # once it is there.
   customers:
     type: spreadsheet
+    enabled: {customers_on}
     path: data/customers.csv
     key: 顧客ID                 # the column that identifies a row; rows without it are quarantined
+    # encoding: auto            # auto | utf-8 | cp932 (Shift_JIS) | euc-jp | utf-16 — set it
+    #                           # when the headers come out garbled
     # columns:                  # header → unified field, for headers Kizuna does not know
     #   取引先担当者: person.full_name
     on_missing: mark_deleted     # a row gone from the file: mark_deleted | keep
@@ -36,6 +43,7 @@ sources:
   # Mail exported or synced to disk: an mbox file, a Maildir, or a folder of .eml files.
   mail:
     type: mail
+    enabled: {mail_on}
     path: data/mail
     # format: auto              # auto | mbox | maildir | eml (eml: every file is one message)
     # headers_only: false       # true: keep no snippet (subject, people and thread only)
@@ -44,6 +52,7 @@ sources:
   # Calendar files (.ics). Recurring meetings are expanded within the window below.
   calendar:
     type: ics
+    enabled: {calendar_on}
     path: data/calendars
     expand_past_days: 180
     expand_future_days: 90
@@ -215,9 +224,23 @@ outbound:
 """
 
 
-def render_workspace(company: str, domains: list[str]) -> str:
+LOCAL_SOURCES = {
+    "customers": "data/customers.csv",
+    "mail": "data/mail",
+    "calendar": "data/calendars",
+}
+
+
+def render_workspace(company: str, domains: list[str], root: Path | None = None) -> str:
+    """The template; each local source is enabled only if its file or folder exists under
+    ``root`` (the workspace's folder), so a first ``kizuna sync`` never fails on a missing one."""
+    on = {
+        f"{name}_on": "true" if root is not None and (root / rel).exists() else "false"
+        for name, rel in LOCAL_SOURCES.items()
+    }
     return TEMPLATE.format(
         company=company,
         domains=", ".join(domains),
         first_domain=domains[0] if domains else "example.co.jp",
+        **on,
     )

@@ -59,7 +59,7 @@ def source_config(ws: Workspace, name: str) -> SourceConfig:
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        raise config_error(exc, ws.path, prefix=f"sources.{name}") from None
+        raise config_error(exc, ws.path, prefix=f"sources.{name}", model=model) from None
 
 
 def validate_sources(ws: Workspace) -> None:

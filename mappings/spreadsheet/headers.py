@@ -10,6 +10,8 @@ this table decided for each header of a file.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from mappings.spreadsheet import values as v
 
@@ -152,3 +154,33 @@ DEFAULT_COLUMNS: dict[str, str] = {
 
 DEFAULT_KEYS: tuple[str, ...] = (*_DEFAULTS["id"], "メールアドレス", "E-mail", "Email")
 """Row-key columns tried in order when the workspace does not name one."""
+
+
+@dataclass(frozen=True)
+class HeaderUse:
+    """What one header of a file feeds, and who decided: the workspace or the built-in table."""
+
+    header: str
+    target: str
+    origin: str
+    """``configured`` (the source's ``columns:``), ``built-in`` or ``unmapped`` (kept as an
+    attribute under its own name)."""
+
+
+def explain(
+    headers: Sequence[str], columns: Mapping[str, str], key: str | None = None
+) -> list[HeaderUse]:
+    """Each header's target, decided exactly as :class:`rows.SheetMapping` decides it."""
+    custom = {fold(h): t for h, t in columns.items()}
+    out: list[HeaderUse] = []
+    for h in headers:
+        f = fold(h)
+        if f in custom:
+            out.append(HeaderUse(h, custom[f], "configured"))
+        elif f in DEFAULT_COLUMNS:
+            out.append(HeaderUse(h, DEFAULT_COLUMNS[f], "built-in"))
+        elif key is not None and f == fold(key):
+            out.append(HeaderUse(h, "id", "configured"))
+        else:
+            out.append(HeaderUse(h, f"attributes.{h}", "unmapped"))
+    return out

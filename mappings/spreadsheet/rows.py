@@ -22,7 +22,8 @@ from typing import Any
 
 from kizuna.errors import BadRecord
 from mappings.spreadsheet import values as v
-from mappings.spreadsheet.headers import DEFAULT_COLUMNS, DEFAULT_KEYS, fold
+from mappings.spreadsheet.headers import DEFAULT_COLUMNS, fold
+from mappings.spreadsheet.headers import DEFAULT_KEYS as DEFAULT_KEYS
 from warehouse import records as r
 from warehouse.identity.normalize import normalize_email, normalize_phone
 
