@@ -18,7 +18,12 @@ from kizuna.errors import TransientError
 
 
 class StreamsFailed(RuntimeError):
-    """Some streams failed; each one's reason is in its ``sync_run`` row (and the message)."""
+    """Some streams failed; each one's reason is in its ``sync_run`` row and in ``errors``
+    (for a stream that could not even record its run, such as on a read-only warehouse)."""
+
+    def __init__(self, errors: list[tuple[str, BaseException]]) -> None:
+        super().__init__("some streams failed: " + "; ".join(f"{k}: {e}" for k, e in errors))
+        self.errors = errors
 
 
 def only_transient(task: Any, task_run: Any, state: State[Any]) -> bool:
@@ -98,13 +103,13 @@ def sync_workspace(
     names = sources or registry.enabled_sources(ws)
     run_id = run_id or _run_id()
     results: list[dict[str, Any]] = []
-    failures: list[str] = []
+    failures: list[tuple[str, BaseException]] = []
     for name in names:
         for spec in registry.streams(ws, name):
             try:
                 results.append(sync_stream(workspace_file, name, spec.stream, run_id))
             except Exception as exc:
-                failures.append(f"{name}/{spec.stream}: {exc}")
+                failures.append((f"{name}/{spec.stream}", exc))
                 results.append({"connector": name, "stream": spec.stream, "error": str(exc)})
     _artifact(results)
     # Identity resolution (flows/identity/resolve.py): link the people these streams changed.
@@ -114,9 +119,9 @@ def sync_workspace(
         try:
             resolve(workspace_file)
         except Exception as exc:
-            failures.append(f"identity resolution: {exc}")
+            failures.append(("identity resolution", exc))
     if failures:
-        raise StreamsFailed("some streams failed: " + "; ".join(failures))
+        raise StreamsFailed(failures)
     return results
 
 

@@ -105,7 +105,12 @@ def open_error(url: str, exc: BaseException) -> FatalError:
             f"cannot reach the warehouse ({what}): {first[:160]}. Fix: start the database "
             f"server or correct {WHERE}"
         )
-    return FatalError(f"cannot open the warehouse ({what}): {first[:160]}")
+    if isinstance(exc, OSError):
+        return FatalError(
+            f"cannot open the warehouse ({what}): {exc.strerror or first[:160]}. Fix: check "
+            f"that its folder exists and can be written, or correct {WHERE}"
+        )
+    return FatalError(f"cannot open the warehouse ({what}): {first[:160]}. Fix: correct {WHERE}")
 
 
 def open_readonly(url: str) -> Engine | None:

@@ -102,7 +102,7 @@ class Workspace(BaseModel):
         url = os.environ.get("KIZUNA_WAREHOUSE_URL") or self.warehouse.url
         if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
             rel = url.removeprefix("sqlite:///")
-            if rel and rel != ":memory:":
+            if rel and rel != ":memory:" and not rel.startswith("file:"):
                 return f"sqlite:///{self.resolve(rel)}"
         return url
 

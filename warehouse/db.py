@@ -73,7 +73,7 @@ def open_warehouse(url: str) -> Engine:
     """Engine plus migrations: the one way every command and flow opens the store."""
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
-        if str(path) not in ("", ":memory:"):
+        if str(path) not in ("", ":memory:") and not str(path).startswith("file:"):
             path.parent.mkdir(parents=True, exist_ok=True)
     engine = make_engine(url)
     upgrade(engine)

@@ -94,7 +94,7 @@ def fail(exc: BaseException) -> typer.Exit:
         import traceback
 
         traceback.print_exception(exc, file=sys.stderr)
-    err_console.print(f"[bold red]error:[/] {esc(explain(exc))}")
+    err_console.print(f"[bold red]error:[/] {esc(explain(exc))}", soft_wrap=True)
     return typer.Exit(2 if isinstance(exc, ConfigError) else 1)
 
 

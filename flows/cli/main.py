@@ -108,6 +108,9 @@ def sync(
         return [source]
 
     names = guard(chosen)
+    from flows.runtime import engine_for
+
+    guard(lambda: engine_for(ws.warehouse_url))  # an unusable warehouse: one line, no run
     if full:
         from flows.cli.sources import reset
 
@@ -128,6 +131,7 @@ def run_sync(workspace_file: Path, sources: list[str] | None) -> bool:
     run_id = uuid.uuid4().hex
     started = time.monotonic()
     ok = True
+    failed: list[tuple[str, BaseException]] = []
     with summary.progress_bars(console) as reporter, summary.stream_errors_once(DEBUG["on"]):
         set_reporter(reporter)
         try:
@@ -137,8 +141,9 @@ def run_sync(workspace_file: Path, sources: list[str] | None) -> bool:
 
             with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
                 sync_workspace(str(workspace_file), sources, run_id)
-        except StreamsFailed:
+        except StreamsFailed as exc:
             ok = False  # each failed stream is listed once, with its reason, below
+            failed = exc.errors
         except Exception as exc:
             ok = False
             if DEBUG["on"]:
@@ -147,10 +152,17 @@ def run_sync(workspace_file: Path, sources: list[str] | None) -> bool:
                 traceback.print_exception(exc, file=sys.stderr)
             from flows.cli.errors import explain
 
-            err_console.print(f"[bold red]sync failed:[/] {esc(explain(exc))}")
+            err_console.print(f"[bold red]sync failed:[/] {esc(explain(exc))}", soft_wrap=True)
         finally:
             set_reporter(None)
-    guard(lambda: summary.print_run(console, workspace_file, run_id, time.monotonic() - started))
+    shown = guard(
+        lambda: summary.print_run(console, workspace_file, run_id, time.monotonic() - started)
+    )
+    from flows.cli.errors import explain
+
+    for label, err in failed:
+        if label not in shown:
+            err_console.print(f"[red]{esc(label)} failed:[/] {esc(explain(err))}", soft_wrap=True)
     return ok
 
 

@@ -63,7 +63,9 @@ def _reason(error: str) -> str:
     """A stored stream error without the exception's class name for Kizuna's own errors."""
     head, sep, rest = error.partition(": ")
     own = {"FatalError", "ConfigError", "AuthError", "QuotaError", "TransientError"}
-    return rest if sep and head in own else error
+    if sep and head in own:
+        return rest
+    return error.split("\n")[0].split(" [SQL:")[0][:300]
 
 
 @contextmanager
@@ -80,7 +82,8 @@ def progress_bars(console: Console) -> Iterator[_RichReporter]:
         yield _RichReporter(progress)
 
 
-def print_run(console: Console, workspace_file: Path, run_id: str, seconds: float) -> None:
+def print_run(console: Console, workspace_file: Path, run_id: str, seconds: float) -> set[str]:
+    """The run's table; returns the ``source/stream`` labels whose failure it printed."""
     ws = load(workspace_file)
     engine = engine_for(ws.warehouse_url)
     r = t.SyncRun
@@ -114,12 +117,14 @@ def print_run(console: Console, workspace_file: Path, run_id: str, seconds: floa
         for row in errors:
             console.print(
                 f"[red]{esc(row.connector)}/{esc(row.stream)} failed:[/] "
-                f"{esc(' '.join(_reason(row.error).split()))}"
+                f"{esc(' '.join(_reason(row.error).split()))}",
+                soft_wrap=True,
             )
     from flows.cli.sources import unmapped_lines
 
     for line in unmapped_lines(ws, sorted({row.connector for row in rows})):
-        console.print(f"[yellow]note:[/] {line}")
+        console.print(f"[yellow]note:[/] {line}", soft_wrap=True)
+    return {f"{row.connector}/{row.stream}" for row in errors}
 
 
 def entity_table(ws: Workspace) -> Table:
