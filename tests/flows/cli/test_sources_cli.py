@@ -9,8 +9,8 @@ from sqlalchemy import Engine, func, select
 
 from tests.flows.cli.support import kizuna, workspace
 from tests.support.push_seed import consent
-from warehouse.activation.consent import history
 from warehouse import schema as t
+from warehouse.activation.consent import history
 
 CSV = (
     "顧客ID,会社名,氏名,メールアドレス,担当者,都道府県,住所,ランク\n"
