@@ -13,16 +13,16 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
-from rich.table import Table
+from rich.text import Text
 
-from flows.cli.common import WorkspaceOpt, guard
+from flows.cli.common import DataTable as Table
+from flows.cli.common import WorkspaceOpt, esc, guard, make_console
 
 segments_app = typer.Typer(help="List segments and preview who is in them.", no_args_is_help=True)
 campaigns_app = typer.Typer(help="Plan (dry run) and send campaigns.", no_args_is_help=True)
 reminders_app = typer.Typer(help="Evaluate reminder rules and notify owners.", no_args_is_help=True)
 
-console = Console()
+console = make_console()
 T = TypeVar("T")
 
 
@@ -56,7 +56,13 @@ def segments_list(workspace: WorkspaceOpt = Path("kizuna.yaml")) -> None:
 
 
 def _short(value: Any, limit: int = 90) -> str:
-    text = str(value)
+    """A segment definition as the admin wrote it (YAML flow style), not a Python repr."""
+    import yaml
+
+    text = " ".join(
+        yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, sort_keys=False).split()
+    )
+    text = text.removesuffix("...").strip()
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -81,7 +87,7 @@ def segments_preview(
             sample = ids[:limit]
             why = explain(conn, cond, ctx, sample)
             profs = profiles(conn, sample)
-        console.print(f"[bold]{name}[/]: {len(ids)} members")
+        console.print(f"[bold]{esc(name)}[/]: {len(ids)} members")
         table = Table("id", "name", "email", "organization", "why")
         for pid in sample:
             p = profs.get(pid, {})
@@ -141,7 +147,7 @@ def campaigns_run(
         return
     result = guard(lambda: _in_prefect(workspace, lambda f: _real_run(f, name)))
     outcomes = Counter(result.get("outcomes", {}))
-    console.print(f"Campaign [bold]{name}[/], plan #{result.get('plan_id')}: {dict(outcomes)}")
+    console.print(f"Campaign [bold]{esc(name)}[/], plan #{result.get('plan_id')}: {dict(outcomes)}")
     if outcomes.get("deferred"):
         console.print("Deferred lines (quiet hours) are sent by the next run.")
 
@@ -155,8 +161,8 @@ def _dry_run(workspace: Path, name: str, show: int) -> None:
     view = plan(engine, cfg, name)
     c = view.counts
     console.print(
-        f"Plan [bold]#{view.plan_id}[/] for [bold]{name}[/]: {c['send']} to send, "
-        f"{c['skip']} skipped; segment {cfg.campaign(name).segment}: {view.members} members "
+        f"Plan [bold]#{view.plan_id}[/] for [bold]{esc(name)}[/]: {c['send']} to send, "
+        f"{c['skip']} skipped; segment {esc(cfg.campaign(name).segment)}: {view.members} members "
         f"({view.entered} new, {view.exited} left since the last snapshot)"
     )
     table = Table("person", "address", "step", "action", "subject / reason")
@@ -168,7 +174,7 @@ def _dry_run(workspace: Path, name: str, show: int) -> None:
             f"{line.person_id} {line.name}",
             line.address or "",
             str(line.step),
-            f"[{colour}]{line.action}[/]",
+            Text(line.action, style=colour),
             detail or "",
         )
     console.print(table)
@@ -176,8 +182,8 @@ def _dry_run(workspace: Path, name: str, show: int) -> None:
         console.print(f"… and {len(view.lines) - show} more lines (--show N)")
     reasons = Counter((x.reason or "").split(" (")[0] for x in view.lines if x.action == "skip")
     for reason, n in reasons.most_common():
-        console.print(f"  skipped {n}: {reason}")
-    console.print(f"Approve by running: [bold]kizuna campaigns run {name}[/]")
+        console.print(f"  skipped {n}: {esc(reason)}")
+    console.print(f"Approve by running: [bold]kizuna campaigns run {esc(name)}[/]")
 
 
 def _in_prefect(workspace: Path, fn: Callable[[str], T]) -> T:
@@ -215,4 +221,4 @@ def reminders_run(workspace: WorkspaceOpt = Path("kizuna.yaml")) -> None:
     d = result["delivery"]
     console.print(f"Notified owners: {d['sent']} sent, {d['recovered']} recovered after a crash")
     for s in d["skipped"]:
-        console.print(f"  not sent: {s}")
+        console.print(f"  not sent: {esc(s)}")

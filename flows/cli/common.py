@@ -20,6 +20,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.segment import Segment
+from rich.table import Table
 from rich.text import Text
 
 from kizuna.errors import ConfigError, KizunaError
@@ -52,6 +53,21 @@ class SafeConsole(Console):
     def _render_buffer(self, buffer: Iterable[Segment]) -> str:
         return super()._render_buffer(
             s if s.control else Segment(strip_controls(s.text), s.style) for s in buffer
+        )
+
+
+class DataTable(Table):
+    """A table of data: string cells and titles are plain text, never markup, so a name such
+    as ``[/bold]`` or ``[link=…]`` is shown as written. Pass ``Text`` for a styled cell."""
+
+    def __init__(self, *headers: Any, title: Any = None, **kwargs: Any) -> None:
+        if isinstance(title, str):
+            title = Text(strip_controls(title))
+        super().__init__(*headers, title=title, **kwargs)
+
+    def add_row(self, *cells: Any, **kwargs: Any) -> None:
+        super().add_row(
+            *(Text(strip_controls(c)) if isinstance(c, str) else c for c in cells), **kwargs
         )
 
 

@@ -6,19 +6,17 @@ writing; without ``--dry-run`` it writes only the differences and reports failed
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from flows.cli.common import WorkspaceOpt, err_console, fail
+from flows.cli.common import DataTable as Table
+from flows.cli.common import WorkspaceOpt, err_console, esc, fail, make_console
 from kizuna.errors import KizunaError
 
 crm_app = typer.Typer(help="Write Kizuna's fields back to Salesforce, HubSpot or kintone.")
-console = Console(width=None if sys.stdout.isatty() else 120)
+console = make_console()
 
 
 @crm_app.command()
@@ -51,6 +49,6 @@ def push(
         )
         failed += len(res.failed)
         for o in res.failed[:20]:
-            err_console.print(f"  {res.target} {o.key}: {o.error}")
+            err_console.print(f"  {esc(res.target)} {esc(o.key)}: {esc(o.error)}")
     console.print(tbl)
     raise typer.Exit(1 if failed else 0)

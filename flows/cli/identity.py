@@ -13,18 +13,17 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
+from flows.cli.common import DataTable as Table
+from flows.cli.common import esc, make_console
 from kizuna.errors import ConfigError, KizunaError
 
 customer_app = typer.Typer(help="Look up a customer across every source.", no_args_is_help=True)
 review_app = typer.Typer(help="Decide pairs the resolver was unsure about.", no_args_is_help=True)
 identity_app = typer.Typer(help="Run, split and pin identity resolution.", no_args_is_help=True)
 
-console = Console()
-err_console = Console(stderr=True)
+console = make_console()
+err_console = make_console(stderr=True)
 T = TypeVar("T")
 
 WorkspaceOpt = Annotated[
@@ -46,7 +45,7 @@ def _with_conn(workspace: Path, fn: Callable[[Any, Any], T], write: bool = False
         with engine.begin() if write else engine.connect() as conn:
             return fn(conn, rules)
     except KizunaError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}")
+        err_console.print(f"[bold red]error:[/] {esc(exc)}", soft_wrap=True)
         raise typer.Exit(2 if isinstance(exc, ConfigError) else 1) from None
 
 
@@ -115,9 +114,9 @@ def show(
         o = view.organization
         aka = o.get("also_known_as") or []
         console.print(
-            f"[bold]Organization[/] {o['name']} · {o.get('domain') or '-'} · "
-            f"法人番号 {o.get('corporate_number') or '-'} (id {o['id']})"
-            + (f" · also {', '.join(aka)}" if aka else "")
+            f"[bold]Organization[/] {esc(o['name'])} · {esc(o.get('domain') or '-')} · "
+            f"法人番号 {esc(o.get('corporate_number') or '-')} (id {o['id']})"
+            + (f" · also {esc(', '.join(aka))}" if aka else "")
         )
     s = Table(title="Sources (lineage)", title_justify="left")
     for col in ("record", "connector/stream", "source id", "first seen", "last seen"):
@@ -191,10 +190,10 @@ def review_list(
         tab.add_row(
             str(r["id"]),
             f"{r['score']:.3f}",
-            escape(f"{r['a_id']}: {_fmt(r['a_name'])} {_fmt(r['a_email'])}"),
-            escape(f"{r['b_id']}: {_fmt(r['b_name'])} {_fmt(r['b_email'])}"),
-            escape(pro),
-            escape(con),
+            f"{r['a_id']}: {_fmt(r['a_name'])} {_fmt(r['a_email'])}",  # plain text (DataTable)
+            f"{r['b_id']}: {_fmt(r['b_name'])} {_fmt(r['b_email'])}",
+            pro,
+            con,
         )
     console.print(tab)
     console.print("Decide with `kizuna review accept <match>` or `kizuna review reject <match>`.")
@@ -250,7 +249,9 @@ def identity_split(
         ),
         write=True,
     )
-    console.print(f"Split {', '.join(map(str, records))} out of customer {customer}: now {new}.")
+    console.print(
+        f"Split {esc(', '.join(map(str, records)))} out of customer {esc(customer)}: now {new}."
+    )
 
 
 @identity_app.command("never-link")
@@ -279,7 +280,7 @@ def identity_resolve(
     try:
         ws = config.load(workspace)
     except KizunaError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}")
+        err_console.print(f"[bold red]error:[/] {esc(exc)}", soft_wrap=True)
         raise typer.Exit(2) from None
     quiet_prefect(ws.root / ".kizuna" / "prefect")
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings

@@ -101,6 +101,7 @@ def sync(
     from flows.sources.registry import enabled_sources, source_config
 
     ws = guard(lambda: config.load(workspace))
+
     def chosen() -> list[str]:
         if source is None:
             return enabled_sources(ws)
@@ -287,6 +288,10 @@ app.add_typer(crm_app, name="crm")
 from flows.cli.sources import sources_app  # noqa: E402
 
 app.add_typer(sources_app, name="sources")
+
+from flows.cli.check import check  # noqa: E402
+
+app.command("check")(check)
 
 
 def main() -> None:

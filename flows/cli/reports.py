@@ -6,22 +6,20 @@ scheduled runs use the flows in ``flows.reports.flow``, which call the same func
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from flows.cli.common import WorkspaceOpt, err_console, guard
+from flows.cli.common import DataTable as Table
+from flows.cli.common import WorkspaceOpt, err_console, esc, guard, make_console
 from kizuna.errors import ConfigError, KizunaError
 
 report_app = typer.Typer(
     help="Daily report (日報) drafts for sales staff and the pipeline page for managers.",
     no_args_is_help=True,
 )
-console = Console(width=None if sys.stdout.isatty() else 120)
+console = make_console()
 SHOW_AT_MOST = 3
 """Print the drafts themselves up to this many; past it, a table of them."""
 
@@ -95,7 +93,7 @@ def daily(
         console.print(_drafts_table([w.row() for w in written]))
     folders = sorted({str(w.md_path.parent) for w in written})
     console.print(
-        f"\nWrote {len(written)} draft(s) to [bold]{', '.join(folders)}[/] (.md and .html)"
+        f"\nWrote {len(written)} draft(s) to [bold]{esc(', '.join(folders))}[/] (.md and .html)"
     )
 
 
@@ -131,7 +129,7 @@ def submit(
     if not guard(run):
         err_console.print("No draft for that rep and day; run `kizuna report daily` first.")
         raise typer.Exit(1)
-    console.print(f"Submitted the 日報 of {staff} for {day}.")
+    console.print(f"Submitted the 日報 of {esc(staff)} for {day}.")
 
 
 def print_pipeline(p: Any, path: Path) -> None:
@@ -150,7 +148,7 @@ def print_pipeline(p: Any, path: Path) -> None:
         f"won this month: {p.won_count} ({yen(p.won_amount)}) · "
         f"stale ({p.stale_days}+ days): {p.stale_count} · overdue: {p.overdue_count}"
     )
-    console.print(f"Pipeline page: [bold]{path}[/]")
+    console.print(f"Pipeline page: [bold]{esc(path)}[/]")
 
 
 @report_app.command("pipeline")
@@ -181,15 +179,15 @@ def demo_reports(ws_file: Path) -> None:
         path, p = write_pipeline(ws)
         written = draft_batch(ws, plan(ws, up_to=yesterday(ws)))
     except KizunaError as exc:
-        err_console.print(f"[bold red]reports failed:[/] {exc}")
+        err_console.print(f"[bold red]reports failed:[/] {esc(exc)}", soft_wrap=True)
         return
     print_pipeline(p, path)
     if written:
         console.print(_drafts_table([w.row() for w in written]))
         folders = sorted({str(w.md_path.parent) for w in written})
-        console.print(f"日報 drafts: [bold]{', '.join(folders)}[/]")
+        console.print(f"日報 drafts: [bold]{esc(', '.join(folders))}[/]")
         first = written[0]
         console.print(
-            f"Try: [bold]kizuna report daily -w {ws_file} --staff {first.staff} "
+            f"Try: [bold]kizuna report daily -w {esc(ws_file)} --staff {esc(first.staff)} "
             f"--date {first.date}[/]"
         )
