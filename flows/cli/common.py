@@ -8,6 +8,7 @@ traceback is printed only under ``kizuna --debug``.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections.abc import Callable, Iterable
@@ -17,7 +18,7 @@ from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 from rich.markup import escape
 from rich.segment import Segment
 from rich.table import Table
@@ -46,6 +47,17 @@ class SafeConsole(Console):
     titles, messages, Text objects), so an escape code stored in a customer's name never
     reaches the terminal; Rich's own control segments (progress bars) pass. Markup in data is
     the caller's job: pass data through :func:`esc` or as ``Text``."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        """``COLUMNS`` in the environment wins, read at print time (pipes and test runners)."""
+        cols = os.environ.get("COLUMNS", "")
+        size = super().size
+        return ConsoleDimensions(int(cols), size.height) if cols.isdigit() and int(cols) else size
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        Console.size.fset(self, new_size)  # type: ignore[attr-defined]
 
     def render_str(self, text: str, *args: Any, **kwargs: Any) -> Text:
         return super().render_str(strip_controls(text), *args, **kwargs)

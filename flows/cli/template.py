@@ -182,7 +182,7 @@ reminders:
 
 # How mail goes out. Secrets stay in the environment (password_env, unsubscribe_secret_env).
 outbound:
-  sender: "{company} <info@{first_domain}>"
+  sender: {sender}
   postal_address: ""              # 特定電子メール法: your address, printed in every footer
   unsubscribe_address: unsubscribe@{first_domain}   # replies here (with a token) opt people out
   # unsubscribe_url: https://{first_domain}/unsubscribe   # enables one-click (RFC 8058)
@@ -231,6 +231,13 @@ LOCAL_SOURCES = {
 }
 
 
+def _quoted(text: str) -> str:
+    """A YAML double-quoted scalar (JSON's string syntax is a subset), whatever the name holds."""
+    import json
+
+    return json.dumps(text, ensure_ascii=False)
+
+
 def render_workspace(company: str, domains: list[str], root: Path | None = None) -> str:
     """The template; each local source is enabled only if its file or folder exists under
     ``root`` (the workspace's folder), so a first ``kizuna sync`` never fails on a missing one."""
@@ -239,7 +246,8 @@ def render_workspace(company: str, domains: list[str], root: Path | None = None)
         for name, rel in LOCAL_SOURCES.items()
     }
     return TEMPLATE.format(
-        company=company,
+        company=_quoted(company),
+        sender=_quoted(f"{company} <info@{domains[0] if domains else 'example.co.jp'}>"),
         domains=", ".join(domains),
         first_domain=domains[0] if domains else "example.co.jp",
         **on,

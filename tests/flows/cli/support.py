@@ -36,6 +36,6 @@ def workspace(tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch, *
     return f
 
 
-def kizuna(*args: str) -> Result:
+def kizuna(*args: str, width: int = 250) -> Result:
     """Run a command as a person would, wide enough that lines do not wrap."""
-    return runner.invoke(app, list(args), env={"COLUMNS": "250"})
+    return runner.invoke(app, list(args), env={"COLUMNS": str(width)})
