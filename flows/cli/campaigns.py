@@ -219,6 +219,9 @@ def reminders_run(workspace: WorkspaceOpt = Path("kizuna.yaml")) -> None:
         table.add_row(rule, str(r["opened"]), str(r["resolved"]))
     console.print(table)
     d = result["delivery"]
-    console.print(f"Notified owners: {d['sent']} sent, {d['recovered']} recovered after a crash")
+    console.print(
+        f"Notified owners: {d['sent']} reminders in {d.get('digests', 0)} digest(s), "
+        f"{d['recovered']} recovered after a crash"
+    )
     for s in d["skipped"]:
         console.print(f"  not sent: {esc(s)}")

@@ -268,6 +268,9 @@ class Rule(_M):
 class Reminders(_M):
     channel: str = "outbox"
     language: Literal["ja", "en"] = "ja"
+    digest: Literal["daily", "every_run"] = "daily"
+    """daily: at most one digest per rep per day (new reminders wait for tomorrow's);
+    every_run: one digest per rep per run."""
     schedule: str | None = None
     rules: dict[str, Rule] = Field(default_factory=dict)
 

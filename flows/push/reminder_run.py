@@ -1,4 +1,5 @@
-"""Evaluating the workspace's reminder rules and delivering new reminders to their owners.
+"""Evaluating the workspace's reminder rules and delivering new reminders to their owners,
+one digest per rep per day (``reminders.digest``).
 
 Free of Prefect (``flows.push.reminders`` wraps it). Delivery follows the same discipline as
 campaigns: the reminder row is the ledger — ``pending`` → ``sending`` (committed before the
@@ -10,16 +11,20 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from email.utils import parseaddr
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
 from connectors.channel import Channel, Outgoing
-from connectors.mail.compose import Content, Envelope, compose
+from connectors.mail.compose import Envelope, compose
+from flows.push import reminder_digest as digest
 from flows.push.config import PushConfig, Rule
+from warehouse.activation import reminder_ledger as ledger
 from warehouse.activation import reminders as rem
 from warehouse.activation.consent import may_send
 from warehouse.db import write_transaction
@@ -31,6 +36,8 @@ class ReminderSummary:
     opened: dict[str, int] = field(default_factory=dict)
     resolved: dict[str, int] = field(default_factory=dict)
     sent: int = 0
+    """Reminders delivered (in ``digests`` messages)."""
+    digests: int = 0
     recovered: int = 0
     skipped: list[str] = field(default_factory=list)
 
@@ -63,7 +70,7 @@ def reminder_message_id(secret: bytes, c: rem.Condition, domain: str) -> str:
 
 def evaluate(
     engine: Engine, cfg: PushConfig, name: str, as_of: datetime | None = None
-) -> rem.Reconciled:
+) -> ledger.Reconciled:
     """Open and resolve one rule's reminders (no sending)."""
     at = as_of or utcnow()
     rule = cfg.reminders.rules[name]
@@ -71,68 +78,101 @@ def evaluate(
     secret = cfg.unsubscribe_secret()
     domain = cfg.outbound.domain
     with write_transaction(engine) as conn:
-        return rem.reconcile(
+        return ledger.reconcile(
             conn, name, found, at, lambda c: reminder_message_id(secret, c, domain)
         )
 
 
-def _body(row: Any, lang: str) -> Content:
-    facts = row.facts or {}
-    lines = [row.title, ""]
-    lines += [f"- {k}: {v}" for k, v in facts.items()]
-    lines += [
-        "",
-        "Kizuna がこの条件が解消されたことを確認すると、自動的にクローズされます。"
-        if lang == "ja"
-        else "Kizuna closes this reminder by itself once the condition clears.",
-    ]
-    return Content(subject=f"[Kizuna] {row.title}", text="\n".join(lines) + "\n")
+def digest_message_id(secret: bytes, owner_id: int, day: date, ids: list[int], domain: str) -> str:
+    """Deterministic per (rep, day, reminders): a retry of the same digest has the same id."""
+    key = f"digest.{owner_id}.{day.isoformat()}.{','.join(map(str, sorted(ids)))}"
+    mac = hmac.new(secret, key.encode(), hashlib.sha256).hexdigest()[:20]
+    return f"<kz.digest.{owner_id}.{day:%Y%m%d}.{mac}@{domain}>"
 
 
 def deliver(
     engine: Engine, cfg: PushConfig, channel: Channel, *, clock: Any = utcnow
 ) -> ReminderSummary:
+    """Each rep's undelivered reminders as one digest (see ``flows.push.reminder_digest``).
+
+    The reminders of a digest are marked ``sending`` with its Message-ID before it goes out;
+    a digest found in doubt is asked about at the channel and marked sent if it arrived,
+    otherwise its reminders join a new digest. With ``digest: daily`` a rep who already had
+    today's digest gets the new reminders tomorrow.
+    """
     out = ReminderSummary()
     with engine.connect() as conn:
-        rows = rem.undelivered(conn)
-    sender = cfg.outbound.sender
+        rows = ledger.undelivered(conn)
+    by_owner: dict[int, list[Any]] = defaultdict(list)
     for row in rows:
-        now = clock()
-        with write_transaction(engine) as conn:
-            d = may_send(conn, str(row.owner_email), "staff_notice", channel.name)
-            if not d.allowed:
-                rem.set_delivery(conn, int(row.id), "blocked", now)
-                out.skipped.append(f"{row.owner_email}: {d.reason}")
-                continue
-            in_doubt = row.delivery == "sending"
-            rem.set_delivery(conn, int(row.id), "sending", now)
-        if in_doubt and channel.was_sent(str(row.message_id)) is True:
-            with write_transaction(engine) as conn:
-                rem.set_delivery(conn, int(row.id), "sent", now)
-            out.recovered += 1
-            continue
-        composed = compose(
-            _body(row, cfg.reminders.language),
-            Envelope(
-                sender=sender,
-                to_name=row.owner_name,
-                to_address=str(row.owner_email),
-                message_id=str(row.message_id),
-                date=now,
-            ),
-        )
-        channel.send(
-            Outgoing(
-                message_id=str(row.message_id),
-                to_address=str(row.owner_email),
-                data=composed.as_bytes(),
-                sender=parseaddr(sender)[1],
-            )
-        )
-        with write_transaction(engine) as conn:
-            rem.set_delivery(conn, int(row.id), "sent", now)
-        out.sent += 1
+        by_owner[int(row.owner_id)].append(row)
+    for owner_id, mine in by_owner.items():
+        _deliver_one(engine, cfg, channel, owner_id, mine, clock(), out)
     return out
+
+
+def _deliver_one(
+    engine: Engine,
+    cfg: PushConfig,
+    channel: Channel,
+    owner_id: int,
+    rows: list[Any],
+    now: datetime,
+    out: ReminderSummary,
+) -> None:
+    zone = ZoneInfo(cfg.time_zone)
+    today = now.astimezone(zone).date()
+    email = str(rows[0].owner_email)
+    for mid in sorted({str(r.digest_id) for r in rows if r.delivery == "sending" and r.digest_id}):
+        if channel.was_sent(mid) is True:
+            done = [r for r in rows if r.digest_id == mid and r.delivery == "sending"]
+            with write_transaction(engine) as conn:
+                ledger.set_delivery(conn, [int(r.id) for r in done], "sent", now)
+            out.recovered += len(done)
+            rows = [r for r in rows if r not in done]
+    if not rows:
+        return
+    with write_transaction(engine) as conn:
+        last = ledger.last_digest_at(conn, owner_id)
+        if cfg.reminders.digest == "daily" and last and last.astimezone(zone).date() == today:
+            return  # today's digest went out; these wait for tomorrow's
+        d = may_send(conn, email, "staff_notice", channel.name)
+        ids = [int(r.id) for r in rows]
+        if not d.allowed:
+            ledger.set_delivery(conn, ids, "blocked", now)
+            out.skipped.append(f"{email}: {d.reason}")
+            return
+        mid = digest_message_id(cfg.unsubscribe_secret(), owner_id, today, ids, cfg.outbound.domain)
+        ledger.set_delivery(conn, ids, "sending", now, digest_id=mid)
+    lang = cfg.reminders.language
+    kinds = {name: rule.type for name, rule in cfg.reminders.rules.items()}
+    items = [
+        digest.item(kinds.get(str(r.rule), "deal_idle"), r.facts or {}, lang, cfg.time_zone)
+        for r in rows
+    ]
+    content = digest.render(str(rows[0].owner_name or email), items, today, lang, cfg.company)
+    composed = compose(
+        content,
+        Envelope(
+            sender=cfg.outbound.sender,
+            to_name=rows[0].owner_name,
+            to_address=email,
+            message_id=mid,
+            date=now.astimezone(zone),
+        ),
+    )
+    channel.send(
+        Outgoing(
+            message_id=mid,
+            to_address=email,
+            data=composed.as_bytes(),
+            sender=parseaddr(cfg.outbound.sender)[1],
+        )
+    )
+    with write_transaction(engine) as conn:
+        ledger.set_delivery(conn, ids, "sent", now)
+    out.sent += len(ids)
+    out.digests += 1
 
 
 def run_all(
@@ -144,6 +184,7 @@ def run_all(
         r = evaluate(engine, cfg, name, as_of)
         summary.opened[name] = r.opened
         summary.resolved[name] = r.resolved
-    sent = deliver(engine, cfg, channel)
+    sent = deliver(engine, cfg, channel, clock=(lambda: as_of) if as_of else utcnow)
     summary.sent, summary.recovered, summary.skipped = sent.sent, sent.recovered, sent.skipped
+    summary.digests = sent.digests
     return summary

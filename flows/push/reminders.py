@@ -30,7 +30,12 @@ def deliver_task(workspace_file: str) -> dict[str, Any]:
         res = deliver(engine_for(ws.warehouse_url), cfg, channel)
     finally:
         channel.close()
-    return {"sent": res.sent, "recovered": res.recovered, "skipped": res.skipped}
+    return {
+        "sent": res.sent,
+        "digests": res.digests,
+        "recovered": res.recovered,
+        "skipped": res.skipped,
+    }
 
 
 @flow(name="kizuna-reminders", log_prints=False)

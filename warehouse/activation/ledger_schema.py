@@ -89,6 +89,8 @@ class Reminder(Base):
     message_id: Mapped[str] = mapped_column(String(300), unique=True)
     delivery: Mapped[str] = mapped_column(String(20))  # pending | sent | no_owner
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    digest_id: Mapped[str | None] = mapped_column(String(300))
+    """The Message-ID of the digest this reminder went out in (one mail per rep per day)."""
     __table_args__ = (
         UniqueConstraint("rule", "subject_kind", "subject_id", "instance", name="uq_reminder_key"),
         Index("ix_reminder_open", "rule", "status"),

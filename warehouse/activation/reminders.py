@@ -20,11 +20,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import jpholiday
-from sqlalchemy import Connection, Row, func, insert, select, update
+from sqlalchemy import Connection, func, select
 
 from warehouse import schema as t
 from warehouse.activation.audience import utc
-from warehouse.activation.ledger_schema import Reminder
 from warehouse.upsert import chunks
 
 CONTACT = ("email", "meeting", "call")
@@ -63,6 +62,12 @@ def _local(ts: datetime, tz: str) -> date:
     return utc(ts).astimezone(ZoneInfo(tz)).date()
 
 
+def _org(row_table: Any) -> Any:
+    """The name of a row's organization, for the reminder's "customer" (a scalar subquery)."""
+    o = t.table(t.Organization)
+    return select(o.c.name).where(o.c.id == row_table.c.organization_id).scalar_subquery()
+
+
 # -- rules ---------------------------------------------------------------------------------
 
 
@@ -83,11 +88,11 @@ def deal_idle(conn: Connection, rule: str, days: int, as_of: datetime) -> list[C
     )
     last_stage = select(func.max(h.c.entered_at)).where(h.c.deal_id == d.c.id).scalar_subquery()
     q = select(
-        d.c.id, d.c.name, d.c.stage, d.c.owner_id, d.c.created_at, last_act, last_stage
+        d.c.id, d.c.name, d.c.stage, d.c.owner_id, d.c.created_at, last_act, last_stage, _org(d)
     ).where(d.c.status == "open", d.c.deleted_at.is_(None))
     cut = utc(as_of) - timedelta(days=days)
     out = []
-    for did, name, stage, owner, created, act, moved in conn.execute(q):
+    for did, name, stage, owner, created, act, moved, customer in conn.execute(q):
         touch = max(utc(x) for x in (created, act, moved) if x is not None)
         if touch < cut:
             idle = (utc(as_of) - touch).days
@@ -99,7 +104,13 @@ def deal_idle(conn: Connection, rule: str, days: int, as_of: datetime) -> list[C
                     f"since:{touch.date().isoformat()}",
                     owner,
                     f"案件「{name}」に{idle}日間動きがありません / deal '{name}' idle {idle} days",
-                    {"deal": name, "stage": stage, "last_touch": touch.isoformat(), "days": idle},
+                    {
+                        "deal": name,
+                        "customer": customer,
+                        "stage": stage,
+                        "last_touch": touch.isoformat(),
+                        "days": idle,
+                    },
                 )
             )
     return out
@@ -111,14 +122,14 @@ def close_date(
     """Open deals whose expected close date has passed or is within ``within_days``."""
     d = t.table(t.Deal)
     today = _local(as_of, tz)
-    q = select(d.c.id, d.c.name, d.c.stage, d.c.owner_id, d.c.expected_close).where(
+    q = select(d.c.id, d.c.name, d.c.stage, d.c.owner_id, d.c.expected_close, _org(d)).where(
         d.c.status == "open",
         d.c.deleted_at.is_(None),
         d.c.expected_close.is_not(None),
         d.c.expected_close <= today + timedelta(days=within_days),
     )
     out = []
-    for did, name, stage, owner, close in conn.execute(q):
+    for did, name, stage, owner, close, customer in conn.execute(q):
         passed = close < today
         kind = "passed" if passed else "near"
         title = (
@@ -134,7 +145,13 @@ def close_date(
                 f"{kind}:{close.isoformat()}",
                 owner,
                 title,
-                {"deal": name, "stage": stage, "expected_close": close.isoformat(), "kind": kind},
+                {
+                    "deal": name,
+                    "customer": customer,
+                    "stage": stage,
+                    "expected_close": close.isoformat(),
+                    "kind": kind,
+                },
             )
         )
     return out
@@ -170,16 +187,26 @@ def meeting_no_followup(
     people: dict[int, set[int]] = defaultdict(set)
     staff: dict[int, list[tuple[str, int]]] = defaultdict(list)
     owners: dict[int, int | None] = {}
+    customers: dict[int, str] = {}
     for part in chunks(ids, 900):
         rows = conn.execute(
-            select(ap.c.activity_id, ap.c.person_id, ap.c.staff_user_id, ap.c.role, p.c.owner_id)
+            select(
+                ap.c.activity_id,
+                ap.c.person_id,
+                ap.c.staff_user_id,
+                ap.c.role,
+                p.c.owner_id,
+                func.coalesce(_org(p), p.c.full_name),
+            )
             .select_from(ap.outerjoin(p, p.c.id == ap.c.person_id))
             .where(ap.c.activity_id.in_(part))
         )
-        for aid, pid, sid, role, owner in rows:
+        for aid, pid, sid, role, owner, who in rows:
             if pid is not None:
                 people[int(aid)].add(int(pid))
                 owners.setdefault(int(aid), owner)
+                if who:
+                    customers.setdefault(int(aid), str(who))
             if sid is not None:
                 staff[int(aid)].append((str(role), int(sid)))
     sent = _outbound_mail(conn, {x for s in people.values() for x in s}, since, now)
@@ -206,7 +233,12 @@ def meeting_no_followup(
                 f"meeting:{int(m.id)}",
                 owner,
                 title,
-                {"meeting": m.subject, "held": ended.isoformat(), "due": due.isoformat()},
+                {
+                    "meeting": m.subject,
+                    "customer": customers.get(int(m.id)),
+                    "held": ended.isoformat(),
+                    "due": due.isoformat(),
+                },
             )
         )
     return out
@@ -278,108 +310,7 @@ def key_account_quiet(
                 f"since:{since}",
                 owner,
                 f"重要顧客「{name}」と{days}日以上接点がありません / key account quiet",
-                {"organization": name, "last_contact": since},
+                {"organization": name, "customer": name, "last_contact": since, "days": days},
             )
         )
     return out
-
-
-# -- the reminder ledger -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Reconciled:
-    opened: int
-    resolved: int
-    reopened: int
-
-
-def reconcile(
-    conn: Connection,
-    rule: str,
-    conditions: Sequence[Condition],
-    at: datetime,
-    message_id: Any,
-) -> Reconciled:
-    """Open a reminder for each new condition, resolve those whose condition cleared.
-
-    ``message_id(condition) -> str`` gives the deterministic Message-ID of its notice.
-    """
-    rows = conn.execute(
-        select(
-            Reminder.id,
-            Reminder.subject_kind,
-            Reminder.subject_id,
-            Reminder.instance,
-            Reminder.status,
-        ).where(Reminder.rule == rule)
-    ).all()
-    known = {(r.subject_kind, int(r.subject_id), r.instance): r for r in rows}
-    current = {c.key: c for c in conditions}
-    ts = utc(at)
-    new = [c for k, c in current.items() if k not in known]
-    if new:
-        conn.execute(
-            insert(Reminder),
-            [
-                {
-                    "rule": c.rule,
-                    "subject_kind": c.subject_kind,
-                    "subject_id": c.subject_id,
-                    "instance": c.instance,
-                    "owner_id": c.owner_id,
-                    "status": "open",
-                    "title": c.title,
-                    "facts": c.facts,
-                    "opened_at": ts,
-                    "message_id": message_id(c),
-                    "delivery": "pending" if c.owner_id is not None else "no_owner",
-                }
-                for c in new
-            ],
-        )
-    back = [int(r.id) for k, r in known.items() if k in current and r.status == "resolved"]
-    gone = [int(r.id) for k, r in known.items() if k not in current and r.status == "open"]
-    for part in chunks(back, 900):  # the same occurrence again: reopen, never resend
-        conn.execute(
-            update(Reminder).where(Reminder.id.in_(part)).values(status="open", resolved_at=None)
-        )
-    for part in chunks(gone, 900):
-        conn.execute(
-            update(Reminder).where(Reminder.id.in_(part)).values(status="resolved", resolved_at=ts)
-        )
-    return Reconciled(opened=len(new), resolved=len(gone), reopened=len(back))
-
-
-def undelivered(conn: Connection) -> list[Row[Any]]:
-    """Open reminders whose notice is not known to have gone out (pending or in doubt)."""
-    s = t.table(t.StaffUser)
-    q = (
-        select(
-            Reminder.id,
-            Reminder.rule,
-            Reminder.title,
-            Reminder.facts,
-            Reminder.message_id,
-            Reminder.delivery,
-            Reminder.opened_at,
-            s.c.email.label("owner_email"),
-            s.c.name.label("owner_name"),
-        )
-        .join(s, s.c.id == Reminder.owner_id)
-        .where(Reminder.status == "open", Reminder.delivery.in_(("pending", "sending")))
-        .order_by(Reminder.id)
-    )
-    return list(conn.execute(q).all())
-
-
-def set_delivery(conn: Connection, reminder_id: int, state: str, at: datetime) -> None:
-    values: dict[str, Any] = {"delivery": state}
-    if state == "sent":
-        values["sent_at"] = utc(at)
-    conn.execute(update(Reminder).where(Reminder.id == reminder_id).values(**values))
-
-
-def open_reminders(conn: Connection) -> list[Row[Any]]:
-    q = select(Reminder).where(Reminder.status == "open").order_by(Reminder.id)
-    return list(conn.execute(q).all())

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, select, update
 
@@ -101,17 +102,19 @@ def test_rules_fire_once_and_resolve_when_cleared(engine: Engine, tmp_path: Path
     assert ("idle", ids["busy_deal"]) not in _open(engine)
     assert first.sent == len(_open(engine))
     files = list((tmp_path / "outbox").glob("*.eml"))
-    assert len(files) == first.sent
+    assert len(files) == first.digests  # one digest per rep
     msgs = [message_from_bytes(f.read_bytes(), policy=policy.default) for f in files]
-    followup = [m for m in msgs if "フォローアップ" in str(m["Subject"])]
+    assert len({m["To"].addresses[0].addr_spec for m in msgs}) == len(msgs)
+    followup = [m for m in msgs if "商談後のフォローアップ" in _text(m)]
     # m_overdue (organizer bob) and taro's meeting 3 days ago (no mail since; owner bob)
-    assert len(followup) == 2
-    assert {m["To"].addresses[0].addr_spec for m in followup} == {"bob@own.example"}
+    assert [m["To"].addresses[0].addr_spec for m in followup] == ["bob@own.example"]
+    assert "■ 商談後のフォローアップ (2)" in _text(followup[0])
+    assert all(" / close date" not in str(m["Subject"]) for m in msgs)  # Japanese only
 
     # Run again: nothing new is sent.
     second = run_all(engine, cfg, outbox, as_of=JST_NOON + timedelta(hours=1))
     assert second.sent == 0 and sum(second.opened.values()) == 0
-    assert len(list((tmp_path / "outbox").glob("*.eml"))) == first.sent
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == first.digests
 
     # Conditions clear: activity on the quiet deal, a follow-up mail to taro, the late deal's
     # close date moved, a call with アクメ.
@@ -153,4 +156,9 @@ def test_a_reminder_in_doubt_is_not_sent_twice(engine: Engine, tmp_path: Path) -
         conn.execute(update(Reminder).values(delivery="sending", sent_at=None))
     again = run_all(engine, cfg, outbox, as_of=JST_NOON)
     assert again.sent == 0 and again.recovered == first.sent
-    assert len(list((tmp_path / "outbox").glob("*.eml"))) == first.sent
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == first.digests
+
+
+def _text(m: Any) -> str:
+    part = m.get_body(preferencelist=("plain",))
+    return str(part.get_content()) if part is not None else ""
