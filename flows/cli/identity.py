@@ -15,7 +15,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from flows.cli.common import DataTable as Table
-from flows.cli.common import esc, make_console
+from flows.cli.common import esc, local_time, make_console, zone_label
 from kizuna.errors import ConfigError, KizunaError
 
 customer_app = typer.Typer(help="Look up a customer across every source.", no_args_is_help=True)
@@ -49,13 +49,14 @@ def _with_conn(workspace: Path, fn: Callable[[Any, Any], T], write: bool = False
         raise typer.Exit(2 if isinstance(exc, ConfigError) else 1) from None
 
 
-def _fmt(v: Any) -> str:
+def _fmt(v: Any, zone: str = "UTC") -> str:
+    """A value for a table cell; a time in the company's zone (stored times are UTC)."""
     from datetime import datetime
 
     if v is None:
         return ""
     if isinstance(v, datetime):
-        return v.strftime("%Y-%m-%d %H:%M")
+        return local_time(v, zone)
     if isinstance(v, dict):
         return ", ".join(f"{k}={val}" for k, val in v.items())
     return str(v)
@@ -92,6 +93,10 @@ def show(
 
         console.print_json(json.dumps(asdict(view), default=str, ensure_ascii=False))
         return
+    from flows import config
+
+    zone = config.load(workspace).company.time_zone
+    when = f"({zone_label(zone)})"
     title = f"Customer {view.id}"
     if len(view.members) > 1:
         title += f" · {len(view.members)} records ({', '.join(map(str, view.members))})"
@@ -119,23 +124,31 @@ def show(
             + (f" · also {esc(', '.join(aka))}" if aka else "")
         )
     s = Table(title="Sources (lineage)", title_justify="left")
-    for col in ("record", "connector/stream", "source id", "first seen", "last seen"):
+    for col in (
+        "record",
+        "connector/stream",
+        "source id",
+        f"first seen {when}",
+        f"last seen {when}",
+    ):
         s.add_column(col)
     for r in view.sources:
         s.add_row(
             str(r["entity_id"]),
             f"{r['connector']}/{r['stream']}",
             r["source_id"],
-            _fmt(r["first_seen"]),
-            _fmt(r["last_seen"]),
+            _fmt(r["first_seen"], zone),
+            _fmt(r["last_seen"], zone),
         )
     console.print(s)
     if view.activities:
         a = Table(title="Recent activities", title_justify="left")
-        for col in ("when", "kind", "direction", "subject"):
+        for col in (f"when {when}", "kind", "direction", "subject"):
             a.add_column(col)
         for r in view.activities:
-            a.add_row(_fmt(r["occurred_at"]), r["kind"], _fmt(r["direction"]), _fmt(r["subject"]))
+            a.add_row(
+                _fmt(r["occurred_at"], zone), r["kind"], _fmt(r["direction"]), _fmt(r["subject"])
+            )
         console.print(a)
     if view.deals:
         d = Table(title="Deals", title_justify="left")

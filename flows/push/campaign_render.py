@@ -15,6 +15,7 @@ from datetime import datetime
 from functools import lru_cache
 from html import escape
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from jinja2 import StrictUndefined, Template
 from jinja2.sandbox import SandboxedEnvironment
@@ -152,7 +153,7 @@ def build(
             to_name=ctx["person"]["name"] or None,
             to_address=address,
             message_id=mid,
-            date=now,
+            date=now.astimezone(ZoneInfo(cfg.time_zone)),  # "Date: … +0900" for a JST company
             list_unsubscribe_mailto=mailto,
             list_unsubscribe_url=url,
             reply_to=ob.reply_to,
