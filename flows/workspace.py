@@ -155,7 +155,7 @@ def config_error(
         guess = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
         msg = f"unknown field {name!r}"
         if guess:
-            fix = f"did you mean `{guess[0]}`? rename it"
+            fix = f"did you mean `{guess[0]}`? correct its spelling, or remove it"
             if guess[0] in missing:
                 same.add(id(missing[guess[0]]))
         elif known:

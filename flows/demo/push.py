@@ -179,6 +179,7 @@ def run_demo_push(workspace_file: Path | str) -> dict[str, Any]:
             "opened": rem.opened,
             "resolved": rem.resolved,
             "sent": rem.sent,
+            "digests": rem.digests,
         }
     outbox = (
         cfg.root / cfg.outbound.channels["outbox"].path
@@ -201,6 +202,9 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
     rem = summary.get("reminders") or {}
     if rem:
         opened = sum(rem["opened"].values())
-        lines.append(f"reminders: {opened} opened, {rem['sent']} mailed to their owners")
+        lines.append(
+            f"reminders: {opened} opened, {rem['sent']} mailed to their owners "
+            f"in {rem.get('digests', 0)} digest(s)"
+        )
     lines.append(f"outbox: {summary['files']} .eml files in {summary['outbox']}")
     return lines

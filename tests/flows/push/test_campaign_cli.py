@@ -139,8 +139,9 @@ def test_real_run_and_reminders_through_prefect(
 
     out = runner.invoke(app, ["reminders", "run", "-w", str(ws)], env={"COLUMNS": "200"})
     assert out.exit_code == 0, out.output
-    assert "Notified owners: 1 sent" in out.output  # the one open deal, idle for 200 days
-    assert len(list((tmp_path / "outbox").glob("kz.rem.*.eml"))) == 1
+    # the one open deal, idle for 200 days, in its owner's digest
+    assert "Notified owners: 1 reminders in 1 digest(s)" in out.output
+    assert len(list((tmp_path / "outbox").glob("kz.digest.*.eml"))) == 1
 
 
 def test_scheduled_campaigns_run_when_due(
