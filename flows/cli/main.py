@@ -196,7 +196,9 @@ def quarantine(
 
     ws = guard(lambda: config.load(workspace))
     if as_json:
-        guard(lambda: audit.write_quarantine_json(sys.stdout, ws, source=source, payload=show_payload))
+        guard(
+            lambda: audit.write_quarantine_json(sys.stdout, ws, source=source, payload=show_payload)
+        )
         return
     guard(
         lambda: audit.print_quarantine(
