@@ -84,6 +84,7 @@ class Workspace(BaseModel):
     reminders: dict[str, Any] = Field(default_factory=dict)
     outbound: dict[str, Any] = Field(default_factory=dict)
     reports: dict[str, Any] = Field(default_factory=dict)
+    quotes: dict[str, Any] = Field(default_factory=dict)
 
     # Set by load(); not part of the file.
     path: Path = Field(default=Path(DEFAULT_FILE), exclude=True)

@@ -222,4 +222,29 @@ class Order(_Record):
     ordered_at: datetime
 
 
-Record = Organization | Person | Deal | Activity | Order
+class Product(_Record):
+    """A catalog entry (商品) and, when the row has one, its price in one price list."""
+
+    code: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    unit: str | None = None
+    tax_rate: int = Field(default=10, ge=0, le=10)
+    unit_price: Decimal | None = None
+    price_list: str = "standard"
+    currency: str = "JPY"
+
+
+class DealLineItem(_Record):
+    """One line of a deal (商談明細); ``deal_source_id`` is the deal's id in its source."""
+
+    deal_source_id: str = Field(min_length=1)
+    position: int = 0
+    product_code: str | None = None
+    description: str | None = None
+    quantity: Decimal = Decimal(1)
+    unit_price: Decimal | None = None
+    tax_rate: int | None = Field(default=None, ge=0, le=10)
+    unit: str | None = None
+
+
+Record = Organization | Person | Deal | Activity | Order | Product | DealLineItem

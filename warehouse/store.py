@@ -22,6 +22,7 @@ from sqlalchemy.sql import bindparam, func
 
 from warehouse import records as r
 from warehouse import schema as t
+from warehouse.quotes.catalog import write_catalog
 from warehouse.state import Quarantined, StreamKey, now, quarantine, save_cursor
 from warehouse.store_base import (
     ENTITY,
@@ -88,6 +89,7 @@ def apply_page(
     deals = [x for x in records if isinstance(x, r.Deal)]
     acts = [x for x in records if isinstance(x, r.Activity)]
     orders = [x for x in records if isinstance(x, r.Order)]
+    catalog = [x for x in records if isinstance(x, r.Product | r.DealLineItem)]
     if orgs:
         w.organizations(orgs)
     if people:
@@ -98,6 +100,8 @@ def apply_page(
         w.activities(acts)
     if orders:
         w.orders(orders)
+    if catalog:
+        write_catalog(w, catalog)
     if deleted:
         stats.deleted += mark_deleted(conn, key, deleted, ts)
     stats.quarantined += quarantine(conn, key, quarantined, run_id)

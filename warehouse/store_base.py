@@ -17,6 +17,7 @@ from warehouse import records as r
 from warehouse import schema as t
 from warehouse.bulk import executemany
 from warehouse.identity.normalize import normalize_org_name
+from warehouse.quotes import schema as qt
 from warehouse.state import StreamKey
 from warehouse.upsert import chunks, insert_ignore
 
@@ -54,6 +55,8 @@ ENTITY = {
     r.Deal: "deal",
     r.Activity: "activity",
     r.Order: "order",
+    r.Product: "product",
+    r.DealLineItem: "deal_line_item",
 }
 
 
@@ -63,6 +66,8 @@ ENTITY_TABLE: dict[str, Any] = {
     "deal": t.table(t.Deal),
     "activity": t.table(t.Activity),
     "order": t.table(t.Order),
+    "product": t.table(qt.Product),
+    "deal_line_item": t.table(qt.DealLineItem),
 }
 
 

@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from mappings.spreadsheet import catalog
 from mappings.spreadsheet import values as v
 
 _DEFAULTS: dict[str, tuple[str, ...]] = {
@@ -137,6 +138,7 @@ _DEFAULTS: dict[str, tuple[str, ...]] = {
         "Account Owner",
         "Sales Rep",
     ),
+    **catalog.HEADERS,
 }
 
 _FOLD = re.compile(r"[\s_\-.・]+")

@@ -21,6 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 from kizuna.errors import BadRecord
+from mappings.spreadsheet import catalog
 from mappings.spreadsheet import values as v
 from mappings.spreadsheet.headers import DEFAULT_COLUMNS, fold
 from mappings.spreadsheet.headers import DEFAULT_KEYS as DEFAULT_KEYS
@@ -58,6 +59,7 @@ TARGETS: dict[str, str] = {
     "deal.expected_close": "expected close date (受注予定日)",
     "owner.email": "the owning sales rep's email (担当営業)",
     "ignore": "drop the column",
+    **catalog.TARGETS,
 }
 ATTRIBUTE_PREFIX = "attributes."
 
@@ -243,7 +245,7 @@ def _records(
     has_person = bool(full or family or given or emails)
 
     deal_name = _get(one, "deal.name")
-    out: list[r.Record] = []
+    out: list[r.Record] = catalog.records(sid, one)
     if org_name:
         org_phone = _get(one, "organization.phone")
         if org_phone is not None:
@@ -288,7 +290,7 @@ def _records(
     if deal_name:
         out.append(_deal(sid, one, deal_name, ref, emails, owner, {} if has_person else attrs))
     if not out:
-        raise BadRecord("no company, contact or deal in this row (all mapped cells empty)")
+        raise BadRecord("no company, contact, deal, product or line in this row (all empty)")
     return out
 
 

@@ -1,0 +1,71 @@
+"""A stored quote document → HTML (Jinja, autoescaped) and PDF (WeasyPrint).
+
+WeasyPrint lays the same HTML out on A4 and embeds the Noto CJK subset it used, so the PDF
+shows the same Japanese on a machine without the fonts. File names carry the number and the
+revision, so a re-issue writes new files beside the old ones.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from warehouse.quotes.tax import yen
+
+
+def _jdate(iso: str) -> str:
+    d = date.fromisoformat(iso)
+    return f"{d.year}年{d.month}月{d.day}日"
+
+
+def _qty(text: str) -> str:
+    q = Decimal(text)
+    return f"{q:,f}" if q != q.to_integral_value() else f"{int(q):,}"
+
+
+def _env() -> Environment:
+    env = Environment(
+        loader=PackageLoader("flows.quotes", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["yen"] = lambda v: yen(Decimal(v))
+    env.filters["jdate"] = _jdate
+    env.filters["qty"] = _qty
+    return env
+
+
+def html(doc: dict[str, Any]) -> str:
+    return _env().get_template("quote.html.j2").render(doc=doc)
+
+
+def pdf(page: str) -> bytes:
+    from weasyprint import HTML  # imported here: it loads pango, about half a second
+
+    out = HTML(string=page).write_pdf()
+    assert out is not None
+    return out
+
+
+def file_stem(doc: dict[str, Any]) -> str:
+    safe = re.sub(r"[^\w\-]+", "_", str(doc["number"]))
+    return f"{safe}-r{doc['revision']}"
+
+
+def write(doc: dict[str, Any], folder: Path) -> dict[str, str]:
+    """Write ``<number>-r<rev>.html`` and ``.pdf`` under ``folder``; returns their paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = file_stem(doc)
+    page = html(doc)
+    html_path = folder / f"{stem}.html"
+    pdf_path = folder / f"{stem}.pdf"
+    html_path.write_text(page, encoding="utf-8")
+    pdf_path.write_bytes(pdf(page))
+    return {"html": str(html_path), "pdf": str(pdf_path)}

@@ -1,0 +1,272 @@
+"""Issuing quotes: a deal, its customer and its lines frozen into a numbered document.
+
+``issue`` gathers what the warehouse knows (the deal, its company and contact, the priced
+lines), computes the totals (``tax.compute``), and in one write transaction takes the next
+number, stores the quote and a ``document`` activity on the deal (so the pipeline and the 360
+view list it with its amounts) and lets the caller render the files. Re-issuing a number adds
+revision n+1 from the deal's current lines; an issued revision is never changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, Engine, func, insert, select, update
+
+from kizuna.errors import FatalError
+from warehouse import schema as t
+from warehouse.bulk import insert_ids
+from warehouse.db import write_transaction
+from warehouse.quotes import schema as q
+from warehouse.quotes.catalog import deal_lines
+from warehouse.quotes.numbering import Series, allocate
+from warehouse.quotes.tax import Rounding, Totals, compute, yen
+
+Renderer = Callable[[dict[str, Any]], dict[str, str]]
+"""Document → files written (``{"html": path, "pdf": path}``), called before the commit."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The seller's side of every quote (the workspace's ``quotes:`` section, validated)."""
+
+    seller: Mapping[str, str]
+    series: Series = field(default_factory=lambda: Series("Q-{yyyy}-{seq:04}"))
+    validity_days: int = 30
+    rounding: Rounding = "floor"
+    price_list: str = "standard"
+    payment_terms: str = ""
+    remarks: str = ""
+
+
+class QuoteError(FatalError):
+    """A quote cannot be issued as asked; the message says what to fix."""
+
+
+def find_deal(conn: Connection, ref: str) -> int:
+    """A deal by warehouse id (``12``) or exact name; an ambiguous name lists the ids."""
+    d = t.Deal
+    live = d.deleted_at.is_(None)
+    if ref.strip().isdigit():
+        got = conn.execute(select(d.id).where(d.id == int(ref), live)).scalar_one_or_none()
+        if got is not None:
+            return int(got)
+    ids = conn.execute(select(d.id).where(d.name == ref.strip(), live).order_by(d.id)).scalars()
+    found = list(ids)
+    if len(found) == 1:
+        return int(found[0])
+    if found:
+        raise QuoteError(
+            f"{len(found)} deals are named {ref!r} (ids {', '.join(map(str, found))}); "
+            "pass the id instead"
+        )
+    raise QuoteError(f"no deal {ref!r}; pass a deal id or its exact name (see `kizuna quote deals`)")
+
+
+def _customer(conn: Connection, deal_id: int) -> dict[str, Any]:
+    d, o, p = t.Deal, t.Organization, t.Person
+    row = conn.execute(
+        select(
+            d.name,
+            d.currency,
+            o.name,
+            o.address,
+            p.full_name,
+            p.family_name,
+            p.given_name,
+            p.department,
+            p.title,
+        )
+        .outerjoin(o, o.id == d.organization_id)
+        .outerjoin(p, p.id == d.person_id)
+        .where(d.id == deal_id)
+    ).one()
+    deal_name, currency, org, address, full, family, given, dept, title = row
+    if currency and currency.upper() != "JPY":
+        raise QuoteError(f"deal {deal_id} is in {currency}; quotes are issued in yen (JPY) only")
+    person = full or " ".join(x for x in (family, given) if x) or None
+    if org is None and person is None:
+        raise QuoteError(
+            f"deal {deal_id} ({deal_name}) has no company or contact to address the quote to; "
+            "link one in the source and sync"
+        )
+    return {
+        "deal": deal_name,
+        "organization": org,
+        "address": address,
+        "person": person,
+        "department": dept,
+        "title": title,
+        # 宛名: a company alone takes 御中; a named person takes 様 (never both on one name).
+        "honorific": "様" if person else "御中",
+    }
+
+
+def _money(totals: Totals) -> dict[str, Any]:
+    return {
+        "lines": [
+            {
+                "description": p.line.description,
+                "product_code": p.line.product_code,
+                "quantity": str(p.line.quantity.normalize()),
+                "unit": p.line.unit or "",
+                "unit_price": str(p.line.unit_price),
+                "tax_rate": p.line.tax_rate,
+                "amount": str(p.amount),
+            }
+            for p in totals.lines
+        ],
+        "by_rate": [
+            {"rate": rt.rate, "reduced": rt.reduced, "base": str(rt.base), "tax": str(rt.tax)}
+            for rt in totals.by_rate
+        ],
+        "subtotal": str(totals.subtotal),
+        "tax": str(totals.tax),
+        "total": str(totals.total),
+    }
+
+
+def _prepare(conn: Connection, deal_id: int, s: Settings, day: date) -> tuple[dict[str, Any], Totals]:
+    customer = _customer(conn, deal_id)
+    lines, unpriced = deal_lines(conn, deal_id, s.price_list)
+    if unpriced:
+        names = ", ".join(u.product_code or u.description for u in unpriced[:5])
+        raise QuoteError(
+            f"deal {deal_id}: {len(unpriced)} line(s) have no price ({names}); give them a "
+            f"unit price or add the product to price list {s.price_list!r}"
+        )
+    if not lines:
+        raise QuoteError(
+            f"deal {deal_id} ({customer['deal']}) has no line items; add them to a line-items "
+            "source (see README, Quotes) and sync"
+        )
+    totals = compute(lines, s.rounding)
+    doc = {
+        "deal_id": deal_id,
+        "subject": customer["deal"],
+        "customer": customer,
+        "seller": dict(s.seller),
+        "issue_date": day.isoformat(),
+        "valid_until": (day + timedelta(days=s.validity_days)).isoformat(),
+        "payment_terms": s.payment_terms,
+        "remarks": s.remarks,
+        "rounding": s.rounding,
+        "currency": "JPY",
+        **_money(totals),
+    }
+    return doc, totals
+
+
+def _store(
+    conn: Connection, doc: dict[str, Any], totals: Totals, render: Renderer | None
+) -> dict[str, Any]:
+    number, rev, deal_id = doc["number"], doc["revision"], doc["deal_id"]
+    ts = datetime.now(UTC)
+    shown = number if rev == 1 else f"{number} (第{rev}版)"
+    act = {
+        "key": f"quote:{number}:r{rev}",
+        "kind": "document",
+        "occurred_at": ts,
+        "direction": "outbound",
+        "subject": f"御見積書 {shown}: {doc['subject']}",
+        "snippet": f"合計 {yen(totals.total)} (小計 {yen(totals.subtotal)}, 消費税 {yen(totals.tax)})",
+        "status": "confirmed",
+        "revision": rev,
+        "deal_id": deal_id,
+        "attributes": {
+            "document": "quote",
+            "quote_number": number,
+            "revision": rev,
+            "subtotal": doc["subtotal"],
+            "tax": doc["tax"],
+            "total": doc["total"],
+            "by_rate": doc["by_rate"],
+        },
+        "created_at": ts,
+        "updated_at": ts,
+    }
+    (activity_id,) = insert_ids(conn, t.Activity, [act])
+    files = render(doc) if render else {}
+    conn.execute(
+        insert(t.table(q.Quote)).values(
+            number=number,
+            revision=rev,
+            deal_id=deal_id,
+            activity_id=activity_id,
+            issue_date=date.fromisoformat(doc["issue_date"]),
+            valid_until=date.fromisoformat(doc["valid_until"]),
+            subtotal=totals.subtotal,
+            tax=totals.tax,
+            total=totals.total,
+            document=doc,
+            files=files,
+            remarks=doc["remarks"] or None,
+            created_at=ts,
+        )
+    )
+    if files:
+        a = t.table(t.Activity)
+        conn.execute(
+            update(a)
+            .where(a.c.id == activity_id)
+            .values(attributes={**act["attributes"], "files": files})
+        )
+    return {**doc, "files": files}
+
+
+def issue(
+    engine: Engine, deal_ref: str, s: Settings, day: date, render: Renderer | None = None
+) -> dict[str, Any]:
+    """Issue revision 1 of a new quote for a deal; returns the stored document."""
+    with write_transaction(engine) as conn:
+        deal_id = find_deal(conn, deal_ref)
+        doc, totals = _prepare(conn, deal_id, s, day)
+        doc["number"] = allocate(conn, s.series, day)
+        doc["revision"] = 1
+        return _store(conn, doc, totals, render)
+
+
+def reissue(
+    engine: Engine, number: str, s: Settings, day: date, render: Renderer | None = None
+) -> dict[str, Any]:
+    """Revision n+1 of ``number`` from its deal's current lines; earlier revisions stay."""
+    with write_transaction(engine) as conn:
+        qq = q.Quote
+        row = conn.execute(
+            select(func.max(qq.revision), func.min(qq.deal_id)).where(qq.number == number)
+        ).one()
+        if row[0] is None:
+            raise QuoteError(f"no quote numbered {number!r}; see `kizuna quote list`")
+        doc, totals = _prepare(conn, int(row[1]), s, day)
+        doc["number"] = number
+        doc["revision"] = int(row[0]) + 1
+        return _store(conn, doc, totals, render)
+
+
+def history(conn: Connection, deal_id: int | None = None) -> list[dict[str, Any]]:
+    """Every issued revision (newest first), optionally of one deal: the list the CLI shows."""
+    qq, d = q.Quote, t.Deal
+    stmt = (
+        select(qq.number, qq.revision, qq.issue_date, qq.valid_until, qq.total, d.id, d.name, qq.files)
+        .join(d, d.id == qq.deal_id)
+        .order_by(qq.created_at.desc(), qq.id.desc())
+    )
+    if deal_id is not None:
+        stmt = stmt.where(qq.deal_id == deal_id)
+    return [
+        {
+            "number": n,
+            "revision": rev,
+            "issue_date": issued,
+            "valid_until": until,
+            "total": Decimal(total),
+            "deal_id": did,
+            "deal": dname,
+            "files": files or {},
+        }
+        for n, rev, issued, until, total, did, dname, files in conn.execute(stmt)
+    ]
