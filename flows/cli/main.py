@@ -295,6 +295,10 @@ from flows.cli.check import check  # noqa: E402
 
 app.command("check")(check)
 
+from flows.cli.quotes import quote_app  # noqa: E402
+
+app.add_typer(quote_app, name="quote")
+
 
 def main() -> None:
     try:

@@ -50,7 +50,8 @@ def pdf(page: str) -> bytes:
     from weasyprint import HTML  # imported here: it loads pango, about half a second
 
     out = HTML(string=page).write_pdf()
-    assert out is not None
+    if not isinstance(out, bytes):  # write_pdf returns bytes when given no target
+        raise TypeError("WeasyPrint returned no PDF")
     return out
 
 

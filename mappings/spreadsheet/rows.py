@@ -290,7 +290,9 @@ def _records(
     if deal_name:
         out.append(_deal(sid, one, deal_name, ref, emails, owner, {} if has_person else attrs))
     if not out:
-        raise BadRecord("no company, contact, deal, product or line in this row (all empty)")
+        raise BadRecord(
+            "no company, contact or deal (nor product or line) in this row (all mapped cells empty)"
+        )
     return out
 
 

@@ -64,7 +64,9 @@ def find_deal(conn: Connection, ref: str) -> int:
             f"{len(found)} deals are named {ref!r} (ids {', '.join(map(str, found))}); "
             "pass the id instead"
         )
-    raise QuoteError(f"no deal {ref!r}; pass a deal id or its exact name (see `kizuna quote deals`)")
+    raise QuoteError(
+        f"no deal {ref!r}; pass a deal id or its exact name (see `kizuna quote deals`)"
+    )
 
 
 def _customer(conn: Connection, deal_id: int) -> dict[str, Any]:
@@ -130,7 +132,9 @@ def _money(totals: Totals) -> dict[str, Any]:
     }
 
 
-def _prepare(conn: Connection, deal_id: int, s: Settings, day: date) -> tuple[dict[str, Any], Totals]:
+def _prepare(
+    conn: Connection, deal_id: int, s: Settings, day: date
+) -> tuple[dict[str, Any], Totals]:
     customer = _customer(conn, deal_id)
     lines, unpriced = deal_lines(conn, deal_id, s.price_list)
     if unpriced:
@@ -251,7 +255,9 @@ def history(conn: Connection, deal_id: int | None = None) -> list[dict[str, Any]
     """Every issued revision (newest first), optionally of one deal: the list the CLI shows."""
     qq, d = q.Quote, t.Deal
     stmt = (
-        select(qq.number, qq.revision, qq.issue_date, qq.valid_until, qq.total, d.id, d.name, qq.files)
+        select(
+            qq.number, qq.revision, qq.issue_date, qq.valid_until, qq.total, d.id, d.name, qq.files
+        )
         .join(d, d.id == qq.deal_id)
         .order_by(qq.created_at.desc(), qq.id.desc())
     )

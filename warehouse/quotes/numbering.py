@@ -66,9 +66,7 @@ def allocate(conn: Connection, series: Series, day: date) -> str:
     """The next number of ``series`` for ``day``, inside the caller's transaction."""
     key = series.counter_key(day)
     c = table(QuoteCounter)
-    stmt = (
-        update(c).where(c.c.series == key).values(last=c.c.last + 1).returning(c.c.last)
-    )
+    stmt = update(c).where(c.c.series == key).values(last=c.c.last + 1).returning(c.c.last)
     got = conn.execute(stmt).scalar_one_or_none()
     if got is None:
         insert_ignore(conn, c, [{"series": key, "last": 0}], ["series"])

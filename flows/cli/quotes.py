@@ -1,0 +1,129 @@
+"""``kizuna quote``: 見積書 from deals — issue, re-issue and list.
+
+A quote takes its customer and lines from the warehouse (sync the deals, products and
+line-items sheets first) and its seller, number series and terms from the ``quotes:``
+section of the workspace file.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from flows.cli.common import WorkspaceOpt, guard
+from kizuna.errors import ConfigError
+
+quote_app = typer.Typer(
+    help="見積書 (quotes) from deals: numbered, taxed per rate, rendered to HTML and PDF.",
+    no_args_is_help=True,
+)
+console = Console(width=None if sys.stdout.isatty() else 120)
+
+DateOpt = Annotated[
+    str | None,
+    typer.Option("--date", help="Issue date (YYYY-MM-DD); default today in the company's zone."),
+]
+
+
+def _day(text: str | None) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"--date {text!r} is not a date", fix="write it as 2026-04-01") from None
+
+
+def _print(doc: dict[str, Any]) -> None:
+    from warehouse.quotes.tax import yen
+
+    rev = f" (第{doc['revision']}版)" if doc["revision"] > 1 else ""
+    c = doc["customer"]
+    to = " ".join(x for x in (c["organization"], c["person"]) if x)
+    console.print(
+        f"[bold]{escape(doc['number'])}{rev}[/] {escape(doc['subject'])} → {escape(to)} {c['honorific']}"
+    )
+    tbl = Table(show_header=True)
+    tbl.add_column("")
+    tbl.add_column("対象額", justify="right")
+    tbl.add_column("消費税", justify="right")
+    for rt in doc["by_rate"]:
+        label = f"{rt['rate']}%" + (" 軽減" if rt["reduced"] else "")
+        tbl.add_row(label, yen(int(rt["base"])), yen(int(rt["tax"])))
+    tbl.add_row("[bold]合計[/]", yen(int(doc["subtotal"])), yen(int(doc["tax"])))
+    console.print(tbl)
+    console.print(f"合計 (税込) [bold]{yen(int(doc['total']))}[/], 有効期限 {doc['valid_until']}")
+    for kind, path in doc.get("files", {}).items():
+        console.print(f"{kind}: {escape(path)}")
+
+
+@quote_app.command("create")
+def create(
+    deal: Annotated[str, typer.Argument(help="The deal: its id or its exact name.")],
+    day: DateOpt = None,
+    workspace: WorkspaceOpt = Path("kizuna.yaml"),
+) -> None:
+    """Issue a new quote for a deal: next number, totals per tax rate, HTML and PDF."""
+    from flows import config
+    from flows.quotes import issue
+
+    doc = guard(lambda: issue.create(config.load(workspace), deal, _day(day)))
+    _print(doc)
+
+
+@quote_app.command("reissue")
+def reissue(
+    number: Annotated[str, typer.Argument(help="The quote number, e.g. Q-2026-0001.")],
+    day: DateOpt = None,
+    workspace: WorkspaceOpt = Path("kizuna.yaml"),
+) -> None:
+    """Issue the next revision of a quote from its deal's current lines (old ones are kept)."""
+    from flows import config
+    from flows.quotes import issue
+
+    doc = guard(lambda: issue.reissue(config.load(workspace), number, _day(day)))
+    _print(doc)
+
+
+@quote_app.command("list")
+def list_quotes(
+    deal: Annotated[str | None, typer.Option("--deal", help="Only this deal (id or name).")] = None,
+    workspace: WorkspaceOpt = Path("kizuna.yaml"),
+) -> None:
+    """Every issued quote revision, newest first."""
+    from flows import config
+    from warehouse.db import open_warehouse
+    from warehouse.quotes import documents
+    from warehouse.quotes.tax import yen
+
+    def run() -> list[dict[str, Any]]:
+        ws = config.load(workspace)
+        with open_warehouse(ws.warehouse_url).connect() as conn:
+            deal_id = documents.find_deal(conn, deal) if deal else None
+            return documents.history(conn, deal_id)
+
+    rows = guard(run)
+    if not rows:
+        console.print("No quotes yet. Issue one with `kizuna quote create <deal>`.")
+        return
+    tbl = Table(title="見積書")
+    for col in ("number", "rev", "issued", "valid until", "deal", "total", "pdf"):
+        tbl.add_column(col, justify="right" if col in ("rev", "total") else "left")
+    for r in rows:
+        tbl.add_row(
+            escape(r["number"]),
+            str(r["revision"]),
+            str(r["issue_date"]),
+            str(r["valid_until"]),
+            f"{r['deal_id']} {escape(r['deal'])}",
+            yen(r["total"]),
+            escape(r["files"].get("pdf", "")),
+        )
+    console.print(tbl)
