@@ -82,12 +82,14 @@ def _customer(conn: Connection, deal_id: int) -> dict[str, Any]:
             p.given_name,
             p.department,
             p.title,
+            p.id,
+            p.primary_email,
         )
         .outerjoin(o, o.id == d.organization_id)
         .outerjoin(p, p.id == d.person_id)
         .where(d.id == deal_id)
     ).one()
-    deal_name, currency, org, address, full, family, given, dept, title = row
+    deal_name, currency, org, address, full, family, given, dept, title, pid, email = row
     if currency and currency.upper() != "JPY":
         raise QuoteError(f"deal {deal_id} is in {currency}; quotes are issued in yen (JPY) only")
     person = full or " ".join(x for x in (family, given) if x) or None
@@ -103,6 +105,8 @@ def _customer(conn: Connection, deal_id: int) -> dict[str, Any]:
         "person": person,
         "department": dept,
         "title": title,
+        "person_id": pid,
+        "email": email,
         # 宛名: a company alone takes 御中; a named person takes 様 (never both on one name).
         "honorific": "様" if person else "御中",
     }
@@ -194,6 +198,18 @@ def _store(
         "updated_at": ts,
     }
     (activity_id,) = insert_ids(conn, t.Activity, [act])
+    c = doc["customer"]
+    if c["person_id"] is not None and c["email"]:
+        # The contact as the addressee, so the quote is in their 360 view's timeline too.
+        conn.execute(
+            insert(t.table(t.ActivityParticipant)).values(
+                activity_id=activity_id,
+                email=c["email"],
+                role="to",
+                person_id=c["person_id"],
+                name=c["person"],
+            )
+        )
     files = render(doc) if render else {}
     conn.execute(
         insert(t.table(q.Quote)).values(

@@ -14,6 +14,7 @@ from sqlalchemy import Engine, select
 from flows.quotes.config import quotes_config
 from tests.support.quotes_seed import LINES, seed, sync_sheet, write_csv
 from warehouse import schema as t
+from warehouse.identity.admin import customer_360
 from warehouse.quotes import documents
 from warehouse.quotes import schema as q
 
@@ -64,6 +65,10 @@ def test_the_quote_is_a_document_activity_on_the_deal(engine: Engine, ws: Any) -
     assert (kind, deal_id) == ("document", doc["deal_id"])
     assert "Q-2026-0001" in subject
     assert attrs["total"] == "350112" and attrs["quote_number"] == "Q-2026-0001"
+    with engine.connect() as conn:
+        view = customer_360(conn, doc["customer"]["person_id"])
+    assert view is not None
+    assert [(x["kind"], x["subject"]) for x in view.activities] == [("document", subject)]
 
 
 def test_reissue_adds_a_revision_and_never_overwrites(
