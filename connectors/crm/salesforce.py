@@ -77,6 +77,14 @@ DEFAULT_FIELDS: dict[str, list[str]] = {
         "Id", "Subject", "Description", "StartDateTime", "EndDateTime", "Location",
         "IsAllDayEvent", "WhatId", "Who.Email", "Who.Name", "Owner.Email",
     ],
+    "PricebookEntry": [
+        "Id", "UnitPrice", "IsActive", "Product2Id", "Product2.ProductCode", "Product2.Name",
+        "Product2.QuantityUnitOfMeasure", "Pricebook2.Name", "Pricebook2.IsStandard",
+    ],
+    "OpportunityLineItem": [
+        "Id", "OpportunityId", "ProductCode", "Name", "Description", "Quantity", "UnitPrice",
+        "Discount", "SortOrder",
+    ],
     "User": ["Id", "Email", "Name", "IsActive", "Department"],
     "Campaign": ["Id", "Name", "Status", "Type", "StartDate", "EndDate"],
     "CampaignMember": ["Id", "CampaignId", "ContactId", "LeadId", "Status", "Email"],

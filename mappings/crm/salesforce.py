@@ -27,6 +27,7 @@ from mappings.crm.common import (
     required_id,
     text,
 )
+from mappings.crm.salesforce_catalog import opportunity_line_item, pricebook_entry
 from warehouse import records as r
 
 OPPORTUNITY_PREFIX = "006"
@@ -235,4 +236,6 @@ MAPPERS: dict[str, Callable[[Mapping[str, Any], MapOptions], Sequence[r.Record]]
     "Opportunity": opportunity,
     "Task": task,
     "Event": event,
+    "PricebookEntry": pricebook_entry,
+    "OpportunityLineItem": opportunity_line_item,
 }
