@@ -62,12 +62,18 @@ DEFAULT_PROPERTIES: dict[str, list[str]] = {
     "emails": ["hs_timestamp", "hs_email_subject", "hs_email_text", "hs_email_direction", "hubspot_owner_id"],
     "notes": ["hs_timestamp", "hs_note_body", "hubspot_owner_id"],
     "tasks": ["hs_timestamp", "hs_task_subject", "hs_task_body", "hs_task_status", "hubspot_owner_id"],
+    "products": ["name", "hs_sku", "price", "description"],
+    "line_items": [
+        "name", "hs_sku", "hs_product_id", "quantity", "price", "hs_discount_percentage",
+        "discount", "hs_position_on_quote", "description",
+    ],
 }  # fmt: skip
 
 ASSOCIATIONS: dict[str, dict[str, list[str]]] = {
     # object → associated type → its properties worth attaching
     "contacts": {"companies": ["name", "domain"]},
     "deals": {"companies": ["name", "domain"], "contacts": ["email"]},
+    "line_items": {"deals": []},
     **{e: {"contacts": ["email", "firstname", "lastname"], "deals": []} for e in ENGAGEMENTS},
 }
 

@@ -2,4 +2,4 @@
 activities; ``common`` holds the rules every CRM mapping shares.
 """
 
-__all__ = ["common", "hubspot", "kintone", "salesforce", "salesforce_catalog"]
+__all__ = ["common", "hubspot", "hubspot_catalog", "kintone", "salesforce", "salesforce_catalog"]

@@ -25,6 +25,7 @@ from mappings.crm.common import (
     required_id,
     text,
 )
+from mappings.crm.hubspot_catalog import line_item, product
 from warehouse import records as r
 
 
@@ -212,4 +213,6 @@ MAPPERS: dict[str, Callable[[Mapping[str, Any], MapOptions], Sequence[r.Record]]
     "contacts": contact,
     "deals": deal,
     **{e: engagement(e) for e in _KINDS},
+    "products": product,
+    "line_items": line_item,
 }
