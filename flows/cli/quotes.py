@@ -7,24 +7,20 @@ section of the workspace file.
 
 from __future__ import annotations
 
-import sys
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
-from flows.cli.common import WorkspaceOpt, guard
+from flows.cli.common import DataTable, WorkspaceOpt, esc, guard, make_console
 from kizuna.errors import ConfigError
 
 quote_app = typer.Typer(
     help="見積書 (quotes) from deals: numbered, taxed per rate, rendered to HTML and PDF.",
     no_args_is_help=True,
 )
-console = Console(width=None if sys.stdout.isatty() else 120)
+console = make_console()
 
 DateOpt = Annotated[
     str | None,
@@ -48,20 +44,20 @@ def _print(doc: dict[str, Any]) -> None:
     c = doc["customer"]
     to = " ".join(x for x in (c["organization"], c["person"]) if x)
     console.print(
-        f"[bold]{escape(doc['number'])}{rev}[/] {escape(doc['subject'])} → {escape(to)} {c['honorific']}"
+        f"[bold]{esc(doc['number'])}{rev}[/] {esc(doc['subject'])} → {esc(to)} {c['honorific']}"
     )
-    tbl = Table(show_header=True)
+    tbl = DataTable(show_header=True)
     tbl.add_column("")
     tbl.add_column("対象額", justify="right")
     tbl.add_column("消費税", justify="right")
     for rt in doc["by_rate"]:
         label = f"{rt['rate']}%" + (" 軽減" if rt["reduced"] else "")
         tbl.add_row(label, yen(int(rt["base"])), yen(int(rt["tax"])))
-    tbl.add_row("[bold]合計[/]", yen(int(doc["subtotal"])), yen(int(doc["tax"])))
+    tbl.add_row("合計", yen(int(doc["subtotal"])), yen(int(doc["tax"])))
     console.print(tbl)
     console.print(f"合計 (税込) [bold]{yen(int(doc['total']))}[/], 有効期限 {doc['valid_until']}")
     for kind, path in doc.get("files", {}).items():
-        console.print(f"{kind}: {escape(path)}")
+        console.print(f"{kind}: {esc(path)}")
 
 
 @quote_app.command("create")
@@ -113,17 +109,17 @@ def list_quotes(
     if not rows:
         console.print("No quotes yet. Issue one with `kizuna quote create <deal>`.")
         return
-    tbl = Table(title="見積書")
+    tbl = DataTable(title="見積書")
     for col in ("number", "rev", "issued", "valid until", "deal", "total", "pdf"):
         tbl.add_column(col, justify="right" if col in ("rev", "total") else "left")
     for r in rows:
         tbl.add_row(
-            escape(r["number"]),
+            r["number"],
             str(r["revision"]),
             str(r["issue_date"]),
             str(r["valid_until"]),
-            f"{r['deal_id']} {escape(r['deal'])}",
+            f"{r['deal_id']} {r['deal']}",
             yen(r["total"]),
-            escape(r["files"].get("pdf", "")),
+            r["files"].get("pdf", ""),
         )
     console.print(tbl)

@@ -79,6 +79,7 @@ def _workspace(tmp_path: Path) -> Path:
                 "steps": [{"ja": {"subject": "{{ person.name }} 様", "text": "{{ org.name }}"}}],
             }
         },
+        "quotes": {"seller": {"name": f"株式会社{EVIL}", "registration_number": "T7000012050002"}},
         "reminders": {"channel": "outbox", "rules": {"idle": {"type": "deal_idle", "days": 1}}},
         "outbound": {
             "sender": "営業部 <sales@ours.co.jp>",
@@ -131,6 +132,9 @@ def test_every_command_prints_data_as_text(
         "crm push": ["crm", "push", EVIL, *w],
         "sources discover": ["sources", "discover", "customers", *w],
         "sources reset": ["sources", "reset", "customers", EVIL, *w],
+        "quote create": ["quote", "create", f"案件{EVIL}", *w],
+        "quote reissue": ["quote", "reissue", EVIL, *w],
+        "quote list": ["quote", "list", *w],
     }
     assert _commands() - set(SKIP) == set(runs), "add the new command to this walk"
     shown_by = {"status", "customer show", "segments preview", "campaigns run"}
