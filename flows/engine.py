@@ -20,8 +20,8 @@ from sqlalchemy import Engine
 from connectors.page import Cursor, Page
 from flows.seen_ids import SeenIds
 from kizuna.errors import BadRecord, ResyncRequired
+from warehouse import lease, state
 from warehouse import records as r
-from warehouse import state
 from warehouse.db import write_transaction
 from warehouse.state import Quarantined, StreamKey
 from warehouse.store import PageStats, apply_page, live_source_ids, mark_deleted, unchanged_ids
@@ -161,8 +161,31 @@ def run_stream(
     spec: StreamSpec,
     run_id: str,
     progress: ProgressFn | None = None,
+    *,
+    lease_wait: float = 0.0,
+    zone: str = "UTC",
+    on_wait: Callable[[str], None] | None = None,
 ) -> StreamResult:
-    """Sync one stream to the end of what the source has now; resumable at page boundaries."""
+    """Sync one stream to the end of what the source has now; resumable at page boundaries.
+
+    The stream's lease is held throughout: a second run of the same stream waits up to
+    ``lease_wait`` seconds, then raises ``LeaseHeld`` naming the run that has it.
+    """
+    with lease.held(
+        engine,
+        f"stream:{spec.connector}/{spec.stream}",
+        run_id=run_id,
+        what=f"stream {spec.connector}/{spec.stream} is being synced",
+        wait=lease_wait,
+        zone=zone,
+        on_wait=on_wait,
+    ):
+        return _run_stream(engine, spec, run_id, progress)
+
+
+def _run_stream(
+    engine: Engine, spec: StreamSpec, run_id: str, progress: ProgressFn | None
+) -> StreamResult:
     key = spec.key
     result = StreamResult(spec.connector, spec.stream)
     with write_transaction(engine) as conn:

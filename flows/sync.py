@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.client.schemas.objects import State
 from prefect.context import FlowRunContext
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows import progress
 from flows.config import load
 from flows.engine import run_stream
 from flows.runtime import engine_for
 from flows.sources import registry
-from kizuna.errors import TransientError
+from kizuna.errors import LeaseHeld, TransientError
 
 
 class StreamsFailed(RuntimeError):
@@ -52,6 +55,13 @@ MAX_RETRY_AFTER = 900.0
 """A source asking for more than 15 minutes is better served by the next scheduled run."""
 
 
+LEASE_WAIT = 300.0
+"""Seconds a stream (or resolution) waits for another run holding it before it is skipped."""
+
+PARALLEL_STREAMS = 4
+"""Streams synced at once on PostgreSQL (each holds its own lease); SQLite runs them in turn."""
+
+
 def _sleep(seconds: float) -> None:
     if seconds > 0:
         time.sleep(seconds)
@@ -63,14 +73,33 @@ def _sleep(seconds: float) -> None:
     retry_condition_fn=only_transient,
     task_run_name="sync {source}/{stream}",
 )
-def sync_stream(workspace_file: str, source: str, stream: str, run_id: str) -> dict[str, Any]:
-    """Sync one stream to the present; returns what it did (rows per outcome)."""
+def sync_stream(
+    workspace_file: str, source: str, stream: str, run_id: str, lease_wait: float = LEASE_WAIT
+) -> dict[str, Any]:
+    """Sync one stream to the present; returns what it did (rows per outcome).
+
+    If another run holds the stream for longer than ``lease_wait``, the stream is skipped
+    with one line saying who has it: that run is doing this work, so this is not a failure.
+    """
     ws = load(workspace_file)
     spec = next(s for s in registry.streams(ws, source) if s.stream == stream)
     engine = engine_for(ws.warehouse_url)
+    logger = get_run_logger()
     tick = progress.start(f"{source}/{stream}", spec.total_hint())
-    result = run_stream(engine, spec, run_id, progress=tick)
-    get_run_logger().info(
+    try:
+        result = run_stream(
+            engine,
+            spec,
+            run_id,
+            progress=tick,
+            lease_wait=lease_wait,
+            zone=ws.company.time_zone,
+            on_wait=logger.warning,
+        )
+    except LeaseHeld as exc:
+        logger.warning("skipped: %s", exc)
+        return {"connector": source, "stream": stream, "skipped": str(exc)}
+    logger.info(
         "%s/%s: %s read, %s inserted, %s updated, %s unchanged, %s deleted, %s quarantined",
         source,
         stream,
@@ -89,35 +118,54 @@ def _run_id() -> str:
     return str(ctx.flow_run.id) if ctx and ctx.flow_run else "local"
 
 
-@flow(name="kizuna-sync", log_prints=False)
+@flow(
+    name="kizuna-sync",
+    log_prints=False,
+    task_runner=ThreadPoolTaskRunner(max_workers=PARALLEL_STREAMS),  # type: ignore[arg-type]
+)
 def sync_workspace(
-    workspace_file: str, sources: list[str] | None = None, run_id: str | None = None
+    workspace_file: str,
+    sources: list[str] | None = None,
+    run_id: str | None = None,
+    lease_wait: float = LEASE_WAIT,
 ) -> list[dict[str, Any]]:
-    """Sync the named sources (all enabled ones by default), stream after stream.
+    """Sync the named sources (all enabled ones by default), then resolve identities.
 
-    Streams run one after another: on SQLite writers queue anyway, and ordering keeps the
-    person-by-email linking deterministic. A failed stream does not stop the others; the flow
-    fails at the end if any stream failed, so the run is visibly red in the Prefect UI.
+    Every stream holds its own lease, so on PostgreSQL independent streams run at once
+    (``PARALLEL_STREAMS``); on SQLite, where writers queue anyway, one after another. A failed
+    stream does not stop the others; the flow fails at the end if any stream failed, so the
+    run is visibly red in the Prefect UI. A stream another run is syncing is skipped after
+    ``lease_wait`` seconds with a line naming that run, which is not a failure.
     """
     ws = load(workspace_file)
     names = sources or registry.enabled_sources(ws)
     run_id = run_id or _run_id()
+    work = [(name, spec.stream) for name in names for spec in registry.streams(ws, name)]
     results: list[dict[str, Any]] = []
     failures: list[tuple[str, BaseException]] = []
-    for name in names:
-        for spec in registry.streams(ws, name):
-            try:
-                results.append(sync_stream(workspace_file, name, spec.stream, run_id))
-            except Exception as exc:
-                failures.append((f"{name}/{spec.stream}", exc))
-                results.append({"connector": name, "stream": spec.stream, "error": str(exc)})
+    outcomes: list[tuple[str, str, Callable[[], dict[str, Any]]]] = []
+    if engine_for(ws.warehouse_url).dialect.name == "postgresql":
+        for n, s in work:
+            future = sync_stream.submit(workspace_file, n, s, run_id, lease_wait)
+            outcomes.append((n, s, future.result))
+    else:
+        for n, s in work:
+            outcomes.append((n, s, partial(sync_stream, workspace_file, n, s, run_id, lease_wait)))
+    for name, stream, outcome in outcomes:
+        try:
+            results.append(outcome())
+        except Exception as exc:
+            failures.append((f"{name}/{stream}", exc))
+            results.append({"connector": name, "stream": stream, "error": str(exc)})
     _artifact(results)
     # Identity resolution (flows/identity/resolve.py): link the people these streams changed.
     from flows.identity.resolve import has_people, resolve
 
     if has_people(workspace_file):
         try:
-            resolve(workspace_file)
+            resolve(workspace_file, lease_wait=lease_wait)
+        except LeaseHeld as exc:
+            get_run_logger().warning("identity resolution skipped: %s", exc)
         except Exception as exc:
             failures.append(("identity resolution", exc))
     if failures:
@@ -139,6 +187,7 @@ def _artifact(results: list[dict[str, Any]]) -> None:
         "deleted",
         "quarantined",
         "error",
+        "skipped",
     )
     create_table_artifact(
         key="kizuna-sync-summary",

@@ -9,6 +9,9 @@
     │   ├── ConfigError       the workspace file is wrong: names file, field and fix
     │   └── QuotaError        a daily quota is spent; resume next run
     ├── ResyncRequired        the source's cursor is gone (Gmail 404, Calendar 410, ...)
+    ├── LeaseHeld             another run is doing this unit of work now: wait or try later
+    ├── SendInDoubt           a message went past the point of no return; nobody can say
+    │                         whether it was delivered: ask the channel, else hold it
     └── BadRecord             one record is unusable: quarantine it, keep going
 
 Prefect retries only ``TransientError``; every other error fails or skips without retry.
@@ -62,6 +65,28 @@ class QuotaError(FatalError):
 
 class ResyncRequired(KizunaError):
     """The source no longer accepts our cursor; drop it and sync the stream from scratch."""
+
+
+class LeaseHeld(KizunaError):
+    """Another run holds this unit of work (a stream, a resolution, a campaign).
+
+    Not retried by Prefect and not a failure of the run: the holder is doing the work. The
+    message says who holds it and since when, e.g. ``stream crm/Contact is being synced by
+    run 4f2a… on host-1 since 10:02 JST; try again later``.
+    """
+
+    def __init__(self, message: str, *, unit: str, run_id: str) -> None:
+        super().__init__(message)
+        self.unit = unit
+        self.run_id = run_id
+
+
+class SendInDoubt(KizunaError):
+    """The connection broke after the message was handed over (SMTP after DATA).
+
+    Retrying could deliver a second copy and giving up could drop the only one, so the caller
+    asks the channel (``was_sent``) and otherwise holds the recipient for a person to decide.
+    """
 
 
 class BadRecord(KizunaError):

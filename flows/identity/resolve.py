@@ -15,6 +15,8 @@ from prefect import flow, get_run_logger, task
 from flows.config import load
 from flows.identity.config import settings_for
 from flows.runtime import engine_for
+from warehouse import lease
+from warehouse.db import write_transaction
 from warehouse.identity import blocking, survivorship
 from warehouse.identity import resolve as rs
 from warehouse.identity.evidence import drop_stale_matches, save_matches
@@ -30,7 +32,7 @@ def _setup(workspace_file: str) -> tuple[Any, Any, Any]:
 @task(task_run_name="identity prepare {lo}-{hi}")
 def prepare_task(workspace_file: str, lo: int, hi: int) -> tuple[int, int]:
     engine, settings, _ = _setup(workspace_file)
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         return blocking.prepare_range(conn, settings, lo, hi)
 
 
@@ -40,7 +42,7 @@ def score_task(workspace_file: str, mark_iso: str) -> dict[str, Any]:
 
     engine, settings, _ = _setup(workspace_file)
     stats = rs.ResolveStats()
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         found = rs.score_learned(conn, settings, stats)
         save_matches(conn, found, datetime.fromisoformat(mark_iso))
     return {"pairs": stats.pairs, "blocks": stats.blocks, "oversized": stats.oversized_blocks}
@@ -53,7 +55,7 @@ def cluster_task(workspace_file: str, mark_iso: str, stats: dict[str, Any]) -> d
     engine, settings, rules = _setup(workspace_file)
     mark = datetime.fromisoformat(mark_iso)
     st = rs.ResolveStats(**stats)
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         drop_stale_matches(conn, mark)
         changed = rs.cluster_all(conn, mark)
         survivorship.refresh(conn, changed, rules)
@@ -74,9 +76,36 @@ def incremental_task(workspace_file: str) -> dict[str, Any]:
 
 
 @flow(name="kizuna-resolve", log_prints=False)
-def resolve(workspace_file: str, full: bool = False) -> dict[str, Any]:
-    """Resolve people into customers: incremental by default, from scratch with ``full``."""
+def resolve(workspace_file: str, full: bool = False, lease_wait: float = 300.0) -> dict[str, Any]:
+    """Resolve people into customers: incremental by default, from scratch with ``full``.
+
+    One resolution at a time per warehouse (the ``identity`` lease): a second one waits up
+    to ``lease_wait`` seconds for the first, then raises ``LeaseHeld`` naming it.
+    """
     engine, _, _ = _setup(workspace_file)
+    ws = load(workspace_file)
+    logger = get_run_logger()
+    with lease.held(
+        engine,
+        "identity",
+        run_id=_run_id(),
+        what="identity resolution is being run",
+        wait=lease_wait,
+        zone=ws.company.time_zone,
+        on_wait=logger.warning,
+    ):
+        return _resolve(workspace_file, full)
+
+
+def _run_id() -> str:
+    from prefect.context import FlowRunContext
+
+    ctx = FlowRunContext.get()
+    return str(ctx.flow_run.id) if ctx and ctx.flow_run else "local"
+
+
+def _resolve(workspace_file: str, full: bool) -> dict[str, Any]:
+    engine, settings, _ = _setup(workspace_file)
     with engine.connect() as conn:
         first = rs.watermark(conn) is None
     if not (full or first):

@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, func, select
 
 from warehouse import schema as t
+from warehouse.db import write_transaction
 from warehouse.identity import graph as graph
 from warehouse.identity import learned
 from warehouse.identity import schema as ids
@@ -182,22 +183,22 @@ def resolve_full(engine: Engine, settings: MatchSettings, survive: Any = None) -
     """Resolve every person from scratch (same input → same clusters and ids)."""
     stats = ResolveStats(mode="full")
     t0 = time.monotonic()
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         mark = now()
         ranges = id_ranges(conn)
     for lo, hi in ranges:
-        with engine.begin() as conn:
+        with write_transaction(engine) as conn:
             n, k = prepare_range(conn, settings, lo, hi)
             stats.records += n
             stats.keys += k
     stats.phases["prepare"] = round(time.monotonic() - t0, 2)
     t1 = time.monotonic()
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         found = score_learned(conn, settings, stats)
         save_matches(conn, found, mark)
     stats.phases["score"] = round(time.monotonic() - t1, 2)
     t2 = time.monotonic()
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         drop_stale_matches(conn, mark)
         changed = cluster_all(conn, mark)
         stats.clusters_changed = len(changed)
@@ -221,7 +222,7 @@ def resolve_incremental(
         return resolve_full(engine, settings, survive)
     stats = ResolveStats(mode="incremental")
     t0 = time.monotonic()
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         tune(conn)
         mark = now()
         dirty = changed_ids(conn, since)
