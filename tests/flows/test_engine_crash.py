@@ -1,5 +1,11 @@
-"""Crash consistency: a sync SIGKILLed at random points and rerun ends with exactly the rows
-of an uninterrupted run — no duplicates, nothing lost (the cursor commits with its rows)."""
+"""Crash consistency: a sync SIGKILLed after a random number of committed pages, again and
+again, then rerun, ends with exactly the warehouse of an uninterrupted run — every column of
+every table (tests/support/snapshot.py), on SQLite and PostgreSQL.
+
+It cannot pass by accident: each kill lands after the worker reported the Nth committed page
+(N drawn per trial) and before it could finish, and the test requires every kill to have
+stopped a live worker in the middle of its work.
+"""
 
 from __future__ import annotations
 
@@ -8,90 +14,98 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 
-from warehouse.db import make_engine
+from tests.conftest import pg_url_or_skip
+from tests.support.pg_schema import engine_in, fresh_schemas
+from tests.support.snapshot import differences, snapshot
 
 WORKER = """
 import sys
 from tests.support.fakes.fakesource import Config, streams
+from tests.support.pg_schema import engine_in
 from flows.engine import run_stream
 from flows.workspace import Workspace, Company
-from warehouse.db import open_warehouse
-url, rows = sys.argv[1], int(sys.argv[2])
+from warehouse.db import upgrade
+url, schema, rows = sys.argv[1], sys.argv[2], int(sys.argv[3])
 ws = Workspace(company=Company(name="t", domains=["kizuna-demo.co.jp"]))
 spec = streams("fake", Config(rows=rows, page_size=7, bad_every=13), ws)[0]
-engine = open_warehouse(url)
+engine = engine_in(url, schema)
+upgrade(engine)
 print("ready", flush=True)
-run_stream(engine, spec, "run")
+run_stream(engine, spec, "run", progress=lambda n: print("page", flush=True))
 print("done", flush=True)
 """
 
-TABLES = {
-    "person": "select full_name, primary_email, organization_id is not null from person order by 1,2",
-    "person_email": "select email from person_email order by 1",
-    "organization": "select name_normalized from organization order by 1",
-    "activity": "select key, subject from activity order by 1",
-    "activity_participant": "select a.key, p.email, p.role from activity_participant p join activity a on a.id = p.activity_id order by 1,2,3",
-    "source_record": "select source_id, entity, deleted_at is null from source_record order by 1,2",
-    "quarantine": "select source_id, reason from quarantine order by 1",
-    "sync_state": "select connector, stream, cursor from sync_state",
-}
+ROWS = 600  # 86 pages of 7; the kills below stop at most 4 x 12 of them
+ROOT = Path(__file__).resolve().parents[2]
 
 
-def _run(url: str, rows: int, kill_after: float | None, cwd: Path) -> bool:
-    env = {**os.environ, "PYTHONPATH": str(cwd)}
+def _run(url: str, schema: str, kill_after_pages: int | None) -> bool:
+    """Run the worker; with a page count, SIGKILL it right after that many commits.
+
+    Returns True when the kill stopped a live worker before it finished.
+    """
     proc = subprocess.Popen(
-        [sys.executable, "-c", WORKER, url, str(rows)],
-        cwd=cwd,
-        env=env,
+        [sys.executable, "-c", WORKER, url, schema, str(ROWS)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "ready"
-    if kill_after is not None:
-        time.sleep(kill_after)
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
-            return False
-    out, err = proc.communicate(timeout=120)
+    if kill_after_pages is not None:
+        for pages, line in enumerate(proc.stdout, start=1):
+            if line.strip() == "done":
+                break
+            if pages == kill_after_pages:
+                alive = proc.poll() is None
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait()
+                return alive
+        proc.wait()
+        return False
+    out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
-    return "done" in out
+    assert out.strip().endswith("done"), out[-200:]
+    return False
 
 
-def _snapshot(url: str) -> dict[str, list[tuple[object, ...]]]:
-    eng = make_engine(url)
-    with eng.connect() as conn:
-        snap = {name: [tuple(r) for r in conn.execute(text(q))] for name, q in TABLES.items()}
-    eng.dispose()
-    return snap
+Where = tuple[str, str]  # (url, PostgreSQL schema or "")
+
+
+def _crash_and_compare(clean: Where, crashed: Where) -> None:
+    _run(*clean, None)
+    seed = int.from_bytes(os.urandom(4), "big")
+    rng = random.Random(seed)
+    kills = [_run(*crashed, rng.randint(1, 12)) for _ in range(4)]
+    _run(*crashed, None)
+    assert all(kills), f"a kill missed the work (seed {seed}): {kills}"
+    a, b = engine_in(*clean), engine_in(*crashed)
+    try:
+        expected, got = snapshot(a), snapshot(b)
+    finally:
+        a.dispose()
+        b.dispose()
+    assert sum(expected["person"].values()) == ROWS - ROWS // 13
+    assert sum(expected["quarantine"].values()) == ROWS // 13
+    assert not differences(expected, got), (seed, differences(expected, got))
 
 
 @pytest.mark.slow
-def test_sigkill_at_random_points_then_rerun_equals_clean_run(tmp_path: Path) -> None:
-    root = Path(__file__).resolve().parents[2]
-    rows = 600
-    clean = f"sqlite:///{tmp_path / 'clean.db'}"
-    assert _run(clean, rows, None, root)
-    expected = _snapshot(clean)
-    assert len(expected["person"]) == rows - rows // 13
-    assert len(expected["quarantine"]) == rows // 13
+def test_sigkill_after_random_pages_then_rerun_equals_clean_run_sqlite(tmp_path: Path) -> None:
+    _crash_and_compare(
+        (f"sqlite:///{tmp_path / 'clean.db'}", ""), (f"sqlite:///{tmp_path / 'crashed.db'}", "")
+    )
 
-    rng = random.Random(20261127)
-    crashed = f"sqlite:///{tmp_path / 'crashed.db'}"
-    kills = 0
-    for _ in range(6):
-        if not _run(crashed, rows, rng.uniform(0.05, 0.6), root):
-            kills += 1
-    assert _run(crashed, rows, None, root)
-    assert kills >= 1, "the worker finished before any kill: raise rows"
-    got = _snapshot(crashed)
-    for name in TABLES:
-        assert got[name] == expected[name], name
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_sigkill_after_random_pages_then_rerun_equals_clean_run_postgres() -> None:
+    url = pg_url_or_skip()
+    with fresh_schemas(url, 2) as (clean, crashed):
+        _crash_and_compare((url, clean), (url, crashed))

@@ -50,7 +50,12 @@ def test_a_waiting_taker_gets_the_unit_when_the_holder_finishes(engine: Engine) 
             first.release()
 
     second = lease.acquire(
-        engine, "identity", run_id="run-b", what="resolving", wait=60, on_wait=told.append,
+        engine,
+        "identity",
+        run_id="run-b",
+        what="resolving",
+        wait=60,
+        on_wait=told.append,
         sleep=sleep,
     )
     second.release()
@@ -62,7 +67,9 @@ def test_an_expired_lease_is_taken_over_and_named(engine: Engine) -> None:
     first = lease.acquire(engine, "campaign:spring", run_id="run-a", what="x", ttl=3600)
     first._stop.set()  # stands in for a holder on another host that stopped renewing
     with write_transaction(engine) as conn:
-        conn.execute(update(Lease).values(host="elsewhere", expires_at=now() - timedelta(seconds=1)))
+        conn.execute(
+            update(Lease).values(host="elsewhere", expires_at=now() - timedelta(seconds=1))
+        )
     second = lease.acquire(engine, "campaign:spring", run_id="run-b", what="x")
     assert second.previous is not None and second.previous.run_id == "run-a"
     assert not first.renew()  # the old holder learns it lost the unit
