@@ -1,10 +1,12 @@
 """Sending over SMTP with an injected ``smtplib`` client.
 
-One connection is kept for a batch and reopened once if the server drops it. SMTP replies are
-classified by what the caller does next: 4xx → ``TransientError`` (leave the send pending,
+One connection is kept for a batch and reopened once if the server drops it before DATA (after
+DATA the message may have been queued: ``SendInDoubt``, never a silent resend). SMTP replies
+are classified by what the caller does next: 4xx → ``TransientError`` (leave the send pending,
 retry later), 5xx on a recipient → ``BadRecord`` (this address cannot receive; mark it
 failed). SMTP itself cannot say whether a message went out before a crash, so ``was_sent``
-asks an optional hook (e.g. a search of the Sent folder over IMAP by Message-ID).
+asks an optional hook (e.g. a search of the Sent folder over IMAP by Message-ID) and answers
+None ("cannot tell") without one.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from email.utils import getaddresses, parseaddr
 from pydantic import BaseModel, ConfigDict, SecretStr
 
 from connectors.channel import Outgoing
-from kizuna.errors import AuthError, BadRecord, TransientError
+from kizuna.errors import AuthError, BadRecord, SendInDoubt, TransientError
 
 SentCheck = Callable[[str], bool | None]
 
@@ -75,28 +77,64 @@ class SmtpChannel:
         return self._client
 
     def send(self, item: Outgoing) -> None:
+        """Hand one message to the server; retried only while nothing can have been delivered.
+
+        A dropped connection during the envelope (MAIL FROM, RCPT TO) is retried once on a
+        new connection: the server has no message yet. Once DATA has started, a dropped
+        connection or a lost reply leaves the message in doubt (the server may have queued
+        it and lost only its "250"), so ``SendInDoubt`` is raised and nothing is resent here.
+        """
         sender = item.sender or _from_address(item.data)
         for attempt in (1, 2):
             client = self._session()
             try:
-                refused = client.sendmail(sender, [item.to_address], item.data)
-            except smtplib.SMTPServerDisconnected:
+                self._envelope(client, sender, item)
+            except (smtplib.SMTPServerDisconnected, OSError) as exc:
                 self._client = None
                 if attempt == 2:
-                    raise TransientError("SMTP server closed the connection twice") from None
+                    raise TransientError(f"SMTP connection failed before DATA: {exc}") from None
                 continue
-            except smtplib.SMTPRecipientsRefused as exc:
-                code, msg = next(iter(exc.recipients.values()))
-                raise _classify(code, msg, item.to_address) from None
-            except smtplib.SMTPResponseException as exc:
-                raise _classify(exc.smtp_code, exc.smtp_error, item.to_address) from None
-            except OSError as exc:
-                self._client = None
-                raise TransientError(f"SMTP connection failed: {exc}") from None
-            if refused:
-                code, msg = refused[item.to_address]
-                raise _classify(code, msg, item.to_address)
-            return
+            break
+        try:
+            code, msg = client.data(item.data)
+        except smtplib.SMTPResponseException as exc:  # a definite refusal: nothing was queued
+            self._reset(client)
+            raise _classify(exc.smtp_code, exc.smtp_error, item.to_address) from None
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            self._client = None
+            raise SendInDoubt(
+                f"SMTP connection to {item.to_address}'s server broke after DATA ({exc}); the "
+                "message may have been delivered"
+            ) from None
+        if code != 250:  # pragma: no cover - smtplib raises SMTPDataError for these
+            raise _classify(code, msg, item.to_address)
+
+    @staticmethod
+    def _envelope(client: smtplib.SMTP, sender: str, item: Outgoing) -> None:
+        """MAIL FROM and RCPT TO, as ``sendmail`` would, raising on a refusal."""
+        client.ehlo_or_helo_if_needed()
+        options = (
+            [f"size={len(item.data)}"] if client.does_esmtp and client.has_extn("size") else []
+        )
+        code, msg = client.mail(sender, options)
+        if code != 250:
+            SmtpChannel._reset(client)
+            if code == 421:
+                client.close()
+                raise smtplib.SMTPServerDisconnected(f"{code} {msg!r}")
+            raise _classify(code, msg, item.to_address)
+        code, msg = client.rcpt(item.to_address)
+        if code not in (250, 251):
+            SmtpChannel._reset(client)
+            if code == 421:
+                client.close()
+                raise smtplib.SMTPServerDisconnected(f"{code} {msg!r}")
+            raise _classify(code, msg, item.to_address)
+
+    @staticmethod
+    def _reset(client: smtplib.SMTP) -> None:
+        with contextlib.suppress(smtplib.SMTPException, OSError):
+            client.rset()
 
     def was_sent(self, message_id: str) -> bool | None:
         return self._sent_check(message_id) if self._sent_check else None

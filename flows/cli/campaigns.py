@@ -153,12 +153,16 @@ def campaigns_run(
 
 
 def _dry_run(workspace: Path, name: str, show: int) -> None:
+    import uuid
+
     from flows.push.campaign_run import plan
+    from flows.push.campaign_send import campaign_lease
     from flows.push.feedback import scan_folders
 
     cfg, engine = _open(workspace)
     scan_folders(engine, cfg)
-    view = plan(engine, cfg, name)
+    with campaign_lease(engine, cfg, name, run_id=f"cli-{uuid.uuid4().hex[:12]}"):
+        view = plan(engine, cfg, name)
     c = view.counts
     console.print(
         f"Plan [bold]#{view.plan_id}[/] for [bold]{esc(name)}[/]: {c['send']} to send, "

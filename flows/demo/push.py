@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from flows.config import load
-from flows.push.campaign_run import approved_plan, open_batches, plan, segment_context, send_batch
+from flows.push.campaign_run import approved_plan, open_batches, plan, segment_context
+from flows.push.campaign_send import send_batch
 from flows.push.channels import build_channel
 from flows.push.config import PushConfig, push_config
 from flows.push.reminder_run import run_all

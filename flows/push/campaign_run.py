@@ -9,7 +9,6 @@ someone who opted out after the dry run is skipped with the reason recorded.
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,13 +16,11 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from jinja2 import TemplateError
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 
-from connectors.channel import Channel
-from flows.push.campaign_render import build, context_for, language_of, message_id, pick, render
+from flows.push.campaign_render import build, context_for, language_of, pick, render
 from flows.push.config import Campaign, PushConfig, QuietHours
-from kizuna.errors import BadRecord, FatalError
+from kizuna.errors import FatalError
 from warehouse.activation import ledger
 from warehouse.activation.audience import profiles, utc
 from warehouse.activation.consent import may_send_many
@@ -225,192 +222,3 @@ def open_batches(engine: Engine, plan_id: int, size: int) -> list[list[int]]:
     return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
-class Pacer:
-    """Spaces sends to a channel's ``rate_per_minute`` (sleep injected for tests)."""
-
-    def __init__(
-        self,
-        rate_per_minute: float | None,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.interval = 60.0 / rate_per_minute if rate_per_minute else 0.0
-        self.clock, self.sleep = clock, sleep
-        self.last: float | None = None
-
-    def wait(self) -> None:
-        if self.interval and self.last is not None:
-            gap = self.last + self.interval - self.clock()
-            if gap > 0:
-                self.sleep(gap)
-        self.last = self.clock()
-
-
-GROUP = 50
-"""Recipients whose consent is checked and ledger rows claimed in one transaction.
-
-Claiming a group is safe for exactly-once: a claimed row that was never sent is in doubt only
-until the channel says "not sent". Each send is still marked ``sent`` on its own, so a crash
-leaves at most one message whose fate the channel must be asked about.
-"""
-
-
-def send_batch(
-    engine: Engine,
-    cfg: PushConfig,
-    name: str,
-    plan_id: int,
-    entry_ids: list[int],
-    channel: Channel,
-    *,
-    clock: Clock = utcnow,
-    pacer: Pacer | None = None,
-) -> dict[str, int]:
-    """Act on one batch of plan lines; returns outcome counts.
-
-    ``TransientError`` from the channel propagates (the Prefect task retries the batch); the
-    line being sent stays ``pending`` in the ledger, which the retry resolves.
-    """
-    c = cfg.campaign(name)
-    run = _Run(cfg, name, c, plan_id, channel, clock, pacer)
-    out: Counter[str] = Counter()
-    with engine.connect() as conn:
-        conn.execution_options(sqlite_begin="IMMEDIATE")  # every transaction below writes
-        with conn.begin():
-            lines = [
-                x
-                for x in ledger.entries(conn, entry_ids)
-                if x.plan_id == plan_id and x.outcome in ledger.OPEN_OUTCOMES
-            ]
-            profs = profiles(conn, [x.person_id for x in lines])
-        for i in range(0, len(lines), GROUP):
-            out.update(run.group(conn, lines[i : i + GROUP], profs))
-        with conn.begin():
-            ledger.finish_plan_if_done(conn, plan_id, clock())
-    return dict(out)
-
-
-class _Run:
-    """One batch's sending state: the campaign, the channel, its pace and the clock."""
-
-    def __init__(
-        self,
-        cfg: PushConfig,
-        name: str,
-        c: Campaign,
-        plan_id: int,
-        channel: Channel,
-        clock: Clock,
-        pacer: Pacer | None,
-    ) -> None:
-        self.cfg, self.name, self.c, self.plan_id = cfg, name, c, plan_id
-        self.channel, self.clock = channel, clock
-        self.kind = cfg.outbound.channels[c.channel].type
-        self.pacer = pacer or Pacer(cfg.outbound.channels[c.channel].rate_per_minute)
-        self.secret = cfg.unsubscribe_secret()
-
-    def group(
-        self, conn: Connection, lines: list[Any], profs: dict[int, dict[str, Any]]
-    ) -> Counter[str]:
-        out: Counter[str] = Counter()
-        now = self.clock()
-        cfg, c = self.cfg, self.c
-        ready: list[tuple[Any, ledger.Want]] = []
-        with conn.begin():
-            # Consent, suppression and the frequency cap, asked again right before sending.
-            pids = [x.person_id for x in lines]
-            decisions = may_send_many(conn, pids, c.purpose, self.kind)
-            caps: dict[int, int] = {}
-            if cfg.outbound.frequency_cap is not None:
-                since = now - timedelta(days=cfg.outbound.frequency_cap.days)
-                caps = ledger.sent_counts(conn, pids, since)
-            for line in lines:
-                d = decisions[line.person_id]
-                prof = profs.get(line.person_id, {"id": line.person_id})
-                zone = recipient_zone(prof, cfg.time_zone)
-                if not d.allowed:
-                    ledger.set_outcome(conn, line.id, "skipped", d.reason, now)
-                    out["skipped"] += 1
-                elif _capped(cfg, caps.get(line.person_id, 0)):
-                    ledger.set_outcome(conn, line.id, "skipped", _cap_reason(cfg), now)
-                    out["skipped"] += 1
-                elif in_quiet_hours(cfg.outbound.quiet_hours, now, zone):
-                    q = cfg.outbound.quiet_hours
-                    assert q is not None
-                    why = f"quiet hours in {zone} until {q.end:%H:%M}; the next run sends it"
-                    ledger.set_outcome(conn, line.id, "deferred", why, now)
-                    out["deferred"] += 1
-                else:
-                    mid = message_id(
-                        self.secret, self.name, line.person_id, line.step, cfg.outbound.domain
-                    )
-                    key = ledger.Key(self.name, line.person_id, line.step)
-                    ready.append((line, ledger.Want(key, mid, d.address)))
-            claims = ledger.claim(
-                conn, [w for _, w in ready], channel=self.channel.name, plan_id=self.plan_id, at=now
-            )
-            todo: list[tuple[Any, ledger.Want, ledger.Claim]] = []
-            for line, want in ready:
-                cl = claims[want.key]
-                if cl.status in ("sent", "failed"):
-                    outcome = "already_sent" if cl.status == "sent" else "failed"
-                    ledger.set_outcome(conn, line.id, outcome, f"delivery row was {cl.status}", now)
-                    out[outcome] += 1
-                else:
-                    todo.append((line, want, cl))
-        # The pending rows are committed: from here on a crash leaves a send in doubt.
-        for line, want, cl in todo:
-            out[self.one(conn, line, want, cl, profs)] += 1
-        return out
-
-    def one(
-        self,
-        conn: Connection,
-        line: Any,
-        want: ledger.Want,
-        cl: ledger.Claim,
-        profs: dict[int, dict[str, Any]],
-    ) -> str:
-        now = self.clock()
-        key = want.key
-        if not cl.fresh:
-            known = self.channel.was_sent(cl.message_id)
-            if known is True:
-                with conn.begin():
-                    ledger.mark(
-                        conn, key, status="sent", at=now, detail="recovered: channel had it"
-                    )
-                    ledger.set_outcome(conn, line.id, "sent", "recovered after a crash", now)
-                return "recovered"
-            if known is None and self.c.in_doubt == "hold":
-                with conn.begin():
-                    why = "in doubt after a crash and the channel cannot tell; held for a person"
-                    ledger.set_outcome(conn, line.id, "in_doubt", why, now)
-                return "in_doubt"
-        prof = profs.get(line.person_id, {"id": line.person_id})
-        try:
-            try:
-                item, note = build(
-                    self.cfg,
-                    self.name,
-                    self.c,
-                    line.step,
-                    prof,
-                    want.address or "",
-                    self.secret,
-                    now,
-                )
-            except TemplateError as exc:
-                raise BadRecord(f"template error: {exc}") from None
-            self.pacer.wait()
-            self.channel.send(item)
-        except BadRecord as exc:
-            with conn.begin():
-                ledger.mark(conn, key, status="failed", at=now, detail=exc.reason)
-                ledger.set_outcome(conn, line.id, "failed", exc.reason, now)
-            return "failed"
-        with conn.begin():
-            ledger.mark(conn, key, status="sent", at=now, detail=note)
-            ledger.set_outcome(conn, line.id, "sent", note, now)
-        return "sent"

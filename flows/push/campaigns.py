@@ -15,7 +15,8 @@ from croniter import croniter
 from prefect import flow, get_run_logger, task
 
 from flows.config import load
-from flows.push.campaign_run import approved_plan, open_batches, plan, send_batch
+from flows.push.campaign_run import approved_plan, open_batches, plan
+from flows.push.campaign_send import campaign_lease, send_batch
 from flows.push.channels import build_channel
 from flows.push.config import push_config
 from flows.push.feedback import scan_folders
@@ -38,10 +39,22 @@ def feedback_task(workspace_file: str) -> dict[str, int]:
     return dict(vars(res))
 
 
+LEASE_WAIT = 300.0
+"""Seconds a second run of one campaign waits for the first before it gives up, saying so."""
+
+
+def _run_id() -> str:
+    from prefect.context import FlowRunContext
+
+    ctx = FlowRunContext.get()
+    return str(ctx.flow_run.id) if ctx and ctx.flow_run else "local"
+
+
 @task(task_run_name="plan {name}")
 def plan_task(workspace_file: str, name: str) -> dict[str, Any]:
     cfg, engine = _setup(workspace_file)
-    view = plan(engine, cfg, name)
+    with campaign_lease(engine, cfg, name, run_id=_run_id(), wait=LEASE_WAIT):
+        view = plan(engine, cfg, name)
     return {"plan_id": view.plan_id, "members": view.members, **dict(view.counts)}
 
 
@@ -52,12 +65,12 @@ def plan_task(workspace_file: str, name: str) -> dict[str, Any]:
     task_run_name="send {name} batch {index}",
 )
 def send_batch_task(
-    workspace_file: str, name: str, plan_id: int, entry_ids: list[int], index: int
+    workspace_file: str, name: str, plan_id: int, entry_ids: list[int], index: int, owner: str
 ) -> dict[str, int]:
     cfg, engine = _setup(workspace_file)
     channel = build_channel(cfg, cfg.campaign(name).channel)
     try:
-        return send_batch(engine, cfg, name, plan_id, entry_ids, channel)
+        return send_batch(engine, cfg, name, plan_id, entry_ids, channel, owner=owner)
     finally:
         channel.close()
 
@@ -72,14 +85,20 @@ def run_campaign(workspace_file: str, name: str, dry_run: bool = False) -> dict[
 
 
 def _send(workspace_file: str, name: str) -> dict[str, Any]:
+    """Send the approved plan, holding the campaign's lease from plan check to last batch."""
     logger = get_run_logger()
     cfg, engine = _setup(workspace_file)
-    plan_id = approved_plan(engine, cfg, name)
-    batches = open_batches(engine, plan_id, cfg.campaign(name).batch_size)
     totals: dict[str, int] = {}
-    for i, ids in enumerate(batches, start=1):
-        for k, v in send_batch_task(workspace_file, name, plan_id, ids, i).items():
-            totals[k] = totals.get(k, 0) + v
+    lease = campaign_lease(
+        engine, cfg, name, run_id=_run_id(), wait=LEASE_WAIT, on_wait=logger.warning
+    )
+    with lease as held:
+        plan_id = approved_plan(engine, cfg, name)
+        batches = open_batches(engine, plan_id, cfg.campaign(name).batch_size)
+        for i, ids in enumerate(batches, start=1):
+            got = send_batch_task(workspace_file, name, plan_id, ids, i, held.owner)
+            for k, v in got.items():
+                totals[k] = totals.get(k, 0) + v
     logger.info("campaign %s plan %s: %s", name, plan_id, totals)
     return {"plan_id": plan_id, "outcomes": totals}
 

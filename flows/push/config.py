@@ -225,8 +225,10 @@ class Campaign(_M):
     japanese_charset: Literal["utf-8", "iso-2022-jp"] = "utf-8"
     approval: Literal["required", "auto"] = "required"
     """required: a real run sends only what an earlier dry run planned."""
-    in_doubt: Literal["resend", "hold"] = "resend"
-    """When a crash left a send in doubt and the channel cannot say: send again or hold it."""
+    in_doubt: Literal["resend", "hold"] = "hold"
+    """When a send is in doubt (a crash, or a link that broke after SMTP DATA) and the channel
+    cannot say whether it went out: hold it for a person (`kizuna campaigns status`), or send
+    again (at least once: a duplicate is possible)."""
     schedule: str | None = None
     """Cron (company time zone) for `kizuna serve`; none = only when run by hand."""
     sender: str | None = None

@@ -5,12 +5,14 @@ Usage: python -m tests.support.push_kill_runner URL SEARCH_PATH ROOT PORT SENT_D
 
 from __future__ import annotations
 
+import os
 import smtplib
 import sys
 from pathlib import Path
 
 from connectors.mail.smtp_send import SmtpChannel
-from flows.push.campaign_run import approved_plan, open_batches, send_batch
+from flows.push.campaign_run import approved_plan, open_batches
+from flows.push.campaign_send import campaign_lease, send_batch
 from tests.support.push_bulk import bulk_cfg
 from tests.support.push_smtp import marker
 from warehouse.db import make_engine
@@ -26,9 +28,10 @@ def main(url: str, search_path: str, root: str, port: str, sent_dir: str) -> Non
         name="main",
         sent_check=lambda mid: (sent / marker(mid)).exists(),
     )
-    plan_id = approved_plan(engine, cfg, "bulk")
-    for batch in open_batches(engine, plan_id, 100):
-        send_batch(engine, cfg, "bulk", plan_id, batch, channel)
+    with campaign_lease(engine, cfg, "bulk", run_id=f"kill-runner-{os.getpid()}", wait=60) as held:
+        plan_id = approved_plan(engine, cfg, "bulk")
+        for batch in open_batches(engine, plan_id, 100):
+            send_batch(engine, cfg, "bulk", plan_id, batch, channel, owner=held.owner)
     channel.close()
 
 

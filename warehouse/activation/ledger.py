@@ -7,8 +7,14 @@ The exactly-once protocol, per recipient and step:
 2. the channel sends the message carrying the row's deterministic Message-ID;
 3. :func:`mark_sent` commits ``sent``.
 
-A crash between 1 and 3 leaves ``pending``: the next run treats the row as in doubt and asks
-the channel for the Message-ID before sending again.
+A crash between 1 and 3 leaves ``pending``. The row names the lease of the run that claimed
+it; it is in doubt only once that lease is no longer live (``warehouse.lease``): until then
+another run is sending it right now and the row is left alone (``busy``). An in-doubt row is
+resolved by asking the channel for the Message-ID; when the channel cannot tell, the row is
+``held`` for a person, who decides with :func:`decide` (``resend`` or mark it ``sent``).
+
+Statuses: ``pending`` → ``sent`` | ``failed`` | ``held``; ``held`` → ``resend`` (by a person)
+→ ``pending`` (claimed again by the next run) or ``held`` → ``sent`` (a person saw it arrive).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from warehouse import schema as t
 from warehouse.activation.audience import utc
 from warehouse.activation.ledger_schema import CampaignPlan, Delivery, PlanEntry
+from warehouse.lease import live_owners
 from warehouse.state import now
 from warehouse.upsert import chunks
 
@@ -48,7 +55,8 @@ class Key:
 @dataclass(frozen=True)
 class Claim:
     status: str
-    """``pending`` | ``sent`` | ``failed``: the row's state after the claim."""
+    """``pending`` | ``sent`` | ``failed`` | ``held`` | ``busy`` (pending, and the run that
+    claimed it is alive and sending it now): the row's state after the claim."""
     fresh: bool
     """True when this call created the row (nothing can have been sent yet)."""
     message_id: str
@@ -194,15 +202,18 @@ def claim(
     channel: str,
     plan_id: int | None,
     at: datetime,
+    owner: str = "",
 ) -> dict[Key, Claim]:
     """Write the ``pending`` rows before any send (or find the rows an earlier run wrote).
 
     One statement for a group of recipients; a row is ``fresh`` only if this call's token is
-    the one stored, so two claimers can never both believe they created it.
+    the one stored, so two claimers can never both believe they created it. ``owner`` is the
+    claiming run's lease token: a pending row whose owner still holds a live lease is
+    ``busy``, not in doubt. A row a person released for resending is claimed afresh.
     """
     if not wants:
         return {}
-    token = f"claim:{uuid.uuid4().hex}"
+    token = f"claim:{owner or '-'}:{uuid.uuid4().hex}"
     campaign = wants[0].key.campaign
     rows = [
         {
@@ -224,10 +235,20 @@ def claim(
         index_elements=["campaign", "person_id", "step"]
     )
     conn.execute(stmt, rows)
+    pids = [w.key.person_id for w in wants]
+    q = select(Delivery.id).where(
+        Delivery.campaign == campaign, Delivery.person_id.in_(pids), Delivery.status == "resend"
+    )
+    again = [int(i) for i in conn.execute(q).scalars()]
+    if again:
+        conn.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(again))
+            .values(status="pending", detail=token, attempts=Delivery.attempts + 1)
+        )
     found: dict[Key, Claim] = {}
     stale: list[int] = []
-    pids = [w.key.person_id for w in wants]
-    q = select(
+    q2 = select(
         Delivery.id,
         Delivery.person_id,
         Delivery.step,
@@ -235,9 +256,15 @@ def claim(
         Delivery.message_id,
         Delivery.detail,
     ).where(Delivery.campaign == campaign, Delivery.person_id.in_(pids))
-    for did, pid, step, status, mid, detail in conn.execute(q):
+    got = list(conn.execute(q2))
+    owners = {_owner(d) for *_, st, _, d in got if st == "pending" and d != token}
+    live = live_owners(conn, owners - {"", "-"}) - {owner}
+    for did, pid, step, status, mid, detail in got:
         key = Key(campaign, int(pid), int(step))
         fresh = detail == token
+        if not fresh and status == "pending" and _owner(detail) in live:
+            found[key] = Claim("busy", False, str(mid))
+            continue
         found[key] = Claim(str(status), fresh, str(mid))
         if not fresh and status == "pending":
             stale.append(int(did))
@@ -246,6 +273,43 @@ def claim(
             update(Delivery).where(Delivery.id.in_(stale)).values(attempts=Delivery.attempts + 1)
         )
     return {w.key: found[w.key] for w in wants}
+
+
+def _owner(detail: str | None) -> str:
+    """The lease token inside a claim token (``claim:<owner>:<nonce>``), or ""."""
+    parts = (detail or "").split(":")
+    return parts[1] if len(parts) == 3 and parts[0] == "claim" else ""
+
+
+def held(conn: Connection, campaign: str | None = None) -> list[Row[Any]]:
+    """Deliveries held for a person to decide (in doubt, and the channel could not tell)."""
+    q = select(Delivery).where(Delivery.status == "held")
+    if campaign is not None:
+        q = q.where(Delivery.campaign == campaign)
+    return list(conn.execute(q.order_by(Delivery.campaign, Delivery.person_id, Delivery.step)))
+
+
+def decide(conn: Connection, key: Key, *, resend: bool, at: datetime, who: str) -> bool:
+    """A person's decision on a held delivery: send it again, or record that it arrived.
+
+    Returns False when no such held delivery exists (nothing is changed then).
+    """
+    values: dict[str, Any] = (
+        {"status": "resend", "detail": f"resend decided by {who}"}
+        if resend
+        else {"status": "sent", "sent_at": utc(at), "detail": f"marked sent by {who}"}
+    )
+    res = conn.execute(
+        update(Delivery)
+        .where(
+            Delivery.campaign == key.campaign,
+            Delivery.person_id == key.person_id,
+            Delivery.step == key.step,
+            Delivery.status == "held",
+        )
+        .values(**values)
+    )
+    return bool(res.rowcount)
 
 
 def mark(

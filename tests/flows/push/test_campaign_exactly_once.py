@@ -20,7 +20,8 @@ from connectors.channel import Outgoing
 from connectors.mail.outbox import OutboxChannel
 from connectors.mail.smtp_send import SmtpChannel
 from flows.push.campaign_render import message_id
-from flows.push.campaign_run import approved_plan, open_batches, plan, send_batch
+from flows.push.campaign_run import approved_plan, open_batches, plan
+from flows.push.campaign_send import send_batch
 from flows.push.config import PushConfig
 from tests.support.push_bulk import bulk_cfg, seed_recipients
 from tests.support.push_smtp import smtp_server

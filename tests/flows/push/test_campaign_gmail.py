@@ -19,7 +19,8 @@ from connectors.channel import Outgoing
 from connectors.mail.gmail_send import GmailChannel
 from connectors.throttle import RetryPolicy
 from flows.push.campaign_render import message_id
-from flows.push.campaign_run import approved_plan, open_batches, plan, send_batch
+from flows.push.campaign_run import approved_plan, open_batches, plan
+from flows.push.campaign_send import send_batch
 from flows.push.channels import build_channel
 from flows.push.reminder_run import run_all
 from kizuna.errors import AuthError, BadRecord, ConfigError, TransientError

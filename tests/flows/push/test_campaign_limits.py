@@ -11,7 +11,8 @@ from sqlalchemy import Engine, update
 
 from connectors.mail.compose import Content, Envelope, compose, for_iso2022jp
 from connectors.mail.outbox import OutboxChannel
-from flows.push.campaign_run import Pacer, approved_plan, open_batches, plan, send_batch
+from flows.push.campaign_run import approved_plan, open_batches, plan
+from flows.push.campaign_send import Pacer, send_batch
 from tests.support.push_seed import consent, make_cfg, seed_people
 from warehouse import schema as t
 

@@ -14,7 +14,8 @@ from sqlalchemy import Engine, select
 
 from connectors.mail.smtp_send import SmtpChannel
 from flows.push.campaign_render import message_id
-from flows.push.campaign_run import approved_plan, open_batches, plan, send_batch
+from flows.push.campaign_run import approved_plan, open_batches, plan
+from flows.push.campaign_send import send_batch
 from kizuna.errors import FatalError
 from kizuna.tokens import parse_unsubscribe_address
 from tests.support.push_seed import consent, make_cfg, seed_people

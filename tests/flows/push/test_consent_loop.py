@@ -14,7 +14,8 @@ from sqlalchemy import Engine, select
 
 from connectors.mail.outbox import OutboxChannel
 from connectors.mail.smtp_send import SmtpChannel
-from flows.push.campaign_run import approved_plan, open_batches, plan, send_batch
+from flows.push.campaign_run import approved_plan, open_batches, plan
+from flows.push.campaign_send import send_batch
 from flows.push.feedback import apply_feedback, scan_folders
 from mappings.mail.bounce import bounces
 from tests.support.push_seed import consent, make_cfg, seed_people
