@@ -132,6 +132,87 @@ def campaigns_list(workspace: WorkspaceOpt = Path("kizuna.yaml")) -> None:
     guard(run)
 
 
+@campaigns_app.command("status")
+def campaigns_status(
+    name: Annotated[str | None, typer.Argument(help="Only this campaign.")] = None,
+    workspace: WorkspaceOpt = Path("kizuna.yaml"),
+) -> None:
+    """Recipients held for a person: sends in doubt that the channel could not confirm."""
+    from zoneinfo import ZoneInfo
+
+    from rich.markup import escape
+
+    from warehouse.activation import ledger
+
+    def run() -> None:
+        cfg, engine = _open(workspace)
+        with engine.connect() as conn:
+            rows = ledger.held(conn, name)
+        if not rows:
+            console.print("No recipients are held: every send is sent, failed or still to come.")
+            return
+        zone = ZoneInfo(cfg.time_zone)
+        table = Table("campaign", "person", "step", "address", "since", "why held")
+        for r in rows:
+            since = r.created_at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+            table.add_row(
+                escape(r.campaign),
+                str(r.person_id),
+                str(r.step),
+                escape(r.address or ""),
+                since,
+                escape(r.detail or ""),
+            )
+        console.print(table)
+        console.print(
+            "Check the recipient's mailbox or your mail server's log, then decide: "
+            "`kizuna campaigns decide CAMPAIGN PERSON --mark-sent` (it arrived) or "
+            "`--resend` (send it again with the next approved run)."
+        )
+
+    guard(run)
+
+
+@campaigns_app.command("decide")
+def campaigns_decide(
+    name: Annotated[str, typer.Argument(help="Campaign name.")],
+    person: Annotated[int, typer.Argument(help="Person id, as `campaigns status` lists it.")],
+    resend: Annotated[
+        bool,
+        typer.Option("--resend/--mark-sent", help="Send it again, or record that it arrived."),
+    ],
+    step: Annotated[int, typer.Option(help="Campaign step.")] = 1,
+    workspace: WorkspaceOpt = Path("kizuna.yaml"),
+) -> None:
+    """Settle a held recipient: resend with the next approved run, or mark it sent."""
+    import getpass
+
+    from kizuna.errors import FatalError
+    from warehouse.activation import ledger
+    from warehouse.db import write_transaction
+    from warehouse.state import now
+
+    def run() -> None:
+        _, engine = _open(workspace)
+        key = ledger.Key(name, person, step)
+        with write_transaction(engine) as conn:
+            done = ledger.decide(conn, key, resend=resend, at=now(), who=getpass.getuser())
+        if not done:
+            raise FatalError(
+                f"person {person} step {step} of campaign {name!r} is not held; "
+                "see `kizuna campaigns status`"
+            )
+        if resend:
+            console.print(
+                f"Person {person} will get step {step} again: run "
+                f"`kizuna campaigns run {name} --dry-run`, then `kizuna campaigns run {name}`."
+            )
+        else:
+            console.print(f"Person {person} step {step} of {name} is recorded as sent.")
+
+    guard(run)
+
+
 @campaigns_app.command("run")
 def campaigns_run(
     name: Annotated[str, typer.Argument(help="Campaign name from the workspace file.")],

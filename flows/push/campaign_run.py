@@ -146,7 +146,9 @@ def _due_step(
             return None, None
         if row[0] == "pending":
             return no, "in doubt from an earlier run: the channel is asked before any resend"
-        if row[0] == "failed":
+        if row[0] == "resend":
+            return no, "in doubt earlier; a person chose to send it again"
+        if row[0] in ("failed", "held"):
             return None, None
     return None, None
 

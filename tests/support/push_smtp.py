@@ -31,6 +31,10 @@ class Received:
     refuse: set[str] = field(default_factory=set)
     seen: set[str] = field(default_factory=set)
     """Message-IDs accepted so far: what a search of the Sent folder would find."""
+    drop_after_data: set[str] = field(default_factory=set)
+    """Recipients whose mail is stored, after which the link is cut before the "250"."""
+    drop_at_rcpt_once: set[str] = field(default_factory=set)
+    """Recipients whose first RCPT TO cuts the link (nothing stored: safe to retry)."""
 
     def messages(self) -> list[EmailMessage]:
         with self.lock:
@@ -60,6 +64,10 @@ class _Handler:
     ) -> str:
         if address in self.box.refuse:
             return "550 5.1.1 No such user"
+        if address in self.box.drop_at_rcpt_once:
+            self.box.drop_at_rcpt_once.discard(address)
+            server.transport.abort()
+            return "421 closing"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -74,6 +82,8 @@ class _Handler:
                     self.box.seen.add(mid)
                     if self.sent_dir is not None:  # visible to other processes
                         (self.sent_dir / marker(mid)).touch()
+        if self.box.drop_after_data & set(envelope.rcpt_tos):
+            server.transport.abort()  # stored, but the client never hears "250"
         return "250 OK"
 
 

@@ -172,3 +172,39 @@ def test_scheduled_campaigns_run_when_due(
     again = scheduled_campaigns(str(ws))  # the cron has not fired since: nothing runs
     assert again["campaigns"] == {}
     assert len(list((tmp_path / "outbox").glob("*.eml"))) == 1
+
+
+def test_held_recipients_are_listed_and_settled_and_a_held_campaign_says_who_has_it(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from warehouse import lease
+    from warehouse.activation import ledger
+    from warehouse.state import now
+
+    ids = seed_people(engine)
+    consent(engine, ids["hanako"], "opted_in")
+    ws = _workspace(tmp_path, engine, monkeypatch)
+    out = runner.invoke(app, ["campaigns", "status", "-w", str(ws)])
+    assert out.exit_code == 0 and "No recipients are held" in out.output, out.output
+    with engine.begin() as conn:
+        key = ledger.Key("news", ids["hanako"], 1)
+        want = ledger.Want(key, "<m1@own.example>", "hanako@acme.example")
+        ledger.claim(conn, [want], channel="smtp", plan_id=None, at=now())
+        ledger.mark(conn, key, status="held", at=now(), detail="link broke after DATA")
+    out = runner.invoke(app, ["campaigns", "status", "-w", str(ws)], env={"COLUMNS": "200"})
+    assert out.exit_code == 0 and "link broke after DATA" in out.output, out.output
+    assert "JST" in out.output
+    args = ["campaigns", "decide", "news", str(ids["hanako"]), "--mark-sent", "-w", str(ws)]
+    out = runner.invoke(app, args)
+    assert out.exit_code == 0 and "recorded as sent" in out.output, out.output
+    out = runner.invoke(app, args)  # nothing held any more: one clear line
+    assert out.exit_code == 1 and "is not held" in out.output
+
+    with lease.held(engine, "campaign:news", run_id="serve-run-7", what="x"):
+        out = runner.invoke(
+            app, ["campaigns", "run", "news", "--dry-run", "-w", str(ws)], env={"COLUMNS": "300"}
+        )
+    assert out.exit_code == 1
+    line = out.output.strip()
+    assert line.startswith("error: campaign news is being run by run serve-run-7 on ")
+    assert "JST; try again later" in line and "Traceback" not in line
