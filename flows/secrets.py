@@ -9,6 +9,9 @@ comes back as ``SecretStr``; errors name the variable, never its value.
 from __future__ import annotations
 
 import os
+import secrets
+import tempfile
+from pathlib import Path
 
 from pydantic import SecretStr
 
@@ -20,7 +23,13 @@ def block_name(env_name: str) -> str:
     return env_name.strip().lower().replace("_", "-")
 
 
+MIN_KEY_BYTES = 32
+"""A signing key shorter than this can be guessed offline; it is refused, never padded."""
+
+
 def _from_prefect_block(env_name: str) -> str | None:
+    if not os.environ.get("PREFECT_API_URL"):
+        return None  # no server to keep blocks: asking would start a temporary one (seconds)
     try:
         from prefect.blocks.system import Secret
 
@@ -45,3 +54,55 @@ def resolve_secret(env_name: str, *, file: str = "", field: str = "") -> SecretS
             ),
         )
     return SecretStr(value)
+
+
+def signing_key(env_name: str, key_file: Path, *, file: str = "", field: str = "") -> bytes:
+    """A signing key: from ``env_name`` (environment or Prefect Secret block, the same on
+    every host), else from ``key_file``, created once for one machine.
+
+    The file is created atomically: a random key is written to a temporary file beside it,
+    flushed to disk, then hard-linked into place, which fails if another process got there
+    first — so of many first runs at once exactly one key wins and nobody ever reads a
+    half-written (or empty) file. A key shorter than 32 bytes is refused with the fix.
+    """
+    value = os.environ.get(env_name) or _from_prefect_block(env_name)
+    if value:
+        return _long_enough(value.encode(), f"the secret {env_name}", file, field)
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    if not key_file.exists():
+        fd, tmp = tempfile.mkstemp(prefix=".key-", dir=key_file.parent)
+        try:
+            os.write(fd, secrets.token_hex(32).encode())
+            os.fsync(fd)
+            os.close(fd)
+            try:
+                os.link(tmp, key_file)
+            except FileExistsError:
+                pass  # another process made it first: use theirs
+            else:
+                _fsync_dir(key_file.parent)
+        finally:
+            os.unlink(tmp)
+    return _long_enough(key_file.read_bytes().strip(), f"the key file {key_file}", file, field)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _long_enough(key: bytes, what: str, file: str, field: str) -> bytes:
+    if len(key) < MIN_KEY_BYTES:
+        raise ConfigError(
+            f"{what} is {len(key)} bytes; a signing key needs at least {MIN_KEY_BYTES}",
+            file=file,
+            field=field,
+            fix=(
+                "use a random value, e.g. `python -c 'import secrets; "
+                "print(secrets.token_hex(32))'`; changing it invalidates links already sent"
+            ),
+        )
+    return key

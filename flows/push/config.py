@@ -12,7 +12,6 @@ import imaplib
 import json
 import os
 import re
-import secrets
 from datetime import time
 from pathlib import Path
 from typing import Any, Literal
@@ -28,6 +27,7 @@ from pydantic import (
 )
 
 from connectors.mail.smtp_send import SmtpSettings
+from flows.secrets import signing_key
 from flows.workspace import Workspace, config_error
 from kizuna.errors import ConfigError
 from warehouse.activation.grammar import Cond, parse_segments
@@ -322,17 +322,15 @@ class PushConfig(BaseModel):
         return hashlib.blake2b(blob.encode(), digest_size=16).hexdigest()
 
     def unsubscribe_secret(self) -> bytes:
-        """From the environment; else a key file kept beside the warehouse (one machine)."""
-        env = os.environ.get(self.outbound.unsubscribe_secret_env)
-        if env:
-            return env.encode()
-        key = self.root / ".kizuna" / "unsubscribe.key"
-        if not key.exists():
-            key.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                fh.write(secrets.token_hex(32))
-        return key.read_text().strip().encode()
+        """The key unsubscribe tokens and Message-IDs are signed with (``flows.secrets``):
+        from the environment or a Prefect Secret block, else a key file beside the warehouse
+        (one machine), created once and atomically."""
+        return signing_key(
+            self.outbound.unsubscribe_secret_env,
+            self.root / ".kizuna" / "unsubscribe.key",
+            file=str(self.file),
+            field="outbound.unsubscribe_secret_env",
+        )
 
     def channel_config(self, name: str, field: str) -> ChannelConfig:
         if name not in self.outbound.channels:

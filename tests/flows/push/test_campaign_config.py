@@ -89,8 +89,11 @@ def test_secrets_come_from_the_environment(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setenv("KZ_TEST_SMTP_PW", "hunter2-secret")
     settings = cfg.outbound.channels["m"].smtp()
     assert "hunter2-secret" not in repr(settings)
-    monkeypatch.setenv("KIZUNA_UNSUBSCRIBE_SECRET", "from-env")
-    assert cfg.unsubscribe_secret() == b"from-env"
+    monkeypatch.setenv("KIZUNA_UNSUBSCRIBE_SECRET", "from-env")  # guessable: refused
+    with pytest.raises(ConfigError, match="KIZUNA_UNSUBSCRIBE_SECRET is 8 bytes"):
+        cfg.unsubscribe_secret()
+    monkeypatch.setenv("KIZUNA_UNSUBSCRIBE_SECRET", "from-env-" + "x" * 32)
+    assert cfg.unsubscribe_secret() == b"from-env-" + b"x" * 32
     monkeypatch.delenv("KIZUNA_UNSUBSCRIBE_SECRET")
     key = cfg.unsubscribe_secret()  # generated once, kept beside the warehouse, private
     assert key == cfg.unsubscribe_secret() and len(key) == 64
