@@ -58,8 +58,12 @@ MAX_RETRY_AFTER = 900.0
 LEASE_WAIT = 300.0
 """Seconds a stream (or resolution) waits for another run holding it before it is skipped."""
 
-PARALLEL_STREAMS = 4
-"""Streams synced at once on PostgreSQL (each holds its own lease); SQLite runs them in turn."""
+PARALLEL_STREAMS = 1
+"""Streams synced at once on PostgreSQL (each holds its own lease); SQLite runs them in turn.
+
+1 until the write path stops finding-or-creating companies across streams (issue #18):
+today a customers and a deals stream at the same moment can both create one company. Then 4.
+"""
 
 
 def _sleep(seconds: float) -> None:
@@ -131,7 +135,7 @@ def sync_workspace(
 ) -> list[dict[str, Any]]:
     """Sync the named sources (all enabled ones by default), then resolve identities.
 
-    Every stream holds its own lease, so on PostgreSQL independent streams run at once
+    Every stream holds its own lease, so on PostgreSQL independent streams can run at once
     (``PARALLEL_STREAMS``); on SQLite, where writers queue anyway, one after another. A failed
     stream does not stop the others; the flow fails at the end if any stream failed, so the
     run is visibly red in the Prefect UI. A stream another run is syncing is skipped after
@@ -144,7 +148,7 @@ def sync_workspace(
     results: list[dict[str, Any]] = []
     failures: list[tuple[str, BaseException]] = []
     outcomes: list[tuple[str, str, Callable[[], dict[str, Any]]]] = []
-    if engine_for(ws.warehouse_url).dialect.name == "postgresql":
+    if PARALLEL_STREAMS > 1 and engine_for(ws.warehouse_url).dialect.name == "postgresql":
         for n, s in work:
             future = sync_stream.submit(workspace_file, n, s, run_id, lease_wait)
             outcomes.append((n, s, future.result))

@@ -102,3 +102,34 @@ def insert_ids(conn: Connection, model: type[t.Base], rows: Sequence[dict[str, A
         return ids
     got = conn.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows)
     return [int(i) for i in got.scalars().all()]
+
+
+def insert_new_ids(
+    conn: Connection, model: type[t.Base], rows: Sequence[dict[str, Any]], key: str
+) -> tuple[list[int | None], set[Any]]:
+    """``insert_ids`` for rows with a unique ``key`` that another writer may insert first.
+
+    On PostgreSQL a concurrent transaction can commit the same key between our read and our
+    insert; ``ON CONFLICT DO NOTHING`` lets both converge on its row instead of failing with
+    ``UniqueViolation``. Returns the new ids in row order (None where the key was taken) and
+    the keys taken. SQLite writers hold the write lock from their first read
+    (``BEGIN IMMEDIATE``), so no key can be taken there meanwhile.
+    """
+    if conn.dialect.name != "postgresql":
+        return list(insert_ids(conn, model, rows)), set()
+    if not rows:
+        return [], set()
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+    table = t.table(model)
+    stmt = (
+        pg_insert(table)
+        .on_conflict_do_nothing(index_elements=[key])
+        .returning(table.c.id, table.c[key])
+    )
+    got: dict[Any, int] = {}
+    for part in range(0, len(rows), 1000):
+        for i, k in conn.execute(stmt, list(rows[part : part + 1000])):
+            got[k] = int(i)
+    ids = [got.get(r[key]) for r in rows]
+    return ids, {r[key] for r in rows if r[key] not in got}

@@ -10,7 +10,7 @@ from sqlalchemy.sql import bindparam
 
 from warehouse import records as r
 from warehouse import schema as t
-from warehouse.bulk import executemany, insert_ids
+from warehouse.bulk import executemany, insert_ids, insert_new_ids
 from warehouse.store_base import IN_CHUNK, _dedupe, _org_key, _select_in
 from warehouse.store_parties import PartyWriter
 from warehouse.upsert import chunks
@@ -125,11 +125,23 @@ class Writer(PartyWriter):
             }
 
         new = [x for k, x in latest.items() if k not in existing]
-        changed = [x for k, x in latest.items() if k in existing and x.revision >= existing[k][1]]
         ids = {k: i for k, (i, _) in existing.items()}
         if new:
-            got = insert_ids(self.conn, a, [row(x) | {"created_at": self.ts} for x in new])
-            ids.update(zip((x.key for x in new), got, strict=True))
+            rows = [row(x) | {"created_at": self.ts} for x in new]
+            got, taken = insert_new_ids(self.conn, a, rows, "key")
+            ids.update((x.key, i) for x, i in zip(new, got, strict=True) if i is not None)
+            if taken:  # another stream wrote the same activity (one Message-ID) meanwhile
+                existing.update(
+                    (k, (i, rev))
+                    for k, i, rev in _select_in(
+                        self.conn,
+                        lambda part: select(a.key, a.id, a.revision).where(a.key.in_(part)),
+                        taken,
+                    )
+                )
+                ids.update((k, existing[k][0]) for k in taken)
+                new = [x for x in new if x.key not in taken]
+        changed = [x for k, x in latest.items() if k in existing and x.revision >= existing[k][1]]
         if changed:
             ups = [row(x) | {"b_id": ids[x.key]} for x in changed]
             cols: dict[str, Any] = {c: bindparam(c) for c in ups[0] if c not in ("b_id", "key")}

@@ -1,5 +1,5 @@
-"""Sync sources of a workspace in a separate process, streams in parallel threads as the sync
-flow runs them on PostgreSQL, so a test can start several syncs at the same instant.
+"""Sync sources of a workspace in a separate process, streams in ``PARALLEL_STREAMS`` threads as
+the sync flow runs them on PostgreSQL, so a test can start several syncs at the same instant.
 
 Usage: python -m tests.support.sync_worker WORKSPACE URL SCHEMA START_AT SOURCE[,SOURCE…]
 Prints one line per stream (``ok``, ``skipped: …``) and ``done``; exits 1 on any failure.
@@ -14,9 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 from flows.config import load
 from flows.engine import StreamSpec, run_stream
 from flows.sources import registry
+from flows.sync import PARALLEL_STREAMS
+from kizuna.errors import LeaseHeld
 from tests.support.pg_schema import engine_in
 from warehouse.db import upgrade
-from kizuna.errors import LeaseHeld
 
 
 def main(ws_file: str, url: str, schema: str, start_at: str, sources: str) -> int:
@@ -41,7 +42,7 @@ def main(ws_file: str, url: str, schema: str, start_at: str, sources: str) -> in
         return "ok"
 
     failed = False
-    with ThreadPoolExecutor(4) as pool:
+    with ThreadPoolExecutor(PARALLEL_STREAMS) as pool:
         futures = [(s, pool.submit(one, s)) for s in specs]
         for spec, fut in futures:
             try:

@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, select
+from sqlalchemy import Connection, and_, delete, func, select
 
 from warehouse import schema as t
 from warehouse.identity import schema as ids
@@ -22,7 +22,7 @@ from warehouse.identity.matching import (
     key_part,
     person_features,
 )
-from warehouse.upsert import chunks
+from warehouse.upsert import chunks, insert_ignore, upsert
 
 ENTITY = "person"
 RANGE = 20000
@@ -110,10 +110,11 @@ def _write_features(
         for f in feats
         for k in block_keys(f)
     ]
+    # Idempotent: two preparations of the same rows (overlapping runs) converge on one row.
     for part in chunks(frows, 5000):
-        conn.execute(insert(F), list(part))
+        upsert(conn, F, part, ["entity", "record_id"])
     for part in chunks(brows, 5000):
-        conn.execute(insert(B), list(part))
+        insert_ignore(conn, B, part, ["entity", "key", "record_id"])
     return len(brows)
 
 

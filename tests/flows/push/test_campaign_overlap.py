@@ -61,7 +61,9 @@ class Worker:
 
 
 def _trial(
-    workers: list[Worker], box_count: callable, kill_after: int | None  # type: ignore[valid-type]
+    workers: list[Worker],
+    box_count: callable,
+    kill_after: int | None,  # type: ignore[valid-type]
 ) -> tuple[bool, int | None]:
     """Both workers go at once; returns (they overlapped, index of the killed worker)."""
     for w in workers:
@@ -92,7 +94,9 @@ def _trial(
                 done[killed] = True
     starts = [e[0][0] for e in events]
     ends = [e[-1][0] for e in events]
-    waited = any(line.startswith("waiting: campaign bulk is being run") for e in events for _, line in e)
+    waited = any(
+        line.startswith("waiting: campaign bulk is being run") for e in events for _, line in e
+    )
     return waited and max(starts) < min(ends), killed
 
 

@@ -1,4 +1,4 @@
-"""leases for units of work; one open quarantine row per record
+"""leases for units of work
 
 Revision ID: 0030_lease
 Revises: 0001
