@@ -13,10 +13,9 @@ After ``max_retries`` in-connector retries — or at once if the server asks for
 than ``max_wait`` — the call raises ``TransientError(retry_after=...)`` and the Prefect task
 retries the whole stream later; progress up to the last committed page is kept.
 
-Limits across processes (several workers syncing one tenant) belong to Prefect global
-concurrency limits (``prefect gcl create gmail-<account> --limit N`` with
-``prefect.concurrency.sync.rate_limit(...)``/``concurrency(...)`` around a stream); the bucket
-here only coordinates threads of one process. Sleep, clock and randomness are injected so tests
+Across processes (several workers syncing one account) the flows layer installs, through
+:func:`use_budgets`, a bucket kept in the warehouse (``flows.budget``), so all of them share
+the account's one quota; without it the bucket coordinates the threads of one process. Sleep, clock and randomness are injected so tests
 never sleep.
 """
 
@@ -113,6 +112,21 @@ class TokenBucket:
 
 _budgets: dict[str, TokenBucket] = {}
 _budgets_lock = threading.Lock()
+BudgetFactory = Callable[[str, float], TokenBucket]
+_factory: BudgetFactory | None = None
+
+
+def use_budgets(factory: BudgetFactory | None) -> None:
+    """Make :func:`shared_budget` build its buckets with ``factory(key, per_minute)``.
+
+    The flows layer installs a bucket kept in the warehouse, so every process syncing one
+    account shares one quota; connectors stay free of any database. None: per process.
+    """
+    global _factory
+    with _budgets_lock:
+        if factory is not _factory:
+            _factory = factory
+            _budgets.clear()
 
 
 def shared_budget(
@@ -126,7 +140,10 @@ def shared_budget(
     with _budgets_lock:
         bucket = _budgets.get(key)
         if bucket is None:
-            bucket = TokenBucket(per_minute / 60.0, per_minute, clock=clock, sleep=sleep)
+            if _factory is not None:
+                bucket = _factory(key, per_minute)
+            else:
+                bucket = TokenBucket(per_minute / 60.0, per_minute, clock=clock, sleep=sleep)
             _budgets[key] = bucket
         return bucket
 

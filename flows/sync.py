@@ -13,6 +13,7 @@ from prefect.context import FlowRunContext
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows import progress
+from flows.budget import share_budgets
 from flows.config import load
 from flows.engine import run_stream
 from flows.runtime import engine_for
@@ -88,6 +89,7 @@ def sync_stream(
     ws = load(workspace_file)
     spec = next(s for s in registry.streams(ws, source) if s.stream == stream)
     engine = engine_for(ws.warehouse_url)
+    share_budgets(engine)  # one quota per API account across every worker of this warehouse
     logger = get_run_logger()
     tick = progress.start(f"{source}/{stream}", spec.total_hint())
     try:

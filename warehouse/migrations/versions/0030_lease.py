@@ -1,4 +1,4 @@
-"""leases for units of work
+"""leases for units of work; shared rate budgets
 
 Revision ID: 0030_lease
 Revises: 0001
@@ -30,8 +30,16 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("unit", name=op.f("pk_lease")),
     )
     op.create_index(op.f("ix_lease_owner"), "lease", ["owner"], unique=False)
+    op.create_table(
+        "rate_budget",
+        sa.Column("key", sa.String(length=300), nullable=False),
+        sa.Column("tokens", sa.Float(), nullable=False),
+        sa.Column("stamp", TS, nullable=False),
+        sa.PrimaryKeyConstraint("key", name=op.f("pk_rate_budget")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("rate_budget")
     op.drop_index(op.f("ix_lease_owner"), table_name="lease")
     op.drop_table("lease")
