@@ -100,10 +100,10 @@ def sync_stream(
             progress=tick,
             lease_wait=lease_wait,
             zone=ws.company.time_zone,
-            on_wait=logger.warning,
+            on_wait=lambda line: _tell(logger, line),
         )
     except LeaseHeld as exc:
-        logger.warning("skipped: %s", exc)
+        _tell(logger, f"skipped: {exc}")
         return {"connector": source, "stream": stream, "skipped": str(exc)}
     logger.info(
         "%s/%s: %s read, %s inserted, %s updated, %s unchanged, %s deleted, %s quarantined",
@@ -117,6 +117,12 @@ def sync_stream(
         result.stats.quarantined,
     )
     return result.as_dict()
+
+
+def _tell(logger: Any, line: str) -> None:
+    """A line for the Prefect log and for the person watching the CLI."""
+    logger.warning(line)
+    progress.note(line)
 
 
 def _run_id() -> str:

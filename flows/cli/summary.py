@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -39,6 +40,9 @@ class _RichReporter:
             self.progress.advance(tid, n)
 
         return tick
+
+    def note(self, text: str) -> None:
+        self.progress.console.print(escape(text), style="yellow")
 
 
 @contextmanager

@@ -86,3 +86,23 @@ def test_retry_waits_what_retry_after_asks_beyond_the_planned_delay(
     assert waited == [30 - sync.RETRY_DELAYS[0]]
     # Longer than a retry should wait: leave it to the next scheduled run.
     assert not sync.only_transient(None, run, Failed(data=TransientError("q", retry_after=3600)))
+
+
+def test_a_stream_another_run_holds_is_waited_for_then_skipped_with_one_line(
+    prefect_harness: None, tmp_path: Path
+) -> None:
+    from flows.sync import sync_workspace
+    from warehouse import lease
+
+    ws_file = _workspace(tmp_path)
+    engine = engine_for(f"sqlite:///{tmp_path / 'wh.db'}")
+    with lease.held(engine, "stream:people/people", run_id="run-elsewhere", what="x"):
+        got = sync_workspace(str(ws_file), None, "run-2", lease_wait=0.3)
+    assert [r.get("skipped", "") for r in got] == [got[0]["skipped"]]
+    line = got[0]["skipped"]
+    assert line.startswith("stream people/people is being synced by run run-elsewhere on ")
+    assert line.endswith("JST; try again later") and "\n" not in line
+    with engine.connect() as conn:  # nothing was written by the run that stood back
+        assert conn.execute(select(t.SyncRun.id).where(t.SyncRun.run_id == "run-2")).first() is None
+    # Once the holder is done, the next run syncs the stream.
+    assert sync_workspace(str(ws_file), None, "run-3")[0]["inserted"] > 0
