@@ -228,7 +228,12 @@ def campaigns_run(
         return
     result = guard(lambda: _in_prefect(workspace, lambda f: _real_run(f, name)))
     outcomes = Counter(result.get("outcomes", {}))
+    if result.get("plan_id") is None:
+        console.print(f"Campaign [bold]{esc(name)}[/]: another run sent the approved plan meanwhile.")
+        return
     console.print(f"Campaign [bold]{esc(name)}[/], plan #{result.get('plan_id')}: {dict(outcomes)}")
+    if outcomes.get("in_doubt"):
+        console.print("Some sends are held in doubt: see `kizuna campaigns status`.")
     if outcomes.get("deferred"):
         console.print("Deferred lines (quiet hours) are sent by the next run.")
 

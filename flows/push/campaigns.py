@@ -89,10 +89,19 @@ def _send(workspace_file: str, name: str) -> dict[str, Any]:
     logger = get_run_logger()
     cfg, engine = _setup(workspace_file)
     totals: dict[str, int] = {}
-    lease = campaign_lease(
-        engine, cfg, name, run_id=_run_id(), wait=LEASE_WAIT, on_wait=logger.warning
-    )
+    waited: list[str] = []
+
+    def on_wait(line: str) -> None:
+        waited.append(line)
+        logger.warning(line)
+
+    lease = campaign_lease(engine, cfg, name, run_id=_run_id(), wait=LEASE_WAIT, on_wait=on_wait)
     with lease as held:
+        if waited and cfg.campaign(name).approval == "required":
+            with engine.connect() as conn:
+                if ledger.current_plan(conn, name) is None:  # the other run sent it all
+                    logger.warning("campaign %s: the run we waited for sent the plan", name)
+                    return {"plan_id": None, "outcomes": {}}
         plan_id = approved_plan(engine, cfg, name)
         batches = open_batches(engine, plan_id, cfg.campaign(name).batch_size)
         for i, ids in enumerate(batches, start=1):

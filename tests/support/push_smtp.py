@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import socket
 import threading
@@ -33,6 +34,8 @@ class Received:
     """Message-IDs accepted so far: what a search of the Sent folder would find."""
     drop_after_data: set[str] = field(default_factory=set)
     """Recipients whose mail is stored, after which the link is cut before the "250"."""
+    delay: float = 0.0
+    """Seconds each DATA takes to be accepted (a slow server keeps a run busy)."""
     drop_at_rcpt_once: set[str] = field(default_factory=set)
     """Recipients whose first RCPT TO cuts the link (nothing stored: safe to retry)."""
 
@@ -72,6 +75,8 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.box.delay:
+            await asyncio.sleep(self.box.delay)
         with self.box.lock:
             self.box.raw.append(bytes(envelope.original_content or envelope.content))
             self.box.rcpt.append(list(envelope.rcpt_tos))
