@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -27,7 +28,8 @@ from tests.support.push_smtp import smtp_server
 from warehouse.activation.ledger_schema import CampaignPlan, Delivery, PlanEntry
 
 ROOT = Path(__file__).resolve().parents[3]
-TRIALS = 20
+TRIALS = {"postgresql": 20, "sqlite": 6}
+"""Overlapping trials required: the proof runs on PostgreSQL; SQLite repeats it briefly."""
 
 
 class Worker:
@@ -116,6 +118,7 @@ def test_two_runs_of_one_plan_with_kills_deliver_exactly_once(
     seed = int.from_bytes(os.urandom(4), "big")
     rng = random.Random(seed)
     overlapped = kills = 0
+    trials = TRIALS[engine.dialect.name]
     with smtp_server(sent_dir) as (box, port):
         cfg = bulk_cfg(tmp_path, {"type": "smtp", "host": "127.0.0.1", "port": port}, 10)
         secret = cfg.unsubscribe_secret()
@@ -124,8 +127,8 @@ def test_two_runs_of_one_plan_with_kills_deliver_exactly_once(
         args += [str(tmp_path), str(port), str(sent_dir)]
         workers = [Worker(args), Worker(args)]
         try:
-            for trial in range(TRIALS + 10):
-                if overlapped >= TRIALS:
+            for trial in range(trials + 10):
+                if overlapped >= trials:
                     break
                 with engine.begin() as conn:  # a fresh ledger and mailbox per trial
                     for table in (Delivery, PlanEntry, CampaignPlan):
@@ -153,5 +156,5 @@ def test_two_runs_of_one_plan_with_kills_deliver_exactly_once(
         finally:
             for w in workers:
                 w.stop()
-    assert overlapped >= TRIALS, (seed, overlapped)
-    assert kills >= TRIALS // 2 - 2, (seed, kills)
+    assert overlapped >= trials, (seed, overlapped)
+    assert kills >= trials // 2 - 2, (seed, kills)
