@@ -104,7 +104,9 @@ class _Db:
             elif col.foreign_keys:
                 fk = next(iter(col.foreign_keys))
                 out[name] = self.ref(fk.column.table.name, value, depth)
-            elif (table_name == "source_record" and name == "entity_id") or (table_name.startswith("identity_") and name in IDENTITY_REFS):
+            elif (table_name == "source_record" and name == "entity_id") or (
+                table_name.startswith("identity_") and name in IDENTITY_REFS
+            ):
                 out[name] = self.ref(ENTITY_TABLE.get(str(entity), ""), value, depth)
             elif table_name.startswith("identity_") and name in ("cluster_id", "id"):
                 out[name] = self.cluster(str(entity), value, depth)

@@ -64,8 +64,8 @@ class Worker:
 
 def _trial(
     workers: list[Worker],
-    box_count: callable,
-    kill_after: int | None,  # type: ignore[valid-type]
+    box_count: Callable[[], int],
+    kill_after: int | None,
 ) -> tuple[bool, int | None]:
     """Both workers go at once; returns (they overlapped, index of the killed worker)."""
     for w in workers:
