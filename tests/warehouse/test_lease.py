@@ -92,9 +92,9 @@ def test_a_lease_of_a_dead_process_on_this_host_is_free_at_once(engine: Engine) 
 
 
 def test_a_held_lease_is_renewed_while_work_goes_on(engine: Engine) -> None:
-    held = lease.acquire(engine, "stream:slow/one", run_id="run-a", what="x", ttl=0.4)
+    held = lease.acquire(engine, "stream:slow/one", run_id="run-a", what="x", ttl=1.5)
     try:
-        time.sleep(1.0)  # longer than the ttl: only renewal keeps it
+        time.sleep(3.5)  # longer than the ttl: only renewal (every ttl/4) keeps it
         h = lease.holder(engine, "stream:slow/one")
         assert h is not None and h.owner == held.owner and not held.lost
     finally:
