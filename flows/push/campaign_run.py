@@ -1,4 +1,5 @@
-"""Planning and executing a campaign, free of Prefect (``flows.push.campaigns`` wraps it in tasks).
+"""Planning a campaign and finding its approved plan, free of Prefect (executing the plan is
+``flows.push.campaign_send``; ``flows.push.campaigns`` wraps both in tasks).
 
 A dry run stores a plan: for every member of the segment and every step that is due, either
 "send" or "skip, because …". That stored plan is the approval gate: the real run executes
