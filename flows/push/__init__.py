@@ -2,4 +2,13 @@
 the channels they go through, consent feedback from replies and bounces.
 """
 
-__all__ = ["campaign_run", "campaigns", "channels", "config", "feedback", "reminder_run", "reminders"]
+__all__ = [
+    "campaign_run",
+    "campaign_send",
+    "campaigns",
+    "channels",
+    "config",
+    "feedback",
+    "reminder_run",
+    "reminders",
+]
