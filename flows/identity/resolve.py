@@ -105,7 +105,7 @@ def _run_id() -> str:
 
 
 def _resolve(workspace_file: str, full: bool) -> dict[str, Any]:
-    engine, settings, _ = _setup(workspace_file)
+    engine, _, _ = _setup(workspace_file)
     with engine.connect() as conn:
         first = rs.watermark(conn) is None
     if not (full or first):
