@@ -153,10 +153,18 @@ def budget_or_shared(budget: TokenBucket | None, key: str, *, per_minute: float)
     return budget if budget is not None else shared_budget(key, per_minute=per_minute)
 
 
+def current_factory() -> BudgetFactory | None:
+    """The factory :func:`use_budgets` installed, if any."""
+    return _factory
+
+
 def reset_budgets() -> None:
-    """Forget every shared bucket (tests, or a long-lived process whose quotas changed)."""
+    """Forget every shared bucket and the installed factory (tests, or a long-lived process
+    whose quotas changed; the next sync installs its factory again)."""
+    global _factory
     with _budgets_lock:
         _budgets.clear()
+        _factory = None
 
 
 @dataclass(frozen=True)

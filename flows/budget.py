@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from sqlalchemy import Engine
 
-from connectors.throttle import TokenBucket, use_budgets
+from connectors.throttle import TokenBucket, current_factory, use_budgets
 from warehouse import budget
 
 
@@ -53,12 +53,19 @@ class WarehouseBucket(TokenBucket):
         return self._held
 
 
-_shared_with: list[Engine] = []
+class _FromWarehouse:
+    """The bucket factory for one warehouse (compared by engine, so installing is idempotent)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def __call__(self, key: str, per_minute: float) -> TokenBucket:
+        return WarehouseBucket(self.engine, key, per_minute)
 
 
 def share_budgets(engine: Engine) -> None:
     """Every account bucket of this process draws on ``engine``'s warehouse from now on."""
-    if _shared_with and _shared_with[0] is engine:
+    current = current_factory()
+    if isinstance(current, _FromWarehouse) and current.engine is engine:
         return  # already installed: keep the slices the buckets hold
-    _shared_with[:] = [engine]
-    use_budgets(lambda key, per_minute: WarehouseBucket(engine, key, per_minute))
+    use_budgets(_FromWarehouse(engine))

@@ -133,6 +133,16 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     eng.dispose()
 
 
+@pytest.fixture(autouse=True)
+def _process_budgets() -> Iterator[None]:
+    """A sync installs warehouse-kept API budgets for the process (flows.budget); each test
+    starts without them, so no test draws on another test's warehouse."""
+    from connectors.throttle import reset_budgets
+
+    yield
+    reset_budgets()
+
+
 @pytest.fixture(scope="session")
 def prefect_harness() -> Iterator[None]:
     """One ephemeral Prefect API for the whole session (starting one costs 6–13 s)."""

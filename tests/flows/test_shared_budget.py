@@ -49,8 +49,5 @@ def test_shared_budget_uses_the_warehouse_once_installed(engine: Engine) -> None
         assert isinstance(bucket, WarehouseBucket)
         assert throttle.shared_budget("gcal:alice@example.co.jp", per_minute=60.0) is bucket
     finally:
-        throttle.use_budgets(None)
-        from flows import budget
-
-        budget._shared_with.clear()
+        throttle.reset_budgets()
     assert not isinstance(throttle.shared_budget("gcal:x", per_minute=60.0), WarehouseBucket)
