@@ -19,6 +19,10 @@ from warehouse.identity.normalize import normalize_domain, normalize_email
 ActivityKind = Literal[
     "email", "bounce", "auto_reply", "invitation", "forward", "meeting", "call", "task", "note"
 ]
+MAIL_KINDS = ("email", "forward", "invitation")
+"""Kinds that are mail a person wrote (bounces and auto-replies are mail nobody wrote)."""
+CONTACT_KINDS = (*MAIL_KINDS, "meeting", "call")
+"""Kinds that count as contact with a customer, when also on the timeline."""
 Direction = Literal["inbound", "outbound", "internal"]
 DealStatus = Literal["open", "won", "lost"]
 ConsentStatus = Literal["opted_in", "unknown", "opted_out"]

@@ -1,6 +1,5 @@
-"""``kizuna quarantine``: what was refused, the file a person opens to fix it, and why.
-
-A table for people, JSON lines (``--json``) for scripts and audits; both read the same rows.
+"""``kizuna quarantine`` and ``kizuna export activities``: what was refused (the file to fix
+and why) and what landed, as tables for people and JSON lines for scripts and audits.
 """
 
 from __future__ import annotations
@@ -125,3 +124,69 @@ def _age(at: str | None) -> str:
     if s < 172800:
         return f"{int(s // 3600)} h ago"
     return f"{int(s // 86400)} days ago"
+
+
+def export_activities(out: TextIO, ws: Workspace, *, kind: str | None = None) -> int:
+    """Every live activity as one JSON object per line (streamed, in id order): where it came
+    from, what it is, who took part, when (UTC), its text and attachments."""
+    engine = engine_for(ws.warehouse_url)
+    a = t.table(t.Activity)
+    ap = t.table(t.ActivityParticipant)
+    sr = t.table(t.SourceRecord)
+    n = 0
+    last = 0
+    while True:
+        stmt = select(a).where(a.c.deleted_at.is_(None), a.c.id > last)
+        if kind:
+            stmt = stmt.where(a.c.kind == kind)
+        with engine.connect() as conn:
+            acts = conn.execute(stmt.order_by(a.c.id).limit(_EXPORT_PAGE)).mappings().all()
+            if not acts:
+                return n
+            ids = [x["id"] for x in acts]
+            people: dict[int, list[dict[str, Any]]] = {}
+            for row in conn.execute(
+                select(ap.c.activity_id, ap.c.email, ap.c.name, ap.c.role)
+                .where(ap.c.activity_id.in_(ids))
+                .order_by(ap.c.activity_id, ap.c.role, ap.c.email)
+            ):
+                people.setdefault(row.activity_id, []).append(
+                    {"email": row.email, "name": row.name, "role": row.role}
+                )
+            sources: dict[int, list[dict[str, Any]]] = {}
+            for row in conn.execute(
+                select(sr.c.entity_id, sr.c.connector, sr.c.stream, sr.c.source_id)
+                .where(sr.c.entity == "activity", sr.c.entity_id.in_(ids))
+                .order_by(sr.c.entity_id, sr.c.connector, sr.c.source_id)
+            ):
+                sources.setdefault(row.entity_id, []).append(
+                    {"source": row.connector, "stream": row.stream, "id": row.source_id}
+                )
+        for x in acts:
+            attrs = dict(x["attributes"] or {})
+            parts = people.get(x["id"], [])
+            sender = next((p["email"] for p in parts if p["role"] in ("from", "organizer")), None)
+            for src in sources.get(x["id"], []):
+                if attrs.get("path"):
+                    src["path"] = shown_path(ws, str(attrs["path"]))
+            record = {
+                "key": x["key"],
+                "kind": x["kind"],
+                "timeline": bool(x["timeline"]),
+                "subject": x["subject"],
+                "from": sender,
+                "participants": parts,
+                "date": x["occurred_at"].astimezone(UTC).isoformat(),
+                "ends": x["ends_at"].astimezone(UTC).isoformat() if x["ends_at"] else None,
+                "status": x["status"],
+                "text": x["body"] if x["body"] is not None else x["snippet"],
+                "attachments": attrs.get("attachments", []),
+                "sources": sources.get(x["id"], []),
+                "attributes": attrs,
+            }
+            out.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+            n += 1
+        last = ids[-1]
+
+
+_EXPORT_PAGE = 1000

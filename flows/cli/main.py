@@ -299,6 +299,40 @@ from flows.cli.quotes import quote_app  # noqa: E402
 
 app.add_typer(quote_app, name="quote")
 
+export_app = typer.Typer(
+    help="Write what the store holds as JSON lines, to audit it or to move it elsewhere.",
+    no_args_is_help=True,
+)
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("activities")
+def export_activities(
+    kind: Annotated[
+        str | None,
+        typer.Option(help="Only this kind (email, bounce, auto_reply, invitation, meeting, …)."),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file, not stdout.")
+    ] = None,
+    workspace: WorkspaceOpt = Path("kizuna.yaml"),
+) -> None:
+    """Every activity as one JSON line: its sources, kind, timeline flag, subject, from,
+    participants, date (UTC), text and attachments."""
+    from flows import config
+    from flows.cli import audit
+
+    try:
+        ws = config.load(workspace)
+    except KizunaError as exc:
+        raise _fail(exc) from None
+    if output is None:
+        audit.export_activities(sys.stdout, ws, kind=kind)
+        return
+    with output.open("w", encoding="utf-8") as f:
+        n = audit.export_activities(f, ws, kind=kind)
+    err_console.print(f"{n:,} activities written to {output}")
+
 
 def main() -> None:
     try:

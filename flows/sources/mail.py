@@ -6,8 +6,12 @@ sources:
     type: mail
     path: mail/            # an mbox file, a Maildir, or a folder searched for all of them
     format: auto           # or mbox / maildir / eml (eml: every file in the folder is a message)
-    headers_only: false    # true: no snippet or attachment flag is kept
+    headers_only: false    # true: no text, snippet or attachment flag is kept
     exclude_internal: false  # true: skip mail whose every participant is on our own domains
+    max_text_chars: 200000 # plain text stored per message (the snippet is cut from it)
+    max_recipients: 1000   # a message with more addresses is quarantined
+    max_mime_depth: 20     # … or with MIME parts nested deeper
+    max_mime_parts: 500    # … or with more parts
 ```
 
 Re-runs read only what changed on disk (see :mod:`connectors.files.mailfiles`); the engine then
@@ -28,7 +32,7 @@ from connectors.page import Cursor, Page
 from flows.engine import StreamSpec, config_fingerprint
 from flows.sources.common import file_path, require_path
 from flows.workspace import SourceConfig, Workspace
-from mappings.mail.message import message_id_of, parse_message
+from mappings.mail.message import MailLimits, message_id_of, parse_message
 from warehouse import records as r
 
 STREAM = "messages"
@@ -43,16 +47,39 @@ class Config(SourceConfig):
     exclude_internal: bool = False
     """Skip mail where every participant is internal (staff to staff)."""
     page_size: int = Field(default=500, ge=1, le=10_000)
+    max_text_chars: int = Field(default=200_000, ge=0, le=50_000_000)
+    max_recipients: int = Field(default=1000, ge=1, le=1_000_000)
+    max_mime_depth: int = Field(default=20, ge=1, le=1000)
+    max_mime_parts: int = Field(default=500, ge=1, le=100_000)
+
+    def limits(self) -> MailLimits:
+        return MailLimits(
+            max_text_chars=self.max_text_chars,
+            max_recipients=self.max_recipients,
+            max_mime_depth=self.max_mime_depth,
+            max_mime_parts=self.max_mime_parts,
+        )
 
 
 def map_message(
-    raw: dict[str, Any], *, own_domains: list[str], headers_only: bool, exclude_internal: bool
+    raw: dict[str, Any],
+    *,
+    own_domains: list[str],
+    headers_only: bool,
+    exclude_internal: bool,
+    limits: MailLimits | None = None,
+    path: str | None = None,
 ) -> list[r.Record]:
     """One raw record of :mod:`connectors.files.mailfiles` → its activity (or nothing if excluded)."""
-    act = parse_message(raw["raw"], own_domains=own_domains, headers_only=headers_only)
+    act = parse_message(
+        raw["raw"], own_domains=own_domains, headers_only=headers_only, limits=limits
+    )
     if exclude_internal and act.participants and all(p.internal for p in act.participants):
         return []
-    return [act.model_copy(update={"source_id": str(raw["id"])})]
+    update: dict[str, Any] = {"source_id": str(raw["id"])}
+    if path:
+        update["attributes"] = {**act.attributes, "path": path}
+    return [act.model_copy(update=update)]
 
 
 def streams(name: str, cfg: Config, ws: Workspace) -> list[StreamSpec]:
@@ -72,6 +99,8 @@ def streams(name: str, cfg: Config, ws: Workspace) -> list[StreamSpec]:
             own_domains=domains,
             headers_only=cfg.headers_only,
             exclude_internal=cfg.exclude_internal,
+            limits=cfg.limits(),
+            path=file_path(root, str(raw.get("path") or "")),
         )
 
     return [
@@ -84,8 +113,9 @@ def streams(name: str, cfg: Config, ws: Workspace) -> list[StreamSpec]:
             map=map_raw,
             fingerprint=config_fingerprint(
                 {
-                    "mapping": 1,
+                    "mapping": 2,
                     "domains": domains,
+                    "limits": cfg.limits().__dict__,
                     "headers_only": cfg.headers_only,
                     "exclude_internal": cfg.exclude_internal,
                 }

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Collection, Iterator
+from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import message_from_bytes
 from email.message import Message
@@ -26,11 +27,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from kizuna.errors import BadRecord
+from mappings.mail.body import MAX_DEPTH, MAX_PARTS, read_body, walk
+from mappings.mail.meaning import classify
 from mappings.mail.mime import (
-    decode_bytes,
     decode_header,
     decode_words,
-    html_to_text,
     message_id_of,
     message_ids,
     normalize_message_id,
@@ -47,7 +48,10 @@ _ROLES = (("from", "from"), ("to", "to"), ("cc", "cc"), ("bcc", "bcc"))
 _MAX_NAME = 400
 _MAX_EMAIL = 320
 _MAX_KEY = 490
-_MAX_TEXT_BYTES = 256 * 1024  # enough body to find a snippet; the rest is not decoded
+MAX_TEXT_CHARS = 200_000
+"""Characters of a message's plain text stored (the whole of nearly every real mail)."""
+MAX_RECIPIENTS = 1000
+"""Addresses in From/To/Cc/Bcc beyond which a message is refused (a 22 MB To: header)."""
 # Zone names old Japanese and Korean mailers write instead of an offset (the stdlib knows
 # only the US ones and would read these as UTC, nine hours off).
 _ZONES = {"JST": "+0900", "KST": "+0900"}
@@ -66,15 +70,35 @@ def is_internal(address: str, own: Collection[str]) -> bool:
     return any(domain == d or domain.endswith("." + d) for d in own)
 
 
-def parse_message(
-    raw: bytes, *, own_domains: Collection[str], headers_only: bool = False
-) -> Activity:
-    """Map a raw message to an email activity; ``BadRecord`` says why when it cannot.
+@dataclass(frozen=True)
+class MailLimits:
+    """Work one message may cause; each hit quarantines the message with its reason."""
 
-    ``headers_only`` skips the body (no snippet, no attachment flag): a connector that only
-    fetched headers gets the same key, participants, thread and direction.
+    max_text_chars: int = MAX_TEXT_CHARS
+    max_recipients: int = MAX_RECIPIENTS
+    max_mime_depth: int = MAX_DEPTH
+    max_mime_parts: int = MAX_PARTS
+
+
+def parse_message(
+    raw: bytes,
+    *,
+    own_domains: Collection[str],
+    headers_only: bool = False,
+    limits: MailLimits | None = None,
+) -> Activity:
+    """Map a raw message to an activity; ``BadRecord`` says why when it cannot.
+
+    The kind says what the message is (``email``, ``bounce``, ``auto_reply``,
+    ``invitation``, ``forward``; see :mod:`mappings.mail.meaning`); bounces and
+    auto-replies are off the timeline. ``body`` is the whole plain text (HTML as text) up to
+    ``limits.max_text_chars``, the snippet is cut from it.
+
+    ``headers_only`` skips the body (no text, snippet or attachment flag): a connector that
+    only fetched headers gets the same key, participants, thread and direction.
     ``source_id`` is set to the key; callers replace it with their own source id.
     """
+    limits = limits or MailLimits()
     if not isinstance(raw, bytes | bytearray):
         raise BadRecord(f"expected the message as bytes, got {type(raw).__name__}")
     raw = bytes(raw)
@@ -97,7 +121,7 @@ def parse_message(
     mid = normalize_message_id(headers.first("message-id"))
     key = _key(mid, headers, body)
 
-    participants = _participants(headers, own, fallbacks)
+    participants = _participants(headers, own, fallbacks, limits.max_recipients)
     if not any(p.role == "from" for p in participants) and _cut_off(raw, head, body):
         raise BadRecord(
             "header block cut off (no blank line after the headers, no usable From): "
@@ -128,14 +152,37 @@ def parse_message(
         attributes["automated"] = True
 
     text: str | None = None
+    calendars = False
+    forwarded = False
     if not headers_only:
-        text, attachments, invite = _body(msg, fallbacks)
-        attributes["has_attachments"] = bool(attachments)
-        if attachments:
-            attributes["attachments"] = attachments[:20]
-        if invite:
+        parsed = read_body(
+            msg, fallbacks, max_depth=limits.max_mime_depth, max_parts=limits.max_mime_parts
+        )
+        text = parsed.text[: limits.max_text_chars] if parsed.text else None
+        attributes["has_attachments"] = bool(parsed.attachments)
+        if parsed.attachments:
+            attributes["attachments"] = parsed.attachments[:20]
+        calendars = bool(parsed.calendars)
+        forwarded = bool(parsed.forwarded)
+        if calendars:
             attributes["calendar_invite"] = True
-    defects = sorted({type(d).__name__ for part in _walk(msg) for d in part.defects})
+    sender = next((p.email for p in participants if p.role == "from"), None)
+    meaning = classify(
+        headers.first,
+        content_type=ctype,
+        report_type=attributes.get("report_type"),
+        subject=subject or "",
+        sender=sender,
+        has_calendar=calendars,
+        has_message_part=forwarded,
+    )
+    defects = sorted(
+        {
+            type(d).__name__
+            for part in walk(msg, max_depth=limits.max_mime_depth, max_parts=limits.max_mime_parts)
+            for d in part.defects
+        }
+    )
     if defects:
         attributes["defects"] = defects
     if fallbacks:
@@ -145,11 +192,13 @@ def parse_message(
         return Activity(
             source_id=key,
             key=key,
-            kind="email",
+            kind=meaning.kind,
+            timeline=meaning.timeline,
             occurred_at=occurred_at,
             direction=_direction(participants),
-            subject=subject or None,
+            subject=subject,
             snippet=snippet(text) if text else None,
+            body=text,
             thread_key=thread_key,
             participants=participants,
             attributes=attributes,
@@ -162,15 +211,12 @@ def parse_message(
 
 
 def message_text(raw: bytes) -> str | None:
-    """The decoded text a person reads first (plain part, else HTML as text), untrimmed.
-
-    At most the first 256 KiB of the part are decoded: enough for snippets and extraction.
-    """
+    """The decoded text a person reads first (plain part, else HTML as text), untrimmed."""
     try:
         msg = message_from_bytes(bytes(raw), policy=compat32)
     except Exception as exc:
         raise BadRecord(f"cannot parse message: {type(exc).__name__}: {exc}") from None
-    return _body(msg, [])[0]
+    return read_body(msg, []).text
 
 
 class _Headers:
@@ -260,8 +306,16 @@ def _occurred_at(headers: _Headers) -> datetime:
 
 
 def _participants(
-    headers: _Headers, own: frozenset[str], fallbacks: list[str]
+    headers: _Headers, own: frozenset[str], fallbacks: list[str], max_recipients: int
 ) -> list[Participant]:
+    # Refused before parsing: an address takes at least 3 characters and a separator, so a
+    # header longer than this cannot hold fewer addresses than the limit allows anyway.
+    size = sum(len(v) for h, _ in _ROLES for v in headers.all(h))
+    if size > max_recipients * 400:
+        raise BadRecord(
+            f"address headers of {size:,} characters: more than {max_recipients} recipients "
+            "(limit max_recipients)"
+        )
     out: list[Participant] = []
     seen: set[tuple[str, str]] = set()
     for header, role in _ROLES:
@@ -289,6 +343,8 @@ def _participants(
                 )
             except ValidationError:
                 continue  # one unusable address does not make the message unusable
+            if len(out) > max_recipients:
+                raise BadRecord(f"more than {max_recipients} recipients (limit max_recipients)")
     return out
 
 
@@ -325,119 +381,3 @@ def _automated(headers: _Headers, ctype: str, participants: list[Participant]) -
         return True
     sender = next((p.email for p in participants if p.role == "from"), "")
     return sender.split("@", 1)[0] in ("mailer-daemon", "postmaster")
-
-
-def _walk(msg: Message) -> Iterator[Message]:
-    yield msg
-    payload = _parts(msg)
-    if isinstance(payload, list):
-        for part in payload:
-            if isinstance(part, Message):
-                yield from _walk(part)
-
-
-def _parts(part: Message) -> list[Message] | None:
-    """Sub-parts of a multipart (or message/*) part; None for a leaf.
-
-    ``get_payload()`` on a leaf decodes it with its charset parameter and raises TypeError
-    on an RFC 2231 charset, so leaves are never asked.
-    """
-    if not part.is_multipart():
-        return None
-    payload = part.get_payload()
-    return [p for p in payload if isinstance(p, Message)] if isinstance(payload, list) else None
-
-
-def _raw_header(part: Message, name: str) -> str:
-    """A header as stored (``get`` returns a ``Header`` object when it has 8-bit bytes)."""
-    for key, value in part.raw_items():
-        if key.lower() == name:
-            return str(value)
-    return ""
-
-
-def _is_attachment(part: Message) -> bool:
-    disposition = _raw_header(part, "content-disposition").split(";", 1)[0].strip().lower()
-    if disposition == "attachment":
-        return True
-    maintype = part.get_content_maintype()
-    if maintype == "multipart":
-        return False
-    if disposition == "inline":
-        return False
-    if part.get_param("name") or part.get_param("filename", header="content-disposition"):
-        return True
-    return maintype in ("application", "audio", "video", "message") or (
-        maintype == "image" and not part.get("content-id")
-    )
-
-
-def _filename(part: Message, fallbacks: list[str]) -> str | None:
-    try:
-        name = part.get_filename()
-    except (ValueError, LookupError, UnicodeError):
-        return None
-    if not name:
-        return None
-    text, fb = decode_header(str(name))
-    _note(fallbacks, fb)
-    return text or None
-
-
-def _body(msg: Message, fallbacks: list[str]) -> tuple[str | None, list[str], bool]:
-    """The text a person reads first (plain before HTML), the attachment names, and whether
-    a calendar invitation (``text/calendar``) rides along."""
-    invite = False
-    plain: list[Message] = []
-    html: list[Message] = []
-    nested: list[Message] = []
-    attachments: list[str] = []
-
-    def visit(part: Message, top: bool) -> None:
-        nonlocal invite
-        ctype = part.get_content_type()
-        payload = _parts(part)
-        if part.get_content_maintype() == "message" and not top:
-            attachments.append(_filename(part, fallbacks) or ctype)
-            nested.append(part)
-            return
-        if isinstance(payload, list):
-            for sub in payload:
-                if isinstance(sub, Message):
-                    visit(sub, False)
-            return
-        if ctype == "text/calendar":
-            invite = True
-        elif _is_attachment(part):
-            attachments.append(_filename(part, fallbacks) or ctype)
-        elif ctype == "text/html":
-            html.append(part)
-        elif ctype in ("text/plain", "text/enriched", "text/richtext"):
-            plain.append(part)
-
-    visit(msg, True)
-    for part in [*plain, *html]:
-        text = _part_text(part, fallbacks)
-        if text is not None and part in html:
-            text = html_to_text(text)
-        if text and text.strip():
-            return text, attachments, invite
-    for part in nested[:1]:  # a forward with no text of its own: the forwarded text
-        inner = _parts(part)
-        if inner:
-            return _body(inner[0], fallbacks)[0], attachments, invite
-    return None, attachments, invite
-
-
-def _part_text(part: Message, fallbacks: list[str]) -> str | None:
-    try:
-        data = part.get_payload(decode=True)
-    except Exception as exc:  # a broken transfer encoding loses the snippet, not the mail
-        fallbacks.append(f"body undecodable: {type(exc).__name__}")
-        return None
-    if not isinstance(data, bytes):
-        return None
-    data = data[:_MAX_TEXT_BYTES]
-    text, fb = decode_bytes(data, part.get_content_charset())
-    _note(fallbacks, fb)
-    return text

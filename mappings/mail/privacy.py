@@ -131,8 +131,8 @@ def apply_privacy(
     """The activity as it may be stored (no snippet in headers-only mode), or None."""
     if exclusion_reason(activity, cfg, now=now, known=known) is not None:
         return None
-    if cfg.headers_only and activity.snippet is not None:
-        return activity.model_copy(update={"snippet": None})
+    if cfg.headers_only and (activity.snippet is not None or activity.body is not None):
+        return activity.model_copy(update={"snippet": None, "body": None})
     return activity
 
 

@@ -24,9 +24,10 @@ from sqlalchemy import Connection, func, select
 
 from warehouse import schema as t
 from warehouse.activation.audience import utc
+from warehouse.records import CONTACT_KINDS, MAIL_KINDS
 from warehouse.upsert import chunks
 
-CONTACT = ("email", "meeting", "call")
+CONTACT = CONTACT_KINDS
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,7 @@ def deal_idle(conn: Connection, rule: str, days: int, as_of: datetime) -> list[C
         .where(
             a.c.deal_id == d.c.id,
             a.c.deleted_at.is_(None),
+            a.c.timeline.is_(True),
             a.c.status != "cancelled",
             a.c.occurred_at <= utc(as_of),
         )
@@ -256,8 +258,9 @@ def _outbound_mail(
             .select_from(ap.join(a, a.c.id == ap.c.activity_id))
             .where(
                 ap.c.person_id.in_(part),
-                a.c.kind == "email",
+                a.c.kind.in_(MAIL_KINDS),
                 a.c.direction == "outbound",
+                a.c.timeline.is_(True),
                 a.c.deleted_at.is_(None),
                 a.c.occurred_at >= since,
                 a.c.occurred_at <= until,
@@ -288,6 +291,7 @@ def key_account_quiet(
         .where(
             p.c.organization_id == o.c.id,
             a.c.kind.in_(CONTACT),
+            a.c.timeline.is_(True),
             a.c.status != "cancelled",
             a.c.deleted_at.is_(None),
             a.c.occurred_at <= utc(as_of),

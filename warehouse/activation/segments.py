@@ -50,6 +50,7 @@ from warehouse.activation.grammar import (
     parse_segments,
 )
 from warehouse.activation.rfm import rfm_scores
+from warehouse.records import CONTACT_KINDS, MAIL_KINDS
 
 __all__ = [
     "Context",
@@ -323,14 +324,12 @@ def _age(node: FieldCond, ctx: Context) -> ColumnElement[bool]:
 
 # -- activity ------------------------------------------------------------------------------
 
-CONTACT_KINDS = ("email", "meeting", "call")
-
 
 def _activity_filter(kind: str, a: Table, ap: Table) -> list[ColumnElement[bool]]:
     if kind == "last_inbound_mail":
-        return [a.c.kind == "email", a.c.direction == "inbound", ap.c.role == "from"]
+        return [a.c.kind.in_(MAIL_KINDS), a.c.direction == "inbound", ap.c.role == "from"]
     if kind == "last_outbound_mail":
-        return [a.c.kind == "email", a.c.direction == "outbound"]
+        return [a.c.kind.in_(MAIL_KINDS), a.c.direction == "outbound"]
     if kind in ("last_meeting", "meetings"):
         return [a.c.kind == "meeting"]
     return [a.c.kind.in_(CONTACT_KINDS)]
@@ -346,6 +345,7 @@ def _activity(node: ActivityCond, ctx: Context) -> ColumnElement[bool]:
         ap.c.person_id == ctx.p.c.id,
         a.c.deleted_at.is_(None),
         a.c.status != "cancelled",
+        a.c.timeline.is_(True),  # a bounce or an auto-reply is no contact
         a.c.occurred_at >= since,
         a.c.occurred_at <= ctx.now,
         *_activity_filter(node.activity, a, ap),

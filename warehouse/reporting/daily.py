@@ -19,6 +19,7 @@ from sqlalchemy import Connection, and_, func, select
 
 from warehouse import schema as t
 from warehouse.activation.reminders import add_business_days
+from warehouse.records import MAIL_KINDS
 from warehouse.reporting.model import (
     Attendee,
     DailyData,
@@ -43,7 +44,8 @@ FOLLOW_UP_DAYS = 14
 
 
 def live_activity(a: Any) -> Any:
-    return and_(a.c.deleted_at.is_(None), a.c.status != "cancelled")
+    """Activities that happened and count: not deleted, not cancelled, on the timeline."""
+    return and_(a.c.deleted_at.is_(None), a.c.status != "cancelled", a.c.timeline.is_(True))
 
 
 def display_names(conn: Connection, staff_ids: Sequence[int]) -> dict[int, str]:
@@ -74,7 +76,7 @@ def _activities(
         select(a)
         .where(
             a.c.id.in_(mine),
-            a.c.kind == kind,
+            a.c.kind.in_(MAIL_KINDS) if kind == "email" else a.c.kind == kind,
             a.c.occurred_at >= start,
             a.c.occurred_at < end,
             live_activity(a),
@@ -348,9 +350,10 @@ def follow_ups(
             .join(a, a.c.id == ap.c.activity_id)
             .where(
                 ap.c.person_id.in_(persons[i : i + IN_CHUNK]),
-                a.c.kind == "email",
+                a.c.kind.in_(MAIL_KINDS),
                 a.c.direction == "outbound",
                 a.c.deleted_at.is_(None),
+                a.c.timeline.is_(True),
                 a.c.occurred_at >= since,
                 a.c.occurred_at < day.end,
             )

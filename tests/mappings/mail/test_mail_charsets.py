@@ -37,7 +37,7 @@ def test_every_corpus_message_maps_or_is_quarantined_with_a_reason() -> None:
     assert len(mapped) + len(bad) == len(files)
     assert len(mapped) >= 25
     for act in mapped.values():
-        assert act.kind == "email"
+        assert act.kind in ("email", "bounce", "auto_reply", "invitation", "forward")
         assert act.occurred_at.tzinfo is not None
         assert act.key.startswith("mail:")
     # A multipart/digest without a Date or Received header: nothing to date it by.
@@ -46,6 +46,7 @@ def test_every_corpus_message_maps_or_is_quarantined_with_a_reason() -> None:
     assert bad["msg_05.txt"].startswith("no usable date")
     dsn = mapped["msg_25.txt"]
     assert dsn.attributes["report_type"] == "delivery-status"
+    assert (dsn.kind, dsn.timeline) == ("bounce", False)
     assert dsn.attributes["automated"] is True
     assert dsn.participants[0].email == "mailer-daemon@zinfandel.lacita.com"
     # Body text with no header block at all is not a message.

@@ -1,0 +1,181 @@
+"""A Maildir built with the cases of issue 16 (Dovecot file names, ``tmp/`` never read, each
+charset, bounces, auto-replies, invitations, forwards, broken deliveries), run through
+``kizuna sync`` and checked with ``kizuna export activities`` and ``kizuna quarantine --json``:
+every file either lands with the right fields or is quarantined with its path and reason."""
+
+from __future__ import annotations
+
+import json
+from email.header import Header
+from pathlib import Path
+from typing import Any
+
+import yaml
+from typer.testing import CliRunner
+
+from flows.cli.main import app
+
+runner = CliRunner()
+DATE = "Date: Tue, 01 Oct 2024 10:00:00 +0900\r\n"
+
+
+def _msg(
+    mid: str, head: str, body: str = "本文です", ctype: str = "text/plain; charset=utf-8"
+) -> bytes:
+    return (
+        f"From: 佐藤 <sato@client.co.jp>\r\nTo: tanaka@ourco.co.jp\r\n{DATE}"
+        f"Message-ID: <{mid}>\r\n{head}MIME-Version: 1.0\r\nContent-Type: {ctype}\r\n\r\n{body}\r\n"
+    ).encode()
+
+
+DSN = (
+    "From: MAILER-DAEMON@mx.client.co.jp (Mail Delivery System)\r\nTo: tanaka@ourco.co.jp\r\n"
+    f"{DATE}Message-ID: <dsn1@mx.client.co.jp>\r\nSubject: Undelivered Mail Returned to Sender\r\n"
+    'MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n'
+    "\r\n--B\r\nContent-Type: text/plain\r\n\r\nI'm sorry to have to inform you...\r\n"
+    "\r\n--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx\r\n\r\n"
+    "Final-Recipient: rfc822; gone@client.co.jp\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+    "\r\n--B--\r\n"
+).encode()
+
+INVITE = (
+    f"From: sato@client.co.jp\r\nTo: tanaka@ourco.co.jp\r\n{DATE}Message-ID: <inv1@client.co.jp>\r\n"
+    'Subject: 招待: 定例\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="B"\r\n'
+    "\r\n--B\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nご招待します\r\n"
+    "\r\n--B\r\nContent-Type: text/calendar; method=REQUEST; charset=utf-8\r\n\r\n"
+    "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nMETHOD:REQUEST\r\nBEGIN:VEVENT\r\nUID:mtg-1@client.co.jp\r\n"
+    "DTSTART:20241010T010000Z\r\nDTEND:20241010T020000Z\r\nSUMMARY:定例\r\nEND:VEVENT\r\n"
+    "END:VCALENDAR\r\n\r\n--B--\r\n"
+).encode()
+
+FORWARD = (
+    f"From: tanaka@ourco.co.jp\r\nTo: boss@client.co.jp\r\n{DATE}Message-ID: <fwd1@ourco.co.jp>\r\n"
+    'Subject: Fwd: 見積\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="B"\r\n'
+    "\r\n--B\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n転送します\r\n"
+    "\r\n--B\r\nContent-Type: message/rfc822\r\n\r\n"
+    "From: inner@other.co.jp\r\nTo: tanaka@ourco.co.jp\r\nSubject: 見積\r\n"
+    f"{DATE}Message-ID: <inner1@other.co.jp>\r\n\r\n内側\r\n\r\n--B--\r\n"
+).encode()
+
+STUB = (
+    f"From: news@client.co.jp\r\nTo: tanaka@ourco.co.jp\r\n{DATE}Message-ID: <stub1@client.co.jp>\r\n"
+    'Subject: ご案内\r\nMIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary="B"\r\n'
+    "\r\n--B\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nView this mail as HTML.\r\n"
+    "\r\n--B\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<html><body><p>"
+    + "新製品のご案内です。" * 30
+    + "</p></body></html>\r\n\r\n--B--\r\n"
+).encode()
+
+
+def _nest(depth: int) -> bytes:
+    head = f"From: sato@client.co.jp\r\nTo: tanaka@ourco.co.jp\r\n{DATE}Message-ID: <deep@x>\r\n"
+    body = "Content-Type: text/plain\r\n\r\nleaf\r\n"
+    for i in range(depth):
+        body = f'Content-Type: multipart/mixed; boundary="b{i}"\r\n\r\n--b{i}\r\n{body}\r\n--b{i}--\r\n'
+    return (head + "MIME-Version: 1.0\r\n" + body).encode()
+
+
+FILES: dict[str, bytes] = {
+    "cur/1727744400.M1P1.mx,S=300,W=310:2,S": _msg("plain@client.co.jp", "Subject: 見積の件\r\n"),
+    "cur/1727744401.M2P1.mx,S=300,W=310:2,RS": (
+        f"From: {Header('佐藤', 'iso-2022-jp').encode()} <sato@client.co.jp>\r\n"
+        f"To: tanaka@ourco.co.jp\r\n{DATE}Message-ID: <jis@client.co.jp>\r\n"
+        f"Subject: {Header('見積', 'iso-2022-jp').encode()}\r\nMIME-Version: 1.0\r\n"
+        "Content-Type: text/plain; charset=ISO-2022-JP\r\n\r\n"
+    ).encode()
+    + "お世話になります".encode("iso-2022-jp")
+    + b"\r\n",
+    "cur/1727744402.M3P1.mx,S=300:2,": _msg(
+        "sjis@client.co.jp", "Subject: sjis\r\n", ctype="text/plain; charset=Shift_JIS"
+    ).replace("本文です".encode(), "①至急～確認".encode("cp932")),
+    "new/1727744403.M4P1.mx": DSN,
+    "new/1727744404.M5P1.mx": _msg(
+        "ooo@client.co.jp", "Subject: 自動応答: 不在\r\nAuto-Submitted: auto-replied\r\n"
+    ),
+    "new/1727744405.M6P1.mx": INVITE,
+    "new/1727744406.M7P1.mx": FORWARD,
+    "new/1727744407.M8P1.mx": STUB,
+    "new/1727744408.M9P1.mx": _msg("nosubject@client.co.jp", "Subject: \r\n"),
+    "new/1727744409.M10P1.mx": _msg(
+        "many@client.co.jp",
+        "Subject: all\r\nCc: " + ", ".join(f"u{i}@c.jp" for i in range(50)) + "\r\n",
+    ),
+    "new/1727744410.M11P1.mx": _nest(8),
+    "new/1727744411.M12P1.mx": f'{DATE}Subject: cut\r\nFrom: "Sato'.encode(),
+    "new/1727744412.M13P1.mx": b"\x00\x01\x02 not mail at all",
+    ".Sent/cur/1727744413.M14P1.mx,S=300:2,S": _msg("plain@client.co.jp", "Subject: 見積の件\r\n"),
+    "tmp/1727744414.M15P1.mx": _msg("partial@client.co.jp", "Subject: half written\r\n"),
+}
+
+
+def _workspace(tmp_path: Path) -> Path:
+    root = tmp_path / "Maildir"
+    for d in ("cur", "new", "tmp", ".Sent/cur", ".Sent/new", ".Sent/tmp"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    for name, data in FILES.items():
+        (root / name).write_bytes(data)
+    ws: dict[str, Any] = {
+        "company": {"name": "株式会社アワコ", "domains": ["ourco.co.jp"]},
+        "warehouse": {"url": "sqlite:///wh.db"},
+        "sources": {
+            "box": {
+                "type": "mail",
+                "path": "Maildir",
+                "max_recipients": 20,
+                "max_mime_depth": 5,
+            }
+        },
+    }
+    p = tmp_path / "kizuna.yaml"
+    p.write_text(yaml.safe_dump(ws, allow_unicode=True), encoding="utf-8")
+    return p
+
+
+def _lines(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def test_maildir_through_sync_and_export(prefect_harness: None, tmp_path: Path) -> None:
+    ws = _workspace(tmp_path)
+    for _ in range(2):  # a second sync changes nothing and piles up nothing
+        out = runner.invoke(app, ["sync", "-w", str(ws)])
+        assert out.exit_code == 0, out.output
+    exported = runner.invoke(app, ["export", "activities", "-w", str(ws)])
+    assert exported.exit_code == 0, exported.output
+    acts = {a["key"]: a for a in _lines(exported.stdout)}
+    assert "mail:partial@client.co.jp" not in acts  # tmp/ is never read
+    plain = acts["mail:plain@client.co.jp"]  # one activity for the copy in INBOX and Sent
+    assert (plain["kind"], plain["timeline"], plain["subject"]) == ("email", True, "見積の件")
+    assert plain["from"] == "sato@client.co.jp" and plain["text"].strip() == "本文です"
+    assert plain["date"] == "2024-10-01T01:00:00+00:00"
+    assert [s["id"] for s in plain["sources"]] == ["plain@client.co.jp"]
+    jis = acts["mail:jis@client.co.jp"]
+    assert jis["subject"] == "見積" and jis["text"].strip() == "お世話になります"
+    assert acts["mail:sjis@client.co.jp"]["text"].strip() == "①至急～確認"
+    dsn = acts["mail:dsn1@mx.client.co.jp"]
+    assert (dsn["kind"], dsn["timeline"]) == ("bounce", False)
+    ooo = acts["mail:ooo@client.co.jp"]
+    assert (ooo["kind"], ooo["timeline"]) == ("auto_reply", False)
+    assert acts["mail:inv1@client.co.jp"]["kind"] == "invitation"
+    fwd = acts["mail:fwd1@ourco.co.jp"]
+    assert fwd["kind"] == "forward" and fwd["from"] == "tanaka@ourco.co.jp"
+    assert {p["email"] for p in fwd["participants"]} == {"tanaka@ourco.co.jp", "boss@client.co.jp"}
+    assert fwd["attachments"] == ["message/rfc822"]
+    assert "新製品のご案内です" in acts["mail:stub1@client.co.jp"]["text"]
+    assert acts["mail:nosubject@client.co.jp"]["subject"] == ""
+
+    listed = runner.invoke(app, ["quarantine", "--json", "-w", str(ws)])
+    assert listed.exit_code == 0, listed.output
+    bad = {Path(q["path"]).name: q["reason"] for q in _lines(listed.stdout)}
+    assert set(bad) == {
+        "1727744409.M10P1.mx",
+        "1727744410.M11P1.mx",
+        "1727744411.M12P1.mx",
+        "1727744412.M13P1.mx",
+    }
+    assert "recipients" in bad["1727744409.M10P1.mx"]
+    assert "nested deeper than 5" in bad["1727744410.M11P1.mx"]
+    assert "cut off" in bad["1727744411.M12P1.mx"]
+    assert all(q["path"].startswith("Maildir/new/") for q in _lines(listed.stdout))
+    table = runner.invoke(app, ["quarantine", "-w", str(ws)])
+    assert "Maildir/new/1727744411.M12P1.mx" in table.stdout and "sha:" not in table.stdout
