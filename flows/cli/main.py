@@ -291,6 +291,10 @@ from flows.cli.sources import sources_app  # noqa: E402
 
 app.add_typer(sources_app, name="sources")
 
+from flows.cli.source_types import types as source_types_command  # noqa: E402
+
+sources_app.command("types")(source_types_command)
+
 from flows.cli.check import check  # noqa: E402
 
 app.command("check")(check)

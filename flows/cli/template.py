@@ -117,7 +117,8 @@ sources:
   #         corporate_number: 法人番号
   #         owner_email: 担当者
   #       user_domain: example.co.jp
-
+  # Source types from installed plugin packages (`kizuna sources types` lists every type):
+{plugin_sources}
 # Segments: who a campaign is for, in a small filter language (never SQL). A condition is
 # all: [...] / any: [...] / not: {{...}}, or one of:
 #   field: person.gender | person.age | person.lifecycle_stage | person.title |
@@ -245,7 +246,10 @@ def render_workspace(company: str, domains: list[str], root: Path | None = None)
         f"{name}_on": "true" if root is not None and (root / rel).exists() else "false"
         for name, rel in LOCAL_SOURCES.items()
     }
+    from flows.cli.source_types import plugin_source_templates
+
     return TEMPLATE.format(
+        plugin_sources=plugin_source_templates() or "  #   none installed\n",
         company=_quoted(company),
         sender=_quoted(f"{company} <info@{domains[0] if domains else 'example.co.jp'}>"),
         domains=", ".join(domains),

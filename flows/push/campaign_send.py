@@ -142,7 +142,8 @@ class _Run:
         self.cfg, self.name, self.c, self.plan_id = cfg, name, c, plan_id
         self.channel, self.clock, self.owner = channel, clock, owner
         self.kind = cfg.outbound.channels[c.channel].type
-        self.pacer = pacer or Pacer(cfg.outbound.channels[c.channel].rate_per_minute)
+        rate = getattr(cfg.outbound.channels[c.channel], "rate_per_minute", None)
+        self.pacer = pacer or Pacer(rate)
         self.secret = cfg.unsubscribe_secret()
 
     def _message(

@@ -32,9 +32,6 @@ from flows.workspace import Workspace, config_error
 from kizuna.errors import ConfigError
 from warehouse.activation.grammar import Cond, parse_segments
 
-REMINDER_ONLY = {"slack"}
-"""Channel types that cannot carry campaign mail (no unsubscribe header, no recipient)."""
-
 ASCII_NAME = re.compile(r"^[A-Za-z0-9_\-]{1,60}$")
 
 
@@ -171,9 +168,8 @@ class Outbound(_M):
     """An HTTPS endpoint of your own; enables RFC 8058 one-click (List-Unsubscribe-Post)."""
     unsubscribe_secret_env: str = "KIZUNA_UNSUBSCRIBE_SECRET"
     message_id_domain: str | None = None
-    channels: dict[str, ChannelConfig] = Field(
-        default_factory=lambda: {"outbox": ChannelConfig(type="outbox")}
-    )
+    channels: dict[str, Any] = Field(default_factory=lambda: {"outbox": {"type": "outbox"}})
+    """Name → channel settings, each validated by its type's own model (``push_config``)."""
     frequency_cap: FrequencyCap | None = None
     quiet_hours: QuietHours | None = Field(default_factory=QuietHours)
     feedback: list[str] = Field(default_factory=list)
@@ -332,7 +328,7 @@ class PushConfig(BaseModel):
             field="outbound.unsubscribe_secret_env",
         )
 
-    def channel_config(self, name: str, field: str) -> ChannelConfig:
+    def channel_config(self, name: str, field: str) -> Any:
         if name not in self.outbound.channels:
             known = ", ".join(sorted(self.outbound.channels))
             raise ConfigError(
@@ -351,9 +347,29 @@ def _validate(model: type[BaseModel], data: Any, file: Path, prefix: str) -> Any
         raise config_error(exc, file, prefix=prefix) from None
 
 
+def _channels(raw: dict[str, Any], file: Path) -> dict[str, BaseModel]:
+    """Each channel's settings, validated by the model of its (built-in or plugin) type."""
+    from flows.push.channels import channel_type
+
+    out: dict[str, BaseModel] = {}
+    for name, section in raw.items():
+        where = f"outbound.channels.{name}"
+        kind = section.get("type") if isinstance(section, dict) else None
+        if kind is None:
+            raise ConfigError(
+                "a channel needs `type:`", file=str(file), field=where, fix="add `type: outbox`"
+            )
+        model = channel_type(str(kind), file=str(file), field=f"{where}.type").Config
+        out[str(name)] = _validate(model, section, file, where)
+    return out
+
+
 def push_config(ws: Workspace) -> PushConfig:
+    from flows.push.channels import channel_type
+
     file = ws.path
     outbound = _validate(Outbound, ws.outbound, file, "outbound")
+    outbound = outbound.model_copy(update={"channels": _channels(outbound.channels, file)})
     segments = parse_segments(ws.segments, file=str(file))
     campaigns: dict[str, Campaign] = {}
     for name, raw in ws.campaigns.items():
@@ -387,7 +403,7 @@ def push_config(ws: Workspace) -> PushConfig:
     )
     for name, c in campaigns.items():
         cc = cfg.channel_config(c.channel, f"campaigns.{name}.channel")
-        if cc.type in REMINDER_ONLY:
+        if not channel_type(cc.type).carries_mail:
             raise ConfigError(
                 f"channel {c.channel!r} is a {cc.type} channel, which carries reminders, not mail",
                 file=str(file),

@@ -1,41 +1,98 @@
 """Source types: how a ``sources:`` entry of the workspace becomes streams for the engine.
 
-Each source type is a module under ``flows/`` (``source_<type>.py``) exposing ``Config`` (a
-``SourceConfig`` subclass) and ``streams(name, config, workspace) -> list[StreamSpec]``.
-The table below is the one place types are registered.
+A source type is a module exposing ``Config`` (a ``SourceConfig`` subclass), ``streams(name,
+config, workspace) -> list[StreamSpec]`` and, optionally, ``TEMPLATE`` (commented YAML for
+``kizuna init``). Types are found through the ``kizuna.sources`` entry-point group: Kizuna's
+own types are declared in its ``pyproject.toml`` exactly as a third-party package declares
+its own, so there is one way to add a source and no table to edit.
 """
 
 from __future__ import annotations
 
-import importlib
+import functools
 from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+from types import ModuleType
 from typing import Any, cast
 
 from pydantic import ValidationError
 
 from flows.engine import StreamSpec
 from flows.workspace import SourceConfig, Workspace, config_error
-from kizuna.errors import ConfigError
+from kizuna.errors import ConfigError, FatalError
 
-SOURCE_TYPES: dict[str, str] = {
-    # type name in kizuna.yaml → module implementing it
-    "salesforce": "flows.sources.crm.salesforce",
-    "hubspot": "flows.sources.crm.hubspot",
-    "kintone": "flows.sources.crm.kintone",
-    "spreadsheet": "flows.sources.spreadsheet",
-    "ics": "flows.sources.ics",
-    "mail": "flows.sources.mail",
-    "gmail": "flows.sources.gmail",
-    "m365": "flows.sources.m365",
-    "gcal": "flows.sources.gcal",
-    "gpeople": "flows.sources.gpeople",
-    "imap": "flows.sources.imap",
-    "caldav": "flows.sources.caldav",
-}
+GROUP = "kizuna.sources"
 
 
-def _module(type_name: str) -> Any:
-    return importlib.import_module(SOURCE_TYPES[type_name])
+@dataclass(frozen=True)
+class SourceType:
+    """One installed source type: its name in ``kizuna.yaml``, where it comes from, its module."""
+
+    name: str
+    target: str
+    """The entry point's value (``package.module``)."""
+    package: str
+    """The distribution that declares it (``kizuna`` for the built-ins)."""
+
+    @property
+    def builtin(self) -> bool:
+        return self.package == "kizuna"
+
+    def module(self) -> ModuleType:
+        return _load(self.target)
+
+    @property
+    def config_model(self) -> type[SourceConfig]:
+        return cast(type[SourceConfig], self.module().Config)
+
+
+@functools.cache
+def _load(target: str) -> ModuleType:
+    import importlib
+
+    return importlib.import_module(target.partition(":")[0])
+
+
+def installed_entry_points(group: str) -> list[tuple[str, str, str]]:
+    """(name, value, distribution) of every entry point in ``group``, checked that Kizuna's
+    own are there: an install older than the entry points would otherwise know no types."""
+    found = [
+        (ep.name, ep.value, ep.dist.name if ep.dist else "?")
+        for ep in metadata.entry_points(group=group)
+    ]
+    if not any(dist.lower() == "kizuna" for _, _, dist in found):
+        raise FatalError(
+            f"Kizuna's installed metadata has no {group!r} entry points (an install from "
+            "before they existed). Fix: run `pip install -e .` (or reinstall kizuna)."
+        )
+    return found
+
+
+@functools.cache
+def source_types() -> dict[str, SourceType]:
+    """Every installed source type by name; a plugin cannot shadow a built-in type."""
+    out: dict[str, SourceType] = {}
+    for name, value, dist in sorted(
+        installed_entry_points(GROUP), key=lambda e: e[2].lower() != "kizuna"
+    ):
+        out.setdefault(name, SourceType(name=name, target=value, package=dist))
+    return out
+
+
+def source_type(type_name: str, *, file: str = "", field: str = "") -> SourceType:
+    types = source_types()
+    if type_name not in types:
+        raise ConfigError(
+            f"unknown source type {type_name!r}",
+            file=file,
+            field=field,
+            fix=(
+                f"use one of: {', '.join(sorted(types))} "
+                "(`kizuna sources types` lists them; a plugin package adds more)"
+            ),
+        )
+    return types[type_name]
 
 
 def source_config(ws: Workspace, name: str) -> SourceConfig:
@@ -48,14 +105,8 @@ def source_config(ws: Workspace, name: str) -> SourceConfig:
             field="sources",
         )
     type_name = raw.get("type") if isinstance(raw, dict) else None
-    if type_name not in SOURCE_TYPES:
-        raise ConfigError(
-            f"unknown source type {type_name!r}",
-            file=str(ws.path),
-            field=f"sources.{name}.type",
-            fix=f"use one of: {', '.join(sorted(SOURCE_TYPES))}",
-        )
-    model = cast(type[SourceConfig], _module(type_name).Config)
+    st = source_type(str(type_name), file=str(ws.path), field=f"sources.{name}.type")
+    model = st.config_model
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
@@ -67,9 +118,14 @@ def validate_sources(ws: Workspace) -> None:
         source_config(ws, name)
 
 
+def module_of(cfg: SourceConfig) -> Any:
+    """The module implementing a validated source's type (for optional hooks: write-back)."""
+    return source_type(cfg.type).module()
+
+
 def streams(ws: Workspace, name: str) -> list[StreamSpec]:
     cfg = source_config(ws, name)
-    build = cast(Callable[[str, Any, Workspace], list[StreamSpec]], _module(cfg.type).streams)
+    build = cast(Callable[[str, Any, Workspace], list[StreamSpec]], module_of(cfg).streams)
     return build(name, cfg, ws)
 
 

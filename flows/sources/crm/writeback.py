@@ -21,7 +21,6 @@ sources:
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal
@@ -118,7 +117,7 @@ def push(
             field=f"sources.{source}.writeback",
             fix="name the objects and the unified columns to write to them",
         )
-    module = importlib.import_module(registry.SOURCE_TYPES[cfg.type])
+    module = registry.module_of(cfg)
     out = []
     for name, target in targets.items():
         stream = target.stream or module.writeback_stream(name)

@@ -94,6 +94,7 @@ def streams(name: str, cfg: Config, ws: Workspace) -> list[StreamSpec]:
 
 
 def register() -> None:
-    from flows.sources.registry import SOURCE_TYPES
+    """Adds ``fake`` to the installed types, as if a test plugin declared it."""
+    from flows.sources.registry import SourceType, source_types
 
-    SOURCE_TYPES["fake"] = "tests.support.fakes.fakesource"
+    source_types()["fake"] = SourceType("fake", "tests.support.fakes.fakesource", "tests")
