@@ -2,4 +2,4 @@
 (``rows``), and cell parsing for amounts, dates, phones and corporate numbers (``values``).
 """
 
-__all__ = ["headers", "rows"]
+__all__ = ["headers", "nested", "rows"]

@@ -1,0 +1,185 @@
+"""``type: singer`` sources: any Singer tap (Meltano's hub lists hundreds) as a Kizuna source.
+
+The tap runs with the config file from the workspace, merged with the secrets named under
+``config_secrets`` (resolved by ``flows.secrets``, written to a 0600 file that is deleted
+after the run, masked in the tap's stderr and in errors), and the catalog file. The tap's
+STATE is the stream's cursor, committed with each page. Each tap stream listed under
+``streams:`` is mapped with the spreadsheet column language on dotted paths into the record
+(``columns: {properties.email: person.email}``); a record without its key properties, a line
+that is not JSON or too long is quarantined with its line number.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from connectors.page import Cursor, Page
+from connectors.taps import singer as conn
+from flows.engine import StreamSpec, config_fingerprint
+from flows.secrets import resolve_secret
+from flows.sources.spreadsheet import Target
+from flows.workspace import SourceConfig, Workspace
+from kizuna.errors import BadRecord, ConfigError
+from mappings.spreadsheet import nested
+from mappings.spreadsheet import rows as mapping
+from warehouse import records as r
+
+MAPPING_VERSION = 1
+
+TEMPLATE = """\
+# Any Singer tap (pip install tap-…): its STATE is kept as this stream's cursor.
+# crm_tap:
+#   type: singer
+#   command: [tap-pipedrive]          # the executable (and fixed arguments)
+#   config: taps/pipedrive.json       # the tap's config without secrets
+#   config_secrets: {api_token: PIPEDRIVE_TOKEN}   # config key → secret name
+#   catalog: taps/pipedrive.catalog.json
+#   streams:
+#     persons:
+#       columns: {name: person.full_name, primary_email: person.email, org_id.name: organization.name}
+"""
+
+
+class TapStream(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    key: list[str] | None = None
+    """Fields naming a record; by default the SCHEMA message's ``key_properties``."""
+    columns: dict[str, Target] = Field(default_factory=dict)
+    """Dotted path into the record → unified field, as for spreadsheets."""
+
+
+class Config(SourceConfig):
+    type: Literal["singer"] = "singer"
+    command: list[str] = Field(min_length=1)
+    """The tap executable and any fixed arguments (``--config`` etc. are added)."""
+    config: str | None = None
+    """The tap's JSON config file (no secrets in it), relative to the workspace file."""
+    config_secrets: dict[str, str] = Field(default_factory=dict)
+    """Tap config key → the secret's name (environment variable or Prefect Secret block)."""
+    catalog: str | None = None
+    catalog_flag: Literal["--catalog", "--properties"] = "--catalog"
+    streams: dict[str, TapStream] = Field(min_length=1)
+    """The tap streams to keep and how each maps; records of other streams are dropped."""
+    stream: str = Field(default="tap", min_length=1)
+    page_size: int = Field(default=1000, ge=1, le=50_000)
+    max_line_bytes: int = Field(default=conn.MAX_LINE_BYTES, ge=1024, le=64_000_000)
+
+
+def _tap_config(name: str, cfg: Config, ws: Workspace) -> tuple[dict[str, Any], list[str]]:
+    where = f"sources.{name}"
+    base: dict[str, Any] = {}
+    if cfg.config:
+        path = ws.resolve(cfg.config)
+        try:
+            base = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(
+                f"cannot read the tap config {path} ({exc})",
+                file=str(ws.path),
+                field=f"{where}.config",
+                fix="point it at a JSON file (relative to the workspace file)",
+            ) from None
+        if not isinstance(base, dict):
+            raise ConfigError(
+                "the tap config must be a JSON object",
+                file=str(ws.path),
+                field=f"{where}.config",
+            )
+    secrets = []
+    for key, env in cfg.config_secrets.items():
+        value = resolve_secret(env, file=str(ws.path), field=f"{where}.config_secrets.{key}")
+        base[key] = value.get_secret_value()
+        secrets.append(value.get_secret_value())
+    return base, secrets
+
+
+def masker(secrets: list[str]) -> Callable[[str], str]:
+    values = sorted((s for s in secrets if len(s) >= 4), key=len, reverse=True)
+
+    def mask(text: str) -> str:
+        for s in values:
+            text = text.replace(s, "****")
+        return text
+
+    return mask
+
+
+def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
+    try:
+        from prefect import get_run_logger
+
+        return get_run_logger()
+    except Exception:  # outside a Prefect run (tests, benchmarks)
+        return logging.getLogger("kizuna.singer")
+
+
+def _source_id(raw: dict[str, Any], keys: dict[str, list[str] | None]) -> str:
+    stream, record = raw["stream"], raw["record"]
+    fields = keys.get(stream) or raw.get("key") or []
+    if not fields or any(record.get(f) in (None, "") for f in fields):
+        raise BadRecord(f"{stream}: record without its key {fields or '(no key_properties)'}")
+    return f"{stream}:" + "|".join(str(record[f]) for f in fields)
+
+
+def streams(name: str, cfg: Config, ws: Workspace) -> list[StreamSpec]:
+    keys = {s: t.key for s, t in cfg.streams.items()}
+    mappers = {
+        s: mapping.SheetMapping(columns=dict(t.columns), phone_region=ws.company.phone_region)
+        for s, t in cfg.streams.items()
+    }
+    catalog: Path | None = ws.resolve(cfg.catalog) if cfg.catalog else None
+
+    def read(cursor: Cursor | None) -> Iterator[Page[Any]]:
+        config, secrets = _tap_config(name, cfg, ws)
+        mask, log = masker(secrets), _logger()
+        run = conn.TapRun(
+            command=cfg.command,
+            config=config,
+            catalog=catalog,
+            catalog_flag=cfg.catalog_flag,
+            streams=frozenset(cfg.streams),
+        )
+        return conn.pages(
+            run,
+            cursor if isinstance(cursor, conn.SingerCursor) else None,
+            page_size=cfg.page_size,
+            max_line_bytes=cfg.max_line_bytes,
+            log=lambda line: log.info("%s: %s", name, mask(line)),
+            describe=mask,
+        )
+
+    def source_id(raw: dict[str, Any]) -> str:
+        try:
+            return _source_id(raw, keys)
+        except BadRecord:
+            return f"{raw['stream']}:?"
+
+    def map_row(raw: dict[str, Any]) -> list[r.Record]:
+        sid = _source_id(raw, keys)
+        return mappers[raw["stream"]](nested.flatten(raw["record"]), sid)
+
+    fingerprint = config_fingerprint(
+        {
+            "v": MAPPING_VERSION,
+            "streams": {s: t.model_dump() for s, t in cfg.streams.items()},
+            "region": ws.company.phone_region,
+        }
+    )
+    return [
+        StreamSpec(
+            connector=name,
+            stream=cfg.stream,
+            read=read,
+            cursor_type=conn.SingerCursor,
+            source_id=source_id,
+            map=map_row,
+            fingerprint=fingerprint,
+        )
+    ]
