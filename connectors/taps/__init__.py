@@ -1,5 +1,5 @@
 """Extractors other projects maintain, run as Kizuna sources: Singer taps (a subprocess whose
-stdout is the Singer message stream). Readers yield pages with the tap's own state as cursor.
+stdout is the Singer message stream) and dlt sources (iterated in a state context Kizuna owns).
 """
 
-__all__ = ["singer"]
+__all__ = ["dlt_source", "singer"]

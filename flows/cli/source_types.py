@@ -33,18 +33,19 @@ def model_template(name: str, model: type[BaseModel], package: str) -> str:
 
 
 def plugin_source_templates() -> str:
-    """Commented sections for the installed third-party source types (for ``kizuna init``)."""
+    """Commented sections for ``kizuna init``: the built-in types that ship a ``TEMPLATE``
+    beyond the hand-written ones (singer, dlt) and every third-party type installed."""
     from flows.sources.registry import source_types
 
     out = []
-    for st in source_types().values():
-        if st.builtin:
-            continue
+    for st in sorted(source_types().values(), key=lambda s: (not s.builtin, s.name)):
         own = getattr(st.module(), "TEMPLATE", None)
+        if st.builtin:
+            if isinstance(own, str):
+                out.append(own)
+            continue
         body = own if isinstance(own, str) else model_template(st.name, st.config_model, st.package)
         out.append(f"# `{st.name}` (from the {st.package} package):\n{body}")
-    if not out:
-        return ""
     text = "\n".join(out)
     return "\n".join(f"  {line}" if line else "" for line in text.splitlines()) + "\n"
 

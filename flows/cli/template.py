@@ -117,7 +117,8 @@ sources:
   #         corporate_number: 法人番号
   #         owner_email: 担当者
   #       user_domain: example.co.jp
-  # Source types from installed plugin packages (`kizuna sources types` lists every type):
+  # More source types: Singer taps, dlt sources, and those of installed plugin packages
+  # (`kizuna sources types` lists every installed type).
 {plugin_sources}
 # Segments: who a campaign is for, in a small filter language (never SQL). A condition is
 # all: [...] / any: [...] / not: {{...}}, or one of:
@@ -249,7 +250,7 @@ def render_workspace(company: str, domains: list[str], root: Path | None = None)
     from flows.cli.source_types import plugin_source_templates
 
     return TEMPLATE.format(
-        plugin_sources=plugin_source_templates() or "  #   none installed\n",
+        plugin_sources=plugin_source_templates(),
         company=_quoted(company),
         sender=_quoted(f"{company} <info@{domains[0] if domains else 'example.co.jp'}>"),
         domains=", ".join(domains),

@@ -2,4 +2,4 @@
 engine; ``registry`` names every type. CRM sources live in the ``crm`` sub-wing.
 """
 
-__all__ = ["caldav", "gcal", "gmail", "gpeople", "ics", "imap", "m365", "mail", "registry", "singer", "spreadsheet"]
+__all__ = ["caldav", "gcal", "gmail", "gpeople", "ics", "imap", "m365", "mail", "registry", "spreadsheet"]
