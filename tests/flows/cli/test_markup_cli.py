@@ -135,6 +135,7 @@ def test_every_command_prints_data_as_text(
         "quote create": ["quote", "create", f"案件{EVIL}", *w],
         "quote reissue": ["quote", "reissue", EVIL, *w],
         "quote list": ["quote", "list", *w],
+        "sources types": ["sources", "types"],
     }
     assert _commands() - set(SKIP) == set(runs), "add the new command to this walk"
     shown_by = {"status", "customer show", "segments preview", "campaigns run"}

@@ -151,7 +151,9 @@ def test_plugin_config_errors_name_file_field_and_fix(
     )
     out = runner.invoke(app, ["sync", "-w", str(ws)], env={"COLUMNS": "300"})
     assert out.exit_code == 2, out.output
-    assert "kizuna.yaml: sources.leads.path: Field required" in _flat(out.output)
+    # The plugin's own model checks the section: the unknown field, and the one it meant.
+    assert "kizuna.yaml: sources.leads.pth: unknown field 'pth'" in _flat(out.output)
+    assert "did you mean `path`?" in out.output
     ws = _workspace(tmp_path, engine, monkeypatch, sources={"leads": {"type": "exmple_jsonl"}})
     out = runner.invoke(app, ["sync", "-w", str(ws)], env={"COLUMNS": "300"})
     assert out.exit_code == 2 and "sources.leads.type: unknown source type" in _flat(out.output)
