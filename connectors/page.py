@@ -38,7 +38,9 @@ class Page(Generic[C]):
     - ``seen``: ids known to be present but not re-emitted (skipped as unchanged), so a
       snapshot pass does not mistake them for vanished;
     - ``snapshot_end``: this page ends a complete pass over the source: every live id of the
-      stream not emitted or seen during the pass has vanished.
+      stream not emitted or seen during the pass has vanished;
+    - ``locators``: where each record sits (``file.csv:12``), parallel to ``records``, when
+      the source is a file; kept with the lineage for the crosswalk.
     """
 
     records: list[dict[str, Any]]
@@ -47,6 +49,7 @@ class Page(Generic[C]):
     bad: list[RawBad] = field(default_factory=list)
     seen: list[str] = field(default_factory=list)
     snapshot_end: bool = False
+    locators: list[str] = field(default_factory=list)
 
 
 class Reader(Protocol[C]):

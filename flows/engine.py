@@ -129,6 +129,7 @@ def _map_page(
     rows: Sequence[tuple[str, dict[str, Any]]],
     skip: set[str],
     hashes: dict[str, str],
+    locators: dict[str, str] | None = None,
 ) -> tuple[list[r.Record], list[Quarantined]]:
     out: list[r.Record] = []
     bad: list[Quarantined] = []
@@ -151,8 +152,10 @@ def _map_page(
             )
             bad.append(Quarantined(sid, reason, state.dumps_payload(raw), spec.path_of(raw)))
             continue
-        h = hashes[sid]
-        out.extend(x.model_copy(update={"payload_hash": h}) for x in mapped)
+        update: dict[str, Any] = {"payload_hash": hashes[sid]}
+        if locators and sid in locators:
+            update["locator"] = locators[sid]
+        out.extend(x.model_copy(update=update) for x in mapped)
     return out, bad
 
 
@@ -251,7 +254,8 @@ def _drain(
         hashes = {sid: payload_hash(_hashed(spec, raw), spec.fingerprint) for sid, raw in rows}
         with write_transaction(engine) as conn:
             skip = unchanged_ids(conn, key, hashes)
-            records, mapped_bad = _map_page(spec, rows, skip, hashes)
+            locs = dict(zip(sids, page.locators, strict=True)) if page.locators else None
+            records, mapped_bad = _map_page(spec, rows, skip, hashes, locs)
             bad.extend(mapped_bad)
             if open_quarantine:
                 failed = {b.source_id for b in bad}

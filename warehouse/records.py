@@ -78,6 +78,8 @@ Email = Annotated[str, Field(max_length=320)]
 class _Record(_Safe):
     source_id: str = Field(min_length=1, max_length=500)
     payload_hash: str = ""
+    locator: str | None = None
+    """Where the source row sits (``file.csv:12``, a message file), for the crosswalk."""
 
 
 def _emails(values: list[str]) -> list[str]:
@@ -251,4 +253,14 @@ class DealLineItem(_Record):
     unit: str | None = None
 
 
-Record = Organization | Person | Deal | Activity | Order | Product | DealLineItem
+class CellIssue(_Record):
+    """One cell of a source row that could not be used (``7.00001E+12`` as a 法人番号, a
+    phone that is no number): the cell is dropped, the row lands, and the issue is kept in
+    quarantine against the row so the admin sees which cell of which row to fix."""
+
+    column: str
+    value: str
+    reason: str
+
+
+Record = Organization | Person | Deal | Activity | Order | Product | DealLineItem | CellIssue

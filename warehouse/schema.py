@@ -93,12 +93,17 @@ class StaffUser(Base):
 
 
 class Organization(Base):
+    """One company as one source record described it (records stay records: the resolver
+    links them into clusters; 法人番号 and domain are evidence, not unique keys)."""
+
     __tablename__ = "organization"
     id: Mapped[int] = mapped_column(Id, primary_key=True)
+    record_key: Mapped[str | None] = mapped_column(String(16), unique=True)
+    """``O-`` + a digest of (connector, stream, source id): the id that survives rebuilds."""
     name: Mapped[str] = mapped_column(String(300))
     name_normalized: Mapped[str] = mapped_column(String(300), index=True)
-    domain: Mapped[str | None] = mapped_column(String(253), unique=True)
-    corporate_number: Mapped[str | None] = mapped_column(String(13), unique=True)
+    domain: Mapped[str | None] = mapped_column(String(253), index=True)
+    corporate_number: Mapped[str | None] = mapped_column(String(13), index=True)
     industry: Mapped[str | None] = mapped_column(String(200))
     size: Mapped[str | None] = mapped_column(String(50))
     address: Mapped[str | None] = mapped_column(Text)
@@ -111,8 +116,12 @@ class Organization(Base):
 
 
 class Person(Base):
+    """One contact as one source record (a row, a message participant) described it."""
+
     __tablename__ = "person"
     id: Mapped[int] = mapped_column(Id, primary_key=True)
+    record_key: Mapped[str | None] = mapped_column(String(16), unique=True)
+    """``P-`` + a digest of (connector, stream, source id): the id that survives rebuilds."""
     family_name: Mapped[str | None] = mapped_column(String(200))
     given_name: Mapped[str | None] = mapped_column(String(200))
     family_name_kana: Mapped[str | None] = mapped_column(String(200))
@@ -133,11 +142,12 @@ class Person(Base):
 
 
 class PersonEmail(Base):
-    """Every normalised address a person is reachable at; an address belongs to one person."""
+    """Every normalised address a person record gives; several records may share one (a team
+    mailbox, the same person in two exports): only the resolver decides who is who."""
 
     __tablename__ = "person_email"
-    email: Mapped[str] = mapped_column(String(320), primary_key=True)
-    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), index=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), primary_key=True, index=True)
 
 
 class PersonPhone(Base):
@@ -240,6 +250,8 @@ class SourceRecord(Base):
     first_seen: Mapped[datetime] = mapped_column(UTCDateTime())
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime())
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    locator: Mapped[str | None] = mapped_column(String(600))
+    """Where the row is in its source: ``file.csv:12`` (1-based data row) or a message file."""
     __table_args__ = (
         UniqueConstraint(
             "connector", "stream", "source_id", "entity", "entity_id", name="uq_source_record_key"

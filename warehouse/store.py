@@ -4,11 +4,11 @@
 transaction, so a page's rows, its lineage, its quarantined records and the stream's cursor
 commit together or not at all.
 
-Linking rules at this layer (the identity resolver refines them later):
-- a source row keeps the unified row it produced before (lineage wins);
-- people sharing a normalised email are one person;
-- organizations sharing a 法人番号, then a domain, then a normalised name are one organization;
-- activities sharing a ``key`` (e.g. a Message-ID) are one activity.
+Linking rules at this layer: none across records. A source row keeps the unified row it
+produced before (lineage); every other person or organization record is a new row, whatever
+address, 法人番号 or name it shares with others: only the identity resolver links them
+(``warehouse.identity``). Activities sharing a ``key`` (a Message-ID) are one activity: the
+same message, not two records of a customer.
 """
 
 from __future__ import annotations
@@ -84,12 +84,14 @@ def apply_page(
     ts = now()
     stats = PageStats()
     w = _Writer(conn, key, ts, stats)
+    w.locators = {x.source_id: x.locator for x in records if x.locator}
     orgs = [x for x in records if isinstance(x, r.Organization)]
     people = [x for x in records if isinstance(x, r.Person)]
     deals = [x for x in records if isinstance(x, r.Deal)]
     acts = [x for x in records if isinstance(x, r.Activity)]
     orders = [x for x in records if isinstance(x, r.Order)]
     catalog = [x for x in records if isinstance(x, r.Product | r.DealLineItem)]
+    cells = [x for x in records if isinstance(x, r.CellIssue)]
     if orgs:
         w.organizations(orgs)
     if people:
@@ -105,6 +107,16 @@ def apply_page(
     if deleted:
         stats.deleted += mark_deleted(conn, key, deleted, ts)
     stats.quarantined += quarantine(conn, key, quarantined, run_id)
+    if cells:  # the rows landed; each unusable cell is kept against its row
+        stats.dropped_cells += quarantine(
+            conn,
+            key,
+            [
+                Quarantined(x.source_id, f"cell {x.column}: {x.reason}; dropped, row kept", x.value)
+                for x in cells
+            ],
+            run_id,
+        )
     if write_cursor:
         save_cursor(conn, key, cursor, run_id)
     return stats

@@ -16,7 +16,6 @@ from sqlalchemy.sql import bindparam
 from warehouse import records as r
 from warehouse import schema as t
 from warehouse.bulk import executemany
-from warehouse.identity.normalize import normalize_org_name
 from warehouse.quotes import schema as qt
 from warehouse.state import StreamKey
 from warehouse.upsert import chunks, insert_ignore
@@ -30,9 +29,11 @@ class PageStats:
     updated: int = 0
     deleted: int = 0
     quarantined: int = 0
+    dropped_cells: int = 0
     by_entity: dict[str, int] = field(default_factory=dict)
 
     def add(self, other: PageStats) -> None:
+        self.dropped_cells += other.dropped_cells
         self.inserted += other.inserted
         self.updated += other.updated
         self.deleted += other.deleted
@@ -105,20 +106,6 @@ def retire(conn: Connection, entity: str, ids: Sequence[int], ts: datetime) -> N
         )
 
 
-def _org_key(ref: r.OrgRef | r.Organization) -> tuple[str, str] | None:
-    if ref.corporate_number:
-        return ("c", ref.corporate_number)
-    if ref.domain:
-        return ("d", ref.domain)
-    if ref.name and normalize_org_name(ref.name):
-        return ("n", normalize_org_name(ref.name))
-    return None
-
-
-def _name_key(ref: r.OrgRef | r.Organization) -> str | None:
-    return (normalize_org_name(ref.name) or None) if ref.name else None
-
-
 def _dedupe(rows: list[dict[str, Any]], key: tuple[str, ...]) -> list[dict[str, Any]]:
     seen: set[tuple[Any, ...]] = set()
     out = []
@@ -139,7 +126,10 @@ class WriterBase:
         self.ts = ts
         self.stats = stats
         self._staff: dict[str, int] = {}
-        self._orgs: dict[tuple[str, str], int] = {}
+        self._page_orgs: dict[str, int] = {}  # source id → its company row (this stream)
+        self._ref_orgs: dict[str, int] = {}  # reference source id → reference record
+        self._page_people: dict[str, int] = {}  # source id → its person row
+        self.locators: dict[str, str] = {}  # source id → where it sits in its file
 
     # -- lineage -------------------------------------------------------------------------
     def _lineage(self, entity: str, source_ids: Sequence[str]) -> dict[str, int]:
@@ -194,6 +184,7 @@ class WriterBase:
                 "first_seen": first.get(sid, self.ts),
                 "last_seen": self.ts,
                 "deleted_at": None,
+                "locator": self.locators.get(sid),
             }
             for sid, h, eid in sorted({(s, h, e) for s, h, e in items})
         ]

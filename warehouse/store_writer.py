@@ -11,7 +11,7 @@ from sqlalchemy.sql import bindparam
 from warehouse import records as r
 from warehouse import schema as t
 from warehouse.bulk import executemany, insert_ids, insert_new_ids
-from warehouse.store_base import IN_CHUNK, _dedupe, _org_key, _select_in
+from warehouse.store_base import IN_CHUNK, _dedupe, _select_in
 from warehouse.store_parties import PartyWriter
 from warehouse.upsert import chunks
 
@@ -22,7 +22,13 @@ class Writer(PartyWriter):
     # -- deals ---------------------------------------------------------------------------
     def deals(self, deals: Sequence[r.Deal]) -> None:
         lineage = self._lineage("deal", [x.source_id for x in deals])
-        org_ids = self.org_ids([x.organization for x in deals if x.organization])
+        orgs = dict(
+            zip(
+                (x.source_id for x in deals),
+                self.org_refs([(x.source_id, x.organization) for x in deals]),
+                strict=True,
+            )
+        )
         contacts = self.person_ids_by_email(x.contact_email for x in deals if x.contact_email)
         staff = self.staff_ids([x.owner_email for x in deals if x.owner_email], {})
         d = t.Deal
@@ -34,12 +40,17 @@ class Writer(PartyWriter):
             )
         )
 
+        def contact(x: r.Deal) -> int | None:
+            # The contact the same source row described, else any record of the address.
+            if not x.contact_email:
+                return None
+            return self._page_people.get(x.source_id) or contacts.get(x.contact_email)
+
         def row(x: r.Deal) -> dict[str, Any]:
-            k = _org_key(x.organization) if x.organization else None
             return {
                 "name": x.name,
-                "organization_id": org_ids.get(k) if k else None,
-                "person_id": contacts.get(x.contact_email) if x.contact_email else None,
+                "organization_id": orgs[x.source_id],
+                "person_id": contact(x),
                 "stage": x.stage,
                 "amount": x.amount,
                 "currency": x.currency,
@@ -200,14 +211,19 @@ class Writer(PartyWriter):
     def orders(self, orders: Sequence[r.Order]) -> None:
         lineage = self._lineage("order", [x.source_id for x in orders])
         people = self.person_ids_by_email(x.person_email for x in orders if x.person_email)
-        org_ids = self.org_ids([x.organization for x in orders if x.organization])
+        orgs = dict(
+            zip(
+                (x.source_id for x in orders),
+                self.org_refs([(x.source_id, x.organization) for x in orders]),
+                strict=True,
+            )
+        )
         o = t.Order
 
         def row(x: r.Order) -> dict[str, Any]:
-            k = _org_key(x.organization) if x.organization else None
             return {
                 "person_id": people.get(x.person_email) if x.person_email else None,
-                "organization_id": org_ids.get(k) if k else None,
+                "organization_id": orgs[x.source_id],
                 "amount": x.amount,
                 "currency": x.currency,
                 "ordered_at": x.ordered_at,

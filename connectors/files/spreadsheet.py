@@ -177,13 +177,17 @@ def pages(
     snapshot: bool = True,
     max_xlsx_bytes: int = XLSX_MAX_BYTES,
     max_cell_chars: int = MAX_CELL_CHARS,
+    key_required: bool = True,
 ) -> Iterator[Page[SheetCursor]]:
     """Pages of rows from the file; nothing at all when it is the file the cursor saw.
 
     ``key_candidates``: the first one present in the header is the row key; a row whose key
-    cell is empty is quarantined. ``snapshot=False`` leaves rows missing from the file alone.
-    A workbook over ``max_xlsx_bytes`` uncompressed (or inflating like a bomb) is one
-    quarantined item; a row with a cell over ``max_cell_chars`` is a quarantined row.
+    cell is empty is quarantined. With ``key_required=False`` a file with none of them is
+    read keyless (the caller names rows). ``snapshot=False`` leaves rows missing from the
+    file alone. A workbook over ``max_xlsx_bytes`` uncompressed (or inflating like a bomb) is
+    one quarantined item; a row with a cell over ``max_cell_chars`` is a quarantined row.
+    Each page's ``locators`` say where its records sit: ``name.csv:<n>``, the 1-based data
+    row (blank rows not counted).
     """
     ident = identify(path)
     if ident.same_file(cursor):
@@ -199,7 +203,7 @@ def pages(
         fmt = sheet_encoding.resolve(path, encoding, delimiter)
         rows, how = csv_rows(path, fmt), fmt.describe()
     yield from _paginate(
-        rows, ident, key_candidates, page_size, snapshot, path, max_cell_chars, how
+        rows, ident, key_candidates, page_size, snapshot, path, max_cell_chars, how, key_required
     )
 
 
@@ -273,8 +277,11 @@ def _paginate(
     path: Path,
     max_cell_chars: int = MAX_CELL_CHARS,
     how: str = "",
+    key_required: bool = True,
 ) -> Iterator[Page[SheetCursor]]:
     header: list[str] | None = None
+    locs: list[str] = []
+    name = path.name
     key_at: int | None = None
     width = 0
     records: list[dict[str, Any]] = []
@@ -290,7 +297,7 @@ def _paginate(
             header = _header(cells)
             width = len(header)
             key = pick_key(header, key_candidates) if key_candidates else None
-            if key_candidates and key is None:
+            if key_candidates and key is None and key_required:
                 raise FatalError(_no_key(path, header, key_candidates, how))
             key_at = header.index(key) if key is not None else None
             continue
@@ -308,9 +315,16 @@ def _paginate(
         ):
             records.append(dict(zip(header, cells, strict=True)))
             total += 1
+            locs.append(f"{name}:{total}")
             if len(records) + len(bad) >= page_size:
-                yield Page(records, ident.cursor(complete=False, rows=total), bad=bad, seen=seen)
-                records, bad, seen = [], [], []
+                yield Page(
+                    records,
+                    ident.cursor(complete=False, rows=total),
+                    bad=bad,
+                    seen=seen,
+                    locators=locs,
+                )
+                records, bad, seen, locs = [], [], [], []
             continue
         if cells is not None and not any(cells):
             continue  # blank line or a row of empty cells: not a record
@@ -336,10 +350,13 @@ def _paginate(
                 seen.append(sid)  # present but broken: not vanished
         else:
             records.append(dict(zip(header, cells or (), strict=True)))
+            locs.append(f"{name}:{total + 1}")
         total += 1
         if len(records) + len(bad) >= page_size:
-            yield Page(records, ident.cursor(complete=False, rows=total), bad=bad, seen=seen)
-            records, bad, seen = [], [], []
+            yield Page(
+                records, ident.cursor(complete=False, rows=total), bad=bad, seen=seen, locators=locs
+            )
+            records, bad, seen, locs = [], [], [], []
     if header is None:
         raise FatalError(f"{path}: the file has no header row")
     yield Page(
@@ -348,6 +365,7 @@ def _paginate(
         bad=bad,
         seen=seen,
         snapshot_end=snapshot,
+        locators=locs,
     )
 
 

@@ -1,12 +1,20 @@
 """``type: spreadsheet`` sources: one CSV or ``.xlsx`` export, one stream of rows.
 
-The stream's fingerprint covers the column map, the key, the reading options (encoding,
-delimiter, sheet) and the phone region, so changing any of them re-reads the file and
-re-applies every row on the next sync even though the file did not change.
+A row is named by its key column (``key:``, a column mapped to ``id``, or a usual ID header
+such as 顧客ID). An export without one is keyless: each row is named by its content (a
+digest of its normalised cells, header order and spacing aside) plus the how-manieth
+identical row it is, so a re-sorted or re-exported file is "unchanged", and blank or repeated
+mail addresses are just data. The stream's fingerprint covers the column map, the key, the
+reading options (encoding, delimiter, sheet) and the phone region, so changing any of them
+re-reads the file and re-applies every row on the next sync.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import unicodedata
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -20,7 +28,7 @@ from flows.workspace import SourceConfig, Workspace
 from mappings.spreadsheet import rows as mapping
 from warehouse import records as r
 
-MAPPING_VERSION = 1
+MAPPING_VERSION = 2
 """Bump when the mapping's output changes for the same input, to re-apply unchanged rows."""
 
 
@@ -80,17 +88,55 @@ class _KeyOf:
         return str(raw[col]).strip()
 
 
+ROW_KEY = "\x00row"
+"""Where a keyless row carries the name it was given (never a header of a real file)."""
+
+
+def content_key(raw: dict[str, Any]) -> str:
+    """A digest of the row's cells as text (NFKC, trimmed, spaces collapsed), by header."""
+    cells = sorted(
+        (mapping.fold(h), " ".join(unicodedata.normalize("NFKC", str(v)).split()))
+        for h, v in raw.items()
+        if h != ROW_KEY
+    )
+    blob = json.dumps(cells, ensure_ascii=False, separators=(",", ":")).encode()
+    return hashlib.blake2b(blob, digest_size=12).hexdigest()
+
+
+def name_keyless(pages: Iterator[Page[Any]], candidates: tuple[str, ...]) -> Iterator[Page[Any]]:
+    """Give each row of a keyless file its content name, ``row:<digest>#<n>``.
+
+    ``n`` counts identical rows within this pass (the counter starts with each read), so two
+    identical rows are two records and a shuffled file names them the same way.
+    """
+    seen: Counter[str] = Counter()
+    keyed: bool | None = None
+    for page in pages:
+        for raw in page.records:
+            if keyed is None:
+                keyed = conn.pick_key(raw, candidates) is not None
+            if keyed:
+                break
+            digest = content_key(raw)
+            seen[digest] += 1
+            raw[ROW_KEY] = f"row:{digest}#{seen[digest]}"
+        yield page
+
+
 def streams(name: str, cfg: Config, ws: Workspace) -> list[StreamSpec]:
     path: Path = ws.resolve(cfg.path)
     candidates = key_candidates(cfg)
     key_of = _KeyOf(candidates)
+    keyless_mapper = mapping.SheetMapping(
+        columns=dict(cfg.columns), phone_region=ws.company.phone_region, key=ROW_KEY
+    )
     mapper = mapping.SheetMapping(
         columns=dict(cfg.columns), phone_region=ws.company.phone_region, key=cfg.key
     )
 
     def read(cursor: Cursor | None) -> Iterator[Page[Any]]:
         sheet_cursor = cursor if isinstance(cursor, conn.SheetCursor) else None
-        return conn.pages(
+        pages = conn.pages(
             path,
             sheet_cursor,
             encoding=cfg.encoding,
@@ -101,9 +147,18 @@ def streams(name: str, cfg: Config, ws: Workspace) -> list[StreamSpec]:
             snapshot=cfg.on_missing == "mark_deleted",
             max_xlsx_bytes=cfg.max_xlsx_mb << 20,
             max_cell_chars=cfg.max_cell_chars,
+            key_required=cfg.key is not None,
         )
+        return pages if cfg.key else name_keyless(pages, candidates)
+
+    def source_id(raw: dict[str, Any]) -> str:
+        got = raw.get(ROW_KEY)
+        return str(got) if got is not None else key_of(raw)
 
     def map_row(raw: dict[str, Any]) -> list[r.Record]:
+        got = raw.get(ROW_KEY)
+        if got is not None:
+            return keyless_mapper(raw, str(got))
         return mapper(raw, key_of(raw))
 
     fingerprint = config_fingerprint(
@@ -121,7 +176,7 @@ def streams(name: str, cfg: Config, ws: Workspace) -> list[StreamSpec]:
             stream=cfg.stream,
             read=read,
             cursor_type=conn.SheetCursor,
-            source_id=key_of,
+            source_id=source_id,
             map=map_row,
             fingerprint=fingerprint,
             unique_ids=True,

@@ -154,8 +154,10 @@ DEFAULT_COLUMNS: dict[str, str] = {
 }
 """Folded header → target, for headers every export tool writes."""
 
-DEFAULT_KEYS: tuple[str, ...] = (*_DEFAULTS["id"], "メールアドレス", "E-mail", "Email")
-"""Row-key columns tried in order when the workspace does not name one."""
+DEFAULT_KEYS: tuple[str, ...] = _DEFAULTS["id"]
+"""Row-key columns tried in order when the workspace does not name one; a file with none of
+them is keyless and its rows are named by their content (never by a mail address, which a
+team mailbox or a person's second row repeats)."""
 
 
 @dataclass(frozen=True)

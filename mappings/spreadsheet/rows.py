@@ -8,8 +8,10 @@ no cell of an export is thrown away.
 
 One row gives up to three records, all named by the row's key: the company (if a company
 column has a value), the contact (if a name or an address does) and the deal (if a deal name
-does). A value that cannot be read (an address without ``@``, 2026/13/45, "approx. 3M") makes
-the whole row a ``BadRecord`` whose reason names the column and the value.
+does). An optional cell that cannot be read (a 法人番号 Excel showed as ``7.00001E+12``, a
+phone that is no number) is dropped with a ``CellIssue`` naming the column, and the row
+lands; a value the row cannot do without (an address without ``@``, 2026/13/45, "approx.
+3M") makes the whole row a ``BadRecord`` whose reason names the column and the value.
 """
 
 from __future__ import annotations
@@ -121,6 +123,7 @@ class SheetMapping:
         emails: list[str] = []
         phones: list[str] = []
         attrs: dict[str, Any] = {}
+        issues: list[r.CellIssue] = []
         address: list[tuple[str, str]] = []
         for header, target in plan.fields:
             value = raw[header].strip()
@@ -136,8 +139,14 @@ class SheetMapping:
                 e164 = phone(value, self.phone_region)
                 if e164 is None:
                     attrs[header] = value  # kept as written: a bad phone loses no row
+                    issues.append(_issue(source_id, header, value, "not a phone number"))
                 elif e164 not in phones:
                     phones.append(e164)
+            elif target == "organization.corporate_number" and target not in one:
+                try:
+                    one[target] = (header, _corporate_number(value))
+                except ValueError as exc:
+                    issues.append(_issue(source_id, header, value, str(exc)))
             elif target not in one:
                 one[target] = (header, value)
         for header, name in plan.attributes:
@@ -146,7 +155,11 @@ class SheetMapping:
                 attrs[name] = value
         if address:
             one["organization.address"] = (address[0][0], join_address([a for _, a in address]))
-        return _records(source_id, one, emails, phones, attrs, self.phone_region)
+        return [*_records(source_id, one, emails, phones, attrs, self.phone_region), *issues]
+
+
+def _issue(sid: str, header: str, value: str, reason: str) -> r.CellIssue:
+    return r.CellIssue(source_id=sid, column=header, value=value[:500], reason=reason)
 
 
 def join_address(parts: Sequence[str]) -> str:
@@ -207,6 +220,8 @@ def _parse(one: Mapping[str, tuple[str, str]], target: str, parser: Any) -> Any:
 def _corporate_number(text: str) -> str:
     digits = re.sub(r"[\s-]", "", v.nfkc(text))
     if not re.fullmatch(r"\d{13}", digits):
+        if re.fullmatch(r"\d(\.\d+)?E\+?\d+", digits, re.IGNORECASE):
+            raise ValueError(f"{text!r} is Excel's exponent form: the digits are lost")
         raise ValueError(f"not a 13-digit 法人番号: {text!r}")
     return digits
 
@@ -229,7 +244,7 @@ def _records(
     owner = _parse(one, "owner.email", _owner)
     org_name = _get(one, "organization.name")
     domain = _get(one, "organization.domain")
-    corp = _parse(one, "organization.corporate_number", _corporate_number)
+    corp = _get(one, "organization.corporate_number")  # checked (or dropped) already
     ref = r.OrgRef(name=org_name, domain=domain, corporate_number=corp) if org_name else None
 
     full = _get(one, "person.full_name")

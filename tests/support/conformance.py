@@ -110,7 +110,7 @@ def live_ids(engine: Engine, key: StreamKey) -> set[str]:
                 sr.connector == key.connector, sr.stream == key.stream, sr.deleted_at.is_(None)
             )
         ).scalars()
-        return {s for s in rows if not s.startswith("address:")}
+        return {s for s in rows if not s.startswith(("address:", "ref:"))}
 
 
 def state_of(engine: Engine, key: StreamKey) -> dict[str, Any]:

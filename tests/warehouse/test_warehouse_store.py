@@ -8,6 +8,9 @@ from sqlalchemy import Engine, func, select
 
 from warehouse import records as r
 from warehouse import schema as t
+from warehouse.identity.graph import membership
+from warehouse.identity.matching import MatchSettings
+from warehouse.identity.resolve import resolve_full
 from warehouse.state import StreamKey, load_cursor
 from warehouse.store import apply_page, unchanged_ids
 
@@ -22,7 +25,9 @@ def _count(engine: Engine, model: type[t.Base], live: bool = True) -> int:
         return int(conn.execute(q).scalar_one())
 
 
-def test_people_sharing_an_email_are_one_person_across_sources(engine: Engine) -> None:
+def test_people_sharing_an_email_stay_two_records_until_the_resolver_links_them(
+    engine: Engine,
+) -> None:
     a = r.Person(
         source_id="1", full_name="田中 太郎", emails=["T.Tanaka@ABC.co.jp"], payload_hash="x"
     )
@@ -35,11 +40,15 @@ def test_people_sharing_an_email_are_one_person_across_sources(engine: Engine) -
     with engine.begin() as conn:
         apply_page(conn, KEY, records=[a], cursor={"n": 1})
         apply_page(conn, StreamKey("crm", "contacts"), records=[b], cursor={"n": 1})
-    assert _count(engine, t.Person) == 1
-    assert _count(engine, t.PersonEmail) == 2
+    assert _count(engine, t.Person) == 2
+    assert _count(engine, t.PersonEmail) == 3
+    resolve_full(engine, MatchSettings())
+    with engine.connect() as conn:
+        pids = [int(i) for (i,) in conn.execute(select(t.Person.id))]
+        assert len(set(membership(conn, "person", pids).values())) == 1
 
 
-def test_org_variants_resolve_to_one_company(engine: Engine) -> None:
+def test_org_variants_are_records_that_resolve_to_one_company(engine: Engine) -> None:
     recs = [
         r.Person(
             source_id=str(i),
@@ -51,7 +60,11 @@ def test_org_variants_resolve_to_one_company(engine: Engine) -> None:
     ]
     with engine.begin() as conn:
         apply_page(conn, KEY, records=recs, cursor=None)
-    assert _count(engine, t.Organization) == 1
+    assert _count(engine, t.Organization) == 3
+    resolve_full(engine, MatchSettings())
+    with engine.connect() as conn:
+        oids = [int(i) for (i,) in conn.execute(select(t.Organization.id))]
+        assert len(set(membership(conn, "organization", oids).values())) == 1
 
 
 def test_cursor_commits_with_rows_and_unchanged_rows_are_detected(engine: Engine) -> None:
@@ -81,10 +94,12 @@ def test_vanished_source_row_marks_entity_deleted_only_without_other_sources(
         apply_page(conn, StreamKey("crm", "contacts"), records=[p], cursor=None)
         apply_page(conn, StreamKey("mail", "inbox"), records=[act], cursor=None)
         apply_page(conn, KEY, deleted=["1"], cursor=None)
-    assert _count(engine, t.Person) == 1  # the CRM still has them
+    # Each source's record is its own row: the export's dies, the CRM's and the mail
+    # participant's stay.
+    assert _count(engine, t.Person) == 2
     with engine.begin() as conn:
         apply_page(conn, StreamKey("crm", "contacts"), deleted=["1"], cursor=None)
-    assert _count(engine, t.Person) == 0
+    assert _count(engine, t.Person) == 1
 
 
 def test_deal_stage_changes_are_kept(engine: Engine) -> None:

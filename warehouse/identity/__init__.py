@@ -2,4 +2,17 @@
 and clustering records into customers; survivorship and the admin's pins and review queue.
 """
 
-__all__ = ["admin", "blocking", "evidence", "known_customers", "learned", "linkage", "matching", "normalize", "resolve", "schema", "survivorship"]
+__all__ = [
+    "admin",
+    "blocking",
+    "evidence",
+    "known_customers",
+    "learned",
+    "linkage",
+    "matching",
+    "normalize",
+    "record_keys",
+    "resolve",
+    "schema",
+    "survivorship",
+]

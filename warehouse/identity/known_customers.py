@@ -39,7 +39,11 @@ def known_customer_contacts(conn: Connection) -> tuple[frozenset[str], frozenset
     )
     real_org = (
         select(sr.entity_id)
-        .where(sr.entity == "organization", sr.deleted_at.is_(None))
+        .where(
+            sr.entity == "organization",
+            sr.deleted_at.is_(None),
+            ~sr.source_id.startswith("ref:"),  # a reference counts through its person
+        )
         .scalar_subquery()
     )
     domains = conn.execute(

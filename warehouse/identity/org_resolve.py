@@ -1,12 +1,17 @@
 """Identity resolution for organizations: the same company under several spellings.
 
-The store already joins companies at write time by 法人番号, domain and normalised name;
-what is left are spellings its normaliser does not fold (合同会社 as (同), hiragana and
-katakana, 法人格 abbreviations) and companies known once by name and once by phone. Rules:
-- two different 法人番号 are never the same company (the strongest key wins over any name);
+Every source record that describes or names a company is its own ``organization`` row (the
+store links nothing), so all linking happens here, with evidence. Rules:
+- the same 法人番号 merges; two different 法人番号 are never the same company (the strongest
+  key wins over any name or domain);
+- the same company mail domain merges, unless the 法人番号 disagree;
 - the same comparable name (``matching.org_key``) or the same phone with a near-identical
   name merges, unless the 法人番号 or the company domains disagree;
 - a near-identical name alone goes to the review queue.
+
+Exact keys (法人番号, domain, name) make blocks as large as a company's record count (every
+contact row names its company), so those blocks are linked in one pass against a few anchors
+(the first record of each distinct signature), not pairwise.
 
 Features and blocking keys are kept in the identity tables like people's, so an incremental
 run compares only the companies changed since the last one with their blocks; the result is
@@ -119,8 +124,10 @@ def org_decide(a: OrgFeatures, b: OrgFeatures) -> Decision | None:
         if lo.corp == hi.corp:
             return Decision(lo.id, hi.id, "rule:corporate_number", 1.0, {"corp": 1.0}, "merge")
         return None
-    if lo.domain and hi.domain and lo.domain != hi.domain:
-        return None
+    if lo.domain and hi.domain:
+        if lo.domain != hi.domain:
+            return None
+        return Decision(lo.id, hi.id, "rule:domain", 1.0, {"domain": 1.0}, "merge")
     if not (lo.key and hi.key):
         return None
     if lo.key == hi.key:
@@ -144,6 +151,44 @@ def _keys(f: OrgFeatures) -> Iterable[str]:
         yield f"t|{f.phone}"
     if f.corp:
         yield f"c|{f.corp}"
+    if f.domain:
+        yield f"d|{f.domain}"
+
+
+EXACT = ("n|", "c|", "d|", "t|")
+MAX_ANCHORS = 50
+
+
+def _exact_block(
+    members: Sequence[int], feats: dict[int, OrgFeatures], pins: set[tuple[int, int]]
+) -> tuple[list[Decision], int]:
+    """A block on an exact key: each record against the anchors so far (linear, not n²).
+
+    The first record of each (法人番号, domain, phone) signature that no anchor takes becomes
+    an anchor; a record merging with an anchor is linked to it, and the graph makes the
+    cluster. Records that match no anchor (twins with another 法人番号) stay apart.
+    """
+    anchors: list[OrgFeatures] = []
+    out: list[Decision] = []
+    pairs = 0
+    for rid in sorted(members):
+        f = feats.get(rid)
+        if f is None:
+            continue
+        linked = False
+        for a in anchors:
+            pairs += 1
+            if (a.id, f.id) in pins:
+                continue
+            d = org_decide(a, f)
+            if d is not None:
+                out.append(d)
+                linked = linked or d.decision == "merge"
+                if linked:
+                    break
+        if not linked and len(anchors) < MAX_ANCHORS:
+            anchors.append(f)
+    return out, pairs
 
 
 def _compare(
@@ -153,7 +198,16 @@ def _compare(
     pins = set(graph.all_pins(conn, ENTITY))
     seen: set[tuple[int, int]] = set()
     found: list[Decision] = []
-    for members in blocks.values():
+    exact_pairs = 0
+    for key, members in blocks.items():
+        if key.startswith(EXACT) and len(members) > MAX_BLOCK // 4:
+            got, n = _exact_block(members, feats, pins)
+            found.extend(d for d in got if (d.a, d.b) not in seen)
+            seen.update((d.a, d.b) for d in got)
+            exact_pairs += n
+            continue
+        if len(members) > MAX_BLOCK:
+            continue
         for a, b in combinations(sorted(members), 2):
             if only is not None and a not in only and b not in only:
                 continue
@@ -163,7 +217,7 @@ def _compare(
             d = org_decide(feats[a], feats[b])
             if d is not None:
                 found.append(d)
-    return found, len(seen)
+    return found, len(seen) + exact_pairs
 
 
 def resolve_orgs(
@@ -178,7 +232,7 @@ def resolve_orgs(
         for f in feats:
             for k in set(_keys(f)):
                 blocks[k[:200]].append(f.id)
-        blocks = {k: m for k, m in blocks.items() if 1 < len(m) <= MAX_BLOCK}
+        blocks = {k: m for k, m in blocks.items() if len(m) > 1}
         found, pairs = _compare(conn, blocks, None)
         save_matches(conn, found, ts, entity=ENTITY)
         x = graph.X
@@ -202,7 +256,7 @@ def resolve_orgs(
                 select(B.c.key, B.c.record_id).where(B.c.entity == ENTITY, B.c.key.in_(part))
             ):
                 blocks[k].append(int(rid))
-        blocks = {k: m for k, m in blocks.items() if 1 < len(m) <= MAX_BLOCK}
+        blocks = {k: m for k, m in blocks.items() if len(m) > 1}
         found, pairs = _compare(conn, blocks, {f.id for f in feats})
         save_matches(conn, found, ts, entity=ENTITY)
         seeds = {d.a for d in found if d.decision == "merge"} | {

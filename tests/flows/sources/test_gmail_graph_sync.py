@@ -141,7 +141,9 @@ def test_same_mail_via_gmail_and_graph_is_one_activity(
     ]
     with engine.connect() as conn:
         pe = t.PersonEmail
-        assert conn.execute(select(pe.email)).scalars().all() == ["taro@customer.co.jp"]
+        # Each mailbox's stream has its own participant record of the address (the
+        # resolver links them); the address is the only one.
+        assert set(conn.execute(select(pe.email)).scalars()) == {"taro@customer.co.jp"}
 
     # Gmail: permanently deleted. The activity lives on: Exchange still has the mail.
     gmail_script2 = Script(

@@ -61,6 +61,22 @@ def _spec(tmp_path: Path, **cfg: Any) -> StreamSpec:
     return src.streams("customers", config, ws)[0]
 
 
+def _clusters(engine: Engine, entity: str) -> int:
+    """Live customers (or companies) after a full resolve: what the records add up to."""
+    from warehouse.identity.graph import membership
+    from warehouse.identity.matching import MatchSettings
+    from warehouse.identity.resolve import resolve_full
+
+    resolve_full(engine, MatchSettings())
+    table = t.table(t.Person if entity == "person" else t.Organization)
+    with engine.connect() as conn:
+        ids = [
+            int(i) for (i,) in conn.execute(select(table.c.id).where(table.c.deleted_at.is_(None)))
+        ]
+        got = membership(conn, entity, ids)
+    return len({got.get(i, i) for i in ids})
+
+
 def _count(engine: Engine, model: Any, *, live: bool = True) -> int:
     q = select(func.count()).select_from(model)
     if live:
@@ -111,7 +127,8 @@ def test_cp932_export_lands_and_bad_rows_are_quarantined(engine: Engine, tmp_pat
     res = run_stream(engine, _spec(tmp_path), "r1")
     assert res.stats.quarantined == 3
     assert _count(engine, t.Person) == 8
-    assert _count(engine, t.Organization) == 3  # 株式会社テスト0..2, linked by name and domain
+    assert _count(engine, t.Organization) == 8  # each landed row's own company record
+    assert _clusters(engine, "organization") == 3  # 株式会社テスト0..2, linked by the resolver
     assert _count(engine, t.Deal) == 5  # rows 0, 2, 4, 6, 8
     with engine.connect() as conn:
         reasons = dict(conn.execute(select(t.Quarantine.source_id, t.Quarantine.reason)).all())
@@ -210,7 +227,7 @@ def test_vanished_row_marked_deleted_unless_configured_to_keep(
             select(t.Person.primary_email).where(t.Person.deleted_at.is_not(None))
         ).scalar_one()
     assert gone == "taro4@test1.co.jp"
-    assert _count(engine, t.Organization) == 3  # other rows still name its company
+    assert _count(engine, t.Organization) == 5  # its company record went with it
     _write(f, rows)
     run_stream(engine, _spec(tmp_path), "r5")
     assert _count(engine, t.Person) == 6  # it came back
@@ -263,7 +280,8 @@ def test_xlsx_export_syncs(engine: Engine, tmp_path: Path) -> None:
     wb.save(f)
     res = run_stream(engine, _spec(tmp_path, path="export.xlsx"), "r1")
     assert res.stats.quarantined == 0
-    assert _count(engine, t.Person) == 2 and _count(engine, t.Organization) == 1
+    assert _count(engine, t.Person) == 2 and _count(engine, t.Organization) == 2
+    assert _clusters(engine, "organization") == 1
     with engine.connect() as conn:
         attrs = conn.execute(
             select(t.Person.attributes).where(t.Person.primary_email == "jane@acme.com")
@@ -360,8 +378,9 @@ def test_company_only_rows_keep_their_unmapped_columns(engine: Engine, tmp_path:
     assert tuple(org) == ("卸売業", {"取引区分": "特約店"})
 
 
-def test_rows_sharing_a_company_update_it_as_if_in_order(engine: Engine, tmp_path: Path) -> None:
-    """Several rows naming one company in one page: last value wins, blanks keep values."""
+def test_rows_sharing_a_company_keep_their_own_values(engine: Engine, tmp_path: Path) -> None:
+    """Several rows naming one company: each row's record says what that row said (no value
+    overwritten by another row's), and the resolver makes them one company."""
     f = tmp_path / "export.csv"
     f.write_text(
         "顧客ID,会社名,業種,住所,氏名,メールアドレス\n"
@@ -373,4 +392,7 @@ def test_rows_sharing_a_company_update_it_as_if_in_order(engine: Engine, tmp_pat
     run_stream(engine, _spec(tmp_path), "r1")
     with engine.connect() as conn:
         orgs = conn.execute(select(t.Organization.industry, t.Organization.address)).all()
-    assert [tuple(o) for o in orgs] == [("小売業", "東京都千代田区")]
+    assert sorted((tuple(o) for o in orgs), key=str) == sorted(
+        [("卸売業", None), (None, "東京都千代田区"), ("小売業", None)], key=str
+    )
+    assert _clusters(engine, "organization") == 1

@@ -124,7 +124,6 @@ def test_custom_column_map_overrides_and_extends_defaults() -> None:
         ("受注予定日", "来月", "受注予定日: not a date: '来月'"),
         ("金額", "約300万", "金額: not an amount: '約300万'"),
         ("生年月日", "1980/02/30", "生年月日: no such date"),
-        ("法人番号", "12345", "法人番号: not a 13-digit 法人番号: '12345'"),
     ],
 )
 def test_bad_values_name_the_column_and_the_value(header: str, value: str, fragment: str) -> None:
@@ -133,12 +132,31 @@ def test_bad_values_name_the_column_and_the_value(header: str, value: str, fragm
     assert fragment in exc.value.reason
 
 
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        ("12345", "not a 13-digit 法人番号: '12345'"),
+        ("7.00001E+12", "'7.00001E+12' is Excel's exponent form"),
+    ],
+)
+def test_a_bad_corporate_number_drops_the_cell_and_the_row_lands(value: str, fragment: str) -> None:
+    recs = _map({**JA_ROW, "法人番号": value})
+    org = _one(recs, r.Organization)
+    assert isinstance(org, r.Organization) and org.corporate_number is None
+    assert isinstance(_one(recs, r.Person), r.Person)
+    issue = _one(recs, r.CellIssue)
+    assert isinstance(issue, r.CellIssue)
+    assert (issue.column, issue.value) == ("法人番号", value) and fragment in issue.reason
+
+
 def test_a_bad_phone_or_rank_is_kept_not_rejected() -> None:
     recs = _map({**JA_ROW, "電話番号": "内線123", "確度": "A"})
     person = _one(recs, r.Person)
     deal = _one(recs, r.Deal)
     assert isinstance(person, r.Person) and isinstance(deal, r.Deal)
     assert person.attributes["電話番号"] == "内線123"
+    issue = _one(recs, r.CellIssue)
+    assert isinstance(issue, r.CellIssue) and issue.reason == "not a phone number"
     assert deal.probability is None and deal.attributes == {"確度": "A"}
 
 

@@ -245,7 +245,7 @@ def test_golden_record_is_stored_for_merged_clusters(engine: Engine) -> None:
     with engine.connect() as conn:
         g = conn.execute(
             select(ids.IdentityCluster.golden, ids.IdentityCluster.size).where(
-                ids.IdentityCluster.id == min(rows)
+                ids.IdentityCluster.id == min(rows), ids.IdentityCluster.entity == "person"
             )
         ).one()
     assert g.size == 3
