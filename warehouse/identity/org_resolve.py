@@ -37,7 +37,7 @@ from warehouse.identity import graph as graph
 from warehouse.identity import schema as ids_
 from warehouse.identity.evidence import save_matches
 from warehouse.identity.matching import Decision, org_key
-from warehouse.identity.normalize import normalize_phone
+from warehouse.identity.normalize import email_domain, normalize_phone
 from warehouse.upsert import chunks
 
 ENTITY = "organization"
@@ -58,7 +58,12 @@ class OrgFeatures:
 def org_features(
     conn: Connection, region: str = "JP", ids: Sequence[int] | None = None
 ) -> list[OrgFeatures]:
-    """Comparable form of the live organizations (all, or the given ids)."""
+    """Comparable form of the live organizations (all, or the given ids).
+
+    A record that names no domain borrows one from its own contacts' company addresses
+    (the row ``株式会社ABC, 田中, t.tanaka@abc.co.jp`` says its company mails from
+    ``abc.co.jp``): evidence read here, never written into the record.
+    """
     o = t.Organization
     q = select(o.id, o.name, o.domain, o.corporate_number, o.phone).where(o.deleted_at.is_(None))
     rows: list[Any] = []
@@ -67,16 +72,43 @@ def org_features(
     else:
         for part in chunks(sorted(set(ids)), 900):
             rows.extend(conn.execute(q.where(o.id.in_(part))))
+    borrowed = _contact_domains(conn, [int(r[0]) for r in rows if not r[2]], ids is None)
     return [
         OrgFeatures(
             int(oid),
             org_key(name) if name and name != domain else "",
-            domain or "",
+            domain or borrowed.get(int(oid), ""),
             corp or "",
             (normalize_phone(phone, region) or "") if phone else "",
         )
         for oid, name, domain, corp, phone in rows
     ]
+
+
+def _contact_domains(conn: Connection, org_ids: Sequence[int], everything: bool) -> dict[int, str]:
+    """The company mail domain most of each organization's own contacts use (ties: smallest)."""
+    if not org_ids:
+        return {}
+    p, pe = t.Person, t.PersonEmail
+    q = (
+        select(p.organization_id, pe.email)
+        .join(pe, pe.person_id == p.id)
+        .where(p.deleted_at.is_(None), p.organization_id.is_not(None))
+    )
+    pairs: list[Any] = []
+    if everything:
+        wanted = set(org_ids)
+        pairs = [row for row in conn.execute(q) if int(row[0]) in wanted]
+    else:
+        for part in chunks(sorted(set(org_ids)), 900):
+            pairs.extend(conn.execute(q.where(p.organization_id.in_(part))))
+    counts: dict[int, dict[str, int]] = defaultdict(dict)
+    for oid, email in pairs:
+        d = email_domain(str(email))
+        if d:
+            c = counts[int(oid)]
+            c[d] = c.get(d, 0) + 1
+    return {oid: min(c, key=lambda d: (-c[d], d)) for oid, c in counts.items()}
 
 
 def _store(conn: Connection, feats: Sequence[OrgFeatures], ids: Sequence[int] | None) -> None:

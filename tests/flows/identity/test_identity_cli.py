@@ -105,7 +105,7 @@ def test_customer_show_is_the_360_view(tmp_path: Path) -> None:
     assert out.exit_code == 0, out.output
     text = out.output
     for expected in (
-        "Customer 1 · 2 records",
+        "Customer 1 · 3 records",  # the card, the CRM contact and the mail participant
         "cards/people",
         "mail/contacts",
         "+819012345678",
