@@ -96,6 +96,7 @@ def customer_360(
         phones.setdefault(normalize_phone(ph, phone_region) or ph, int(p))
     view.phones = sorted(phones.items())
     org_id = gold.get("organization_id", {}).get("value")
+    same: list[int] = []
     if org_id is not None:
         o = t.Organization
         oc = graph.resolve_id(conn, "organization", int(org_id))
@@ -133,8 +134,8 @@ def customer_360(
     ]
     d = t.Deal
     deal_cond: ColumnElement[bool] = d.person_id.in_(ids)
-    if org_id is not None:
-        deal_cond = or_(deal_cond, d.organization_id == org_id)
+    if same:  # deals of any record of the customer's company
+        deal_cond = or_(deal_cond, d.organization_id.in_(same))
     view.deals = [
         dict(r._mapping)
         for r in conn.execute(
