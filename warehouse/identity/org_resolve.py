@@ -98,7 +98,7 @@ def _contact_domains(conn: Connection, org_ids: Sequence[int], everything: bool)
     pairs: list[Any] = []
     if everything:
         wanted = set(org_ids)
-        pairs = [row for row in conn.execute(q) if int(row[0]) in wanted]
+        pairs = [row for row in conn.execute(q) if row[0] is not None and int(row[0]) in wanted]
     else:
         for part in chunks(sorted(set(org_ids)), 900):
             pairs.extend(conn.execute(q.where(p.organization_id.in_(part))))
