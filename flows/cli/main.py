@@ -303,10 +303,8 @@ from flows.cli.quotes import quote_app  # noqa: E402
 
 app.add_typer(quote_app, name="quote")
 
-export_app = typer.Typer(
-    help="Write what the store holds as JSON lines, to audit it or to move it elsewhere.",
-    no_args_is_help=True,
-)
+from flows.cli.export import export_app  # noqa: E402
+
 app.add_typer(export_app, name="export")
 
 

@@ -5,7 +5,9 @@ and clustering records into customers; survivorship and the admin's pins and rev
 __all__ = [
     "admin",
     "blocking",
+    "crosswalk",
     "evidence",
+    "golden_export",
     "known_customers",
     "learned",
     "linkage",

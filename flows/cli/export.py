@@ -1,0 +1,118 @@
+"""``kizuna export``: the crosswalk and the golden records as CSV or JSON lines.
+
+Ids are the public, rebuild-stable ones (``P-…`` customers, ``O-…`` companies): the same
+files synced into a fresh warehouse, in any order, give the same ids.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from enum import StrEnum
+from pathlib import Path
+from typing import IO, Annotated, Any
+
+import typer
+
+from flows.cli.common import WorkspaceOpt, guard
+
+export_app = typer.Typer(
+    help="Write what the store holds (the crosswalk, golden customers and companies, activities),"
+    " to audit it or to move it elsewhere.",
+    no_args_is_help=True,
+)
+
+
+class Format(StrEnum):
+    csv = "csv"
+    jsonl = "jsonl"
+
+
+FormatOpt = Annotated[
+    Format, typer.Option("--format", "-f", help="csv (UTF-8 with BOM, opens in Excel) or jsonl.")
+]
+OutputOpt = Annotated[
+    Path | None, typer.Option("--output", "-o", help="File to write (default: standard output).")
+]
+
+
+def _write(rows: Iterator[dict[str, Any]], fields: Sequence[str], fmt: Format, out: IO[str]) -> int:
+    n = 0
+    if fmt is Format.csv:
+        w = csv.DictWriter(out, fieldnames=list(fields), lineterminator="\r\n")
+        w.writeheader()
+        for row in rows:
+            w.writerow({k: "" if row.get(k) is None else row[k] for k in fields})
+            n += 1
+    else:
+        for row in rows:
+            out.write(json.dumps({k: row.get(k) for k in fields}, ensure_ascii=False, default=str))
+            out.write("\n")
+            n += 1
+    return n
+
+
+def _export(
+    workspace: Path,
+    fmt: Format,
+    output: Path | None,
+    fields: Sequence[str],
+    produce: Callable[[Any, Any], Iterator[dict[str, Any]]],
+) -> None:
+    from flows import config
+    from flows.identity.config import settings_for
+    from flows.runtime import engine_for
+
+    def run() -> int:
+        ws = config.load(workspace)
+        _, rules = settings_for(ws)
+        engine = engine_for(ws.warehouse_url)
+        with engine.connect() as conn:
+            if output is None:
+                return _write(produce(conn, rules), fields, fmt, sys.stdout)
+            enc = "utf-8-sig" if fmt is Format.csv else "utf-8"
+            with output.open("w", encoding=enc, newline="") as f:
+                return _write(produce(conn, rules), fields, fmt, f)
+
+    n = guard(run)
+    if output is not None:
+        typer.echo(f"{n} rows → {output}", err=True)
+
+
+@export_app.command("crosswalk")
+def crosswalk(
+    workspace: WorkspaceOpt = Path("kizuna.yaml"),
+    fmt: FormatOpt = Format.csv,
+    output: OutputOpt = None,
+) -> None:
+    """One line per source record: connector, stream, source id, file and data row, and the
+    customer and company it resolved to. Audit merges with it; load the ids elsewhere."""
+    from warehouse.identity import crosswalk as cw
+
+    _export(workspace, fmt, output, cw.FIELDS, lambda conn, _rules: cw.rows(conn))
+
+
+@export_app.command("customers")
+def customers(
+    workspace: WorkspaceOpt = Path("kizuna.yaml"),
+    fmt: FormatOpt = Format.csv,
+    output: OutputOpt = None,
+) -> None:
+    """One golden record per customer (survivorship rules from ``identity:``)."""
+    from warehouse.identity import golden_export as ge
+
+    _export(workspace, fmt, output, ge.CUSTOMER_FIELDS, ge.customers)
+
+
+@export_app.command("organizations")
+def organizations(
+    workspace: WorkspaceOpt = Path("kizuna.yaml"),
+    fmt: FormatOpt = Format.csv,
+    output: OutputOpt = None,
+) -> None:
+    """One golden record per company."""
+    from warehouse.identity import golden_export as ge
+
+    _export(workspace, fmt, output, ge.ORG_FIELDS, lambda conn, _rules: ge.organizations(conn))
