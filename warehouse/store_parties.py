@@ -25,8 +25,8 @@ from sqlalchemy.sql import bindparam, func
 from warehouse import records as r
 from warehouse import schema as t
 from warehouse.bulk import executemany, insert_ids, insert_ignore_fast
+from warehouse.identity.crosswalk import record_key
 from warehouse.identity.normalize import email_domain, normalize_org_name
-from warehouse.identity.record_keys import record_key
 from warehouse.store_base import IN_CHUNK, WriterBase, _dedupe, _select_in
 from warehouse.upsert import chunks
 

@@ -23,7 +23,7 @@ from flows.push.campaign_render import build, context_for, language_of, pick, re
 from flows.push.config import Campaign, PushConfig, QuietHours
 from kizuna.errors import FatalError
 from warehouse.activation import ledger
-from warehouse.activation.audience import profiles, utc
+from warehouse.activation.audience import customers, profiles, utc
 from warehouse.activation.consent import may_send_many
 from warehouse.activation.segment_schema import entered_since, snapshot
 from warehouse.activation.segments import Context, members
@@ -70,6 +70,7 @@ def plan(engine: Engine, cfg: PushConfig, name: str, *, as_of: datetime | None =
     with write_transaction(engine) as conn:
         ids = members(conn, cfg.segment(c.segment), segment_context(cfg, at))
         snap = snapshot(conn, c.segment, ids, at)
+        ids = customers(conn, ids)  # one line per customer, however many records match
         if c.audience == "new":
             # Members at the first dry run are the baseline; only later entrants are due.
             first = ledger.first_plan_time(conn, name)
@@ -78,7 +79,8 @@ def plan(engine: Engine, cfg: PushConfig, name: str, *, as_of: datetime | None =
                 if first is not None
                 else set()
             )
-            ids = [p for p in ids if p in newcomers]
+            fresh = set(customers(conn, sorted(newcomers)))
+            ids = [p for p in ids if p in fresh]
         done = ledger.deliveries(conn, name)
         due: list[tuple[int, int, str | None]] = []
         for pid in ids:
@@ -96,7 +98,8 @@ def plan(engine: Engine, cfg: PushConfig, name: str, *, as_of: datetime | None =
         for pid, step, note in due:
             d = decisions[pid]
             prof = profs.get(pid, {})
-            line = PlanLine(pid, step, "send", note, d.address, _name(prof))
+            # Kept for the customer's record that gives the address (see audience.members).
+            line = PlanLine(d.recipient or pid, step, "send", note, d.address, _name(prof))
             if not d.allowed:
                 line.action, line.reason = "skip", d.reason
             elif _capped(cfg, caps.get(pid, 0)):

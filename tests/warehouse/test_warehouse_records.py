@@ -6,9 +6,9 @@ from sqlalchemy import Engine, func, select
 
 from warehouse import records as r
 from warehouse import schema as t
+from warehouse.identity.crosswalk import record_key
 from warehouse.identity.graph import membership
 from warehouse.identity.matching import MatchSettings
-from warehouse.identity.record_keys import record_key
 from warehouse.identity.resolve import resolve_full
 from warehouse.state import StreamKey
 from warehouse.store import apply_page

@@ -7,12 +7,17 @@ Suppression (a hard bounce, a complaint, a global unsubscribe) wins over any con
 
 Every channel asks :func:`may_send` (or its batch form :func:`may_send_many`, same rules)
 right before it sends; nothing else decides.
+
+Consent is the customer's, not the row's: the answer for a person row looks at every record
+of its customer (``audience.members``). The newest consent change on any of them is the
+customer's current state, and a suppression other than a bounce on any of their addresses
+stops every address: an opt-out given through one address is an opt-out of the person.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 
@@ -20,7 +25,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection, insert, select
 
 from warehouse import schema as t
-from warehouse.activation.audience import people, utc
+from warehouse.activation.audience import members, people, utc
 from warehouse.identity.normalize import normalize_email
 from warehouse.state import now
 from warehouse.upsert import chunks, upsert
@@ -40,6 +45,8 @@ class Decision:
     allowed: bool
     reason: str
     address: str | None = None
+    recipient: int | None = None
+    """The customer's record that gives ``address`` (the row a ledger entry is kept for)."""
 
 
 class ConsentEvent(BaseModel):
@@ -150,13 +157,15 @@ def may_send_many(
     if purpose not in PURPOSES:
         raise ValueError(f"unknown purpose {purpose!r}; use one of {', '.join(PURPOSES)}")
     ids = list(dict.fromkeys(person_ids))
+    family = members(conn, ids)
+    rows = sorted({r for m in family.values() for r in m})
     p = people()
     pe = t.table(t.PersonEmail)
     persons: dict[int, tuple[datetime | None, str | None]] = {}
     emails: dict[int, list[str]] = {}
-    latest: dict[int, tuple[str, str, datetime]] = {}
+    events: dict[int, tuple[str, str, datetime, int]] = {}
     c = t.Consent
-    for part in chunks(ids, 900):
+    for part in chunks(rows, 900):
         for pid, deleted, primary in conn.execute(
             select(p.c.id, p.c.deleted_at, p.c.primary_email).where(p.c.id.in_(part))
         ):
@@ -165,29 +174,44 @@ def may_send_many(
             select(pe.c.person_id, pe.c.email).where(pe.c.person_id.in_(part))
         ):
             emails.setdefault(int(pid), []).append(str(em))
-        rows = conn.execute(
-            select(c.person_id, c.status, c.source, c.recorded_at)
-            .where(c.person_id.in_(part), c.purpose == purpose)
-            .order_by(c.person_id, c.recorded_at, c.id)
+        q = select(c.person_id, c.status, c.source, c.recorded_at, c.id).where(
+            c.person_id.in_(part), c.purpose == purpose
         )
-        for pid, status, source, at in rows:
-            latest[int(pid)] = (status, source, at)
+        for pid, status, source, at, cid in conn.execute(q):
+            prev = events.get(int(pid))
+            if prev is None or (utc(at), cid) > (utc(prev[2]), prev[3]):
+                events[int(pid)] = (status, source, at, int(cid))
     all_emails = {e for v in emails.values() for e in v}
     all_emails |= {pr for _, pr in persons.values() if pr}
     all_emails |= set((address or {}).values())
     sup = _suppressions(conn, all_emails)
     out: dict[int, Decision] = {}
     for pid in ids:
-        out[pid] = _decide(
+        fam = family[pid]
+        live = [r for r in fam if r in persons and persons[r][0] is None]
+        # The customer's newest consent change, on whichever of its records it was given.
+        latest = max(
+            (events[r] for r in fam if r in events), key=lambda e: (utc(e[2]), e[3]), default=None
+        )
+        owner: dict[str, int] = {}
+        for r in live:
+            for e in sorted(emails.get(r, [])):
+                owner.setdefault(e, r)
+        wanted = (address or {}).get(pid)
+        primary = persons[pid][1] if pid in persons else None
+        if primary is None or primary not in owner:
+            primary = next((persons[r][1] for r in live if persons[r][1] in owner), primary)
+        d = _decide(
             pid,
             persons.get(pid),
-            emails.get(pid, []),
-            latest.get(pid),
+            sorted(owner),
+            None if latest is None else latest[:3],
             sup,
             purpose,
             channel,
-            (address or {}).get(pid),
+            wanted or primary,
         )
+        out[pid] = replace(d, recipient=owner.get(d.address or "", pid))
     return out
 
 

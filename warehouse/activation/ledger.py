@@ -29,7 +29,7 @@ from sqlalchemy import Connection, Row, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from warehouse import schema as t
-from warehouse.activation.audience import utc
+from warehouse.activation.audience import customer_of, members, utc
 from warehouse.activation.ledger_schema import CampaignPlan, Delivery, PlanEntry
 from warehouse.lease import live_owners
 from warehouse.state import now
@@ -333,9 +333,12 @@ def mark(
 
 
 def sent_counts(conn: Connection, person_ids: Sequence[int], since: datetime) -> dict[int, int]:
-    """Messages sent to each person since ``since``, over every campaign (frequency caps)."""
-    out: dict[int, int] = {}
-    for part in chunks(list(dict.fromkeys(person_ids)), 900):
+    """Messages sent to each person's customer since ``since``, over every campaign and every
+    record of the customer (frequency caps are per customer, not per row)."""
+    family = members(conn, list(dict.fromkeys(person_ids)))
+    rows = sorted({r for m in family.values() for r in m})
+    per_row: dict[int, int] = {}
+    for part in chunks(rows, 900):
         q = (
             select(Delivery.person_id, func.count())
             .where(
@@ -345,15 +348,30 @@ def sent_counts(conn: Connection, person_ids: Sequence[int], since: datetime) ->
             )
             .group_by(Delivery.person_id)
         )
-        out.update({int(p): int(n) for p, n in conn.execute(q)})
-    return out
+        per_row.update({int(p): int(n) for p, n in conn.execute(q)})
+    out = {pid: sum(per_row.get(r, 0) for r in fam) for pid, fam in family.items()}
+    return {pid: n for pid, n in out.items() if n}
 
 
 def deliveries(
     conn: Connection, campaign: str
 ) -> dict[tuple[int, int], tuple[str, datetime | None]]:
-    """(person, step) → (status, sent_at) for one campaign."""
+    """(customer, step) → (status, sent_at) for one campaign.
+
+    Rows are kept for the record that was mailed and read through the current clusters: after
+    a merge the customer has every step either part had (a sent step wins over a pending or
+    failed one), after a split each part keeps the steps sent to its own records.
+    """
     q = select(Delivery.person_id, Delivery.step, Delivery.status, Delivery.sent_at).where(
         Delivery.campaign == campaign
     )
-    return {(int(p), int(s)): (str(st), at) for p, s, st, at in conn.execute(q)}
+    got = [(int(p), int(s), str(st), at) for p, s, st, at in conn.execute(q)]
+    of = customer_of(conn, [p for p, _, _, _ in got])
+    rank = {"sent": 0, "pending": 1, "failed": 2}
+    out: dict[tuple[int, int], tuple[str, datetime | None]] = {}
+    for p, s, st, at in got:
+        k = (of[p], s)
+        prev = out.get(k)
+        if prev is None or rank.get(st, 3) < rank.get(prev[0], 3):
+            out[k] = (st, at)
+    return out

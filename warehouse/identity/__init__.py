@@ -13,7 +13,6 @@ __all__ = [
     "linkage",
     "matching",
     "normalize",
-    "record_keys",
     "resolve",
     "schema",
     "survivorship",

@@ -1,13 +1,18 @@
-"""The crosswalk: every source record with the customer and company it resolved to.
+"""Ids that survive rebuilds, and the crosswalk of every source record to them.
 
-Ids are the public ones (``warehouse.identity.record_keys``): a cluster is named by the
-smallest record key among its live members, so the same files give the same ids after a
-rebuild, in any order. Admins audit merges with it and load the ids elsewhere; the golden
-exports (customers, organizations) use the same ids.
+A record's key is a digest of its own (connector, stream, source id), so rebuilding the
+warehouse from the same files, in any order, gives every record the same key. A customer
+(or company) is named by the smallest key among its live records: the same members give the
+same id whatever order they arrived in, and an id that stops naming a cluster (a merge)
+still leads to it through the record that bears it. The crosswalk lists every source record
+with those ids; admins audit merges with it and load the ids elsewhere, and the golden
+exports (``golden_export``) use the same ids.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,6 +20,24 @@ from sqlalchemy import Connection, select
 
 from warehouse import schema as t
 from warehouse.identity import schema as ids_
+
+PREFIX = {"person": "P-", "organization": "O-"}
+
+
+def record_key(entity: str, connector: str, stream: str, source_id: str) -> str:
+    """``P-``/``O-`` + 14 base32 characters (70 bits) of the record's own source key."""
+    raw = "\x1f".join((connector, stream, source_id)).encode()
+    digest = hashlib.blake2b(raw, digest_size=10).digest()
+    return PREFIX[entity] + base64.b32encode(digest).decode().lower()[:14]
+
+
+def entity_of(key: str) -> str | None:
+    """Which entity a public id names (by its prefix), or None when it is not one."""
+    for entity, prefix in PREFIX.items():
+        if key.upper().startswith(prefix) and len(key) == 16:
+            return entity
+    return None
+
 
 FIELDS = (
     "connector",
