@@ -67,6 +67,7 @@ def _features_where(conn: Connection, cond: Any, settings: MatchSettings) -> lis
             p.attributes,
             ORG.c.name,
             ORG.c.corporate_number,
+            ORG.c.domain,
         )
         .select_from(PERSON.outerjoin(ORG, ORG.c.id == p.organization_id))
         .where(cond, p.deleted_at.is_(None))
@@ -85,6 +86,7 @@ def _features_where(conn: Connection, cond: Any, settings: MatchSettings) -> lis
             select(PP.c.person_id, PP.c.phone).where(PP.c.person_id.in_(part))
         ):
             phones[int(pid)].append(ph)
+    named = _names_by_domain(conn, {r[10] for r in rows if r[10] and r[8] in (None, r[10])})
     out = []
     for r in rows:
         pid = int(r[0])
@@ -97,8 +99,24 @@ def _features_where(conn: Connection, cond: Any, settings: MatchSettings) -> lis
             "birth_date": r[6],
             "attributes": r[7],
         }
-        out.append(person_features(pid, row, emails[pid], phones[pid], r[8], settings, r[9]))
+        org_name = r[8] if r[8] not in (None, r[10]) else named.get(r[10] or "")
+        out.append(person_features(pid, row, emails[pid], phones[pid], org_name, settings, r[9]))
     return out
+
+
+def _names_by_domain(conn: Connection, domains: set[str]) -> dict[str, str]:
+    """A company's name for records that know it only by its domain (a mail participant's
+    reference): the name most records with that domain give (ties: the smallest)."""
+    counts: dict[str, dict[str, int]] = defaultdict(dict)
+    for part in chunks(sorted(domains), IN_CHUNK):
+        q = (
+            select(ORG.c.domain, ORG.c.name, func.count())
+            .where(ORG.c.domain.in_(part), ORG.c.name != ORG.c.domain, ORG.c.deleted_at.is_(None))
+            .group_by(ORG.c.domain, ORG.c.name)
+        )
+        for d, name, n in conn.execute(q):
+            counts[str(d)][str(name)] = int(n)
+    return {d: min(c, key=lambda x: (-c[x], x)) for d, c in counts.items()}
 
 
 def _write_features(
