@@ -97,7 +97,7 @@ def show(
 
     zone = config.load(workspace).company.time_zone
     when = f"({zone_label(zone)})"
-    title = f"Customer {view.id}"
+    title = f"Customer {view.public_id or view.id}" + (f" (#{view.id})" if view.public_id else "")
     if len(view.members) > 1:
         title += f" · {len(view.members)} records ({', '.join(map(str, view.members))})"
     g = Table(title=title, title_justify="left")

@@ -16,6 +16,7 @@ from kizuna.errors import KizunaError
 from warehouse import schema as t
 from warehouse.identity import graph as graph
 from warehouse.identity import survivorship
+from warehouse.identity.crosswalk import entity_of, find_record
 from warehouse.identity.normalize import normalize_email, normalize_phone
 from warehouse.state import now
 
@@ -30,8 +31,14 @@ class IdentityError(KizunaError):
 
 
 def find_customer(conn: Connection, ref: str) -> int:
-    """A cluster id from an email address, a person id or a merged (alias) id."""
+    """A cluster id from an email address, a public id (``P-…``, current or merged), a person
+    id or a merged (alias) id."""
     ref = ref.strip()
+    if entity_of(ref) == ENTITY:
+        hit = find_record(conn, ref)
+        if hit is None:
+            raise IdentityError(f"no customer with id {ref}")
+        return graph.resolve_id(conn, ENTITY, hit[1])
     if "@" in ref:
         email = normalize_email(ref)
         row = None
@@ -43,7 +50,9 @@ def find_customer(conn: Connection, ref: str) -> int:
             raise IdentityError(f"no person has the address {ref!r}")
         return graph.resolve_id(conn, ENTITY, int(row[0]))
     if not ref.isdigit():
-        raise IdentityError(f"{ref!r} is neither an email address nor a customer id")
+        raise IdentityError(
+            f"{ref!r} is neither an email address nor a customer id (P-… or a number)"
+        )
     cid = graph.resolve_id(conn, ENTITY, int(ref))
     if conn.execute(select(t.Person.id).where(t.Person.id == cid)).first() is None:
         raise IdentityError(f"no customer with id {ref}")
@@ -68,6 +77,8 @@ class Customer360:
     deals: list[dict[str, Any]] = field(default_factory=list)
     merges: list[dict[str, Any]] = field(default_factory=list)
     aliases: list[int] = field(default_factory=list)
+    public_id: str | None = None
+    """The rebuild-stable id (``P-…``) the exports use."""
 
 
 def customer_360(
@@ -82,6 +93,10 @@ def customer_360(
     cands = survivorship.candidates(conn, ids)
     gold = survivorship.golden(list(cands.values()), rules or survivorship.SurvivorshipRules())
     view = Customer360(cluster_id, ids, gold)
+    keys = conn.execute(
+        select(t.Person.record_key).where(t.Person.id.in_(ids), t.Person.record_key.is_not(None))
+    ).scalars()
+    view.public_id = min((k for k in keys if k), default=None)
     pe, pp = t.PersonEmail, t.PersonPhone
     view.emails = [
         (e, int(p))

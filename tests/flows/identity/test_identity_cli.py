@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -105,7 +106,7 @@ def test_customer_show_is_the_360_view(tmp_path: Path) -> None:
     assert out.exit_code == 0, out.output
     text = out.output
     for expected in (
-        "Customer 1 · 3 records",  # the card, the CRM contact and the mail participant
+        "(#1) · 3 records",  # the card, the CRM contact and the mail participant
         "cards/people",
         "mail/contacts",
         "+819012345678",
@@ -116,6 +117,10 @@ def test_customer_show_is_the_360_view(tmp_path: Path) -> None:
         assert expected in text, expected
     as_json = runner.invoke(app, ["customer", "show", "3", "--json", "-w", str(ws_file)])
     assert as_json.exit_code == 0 and '"id": 1' in as_json.output
+    public = json.loads(as_json.output)["public_id"]
+    assert public.startswith("P-")
+    by_public = runner.invoke(app, ["customer", "show", public, "--json", "-w", str(ws_file)])
+    assert by_public.exit_code == 0 and json.loads(by_public.output)["id"] == 1
     missing = runner.invoke(app, ["customer", "show", "nobody@nowhere.jp", "-w", str(ws_file)])
     assert missing.exit_code == 1 and "no person has the address" in missing.output
 
