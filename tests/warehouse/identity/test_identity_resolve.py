@@ -108,7 +108,12 @@ def test_one_person_from_three_sources_becomes_one_customer(engine: Engine) -> N
     assert stats.merges >= 2
     assert {_cluster(engine, x) for x in rows} == {min(rows)}
     with engine.connect() as conn:
-        methods = {m for (m,) in conn.execute(select(ids.IdentityMatch.method))}
+        methods = {
+            m
+            for (m,) in conn.execute(
+                select(ids.IdentityMatch.method).where(ids.IdentityMatch.entity == "person")
+            )
+        }
     assert methods == {"score"}  # learned weights decide; no hand-written rule
 
 
