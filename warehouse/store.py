@@ -112,7 +112,12 @@ def apply_page(
             conn,
             key,
             [
-                Quarantined(x.source_id, f"cell {x.column}: {x.reason}; dropped, row kept", x.value)
+                Quarantined(
+                    x.source_id,
+                    f"cell {x.column}: {x.reason}; dropped, row kept",
+                    x.value,
+                    path=x.locator,
+                )
                 for x in cells
             ],
             run_id,
