@@ -25,6 +25,7 @@ from connectors.files import spreadsheet as conn
 from connectors.page import Cursor, Page
 from flows.engine import StreamSpec, config_fingerprint
 from flows.workspace import SourceConfig, Workspace
+from mappings.spreadsheet import headers as sheet_headers
 from mappings.spreadsheet import rows as mapping
 from warehouse import records as r
 
@@ -95,7 +96,7 @@ ROW_KEY = "\x00row"
 def content_key(raw: dict[str, Any]) -> str:
     """A digest of the row's cells as text (NFKC, trimmed, spaces collapsed), by header."""
     cells = sorted(
-        (mapping.fold(h), " ".join(unicodedata.normalize("NFKC", str(v)).split()))
+        (sheet_headers.fold(h), " ".join(unicodedata.normalize("NFKC", str(v)).split()))
         for h, v in raw.items()
         if h != ROW_KEY
     )

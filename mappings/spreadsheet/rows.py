@@ -76,8 +76,6 @@ def target_help() -> str:
     return ", ".join([*TARGETS, "attributes.<name>"])
 
 
-
-
 @dataclass(frozen=True)
 class Plan:
     """The column map applied to one file's headers: computed once, used for every row."""

@@ -263,8 +263,13 @@ def test_japanese_owner_and_address_headers_are_guessed_right() -> None:
     """担当者/担当/営業担当 are our rep (not the contact); 都道府県 is part of the address."""
     for header in ("担当者", "担当", "営業担当"):
         recs = SheetMapping()(
-            {"会社名": "いろは", "氏名": "田中太郎", header: "Sato@Ours.co.jp",
-             "都道府県": "東京都", "住所": "千代田区丸の内1-1"},
+            {
+                "会社名": "いろは",
+                "氏名": "田中太郎",
+                header: "Sato@Ours.co.jp",
+                "都道府県": "東京都",
+                "住所": "千代田区丸の内1-1",
+            },
             "C1",
         )
         org, person = recs[0], recs[1]
