@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
+import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from enum import StrEnum
 from pathlib import Path
@@ -36,6 +37,17 @@ FormatOpt = Annotated[
 OutputOpt = Annotated[
     Path | None, typer.Option("--output", "-o", help="File to write (default: standard output).")
 ]
+
+
+def _printable(rows: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """On a terminal, data never drives it: control and bidi characters are dropped."""
+    for row in rows:
+        yield {
+            k: "".join(c for c in v if unicodedata.category(c) not in ("Cc", "Cf"))
+            if isinstance(v, str)
+            else v
+            for k, v in row.items()
+        }
 
 
 def _write(rows: Iterator[dict[str, Any]], fields: Sequence[str], fmt: Format, out: IO[str]) -> int:
@@ -71,7 +83,7 @@ def _export(
         engine = engine_for(ws.warehouse_url)
         with engine.connect() as conn:
             if output is None:
-                return _write(produce(conn, rules), fields, fmt, sys.stdout)
+                return _write(_printable(produce(conn, rules)), fields, fmt, sys.stdout)
             enc = "utf-8-sig" if fmt is Format.csv else "utf-8"
             with output.open("w", encoding=enc, newline="") as f:
                 return _write(produce(conn, rules), fields, fmt, f)

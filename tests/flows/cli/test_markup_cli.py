@@ -136,6 +136,9 @@ def test_every_command_prints_data_as_text(
         "quote reissue": ["quote", "reissue", EVIL, *w],
         "quote list": ["quote", "list", *w],
         "sources types": ["sources", "types"],
+        "export crosswalk": ["export", "crosswalk", *w],
+        "export customers": ["export", "customers", *w],
+        "export organizations": ["export", "organizations", *w],
     }
     assert _commands() - set(SKIP) == set(runs), "add the new command to this walk"
     shown_by = {"status", "customer show", "segments preview", "campaigns run"}
