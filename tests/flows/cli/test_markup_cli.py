@@ -137,6 +137,8 @@ def test_every_command_prints_data_as_text(
         "quote list": ["quote", "list", *w],
         "sources types": ["sources", "types"],
         "export crosswalk": ["export", "crosswalk", *w],
+        "export activities": ["export", "activities", *w],
+        "campaigns status": ["campaigns", "status", "news", *w],
         "export customers": ["export", "customers", *w],
         "export organizations": ["export", "organizations", *w],
     }
