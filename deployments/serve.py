@@ -1,47 +1,75 @@
-"""One machine: every Kizuna schedule served from one process (``kizuna serve``).
+"""One machine: every schedule of the table served from one process (``kizuna serve``).
 
-Only the list of (flow, name, schedule) lives here; the flows hold the logic. The cron
-expressions are read in the workspace's time zone (JST by default).
+Deployments are named ``serve-<name>`` so they never overwrite the work pool's deployments
+of ``prefect.yaml`` on a shared server. Before serving, the schedules are checked to produce
+runs: a server whose scheduler is off would otherwise leave ``serve`` waiting forever.
 """
 
 from __future__ import annotations
 
 import importlib
+import time
 from typing import Any
+from uuid import UUID
 
-# (module:flow, deployment name, cron, description). Flows missing from an install are skipped.
-SCHEDULES: list[tuple[str, str, str, str]] = [
-    ("flows.sync:sync_workspace", "sync-all", "*/15 * * * *", "Sync every enabled source."),
-    ("flows.push.reminders:reminders_flow", "reminders", "0 8-19 * * 1-5", "Evaluate reminder rules."),
-    ("flows.push.campaigns:scheduled_campaigns", "campaigns", "*/30 * * * *", "Run due campaigns."),
-    ("flows.reports.flow:daily_reports", "daily-reports", "0 18 * * 1-5", "Draft each rep's 日報."),
-    ("flows.reports.flow:pipeline_report", "pipeline-report", "0 7 * * 1-5", "Write the pipeline page."),
-]
+from deployments.table import cron_for, for_target
+from kizuna.errors import ConfigError
+
+FIRST_RUNS_TIMEOUT = 60.0
+"""How long the server's scheduler may take to plan the first runs of new schedules."""
 
 
-def deployments(workspace_file: str, time_zone: str) -> list[Any]:
+def deployments(workspace_file: str, time_zone: str, overrides: dict[str, str]) -> list[Any]:
     from prefect.client.schemas.schedules import CronSchedule
 
     out = []
-    for target, name, cron, description in SCHEDULES:
-        module, attr = target.split(":")
-        try:
-            flow = getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError):
-            continue
+    for d in for_target("serve"):
+        module, attr = d.entrypoint.rsplit(".", 1)
+        flow = getattr(importlib.import_module(module), attr)
+        cron = cron_for(d, overrides)
         out.append(
             flow.to_deployment(
-                name=name,
-                schedules=[CronSchedule(cron=cron, timezone=time_zone)],
-                parameters={"workspace_file": workspace_file},
-                description=description,
-                concurrency_limit=1,
+                name=d.name_for("serve"),
+                schedules=[CronSchedule(cron=cron, timezone=time_zone)] if cron else [],
+                parameters={**d.parameters, "workspace_file": workspace_file},
+                description=d.description,
+                concurrency_limit=d.concurrency_limit,
             )
         )
     return out
 
 
-def serve(workspace_file: str, time_zone: str) -> None:
+def check_schedules_plan_runs(ids: list[UUID], timeout: float = FIRST_RUNS_TIMEOUT) -> None:
+    """Wait until the server has planned a run of the scheduled deployments, or refuse."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    deadline = time.monotonic() + timeout
+    with get_client(sync_client=True) as client:
+        while True:
+            runs = client.read_flow_runs(
+                deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=ids)), limit=1
+            )
+            if runs:
+                return
+            if time.monotonic() > deadline:
+                raise ConfigError(
+                    f"the Prefect server planned no scheduled run in {int(timeout)} s: its "
+                    "scheduler is not running",
+                    field="PREFECT_API_URL",
+                    fix="run the server with its services (`prefect server start`), or unset "
+                    "PREFECT_API_URL so `kizuna serve` starts its own",
+                )
+            time.sleep(2.0)
+
+
+def serve(workspace_file: str, time_zone: str, overrides: dict[str, str]) -> None:
+    """Register the table's ``serve`` deployments, check they get runs, then serve them."""
     from prefect import serve as prefect_serve
 
-    prefect_serve(*deployments(workspace_file, time_zone))
+    items = deployments(workspace_file, time_zone, overrides)
+    ids = [d.apply() for d in items]
+    scheduled = [i for i, d in zip(ids, items, strict=True) if d.schedules]
+    if scheduled:
+        check_schedules_plan_runs(scheduled)
+    prefect_serve(*items, print_starting_message=False)

@@ -1,9 +1,12 @@
 """Resolving a secret named in the workspace file (a ``*_env`` field) to its value.
 
-The workspace names secrets, it never holds them. A name is looked up in the environment
-first, then as a Prefect Secret block (lower-cased, ``_`` → ``-``, as block names must be),
-so one machine can use env vars and a Prefect server can keep secrets in blocks. The value
-comes back as ``SecretStr``; errors name the variable, never its value.
+The one resolver for every credential, sources and channels alike. The workspace names
+secrets, it never holds them. A name is looked up in the environment first, then as a
+Prefect Secret block (lower-cased, ``_`` → ``-``, as block names must be), so one machine can
+use env vars and a Prefect server can keep secrets in blocks. Blocks are asked only when a
+Prefect API is configured (``PREFECT_API_URL``): asking without one would boot Prefect's
+temporary server for every lookup. The value comes back as ``SecretStr``; errors name the
+variable, never its value.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import os
 import secrets
 import tempfile
+from functools import cache
 from pathlib import Path
 
 from pydantic import SecretStr
@@ -27,22 +31,34 @@ MIN_KEY_BYTES = 32
 """A signing key shorter than this can be guessed offline; it is refused, never padded."""
 
 
-def _from_prefect_block(env_name: str) -> str | None:
+def block_value(name: str) -> str | None:
+    """The value of the Prefect Secret block ``name``, or None without an API or block."""
     if not os.environ.get("PREFECT_API_URL"):
-        return None  # no server to keep blocks: asking would start a temporary one (seconds)
+        return None
+    return _block_value(os.environ["PREFECT_API_URL"], name)
+
+
+@cache
+def _block_value(api: str, name: str) -> str | None:
+    """Cached per process and API: a flow reads the same secret in every task."""
     try:
         from prefect.blocks.system import Secret
 
-        block: Secret[str] = Secret.load(block_name(env_name), _sync=True)  # type: ignore[call-arg,assignment]
+        block: Secret[str] = Secret.load(name, _sync=True)  # type: ignore[call-arg,assignment]
         value = block.get()
     except Exception:  # no server, no block, or no permission: all mean "not there"
         return None
     return str(value) if value else None
 
 
+def lookup(env_name: str) -> str | None:
+    """The secret's value if the environment or a Secret block has it, else None."""
+    return os.environ.get(env_name) or block_value(block_name(env_name))
+
+
 def resolve_secret(env_name: str, *, file: str = "", field: str = "") -> SecretStr:
     """The secret named ``env_name``; ``ConfigError`` naming where to put it if it is missing."""
-    value = os.environ.get(env_name) or _from_prefect_block(env_name)
+    value = lookup(env_name)
     if not value:
         raise ConfigError(
             f"secret {env_name!r} is not set",
@@ -65,7 +81,7 @@ def signing_key(env_name: str, key_file: Path, *, file: str = "", field: str = "
     first — so of many first runs at once exactly one key wins and nobody ever reads a
     half-written (or empty) file. A key shorter than 32 bytes is refused with the fix.
     """
-    value = os.environ.get(env_name) or _from_prefect_block(env_name)
+    value = lookup(env_name)
     if value:
         return _long_enough(value.encode(), f"the secret {env_name}", file, field)
     key_file.parent.mkdir(parents=True, exist_ok=True)

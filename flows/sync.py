@@ -17,6 +17,7 @@ from flows.budget import share_budgets
 from flows.config import load
 from flows.engine import run_stream
 from flows.runtime import engine_for
+from flows.settings import workspace_path
 from flows.sources import registry
 from kizuna.errors import LeaseHeld, TransientError
 
@@ -136,9 +137,10 @@ def _run_id() -> str:
     task_runner=ThreadPoolTaskRunner(max_workers=PARALLEL_STREAMS),  # type: ignore[arg-type]
 )
 def sync_workspace(
-    workspace_file: str,
+    workspace_file: str | None = None,
     sources: list[str] | None = None,
     run_id: str | None = None,
+    resolve: bool = True,
     lease_wait: float = LEASE_WAIT,
 ) -> list[dict[str, Any]]:
     """Sync the named sources (all enabled ones by default), then resolve identities.
@@ -148,7 +150,10 @@ def sync_workspace(
     stream does not stop the others; the flow fails at the end if any stream failed, so the
     run is visibly red in the Prefect UI. A stream another run is syncing is skipped after
     ``lease_wait`` seconds with a line naming that run, which is not a failure.
+    ``resolve=False`` leaves identity resolution to the caller (the per-source runs of a
+    work pool, which resolve once after all of them).
     """
+    workspace_file = workspace_path(workspace_file)
     ws = load(workspace_file)
     names = sources or registry.enabled_sources(ws)
     run_id = run_id or _run_id()
@@ -171,11 +176,12 @@ def sync_workspace(
             results.append({"connector": name, "stream": stream, "error": str(exc)})
     _artifact(results)
     # Identity resolution (flows/identity/resolve.py): link the people these streams changed.
-    from flows.identity.resolve import has_people, resolve
+    from flows.identity.resolve import has_people
+    from flows.identity.resolve import resolve as resolve_flow
 
-    if has_people(workspace_file):
+    if resolve and has_people(workspace_file):
         try:
-            resolve(workspace_file, lease_wait=lease_wait)
+            resolve_flow(workspace_file, lease_wait=lease_wait)
         except LeaseHeld as exc:
             get_run_logger().warning("identity resolution skipped: %s", exc)
         except Exception as exc:

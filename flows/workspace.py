@@ -7,13 +7,14 @@ a field ending in ``_env`` names an environment variable (or Prefect Secret bloc
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from flows.secrets import block_value
+from flows.settings import settings
 from kizuna.errors import ConfigError
 from warehouse.identity.normalize import normalize_domain
 
@@ -100,7 +101,10 @@ class Workspace(BaseModel):
 
     @property
     def warehouse_url(self) -> str:
-        url = os.environ.get("KIZUNA_WAREHOUSE_URL") or self.warehouse.url
+        env = settings()
+        url = env.warehouse_url or self.warehouse.url
+        if not env.warehouse_url and env.warehouse_secret:
+            url = block_value(env.warehouse_secret) or url
         if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
             rel = url.removeprefix("sqlite:///")
             if rel and rel != ":memory:" and not rel.startswith("file:"):

@@ -247,24 +247,52 @@ def demo(
 
 @app.command()
 def serve(workspace: WorkspaceOpt = Path("kizuna.yaml")) -> None:
-    """Run every schedule (sync, reminders, campaigns) in this process until stopped.
+    """Run every schedule (sync, reminders, campaigns, reports) from this process until stopped.
 
-    For one machine. Past one machine use `deployments/prefect.yaml` with work pools.
+    Uses the Prefect server in `PREFECT_API_URL` if its scheduler is on; otherwise starts one
+    (SQLite under the workspace's `.kizuna/prefect`, or `KIZUNA_PREFECT_DATABASE_URL`) and
+    stops it on exit. For one machine; past one machine use `deployments/prefect.yaml`.
     """
-    from flows import config
-    from flows.runtime import quiet_prefect
+    import os
+    import signal
+    from contextlib import ExitStack
 
+    from flows import config
+    from flows.ops import server
+    from flows.runtime import quiet_prefect
+    from flows.settings import settings
+
+    signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop ends runs cleanly
     try:
         ws = config.load(workspace)
+        env = settings()
+        home = ws.root / ".kizuna" / "prefect"
+        quiet_prefect(home)
+        with ExitStack() as stack:
+            url = server.api_url()
+            if url:
+                server.require_scheduler(url)
+            else:
+                with console.status("Starting a Prefect server with its scheduler…"):
+                    url = stack.enter_context(
+                        server.started(home, env.serve_port, env.prefect_database_url)
+                    )
+                os.environ["PREFECT_API_URL"] = url
+            from deployments.serve import serve as serve_all
+
+            console.print(
+                f"Serving Kizuna schedules for [bold]{esc(ws.company.name)}[/] "
+                f"({ws.company.time_zone}) on {url}. Ctrl-C stops."
+            )
+            serve_all(str(ws.path), ws.company.time_zone, env.schedules)
     except KizunaError as exc:
         raise _fail(exc) from None
-    quiet_prefect(ws.root / ".kizuna" / "prefect")
-    from deployments.serve import serve as serve_all
+    except KeyboardInterrupt:
+        console.print("Stopped.")
 
-    console.print(
-        f"Serving Kizuna schedules for [bold]{ws.company.name}[/] ({ws.company.time_zone}). Ctrl-C stops."
-    )
-    serve_all(str(ws.path), ws.company.time_zone)
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 from flows.cli.identity import customer_app, identity_app, review_app  # noqa: E402

@@ -21,6 +21,7 @@ from flows.push.channels import build_channel
 from flows.push.config import push_config
 from flows.push.feedback import scan_folders
 from flows.runtime import engine_for
+from flows.settings import workspace_path
 from flows.sync import only_transient
 from warehouse.activation import ledger
 from warehouse.activation.audience import utc
@@ -122,12 +123,13 @@ def is_due(schedule: str, last: datetime | None, now: datetime, tz: str) -> bool
 
 
 @flow(name="kizuna-campaigns-scheduled", log_prints=False)
-def scheduled_campaigns(workspace_file: str) -> dict[str, Any]:
+def scheduled_campaigns(workspace_file: str | None = None) -> dict[str, Any]:
     """What ``kizuna serve`` runs: every campaign with a ``schedule:`` whose time has come.
 
     ``approval: required`` campaigns send only a plan an admin approved with a dry run (and
     pick up lines deferred by quiet hours); ``approval: auto`` campaigns plan and send.
     """
+    workspace_file = workspace_path(workspace_file)
     cfg, engine = _setup(workspace_file)
     feedback = feedback_task(workspace_file)
     ran: dict[str, Any] = {}

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import imaplib
 import json
-import os
 import re
 from datetime import time
 from pathlib import Path
@@ -27,7 +26,7 @@ from pydantic import (
 )
 
 from connectors.mail.smtp_send import SmtpSettings
-from flows.secrets import signing_key
+from flows.secrets import resolve_secret, signing_key
 from flows.workspace import Workspace, config_error
 from kizuna.errors import ConfigError
 from warehouse.activation.grammar import Cond, parse_segments
@@ -50,13 +49,9 @@ class SentFolder(_M):
     mailbox: str = "Sent"
 
     def connect(self) -> imaplib.IMAP4:
-        password = os.environ.get(self.password_env)
-        if password is None:
-            raise ConfigError(
-                f"environment variable {self.password_env} is not set",
-                field="outbound.channels.*.sent_folder.password_env",
-                fix=f"export {self.password_env}=… before running",
-            )
+        password = resolve_secret(
+            self.password_env, field="outbound.channels.*.sent_folder.password_env"
+        ).get_secret_value()
         if self.security == "ssl":
             conn: imaplib.IMAP4 = imaplib.IMAP4_SSL(self.host, self.port, timeout=30)
         else:
@@ -118,26 +113,16 @@ class ChannelConfig(_M):
 
     def secret(self, env: str | None, field: str) -> SecretStr:
         """A secret from the environment variable the file names; ConfigError when unset."""
-        value = os.environ.get(env) if env else None
-        if value is None:
+        if not env:
             raise ConfigError(
-                f"environment variable {env} is not set",
-                field=f"outbound.channels.*.{field}",
-                fix=f"export {env}=… before running",
+                "no secret named", field=f"outbound.channels.*.{field}", fix="name its variable"
             )
-        return SecretStr(value)
+        return resolve_secret(env, field=f"outbound.channels.*.{field}")
 
     def smtp(self) -> SmtpSettings:
         password = None
         if self.password_env:
-            value = os.environ.get(self.password_env)
-            if value is None:
-                raise ConfigError(
-                    f"environment variable {self.password_env} is not set",
-                    field="outbound.channels.*.password_env",
-                    fix=f"export {self.password_env}=… before running",
-                )
-            password = SecretStr(value)
+            password = resolve_secret(self.password_env, field="outbound.channels.*.password_env")
         assert self.host is not None
         return SmtpSettings(
             host=self.host,

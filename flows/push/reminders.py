@@ -11,6 +11,7 @@ from flows.push.channels import build_channel
 from flows.push.config import push_config
 from flows.push.reminder_run import deliver, evaluate
 from flows.runtime import engine_for
+from flows.settings import workspace_path
 from flows.sync import only_transient
 
 
@@ -39,7 +40,8 @@ def deliver_task(workspace_file: str) -> dict[str, Any]:
 
 
 @flow(name="kizuna-reminders", log_prints=False)
-def reminders_flow(workspace_file: str) -> dict[str, Any]:
+def reminders_flow(workspace_file: str | None = None) -> dict[str, Any]:
+    workspace_file = workspace_path(workspace_file)
     cfg = push_config(load(workspace_file))
     rules = {name: rule_task(workspace_file, name) for name in cfg.reminders.rules}
     return {"rules": rules, "delivery": deliver_task(workspace_file)}

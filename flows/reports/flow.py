@@ -13,6 +13,7 @@ from prefect import flow, task
 
 from flows.config import load
 from flows.reports.run import draft_batch, plan, write_pipeline
+from flows.settings import workspace_path
 from warehouse.upsert import chunks
 
 BATCH = 50
@@ -34,7 +35,7 @@ def draft_task(
 
 @flow(name="kizuna-daily-reports", log_prints=False)
 def daily_reports(
-    workspace_file: str,
+    workspace_file: str | None = None,
     date: str | None = None,
     up_to: str | None = None,
     staff: str | None = None,
@@ -44,6 +45,7 @@ def daily_reports(
     Without a date each rep gets their latest day with activity on or before ``up_to``
     (default today): the draft a rep opens at the end of the day, or the morning after.
     """
+    workspace_file = workspace_path(workspace_file)
     pairs = plan_task(workspace_file, date, up_to, staff)
     rows: list[dict[str, Any]] = []
     for part in chunks(pairs, BATCH):
@@ -67,9 +69,10 @@ def pipeline_task(workspace_file: str, team: str | None = None) -> dict[str, Any
 
 
 @flow(name="kizuna-pipeline-report", log_prints=False)
-def pipeline_report(workspace_file: str, team: str | None = None) -> dict[str, Any]:
+def pipeline_report(workspace_file: str | None = None, team: str | None = None) -> dict[str, Any]:
     """Write ``reports/pipeline.html`` (or one team's page) for managers and put its
     headline figures in the UI."""
+    workspace_file = workspace_path(workspace_file)
     summary = pipeline_task(workspace_file, team)
     from prefect.artifacts import create_table_artifact
 

@@ -162,7 +162,7 @@ def test_missing_secret_names_the_variable_not_a_value(
     from kizuna.errors import ConfigError
 
     monkeypatch.delenv("KZ_NOT_SET_ANYWHERE", raising=False)
-    monkeypatch.setattr("flows.secrets._from_prefect_block", lambda name: None)
+    monkeypatch.setattr("flows.secrets.block_value", lambda name: None)
     ws = Workspace(company=Company(name="x", domains=["ourco.co.jp"]), path=tmp_path / "k.yaml")
     cfg = source_gmail.Config(accounts=[OK_BOX], service_account_key_env="KZ_NOT_SET_ANYWHERE")
     spec: Any = source_gmail.streams("gmail", cfg, ws)[0]

@@ -1,0 +1,6 @@
+"""Running flows for operations: on a Prefect server when one is configured, here without one
+(the fast CLI, history in the warehouse), the Prefect server ``kizuna serve`` starts, one flow
+run per source on a work pool, and the events automations listen to.
+"""
+
+__all__ = ["events", "fanout", "launch", "local", "server"]
