@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -51,3 +52,16 @@ def dispose_engines() -> None:
     for eng in _engines.values():
         eng.dispose()
     _engines.clear()
+
+
+def table_artifact(key: str, table: list[dict[str, Any]], description: str) -> None:
+    """A table in the Prefect UI for this flow run; nothing when there is no Prefect run
+    (the CLI's in-process runs, ``flows.ops.local``): there is no UI to show it in, and
+    creating one would boot a temporary Prefect server."""
+    from prefect.context import FlowRunContext, TaskRunContext
+
+    if FlowRunContext.get() is None and TaskRunContext.get() is None:
+        return
+    from prefect.artifacts import create_table_artifact
+
+    create_table_artifact(key=key, table=table, description=description)

@@ -16,7 +16,7 @@ from flows import progress
 from flows.budget import share_budgets
 from flows.config import load
 from flows.engine import run_stream
-from flows.runtime import engine_for
+from flows.runtime import engine_for, table_artifact
 from flows.settings import workspace_path
 from flows.sources import registry
 from kizuna.errors import LeaseHeld, TransientError
@@ -193,8 +193,6 @@ def sync_workspace(
 
 def _artifact(results: list[dict[str, Any]]) -> None:
     """A table in the Prefect UI of what each stream did (counts only, never payloads)."""
-    from prefect.artifacts import create_table_artifact
-
     cols = (
         "connector",
         "stream",
@@ -207,7 +205,7 @@ def _artifact(results: list[dict[str, Any]]) -> None:
         "error",
         "skipped",
     )
-    create_table_artifact(
+    table_artifact(
         key="kizuna-sync-summary",
         table=[{c: r.get(c, "") for c in cols} for r in results],
         description="Rows per stream for this sync run.",

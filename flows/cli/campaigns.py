@@ -282,16 +282,17 @@ def _in_prefect(workspace: Path, fn: Callable[[str], T]) -> T:
 
     ws = config.load(workspace)
     quiet_prefect(ws.root / ".kizuna" / "prefect")
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
-
-    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-        return fn(str(ws.path))
+    return fn(str(ws.path))
 
 
 def _real_run(workspace_file: str, name: str) -> dict[str, Any]:
+    from flows import config
+    from flows.ops.launch import run_flow
     from flows.push.campaigns import run_campaign
 
-    return run_campaign(workspace_file, name)
+    wh = config.load(workspace_file).warehouse_url
+    result: dict[str, Any] = run_flow(run_campaign, wh, workspace_file=workspace_file, name=name)
+    return result
 
 
 @reminders_app.command("run")
@@ -299,9 +300,14 @@ def reminders_run(workspace: WorkspaceOpt = Path("kizuna.yaml")) -> None:
     """Evaluate every rule now; notify owners of new reminders, resolve cleared ones."""
 
     def go(f: str) -> dict[str, Any]:
+        from flows import config
+        from flows.ops.launch import run_flow
         from flows.push.reminders import reminders_flow
 
-        return reminders_flow(f)
+        out: dict[str, Any] = run_flow(
+            reminders_flow, config.load(f).warehouse_url, workspace_file=f
+        )
+        return out
 
     result = guard(lambda: _in_prefect(workspace, go))
     table = Table("rule", "opened", "resolved")

@@ -296,12 +296,10 @@ def identity_resolve(
         err_console.print(f"[bold red]error:[/] {esc(exc)}", soft_wrap=True)
         raise typer.Exit(2) from None
     quiet_prefect(ws.root / ".kizuna" / "prefect")
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
-
     from flows.identity.resolve import resolve
+    from flows.ops.launch import run_flow
 
-    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-        result = resolve(str(ws.path), full)
+    result = run_flow(resolve, ws.warehouse_url, workspace_file=str(ws.path), full=full)
     tab = Table(title=f"Identity resolution ({result['mode']})", title_justify="left")
     tab.add_column("measure")
     tab.add_column("value", justify="right")

@@ -122,7 +122,9 @@ def sync(
 
 
 def run_sync(workspace_file: Path, sources: list[str] | None) -> bool:
-    """Run the sync flow with progress bars, then print the run's summary."""
+    """Run the sync flow with progress bars, then print the run's summary.
+
+    On the Prefect server in ``PREFECT_API_URL`` when it answers, else in this process."""
     from flows.runtime import quiet_prefect
 
     quiet_prefect(workspace_file.parent / ".kizuna" / "prefect")
@@ -136,12 +138,18 @@ def run_sync(workspace_file: Path, sources: list[str] | None) -> bool:
     with summary.progress_bars(console) as reporter, summary.stream_errors_once(DEBUG["on"]):
         set_reporter(reporter)
         try:
-            from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
-
+            from flows import config
+            from flows.ops.launch import run_flow
             from flows.sync import StreamsFailed, sync_workspace
 
-            with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-                sync_workspace(str(workspace_file), sources, run_id)
+            ws = config.load(workspace_file)
+            run_flow(
+                sync_workspace,
+                ws.warehouse_url,
+                workspace_file=str(workspace_file),
+                sources=sources,
+                run_id=run_id,
+            )
         except StreamsFailed as exc:
             ok = False  # each failed stream is listed once, with its reason, below
             failed = exc.errors
@@ -293,6 +301,27 @@ def serve(workspace: WorkspaceOpt = Path("kizuna.yaml")) -> None:
 
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
+
+
+deployments_app = typer.Typer(
+    help="The deployments of `deployments/table.py`: `kizuna serve` and the work-pool file.",
+    no_args_is_help=True,
+)
+app.add_typer(deployments_app, name="deployments")
+
+
+@deployments_app.command("write")
+def deployments_write(
+    path: Annotated[
+        Path | None, typer.Argument(help="Where to write it (default: deployments/prefect.yaml).")
+    ] = None,
+    time_zone: Annotated[str, typer.Option(help="Time zone of the cron schedules.")] = "Asia/Tokyo",
+) -> None:
+    """Write `prefect.yaml` for `prefect deploy --all` from the deployment table."""
+    from deployments.prefect_yaml import PATH, write
+
+    out = write(path or PATH, time_zone)
+    console.print(f"Wrote [bold]{escape(str(out))}[/]: `prefect deploy --all --prefect-file {out}`")
 
 
 from flows.cli.identity import customer_app, identity_app, review_app  # noqa: E402

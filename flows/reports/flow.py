@@ -13,6 +13,7 @@ from prefect import flow, task
 
 from flows.config import load
 from flows.reports.run import draft_batch, plan, write_pipeline
+from flows.runtime import table_artifact
 from flows.settings import workspace_path
 from warehouse.upsert import chunks
 
@@ -74,9 +75,7 @@ def pipeline_report(workspace_file: str | None = None, team: str | None = None) 
     headline figures in the UI."""
     workspace_file = workspace_path(workspace_file)
     summary = pipeline_task(workspace_file, team)
-    from prefect.artifacts import create_table_artifact
-
-    create_table_artifact(
+    table_artifact(
         key="kizuna-pipeline",
         table=[summary],
         description="Pipeline headline figures (amounts in JPY).",
@@ -86,9 +85,7 @@ def pipeline_report(workspace_file: str | None = None, team: str | None = None) 
 
 def _artifact(rows: list[dict[str, Any]]) -> None:
     """Counts per rep only: subjects and customer names stay in the reports themselves."""
-    from prefect.artifacts import create_table_artifact
-
-    create_table_artifact(
+    table_artifact(
         key="kizuna-daily-reports",
         table=rows or [{"staff": "", "date": "", "status": "no activity"}],
         description="日報 drafted in this run (one row per rep).",

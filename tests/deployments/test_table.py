@@ -1,0 +1,48 @@
+"""The deployment table: prefect.yaml is generated from it, serve and pool names never clash."""
+
+from __future__ import annotations
+
+import importlib
+
+import yaml
+
+from deployments import prefect_yaml
+from deployments.table import TABLE, for_target
+
+
+def test_checked_in_prefect_yaml_is_the_generated_one() -> None:
+    assert prefect_yaml.PATH.read_text(encoding="utf-8") == prefect_yaml.render(), (
+        "deployments/prefect.yaml is stale: run `kizuna deployments write`"
+    )
+
+
+def test_every_entrypoint_is_an_installed_flow_with_the_named_flow_name() -> None:
+    from prefect import Flow
+
+    for d in TABLE:
+        module, attr = d.entrypoint.rsplit(".", 1)
+        flow = getattr(importlib.import_module(module), attr)
+        assert isinstance(flow, Flow) and flow.name == d.flow_name, d
+        # The workspace comes from the worker when the deployment does not pass it.
+        assert flow.parameters.properties["workspace_file"].get("default") is None
+
+
+def test_both_targets_have_all_five_flows_under_distinct_names() -> None:
+    five = {"sync-all", "reminders", "campaigns", "daily-reports", "pipeline-report"}
+    for target in ("serve", "pool"):
+        assert five <= {d.name for d in for_target(target)}
+    serve = {(d.flow_name, d.name_for("serve")) for d in for_target("serve")}
+    pool = {(d.flow_name, d.name_for("pool")) for d in for_target("pool")}
+    assert not serve & pool
+
+
+def test_prefect_yaml_reads_the_workspace_on_the_worker_and_needs_no_pull_step() -> None:
+    doc = yaml.safe_load(prefect_yaml.render())
+    assert doc["pull"] == []
+    text = prefect_yaml.render()
+    assert "{{ $" not in text  # nothing filled in on the deploying machine
+    assert "KIZUNA_HOME" not in text
+    for d in doc["deployments"]:
+        assert "workspace_file" not in d["parameters"]
+        env = d["work_pool"]["job_variables"]["env"]
+        assert env["KIZUNA_WAREHOUSE_SECRET"] == prefect_yaml.WAREHOUSE_SECRET
