@@ -1,0 +1,82 @@
+"""``kizuna serve`` schedules for real: its own Prefect server, a run planned and executed."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import respx
+
+from flows.ops import server
+from kizuna.errors import ConfigError
+
+
+@pytest.mark.slow
+def test_serve_creates_and_executes_a_scheduled_run_within_two_minutes(tmp_path: Path) -> None:
+    from flows.demo.generate import generate
+
+    ws_file = generate(tmp_path / "demo", messages=20, seed=3)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "KIZUNA_"))}
+    env.update(KIZUNA_SCHEDULES='{"sync-all": "* * * * *"}', KIZUNA_SERVE_PORT="0")
+    out = tmp_path / "serve.out"
+    started = time.monotonic()
+    with out.open("wb") as fh:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "flows.cli.main", "serve", "-w", str(ws_file)],
+            env=env,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        done = 0
+        while time.monotonic() - started < 120 and proc.poll() is None and not done:
+            time.sleep(2)
+            done = _completed_syncs(ws_file.parent / "kizuna.db")
+        assert done, f"no scheduled sync ran in 120 s:\n{out.read_text()[-3000:]}"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    text = out.read_text()
+    assert "Traceback" not in text, text[-3000:]
+    url = re.search(r"on (http://127\.0\.0\.1:\d+/api)", text)
+    assert url, text
+    assert not server.healthy(url.group(1)), "the Prefect server outlived `kizuna serve`"
+
+
+def _completed_syncs(db: Path) -> int:
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(db) as conn:
+            (n,) = conn.execute("select count(*) from sync_run where status='completed'").fetchone()
+    except sqlite3.Error:  # not migrated yet
+        return 0
+    return int(n)
+
+
+@respx.mock
+def test_a_server_without_a_scheduler_is_refused_with_the_fix() -> None:
+    url = "http://prefect.internal:4200/api"
+    respx.get(f"{url}/health").mock(return_value=httpx.Response(200, json=True))
+    settings = {"server": {"services": {"scheduler": {"enabled": False}}}}
+    respx.get(f"{url}/admin/settings").mock(return_value=httpx.Response(200, json=settings))
+    with pytest.raises(ConfigError) as info:
+        server.require_scheduler(url)
+    assert "no scheduler" in str(info.value) and "unset PREFECT_API_URL" in str(info.value)
+    settings["server"]["services"]["scheduler"]["enabled"] = True
+    respx.get(f"{url}/admin/settings").mock(return_value=httpx.Response(200, json=settings))
+    server.require_scheduler(url)
+
+
+def test_an_unreachable_server_is_refused_with_the_fix() -> None:
+    with pytest.raises(ConfigError) as info:
+        server.require_scheduler(f"http://127.0.0.1:{server.free_port()}/api")
+    assert "no Prefect server answers" in str(info.value)
