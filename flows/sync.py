@@ -16,6 +16,7 @@ from flows import progress
 from flows.budget import share_budgets
 from flows.config import load
 from flows.engine import run_stream
+from flows.ops import events
 from flows.runtime import engine_for, table_artifact
 from flows.settings import workspace_path
 from flows.sources import registry
@@ -175,6 +176,7 @@ def sync_workspace(
             failures.append((f"{name}/{stream}", exc))
             results.append({"connector": name, "stream": stream, "error": str(exc)})
     _artifact(results)
+    events.after_sync(results)
     # Identity resolution (flows/identity/resolve.py): link the people these streams changed.
     from flows.identity.resolve import has_people
     from flows.identity.resolve import resolve as resolve_flow

@@ -14,6 +14,7 @@ from prefect import flow, get_run_logger, task
 
 from flows.config import load
 from flows.identity.config import settings_for
+from flows.ops import events
 from flows.runtime import engine_for
 from warehouse import lease
 from warehouse.db import write_transaction
@@ -140,6 +141,7 @@ def _resolve(workspace_file: str, full: bool) -> dict[str, Any]:
         result["reviews"],
         result["clusters_changed"],
     )
+    events.after_resolve(result)
     return result
 
 

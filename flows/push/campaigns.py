@@ -15,6 +15,7 @@ from croniter import croniter
 from prefect import flow, get_run_logger, task
 
 from flows.config import load
+from flows.ops import events
 from flows.push.campaign_run import approved_plan, open_batches, plan
 from flows.push.campaign_send import campaign_lease, send_batch
 from flows.push.channels import build_channel
@@ -110,6 +111,7 @@ def _send(workspace_file: str, name: str) -> dict[str, Any]:
             for k, v in got.items():
                 totals[k] = totals.get(k, 0) + v
     logger.info("campaign %s plan %s: %s", name, plan_id, totals)
+    events.after_campaign(name, totals)
     return {"plan_id": plan_id, "outcomes": totals}
 
 
