@@ -227,7 +227,17 @@ def demo(
     """Generate a sample company and run it end to end: sync, campaign, reminders, reports."""
     import shutil
 
-    from flows.demo.generate import generate
+    try:
+        from flows.demo.generate import generate
+    except ModuleNotFoundError as exc:
+        if exc.name != "faker":
+            raise
+        raise _fail(
+            ConfigError(
+                "the demo generates its data with Faker, which is not installed",
+                fix="pip install 'kizuna[demo]' (from a checkout: pip install -e '.[demo]')",
+            )
+        ) from None
 
     if fresh and directory.exists():
         shutil.rmtree(directory)
@@ -317,11 +327,12 @@ def deployments_write(
     ] = None,
     time_zone: Annotated[str, typer.Option(help="Time zone of the cron schedules.")] = "Asia/Tokyo",
 ) -> None:
-    """Write `prefect.yaml` for `prefect deploy --all` from the deployment table."""
+    """Write `prefect.yaml` (process pool) and `kubernetes.yaml` from the deployment table."""
     from deployments.prefect_yaml import PATH, write
 
-    out = write(path or PATH, time_zone)
-    console.print(f"Wrote [bold]{escape(str(out))}[/]: `prefect deploy --all --prefect-file {out}`")
+    for out in write(path or PATH, time_zone):
+        console.print(f"Wrote [bold]{escape(str(out))}[/]")
+    console.print("Then: `prefect deploy --all --prefect-file <file>` (README, Past one machine)")
 
 
 from flows.cli.identity import customer_app, identity_app, review_app  # noqa: E402

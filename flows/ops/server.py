@@ -71,16 +71,19 @@ def free_port() -> int:
 
 
 @contextmanager
-def started(home: Path, port: int, database_url: str | None = None) -> Iterator[str]:
-    """A ``prefect server start`` on loopback with its services (the scheduler among them),
-    for as long as the block runs; yields its API URL. Its log is ``home/server.log``."""
+def started(
+    home: Path, port: int, database_url: str | None = None, scheduler: bool = True
+) -> Iterator[str]:
+    """A ``prefect server start`` on loopback with its services (the scheduler among them
+    unless ``scheduler`` is False), for as long as the block runs; yields its API URL. Its
+    log is ``home/server.log``."""
     home.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     env = dict(os.environ)
     env.pop("PREFECT_API_URL", None)
     env.update(
         PREFECT_HOME=str(home),
-        PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED="true",
+        PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED=str(scheduler).lower(),
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
     )
     if database_url:

@@ -14,6 +14,15 @@ def test_checked_in_prefect_yaml_is_the_generated_one() -> None:
     assert prefect_yaml.PATH.read_text(encoding="utf-8") == prefect_yaml.render(), (
         "deployments/prefect.yaml is stale: run `kizuna deployments write`"
     )
+    k8s = prefect_yaml.K8S_PATH.read_text(encoding="utf-8")
+    assert k8s == prefect_yaml.render(kind="kubernetes"), "run `kizuna deployments write`"
+    doc = yaml.safe_load(k8s)
+    assert [d["work_pool"]["job_variables"]["image"] for d in doc["deployments"]] == [
+        "{{ build-image.image }}"
+    ] * len(doc["deployments"])
+    assert doc["build"][0]["prefect_docker.deployments.steps.build_docker_image"]["dockerfile"] == (
+        "deployments/Dockerfile"
+    )
 
 
 def test_every_entrypoint_is_an_installed_flow_with_the_named_flow_name() -> None:

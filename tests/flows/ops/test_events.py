@@ -40,10 +40,16 @@ def test_each_failed_or_quarantining_stream_is_an_event(
 
     run()
     assert sent == [
-        {"event": "kizuna.stream.failed", "resource": "kizuna.stream.crm.Contact",
-         "error": "401 token revoked"},
-        {"event": "kizuna.stream.quarantined", "resource": "kizuna.stream.files.customers",
-         "quarantined": 3},
+        {
+            "event": "kizuna.stream.failed",
+            "resource": "kizuna.stream.crm.Contact",
+            "error": "401 token revoked",
+        },
+        {
+            "event": "kizuna.stream.quarantined",
+            "resource": "kizuna.stream.files.customers",
+            "quarantined": 3,
+        },
         {"event": "kizuna.review.pending", "resource": "kizuna.identity", "reviews": 12},
         {"event": "kizuna.campaign.held", "resource": "kizuna.campaign.seminar", "held": 2},
     ]
