@@ -122,3 +122,38 @@ def _long_enough(key: bytes, what: str, file: str, field: str) -> bytes:
             ),
         )
     return key
+
+
+def is_loopback(host: str) -> bool:
+    """This machine: credentials sent here never cross a network."""
+    import ipaddress
+
+    name = host.strip().strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def require_tls(url: str) -> str:
+    """``url`` if it is https (or plain http to this machine); ValueError naming the fix."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme == "https" or (parts.scheme == "http" and is_loopback(parts.hostname or "")):
+        return url
+    raise ValueError(
+        f"{url!r} would send credentials in clear text; use an https:// URL "
+        "(plain http is allowed only for a server on this machine)"
+    )
+
+
+def require_tls_host(host: str, security: str) -> None:
+    """A mail server's ``security: none`` is refused unless the server is on this machine."""
+    if security == "none" and not is_loopback(host):
+        raise ValueError(
+            "security: none would send the password in clear text; use ssl or starttls "
+            "(none is allowed only for a server on this machine)"
+        )

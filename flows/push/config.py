@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from connectors.mail.smtp_send import SmtpSettings
-from flows.secrets import resolve_secret, signing_key
+from flows.secrets import require_tls_host, resolve_secret, signing_key
 from flows.workspace import Workspace, config_error
 from kizuna.errors import ConfigError
 from warehouse.activation.grammar import Cond, parse_segments
@@ -93,6 +93,10 @@ class ChannelConfig(_M):
     def _smtp_needs_host(self) -> ChannelConfig:
         if self.type == "smtp" and not self.host:
             raise ValueError("an smtp channel needs `host:`")
+        if self.type == "smtp" and self.host:
+            require_tls_host(self.host, self.security)
+        if self.sent_folder is not None:
+            require_tls_host(self.sent_folder.host, self.sent_folder.security)
         if self.type == "slack" and not self.webhook_env:
             raise ValueError("a slack channel needs `webhook_env:` (the variable holding its URL)")
         if self.type == "m365":

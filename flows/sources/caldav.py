@@ -26,12 +26,12 @@ from typing import Any, Literal
 from urllib.parse import urljoin
 from zoneinfo import ZoneInfo
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from connectors.calendar.caldav_sync import CaldavCursor, read_calendar
 from connectors.page import Cursor, Page
 from flows.engine import StreamSpec, config_fingerprint
-from flows.secrets import resolve_secret
+from flows.secrets import require_tls, resolve_secret
 from flows.sources.common import calendar_window
 from flows.workspace import SourceConfig, Workspace
 from mappings.calendar.events import events_to_activities
@@ -50,6 +50,11 @@ class Config(SourceConfig):
     use_sync: bool = True
     """Use RFC 6578 sync-collection; false forces the ctag/etag diff."""
     page_size: int = Field(default=100, ge=1, le=1000)
+
+    @field_validator("url")
+    @classmethod
+    def _tls(cls, v: str) -> str:
+        return require_tls(v)
 
 
 def window_for(cfg: Config, today: date, stored: tuple[str, str] | None) -> tuple[str, str]:

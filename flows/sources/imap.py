@@ -33,14 +33,12 @@ from pydantic import Field, model_validator
 from connectors.mail.imap import ImapAccount, ImapCursor, open_client, raw_source_id, read_folder
 from connectors.page import Cursor, Page
 from flows.engine import StreamSpec, config_fingerprint
-from flows.secrets import resolve_secret
+from flows.secrets import require_tls_host, resolve_secret
 from flows.sources.mail_privacy import privacy_filter
 from flows.workspace import SourceConfig, Workspace
 from mappings.mail.message import parse_message
 from mappings.mail.privacy import PrivacyConfig
 from warehouse import records as r
-
-LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
 
 class Config(SourceConfig):
@@ -61,11 +59,7 @@ class Config(SourceConfig):
 
     @model_validator(mode="after")
     def _no_plaintext_over_a_network(self) -> Config:
-        if self.security == "none" and self.host not in LOOPBACK:
-            raise ValueError(
-                "security: none would send the password in clear text; use ssl or starttls "
-                "(none is allowed only for a server on this machine)"
-            )
+        require_tls_host(self.host, self.security)
         return self
 
 

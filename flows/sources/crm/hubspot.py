@@ -19,7 +19,7 @@ from functools import partial
 from typing import Any, Literal
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from connectors.crm import hubspot as hs
 from connectors.crm import hubspot_write
@@ -27,7 +27,7 @@ from connectors.crm.write import WriteResult
 from connectors.page import Cursor, Page
 from connectors.throttle import TokenBucket
 from flows.engine import StreamSpec, config_fingerprint
-from flows.secrets import resolve_secret
+from flows.secrets import require_tls, resolve_secret
 from flows.sources.crm.common import LazyClient, apply_mapper, map_options
 from flows.sources.crm.writeback import WritebackTarget
 from flows.workspace import SourceConfig, Workspace
@@ -57,6 +57,11 @@ class Config(SourceConfig):
     writeback: dict[str, WritebackTarget] = Field(default_factory=dict)
     """Object type → unified columns written back to it (see ``flows.sources.crm.writeback``)."""
     currency: str = Field(default="JPY", min_length=3, max_length=3)
+
+    @field_validator("base_url")
+    @classmethod
+    def _tls(cls, v: str) -> str:
+        return require_tls(v)
 
 
 def streams(
