@@ -36,9 +36,16 @@ def test_serve_creates_and_executes_a_scheduled_run_within_two_minutes(tmp_path:
             stderr=subprocess.STDOUT,
         )
     try:
+        # Two minutes from the moment `serve` serves (its Prefect server's start-up before
+        # that takes 10-60 s on this shared machine), within four in all.
+        serving = None
         done = 0
-        while time.monotonic() - started < 120 and proc.poll() is None and not done:
+        while proc.poll() is None and not done and time.monotonic() - started < 240:
             time.sleep(2)
+            if serving is None and "Serving Kizuna schedules" in out.read_text():
+                serving = time.monotonic()
+            if serving is not None and time.monotonic() - serving > 120:
+                break
             done = _completed_syncs(ws_file.parent / "kizuna.db")
         assert done, f"no scheduled sync ran in 120 s:\n{out.read_text()[-3000:]}"
     finally:
