@@ -331,7 +331,7 @@ def deployments_write(
     from deployments.prefect_yaml import PATH, write
 
     for out in write(path or PATH, time_zone):
-        console.print(f"Wrote [bold]{escape(str(out))}[/]")
+        console.print(f"Wrote [bold]{esc(str(out))}[/]")
     console.print("Then: `prefect deploy --all --prefect-file <file>` (README, Past one machine)")
 
 
