@@ -23,6 +23,7 @@ from prefect import Flow, Task
 from prefect.logging import disable_run_logger
 from prefect.states import Failed
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from warehouse import runs
 
@@ -139,14 +140,20 @@ _inline_saved: dict[tuple[type, str], Any] = {}
 def run(flow: Flow[Any, Any], engine: Engine, params: dict[str, Any]) -> Any:
     """Run ``flow`` here, its run kept in the warehouse's ``flow_run`` table."""
     run_id = str(params.get("run_id") or uuid.uuid4())
-    runs.start(engine, run_id, flow.name, {k: _plain(v) for k, v in params.items()})
+    try:
+        runs.start(engine, run_id, flow.name, {k: _plain(v) for k, v in params.items()})
+        kept = True
+    except SQLAlchemyError:  # a warehouse we cannot write to: the flow itself says why
+        kept = False
     try:
         with inline():
             result = flow.fn(**params)
     except BaseException as exc:
-        runs.finish(engine, run_id, error=f"{type(exc).__name__}: {exc}")
+        if kept:
+            runs.finish(engine, run_id, error=f"{type(exc).__name__}: {exc}")
         raise
-    runs.finish(engine, run_id)
+    if kept:
+        runs.finish(engine, run_id)
     return result
 
 

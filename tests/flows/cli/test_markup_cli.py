@@ -141,6 +141,7 @@ def test_every_command_prints_data_as_text(
         "campaigns status": ["campaigns", "status", "news", *w],
         "export customers": ["export", "customers", *w],
         "export organizations": ["export", "organizations", *w],
+        "deployments write": ["deployments", "write", str(tmp_path / "prefect.yaml")],
     }
     assert _commands() - set(SKIP) == set(runs), "add the new command to this walk"
     shown_by = {"status", "customer show", "segments preview", "campaigns run"}
