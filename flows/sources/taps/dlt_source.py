@@ -15,13 +15,13 @@ import importlib
 from collections.abc import Iterator
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from connectors.page import Cursor, Page
 from connectors.taps import dlt_source as conn
 from flows.engine import StreamSpec, config_fingerprint
 from flows.secrets import resolve_secret
-from flows.sources.spreadsheet import Target
+from flows.sources.taps.records import MappedStream, record_key
 from flows.workspace import SourceConfig, Workspace
 from kizuna.errors import BadRecord, ConfigError
 from mappings.spreadsheet import nested
@@ -44,15 +44,6 @@ TEMPLATE = """\
 """
 
 
-class Resource(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    key: list[str] | None = None
-    """Fields naming a record; by default the resource's ``primary_key`` hint."""
-    columns: dict[str, Target] = Field(default_factory=dict)
-    """Dotted path into the record → unified field, as for spreadsheets."""
-
-
 class Config(SourceConfig):
     type: Literal["dlt"] = "dlt"
     source: str = Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
@@ -60,7 +51,7 @@ class Config(SourceConfig):
     args: dict[str, Any] = Field(default_factory=dict)
     secret_args: dict[str, str] = Field(default_factory=dict)
     """Argument → secret name (environment variable or Prefect Secret block)."""
-    resources: dict[str, Resource] = Field(min_length=1)
+    resources: dict[str, MappedStream] = Field(min_length=1)
     """The resources to read and how each maps; others are not read."""
     stream: str = Field(default="dlt", min_length=1)
     page_size: int = Field(default=1000, ge=1, le=50_000)
@@ -113,11 +104,8 @@ def streams(name: str, cfg: Config, ws: Workspace) -> list[StreamSpec]:
         return conn.pages(make, start, keep=frozenset(cfg.resources), page_size=cfg.page_size)
 
     def key_of(raw: dict[str, Any]) -> str:
-        res, record = raw["resource"], raw["record"]
-        fields = keys.get(res) or []
-        if not fields or any(record.get(f) in (None, "") for f in fields):
-            raise BadRecord(f"{res}: record without its key {fields or '(no primary_key)'}")
-        return f"{res}:" + "|".join(str(record[f]) for f in fields)
+        res = raw["resource"]
+        return record_key(res, raw["record"], keys.get(res) or [], "(no primary_key)")
 
     def source_id(raw: dict[str, Any]) -> str:
         try:

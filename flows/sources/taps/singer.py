@@ -17,13 +17,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from connectors.page import Cursor, Page
 from connectors.taps import singer as conn
 from flows.engine import StreamSpec, config_fingerprint
 from flows.secrets import resolve_secret
-from flows.sources.spreadsheet import Target
+from flows.sources.taps.records import MappedStream, record_key
 from flows.workspace import SourceConfig, Workspace
 from kizuna.errors import BadRecord, ConfigError
 from mappings.spreadsheet import nested
@@ -46,15 +46,6 @@ TEMPLATE = """\
 """
 
 
-class TapStream(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    key: list[str] | None = None
-    """Fields naming a record; by default the SCHEMA message's ``key_properties``."""
-    columns: dict[str, Target] = Field(default_factory=dict)
-    """Dotted path into the record → unified field, as for spreadsheets."""
-
-
 class Config(SourceConfig):
     type: Literal["singer"] = "singer"
     command: list[str] = Field(min_length=1)
@@ -65,7 +56,7 @@ class Config(SourceConfig):
     """Tap config key → the secret's name (environment variable or Prefect Secret block)."""
     catalog: str | None = None
     catalog_flag: Literal["--catalog", "--properties"] = "--catalog"
-    streams: dict[str, TapStream] = Field(min_length=1)
+    streams: dict[str, MappedStream] = Field(min_length=1)
     """The tap streams to keep and how each maps; records of other streams are dropped."""
     stream: str = Field(default="tap", min_length=1)
     page_size: int = Field(default=1000, ge=1, le=50_000)
@@ -121,11 +112,9 @@ def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
 
 
 def _source_id(raw: dict[str, Any], keys: dict[str, list[str] | None]) -> str:
-    stream, record = raw["stream"], raw["record"]
+    stream = raw["stream"]
     fields = keys.get(stream) or raw.get("key") or []
-    if not fields or any(record.get(f) in (None, "") for f in fields):
-        raise BadRecord(f"{stream}: record without its key {fields or '(no key_properties)'}")
-    return f"{stream}:" + "|".join(str(record[f]) for f in fields)
+    return record_key(stream, raw["record"], fields, "(no key_properties)")
 
 
 def streams(name: str, cfg: Config, ws: Workspace) -> list[StreamSpec]:
