@@ -52,10 +52,35 @@ def test_serve_creates_and_executes_a_scheduled_run_within_two_minutes(tmp_path:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
     text = out.read_text()
-    assert "Traceback" not in text, text[-3000:]
+    assert "Traceback" not in _without_stop_in_finalizers(text), text[-3000:]
     url = re.search(r"on (http://127\.0\.0\.1:\d+/api)", text)
     assert url, text
     assert not server.healthy(url.group(1)), "the Prefect server outlived `kizuna serve`"
+
+
+def _without_stop_in_finalizers(text: str) -> str:
+    """The output without Python's report of the stop signal landing inside a finalizer.
+
+    A scheduled run may be in flight when the test stops `serve`: Prefect turns SIGTERM into
+    ``TerminationSignal`` in that run's process, and when the signal arrives while a ``__del__``
+    runs, Python prints "Exception ignored in …" with the traceback. That is the stop itself,
+    not a fault of `serve`; any other traceback still fails the test.
+    """
+    out: list[str] = []
+    block: list[str] = []
+    for line in text.splitlines(keepends=True):
+        if line.startswith("Exception ignored in"):
+            out += block
+            block = [line]
+        elif block and line.startswith("prefect.exceptions.TerminationSignal"):
+            block = []  # the stop inside a finalizer: dropped
+        elif block and (line.startswith(("Traceback", " ", "\t")) or not line.strip()):
+            block.append(line)
+        else:
+            out += block
+            block = []
+            out.append(line)
+    return "".join(out + block)
 
 
 def _completed_syncs(db: Path) -> int:
