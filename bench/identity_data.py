@@ -64,7 +64,6 @@ def febrl(n: int) -> tuple[list[r.Person], set[tuple[str, str]]]:
 # ---------------------------------------------------------------------------------------
 
 
-
 def _kata_to_half(s: str) -> str:
     import unicodedata
 

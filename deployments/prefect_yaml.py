@@ -63,9 +63,7 @@ def document(time_zone: str = "Asia/Tokyo", kind: str = "process") -> dict[str, 
         }
         if d.concurrency_limit is not None:
             entry["concurrency_limit"] = d.concurrency_limit
-        entry["schedules"] = (
-            [{"cron": d.cron, "timezone": time_zone}] if d.cron is not None else []
-        )
+        entry["schedules"] = [{"cron": d.cron, "timezone": time_zone}] if d.cron is not None else []
         deployments.append(entry)
     doc: dict[str, Any] = {"name": "kizuna", "prefect-version": "3.9.1"}
     if k8s:
@@ -96,9 +94,7 @@ def document(time_zone: str = "Asia/Tokyo", kind: str = "process") -> dict[str, 
 
 
 def render(time_zone: str = "Asia/Tokyo", kind: str = "process") -> str:
-    body = yaml.safe_dump(
-        document(time_zone, kind), allow_unicode=True, sort_keys=False, width=100
-    )
+    body = yaml.safe_dump(document(time_zone, kind), allow_unicode=True, sort_keys=False, width=100)
     return (K8S_HEADER if kind == "kubernetes" else HEADER) + body
 
 

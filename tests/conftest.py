@@ -155,6 +155,7 @@ def prefect_harness() -> Iterator[None]:
     ):
         yield
 
+
 # Real servers (Dovecot, Radicale) for connector tests; session-wide, see tests/support/servers.py.
 pytest.register_assert_rewrite("tests.support.conformance")
 from tests.support.servers import dovecot_plain, dovecot_server, radicale_server  # noqa: E402, F401

@@ -56,7 +56,9 @@ def test_every_wing_says_what_it_is_for_and_names_its_surface() -> None:
     assert len(wings()) >= 15
     for name, (tree, surface) in wings().items():
         doc = ast.get_docstring(tree)
-        assert doc and len(doc) > 40, f"{name}/__init__.py: say in two or three lines what it is for"
+        assert doc and len(doc) > 40, (
+            f"{name}/__init__.py: say in two or three lines what it is for"
+        )
         assert surface, f"{name}/__init__.py: list the public modules in __all__"
         for mod in surface:
             path = ROOT.joinpath(*name.split("."), mod)

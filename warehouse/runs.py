@@ -42,6 +42,4 @@ def finish(engine: Engine, run_id: str, error: str | None = None) -> None:
 
 def recent(engine: Engine, limit: int = 20) -> Sequence[Row[Any]]:
     with engine.connect() as conn:
-        return conn.execute(
-            select(FlowRun).order_by(FlowRun.started_at.desc()).limit(limit)
-        ).all()
+        return conn.execute(select(FlowRun).order_by(FlowRun.started_at.desc()).limit(limit)).all()

@@ -2,4 +2,13 @@
 shared result types and rules) and ``http`` (one throttled CRM request).
 """
 
-__all__ = ["hubspot", "hubspot_write", "kintone", "kintone_write", "salesforce", "salesforce_auth", "salesforce_write", "write"]
+__all__ = [
+    "hubspot",
+    "hubspot_write",
+    "kintone",
+    "kintone_write",
+    "salesforce",
+    "salesforce_auth",
+    "salesforce_write",
+    "write",
+]

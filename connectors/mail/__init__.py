@@ -2,4 +2,14 @@
 Gmail, Graph, the outbox folder and Slack as send channels; ``compose`` builds the message.
 """
 
-__all__ = ["compose", "gmail", "gmail_send", "graph", "graph_send", "imap", "outbox", "slack_send", "smtp_send"]
+__all__ = [
+    "compose",
+    "gmail",
+    "gmail_send",
+    "graph",
+    "graph_send",
+    "imap",
+    "outbox",
+    "slack_send",
+    "smtp_send",
+]

@@ -229,7 +229,9 @@ def campaigns_run(
     result = guard(lambda: _in_prefect(workspace, lambda f: _real_run(f, name)))
     outcomes = Counter(result.get("outcomes", {}))
     if result.get("plan_id") is None:
-        console.print(f"Campaign [bold]{esc(name)}[/]: another run sent the approved plan meanwhile.")
+        console.print(
+            f"Campaign [bold]{esc(name)}[/]: another run sent the approved plan meanwhile."
+        )
         return
     console.print(f"Campaign [bold]{esc(name)}[/], plan #{result.get('plan_id')}: {dict(outcomes)}")
     if outcomes.get("in_doubt"):

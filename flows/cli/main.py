@@ -371,6 +371,25 @@ from flows.cli.quotes import quote_app  # noqa: E402
 
 app.add_typer(quote_app, name="quote")
 
+from flows.cli.staff.users import serve_web, users_app  # noqa: E402
+
+app.add_typer(users_app, name="users")
+
+
+@app.command()
+def web(
+    workspace: WorkspaceOpt = Path("kizuna.yaml"),
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8765,
+    https_only: Annotated[
+        bool,
+        typer.Option("--https-only", help="Mark the session cookie Secure (behind a TLS proxy)."),
+    ] = False,
+) -> None:
+    """Serve the web app for staff (sign in with an account from `kizuna users add`)."""
+    serve_web(workspace, host, port, https_only)
+
+
 from flows.cli.export import export_app  # noqa: E402
 
 app.add_typer(export_app, name="export")

@@ -50,7 +50,9 @@ def after_sync(results: Iterable[dict[str, Any]]) -> None:
 
 def after_resolve(result: dict[str, Any]) -> None:
     if int(result.get("reviews") or 0) > 0:
-        _emit("kizuna.review.pending", "kizuna.identity", "identity", {"reviews": result["reviews"]})
+        _emit(
+            "kizuna.review.pending", "kizuna.identity", "identity", {"reviews": result["reviews"]}
+        )
 
 
 def after_campaign(name: str, outcomes: dict[str, int]) -> None:

@@ -226,5 +226,3 @@ def open_batches(engine: Engine, plan_id: int, size: int) -> list[list[int]]:
         ledger.start_plan(conn, plan_id, utcnow())
         ids = ledger.open_entry_ids(conn, plan_id)
     return [ids[i : i + size] for i in range(0, len(ids), size)]
-
-

@@ -2,4 +2,15 @@
 engine; ``registry`` names every type. CRM sources live in the ``crm`` sub-wing.
 """
 
-__all__ = ["caldav", "gcal", "gmail", "gpeople", "ics", "imap", "m365", "mail", "registry", "spreadsheet"]
+__all__ = [
+    "caldav",
+    "gcal",
+    "gmail",
+    "gpeople",
+    "ics",
+    "imap",
+    "m365",
+    "mail",
+    "registry",
+    "spreadsheet",
+]

@@ -2,4 +2,14 @@
 suppression, the delivery ledger, and the reminder rules.
 """
 
-__all__ = ["audience", "consent", "grammar", "ledger", "ledger_schema", "reminder_ledger", "reminders", "segment_schema", "segments"]
+__all__ = [
+    "audience",
+    "consent",
+    "grammar",
+    "ledger",
+    "ledger_schema",
+    "reminder_ledger",
+    "reminders",
+    "segment_schema",
+    "segments",
+]

@@ -13,6 +13,7 @@ __all__ = [
     "linkage",
     "matching",
     "normalize",
+    "readings",
     "resolve",
     "schema",
     "survivorship",

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, desc, or_, select, update
+from sqlalchemy import ColumnElement, Connection, desc, or_, select, true, update
 
 from kizuna.errors import KizunaError
 from warehouse import schema as t
@@ -87,8 +87,14 @@ def customer_360(
     rules: survivorship.SurvivorshipRules | None = None,
     activity_limit: int = 10,
     phone_region: str = "JP",
+    activities_where: ColumnElement[bool] | None = None,
+    deals_where: ColumnElement[bool] | None = None,
 ) -> Customer360:
-    """Everything the company knows about one customer, across all its member rows."""
+    """Everything the company knows about one customer, across all its member rows.
+
+    ``activities_where`` and ``deals_where`` narrow the timeline and the deals to what one
+    viewer may see (``warehouse.access.scope``); without them, everything is shown.
+    """
     ids = members(conn, cluster_id)
     cands = survivorship.candidates(conn, ids)
     gold = survivorship.golden(list(cands.values()), rules or survivorship.SurvivorshipRules())
@@ -142,6 +148,7 @@ def customer_360(
             .where(
                 a.id.in_(select(ap.activity_id).where(ap.person_id.in_(ids))),
                 a.deleted_at.is_(None),
+                true() if activities_where is None else activities_where,
             )
             .order_by(desc(a.occurred_at))
             .limit(activity_limit)
@@ -155,7 +162,9 @@ def customer_360(
         dict(r._mapping)
         for r in conn.execute(
             select(d.id, d.name, d.stage, d.amount, d.currency, d.status, d.expected_close)
-            .where(deal_cond, d.deleted_at.is_(None))
+            .where(
+                deal_cond, d.deleted_at.is_(None), true() if deals_where is None else deals_where
+            )
             .order_by(desc(d.updated_at))
             .limit(20)
         )

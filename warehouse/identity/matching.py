@@ -94,8 +94,21 @@ class PersonFeatures:
         n, tk, em, ph, org, dom, dob, addr, pc, ext, *more = json.loads(data)
         tr, corp, legal, snd = (*more, 0, "", "", "")[:4] if more else (0, "", "", "")
         return cls(
-            record_id, n, tuple(tk), tuple(em), tuple(ph), org, dom, dob, addr, pc, ext,
-            bool(tr), corp, legal, snd,
+            record_id,
+            n,
+            tuple(tk),
+            tuple(em),
+            tuple(ph),
+            org,
+            dom,
+            dob,
+            addr,
+            pc,
+            ext,
+            bool(tr),
+            corp,
+            legal,
+            snd,
         )
 
 
@@ -152,7 +165,11 @@ def person_features(
         (d for d in sorted(company_domain(e, settings.free_mail_domains) for e in ems) if d), ""
     )
     phs = sorted(
-        {p for p in (normalize_phone(strip_extension(x), settings.phone_region) for x in phones) if p}
+        {
+            p
+            for p in (normalize_phone(strip_extension(x), settings.phone_region) for x in phones)
+            if p
+        }
     )
     attrs = row.get("attributes") or {}
     bd = row.get("birth_date")

@@ -20,6 +20,7 @@ EMAIL = "taro@acme.example"
 SKIP = {
     "demo": "generates a sample company (covered by tests/flows/demo)",
     "serve": "runs schedules until stopped",
+    "web": "serves pages until stopped (tests/flows/web drive the same app)",
 }
 
 
@@ -143,6 +144,11 @@ def test_every_command_prints_data_as_text(
         "export organizations": ["export", "organizations", *w],
         "deployments write": ["deployments", "write", str(tmp_path / "prefect.yaml")],
         "campaigns decide": ["campaigns", "decide", "news", "999999", "--mark-sent", *w],
+        "users add": ["users", "add", EVIL, "--create", "--name", EVIL, "--password-stdin", *w],
+        "users set-role": ["users", "set-role", EVIL, "rep", *w],
+        "users reset-password": ["users", "reset-password", EVIL, "--password-stdin", *w],
+        "users scope": ["users", "scope", "rep", EVIL, *w],
+        "users list": ["users", "list", *w],
     }
     assert _commands() - set(SKIP) == set(runs), "add the new command to this walk"
     shown_by = {"status", "customer show", "segments preview", "campaigns run"}

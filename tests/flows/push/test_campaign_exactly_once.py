@@ -150,7 +150,14 @@ def test_sigkilled_sender_process_rerun_delivers_exactly_once(
     with smtp_server(sent_dir) as (box, port):
         cfg = bulk_cfg(tmp_path, {"type": "smtp", "host": "127.0.0.1", "port": port}, 100)
         plan(engine, cfg, "bulk")
-        args = [sys.executable, "-m", "tests.support.push_kill_runner", url, search_path, str(tmp_path)]
+        args = [
+            sys.executable,
+            "-m",
+            "tests.support.push_kill_runner",
+            url,
+            search_path,
+            str(tmp_path),
+        ]
         args += [str(port), str(sent_dir)]
         for round_ in range(4):
             # Kill after a random number of further mails reached the server (whatever the

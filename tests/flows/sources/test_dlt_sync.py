@@ -40,7 +40,12 @@ PEOPLE = [
         "name": "田中 次郎",
         "contact": {"email": "jiro@gamma.example"},
     },
-    {"id": 5, "updated": "2026-01-05", "name": "伊藤 五郎", "contact": {"email": "goro@gamma.example"}},
+    {
+        "id": 5,
+        "updated": "2026-01-05",
+        "name": "伊藤 五郎",
+        "contact": {"email": "goro@gamma.example"},
+    },
 ]
 
 

@@ -30,9 +30,7 @@ def upgrade() -> None:
         sa.Column("error", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_flow_run")),
     )
-    op.create_index(
-        "ix_flow_run_flow_started", "flow_run", ["flow", "started_at"], unique=False
-    )
+    op.create_index("ix_flow_run_flow_started", "flow_run", ["flow", "started_at"], unique=False)
 
 
 def downgrade() -> None:
