@@ -11,6 +11,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -195,16 +196,17 @@ def _run_stream(
         result.remapped = state.check_fingerprint(conn, key, spec.fingerprint)
         stored = state.load_cursor(conn, key)
         run_row = state.start_run(conn, key, run_id)
+        seen_at = state.run_started(conn, run_row)
     cursor = spec.cursor_type.model_validate(stored) if stored is not None else None
     try:
         try:
-            _drain(engine, spec, cursor, run_id, run_row, result, progress)
+            _drain(engine, spec, cursor, (run_id, run_row, seen_at), result, progress)
         except ResyncRequired:
             # The source forgot our cursor: start over. Upserts absorb what we already have.
             with write_transaction(engine) as conn:
                 state.reset_cursor(conn, key)
             result.resynced = True
-            _drain(engine, spec, None, run_id, run_row, result, progress)
+            _drain(engine, spec, None, (run_id, run_row, seen_at), result, progress)
     except BaseException as exc:
         with write_transaction(engine) as conn:
             state.finish_run(conn, run_row, "failed", f"{type(exc).__name__}: {exc}"[:2000])
@@ -218,11 +220,13 @@ def _drain(
     engine: Engine,
     spec: StreamSpec,
     cursor: Cursor | None,
-    run_id: str,
-    run_row: int,
+    run: tuple[str, int, datetime],
     result: StreamResult,
     progress: ProgressFn | None,
 ) -> None:
+    """Read pages to the end and write each in its own transaction; ``run`` is (run id,
+    sync_run row, its start: every record this run writes counts as seen then)."""
+    run_id, run_row, seen_at = run
     key = spec.key
     # Ids seen in this pass, ~8 bytes each (a set[str] was ~95 and made memory grow with the
     # input); a digest collision can only delay a deletion or an update by one pass.
@@ -271,6 +275,7 @@ def _drain(
                 quarantined=bad,
                 cursor=page.cursor.model_dump(mode="json"),
                 run_id=run_id,
+                seen_at=seen_at,
             )
             if page.snapshot_end:
                 gone = list(seen.missing(live_source_ids(conn, key)))

@@ -194,6 +194,14 @@ def start_run(conn: Connection, key: StreamKey, run_id: str) -> int:
     return int(result.scalar_one())
 
 
+def run_started(conn: Connection, run_row: int) -> datetime:
+    """When a stream run started (read back, so it is the stored, UTC value)."""
+    started: datetime = conn.execute(
+        select(t.SyncRun.started_at).where(t.SyncRun.id == run_row)
+    ).scalar_one()
+    return started
+
+
 def add_to_run(conn: Connection, run_row: int, counts: dict[str, int]) -> None:
     if not any(counts.values()):
         return

@@ -79,11 +79,17 @@ def apply_page(
     cursor: dict[str, Any] | None = None,
     write_cursor: bool = True,
     run_id: str | None = None,
+    seen_at: datetime | None = None,
 ) -> PageStats:
-    """Write one page: records, deletions, quarantine and (last) the cursor."""
+    """Write one page: records, deletions, quarantine and (last) the cursor.
+
+    ``seen_at`` is when the stream run started (the records' ``last_seen``); default now.
+    """
     ts = now()
     stats = PageStats()
     w = _Writer(conn, key, ts, stats)
+    if seen_at is not None:
+        w.seen = seen_at
     w.locators = {x.source_id: x.locator for x in records if x.locator}
     orgs = [x for x in records if isinstance(x, r.Organization)]
     people = [x for x in records if isinstance(x, r.Person)]

@@ -124,6 +124,9 @@ class WriterBase:
         self.conn = conn
         self.key = key
         self.ts = ts
+        self.seen = ts
+        """When the source was read (``last_seen``): the stream run's start, so all records of
+        one run are equally recent whatever page they landed on (survivorship's most recent)."""
         self.stats = stats
         self._staff: dict[str, int] = {}
         self._page_orgs: dict[str, int] = {}  # source id → its company row (this stream)
@@ -181,8 +184,8 @@ class WriterBase:
                 "entity": entity,
                 "entity_id": eid,
                 "payload_hash": h,
-                "first_seen": first.get(sid, self.ts),
-                "last_seen": self.ts,
+                "first_seen": first.get(sid, self.seen),
+                "last_seen": self.seen,
                 "deleted_at": None,
                 "locator": self.locators.get(sid),
             }

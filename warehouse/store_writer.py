@@ -184,6 +184,8 @@ class Writer(PartyWriter):
                 target = internal if pt.internal else external
                 if pt.email not in target or (pt.name and not target[pt.email]):
                     target[pt.email] = pt.name
+                if x.locator and not pt.internal:  # where a participant record is first seen
+                    self.locators.setdefault(f"address:{pt.email}", x.locator)
         people = self.ensure_people(external) if external else {}
         staff = self.staff_ids(internal, internal) if internal else {}
         ap = t.ActivityParticipant

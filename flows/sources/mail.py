@@ -69,17 +69,33 @@ def map_message(
     exclude_internal: bool,
     limits: MailLimits | None = None,
     path: str | None = None,
+    locator: str | None = None,
 ) -> list[r.Record]:
-    """One raw record of :mod:`connectors.files.mailfiles` → its activity (or nothing if excluded)."""
+    """One raw record of :mod:`connectors.files.mailfiles` → its activity (or nothing if excluded).
+
+    ``locator`` is the message file as the workspace names it (an mbox with ``#offset``): the
+    crosswalk gives it for the activity and for each participant first seen in it.
+    """
     act = parse_message(
         raw["raw"], own_domains=own_domains, headers_only=headers_only, limits=limits
     )
     if exclude_internal and act.participants and all(p.internal for p in act.participants):
         return []
     update: dict[str, Any] = {"source_id": str(raw["id"])}
+    if locator:
+        update["locator"] = locator[:600]
     if path:
         update["attributes"] = {**act.attributes, "path": path}
     return [act.model_copy(update=update)]
+
+
+def workspace_relative(path: str, root: Path) -> str:
+    """``path`` under the workspace folder as a relative path (the same on every machine the
+    workspace is copied to); a path outside it stays absolute."""
+    try:
+        return Path(path).relative_to(root).as_posix()
+    except ValueError:
+        return path
 
 
 def streams(name: str, cfg: Config, ws: Workspace) -> list[StreamSpec]:
@@ -94,13 +110,15 @@ def streams(name: str, cfg: Config, ws: Workspace) -> list[StreamSpec]:
         return read_messages(root, c, fmt=cfg.format, id_of=message_id_of, page_size=cfg.page_size)
 
     def map_raw(raw: dict[str, Any]) -> list[r.Record]:
+        path = file_path(root, str(raw.get("path") or ""))
         return map_message(
             raw,
             own_domains=domains,
             headers_only=cfg.headers_only,
             exclude_internal=cfg.exclude_internal,
             limits=cfg.limits(),
-            path=file_path(root, str(raw.get("path") or "")),
+            path=path,
+            locator=workspace_relative(path, ws.root),
         )
 
     return [
@@ -113,7 +131,7 @@ def streams(name: str, cfg: Config, ws: Workspace) -> list[StreamSpec]:
             map=map_raw,
             fingerprint=config_fingerprint(
                 {
-                    "mapping": 2,
+                    "mapping": 3,
                     "domains": domains,
                     "limits": cfg.limits().__dict__,
                     "headers_only": cfg.headers_only,

@@ -5,8 +5,9 @@ warehouse from the same files, in any order, gives every record the same key. A 
 (or company) is named by the smallest key among its live records: the same members give the
 same id whatever order they arrived in, and an id that stops naming a cluster (a merge)
 still leads to it through the record that bears it. The crosswalk lists every source record
-with those ids; admins audit merges with it and load the ids elsewhere, and the golden
-exports (``golden_export``) use the same ids.
+with those ids and where it sits: a spreadsheet's file and 1-based data row, a mail
+participant's message file (the first message it was seen in); admins audit merges with it
+and load the ids elsewhere, and the golden exports (``golden_export``) use the same ids.
 """
 
 from __future__ import annotations
@@ -83,6 +84,17 @@ def find_record(conn: Connection, public_id: str) -> tuple[str, int] | None:
     return None if rid is None else (entity, int(rid))
 
 
+def split_locator(locator: str | None) -> tuple[str | None, int | None]:
+    """``sales.csv:12`` → (``sales.csv``, 12); a message file (a Maildir name keeps its
+    ``:2,S`` flags, an mbox its ``#offset``) → (the whole locator, None)."""
+    if not locator:
+        return None, None
+    file, _, row = locator.rpartition(":")
+    if file and row.isdigit():
+        return file, int(row)
+    return locator, None
+
+
 def rows(conn: Connection) -> Iterator[dict[str, Any]]:
     """One line per live source record (rows and mail participants; not references)."""
     people = public_ids(conn, "person")
@@ -107,13 +119,13 @@ def rows(conn: Connection) -> Iterator[dict[str, Any]]:
         if line is None or (line["connector"], line["stream"], line["source_id"]) != k:
             if line is not None:  # the query is ordered by source key: that record is whole
                 yield line
-            file, _, row = (locator or "").rpartition(":")
+            file, row = split_locator(locator)
             line = {
                 "connector": k[0],
                 "stream": k[1],
                 "source_id": k[2],
-                "file": file or None,
-                "row": int(row) if row.isdigit() and file else None,
+                "file": file,
+                "row": row,
                 "person_id": None,
                 "organization_id": None,
             }

@@ -2,12 +2,15 @@
 
 Every field is chosen by an ordered list of rules (``source_priority``: the connector an admin
 trusts most for that field; ``most_recent``: the member a source saw last; ``most_complete``:
-the member with the most filled fields), ties broken by the smallest row id so a rerun picks
-the same value. Each golden field keeps the source and row it came from and the rule that
+the member with the most filled fields), ties broken by the smallest record key (a digest of
+the record's connector, stream and source id), never by the row id: row ids follow the order
+rows were written, so a shuffled or rebuilt input would otherwise pick other values. Each golden field keeps the source and row it came from and the rule that
 decided, so the 360 view can say where a title or a phone number came from.
 
-A member row's source is the live source row that saw it most recently: the store keeps one
-row per person across sources, so that is the source whose values the row carries.
+A member row's source is the live source row that saw it most recently. "Seen" is the start
+of the stream run that last changed the record (``source_record.last_seen``, written once per
+run by the engine), so every record of one run is equally recent whatever page it landed on;
+between sources, the stream run that started later is the more recent.
 """
 
 from __future__ import annotations
@@ -57,6 +60,8 @@ class Candidate:
     source: str
     seen: datetime | None
     filled: int
+    key: str = ""
+    """The record key (``P-…``): the last, write-order-free tie-break."""
 
 
 def _jsonable(v: Any) -> Any:
@@ -73,11 +78,17 @@ def candidates(conn: Connection, record_ids: Iterable[int]) -> dict[int, Candida
     out: dict[int, Candidate] = {}
     for part in chunks(ids, 900):
         for row in conn.execute(
-            select(p.c.id, *[p.c[f] for f in FIELDS]).where(p.c.id.in_(part))
+            select(p.c.id, p.c.record_key, *[p.c[f] for f in FIELDS]).where(p.c.id.in_(part))
         ).mappings():
             vals = {f: row[f] for f in FIELDS}
-            out[int(row["id"])] = Candidate(
-                int(row["id"]), vals, "", None, sum(v not in (None, "") for v in vals.values())
+            rid = int(row["id"])
+            out[rid] = Candidate(
+                rid,
+                vals,
+                "",
+                None,
+                sum(v not in (None, "") for v in vals.values()),
+                row["record_key"] or f"~{rid:020d}",
             )
         for eid, connector, stream, seen in conn.execute(
             select(sr.entity_id, sr.connector, sr.stream, sr.last_seen).where(
@@ -85,8 +96,11 @@ def candidates(conn: Connection, record_ids: Iterable[int]) -> dict[int, Candida
             )
         ):
             c = out.get(int(eid)) if eid is not None else None
-            if c is not None and (c.seen is None or seen > c.seen):
-                c.seen, c.source = seen, f"{connector}/{stream}"
+            src = f"{connector}/{stream}"
+            # Newest first; two lineage rows seen at once: the smaller source name, so the
+            # answer never depends on the order the database returns them in.
+            if c is not None and (c.seen is None or (seen, c.source) > (c.seen, src)):
+                c.seen, c.source = seen, src
     return out
 
 
@@ -110,14 +124,14 @@ def golden(members: Sequence[Candidate], rules: SurvivorshipRules) -> dict[str, 
         have = [c for c in members if c.values.get(fld) not in (None, "")]
         if not have:
             continue
-        ranked = sorted(have, key=lambda c: (*(_key(r, c, fld, rules) for r in order), c.record_id))
+        ranked = sorted(have, key=lambda c: (*(_key(r, c, fld, rules) for r in order), c.key))
         win = ranked[0]
         decided = "only value"
         if len(ranked) > 1:
             nxt = ranked[1]
             decided = next(
                 (r for r in order if _key(r, win, fld, rules) != _key(r, nxt, fld, rules)),
-                "smallest id",
+                "smallest record key",
             )
         out[fld] = {
             "value": _jsonable(win.values[fld]),

@@ -1,7 +1,8 @@
 """A Maildir built with the cases of issue 16 (Dovecot file names, ``tmp/`` never read, each
 charset, bounces, auto-replies, invitations, forwards, broken deliveries), run through
 ``kizuna sync`` and checked with ``kizuna export activities`` and ``kizuna quarantine --json``:
-every file either lands with the right fields or is quarantined with its path and reason."""
+every file either lands with the right fields or is quarantined with its path and reason.
+``kizuna export crosswalk`` names each mail record's message file (Maildir, mbox, eml)."""
 
 from __future__ import annotations
 
@@ -179,3 +180,57 @@ def test_maildir_through_sync_and_export(prefect_harness: None, tmp_path: Path) 
     assert all(q["path"].startswith("Maildir/new/") for q in _lines(listed.stdout))
     table = runner.invoke(app, ["quarantine", "-w", str(ws)])
     assert "Maildir/new/1727744411.M12P1.mx" in table.stdout and "sha:" not in table.stdout
+
+
+def _plain(mid: str, sender: str) -> bytes:
+    return (
+        f"From: {sender}\r\nTo: tanaka@ourco.co.jp\r\nDate: Tue, 01 Oct 2024 10:00:00 +0900\r\n"
+        f"Message-ID: <{mid}>\r\nSubject: 見積\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        "\r\n本文\r\n"
+    ).encode()
+
+
+def test_crosswalk_gives_the_message_file_of_mail_records(tmp_path: Path) -> None:
+    maildir = tmp_path / "mail" / "box"
+    for sub in ("cur", "new", "tmp"):
+        (maildir / sub).mkdir(parents=True)
+    md_name = "1727744400.M1P1.mx,S=300:2,S"
+    (maildir / "cur" / md_name).write_bytes(_plain("a1@client.co.jp", "佐藤 <sato@client.co.jp>"))
+    mbox = tmp_path / "mail" / "archive.mbox"
+    first = b"From sato@client.co.jp Tue Oct  1 10:00:00 2024\n" + _plain(
+        "b1@other.co.jp", "鈴木 <suzuki@other.co.jp>"
+    ).replace(b"\r\n", b"\n")
+    second = b"\nFrom x Tue Oct  1 10:00:00 2024\n" + _plain(
+        "b2@third.co.jp", "高橋 <takahashi@third.co.jp>"
+    ).replace(b"\r\n", b"\n")
+    mbox.write_bytes(first + second)
+    (tmp_path / "eml").mkdir()
+    (tmp_path / "eml" / "one.eml").write_bytes(_plain("c1@fourth.co.jp", "伊藤 <ito@fourth.co.jp>"))
+    ws_file = tmp_path / "kizuna.yaml"
+    ws_file.write_text(
+        yaml.safe_dump(
+            {
+                "company": {"name": "テスト", "domains": ["ourco.co.jp"]},
+                "warehouse": {"url": f"sqlite:///{tmp_path / 'wh.db'}"},
+                "sources": {
+                    "md": {"type": "mail", "path": "mail/box", "format": "maildir"},
+                    "mb": {"type": "mail", "path": "mail/archive.mbox", "format": "mbox"},
+                    "em": {"type": "mail", "path": "eml", "format": "eml"},
+                },
+            },
+            allow_unicode=True,
+        ),
+        encoding="utf-8",
+    )
+    out = runner.invoke(app, ["sync", "-w", str(ws_file)])
+    assert out.exit_code == 0, out.output
+    out = runner.invoke(app, ["export", "crosswalk", "-f", "jsonl", "-w", str(ws_file)])
+    assert out.exit_code == 0, out.output
+    lines = [json.loads(x) for x in out.output.splitlines() if x.startswith("{")]
+    by_id = {x["source_id"]: x for x in lines}
+    assert by_id["address:sato@client.co.jp"]["file"] == f"mail/box/cur/{md_name}"
+    assert by_id["address:suzuki@other.co.jp"]["file"] == "mail/archive.mbox#0"
+    offset = len(first) + 1
+    assert by_id["address:takahashi@third.co.jp"]["file"] == f"mail/archive.mbox#{offset}"
+    assert by_id["address:ito@fourth.co.jp"]["file"] == "eml/one.eml"
+    assert all(x["row"] is None and x["person_id"].startswith("P-") for x in lines)
