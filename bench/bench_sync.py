@@ -61,7 +61,9 @@ def cpu_s() -> float:
 
 
 # -- phases ----------------------------------------------------------------------------------
-def phase_kizuna(csv_path: Path, db: Path, rows: int, fresh: bool) -> dict[str, Any]:
+def phase_kizuna(csv_path: Path, db: Path | str, rows: int, fresh: bool) -> dict[str, Any]:
+    """A Kizuna sync of the file into ``db``: a SQLite path, or a PostgreSQL URL (client and
+    server CPU are then both counted)."""
     from sqlalchemy import func, select
 
     from flows.engine import run_stream
@@ -70,10 +72,19 @@ def phase_kizuna(csv_path: Path, db: Path, rows: int, fresh: bool) -> dict[str, 
     from warehouse import schema as t
     from warehouse.db import make_engine, upgrade
 
-    if fresh and db.exists():
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{db}{suffix}").unlink(missing_ok=True)
-    engine = make_engine(f"sqlite:///{db}")
+    pg = isinstance(db, str)
+    if pg:
+        from bench.sync_pg import ServerCpu, reset
+
+        if fresh:
+            reset(str(db))
+        engine = make_engine(str(db))
+    else:
+        path = Path(db)
+        if fresh and path.exists():
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+        engine = make_engine(f"sqlite:///{path}")
     upgrade(engine)
     ws = Workspace(
         company=Company(name="Kizuna Demo", domains=["kizuna-demo.co.jp"]),
@@ -101,14 +112,20 @@ def phase_kizuna(csv_path: Path, db: Path, rows: int, fresh: bool) -> dict[str, 
             if prev < at <= done:
                 mem[f"{pct}%"] = {"rows": done, "rss_mb": rss_now_mb(), "peak_mb": peak_mb()}
 
+    server = ServerCpu(str(db)) if pg else None
+    if server is not None:
+        server.start()
     t0, c0 = time.perf_counter(), cpu_s()
     res = run_stream(engine, spec, f"bench-{time.time_ns()}", progress=progress)
     secs, cpu = time.perf_counter() - t0, cpu_s() - c0
+    srv = server.stop() if server is not None else 0.0
     out = {
         "seconds": secs,
         "rows_per_s": rows / secs,
-        "cpu_s": cpu,
-        "rows_per_cpu_s": rows / cpu,
+        "cpu_s": cpu + srv,
+        "client_cpu_s": cpu,
+        "server_cpu_s": srv,
+        "rows_per_cpu_s": rows / (cpu + srv),
         "peak_mb": peak_mb(),
         "memory": mem,
         "result": res.as_dict(),
@@ -226,6 +243,18 @@ def run_phase(args: argparse.Namespace) -> dict[str, Any]:
             (work / "export_orig.csv").rename(export)
     if args.phase == "sqlite":
         return phase_sqlite(export, work / "plain.db", args.rows)
+    pg_export, pg_changed = work / "export_pg.csv", work / "export_pg_changed.csv"
+    if args.phase == "pg_generate":
+        generate(pg_export, args.pg_rows)
+        return {"changed_rows": change_file(pg_export, pg_changed)}
+    if args.phase == "pg_kizuna":
+        return phase_kizuna(pg_export, args.pg_url, args.pg_rows, fresh=True)
+    if args.phase == "pg_change":
+        return phase_kizuna(pg_changed, args.pg_url, args.pg_rows, fresh=False)
+    if args.phase == "pg_floor":
+        from bench.sync_pg import phase_pg_floor
+
+        return phase_pg_floor(pg_export, args.pg_url, args.pg_rows, cpu_s, peak_mb)
     if args.phase == "dlt":
         return phase_dlt(export, work, args.dlt_rows or args.rows)
     raise SystemExit(f"unknown phase {args.phase}")
@@ -244,6 +273,8 @@ def _sub(args: argparse.Namespace, phase: str) -> dict[str, Any]:
     ]
     if args.dlt_rows:
         cmd += ["--dlt-rows", str(args.dlt_rows)]
+    if args.pg_url:
+        cmd += ["--pg-url", args.pg_url, "--pg-rows", str(args.pg_rows)]
     print(f"· {phase} …", flush=True)
     out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
     result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
@@ -301,6 +332,30 @@ def report(r: dict[str, Any], rows: int) -> str:
         f"{ch['cpu_s'] / k['cpu_s']:.1%} of the full sync (target <= 3%); "
         f"updated {ch['result']['updated']}, unchanged {ch['result']['unchanged']}"
     )
+    if "pg_kizuna" in r:
+        pk, pf, pc = r["pg_kizuna"], r["pg_floor"], r["pg_change"]
+        p(f"\nPostgreSQL, {pf['rows']:,} rows (CPU = client + server backends)")
+        p(
+            f"{'phase':<34}{'wall s':>9}{'client s':>9}{'server s':>9}{'rows/CPU-s':>12}{'peak MB':>9}"
+        )
+        for x, label in [
+            (pk, "kizuna full sync"),
+            (pc, "kizuna rerun, 1% rows changed"),
+            (pf, "COPY → staging → INSERT ON CONFLICT"),
+        ]:
+            client = x.get("client_cpu_s", x["cpu_s"])
+            p(
+                f"{label:<34}{x['seconds']:>9.2f}{client:>9.2f}{x['server_cpu_s']:>9.2f}"
+                f"{x['rows_per_cpu_s']:>12,.0f}{x['peak_mb']:>9.0f}"
+            )
+        p(
+            f"  pipeline / COPY upsert  : {pk['rows_per_s'] / pf['rows_per_s']:.3f}x wall / "
+            f"{pk['rows_per_cpu_s'] / pf['rows_per_cpu_s']:.3f}x CPU   (target >= 0.5x)"
+        )
+        p(
+            f"  1% change               : {pc['cpu_s'] / pk['cpu_s']:.1%} of the full sync's CPU "
+            f"(target <= 3%)"
+        )
     return buf.getvalue()
 
 
@@ -310,6 +365,13 @@ def main() -> None:
     ap.add_argument("--workdir", default=None, help="where files go (a temp dir by default)")
     ap.add_argument("--dlt-rows", type=int, default=0, help="rows for dlt (default: --rows)")
     ap.add_argument("--skip-dlt", action="store_true")
+    ap.add_argument(
+        "--pg-url",
+        default=os.environ.get("KIZUNA_BENCH_PG_URL", ""),
+        help="an EMPTY PostgreSQL database for the PostgreSQL phases (it is wiped); "
+        "default $KIZUNA_BENCH_PG_URL, none: SQLite only",
+    )
+    ap.add_argument("--pg-rows", type=int, default=100_000, help="rows for PostgreSQL")
     ap.add_argument("--phase", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.phase:
@@ -322,6 +384,8 @@ def main() -> None:
     phases = ["generate", "kizuna", "rerun", "change", "sqlite"]
     if not args.skip_dlt:
         phases.append("dlt")
+    if args.pg_url:
+        phases += ["pg_generate", "pg_kizuna", "pg_change", "pg_floor"]
     for ph in phases:
         results[ph] = _sub(args, ph)
     if "dlt" in results and args.dlt_rows:

@@ -12,6 +12,7 @@ from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, func, insert, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -68,6 +69,67 @@ def executemany(conn: Connection, stmt: Any, rows: Sequence[Mapping[str, Any]]) 
                     memo[id(v)] = (v, out)
             params.append(tuple(vals))
     conn.exec_driver_sql(compiled.string, params)
+
+
+def placeholder(conn: Connection) -> str:
+    """The driver's parameter marker, for statements sent with ``exec_driver_sql``."""
+    return "?" if conn.dialect.name == "sqlite" else "%s"
+
+
+def member(conn: Connection, column: str) -> str:
+    """``column`` is one of a list bound as ONE parameter (see ``id_list``).
+
+    One parameter per page instead of an ``IN (…)`` of 900 bound values per chunk: the
+    statement text never changes, so each database prepares it once, and nothing is built
+    per id in Python. SQLite unpacks a JSON array (``json_each``), PostgreSQL an array.
+    """
+    if conn.dialect.name == "sqlite":
+        return f"{column} IN (SELECT value FROM json_each(?))"
+    return f"{column} = ANY(%s)"
+
+
+def id_list(conn: Connection, values: Sequence[Any]) -> Any:
+    """The one parameter ``member`` binds: a JSON array on SQLite, a list on PostgreSQL."""
+    if conn.dialect.name == "sqlite":
+        return orjson.dumps(list(values)).decode()
+    return list(values)
+
+
+class PlannerStats:
+    """Keeps PostgreSQL's planner statistics of the write path's tables current in a pass.
+
+    A table that was never analysed (new, or on a server without autovacuum) looks empty to
+    the planner, which then scans a whole stream's lineage for each page's id lookup
+    instead of probing the index: 3 ms a row at 22k rows and rising. After the first page
+    of a pass and each time the rows written in it double, the tables are analysed (a
+    bounded sample, tens of milliseconds), so plans follow the data. SQLite plans these
+    lookups by index without statistics.
+    """
+
+    TABLES = (
+        "source_record",
+        "organization",
+        "person",
+        "person_email",
+        "person_phone",
+        "deal",
+        "activity",
+    )
+
+    def __init__(self, first: int = 1) -> None:
+        self.written = 0
+        self.next_at = first
+
+    def after_page(self, conn: Connection, written: int) -> bool:
+        """Count a page's written rows; analyse when due. Whether it analysed."""
+        if conn.dialect.name != "postgresql":
+            return False
+        self.written += written
+        if self.written < self.next_at:
+            return False
+        conn.exec_driver_sql(f"ANALYZE {', '.join(self.TABLES)}")
+        self.next_at = 2 * self.written
+        return True
 
 
 def insert_ignore_fast(

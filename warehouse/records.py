@@ -12,6 +12,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from warehouse.identity.normalize import normalize_domain, normalize_email
@@ -40,6 +41,26 @@ def safe_text(value: str) -> str:
     return value
 
 
+def _all_safe(data: dict[str, Any]) -> bool:
+    """Whether no string in ``data`` needs ``safe_text``, checked in one C pass.
+
+    orjson refuses lone surrogates and spells NUL ``\\u0000``, so a clean dict (nearly
+    every record) costs one serialisation instead of a Python call per string; anything
+    orjson cannot write (non-string keys, huge integers) answers False and takes the walk.
+    Values that are not JSON (dates, Decimals, nested records) are not walked by ``_safe``
+    either, so they serialise as null here.
+    """
+    try:
+        blob = orjson.dumps(data, default=_none)
+    except (TypeError, orjson.JSONEncodeError):
+        return False
+    return b"\\u0000" not in blob
+
+
+def _none(_value: Any) -> None:
+    return None
+
+
 def _safe(value: Any) -> Any:
     if isinstance(value, str):
         return safe_text(value)
@@ -58,7 +79,9 @@ class _Safe(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _valid_unicode(cls, data: Any) -> Any:
-        return _safe(data) if isinstance(data, dict) else data
+        if not isinstance(data, dict) or _all_safe(data):
+            return data
+        return _safe(data)
 
 
 # Column widths of ``warehouse.schema``: a longer value is a bad record (quarantined with the

@@ -18,10 +18,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, select, update
-from sqlalchemy.sql import bindparam, func
 
 from warehouse import records as r
 from warehouse import schema as t
+from warehouse.bulk import id_list, member, placeholder
 from warehouse.quotes.catalog import write_catalog
 from warehouse.state import Quarantined, StreamKey, now, quarantine, save_cursor
 from warehouse.store_base import (
@@ -42,31 +42,21 @@ def unchanged_ids(conn: Connection, key: StreamKey, hashes: Mapping[str, str]) -
 
     The flow asks this before mapping, so an unchanged row costs one hash and no writes.
     A source row may have several lineage rows (one per entity it produced); the database
-    folds them, so one row per candidate id comes back and no timestamp is parsed.
+    folds them, so one row per candidate id comes back and no timestamp is parsed. One
+    statement per page, its id list bound as one parameter and sent straight to the
+    driver: this runs for every row of every sync, changed or not.
     """
     if not hashes:
         return set()
-    sr = t.SourceRecord
-    # One statement, its id list bound at execution: building a fresh IN (...) clause per
-    # chunk costs more than SQLite's lookup of the ids.
-    stmt = (
-        select(sr.source_id, func.max(sr.payload_hash))
-        .where(
-            sr.connector == key.connector,
-            sr.stream == key.stream,
-            sr.source_id.in_(bindparam("ids", expanding=True)),
-        )
-        .group_by(sr.source_id)
-        .having(
-            func.count(sr.deleted_at) == 0, func.min(sr.payload_hash) == func.max(sr.payload_hash)
-        )
+    ph = placeholder(conn)
+    sql = (
+        "SELECT source_id, max(payload_hash) FROM source_record "
+        f"WHERE connector = {ph} AND stream = {ph} AND {member(conn, 'source_id')} "
+        "GROUP BY source_id "
+        "HAVING count(deleted_at) = 0 AND min(payload_hash) = max(payload_hash)"
     )
-    same: set[str] = set()
-    for part in chunks(list(hashes), IN_CHUNK):
-        for sid, h in conn.execute(stmt, {"ids": list(part)}).all():
-            if h == hashes[sid]:
-                same.add(sid)
-    return same
+    rows = conn.exec_driver_sql(sql, (key.connector, key.stream, id_list(conn, list(hashes))))
+    return {sid for sid, h in rows if h == hashes.get(sid)}
 
 
 def apply_page(
