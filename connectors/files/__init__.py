@@ -2,4 +2,12 @@
 Maildir, .eml) and calendar files (.ics). Readers yield pages with a file-fingerprint cursor.
 """
 
-__all__ = ["ical_split", "icsfiles", "mail_layout", "mailfiles", "sheet_encoding", "spreadsheet"]
+__all__ = [
+    "ical_split",
+    "ical_zones",
+    "icsfiles",
+    "mail_layout",
+    "mailfiles",
+    "sheet_encoding",
+    "spreadsheet",
+]

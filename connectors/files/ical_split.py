@@ -10,7 +10,9 @@ Within a UID, two components for the same instance (the same RECURRENCE-ID, or t
 masters) are resolved the iCalendar way: the higher SEQUENCE wins, then the later
 LAST-MODIFIED, then the later DTSTAMP, then the later input. ``METHOD:CANCEL`` applies only to
 the components of its own calendar, so it is folded into ``STATUS:CANCELLED`` on them before
-calendars are merged.
+calendars are merged. A calendar-wide ``X-WR-TIMEZONE`` is applied first (see
+``ical_zones``), since the per-UID texts no longer carry it; an event whose times no zone
+places (an unknown TZID) is reported broken rather than read in some default zone.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from typing import Any
 
 from icalendar import Calendar, Component
 from icalendar.error import GloballyUniqueTZIDGuessed
+
+from connectors.files.ical_zones import calendar_zone, standardize, zone_problem
 
 PRODID = "-//Kizuna//ical split//EN"
 
@@ -122,6 +126,9 @@ def split_by_uid(
     meta: dict[str, str] = {}
     order = 0
     for cal in cals:
+        found = calendar_zone(cal)
+        unknown_zone = found[0] if found is not None and found[1] is None else None
+        cal = standardize(cal)
         for tz in cal.walk("VTIMEZONE"):
             tzid = str(tz.get("TZID") or "")
             if tzid and tzid not in zones:
@@ -135,6 +142,10 @@ def split_by_uid(
             if uid in broken:
                 continue
             try:
+                why = zone_problem(ev, unknown_zone)
+                if why is not None:
+                    broken[uid] = f"event {uid!r}: {why}"
+                    continue
                 ev = _prepared(ev, uid, cancel)
                 rid = _recurrence_id(ev)
                 rank = (*_rank(ev), order)

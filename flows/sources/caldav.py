@@ -15,7 +15,8 @@ sources:
 Recurring meetings are expanded between a start and an end date (as for ``.ics`` files): the
 end moves at most weekly, and when it moves the connector re-reads the calendar so new
 occurrences appear; recurring events carry the window in their raw record, so only they are
-re-mapped. The password is resolved when a connection opens and never logged.
+re-mapped. Occurrences before the window's start (the history horizon) are not stored; each
+series cut there is noted in the quarantine with its count. The password is resolved when a connection opens and never logged.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from flows.engine import StreamSpec, config_fingerprint
 from flows.secrets import require_tls, resolve_secret
 from flows.sources.common import calendar_window
 from flows.workspace import SourceConfig, Workspace
-from mappings.calendar.events import events_to_activities
+from mappings.calendar.events import MAX_OCCURRENCES, events_to_activities
 from warehouse import records as r
 
 
@@ -47,6 +48,11 @@ class Config(SourceConfig):
     calendars: list[str] = Field(min_length=1)
     expand_past_days: int = Field(default=180, ge=0, le=3650)
     expand_future_days: int = Field(default=90, ge=0, le=3650)
+    max_occurrences: int = Field(default=MAX_OCCURRENCES, ge=1, le=1_000_000)
+    """Occurrences one recurring event may have in the window; a series with more is
+    quarantined."""
+    allow_sub_daily: bool = False
+    """Expand ``FREQ=MINUTELY``/``SECONDLY`` rules instead of quarantining them."""
     use_sync: bool = True
     """Use RFC 6578 sync-collection; false forces the ctag/etag diff."""
     page_size: int = Field(default=100, ge=1, le=1000)
@@ -119,17 +125,33 @@ def streams(
 
     def map_resource(raw: dict[str, Any]) -> list[r.Record]:
         lo, hi = raw.get("window") or default_window
+        notes: list[r.CellIssue] = []
         acts = events_to_activities(
             raw["ics"],
             own_domains=domains,
             window_start=datetime.combine(date.fromisoformat(lo), time(0), tz),
             window_end=datetime.combine(date.fromisoformat(hi), time(0), tz),
             default_tz=tz,
+            max_occurrences=cfg.max_occurrences,
+            allow_sub_daily=cfg.allow_sub_daily,
+            notes=notes,
         )
         # The resource is the unit the server names in deletions; its meetings share it.
-        return [a.model_copy(update={"source_id": raw["href"]}) for a in acts]
+        href = {"source_id": raw["href"], "locator": raw["href"]}
+        return [
+            *(a.model_copy(update={"source_id": raw["href"]}) for a in acts),
+            *(n.model_copy(update=href) for n in notes),
+        ]
 
-    fingerprint = config_fingerprint({"mapping": 1, "domains": domains, "tz": ws.company.time_zone})
+    fingerprint = config_fingerprint(
+        {
+            "mapping": 2,
+            "domains": domains,
+            "tz": ws.company.time_zone,
+            "max_occurrences": cfg.max_occurrences,
+            "sub_daily": cfg.allow_sub_daily,
+        }
+    )
     return [
         StreamSpec(
             connector=name,

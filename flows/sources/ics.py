@@ -15,6 +15,11 @@ window). To keep re-runs free and history intact:
 Within one week, a re-run over unchanged files writes nothing. The price of a fixed start:
 a long-lived weekly series grows by ~52 stored occurrences a year; resetting the stream's
 cursor re-anchors the start at ``today - expand_past_days``.
+
+The start is the **history horizon**: occurrences of a series before it are not stored, and
+each series cut there is told in the quarantine (as a note against its file, the event
+itself lands) with the count and the setting that keeps them, so nothing older is lost
+silently.
 """
 
 from __future__ import annotations
@@ -77,17 +82,19 @@ def streams(
 
     def map_event(raw: dict[str, Any]) -> list[r.Record]:
         lo, hi = raw.get("window") or default_window
-        return list(
-            events_to_activities(
-                raw["ics"],
-                own_domains=domains,
-                window_start=datetime.combine(date.fromisoformat(lo), time(0), tz),
-                window_end=datetime.combine(date.fromisoformat(hi), time(0), tz),
-                default_tz=tz,
-                max_occurrences=cfg.max_occurrences,
-                allow_sub_daily=cfg.allow_sub_daily,
-            )
+        notes: list[r.CellIssue] = []
+        acts = events_to_activities(
+            raw["ics"],
+            own_domains=domains,
+            window_start=datetime.combine(date.fromisoformat(lo), time(0), tz),
+            window_end=datetime.combine(date.fromisoformat(hi), time(0), tz),
+            default_tz=tz,
+            max_occurrences=cfg.max_occurrences,
+            allow_sub_daily=cfg.allow_sub_daily,
+            notes=notes,
         )
+        where = file_path(root, str(raw.get("file") or ""))
+        return [*acts, *(n.model_copy(update={"locator": where}) for n in notes)]
 
     return [
         StreamSpec(
@@ -99,7 +106,7 @@ def streams(
             map=map_event,
             fingerprint=config_fingerprint(
                 {
-                    "mapping": 1,
+                    "mapping": 2,
                     "domains": domains,
                     "tz": ws.company.time_zone,
                     "max_occurrences": cfg.max_occurrences,

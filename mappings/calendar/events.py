@@ -25,28 +25,30 @@ from __future__ import annotations
 
 import hashlib
 import re
-import warnings
-from collections.abc import Collection, Iterable
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from collections.abc import Collection
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import recurring_ical_events
 from icalendar import Calendar, Component
-from icalendar.error import GloballyUniqueTZIDGuessed
 
 from connectors.files.ical_split import event_uid, parse
 from connectors.files.ical_split import split_by_uid as split_by_uid
+from connectors.files.ical_zones import calendar_zone, standardize, zone_problem
 from kizuna.errors import BadRecord
+from mappings.calendar.recurrence import MAX_OCCURRENCES as MAX_OCCURRENCES
+from mappings.calendar.recurrence import (
+    Limits,
+    expand,
+    is_recurring,
+    utc,
+    without_empty_rules,
+)
 from warehouse.identity.normalize import normalize_email
-from warehouse.records import Activity, Direction, Participant
+from warehouse.records import Activity, CellIssue, Direction, Participant
 
 SNIPPET_CHARS = 500
 KEY_CHARS = 500
-MAX_OCCURRENCES = 2000
-"""Occurrences one series may produce in the expansion window; more is quarantined."""
-SUB_DAILY = frozenset({"SECONDLY", "MINUTELY"})
-"""Rules refused by default: one 200-byte event would otherwise mean millions of meetings."""
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 _ROOM_TYPES = {"ROOM", "RESOURCE"}
 _WS = re.compile(r"\s+")
@@ -69,13 +71,16 @@ def events_to_activities(
     default_tz: tzinfo | str = "Asia/Tokyo",
     max_occurrences: int = MAX_OCCURRENCES,
     allow_sub_daily: bool = False,
+    notes: list[CellIssue] | None = None,
 ) -> list[Activity]:
     """Every VEVENT of ``ics`` as meeting activities (occurrences expanded in the window).
 
-    Raises ``BadRecord`` when the text is not iCalendar, an event cannot be placed in time,
-    or a series breaks a limit: more than ``max_occurrences`` in the window, or a
-    ``SECONDLY``/``MINUTELY`` rule unless ``allow_sub_daily``. Each activity's ``source_id``
-    is its event's UID, the unit calendar connectors page in.
+    Raises ``BadRecord`` when the text is not iCalendar, an event cannot be placed in time
+    (an unknown TZID, a floating time under an unknown X-WR-TIMEZONE), or a series breaks a
+    limit: more than ``max_occurrences`` in the window, or a ``SECONDLY``/``MINUTELY`` rule
+    unless ``allow_sub_daily``. Each activity's ``source_id`` is its event's UID, the unit
+    calendar connectors page in. With ``notes``, what was kept out without refusing the
+    event (an empty RRULE, occurrences before the window) is added there as ``CellIssue``s.
     """
     tz = ZoneInfo(default_tz) if isinstance(default_tz, str) else default_tz
     if window_start.tzinfo is None or window_end.tzinfo is None:
@@ -84,107 +89,60 @@ def events_to_activities(
         cals = parse(ics)
     except ValueError as exc:
         raise BadRecord(str(exc)) from None
-    ctx = _Context(tz, {d.lower().lstrip("@") for d in own_domains}, max_occurrences)
-    ctx.allow_sub_daily = allow_sub_daily
+    ctx = _Context(tz, {d.lower().lstrip("@") for d in own_domains})
+    lim = Limits(tz, max_occurrences, allow_sub_daily)
     out: list[Activity] = []
     for cal in cals:
         try:
-            out.extend(_calendar(cal, ctx, window_start, window_end))
+            out.extend(_calendar(cal, ctx, lim, window_start, window_end))
         except BadRecord:
             raise
         except Exception as exc:  # icalendar's BrokenCalendarProperty and friends
             raise BadRecord(f"unreadable event: {type(exc).__name__}: {exc}") from None
+    if notes is not None:
+        notes.extend(
+            CellIssue(source_id=uid[:500], column="recurrence", value=value, reason=reason)
+            for uid, value, reason in lim.notes
+        )
     return out
 
 
 class _Context:
-    def __init__(self, tz: tzinfo, own: set[str], max_occurrences: int = MAX_OCCURRENCES) -> None:
+    def __init__(self, tz: tzinfo, own: set[str]) -> None:
         self.tz = tz
         self.own = own
-        self.max_occurrences = max_occurrences
-        self.allow_sub_daily = False
 
     def internal(self, email: str) -> bool:
         domain = email.rsplit("@", 1)[-1]
         return any(domain == d or domain.endswith("." + d) for d in self.own)
 
 
-def _calendar(cal: Calendar, ctx: _Context, start: datetime, end: datetime) -> list[Activity]:
+def _calendar(
+    cal: Calendar, ctx: _Context, lim: Limits, start: datetime, end: datetime
+) -> list[Activity]:
     cancel_all = str(cal.get("METHOD") or "").upper() == "CANCEL"
+    found = calendar_zone(cal)
+    unknown_zone = found[0] if found is not None and found[1] is None else None
+    cal = standardize(cal)
+    zones = [c for c in cal.subcomponents if c.name == "VTIMEZONE"]
     groups: dict[str, list[Component]] = {}
     for ev in cal.subcomponents:
         if ev.name == "VEVENT":
-            groups.setdefault(event_uid(ev), []).append(ev)
+            uid = event_uid(ev)
+            why = zone_problem(ev, unknown_zone)
+            if why is not None:
+                raise BadRecord(f"event {uid!r}: {why}", source_id=uid)
+            groups.setdefault(uid, []).append(without_empty_rules(ev, uid, lim))
     out: list[Activity] = []
-    recurring: set[str] = set()
     for uid, comps in groups.items():
-        if any(k in c for c in comps for k in ("RRULE", "RDATE", "RECURRENCE-ID")):
-            recurring.add(uid)
+        if not is_recurring(comps):
+            best = max(comps, key=_rank)
+            out.append(_activity(best, uid, f"meeting:{uid}", ctx, cancel_all, recurring=False))
             continue
-        best = max(comps, key=_rank)
-        out.append(_activity(best, uid, f"meeting:{uid}", ctx, cancel_all, recurring=False))
-    if recurring:
-        for occ in _expand(cal, recurring, start, end, ctx):
-            uid = event_uid(occ)
-            if uid not in recurring:
-                continue
-            rid = occ.get("RECURRENCE-ID") or occ.get("DTSTART")
-            if rid is None:
-                raise BadRecord(f"event {uid!r} has no DTSTART", source_id=uid)
-            key = f"meeting:{uid}/{_instant_key(rid.dt, ctx.tz)}"
+        for original, occ in expand(comps, zones, start, end, lim):
+            key = f"meeting:{uid}/{original}"
             out.append(_activity(occ, uid, key, ctx, cancel_all, recurring=True))
     return out
-
-
-def _check_rules(comp: Component, uid: str, ctx: _Context) -> None:
-    """Refuse, before any expansion, a rule that is empty or repeats more than daily."""
-    rules = comp.get("RRULE")
-    for rule in rules if isinstance(rules, list) else [rules] if rules is not None else []:
-        freq = rule.get("FREQ") if hasattr(rule, "get") else None
-        freq = (freq[0] if isinstance(freq, list) and freq else freq) or ""
-        if not str(freq).strip():
-            raise BadRecord(f"event {uid!r} has an empty RRULE (no FREQ)", source_id=uid)
-        if str(freq).upper() in SUB_DAILY and not ctx.allow_sub_daily:
-            raise BadRecord(
-                f"event {uid!r} repeats {str(freq).upper()}: rules more frequent than hourly "
-                "are refused (set allow_sub_daily: true on the source to expand them)",
-                source_id=uid,
-            )
-
-
-def _expand(
-    cal: Calendar, uids: set[str], start: datetime, end: datetime, ctx: _Context
-) -> Iterable[Component]:
-    sub = Calendar()
-    uid = next(iter(sorted(uids)))
-    try:
-        for comp in cal.subcomponents:
-            if comp.name == "VTIMEZONE" or (comp.name == "VEVENT" and event_uid(comp) in uids):
-                if comp.name == "VEVENT":
-                    _check_rules(comp, event_uid(comp), ctx)
-                sub.add_component(comp)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", GloballyUniqueTZIDGuessed)
-            query = recurring_ical_events.of(sub)
-            found = []
-            # Series by series, lazily: the limit stops a flood before it is built.
-            for series in query.series:
-                for occ in series.between(query.to_datetime(start), query.to_datetime(end)):
-                    found.append(occ)
-                    if len(found) > ctx.max_occurrences:
-                        raise BadRecord(
-                            f"recurring event {uid!r} has more than {ctx.max_occurrences} "
-                            "occurrences in the expansion window (raise max_occurrences on "
-                            "the source to keep them)",
-                            source_id=uid,
-                        )
-            return [o.as_component(query.keep_recurrence_attributes) for o in found]
-    except BadRecord:
-        raise
-    except Exception as exc:  # bad RRULE, period ending before it starts, unknown TZ …
-        raise BadRecord(
-            f"cannot expand recurring event {uid!r}: {type(exc).__name__}: {exc}", source_id=uid
-        ) from None
 
 
 def _activity(
@@ -200,7 +158,7 @@ def _activity(
     if not isinstance(raw_start, date):
         raise BadRecord(f"event {uid!r} has an unreadable DTSTART", source_id=uid)
     all_day = not isinstance(raw_start, datetime)
-    starts = _utc(raw_start, ctx.tz)
+    starts = utc(raw_start, ctx.tz)
     ends = _end(ev, raw_start, ctx.tz)
     if ends is not None and ends < starts:
         raise BadRecord(f"event {uid!r} ends before it starts", source_id=uid)
@@ -278,33 +236,20 @@ def _seq_lm(ev: Component) -> tuple[int, datetime | None]:
     return (seq, lm)
 
 
-def _utc(value: date, tz: tzinfo) -> datetime:
-    if isinstance(value, datetime):
-        local = value if value.tzinfo is not None else value.replace(tzinfo=tz)
-        return local.astimezone(UTC)
-    return datetime.combine(value, time(0), tz).astimezone(UTC)
-
-
 def _end(ev: Component, start: date, tz: tzinfo) -> datetime | None:
     end_prop = ev.get("DTEND")
     if end_prop is not None and isinstance(getattr(end_prop, "dt", None), date):
-        return _utc(end_prop.dt, tz)
+        return utc(end_prop.dt, tz)
     dur_prop = ev.get("DURATION")
     dur = getattr(dur_prop, "dt", None)
     if isinstance(dur, timedelta):
         if isinstance(start, datetime):
             local = start if start.tzinfo is not None else start.replace(tzinfo=tz)
             return (local + dur).astimezone(UTC)
-        return _utc(start + dur, tz)
+        return utc(start + dur, tz)
     if not isinstance(start, datetime):
-        return _utc(start + timedelta(days=1), tz)
+        return utc(start + timedelta(days=1), tz)
     return None
-
-
-def _instant_key(value: date, tz: tzinfo) -> str:
-    if isinstance(value, datetime):
-        return _utc(value, tz).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return value.isoformat()
 
 
 def _tzid(prop: Any, value: date) -> str | None:

@@ -45,7 +45,8 @@ GOOD = {
     "issue_313_globally_unique_tzid.ics": (3, None, None),
     "rfc_7265_appendix_example_2_ical.ics": (6, "2006-01-02T17:00:00+00:00", "US/Eastern"),
     "period_with_timezone.ics": (9, None, "America/Vancouver"),
-    "alarm_google_acknowledged.ics": (1, "2024-10-04T18:15:00+00:00", "UTC"),
+    # a Google export: UTC times in the calendar's X-WR-TIMEZONE, same instant
+    "alarm_google_acknowledged.ics": (1, "2024-10-04T18:15:00+00:00", "Europe/London"),
     "issue_1050_calendar_with_events_and_todos.ics": (2, None, "America/New_York"),
     "calendar_with_unicode.ics": (0, None, None),
 }
@@ -55,7 +56,7 @@ BAD = {
     "broken_dtstart.ics": "DTSTART",
     "issue_104_broken_calendar.ics": "not valid iCalendar",
     "pacific_fiji.ics": "2 DTSTART lines",
-    "issue_1081_invalid_rrule_freq.ics": "cannot expand recurring event",
+    "issue_1081_invalid_rrule_freq.ics": "unreadable RRULE",
     "parsing_error_in_UTC_offset.ics": "Offset",
     "big_bad_calendar.ics": "no VCALENDAR",
     "issue_1081_invalid_start_and_end.ics": "DTSTART",
