@@ -62,20 +62,6 @@ def _fmt(v: Any, zone: str = "UTC") -> str:
     return str(v)
 
 
-def _for_against(fields: dict[str, Any]) -> tuple[str, str]:
-    """Evidence for a match (comparisons that added bits) and against it (that took bits
-    away, or the clustering guard's reason for refusing the link)."""
-    pro: list[str] = []
-    con: list[str] = []
-    for k, v in fields.items():
-        if k == "bits" or not isinstance(v, int | float):
-            continue
-        (pro if v > 0 else con).append(f"{k} {v:+.1f}")
-    if fields.get("refused"):
-        con.insert(0, f"would join: {fields['refused']}")
-    return ", ".join(pro), ", ".join(con)
-
-
 @customer_app.command("show")
 def show(
     ref: Annotated[str, typer.Argument(help="An email address or a customer/person id.")],
@@ -199,7 +185,7 @@ def review_list(
     for col in ("match", "score", "A", "B", "for (bits)", "against (bits)"):
         tab.add_column(col)
     for r in rows:
-        pro, con = _for_against(r["fields"] or {})
+        pro, con = adm.for_against(r["fields"] or {})
         tab.add_row(
             str(r["id"]),
             f"{r['score']:.3f}",

@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from flows.web import auth, customers, render
-from flows.web.pages import audit_log
+from flows.web.pages import audit_log, review
 from flows.web.secret import session_secret
 
 SESSION_HOURS = 8
@@ -93,6 +93,7 @@ def routes() -> list[BaseRoute]:
         Route("/customers/{cid:int}", customers.show),
         Route("/customers/{cid:int}/notes", customers.add_note, methods=["POST"]),
         *audit_log.ROUTES,
+        *review.ROUTES,
     ]
 
 

@@ -201,6 +201,20 @@ def customer_360(
     return view
 
 
+def for_against(fields: dict[str, Any]) -> tuple[str, str]:
+    """Evidence for a match (comparisons that added bits) and against it (that took bits
+    away, or the clustering guard's reason for refusing the link)."""
+    pro: list[str] = []
+    con: list[str] = []
+    for k, v in fields.items():
+        if k == "bits" or not isinstance(v, int | float):
+            continue
+        (pro if v > 0 else con).append(f"{k} {v:+.1f}")
+    if fields.get("refused"):
+        con.insert(0, f"would join: {fields['refused']}")
+    return ", ".join(pro), ", ".join(con)
+
+
 def review_queue(conn: Connection, limit: int = 50) -> list[dict[str, Any]]:
     x = graph.X
     p1, p2 = t.table(t.Person).alias("p1"), t.table(t.Person).alias("p2")
