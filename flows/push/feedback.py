@@ -1,5 +1,9 @@
 """Closing the unsubscribe loop: bounces, complaints and unsubscribe mails update consent.
 
+A bounce or complaint suppresses an address only as proof: it must quote the Message-ID of
+a message Kizuna sent to that address (the delivery ledger); any other report, forged or
+about someone else's mail, is counted as ``unproven`` and changes nothing.
+
 Two ways in, one rule set (:mod:`mappings.mail.bounce`, :mod:`mappings.mail.unsubscribe`):
 
 - :func:`apply_feedback` takes raw messages from any mail connector (IMAP, Gmail, Graph, a
@@ -19,9 +23,10 @@ from sqlalchemy import Connection, Engine
 
 from connectors.files.mailfiles import MailFilesCursor, read_messages
 from flows.push.config import PushConfig
-from mappings.mail.bounce import bounces, complaints
+from mappings.mail.bounce import suppressions
 from mappings.mail.unsubscribe import unsubscribes
 from warehouse.activation.consent import record_consent, suppress
+from warehouse.activation.ledger import sent_addresses
 from warehouse.db import write_transaction
 from warehouse.state import StreamKey, load_cursor, now, save_cursor
 
@@ -34,12 +39,16 @@ class FeedbackResult:
     bounces: int = 0
     complaints: int = 0
     unsubscribes: int = 0
+    unproven: int = 0
+    """Bounced or complaining recipients of reports that do not quote mail we sent to them
+    (forged, or about someone else's mail): counted, never acted on."""
 
     def add(self, other: FeedbackResult) -> None:
         self.messages += other.messages
         self.bounces += other.bounces
         self.complaints += other.complaints
         self.unsubscribes += other.unsubscribes
+        self.unproven += other.unproven
 
 
 def _apply(
@@ -50,12 +59,16 @@ def _apply(
     base = cfg.outbound.unsubscribe_address
     for raw in raws:
         res.messages += 1
-        for s in bounces(raw, received=at, source=source):
+        verdict = suppressions(
+            raw, received=at, source=source, ours=lambda mid: sent_addresses(conn, mid)
+        )
+        res.unproven += verdict.unproven
+        for s in verdict.events:
             suppress(conn, s)
-            res.bounces += 1
-        for s in complaints(raw, received=at, source=source):
-            suppress(conn, s)
-            res.complaints += 1
+            if s.reason == "bounce":
+                res.bounces += 1
+            else:
+                res.complaints += 1
         for c in unsubscribes(raw, base_address=base, secret=secret, received=at, source=source):
             if record_consent(conn, c):
                 res.unsubscribes += 1

@@ -11,7 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from email.message import Message
+from typing import Any
 
+from mappings.mail.bounce import delivery_report
+from mappings.mail.mime import normalize_message_id
 from warehouse.records import ActivityKind
 
 _AUTO_REPLY_HEADERS = ("x-autoreply", "x-autorespond")
@@ -69,3 +73,25 @@ def classify(
     if has_message_part and low_subject.startswith(_FORWARD_SUBJECTS):
         return Meaning("forward", True)
     return Meaning("email", True)
+
+
+MAX_BOUNCED_SHOWN = 100
+"""Bounced recipients kept on one bounce activity (a report may list thousands)."""
+
+
+def report_attributes(msg: Message) -> dict[str, Any]:
+    """What a bounce says, for its activity: each recipient it reports on (address, action,
+    status, diagnostic) and the Message-ID of the message that bounced. Suppression is not
+    decided here: that needs the delivery ledger (:mod:`mappings.mail.bounce`)."""
+    report = delivery_report(msg)
+    if report is None or report.kind != "delivery-status":
+        return {}
+    out: dict[str, Any] = {
+        "bounced": [r.as_dict() for r in report.recipients[:MAX_BOUNCED_SHOWN]],
+    }
+    if len(report.recipients) > MAX_BOUNCED_SHOWN:
+        out["bounced_total"] = len(report.recipients)
+    original = normalize_message_id(report.original_id)
+    if original:
+        out["bounced_message_id"] = original
+    return out

@@ -28,7 +28,7 @@ from pydantic import ValidationError
 
 from kizuna.errors import BadRecord
 from mappings.mail.body import MAX_DEPTH, MAX_PARTS, read_body, walk
-from mappings.mail.meaning import classify
+from mappings.mail.meaning import classify, report_attributes
 from mappings.mail.mime import (
     decode_header,
     decode_words,
@@ -185,6 +185,8 @@ def parse_message(
     )
     if defects:
         attributes["defects"] = defects
+    if meaning.kind == "bounce" and not headers_only:
+        attributes.update(report_attributes(msg))
     if fallbacks:
         attributes["charset_fallback"] = fallbacks[0] if len(fallbacks) == 1 else fallbacks[:5]
 

@@ -5,49 +5,86 @@ Pure functions shared by every mail mapping (files, IMAP, Gmail, Graph previews)
 
 from __future__ import annotations
 
+import html as _html
 import re
-from html.parser import HTMLParser
+from typing import Any
 
-_SKIP_TAGS = frozenset({"script", "style", "head", "title", "template"})
-_BLOCK_TAGS = frozenset(
-    {"p", "div", "br", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6", "table", "blockquote"}
+import lxml.html
+from inscriptis import Inscriptis
+from inscriptis.css_profiles import CSS_PROFILES
+from inscriptis.model.config import ParserConfig
+from lxml import etree
+
+MAX_HTML_CHARS = 2_000_000
+"""Characters of one HTML part converted at most; the rest is dropped before parsing."""
+_CONFIG = ParserConfig(
+    css=CSS_PROFILES["strict"], display_links=False, annotation_rules={"blockquote": ["quote"]}
 )
-
-
-class _TextOf(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.out: list[str] = []
-        self._skip = 0
-        self._quote = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _SKIP_TAGS:
-            self._skip += 1
-        elif tag == "blockquote":
-            self._quote += 1
-        if tag in _BLOCK_TAGS:
-            self.out.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _SKIP_TAGS and self._skip:
-            self._skip -= 1
-        elif tag == "blockquote" and self._quote:
-            self._quote -= 1
-        if tag in _BLOCK_TAGS:
-            self.out.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if not self._skip and not self._quote:
-            self.out.append(data)
+_MAX_QUOTE_MARKS = 10
+_TAG = re.compile(r"<[^<>]*>")
+_XML_DECL = re.compile(r"^\s*<\?xml[^>]{0,200}>")
 
 
 def html_to_text(html: str) -> str:
-    """Visible text of an HTML body (quoted blockquotes, scripts and styles dropped)."""
-    parser = _TextOf()
-    parser.feed(html)
-    parser.close()
-    return "".join(parser.out)
+    """The text a person sees in an HTML body, laid out by inscriptis (tables, lists, blocks).
+
+    Quoted mail (``<blockquote>``) is kept, its lines marked ``> `` as a plain-text reply
+    would have them, so the snippet skips them and the full text still has them. Scripts,
+    styles and the head are not text. A document nested past libxml2's depth limit (256),
+    whose tree would come back cut short, is read again for its words only.
+    """
+    html = _XML_DECL.sub("", html[:MAX_HTML_CHARS], count=1)
+    if not html.strip():
+        return ""
+    parser = lxml.html.HTMLParser(remove_comments=True, remove_pis=True)
+    try:
+        tree = lxml.html.document_fromstring(html, parser=parser)
+        if not _cut_short(parser):
+            laid_out = Inscriptis(tree, _CONFIG)
+            text = laid_out.get_text()
+            return _mark_quotes(text, [(a.start, a.end) for a in laid_out.get_annotations()])
+    except (etree.ParserError, ValueError, RecursionError):
+        pass
+    return _plain_text(html)
+
+
+def _cut_short(parser: Any) -> bool:
+    """libxml2 stopped building the tree at its nesting limit (the rest of the text is lost)."""
+    return any(e.type_name == "ERR_RESOURCE_LIMIT" for e in parser.error_log)
+
+
+def _plain_text(html: str) -> str:
+    """The text of a document nested past the layout's limits: no layout, only the words."""
+    parser = lxml.html.HTMLParser(huge_tree=True, remove_comments=True, remove_pis=True)
+    try:
+        tree: Any = lxml.html.document_fromstring(html, parser=parser)
+        etree.strip_elements(tree, "script", "style", "head", "template", with_tail=False)
+        if not _cut_short(parser):
+            return "".join(tree.itertext())
+    except (etree.ParserError, ValueError):
+        pass
+    # Deeper than even libxml2's huge-tree limit: the tags go, the text stays.
+    return _html.unescape(_TAG.sub(" ", html))
+
+
+def _mark_quotes(text: str, spans: list[tuple[int, int]]) -> str:
+    """Prefix ``> `` to every line that starts inside a quoted span, once per nesting level.
+
+    One sweep over the span edges in order: linear in lines plus spans.
+    """
+    if not spans:
+        return text
+    edges = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans])
+    out: list[str] = []
+    pos = depth = i = 0
+    for line in text.split("\n"):
+        while i < len(edges) and edges[i][0] <= pos:
+            depth += edges[i][1]
+            i += 1
+        marks = "> " * min(depth, _MAX_QUOTE_MARKS)
+        out.append(marks + line if depth > 0 and line.strip() else line)
+        pos += len(line) + 1
+    return "\n".join(out)
 
 
 _QUOTE_HEADER = re.compile(

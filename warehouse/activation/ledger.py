@@ -375,3 +375,18 @@ def deliveries(
         if prev is None or rank.get(st, 3) < rank.get(prev[0], 3):
             out[k] = (st, at)
     return out
+
+
+def sent_addresses(conn: Connection, message_id: str) -> list[str]:
+    """The addresses a campaign message with this Message-ID went to (empty: not ours).
+
+    What makes a bounce or a complaint proof: it must quote a message Kizuna sent. Ids are
+    stored as written (``<kz.…@domain>``); a quoted id is matched with or without brackets.
+    """
+    bare = message_id.strip().strip("<>")
+    if not bare:
+        return []
+    q = select(Delivery.address).where(
+        Delivery.message_id.in_([f"<{bare}>", bare]), Delivery.address.is_not(None)
+    )
+    return [str(a) for (a,) in conn.execute(q)]

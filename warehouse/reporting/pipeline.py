@@ -129,7 +129,14 @@ def _last_touches(
     a = t.table(t.Activity)
     ap = t.table(t.ActivityParticipant)
     p = t.table(t.Person)
-    live = (a.c.deleted_at.is_(None), a.c.status != "cancelled", a.c.occurred_at <= as_of)
+    # A bounce or an auto-reply is no touch (``timeline``): a deal whose only recent mail is
+    # a vacation notice is still going stale.
+    live = (
+        a.c.deleted_at.is_(None),
+        a.c.status != "cancelled",
+        a.c.timeline.is_(True),
+        a.c.occurred_at <= as_of,
+    )
     direct = (
         select(a.c.deal_id, func.max(a.c.occurred_at))
         .where(a.c.deal_id.is_not(None), *live)

@@ -10,17 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, insert, select
 
 from connectors.mail.outbox import OutboxChannel
 from connectors.mail.smtp_send import SmtpChannel
 from flows.push.campaign_run import approved_plan, open_batches, plan
 from flows.push.campaign_send import send_batch
 from flows.push.feedback import apply_feedback, scan_folders
-from mappings.mail.bounce import bounces
+from mappings.mail.bounce import suppressions
 from tests.support.push_seed import consent, make_cfg, seed_people
 from tests.support.push_smtp import smtp_server
-from warehouse.activation.ledger_schema import PlanEntry
+from warehouse.activation.ledger_schema import Delivery, PlanEntry
 from warehouse.state import now
 
 CORPUS = Path("/root/.pyenv/versions/3.11.7/lib/python3.11/test/test_email/data")
@@ -36,8 +36,13 @@ def _cfg(root: Path, channel: dict[str, Any], feedback: list[str] | None = None)
     )
 
 
-def dsn(recipient: str, status: str = "5.1.1", action: str = "failed") -> bytes:
-    """A DSN shaped like Postfix's (RFC 3464)."""
+def dsn(
+    recipient: str,
+    status: str = "5.1.1",
+    action: str = "failed",
+    mid: str = "<kz.news.1.1.x@own.example>",
+) -> bytes:
+    """A DSN shaped like Postfix's (RFC 3464), quoting the headers of message ``mid``."""
     return (
         "From: MAILER-DAEMON@mx.own.example (Mail Delivery System)\r\n"
         "To: sales@own.example\r\n"
@@ -54,9 +59,28 @@ def dsn(recipient: str, status: str = "5.1.1", action: str = "failed") -> bytes:
         f"Action: {action}\r\nStatus: {status}\r\n"
         "Diagnostic-Code: smtp; 550 5.1.1 <x>: Recipient address rejected\r\n"
         "\r\n--B1\r\nContent-Type: text/rfc822-headers\r\n\r\n"
-        f"From: sales@own.example\r\nTo: {recipient}\r\nMessage-ID: <kz.news.1.1.x@own.example>\r\n"
+        f"From: sales@own.example\r\nTo: {recipient}\r\nMessage-ID: {mid}\r\n"
         "\r\n--B1--\r\n"
     ).encode()
+
+
+def sent_before(engine: Engine, person_id: int, address: str, mid: str) -> None:
+    """The ledger row of an earlier mailing to ``address`` with Message-ID ``mid``."""
+    with engine.begin() as conn:
+        conn.execute(
+            insert(Delivery),
+            {
+                "campaign": "earlier",
+                "person_id": person_id,
+                "step": 1,
+                "channel": "main",
+                "address": address,
+                "message_id": mid,
+                "status": "sent",
+                "created_at": now(),
+                "sent_at": now(),
+            },
+        )
 
 
 def unsubscribe_mail(to: str, sender: str) -> bytes:
@@ -96,7 +120,9 @@ def test_opt_out_between_dry_run_and_run_is_honoured(
         cfg = _cfg(tmp_path, spec)
         view = plan(engine, cfg, "news")
         assert view.counts["send"] == 3
-        # After the approval: hanako unsubscribes by mail, mika's address bounces.
+        # After the approval: hanako unsubscribes by mail, mika's address bounces (a DSN
+        # about an earlier mailing to her).
+        sent_before(engine, ids["mika"], "mika@acme.example", "<kz.news.1.1.x@own.example>")
         item_to = next(
             str(m["List-Unsubscribe"]) for m in [_preview_message(cfg, engine, ids["hanako"])]
         )
@@ -193,16 +219,50 @@ def test_forged_or_foreign_tokens_change_nothing(engine: Engine, tmp_path: Path)
     assert res.unsubscribes == 0 and res.messages == 4
 
 
+def _bounced(raw: bytes, sent: dict[str, list[str]]) -> tuple[list[str], int]:
+    v = suppressions(raw, received=now(), source="t", ours=lambda mid: sent.get(mid, []))
+    return [e.email for e in v.events], v.unproven
+
+
 def test_dsn_rules_and_a_real_world_bounce() -> None:
-    assert [e.email for e in bounces(dsn("a@x.example"), received=now(), source="t")] == [
-        "a@x.example"
+    ours = {"<kz.news.1.1.x@own.example>": ["a@x.example"]}
+    assert _bounced(dsn("a@x.example"), ours) == (["a@x.example"], 0)
+    assert _bounced(dsn("a@x.example", status="4.2.2"), ours) == ([], 0)
+    assert _bounced(dsn("a@x.example", action="delayed"), ours) == ([], 0)
+    assert _bounced(unsubscribe_mail("a@b.example", "c@d.example"), ours) == ([], 0)
+    # msg_43 is a real DSN about a message nobody here sent: read, never acted on ...
+    real = (CORPUS / "msg_43.txt").read_bytes()
+    assert _bounced(real, {}) == ([], 11)
+    # ... and acted on for the one address the ledger says the quoted message went to.
+    assert _bounced(real, {"<edab.7804f5cb8070@python.org>": ["xxxxxxx@dot.ca.gov"]}) == (
+        ["xxxxxxx@dot.ca.gov"],
+        10,
+    )
+
+
+def test_a_forged_dsn_suppresses_no_one(engine: Engine, tmp_path: Path) -> None:
+    """A DSN anyone can send: about no message of ours, about ours but naming someone it was
+    not sent to, or with no quoted message at all. None of them suppresses; the real one does."""
+    ids = seed_people(engine)
+    consent(engine, ids["taro"], "opted_in")
+    consent(engine, ids["hanako"], "opted_in")
+    mid = "<kz.news.1.7.abc@own.example>"
+    sent_before(engine, ids["taro"], "taro@kansai.example", mid)
+    cfg = _cfg(tmp_path, {"type": "outbox"})
+    forged = [
+        dsn("hanako@acme.example", mid="<made-up@evil.example>"),
+        dsn("hanako@acme.example", mid=mid),  # our message, but it never went to hanako
+        dsn("hanako@acme.example").split(b"\r\n--B1\r\nContent-Type: text/rfc822")[0]
+        + b"\r\n--B1--\r\n",
     ]
-    assert bounces(dsn("a@x.example", status="4.2.2"), received=now(), source="t") == []
-    assert bounces(dsn("a@x.example", action="delayed"), received=now(), source="t") == []
-    assert bounces(unsubscribe_mail("a@b.example", "c@d.example"), received=now(), source="t") == []
-    real = bounces((CORPUS / "msg_43.txt").read_bytes(), received=now(), source="corpus")
-    assert {e.reason for e in real} == {"bounce"} and len(real) >= 1
-    assert all(e.email.endswith("@dot.ca.gov") for e in real)
+    res = apply_feedback(engine, cfg, forged, source="imap INBOX")
+    assert (res.messages, res.bounces, res.unproven) == (3, 0, 3)
+    view = plan(engine, cfg, "news")
+    assert {x.person_id: x.action for x in view.lines}[ids["hanako"]] == "send"
+    real = apply_feedback(engine, cfg, [dsn("taro@kansai.example", mid=mid)], source="imap")
+    assert (real.bounces, real.unproven) == (1, 0)
+    line = next(x for x in plan(engine, cfg, "news").lines if x.person_id == ids["taro"])
+    assert line.action == "skip" and "suppressed: bounce" in str(line.reason)
 
 
 def test_feedback_folder_is_scanned_once(engine: Engine, tmp_path: Path) -> None:
@@ -211,6 +271,7 @@ def test_feedback_folder_is_scanned_once(engine: Engine, tmp_path: Path) -> None
     folder = tmp_path / "bounces"
     folder.mkdir()
     (folder / "1.eml").write_bytes(dsn("taro@kansai.example"))
+    sent_before(engine, ids["taro"], "taro@kansai.example", "<kz.news.1.1.x@own.example>")
     cfg = _cfg(tmp_path, {"type": "outbox"}, feedback=["bounces"])
     first = scan_folders(engine, cfg)
     second = scan_folders(engine, cfg)

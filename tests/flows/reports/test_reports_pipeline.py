@@ -8,10 +8,11 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 
 from flows.reports.render import yen
 from tests.support.reports_seed import Seed, utc
+from warehouse import schema as t
 from warehouse.reporting.pipeline import Pipeline, pipeline
 from warehouse.reporting.staff import team_members
 
@@ -206,6 +207,26 @@ def test_owners_teams_months_and_stale(engine: Engine) -> None:
     assert stale == {ids.d2: 40, ids.d3: None}
     assert [d.id for d in p.stale] == [ids.d2, ids.d3]  # biggest amount first
     assert p.stale_count == 2 and rep.stale == 2
+
+
+def test_bounces_and_auto_replies_are_no_touch(engine: Engine) -> None:
+    """Issue 16: a vacation notice or a bounce linked to a deal (or from its customer) does
+    not make the deal fresh; a real mail does."""
+    ids = _seed(engine)
+    with engine.begin() as conn:
+        s = Seed(conn)
+        s._n = 1000
+        off = [
+            s.activity(kind, utc(2026, 11, 19, 3), [], direction="inbound", deal_id=ids.d2)
+            for kind in ("auto_reply", "bounce")
+        ]
+        conn.execute(update(t.Activity).where(t.Activity.id.in_(off)).values(timeline=False))
+    assert {d.id: d.idle_days for d in _pipeline(engine).stale} == {ids.d2: 40, ids.d3: None}
+    with engine.begin() as conn:
+        s = Seed(conn)
+        s._n = 2000
+        s.activity("email", utc(2026, 11, 19, 3), [], deal_id=ids.d2, subject="re")
+    assert {d.id for d in _pipeline(engine).stale} == {ids.d3}
 
 
 def test_owner_filter_and_configured_stage_order(engine: Engine) -> None:

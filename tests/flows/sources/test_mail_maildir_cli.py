@@ -155,6 +155,9 @@ def test_maildir_through_sync_and_export(prefect_harness: None, tmp_path: Path) 
     assert acts["mail:sjis@client.co.jp"]["text"].strip() == "①至急～確認"
     dsn = acts["mail:dsn1@mx.client.co.jp"]
     assert (dsn["kind"], dsn["timeline"]) == ("bounce", False)
+    assert dsn["attributes"]["bounced"] == [
+        {"email": "gone@client.co.jp", "action": "failed", "status": "5.1.1"}
+    ]
     ooo = acts["mail:ooo@client.co.jp"]
     assert (ooo["kind"], ooo["timeline"]) == ("auto_reply", False)
     assert acts["mail:inv1@client.co.jp"]["kind"] == "invitation"

@@ -151,7 +151,21 @@ def test_html_only_mail_becomes_text() -> None:
     raw = mime(html.encode("cp932"), charset="shift_jis", ctype="text/html")
     act = parse_message(raw, own_domains=OWN)
     assert act.snippet == "いつもお世話になっております。 ご確認&ご返信ください"
-    assert "引用" not in html_to_text("<blockquote>引用</blockquote>")
+    assert "> 古い引用" in (act.body or "") and "alert" not in (act.body or "")
+    assert html_to_text("<p>新</p><blockquote>引用<blockquote>前</blockquote></blockquote>") == (
+        "新\n\n> 引用\n> > 前"
+    )
+
+
+def test_html_to_text_is_bounded_on_hostile_html() -> None:
+    """Nesting past libxml2's limits, a flood of tiny elements and of quotes: text comes back,
+    in about a second each (inscriptis lays out; the fallback strips tags)."""
+    deep = "<div>" * 100_000 + "深い &amp; 本文" + "</div>" * 100_000
+    assert html_to_text(deep).strip() == "深い & 本文"
+    quotes = "<blockquote>q" * 20_000
+    assert html_to_text(quotes).count("q") == 20_000
+    big = "<p>" + "あ" * 3_000_000 + "</p>"
+    assert len(html_to_text(big).strip()) == 2_000_000 - len("<p>")
 
 
 def test_snippet_trims_quotes_and_signatures() -> None:
