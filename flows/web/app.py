@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from flows.web import auth, customers, render
-from flows.web.pages import audit_log, review
+from flows.web.pages import audit_log, daily, review
 from flows.web.secret import session_secret
 
 SESSION_HOURS = 8
@@ -94,6 +94,7 @@ def routes() -> list[BaseRoute]:
         Route("/customers/{cid:int}/notes", customers.add_note, methods=["POST"]),
         *audit_log.ROUTES,
         *review.ROUTES,
+        *daily.ROUTES,
     ]
 
 
@@ -104,6 +105,7 @@ def build(
     rules: Any = None,
     phone_region: str = "JP",
     https_only: bool = False,
+    workspace: Any = None,
 ) -> Starlette:
     """The app over an open warehouse; ``state_dir`` holds the session key."""
     app = Starlette(
@@ -125,6 +127,7 @@ def build(
     app.state.zone = zone
     app.state.rules = rules
     app.state.phone_region = phone_region
+    app.state.ws = workspace  # for pages that run a flow's code (the 日報 draft)
     return app
 
 
@@ -143,4 +146,5 @@ def from_workspace(path: Path, https_only: bool = False) -> Starlette:
         rules,
         ws.company.phone_region,
         https_only,
+        ws,
     )

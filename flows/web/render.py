@@ -21,6 +21,7 @@ from starlette.responses import HTMLResponse
 STATIC = Path(__file__).parent / "static"
 NAV: list[tuple[str, str, str]] = [
     ("/customers", "Customers 顧客", "rep"),
+    ("/daily", "日報", "rep"),
     ("/review", "Review 名寄せ", "admin"),
     ("/admin/audit", "Audit 監査", "admin"),
 ]

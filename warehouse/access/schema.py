@@ -54,3 +54,14 @@ class AuditLog(Base):
         Index("ix_audit_log_at", "at"),
         Index("ix_audit_log_staff", "staff_user_id", "at"),
     )
+
+
+class ReportComment(Base):
+    """A manager's comment on a submitted 日報 (the rep reads it under their report)."""
+
+    __tablename__ = "daily_report_comment"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    daily_report_id: Mapped[int] = mapped_column(ForeignKey("daily_report.id"), index=True)
+    staff_user_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id"))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
