@@ -2,4 +2,4 @@
 pipeline (``pipeline``), their plain data types (``model``) and stored drafts (``drafts``).
 """
 
-__all__ = ["daily", "drafts", "model", "pipeline", "staff", "stages"]
+__all__ = ["daily", "drafts", "model", "pipeline", "schema", "staff", "stages"]
