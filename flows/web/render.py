@@ -22,6 +22,7 @@ STATIC = Path(__file__).parent / "static"
 NAV: list[tuple[str, str, str]] = [
     ("/customers", "Customers 顧客", "rep"),
     ("/daily", "日報", "rep"),
+    ("/pipeline", "Pipeline パイプライン", "rep"),
     ("/review", "Review 名寄せ", "admin"),
     ("/admin/audit", "Audit 監査", "admin"),
 ]

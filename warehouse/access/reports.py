@@ -125,3 +125,38 @@ def recent_days(conn: Connection, viewer: Viewer, limit: int = 14) -> list[date]
         .limit(limit)
     )
     return [d for (d,) in conn.execute(q)]
+
+
+def pipeline_owners(
+    conn: Connection, viewer: Viewer, team: str | None = None, owner: int | None = None
+) -> list[int] | None:
+    """Whose deals the viewer's pipeline counts: their scope, narrowed to one team or owner
+    (None: everyone's, unowned deals included, which only the ``all`` rule gives)."""
+    base = viewer.owners
+    if team:
+        tm, s = t.table(t.Team), t.table(t.StaffUser)
+        members = set(
+            conn.execute(select(s.c.id).join(tm, tm.c.id == s.c.team_id).where(tm.c.name == team))
+            .scalars()
+            .all()
+        )
+        base = frozenset(members) if base is None else base & members
+    if owner is not None:
+        base = frozenset({owner}) if base is None else base & {owner}
+    return None if base is None else sorted(base)
+
+
+def pipeline_choices(conn: Connection, viewer: Viewer) -> tuple[list[str], list[dict[str, Any]]]:
+    """Teams and staff the viewer may filter the pipeline by."""
+    tm, s = t.table(t.Team), t.table(t.StaffUser)
+    staff = [
+        dict(r._mapping)
+        for r in conn.execute(
+            select(s.c.id, s.c.email, s.c.name, tm.c.name.label("team"))
+            .outerjoin(tm, tm.c.id == s.c.team_id)
+            .where(scope.staff(viewer))
+            .order_by(s.c.email)
+        )
+    ]
+    teams = sorted({x["team"] for x in staff if x["team"]})
+    return teams, staff
