@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from flows.runtime import engine_for
 from flows.workspace import Workspace
 from warehouse import schema as t
+from warehouse.identity.normalize import display_email
 
 
 def shown_path(ws: Workspace, path: str | None) -> str | None:
@@ -150,9 +151,10 @@ def export_activities(out: TextIO, ws: Workspace, *, kind: str | None = None) ->
                 .where(ap.c.activity_id.in_(ids))
                 .order_by(ap.c.activity_id, ap.c.role, ap.c.email)
             ):
-                people.setdefault(row.activity_id, []).append(
-                    {"email": row.email, "name": row.name, "role": row.role}
-                )
+                person = {"email": row.email, "name": row.name, "role": row.role}
+                if row.email and display_email(row.email) != row.email:
+                    person["shown"] = display_email(row.email)  # U-label of an IDN domain
+                people.setdefault(row.activity_id, []).append(person)
             sources: dict[int, list[dict[str, Any]]] = {}
             for row in conn.execute(
                 select(sr.c.entity_id, sr.c.connector, sr.c.stream, sr.c.source_id)

@@ -10,6 +10,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
+import idna
 import phonenumbers
 
 # 法人格 and their English equivalents, stripped only for comparison, never for display.
@@ -92,20 +93,88 @@ def normalize_email(address: str) -> str | None:
     """Return the comparable form of an address, or None when it is not an address.
 
     Case-folds the whole address (real servers treat the local part case-insensitively) and
-    folds full-width characters typed on Japanese keyboards. Cached: one address is checked
-    by the mapping, the record's validator and the store in turn.
+    folds full-width characters typed on Japanese keyboards. Parsed by the RFC 5322 rules a
+    mail header uses: a quoted local part (``"sales team"@x.jp``) stays quoted, unless its
+    content is a plain dot-atom (``"john.doe"@x.jp`` is ``john.doe@x.jp``); a local part with
+    a stray quote (what a broken parser leaves) is no address. An internationalised domain is
+    stored as its A-label (``例え.jp`` → ``xn--r8jz45g.jp``, the form DNS and every mail
+    server compare); :func:`display_email` gives the U-label back for people. Cached: one
+    address is checked by the mapping, the record's validator and the store in turn.
     """
-    a = fold(address).strip("<> \"'")
+    a = fold(address).strip("<> \t")
     if a.startswith("mailto:"):
         a = a[7:]
-    if a.count("@") != 1:
-        return None
-    local, domain = a.split("@")
-    domain = domain.rstrip(".")
+    if len(a) > 2 and a[0] == a[-1] and a[0] in "\"'" and a.count(a[0]) == 2:
+        a = a[1:-1].strip()  # the whole address quoted, as spreadsheet cells often are
+    elif not a.startswith('"'):
+        a = a.strip("'")
+    if a.startswith('"'):
+        split = _quoted_local(a)
+        if split is None:
+            return None
+        local, domain = split
+    else:
+        if a.count("@") != 1 or '"' in a or _WHITESPACE.search(a):
+            return None
+        local, domain = a.split("@")
+    domain = _ascii_domain(domain.rstrip("."))
     # "a@b." would otherwise pass the dot test and come out as "a@b", which fails it.
-    if not local or "." not in domain or domain.startswith(".") or _WHITESPACE.search(a):
+    if not local or domain is None or "." not in domain or domain.startswith("."):
         return None
     return f"{local}@{domain}"
+
+
+_ATEXT = frozenset("abcdefghijklmnopqrstuvwxyz0123456789!#$%&'*+-/=?^_`{|}~")
+
+
+def _quoted_local(a: str) -> tuple[str, str] | None:
+    """``"a b"@x.jp`` → (``"a b"``, ``x.jp``): the quoted string read with its escapes, then
+    written back in one canonical spelling (bare when it is a dot-atom)."""
+    out: list[str] = []
+    i = 1
+    while i < len(a):
+        c = a[i]
+        if c == "\\" and i + 1 < len(a):
+            out.append(a[i + 1])
+            i += 2
+            continue
+        if c == '"':
+            break
+        out.append(c)
+        i += 1
+    else:
+        return None  # never closed
+    rest = a[i + 1 :]
+    if not rest.startswith("@") or rest.count("@") != 1 or _WHITESPACE.search(rest):
+        return None
+    text = "".join(out)
+    if not text or any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+        return None
+    atoms = text.split(".")
+    if all(atoms) and all(ch in _ATEXT or ord(ch) > 127 for ch in text.replace(".", "")):
+        return text, rest[1:]
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"', rest[1:]
+
+
+def _ascii_domain(domain: str) -> str | None:
+    """A domain in its A-label form (``xn--…``); None when it cannot be one."""
+    if domain.isascii():
+        return domain if domain and not _WHITESPACE.search(domain) else None
+    try:
+        return idna.encode(domain, uts46=True).decode("ascii")
+    except (idna.IDNAError, UnicodeError, ValueError):
+        return None
+
+
+def display_email(address: str) -> str:
+    """An address as a person reads it: ``xn--`` labels of its domain shown as Unicode."""
+    local, at, domain = address.rpartition("@")
+    if not at or "xn--" not in domain:
+        return address
+    try:
+        return f"{local}@{idna.decode(domain)}"
+    except (idna.IDNAError, UnicodeError, ValueError):
+        return address
 
 
 def email_domain(address: str) -> str | None:
@@ -126,9 +195,12 @@ def normalize_domain(domain: str) -> str | None:
     d = fold(domain)
     d = _SCHEME.sub("", d).split("/", 1)[0].split("@")[-1]
     d = d.removeprefix("www.").rstrip(".")
-    if not d or "." not in d or d in FREE_MAIL_DOMAINS:
+    if not d or "." not in d:
         return None
-    return d
+    ascii_d = _ascii_domain(d)  # 例え.jp → xn--r8jz45g.jp, as mail addresses store it
+    if ascii_d is None or ascii_d in FREE_MAIL_DOMAINS:
+        return None
+    return ascii_d
 
 
 @lru_cache(maxsize=65536)

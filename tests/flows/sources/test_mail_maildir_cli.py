@@ -105,6 +105,11 @@ FILES: dict[str, bytes] = {
     "new/1727744411.M12P1.mx": f'{DATE}Subject: cut\r\nFrom: "Sato'.encode(),
     "new/1727744412.M13P1.mx": b"\x00\x01\x02 not mail at all",
     ".Sent/cur/1727744413.M14P1.mx,S=300:2,S": _msg("plain@client.co.jp", "Subject: 見積の件\r\n"),
+    "new/1727744415.M16P1.mx": (
+        f'From: "john.doe"@client.co.jp\r\nTo: "sales team"@ourco.co.jp\r\n{DATE}'
+        'Cc: =?utf-8?b?5L2Q6Jek?= <sato@例え.jp>, x@XN--R8JZ45G.jp, john.doe"@broken.jp\r\n'
+        "Message-ID: <idn@client.co.jp>\r\nSubject: addr\r\n\r\nbody\r\n"
+    ).encode(),
     "tmp/1727744414.M15P1.mx": _msg("partial@client.co.jp", "Subject: half written\r\n"),
 }
 
@@ -167,6 +172,14 @@ def test_maildir_through_sync_and_export(prefect_harness: None, tmp_path: Path) 
     assert fwd["attachments"] == ["message/rfc822"]
     assert "新製品のご案内です" in acts["mail:stub1@client.co.jp"]["text"]
     assert acts["mail:nosubject@client.co.jp"]["subject"] == ""
+    idn = acts["mail:idn@client.co.jp"]  # RFC 5322 addresses: quoted, IDN, one broken
+    assert idn["from"] == "john.doe@client.co.jp"
+    assert {(p["email"], p.get("shown"), p["role"]) for p in idn["participants"]} == {
+        ("john.doe@client.co.jp", None, "from"),
+        ('"sales team"@ourco.co.jp', None, "to"),
+        ("sato@xn--r8jz45g.jp", "sato@例え.jp", "cc"),
+        ("x@xn--r8jz45g.jp", "x@例え.jp", "cc"),
+    }
 
     listed = runner.invoke(app, ["quarantine", "--json", "-w", str(ws)])
     assert listed.exit_code == 0, listed.output
