@@ -117,11 +117,11 @@ def normalize_email(address: str) -> str | None:
         if a.count("@") != 1 or '"' in a or _WHITESPACE.search(a):
             return None
         local, domain = a.split("@")
-    domain = _ascii_domain(domain.rstrip("."))
+    host = _ascii_domain(domain.rstrip("."))
     # "a@b." would otherwise pass the dot test and come out as "a@b", which fails it.
-    if not local or domain is None or "." not in domain or domain.startswith("."):
+    if not local or host is None or "." not in host or host.startswith("."):
         return None
-    return f"{local}@{domain}"
+    return f"{local}@{host}"
 
 
 _ATEXT = frozenset("abcdefghijklmnopqrstuvwxyz0123456789!#$%&'*+-/=?^_`{|}~")
