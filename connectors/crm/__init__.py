@@ -7,6 +7,7 @@ __all__ = [
     "hubspot_write",
     "kintone",
     "kintone_write",
+    "quota",
     "salesforce",
     "salesforce_auth",
     "salesforce_write",

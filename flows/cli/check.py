@@ -2,8 +2,10 @@
 
 One line per check with the fix when it fails: the workspace file, the warehouse, every
 enabled source (its file, its secrets, its server: reachable, credentials accepted, folders
-there) and every outbound channel (a login and NOOP for SMTP, a writable folder for the
-outbox; Slack and API channels have their secrets resolved, since posting would send).
+there; for a CRM one authenticated read per object and the API quota left, as the API
+reports it: ``connectors.crm.quota``) and every outbound channel (a login and NOOP for SMTP,
+a writable folder for the outbox; Slack and API channels have their secrets resolved, since
+posting would send).
 """
 
 from __future__ import annotations
@@ -161,6 +163,11 @@ def source_checks(ws: Workspace, name: str) -> Iterator[Check]:
         yield _try(what, lambda: _sheet(ws, name, cfg))
     elif hasattr(cfg, "path") and isinstance(getattr(cfg, "path", None), str):
         yield _try(what, lambda: _path(ws, name, cfg))
+    probe = getattr(registry.module_of(cfg), "quota", None)
+    if callable(probe):  # a CRM: one authenticated read proves reach, login, permission, quota
+        if not bad:
+            yield _try(f"{what} api", lambda: probe(name, cfg, ws))
+        return
     end = _endpoint(raw)
     if end is not None:
         reach = _try(f"{what} server", lambda: _reach(*end))

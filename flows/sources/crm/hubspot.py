@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from connectors.crm import hubspot as hs
 from connectors.crm import hubspot_write
+from connectors.crm import quota as crm_quota
 from connectors.crm.write import WriteResult
 from connectors.page import Cursor, Page
 from connectors.throttle import TokenBucket
@@ -31,7 +32,7 @@ from flows.secrets import require_tls, resolve_secret
 from flows.sources.crm.common import LazyClient, apply_mapper, map_options
 from flows.sources.crm.writeback import WritebackTarget
 from flows.workspace import SourceConfig, Workspace
-from kizuna.errors import ConfigError
+from kizuna.errors import ConfigError, KizunaError
 from mappings.crm import hubspot as m
 
 DEFAULT_OBJECTS = ("companies", "contacts", "deals", "meetings", "calls")
@@ -106,6 +107,19 @@ def _api(name: str, cfg: Config, ws: Workspace, client: httpx.Client | None) -> 
         )
     rate = cfg.searches_per_second
     return hs.HubSpot(c, search_budget=TokenBucket(rate, max(rate, 1.0)))
+
+
+def quota(name: str, cfg: Config, ws: Workspace, *, client: httpx.Client | None = None) -> str:
+    """``kizuna check``: every configured object readable, and the quota HubSpot reports."""
+    readable, quotas = crm_quota.hubspot(_api(name, cfg, ws, client), cfg.objects)
+    for q in quotas:
+        if q.remaining == 0 and q.per == "day":
+            raise KizunaError(
+                f"HubSpot daily API limit spent ({q.limit:,} requests). Fix: wait until "
+                "midnight in the HubSpot account's time zone, or raise the limit"
+            )
+    left = "; ".join(q.text() for q in quotas) or "quota not reported (OAuth tokens get none)"
+    return f"{', '.join(readable)} readable; {left}"
 
 
 def writeback_stream(target: str) -> str:

@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from connectors.crm import kintone as kt
 from connectors.crm import kintone_write
+from connectors.crm import quota as crm_quota
 from connectors.crm.write import WriteResult
 from connectors.page import Cursor, Page
 from flows.engine import StreamSpec, config_fingerprint
@@ -42,7 +43,7 @@ from flows.secrets import resolve_secret
 from flows.sources.crm.common import LazyClient, map_options
 from flows.sources.crm.writeback import WritebackTarget
 from flows.workspace import SourceConfig, Workspace
-from kizuna.errors import ConfigError
+from kizuna.errors import ConfigError, KizunaError
 from mappings.crm import kintone as m
 from mappings.crm.common import MapOptions
 
@@ -123,6 +124,21 @@ def streams(
             )
         )
     return out
+
+
+def quota(name: str, cfg: Config, ws: Workspace, *, client: httpx.Client | None = None) -> str:
+    """``kizuna check``: one record of every app read with its token; kintone reports no daily
+    usage, only how many of its concurrent requests are free."""
+    last = None
+    for stream, ac in cfg.apps.items():
+        last = crm_quota.kintone(_api(name, cfg, ws, stream, ac, client), app_spec(ac))
+    if last is not None and last.remaining == 0:
+        raise KizunaError(
+            f"kintone is at its concurrent-request limit ({last.limit}). Fix: try again "
+            "shortly, or find what else is calling the API"
+        )
+    shown = last.text() if last is not None else "no apps"
+    return f"apps {', '.join(cfg.apps)} readable; {shown} (daily usage is not reported by kintone)"
 
 
 def writeback_stream(target: str) -> str:

@@ -24,6 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from simple_salesforce.api import Salesforce
 
+from connectors.crm import quota as crm_quota
 from connectors.crm import salesforce as sf
 from connectors.crm import salesforce_auth, salesforce_write
 from connectors.crm.write import WriteResult
@@ -33,6 +34,7 @@ from flows.secrets import resolve_secret
 from flows.sources.crm.common import LazyClient, apply_mapper, map_options
 from flows.sources.crm.writeback import WritebackTarget
 from flows.workspace import SourceConfig, Workspace
+from kizuna.errors import KizunaError
 from mappings.crm import salesforce as m
 
 DEFAULT_OBJECTS = ("Account", "Contact", "Lead", "Opportunity", "Task", "Event")
@@ -88,6 +90,23 @@ def login(name: str, cfg: Config, ws: Workspace) -> Salesforce:
         return resolve_secret(env, file=str(ws.path), field=f"sources.{name}.auth.{fld}")
 
     return salesforce_auth.connect(cfg.auth, resolve)
+
+
+def quota(name: str, cfg: Config, ws: Workspace, *, client: Salesforce | None = None) -> str:
+    """``kizuna check``: logged in, and the org's daily API requests left (``/limits``); fails
+    when a sync would stop at once because ``quota_share`` is already used."""
+    quotas = crm_quota.salesforce(client or login(name, cfg, ws))
+    api = quotas[0]
+    if api.limit and api.remaining is not None:
+        used = (api.limit - api.remaining) / api.limit
+        if used >= cfg.quota_share:
+            raise KizunaError(
+                f"{used:.0%} of the org's daily API requests used ({api.remaining:,} of "
+                f"{api.limit:,} left), at or past quota_share {cfg.quota_share:.0%}: a sync "
+                f"would stop at once. Fix: wait for the 24-hour window to free requests, or "
+                f"raise sources.{name}.quota_share"
+            )
+    return "logged in; " + "; ".join(q.text() for q in quotas)
 
 
 def writeback_stream(target: str) -> str:
