@@ -48,10 +48,54 @@ def engine_for(url: str) -> Engine:
     return eng
 
 
+def writable_engine(url: str) -> Engine:
+    """:func:`engine_for`, for a command that writes: a warehouse this process could only open
+    for reading (a SELECT-only role, a read-only file, a lock held) stops it before any work,
+    with the one line that says why."""
+    from flows.warehouse_url import READ_ONLY, normalize, open_error
+
+    eng = engine_for(url)
+    key = normalize(url)
+    if key not in READ_ONLY and key not in _writable:
+        if _pg_read_only(eng):
+            READ_ONLY[key] = open_error(url, PermissionError("permission denied: read-only"))
+        else:
+            _writable.add(key)
+    err = READ_ONLY.get(key)
+    if err is not None:
+        raise err
+    return eng
+
+
+_writable: set[str] = set()
+
+
+def _pg_read_only(eng: Engine) -> bool:
+    """A PostgreSQL role that may not write (SELECT-only grants, a hot standby) opens and
+    reads a current schema like any other; ask the server before the first write."""
+    if eng.dialect.name != "postgresql":
+        return False
+    from sqlalchemy import text
+
+    with eng.connect() as conn:
+        return bool(
+            conn.execute(
+                text(
+                    "select current_setting('transaction_read_only') = 'on' "
+                    "or not has_table_privilege('sync_run', 'INSERT')"
+                )
+            ).scalar()
+        )
+
+
 def dispose_engines() -> None:
+    from flows.warehouse_url import READ_ONLY
+
     for eng in _engines.values():
         eng.dispose()
     _engines.clear()
+    READ_ONLY.clear()
+    _writable.clear()
 
 
 def table_artifact(key: str, table: list[dict[str, Any]], description: str) -> None:

@@ -146,6 +146,10 @@ def open_readonly(url: str) -> Engine | None:
     return engine
 
 
+READ_ONLY: dict[str, FatalError] = {}
+"""URLs this process opened for reading only, with the error a write command reports."""
+
+
 def open_or_explain(url: str) -> Engine:
     """Open (and migrate) the warehouse; fall back to reading; else one clear error."""
     from warehouse.db import open_warehouse
@@ -157,8 +161,17 @@ def open_or_explain(url: str) -> Engine:
         if "read-only" in str(err) or "locked" in str(err):
             engine = open_readonly(url)
             if engine is not None:
+                READ_ONLY[url] = err
                 return engine
         raise err from None
 
 
-__all__ = ["describe", "normalize", "open_error", "open_or_explain", "open_readonly", "parse"]
+__all__ = [
+    "READ_ONLY",
+    "describe",
+    "normalize",
+    "open_error",
+    "open_or_explain",
+    "open_readonly",
+    "parse",
+]

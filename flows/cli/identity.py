@@ -15,7 +15,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from flows.cli.common import DataTable as Table
-from flows.cli.common import esc, local_time, make_console, zone_label
+from flows.cli.common import esc, guard, local_time, make_console, zone_label
 from kizuna.errors import ConfigError, KizunaError
 
 customer_app = typer.Typer(help="Look up a customer across every source.", no_args_is_help=True)
@@ -285,7 +285,9 @@ def identity_resolve(
     from flows.identity.resolve import resolve
     from flows.ops.launch import run_flow
 
-    result = run_flow(resolve, ws.warehouse_url, workspace_file=str(ws.path), full=full)
+    result = guard(
+        lambda: run_flow(resolve, ws.warehouse_url, workspace_file=str(ws.path), full=full)
+    )
     tab = Table(title=f"Identity resolution ({result['mode']})", title_justify="left")
     tab.add_column("measure")
     tab.add_column("value", justify="right")

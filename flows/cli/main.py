@@ -109,9 +109,9 @@ def sync(
         return [source]
 
     names = guard(chosen)
-    from flows.runtime import engine_for
+    from flows.runtime import writable_engine
 
-    guard(lambda: engine_for(ws.warehouse_url))  # an unusable warehouse: one line, no run
+    guard(lambda: writable_engine(ws.warehouse_url))  # unusable or read-only: one line, no run
     if full:
         from flows.cli.sources import reset
 

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from prefect import Flow
 
 from flows.ops import local, server
-from flows.runtime import engine_for
+from flows.runtime import engine_for, writable_engine
 
 Where = Literal["prefect", "local"]
 
@@ -27,7 +27,9 @@ def where() -> tuple[Where, str | None]:
 
 
 def run_flow(flow: Flow[Any, Any], warehouse_url: str, **params: Any) -> Any:
-    """Run ``flow`` with ``params`` where :func:`where` says."""
+    """Run ``flow`` with ``params`` where :func:`where` says; never on a warehouse this process
+    can only read (one line instead of a failure per stream)."""
+    writable_engine(warehouse_url)
     mode, _ = where()
     if mode == "prefect":
         from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings

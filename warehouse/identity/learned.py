@@ -30,10 +30,17 @@ MODEL_ENTITY = "person:model"
 
 
 def all_features(conn: Connection) -> list[PersonFeatures]:
+    """Every person's features in record-key order: the key is a digest of the record's own
+    source, so the order (and with it the random pairs u is learned from) is the same however
+    the rows were written: one sync after another, or several workers at once."""
+    P = t.table(t.Person)
     return [
         PersonFeatures.loads(int(rid), data)
         for rid, data in conn.execute(
-            select(F.c.record_id, F.c.data).where(F.c.entity == ENTITY).order_by(F.c.record_id)
+            select(F.c.record_id, F.c.data)
+            .outerjoin(P, P.c.id == F.c.record_id)
+            .where(F.c.entity == ENTITY)
+            .order_by(P.c.record_key, F.c.record_id)
         )
     ]
 
