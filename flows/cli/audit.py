@@ -15,6 +15,8 @@ from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import func, select
 
+from flows import progress
+from flows.cli.common import local_time, zone_label
 from flows.runtime import engine_for
 from flows.workspace import Workspace
 from warehouse import schema as t
@@ -91,7 +93,8 @@ def print_quarantine(
         + (f" (latest {len(listed)})" if total > len(listed) else ""),
         title_justify="left",
     )
-    for col in ("source/stream", "file to fix", "reason", "when"):
+    zone = ws.company.time_zone
+    for col in ("source/stream", "file to fix", "reason", f"when ({zone_label(zone)})"):
         table.add_column(col, overflow="fold")
     if payload:
         table.add_column("record as it arrived", overflow="fold")
@@ -101,7 +104,7 @@ def print_quarantine(
             escape(f"{row['source']}/{row['stream']}"),
             escape(where),
             escape(row["reason"]),
-            _age(row["at"]),
+            _when(row["at"], zone),
         ]
         if payload:
             cells.append(escape((row["payload"] or "")[:400]))
@@ -112,6 +115,12 @@ def print_quarantine(
             "Fix the file (or the record at its source) and sync again: an entry closes when "
             "its record lands. `kizuna quarantine --json` lists every entry for a script."
         )
+
+
+def _when(at: str | None, zone: str) -> str:
+    if at is None:
+        return "never"
+    return f"{local_time(datetime.fromisoformat(at), zone)} ({_age(at)})"
 
 
 def _age(at: str | None) -> str:
@@ -136,10 +145,12 @@ def export_activities(out: TextIO, ws: Workspace, *, kind: str | None = None) ->
     sr = t.table(t.SourceRecord)
     n = 0
     last = 0
+    live = a.c.deleted_at.is_(None) if not kind else (a.c.deleted_at.is_(None) & (a.c.kind == kind))
+    with engine.connect() as conn:
+        total = int(conn.execute(select(func.count()).select_from(a).where(live)).scalar_one())
+    tick = progress.start("export → activities", total) or (lambda _n: None)
     while True:
-        stmt = select(a).where(a.c.deleted_at.is_(None), a.c.id > last)
-        if kind:
-            stmt = stmt.where(a.c.kind == kind)
+        stmt = select(a).where(live, a.c.id > last)
         with engine.connect() as conn:
             acts = conn.execute(stmt.order_by(a.c.id).limit(_EXPORT_PAGE)).mappings().all()
             if not acts:
@@ -188,6 +199,7 @@ def export_activities(out: TextIO, ws: Workspace, *, kind: str | None = None) ->
             }
             out.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
             n += 1
+        tick(len(acts))
         last = ids[-1]
 
 

@@ -226,7 +226,10 @@ def campaigns_run(
     if dry_run:
         guard(lambda: _dry_run(workspace, name, show))
         return
-    result = guard(lambda: _in_prefect(workspace, lambda f: _real_run(f, name)))
+    from flows.cli.summary import showing_progress
+
+    with showing_progress(console):
+        result = guard(lambda: _in_prefect(workspace, lambda f: _real_run(f, name)))
     outcomes = Counter(result.get("outcomes", {}))
     if result.get("plan_id") is None:
         console.print(

@@ -86,11 +86,38 @@ def _export(
                 return _write(_printable(produce(conn, rules)), fields, fmt, sys.stdout)
             enc = "utf-8-sig" if fmt is Format.csv else "utf-8"
             with output.open("w", encoding=enc, newline="") as f:
-                return _write(produce(conn, rules), fields, fmt, f)
+                return _write(_counted(produce(conn, rules), output.name), fields, fmt, f)
 
-    n = guard(run)
-    if output is not None:
-        typer.echo(f"{n} rows → {output}", err=True)
+    if output is None:  # the rows go to the terminal or a pipe: no bars among them
+        guard(run)
+        return
+    from flows.cli.common import err_console
+    from flows.cli.summary import showing_progress
+
+    with showing_progress(err_console):
+        n = guard(run)
+    typer.echo(f"{n} rows → {output}", err=True)
+
+
+def _counted(rows: Iterator[dict[str, Any]], label: str) -> Iterator[dict[str, Any]]:
+    """The rows, counted on a progress bar as they are written (the total is not known
+    before: counting first would read everything twice)."""
+    from flows import progress
+
+    tick = progress.start(f"export → {label}", None)
+    if tick is None:
+        yield from rows
+        return
+    n = 0
+    for row in rows:
+        yield row
+        n += 1
+        if n % EVERY == 0:
+            tick(EVERY)
+    tick(n % EVERY)
+
+
+EVERY = 500
 
 
 @export_app.command("crosswalk")

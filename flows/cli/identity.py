@@ -282,12 +282,14 @@ def identity_resolve(
         err_console.print(f"[bold red]error:[/] {esc(exc)}", soft_wrap=True)
         raise typer.Exit(2) from None
     quiet_prefect(ws.root / ".kizuna" / "prefect")
+    from flows.cli.summary import showing_progress
     from flows.identity.resolve import resolve
     from flows.ops.launch import run_flow
 
-    result = guard(
-        lambda: run_flow(resolve, ws.warehouse_url, workspace_file=str(ws.path), full=full)
-    )
+    with showing_progress(console):
+        result = guard(
+            lambda: run_flow(resolve, ws.warehouse_url, workspace_file=str(ws.path), full=full)
+        )
     tab = Table(title=f"Identity resolution ({result['mode']})", title_justify="left")
     tab.add_column("measure")
     tab.add_column("value", justify="right")

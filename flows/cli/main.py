@@ -418,7 +418,9 @@ def export_activities(
     if output is None:
         audit.export_activities(sys.stdout, ws, kind=kind)
         return
-    with output.open("w", encoding="utf-8") as f:
+    from flows.cli.summary import showing_progress
+
+    with output.open("w", encoding="utf-8") as f, showing_progress(err_console):
         n = audit.export_activities(f, ws, kind=kind)
     err_console.print(f"{n:,} activities written to {output}")
 

@@ -22,7 +22,7 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy import Connection, func, select
 
-from flows.cli.common import esc
+from flows.cli.common import esc, local_time, zone_label
 from flows.config import load
 from flows.runtime import engine_for
 from flows.workspace import Workspace
@@ -84,6 +84,20 @@ def progress_bars(console: Console) -> Iterator[_RichReporter]:
         transient=False,
     ) as progress:
         yield _RichReporter(progress)
+
+
+@contextmanager
+def showing_progress(console: Console) -> Iterator[None]:
+    """Bars for whatever the flows report (``flows.progress``) while the block runs: identity
+    resolution's steps, a campaign's recipients, an export's rows."""
+    from flows.progress import set_reporter
+
+    with progress_bars(console) as reporter:
+        set_reporter(reporter)
+        try:
+            yield
+        finally:
+            set_reporter(None)
 
 
 def print_run(console: Console, workspace_file: Path, run_id: str, seconds: float) -> set[str]:
@@ -214,6 +228,11 @@ def _age(ts: datetime | None) -> str:
     return f"{int(s // 86400)} days ago"
 
 
+def _when(ts: datetime | None, zone: str) -> str:
+    """A run's time as the company reads it, and how long ago: '2026-10-20 10:02 (5 min ago)'."""
+    return f"{local_time(ts, zone)} ({_age(ts)})" if ts is not None else "never"
+
+
 def cursor_text(cur: object) -> str:
     """A cursor in a few words: file sets by count, scalar positions as key=value."""
     if cur is None:
@@ -239,10 +258,11 @@ def print_status(console: Console, ws: Workspace) -> None:
     engine = engine_for(ws.warehouse_url)
     st, r, q = t.SyncState, t.SyncRun, t.Quarantine
     table = Table(title=f"Streams — {esc(ws.company.name)}", title_justify="left")
+    zone = ws.company.time_zone
     for col in (
         "source/stream",
         "cursor",
-        "last run",
+        f"last run ({zone_label(zone)})",
         "status",
         "ins",
         "upd",
@@ -293,7 +313,7 @@ def print_status(console: Console, ws: Workspace) -> None:
                 table.add_row(
                     Text(f"{name}/{stream}"),
                     Text(text),
-                    _age(last.finished_at or last.started_at),
+                    _when(last.finished_at or last.started_at, zone),
                     Text(last.status, style=style),
                     f"{last.inserted:,}",
                     f"{last.updated:,}",

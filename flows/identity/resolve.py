@@ -12,6 +12,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger, task
 
+from flows import progress
 from flows.config import load
 from flows.identity.config import settings_for
 from flows.ops import events
@@ -110,17 +111,24 @@ def _resolve(workspace_file: str, full: bool) -> dict[str, Any]:
     with engine.connect() as conn:
         first = rs.watermark(conn) is None
     if not (full or first):
+        tick = progress.start("identity (incremental)", 1)
         result = incremental_task(workspace_file)
+        if tick is not None:
+            tick(1)
     else:
         t0 = time.monotonic()
         mark = now()
         with engine.connect() as conn:
             ranges = blocking.id_ranges(conn)
         records = keys = 0
+        # One step per id range prepared, then scoring, then clustering.
+        tick = progress.start("identity (full)", len(ranges) + 2) or (lambda _n: None)
         for lo, hi in ranges:
             n, k = prepare_task(workspace_file, lo, hi)
             records, keys = records + n, keys + k
+            tick(1)
         got = score_task(workspace_file, mark.isoformat())
+        tick(1)
         pairs, blocks, oversized = got["pairs"], got["blocks"], got["oversized"]
         stats = rs.ResolveStats(
             mode="full",
@@ -132,6 +140,7 @@ def _resolve(workspace_file: str, full: bool) -> dict[str, Any]:
         )
         stats.seconds = round(time.monotonic() - t0, 2)
         result = cluster_task(workspace_file, mark.isoformat(), stats.as_dict())
+        tick(1)
     get_run_logger().info(
         "identity %s: %s rows, %s pairs compared, %s merges, %s to review, %s clusters changed",
         result["mode"],

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from croniter import croniter
 from prefect import flow, get_run_logger, task
 
+from flows import progress
 from flows.config import load
 from flows.ops import events
 from flows.push.campaign_run import approved_plan, open_batches, plan
@@ -105,11 +106,14 @@ def _send(workspace_file: str, name: str) -> dict[str, Any]:
                     logger.warning("campaign %s: the run we waited for sent the plan", name)
                     return {"plan_id": None, "outcomes": {}}
         plan_id = approved_plan(engine, cfg, name)
-        batches = open_batches(engine, plan_id, cfg.campaign(name).batch_size)
+        batches = list(open_batches(engine, plan_id, cfg.campaign(name).batch_size))
+        tick = progress.start(f"campaign {name}", sum(len(b) for b in batches))
         for i, ids in enumerate(batches, start=1):
             got = send_batch_task(workspace_file, name, plan_id, ids, i, held.owner)
             for k, v in got.items():
                 totals[k] = totals.get(k, 0) + v
+            if tick is not None:
+                tick(len(ids))
     logger.info("campaign %s plan %s: %s", name, plan_id, totals)
     events.after_campaign(name, totals)
     return {"plan_id": plan_id, "outcomes": totals}

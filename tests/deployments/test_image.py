@@ -15,8 +15,8 @@ from packaging.utils import canonicalize_name
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _locked() -> dict[str, str]:
-    text = (ROOT / "requirements.lock").read_text(encoding="utf-8")
+def _locked(name: str = "requirements.lock") -> dict[str, str]:
+    text = (ROOT / name).read_text(encoding="utf-8")
     return {
         canonicalize_name(m.group(1)): m.group(2)
         for m in re.finditer(r"^([A-Za-z0-9_.\-]+)==([^\s\\;]+)", text, re.M)
@@ -32,12 +32,34 @@ def test_the_lock_pins_every_dependency_within_pyproject_ranges_with_hashes() ->
         assert name in locked, f"{req.name} is not in requirements.lock: regenerate it"
         assert req.specifier.contains(locked[name], prereleases=True), (req, locked[name])
     assert "faker" not in locked  # the demo's generator stays out of the image
-    text = (ROOT / "requirements.lock").read_text(encoding="utf-8")
-    for block in re.split(r"\n(?=[A-Za-z0-9_.\-]+==)", text.strip()):
-        assert "--hash=sha256:" in block, f"no hash for {block.splitlines()[0]}"
+    _hashed("requirements.lock")
     dockerfile = (ROOT / "deployments" / "Dockerfile").read_text(encoding="utf-8")
     assert "--require-hashes -r requirements.lock" in dockerfile
     assert dockerfile.startswith("#") and "FROM python:3.11-slim" in dockerfile
+
+
+def _hashed(name: str) -> None:
+    text = (ROOT / name).read_text(encoding="utf-8")
+    for block in re.split(r"\n(?=[A-Za-z0-9_.\-]+==)", text.strip()):
+        assert "--hash=sha256:" in block, f"no hash for {block.splitlines()[0]} in {name}"
+
+
+def test_ci_installs_the_image_lock_plus_the_test_extra_with_hashes() -> None:
+    """.ci/run installs requirements-test.lock (hashes required), then the project without
+    dependencies; that lock pins every package of the image's lock at the same version."""
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert "pip install -q --require-hashes -r requirements-test.lock" in ci
+    assert "pip install -q --no-deps -e ." in ci
+    assert ci.index("requirements-test.lock") < ci.index(".venv/bin/pytest")
+    runtime, test = _locked(), _locked("requirements-test.lock")
+    assert {k: test.get(k) for k in runtime} == runtime, "regenerate requirements-test.lock"
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    for spec in extras["optional-dependencies"]["test"]:
+        req = Requirement(spec)
+        name = canonicalize_name(req.name)
+        assert name in test, f"{req.name} is not in requirements-test.lock: regenerate it"
+        assert req.specifier.contains(test[name], prereleases=True), (req, test[name])
+    _hashed("requirements-test.lock")
 
 
 @pytest.mark.slow
