@@ -35,6 +35,7 @@ from flows.engine import StreamSpec, config_fingerprint
 from flows.secrets import require_tls, resolve_secret
 from flows.sources.common import calendar_window
 from flows.workspace import SourceConfig, Workspace
+from kizuna.errors import BadRecord
 from mappings.calendar.events import MAX_OCCURRENCES, events_to_activities
 from warehouse import records as r
 
@@ -126,16 +127,20 @@ def streams(
     def map_resource(raw: dict[str, Any]) -> list[r.Record]:
         lo, hi = raw.get("window") or default_window
         notes: list[r.CellIssue] = []
-        acts = events_to_activities(
-            raw["ics"],
-            own_domains=domains,
-            window_start=datetime.combine(date.fromisoformat(lo), time(0), tz),
-            window_end=datetime.combine(date.fromisoformat(hi), time(0), tz),
-            default_tz=tz,
-            max_occurrences=cfg.max_occurrences,
-            allow_sub_daily=cfg.allow_sub_daily,
-            notes=notes,
-        )
+        try:
+            acts = events_to_activities(
+                raw["ics"],
+                own_domains=domains,
+                window_start=datetime.combine(date.fromisoformat(lo), time(0), tz),
+                window_end=datetime.combine(date.fromisoformat(hi), time(0), tz),
+                default_tz=tz,
+                max_occurrences=cfg.max_occurrences,
+                allow_sub_daily=cfg.allow_sub_daily,
+                notes=notes,
+            )
+        except BadRecord as exc:
+            # Keyed by the resource, as its meetings are, so landing it later closes the entry.
+            raise BadRecord(exc.reason, source_id=str(raw["href"])) from None
         # The resource is the unit the server names in deletions; its meetings share it.
         href = {"source_id": raw["href"], "locator": raw["href"]}
         return [
@@ -161,6 +166,7 @@ def streams(
             source_id=lambda raw: str(raw["href"]),
             map=map_resource,
             fingerprint=fingerprint,
+            path_of=lambda raw: str(raw.get("href") or "") or None,
         )
         for calendar in cfg.calendars
     ]
