@@ -22,6 +22,7 @@ from sqlalchemy import Connection, select, update
 from warehouse import records as r
 from warehouse import schema as t
 from warehouse.bulk import id_list, member, placeholder
+from warehouse.privacy.held import hold
 from warehouse.quotes.catalog import write_catalog
 from warehouse.state import Quarantined, StreamKey, now, quarantine, save_cursor
 from warehouse.store_base import (
@@ -75,6 +76,8 @@ def apply_page(
 
     ``seen_at`` is when the stream run started (the records' ``last_seen``); default now.
     """
+    # An erased customer's rows are held back with a reason (warehouse.privacy.held).
+    records, quarantined = hold(conn, key, records, quarantined)
     ts = now()
     stats = PageStats()
     w = _Writer(conn, key, ts, stats)

@@ -338,6 +338,11 @@ def deployments_write(
 from flows.cli.identity import customer_app, identity_app, review_app  # noqa: E402
 
 app.add_typer(customer_app, name="customer")
+
+from flows.cli.privacy.commands import disclose, erase  # noqa: E402
+
+customer_app.command("disclose")(disclose)
+customer_app.command("erase")(erase)
 app.add_typer(review_app, name="review")
 app.add_typer(identity_app, name="identity")
 

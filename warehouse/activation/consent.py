@@ -27,6 +27,7 @@ from sqlalchemy import Connection, insert, select
 from warehouse import schema as t
 from warehouse.activation.audience import members, people, utc
 from warehouse.identity.normalize import normalize_email
+from warehouse.privacy import salt as privacy_salt
 from warehouse.state import now
 from warehouse.upsert import chunks, upsert
 
@@ -36,7 +37,7 @@ PURPOSES: dict[str, str] = {
     "sales_followup": "opt_out",  # existing business relationship: unless they said no
     "staff_notice": "always",  # our own staff: only suppression applies
 }
-SUPPRESSION_REASONS = ("bounce", "complaint", "unsubscribe", "manual")
+SUPPRESSION_REASONS = ("bounce", "complaint", "unsubscribe", "manual", "erased")
 EMAIL_CHANNELS = {"smtp", "outbox", "gmail", "m365", "email"}
 
 
@@ -254,12 +255,17 @@ def _day(ts: datetime) -> str:
 
 
 def _suppressions(conn: Connection, emails: Iterable[str]) -> dict[str, str]:
+    """Address → why it is suppressed. An erased customer's address is on the list only as
+    its salted hash (``warehouse.privacy``): each address is looked up in that form too."""
     s = t.table(t.Suppression)
+    wanted = set(emails)
+    salt = privacy_salt.existing(conn)
+    token = {privacy_salt.address_token(salt, e): e for e in wanted} if salt else {}
     out: dict[str, str] = {}
-    for part in chunks(sorted(emails), 900):
+    for part in chunks(sorted(wanted | set(token)), 900):
         q = select(s.c.email, s.c.reason).where(s.c.email.in_(part), s.c.active.is_(True))
         for em, reason in conn.execute(q):
-            out[str(em)] = str(reason)
+            out[token.get(str(em), str(em))] = str(reason)
     return out
 
 

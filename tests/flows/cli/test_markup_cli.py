@@ -149,6 +149,8 @@ def test_every_command_prints_data_as_text(
         "users reset-password": ["users", "reset-password", EVIL, "--password-stdin", *w],
         "users scope": ["users", "scope", "rep", EVIL, *w],
         "users list": ["users", "list", *w],
+        "customer disclose": ["customer", "disclose", EVIL, "--by", EVIL, *w],
+        "customer erase": ["customer", "erase", EVIL, "--yes", "--by", EVIL, *w],
     }
     assert _commands() - set(SKIP) == set(runs), "add the new command to this walk"
     shown_by = {"status", "customer show", "segments preview", "campaigns run"}
