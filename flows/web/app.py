@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from flows.web import auth, customers, render
-from flows.web.pages import audit_log, daily, pipeline, review
+from flows.web.pages import audit_log, campaigns, daily, pipeline, review
 from flows.web.secret import session_secret
 
 SESSION_HOURS = 8
@@ -96,6 +96,7 @@ def routes() -> list[BaseRoute]:
         *review.ROUTES,
         *daily.ROUTES,
         *pipeline.ROUTES,
+        *campaigns.ROUTES,
     ]
 
 

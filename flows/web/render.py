@@ -23,6 +23,7 @@ NAV: list[tuple[str, str, str]] = [
     ("/customers", "Customers 顧客", "rep"),
     ("/daily", "日報", "rep"),
     ("/pipeline", "Pipeline パイプライン", "rep"),
+    ("/campaigns", "Campaigns", "manager"),
     ("/review", "Review 名寄せ", "admin"),
     ("/admin/audit", "Audit 監査", "admin"),
 ]

@@ -40,7 +40,7 @@ def test_every_route_as_a_team_a_rep_shows_nothing_of_team_b(
     token = csrf_of(b1.get("/daily", params={"date": "2026-12-03"}).text)
     b1.post("/daily/submit", data={"date": "2026-12-03", "body": "B team secret", "csrf": token})
     sign_in(a1, "a1")
-    params = {"cid": world.customer["b1"], "mid": 1, "rid": 1}
+    params = {"cid": world.customer["b1"], "mid": 1, "rid": 1, "name": "news"}
     queries = [
         "",
         "?q=佐藤",
