@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
+from connectors.files.ical_zones import zone_named
 from kizuna.errors import BadRecord
 from mappings.calendar.events import api_meeting_key, meeting_direction, revision_of
 from mappings.mail.message import is_internal, own_domain_set
@@ -32,33 +33,36 @@ _NAME_CHARS = 400
 
 
 def _zone(name: Any, default: tzinfo) -> tzinfo:
+    """The event's ``timeZone`` (IANA, or a Windows name through the CLDR table); an unknown
+    name raises ``ValueError`` rather than reading the time in some other zone."""
     if isinstance(name, str) and name:
-        try:
-            return ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
-            return default
+        found = zone_named(name)
+        if found is None:
+            raise ValueError(f"timeZone {name!r} is no known time zone")
+        return found
     return default
 
 
 def _when(value: Any, tz: tzinfo) -> tuple[datetime, bool] | None:
-    """(instant in UTC, all-day) of an ``EventDateTime`` (``dateTime`` or ``date``)."""
+    """(instant in UTC, all-day) of an ``EventDateTime`` (``dateTime`` or ``date``).
+
+    Raises ``ValueError`` when the time needs its ``timeZone`` and that zone is unknown."""
     if not isinstance(value, dict):
         return None
-    zone = _zone(value.get("timeZone"), tz)
     if isinstance(value.get("dateTime"), str):
         try:
             dt = datetime.fromisoformat(value["dateTime"].replace("Z", "+00:00"))
         except ValueError:
             return None
         if dt.tzinfo is None:
-            dt = dt.replace(tzinfo=zone)
+            dt = dt.replace(tzinfo=_zone(value.get("timeZone"), tz))
         return dt.astimezone(UTC), False
     if isinstance(value.get("date"), str):
         try:
             d = date.fromisoformat(value["date"])
         except ValueError:
             return None
-        return datetime.combine(d, time(0), zone).astimezone(UTC), True
+        return datetime.combine(d, time(0), _zone(value.get("timeZone"), tz)).astimezone(UTC), True
     return None
 
 
@@ -119,11 +123,14 @@ def event_activity(
     if not gid or not uid:
         raise BadRecord("calendar event without id or iCalUID", source_id=gid or None)
     tz = ZoneInfo(default_tz)
-    start = _when(ev.get("start"), tz)
+    try:
+        start = _when(ev.get("start"), tz)
+        end = _when(ev.get("end"), tz)
+    except ValueError as exc:
+        raise BadRecord(f"calendar event {gid}: {exc}", source_id=gid) from None
     if start is None:
         raise BadRecord(f"calendar event {gid} has no readable start", source_id=gid)
     starts, all_day = start
-    end = _when(ev.get("end"), tz)
     ends = end[0] if end else (starts + timedelta(days=1) if all_day else None)
     if ends is not None and ends < starts:
         raise BadRecord(f"calendar event {gid} ends before it starts", source_id=gid)
@@ -133,7 +140,10 @@ def event_activity(
         if isinstance(original, dict) and isinstance(original.get("date"), str):
             tag = original["date"]
         else:
-            when = _when(original, tz)
+            try:
+                when = _when(original, tz)
+            except ValueError as exc:
+                raise BadRecord(f"instance {gid}: {exc}", source_id=gid) from None
             if when is None:
                 raise BadRecord(f"instance {gid} has no original start", source_id=gid)
             tag = when[0].strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -13,7 +13,7 @@ from connectors.throttle import RetryPolicy, TokenBucket
 from flows.engine import run_stream
 from flows.sources import gcal as source_gcal
 from flows.workspace import Company, Workspace
-from kizuna.errors import ResyncRequired
+from kizuna.errors import BadRecord, ResyncRequired
 from mappings.calendar.events import events_to_activities
 from mappings.calendar.gcal import event_activity
 from tests.support.fakes.google_fakes import FULL_SYNC_410, RATE_403, Script, ok, service
@@ -211,6 +211,26 @@ def test_instance_key_matches_the_ics_mapping_of_the_same_series() -> None:
     )
     act = event_activity(all_day, own_domains=["ourco.co.jp"])
     assert act.key == "meeting:allday@google.com/2026-03-10" and act.attributes["all_day"]
+
+
+def test_zone_names_windows_mapped_unknown_refused() -> None:
+    """A time without offset is read in its ``timeZone``: a Windows name through the CLDR
+    table; an unknown name is refused rather than read in the workspace's zone."""
+    windows = meeting(
+        start={"dateTime": "2026-03-05T10:00:00", "timeZone": "W. Europe Standard Time"},
+        end={"dateTime": "2026-03-05T11:00:00", "timeZone": "W. Europe Standard Time"},
+    )
+    act = event_activity(windows, own_domains=["ourco.co.jp"])
+    assert act.occurred_at == datetime(2026, 3, 5, 9, 0, tzinfo=UTC)
+    unknown = meeting(
+        start={"dateTime": "2026-03-05T10:00:00", "timeZone": "Mars/Olympus"},
+        end={"dateTime": "2026-03-05T11:00:00", "timeZone": "Mars/Olympus"},
+    )
+    with pytest.raises(BadRecord, match="'Mars/Olympus'"):
+        event_activity(unknown, own_domains=["ourco.co.jp"])
+    # With an offset the zone name does not matter.
+    offset = meeting(start={"dateTime": "2026-03-05T10:00:00+09:00", "timeZone": "Mars/Olympus"})
+    assert event_activity(offset, own_domains=["ourco.co.jp"]).occurred_at.hour == 1
 
 
 def test_calendar_syncs_through_the_engine(engine: Engine, tmp_path: Path) -> None:
