@@ -25,7 +25,6 @@ from warehouse import schema as t
 from warehouse.privacy import salt as salt_
 from warehouse.privacy.schema import ErasedRecord
 from warehouse.state import Quarantined, StreamKey
-from warehouse.upsert import chunks
 
 REASON = (
     "held: this record belongs to a customer erased on request ({what}); it is not landed "
@@ -78,17 +77,22 @@ def hold(
     for q in quarantined:  # a refused message of theirs must not keep their data either
         for e in _payload_addresses(q.payload):
             tokens.setdefault(salt_.address_token(salt, e), set()).add(q.source_id or "")
+    # The erased sets are small (one line per erased record or address) and read whole:
+    # two short scans per page cost less than looking a page's ids up in them.
+    er, sup = ErasedRecord, t.Suppression
+    records_out = {str(d): int(q) for d, q in conn.execute(select(er.digest, er.request_id))}
+    addresses_out = {
+        str(e): str(src or "privacy request")
+        for e, src in conn.execute(select(sup.email, sup.source).where(sup.reason == "erased"))
+    }
     why: dict[str, str] = {}
-    er = ErasedRecord
-    for part in chunks(sorted(digests), 900):
-        for d, req in conn.execute(select(er.digest, er.request_id).where(er.digest.in_(part))):
-            why[digests[str(d)]] = f"privacy request {int(req)}"
-    s = t.Suppression
-    for part in chunks(sorted(tokens), 900):
-        stmt = select(s.email, s.source).where(s.email.in_(part), s.reason == "erased")
-        for tok, source in conn.execute(stmt):
-            for sid in tokens[str(tok)]:
-                why.setdefault(sid, str(source or "privacy request"))
+    for d, sid in digests.items():
+        if d in records_out:
+            why[sid] = f"privacy request {records_out[d]}"
+    for tok, owners in tokens.items():
+        if tok in addresses_out:
+            for sid in owners:
+                why.setdefault(sid, addresses_out[tok])
     if not why:
         return list(records), list(quarantined)
     keep = [x for x in records if x.source_id not in why]

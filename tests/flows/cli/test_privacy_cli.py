@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import Engine, MetaData, insert, select
@@ -33,6 +32,7 @@ from warehouse.activation import segment_schema as ss
 from warehouse.identity.crosswalk import public_ids
 from warehouse.identity.matching import MatchSettings
 from warehouse.identity.resolve import resolve_full
+from warehouse.privacy.schema import PrivacyRequest, PrivacySalt
 from warehouse.reporting import schema as rs
 
 ADDR = "taro.tanaka@client-a.co.jp"
@@ -295,13 +295,16 @@ def test_disclose_then_erase_leaves_nothing_but_the_suppression_hash(
         assert [r for r, why in sup if why == "erased"] and all(
             e.startswith("erased:") for e, _ in sup
         )
-        req = conn.execute(select(rs_request())).mappings().all()
+        req = conn.execute(select(t.table(PrivacyRequest))).mappings().all()
         assert [r["kind"] for r in req] == ["disclose", "erase"]
         assert all(r["requested_by"] == "窓口 山本" and r["customer_id"] == cid for r in req)
         # The send path consults the hashes: the address is refused on every channel.
         d = consent.may_send(conn, ADDR.upper(), "sales_followup", "outbox")
         assert not d.allowed and "erased" in d.reason
 
+    with engine.connect() as conn:
+        secret = conn.execute(select(PrivacySalt.salt)).scalar_one()
+    assert secret not in out.output  # the salt is never printed, logged or written out
     sources = {tmp_path / "sales.csv", tmp_path / "support.csv", tmp_path / "mail"}
     for f in sorted(tmp_path.rglob("*")):
         if not f.is_file() or any(f == s or s in f.parents for s in sources):
@@ -309,6 +312,7 @@ def test_disclose_then_erase_leaves_nothing_but_the_suppression_hash(
         data = f.read_bytes().lower()
         hits = [v for v in ERASED if v.lower().encode() in data]
         assert not hits, (f, hits)
+        assert f.name.startswith("wh.db") or secret.encode() not in data
     assert not (tmp_path / "outbox" / file_name("<news-1-p@ours.co.jp>")).exists()
     assert (tmp_path / "outbox" / file_name("<news-1-s@ours.co.jp>")).exists()
     assert "鈴木 花子様" in (tmp_path / "reports/2026-12-01/rep.md").read_text(encoding="utf-8")
@@ -342,9 +346,3 @@ def test_disclose_then_erase_leaves_nothing_but_the_suppression_hash(
     out = kizuna("quarantine", "--json", "-w", str(ws_file))
     assert out.exit_code == 0, out.output
     assert out.output.count("Remove it at the source") == 4 and not _found(out.output)
-
-
-def rs_request() -> Any:
-    from warehouse.privacy.schema import PrivacyRequest
-
-    return t.table(PrivacyRequest)
