@@ -326,3 +326,5 @@ def reminders_run(workspace: WorkspaceOpt = Path("kizuna.yaml")) -> None:
     )
     for s in d["skipped"]:
         console.print(f"  not sent: {esc(s)}")
+    for s in d.get("in_doubt", []):
+        console.print(f"  in doubt (asked again next run): {esc(s)}")

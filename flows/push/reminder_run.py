@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -24,11 +25,16 @@ from connectors.channel import Channel, Outgoing
 from connectors.mail.compose import Envelope, compose
 from flows.push import reminder_digest as digest
 from flows.push.config import PushConfig, Rule
+from kizuna.errors import SendInDoubt
+from warehouse import lease
 from warehouse.activation import reminder_ledger as ledger
 from warehouse.activation import reminders as rem
 from warehouse.activation.consent import may_send
 from warehouse.db import write_transaction
 from warehouse.state import now as utcnow
+
+LEASE_WAIT = 300.0
+"""Seconds a delivering run waits for another one to finish before it stands back."""
 
 
 @dataclass
@@ -40,6 +46,9 @@ class ReminderSummary:
     digests: int = 0
     recovered: int = 0
     skipped: list[str] = field(default_factory=list)
+    in_doubt: list[str] = field(default_factory=list)
+    """Digests whose link broke after the channel took them (SMTP after DATA) and that the
+    channel cannot confirm: left ``sending``, asked about again by the next run."""
 
 
 def conditions(
@@ -91,23 +100,41 @@ def digest_message_id(secret: bytes, owner_id: int, day: date, ids: list[int], d
 
 
 def deliver(
-    engine: Engine, cfg: PushConfig, channel: Channel, *, clock: Any = utcnow
+    engine: Engine,
+    cfg: PushConfig,
+    channel: Channel,
+    *,
+    clock: Any = utcnow,
+    run_id: str = "",
+    wait: float = LEASE_WAIT,
 ) -> ReminderSummary:
     """Each rep's undelivered reminders as one digest (see ``flows.push.reminder_digest``).
 
     The reminders of a digest are marked ``sending`` with its Message-ID before it goes out;
     a digest found in doubt is asked about at the channel and marked sent if it arrived,
-    otherwise its reminders join a new digest. With ``digest: daily`` a rep who already had
-    today's digest gets the new reminders tomorrow.
+    otherwise its reminders join a new digest (at least once, as README states). A send that
+    goes in doubt now (``SendInDoubt``: the link broke after the message was handed over) is
+    never retried in this run and never stops the other reps' digests. With ``digest: daily``
+    a rep who already had today's digest gets the new reminders tomorrow.
     """
     out = ReminderSummary()
-    with engine.connect() as conn:
-        rows = ledger.undelivered(conn)
-    by_owner: dict[int, list[Any]] = defaultdict(list)
-    for row in rows:
-        by_owner[int(row.owner_id)].append(row)
-    for owner_id, mine in by_owner.items():
-        _deliver_one(engine, cfg, channel, owner_id, mine, clock(), out)
+    # One delivering run at a time (``reminders`` lease): two runs at once would both find
+    # the same pending reminders and both send the digest.
+    with lease.held(
+        engine,
+        "reminders",
+        run_id=run_id or uuid.uuid4().hex,
+        what="reminders are being delivered",
+        wait=wait,
+        zone=cfg.time_zone,
+    ):
+        with engine.connect() as conn:
+            rows = ledger.undelivered(conn)
+        by_owner: dict[int, list[Any]] = defaultdict(list)
+        for row in rows:
+            by_owner[int(row.owner_id)].append(row)
+        for owner_id, mine in by_owner.items():
+            _deliver_one(engine, cfg, channel, owner_id, mine, clock(), out)
     return out
 
 
@@ -161,14 +188,19 @@ def _deliver_one(
             date=now.astimezone(zone),
         ),
     )
-    channel.send(
-        Outgoing(
-            message_id=mid,
-            to_address=email,
-            data=composed.as_bytes(),
-            sender=parseaddr(cfg.outbound.sender)[1],
+    try:
+        channel.send(
+            Outgoing(
+                message_id=mid,
+                to_address=email,
+                data=composed.as_bytes(),
+                sender=parseaddr(cfg.outbound.sender)[1],
+            )
         )
-    )
+    except SendInDoubt as exc:
+        if channel.was_sent(mid) is not True:
+            out.in_doubt.append(f"{email}: {exc}")
+            return  # still `sending` with its Message-ID: the next run asks again
     with write_transaction(engine) as conn:
         ledger.set_delivery(conn, ids, "sent", now)
     out.sent += len(ids)
@@ -186,5 +218,6 @@ def run_all(
         summary.resolved[name] = r.resolved
     sent = deliver(engine, cfg, channel, clock=(lambda: as_of) if as_of else utcnow)
     summary.sent, summary.recovered, summary.skipped = sent.sent, sent.recovered, sent.skipped
+    summary.in_doubt = sent.in_doubt
     summary.digests = sent.digests
     return summary

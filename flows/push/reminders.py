@@ -36,6 +36,7 @@ def deliver_task(workspace_file: str) -> dict[str, Any]:
         "digests": res.digests,
         "recovered": res.recovered,
         "skipped": res.skipped,
+        "in_doubt": res.in_doubt,
     }
 
 

@@ -12,7 +12,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from connectors.mail.outbox import OutboxChannel
 from flows.push.reminder_run import run_all
@@ -117,3 +117,46 @@ def _screenshot(html: str, tmp_path: Path) -> None:
     )
     data = shot.read_bytes()
     assert data.startswith(b"\x89PNG") and len(data) > 10_000
+
+
+def test_a_digest_in_doubt_after_data_neither_stops_the_run_nor_goes_twice(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """The link breaks after DATA for one rep's digest: the run goes on (the other reps get
+    theirs), that digest is not resent in the run, and the SMTP server holds one copy. A later
+    run whose channel can look it up marks it sent instead of sending it again."""
+    import smtplib
+
+    from connectors.mail.smtp_send import SmtpChannel
+    from tests.support.push_smtp import smtp_server
+    from warehouse.activation.ledger_schema import Reminder
+
+    _seed(engine)
+    cfg = make_cfg(
+        tmp_path,
+        segments={},
+        reminders=RULES,
+        outbound={"channels": {"outbox": {"type": "smtp", "host": "127.0.0.1", "port": 25}}},
+    )
+    with smtp_server() as (box, port):
+
+        def channel(look: bool) -> SmtpChannel:
+            return SmtpChannel(
+                lambda: smtplib.SMTP("127.0.0.1", port, timeout=10),
+                name="outbox",
+                sent_check=box.has if look else None,
+            )
+
+        box.drop_after_data.add("alice@own.example")
+        first = run_all(engine, cfg, channel(look=False), as_of=JST_NOON)
+        assert [s.split(":")[0] for s in first.in_doubt] == ["alice@own.example"]
+        assert first.digests >= 1  # bob's (and any other rep's) digest went out
+        got = box.ids()
+        assert len(got) == first.digests + 1 and max(got.values()) == 1
+        with engine.connect() as conn:
+            states = {d for (d,) in conn.execute(select(Reminder.delivery))}
+        assert "sending" in states  # alice's reminders: in doubt, with their digest's id
+        box.drop_after_data.clear()
+        again = run_all(engine, cfg, channel(look=True), as_of=JST_NOON + timedelta(hours=1))
+        assert again.recovered >= 1 and again.digests == 0 and not again.in_doubt
+        assert box.ids() == got  # nothing sent twice
