@@ -3,7 +3,8 @@
 Surrogate ids differ between a clean run and a crashed-and-rerun one, so a row is compared
 by its content: each reference to another row (a foreign key, ``source_record.entity_id``,
 an identity record or cluster id) is replaced by that row's own content, recursively.
-Bookkeeping timestamps (when a row was written, not what it says) become "set or not";
+Bookkeeping timestamps (when a row was written, not what it says) become "set or not", and a
+golden field chosen by such a time (survivorship past source priority) only by being there;
 run ids and run records, leases and the Alembic version are left out. Everything else is
 compared as it is stored.
 """
@@ -18,7 +19,7 @@ from sqlalchemy import Engine, Table, select
 
 from warehouse.migrations.env_models import metadata
 
-SKIP_TABLES = {"sync_run", "lease", "alembic_version"}
+SKIP_TABLES = {"sync_run", "flow_run", "lease", "alembic_version"}
 BOOKKEEPING_TIMES = {
     "created_at",
     "updated_at",
@@ -113,9 +114,38 @@ class _Db:
             elif table_name == "identity_alias" and name == "match_id":
                 m = self.matches.get(value)
                 out[name] = None if m is None else self.content("identity_match", m, depth + 1)
+            elif table_name == "identity_cluster" and name == "golden" and value:
+                out[name] = self.golden(ENTITY_TABLE.get(str(entity), ""), value, depth)
             else:
                 out[name] = value
+        if "a_id" in out and "b_id" in out:  # a pair is unordered; ids ordered it by number
+            out["a_id"], out["b_id"] = sorted((out["a_id"], out["b_id"]))
         return json.dumps(out, ensure_ascii=False, sort_keys=True, default=str)
+
+    def golden(self, table_name: str, golden: dict[str, Any], depth: int) -> dict[str, Any]:
+        """A golden record with the records it took each value from, and values that are
+        references (``organization_id``, ``owner_id``), given by content."""
+        table = next((t for t in self.tables if t.name == table_name), None)
+        out: dict[str, Any] = {}
+        for field, pick in golden.items():
+            if not isinstance(pick, dict):
+                out[field] = pick
+                continue
+            pick = dict(pick)
+            if pick.get("rule") not in ("only value", "source_priority"):
+                # Past source priority the winner is the member a source saw last
+                # (``last_seen``, a bookkeeping time: streams syncing at once finish in any
+                # order); the members themselves are compared in ``identity_member``.
+                out[field] = {"rule": "by when seen"}
+                continue
+            if "record_id" in pick:
+                pick["record_id"] = self.ref(table_name, pick["record_id"], depth)
+            col = table.columns.get(field) if table is not None else None
+            if col is not None and col.foreign_keys and "value" in pick:
+                fk = next(iter(col.foreign_keys))
+                pick["value"] = self.ref(fk.column.table.name, pick["value"], depth)
+            out[field] = pick
+        return out
 
 
 def snapshot(engine: Engine) -> Snapshot:
