@@ -309,7 +309,11 @@ def _drain(
                 seen.clear()
             unchanged = len(skip)
             planner.after_page(conn, stats.inserted + stats.updated)
-            state.add_to_run(conn, run_row, {**stats.counts(), "unchanged": unchanged})
+            state.add_to_run(
+                conn,
+                run_row,
+                {**stats.counts(), "unchanged": unchanged, "read": len(page.records)},
+            )
         result.pages += 1
         result.read += len(page.records)
         result.unchanged += unchanged

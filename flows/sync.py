@@ -93,7 +93,8 @@ def sync_stream(
     engine = engine_for(ws.warehouse_url)
     share_budgets(engine)  # one quota per API account across every worker of this warehouse
     logger = get_run_logger()
-    tick = progress.start(f"{source}/{stream}", spec.total_hint())
+    total = spec.total_hint()
+    tick = progress.start(f"{source}/{stream}", total)
     try:
         result = run_stream(
             engine,
@@ -107,6 +108,8 @@ def sync_stream(
     except LeaseHeld as exc:
         _tell(logger, f"skipped: {exc}")
         return {"connector": source, "stream": stream, "skipped": str(exc)}
+    if tick is not None and total is not None and result.read < total:
+        tick(total - result.read)  # an unchanged file is not read at all: the bar ends full
     logger.info(
         "%s/%s: %s read, %s inserted, %s updated, %s unchanged, %s deleted, %s quarantined",
         source,

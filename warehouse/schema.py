@@ -284,6 +284,8 @@ class SyncRun(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     status: Mapped[str] = mapped_column(String(20), default="running")
+    read: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Source rows (messages, events, records) read; one row may write several records."""
     inserted: Mapped[int] = mapped_column(Integer, default=0)
     updated: Mapped[int] = mapped_column(Integer, default=0)
     unchanged: Mapped[int] = mapped_column(Integer, default=0)

@@ -108,21 +108,14 @@ def print_run(console: Console, workspace_file: Path, run_id: str, seconds: floa
     with engine.connect() as conn:
         rows = conn.execute(select(t.table(r)).where(r.run_id == run_id).order_by(r.id)).all()
         table = Table(title=f"Sync run {run_id[:8]} — {seconds:.1f} s", title_justify="left")
-        for col in (
-            "source/stream",
-            "status",
-            "inserted",
-            "updated",
-            "unchanged",
-            "deleted",
-            "quarantined",
-        ):
+        for col in RUN_COLUMNS:
             table.add_column(col, justify="left" if col in ("source/stream", "status") else "right")
         for row in rows:
             style = {"completed": "green", "failed": "red"}.get(row.status, "yellow")
             table.add_row(
                 Text(f"{row.connector}/{row.stream}"),
                 Text(row.status, style=style),
+                f"{row.read:,}",
                 f"{row.inserted:,}",
                 f"{row.updated:,}",
                 f"{row.unchanged:,}",
@@ -130,6 +123,13 @@ def print_run(console: Console, workspace_file: Path, run_id: str, seconds: floa
                 f"[red]{row.quarantined:,}[/]" if row.quarantined else "0",
             )
         console.print(table)
+        if any(row.inserted + row.updated > row.read - row.unchanged for row in rows):
+            console.print(
+                "Rows are what the source holds; records are what they became: a row can make "
+                "several (a contact and the company it names, each its own record until the "
+                "resolver links them).",
+                style="dim",
+            )
         console.print(entity_table(ws))
         errors = [row for row in rows if row.error]
         for row in errors:
@@ -143,6 +143,18 @@ def print_run(console: Console, workspace_file: Path, run_id: str, seconds: floa
     for line in unmapped_lines(ws, sorted({row.connector for row in rows})):
         console.print(f"[yellow]note:[/] {line}", soft_wrap=True)
     return {f"{row.connector}/{row.stream}" for row in errors}
+
+
+RUN_COLUMNS = (
+    "source/stream",
+    "status",
+    "rows read",
+    "records new",
+    "records updated",
+    "rows unchanged",
+    "deleted",
+    "quarantined",
+)
 
 
 def entity_table(ws: Workspace) -> Table:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +136,7 @@ def test_real_run_and_reminders_through_prefect(
     out = runner.invoke(app, ["campaigns", "run", "news", "-w", str(ws)])
     assert out.exit_code == 0, out.output
     assert "'sent': 1" in out.output and "'skipped': 1" in out.output
+    assert re.search(r"campaign news .* 2/2", out.output), out.output  # its progress bar
     assert len(list((tmp_path / "outbox").glob("*.eml"))) == 1
 
     out = runner.invoke(app, ["reminders", "run", "-w", str(ws)], env={"COLUMNS": "200"})
