@@ -106,6 +106,52 @@ def unmapped_lines(ws: Workspace, names: list[str]) -> list[str]:
     return lines
 
 
+def horizon_lines(ws: Workspace, names: list[str]) -> list[str]:
+    """For a sync summary: the window each calendar stream expands recurring meetings in
+    (dates in the company's zone) and how many series have older occurrences it left out
+    (each is a note in ``kizuna quarantine``), so the history horizon is never silent."""
+    from sqlalchemy import func, select
+
+    from flows.runtime import engine_for
+    from warehouse import schema as t
+
+    calendars = [n for n in names if ws.sources[n].get("type") in ("ics", "caldav")]
+    if not calendars:
+        return []
+    st, q = t.SyncState, t.Quarantine
+    lines = []
+    with engine_for(ws.warehouse_url).connect() as conn:
+        cut = dict(
+            conn.execute(
+                select(q.connector, func.count())
+                .where(
+                    q.connector.in_(calendars),
+                    q.resolved_at.is_(None),
+                    q.reason.contains("history horizon"),
+                )
+                .group_by(q.connector)
+            ).all()
+        )
+        for name, stream, cursor in conn.execute(
+            select(st.connector, st.stream, st.cursor).where(st.connector.in_(calendars))
+        ):
+            window = cursor.get("window") if isinstance(cursor, dict) else None
+            if not window or len(window) != 2:
+                continue
+            line = (
+                f"{esc(name)}/{esc(stream)}: recurring meetings expanded from {esc(window[0])} "
+                f"to {esc(window[1])} ({esc(ws.company.time_zone)})"
+            )
+            if cut.get(name):
+                line += (
+                    f"; {cut[name]:,} series have older occurrences not stored — raise "
+                    f"sources.{esc(name)}.expand_past_days to keep them "
+                    f"(kizuna quarantine {esc(name)})"
+                )
+            lines.append(line)
+    return lines
+
+
 @sources_app.command("discover")
 def discover_cmd(
     source: Annotated[str, typer.Argument(help="A source name from the workspace.")],

@@ -138,9 +138,10 @@ def print_run(console: Console, workspace_file: Path, run_id: str, seconds: floa
                 f"{esc(' '.join(_reason(row.error).split()))}",
                 soft_wrap=True,
             )
-    from flows.cli.sources import unmapped_lines
+    from flows.cli.sources import horizon_lines, unmapped_lines
 
-    for line in unmapped_lines(ws, sorted({row.connector for row in rows})):
+    names = sorted({row.connector for row in rows} & set(ws.sources))
+    for line in unmapped_lines(ws, names) + horizon_lines(ws, names):
         console.print(f"[yellow]note:[/] {line}", soft_wrap=True)
     return {f"{row.connector}/{row.stream}" for row in errors}
 

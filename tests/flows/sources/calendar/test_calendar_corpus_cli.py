@@ -112,6 +112,10 @@ def test_test_calendars_through_the_cli(prefect_harness: None, tmp_path: Path) -
         out = runner.invoke(app, ["sync", "-w", str(ws)])
         assert out.exit_code == 0, out.output
         assert "failed" not in out.output
+    # The summary names each calendar's window in the company's zone and what it left out.
+    said = " ".join(out.output.split())
+    assert "rie/events: recurring meetings expanded from" in said and "(Asia/Tokyo)" in said
+    assert "raise sources.rie.expand_past_days" in said
 
     with sqlite3.connect(tmp_path / "wh.db") as db:
         runs = db.execute("select connector, status from sync_run").fetchall()
