@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, or_, select, tuple_, update
+from sqlalchemy import Connection, delete, func, insert, or_, select, tuple_, update
 
 from warehouse import schema as t
 from warehouse.activation import audience
@@ -30,6 +30,7 @@ from warehouse.activation import ledger_schema as ls
 from warehouse.activation import segment_schema as ss
 from warehouse.identity import schema as ids_
 from warehouse.identity.crosswalk import find_record
+from warehouse.identity.resolve import watermark
 from warehouse.privacy import redact
 from warehouse.privacy import salt as salt_
 from warehouse.privacy.schema import ErasedRecord, PrivacyRequest
@@ -227,6 +228,17 @@ def _lineage(conn: Connection, found: Found, count: Any, ts: Any) -> None:
         count("source_record", conn.execute(delete(sr).where(cond)).rowcount)
     for entity, eids in produced.items():
         retire(conn, entity, sorted(eids), ts)
+
+
+def unresolved(conn: Connection) -> int:
+    """Person records written since identity resolution last ran: until it runs again, a
+    record of this customer among them is not known to be theirs (and would be left)."""
+    p = t.table(t.Person)
+    q = select(func.count()).select_from(p)
+    mark = watermark(conn)
+    if mark is not None:
+        q = q.where(p.c.updated_at > mark)
+    return int(conn.execute(q).scalar_one())
 
 
 def message_ids(conn: Connection, ids: Sequence[int]) -> list[str]:

@@ -102,6 +102,9 @@ def erase(
     ref: RefArg,
     by: ByOpt = None,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    anyway: Annotated[
+        bool, typer.Option("--anyway", help="Erase what is linked now, even if unresolved.")
+    ] = False,
     workspace: WorkspaceOpt = Path("kizuna.yaml"),
 ) -> None:
     """Remove a customer from every table and file (個人情報保護法 削除); keep only salted
@@ -115,6 +118,13 @@ def erase(
             found = era.find(conn, ref)
             if found is None:
                 raise _missing(ref)
+            pending = era.unresolved(conn)
+            if pending and not anyway:
+                raise ConfigError(
+                    f"{pending:,} records changed since identity resolution last ran: "
+                    "some may be this customer's and would be left behind",
+                    fix="run `kizuna identity resolve` first (or add --anyway)",
+                )
             mids = era.message_ids(conn, found.record_ids)
         if not yes:
             typer.confirm(

@@ -280,6 +280,18 @@ def test_disclose_then_erase_leaves_nothing_but_the_suppression_hash(
     assert "sales.csv" in doc["files"] and any(f.startswith("outbox/") for f in doc["files"])
     assert _found(doc_file.read_text(encoding="utf-8"))  # it is their data
 
+    # A record synced after the last resolution could be theirs: erase asks for it first.
+    with (tmp_path / "support.csv").open("ab") as f:
+        f.write(
+            "クライアントC株式会社,伊藤\u3000誠,イトウ マコト,ito@client-c.co.jp,,\r\n".encode(
+                "cp932"
+            )
+        )
+    run_stream(engine, registry.streams(config.load(ws_file), "support")[0], "run-late")
+    out = kizuna("customer", "erase", cid, "--yes", "-w", str(ws_file))
+    assert out.exit_code == 2 and "kizuna identity resolve" in out.output, out.output
+    resolve_full(engine, MatchSettings())
+
     out = kizuna("customer", "erase", cid, "--yes", "--by", "窓口 山本", "-w", str(ws_file))
     assert out.exit_code == 0, out.output
     assert "sales.csv" in out.output and "support.csv" in out.output  # still at the source
