@@ -10,7 +10,7 @@ Example::
       id_attributes: [member_no]              # custom fields that identify a person
       max_block_size: 100
       blocking:                               # which pairs are compared (terms: fam giv full
-        rules: [[email], [phone], [full, org], [fam:4, giv:4], [dob, postcode]]  # name dob
+        rules: [[email], [phone], [full, org], [fam:4, giv:4, cap:10], [dob, postcode]]
         training_rules: [[fam:4, giv:4], [email], [phone], [dob]]   # EM passes (m)
         deterministic_rules: [[email], [full, dob]]  # surely one person (λ)
         recall: 0.6                           # share of true pairs those rules find
@@ -70,7 +70,8 @@ RuleList = list[list[str]]
 class Blocking(BaseModel):
     """Blocking rules an admin can read and change; each term is a column (``fam``, ``giv``,
     ``full``, ``name``, ``dob``, ``postcode``, ``org``, ``domain``, ``corp``, ``ext``,
-    ``address``, ``email``, ``phone``, ``local``), optionally cut to N characters (``fam:4``)."""
+    ``address``, ``email``, ``phone``, ``local``), optionally cut to N characters (``fam:4``);
+    ``cap:N`` skips that rule's blocks of more than N rows (a name or an office address)."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -6,7 +6,9 @@ reading tokens in any order), ``name``, ``dob``,
 ``local``) or a column cut to its first N characters (``fam:4``). Two rows are compared when
 every term agrees and none is empty; a pair found by several rules is compared once. A key
 shared by more than ``max_block`` rows is skipped (and counted), so one common value cannot
-make a run quadratic. Shared mailboxes and switchboards never make a key: they are
+make a run quadratic; a rule may set its own smaller bound with a ``cap:N`` term
+(``[address:12, cap:8]``: an address shared by more than eight rows is a workplace, not a
+person). Shared mailboxes and switchboards never make a key: they are
 workplace evidence only.
 """
 
@@ -29,17 +31,21 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     ("full", "dob"),
     ("full", "postcode"),
     ("name", "org"),
+    ("name", "domain"),
     ("nameset", "org_sound"),
-    ("nameset",),
-    ("fam:4", "giv:4"),
+    ("nameset", "domain"),
+    # A name alone, or an address, is a key only in small blocks: a name a dozen people
+    # share, or an office's address, would compare every colleague or namesake pairwise.
+    ("nameset", "cap:10"),
+    ("fam:4", "giv:4", "cap:10"),
     ("dob", "giv:2"),
     ("dob", "fam:2"),
     ("postcode", "fam:3"),
     ("postcode", "giv:3"),
     ("dob", "postcode"),
-    ("dob",),
-    ("postcode", "address:6"),
-    ("address:12",),
+    ("dob", "cap:20"),
+    ("postcode", "address:6", "cap:10"),
+    ("address:12", "cap:10"),
 )
 MULTI = ("email", "phone", "local")
 SINGLE = (
@@ -64,54 +70,70 @@ def parse(rule: Sequence[str]) -> Rule:
     out = []
     for term in rule:
         col, _, cut = term.partition(":")
+        if col == "cap" and cut.isdigit() and int(cut) >= 2:
+            out.append(term)
+            continue
         if col not in SINGLE + MULTI or (cut and not cut.isdigit()):
             raise ValueError(
                 f"blocking term {term!r}: use one of {', '.join(SINGLE + MULTI)}, "
-                "optionally with :N for the first N characters"
+                "optionally with :N for the first N characters, or cap:N (N ≥ 2) for a "
+                "smaller block bound"
             )
         out.append(term)
-    if not out:
-        raise ValueError("a blocking rule needs at least one term")
+    if not [t for t in out if not t.startswith("cap:")]:
+        raise ValueError("a blocking rule needs at least one column term")
     if sum(t.partition(":")[0] in MULTI for t in out) > 1:
         raise ValueError(f"rule {out}: at most one of email, phone, local per rule")
     return tuple(out)
 
 
 def columns(rule: Rule) -> set[str]:
-    return {t.partition(":")[0] for t in rule}
+    return {t.partition(":")[0] for t in rule if not t.startswith("cap:")}
 
 
-def _keys(fr: Frame, rule: Rule) -> tuple[Ints, np.ndarray]:
-    """(row, key) for every row with every term present (multi-valued terms explode)."""
+def cap(rule: Rule, max_block: int) -> int:
+    """The rule's block bound: its own ``cap:N`` if smaller than the workspace's."""
+    caps = [int(t[4:]) for t in rule if t.startswith("cap:")]
+    return min([max_block, *caps])
+
+
+def _keys(fr: Frame, rule: Rule) -> tuple[Ints, Ints]:
+    """(row, key code) for every row with every term present (multi-valued terms explode).
+
+    Keys are the terms' integer codes combined, so grouping a million rows is a sort of
+    integers, never of strings."""
     rows = np.arange(len(fr), dtype=np.int64)
-    parts: list[np.ndarray] = []
+    parts: list[tuple[Ints, int]] = []
     multi: Multi | None = None
     for term in rule:
-        col, _, cut = term.partition(":")
-        if col in MULTI:
-            multi = getattr(fr, col)
+        if term.startswith("cap:"):
             continue
-        v = fr.column(col)
-        if cut:
-            n = int(cut)
-            v = np.asarray([s[:n] for s in v], dtype=object)
-        parts.append(v)
+        if term.partition(":")[0] in MULTI:
+            multi = getattr(fr, term.partition(":")[0])
+            continue
+        c = fr.coded(term)
+        parts.append((c.codes, len(c.values)))
     if multi is not None:
         keep = ~multi.shared[multi.val]
         rows = multi.rec[keep]
-        vals = np.asarray(multi.values, dtype=object)[multi.val[keep]]
-        parts = [p[rows] for p in parts] + [vals]
+        parts = [(p[rows], k) for p, k in parts] + [(multi.val[keep] + 1, len(multi.values) + 1)]
     ok = np.ones(rows.shape[0], bool)
-    for p in parts:
-        ok &= p != ""
-    key = parts[0][ok].astype(str)
-    for p in parts[1:]:
-        key = np.char.add(np.char.add(key, "\x1f"), p[ok].astype(str))
+    for p, _ in parts:
+        ok &= p > 0
+    key = parts[0][0][ok]
+    span = parts[0][1]
+    for p, k in parts[1:]:
+        if span * k >= 2**62:  # renumber before the product could overflow
+            _, key = np.unique(key, return_inverse=True)
+            span = int(key.max()) + 1 if key.size else 1
+        key = key * k + p[ok]
+        span *= k
     return rows[ok], key
 
 
 def pairs(fr: Frame, rule: Rule, max_block: int) -> tuple[Ints, Ints, int]:
     """(i, j, oversized keys) for one rule: every pair i < j of rows sharing a key."""
+    max_block = cap(rule, max_block)
     rows, key = _keys(fr, rule)
     if rows.shape[0] < 2:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), 0

@@ -18,7 +18,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import JaroWinkler, Levenshtein
 from rapidfuzz.fuzz import token_set_ratio
 
-from warehouse.identity.linkage.frame import Frame, Ints, Multi, Strs
+from warehouse.identity.linkage.frame import Coded, Frame, Ints, Multi
 
 I8 = NDArray[np.int8]
 F32 = NDArray[np.float32]
@@ -121,19 +121,35 @@ PERSON: tuple[Comparison, ...] = (
 )
 
 
-def _sim(scorer: Callable[..., float], a: Strs, b: Strs) -> F32:
-    if a.shape[0] == 0:
+def _sim_values(scorer: Callable[..., float], a: list[str], b: list[str]) -> F32:
+    if not a:
         return np.zeros(0, np.float32)
-    got: F32 = process.cpdist(list(a), list(b), scorer=scorer, workers=1, dtype=np.float32)
+    got: F32 = process.cpdist(a, b, scorer=scorer, workers=1, dtype=np.float32)
     return got
 
 
-def _jw(a: Strs, b: Strs) -> F32:
-    return _sim(JaroWinkler.normalized_similarity, a, b)
+def _sim(scorer: Callable[..., float], c: Coded, ca: Ints, cb: Ints, same: float = 1.0) -> F32:
+    """``scorer`` of the values behind codes ``ca``/``cb`` (one code table, symmetric scorer),
+    computed once per distinct pair of values; ``same`` is the score of a value with itself."""
+    out = np.full(ca.shape[0], same, np.float32)
+    diff = np.nonzero(ca != cb)[0]
+    if diff.size == 0:
+        return out
+    v = len(c.values)
+    lo, hi = np.minimum(ca[diff], cb[diff]), np.maximum(ca[diff], cb[diff])
+    uniq, inv = np.unique(lo * v + hi, return_inverse=True)
+    values = np.asarray(c.values, dtype=object)
+    got = _sim_values(scorer, values[uniq // v].tolist(), values[uniq % v].tolist())
+    out[diff] = got[inv.reshape(-1)]
+    return out
 
 
-def _present(col: Strs, i: Ints, j: Ints) -> NDArray[np.bool_]:
-    out: NDArray[np.bool_] = (col[i] != "") & (col[j] != "")
+def _jw(c: Coded, ca: Ints, cb: Ints) -> F32:
+    return _sim(JaroWinkler.normalized_similarity, c, ca, cb)
+
+
+def _present(c: Coded, i: Ints, j: Ints) -> NDArray[np.bool_]:
+    out: NDArray[np.bool_] = (c.codes[i] > 0) & (c.codes[j] > 0)
     return out
 
 
@@ -152,19 +168,22 @@ def names(fr: Frame, i: Ints, j: Ints) -> tuple[I8, I8, NDArray[np.bool_]]:
     fam_l = np.full(n, -1, np.int8)
     giv_l = np.full(n, -1, np.int8)
     crossed = np.zeros(n, bool)
-    both = _present(fr.giv, i, j) & _present(fr.fam, i, j)
+    fc, gc = fr.coded("fam"), fr.coded("giv")  # one code table for both
+    f, g = fc.codes, gc.codes
+    name = fr.coded("name").codes
+    both = _present(gc, i, j) & _present(fc, i, j)
     bi, bj = i[both], j[both]
-    ff, gg = _jw(fr.fam[bi], fr.fam[bj]), _jw(fr.giv[bi], fr.giv[bj])
-    fg, gf = _jw(fr.fam[bi], fr.giv[bj]), _jw(fr.giv[bi], fr.fam[bj])
+    ff, gg = _jw(fc, f[bi], f[bj]), _jw(fc, g[bi], g[bj])
+    fg, gf = _jw(fc, f[bi], g[bj]), _jw(fc, g[bi], f[bj])
     cross = (fg + gf) > (ff + gg) + 0.05
     s_fam = np.where(cross, fg, ff)
     s_giv = np.where(cross, gf, gg)
-    ex_fam = np.where(cross, fr.fam[bi] == fr.giv[bj], fr.fam[bi] == fr.fam[bj]).astype(bool)
-    ex_giv = np.where(cross, fr.giv[bi] == fr.fam[bj], fr.giv[bi] == fr.giv[bj]).astype(bool)
+    ex_fam = np.where(cross, f[bi] == g[bj], f[bi] == f[bj])
+    ex_giv = np.where(cross, g[bi] == f[bj], g[bi] == g[bj])
     f_lv, g_lv = _grade(s_fam, ex_fam), _grade(s_giv, ex_giv)
     # Same kanji: two trusted readings that disagree are two people; a dictionary guess
     # that disagrees with a trusted reading says nothing (the guess may be wrong).
-    same_kanji = (fr.name[bi] == fr.name[bj]) & fr.japanese[bi] & fr.japanese[bj]
+    same_kanji = (name[bi] == name[bj]) & fr.japanese[bi] & fr.japanese[bj]
     trusted = fr.trusted[bi] & fr.trusted[bj]
     for lv in (f_lv, g_lv):
         lv[same_kanji & trusted & (lv <= 1)] = 0
@@ -174,16 +193,15 @@ def names(fr: Frame, i: Ints, j: Ints) -> tuple[I8, I8, NDArray[np.bool_]]:
     crossed[both] = cross
     # One side has a single token (a reading that could not be split, or a name given only
     # as 'Hanako'): compare whole, and a token found whole in the other name is partial.
-    one = ~both & _present(fr.full, i, j)
+    full = fr.coded("full")
+    one = ~both & _present(full, i, j)
     oi, oj = i[one], j[one]
-    s = _jw(fr.full[oi], fr.full[oj])
-    lv = _grade(s, (fr.full[oi] == fr.full[oj]).astype(bool))
-    part = (
-        ((fr.giv[oi] == "") & ((fr.fam[oi] == fr.fam[oj]) | (fr.fam[oi] == fr.giv[oj])))
-        | ((fr.giv[oj] == "") & ((fr.fam[oj] == fr.fam[oi]) | (fr.fam[oj] == fr.giv[oi])))
-    ).astype(bool)
+    lv = _grade(_jw(full, full.codes[oi], full.codes[oj]), full.codes[oi] == full.codes[oj])
+    part = ((g[oi] == 0) & ((f[oi] == f[oj]) | (f[oi] == g[oj]))) | (
+        (g[oj] == 0) & ((f[oj] == f[oi]) | (f[oj] == g[oi]))
+    )
     lv[part & (lv < 3)] = 3
-    same_kanji = (fr.name[oi] == fr.name[oj]) & fr.japanese[oi]
+    same_kanji = (name[oi] == name[oj]) & fr.japanese[oi]
     lv[same_kanji & ~(fr.trusted[oi] & fr.trusted[oj]) & (lv <= 3)] = 4
     lv[same_kanji & fr.trusted[oi] & fr.trusted[oj] & (lv <= 1)] = 0
     fam_l[one] = lv
@@ -192,13 +210,14 @@ def names(fr: Frame, i: Ints, j: Ints) -> tuple[I8, I8, NDArray[np.bool_]]:
 
 def dob(fr: Frame, i: Ints, j: Ints) -> I8:
     out = np.full(i.shape[0], -1, np.int8)
-    ok = _present(fr.dob, i, j)
-    a, b = fr.dob[i[ok]], fr.dob[j[ok]]
+    c = fr.coded("dob")  # one code table with dob_swap
+    ok = _present(c, i, j)
+    a, b = c.codes[i[ok]], c.codes[j[ok]]
     lv = np.zeros(a.shape[0], np.int8)
-    dist = _sim(Levenshtein.distance, a, b)
+    dist = _sim(Levenshtein.distance, c, a, b, same=0.0)
     lv[dist <= 2] = 1
-    lv[(dist <= 1) | (fr.dob_swap[i[ok]] == b)] = 2
-    lv[(a == b).astype(bool)] = 3
+    lv[(dist <= 1) | (fr.coded("dob_swap").codes[i[ok]] == b)] = 2
+    lv[a == b] = 3
     out[ok] = lv
     return out
 
@@ -252,35 +271,39 @@ def org(fr: Frame, i: Ints, j: Ints) -> I8:
     one name across scripts, one mail domain, or a near spelling. Twins (one name, different
     法人番号 or 法人格) are different companies."""
     out = np.full(i.shape[0], -1, np.int8)
-    known = _present(fr.org, i, j) | _present(fr.domain, i, j) | _present(fr.corp, i, j)
+    oc, dc, cc, lc = fr.coded("org"), fr.coded("domain"), fr.coded("corp"), fr.coded("legal")
+    sc = fr.coded("org_sound")
+    known = _present(oc, i, j) | _present(dc, i, j) | _present(cc, i, j)
     ki, kj = i[known], j[known]
     lv = np.zeros(ki.shape[0], np.int8)
-    both_org = _present(fr.org, ki, kj)
+    both_org = _present(oc, ki, kj)
     sim = np.zeros(ki.shape[0], np.float32)
-    sim[both_org] = _jw(fr.org[ki[both_org]], fr.org[kj[both_org]])
-    sound = _present(fr.org_sound, ki, kj) & (fr.org_sound[ki] == fr.org_sound[kj])
-    sound &= np.fromiter((len(s) >= 3 for s in fr.org_sound[ki]), bool, ki.shape[0])
-    dom = _present(fr.domain, ki, kj) & (fr.domain[ki] == fr.domain[kj])
+    sim[both_org] = _jw(oc, oc.codes[ki[both_org]], oc.codes[kj[both_org]])
+    long_sound = np.fromiter((len(v) >= 3 for v in sc.values), bool, len(sc.values))
+    s_i = sc.codes[ki]
+    sound = (s_i > 0) & (s_i == sc.codes[kj]) & long_sound[s_i]
+    dom = _present(dc, ki, kj) & (dc.codes[ki] == dc.codes[kj])
     lv[sim >= 0.9] = 1  # a near spelling: often another company of one group
     lv[sound | dom] = 2
-    same = (both_org & (fr.org[ki] == fr.org[kj])) | (
-        _present(fr.corp, ki, kj) & (fr.corp[ki] == fr.corp[kj])
+    same = (both_org & (oc.codes[ki] == oc.codes[kj])) | (
+        _present(cc, ki, kj) & (cc.codes[ki] == cc.codes[kj])
     )
-    lv[same.astype(bool)] = 3
-    twins = (_present(fr.corp, ki, kj) & (fr.corp[ki] != fr.corp[kj])) | (
-        _present(fr.legal, ki, kj) & (fr.legal[ki] != fr.legal[kj])
+    lv[same] = 3
+    twins = (_present(cc, ki, kj) & (cc.codes[ki] != cc.codes[kj])) | (
+        _present(lc, ki, kj) & (lc.codes[ki] != lc.codes[kj])
     )
-    lv[twins.astype(bool)] = 0
+    lv[twins] = 0
     out[known] = lv
     return out
 
 
 def _text(
-    col: Strs, fr: Frame, i: Ints, j: Ints, scorer: Callable[..., float], cuts: tuple[float, ...]
+    name: str, fr: Frame, i: Ints, j: Ints, scorer: Callable[..., float], cuts: tuple[float, ...]
 ) -> I8:
     out = np.full(i.shape[0], -1, np.int8)
-    ok = _present(col, i, j)
-    s = _sim(scorer, col[i[ok]], col[j[ok]])
+    c = fr.coded(name)
+    ok = _present(c, i, j)
+    s = _sim(scorer, c, c.codes[i[ok]], c.codes[j[ok]], same=float(scorer("a", "a")))
     lv = np.zeros(s.shape[0], np.int8)
     for k, cut in enumerate(cuts, start=1):
         lv[s >= cut] = k
@@ -294,8 +317,8 @@ def levels(fr: Frame, i: Ints, j: Ints) -> NDArray[np.int8]:
     org_l = org(fr, i, j)
     # Colleagues share the company's address: once the company agrees, address and postcode
     # describe the workplace again, and counting them would count the company three times.
-    address_l = _text(fr.address, fr, i, j, token_set_ratio, (70.0, 90.0))
-    postcode_l = _text(fr.postcode, fr, i, j, Levenshtein.normalized_similarity, (0.7, 1.0))
+    address_l = _text("address", fr, i, j, token_set_ratio, (70.0, 90.0))
+    postcode_l = _text("postcode", fr, i, j, Levenshtein.normalized_similarity, (0.7, 1.0))
     workplace = org_l >= 2
     address_l[workplace] = -1
     postcode_l[workplace] = -1
@@ -308,6 +331,6 @@ def levels(fr: Frame, i: Ints, j: Ints) -> NDArray[np.int8]:
         org_l,
         address_l,
         postcode_l,
-        _text(fr.ext, fr, i, j, Levenshtein.normalized_similarity, (0.75, 1.0)),
+        _text("ext", fr, i, j, Levenshtein.normalized_similarity, (0.75, 1.0)),
     ]
     return np.stack(cols, axis=1) if cols[0].shape[0] else np.zeros((0, len(PERSON)), np.int8)

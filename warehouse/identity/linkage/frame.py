@@ -9,7 +9,7 @@ here, from the data, so that it counts as workplace evidence and never as the pe
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -41,6 +41,33 @@ class Multi:
 
 
 @dataclass
+class Coded:
+    """A column as integer codes: ``values[codes[row]]`` is the row's value; code 0 is empty.
+
+    Comparisons work on codes (presence, equality, and similarity once per distinct pair of
+    values), so a million rows of repeated names cost a dictionary pass, not a million
+    string comparisons."""
+
+    codes: Ints
+    values: list[str]
+
+
+def encode(col: Strs) -> Coded:
+    table: dict[str, int] = {"": 0}
+    put = table.setdefault
+    codes = np.fromiter((put(v, len(table)) for v in col), np.int64, col.shape[0])
+    return Coded(codes, list(table))
+
+
+JOINT = {
+    "fam": ("fam", "giv"),
+    "giv": ("fam", "giv"),
+    "dob": ("dob", "dob_swap"),
+    "dob_swap": ("dob", "dob_swap"),
+}
+
+
+@dataclass
 class Frame:
     ids: Ints
     fam: Strs
@@ -63,6 +90,7 @@ class Frame:
     email: Multi
     phone: Multi
     local: Multi
+    _coded: dict[str, Coded] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])
@@ -70,6 +98,31 @@ class Frame:
     def column(self, name: str) -> Strs:
         got = getattr(self, name)
         assert isinstance(got, np.ndarray)
+        return got
+
+    def coded(self, name: str) -> Coded:
+        """The column ``name`` (``fam``, or ``fam:4`` for its first four characters) as codes,
+        computed once per frame."""
+        got = self._coded.get(name)
+        if got is None:
+            col, _, cut = name.partition(":")
+            if cut:
+                whole = self.coded(col)
+                n = int(cut)
+                got = encode(np.asarray([v[:n] for v in whole.values], dtype=object))
+                got = Coded(got.codes[whole.codes], got.values)
+            elif col in JOINT:
+                # Columns compared with each other (family with given when names come in
+                # either order; a birth date with its day–month swap) share one code table.
+                group = JOINT[col]
+                whole = encode(np.concatenate([self.column(g) for g in group]))
+                n = len(self)
+                for k, g in enumerate(group):
+                    self._coded[g] = Coded(whole.codes[k * n : (k + 1) * n], whole.values)
+                got = self._coded[col]
+            else:
+                got = encode(self.column(col))
+            self._coded[name] = got
         return got
 
 

@@ -46,6 +46,9 @@ class LinkSettings:
     max_block: int = 100
     max_training_block: int = 400
     u_pairs: int = 300_000
+    # EM learns a dozen numbers per pass: a random sample of a pass's pairs is as good as all
+    # of them and keeps learning flat in the size of the workspace.
+    training_pairs: int = 250_000
     merge: float = 0.9
     review: float = 0.5
     seed: int = 42
@@ -101,6 +104,9 @@ def train(fr: Frame, s: LinkSettings) -> Model:
         i, j, _ = br.pairs(fr, rule, s.max_training_block)
         if i.shape[0] < 20:
             continue
+        if i.shape[0] > s.training_pairs:
+            pick = np.random.default_rng(s.seed).choice(i.shape[0], s.training_pairs, replace=False)
+            i, j = i[pick], j[pick]
         fixed_cols = br.columns(rule)
         learn = [k for k, c in enumerate(cmp.PERSON) if not (c.columns & fixed_cols)]
         m, _, support = em(cmp.levels(fr, i, j), sizes, u, m_prior, learn)
@@ -149,15 +155,17 @@ def score(
         if not c.tf:
             continue
         top = len(c.levels) - 1
-        col = fr.column(c.tf)
+        col = fr.coded(c.tf)
+        ci = col.codes[i]
         # Only where the two values really are one value (not a level granted for the same
         # kanji under a guessed reading, nor a whole-name match of unsplit readings).
-        hit = np.nonzero((lv[:, k] == top) & (col[i] == col[j]).astype(bool))[0]
+        hit = np.nonzero((lv[:, k] == top) & (ci == col.codes[j]) & (ci > 0))[0]
         if hit.size == 0:
             continue
         table = tables.get(c.tf, {})
         u_exact = float(np.clip(model.u[k][top], 1e-6, 1.0))
-        counts = np.fromiter((table.get(v, 0.0) for v in col[i[hit]]), np.float64, hit.size)
+        per_code = np.fromiter((table.get(v, 0.0) for v in col.values), np.float64)
+        counts = per_code[ci[hit]]
         # A value's frequency, shrunk toward u_exact while the column is small.
         freq = (counts + TF_PRIOR * u_exact) / (table.get("", 0.0) + TF_PRIOR)
         adj = np.log2(u_exact / freq)
