@@ -22,7 +22,7 @@ def test_a_cap_term_skips_only_that_rules_larger_blocks_and_counts_them() -> Non
     fr = frame.build(_people(12, "tokyo chiyoda 1-1") + _people(3, "osaka kita 2-2"))
     rule = br.parse(["address:12", "cap:8"])
     assert br.columns(rule) == {"address"}
-    i, j, big = br.pairs(fr, rule, max_block=100)
+    i, _, big = br.pairs(fr, rule, max_block=100)
     # the office of twelve is skipped and counted; the three at one home are compared
     assert big == 1 and i.shape[0] == 3
     i2, _, big2 = br.pairs(fr, ("address:12",), max_block=100)
@@ -31,7 +31,7 @@ def test_a_cap_term_skips_only_that_rules_larger_blocks_and_counts_them() -> Non
 
 @pytest.mark.parametrize("rule", [["cap:8"], ["address", "cap:1"], ["cap:x", "dob"]])
 def test_bad_rules_name_the_fix(rule: list[str]) -> None:
-    with pytest.raises(ValueError, match="blocking|column"):
+    with pytest.raises(ValueError, match=r"blocking|column"):
         br.parse(rule)
 
 
