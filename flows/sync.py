@@ -16,7 +16,7 @@ from flows import progress
 from flows.budget import share_budgets
 from flows.config import load
 from flows.engine import run_stream
-from flows.ops import events
+from flows.ops import events, limits
 from flows.runtime import engine_for, table_artifact
 from flows.settings import workspace_path
 from flows.sources import registry
@@ -96,15 +96,16 @@ def sync_stream(
     total = spec.total_hint()
     tick = progress.start(f"{source}/{stream}", total)
     try:
-        result = run_stream(
-            engine,
-            spec,
-            run_id,
-            progress=tick,
-            lease_wait=lease_wait,
-            zone=ws.company.time_zone,
-            on_wait=lambda line: _tell(logger, line),
-        )
+        with limits.stream_slot(ws, source):  # the account's slots, across every worker
+            result = run_stream(
+                engine,
+                spec,
+                run_id,
+                progress=tick,
+                lease_wait=lease_wait,
+                zone=ws.company.time_zone,
+                on_wait=lambda line: _tell(logger, line),
+            )
     except LeaseHeld as exc:
         _tell(logger, f"skipped: {exc}")
         return {"connector": source, "stream": stream, "skipped": str(exc)}
@@ -160,6 +161,7 @@ def sync_workspace(
     workspace_file = workspace_path(workspace_file)
     ws = load(workspace_file)
     names = sources or registry.enabled_sources(ws)
+    limits.ensure(ws, names)  # on a Prefect server: one concurrency limit per account
     run_id = run_id or _run_id()
     work = [(name, spec.stream) for name in names for spec in registry.streams(ws, name)]
     results: list[dict[str, Any]] = []

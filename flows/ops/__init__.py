@@ -3,4 +3,4 @@
 run per source on a work pool, and the events automations listen to.
 """
 
-__all__ = ["events", "fanout", "launch", "local", "server"]
+__all__ = ["events", "fanout", "launch", "limits", "local", "server"]
