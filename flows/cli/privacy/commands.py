@@ -136,14 +136,23 @@ def erase(
         with write_transaction(engine) as conn:
             again = era.find(conn, ref)
             done = era.erase(conn, again or found, _by(by))
-        compacted = compact(engine)
+        compacted = compact(engine, [k.removesuffix(" (text)") for k in done.counts])
     except KizunaError as exc:
         raise fail(exc) from None
     _tell(done, report, compacted)
 
 
-def compact(engine: Engine) -> bool:
-    """Rewrite a SQLite file so erased rows are not left in its free pages or its WAL."""
+def compact(engine: Engine, tables: list[str]) -> bool:
+    """Rewrite a SQLite file so erased rows are not left in its free pages or its WAL; on
+    PostgreSQL, VACUUM the tables the erasure touched, so their dead row versions go now."""
+    if engine.dialect.name == "postgresql":
+        try:
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                for name in sorted(set(tables)):
+                    conn.exec_driver_sql(f'VACUUM "{name}"')
+            return True
+        except Exception:  # not the tables' owner, or busy: the erasure stands
+            return False
     if engine.dialect.name != "sqlite":
         return True
     engine.dispose()
@@ -185,7 +194,7 @@ def _tell(done: Any, report: files.FileReport, compacted: bool) -> None:
     )
     if not compacted:
         console.print(
-            "[yellow]The erasure is done, but the SQLite file is in use and could not be "
-            "compacted: its free pages may still hold the old rows. Run `sqlite3 <file> VACUUM` "
-            "when no sync runs.[/]"
+            "[yellow]The erasure is done, but the database could not be compacted now (in "
+            "use): deleted rows may linger on disk until VACUUM runs (SQLite: `sqlite3 <file> "
+            "VACUUM` when no sync runs; PostgreSQL: autovacuum).[/]"
         )
