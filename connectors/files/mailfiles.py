@@ -1,9 +1,12 @@
 """Mail exported to disk: mbox files, Maildir folders and folders of ``.eml`` files.
 
 Yields raw messages (bytes, untouched) in pages; the mapping (``mappings.mail.message``) decodes them.
-A raw record is ``{"id", "raw", "sha", "folder", "flags", "path"}``: ``id`` is the message's
-normalised Message-ID when the injected ``id_of`` finds one (the same mail in two folders is
-one record), else ``"sha:" + sha``; ``sha`` is a digest of the bytes so the engine need not
+A raw record is ``{"id", "file_id", "raw", "sha", "folder", "flags", "path"}``: ``id`` is the
+message's normalised Message-ID when the injected ``id_of`` finds one (the same mail in two
+folders has one id), else ``"sha:" + sha``; ``file_id`` names the copy — the file, or for a
+Maildir message its folder and unique name without the flags (stable across the ``new`` →
+``cur`` move and flag changes), for an mbox entry the file and the id — so two copies of one
+message are two source records of one activity; ``sha`` is a digest of the bytes so the engine need not
 hash whole messages; ``flags`` uses Maildir letters (S seen, R replied, F flagged, T trashed,
 D draft) for Maildir names and mbox ``Status``/``X-Status`` headers alike.
 
@@ -46,6 +49,7 @@ IdOf = Callable[[bytes], str | None]
 PAGE_SIZE = 500
 PAGE_BYTES = 64 * 1024 * 1024
 MAX_ID = 400
+MAX_FILE_ID = 480
 _MAILDIR_FLAGS = frozenset("DFPRST")
 
 
@@ -92,12 +96,44 @@ def sha_of(raw: bytes) -> str:
     return hashlib.blake2b(raw, digest_size=16).hexdigest()
 
 
-def record(raw: bytes, *, folder: str, flags: str, path: str, id_of: IdOf | None) -> dict[str, Any]:
-    """The raw dict for one message (shared by every file layout)."""
+def record(
+    raw: bytes,
+    *,
+    folder: str,
+    flags: str,
+    path: str,
+    id_of: IdOf | None,
+    file_id: str | None = None,
+) -> dict[str, Any]:
+    """The raw dict for one message (shared by every file layout).
+
+    ``file_id`` names this copy of the message (see the module docstring); an mbox entry is
+    named by its file and its id, so it keeps its name when the mbox is compacted.
+    """
     sha = sha_of(raw)
     mid = id_of(raw) if id_of is not None else None
     rid = mid if mid and len(mid) <= MAX_ID else f"sha:{sha}"
-    return {"id": rid, "raw": raw, "sha": sha, "folder": folder, "flags": flags, "path": path}
+    fid = file_id or f"{path.split('#', 1)[0]}#{rid}"
+    if len(fid) > MAX_FILE_ID:
+        fid = "h:" + hashlib.blake2b(fid.encode("utf-8", "surrogateescape")).hexdigest()[:40]
+    return {
+        "id": rid,
+        "file_id": fid,
+        "raw": raw,
+        "sha": sha,
+        "folder": folder,
+        "flags": flags,
+        "path": path,
+    }
+
+
+def maildir_file_id(dir_key: str, name: str) -> str:
+    """A Maildir message's name for as long as it lives: its folder (``cur``/``new`` left
+    out, a message moves from one to the other when read) and its unique name (the flags
+    after ``:2,`` left out, they change when it is read, replied to, flagged)."""
+    folder = dir_key.rsplit("/", 1)[0] if "/" in dir_key else ""
+    base = name.split(":2,", 1)[0].split("!2,", 1)[0]
+    return f"{folder}/{base}" if folder else base
 
 
 # -- reading -----------------------------------------------------------------------------
@@ -216,7 +252,10 @@ def _read_single(unit: Single, state: _State, id_of: IdOf | None) -> Iterator[_S
             commit,
         )
         return
-    yield record(raw, folder=unit.folder, flags="", path=unit.key, id_of=id_of), commit
+    yield (
+        record(raw, folder=unit.folder, flags="", path=unit.key, id_of=id_of, file_id=unit.key),
+        commit,
+    )
 
 
 def _noop() -> None:
@@ -301,7 +340,11 @@ def _read_dir(unit: MsgDir, state: _State, id_of: IdOf | None) -> Iterator[_Step
             continue
         flags = maildir_flags(name) if unit.maildir else ""
         rel = f"{unit.key}/{name}" if unit.key else name
-        yield record(raw, folder=unit.folder, flags=flags, path=rel, id_of=id_of), advance
+        fid = maildir_file_id(unit.key, name) if unit.maildir else rel
+        yield (
+            record(raw, folder=unit.folder, flags=flags, path=rel, id_of=id_of, file_id=fid),
+            advance,
+        )
 
     def finish_pass() -> None:
         state.dirs[unit.key] = DirMark(stamp=goal.stamp, at_stamp=goal.at_stamp)

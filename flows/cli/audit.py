@@ -168,19 +168,20 @@ def export_activities(out: TextIO, ws: Workspace, *, kind: str | None = None) ->
                 people.setdefault(row.activity_id, []).append(person)
             sources: dict[int, list[dict[str, Any]]] = {}
             for row in conn.execute(
-                select(sr.c.entity_id, sr.c.connector, sr.c.stream, sr.c.source_id)
+                select(sr.c.entity_id, sr.c.connector, sr.c.stream, sr.c.source_id, sr.c.locator)
                 .where(sr.c.entity == "activity", sr.c.entity_id.in_(ids))
-                .order_by(sr.c.entity_id, sr.c.connector, sr.c.source_id)
+                .order_by(sr.c.entity_id, sr.c.connector, sr.c.source_id, sr.c.locator)
             ):
-                sources.setdefault(row.entity_id, []).append(
-                    {"source": row.connector, "stream": row.stream, "id": row.source_id}
-                )
+                src = {"source": row.connector, "stream": row.stream, "id": row.source_id}
+                if row.locator:  # the file (mbox#offset) this copy was read from
+                    src["path"] = shown_path(ws, row.locator)
+                sources.setdefault(row.entity_id, []).append(src)
         for x in acts:
             attrs = dict(x["attributes"] or {})
             parts = people.get(x["id"], [])
             sender = next((p["email"] for p in parts if p["role"] in ("from", "organizer")), None)
             for src in sources.get(x["id"], []):
-                if attrs.get("path"):
+                if "path" not in src and attrs.get("path"):
                     src["path"] = shown_path(ws, str(attrs["path"]))
             record = {
                 "key": x["key"],

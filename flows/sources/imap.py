@@ -36,8 +36,8 @@ from flows.engine import StreamSpec, config_fingerprint
 from flows.secrets import require_tls_host, resolve_secret
 from flows.sources.mail_privacy import privacy_filter
 from flows.workspace import SourceConfig, Workspace
-from mappings.mail.message import parse_message
 from mappings.mail.privacy import PrivacyConfig
+from mappings.mail.records import parse_mail
 from warehouse import records as r
 
 
@@ -113,20 +113,31 @@ def streams(
         return read
 
     def map_message(raw: dict[str, Any]) -> list[r.Record]:
-        act = parse_message(
-            raw["message"], own_domains=domains, headers_only=bool(raw.get("headers_only"))
+        acts = parse_mail(
+            raw["message"],
+            own_domains=domains,
+            headers_only=bool(raw.get("headers_only")),
+            zone=ws.company.time_zone,
         )
-        act = act.model_copy(
-            update={
-                "source_id": raw_source_id(raw),
-                "attributes": {**act.attributes, "imap_flags": list(raw.get("flags") or [])},
-            }
-        )
-        kept = keep(act)
-        return [kept] if kept is not None else []
+        sid = raw_source_id(raw)
+        flags = {"imap_flags": list(raw.get("flags") or [])}
+        out: list[r.Record] = []
+        for i, act in enumerate(acts):
+            attrs = {**act.attributes, **flags} if i == 0 else act.attributes
+            kept = keep(act.model_copy(update={"source_id": sid, "attributes": attrs}))
+            if kept is None and i == 0:
+                return []  # the message is out of scope, and so is what it carries
+            if kept is not None:
+                out.append(kept)
+        return out
 
     fingerprint = config_fingerprint(
-        {"mapping": 1, "domains": domains, "privacy": cfg.privacy.model_dump(mode="json")}
+        {
+            "mapping": 2,
+            "domains": domains,
+            "zone": ws.company.time_zone,
+            "privacy": cfg.privacy.model_dump(mode="json"),
+        }
     )
     return [
         StreamSpec(

@@ -14,6 +14,10 @@ sources:
     max_mime_parts: 500    # … or with more parts
 ```
 
+Each file is a source record (``file_id``: the file, a Maildir message's folder and unique
+name, an mbox file and the message's id); two copies of one message — INBOX and Sent, two
+exports — are one activity with both files in its lineage (``kizuna export activities``).
+
 Re-runs read only what changed on disk (see :mod:`connectors.files.mailfiles`); the engine then
 skips messages whose bytes it has seen, comparing the reader's digest, not the whole message.
 """
@@ -32,7 +36,9 @@ from connectors.page import Cursor, Page
 from flows.engine import StreamSpec, config_fingerprint
 from flows.sources.common import file_path, require_path
 from flows.workspace import SourceConfig, Workspace
-from mappings.mail.message import MailLimits, message_id_of, parse_message
+from kizuna.errors import BadRecord
+from mappings.mail.message import MailLimits, message_id_of
+from mappings.mail.records import parse_mail
 from warehouse import records as r
 
 STREAM = "messages"
@@ -70,23 +76,35 @@ def map_message(
     limits: MailLimits | None = None,
     path: str | None = None,
     locator: str | None = None,
+    zone: str = "Asia/Tokyo",
 ) -> list[r.Record]:
-    """One raw record of :mod:`connectors.files.mailfiles` → its activity (or nothing if excluded).
+    """One raw record of :mod:`connectors.files.mailfiles` → its activity and the records it
+    yields (the meetings of an invitation, a forward's inner messages); nothing if excluded.
 
     ``locator`` is the message file as the workspace names it (an mbox with ``#offset``): the
     crosswalk gives it for the activity and for each participant first seen in it.
     """
-    act = parse_message(
-        raw["raw"], own_domains=own_domains, headers_only=headers_only, limits=limits
-    )
-    if exclude_internal and act.participants and all(p.internal for p in act.participants):
+    try:
+        acts = parse_mail(
+            raw["raw"], own_domains=own_domains, headers_only=headers_only, limits=limits, zone=zone
+        )
+    except BadRecord as exc:  # quarantined under the file's id, so fixing the file closes it
+        raise BadRecord(exc.reason) from None
+    main = acts[0]
+    if exclude_internal and main.participants and all(p.internal for p in main.participants):
         return []
-    update: dict[str, Any] = {"source_id": str(raw["id"])}
+    update: dict[str, Any] = {"source_id": str(raw.get("file_id") or raw["id"])}
     if locator:
         update["locator"] = locator[:600]
-    if path:
-        update["attributes"] = {**act.attributes, "path": path}
-    return [act.model_copy(update=update)]
+    out: list[r.Record] = []
+    for i, act in enumerate(acts):
+        if path and i == 0:
+            out.append(
+                act.model_copy(update={**update, "attributes": {**act.attributes, "path": path}})
+            )
+        else:
+            out.append(act.model_copy(update=update))
+    return out
 
 
 def workspace_relative(path: str, root: Path) -> str:
@@ -119,6 +137,7 @@ def streams(name: str, cfg: Config, ws: Workspace) -> list[StreamSpec]:
             limits=cfg.limits(),
             path=path,
             locator=workspace_relative(path, ws.root),
+            zone=ws.company.time_zone,
         )
 
     return [
@@ -127,12 +146,13 @@ def streams(name: str, cfg: Config, ws: Workspace) -> list[StreamSpec]:
             stream=STREAM,
             read=read,
             cursor_type=MailFilesCursor,
-            source_id=lambda raw: str(raw["id"]),
+            source_id=lambda raw: str(raw.get("file_id") or raw["id"]),
             map=map_raw,
             fingerprint=config_fingerprint(
                 {
-                    "mapping": 3,
+                    "mapping": 4,
                     "domains": domains,
+                    "zone": ws.company.time_zone,
                     "limits": cfg.limits().__dict__,
                     "headers_only": cfg.headers_only,
                     "exclude_internal": cfg.exclude_internal,

@@ -34,6 +34,11 @@ _FORWARD_SUBJECTS = ("fwd:", "fw:", "転送:", "転送：", "tr:", "wg:")
 _DAEMONS = frozenset({"mailer-daemon", "postmaster"})
 
 
+def is_forward_subject(subject: str) -> bool:
+    """``Fwd:``, ``FW:``, ``転送:`` and the other prefixes mail programs put on a forward."""
+    return subject.strip().lower().startswith(_FORWARD_SUBJECTS)
+
+
 @dataclass(frozen=True)
 class Meaning:
     kind: ActivityKind
@@ -70,7 +75,7 @@ def classify(
         return Meaning("auto_reply", False)
     if has_calendar:
         return Meaning("invitation", True)
-    if has_message_part and low_subject.startswith(_FORWARD_SUBJECTS):
+    if has_message_part and is_forward_subject(subject):
         return Meaning("forward", True)
     return Meaning("email", True)
 

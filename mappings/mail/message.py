@@ -27,7 +27,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from kizuna.errors import BadRecord
-from mappings.mail.body import MAX_DEPTH, MAX_PARTS, read_body, walk
+from mappings.mail.body import MAX_DEPTH, MAX_PARTS, Body, read_body, walk
 from mappings.mail.meaning import classify, report_attributes
 from mappings.mail.mime import (
     decode_header,
@@ -42,7 +42,16 @@ from mappings.mail.mime import (
 from warehouse.identity.normalize import normalize_email
 from warehouse.records import Activity, Direction, Participant
 
-__all__ = ["is_internal", "message_id_of", "message_text", "own_domain_set", "parse_message"]
+__all__ = [
+    "Parsed",
+    "direction_of",
+    "is_internal",
+    "message_id_of",
+    "message_text",
+    "own_domain_set",
+    "parse_message",
+    "parse_parts",
+]
 
 _ROLES = (("from", "from"), ("to", "to"), ("cc", "cc"), ("bcc", "bcc"))
 _MAX_NAME = 400
@@ -80,6 +89,14 @@ class MailLimits:
     max_mime_parts: int = MAX_PARTS
 
 
+@dataclass(frozen=True)
+class Parsed:
+    """A message's activity and the body it was read from (None with ``headers_only``)."""
+
+    activity: Activity
+    body: Body | None
+
+
 def parse_message(
     raw: bytes,
     *,
@@ -87,6 +104,19 @@ def parse_message(
     headers_only: bool = False,
     limits: MailLimits | None = None,
 ) -> Activity:
+    """Map a raw message to its activity (see :func:`parse_parts`)."""
+    return parse_parts(
+        raw, own_domains=own_domains, headers_only=headers_only, limits=limits
+    ).activity
+
+
+def parse_parts(
+    raw: bytes,
+    *,
+    own_domains: Collection[str],
+    headers_only: bool = False,
+    limits: MailLimits | None = None,
+) -> Parsed:
     """Map a raw message to an activity; ``BadRecord`` says why when it cannot.
 
     The kind says what the message is (``email``, ``bounce``, ``auto_reply``,
@@ -154,6 +184,7 @@ def parse_message(
     text: str | None = None
     calendars = False
     forwarded = False
+    parsed: Body | None = None
     if not headers_only:
         parsed = read_body(
             msg, fallbacks, max_depth=limits.max_mime_depth, max_parts=limits.max_mime_parts
@@ -191,13 +222,13 @@ def parse_message(
         attributes["charset_fallback"] = fallbacks[0] if len(fallbacks) == 1 else fallbacks[:5]
 
     try:
-        return Activity(
+        activity = Activity(
             source_id=key,
             key=key,
             kind=meaning.kind,
             timeline=meaning.timeline,
             occurred_at=occurred_at,
-            direction=_direction(participants),
+            direction=direction_of(participants),
             subject=subject,
             snippet=snippet(text) if text else None,
             body=text,
@@ -210,6 +241,7 @@ def parse_message(
             f"{'.'.join(str(p) for p in e['loc']) or 'message'}: {e['msg']}" for e in exc.errors()
         )
         raise BadRecord(f"invalid message: {reason}", source_id=key) from None
+    return Parsed(activity, parsed)
 
 
 def message_text(raw: bytes) -> str | None:
@@ -361,7 +393,8 @@ def _display_name(name: str, email: str, fallbacks: list[str]) -> str | None:
     return text[:_MAX_NAME]
 
 
-def _direction(participants: list[Participant]) -> Direction | None:
+def direction_of(participants: list[Participant]) -> Direction | None:
+    """Inbound when the sender is outside, internal when everyone is inside, else outbound."""
     sender = next((p for p in participants if p.role == "from"), None)
     if sender is None:
         return None

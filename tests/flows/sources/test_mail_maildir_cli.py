@@ -49,6 +49,35 @@ INVITE = (
     "END:VCALENDAR\r\n\r\n--B--\r\n"
 ).encode()
 
+
+def _itip(mid: str, method: str, date: str, event: str) -> bytes:
+    return (
+        f"From: sato@client.co.jp\r\nTo: tanaka@ourco.co.jp\r\nDate: {date}\r\n"
+        f"Message-ID: <{mid}>\r\nSubject: {method}: 定例\r\nMIME-Version: 1.0\r\n"
+        f"Content-Type: text/calendar; method={method}; charset=utf-8\r\n\r\n"
+        f"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nMETHOD:{method}\r\nBEGIN:VEVENT\r\n{event}"
+        "END:VEVENT\r\nEND:VCALENDAR\r\n"
+    ).encode()
+
+
+MTG = "UID:mtg-1@client.co.jp\r\nDTSTART:20241010T010000Z\r\nDTEND:20241010T020000Z\r\n"
+CANCEL = _itip(
+    "cancel1@client.co.jp", "CANCEL", "Wed, 02 Oct 2024 15:00:00 +0900", MTG + "SUMMARY:定例\r\n"
+)
+REPLY = _itip(
+    "reply1@client.co.jp",
+    "REPLY",
+    "Tue, 01 Oct 2024 12:00:00 +0900",
+    MTG + "ATTENDEE;PARTSTAT=ACCEPTED:mailto:sato@client.co.jp\r\n",
+)
+INLINE_FORWARD = (
+    f"From: tanaka@ourco.co.jp\r\nTo: boss@ourco.co.jp\r\n{DATE}Message-ID: <fwd2@ourco.co.jp>\r\n"
+    "Subject: Fwd: 見積\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nご確認ください。\r\n\r\n"
+    "---------- Forwarded message ---------\r\nFrom: 佐藤 一郎 <sato@client.co.jp>\r\n"
+    "Date: 2024年9月30日(月) 18:05\r\nSubject: 見積\r\nTo: <tanaka@ourco.co.jp>\r\n\r\n"
+    "見積を添付します。\r\n"
+).encode()
+
 FORWARD = (
     f"From: tanaka@ourco.co.jp\r\nTo: boss@client.co.jp\r\n{DATE}Message-ID: <fwd1@ourco.co.jp>\r\n"
     'Subject: Fwd: 見積\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="B"\r\n'
@@ -110,6 +139,9 @@ FILES: dict[str, bytes] = {
         'Cc: =?utf-8?b?5L2Q6Jek?= <sato@例え.jp>, x@XN--R8JZ45G.jp, john.doe"@broken.jp\r\n'
         "Message-ID: <idn@client.co.jp>\r\nSubject: addr\r\n\r\nbody\r\n"
     ).encode(),
+    "new/1727744416.M17P1.mx": CANCEL,
+    "new/1727744417.M18P1.mx": REPLY,
+    "new/1727744418.M19P1.mx": INLINE_FORWARD,
     "tmp/1727744414.M15P1.mx": _msg("partial@client.co.jp", "Subject: half written\r\n"),
 }
 
@@ -143,9 +175,16 @@ def _lines(text: str) -> list[dict[str, Any]]:
 
 def test_maildir_through_sync_and_export(prefect_harness: None, tmp_path: Path) -> None:
     ws = _workspace(tmp_path)
-    for _ in range(2):  # a second sync changes nothing and piles up nothing
+    box = tmp_path / "Maildir"
+    for n in range(3):  # a second sync changes nothing and piles up nothing
         out = runner.invoke(app, ["sync", "-w", str(ws)])
         assert out.exit_code == 0, out.output
+        if n == 1:  # a mail client reads and flags (new/ → cur/, flags renamed): the same
+            # source records (the path shown is where the bytes were read), no duplicates
+            (box / "new/1727744405.M6P1.mx").rename(box / "cur/1727744405.M6P1.mx:2,S")
+            (box / "cur/1727744400.M1P1.mx,S=300,W=310:2,S").rename(
+                box / "cur/1727744400.M1P1.mx,S=300,W=310:2,FRS"
+            )
     exported = runner.invoke(app, ["export", "activities", "-w", str(ws)])
     assert exported.exit_code == 0, exported.output
     acts = {a["key"]: a for a in _lines(exported.stdout)}
@@ -154,7 +193,10 @@ def test_maildir_through_sync_and_export(prefect_harness: None, tmp_path: Path) 
     assert (plain["kind"], plain["timeline"], plain["subject"]) == ("email", True, "見積の件")
     assert plain["from"] == "sato@client.co.jp" and plain["text"].strip() == "本文です"
     assert plain["date"] == "2024-10-01T01:00:00+00:00"
-    assert [s["id"] for s in plain["sources"]] == ["plain@client.co.jp"]
+    assert [(s["id"], s["path"]) for s in plain["sources"]] == [  # both files, one activity
+        (".Sent/1727744413.M14P1.mx,S=300", "Maildir/.Sent/cur/1727744413.M14P1.mx,S=300:2,S"),
+        ("1727744400.M1P1.mx,S=300,W=310", "Maildir/cur/1727744400.M1P1.mx,S=300,W=310:2,S"),
+    ]
     jis = acts["mail:jis@client.co.jp"]
     assert jis["subject"] == "見積" and jis["text"].strip() == "お世話になります"
     assert acts["mail:sjis@client.co.jp"]["text"].strip() == "①至急～確認"
@@ -165,11 +207,43 @@ def test_maildir_through_sync_and_export(prefect_harness: None, tmp_path: Path) 
     ]
     ooo = acts["mail:ooo@client.co.jp"]
     assert (ooo["kind"], ooo["timeline"]) == ("auto_reply", False)
-    assert acts["mail:inv1@client.co.jp"]["kind"] == "invitation"
+    invite = acts["mail:inv1@client.co.jp"]
+    assert invite["kind"] == "invitation" and invite["attributes"]["calendar_method"] == "REQUEST"
+    assert invite["attributes"]["meetings"] == ["meeting:mtg-1@client.co.jp"]
+    # The invitation made the meeting; the CANCEL mailed the next day cancelled it.
+    meeting = acts["meeting:mtg-1@client.co.jp"]
+    assert (meeting["kind"], meeting["status"], meeting["subject"]) == (
+        "meeting",
+        "cancelled",
+        "定例",
+    )
+    assert meeting["date"] == "2024-10-10T01:00:00+00:00"
+    assert {Path(s["path"]).name for s in meeting["sources"]} == {
+        "1727744405.M6P1.mx",
+        "1727744416.M17P1.mx",
+    }
+    reply = acts["mail:reply1@client.co.jp"]["attributes"]
+    assert reply["reply"] == {
+        "uid": "mtg-1@client.co.jp",
+        "attendee": "sato@client.co.jp",
+        "partstat": "ACCEPTED",
+    }
     fwd = acts["mail:fwd1@ourco.co.jp"]
     assert fwd["kind"] == "forward" and fwd["from"] == "tanaka@ourco.co.jp"
     assert {p["email"] for p in fwd["participants"]} == {"tanaka@ourco.co.jp", "boss@client.co.jp"}
     assert fwd["attachments"] == ["message/rfc822"]
+    # The forwarded message is its own record: its own sender and date, off the timeline.
+    (inner_key,) = fwd["attributes"]["forwarded"]
+    inner = acts[inner_key]
+    assert (inner["from"], inner["timeline"], inner["subject"]) == (
+        "inner@other.co.jp",
+        False,
+        "見積",
+    )
+    assert inner["attributes"]["forwarded_in"] == "mail:fwd1@ourco.co.jp"
+    inline = acts[acts["mail:fwd2@ourco.co.jp"]["attributes"]["forwarded"][0]]
+    assert (inline["from"], inline["date"]) == ("sato@client.co.jp", "2024-09-30T09:05:00+00:00")
+    assert inline["text"] == "見積を添付します。" and inline["timeline"] is False
     assert "新製品のご案内です" in acts["mail:stub1@client.co.jp"]["text"]
     assert acts["mail:nosubject@client.co.jp"]["subject"] == ""
     idn = acts["mail:idn@client.co.jp"]  # RFC 5322 addresses: quoted, IDN, one broken

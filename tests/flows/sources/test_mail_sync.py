@@ -108,7 +108,7 @@ def test_mail_files_sync_links_people_threads_and_quarantines(
         acts = {a.key: a for a in conn.execute(select(t.table(t.Activity))).all()}
         q = conn.execute(select(t.table(t.Quarantine))).one()
     assert q.reason.startswith("no usable date")
-    assert q.source_id == "broken@client.co.jp"
+    assert q.source_id == "inbox.mbox#broken@client.co.jp"  # the file and the message in it
     thread = "mail:a1@client.co.jp"
     assert {k for k, a in acts.items() if a.thread_key == thread} == {
         "mail:a1@client.co.jp",
