@@ -167,15 +167,15 @@ def export_activities(out: TextIO, ws: Workspace, *, kind: str | None = None) ->
                     person["shown"] = display_email(row.email)  # U-label of an IDN domain
                 people.setdefault(row.activity_id, []).append(person)
             sources: dict[int, list[dict[str, Any]]] = {}
-            for row in conn.execute(
+            for lin in conn.execute(
                 select(sr.c.entity_id, sr.c.connector, sr.c.stream, sr.c.source_id, sr.c.locator)
                 .where(sr.c.entity == "activity", sr.c.entity_id.in_(ids))
                 .order_by(sr.c.entity_id, sr.c.connector, sr.c.source_id, sr.c.locator)
             ):
-                src = {"source": row.connector, "stream": row.stream, "id": row.source_id}
-                if row.locator:  # the file (mbox#offset) this copy was read from
-                    src["path"] = shown_path(ws, row.locator)
-                sources.setdefault(row.entity_id, []).append(src)
+                src = {"source": lin.connector, "stream": lin.stream, "id": lin.source_id}
+                if lin.locator:  # the file (mbox#offset) this copy was read from
+                    src["path"] = shown_path(ws, lin.locator)
+                sources.setdefault(lin.entity_id, []).append(src)
         for x in acts:
             attrs = dict(x["attributes"] or {})
             parts = people.get(x["id"], [])
