@@ -257,6 +257,15 @@ def demo(
         from flows.cli.reports import demo_reports
 
         demo_reports(ws_file.resolve())
+        from flows.demo.users import demo_users
+
+        users, password = guard(lambda: demo_users(ws_file.resolve()))
+        console.print(
+            f"\nWeb app: [bold]kizuna web -w {esc(ws_file)}[/], then open http://127.0.0.1:8765/ "
+            f"and sign in with password [bold]{esc(password)}[/] as:"
+        )
+        for u in users:
+            console.print(f"  {esc(u.email)} ({u.role}{', ' + esc(u.team) if u.team else ''})")
     console.print(
         f"\nNext: [bold]kizuna status -w {ws_file}[/] · run again to see an incremental sync"
     )

@@ -71,9 +71,14 @@ def sign_in(driver: webdriver.Chrome, base: str, email: str, password: str) -> N
     driver.get(f"{base}/sign-in")
     driver.find_element(By.ID, "email").send_keys(email)
     driver.find_element(By.ID, "password").send_keys(password)
+    click_and_wait(driver, "form button[type=submit]")
+
+
+def click_and_wait(driver: webdriver.Chrome, css: str) -> None:
+    """Click a submit button and wait until the answer page has replaced this one."""
     old = driver.find_element(By.TAG_NAME, "html")
-    driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-    WebDriverWait(driver, 30).until(staleness_of(old))  # the answer page has loaded
+    driver.find_element(By.CSS_SELECTOR, css).click()
+    WebDriverWait(driver, 60).until(staleness_of(old))
 
 
 def shoot(driver: webdriver.Chrome, name: str) -> list[Path]:
@@ -92,4 +97,6 @@ def shoot(driver: webdriver.Chrome, name: str) -> list[Path]:
         )
         assert overflow <= 1, f"{name} at {label} width scrolls sideways by {overflow}px"
     driver.set_window_size(*DESKTOP)
+    errors = [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+    assert not errors, f"{name}: the browser reported {errors}"  # CSP violations, 404 assets
     return out

@@ -7,9 +7,11 @@ from pathlib import Path
 
 from PIL import Image
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.support.ui import WebDriverWait
 
 from flows.web.app import build
-from tests.flows.web.browser import chromium, serving, shoot, sign_in
+from tests.flows.web.browser import chromium, click_and_wait, serving, shoot, sign_in
 from tests.flows.web.conftest import PASSWORD, email, seed
 from warehouse.access import accounts
 from warehouse.db import open_warehouse
@@ -28,17 +30,20 @@ def test_sign_in_search_by_kana_and_a_note_the_team_sees(tmp_path: Path) -> None
             shots += shoot(d, "sign-in")
             sign_in(d, base, email("a1"), "not the password")
             assert "Wrong e-mail address or password" in d.page_source
+            d.get_log("browser")  # the refused sign-in's 401 is expected: drained here
             sign_in(d, base, email("a1"), PASSWORD)
             assert d.current_url.endswith("/customers")
             box = d.find_element(By.NAME, "q")
             box.send_keys("たなか")
-            box.submit()
+            click_and_wait(d, "form.search button")
             d.find_element(By.LINK_TEXT, "田中 太郎")
             shots += shoot(d, "customers")
+            old = d.find_element(By.TAG_NAME, "html")
             d.find_element(By.LINK_TEXT, "田中 太郎").click()
+            WebDriverWait(d, 60).until(staleness_of(old))
             assert d.current_url.endswith(f"/customers/{customer['a1']}")
             d.find_element(By.NAME, "text").send_keys("来週、見積の再提出。担当: 田中様")
-            d.find_element(By.CSS_SELECTOR, "form[action$='/notes'] button").click()
+            click_and_wait(d, "form[action$='/notes'] button")
             assert "来週、見積の再提出" in d.find_element(By.CSS_SELECTOR, ".note p").text
             shots += shoot(d, "customer-360")
 
