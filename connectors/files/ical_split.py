@@ -34,7 +34,8 @@ PRODID = "-//Kizuna//ical split//EN"
 def parse(data: bytes | str) -> list[Calendar]:
     """Every VCALENDAR in ``data``; raises ``ValueError`` when the text is not iCalendar.
 
-    Bytes are UTF-8 (a BOM is allowed), else Shift_JIS/cp932.
+    Bytes are UTF-8 (a BOM is allowed), else Shift_JIS/cp932. A file holding one bare
+    VEVENT (no VCALENDAR around it) is read as a calendar of that event.
     """
     if isinstance(data, bytes):
         try:
@@ -47,7 +48,10 @@ def parse(data: bytes | str) -> list[Calendar]:
         text = data
     data = text.lstrip("\ufeff")
     if "BEGIN:VCALENDAR" not in data.upper():
-        raise ValueError("no BEGIN:VCALENDAR in the text")
+        if not data.lstrip()[:12].upper() == "BEGIN:VEVENT":
+            raise ValueError("no BEGIN:VCALENDAR in the text")
+        # A bare VEVENT (some tools save one event per file so): read it as its calendar.
+        data = f"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:{PRODID}\r\n{data.strip()}\r\nEND:VCALENDAR\r\n"
     try:
         with warnings.catch_warnings():
             # '/mozilla.org/…/Europe/Berlin' style TZIDs are common and guessed right.

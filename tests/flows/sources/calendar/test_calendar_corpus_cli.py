@@ -54,7 +54,7 @@ ICAL_BAD = {
     "calendars/broken_dtstart.ics": "DTSTART",
     "calendars/invalid_duration.ics": "DURATION",
     "calendars/rfc_7529.ics": "cannot expand recurring event",
-    "events/issue_53_description_parsed_properly.ics": "no BEGIN:VCALENDAR",
+    "todos/example.ics": "no BEGIN:VCALENDAR",  # a bare VTODO: no event in it
 }
 RIE_BAD = {
     "issue_132_swapped_start_and_end.ics": "ends before it starts",

@@ -178,3 +178,13 @@ END:VEVENT"""
     _sync(engine, tmp_path, expand_past_days=500)
     assert len(_meetings(engine)) == 60
     assert not _quarantine(engine)
+
+
+def test_a_bare_vevent_file_is_read_as_its_calendar(engine: Engine, tmp_path: Path) -> None:
+    bare = "BEGIN:VEVENT\r\nUID:bare@example.com\r\nDTSTART:20260310T010000Z\r\n"
+    _write(tmp_path, "bare.ics", bare + "SUMMARY:bare\r\nEND:VEVENT\r\n")
+    _write(tmp_path, "todo.ics", "BEGIN:VTODO\r\nUID:t\r\nSUMMARY:todo\r\nEND:VTODO\r\n")
+    _sync(engine, tmp_path)
+    assert [s for *_, s in _meetings(engine)] == ["bare"]
+    ((_, reason, path),) = _quarantine(engine)
+    assert "no BEGIN:VCALENDAR" in reason and path and path.endswith("todo.ics")
