@@ -54,8 +54,8 @@ sources:
     type: ics
     enabled: {calendar_on}
     path: data/calendars
-    expand_past_days: 180
-    expand_future_days: 90
+    expand_past_days: 180       # the history horizon: older occurrences are not stored
+    expand_future_days: 90      # (each series cut there is noted in `kizuna quarantine`)
 
   # Google Workspace: mail (gmail), calendars (gcal) and contacts (gpeople), one stream per
   # account. Credentials are secret names: a service account key with domain-wide delegation,
