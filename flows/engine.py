@@ -240,6 +240,26 @@ def _run_stream(
     return result
 
 
+BATCH_PAGES = 50
+"""Pages read at most before their cursor is committed, changed rows or not."""
+
+
+@dataclass
+class _Batch:
+    """What the pages read since the last commit hold: changed rows, bad and deleted ones,
+    and the cursor after the last of them. Committed as one transaction."""
+
+    rows: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    hashes: dict[str, str] = field(default_factory=dict)
+    locators: dict[str, str] = field(default_factory=dict)
+    bad: list[Quarantined] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    read: int = 0
+    pages: int = 0
+    cursor: dict[str, Any] | None = None
+
+
 def _drain(
     engine: Engine,
     spec: StreamSpec,
@@ -248,9 +268,17 @@ def _drain(
     result: StreamResult,
     progress: ProgressFn | None,
 ) -> None:
-    """Read pages to the end and write each in its own transaction; ``run`` is (run id,
-    sync_run row, its start: every record this run writes counts as seen then)."""
-    run_id, run_row, seen_at = run
+    """Read pages to the end; write what changed in batches, each in its own transaction;
+    ``run`` is (run id, sync_run row, its start: every record this run writes counts as
+    seen then).
+
+    In a file (``unique_ids``: a local re-read costs little), a page whose rows are all
+    unchanged writes nothing by itself: its cursor is committed with the next batch (a
+    page's worth of changed rows, ``BATCH_PAGES`` pages, the end of a snapshot or of the
+    stream), so a 1 % change is written in full pages, not a few rows per transaction. A
+    crash in between only means re-reading those pages. Any other source's pages land
+    one by one, as they come.
+    """
     key = spec.key
     # Ids seen in this pass, ~8 bytes each (a set[str] was ~95 and made memory grow with the
     # input); a digest collision can only delay a deletion or an update by one pass.
@@ -259,6 +287,7 @@ def _drain(
     with engine.connect() as conn:
         # Only when this stream has open quarantine entries do landed rows need to close them.
         open_quarantine = bool(state.quarantine_counts(conn).get((key.connector, key.stream)))
+    batch = _Batch()
     for page in spec.read(cursor):
         rows: list[tuple[str, dict[str, Any]]] = []
         bad = [Quarantined(b.source_id, b.reason, b.payload, b.path) for b in page.bad]
@@ -281,42 +310,84 @@ def _drain(
             rows = list(zip(sids, page.records, strict=True))
         seen.update(page.seen)
         hashes = {sid: payload_hash(_hashed(spec, raw), spec.fingerprint) for sid, raw in rows}
-        with write_transaction(engine) as conn:
+        with engine.connect() as conn:
             skip = unchanged_ids(conn, key, hashes)
-            locs = dict(zip(sids, page.locators, strict=True)) if page.locators else None
-            records, mapped_bad = _map_page(spec, rows, skip, hashes, locs)
-            bad.extend(mapped_bad)
-            if open_quarantine:
-                failed = {b.source_id for b in bad}
-                state.resolve_quarantined(
-                    conn, key, [sid for sid, _ in rows if sid not in skip and sid not in failed]
-                )
-            deleted = list(page.deleted)
-            stats = apply_page(
-                conn,
-                key,
-                records=records,
-                deleted=deleted,
-                quarantined=bad,
-                cursor=page.cursor.model_dump(mode="json"),
-                run_id=run_id,
-                seen_at=seen_at,
-            )
-            if page.snapshot_end:
-                gone = list(seen.missing(live_source_ids(conn, key)))
-                if gone:
-                    stats.deleted += mark_deleted(conn, key, gone, state.now())
-                seen.clear()
-            unchanged = len(skip)
-            planner.after_page(conn, stats.inserted + stats.updated)
-            state.add_to_run(
-                conn,
-                run_row,
-                {**stats.counts(), "unchanged": unchanged, "read": len(page.records)},
-            )
+        changed = [(sid, raw) for sid, raw in rows if sid not in skip]
+        batch.rows.extend(changed)
+        batch.hashes.update((sid, hashes[sid]) for sid, _ in changed)
+        if page.locators:
+            where = dict(zip(sids, page.locators, strict=True))
+            batch.locators.update((sid, where[sid]) for sid, _ in changed if sid in where)
+        batch.bad.extend(bad)
+        batch.deleted.extend(page.deleted)
+        batch.unchanged += len(skip)
+        batch.pages += 1
+        batch.read += len(page.records)
+        batch.cursor = page.cursor.model_dump(mode="json")
         result.pages += 1
         result.read += len(page.records)
-        result.unchanged += unchanged
-        result.stats.add(stats)
+        if (
+            not spec.unique_ids  # an API: each page lands, its cursor saves a re-fetch
+            or page.snapshot_end
+            or len(batch.rows) >= len(page.records)  # a page's worth of changed rows
+            or batch.pages >= BATCH_PAGES
+            or batch.deleted
+        ):
+            _flush(engine, spec, batch, run, result, planner, open_quarantine, seen, page)
+            batch = _Batch()
         if progress is not None:
             progress(len(page.records) + len(page.bad))
+    if batch.pages:
+        _flush(engine, spec, batch, run, result, planner, open_quarantine)
+
+
+def _flush(
+    engine: Engine,
+    spec: StreamSpec,
+    batch: _Batch,
+    run: tuple[str, int, datetime],
+    result: StreamResult,
+    planner: PlannerStats,
+    open_quarantine: bool,
+    seen: SeenIds | None = None,
+    page: Page[Any] | None = None,
+) -> None:
+    """Map and write one batch with the cursor after it; at a snapshot's end (``page``),
+    mark the stored rows the pass did not see as deleted."""
+    if not batch.pages:
+        return
+    run_id, run_row, seen_at = run
+    key = spec.key
+    with write_transaction(engine) as conn:
+        records, mapped_bad = _map_page(
+            spec, batch.rows, set(), batch.hashes, batch.locators or None
+        )
+        bad = batch.bad + mapped_bad
+        if open_quarantine:
+            failed = {b.source_id for b in bad}
+            state.resolve_quarantined(
+                conn, key, [sid for sid, _ in batch.rows if sid not in failed]
+            )
+        stats = apply_page(
+            conn,
+            key,
+            records=records,
+            deleted=batch.deleted,
+            quarantined=bad,
+            cursor=batch.cursor,
+            run_id=run_id,
+            seen_at=seen_at,
+        )
+        if page is not None and page.snapshot_end and seen is not None:
+            gone = list(seen.missing(live_source_ids(conn, key)))
+            if gone:
+                stats.deleted += mark_deleted(conn, key, gone, state.now())
+            seen.clear()
+        planner.after_page(conn, stats.inserted + stats.updated)
+        state.add_to_run(
+            conn,
+            run_row,
+            {**stats.counts(), "unchanged": batch.unchanged, "read": batch.read},
+        )
+    result.unchanged += batch.unchanged
+    result.stats.add(stats)

@@ -11,11 +11,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
-from sqlalchemy.sql import bindparam
 
 from warehouse import records as r
 from warehouse import schema as t
-from warehouse.bulk import executemany
+from warehouse.bulk import LIST_CHUNK, LIST_PARAM, executemany, id_list, list_values
 from warehouse.quotes import schema as qt
 from warehouse.state import StreamKey
 from warehouse.upsert import chunks, insert_ignore
@@ -73,20 +72,28 @@ ENTITY_TABLE: dict[str, Any] = {
 
 
 def _select_in(conn: Connection, stmt_for: Any, values: Iterable[Any]) -> list[Any]:
-    """Rows of ``stmt_for(ids)`` for many ids, in chunks the databases accept.
+    """Rows of ``stmt_for(values)`` for many values, the list bound as one parameter.
 
-    The statement is built once around an expanding parameter and each chunk is bound at
-    execution: building ``IN (…)`` from a list of literals costs more per id than the
-    lookup itself.
+    ``stmt_for`` gets a subquery of the values (``col.in_(part)``); the statement is
+    compiled once and cached, whatever the number of values (``bulk.list_values``).
     """
     vals = list(values)
     out: list[Any] = []
     if not vals:
         return out
-    stmt = stmt_for(bindparam("in_values", expanding=True))
-    for part in chunks(vals, IN_CHUNK):
-        out.extend(conn.execute(stmt, {"in_values": list(part)}).all())
+    stmt = stmt_for(list_values(conn, vals))
+    for part in chunks(vals, LIST_CHUNK):
+        out.extend(conn.execute(stmt, {LIST_PARAM: id_list(conn, part)}).all())
     return out
+
+
+def _run_in(conn: Connection, stmt_for: Any, values: Sequence[Any]) -> None:
+    """Execute ``stmt_for(values)`` (an UPDATE or DELETE), the list bound as one parameter."""
+    if not values:
+        return
+    stmt = stmt_for(list_values(conn, values))
+    for part in chunks(list(values), LIST_CHUNK):
+        conn.execute(stmt, {LIST_PARAM: id_list(conn, part)})
 
 
 def retire(conn: Connection, entity: str, ids: Sequence[int], ts: datetime) -> None:
@@ -98,12 +105,15 @@ def retire(conn: Connection, entity: str, ids: Sequence[int], ts: datetime) -> N
         .where(sr.entity == entity, sr.entity_id == table.c.id, sr.deleted_at.is_(None))
         .exists()
     )
-    for part in chunks(list(ids), IN_CHUNK):
-        conn.execute(
+    _run_in(
+        conn,
+        lambda part: (
             update(table)
             .where(table.c.id.in_(part), ~live, table.c.deleted_at.is_(None))
             .values(deleted_at=ts)
-        )
+        ),
+        list(ids),
+    )
 
 
 def _dedupe(rows: list[dict[str, Any]], key: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -133,49 +143,66 @@ class WriterBase:
         self._ref_orgs: dict[str, int] = {}  # reference source id → reference record
         self._page_people: dict[str, int] = {}  # source id → its person row
         self.locators: dict[str, str] = {}  # source id → where it sits in its file
+        self._lineage_cache: dict[str, dict[str, list[tuple[int, int | None, datetime]]]] = {}
 
     # -- lineage -------------------------------------------------------------------------
-    def _lineage(self, entity: str, source_ids: Sequence[str]) -> dict[str, int]:
-        sr = t.SourceRecord
-        rows = _select_in(
-            self.conn,
-            lambda part: select(sr.source_id, sr.entity_id).where(
-                sr.connector == self.key.connector,
-                sr.stream == self.key.stream,
-                sr.entity == entity,
-                sr.source_id.in_(part),
-            ),
-            set(source_ids),
-        )
-        return {sid: eid for sid, eid in rows if eid is not None}
+    def _lineage_rows(
+        self, entity: str, source_ids: Iterable[str]
+    ) -> dict[str, list[tuple[int, int | None, datetime]]]:
+        """Each source id's lineage rows of ``entity``: (row id, entity id, first seen).
 
-    def _record_lineage(self, entity: str, items: Sequence[tuple[str, str, int]]) -> None:
+        Kept for the page: ``_record_lineage`` of the same ids needs the same rows, so a
+        page reads its lineage once, not twice, until it rewrites it.
+        """
+        known = self._lineage_cache.setdefault(entity, {})
+        want = {s for s in source_ids if s not in known}
+        if want:
+            sr = t.SourceRecord
+            for s in want:
+                known[s] = []
+            for rid, sid, eid, fs in _select_in(
+                self.conn,
+                lambda part: select(sr.id, sr.source_id, sr.entity_id, sr.first_seen).where(
+                    sr.connector == self.key.connector,
+                    sr.stream == self.key.stream,
+                    sr.entity == entity,
+                    sr.source_id.in_(part),
+                ),
+                want,
+            ):
+                known[sid].append((rid, eid, fs))
+        return known
+
+    def _lineage(self, entity: str, source_ids: Sequence[str]) -> dict[str, int]:
+        rows = self._lineage_rows(entity, source_ids)
+        out: dict[str, int] = {}
+        for sid in source_ids:
+            for _, eid, _ in rows[sid]:
+                if eid is not None:
+                    out[sid] = eid
+        return out
+
+    def _record_lineage(
+        self, entity: str, items: Sequence[tuple[str, str, int]], fresh: Iterable[int] = ()
+    ) -> None:
         """(source_id, payload_hash, entity_id) → replace the lineage of those source rows.
 
         A source row may produce several unified rows (a recurring meeting's occurrences);
         rows it produced before but no longer does are retired unless another source still
-        has them.
+        has them. ``fresh`` are rows this page inserted: never deleted, nothing to revive.
         """
         if not items:
             return
         sr = t.SourceRecord
         sids = sorted({s for s, _, _ in items})
-        old = _select_in(
-            self.conn,
-            lambda part: select(sr.id, sr.source_id, sr.entity_id, sr.first_seen).where(
-                sr.connector == self.key.connector,
-                sr.stream == self.key.stream,
-                sr.entity == entity,
-                sr.source_id.in_(part),
-            ),
-            sids,
-        )
+        cached = self._lineage_rows(entity, sids)
+        old = [(rid, sid, eid, fs) for sid in sids for rid, eid, fs in cached.pop(sid)]
         first: dict[str, datetime] = {}
         for _, sid, _, fs in old:
             if sid not in first or fs < first[sid]:
                 first[sid] = fs
-        for part in chunks([row[0] for row in old], IN_CHUNK):
-            self.conn.execute(delete(sr).where(sr.id.in_(part)))
+        if old:
+            _run_in(self.conn, lambda part: delete(sr).where(sr.id.in_(part)), [o[0] for o in old])
         rows = [
             {
                 "connector": self.key.connector,
@@ -194,12 +221,16 @@ class WriterBase:
         executemany(self.conn, insert(sr), _dedupe(rows, ("source_id", "entity_id")))
         table = ENTITY_TABLE[entity]
         now_ids = {eid for _, _, eid in items}
-        revived = sorted(now_ids)
-        for part in chunks(revived, IN_CHUNK):
-            self.conn.execute(
-                update(table)
-                .where(table.c.id.in_(part), table.c.deleted_at.is_not(None))
-                .values(deleted_at=None)
+        revived = sorted(now_ids.difference(fresh))
+        if revived:
+            _run_in(
+                self.conn,
+                lambda part: (
+                    update(table)
+                    .where(table.c.id.in_(part), table.c.deleted_at.is_not(None))
+                    .values(deleted_at=None)
+                ),
+                revived,
             )
         dropped = sorted({eid for _, _, eid, _ in old if eid is not None} - now_ids)
         if dropped:

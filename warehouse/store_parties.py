@@ -27,8 +27,7 @@ from warehouse import schema as t
 from warehouse.bulk import executemany, insert_ids, insert_ignore_fast
 from warehouse.identity.crosswalk import record_key
 from warehouse.identity.normalize import email_domain, normalize_org_name
-from warehouse.store_base import IN_CHUNK, WriterBase, _dedupe, _select_in
-from warehouse.upsert import chunks
+from warehouse.store_base import WriterBase, _dedupe, _run_in, _select_in
 
 
 def ref_source_id(ref: r.OrgRef) -> str | None:
@@ -90,7 +89,9 @@ class PartyWriter(WriterBase):
         self._count("organization", len(new), len(old))
         self._page_orgs.update(ids)
         self._record_lineage(
-            "organization", [(x.source_id, x.payload_hash, ids[x.source_id]) for x in orgs]
+            "organization",
+            [(x.source_id, x.payload_hash, ids[x.source_id]) for x in orgs],
+            fresh=[ids[x.source_id] for x in new],
         )
 
     def org_refs(self, items: Sequence[tuple[str, r.OrgRef | None]]) -> list[int | None]:
@@ -132,7 +133,7 @@ class PartyWriter(WriterBase):
                 self._ref_orgs.update(zip(missing, got, strict=True))
                 self._count("organization", len(got), 0)
                 self._record_lineage(
-                    "organization", [(k, "", i) for k, i in zip(missing, got, strict=True)]
+                    "organization", [(k, "", i) for k, i in zip(missing, got, strict=True)], got
                 )
         out: list[int | None] = []
         for sid, ref in items:
@@ -195,7 +196,9 @@ class PartyWriter(WriterBase):
         self._page_people.update(ids)
         self._link_contacts(uniq, [ids[x.source_id] for x in uniq])
         self._record_lineage(
-            "person", [(x.source_id, x.payload_hash, ids[x.source_id]) for x in people]
+            "person",
+            [(x.source_id, x.payload_hash, ids[x.source_id]) for x in people],
+            fresh=[ids[uniq[i].source_id] for i in new],
         )
 
     @staticmethod
@@ -237,9 +240,9 @@ class PartyWriter(WriterBase):
     def _clear_contacts(self, ids: Sequence[int]) -> None:
         """A re-read record gives its addresses and phones anew (what its source says now)."""
         pe, pp = t.PersonEmail, t.PersonPhone
-        for part in chunks(sorted(set(ids)), IN_CHUNK):
-            self.conn.execute(delete(pe).where(pe.person_id.in_(part)))
-            self.conn.execute(delete(pp).where(pp.person_id.in_(part)))
+        uniq = sorted(set(ids))
+        _run_in(self.conn, lambda part: delete(pe).where(pe.person_id.in_(part)), uniq)
+        _run_in(self.conn, lambda part: delete(pp).where(pp.person_id.in_(part)), uniq)
 
     def _link_contacts(self, people: Sequence[r.Person], ids: Sequence[int]) -> None:
         emails = [
@@ -300,6 +303,6 @@ class PartyWriter(WriterBase):
             known.update(zip(missing, ids, strict=True))
             self._count("person", len(ids), 0)
             self._record_lineage(
-                "person", [(f"address:{e}", "", i) for e, i in zip(missing, ids, strict=True)]
+                "person", [(f"address:{e}", "", i) for e, i in zip(missing, ids, strict=True)], ids
             )
         return known

@@ -91,7 +91,9 @@ class Writer(PartyWriter):
             executemany(self.conn, insert(t.DealStageHistory), history)
         self._count("deal", len(uniq_new), len(old))
         self._record_lineage(
-            "deal", [(x.source_id, x.payload_hash, ids[x.source_id]) for x in deals]
+            "deal",
+            [(x.source_id, x.payload_hash, ids[x.source_id]) for x in deals],
+            fresh=[ids[x.source_id] for x in uniq_new],
         )
 
     # -- activities ----------------------------------------------------------------------

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import gc
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, text
+import pytest
+from sqlalchemy import Engine, bindparam, insert, select, text, update
+from sqlalchemy.exc import DBAPIError
 
 from flows import gc_pause
 from flows.engine import StreamSpec, _map_page
 from warehouse import records as r
-from warehouse.bulk import PlannerStats
+from warehouse import schema as t
+from warehouse.bulk import PlannerStats, executemany, insert_ids
 from warehouse.db import write_transaction
 from warehouse.state import StreamKey
 from warehouse.store import apply_page, unchanged_ids
@@ -86,11 +91,13 @@ def test_unchanged_ids_binds_a_whole_page_as_one_list(engine: Engine) -> None:
 
 
 def test_planner_statistics_follow_the_rows_a_pass_writes(engine: Engine) -> None:
-    planner = PlannerStats()
+    planner = PlannerStats(first=2)
     with write_transaction(engine) as conn:
         apply_page(conn, KEY, records=[r.Person(source_id="1", payload_hash="a")])
+        early = planner.after_page(conn, 1)  # below ``first``: not yet
         analysed = planner.after_page(conn, 1)
-        again = planner.after_page(conn, 0)  # not doubled yet
+        again = planner.after_page(conn, 1)  # not doubled yet
+    assert early is False
     assert analysed is (engine.dialect.name == "postgresql")
     assert again is False
     if engine.dialect.name == "postgresql":
@@ -99,3 +106,72 @@ def test_planner_statistics_follow_the_rows_a_pass_writes(engine: Engine) -> Non
                 text("SELECT reltuples FROM pg_class WHERE oid = 'source_record'::regclass")
             ).scalar_one()
         assert tuples >= 1  # -1 would mean never analysed: the planner thinks it is empty
+        big = PlannerStats(first=2)  # a table analysed with more rows than a pass writes
+        with write_transaction(engine) as conn:
+            conn.execute(text("ANALYZE source_record"))
+            big.next_at = None
+            assert big.after_page(conn, 1) is False
+        assert big.next_at is not None and big.next_at >= 2
+
+
+def _deals(tag: str, ts: datetime) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": f"{tag}{i}",
+            "organization_id": None,
+            "person_id": None,
+            "stage": None if i % 2 else "提案",
+            "amount": Decimal("1234.50") if i % 3 else None,
+            "currency": "JPY",
+            "probability": 0.25,
+            "expected_close": date(2026, 3, i % 28 + 1),
+            "status": "open",
+            "owner_id": None,
+            "attributes": {"k": ["値", i], "n": None},
+            "created_at": ts,
+            "updated_at": ts,
+        }
+        for i in range(20)
+    ]
+
+
+def test_bulk_inserts_and_updates_store_what_execute_stores(engine: Engine) -> None:
+    """SQLite's driver executemany, PostgreSQL's COPY and pipelined executemany all go
+    through SQLAlchemy's bind processors: the stored rows equal ``conn.execute``'s."""
+    d = t.table(t.Deal)
+    ts = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone(timedelta(hours=9)))
+    change = (
+        update(d)
+        .where(d.c.id == bindparam("b_id"))
+        .values(
+            stage=bindparam("stage"), attributes=bindparam("attributes"), updated_at=bindparam("u")
+        )
+    )
+    later = ts + timedelta(days=1)
+    with write_transaction(engine) as conn:
+        fast = insert_ids(conn, t.Deal, _deals("a", ts))
+        slow = [
+            int(i) for i in conn.execute(insert(d).returning(d.c.id), _deals("b", ts)).scalars()
+        ]
+        ups = lambda ids: [  # noqa: E731
+            {"b_id": i, "stage": "受注", "attributes": {"x": n}, "u": later}
+            for n, i in enumerate(ids)
+        ]
+        executemany(conn, change, ups(fast))
+        conn.execute(change, ups(slow))
+    cols = [c for c in d.c if c.name not in ("id", "name")]
+    with engine.connect() as conn:
+        got = {
+            row[0]: tuple(row[1:]) for row in conn.execute(select(d.c.name, *cols).order_by(d.c.id))
+        }
+    assert len(fast) == 20 and len(set(fast) | set(slow)) == 40
+    for i in range(20):
+        assert got[f"a{i}"] == got[f"b{i}"]
+    assert got["a1"][cols.index(d.c.updated_at)] == later
+
+
+def test_a_failed_bulk_insert_is_a_database_error_without_values(engine: Engine) -> None:
+    rows = [r | {"name": None} for r in _deals("x", datetime(2026, 1, 1, tzinfo=UTC))]
+    with pytest.raises(DBAPIError) as err, write_transaction(engine) as conn:
+        insert_ids(conn, t.Deal, rows)
+    assert "値" not in str(err.value)

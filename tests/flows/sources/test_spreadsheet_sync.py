@@ -396,3 +396,44 @@ def test_rows_sharing_a_company_keep_their_own_values(engine: Engine, tmp_path: 
         [("卸売業", None), (None, "東京都千代田区"), ("小売業", None)], key=str
     )
     assert _clusters(engine, "organization") == 1
+
+
+def test_a_sparse_change_is_written_in_one_batch_and_survives_a_crash(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """Pages with a changed row or two are written together with the cursor after the last
+    of them; a crash before that write leaves the old cursor, and the rerun ends the same."""
+    f = tmp_path / "export.csv"
+    rows = [_row(i) for i in range(60)]
+    _write(f, rows)
+    spec = _spec(tmp_path, page_size=10)
+    run_stream(engine, spec, "r1")
+    rows[3] = _row(3, 氏名="田中 三郎")
+    rows[45] = _row(45, 氏名="田中 四十五")
+    _write(f, rows)
+
+    def crashing(cursor: Cursor | None) -> Iterator[Page[Any]]:
+        for n, page in enumerate(spec.read(cursor)):
+            if n == 5:
+                raise RuntimeError("killed")
+            yield page
+
+    from dataclasses import replace
+
+    with pytest.raises(RuntimeError):
+        run_stream(engine, replace(spec, read=crashing), "r2")
+    with engine.connect() as conn:
+        given = dict(conn.execute(select(t.Person.primary_email, t.Person.given_name)).all())
+        runs = conn.execute(select(t.SyncRun.unchanged).where(t.SyncRun.run_id == "r2")).all()
+    assert given["taro3@test0.co.jp"] == "太郎3"  # its page was read, not yet written
+    assert runs == [(0,)]
+    res = run_stream(engine, spec, "r3")
+    assert res.read == 60 and res.unchanged == 58 and res.stats.updated > 0
+    with engine.connect() as conn:
+        given = dict(conn.execute(select(t.Person.primary_email, t.Person.given_name)).all())
+        (unchanged,) = conn.execute(
+            select(t.SyncRun.unchanged).where(t.SyncRun.run_id == "r3")
+        ).one()
+    assert given["taro3@test0.co.jp"] == "三郎"
+    assert given["taro45@test0.co.jp"] == "四十五"
+    assert unchanged == 58
