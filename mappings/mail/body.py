@@ -30,6 +30,8 @@ class Body:
     """Raw ``text/calendar`` parts (inline or attached): invitations, updates, cancellations."""
     forwarded: list[Message] = field(default_factory=list)
     """Attached messages (``message/rfc822``): a forward's inner message."""
+    digest: bool = False
+    """A ``multipart/digest`` part: the attached messages are a list's posts, not a forward."""
 
 
 def walk(
@@ -129,6 +131,7 @@ def read_body(
                 inside.add(id(sub))
             continue
         if parts(part) is not None:
+            body.digest = body.digest or ctype == "multipart/digest"
             continue
         if ctype == "text/calendar":
             data = _payload(part, fallbacks)

@@ -34,6 +34,8 @@ from warehouse.records import Activity, Participant
 
 _EXPANDED_KINDS = ("email", "forward", "invitation")
 """Kinds whose attached messages are forwards (a bounce quotes our own mail: not a forward)."""
+_NOT_FORWARDS = ("multipart/report", "multipart/digest")
+"""A report quotes the mail it is about; a list digest carries the list's posts."""
 
 
 def parse_mail(
@@ -65,7 +67,11 @@ def parse_mail(
         )
         extra.extend(inv.meetings)
         attrs.update(inv.attributes)
-    if kind in _EXPANDED_KINDS and "report_type" not in attrs:
+    if (
+        kind in _EXPANDED_KINDS
+        and not body.digest
+        and attrs.get("content_type") not in _NOT_FORWARDS
+    ):
         inner = _forwarded(act, body, own_domains, limits, tz, attrs)
         if inner:
             extra.extend(inner)

@@ -7,6 +7,7 @@ every file either lands with the right fields or is quarantined with its path an
 from __future__ import annotations
 
 import json
+from collections import Counter
 from email.header import Header
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import yaml
 from typer.testing import CliRunner
 
 from flows.cli.main import app
+from warehouse.records import CONTACT_KINDS
 
 runner = CliRunner()
 DATE = "Date: Tue, 01 Oct 2024 10:00:00 +0900\r\n"
@@ -270,6 +272,23 @@ def test_maildir_through_sync_and_export(prefect_harness: None, tmp_path: Path) 
     assert all(q["path"].startswith("Maildir/new/") for q in _lines(listed.stdout))
     table = runner.invoke(app, ["quarantine", "-w", str(ws)])
     assert "Maildir/new/1727744411.M12P1.mx" in table.stdout and "sha:" not in table.stdout
+
+    # Exact counts: 18 files outside tmp/, 4 quarantined, 14 landed as 15 sources of 13
+    # messages (the INBOX/Sent pair is one), plus the meeting and the two forwarded copies.
+    files = [n for n in FILES if not n.startswith("tmp/")]
+    landed = [s["path"] for a in acts.values() for s in a["sources"] if a["kind"] != "meeting"]
+    assert (len(files), len(bad), len(set(landed))) == (18, 4, 14)
+    assert Counter((a["kind"], a["timeline"]) for a in acts.values()) == {
+        ("email", True): 6,  # plain, ISO-2022-JP, Shift_JIS, stub, no subject, IDN
+        ("bounce", False): 1,
+        ("auto_reply", False): 1,
+        ("invitation", True): 3,  # REQUEST, CANCEL, REPLY
+        ("forward", True): 2,
+        ("email", False): 2,  # the forwarded copies
+        ("meeting", True): 1,
+    }
+    contact = [a for a in acts.values() if a["timeline"] and a["kind"] in CONTACT_KINDS]
+    assert len(contact) == 12
 
 
 def _plain(mid: str, sender: str) -> bytes:
