@@ -38,6 +38,7 @@ class Comparison:
     m_prior: tuple[float, ...]
     u_prior: tuple[float, ...]
     tf: str = ""  # column whose value frequency adjusts the exact level
+    tf_down: bool = True  # may a common value weigh less than the learned exact level
     fixed: tuple[tuple[int, float], ...] = ()  # (level, bits) not learned
 
 
@@ -95,7 +96,15 @@ PERSON: tuple[Comparison, ...] = (
         ("else", "near", "similar", "exact"),
         frozenset({"org", "corp", "domain", "org_sound"}),
         (0.15, 0.05, 0.2, 0.6),
-        (0.97, 0.01, 0.01, 0.01),
+        # Ten people per company among thousands of companies: a random pair shares one
+        # about once in a thousand (a prior of 1 in 100 would outweigh what the data says).
+        (0.997, 0.001, 0.001, 0.001),
+        # One company among ten thousand says more than one among ten: two random people
+        # share a company with the odds of its size, which shrink as the workspace grows
+        # just as the prior does (without it, name + company stops being a match at 100k).
+        # A common trade name is not held against a pair: it may be one big company.
+        tf="org",
+        tf_down=False,
     ),
     Comparison(
         "address",

@@ -169,7 +169,7 @@ def score(
         # A value's frequency, shrunk toward u_exact while the column is small.
         freq = (counts + TF_PRIOR * u_exact) / (table.get("", 0.0) + TF_PRIOR)
         adj = np.log2(u_exact / freq)
-        bits[hit] += np.clip(adj, -TF_BOUND, TF_BOUND)
+        bits[hit] += np.clip(adj, -TF_BOUND if c.tf_down else 0.0, TF_BOUND)
     return Scored(i, j, lv, bits, oversized)
 
 
