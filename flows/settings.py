@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     """``kizuna serve``: the port of the Prefect server it starts (0 picks a free one)."""
     schedules: dict[str, str] = Field(default_factory=dict)
     """Cron overrides by deployment name, as JSON: ``{"sync-all": "*/5 * * * *"}``."""
+    storage_url: str | None = None
+    """Where reports and the outbox are written, seen by every worker: an fsspec URL
+    (``s3://bucket/kizuna``) or a shared folder; the workspace's folder when unset."""
     account_streams: int = Field(default=2, ge=1, le=100)
     """Streams of one source (one API account) running at once across every worker: the
     slots of its Prefect global concurrency limit when one is created (``flows.ops.limits``)."""

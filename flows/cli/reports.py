@@ -6,7 +6,7 @@ scheduled runs use the flows in ``flows.reports.flow``, which call the same func
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Annotated, Any
 
 import typer
@@ -132,7 +132,7 @@ def submit(
     console.print(f"Submitted the 日報 of {esc(staff)} for {day}.")
 
 
-def print_pipeline(p: Any, path: Path) -> None:
+def print_pipeline(p: Any, path: PurePath) -> None:
     from flows.reports.render import pct, yen
 
     tbl = Table(title=f"Pipeline · {p.today.isoformat()}")
@@ -164,7 +164,7 @@ def pipeline_cmd(
 
     path, p = guard(lambda: write_pipeline(_load(workspace), team))
     print_pipeline(p, path)
-    if open_:
+    if open_ and isinstance(path, Path):  # a page under KIZUNA_STORAGE_URL opens from there
         import webbrowser
 
         webbrowser.open(path.resolve().as_uri())

@@ -120,6 +120,18 @@ def build_channel(
 
 
 def _outbox(name: str, cc: ChannelConfig, ctx: ChannelContext) -> Channel:
+    """The folder under ``KIZUNA_STORAGE_URL`` when set (every worker sees what another
+    wrote, so a resend after a crash is recognised anywhere), else beside the workspace."""
+    from flows.settings import settings
+
+    url = settings().storage_url
+    if url and not Path(cc.path).is_absolute():
+        from flows.storage import Storage
+
+        st = Storage(url).sub(*Path(cc.path).parts)
+        if not st.local:
+            return OutboxChannel(st.join(), name=name, fs=st.fs)
+        return OutboxChannel(Path(st.join()), name=name)
     return OutboxChannel(ctx.root / cc.path, name=name)
 
 

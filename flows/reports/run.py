@@ -12,13 +12,15 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from pathlib import Path
+from pathlib import PurePath
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from flows import storage
 from flows.reports.config import ReportsConfig, reports_config
 from flows.reports.render import daily_html, daily_markdown, pipeline_html
 from flows.runtime import engine_for
+from flows.storage import Storage
 from flows.workspace import Workspace
 from kizuna.errors import ConfigError
 from warehouse.db import write_transaction
@@ -46,8 +48,9 @@ class Written:
     date: str
     status: str  # drafted | edited (file kept) | submitted (kept)
     markdown: str
-    md_path: Path
-    html_path: Path
+    md_path: PurePath
+    """Where the file is (a local path, or its URL under ``KIZUNA_STORAGE_URL``)."""
+    html_path: PurePath
     counts: dict[str, int]
 
     def row(self) -> dict[str, Any]:
@@ -60,8 +63,9 @@ class Written:
         }
 
 
-def reports_dir(ws: Workspace) -> Path:
-    return ws.root / "reports"
+def reports_dir(ws: Workspace) -> Storage:
+    """``reports/`` under the storage every worker sees (``flows.storage``)."""
+    return storage.root(ws).sub("reports")
 
 
 def today_in(ws: Workspace) -> date:
@@ -141,32 +145,40 @@ def draft_batch(ws: Workspace, pairs: Sequence[tuple[int, str]]) -> list[Written
         bodies = stored(conn, [k[0] for k in kept], [k[1] for k in kept]) if kept else {}
     root = reports_dir(ws)
     for (sid, d), (md, html, counts) in rendered.items():
-        folder = root / d.isoformat()
-        folder.mkdir(parents=True, exist_ok=True)
         stem = _file_stem(staff[sid].email)
-        md_path, html_path = folder / f"{stem}.md", folder / f"{stem}.html"
+        md_name, html_name = f"{stem}.md", f"{stem}.html"
+        folder = d.isoformat()
         prev = before.get((sid, d))
         if (sid, d) in kept:
             status, md = "submitted", bodies[(sid, d)].body_md
-            if not md_path.exists():
-                md_path.write_text(md, encoding="utf-8")
-        elif prev is not None and md_path.exists() and _read(md_path) != prev.body_md:
+            if not root.exists(folder, md_name):
+                root.write_text(md, folder, md_name)
+        elif (
+            prev is not None
+            and root.exists(folder, md_name)
+            and root.read_text(folder, md_name) != prev.body_md
+        ):
             # The rep has been writing in the file (所感) without submitting yet: their text
             # wins over the fresh draft; only the HTML view is refreshed.
-            status, md = "edited", _read(md_path)
-            html_path.write_text(html, encoding="utf-8")
+            status, md = "edited", root.read_text(folder, md_name)
+            root.write_text(html, folder, html_name)
         else:
             status = "drafted"
-            md_path.write_text(md, encoding="utf-8")
-            html_path.write_text(html, encoding="utf-8")
+            root.write_text(md, folder, md_name)
+            root.write_text(html, folder, html_name)
         out.append(
-            Written(sid, staff[sid].email, d.isoformat(), status, md, md_path, html_path, counts)
+            Written(
+                sid,
+                staff[sid].email,
+                d.isoformat(),
+                status,
+                md,
+                root.shown(folder, md_name),
+                root.shown(folder, html_name),
+                counts,
+            )
         )
     return out
-
-
-def _read(path: Path) -> str:
-    return path.read_text(encoding="utf-8")
 
 
 def build_pipeline(ws: Workspace, team: str | None = None) -> Pipeline:
@@ -192,7 +204,7 @@ def build_pipeline(ws: Workspace, team: str | None = None) -> Pipeline:
         )
 
 
-def write_pipeline(ws: Workspace, team: str | None = None) -> tuple[Path, Pipeline]:
+def write_pipeline(ws: Workspace, team: str | None = None) -> tuple[PurePath, Pipeline]:
     """Compute the pipeline and write ``reports/pipeline.html`` (``pipeline-<team>.html`` for
     one team); returns the path and the data."""
     cfg = reports_config(ws)
@@ -201,10 +213,9 @@ def write_pipeline(ws: Workspace, team: str | None = None) -> tuple[Path, Pipeli
     stamp = now().astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
     name = f"pipeline-{_file_stem(team)}.html" if team else "pipeline.html"
     title = f"{ws.company.name} · {team}" if team else ws.company.name
-    path = reports_dir(ws) / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(pipeline_html(p, cfg.language, title, stamp), encoding="utf-8")
-    return path, p
+    root = reports_dir(ws)
+    root.write_text(pipeline_html(p, cfg.language, title, stamp), name)
+    return root.shown(name), p
 
 
 def yesterday(ws: Workspace) -> str:

@@ -153,3 +153,34 @@ def test_demo_reports_after_sync(demo_ws: Path, capsys: pytest.CaptureFixture[st
     assert "pipeline.html" in out and "日報 drafts" in out
     days = [p.name for p in (ws.root / "reports").iterdir() if p.is_dir()]
     assert days and all(d <= yesterday(ws) for d in days)
+
+
+def test_reports_go_to_the_shared_storage_every_worker_sees(
+    demo_ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """KIZUNA_STORAGE_URL (an fsspec URL; fsspec's in-memory filesystem here, S3 or a shared
+    folder in operations): the 日報 files and the pipeline page are written there."""
+    import uuid
+
+    import fsspec
+
+    from flows.reports.run import plan, yesterday
+
+    bucket = f"memory://kz-{uuid.uuid4().hex[:8]}/shared"
+    monkeypatch.setenv("KIZUNA_STORAGE_URL", bucket)
+    ws = config.load(demo_ws)
+    sid, day = plan(ws, up_to=yesterday(ws))[0]
+    with engine_for(ws.warehouse_url).connect() as conn:
+        from warehouse.reporting.staff import staff_by_ids
+
+        email = staff_by_ids(conn, [sid])[0].email
+    res = runner.invoke(
+        app, ["report", "daily", "-w", str(demo_ws), "--staff", email, "--date", day]
+    )
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["report", "pipeline", "-w", str(demo_ws)], env={"COLUMNS": "300"})
+    assert res.exit_code == 0, res.output
+    assert f"{bucket}/reports/pipeline.html".replace("memory://", "memory:/") in res.output
+    fs, base = fsspec.core.url_to_fs(bucket)
+    assert "所感" in fs.cat_file(f"{base}/reports/{day}/{email}.md").decode()
+    assert fs.cat_file(f"{base}/reports/pipeline.html").decode().startswith("<!DOCTYPE html>")
