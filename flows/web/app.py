@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from flows.web import auth, customers, render
-from flows.web.pages import audit_log, campaigns, daily, pipeline, review
+from flows.web.pages import audit_log, campaigns, daily, home, pipeline, review
 from flows.web.secret import session_secret
 
 SESSION_HOURS = 8
@@ -76,8 +76,8 @@ async def favicon(request: Request) -> Response:
     return Response(status_code=204)  # none: browsers stop asking, nothing is logged as 404
 
 
-async def home(request: Request) -> Response:
-    return RedirectResponse("/customers", status_code=303)
+async def root(request: Request) -> Response:
+    return RedirectResponse("/today", status_code=303)
 
 
 async def error_page(request: Request, exc: Exception) -> Response:
@@ -90,7 +90,7 @@ async def error_page(request: Request, exc: Exception) -> Response:
 
 def routes() -> list[BaseRoute]:
     return [
-        Route("/", home),
+        Route("/", root),
         Route("/healthz", healthz),
         Route("/favicon.ico", favicon),
         Route("/static/kizuna.css", stylesheet),
@@ -99,6 +99,7 @@ def routes() -> list[BaseRoute]:
         Route("/customers", customers.listing),
         Route("/customers/{cid:int}", customers.show),
         Route("/customers/{cid:int}/notes", customers.add_note, methods=["POST"]),
+        *home.ROUTES,
         *audit_log.ROUTES,
         *review.ROUTES,
         *daily.ROUTES,

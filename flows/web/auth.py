@@ -114,7 +114,7 @@ def signed_in(role: str = "rep") -> Callable[[Handler], Callable[[Request], Awai
 def safe_next(target: str | None) -> str:
     """Only a local path is followed after sign-in (no open redirect)."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return "/customers"
+        return "/today"
     return target
 
 

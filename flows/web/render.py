@@ -20,6 +20,7 @@ from starlette.responses import HTMLResponse
 
 STATIC = Path(__file__).parent / "static"
 NAV: list[tuple[str, str, str]] = [
+    ("/today", "My day 本日", "rep"),
     ("/customers", "Customers 顧客", "rep"),
     ("/daily", "日報", "rep"),
     ("/pipeline", "Pipeline パイプライン", "rep"),

@@ -3,4 +3,14 @@ lock-out), the one visibility scope every page and export filters through, the a
 who viewed or changed what, and notes on a customer that the team shares (情報共有).
 """
 
-__all__ = ["accounts", "audit", "campaigns", "customers", "notes", "reports", "schema", "scope"]
+__all__ = [
+    "accounts",
+    "audit",
+    "campaigns",
+    "customers",
+    "day",
+    "notes",
+    "reports",
+    "schema",
+    "scope",
+]

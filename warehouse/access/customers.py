@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, Connection, String, and_, cast, func, or_,
 from warehouse import schema as t
 from warehouse.access import scope
 from warehouse.access.scope import Viewer
-from warehouse.identity import admin, survivorship
+from warehouse.identity import admin, graph, survivorship
 from warehouse.identity import schema as ids
 from warehouse.identity.normalize import normalize_org_name
 from warehouse.identity.readings import reading_tokens
@@ -147,6 +147,7 @@ def view(
 ) -> tuple[admin.Customer360, dict[int, list[dict[str, Any]]]] | None:
     """The 360 view as the viewer may see it, with each visible deal's stage history; None
     when the customer does not exist or is not the viewer's to see (the two look the same)."""
+    cluster_id = graph.resolve_id(conn, "person", cluster_id)  # a member's or a merged id
     if not scope.customer_visible(conn, viewer, cluster_id):
         return None
     v = admin.customer_360(

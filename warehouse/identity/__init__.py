@@ -8,6 +8,7 @@ __all__ = [
     "crosswalk",
     "evidence",
     "golden_export",
+    "graph",
     "known_customers",
     "learned",
     "linkage",

@@ -129,7 +129,7 @@ def test_no_route_answers_without_a_session_except_sign_in_and_assets(world: Wor
                 assert r.headers["location"].startswith("/sign-in"), (method, path)
             assert "田中" not in r.text and "Deal of" not in r.text
     assert walked >= 6
-    assert c.get("/").headers["location"] == "/customers"
+    assert c.get("/").headers["location"] == "/today"
 
 
 def test_session_cookie_is_httponly_samesite_and_secrets_stay_out_of_pages(world: World) -> None:

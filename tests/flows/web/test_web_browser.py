@@ -32,7 +32,9 @@ def test_sign_in_search_by_kana_and_a_note_the_team_sees(tmp_path: Path) -> None
             assert "Wrong e-mail address or password" in d.page_source
             d.get_log("browser")  # the refused sign-in's 401 is expected: drained here
             sign_in(d, base, email("a1"), PASSWORD)
-            assert d.current_url.endswith("/customers")
+            assert d.current_url.endswith("/today")  # My day comes first
+            shots += shoot(d, "my-day")
+            d.get(f"{base}/customers")
             box = d.find_element(By.NAME, "q")
             box.send_keys("たなか")
             click_and_wait(d, "form.search button")
