@@ -62,7 +62,11 @@ def parse(data: bytes | str) -> list[Calendar]:
     out = [c for c in cals if isinstance(c, Calendar)]
     if not out:
         raise ValueError("no VCALENDAR component in the text")
-    return out
+    try:
+        # Applied here, once, so every reader (UIDs, split, mapping) sees the same times.
+        return [standardize(c) for c in out]
+    except Exception as exc:  # a zone the rewrite cannot express
+        raise ValueError(f"cannot apply X-WR-TIMEZONE: {type(exc).__name__}: {exc}") from None
 
 
 def event_uid(event: Component) -> str:
@@ -132,7 +136,6 @@ def split_by_uid(
     for cal in cals:
         found = calendar_zone(cal)
         unknown_zone = found[0] if found is not None and found[1] is None else None
-        cal = standardize(cal)
         for tz in cal.walk("VTIMEZONE"):
             tzid = str(tz.get("TZID") or "")
             if tzid and tzid not in zones:

@@ -10,7 +10,8 @@ Two things a parser leaves silently wrong are made explicit here:
 - **X-WR-TIMEZONE** (Google and Apple exports): a calendar-wide zone for floating times (and
   the zone in which UTC times of a series repeat). :func:`standardize` rewrites such a
   calendar into plain RFC 5545 with the ``x_wr_timezone`` package (the one
-  recurring-ical-events uses), with a VTIMEZONE, so every later reader places times alike.
+  recurring-ical-events uses), with a VTIMEZONE; ``ical_split.parse`` applies it to every
+  calendar it reads, so UIDs derived from times, the split and the mapping all agree.
 - **An unknown TZID** (no VTIMEZONE for it and not a zone name): the parser leaves a naive
   time, which would be read in the workspace's zone, hours off. :func:`zone_problem` names it
   so the event is quarantined instead.

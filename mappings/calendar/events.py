@@ -34,7 +34,7 @@ from icalendar import Calendar, Component
 
 from connectors.files.ical_split import event_uid, parse
 from connectors.files.ical_split import split_by_uid as split_by_uid
-from connectors.files.ical_zones import calendar_zone, standardize, zone_problem
+from connectors.files.ical_zones import calendar_zone, zone_problem
 from kizuna.errors import BadRecord
 from mappings.calendar.recurrence import MAX_OCCURRENCES as MAX_OCCURRENCES
 from mappings.calendar.recurrence import (
@@ -123,7 +123,6 @@ def _calendar(
     cancel_all = str(cal.get("METHOD") or "").upper() == "CANCEL"
     found = calendar_zone(cal)
     unknown_zone = found[0] if found is not None and found[1] is None else None
-    cal = standardize(cal)
     zones = [c for c in cal.subcomponents if c.name == "VTIMEZONE"]
     groups: dict[str, list[Component]] = {}
     for ev in cal.subcomponents:

@@ -11,16 +11,27 @@ from pathlib import Path
 
 from sqlalchemy import Engine, select
 
-from tests.flows.sources.calendar.test_calendar_containment import _cal, _quarantine, _sync, _write
+from tests.flows.sources.calendar.test_calendar_containment import (
+    GOOD,
+    _cal,
+    _quarantine,
+    _sync,
+    _write,
+)
 from warehouse import schema as t
 
 # NOW is 2026-03-04; the window is [2025-09-01, 2026-06-08) in Asia/Tokyo (see flows.sources.ics).
 
 
 def _meetings(engine: Engine) -> list[tuple[str, datetime, str]]:
+    """Live meetings (a retired one has ``deleted_at``)."""
     a = t.Activity
     with engine.connect() as conn:
-        rows = conn.execute(select(a.key, a.occurred_at, a.subject).order_by(a.occurred_at))
+        rows = conn.execute(
+            select(a.key, a.occurred_at, a.subject)
+            .where(a.deleted_at.is_(None))
+            .order_by(a.occurred_at)
+        )
         return [(k, at if at.tzinfo else at.replace(tzinfo=UTC), s) for k, at, s in rows]
 
 
@@ -188,3 +199,23 @@ def test_a_bare_vevent_file_is_read_as_its_calendar(engine: Engine, tmp_path: Pa
     assert [s for *_, s in _meetings(engine)] == ["bare"]
     ((_, reason, path),) = _quarantine(engine)
     assert "no BEGIN:VCALENDAR" in reason and path and path.endswith("todo.ics")
+
+
+def test_uid_less_series_under_x_wr_timezone_keeps_its_id(engine: Engine, tmp_path: Path) -> None:
+    """The derived id of an event without UID hashes its DTSTART: it must be the same when
+    the file's UIDs are listed and when it is split, or an unchanged file would delete it."""
+    body = """BEGIN:VEVENT
+DTSTART:20260302T090000Z
+DURATION:PT1H
+RRULE:FREQ=WEEKLY;COUNT=3
+SUMMARY:no uid
+END:VEVENT"""
+    text = _cal(body).replace("PRODID:-//t//EN", "PRODID:-//t//EN\r\nX-WR-TIMEZONE:Europe/Berlin")
+    _write(tmp_path, "google.ics", text)
+    _write(tmp_path, "other.ics", _cal(GOOD))
+    _sync(engine, tmp_path)
+    first = _meetings(engine)
+    assert sorted(s for *_, s in first) == ["fine", "no uid", "no uid", "no uid"]
+    _write(tmp_path, "other.ics", _cal(GOOD.replace("SUMMARY:fine", "SUMMARY:changed")))
+    _sync(engine, tmp_path)  # google.ics is unchanged: its ids come from the cursor
+    assert sorted(s for *_, s in _meetings(engine)) == ["changed", "no uid", "no uid", "no uid"]
