@@ -10,7 +10,7 @@ personal; a number written with an extension (内線) keeps its main number.
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 
 from rapidfuzz.distance import JaroWinkler
@@ -133,9 +133,12 @@ def shared_values(pairs: Iterable[tuple[str, tuple[str, ...]]], min_names: int =
     not count, and names that could be one person's (a typo, a missing family name) count
     once, so one person's second row never makes their address look shared.
     """
+    items = [(v, n) for v, n in pairs if v and n]
+    # Most values belong to one record: only those seen min_names times need names compared.
+    seen = Counter(v for v, _ in items)
     names: dict[str, list[tuple[str, ...]]] = defaultdict(list)
-    for value, name in pairs:
-        if value and name:
+    for value, name in items:
+        if seen[value] >= min_names:
             got = names[value]
             if (
                 len(got) < min_names

@@ -135,10 +135,18 @@ def em(
     """
     m = [np.asarray(x, dtype=np.float64).copy() for x in m0]
     lam = lam0
-    n = levels.shape[0]
     support = np.zeros(len(sizes))
-    if n == 0:
+    if levels.shape[0] == 0:
         return m, lam, support
+    # Pairs with the same levels are the same to EM: iterate over the distinct patterns
+    # (a few hundred) weighted by how many pairs show each, not over every pair.
+    key = np.zeros(levels.shape[0], np.int64)
+    for c in range(levels.shape[1]):
+        key = key * 16 + (levels[:, c].astype(np.int64) + 1)
+    _, first, count = np.unique(key, return_index=True, return_counts=True)
+    levels = levels[first]
+    mult = count.astype(np.float64)
+    n = levels.shape[0]
     ok = [levels[:, c] >= 0 for c in range(len(sizes))]
     idx = [np.where(ok[c], levels[:, c], 0).astype(np.int64) for c in range(len(sizes))]
     for _ in range(iterations):
@@ -149,8 +157,8 @@ def em(
             uc = np.log(np.clip(u[c], U_MIN, 1.0))
             lm += np.where(ok[c], mc[idx[c]], 0.0)
             lu += np.where(ok[c], uc[idx[c]], 0.0)
-        p = 1.0 / (1.0 + np.exp(np.clip(lu - lm, -700, 700)))
-        new_lam = float(p.mean())
+        p = mult / (1.0 + np.exp(np.clip(lu - lm, -700, 700)))  # expected matches per pattern
+        new_lam = float(p.sum() / mult.sum())
         delta = abs(new_lam - lam)
         lam = new_lam
         for c in learn:

@@ -140,7 +140,7 @@ def _name_key(f: PersonFeatures) -> tuple[str, ...]:
     return f.tokens or ((f.name,) if f.name else ())
 
 
-def _multi(per_row: Sequence[Sequence[str]], shared: set[str], role: bool) -> Multi:
+def _multi(per_row: Sequence[Sequence[str]], shared: set[str], role: set[str]) -> Multi:
     codes: dict[str, int] = {}
     rec: list[int] = []
     val: list[int] = []
@@ -150,7 +150,7 @@ def _multi(per_row: Sequence[Sequence[str]], shared: set[str], role: bool) -> Mu
             val.append(codes.setdefault(v, len(codes)))
     values = list(codes)
     flag = np.fromiter(
-        ((v in shared) or (role and is_role_mailbox(v)) for v in values), bool, len(values)
+        ((v in shared) or (v in role) for v in values), bool, len(values)
     )
     return Multi(np.asarray(rec, np.int64), np.asarray(val, np.int64), flag, values)
 
@@ -161,8 +161,11 @@ def build(feats: Sequence[PersonFeatures]) -> Frame:
     giv = ["".join(f.tokens[1:]) for f in feats]
     mail_users = shared_values((e, _name_key(f)) for f in feats for e in f.emails)
     # A mobile shared by two names may be a company phone; a landline shared is a switchboard.
-    phone_users = shared_values((p, _name_key(f)) for f in feats for p in f.phones)
-    mobile_users = shared_values(((p, _name_key(f)) for f in feats for p in f.phones), 3)
+    phone_pairs = [(p, _name_key(f)) for f in feats for p in f.phones]
+    phone_users = shared_values(phone_pairs)
+    mobile_users = shared_values(phone_pairs, 3)
+    # Each distinct address is checked once (most rows have one or two of their own).
+    role = {e for e in {e for f in feats for e in f.emails} if is_role_mailbox(e)}
     phone_shared = {p for p in phone_users if not is_personal_phone(p)} | mobile_users
     locals_ = [
         sorted(
@@ -171,7 +174,7 @@ def build(feats: Sequence[PersonFeatures]) -> Frame:
                 for e in f.emails
                 if len(e.partition("@")[0]) >= 4
                 and e.partition("@")[0] not in _GENERIC_LOCAL
-                and not is_role_mailbox(e)
+                and e not in role
             }
         )
         for f in feats
@@ -197,7 +200,7 @@ def build(feats: Sequence[PersonFeatures]) -> Frame:
         legal=_arr([f.legal for f in feats]),
         corp=_arr([f.corp for f in feats]),
         domain=_arr([f.domain for f in feats]),
-        email=_multi([f.emails for f in feats], mail_users, role=True),
-        phone=_multi([f.phones for f in feats], phone_shared, role=False),
-        local=_multi(locals_, set(), role=False),
+        email=_multi([f.emails for f in feats], mail_users, role),
+        phone=_multi([f.phones for f in feats], phone_shared, set()),
+        local=_multi(locals_, set(), set()),
     )
