@@ -149,9 +149,7 @@ def _multi(per_row: Sequence[Sequence[str]], shared: set[str], role: set[str]) -
             rec.append(row)
             val.append(codes.setdefault(v, len(codes)))
     values = list(codes)
-    flag = np.fromiter(
-        ((v in shared) or (v in role) for v in values), bool, len(values)
-    )
+    flag = np.fromiter(((v in shared) or (v in role) for v in values), bool, len(values))
     return Multi(np.asarray(rec, np.int64), np.asarray(val, np.int64), flag, values)
 
 
