@@ -35,7 +35,7 @@ from flows.sources.google_common import (
 )
 from flows.sources.mail_privacy import privacy_filter
 from flows.workspace import Workspace
-from mappings.mail.gmail import message_activity
+from mappings.mail.gmail import message_records
 from mappings.mail.privacy import PrivacyConfig
 from warehouse import records as r
 
@@ -72,7 +72,12 @@ def streams(
         since = (now - timedelta(days=cfg.privacy.retention_days)).strftime("%Y/%m/%d")
         query = f"{query} after:{since}".strip()
     fingerprint = config_fingerprint(
-        {"mapping": 1, "domains": domains, "privacy": cfg.privacy.model_dump(mode="json")}
+        {
+            "mapping": 2,
+            "domains": domains,
+            "zone": ws.company.time_zone,
+            "privacy": cfg.privacy.model_dump(mode="json"),
+        }
     )
 
     def spec(account: str) -> StreamSpec:
@@ -89,8 +94,13 @@ def streams(
             return messages(make(account), c, opts)
 
         def map_message(raw: dict[str, Any]) -> list[r.Record]:
-            act = keep(message_activity(raw, own_domains=domains, headers_only=headers_only))
-            return [act] if act is not None else []
+            acts = message_records(
+                raw, own_domains=domains, headers_only=headers_only, zone=ws.company.time_zone
+            )
+            first = keep(acts[0])
+            if first is None:
+                return []  # the message is out of scope, and so is what it carries
+            return [first, *(kept for a in acts[1:] if (kept := keep(a)) is not None)]
 
         return StreamSpec(
             connector=name,

@@ -17,6 +17,7 @@ from typing import Any
 from connectors.mail.gmail import volatile_label
 from kizuna.errors import BadRecord
 from mappings.mail.message import parse_message
+from mappings.mail.records import parse_mail
 from warehouse.records import Activity
 
 
@@ -47,11 +48,23 @@ def message_activity(
     message: dict[str, Any], *, own_domains: Collection[str], headers_only: bool = False
 ) -> Activity:
     """One Gmail message (``format=raw`` or ``metadata``) as an email activity."""
+    return message_records(message, own_domains=own_domains, headers_only=headers_only)[0]
+
+
+def message_records(
+    message: dict[str, Any],
+    *,
+    own_domains: Collection[str],
+    headers_only: bool = False,
+    zone: str = "Asia/Tokyo",
+) -> list[Activity]:
+    """One Gmail message as its activity, then what a raw message yields besides (the meetings
+    of a mailed invitation, a forward's inner messages: :mod:`mappings.mail.records`)."""
     mid = str(message.get("id") or "")
     if not mid:
         raise BadRecord("Gmail message without an id")
     if "raw" in message and not headers_only:
-        act = parse_message(raw_bytes(message), own_domains=own_domains)
+        acts = parse_mail(raw_bytes(message), own_domains=own_domains, zone=zone)
     else:
         headers = (message.get("payload") or {}).get("headers")
         if "raw" in message:  # raw fetched but headers-only asked: keep only the header block
@@ -61,10 +74,11 @@ def message_activity(
             block = header_block(headers)
         else:
             raise BadRecord("Gmail message has neither raw content nor headers", source_id=mid)
-        act = parse_message(block, own_domains=own_domains, headers_only=True)
-    attributes = dict(act.attributes)
+        acts = [parse_message(block, own_domains=own_domains, headers_only=True)]
+    attributes = dict(acts[0].attributes)
     attributes["gmail"] = {
         "thread_id": message.get("threadId"),
         "labels": sorted(str(x) for x in message.get("labelIds") or [] if not volatile_label(x)),
     }
-    return act.model_copy(update={"source_id": mid, "attributes": attributes})
+    first = acts[0].model_copy(update={"source_id": mid, "attributes": attributes})
+    return [first, *(a.model_copy(update={"source_id": mid}) for a in acts[1:])]

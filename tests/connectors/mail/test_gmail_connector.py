@@ -295,6 +295,19 @@ def test_mapping_raw_and_metadata_give_the_same_identity() -> None:
         message_activity({"id": "m2", "raw": "!!not base64!!"}, own_domains=[])
 
 
+def test_a_mailed_invitation_through_gmail_yields_its_meeting() -> None:
+    """The same records as from IMAP or files: the mail, then the meeting, one source id."""
+    from mappings.mail.gmail import message_records
+    from tests.flows.sources.test_mail_maildir_cli import INVITE
+
+    acts = message_records(gmail_raw("g7", INVITE), own_domains=["ourco.co.jp"])
+    assert [(a.key, a.kind, a.source_id) for a in acts] == [
+        ("mail:inv1@client.co.jp", "invitation", "g7"),
+        ("meeting:mtg-1@client.co.jp", "meeting", "g7"),
+    ]
+    assert acts[0].attributes["gmail"]["thread_id"] == "tg7"
+
+
 def test_stored_page_token_refused_restarts_instead_of_blocking() -> None:
     from tests.support.fakes.google_fakes import error
 
