@@ -7,7 +7,7 @@ import hashlib
 import socket
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
@@ -38,6 +38,9 @@ class Received:
     """Seconds each DATA takes to be accepted (a slow server keeps a run busy)."""
     drop_at_rcpt_once: set[str] = field(default_factory=set)
     """Recipients whose first RCPT TO cuts the link (nothing stored: safe to retry)."""
+    on_message: Callable[[bytes], None] | None = None
+    """Called with each stored message before the reply (e.g. file it in a Sent folder, as
+    many submission servers do)."""
 
     def messages(self) -> list[EmailMessage]:
         with self.lock:
@@ -87,6 +90,8 @@ class _Handler:
                     self.box.seen.add(mid)
                     if self.sent_dir is not None:  # visible to other processes
                         (self.sent_dir / marker(mid)).touch()
+        if self.box.on_message is not None:
+            self.box.on_message(bytes(envelope.original_content or envelope.content))
         if self.box.drop_after_data & set(envelope.rcpt_tos):
             server.transport.abort()  # stored, but the client never hears "250"
         return "250 OK"

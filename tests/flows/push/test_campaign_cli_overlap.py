@@ -1,0 +1,246 @@
+"""Two `kizuna campaigns run` of one approved plan at the same moment, as an operator would
+start one while `kizuna serve` picked the plan up, trial after trial, with SIGKILLs mixed in:
+every eligible recipient gets exactly one mail, counted at a real SMTP server (aiosmtpd),
+and every trial really overlapped (one run waited for the other's campaign lease).
+
+The channel is plain SMTP with ``sent_folder:`` on a real IMAP server (Dovecot), which the
+SMTP server files each accepted message into, as submission servers do: that is what lets
+the run that takes over from a killed one confirm an interrupted send instead of guessing.
+The first trial starts two fresh `python -m flows.cli.main` processes; the rest fork the
+same CLI entry point from one warmed-up process (tests/support/cli_forker.py), so twenty
+trials cost seconds of imports instead of minutes."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import IO, Any
+
+import pytest
+import yaml
+from sqlalchemy import Engine, delete, select, text
+
+from flows.config import load
+from flows.push.campaign_render import message_id
+from flows.push.campaign_run import plan
+from flows.push.config import push_config
+from tests.conftest import PG_URL
+from tests.support.push_bulk import seed_recipients
+from tests.support.push_smtp import smtp_server
+from tests.support.servers import PASSWORD, Dovecot
+from warehouse.activation.ledger_schema import CampaignPlan, Delivery, PlanEntry
+from warehouse.lease_schema import Lease
+
+ROOT = Path(__file__).resolve().parents[3]
+TRIALS = 20
+
+
+def _url(engine: Engine) -> str:
+    with engine.connect() as conn:
+        schema = conn.execute(text("show search_path")).scalar_one()
+    return f"{PG_URL}?options=-csearch_path%3D{schema}"
+
+
+def _workspace(tmp_path: Path, port: int, imap_port: int, user: str) -> Path:
+    ws = {
+        "version": 1,
+        "company": {"name": "株式会社サンプル", "domains": ["own.example"]},
+        "segments": {"everyone": {"field": "person.email", "exists": True}},
+        "campaigns": {
+            "bulk": {
+                "segment": "everyone",
+                "channel": "main",
+                "batch_size": 4,
+                "steps": [{"ja": {"subject": "{{ person.name }} 様 ご案内", "text": "本文"}}],
+            }
+        },
+        "outbound": {
+            "sender": "営業部 <sales@own.example>",
+            "unsubscribe_address": "unsubscribe@own.example",
+            "quiet_hours": None,
+            "channels": {
+                "main": {
+                    "type": "smtp",
+                    "host": "127.0.0.1",
+                    "port": port,
+                    "security": "none",
+                    "sent_folder": {
+                        "host": "127.0.0.1",
+                        "port": imap_port,
+                        "security": "none",
+                        "username": user,
+                        "password_env": "KZ_TEST_SENT_PASSWORD",
+                    },
+                }
+            },
+        },
+    }
+    f = tmp_path / "kizuna.yaml"
+    f.write_text(yaml.safe_dump(ws, allow_unicode=True), encoding="utf-8")
+    return f
+
+
+class Forker:
+    """The warmed-up process that forks CLI runs (see tests/support/cli_forker.py)."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.support.cli_forker"],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self._line() == "ready"
+
+    def _line(self) -> str:
+        out: IO[str] | None = self.proc.stdout
+        assert out is not None
+        return out.readline().strip()
+
+    def start(self, args: list[str], out: Path) -> int:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps({"args": args, "out": str(out)}) + "\n")
+        self.proc.stdin.flush()
+        return int(json.loads(self._line())["pid"])
+
+    def stop(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+
+
+class Run:
+    """One CLI run: a fresh process (``proc``) or a forked child (``pid``)."""
+
+    def __init__(self, out: Path, proc: subprocess.Popen[Any] | None, pid: int) -> None:
+        self.out, self.proc, self.pid, self.killed = out, proc, pid, False
+
+    def done(self) -> bool:
+        if self.killed:
+            return True
+        if self.proc is not None:
+            return self.proc.poll() is not None
+        return Path(str(self.out) + ".rc").exists()
+
+    def code(self) -> int | None:
+        if self.proc is not None:
+            return self.proc.returncode
+        rc = Path(str(self.out) + ".rc")
+        return int(rc.read_text()) if rc.exists() else None
+
+    def kill(self) -> None:
+        os.kill(self.pid, signal.SIGKILL)
+        if self.proc is not None:
+            self.proc.wait()
+        self.killed = True
+
+    def text(self) -> str:
+        return self.out.read_text(encoding="utf-8", errors="replace") if self.out.exists() else ""
+
+
+def _empty(dovecot: Dovecot, user: str) -> None:
+    imap = dovecot.login(user)
+    imap.select("Sent")
+    if imap.search(None, "ALL")[1][0]:
+        imap.store("1:*", "+FLAGS", "\\Deleted")
+        imap.expunge()
+    imap.logout()
+
+
+def _holder_pid(engine: Engine) -> int | None:
+    with engine.connect() as conn:
+        return conn.execute(select(Lease.pid).where(Lease.unit == "campaign:bulk")).scalar()
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_two_cli_runs_of_one_plan_with_kills_send_each_mail_once(
+    engine: Engine, tmp_path: Path, dovecot_server: Dovecot
+) -> None:
+    if engine.dialect.name == "sqlite":
+        pytest.skip(
+            "proven on PostgreSQL; SQLite runs the same lease and ledger code in "
+            "test_campaign_overlap"
+        )
+    groups = seed_recipients(engine, 14, seed=41)
+    user = dovecot_server.new_user()
+    imap = dovecot_server.login(user)
+    imap.create("Sent")
+    imap.logout()
+    env = {
+        **os.environ,
+        "KIZUNA_WAREHOUSE_URL": _url(engine),
+        "KZ_TEST_SENT_PASSWORD": PASSWORD,
+    }
+    env.pop("PREFECT_API_URL", None)
+    seed = int.from_bytes(os.urandom(4), "big")
+    rng = random.Random(seed)
+    kills = overlapped = 0
+    with smtp_server() as (box, port):
+        box.delay = 0.15  # a run takes a couple of seconds to send: room to overlap and kill
+        box.on_message = lambda raw: dovecot_server.append(user, "Sent", raw)
+        ws_file = _workspace(tmp_path, port, dovecot_server.port, user)
+        os.environ["KIZUNA_WAREHOUSE_URL"] = env["KIZUNA_WAREHOUSE_URL"]
+        try:
+            cfg = push_config(load(ws_file))
+        finally:
+            del os.environ["KIZUNA_WAREHOUSE_URL"]
+        secret = cfg.unsubscribe_secret()
+        expected = {message_id(secret, "bulk", p, 1, "own.example") for p in groups["eligible"]}
+        args = ["campaigns", "run", "bulk", "-w", str(ws_file)]
+        forker = Forker(env)
+        try:
+            for trial in range(TRIALS):
+                with engine.begin() as conn:  # a fresh ledger, mailbox and Sent folder
+                    for table in (Delivery, PlanEntry, CampaignPlan):
+                        conn.execute(delete(table))
+                with box.lock:
+                    box.raw.clear()
+                    box.seen.clear()
+                _empty(dovecot_server, user)
+                plan(engine, cfg, "bulk")  # the approved dry run
+                runs: list[Run] = []
+                for i in range(2):
+                    out = tmp_path / f"t{trial}-{i}.log"
+                    if trial == 0:  # cold: two fresh interpreters, as an operator starts them
+                        cmd = [sys.executable, "-m", "flows.cli.main", *args]
+                        f = out.open("w")
+                        p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=f, stderr=f)
+                        runs.append(Run(out, p, p.pid))
+                    else:
+                        runs.append(Run(out, None, forker.start(args, out)))
+                kill_after = rng.randint(1, len(expected) - 1) if trial % 2 else None
+                deadline = time.monotonic() + 300
+                killed: Run | None = None
+                while not all(r.done() for r in runs):
+                    assert time.monotonic() < deadline, [r.text() for r in runs]
+                    if kill_after is not None and killed is None and len(box.seen) >= kill_after:
+                        pid = _holder_pid(engine)
+                        killed = next((r for r in runs if r.pid == pid and not r.done()), None)
+                        if killed is not None:
+                            killed.kill()
+                            kills += 1
+                    time.sleep(0.02)
+                texts = [r.text() for r in runs]
+                for r, t in zip(runs, texts, strict=True):
+                    assert r.killed or r.code() == 0, t
+                    assert "Traceback" not in t and "crashed" not in t, t
+                if killed is None:
+                    overlapped += any("waiting: campaign bulk" in t for t in texts) or any(
+                        "another run sent the approved plan meanwhile" in t for t in texts
+                    )
+                received = box.ids()
+                assert set(received) == expected, (seed, trial, texts)
+                assert max(received.values()) == 1, (seed, trial, received.most_common(2))
+        finally:
+            forker.stop()
+    assert kills >= TRIALS // 2 - 2, (seed, kills)
+    assert overlapped >= TRIALS // 2 - 2, (seed, overlapped)
