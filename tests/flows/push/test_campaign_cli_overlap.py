@@ -29,10 +29,10 @@ from sqlalchemy import Engine, delete, select, text
 from flows.config import load
 from flows.push.campaign_render import message_id
 from flows.push.campaign_run import plan
-from flows.push.config import push_config
+from flows.push.config import PushConfig, push_config
 from tests.conftest import PG_URL
 from tests.support.push_bulk import seed_recipients
-from tests.support.push_smtp import smtp_server
+from tests.support.push_smtp import Received, smtp_server
 from tests.support.servers import PASSWORD, Dovecot
 from warehouse.activation.ledger_schema import CampaignPlan, Delivery, PlanEntry
 from warehouse.lease_schema import Lease
@@ -160,16 +160,64 @@ def _holder_pid(engine: Engine) -> int | None:
         return conn.execute(select(Lease.pid).where(Lease.unit == "campaign:bulk")).scalar()
 
 
+def _fresh(engine: Engine, box: Received, dovecot: Dovecot, user: str, cfg: PushConfig) -> None:
+    """A fresh ledger, mailbox and Sent folder, and a newly approved plan."""
+    with engine.begin() as conn:
+        for table in (Delivery, PlanEntry, CampaignPlan):
+            conn.execute(delete(table))
+    with box.lock:
+        box.raw.clear()
+        box.seen.clear()
+    _empty(dovecot, user)
+    plan(engine, cfg, "bulk")  # the approved dry run
+
+
+def _race(engine: Engine, box: Received, runs: list[Run], kill_after: int | None) -> bool:
+    """Wait for both runs, SIGKILLing the lease holder once ``kill_after`` mails arrived;
+    returns whether one was killed. Every run not killed must end green."""
+    deadline = time.monotonic() + 300
+    killed: Run | None = None
+    while not all(r.done() for r in runs):
+        assert time.monotonic() < deadline, [r.text() for r in runs]
+        if kill_after is not None and killed is None and len(box.seen) >= kill_after:
+            pid = _holder_pid(engine)
+            killed = next((r for r in runs if r.pid == pid and not r.done()), None)
+            if killed is not None:
+                killed.kill()
+        time.sleep(0.02)
+    for r in runs:
+        t = r.text()
+        assert r.killed or r.code() == 0, t
+        assert "Traceback" not in t and "crashed" not in t, t
+    return killed is not None
+
+
+def _overlapped(runs: list[Run]) -> bool:
+    texts = [r.text() for r in runs]
+    return any("another run sent the approved plan meanwhile" in t for t in texts)
+
+
+def _cold(args: list[str], out: Path, env: dict[str, str]) -> Run:
+    """A fresh interpreter, as an operator starts `kizuna`."""
+    with out.open("w") as f:
+        p = subprocess.Popen(
+            [sys.executable, "-m", "flows.cli.main", *args], cwd=ROOT, env=env, stdout=f, stderr=f
+        )
+    return Run(out, p, p.pid)
+
+
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_two_cli_runs_of_one_plan_with_kills_send_each_mail_once(
-    engine: Engine, tmp_path: Path, dovecot_server: Dovecot
+    engine: Engine, tmp_path: Path, dovecot_server: Dovecot, prefect_harness: None
 ) -> None:
     if engine.dialect.name == "sqlite":
         pytest.skip(
             "proven on PostgreSQL; SQLite runs the same lease and ledger code in "
             "test_campaign_overlap"
         )
+    from prefect.settings import PREFECT_API_URL
+
     groups = seed_recipients(engine, 14, seed=41)
     user = dovecot_server.new_user()
     imap = dovecot_server.login(user)
@@ -181,6 +229,7 @@ def test_two_cli_runs_of_one_plan_with_kills_send_each_mail_once(
         "KZ_TEST_SENT_PASSWORD": PASSWORD,
     }
     env.pop("PREFECT_API_URL", None)
+    on_server = {**env, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
     seed = int.from_bytes(os.urandom(4), "big")
     rng = random.Random(seed)
     kills = overlapped = 0
@@ -195,51 +244,46 @@ def test_two_cli_runs_of_one_plan_with_kills_send_each_mail_once(
             del os.environ["KIZUNA_WAREHOUSE_URL"]
         secret = cfg.unsubscribe_secret()
         expected = {message_id(secret, "bulk", p, 1, "own.example") for p in groups["eligible"]}
+
+        def check(trial: object) -> None:
+            received = box.ids()
+            assert set(received) == expected, (seed, trial, len(received), len(expected))
+            assert max(received.values()) == 1, (seed, trial, received.most_common(2))
+
         args = ["campaigns", "run", "bulk", "-w", str(ws_file)]
         forker = Forker(env)
         try:
             for trial in range(TRIALS):
-                with engine.begin() as conn:  # a fresh ledger, mailbox and Sent folder
-                    for table in (Delivery, PlanEntry, CampaignPlan):
-                        conn.execute(delete(table))
-                with box.lock:
-                    box.raw.clear()
-                    box.seen.clear()
-                _empty(dovecot_server, user)
-                plan(engine, cfg, "bulk")  # the approved dry run
-                runs: list[Run] = []
-                for i in range(2):
-                    out = tmp_path / f"t{trial}-{i}.log"
-                    if trial == 0:  # cold: two fresh interpreters, as an operator starts them
-                        cmd = [sys.executable, "-m", "flows.cli.main", *args]
-                        f = out.open("w")
-                        p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=f, stderr=f)
-                        runs.append(Run(out, p, p.pid))
-                    else:
-                        runs.append(Run(out, None, forker.start(args, out)))
+                _fresh(engine, box, dovecot_server, user, cfg)
+                outs = [tmp_path / f"t{trial}-{i}.log" for i in range(2)]
+                if trial == 0:  # cold: two fresh interpreters
+                    runs = [_cold(args, o, env) for o in outs]
+                else:
+                    runs = [Run(o, None, forker.start(args, o)) for o in outs]
                 kill_after = rng.randint(1, len(expected) - 1) if trial % 2 else None
-                deadline = time.monotonic() + 300
-                killed: Run | None = None
-                while not all(r.done() for r in runs):
-                    assert time.monotonic() < deadline, [r.text() for r in runs]
-                    if kill_after is not None and killed is None and len(box.seen) >= kill_after:
-                        pid = _holder_pid(engine)
-                        killed = next((r for r in runs if r.pid == pid and not r.done()), None)
-                        if killed is not None:
-                            killed.kill()
-                            kills += 1
-                    time.sleep(0.02)
-                texts = [r.text() for r in runs]
-                for r, t in zip(runs, texts, strict=True):
-                    assert r.killed or r.code() == 0, t
-                    assert "Traceback" not in t and "crashed" not in t, t
-                if killed is None:
-                    overlapped += any("waiting: campaign bulk" in t for t in texts) or any(
-                        "another run sent the approved plan meanwhile" in t for t in texts
-                    )
-                received = box.ids()
-                assert set(received) == expected, (seed, trial, texts)
-                assert max(received.values()) == 1, (seed, trial, received.most_common(2))
+                if _race(engine, box, runs, kill_after):
+                    kills += 1
+                else:
+                    overlapped += _overlapped(runs)
+                check(trial)
+            # The CLI here while a flow run on a Prefect server (what `kizuna serve` executes)
+            # sends the same plan: once side by side, once with the holder killed.
+            for trial in ("serve", "serve-kill"):
+                _fresh(engine, box, dovecot_server, user, cfg)
+                server_run = _cold(args, tmp_path / f"{trial}-server.log", on_server)
+                deadline = time.monotonic() + 240
+                while _holder_pid(engine) != server_run.pid:  # the flow run is sending
+                    assert not server_run.done(), server_run.text()
+                    assert time.monotonic() < deadline, server_run.text()
+                    time.sleep(0.05)
+                out = tmp_path / f"{trial}-cli.log"
+                runs = [server_run, Run(out, None, forker.start(args, out))]
+                kill_after = len(box.seen) + 1 if trial == "serve-kill" else None
+                if _race(engine, box, runs, kill_after):
+                    kills += 1
+                else:
+                    assert _overlapped(runs), [r.text() for r in runs]
+                check(trial)
         finally:
             forker.stop()
     assert kills >= TRIALS // 2 - 2, (seed, kills)
