@@ -61,12 +61,12 @@ MAX_RETRY_AFTER = 900.0
 LEASE_WAIT = 300.0
 """Seconds a stream (or resolution) waits for another run holding it before it is skipped."""
 
-PARALLEL_STREAMS = 1
-"""Streams synced at once on PostgreSQL (each holds its own lease); SQLite runs them in turn.
-
-1 until the write path stops finding-or-creating companies across streams (issue #18):
-today a customers and a deals stream at the same moment can both create one company. Then 4.
-"""
+PARALLEL_STREAMS = 4
+"""Streams synced at once on PostgreSQL: each holds its own lease, each stream's records are
+its own (a company a row only names is a reference record of that stream), and what several
+streams share (activities by key, staff users by address, identity features) is found or
+created with ``ON CONFLICT``, so parallel streams leave the tables a serial run leaves
+(tests/flows/test_sync_overlap.py). SQLite, whose writers queue anyway, runs them in turn."""
 
 
 def _sleep(seconds: float) -> None:

@@ -260,6 +260,21 @@ class WriterBase:
                 ],
                 ["email"],
             )
+            # A colleague first met without a name (a deal's owner column) gets the name a
+            # later record gives; of two spellings the smaller stays, so streams writing in
+            # any order (parallel syncs) leave the same name.
+            named = [{"b_email": e, "b_name": names[e]} for e in sorted(want) if names.get(e)]
+            if named:
+                tbl = t.table(su)
+                self.conn.execute(
+                    update(tbl)
+                    .where(
+                        tbl.c.email == bindparam("b_email"),
+                        (tbl.c.name.is_(None)) | (tbl.c.name > bindparam("b_name")),
+                    )
+                    .values(name=bindparam("b_name")),
+                    named,
+                )
             for e, i in _select_in(
                 self.conn, lambda part: select(su.email, su.id).where(su.email.in_(part)), want
             ):

@@ -106,3 +106,43 @@ def test_a_stream_another_run_holds_is_waited_for_then_skipped_with_one_line(
         assert conn.execute(select(t.SyncRun.id).where(t.SyncRun.run_id == "run-2")).first() is None
     # Once the holder is done, the next run syncs the stream.
     assert sync_workspace(str(ws_file), None, "run-3")[0]["inserted"] > 0
+
+
+@pytest.mark.postgres
+def test_streams_run_at_once_on_postgresql_under_prefect(
+    prefect_harness: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL the flow submits every stream to Prefect's thread pool: three sources'
+    streams are synced at the same time (their run intervals overlap), each completely."""
+    from flows.sync import sync_workspace
+    from tests.conftest import pg_url_or_skip
+    from tests.support.pg_schema import engine_in, fresh_schemas
+
+    url = pg_url_or_skip()
+    ws = {
+        "company": {"name": "株式会社テスト", "domains": ["kizuna-demo.co.jp"]},
+        "sources": {
+            name: {"type": "fake", "rows": 400, "page_size": 20, "version": i}
+            for i, name in enumerate(("a", "b", "c"))
+        },
+    }
+    ws_file = tmp_path / "kizuna.yaml"
+    ws_file.write_text(yaml.safe_dump(ws, allow_unicode=True), encoding="utf-8")
+    with fresh_schemas(url, 1) as (schema,):
+        monkeypatch.setenv("KIZUNA_WAREHOUSE_URL", f"{url}?options=-csearch_path%3D{schema}")
+        got = sync_workspace(str(ws_file), None, "run-par", resolve=False)
+        engine = engine_in(url, schema)
+        try:
+            with engine.connect() as conn:
+                runs = conn.execute(select(t.table(t.SyncRun))).all()
+        finally:
+            engine.dispose()
+        from flows.runtime import dispose_engines
+
+        dispose_engines()
+    assert sorted(r["connector"] for r in got) == ["a", "b", "c"]
+    assert all(r["inserted"] > 0 for r in got)
+    assert [r.status for r in runs] == ["completed"] * 3
+    latest_start = max(r.started_at for r in runs)
+    earliest_end = min(r.finished_at for r in runs)
+    assert latest_start < earliest_end  # all three were running at one moment
