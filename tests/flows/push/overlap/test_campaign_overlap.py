@@ -27,7 +27,7 @@ from tests.support.push_bulk import bulk_cfg, seed_recipients
 from tests.support.push_smtp import smtp_server
 from warehouse.activation.ledger_schema import CampaignPlan, Delivery, PlanEntry
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[4]
 TRIALS = {"postgresql": 20, "sqlite": 6}
 """Overlapping trials required: the proof runs on PostgreSQL; SQLite repeats it briefly."""
 

@@ -37,7 +37,7 @@ from tests.support.servers import PASSWORD, Dovecot
 from warehouse.activation.ledger_schema import CampaignPlan, Delivery, PlanEntry
 from warehouse.lease_schema import Lease
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[4]
 TRIALS = 20
 
 
