@@ -76,28 +76,17 @@ def bulk_load(engine: Engine, stream_records: Iterable[tuple[str, r.Person]]) ->
     phones, organization, lineage) with plain bulk inserts, one row per record.
 
     The sync path (``apply_page``) has its own benchmark; going around it here keeps a
-    million-row set loadable in minutes on two cores. Unlike ``apply_page`` it does not join
-    records that share an address at write time: the resolver's email rule does that instead.
+    million-row set loadable in minutes on two cores. Like ``apply_page`` since records stay
+    records, every record is its own person row: only the resolver links them.
     """
     from warehouse.identity.normalize import normalize_org_name
     from warehouse.state import now
 
     ts = now()
     orgs: dict[str, int] = {}
-    by_email: dict[str, int] = {}
-    written: set[str] = set()
     next_id = [0]
     n = 0
     batch: list[tuple[str, r.Person]] = []
-
-    def by_email_new(items: list[tuple[str, r.Person]], pids: list[int]) -> list[tuple[str, int]]:
-        out = []
-        for (_, p), _pid in zip(items, pids, strict=True):
-            for e in p.emails:
-                if e not in written:
-                    written.add(e)
-                    out.append((e, by_email[e]))
-        return out
 
     def flush() -> None:
         nonlocal n
@@ -111,6 +100,9 @@ def bulk_load(engine: Engine, stream_records: Iterable[tuple[str, r.Person]]) ->
                         {
                             "name": name,
                             "name_normalized": normalize_org_name(name),
+                            "corporate_number": p.organization.corporate_number
+                            if p.organization
+                            else None,
                             "attributes": {},
                             "created_at": ts,
                             "updated_at": ts,
@@ -126,34 +118,34 @@ def bulk_load(engine: Engine, stream_records: Iterable[tuple[str, r.Person]]) ->
             ids_: list[int] = []
             people = []
             for _, p in batch:
-                pid = next((by_email[e] for e in p.emails if e in by_email), None)
-                if pid is None:
-                    next_id[0] += 1
-                    pid = next_id[0]
-                    people.append(
-                        {
-                            "id": pid,
-                            "family_name": p.family_name,
-                            "given_name": p.given_name,
-                            "family_name_kana": p.family_name_kana,
-                            "given_name_kana": p.given_name_kana,
-                            "full_name": p.display_name(),
-                            "primary_email": p.emails[0] if p.emails else None,
-                            "title": p.title,
-                            "birth_date": p.birth_date,
-                            "organization_id": orgs[p.organization.name]
-                            if p.organization and p.organization.name
-                            else None,
-                            "attributes": dict(p.attributes),
-                            "created_at": ts,
-                            "updated_at": ts,
-                        }
-                    )
+                next_id[0] += 1
+                pid = next_id[0]
+                people.append(
+                    {
+                        "id": pid,
+                        "family_name": p.family_name,
+                        "given_name": p.given_name,
+                        "family_name_kana": p.family_name_kana,
+                        "given_name_kana": p.given_name_kana,
+                        "full_name": p.display_name(),
+                        "primary_email": p.emails[0] if p.emails else None,
+                        "title": p.title,
+                        "birth_date": p.birth_date,
+                        "organization_id": orgs[p.organization.name]
+                        if p.organization and p.organization.name
+                        else None,
+                        "attributes": dict(p.attributes),
+                        "created_at": ts,
+                        "updated_at": ts,
+                    }
+                )
                 ids_.append(pid)
-                for e in p.emails:
-                    by_email.setdefault(e, pid)
             conn.execute(t.table(t.Person).insert(), people)
-            emails = [{"email": e, "person_id": pid} for e, pid in by_email_new(batch, ids_)]
+            emails = [
+                {"email": e, "person_id": pid}
+                for pid, (_, p) in zip(ids_, batch, strict=True)
+                for e in sorted(set(p.emails))
+            ]
             if emails:
                 conn.execute(t.table(t.PersonEmail).insert(), emails)
             phones = sorted(

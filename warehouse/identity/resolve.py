@@ -202,7 +202,9 @@ def resolve_full(engine: Engine, settings: MatchSettings, survive: Any = None) -
         drop_stale_matches(conn, mark)
         changed = cluster_all(conn, mark)
         stats.clusters_changed = len(changed)
+        t3 = time.monotonic()
         stats.organizations = resolve_companies(conn, mark, settings)
+        stats.phases["organizations"] = round(time.monotonic() - t3, 2)
         _count_decisions(conn, stats)
         if survive is not None:
             survive(conn, changed)
@@ -228,9 +230,13 @@ def resolve_incremental(
         dirty = changed_ids(conn, since)
         feats, keys = prepare_ids(conn, settings, dirty)
         stats.records, stats.keys = len(feats), keys
+        stats.phases["prepare"] = round(time.monotonic() - t0, 2)
+        t1 = time.monotonic()
         gone = sorted(set(dirty) - {f.id for f in feats})
         found = score_around(conn, settings, [f.id for f in feats], stats)
         save_matches(conn, found, mark)
+        stats.phases["score"] = round(time.monotonic() - t1, 2)
+        t2 = time.monotonic()
         changed = cluster_around(conn, found, mark)
         if gone:
             for part in chunks(gone, IN_CHUNK):
@@ -243,7 +249,10 @@ def resolve_incremental(
                 )
             changed |= recluster(conn, gone)
         stats.clusters_changed = len(changed)
+        stats.phases["cluster"] = round(time.monotonic() - t2, 2)
+        t3 = time.monotonic()
         stats.organizations = resolve_companies(conn, mark, settings, since)
+        stats.phases["organizations"] = round(time.monotonic() - t3, 2)
         stats.merges = sum(1 for d in found if d.decision == "merge")
         stats.reviews = sum(1 for d in found if d.decision == "review")
         if survive is not None:
