@@ -33,6 +33,7 @@ from icalendar import Calendar
 
 from kizuna.errors import BadRecord
 from mappings.calendar.events import events_to_activities, revision_of
+from mappings.mail.message import own_domain_set
 from warehouse.identity.normalize import normalize_email
 from warehouse.records import Activity
 
@@ -78,7 +79,7 @@ def read_invitations(
             try:
                 found = events_to_activities(
                     data,
-                    own_domains=own_domains,
+                    own_domains=own_domain_set(own_domains),
                     window_start=sent_at - WINDOW_BEFORE,
                     window_end=sent_at + WINDOW_AFTER,
                     default_tz=tz,

@@ -69,8 +69,15 @@ _AUTOMATED_PRECEDENCE = frozenset({"bulk", "junk", "list", "auto_reply"})
 
 
 def own_domain_set(domains: Collection[str]) -> frozenset[str]:
-    """Own domains in comparable form (``@ABC.co.jp`` → ``abc.co.jp``)."""
-    return frozenset(d.strip().lstrip("@").rstrip(".").lower() for d in domains if d.strip())
+    """Own domains in comparable form (``@ABC.co.jp`` → ``abc.co.jp``; ``例え.jp`` → its
+    A-label ``xn--r8jz45g.jp``, the form addresses are stored in)."""
+    out: set[str] = set()
+    for d in domains:
+        plain = d.strip().lstrip("@").rstrip(".").lower()
+        if plain:
+            n = normalize_email(f"x@{plain}")
+            out.add(n.split("@", 1)[1] if n else plain)
+    return frozenset(out)
 
 
 def is_internal(address: str, own: Collection[str]) -> bool:

@@ -252,3 +252,19 @@ def test_calendar_invitation_is_flagged_not_used_as_snippet() -> None:
     act = parse_message(raw, own_domains=OWN)
     assert act.attributes["calendar_invite"] is True
     assert act.snippet is None
+
+
+def test_an_idn_own_domain_makes_its_addresses_internal_in_either_spelling() -> None:
+    """Own domains are compared in A-label form, as addresses are stored (issue 16)."""
+    raw = (
+        "From: 佐藤 <sato@例え.jp>\r\nTo: x@client.jp, y@XN--R8JZ45G.jp\r\n"
+        "Date: Tue, 01 Oct 2024 10:00:00 +0900\r\nMessage-ID: <idn-own@x>\r\n\r\nb\r\n"
+    ).encode()
+    for own in (["例え.jp"], ["xn--r8jz45g.jp"]):
+        act = parse_message(raw, own_domains=own)
+        assert act.direction == "outbound"
+        assert [(p.email, p.internal) for p in act.participants] == [
+            ("sato@xn--r8jz45g.jp", True),
+            ("x@client.jp", False),
+            ("y@xn--r8jz45g.jp", True),
+        ]
