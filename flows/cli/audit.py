@@ -136,9 +136,12 @@ def _age(at: str | None) -> str:
     return f"{int(s // 86400)} days ago"
 
 
-def export_activities(out: TextIO, ws: Workspace, *, kind: str | None = None) -> int:
+def export_activities(
+    out: TextIO, ws: Workspace, *, kind: str | None = None, where: Any = None
+) -> int:
     """Every live activity as one JSON object per line (streamed, in id order): where it came
-    from, what it is, who took part, when (UTC), its text and attachments."""
+    from, what it is, who took part, when (UTC), its text and attachments. ``where`` is a
+    viewer's scope condition (``warehouse.access.scope.activities``) for ``--as``."""
     engine = engine_for(ws.warehouse_url)
     a = t.table(t.Activity)
     ap = t.table(t.ActivityParticipant)
@@ -146,6 +149,8 @@ def export_activities(out: TextIO, ws: Workspace, *, kind: str | None = None) ->
     n = 0
     last = 0
     live = a.c.deleted_at.is_(None) if not kind else (a.c.deleted_at.is_(None) & (a.c.kind == kind))
+    if where is not None:
+        live = live & where
     with engine.connect() as conn:
         total = int(conn.execute(select(func.count()).select_from(a).where(live)).scalar_one())
     tick = progress.start("export → activities", total) or (lambda _n: None)

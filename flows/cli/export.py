@@ -133,16 +133,46 @@ def crosswalk(
     _export(workspace, fmt, output, cw.FIELDS, lambda conn, _rules: cw.rows(conn))
 
 
+AsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--as", help="Only what this staff user may see (their scope); default: everything."
+    ),
+]
+
+
+def activities_scope(warehouse_url: str, as_user: str | None) -> Any:
+    """The scope condition on activities for ``--as`` (None: everything)."""
+    if as_user is None:
+        return None
+    from flows.runtime import engine_for
+    from warehouse.access import scope
+
+    def viewer() -> scope.Viewer:
+        with engine_for(warehouse_url).connect() as conn:
+            return scope.viewer_by_email(conn, as_user)
+
+    return scope.activities(guard(viewer))
+
+
 @export_app.command("customers")
 def customers(
     workspace: WorkspaceOpt = Path("kizuna.yaml"),
     fmt: FormatOpt = Format.csv,
     output: OutputOpt = None,
+    as_user: AsOpt = None,
 ) -> None:
     """One golden record per customer (survivorship rules from ``identity:``)."""
+    from warehouse.access import scope
     from warehouse.identity import golden_export as ge
 
-    _export(workspace, fmt, output, ge.CUSTOMER_FIELDS, ge.customers)
+    def produce(conn: Any, rules: Any) -> Iterator[dict[str, Any]]:
+        visible = None
+        if as_user is not None:
+            visible = scope.visible_records(conn, scope.viewer_by_email(conn, as_user))
+        return ge.customers(conn, rules, visible)
+
+    _export(workspace, fmt, output, ge.CUSTOMER_FIELDS, produce)
 
 
 @export_app.command("organizations")

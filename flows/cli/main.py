@@ -257,15 +257,9 @@ def demo(
         from flows.cli.reports import demo_reports
 
         demo_reports(ws_file.resolve())
-        from flows.demo.users import demo_users
+        from flows.cli.staff.users import demo_accounts
 
-        users, password = guard(lambda: demo_users(ws_file.resolve()))
-        console.print(
-            f"\nWeb app: [bold]kizuna web -w {esc(ws_file)}[/], then open http://127.0.0.1:8765/ "
-            f"and sign in with password [bold]{esc(password)}[/] as:"
-        )
-        for u in users:
-            console.print(f"  {esc(u.email)} ({u.role}{', ' + esc(u.team) if u.team else ''})")
+        demo_accounts(ws_file.resolve())
     console.print(
         f"\nNext: [bold]kizuna status -w {ws_file}[/] · run again to see an incremental sync"
     )
@@ -385,26 +379,12 @@ from flows.cli.quotes import quote_app  # noqa: E402
 
 app.add_typer(quote_app, name="quote")
 
-from flows.cli.staff.users import serve_web, users_app  # noqa: E402
+from flows.cli.staff.users import users_app, web  # noqa: E402
 
 app.add_typer(users_app, name="users")
+app.command()(web)
 
-
-@app.command()
-def web(
-    workspace: WorkspaceOpt = Path("kizuna.yaml"),
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8765,
-    https_only: Annotated[
-        bool,
-        typer.Option("--https-only", help="Mark the session cookie Secure (behind a TLS proxy)."),
-    ] = False,
-) -> None:
-    """Serve the web app for staff (sign in with an account from `kizuna users add`)."""
-    serve_web(workspace, host, port, https_only)
-
-
-from flows.cli.export import export_app  # noqa: E402
+from flows.cli.export import AsOpt, activities_scope, export_app  # noqa: E402
 
 app.add_typer(export_app, name="export")
 
@@ -419,6 +399,7 @@ def export_activities(
         Path | None, typer.Option("--output", "-o", help="Write to this file, not stdout.")
     ] = None,
     workspace: WorkspaceOpt = Path("kizuna.yaml"),
+    as_user: AsOpt = None,
 ) -> None:
     """Every activity as one JSON line: its sources, kind, timeline flag, subject, from,
     participants, date (UTC), text and attachments."""
@@ -429,13 +410,14 @@ def export_activities(
         ws = config.load(workspace)
     except KizunaError as exc:
         raise _fail(exc) from None
+    where = activities_scope(ws.warehouse_url, as_user)
     if output is None:
-        audit.export_activities(sys.stdout, ws, kind=kind)
+        audit.export_activities(sys.stdout, ws, kind=kind, where=where)
         return
     from flows.cli.summary import showing_progress
 
     with output.open("w", encoding="utf-8") as f, showing_progress(err_console):
-        n = audit.export_activities(f, ws, kind=kind)
+        n = audit.export_activities(f, ws, kind=kind, where=where)
     err_console.print(f"{n:,} activities written to {output}")
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Select, and_, exists, func, or_, select, true
 
+from kizuna.errors import ConfigError
 from warehouse import schema as t
 from warehouse.access.schema import RoleScope, StaffAccount
 from warehouse.identity import schema as ids
@@ -84,6 +85,29 @@ def viewer_for(conn: Connection, staff_id: int) -> Viewer | None:
     else:
         owners = frozenset({int(row.id)})
     return Viewer(int(row.id), row.email, row.name, row.role, row.team_id, scope, owners)
+
+
+def viewer_by_email(conn: Connection, email: str) -> Viewer:
+    """The viewer a CLI command runs as (``--as``); an address without an account is an error."""
+    s = t.table(t.StaffUser)
+    sid = conn.execute(
+        select(s.c.id).where(func.lower(s.c.email) == email.strip().lower())
+    ).scalar()
+    got = viewer_for(conn, int(sid)) if sid is not None else None
+    if got is None:
+        raise ConfigError(
+            f"{email!r} has no account", field="--as", fix="add one with `kizuna users add`"
+        )
+    return got
+
+
+def visible_records(conn: Connection, viewer: Viewer) -> set[int] | None:
+    """Ids of the person records the viewer may see (None: all); a customer is visible when
+    any of its records is, so an export keeps a customer whose member ids meet this set."""
+    if viewer.owners is None:
+        return None
+    p = t.table(t.Person).c
+    return {int(i) for (i,) in conn.execute(select(p.id).where(person_rows(viewer)))}
 
 
 def owned(viewer: Viewer, column: ColumnElement[int | None]) -> ColumnElement[bool]:

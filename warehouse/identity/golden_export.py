@@ -55,14 +55,20 @@ def _groups(ids: dict[int, str]) -> list[tuple[str, list[int]]]:
 
 
 def customers(
-    conn: Connection, rules: survivorship.SurvivorshipRules | None = None
+    conn: Connection,
+    rules: survivorship.SurvivorshipRules | None = None,
+    visible: set[int] | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """One golden row per live customer, ordered by customer id."""
+    """One golden row per live customer, ordered by customer id; with ``visible`` (person
+    record ids, from ``warehouse.access.scope``), only customers with a record in it."""
     rules = rules or survivorship.SurvivorshipRules()
     people = public_ids(conn, "person")
     orgs = public_ids(conn, "organization")
     pe, pp = t.PersonEmail, t.PersonPhone
-    for batch in chunks(_groups(people), _BATCH):
+    groups = _groups(people)
+    if visible is not None:
+        groups = [g for g in groups if not visible.isdisjoint(g[1])]
+    for batch in chunks(groups, _BATCH):
         rids = [r for _, m in batch for r in m]
         cands = survivorship.candidates(conn, rids)
         emails: dict[int, list[str]] = defaultdict(list)

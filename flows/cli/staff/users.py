@@ -151,8 +151,16 @@ def listing(workspace: WorkspaceOpt = Path("kizuna.yaml")) -> None:
     console.print("Scopes: " + ", ".join(f"{k} → {v}" for k, v in rules.items()))
 
 
-def serve_web(workspace: Path, host: str, port: int, https_only: bool) -> None:
-    """Serve the web app with uvicorn until interrupted."""
+def web(
+    workspace: WorkspaceOpt = Path("kizuna.yaml"),
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8765,
+    https_only: Annotated[
+        bool,
+        typer.Option("--https-only", help="Mark the session cookie Secure (behind a TLS proxy)."),
+    ] = False,
+) -> None:
+    """Serve the web app for staff (sign in with an account from `kizuna users add`)."""
     import uvicorn
 
     from flows.web.app import from_workspace
@@ -160,3 +168,16 @@ def serve_web(workspace: Path, host: str, port: int, https_only: bool) -> None:
     app = guard(lambda: from_workspace(workspace, https_only=https_only))
     console.print(f"Kizuna web on http://{esc(host)}:{port}/ (Ctrl+C stops it)")
     uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=True)
+
+
+def demo_accounts(ws_file: Path) -> None:
+    """``kizuna demo``'s last step: web accounts, and how to sign in with them."""
+    from flows.demo.users import demo_users
+
+    users, password = guard(lambda: demo_users(ws_file))
+    console.print(
+        f"\nWeb app: [bold]kizuna web -w {esc(ws_file)}[/], then open http://127.0.0.1:8765/ "
+        f"and sign in with password [bold]{esc(password)}[/] as:"
+    )
+    for u in users:
+        console.print(f"  {esc(u.email)} ({u.role}{', ' + esc(u.team) if u.team else ''})")

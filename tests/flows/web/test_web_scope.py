@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 
 from flows.web.app import from_workspace, routes
 from tests.flows.cli.support import workspace
-from tests.flows.web.conftest import World, csrf_of, sign_in
+from tests.flows.web.conftest import World, csrf_of, email, sign_in
 
 TEAM_B = (
     "佐藤",
@@ -91,3 +91,25 @@ def test_the_pipeline_counts_only_what_the_scope_covers(
     assert "Staff b1" not in who["mgr"].get("/pipeline", params={"team": "Team B"}).text
     boss = who["boss"].get("/pipeline", params={"team": "Team B"}).text
     assert "Staff b1" in boss and "Staff a1" not in boss.split('class="scroll report"')[1]
+
+
+def test_exports_as_a_team_a_rep_hold_nothing_of_team_b(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from flows.cli.main import app
+
+    ws = str(workspace(tmp_path, world.engine, monkeypatch))
+    run = CliRunner()
+    for args in (["export", "customers", "--format", "jsonl"], ["export", "activities"]):
+        everything = run.invoke(app, [*args, "-w", ws], env={"COLUMNS": "200"})
+        assert everything.exit_code == 0, everything.output
+        assert "customer-of-b1" in everything.output  # the default (admin) sees all
+        mine = run.invoke(app, [*args, "--as", email("a1"), "-w", ws], env={"COLUMNS": "200"})
+        assert mine.exit_code == 0, mine.output
+        assert "customer-of-a1" in mine.output
+        leaked = [m for m in TEAM_B if m in mine.output]
+        assert not leaked, (args, leaked)
+    nobody = run.invoke(app, ["export", "customers", "--as", "x@nowhere.example", "-w", ws])
+    assert nobody.exit_code == 2 and "has no account" in nobody.output
