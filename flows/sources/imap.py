@@ -36,6 +36,7 @@ from flows.engine import StreamSpec, config_fingerprint
 from flows.secrets import require_tls_host, resolve_secret
 from flows.sources.mail_privacy import privacy_filter
 from flows.workspace import SourceConfig, Workspace
+from kizuna.errors import BadRecord
 from mappings.mail.privacy import PrivacyConfig
 from mappings.mail.records import parse_mail
 from warehouse import records as r
@@ -113,12 +114,15 @@ def streams(
         return read
 
     def map_message(raw: dict[str, Any]) -> list[r.Record]:
-        acts = parse_mail(
-            raw["message"],
-            own_domains=domains,
-            headers_only=bool(raw.get("headers_only")),
-            zone=ws.company.time_zone,
-        )
+        try:
+            acts = parse_mail(
+                raw["message"],
+                own_domains=domains,
+                headers_only=bool(raw.get("headers_only")),
+                zone=ws.company.time_zone,
+            )
+        except BadRecord as exc:  # keyed by the folder's UID, so it closes when fixed/gone
+            raise BadRecord(exc.reason) from None
         sid = raw_source_id(raw)
         flags = {"imap_flags": list(raw.get("flags") or [])}
         out: list[r.Record] = []

@@ -97,6 +97,8 @@ def test_mailed_cancel_cancels_the_caldav_meeting_and_forwards_and_bounces_mean_
     )
     dovecot_server.append(user, "INBOX", FORWARD)
     dovecot_server.append(user, "INBOX", DSN)
+    undated = b"From: tanaka@customer.co.jp\r\nTo: sato@kizuna.example\r\nSubject: x\r\n\r\nb\r\n"
+    dovecot_server.append(user, "INBOX", undated)
     imap = source_imap.Config(
         host=dovecot_server.host,
         port=dovecot_server.port,
@@ -148,3 +150,7 @@ def test_mailed_cancel_cancels_the_caldav_meeting_and_forwards_and_bounces_mean_
     ]
     assert dsn.attributes["bounced_message_id"] == "kz.x@kizuna.example"
     assert len(rows) == 7  # 4 mails, 2 meetings, 1 forwarded copy
+    with engine.connect() as conn:
+        (entry,) = conn.execute(select(t.Quarantine.source_id, t.Quarantine.reason)).all()
+    # Keyed by the folder and UID the source reads it by, so it closes when the mail is fixed.
+    assert entry.source_id.startswith("INBOX") and "no usable date" in entry.reason
