@@ -3,13 +3,17 @@ bucket objects, as two workers would hold) draw on one warehouse row, on SQLite 
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
+import time
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from connectors import throttle
 from connectors.throttle import TokenBucket
 from flows.budget import WarehouseBucket, share_budgets
+from tests.conftest import PG_URL
+from tests.support.pg_schema import engine_in
 
 
 def test_two_workers_of_one_account_share_one_quota(engine: Engine) -> None:
@@ -51,3 +55,44 @@ def test_shared_budget_uses_the_warehouse_once_installed(engine: Engine) -> None
     finally:
         throttle.reset_budgets()
     assert not isinstance(throttle.shared_budget("gcal:x", per_minute=60.0), WarehouseBucket)
+
+
+def _spend(url: str, schema: str, key: str, start: float, out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    """One worker process: 310 calls of one unit from ``key``'s budget; reports its waits."""
+    engine = engine_in(url, schema)
+    bucket = WarehouseBucket(engine, key, 600.0)
+    time.sleep(max(0.0, start - time.time()))
+    began = time.monotonic()
+    waited = sum(bucket.take(1) for _ in range(310))
+    out.put((waited, time.monotonic() - began))
+    engine.dispose()
+
+
+def _race(engine: Engine, keys: list[str]) -> list[tuple[float, float]]:
+    if engine.dialect.name == "sqlite":
+        url, schema = str(engine.url), ""
+    else:
+        with engine.connect() as conn:
+            url, schema = PG_URL, str(conn.execute(text("show search_path")).scalar_one())
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    start = time.time() + 3.0
+    procs = [ctx.Process(target=_spend, args=(url, schema, k, start, out)) for k in keys]
+    for p in procs:
+        p.start()
+    got = [out.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(timeout=30)
+        assert p.exitcode == 0
+    return got
+
+
+def test_two_processes_of_one_account_wait_for_one_quota(engine: Engine) -> None:
+    """600 a minute (a burst of 600, 10 a second after it): two processes spending 310 each
+    on one account overdraw it by 20, so they wait about two seconds between them; on two
+    accounts (or with one bucket per process, as before) neither waits at all."""
+    shared = _race(engine, ["hubspot:portal-1", "hubspot:portal-1"])
+    assert sum(w for w, _ in shared) >= 1.0, shared
+    assert max(e for _, e in shared) >= 1.5, shared
+    apart = _race(engine, ["hubspot:portal-2", "hubspot:portal-3"])
+    assert sum(w for w, _ in apart) == 0.0, apart
