@@ -52,7 +52,8 @@ class Config(SourceConfig):
     page_size: int = Field(default=200, ge=1, le=10_000)
     max_occurrences: int = Field(default=MAX_OCCURRENCES, ge=1, le=1_000_000)
     """Occurrences one recurring event may have in the window; a series with more is
-    quarantined (it is almost always a mistake, such as an hourly rule with no end)."""
+    quarantined (it is almost always a mistake, such as an hourly rule with no end). Its rule
+    may also step at most 10 periods per allowed occurrence from DTSTART to the window."""
     allow_sub_daily: bool = False
     """Expand ``FREQ=MINUTELY``/``SECONDLY`` rules instead of quarantining them."""
 

@@ -35,6 +35,19 @@ MAX_OCCURRENCES = 2000
 SUB_DAILY = frozenset({"SECONDLY", "MINUTELY"})
 """Rules refused by default: one 200-byte event would otherwise mean millions of meetings."""
 _HISTORY_FROM = datetime(1900, 1, 1, tzinfo=UTC)
+STEPS_PER_OCCURRENCE = 10
+"""A rule may step through ``max_occurrences * STEPS_PER_OCCURRENCE`` of its periods from
+DTSTART to the window's end (an HOURLY rule from the year 1 would step 17 million hours, and
+a rule that never matches, like every 30 February, steps until the window's end)."""
+_PERIOD = {
+    "YEARLY": timedelta(days=365.25),
+    "MONTHLY": timedelta(days=30.44),
+    "WEEKLY": timedelta(days=7),
+    "DAILY": timedelta(days=1),
+    "HOURLY": timedelta(hours=1),
+    "MINUTELY": timedelta(minutes=1),
+    "SECONDLY": timedelta(seconds=1),
+}
 
 
 @dataclass
@@ -112,6 +125,8 @@ def expand(
     Raises ``BadRecord`` when the series breaks a limit or cannot be expanded.
     """
     uid = event_uid(comps[0])
+    for c in comps:
+        _check_steps(c, uid, end, lim)
     sub = Calendar()
     for z in zones:
         sub.add_component(z)
@@ -156,6 +171,39 @@ def expand(
         )
     moves = _moves(comps, lim.tz)
     return [(original_key(o, moves, lim.tz), o) for o in occurrences]
+
+
+def _check_steps(comp: Component, uid: str, end: datetime, lim: Limits) -> None:
+    """Refuse, before expanding, a rule whose iteration from DTSTART to the window's end (or
+    its UNTIL) would take more steps than the limit: the work a rule causes is set by its
+    periods, not by the occurrences it yields."""
+    rules = comp.get("RRULE")
+    start = getattr(comp.get("DTSTART"), "dt", None)
+    if rules is None or not isinstance(start, date):
+        return
+    begin = utc(start, lim.tz)
+    limit = lim.max_occurrences * STEPS_PER_OCCURRENCE
+    for rule in rules if isinstance(rules, list) else [rules]:
+        freq = str((rule.get("FREQ") or [""])[0]).upper()
+        period = _PERIOD.get(freq)
+        if period is None:
+            continue
+        try:
+            interval = max(int((rule.get("INTERVAL") or [1])[0]), 1)
+        except (TypeError, ValueError):
+            interval = 1
+        stop = end
+        for until in rule.get("UNTIL") or []:
+            if isinstance(until, date):
+                stop = min(stop, utc(until, lim.tz))
+        steps = (stop - begin) / (period * interval)
+        if steps > limit:
+            raise BadRecord(
+                f"recurring event {uid!r} repeats {freq} from {begin.date().isoformat()}: "
+                f"reaching the window takes {int(steps):,} steps, more than {limit:,} (give it "
+                "a later DTSTART, or raise max_occurrences on the source)",
+                source_id=uid,
+            )
 
 
 def _count_before(series: Any, query: Any, start: datetime, lim: Limits) -> int:

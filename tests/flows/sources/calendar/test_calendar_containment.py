@@ -138,7 +138,7 @@ END:VEVENT"""
 def test_a_series_over_the_occurrence_cap_is_quarantined(engine: Engine, tmp_path: Path) -> None:
     hourly = """BEGIN:VEVENT
 UID:hourly@example.com
-DTSTART:20250101T000000Z
+DTSTART:20260101T000000Z
 RRULE:FREQ=HOURLY
 SUMMARY:hourly
 END:VEVENT"""
@@ -167,3 +167,29 @@ END:VEVENT"""
     _sync(engine, tmp_path)
     with engine.connect() as conn:
         assert sorted(k for (k,) in conn.execute(select(t.Activity.key))) == keys
+
+
+@pytest.mark.parametrize(
+    ("start", "rule"),
+    [
+        ("00010101T000000Z", "FREQ=HOURLY"),  # 17 million hours before the window
+        ("19000101T000000Z", "FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30"),  # never matches
+    ],
+)
+def test_a_rule_stepping_too_far_to_the_window_is_refused_quickly(
+    engine: Engine, tmp_path: Path, start: str, rule: str
+) -> None:
+    far = f"""BEGIN:VEVENT
+UID:far@example.com
+DTSTART:{start}
+RRULE:{rule}
+SUMMARY:far
+END:VEVENT"""
+    _write(tmp_path, "a_good.ics", _cal(GOOD))
+    _write(tmp_path, "far.ics", _cal(far))
+    started = time.monotonic()
+    _sync(engine, tmp_path)
+    assert time.monotonic() - started < 10
+    assert _subjects(engine) == ["fine"]
+    ((sid, reason, _),) = _quarantine(engine)
+    assert sid == "far@example.com" and "steps, more than 20,000" in reason
