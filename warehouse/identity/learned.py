@@ -19,6 +19,7 @@ from warehouse import schema as t
 from warehouse.identity import schema as ids
 from warehouse.identity.blocking import ENTITY, F
 from warehouse.identity.linkage import frame as fm
+from warehouse.identity.linkage import blocking_rules as br
 from warehouse.identity.linkage import guard, linker
 from warehouse.identity.linkage.comparisons import PERSON
 from warehouse.identity.linkage.em import Model
@@ -122,6 +123,10 @@ def score_some(
         tf = linker.tf_tables(fr)
     else:
         model, tf = got
-    sc = linker.score(fr, model, settings.link, tf=tf)
     rows = {k for k, rid in enumerate(fr.ids.tolist()) if rid in changed}
+    # Only pairs touching a changed row are scored: the rest were decided by earlier runs.
+    i, j, _ = br.union(fr, settings.link.rules, settings.link.max_block)
+    mine = np.asarray(sorted(rows), dtype=np.int64)
+    touch = np.isin(i, mine) | np.isin(j, mine)
+    sc = linker.score(fr, model, settings.link, i[touch], j[touch], tf=tf)
     return _decisions(fr, model, sc, settings, only=rows), int(sc.i.shape[0])

@@ -103,11 +103,19 @@ def score_around(
             )
         )
     near: set[int] = set(record_ids)
+    by_key: dict[str, list[int]] = {}
     for kpart in chunks(sorted(keys), IN_CHUNK):
-        for _k, rid in conn.execute(
+        for k, rid in conn.execute(
             select(B.c.key, B.c.record_id).where(B.c.entity == ENTITY, B.c.key.in_(kpart))
         ):
-            near.add(int(rid))
+            by_key.setdefault(k, []).append(int(rid))
+    # A key more rows share than a block may hold (a common name, an office) is skipped, as
+    # blocking skips it: the neighbourhood follows the change, not the size of the store.
+    for members in by_key.values():
+        if len(members) <= settings.max_block_size:
+            near.update(members)
+        else:
+            stats.oversized_blocks += 1
     feats = load_features(conn, near)
     found, pairs = learned.score_some(
         conn, settings, [feats[r] for r in sorted(feats)], set(record_ids)
