@@ -18,8 +18,8 @@ from sqlalchemy import Connection, select
 from warehouse import schema as t
 from warehouse.identity import schema as ids
 from warehouse.identity.blocking import ENTITY, F
-from warehouse.identity.linkage import frame as fm
 from warehouse.identity.linkage import blocking_rules as br
+from warehouse.identity.linkage import frame as fm
 from warehouse.identity.linkage import guard, linker
 from warehouse.identity.linkage.comparisons import PERSON
 from warehouse.identity.linkage.em import Model
