@@ -40,3 +40,18 @@ def parse_unsubscribe_address(address: str, base: str, secret: bytes) -> tuple[i
     if not hmac.compare_digest(m["tok"], token(secret, pid, purpose)):
         return None
     return pid, purpose
+
+
+_TOKEN = re.compile(r"^(?P<pid>\d{1,12})\.(?P<purpose>[a-z_]{1,30})\.(?P<tok>[0-9a-f]{16})$")
+
+
+def parse_token(secret: bytes, value: str) -> tuple[int, str] | None:
+    """(person id, purpose) from ``<person>.<purpose>.<token>`` (the one-click URL's ``t``),
+    if the token is genuine."""
+    m = _TOKEN.match(value.strip()[:80])
+    if m is None:
+        return None
+    pid, purpose = int(m["pid"]), m["purpose"]
+    if not hmac.compare_digest(m["tok"], token(secret, pid, purpose)):
+        return None
+    return pid, purpose

@@ -20,11 +20,19 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from flows.web import auth, customers, render
-from flows.web.pages import audit_log, campaigns, daily, home, pipeline, review
+from flows.web.pages import (
+    audit_log,
+    campaigns,
+    daily,
+    home,
+    pipeline,
+    review,
+    unsubscribe,
+)
 from flows.web.secret import session_secret
 
 SESSION_HOURS = 8
-PUBLIC = frozenset({"/sign-in", "/static/kizuna.css", "/healthz", "/favicon.ico"})
+PUBLIC = frozenset({"/sign-in", "/static/kizuna.css", "/healthz", "/favicon.ico", "/unsubscribe"})
 HEADERS = [
     (
         b"content-security-policy",
@@ -100,6 +108,7 @@ def routes() -> list[BaseRoute]:
         Route("/customers/{cid:int}", customers.show),
         Route("/customers/{cid:int}/notes", customers.add_note, methods=["POST"]),
         *home.ROUTES,
+        *unsubscribe.ROUTES,
         *audit_log.ROUTES,
         *review.ROUTES,
         *daily.ROUTES,

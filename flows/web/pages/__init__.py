@@ -2,4 +2,4 @@
 and campaigns; each module lists its routes in ``ROUTES`` for ``flows.web.app``.
 """
 
-__all__ = ["audit_log", "campaigns", "daily", "home", "pipeline", "review"]
+__all__ = ["audit_log", "campaigns", "daily", "home", "pipeline", "review", "unsubscribe"]
