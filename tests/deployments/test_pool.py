@@ -83,7 +83,7 @@ def test_two_workers_share_a_workspace_and_equal_a_serial_run(
 ) -> None:
     from flows.demo.generate import generate
 
-    ws_file = generate(tmp_path / "demo", messages=1500, seed=5)
+    ws_file = generate(tmp_path / "demo", messages=300, seed=5)
     # Golden fields by `most_recent` follow the order stream runs started, which differs by
     # design between one process and two workers; rank by the data alone so the two runs
     # can be compared field by field.
