@@ -23,6 +23,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from flows import storage
+from flows.storage import Storage
 from flows.workspace import Workspace, config_error
 from kizuna.errors import ConfigError
 from warehouse.quotes import registration
@@ -91,5 +93,9 @@ def quotes_config(ws: Workspace) -> QuotesConfig:
         raise config_error(exc, ws.path, "quotes") from None
 
 
-def output_dir(ws: Workspace, cfg: QuotesConfig) -> Path:
-    return ws.resolve(cfg.output_dir)
+def output_dir(ws: Workspace, cfg: QuotesConfig) -> Storage:
+    """The quotes folder: under ``KIZUNA_STORAGE_URL`` when set and the folder is relative
+    (every worker sees it), else beside the workspace file (``flows.storage``)."""
+    if Path(cfg.output_dir).is_absolute():
+        return Storage(str(ws.resolve(cfg.output_dir)))
+    return storage.root(ws).sub(*Path(cfg.output_dir).parts)

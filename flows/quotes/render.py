@@ -10,11 +10,11 @@ from __future__ import annotations
 import re
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
+from flows.storage import Storage
 from warehouse.quotes.tax import yen
 
 
@@ -60,13 +60,11 @@ def file_stem(doc: dict[str, Any]) -> str:
     return f"{safe}-r{doc['revision']}"
 
 
-def write(doc: dict[str, Any], folder: Path) -> dict[str, str]:
-    """Write ``<number>-r<rev>.html`` and ``.pdf`` under ``folder``; returns their paths."""
-    folder.mkdir(parents=True, exist_ok=True)
+def write(doc: dict[str, Any], folder: Storage) -> dict[str, str]:
+    """Write ``<number>-r<rev>.html`` and ``.pdf`` under ``folder`` (beside the workspace, or
+    under ``KIZUNA_STORAGE_URL``); returns where they are."""
     stem = file_stem(doc)
     page = html(doc)
-    html_path = folder / f"{stem}.html"
-    pdf_path = folder / f"{stem}.pdf"
-    html_path.write_text(page, encoding="utf-8")
-    pdf_path.write_bytes(pdf(page))
-    return {"html": str(html_path), "pdf": str(pdf_path)}
+    folder.write_text(page, f"{stem}.html")
+    folder.write_bytes(pdf(page), f"{stem}.pdf")
+    return {"html": str(folder.shown(f"{stem}.html")), "pdf": str(folder.shown(f"{stem}.pdf"))}

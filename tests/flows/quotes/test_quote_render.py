@@ -130,3 +130,26 @@ def test_cli_create_and_list(tmp_path: Path) -> None:
     bad = runner.invoke(app, ["quote", "create", "ない案件", "-w", str(ws.path)])
     assert bad.exit_code == 1 and "no deal 'ない案件'" in bad.output
     assert "Traceback" not in bad.output
+
+
+def test_quote_files_go_to_the_shared_storage_when_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """KIZUNA_STORAGE_URL (fsspec's in-memory filesystem here, S3 or a shared folder in
+    operations): the issued quote's HTML and PDF are written there, not beside the workspace."""
+    import uuid
+
+    import fsspec
+
+    bucket = f"memory://kz-{uuid.uuid4().hex[:8]}/shared"
+    monkeypatch.setenv("KIZUNA_STORAGE_URL", bucket)
+    engine = open_warehouse(f"sqlite:///{tmp_path / 'wh.db'}")
+    ws = seed(engine, tmp_path)
+    doc = issue.create(ws, "オフィス移転支援", date(2026, 12, 3), engine=engine)
+    engine.dispose()
+    assert doc["files"]["pdf"].startswith("memory:/")
+    fs, _ = fsspec.core.url_to_fs(bucket)
+    pdf_path = doc["files"]["pdf"].removeprefix("memory:")
+    assert fs.cat_file(pdf_path).startswith(b"%PDF")
+    assert fs.exists(doc["files"]["html"].removeprefix("memory:"))
+    assert not list(tmp_path.rglob("*.pdf"))
