@@ -27,6 +27,7 @@ from flows.web.pages import (
     home,
     pipeline,
     review,
+    sources,
     unsubscribe,
 )
 from flows.web.secret import session_secret
@@ -110,6 +111,7 @@ def routes() -> list[BaseRoute]:
         *home.ROUTES,
         *unsubscribe.ROUTES,
         *audit_log.ROUTES,
+        *sources.ROUTES,
         *review.ROUTES,
         *daily.ROUTES,
         *pipeline.ROUTES,

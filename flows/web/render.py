@@ -26,6 +26,7 @@ NAV: list[tuple[str, str, str]] = [
     ("/pipeline", "Pipeline パイプライン", "rep"),
     ("/campaigns", "Campaigns", "manager"),
     ("/review", "Review 名寄せ", "admin"),
+    ("/admin/sources", "Sources 連携元", "admin"),
     ("/admin/audit", "Audit 監査", "admin"),
 ]
 """(path, label, least role) of each page in the top bar."""

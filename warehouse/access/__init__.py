@@ -13,4 +13,5 @@ __all__ = [
     "reports",
     "schema",
     "scope",
+    "sources",
 ]

@@ -2,4 +2,13 @@
 and campaigns; each module lists its routes in ``ROUTES`` for ``flows.web.app``.
 """
 
-__all__ = ["audit_log", "campaigns", "daily", "home", "pipeline", "review", "unsubscribe"]
+__all__ = [
+    "audit_log",
+    "campaigns",
+    "daily",
+    "home",
+    "pipeline",
+    "review",
+    "sources",
+    "unsubscribe",
+]

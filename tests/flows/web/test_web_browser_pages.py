@@ -63,5 +63,8 @@ def test_daily_pipeline_campaign_and_review_pages_in_chromium(
             d.get(f"{base}/admin/audit")
             assert "review-accept" in d.page_source and "campaign-approve" in d.page_source
             shoot(d, "audit")
+            d.get(f"{base}/admin/sources")
+            assert "Run a sync" in d.page_source
+            shoot(d, "sources")
     finally:
         engine.dispose()
