@@ -1,5 +1,6 @@
 """Syncs that collide: two, then four, `kizuna sync` processes of the demo workspace started
-at once on one fresh PostgreSQL warehouse (the same sources, and different ones), each with
+at once (forked from one warmed-up CLI, tests/support/cli_forker.py) on one fresh PostgreSQL
+warehouse (the same sources, and different ones), each with
 its streams running in parallel. Every run ends green (a run that found a stream or the
 identity resolution held waited for it), the runs really overlapped (their ``sync_run``
 intervals intersect, across runs and inside one run, while no stream was ever synced by two
@@ -10,8 +11,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from sqlalchemy import Engine, select
 
 from flows.demo.generate import generate
 from tests.conftest import pg_url_or_skip
+from tests.support.cli_forker import Forker, Run
 from tests.support.pg_schema import engine_in, fresh_schemas
 from tests.support.snapshot import differences, snapshot
 from warehouse.schema import SyncRun
@@ -27,31 +27,31 @@ from warehouse.schema import SyncRun
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _syncs(ws_file: Path, url: str, schema: str, groups: list[str | None]) -> list[str]:
-    """Start one `kizuna sync [SOURCE]` per group at the same moment; all must end green."""
-    env = {**os.environ, "KIZUNA_WAREHOUSE_URL": f"{url}?options=-csearch_path%3D{schema}"}
-    env.pop("PREFECT_API_URL", None)  # in-process runs, as the CLI does without a server
-    procs = []
-    for g in groups:
-        cmd = [sys.executable, "-m", "flows.cli.main", "sync", "-w", str(ws_file)]
-        procs.append(
-            subprocess.Popen(
-                [*cmd, g] if g else cmd,
-                cwd=ROOT,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-        )
+def _wh(url: str, schema: str) -> dict[str, str]:
+    return {"KIZUNA_WAREHOUSE_URL": f"{url}?options=-csearch_path%3D{schema}"}
+
+
+def _all_green(runs: list[Run]) -> list[str]:
     outs = []
-    for p in procs:
-        out, err = p.communicate(timeout=600)
-        assert p.returncode == 0, out + err[-3000:]
+    for r in runs:
+        code, out = r.wait(600), r.text()
+        assert code == 0, out[-3000:]
         for bad in ("database is locked", "Traceback", "UniqueViolation", "failed"):
-            assert bad not in out + err, out + err[-3000:]
-        outs.append(out + err)
+            assert bad not in out, out[-3000:]
+        outs.append(out)
     return outs
+
+
+def _syncs(
+    cli: Forker, tmp: Path, ws_file: Path, wh: dict[str, str], groups: list[str | None]
+) -> list[str]:
+    """Start one `kizuna sync [SOURCE]` per group at the same moment; all must end green."""
+    runs = []
+    for i, g in enumerate(groups):
+        args = ["sync", "-w", str(ws_file), *([g] if g else [])]
+        out = tmp / f"sync-{wh['KIZUNA_WAREHOUSE_URL'][-12:]}-{i}.log"
+        runs.append(Run(out, None, cli.start(args, out, wh)))
+    return _all_green(runs)
 
 
 def _runs(engine: Engine) -> list[dict[str, Any]]:
@@ -88,22 +88,10 @@ def _assert_overlapped(runs: list[dict[str, Any]], n: int) -> None:
     assert not same, same
 
 
-def _resolve_full(ws_file: Path, url: str, schemas: list[str]) -> None:
-    cmd = [sys.executable, "-m", "flows.cli.main", "identity", "resolve", "--full"]
-    procs = [
-        subprocess.Popen(
-            [*cmd, "-w", str(ws_file)],
-            cwd=ROOT,
-            env={**os.environ, "KIZUNA_WAREHOUSE_URL": f"{url}?options=-csearch_path%3D{s}"},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for s in schemas
-    ]
-    for p in procs:
-        out, _ = p.communicate(timeout=600)
-        assert p.returncode == 0, out[-3000:]
+def _resolve_full(cli: Forker, tmp: Path, ws_file: Path, whs: list[dict[str, str]]) -> None:
+    args = ["identity", "resolve", "--full", "-w", str(ws_file)]
+    outs = [tmp / f"resolve-{i}.log" for i in range(len(whs))]
+    _all_green([Run(o, None, cli.start(args, o, wh)) for o, wh in zip(outs, whs, strict=True)])
 
 
 def _not_identity(snap: dict[str, Any]) -> dict[str, Any]:
@@ -119,20 +107,26 @@ def test_two_then_four_concurrent_syncs_equal_a_serial_run(tmp_path: Path) -> No
     tables after one full resolution of each warehouse."""
     url = pg_url_or_skip()
     ws_file = generate(tmp_path / "demo", messages=120, seed=5)
+    env = {**os.environ}
+    env.pop("PREFECT_API_URL", None)  # in-process runs, as the CLI does without a server
+    cli = Forker(env, ROOT)
     with fresh_schemas(url, 3) as schemas:
-        serial, two, four = schemas
-        _syncs(ws_file, url, serial, [None])
-        two_out = _syncs(ws_file, url, two, [None, None])  # the same sources
-        four_out = _syncs(ws_file, url, four, [None, "customers", "mail", None])
-        engines = [engine_in(url, s) for s in schemas]
+        serial, two, four = (_wh(url, s) for s in schemas)
         try:
-            synced = [snapshot(e) for e in engines]
-            runs2, runs4 = _runs(engines[1]), _runs(engines[2])
-            _resolve_full(ws_file, url, schemas)
-            base, got2, got4 = (snapshot(e) for e in engines)
+            _syncs(cli, tmp_path, ws_file, serial, [None])
+            two_out = _syncs(cli, tmp_path, ws_file, two, [None, None])  # the same sources
+            four_out = _syncs(cli, tmp_path, ws_file, four, [None, "customers", "mail", None])
+            engines = [engine_in(url, s) for s in schemas]
+            try:
+                synced = [snapshot(e) for e in engines]
+                runs2, runs4 = _runs(engines[1]), _runs(engines[2])
+                _resolve_full(cli, tmp_path, ws_file, [serial, two, four])
+                base, got2, got4 = (snapshot(e) for e in engines)
+            finally:
+                for e in engines:
+                    e.dispose()
         finally:
-            for e in engines:
-                e.dispose()
+            cli.stop()
     assert sum(base["person"].values()) > 30 and sum(base["activity"].values()) > 80
     for got in synced:  # the runs resolved what they synced
         assert sum(got["identity_member"].values()) > 30

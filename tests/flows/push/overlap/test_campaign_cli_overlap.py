@@ -12,15 +12,12 @@ trials cost seconds of imports instead of minutes."""
 
 from __future__ import annotations
 
-import json
 import os
 import random
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import IO, Any
 
 import pytest
 import yaml
@@ -31,6 +28,7 @@ from flows.push.campaign_render import message_id
 from flows.push.campaign_run import plan
 from flows.push.config import PushConfig, push_config
 from tests.conftest import PG_URL
+from tests.support.cli_forker import Forker, Run
 from tests.support.push_bulk import seed_recipients
 from tests.support.push_smtp import Received, smtp_server
 from tests.support.servers import PASSWORD, Dovecot
@@ -84,66 +82,6 @@ def _workspace(tmp_path: Path, port: int, imap_port: int, user: str) -> Path:
     f = tmp_path / "kizuna.yaml"
     f.write_text(yaml.safe_dump(ws, allow_unicode=True), encoding="utf-8")
     return f
-
-
-class Forker:
-    """The warmed-up process that forks CLI runs (see tests/support/cli_forker.py)."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.support.cli_forker"],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self._line() == "ready"
-
-    def _line(self) -> str:
-        out: IO[str] | None = self.proc.stdout
-        assert out is not None
-        return out.readline().strip()
-
-    def start(self, args: list[str], out: Path) -> int:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(json.dumps({"args": args, "out": str(out)}) + "\n")
-        self.proc.stdin.flush()
-        return int(json.loads(self._line())["pid"])
-
-    def stop(self) -> None:
-        if self.proc.stdin is not None:
-            self.proc.stdin.close()
-        self.proc.wait(timeout=30)
-
-
-class Run:
-    """One CLI run: a fresh process (``proc``) or a forked child (``pid``)."""
-
-    def __init__(self, out: Path, proc: subprocess.Popen[Any] | None, pid: int) -> None:
-        self.out, self.proc, self.pid, self.killed = out, proc, pid, False
-
-    def done(self) -> bool:
-        if self.killed:
-            return True
-        if self.proc is not None:
-            return self.proc.poll() is not None
-        return Path(str(self.out) + ".rc").exists()
-
-    def code(self) -> int | None:
-        if self.proc is not None:
-            return self.proc.returncode
-        rc = Path(str(self.out) + ".rc")
-        return int(rc.read_text()) if rc.exists() else None
-
-    def kill(self) -> None:
-        os.kill(self.pid, signal.SIGKILL)
-        if self.proc is not None:
-            self.proc.wait()
-        self.killed = True
-
-    def text(self) -> str:
-        return self.out.read_text(encoding="utf-8", errors="replace") if self.out.exists() else ""
 
 
 def _empty(dovecot: Dovecot, user: str) -> None:
@@ -251,7 +189,7 @@ def test_two_cli_runs_of_one_plan_with_kills_send_each_mail_once(
             assert max(received.values()) == 1, (seed, trial, received.most_common(2))
 
         args = ["campaigns", "run", "bulk", "-w", str(ws_file)]
-        forker = Forker(env)
+        forker = Forker(env, ROOT)
         try:
             for trial in range(TRIALS):
                 _fresh(engine, box, dovecot_server, user, cfg)
