@@ -21,6 +21,7 @@ never sleep.
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
@@ -28,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from kizuna.errors import KizunaError, TransientError
 
@@ -57,6 +58,83 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
         when = when.replace(tzinfo=UTC)
     current = now or datetime.now(UTC)
     return max(0.0, (when - current).total_seconds())
+
+
+class Budget(Protocol):
+    """What a call takes before it goes out (blocking until the account may make it), and
+    settles once the answer is back."""
+
+    def take(self, units: float = 1.0) -> float: ...
+
+    def settle(self) -> None: ...
+
+
+class RollingWindow:
+    """At most ``limit`` calls in any ``window`` seconds: the rule APIs such as HubSpot count.
+
+    A token bucket of capacity R refilled at R/s lets nearly 2R calls into one rolling second
+    (the full bucket, then the refill), which a rolling-window server answers with 429s. Here
+    a call counts from the moment it is taken until a whole window after its answer came
+    back (``settle``): the server saw it at some moment in between, so however late a request
+    travels, no window the server counts can hold more than ``limit`` of ours. Thread-safe;
+    clock and sleep injected for tests.
+    """
+
+    def __init__(
+        self,
+        limit: int,
+        window: float,
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = time.sleep,
+    ) -> None:
+        if limit < 1 or window <= 0:
+            raise ValueError("a rolling window needs a positive limit and window")
+        self.limit, self.window = limit, window
+        self._clock, self._sleep = clock, sleep
+        self._calls: list[list[float]] = []  # [answered at], inf while in flight
+        self._mine = threading.local()
+        self._lock = threading.Lock()
+
+    def take(self, units: float = 1.0) -> float:
+        n = min(self.limit, max(1, round(units)))
+        waited = 0.0
+        while True:
+            with self._lock:
+                now = self._clock()
+                self._calls = [c for c in self._calls if c[0] > now - self.window]
+                over = len(self._calls) + n - self.limit
+                if over <= 0:
+                    cells = [[math.inf] for _ in range(n)]
+                    self._calls.extend(cells)
+                    self._mine.cells = [*getattr(self._mine, "cells", []), *cells]
+                    return waited
+                free_at = sorted(c[0] for c in self._calls)[over - 1]
+            wait = free_at + self.window - now if free_at != math.inf else 0.005
+            wait = max(wait, 0.001)
+            self._sleep(wait)
+            waited += wait
+
+    def settle(self) -> None:
+        with self._lock:
+            now = self._clock()
+            for cell in getattr(self._mine, "cells", []):
+                cell[0] = now
+            self._mine.cells = []
+
+
+class Paced:
+    """Several budgets taken in turn (a per-endpoint limit inside the account's overall one)."""
+
+    def __init__(self, *budgets: Budget) -> None:
+        self.budgets = budgets
+
+    def take(self, units: float = 1.0) -> float:
+        return sum(b.take(units) for b in self.budgets)
+
+    def settle(self) -> None:
+        for b in self.budgets:
+            b.settle()
 
 
 class TokenBucket:
@@ -96,12 +174,15 @@ class TokenBucket:
         while True:
             with self._lock:
                 self._refill()
-                if self._tokens >= units:
-                    self._tokens -= units
+                if self._tokens >= units - 1e-9:  # float refill may land a hair short
+                    self._tokens = max(0.0, self._tokens - units)
                     return waited
                 wait = (units - self._tokens) / self.rate
             self._sleep(wait)
             waited += wait
+
+    def settle(self) -> None:
+        """A bucket counts calls when they are taken; nothing to do when they end."""
 
     @property
     def available(self) -> float:
@@ -192,7 +273,7 @@ def call(
     *,
     classify: Classify,
     policy: RetryPolicy,
-    budget: TokenBucket | None = None,
+    budget: Budget | None = None,
     cost: float = 1.0,
     what: str = "request",
 ) -> T:
@@ -207,8 +288,10 @@ def call(
         if budget is not None:
             budget.take(cost)
         try:
-            return fn()
+            out = fn()
         except Exception as exc:
+            if budget is not None:
+                budget.settle()
             err = exc if isinstance(exc, KizunaError) else classify(exc)
             if err is None:
                 raise
@@ -216,7 +299,9 @@ def call(
                 if err is exc:
                     raise
                 raise err from exc
-            wait = max(err.retry_after or 0.0, policy.backoff(attempt))
+            # The server's Retry-After is the wait: a jittered backoff on top of a wait of a
+            # few milliseconds would idle the account's quota. Backoff only when it gives none.
+            wait = err.retry_after if err.retry_after is not None else policy.backoff(attempt)
             if attempt >= policy.max_retries or (err.retry_after or 0.0) > policy.max_wait:
                 raise TransientError(
                     f"{what}: gave up after {attempt + 1} attempts: {err}",
@@ -224,3 +309,7 @@ def call(
                 ) from exc
             policy.sleep(wait)
             attempt += 1
+            continue
+        if budget is not None:
+            budget.settle()
+        return out

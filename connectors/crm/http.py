@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from connectors.throttle import RetryPolicy, TokenBucket, call, parse_retry_after
+from connectors.throttle import Budget, RetryPolicy, call, parse_retry_after
 from kizuna.errors import KizunaError, TransientError, from_http_status
 
 Explain = Callable[[httpx.Response, str], KizunaError | None]
@@ -68,7 +68,7 @@ def request(
     policy: RetryPolicy,
     explain: Explain | None = None,
     accept: Collection[int] = (),
-    budget: TokenBucket | None = None,
+    budget: Budget | None = None,
     **kwargs: Any,
 ) -> httpx.Response:
     def once() -> httpx.Response:

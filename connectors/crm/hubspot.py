@@ -21,6 +21,7 @@ the ``X-HubSpot-RateLimit-Interval-Milliseconds`` window), ``DAILY`` is a spent 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -29,7 +30,7 @@ import httpx
 
 from connectors.crm.http import request
 from connectors.page import Cursor, Page
-from connectors.throttle import RetryPolicy, TokenBucket, parse_retry_after
+from connectors.throttle import Budget, Paced, RetryPolicy, RollingWindow, parse_retry_after
 from kizuna.errors import AuthError, FatalError, KizunaError, QuotaError, TransientError
 
 log = logging.getLogger(__name__)
@@ -130,21 +131,57 @@ def to_ms(value: Any) -> int | None:
     return int(dt.timestamp() * 1000)
 
 
+SEARCHES_PER_SECOND = 5
+"""HubSpot's search endpoints: five requests per second per account."""
+REQUESTS_PER_10S = 100
+"""Private apps on Free and Starter; Professional and Enterprise allow 190 (configurable)."""
+
+_paces: dict[str, tuple[RollingWindow, RollingWindow]] = {}
+_paces_lock = threading.Lock()
+
+
+def account_pace(
+    account: str, searches_per_second: float, requests_per_10s: int
+) -> tuple[RollingWindow, RollingWindow]:
+    """The one (search, every call) pair of rolling windows of an account in this process,
+    so the streams of one account share its limits instead of each spending them."""
+    key = f"{account}|{searches_per_second}|{requests_per_10s}"
+    with _paces_lock:
+        pace = _paces.get(key)
+        if pace is None:
+            per_s = max(1, int(searches_per_second))
+            window = per_s / searches_per_second  # 4.5/s → 4 per 0.89 s
+            pace = _paces[key] = (
+                RollingWindow(per_s, window),
+                RollingWindow(requests_per_10s, 10.0),
+            )
+        return pace
+
+
 class HubSpot:
-    """The calls one stream makes; holds the client, retry policy and search budget."""
+    """The calls one stream makes; holds the client, retry policy and the account's pace.
+
+    ``budget`` paces every call (the account's ten-second limit); searches also take
+    ``search_budget`` (the per-second search limit). Both count rolling windows, as HubSpot
+    does, so a steady sync runs at the limits without 429s.
+    """
 
     def __init__(
         self,
         client: httpx.Client,
         policy: RetryPolicy | None = None,
-        search_budget: TokenBucket | None = None,
+        search_budget: Budget | None = None,
+        budget: Budget | None = None,
     ) -> None:
         self.client = client
         self.policy = policy or RetryPolicy()
         self.search_budget = search_budget
+        self.budget = budget
 
     def call(self, method: str, url: str, what: str, **kw: Any) -> Any:
-        budget = self.search_budget if url.endswith("/search") else None
+        budget = self.budget
+        if url.endswith("/search") and self.search_budget is not None:
+            budget = Paced(self.search_budget, budget) if budget else self.search_budget
         resp = request(
             self.client,
             method,

@@ -26,7 +26,6 @@ from connectors.crm import hubspot_write
 from connectors.crm import quota as crm_quota
 from connectors.crm.write import WriteResult
 from connectors.page import Cursor, Page
-from connectors.throttle import TokenBucket
 from flows.engine import StreamSpec, config_fingerprint
 from flows.secrets import require_tls, resolve_secret
 from flows.sources.crm.common import LazyClient, apply_mapper, map_options
@@ -53,7 +52,11 @@ class Config(SourceConfig):
     objects: dict[str, ObjectConfig] = Field(
         default_factory=lambda: {o: ObjectConfig() for o in DEFAULT_OBJECTS}
     )
-    searches_per_second: float = Field(default=4.0, gt=0)
+    searches_per_second: float = Field(default=hs.SEARCHES_PER_SECOND, gt=0)
+    """HubSpot's search limit per account (5 per second); lower it to leave room for others."""
+    requests_per_10s: int = Field(default=hs.REQUESTS_PER_10S, ge=1)
+    """The private app's limit per ten seconds: 100 (Free, Starter), 190 (Professional,
+    Enterprise), 250 with the API limit increase."""
     page_size: int = Field(default=200, ge=1, le=200)
     writeback: dict[str, WritebackTarget] = Field(default_factory=dict)
     """Object type → unified columns written back to it (see ``flows.sources.crm.writeback``)."""
@@ -105,8 +108,10 @@ def _api(name: str, cfg: Config, ws: Workspace, client: httpx.Client | None) -> 
             headers={"Authorization": f"Bearer {token.get_secret_value()}"},
             timeout=60,
         )
-    rate = cfg.searches_per_second
-    return hs.HubSpot(c, search_budget=TokenBucket(rate, max(rate, 1.0)))
+    search, every = hs.account_pace(
+        f"{cfg.base_url}|{cfg.token_env}", cfg.searches_per_second, cfg.requests_per_10s
+    )
+    return hs.HubSpot(c, search_budget=search, budget=every)
 
 
 def quota(name: str, cfg: Config, ws: Workspace, *, client: httpx.Client | None = None) -> str:
