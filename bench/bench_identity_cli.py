@@ -6,8 +6,8 @@ crosswalk`` → precision/recall/F1, then the same ids after a rebuild from shuf
 The generated Japanese set (``bench.identity_ja``: every phenomenon of the identity issues,
 hard negatives) is written the way two departments export it: the CRM rows as an Excel
 "CSV (コンマ区切り)" in cp932 (𠮷 becomes ``?``), every other source's rows as "CSV UTF-8"
-with a BOM; no ID column; one mail address and one phone per row (a second one is dropped, as
-one-column exports do). The commands run as a user runs them, in a child process each; a pair
+with a BOM; no ID column; two mail columns (メールアドレス, Eメール) and two phone columns
+(電話番号, 携帯電話), ``--one-contact`` keeps only the first of each as one-column exports do. The commands run as a user runs them, in a child process each; a pair
 of rows is predicted the same when the crosswalk gives them one person id.
 """
 
@@ -42,15 +42,18 @@ HEADER = [
     "メイ",
     "氏名",
     "メールアドレス",
+    "Eメール",
     "電話番号",
+    "携帯電話",
     "生年月日",
     "法人番号",
 ]
 FILES = (("sales", "cp932"), ("support", "utf-8-sig"))
 
 
-def _row(p: r.Person) -> list[str]:
+def _row(p: r.Person, one_contact: bool = False) -> list[str]:
     org = p.organization
+    more = not one_contact
     split = bool(p.family_name or p.given_name)
     return [
         org.name if org and org.name else "",
@@ -60,17 +63,19 @@ def _row(p: r.Person) -> list[str]:
         p.given_name_kana or "",
         "" if split else (p.full_name or ""),
         p.emails[0] if p.emails else "",
+        p.emails[1] if more and len(p.emails) > 1 else "",
         p.phones[0] if p.phones else "",
+        p.phones[1] if more and len(p.phones) > 1 else "",
         p.birth_date.isoformat() if p.birth_date else "",
         org.corporate_number if org and org.corporate_number else "",
     ]
 
 
-def exports(n: int, seed: int) -> dict[str, list[tuple[list[str], int]]]:
+def exports(n: int, seed: int, one_contact: bool) -> dict[str, list[tuple[list[str], int]]]:
     """Rows per file, each with its true person."""
     out: dict[str, list[tuple[list[str], int]]] = {"sales": [], "support": []}
     for source, p, base in japanese_people(n, seed=seed):
-        out["sales" if source == "crm" else "support"].append((_row(p), base))
+        out["sales" if source == "crm" else "support"].append((_row(p, one_contact), base))
     return out
 
 
@@ -113,8 +118,8 @@ def crosswalk(root: Path) -> tuple[dict[tuple[str, int], str], float]:
     }, secs
 
 
-def run(n: int, seed: int, root: Path) -> dict[str, Any]:
-    files = exports(n, seed)
+def run(n: int, seed: int, root: Path, one_contact: bool = False) -> dict[str, Any]:
+    files = exports(n, seed, one_contact)
     rows = sum(len(v) for v in files.values())
     found = []
     timings = []
@@ -147,6 +152,7 @@ def run(n: int, seed: int, root: Path) -> dict[str, Any]:
     same = found[0] == found[1]
     return {
         "people": n,
+        "contacts_per_row": 1 if one_contact else 2,
         "rows": rows,
         "crosswalk_lines": landed,
         **q,
@@ -160,8 +166,9 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--root", type=Path, default=Path("/tmp/kizuna-bench-identity-cli"))
+    ap.add_argument("--one-contact", action="store_true", help="One mail and one phone column.")
     args = ap.parse_args()
-    print(json.dumps(run(args.n, args.seed, args.root)), flush=True)
+    print(json.dumps(run(args.n, args.seed, args.root, args.one_contact)), flush=True)
 
 
 if __name__ == "__main__":
