@@ -25,7 +25,8 @@ Rule = tuple[str, ...]
 DEFAULT_RULES: tuple[Rule, ...] = (
     ("email",),
     ("phone",),
-    ("local",),
+    # A local part is made from the name (t.tanaka@ at many firms): only in small blocks.
+    ("local", "cap:5"),
     ("ext",),
     ("full", "org"),
     ("full", "dob"),
