@@ -168,6 +168,21 @@ def seed(engine: Engine) -> tuple[dict[str, int], dict[str, int], dict[str, int]
     return staff, customer, deal
 
 
+@pytest.fixture(autouse=True)
+def _cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2id with its production cost (64 MiB, 3 passes) takes a large part of a second
+    per hash on a loaded machine; these tests are about who may sign in, not the cost, so they
+    hash with the same algorithm at its smallest cost (test_cost_is_production pins the real one).
+    """
+    from argon2 import PasswordHasher
+
+    from warehouse.access import accounts
+
+    monkeypatch.setattr(
+        accounts, "_HASHER", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    )
+
+
 @pytest.fixture
 def world(engine: Engine, tmp_path: Path) -> Iterator[World]:
     staff, customer, deal = seed(engine)

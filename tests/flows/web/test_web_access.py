@@ -164,3 +164,14 @@ def test_views_and_changes_are_in_the_audit_log_and_only_admins_read_it(world: W
     for action in ("sign-in", "view", "note-add", "view-refused"):
         assert f">{action}<" in log.text
     assert f"customer {world.customer['b1']}" in log.text
+
+
+def test_cost_is_production() -> None:
+    """Outside the tests' cheap fixture, hashes are argon2id at argon2-cffi's RFC 9106 cost."""
+    import argon2
+
+    from warehouse.access import accounts
+
+    digest = argon2.PasswordHasher().hash("a long passphrase")
+    assert accounts._DUMMY.startswith("$argon2id$")
+    assert accounts._DUMMY.split("$")[3] == digest.split("$")[3]  # m=…,t=…,p=… identical
