@@ -9,8 +9,11 @@ from __future__ import annotations
 from datetime import date, timedelta
 from pathlib import Path
 
+from pydantic import BaseModel, Field
+
 from flows.workspace import Workspace
 from kizuna.errors import ConfigError
+from mappings.mail.message import MailLimits
 from warehouse.identity.normalize import normalize_email
 
 
@@ -59,3 +62,21 @@ def file_path(root: Path, rel: str) -> str:
     quarantine to show the file a person opens; ``rel`` may carry a ``#offset``."""
     base = root.parent if root.is_file() else root
     return str(base / rel) if rel else str(root)
+
+
+class MailLimitFields(BaseModel):
+    """The work one message may cause, the same settings on every mail source (``mail``,
+    ``imap``); each hit quarantines the message with its reason."""
+
+    max_text_chars: int = Field(default=200_000, ge=0, le=50_000_000)
+    max_recipients: int = Field(default=1000, ge=1, le=1_000_000)
+    max_mime_depth: int = Field(default=20, ge=1, le=1000)
+    max_mime_parts: int = Field(default=500, ge=1, le=100_000)
+
+    def limits(self) -> MailLimits:
+        return MailLimits(
+            max_text_chars=self.max_text_chars,
+            max_recipients=self.max_recipients,
+            max_mime_depth=self.max_mime_depth,
+            max_mime_parts=self.max_mime_parts,
+        )

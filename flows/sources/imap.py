@@ -14,6 +14,7 @@ sources:
       exclude_domains: [lawfirm.example]
       headers_only: false
       retention_days: 365
+    max_recipients: 1000     # and max_text_chars, max_mime_depth, max_mime_parts: as for `mail`
 ```
 
 The password is read from the named environment variable (or Prefect Secret block) only when
@@ -34,6 +35,7 @@ from connectors.mail.imap import ImapAccount, ImapCursor, open_client, raw_sourc
 from connectors.page import Cursor, Page
 from flows.engine import StreamSpec, config_fingerprint
 from flows.secrets import require_tls_host, resolve_secret
+from flows.sources.common import MailLimitFields
 from flows.sources.mail_privacy import privacy_filter
 from flows.workspace import SourceConfig, Workspace
 from kizuna.errors import BadRecord
@@ -42,7 +44,7 @@ from mappings.mail.records import parse_mail
 from warehouse import records as r
 
 
-class Config(SourceConfig):
+class Config(SourceConfig, MailLimitFields):
     type: Literal["imap"] = "imap"
     host: str = Field(min_length=1)
     port: int | None = Field(default=None, ge=1, le=65535)
@@ -119,6 +121,7 @@ def streams(
                 raw["message"],
                 own_domains=domains,
                 headers_only=bool(raw.get("headers_only")),
+                limits=cfg.limits(),
                 zone=ws.company.time_zone,
             )
         except BadRecord as exc:  # keyed by the folder's UID, so it closes when fixed/gone
@@ -140,6 +143,7 @@ def streams(
             "mapping": 2,
             "domains": domains,
             "zone": ws.company.time_zone,
+            "limits": cfg.limits().__dict__,
             "privacy": cfg.privacy.model_dump(mode="json"),
         }
     )

@@ -34,7 +34,7 @@ from connectors.files.mail_layout import Format
 from connectors.files.mailfiles import MailFilesCursor, read_messages
 from connectors.page import Cursor, Page
 from flows.engine import StreamSpec, config_fingerprint
-from flows.sources.common import file_path, require_path
+from flows.sources.common import MailLimitFields, file_path, require_path
 from flows.workspace import SourceConfig, Workspace
 from kizuna.errors import BadRecord
 from mappings.mail.message import MailLimits, message_id_of
@@ -44,7 +44,7 @@ from warehouse import records as r
 STREAM = "messages"
 
 
-class Config(SourceConfig):
+class Config(SourceConfig, MailLimitFields):
     type: Literal["mail"] = "mail"
     path: str = Field(min_length=1)
     """An mbox file, a Maildir, a ``.eml`` file or a folder of them; relative to kizuna.yaml."""
@@ -53,18 +53,6 @@ class Config(SourceConfig):
     exclude_internal: bool = False
     """Skip mail where every participant is internal (staff to staff)."""
     page_size: int = Field(default=500, ge=1, le=10_000)
-    max_text_chars: int = Field(default=200_000, ge=0, le=50_000_000)
-    max_recipients: int = Field(default=1000, ge=1, le=1_000_000)
-    max_mime_depth: int = Field(default=20, ge=1, le=1000)
-    max_mime_parts: int = Field(default=500, ge=1, le=100_000)
-
-    def limits(self) -> MailLimits:
-        return MailLimits(
-            max_text_chars=self.max_text_chars,
-            max_recipients=self.max_recipients,
-            max_mime_depth=self.max_mime_depth,
-            max_mime_parts=self.max_mime_parts,
-        )
 
 
 def map_message(

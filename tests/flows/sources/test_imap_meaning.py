@@ -99,6 +99,11 @@ def test_mailed_cancel_cancels_the_caldav_meeting_and_forwards_and_bounces_mean_
     dovecot_server.append(user, "INBOX", DSN)
     undated = b"From: tanaka@customer.co.jp\r\nTo: sato@kizuna.example\r\nSubject: x\r\n\r\nb\r\n"
     dovecot_server.append(user, "INBOX", undated)
+    cc = ", ".join(f"u{i}@customer.co.jp" for i in range(30))
+    crowded = FORWARD.replace(b"<fwd@", b"<many@").replace(
+        b"Subject:", f"Cc: {cc}\r\nSubject:".encode()
+    )
+    dovecot_server.append(user, "INBOX", crowded)
     imap = source_imap.Config(
         host=dovecot_server.host,
         port=dovecot_server.port,
@@ -107,6 +112,7 @@ def test_mailed_cancel_cancels_the_caldav_meeting_and_forwards_and_bounces_mean_
         password_env="KIZUNA_TEST_IMAP_PW",
         folders=["INBOX"],
         privacy={"capture": "all"},
+        max_recipients=20,
     )
     (spec,) = source_imap.streams("mailbox", imap, WS, now=NOW)
     run_stream(engine, spec, "r2")
@@ -151,6 +157,11 @@ def test_mailed_cancel_cancels_the_caldav_meeting_and_forwards_and_bounces_mean_
     assert dsn.attributes["bounced_message_id"] == "kz.x@kizuna.example"
     assert len(rows) == 7  # 4 mails, 2 meetings, 1 forwarded copy
     with engine.connect() as conn:
-        (entry,) = conn.execute(select(t.Quarantine.source_id, t.Quarantine.reason)).all()
-    # Keyed by the folder and UID the source reads it by, so it closes when the mail is fixed.
-    assert entry.source_id.startswith("INBOX") and "no usable date" in entry.reason
+        entries = conn.execute(select(t.Quarantine.source_id, t.Quarantine.reason)).all()
+    # Keyed by the folder and UID the source reads it by, so it closes when the mail is fixed;
+    # the recipients limit is a setting of the imap source as of the mail one.
+    assert all(e.source_id.startswith("INBOX") for e in entries)
+    assert sorted(e.reason.split(":")[0].split(" (")[0] for e in entries) == [
+        "more than 20 recipients",
+        "no usable date",
+    ]
