@@ -13,6 +13,7 @@ from typing import Any
 
 import uvicorn
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.expected_conditions import staleness_of
@@ -78,7 +79,16 @@ def click_and_wait(driver: webdriver.Chrome, css: str) -> None:
     """Click a submit button and wait until the answer page has replaced this one."""
     old = driver.find_element(By.TAG_NAME, "html")
     driver.find_element(By.CSS_SELECTOR, css).click()
-    WebDriverWait(driver, 60).until(staleness_of(old))
+    WebDriverWait(driver, 60).until(lambda d: _gone(old))
+
+
+def _gone(old: Any) -> bool:
+    """Stale, or a node Chromium already dropped ("does not belong to the document"), which
+    selenium's ``staleness_of`` reports as an error instead of as gone."""
+    try:
+        return bool(staleness_of(old)(None))
+    except WebDriverException:
+        return True
 
 
 def shoot(driver: webdriver.Chrome, name: str) -> list[Path]:
