@@ -22,7 +22,7 @@ series cut there is noted in the quarantine with its count. The password is reso
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 from urllib.parse import urljoin
 from zoneinfo import ZoneInfo
@@ -33,10 +33,10 @@ from connectors.calendar.caldav_sync import CaldavCursor, read_calendar
 from connectors.page import Cursor, Page
 from flows.engine import StreamSpec, config_fingerprint
 from flows.secrets import require_tls, resolve_secret
-from flows.sources.common import calendar_window
+from flows.sources.common import calendar_window, window_activities
 from flows.workspace import SourceConfig, Workspace
 from kizuna.errors import BadRecord
-from mappings.calendar.events import MAX_OCCURRENCES, events_to_activities
+from mappings.calendar.events import MAX_OCCURRENCES
 from warehouse import records as r
 
 
@@ -125,15 +125,13 @@ def streams(
         return read
 
     def map_resource(raw: dict[str, Any]) -> list[r.Record]:
-        lo, hi = raw.get("window") or default_window
         notes: list[r.CellIssue] = []
         try:
-            acts = events_to_activities(
+            acts = window_activities(
                 raw["ics"],
+                raw.get("window") or default_window,
                 own_domains=domains,
-                window_start=datetime.combine(date.fromisoformat(lo), time(0), tz),
-                window_end=datetime.combine(date.fromisoformat(hi), time(0), tz),
-                default_tz=tz,
+                tz=tz,
                 max_occurrences=cfg.max_occurrences,
                 allow_sub_daily=cfg.allow_sub_daily,
                 notes=notes,

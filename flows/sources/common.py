@@ -6,14 +6,19 @@ same window and every account list is normalised the same way.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from collections.abc import Sequence
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
 
 from flows.workspace import Workspace
 from kizuna.errors import ConfigError
+from mappings.calendar.events import events_to_activities
 from mappings.mail.message import MailLimits
+from warehouse import records as r
 from warehouse.identity.normalize import normalize_email
 
 
@@ -44,6 +49,33 @@ def calendar_window(
     if stored_start:
         start = min(start, date.fromisoformat(stored_start))
     return start.isoformat(), end.isoformat()
+
+
+def window_activities(
+    ics: Any,
+    window: Sequence[str],
+    *,
+    own_domains: Sequence[str],
+    tz: ZoneInfo,
+    max_occurrences: int,
+    allow_sub_daily: bool,
+    notes: list[r.CellIssue],
+) -> list[r.Record]:
+    """A calendar resource's meetings within the stream's stored window (ISO dates), so the
+    file and CalDAV sources expand recurrences the same way."""
+    lo, hi = window
+    return list(
+        events_to_activities(
+            ics,
+            own_domains=own_domains,
+            window_start=datetime.combine(date.fromisoformat(lo), time(0), tz),
+            window_end=datetime.combine(date.fromisoformat(hi), time(0), tz),
+            default_tz=tz,
+            max_occurrences=max_occurrences,
+            allow_sub_daily=allow_sub_daily,
+            notes=notes,
+        )
+    )
 
 
 def require_path(root: Path, ws: Workspace, name: str, what: str, fix: str) -> None:

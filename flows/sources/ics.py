@@ -25,7 +25,7 @@ silently.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -35,9 +35,9 @@ from pydantic import Field
 from connectors.files.icsfiles import IcsCursor, events
 from connectors.page import Cursor, Page
 from flows.engine import StreamSpec, config_fingerprint
-from flows.sources.common import calendar_window, file_path, require_path
+from flows.sources.common import calendar_window, file_path, require_path, window_activities
 from flows.workspace import SourceConfig, Workspace
-from mappings.calendar.events import MAX_OCCURRENCES, events_to_activities
+from mappings.calendar.events import MAX_OCCURRENCES
 from warehouse import records as r
 
 STREAM = "events"
@@ -82,14 +82,12 @@ def streams(
         return events(root, c, window=window, page_size=cfg.page_size)
 
     def map_event(raw: dict[str, Any]) -> list[r.Record]:
-        lo, hi = raw.get("window") or default_window
         notes: list[r.CellIssue] = []
-        acts = events_to_activities(
+        acts = window_activities(
             raw["ics"],
+            raw.get("window") or default_window,
             own_domains=domains,
-            window_start=datetime.combine(date.fromisoformat(lo), time(0), tz),
-            window_end=datetime.combine(date.fromisoformat(hi), time(0), tz),
-            default_tz=tz,
+            tz=tz,
             max_occurrences=cfg.max_occurrences,
             allow_sub_daily=cfg.allow_sub_daily,
             notes=notes,
