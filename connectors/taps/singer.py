@@ -148,20 +148,7 @@ def pages(
             argv += [run.catalog_flag, str(run.catalog)]
         if cursor is not None and cursor.state is not None:
             argv += ["--state", _write_json(tmp, "state.json", cursor.state)]
-        try:
-            proc = subprocess.Popen(
-                argv,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                stdin=subprocess.DEVNULL,
-                env={**os.environ, **run.env},
-                cwd=tmp,
-            )
-        except OSError as exc:
-            raise FatalError(
-                f"cannot start the tap {run.command[0]!r} ({exc.strerror}). Fix: install it "
-                "or give its full path in `command:`."
-            ) from None
+        proc = _start(run, argv, tmp)
         assert proc.stdout is not None and proc.stderr is not None
         tail: deque[str] = deque(maxlen=5)
         drain = threading.Thread(target=_drain, args=(proc.stderr, log, tail), daemon=True)
@@ -183,9 +170,71 @@ def pages(
             proc.stdout.close()
             proc.stderr.close()
         if code != 0:
-            said = describe(" | ".join(tail)) or "no message"
-            text = f"the tap {run.command[-1]!r} exited with status {code}: {said}"
-            if code == 2 or any(w in said.lower() for w in _FATAL_WORDS):
-                raise FatalError(f"{text}. Fix: check the tap's config and credentials.")
-            raise TransientError(f"{text}; the next run resumes from the last committed state")
+            raise _failure(run, code, tail, describe)
         yield state.page()
+
+
+def _start(run: TapRun, argv: list[str], cwd: str) -> subprocess.Popen[bytes]:
+    try:
+        return subprocess.Popen(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **run.env},
+            cwd=cwd,
+        )
+    except OSError as exc:
+        raise FatalError(
+            f"cannot start the tap {run.command[0]!r} ({exc.strerror}). Fix: install it "
+            "or give its full path in `command:`."
+        ) from None
+
+
+def _failure(
+    run: TapRun, code: int, tail: deque[str], describe: Callable[[str], str]
+) -> FatalError | TransientError:
+    """A non-zero exit, classified: config/credential trouble is fatal, the rest transient."""
+    said = describe(" | ".join(tail)) or "no message"
+    text = f"the tap {run.command[-1]!r} exited with status {code}: {said}"
+    if code == 2 or any(w in said.lower() for w in _FATAL_WORDS):
+        return FatalError(f"{text}. Fix: check the tap's config and credentials.")
+    return TransientError(f"{text}; the next run resumes from the last committed state")
+
+
+def discover(
+    run: TapRun,
+    *,
+    log: Callable[[str], None] = lambda line: None,
+    describe: Callable[[str], str] = lambda text: text,
+    timeout: float = 300.0,
+) -> dict[str, Any]:
+    """Run the tap in discovery mode (``--discover``) and return its catalog; nothing is read."""
+    with tempfile.TemporaryDirectory(prefix="kizuna-tap-") as tmp:
+        argv = [*run.command, "--config", _write_json(tmp, "config.json", run.config)]
+        proc = _start(run, [*argv, "--discover"], tmp)
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            raise TransientError(
+                f"the tap {run.command[-1]!r} did not finish --discover in {timeout:.0f} s"
+            ) from None
+    tail: deque[str] = deque(maxlen=5)
+    for line in err.decode("utf-8", errors="replace").splitlines():
+        if line.strip():
+            tail.append(line)
+            log(line)
+    if proc.returncode != 0:
+        raise _failure(run, proc.returncode, tail, describe)
+    try:
+        catalog = json.loads(out)
+    except ValueError:
+        catalog = None
+    if not isinstance(catalog, dict) or not isinstance(catalog.get("streams"), list):
+        raise FatalError(
+            f"the tap {run.command[-1]!r} printed no Singer catalog for --discover. Fix: "
+            "check that it supports discovery (`tap --config c.json --discover`)."
+        )
+    return catalog

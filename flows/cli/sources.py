@@ -1,6 +1,7 @@
 """``kizuna sources``: see what a source's mapping does with its data, and read it again.
 
-``discover`` reads only what it must (a spreadsheet's header row) and writes nothing, so an
+``discover`` reads only what it must (a spreadsheet's header row, a Singer tap's catalog, a
+dlt source's first records) and writes nothing, so an
 admin can edit ``columns:`` and look again before syncing. ``reset`` forgets a stream's cursor
 and stored row hashes, never its rows: the next sync re-reads and re-applies everything while
 lineage, identity decisions and consent stay as they are.
@@ -37,6 +38,8 @@ class StreamView:
     how: str
     uses: list[Any] = field(default_factory=list)
     note: str = ""
+    columns_at: str = ""
+    """Where the workspace maps this stream's fields (``sources.<name>.columns`` if empty)."""
 
     @property
     def unmapped(self) -> list[str]:
@@ -57,6 +60,12 @@ def discover(ws: Workspace, name: str) -> list[StreamView]:
         )
         uses = headers.explain(found, dict(c.columns), c.key)
         return [StreamView(name, c.stream, f"{Path(c.path).name}: {how}", uses)]
+    hook = getattr(registry.module_of(cfg), "discover", None)
+    if callable(hook):  # the type finds its own fields (a tap's catalog, a dlt source)
+        return [
+            StreamView(name, f.stream, f.how, list(f.uses), columns_at=f.columns_at)
+            for f in hook(name, cfg, ws)
+        ]
     views = []
     field_maps = _field_maps(cfg.model_dump())
     for spec in registry.streams(ws, name):
@@ -178,7 +187,8 @@ def discover_cmd(
         if v.unmapped:
             console.print(
                 f"{len(v.unmapped)} header(s) not recognised; map them under "
-                f"`sources.{esc(source)}.columns` (e.g. `{esc(v.unmapped[0])}: person.title`)."
+                f"`{esc(v.columns_at or f'sources.{source}.columns')}` "
+                f"(e.g. `{esc(v.unmapped[0])}: person.title`)."
             )
 
 

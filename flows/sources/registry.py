@@ -2,7 +2,8 @@
 
 A source type is a module exposing ``Config`` (a ``SourceConfig`` subclass), ``streams(name,
 config, workspace) -> list[StreamSpec]`` and, optionally, ``TEMPLATE`` (commented YAML for
-``kizuna init``). Types are found through the ``kizuna.sources`` entry-point group: Kizuna's
+``kizuna init``) and ``discover(name, config, workspace) -> list[StreamFields]`` (what
+``kizuna sources discover`` shows: each stream's fields and where they map). Types are found through the ``kizuna.sources`` entry-point group: Kizuna's
 own types are declared in its ``pyproject.toml`` exactly as a third-party package declares
 its own, so there is one way to add a source and no table to edit.
 """
@@ -21,8 +22,22 @@ from pydantic import ValidationError
 from flows.engine import StreamSpec
 from flows.workspace import SourceConfig, Workspace, config_error
 from kizuna.errors import ConfigError, FatalError
+from mappings.spreadsheet.headers import HeaderUse
 
 GROUP = "kizuna.sources"
+
+
+@dataclass(frozen=True)
+class StreamFields:
+    """One stream as ``kizuna sources discover`` shows it, from a type's ``discover`` hook."""
+
+    stream: str
+    how: str
+    """One line: what was read to find the fields, and whether a sync reads this stream."""
+    uses: list[HeaderUse]
+    """Each field and what it maps to, decided as the source's mapping decides it."""
+    columns_at: str
+    """Where the workspace maps this stream's fields (``sources.x.streams.y.columns``)."""
 
 
 @dataclass(frozen=True)

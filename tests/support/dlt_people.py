@@ -1,7 +1,8 @@
 """A small dlt source for the tests: people from a JSON-lines file, incremental on ``updated``.
 
 ``token`` must be the test's secret (it arrives through Kizuna's resolver); ``fail_after``
-raises after that many items, like an API that drops mid-run.
+raises after that many items, like an API that drops mid-run; ``leak`` fails after one item
+with an error whose message carries the token (as an HTTP client's error names its URL).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ EXPECTED_TOKEN = "dlt-secret-0ddba11-token"
 
 
 @dlt.source(name="people_file")
-def people_file(path: str, token: str, fail_after: int | None = None) -> Any:
+def people_file(path: str, token: str, fail_after: int | None = None, leak: bool = False) -> Any:
     if token != EXPECTED_TOKEN:
         raise PermissionError("bad token")
 
@@ -28,6 +29,8 @@ def people_file(path: str, token: str, fail_after: int | None = None) -> Any:
             for n, line in enumerate(fh, 1):
                 if fail_after is not None and n > fail_after:
                     raise ConnectionError("the API went away")
+                if leak and n > 1:  # an HTTP client's error naming the URL, token and all
+                    raise ConnectionError(f"GET https://api.example/people?token={token} reset")
                 yield json.loads(line)
 
     @dlt.resource(primary_key="n")

@@ -21,7 +21,10 @@ from connectors.page import Cursor, Page
 from connectors.taps import dlt_source as conn
 from flows.engine import StreamSpec, config_fingerprint
 from flows.secrets import resolve_secret
+from flows.sources.registry import StreamFields
+from flows.sources.taps import discovery
 from flows.sources.taps.records import MappedStream, record_key
+from flows.sources.taps.singer import masker
 from flows.workspace import SourceConfig, Workspace
 from kizuna.errors import BadRecord, ConfigError
 from mappings.spreadsheet import nested
@@ -29,6 +32,8 @@ from mappings.spreadsheet import rows as mapping
 from warehouse import records as r
 
 MAPPING_VERSION = 1
+DISCOVER_SAMPLE = 20
+"""Records ``kizuna sources discover`` reads from each resource to find its fields."""
 
 TEMPLATE = """\
 # Any dlt source or resource (pip install 'kizuna[dlt]'); dlt's incremental state is kept
@@ -80,6 +85,53 @@ def _function(name: str, cfg: Config, ws: Workspace) -> Any:
         ) from None
 
 
+def _made(name: str, cfg: Config, ws: Workspace) -> tuple[Any, list[str]]:
+    """A factory calling the source with its arguments (secrets resolved), and the secrets."""
+    fn = _function(name, cfg, ws)
+    kwargs = dict(cfg.args)
+    secrets = []
+    for arg, env in cfg.secret_args.items():
+        where = f"sources.{name}.secret_args.{arg}"
+        value = resolve_secret(env, file=str(ws.path), field=where).get_secret_value()
+        kwargs[arg] = value
+        secrets.append(value)
+    return (lambda: fn(**kwargs)), secrets
+
+
+def discover(name: str, cfg: Config, ws: Workspace) -> list[StreamFields]:
+    """Every resource of the source: its key, its incremental cursor, whether a sync reads it,
+    and its fields (declared columns and the first records, read without moving the cursor)
+    with where each maps."""
+    make, secrets = _made(name, cfg, ws)
+    mask = masker(secrets)
+    views = []
+    try:
+        found = conn.sample(make, limit=DISCOVER_SAMPLE)
+    except Exception as exc:
+        raise conn.classified(exc, mask) from None
+    for s in found:
+        mapped = cfg.resources.get(s.name)
+        key = (mapped.key if mapped else None) or s.primary_key
+        how = f"dlt resource, key {', '.join(key) or f'(none: set resources.{s.name}.key)'}"
+        if s.incremental:
+            how += f", incremental on {s.incremental}"
+        how += f"; {len(s.records)} record(s) sampled"
+        if s.error:
+            how += f" (stopped: {mask(s.error)[:300]})"
+        if mapped:
+            how += f"; read by a sync (resources.{s.name})"
+        else:
+            how += f"; not read: add resources.{s.name} to sources.{name} to sync it"
+        fields = discovery.record_fields(s.declared, s.records)
+        views.append(discovery.explain(name, s.name, "resources", fields, mapped, how))
+    names = {s.name for s in found}
+    for res in cfg.resources:
+        if res not in names:
+            how = f"listed under resources: but the source has no such resource (it has: {', '.join(sorted(names))})"
+            views.append(discovery.explain(name, res, "resources", [], cfg.resources[res], how))
+    return views
+
+
 def streams(name: str, cfg: Config, ws: Workspace) -> list[StreamSpec]:
     mappers = {
         res: mapping.SheetMapping(columns=dict(m.columns), phone_region=ws.company.phone_region)
@@ -87,13 +139,12 @@ def streams(name: str, cfg: Config, ws: Workspace) -> list[StreamSpec]:
     }
     keys: dict[str, list[str]] = {res: list(m.key or []) for res, m in cfg.resources.items()}
 
+    secrets: list[str] = []
+
     def make() -> Any:
-        fn = _function(name, cfg, ws)
-        kwargs = dict(cfg.args)
-        for arg, env in cfg.secret_args.items():
-            where = f"sources.{name}.secret_args.{arg}"
-            kwargs[arg] = resolve_secret(env, file=str(ws.path), field=where).get_secret_value()
-        made = fn(**kwargs)
+        factory, found = _made(name, cfg, ws)
+        secrets[:] = found
+        made = factory()
         for res, resource in conn.resources_of(made).items():
             if res in keys and not keys[res]:
                 keys[res] = conn.primary_key(resource)
@@ -101,7 +152,13 @@ def streams(name: str, cfg: Config, ws: Workspace) -> list[StreamSpec]:
 
     def read(cursor: Cursor | None) -> Iterator[Page[Any]]:
         start = cursor if isinstance(cursor, conn.DltCursor) else None
-        return conn.pages(make, start, keep=frozenset(cfg.resources), page_size=cfg.page_size)
+        return conn.pages(
+            make,
+            start,
+            keep=frozenset(cfg.resources),
+            page_size=cfg.page_size,
+            describe=lambda text: masker(secrets)(text),
+        )
 
     def key_of(raw: dict[str, Any]) -> str:
         res = raw["resource"]

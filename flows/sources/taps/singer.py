@@ -23,6 +23,8 @@ from connectors.page import Cursor, Page
 from connectors.taps import singer as conn
 from flows.engine import StreamSpec, config_fingerprint
 from flows.secrets import resolve_secret
+from flows.sources.registry import StreamFields
+from flows.sources.taps import discovery
 from flows.sources.taps.records import MappedStream, record_key
 from flows.workspace import SourceConfig, Workspace
 from kizuna.errors import BadRecord, ConfigError
@@ -115,6 +117,58 @@ def _source_id(raw: dict[str, Any], keys: dict[str, list[str] | None]) -> str:
     stream = raw["stream"]
     fields = keys.get(stream) or raw.get("key") or []
     return record_key(stream, raw["record"], fields, "(no key_properties)")
+
+
+def _catalog_file(name: str, cfg: Config, ws: Workspace) -> dict[str, tuple[bool, list[str]]]:
+    if not cfg.catalog:
+        return {}
+    path = ws.resolve(cfg.catalog)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(
+            f"cannot read the catalog {path} ({exc})",
+            file=str(ws.path),
+            field=f"sources.{name}.catalog",
+            fix="point it at the tap's JSON catalog (relative to the workspace file)",
+        ) from None
+    return discovery.catalog_selection(data if isinstance(data, dict) else {})
+
+
+def discover(name: str, cfg: Config, ws: Workspace) -> list[StreamFields]:
+    """The tap's own catalog (``--discover``): every stream, whether a sync reads it (listed
+    under ``streams:`` and selected in the catalog file), its properties and where each maps."""
+    config, secrets = _tap_config(name, cfg, ws)
+    mask, log = masker(secrets), _logger()
+    run = conn.TapRun(command=cfg.command, config=config)
+    found = conn.discover(run, log=lambda line: log.info("%s: %s", name, mask(line)), describe=mask)
+    chosen = _catalog_file(name, cfg, ws)
+    views, seen = [], set()
+    for entry in found["streams"]:
+        if not isinstance(entry, dict):
+            continue
+        sid = str(entry.get("tap_stream_id") or entry.get("stream") or "?")
+        seen.add(sid)
+        mapped = cfg.streams.get(sid)
+        key = (mapped.key if mapped else None) or entry.get("key_properties") or []
+        how = f"tap stream, key {', '.join(map(str, key)) or '(none: set streams.{sid}.key)'}"
+        selected, left_out = chosen.get(sid, (cfg.catalog is None, []))
+        if mapped and selected:
+            how += f"; read by a sync (streams.{sid})"
+        elif mapped:
+            how += "; listed under streams: but not selected in the catalog file (never sent)"
+        else:
+            how += f"; not read: add streams.{sid} to sources.{name} to sync it"
+        if left_out:
+            how += f"; properties not selected in the catalog: {', '.join(left_out)}"
+        fields = discovery.schema_fields(entry.get("schema"))
+        fields = [f for f in fields if f.split(".")[0] not in left_out]
+        views.append(discovery.explain(name, sid, "streams", fields, mapped, how))
+    for sid in cfg.streams:
+        if sid not in seen:
+            how = f"listed under streams: but not in the tap's catalog (it has: {', '.join(sorted(seen))})"
+            views.append(discovery.explain(name, sid, "streams", [], cfg.streams[sid], how))
+    return views
 
 
 def streams(name: str, cfg: Config, ws: Workspace) -> list[StreamSpec]:

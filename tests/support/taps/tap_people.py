@@ -1,7 +1,7 @@
 """A small real Singer tap for the tests: people from a JSON-lines file, with a bookmark.
 
 Speaks the Singer protocol on stdout (SCHEMA, RECORD, STATE); ``--state`` resumes after the
-bookmarked line. Config: ``data`` (the file), ``api_key`` (a secret it prints to stderr, so
+bookmarked line; ``--discover`` prints its catalog. Config: ``data`` (the file), ``api_key`` (a secret it prints to stderr, so
 tests can check that Kizuna masks it; ``"bad"`` fails as an auth error), ``state_every``,
 ``crash_after`` (exit 1 after that many records, like a dropped connection) and ``garbage``
 (one line that is not JSON).
@@ -12,6 +12,42 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+
+_TEXT = {"type": ["null", "string"]}
+CATALOG = {
+    "streams": [
+        {
+            "tap_stream_id": "people",
+            "stream": "people",
+            "key_properties": ["id"],
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "integer"},
+                    "name": _TEXT,
+                    "contact": {
+                        "type": ["null", "object"],
+                        "properties": {
+                            "email": _TEXT,
+                            "phones": {"type": "array", "items": _TEXT},
+                        },
+                    },
+                    "company": {"type": "object", "properties": {"name": _TEXT}},
+                    "tier": _TEXT,
+                },
+            },
+            "metadata": [{"breadcrumb": [], "metadata": {"selected": True}}],
+        },
+        {
+            "tap_stream_id": "audit",
+            "stream": "audit",
+            "key_properties": ["n"],
+            "schema": {"type": "object", "properties": {"n": {"type": "integer"}}},
+            "metadata": [{"breadcrumb": [], "metadata": {"selected": False}}],
+        },
+    ]
+}
+"""What ``--discover`` prints: the two streams this tap sends."""
 
 
 def emit(msg: dict[str, object]) -> None:
@@ -24,6 +60,7 @@ def main() -> int:
     ap.add_argument("--config", required=True)
     ap.add_argument("--catalog")
     ap.add_argument("--state")
+    ap.add_argument("--discover", action="store_true")
     args = ap.parse_args()
     with open(args.config, encoding="utf-8") as fh:
         config = json.load(fh)
@@ -32,6 +69,9 @@ def main() -> int:
     if key == "bad":
         print("tap-people: authentication failed (401)", file=sys.stderr)
         return 1
+    if args.discover:
+        emit(CATALOG)
+        return 0
     start = 0
     if args.state:
         with open(args.state, encoding="utf-8") as fh:

@@ -25,7 +25,7 @@ from flows.push.channels import channel_types
 from flows.sources.registry import source_types
 from tests.conftest import PG_URL
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[4]
 PLUGIN = ROOT / "examples" / "kizuna-example-plugin"
 runner = CliRunner()
 

@@ -11,13 +11,15 @@ import pytest
 import yaml
 from sqlalchemy import Engine, text
 
-pytest.importorskip("dlt", reason="dlt is the optional extra kizuna[dlt]; not installed here")
+from tests.flows.sources.taps.support import require_dlt
 
-from flows.config import load
-from flows.engine import run_stream
-from flows.sources import registry
-from kizuna.errors import ConfigError
-from tests.support.dlt_people import EXPECTED_TOKEN
+require_dlt()
+
+from flows.config import load  # noqa: E402
+from flows.engine import run_stream  # noqa: E402
+from flows.sources import registry  # noqa: E402
+from kizuna.errors import ConfigError  # noqa: E402
+from tests.support.dlt_people import EXPECTED_TOKEN  # noqa: E402
 
 PEOPLE = [
     {
@@ -46,6 +48,7 @@ PEOPLE = [
         "name": "伊藤 五郎",
         "contact": {"email": "goro@gamma.example"},
     },
+    {"updated": "2026-01-06", "name": "無名", "contact": {"email": "noid@gamma.example"}},
 ]
 
 
@@ -103,7 +106,8 @@ def test_full_then_incremental_sync_with_quarantine(
     caplog.set_level(logging.DEBUG)
     ws = load(_workspace(tmp_path, monkeypatch, PEOPLE))
     first = run_stream(engine, registry.streams(ws, "shop")[0], "r1")
-    assert first.read == 5  # the audit resource is not listed: never read
+    assert first.read == 5  # the audit resource is not listed: never read; the keyless one
+    assert first.stats.quarantined == 2  # is taken out before dlt sees it
     assert _people(engine) == [
         ("people:1", "山田 花子"),
         ("people:3", "鈴木 美香"),
@@ -112,7 +116,10 @@ def test_full_then_incremental_sync_with_quarantine(
     ]
     with engine.connect() as conn:
         reasons = " ".join(conn.execute(text("select reason from quarantine")).scalars())
-    assert "not-an-address" in reasons  # one record quarantined, the rest landed
+    assert "not-an-address" in reasons  # a record the mapping refuses is quarantined …
+    assert "people: record without its key ['id']" in reasons  # … and one without its key
+    with engine.connect() as conn:
+        assert conn.execute(text("select count(*) from quarantine")).scalar_one() == 2
 
     more = [
         *PEOPLE,

@@ -18,7 +18,7 @@ from flows.engine import run_stream
 from flows.sources import registry
 from kizuna.errors import ConfigError, FatalError, TransientError
 
-TAP = Path(__file__).resolve().parents[2] / "support" / "taps" / "tap_people.py"
+TAP = Path(__file__).resolve().parents[3] / "support" / "taps" / "tap_people.py"
 SECRET = "sk-live-7c0ffee-singer"
 
 PEOPLE = [
