@@ -145,11 +145,50 @@ def person_features(
     row and marked ``trusted``; a kanji-only name gets pykakasi's dictionary guess, which two
     rows of one kanji always share and so can never disagree. A kana cell without a space is
     split after the family name's reading when it starts with it.
+
+    Built from parts (``name_part``, ``mail_part``, ``phone_part``, ``org_part``,
+    ``attribute_part``) that a column-wise pass computes once per distinct value instead.
     """
-    fam, giv = row.get("family_name"), row.get("given_name")
-    fam_k, giv_k = row.get("family_name_kana"), row.get("given_name_kana")
-    full = row.get("full_name") or ""
-    written = " ".join(x for x in (fam, giv) if x) or full
+    name, tokens, trusted = name_part(
+        row.get("family_name"),
+        row.get("given_name"),
+        row.get("family_name_kana"),
+        row.get("given_name_kana"),
+        row.get("full_name"),
+    )
+    ems, domain = mail_part(emails, settings)
+    org, legal, sound = org_part(org_name)
+    dob, address, postcode, ext = attribute_part(
+        row.get("birth_date"), row.get("attributes") or {}, settings
+    )
+    return PersonFeatures(
+        id=record_id,
+        name=name,
+        tokens=tokens,
+        emails=ems,
+        phones=phone_part(phones, settings),
+        org=org,
+        domain=domain,
+        dob=dob,
+        address=address,
+        postcode=postcode,
+        ext=ext,
+        trusted=trusted,
+        corp=corp or "",
+        legal=legal,
+        org_sound=sound,
+    )
+
+
+def name_part(
+    fam: str | None,
+    giv: str | None,
+    fam_k: str | None,
+    giv_k: str | None,
+    full: str | None,
+) -> tuple[str, tuple[str, ...], bool]:
+    """(folded written name without spaces, reading tokens, trusted) of one person's name."""
+    written = " ".join(x for x in (fam, giv) if x) or full or ""
     if fam_k and not giv_k and giv:
         cut = split_kana(fam_k, fam)
         if cut is not None:
@@ -160,40 +199,55 @@ def person_features(
     else:
         tokens = reading_tokens(written)
         trusted = bool(written) and not is_japanese(written)
+    return fold_text(written).replace(" ", ""), tokens, trusted
+
+
+def mail_part(emails: Iterable[str], settings: MatchSettings) -> tuple[tuple[str, ...], str]:
+    """(canonical addresses, the first company domain among them or '')."""
     ems = sorted({canonical_email(e, settings.provider_aliases) for e in emails if "@" in e})
     domain = next(
         (d for d in sorted(company_domain(e, settings.free_mail_domains) for e in ems) if d), ""
     )
-    phs = sorted(
-        {
-            p
-            for p in (normalize_phone(strip_extension(x), settings.phone_region) for x in phones)
-            if p
-        }
+    return tuple(ems), domain
+
+
+def phone_part(phones: Iterable[str], settings: MatchSettings) -> tuple[str, ...]:
+    """E.164 numbers, extensions dropped (the main number is the company's)."""
+    found = (normalize_phone(strip_extension(x), settings.phone_region) for x in phones)
+    return tuple(sorted({p for p in found if p}))
+
+
+def org_part(org_name: str | None) -> tuple[str, str, str]:
+    """(comparable company name, 法人格 code, cross-script sound key)."""
+    if not org_name:
+        return "", "", ""
+    return org_key(org_name), legal_form(strip_branch(org_name)), _org_sound(org_name)
+
+
+def attribute_part(
+    birth_date: Any, attrs: dict[str, Any], settings: MatchSettings
+) -> tuple[str, str, str, str]:
+    """(birth date YYYYMMDD, address, postcode digits, external id) of one row."""
+    return attribute_values(
+        birth_date,
+        str(attrs.get("birth_date", "")) if birth_date is None else "",
+        first_attribute(attrs, settings.address_attributes),
+        first_attribute(attrs, settings.postcode_attributes),
+        first_attribute(attrs, settings.id_attributes),
     )
-    attrs = row.get("attributes") or {}
-    bd = row.get("birth_date")
-    dob = (
-        bd.strftime("%Y%m%d")
-        if bd is not None
-        else _DIGITS.sub("", str(attrs.get("birth_date", "")))
-    )
-    return PersonFeatures(
-        id=record_id,
-        name=fold_text(written).replace(" ", ""),
-        tokens=tokens,
-        emails=tuple(ems),
-        phones=tuple(phs),
-        org=org_key(org_name) if org_name else "",
-        domain=domain,
-        dob=dob,
-        address=fold_text(_first(attrs, settings.address_attributes)),
-        postcode=_DIGITS.sub("", _first(attrs, settings.postcode_attributes)),
-        ext=fold_text(_first(attrs, settings.id_attributes)).replace(" ", ""),
-        trusted=trusted,
-        corp=corp or "",
-        legal=legal_form(strip_branch(org_name)) if org_name else "",
-        org_sound=_org_sound(org_name) if org_name else "",
+
+
+def attribute_values(
+    birth_date: Any, birth_text: str, address: str, postcode: str, ext: str
+) -> tuple[str, str, str, str]:
+    """``attribute_part`` of values already taken from the row (a column-wise pass calls it
+    once per distinct tuple)."""
+    dob = birth_date.strftime("%Y%m%d") if birth_date is not None else _DIGITS.sub("", birth_text)
+    return (
+        dob,
+        fold_text(address),
+        _DIGITS.sub("", postcode),
+        fold_text(ext).replace(" ", ""),
     )
 
 
@@ -207,7 +261,7 @@ def _org_sound(name: str) -> str:
     return sound_key(key) if key else ""
 
 
-def _first(attrs: dict[str, Any], keys: Sequence[str]) -> str:
+def first_attribute(attrs: dict[str, Any], keys: Sequence[str]) -> str:
     for k in keys:
         v = attrs.get(k)
         if v not in (None, ""):

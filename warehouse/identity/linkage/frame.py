@@ -8,9 +8,9 @@ here, from the data, so that it counts as workplace evidence and never as the pe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -19,7 +19,10 @@ from warehouse.identity.linkage.contacts import is_personal_phone, is_role_mailb
 from warehouse.identity.readings import _GENERIC_LOCAL, is_japanese
 
 if TYPE_CHECKING:
+    from warehouse.identity.linkage.features import Columns
     from warehouse.identity.matching import PersonFeatures
+
+K = TypeVar("K", bound=Hashable)
 
 Strs = NDArray[np.object_]
 Ints = NDArray[np.int64]
@@ -126,79 +129,112 @@ class Frame:
         return got
 
 
-def _arr(values: Sequence[str]) -> Strs:
+def _arr(values: Sequence[object]) -> Strs:
     out = np.empty(len(values), dtype=object)
     out[:] = values
     return out
 
 
-def _name_key(f: PersonFeatures) -> tuple[str, ...]:
+def _distinct(values: Sequence[K]) -> tuple[list[K], Ints]:
+    """(distinct values in first-seen order, code of each row): per-value work is then done
+    once per distinct value and spread back with one array index."""
+    table: dict[K, int] = {}
+    put = table.setdefault
+    codes = np.fromiter((put(v, len(table)) for v in values), np.int64, len(values))
+    return list(table), codes
+
+
+def _name_key(tokens: tuple[str, ...], trusted: bool, name: str) -> tuple[str, ...]:
     """Who uses a value: the name's reading tokens (or its written form). A given name read
     only by the dictionary is left out: its guess (学 = gaku) may not be the person's."""
-    if not f.trusted and f.tokens and is_japanese(f.name):
-        return (f.tokens[0], "*")
-    return f.tokens or ((f.name,) if f.name else ())
+    if not trusted and tokens and is_japanese(name):
+        return (tokens[0], "*")
+    return tokens or ((name,) if name else ())
 
 
 def _multi(per_row: Sequence[Sequence[str]], shared: set[str], role: set[str]) -> Multi:
     codes: dict[str, int] = {}
-    rec: list[int] = []
-    val: list[int] = []
-    for row, values in enumerate(per_row):
-        for v in values:
-            rec.append(row)
-            val.append(codes.setdefault(v, len(codes)))
+    put = codes.setdefault
+    counts = np.fromiter((len(v) for v in per_row), np.int64, len(per_row))
+    rec = np.repeat(np.arange(len(per_row), dtype=np.int64), counts)
+    val = np.fromiter(
+        (put(v, len(codes)) for values in per_row for v in values), np.int64, int(counts.sum())
+    )
     values = list(codes)
     flag = np.fromiter(((v in shared) or (v in role) for v in values), bool, len(values))
-    return Multi(np.asarray(rec, np.int64), np.asarray(val, np.int64), flag, values)
+    return Multi(rec, val, flag, values)
+
+
+def _locals(emails: Sequence[tuple[str, ...]], role: set[str]) -> list[tuple[str, ...]]:
+    """Each row's personal local parts (four characters or more, not generic, not a role
+    mailbox's), computed once per distinct set of addresses."""
+    seen: dict[tuple[str, ...], tuple[str, ...]] = {}
+    out = []
+    for es in emails:
+        got = seen.get(es)
+        if got is None:
+            heads = {e.partition("@")[0] for e in es if e not in role}
+            got = seen[es] = tuple(
+                sorted(h for h in heads if len(h) >= 4 and h not in _GENERIC_LOCAL)
+            )
+        out.append(got)
+    return out
 
 
 def build(feats: Sequence[PersonFeatures]) -> Frame:
     """The columnar form of ``feats`` (row k is ``feats[k]``)."""
-    fam = [f.tokens[0] if f.tokens else "" for f in feats]
-    giv = ["".join(f.tokens[1:]) for f in feats]
-    mail_users = shared_values((e, _name_key(f)) for f in feats for e in f.emails)
+    from warehouse.identity.linkage.features import Columns
+
+    return build_columns(Columns.of(feats))
+
+
+def build_columns(cols: Columns) -> Frame:
+    """The frame of feature columns: per-name work once per distinct reading."""
+    toks, tcode = _distinct(cols.tokens)
+    fam_d = _arr([t[0] if t else "" for t in toks])
+    giv_d = _arr(["".join(t[1:]) for t in toks])
+    full_d = _arr([a + b for a, b in zip(fam_d, giv_d, strict=True)])
+    set_d = _arr(["".join(sorted(t)) for t in toks])
+    names, ncode = _distinct(cols.name)
+    jap_d = np.fromiter((is_japanese(x) for x in names), bool, len(names))
+    japanese = jap_d[ncode]
+    # Who uses a value, per distinct (reading, trusted, written name).
+    who_d, who = _distinct(
+        list(zip(tcode.tolist(), cols.trusted.tolist(), ncode.tolist(), strict=True))
+    )
+    key_d = [_name_key(toks[t], tr, names[nm]) for t, tr, nm in who_d]
+    keys = [key_d[k] for k in who.tolist()]
+    mail_users = shared_values((e, k) for es, k in zip(cols.emails, keys, strict=True) for e in es)
     # A mobile shared by two names may be a company phone; a landline shared is a switchboard.
-    phone_pairs = [(p, _name_key(f)) for f in feats for p in f.phones]
+    phone_pairs = [(p, k) for ps, k in zip(cols.phones, keys, strict=True) for p in ps]
     phone_users = shared_values(phone_pairs)
     mobile_users = shared_values(phone_pairs, 3)
     # Each distinct address is checked once (most rows have one or two of their own).
-    role = {e for e in {e for f in feats for e in f.emails} if is_role_mailbox(e)}
+    role = {e for e in {e for es in cols.emails for e in es} if is_role_mailbox(e)}
     phone_shared = {p for p in phone_users if not is_personal_phone(p)} | mobile_users
-    locals_ = [
-        sorted(
-            {
-                e.partition("@")[0]
-                for e in f.emails
-                if len(e.partition("@")[0]) >= 4
-                and e.partition("@")[0] not in _GENERIC_LOCAL
-                and e not in role
-            }
-        )
-        for f in feats
-    ]
+    dob = _arr(cols.dob)
+    dobs, dcode = _distinct(cols.dob)
+    swap_d = _arr([d[:4] + d[6:] + d[4:6] if len(d) == 8 else "" for d in dobs])
     return Frame(
-        ids=np.fromiter((f.id for f in feats), np.int64, len(feats)),
-        fam=_arr(fam),
-        giv=_arr(giv),
-        full=_arr([a + b for a, b in zip(fam, giv, strict=True)]),
-        nameset=_arr(["".join(sorted(f.tokens)) for f in feats]),
-        name=_arr([f.name for f in feats]),
-        japanese=np.fromiter((is_japanese(f.name) for f in feats), bool, len(feats)),
-        trusted=np.fromiter((f.trusted for f in feats), bool, len(feats)),
-        dob=_arr([f.dob for f in feats]),
-        dob_swap=_arr(
-            [f.dob[:4] + f.dob[6:] + f.dob[4:6] if len(f.dob) == 8 else "" for f in feats]
-        ),
-        address=_arr([f.address for f in feats]),
-        postcode=_arr([f.postcode for f in feats]),
-        ext=_arr([f.ext for f in feats]),
-        org=_arr([f.org for f in feats]),
-        org_sound=_arr([f.org_sound for f in feats]),
-        legal=_arr([f.legal for f in feats]),
-        corp=_arr([f.corp for f in feats]),
-        domain=_arr([f.domain for f in feats]),
-        email=_multi([f.emails for f in feats], mail_users, role),
-        phone=_multi([f.phones for f in feats], phone_shared, set()),
-        local=_multi(locals_, set(), set()),
+        ids=cols.ids,
+        fam=fam_d[tcode],
+        giv=giv_d[tcode],
+        full=full_d[tcode],
+        nameset=set_d[tcode],
+        name=_arr(names)[ncode],
+        japanese=japanese,
+        trusted=np.asarray(cols.trusted, bool),
+        dob=dob,
+        dob_swap=swap_d[dcode],
+        address=_arr(cols.address),
+        postcode=_arr(cols.postcode),
+        ext=_arr(cols.ext),
+        org=_arr(cols.org),
+        org_sound=_arr(cols.org_sound),
+        legal=_arr(cols.legal),
+        corp=_arr(cols.corp),
+        domain=_arr(cols.domain),
+        email=_multi(cols.emails, mail_users, role),
+        phone=_multi(cols.phones, phone_shared, set()),
+        local=_multi(_locals(cols.emails, role), set(), set()),
     )
