@@ -17,6 +17,7 @@ from rich.text import Text
 
 from flows.cli.common import DataTable as Table
 from flows.cli.common import WorkspaceOpt, esc, guard, make_console
+from flows.cli.staff.viewer import AsOpt, viewer
 
 segments_app = typer.Typer(help="List segments and preview who is in them.", no_args_is_help=True)
 campaigns_app = typer.Typer(help="Plan (dry run) and send campaigns.", no_args_is_help=True)
@@ -71,9 +72,11 @@ def segments_preview(
     name: Annotated[str, typer.Argument(help="Segment name from the workspace file.")],
     limit: Annotated[int, typer.Option(help="Sample members to show.")] = 10,
     workspace: WorkspaceOpt = Path("kizuna.yaml"),
+    as_user: AsOpt = None,
 ) -> None:
     """Count, sample members and which conditions each of them meets."""
     from flows.push.campaign_run import segment_context
+    from warehouse.access import scope
     from warehouse.activation.audience import profiles
     from warehouse.activation.segments import explain, members
     from warehouse.state import now
@@ -83,11 +86,15 @@ def segments_preview(
         cond = cfg.segment(name)
         ctx = segment_context(cfg, now())
         with engine.connect() as conn:
-            ids = members(conn, cond, ctx)
+            everyone = members(conn, cond, ctx)
+            mine = scope.records_of_visible_customers(conn, viewer(conn, as_user))
+            ids = everyone if mine is None else [i for i in everyone if i in mine]
             sample = ids[:limit]
             why = explain(conn, cond, ctx, sample)
             profs = profiles(conn, sample)
-        console.print(f"[bold]{esc(name)}[/]: {len(ids)} members")
+        hidden = len(everyone) - len(ids)
+        outside = f" ({hidden} more outside {esc(as_user or '')}'s scope)" if hidden else ""
+        console.print(f"[bold]{esc(name)}[/]: {len(ids)} members{outside}")
         table = Table("id", "name", "email", "organization", "why")
         for pid in sample:
             p = profs.get(pid, {})

@@ -18,6 +18,7 @@ from typing import IO, Annotated, Any
 import typer
 
 from flows.cli.common import WorkspaceOpt, guard
+from flows.cli.staff.viewer import AsOpt, viewer
 
 export_app = typer.Typer(
     help="Write what the store holds (the crosswalk, golden customers and companies, activities),"
@@ -125,20 +126,17 @@ def crosswalk(
     workspace: WorkspaceOpt = Path("kizuna.yaml"),
     fmt: FormatOpt = Format.csv,
     output: OutputOpt = None,
+    as_user: AsOpt = None,
 ) -> None:
     """One line per source record: connector, stream, source id, file and data row, and the
     customer and company it resolved to. Audit merges with it; load the ids elsewhere."""
+    from warehouse.access import exports
     from warehouse.identity import crosswalk as cw
 
-    _export(workspace, fmt, output, cw.FIELDS, lambda conn, _rules: cw.rows(conn))
+    def produce(conn: Any, _rules: Any) -> Iterator[dict[str, Any]]:
+        return exports.crosswalk(conn, viewer(conn, as_user))
 
-
-AsOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--as", help="Only what this staff user may see (their scope); default: everything."
-    ),
-]
+    _export(workspace, fmt, output, cw.FIELDS, produce)
 
 
 def activities_scope(warehouse_url: str, as_user: str | None) -> Any:
@@ -180,8 +178,13 @@ def organizations(
     workspace: WorkspaceOpt = Path("kizuna.yaml"),
     fmt: FormatOpt = Format.csv,
     output: OutputOpt = None,
+    as_user: AsOpt = None,
 ) -> None:
     """One golden record per company."""
+    from warehouse.access import exports
     from warehouse.identity import golden_export as ge
 
-    _export(workspace, fmt, output, ge.ORG_FIELDS, lambda conn, _rules: ge.organizations(conn))
+    def produce(conn: Any, _rules: Any) -> Iterator[dict[str, Any]]:
+        return exports.organizations(conn, viewer(conn, as_user))
+
+    _export(workspace, fmt, output, ge.ORG_FIELDS, produce)

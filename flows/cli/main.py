@@ -384,7 +384,8 @@ from flows.cli.staff.users import users_app, web  # noqa: E402
 app.add_typer(users_app, name="users")
 app.command()(web)
 
-from flows.cli.export import AsOpt, activities_scope, export_app  # noqa: E402
+from flows.cli.export import activities_scope, export_app  # noqa: E402
+from flows.cli.staff.viewer import AsOpt  # noqa: E402
 
 app.add_typer(export_app, name="export")
 

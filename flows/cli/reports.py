@@ -13,6 +13,7 @@ import typer
 
 from flows.cli.common import DataTable as Table
 from flows.cli.common import WorkspaceOpt, err_console, esc, guard, make_console
+from flows.cli.staff.viewer import AsOpt, viewer
 from kizuna.errors import ConfigError, KizunaError
 
 report_app = typer.Typer(
@@ -31,6 +32,16 @@ def _load(workspace: Path) -> Any:
     ws = config.load(workspace)
     reports_config(ws)  # a bad reports: section fails here, before any work
     return ws
+
+
+def _scope_owners(ws: Any, as_user: str | None) -> frozenset[int] | None:
+    """Whose reports and deals ``--as`` may read (None: everyone's, the default)."""
+    if as_user is None:
+        return None
+    from flows.runtime import engine_for
+
+    with engine_for(ws.warehouse_url).connect() as conn:
+        return viewer(conn, as_user).owners
 
 
 _COUNTS = (
@@ -69,13 +80,16 @@ def daily(
         ),
     ] = None,
     workspace: WorkspaceOpt = Path("kizuna.yaml"),
+    as_user: AsOpt = None,
 ) -> None:
     """Draft the 日報 of every rep with activity (or one rep) and print it."""
     from flows.reports.run import draft_batch, plan
 
     def run() -> list[Any]:
         ws = _load(workspace)
-        return draft_batch(ws, plan(ws, day, staff_email=staff))
+        owners = _scope_owners(ws, as_user)
+        pairs = plan(ws, day, staff_email=staff)
+        return draft_batch(ws, [x for x in pairs if owners is None or x[0] in owners])
 
     written = guard(run)
     if not written:
@@ -158,11 +172,16 @@ def pipeline_cmd(
         str | None, typer.Option("--team", help="Only the deals this team's members own.")
     ] = None,
     workspace: WorkspaceOpt = Path("kizuna.yaml"),
+    as_user: AsOpt = None,
 ) -> None:
     """Write the pipeline page (reports/pipeline.html) and print its summary."""
     from flows.reports.run import write_pipeline
 
-    path, p = guard(lambda: write_pipeline(_load(workspace), team))
+    def run() -> Any:
+        ws = _load(workspace)
+        return write_pipeline(ws, team, _scope_owners(ws, as_user), as_user)
+
+    path, p = guard(run)
     print_pipeline(p, path)
     if open_ and isinstance(path, Path):  # a page under KIZUNA_STORAGE_URL opens from there
         import webbrowser

@@ -9,7 +9,7 @@ it is too (only its HTML is refreshed), so a scheduled run never overwrites a �
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import PurePath
@@ -181,8 +181,11 @@ def draft_batch(ws: Workspace, pairs: Sequence[tuple[int, str]]) -> list[Written
     return out
 
 
-def build_pipeline(ws: Workspace, team: str | None = None) -> Pipeline:
-    """The whole company's pipeline, or one team's (the deals its members own)."""
+def build_pipeline(
+    ws: Workspace, team: str | None = None, within: Collection[int] | None = None
+) -> Pipeline:
+    """The whole company's pipeline, or one team's (the deals its members own); ``within``
+    (owner ids, from a viewer's scope) narrows either to what that person may see."""
     cfg = reports_config(ws)
     with engine_for(ws.warehouse_url).connect() as conn:
         owner_ids = None
@@ -194,6 +197,8 @@ def build_pipeline(ws: Workspace, team: str | None = None) -> Pipeline:
                     field="--team",
                     fix=f"use one of: {', '.join(team_names(conn)) or '(no teams yet)'}",
                 )
+        if within is not None:
+            owner_ids = sorted(set(within) & set(owner_ids if owner_ids is not None else within))
         return pipeline(
             conn,
             now(),
@@ -204,14 +209,21 @@ def build_pipeline(ws: Workspace, team: str | None = None) -> Pipeline:
         )
 
 
-def write_pipeline(ws: Workspace, team: str | None = None) -> tuple[PurePath, Pipeline]:
+def write_pipeline(
+    ws: Workspace,
+    team: str | None = None,
+    within: Collection[int] | None = None,
+    reader: str | None = None,
+) -> tuple[PurePath, Pipeline]:
     """Compute the pipeline and write ``reports/pipeline.html`` (``pipeline-<team>.html`` for
-    one team); returns the path and the data."""
+    one team, ``pipeline-as-<reader>….html`` for one reader's scope, so a narrowed page never
+    replaces the company's); returns the path and the data."""
     cfg = reports_config(ws)
-    p = build_pipeline(ws, team)
+    p = build_pipeline(ws, team, within)
     zone = ZoneInfo(ws.company.time_zone)
     stamp = now().astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
-    name = f"pipeline-{_file_stem(team)}.html" if team else "pipeline.html"
+    parts = ([f"as-{_file_stem(reader)}"] if reader else []) + ([_file_stem(team)] if team else [])
+    name = f"pipeline-{'-'.join(parts)}.html" if parts else "pipeline.html"
     title = f"{ws.company.name} · {team}" if team else ws.company.name
     root = reports_dir(ws)
     root.write_text(pipeline_html(p, cfg.language, title, stamp), name)

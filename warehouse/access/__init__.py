@@ -9,6 +9,7 @@ __all__ = [
     "campaigns",
     "customers",
     "day",
+    "exports",
     "notes",
     "reports",
     "schema",

@@ -8,6 +8,7 @@ a report the viewer may read.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
@@ -20,6 +21,7 @@ from warehouse.access.schema import ReportComment
 from warehouse.access.scope import Viewer
 from warehouse.reporting import drafts
 from warehouse.reporting.schema import DailyReport
+from warehouse.reporting.stages import stage_order
 from warehouse.state import now
 
 MAX_BODY = 20000
@@ -144,6 +146,20 @@ def pipeline_owners(
     if owner is not None:
         base = frozenset({owner}) if base is None else base & {owner}
     return None if base is None else sorted(base)
+
+
+def pipeline_stages(conn: Connection, viewer: Viewer, configured: Sequence[str] = ()) -> list[str]:
+    """The stages the viewer may filter the pipeline by: the configured ones, and those the
+    viewer's open deals are in, in the report's stage order (no other team's stage names)."""
+    d = t.table(t.Deal).c
+    used = set(
+        conn.execute(
+            select(d.stage)
+            .where(d.status == "open", d.stage.is_not(None), scope.deals(viewer))
+            .group_by(d.stage)
+        ).scalars()
+    )
+    return [x for x in stage_order(conn, configured) if x in used or x in configured]
 
 
 def pipeline_choices(conn: Connection, viewer: Viewer) -> tuple[list[str], list[dict[str, Any]]]:

@@ -9,6 +9,8 @@ forgotten ``if`` cannot leak it. The rule per role is a ``role_scope`` row an ad
   ``all``: everything, unowned rows included (only ``all`` sees rows nobody owns).
 - A **customer** (a person cluster) is visible when any of its records, or that record's
   company, is owned by someone the viewer covers.
+- A **company** is visible when it is owned by someone covered, or a covered staff user owns
+  one of its people.
 - A **deal** is visible when its owner is covered.
 - An **activity** is visible when a covered staff user took part (a mail, a meeting, the
   author of a note), when its deal is visible, or when it is a note about a visible customer
@@ -126,6 +128,18 @@ def person_rows(viewer: Viewer) -> ColumnElement[bool]:
     return or_(owned(viewer, p.owner_id), p.organization_id.in_(by_org))
 
 
+def organization_rows(viewer: Viewer) -> ColumnElement[bool]:
+    """Condition on ``organization``: owned by a covered staff user, or the company of a
+    customer record the viewer may see (the 360 view shows it already)."""
+    p, o = t.table(t.Person).c, t.table(t.Organization).c
+    if viewer.owners is None:
+        return true()
+    of_people = select(p.organization_id).where(
+        p.organization_id.is_not(None), owned(viewer, p.owner_id)
+    )
+    return or_(owned(viewer, o.owner_id), o.id.in_(of_people))
+
+
 def cluster_of(person_id: ColumnElement[int]) -> ColumnElement[int]:
     """The customer (cluster) id of a person record, as SQL."""
     m = t.table(ids.IdentityMember).c
@@ -133,6 +147,16 @@ def cluster_of(person_id: ColumnElement[int]) -> ColumnElement[int]:
         select(m.cluster_id).where(m.entity == "person", m.record_id == person_id).scalar_subquery()
     )
     return func.coalesce(sub, person_id)
+
+
+def records_of_visible_customers(conn: Connection, viewer: Viewer) -> set[int] | None:
+    """Ids of every live person record whose customer the viewer may see (None: all), for
+    lists built from record ids (a segment's members) that must show a whole customer."""
+    if viewer.owners is None:
+        return None
+    p = t.table(t.Person).c
+    q = select(p.id).where(p.deleted_at.is_(None), cluster_of(p.id).in_(visible_customers(viewer)))
+    return {int(i) for i in conn.execute(q).scalars()}
 
 
 def visible_customers(viewer: Viewer) -> Select[Any]:

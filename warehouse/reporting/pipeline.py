@@ -215,8 +215,11 @@ def pipeline(
     stages: Sequence[str] = (),
     owner_ids: Sequence[int] | None = None,
     list_limit: int = 100,
+    stage: str | None = None,
 ) -> Pipeline:
-    """The whole pipeline as of ``as_of`` (optionally only some owners' deals)."""
+    """The whole pipeline as of ``as_of`` (optionally only some owners' deals). With
+    ``stage``, only the open deals now in that stage: closed deals have left every stage, so
+    the month's won and lost are not counted then."""
     as_of = utc(as_of)
     zone = ZoneInfo(tz)
     today = as_of.astimezone(zone).date()
@@ -225,7 +228,7 @@ def pipeline(
 
     order_list = stage_order(conn, stages)
     order = {s: i for i, s in enumerate(order_list)}
-    deals = _open_deals(conn, owner_ids)
+    deals = [r for r in _open_deals(conn, owner_ids) if stage is None or r.stage == stage]
     open_stages = {r.stage for r in deals if r.stage is not None}
     rows = {s: StageRow(s) for s in order_list if s in open_stages}
     last_change = fold_history(conn, rows, order, terminal_stages(conn), as_of, owner_ids)
@@ -287,7 +290,7 @@ def pipeline(
 
     # A closed deal's date: its last real stage change, else the expected close date (an
     # import without change times has nothing better).
-    for r in _closed(conn, owner_ids):
+    for r in _closed(conn, owner_ids) if stage is None else ():
         at = last_change.get(r.id)
         when = at.astimezone(zone).date() if at is not None else r.expected_close
         if when is None or not (this_m <= when <= today):

@@ -1,6 +1,6 @@
 """The pipeline report, live: the same read model and the same rendering as
 ``kizuna report pipeline``, counted over the deals the viewer's scope covers and narrowed by
-team or owner from the filter bar.
+team, owner or stage from the filter bar.
 """
 
 from __future__ import annotations
@@ -33,11 +33,12 @@ async def live(request: Request, viewer: Viewer) -> Response:
     team = request.query_params.get("team", "")[:200] or None
     raw_owner = request.query_params.get("owner", "")
     owner = int(raw_owner) if raw_owner.isdigit() else None
+    stage = request.query_params.get("stage", "")[:200] or None
     ws = request.app.state.ws
     cfg = reports_config(ws) if ws is not None else None
     zone = request.app.state.zone
 
-    def run(conn: Any) -> tuple[Any, list[str], list[dict[str, Any]]]:
+    def run(conn: Any) -> tuple[Any, list[str], list[dict[str, Any]], list[str]]:
         owners = reports.pipeline_owners(conn, viewer, team, owner)
         p = pipeline(
             conn,
@@ -46,12 +47,15 @@ async def live(request: Request, viewer: Viewer) -> Response:
             stale_days=cfg.stale_days if cfg else 14,
             stages=cfg.stages if cfg else (),
             owner_ids=owners,
+            stage=stage,
         )
         teams, staff = reports.pipeline_choices(conn, viewer)
-        audit.record(conn, viewer, "view", "pipeline", f"team={team or '*'} owner={owner or '*'}")
-        return p, teams, staff
+        stages = reports.pipeline_stages(conn, viewer, cfg.stages if cfg else ())
+        what = f"team={team or '*'} owner={owner or '*'} stage={stage or '*'}"
+        audit.record(conn, viewer, "view", "pipeline", what)
+        return p, teams, staff, stages
 
-    p, teams, staff = await db(request, run, write=True)
+    p, teams, staff, stages = await db(request, run, write=True)
     lang = cfg.language if cfg else "ja"
     company = ws.company.name if ws is not None else ""
     html = pipeline_html(p, lang, company, now().strftime("%Y-%m-%d %H:%M UTC"))
@@ -63,6 +67,8 @@ async def live(request: Request, viewer: Viewer) -> Response:
         staff=staff,
         team=team,
         owner=owner,
+        stages=stages,
+        stage=stage,
     )
 
 

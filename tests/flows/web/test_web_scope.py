@@ -8,12 +8,14 @@ from pathlib import Path
 from urllib.parse import parse_qs
 
 import pytest
+from sqlalchemy import select
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from flows.web.app import from_workspace, routes
 from tests.flows.cli.support import workspace
-from tests.flows.web.conftest import World, csrf_of, email, sign_in
+from tests.flows.web.conftest import NOW, World, csrf_of, email, sign_in
+from warehouse import schema as t
 
 TEAM_B = (
     "佐藤",
@@ -93,23 +95,120 @@ def test_the_pipeline_counts_only_what_the_scope_covers(
     assert "Staff b1" in boss and "Staff a1" not in boss.split('class="scroll report"')[1]
 
 
-def test_exports_as_a_team_a_rep_hold_nothing_of_team_b(
+def test_the_pipeline_filters_by_stage_within_the_scope(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with world.engine.begin() as conn:
+        d = t.table(t.Deal)
+        conn.execute(d.update().where(d.c.id == world.deal["a2"]).values(stage="交渉"))
+        conn.execute(d.update().where(d.c.id == world.deal["b1"]).values(stage="B only stage"))
+    app = from_workspace(workspace(tmp_path, world.engine, monkeypatch))
+    mgr = TestClient(app, follow_redirects=False)
+    sign_in(mgr, "mgr")
+    page = mgr.get("/pipeline").text
+    assert '<option value="交渉">' in page and '<option value="提案">' in page
+    assert "B only stage" not in page  # another team's stage names are not offered
+    report = mgr.get("/pipeline", params={"stage": "交渉"}).text.split('class="scroll report"')[1]
+    assert "Staff a2" in report and "Staff a1" not in report
+    both = mgr.get("/pipeline", params={"stage": "提案", "owner": world.staff["a2"]}).text
+    assert "Staff a" not in both.split('class="scroll report"')[1]
+    assert "Staff b1" not in mgr.get("/pipeline", params={"stage": "B only stage"}).text
+
+
+def _lineage(world: World) -> None:
+    """Each seeded customer and company as a spreadsheet row, so the crosswalk has lines."""
+    with world.engine.begin() as conn:
+        p, o = t.table(t.Person).c, t.table(t.Organization).c
+        for who, pid in world.customer.items():
+            org = conn.execute(select(p.organization_id).where(p.id == pid)).scalar_one()
+            for entity, eid in (("person", pid), ("organization", org)):
+                conn.execute(
+                    t.table(t.SourceRecord)
+                    .insert()
+                    .values(
+                        connector="sheet",
+                        stream="customers",
+                        source_id=f"customer-of-{who}",
+                        entity=entity,
+                        entity_id=eid,
+                        payload_hash="0" * 32,
+                        first_seen=NOW,
+                        last_seen=NOW,
+                        locator=f"customers.csv:{pid}",
+                    )
+                )
+        assert conn.execute(select(o.id)).first() is not None
+
+
+EXPORTS = [
+    ["export", "customers", "--format", "jsonl"],
+    ["export", "activities"],
+    ["export", "crosswalk", "--format", "jsonl"],
+    ["export", "organizations", "--format", "jsonl"],
+    ["segments", "preview", "customers"],
+    ["report", "daily", "--date", "2026-12-03"],
+    ["report", "pipeline"],
+]
+"""Every command that prints or writes warehouse data (test_every_output_command_takes_as
+checks that this list is complete)."""
+
+
+def test_exports_and_reports_as_a_team_a_rep_hold_nothing_of_team_b(
     world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from typer.testing import CliRunner
 
     from flows.cli.main import app
+    from tests.flows.web.test_web_campaigns import PUSH
 
-    ws = str(workspace(tmp_path, world.engine, monkeypatch))
+    _lineage(world)
+    ws = str(workspace(tmp_path, world.engine, monkeypatch, **PUSH))
     run = CliRunner()
-    for args in (["export", "customers", "--format", "jsonl"], ["export", "activities"]):
-        everything = run.invoke(app, [*args, "-w", ws], env={"COLUMNS": "200"})
-        assert everything.exit_code == 0, everything.output
-        assert "customer-of-b1" in everything.output  # the default (admin) sees all
-        mine = run.invoke(app, [*args, "--as", email("a1"), "-w", ws], env={"COLUMNS": "200"})
-        assert mine.exit_code == 0, mine.output
-        assert "customer-of-a1" in mine.output
-        leaked = [m for m in TEAM_B if m in mine.output]
+    wide = {"COLUMNS": "250"}
+    for args in EXPORTS:
+        everything = run.invoke(app, [*args, "-w", ws], env=wide)
+        assert everything.exit_code == 0, (args, everything.output)
+        seen_all = everything.output + _pages(tmp_path)
+        assert _names("b1", seen_all), args  # the default (admin) sees all
+        _clear_pages(tmp_path)
+        mine = run.invoke(app, [*args, "--as", email("a1"), "-w", ws], env=wide)
+        assert mine.exit_code == 0, (args, mine.output)
+        seen = mine.output + _pages(tmp_path)
+        assert _names("a1", seen), (args, seen)
+        leaked = [m for m in TEAM_B if m in seen]
         assert not leaked, (args, leaked)
+        _clear_pages(tmp_path)
     nobody = run.invoke(app, ["export", "customers", "--as", "x@nowhere.example", "-w", ws])
     assert nobody.exit_code == 2 and "has no account" in nobody.output
+
+
+def _names(who: str, text: str) -> bool:
+    return any(f"{x}{who}" in text for x in ("of-", "of ", "Staff "))
+
+
+def _pages(root: Path) -> str:
+    """What the reports wrote (the pipeline page, 日報 files), as one text."""
+    return "".join(f.read_text(encoding="utf-8") for f in sorted(root.rglob("reports/**/*.*")))
+
+
+def _clear_pages(root: Path) -> None:
+    for f in root.rglob("reports/**/*.*"):
+        f.unlink()
+
+
+def test_every_output_command_takes_as() -> None:
+    """Each command that reads customers, deals, activities or reports has ``--as``."""
+    import typer.main
+
+    from flows.cli.main import app
+
+    group = typer.main.get_command(app)
+    covered = {" ".join(a[:2]) for a in EXPORTS}
+    for name in ("export", "segments", "report"):
+        sub = group.commands[name]  # type: ignore[attr-defined]
+        for cmd_name, cmd in sub.commands.items():
+            opts = {o for p in cmd.params for o in getattr(p, "opts", [])}
+            if (name == "segments" and cmd_name == "list") or cmd_name == "submit":
+                continue  # counts only / writes one's own report: nobody else's rows
+            assert "--as" in opts, f"kizuna {name} {cmd_name} lacks --as"
+            assert f"{name} {cmd_name}" in covered, f"add kizuna {name} {cmd_name} to EXPORTS"
