@@ -261,6 +261,8 @@ class Product(_Record):
     unit_price: Decimal | None = None
     price_list: str = "standard"
     currency: str = "JPY"
+    tax_included: bool = False
+    """The price is 税込 (the price list quotes tax-included prices)."""
 
 
 class DealLineItem(_Record):
@@ -274,6 +276,8 @@ class DealLineItem(_Record):
     unit_price: Decimal | None = None
     tax_rate: int | None = Field(default=None, ge=0, le=10)
     unit: str | None = None
+    tax_included: bool | None = None
+    """Whether ``unit_price`` is 税込; None when the line has no price of its own."""
 
 
 class CellIssue(_Record):

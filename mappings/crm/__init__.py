@@ -2,4 +2,12 @@
 activities; ``common`` holds the rules every CRM mapping shares.
 """
 
-__all__ = ["common", "hubspot", "hubspot_catalog", "kintone", "salesforce", "salesforce_catalog"]
+__all__ = [
+    "common",
+    "hubspot",
+    "hubspot_catalog",
+    "kintone",
+    "kintone_catalog",
+    "salesforce",
+    "salesforce_catalog",
+]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from kizuna.errors import BadRecord
+from mappings.crm import kintone_catalog as catalog
 from mappings.crm.common import (
     MapOptions,
     as_date,
@@ -29,7 +30,7 @@ from mappings.crm.common import (
 )
 from warehouse import records as r
 
-Entity = Literal["organization", "person", "deal", "activity", "order"]
+Entity = Literal["organization", "person", "deal", "activity", "order", "product", "deal_line_item"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,11 @@ class AppMapping:
     lost_stages: tuple[str, ...] = ()
     key_prefix: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
+    line_table: str | None = None
+    """A deal app's 明細 table (SUBTABLE field code), mapped by ``line_map``."""
+    line_map: Mapping[str, str] = field(default_factory=dict)
+    tax_included: bool = False
+    """The app's prices (products, lines) are 税込."""
 
 
 def get(raw: Mapping[str, Any], code: str) -> Any:
@@ -78,6 +84,10 @@ def _sid(raw: Mapping[str, Any]) -> str:
 def map_record(raw: Mapping[str, Any], app: AppMapping, opts: MapOptions) -> list[r.Record]:
     sid = _sid(raw)
     fm = app.field_map
+    if app.entity == "product":
+        return catalog.product(raw, fm, get, sid, app.tax_included)
+    if app.entity == "deal_line_item":
+        return catalog.line_record(raw, fm, get, sid, app.tax_included)
 
     def f(target: str) -> Any:
         code = fm.get(target)
@@ -156,7 +166,12 @@ def map_record(raw: Mapping[str, Any], app: AppMapping, opts: MapOptions) -> lis
                 owner_email=owner,
                 changed_at=as_datetime(f("changed_at"), fm.get("changed_at", ""), sid, opts.tz),
                 attributes=attrs,
-            )
+            ),
+            *(
+                catalog.table_lines(raw, app.line_table, app.line_map, get, sid, app.tax_included)
+                if app.line_table
+                else []
+            ),
         ]
     if app.entity == "activity":
         when = as_datetime(f("occurred_at"), fm.get("occurred_at", ""), sid, opts.tz)

@@ -1,8 +1,8 @@
 """Spreadsheet rows → products (商品マスタ) and deal line items (商談明細).
 
-The same column map as contacts and deals: a products sheet maps 商品コード/商品名/単価/税率,
-a line-items sheet adds 案件ID (``line.deal``: the deal's row key in its own source) and
-数量. A row with ``line.deal`` is a line item whose 商品コード names the product; a row with
+The same column map as contacts and deals: a products sheet maps 商品コード/商品名/単価/税率
+(税込単価 instead of 単価 for a tax-included price list), a line-items sheet adds 案件ID
+(``line.deal``: the deal's row key in its own source) and 数量. A row with ``line.deal`` is a line item whose 商品コード names the product; a row with
 only product columns is a catalog entry. Amounts may be negative (値引 lines): ``-5,000`` and
 ``△5,000`` both read as minus five thousand yen.
 """
@@ -22,6 +22,7 @@ TARGETS: dict[str, str] = {
     "product.code": "product code (商品コード / 品番)",
     "product.name": "product name (商品名)",
     "product.unit_price": "unit price before tax (単価, 税抜)",
+    "product.unit_price_incl": "unit price including tax (税込単価): back-computed per rate",
     "product.tax_rate": "consumption tax rate (税率: 10%, 8% 軽減, 0%)",
     "product.unit": "unit (単位: 式, 個, 時間 …)",
     "product.price_list": "price list name (価格表); 'standard' when absent",
@@ -35,6 +36,7 @@ HEADERS: dict[str, tuple[str, ...]] = {
     "product.code": ("商品コード", "品番", "商品ID", "Product Code", "SKU"),
     "product.name": ("商品名", "製品名", "Product", "Product Name"),
     "product.unit_price": ("単価", "標準単価", "販売単価", "Unit Price", "List Price"),
+    "product.unit_price_incl": ("税込単価", "税込価格", "単価(税込)", "販売単価(税込)"),
     "product.tax_rate": ("税率", "消費税率", "Tax Rate"),
     "product.unit": ("単位", "Unit"),
     "product.price_list": ("価格表", "Price List", "Price Book"),
@@ -92,6 +94,11 @@ def records(sid: str, one: Cells) -> list[r.Record]:
     deal = _get(one, "line.deal")
     code = _get(one, "product.code")
     price = _read(one, "product.unit_price", _price)
+    incl = _read(one, "product.unit_price_incl", _price)
+    if price is not None and incl is not None:
+        raise BadRecord("a row has both 単価 (税抜) and 税込単価; keep one")
+    included = incl is not None
+    price = incl if included else price
     rate = _read(one, "product.tax_rate", parse_rate)
     unit = _get(one, "product.unit")
     if deal:
@@ -107,6 +114,7 @@ def records(sid: str, one: Cells) -> list[r.Record]:
                 unit_price=price,
                 tax_rate=rate,
                 unit=unit,
+                tax_included=included if price is not None else None,
             )
         ]
     if code:
@@ -122,6 +130,7 @@ def records(sid: str, one: Cells) -> list[r.Record]:
                 tax_rate=10 if rate is None else rate,
                 unit_price=price,
                 price_list=_get(one, "product.price_list") or "standard",
+                tax_included=included,
             )
         ]
     return []

@@ -71,6 +71,7 @@ def _products(w: WriterBase, products: Sequence[r.Product]) -> None:
             "product_id": ids[x.code],
             "unit_price": x.unit_price,
             "currency": x.currency,
+            "tax_included": x.tax_included,
             "updated_at": w.ts,
         }
         for x in by_code.values()
@@ -83,8 +84,17 @@ def _products(w: WriterBase, products: Sequence[r.Product]) -> None:
 
 
 def _lines(w: WriterBase, lines: Sequence[r.DealLineItem]) -> None:
-    lineage = w._lineage("deal_line_item", [x.source_id for x in lines])
+    """One source row may hold several lines (a kintone deal's 明細 subtable): its lines keep
+    their rows in order, extra lines are inserted and lines it no longer has are retired (by
+    the lineage rewrite). The same row twice in a page: the last copy wins."""
     li = q.DealLineItem
+    groups: dict[str, list[r.DealLineItem]] = {}
+    for x in lines:
+        group = groups.setdefault(x.source_id, [])
+        if group and group[-1].payload_hash != x.payload_hash:
+            group.clear()  # a later copy of the same source row
+        group.append(x)
+    known = w._lineage_rows("deal_line_item", list(groups))
 
     def row(x: r.DealLineItem) -> dict[str, Any]:
         return {
@@ -96,23 +106,25 @@ def _lines(w: WriterBase, lines: Sequence[r.DealLineItem]) -> None:
             "unit_price": x.unit_price,
             "tax_rate": x.tax_rate,
             "unit": x.unit,
+            "tax_included": x.tax_included,
             "updated_at": w.ts,
         }
 
-    uniq = list({x.source_id: x for x in lines}.values())
-    new = [x for x in uniq if x.source_id not in lineage]
-    ids = dict(lineage)
-    if new:
-        got = insert_ids(w.conn, li, [row(x) | {"created_at": w.ts} for x in new])
-        ids.update(zip((x.source_id for x in new), got, strict=True))
-    old = [x for x in uniq if x.source_id in lineage]
-    if old:
-        ups = [row(x) | {"b_id": lineage[x.source_id]} for x in old]
+    placed: list[tuple[r.DealLineItem, int | None]] = []
+    for sid, group in groups.items():
+        have = sorted({eid for _, eid, _ in known[sid] if eid is not None})
+        placed += [(x, have[i] if i < len(have) else None) for i, x in enumerate(group)]
+    new = [x for x, eid in placed if eid is None]
+    got = insert_ids(w.conn, li, [row(x) | {"created_at": w.ts} for x in new]) if new else []
+    fresh = iter(got)
+    ids = [(x, eid if eid is not None else next(fresh)) for x, eid in placed]
+    ups = [row(x) | {"b_id": eid} for x, eid in placed if eid is not None]
+    if ups:
         cols: dict[str, Any] = {c: bindparam(c) for c in ups[0] if c != "b_id"}
         executemany(w.conn, update(li).where(li.id == bindparam("b_id")).values(cols), ups)
-    w._count("deal_line_item", len(new), len(old))
+    w._count("deal_line_item", len(new), len(ups))
     w._record_lineage(
-        "deal_line_item", [(x.source_id, x.payload_hash, ids[x.source_id]) for x in lines]
+        "deal_line_item", [(x.source_id, x.payload_hash, eid) for x, eid in ids], fresh=got
     )
 
 
@@ -143,10 +155,12 @@ def deal_lines(
             li.tax_rate,
             li.unit,
             li.product_code,
+            li.tax_included,
             p.name,
             p.unit,
             p.tax_rate,
             pe.unit_price,
+            pe.tax_included,
         )
         .outerjoin(p, (p.code == li.product_code) & p.deleted_at.is_(None))
         .outerjoin(pe, (pe.product_id == p.id) & (pe.price_list == price_list))
@@ -155,9 +169,24 @@ def deal_lines(
     ).all()
     out: list[Line] = []
     missing: list[Unpriced] = []
-    for desc, qty, price, rate, unit, code, pname, punit, prate, list_price in rows:
+    for (
+        desc,
+        qty,
+        price,
+        rate,
+        unit,
+        code,
+        incl,
+        pname,
+        punit,
+        prate,
+        list_price,
+        list_incl,
+    ) in rows:
         text = desc or pname or code or "(品名なし)"
         unit_price = price if price is not None else list_price
+        # A line's own price says its basis; else it takes the price list's (税込 or 税抜).
+        included = bool(incl) if price is not None else bool(list_incl)
         if unit_price is None:
             missing.append(Unpriced(text, code))
             continue
@@ -169,6 +198,7 @@ def deal_lines(
                 tax_rate=int(rate if rate is not None else prate if prate is not None else 10),
                 unit=unit or punit,
                 product_code=code,
+                tax_included=included,
             )
         )
     return out, missing

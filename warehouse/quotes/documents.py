@@ -120,16 +120,24 @@ def _money(totals: Totals) -> dict[str, Any]:
                 "product_code": p.line.product_code,
                 "quantity": str(p.line.quantity.normalize()),
                 "unit": p.line.unit or "",
-                "unit_price": str(p.line.unit_price),
+                "unit_price": str(p.unit_price),
+                "tax_included": p.line.tax_included,
                 "tax_rate": p.line.tax_rate,
                 "amount": str(p.amount),
             }
             for p in totals.lines
         ],
         "by_rate": [
-            {"rate": rt.rate, "reduced": rt.reduced, "base": str(rt.base), "tax": str(rt.tax)}
+            {
+                "rate": rt.rate,
+                "reduced": rt.reduced,
+                "base": str(rt.base),
+                "tax": str(rt.tax),
+                "gross": str(rt.gross),
+            }
             for rt in totals.by_rate
         ],
+        "tax_included": totals.tax_included,
         "subtotal": str(totals.subtotal),
         "tax": str(totals.tax),
         "total": str(totals.total),

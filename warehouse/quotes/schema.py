@@ -7,7 +7,18 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from warehouse.schema import Base, Id, Json, UTCDateTime
@@ -35,6 +46,8 @@ class PriceListEntry(Base):
     product_id: Mapped[int] = mapped_column(ForeignKey("product.id"), primary_key=True)
     unit_price: Mapped[Decimal] = mapped_column(Numeric(18, 2))
     currency: Mapped[str] = mapped_column(String(3), default="JPY")
+    tax_included: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """The price is 税込; quotes back-compute 税抜 per rate (``quotes.tax``)."""
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
@@ -52,6 +65,7 @@ class DealLineItem(Base):
     unit_price: Mapped[Decimal | None] = mapped_column(Numeric(18, 2))
     tax_rate: Mapped[int | None] = mapped_column(Integer)
     unit: Mapped[str | None] = mapped_column(String(20))
+    tax_included: Mapped[bool | None] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

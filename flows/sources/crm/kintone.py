@@ -20,6 +20,15 @@ sources:
         field_map: {name: 案件名, stage: ステータス, amount: 金額, organization: 会社名}
         won_stages: [受注]
         lost_stages: [失注]
+        line_items:                 # the 明細 table → deal line items (quotes)
+          table: 明細
+          field_map: {product_code: 商品コード, quantity: 数量, unit_price: 単価}
+      products:
+        app: 14
+        token_env: KINTONE_PRODUCTS_TOKEN
+        entity: product
+        field_map: {code: 商品コード, name: 商品名, unit_price: 単価, tax_rate: 税率}
+        tax_included: false         # true when the app's prices are 税込
 ```
 """
 
@@ -48,6 +57,16 @@ from mappings.crm import kintone as m
 from mappings.crm.common import MapOptions
 
 
+class LineItems(BaseModel):
+    """A deal app's 明細 table: its SUBTABLE field code and the codes of its columns."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    table: str = Field(min_length=1)
+    field_map: dict[str, str] = Field(min_length=1)
+    """``product_code``, ``description``, ``quantity``, ``unit_price``, ``unit``, ``tax_rate``."""
+
+
 class AppConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -66,6 +85,10 @@ class AppConfig(BaseModel):
     activity_kind: Literal["email", "meeting", "call", "task", "note"] = "meeting"
     won_stages: list[str] = Field(default_factory=list)
     lost_stages: list[str] = Field(default_factory=list)
+    line_items: LineItems | None = None
+    """``entity: deal``: its 明細 table, read as the deal's line items (quotes)."""
+    tax_included: bool = False
+    """``entity: product`` / lines: the app's prices are 税込."""
 
 
 class Config(SourceConfig):
@@ -78,7 +101,8 @@ class Config(SourceConfig):
 
 
 def app_spec(ac: AppConfig) -> kt.AppSpec:
-    fields = ["$id", "$revision", ac.updated_field, *ac.field_map.values()]
+    table = [ac.line_items.table] if ac.line_items else []
+    fields = ["$id", "$revision", ac.updated_field, *ac.field_map.values(), *table]
     return kt.AppSpec(
         app=ac.app,
         updated_field=ac.updated_field,
@@ -111,6 +135,9 @@ def streams(
             won_stages=tuple(ac.won_stages),
             lost_stages=tuple(ac.lost_stages),
             key_prefix=f"{name}:{stream}",
+            line_table=ac.line_items.table if ac.line_items else None,
+            line_map=dict(ac.line_items.field_map) if ac.line_items else {},
+            tax_included=ac.tax_included,
         )
         out.append(
             StreamSpec(

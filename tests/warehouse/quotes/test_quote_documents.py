@@ -39,8 +39,8 @@ def test_a_quote_has_the_customer_lines_and_taxes_per_rate(engine: Engine, ws: A
     ]
     # 300,000 + 2.5 h × 12,345 (30,862) − 20,000 at 10%; 7 × 1,080 at 8%.
     assert doc["by_rate"] == [
-        {"rate": 10, "reduced": False, "base": "310862", "tax": "31086"},
-        {"rate": 8, "reduced": True, "base": "7560", "tax": "604"},
+        {"rate": 10, "reduced": False, "base": "310862", "tax": "31086", "gross": "341948"},
+        {"rate": 8, "reduced": True, "base": "7560", "tax": "604", "gross": "8164"},
     ]
     assert (doc["subtotal"], doc["tax"], doc["total"]) == ("318422", "31690", "350112")
     assert doc["valid_until"] == "2027-01-02"
