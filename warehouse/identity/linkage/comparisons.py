@@ -43,6 +43,9 @@ class Comparison:
 
 
 CONFLICT_BITS = -20.0
+EMAIL_OWN = 3  # the 'exact' levels: one mailbox, number or birth date of the person's own
+PHONE_OWN = 2
+DOB_EXACT = 3
 # A shared mailbox or switchboard says "same workplace": a bit of evidence, never a merge.
 SHARED_BITS = 1.0
 LOCAL_BITS = 2.0

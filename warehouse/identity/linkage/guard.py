@@ -4,6 +4,13 @@ Links are applied strongest first. Before two clusters join, their members are c
 against each other: the same kanji name read differently by trusted readings, two birth
 dates that are not a typo apart, two different external ids. Such a link is refused and goes
 to review with the reason, so A–B and B–C never make A–C when A and C are two people.
+
+A link made by name and workplace alone (no mailbox, mobile, birth date or external id in
+common) is weak: it may attach a row to a person, never join two people who differ on what
+is their own. It is refused when the two sides hold different 法人番号 or company domains
+(namesakes at two companies of one trade name, met through a row that names only the trade
+name), or different mobiles or private mailboxes (two namesakes at one company). A job
+changer still links: their two employments are joined by their own mobile or private mail.
 """
 
 from __future__ import annotations
@@ -14,7 +21,10 @@ import numpy as np
 from numpy.typing import NDArray
 from rapidfuzz.distance import JaroWinkler, Levenshtein
 
+from warehouse.identity.linkage import comparisons as cmp
+from warehouse.identity.linkage.contacts import is_personal_phone
 from warehouse.identity.linkage.frame import Frame, Ints
+from warehouse.identity.normalize import FREE_MAIL_DOMAINS
 
 
 @dataclass
@@ -23,12 +33,30 @@ class _Profile:
     readings: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
     dobs: set[str] = field(default_factory=set)
     exts: set[str] = field(default_factory=set)
+    corps: set[str] = field(default_factory=set)
+    domains: set[str] = field(default_factory=set)
+    own: set[str] = field(default_factory=set)  # mobiles and private mailboxes (not shared)
 
     def absorb(self, other: _Profile) -> None:
         for k, v in other.readings.items():
             self.readings.setdefault(k, set()).update(v)
         self.dobs |= other.dobs
         self.exts |= other.exts
+        self.corps |= other.corps
+        self.domains |= other.domains
+        self.own |= other.own
+
+
+def weak_conflict(a: _Profile, b: _Profile) -> str | None:
+    """Why a link by name and workplace alone cannot join these two clusters, or None."""
+    for what, x, y in (
+        ("corporate_number", a.corps, b.corps),
+        ("company_domain", a.domains, b.domains),
+        ("own_contact", a.own, b.own),
+    ):
+        if x and y and not (x & y):
+            return f"weak_link:{what}"
+    return None
 
 
 def _dob_compatible(a: set[str], b: set[str]) -> bool:
@@ -65,8 +93,28 @@ def conflict(
     return None
 
 
-def _profile(fr: Frame, row: int) -> _Profile:
+def _own_contacts(fr: Frame) -> list[list[str]]:
+    """Per row: its mobiles and private (free-mail) mailboxes that no other name uses."""
+    out: list[list[str]] = [[] for _ in range(len(fr))]
+    for m, mine in ((fr.phone, is_personal_phone), (fr.email, _private_mailbox)):
+        own = np.fromiter((mine(v) for v in m.values), bool, len(m.values)) & ~m.shared
+        for r, v in zip(m.rec[own[m.val]].tolist(), m.val[own[m.val]].tolist(), strict=True):
+            out[r].append(m.values[v])
+    return out
+
+
+def _private_mailbox(address: str) -> bool:
+    return address.rpartition("@")[2] in FREE_MAIL_DOMAINS
+
+
+def _profile(fr: Frame, row: int, own: list[list[str]] | None = None) -> _Profile:
     p = _Profile()
+    if own is not None:
+        p.own.update(own[row])
+        if fr.corp[row]:
+            p.corps.add(str(fr.corp[row]))
+        if fr.domain[row]:
+            p.domains.add(str(fr.domain[row]))
     if fr.japanese[row] and fr.trusted[row] and fr.full[row]:
         p.readings[str(fr.name[row])] = {(str(fr.fam[row]), str(fr.giv[row]))}
     if fr.dob[row]:
@@ -86,6 +134,19 @@ def strong_checks(weights: dict[str, float]) -> frozenset[str]:
     if weights.get("ext", 0.0) <= STRONG_BITS:
         out.add("ext")
     return frozenset(out)
+
+
+def _personal_link(fr: Frame, i: Ints, j: Ints) -> NDArray[np.bool_]:
+    """Per link: do the two rows share something of the person's own (a mailbox or number
+    that is not shared, a birth date, an external id)?"""
+    out: NDArray[np.bool_] = (
+        (cmp.email(fr, i, j) == cmp.EMAIL_OWN)
+        | (cmp.phone(fr, i, j) == cmp.PHONE_OWN)
+        | (cmp.dob(fr, i, j) == cmp.DOB_EXACT)
+    )
+    ext = fr.coded("ext").codes
+    out |= (ext[i] > 0) & (ext[i] == ext[j])
+    return out
 
 
 def cluster(
@@ -113,15 +174,20 @@ def cluster(
     refused: dict[int, str] = {}
     idx = np.nonzero(links)[0]
     order = idx[np.lexsort((j[idx], i[idx], -bits[idx]))]
+    own = _own_contacts(fr) if idx.size else []
+    strong = np.zeros(i.shape[0], bool)
+    strong[idx] = _personal_link(fr, i[idx], j[idx])
     for e in order:
         a, b = find(int(i[e])), find(int(j[e]))
         if a == b:
             continue
-        pa = profiles.get(a) or profiles.setdefault(a, _profile(fr, a))
-        pb = profiles.get(b) or profiles.setdefault(b, _profile(fr, b))
+        pa = profiles.get(a) or profiles.setdefault(a, _profile(fr, a, own))
+        pb = profiles.get(b) or profiles.setdefault(b, _profile(fr, b, own))
         # Two single rows: their own score already weighed every disagreement between them.
         single = parent_size[a] == 1 and parent_size[b] == 1
         why = None if single else conflict(pa, pb, checks)
+        if why is None and not strong[e]:
+            why = weak_conflict(pa, pb)
         if why is not None:
             refused[int(e)] = why
             continue

@@ -205,3 +205,70 @@ def test_a_chain_joining_two_strongly_disagreeing_records_goes_to_review() -> No
     labels, refused, _ = _link([a, b, c, *_crowd()])
     assert labels[0] != labels[2]
     assert any(why.startswith("reading:") for why in refused.values())
+
+
+def _chain(
+    feats: list[PersonFeatures], pairs: list[tuple[int, int]] | None = None
+) -> tuple[np.ndarray, dict[int, str]]:  # type: ignore[type-arg]
+    """The guard alone, given strong links: by default the third row to each of the first two
+    (a namesake pair the model would score apart is joined only through that row)."""
+    fr = frame.build(feats)
+    got = pairs or [(0, 2), (1, 2)]
+    i = np.array([a for a, _ in got], np.int64)
+    j = np.array([b for _, b in got], np.int64)
+    bits = np.linspace(10.0, 9.0, len(got))
+    return guard.cluster(fr, i, j, bits, np.ones(len(got), bool))
+
+
+_NAKAMURA = {
+    "family_name": "中村",
+    "given_name": "太一",
+    "family_name_kana": "ナカムラ",
+    "given_name_kana": "タイチ",
+}
+
+
+def test_a_row_naming_only_the_trade_name_never_joins_namesakes_at_two_companies() -> None:
+    # Two 中村 太一 at two companies called ミライ (different 法人番号, domain, mobile); a
+    # business card names only ミライ: it may attach to one of them, never join the two.
+    a = _f(
+        1,
+        _NAKAMURA,
+        emails=["t.nakamura@mirai-a.co.jp"],
+        phones=["090-1000-0001"],
+        org="株式会社ミライ",
+        corp="7000012050002",
+    )
+    b = _f(
+        2,
+        _NAKAMURA,
+        emails=["t.nakamura@mirai-b.co.jp"],
+        phones=["090-2000-0002"],
+        org="ミライ株式会社",
+        corp="1010001000006",
+    )
+    card = _f(3, {**_NAKAMURA}, org="(株)ミライ 大阪支店")
+    labels, refused = _chain([a, b, card])
+    assert labels[0] != labels[1]
+    assert list(refused.values()) == ["weak_link:corporate_number"]
+
+
+def test_a_weak_link_never_joins_two_namesakes_with_their_own_mobiles_at_one_company() -> None:
+    a = _f(
+        1, _NAKAMURA, emails=["t.nakamura@abc.co.jp"], phones=["090-1000-0001"], org="ABC株式会社"
+    )
+    b = _f(
+        2, _NAKAMURA, emails=["nakamura.t@abc.co.jp"], phones=["080-2000-0002"], org="ABC株式会社"
+    )
+    card = _f(3, {**_NAKAMURA}, org="(株)ABC")
+    labels, refused = _chain([a, b, card])
+    assert labels[0] != labels[1]
+    assert list(refused.values()) == ["weak_link:own_contact"]
+
+
+def test_a_job_changer_still_joins_both_companies_through_their_own_mobile() -> None:
+    old = _f(1, _NAKAMURA, phones=["090-1000-0001"], org="株式会社ミライ", corp="7000012050002")
+    new = _f(2, _NAKAMURA, phones=["090-1000-0001"], org="サンライズ株式会社", corp="1010001000006")
+    card = _f(3, {**_NAKAMURA}, org="(株)ミライ")
+    labels, refused = _chain([old, new, card], [(0, 1), (0, 2)])
+    assert labels[0] == labels[1] == labels[2] and not refused
