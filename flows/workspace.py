@@ -86,6 +86,7 @@ class Workspace(BaseModel):
     outbound: dict[str, Any] = Field(default_factory=dict)
     reports: dict[str, Any] = Field(default_factory=dict)
     quotes: dict[str, Any] = Field(default_factory=dict)
+    web: dict[str, Any] = Field(default_factory=dict)
 
     # Set by load(); not part of the file.
     path: Path = Field(default=Path(DEFAULT_FILE), exclude=True)

@@ -20,11 +20,13 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from flows.web import auth, customers, render
+from flows.web.oidc import WebConfig
 from flows.web.pages import (
     audit_log,
     campaigns,
     daily,
     home,
+    oidc_sign_in,
     pipeline,
     review,
     sources,
@@ -33,7 +35,17 @@ from flows.web.pages import (
 from flows.web.secret import session_secret
 
 SESSION_HOURS = 8
-PUBLIC = frozenset({"/sign-in", "/static/kizuna.css", "/healthz", "/favicon.ico", "/unsubscribe"})
+PUBLIC = frozenset(
+    {
+        "/sign-in",
+        "/sign-in/oidc/{name}",
+        "/sign-in/oidc/{name}/callback",
+        "/static/kizuna.css",
+        "/healthz",
+        "/favicon.ico",
+        "/unsubscribe",
+    }
+)
 HEADERS = [
     (
         b"content-security-policy",
@@ -105,6 +117,7 @@ def routes() -> list[BaseRoute]:
         Route("/static/kizuna.css", stylesheet),
         Route("/sign-in", auth.sign_in, methods=["GET", "POST"]),
         Route("/sign-out", auth.sign_out, methods=["POST"]),
+        *oidc_sign_in.ROUTES,
         Route("/customers", customers.listing),
         Route("/customers/{cid:int}", customers.show),
         Route("/customers/{cid:int}/notes", customers.add_note, methods=["POST"]),
@@ -127,8 +140,10 @@ def build(
     phone_region: str = "JP",
     https_only: bool = False,
     workspace: Any = None,
+    web: WebConfig | None = None,
 ) -> Starlette:
-    """The app over an open warehouse; ``state_dir`` holds the session key."""
+    """The app over an open warehouse; ``state_dir`` holds the session key, ``web`` the
+    workspace's ``web:`` section (OIDC providers)."""
     app = Starlette(
         routes=routes(),
         middleware=[
@@ -149,6 +164,7 @@ def build(
     app.state.rules = rules
     app.state.phone_region = phone_region
     app.state.ws = workspace  # for pages that run a flow's code (the 日報 draft)
+    app.state.web = web
     return app
 
 
@@ -157,6 +173,7 @@ def from_workspace(path: Path, https_only: bool = False) -> Starlette:
     from flows import config
     from flows.identity.config import settings_for
     from flows.runtime import engine_for
+    from flows.web.oidc import web_config
 
     ws = config.load(path)
     _, rules = settings_for(ws)
@@ -168,4 +185,5 @@ def from_workspace(path: Path, https_only: bool = False) -> Starlette:
         ws.company.phone_region,
         https_only,
         ws,
+        web_config(ws),
     )

@@ -111,6 +111,12 @@ def signed_in(role: str = "rep") -> Callable[[Handler], Callable[[Request], Awai
     return wrap
 
 
+def providers(request: Request) -> list[tuple[str, str]]:
+    """(name, button label) of each OIDC provider the workspace configures."""
+    cfg = request.app.state.web
+    return [(n, p.label or n.title()) for n, p in cfg.oidc.items()] if cfg else []
+
+
 def safe_next(target: str | None) -> str:
     """Only a local path is followed after sign-in (no open redirect)."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
@@ -124,7 +130,11 @@ async def sign_in(request: Request) -> Response:
     if request.method == "GET":
         csrf_token(request)
         return page(
-            request, "sign_in.html.j2", error=None, next=safe_next(request.query_params.get("next"))
+            request,
+            "sign_in.html.j2",
+            error=None,
+            next=safe_next(request.query_params.get("next")),
+            providers=providers(request),
         )
     data = await form(request)
     email = str(data.get("email") or "").strip()[:320]
@@ -148,10 +158,22 @@ async def sign_in(request: Request) -> Response:
             if got.reason == "locked"
             else "Wrong e-mail address or password."
         )
-        return page(request, "sign_in.html.j2", status=401, error=msg, next=nxt)
-    request.session.clear()  # a fresh session: nothing carried over from before sign-in
+        return page(
+            request,
+            "sign_in.html.j2",
+            status=401,
+            error=msg,
+            next=nxt,
+            providers=providers(request),
+        )
+    return start_session(request, got.staff_id, nxt)
+
+
+def start_session(request: Request, staff_id: int, nxt: str) -> Response:
+    """A fresh session for a staff user who proved who they are (password or OIDC)."""
+    request.session.clear()  # nothing carried over from before sign-in
     request.session.update(
-        uid=got.staff_id,
+        uid=staff_id,
         since=datetime.now().astimezone().isoformat(),
         csrf=secrets.token_urlsafe(32),
     )

@@ -1,5 +1,5 @@
 """The web pages past the customer view: the audit log and, by role, review, 日報, pipeline
-and campaigns; each module lists its routes in ``ROUTES`` for ``flows.web.app``.
+and campaigns, and sign-in through an OIDC provider; each module lists its routes in ``ROUTES`` for ``flows.web.app``.
 """
 
 __all__ = [
@@ -7,6 +7,7 @@ __all__ = [
     "campaigns",
     "daily",
     "home",
+    "oidc_sign_in",
     "pipeline",
     "review",
     "sources",
