@@ -260,6 +260,9 @@ def demo(
         from flows.cli.staff.users import demo_accounts
 
         demo_accounts(ws_file.resolve())
+        from flows.cli.quotes import demo_quote
+
+        demo_quote(ws_file.resolve())
     console.print(
         f"\nNext: [bold]kizuna status -w {ws_file}[/] · run again to see an incremental sync"
     )

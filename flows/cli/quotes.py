@@ -13,8 +13,8 @@ from typing import Annotated, Any
 
 import typer
 
-from flows.cli.common import DataTable, WorkspaceOpt, esc, guard, make_console
-from kizuna.errors import ConfigError
+from flows.cli.common import DataTable, WorkspaceOpt, err_console, esc, guard, make_console
+from kizuna.errors import ConfigError, KizunaError
 
 quote_app = typer.Typer(
     help="見積書 (quotes) from deals: numbered, taxed per rate, rendered to HTML and PDF.",
@@ -123,3 +123,24 @@ def list_quotes(
             r["files"].get("pdf", ""),
         )
     console.print(tbl)
+
+
+def demo_quote(ws_file: Path) -> None:
+    """After the demo's sync: one 見積書 for a sample deal, and where its PDF is."""
+    from flows.demo.quotes import QUOTE_DEAL
+    from flows.demo.quotes import demo_quote as issue_demo_quote
+
+    try:
+        doc = issue_demo_quote(ws_file)
+    except KizunaError as exc:
+        err_console.print(f"[bold red]quote failed:[/] {esc(exc)}", soft_wrap=True)
+        return
+    if doc is None:
+        err_console.print(f"quote: deal {QUOTE_DEAL} was not synced; no quote issued")
+        return
+    rev = f" (第{doc['revision']}版)" if doc["revision"] > 1 else ""
+    console.print(
+        f"見積書 [bold]{esc(doc['number'])}{rev}[/] for {esc(doc.get('subject') or doc['deal'])}: "
+        f"[bold]{esc(doc['files'].get('pdf', ''))}[/]"
+    )
+    console.print(f"Try: [bold]kizuna quote reissue {esc(doc['number'])} -w {esc(ws_file)}[/]")

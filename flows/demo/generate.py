@@ -12,6 +12,7 @@ Layout::
     data/mail/inbox.mbox    received mail: ISO-2022-JP, Shift_JIS (cp932), UTF-8; threads
     data/mail/sent.mbox     sent mail (mail between staff is in both mailboxes)
     data/calendars/*.ics    one calendar per rep: meetings, recurring meetings across zones
+    data/deal_lines.csv     商談明細 for the deals (cp932), read by quotes
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import yaml
 from flows.demo.calendars import write_calendars
 from flows.demo.exports import BAD_CUSTOMER_ROWS, write_customers, write_deals
 from flows.demo.mailbox import MALFORMED, write_mail
+from flows.demo.quotes import SECTIONS, SELLER_NUMBER, write_deal_lines
 from flows.demo.world import OWN_DOMAIN, OWN_NAME, build_world
 
 WORKSPACE = """\
@@ -91,6 +93,7 @@ class DemoCounts:
     messages: int
     messages_bad: int
     events: int
+    deal_lines: int
     companies: int
     staff: int
 
@@ -114,6 +117,7 @@ def generate_with_counts(
     deals = write_deals(world, data / "deals.xlsx")
     mails = write_mail(world, data / "mail", messages)
     events = write_calendars(world, data / "calendars")
+    lines = write_deal_lines(world, data / "deal_lines.csv")
     ws_file = directory / "kizuna.yaml"
     from flows.demo.push import demo_campaign_config
 
@@ -122,6 +126,7 @@ def generate_with_counts(
     )
     ws_file.write_text(
         WORKSPACE.format(seed=seed, file=ws_file.name, company=OWN_NAME, domain=OWN_DOMAIN)
+        + SECTIONS.format(company=OWN_NAME, number=SELLER_NUMBER)
         + "\n# Segments, campaigns and reminders of the sample company (see `kizuna init`'s\n"
         + "# template for the documented grammar).\n"
         + push,
@@ -134,6 +139,7 @@ def generate_with_counts(
         messages=mails,
         messages_bad=MALFORMED,
         events=events,
+        deal_lines=lines,
         companies=len(world.companies),
         staff=len(world.staff),
     )

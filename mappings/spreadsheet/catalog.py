@@ -101,15 +101,17 @@ def records(sid: str, one: Cells) -> list[r.Record]:
     price = incl if included else price
     rate = _read(one, "product.tax_rate", parse_rate)
     unit = _get(one, "product.unit")
-    if deal:
-        qty = _read(one, "line.quantity", _quantity)
+    line_text = _get(one, "line.description")
+    qty = _read(one, "line.quantity", _quantity)
+    # A deals sheet keyed by 案件ID names a deal too; a line also has something to quote.
+    if deal and (code or price is not None or qty is not None or line_text):
         return [
             r.DealLineItem(
                 source_id=sid,
                 deal_source_id=deal,
                 position=_read(one, "line.position", _position) or 0,
                 product_code=code,
-                description=_get(one, "line.description") or _get(one, "product.name"),
+                description=line_text or _get(one, "product.name"),
                 quantity=qty if qty is not None else Decimal(1),
                 unit_price=price,
                 tax_rate=rate,

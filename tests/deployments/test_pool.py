@@ -29,7 +29,7 @@ from flows.ops import server
 from tests.conftest import pg_url_or_skip
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCES = ["customers", "deals", "mail", "calendar"]
+SOURCES = ["customers", "deals", "mail", "calendar", "deal_lines"]
 # Run history, leases, cursors and the resolver's run statistics differ by when and where
 # things ran; everything a person or a campaign reads is compared.
 BOOKKEEPING = {

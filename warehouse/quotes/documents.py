@@ -69,6 +69,23 @@ def find_deal(conn: Connection, ref: str) -> int:
     )
 
 
+def deal_by_source(conn: Connection, connector: str, source_id: str) -> int | None:
+    """The live deal a source row feeds (a sheet's 案件ID, a CRM's record id), if any."""
+    sr, d = t.SourceRecord, t.Deal
+    got = conn.execute(
+        select(d.id)
+        .join(sr, (sr.entity == "deal") & (sr.entity_id == d.id))
+        .where(
+            sr.connector == connector,
+            sr.source_id == source_id,
+            sr.deleted_at.is_(None),
+            d.deleted_at.is_(None),
+        )
+        .limit(1)
+    ).scalar_one_or_none()
+    return None if got is None else int(got)
+
+
 def _customer(conn: Connection, deal_id: int) -> dict[str, Any]:
     d, o, p = t.Deal, t.Organization, t.Person
     row = conn.execute(

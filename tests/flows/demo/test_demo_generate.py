@@ -40,6 +40,7 @@ def test_workspace_file_loads_with_every_source(demo: Path) -> None:
         "deals": "spreadsheet",
         "mail": "mail",
         "calendar": "ics",
+        "deal_lines": "spreadsheet",
     }
     assert ws.sources["customers"]["key"] == "顧客ID"
     assert ws.sources["calendar"]["expand_past_days"] == 180
@@ -178,7 +179,7 @@ def test_deterministic_for_a_seed(tmp_path: Path) -> None:
     b = generate(tmp_path / "b", messages=120, seed=3, today=TODAY).parent
     c = generate(tmp_path / "c", messages=120, seed=4, today=TODAY).parent
     files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
-    assert len(files) == 1 + 2 + 2 + 10
+    assert len(files) == 1 + 2 + 2 + 10 + 1  # + deal_lines.csv
     for rel in files:
         assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
     assert (a / "data" / "customers.csv").read_bytes() != (

@@ -36,7 +36,7 @@ def _count(engine: Engine, stmt: object) -> int:
 def test_demo_workspace_syncs_and_resyncs_to_nothing(engine: Engine, tmp_path: Path) -> None:
     ws_file, made = generate_with_counts(tmp_path / "demo", messages=300, seed=7)
     first = _sync_all(engine, ws_file, "first")
-    assert set(first) == {"customers", "deals", "mail", "calendar"}
+    assert set(first) == {"customers", "deals", "mail", "calendar", "deal_lines"}
 
     q = {name: res.stats.quarantined for name, res in first.items()}
     assert q == {
@@ -44,6 +44,7 @@ def test_demo_workspace_syncs_and_resyncs_to_nothing(engine: Engine, tmp_path: P
         "deals": 0,
         "mail": made.messages_bad,
         "calendar": 0,
+        "deal_lines": 0,
     }
     assert first["calendar"].read == made.events
 
