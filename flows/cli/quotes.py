@@ -125,6 +125,40 @@ def list_quotes(
     console.print(tbl)
 
 
+@quote_app.command("push")
+def push(
+    number: Annotated[str, typer.Argument(help="The quote number, e.g. Q-2026-0001.")],
+    to: Annotated[str, typer.Option("--to", help="The CRM source its deal came from.")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Read the CRM and report what would change.")
+    ] = False,
+    workspace: WorkspaceOpt = Path("kizuna.yaml"),
+) -> None:
+    """Write the quote's latest revision to Salesforce (Quote) or HubSpot (quote) by its number."""
+    from flows import config
+    from flows.quotes.push import push as do_push
+
+    results = guard(lambda: do_push(config.load(workspace), number, to, dry_run=dry_run))
+    tbl = DataTable(title=f"{number} → {to}: {'dry run' if dry_run else 'written'}")
+    for col in ("target", "create", "update", "delete", "unchanged", "failed"):
+        tbl.add_column(col, justify="left" if col == "target" else "right")
+    failed = 0
+    for res in results:
+        c = res.counts()
+        p = "would_" if dry_run else ""
+        tbl.add_row(
+            res.target,
+            *(str(c[f"{p}{a}"]) for a in ("create", "update", "delete")),
+            str(res.unchanged),
+            str(len(res.failed)),
+        )
+        failed += len(res.failed)
+        for o in res.failed[:20]:
+            err_console.print(f"  {esc(res.target)} {esc(o.key)}: {esc(o.error)}")
+    console.print(tbl)
+    raise typer.Exit(1 if failed else 0)
+
+
 def demo_quote(ws_file: Path) -> None:
     """After the demo's sync: one 見積書 for a sample deal, and where its PDF is."""
     from flows.demo.quotes import QUOTE_DEAL

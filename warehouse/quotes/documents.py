@@ -317,3 +317,29 @@ def history(conn: Connection, deal_id: int | None = None) -> list[dict[str, Any]
         }
         for n, rev, issued, until, total, did, dname, files in conn.execute(stmt)
     ]
+
+
+def revisions(conn: Connection, number: str) -> list[dict[str, Any]]:
+    """Every stored document of a quote number, oldest revision first (empty: no such quote)."""
+    qq = q.Quote
+    rows = conn.execute(
+        select(qq.document).where(qq.number == number).order_by(qq.revision)
+    ).scalars()
+    return [dict(doc) for doc in rows]
+
+
+def deal_source_id(conn: Connection, deal_id: int, connector: str) -> str | None:
+    """The id a source knows a deal by (an Opportunity Id, a HubSpot deal id), if it has it."""
+    sr = t.SourceRecord
+    got = conn.execute(
+        select(sr.source_id)
+        .where(
+            sr.connector == connector,
+            sr.entity == "deal",
+            sr.entity_id == deal_id,
+            sr.deleted_at.is_(None),
+        )
+        .order_by(sr.source_id)
+        .limit(1)
+    ).scalar_one_or_none()
+    return None if got is None else str(got)

@@ -136,6 +136,7 @@ def test_every_command_prints_data_as_text(
         "quote create": ["quote", "create", f"案件{EVIL}", *w],
         "quote reissue": ["quote", "reissue", EVIL, *w],
         "quote list": ["quote", "list", *w],
+        "quote push": ["quote", "push", EVIL, "--to", EVIL, "--dry-run", *w],
         "sources types": ["sources", "types"],
         "export crosswalk": ["export", "crosswalk", *w],
         "export activities": ["export", "activities", *w],

@@ -48,6 +48,8 @@ class Org:
     """object → its external id field, for composite upserts."""
     fail_ids: set[str] = field(default_factory=set)
     """External ids whose write fails once (then succeed), for partial-failure tests."""
+    invalid: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """External id → (statusCode, message): a write that always fails (a validation rule)."""
     _ids: Iterator[int] = field(default_factory=lambda: count(1))
     _cursors: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     _jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -121,6 +123,8 @@ def run_soql(
             rows = [r for r in rows if str(r.get(mm[1])) in vals]
         elif mm := re.match(r"(\w+) = '(.*)'", cond):
             rows = [r for r in rows if str(r.get(mm[1])) == mm[2]]
+        elif mm := re.match(r"(\w+) = (true|false)$", cond):
+            rows = [r for r in rows if bool(r.get(mm[1])) == (mm[2] == "true")]
         else:
             raise AssertionError(f"fake cannot filter on {cond!r}")
     if m["order"]:
@@ -193,6 +197,15 @@ def composite(
         if m:  # upsert by external id
             ext = m[2]
             key = str(fields[ext])
+            if key in org.invalid:
+                code, message = org.invalid[key]
+                out.append(
+                    {
+                        "success": False,
+                        "errors": [{"statusCode": code, "message": message, "fields": []}],
+                    }
+                )
+                continue
             if key in org.fail_ids:
                 org.fail_ids.discard(key)
                 out.append(
