@@ -272,6 +272,9 @@ def run_checks(workspace: Path) -> Iterator[Check]:
 
             yield Check(f"source {name}", False, explain(exc))
     yield from channel_checks(ws)
+    from flows.cli.staff.web_check import web_checks
+
+    yield from web_checks(ws, _try)
 
 
 def check(workspace: WorkspaceOpt = Path("kizuna.yaml")) -> None:

@@ -223,6 +223,18 @@ outbound:
 #   language: ja                  # ja | en
 #   stale_days: 14                # open deals with no mail, meeting or stage change this long
 #   stages: [リード, 提案, 見積, 交渉]   # funnel order; default: by average probability
+
+# Web app (`kizuna web`): staff may also sign in through Google Workspace or Microsoft 365.
+# Register <public_url>/sign-in/oidc/<name>/callback as the redirect URI at the provider.
+# web:
+#   public_url: https://kizuna.{first_domain}
+#   oidc:
+#     google:
+#       label: Google Workspace
+#       issuer: https://accounts.google.com
+#       client_id: 1234-abc.apps.googleusercontent.com
+#       client_secret_env: KIZUNA_GOOGLE_CLIENT_SECRET
+#       allowed_domains: [{first_domain}]
 """
 
 

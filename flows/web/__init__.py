@@ -3,4 +3,4 @@
 every form, and every row read through ``warehouse.access.scope``.
 """
 
-__all__ = ["app", "auth", "customers", "pages", "render", "secret"]
+__all__ = ["app", "auth", "customers", "oidc", "pages", "render", "secret"]

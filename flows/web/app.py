@@ -41,6 +41,7 @@ PUBLIC = frozenset(
         "/sign-in/oidc/{name}",
         "/sign-in/oidc/{name}/callback",
         "/static/kizuna.css",
+        "/static/kizuna.js",
         "/healthz",
         "/favicon.ico",
         "/unsubscribe",
@@ -89,6 +90,14 @@ async def stylesheet(request: Request) -> Response:
     )
 
 
+async def script(request: Request) -> Response:
+    return Response(
+        render.script(),
+        media_type="text/javascript; charset=utf-8",
+        headers={"cache-control": "public, max-age=3600"},
+    )
+
+
 async def healthz(request: Request) -> Response:
     return PlainTextResponse("ok")
 
@@ -115,6 +124,7 @@ def routes() -> list[BaseRoute]:
         Route("/healthz", healthz),
         Route("/favicon.ico", favicon),
         Route("/static/kizuna.css", stylesheet),
+        Route("/static/kizuna.js", script),
         Route("/sign-in", auth.sign_in, methods=["GET", "POST"]),
         Route("/sign-out", auth.sign_out, methods=["POST"]),
         *oidc_sign_in.ROUTES,

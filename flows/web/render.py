@@ -68,6 +68,12 @@ def stylesheet() -> str:
     return base + "\n" + (STATIC / "web.css").read_text(encoding="utf-8")
 
 
+@cache
+def script() -> str:
+    """The one script: refreshes a live part of a page (``data-refresh``); pages work without it."""
+    return (STATIC / "kizuna.js").read_text(encoding="utf-8")
+
+
 def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
     """Render a page with the signed-in viewer, the CSRF token and local-time formatting."""
     zone = request.app.state.zone

@@ -2,4 +2,4 @@
 it): the command-line side of ``flows.web`` and ``warehouse.access``.
 """
 
-__all__ = ["users", "viewer"]
+__all__ = ["users", "viewer", "web_check"]

@@ -3,6 +3,7 @@ team's customers only, counts for the rest), approves it with one button, sees t
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,28 @@ def test_manager_plans_reads_and_approves_a_campaign(
     stale = mgr.post("/campaigns/news/act", data={"do": "approve", "plan": "0", "csrf": token})
     assert stale.status_code == 409
     r = mgr.post("/campaigns/news/act", data={"do": "approve", "plan": plan_id, "csrf": token})
-    assert r.status_code == 303 and "sent" in r.headers["location"]
-    after = mgr.get("/campaigns/news").text
-    assert "Approve and send" not in after and "→ sent" in after
+    assert r.status_code == 303 and "sending" in r.headers["location"]
+    again = mgr.post("/campaigns/news/act", data={"do": "approve", "plan": plan_id, "csrf": token})
+    assert again.status_code == 409  # one run per plan, however often the button is pressed
+    after = follow_run(mgr)
+    assert "Approve and send" not in after and "→ sent" in after and "2 of 2 handled" in after
+    assert "佐藤" not in after  # the live part keeps the scope too
+    page = mgr.get("/campaigns/news").text
+    assert "data-refresh" not in page and '<script src="/static/kizuna.js"' in page
+    assert "Run done" in page and "<progress" in page
+    assert rep.get("/campaigns/news/progress").status_code == 403
     assert mgr.get("/campaigns/nope").status_code == 404
+
+
+def follow_run(c: TestClient, name: str = "news", seconds: float = 90) -> str:
+    """Ask for the live part as kizuna.js does until it stops asking to be refreshed; each
+    answer while live shows the progress so far."""
+    deadline = time.monotonic() + seconds
+    while True:
+        part = c.get(f"/campaigns/{name}/progress")
+        assert part.status_code == 200 and part.text.lstrip().startswith('<section id="plan"')
+        if "data-refresh" not in part.text:
+            return part.text
+        assert "Sending:" in part.text and "<progress" in part.text
+        assert time.monotonic() < deadline, "the run did not finish"
+        time.sleep(0.2)

@@ -183,3 +183,25 @@ def test_the_web_section_is_checked_when_the_app_starts(tmp_path: Path) -> None:
         with pytest.raises(ConfigError) as err:
             check(bad)
         assert why in str(err.value), (bad, str(err.value))
+
+
+def test_kizuna_check_asks_each_provider(
+    world: World, idp: FakeOidc, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from flows.cli.main import app
+    from tests.flows.cli.support import workspace
+
+    google = {
+        "issuer": idp.issuer,
+        "client_id": CLIENT_ID,
+        "client_secret_env": "KIZUNA_TEST_OIDC_SECRET",
+        "allowed_domains": ["own.example.jp"],
+    }
+    web = {"oidc": {"google": google, "ms": {**google, "client_secret_env": "KIZUNA_UNSET_X"}}}
+    ws = workspace(tmp_path, world.engine, monkeypatch, web=web)
+    out = CliRunner().invoke(app, ["check", "-w", str(ws)], env={"COLUMNS": "250"}).output
+    assert f"✓ web sign-in google: {idp.issuer} answers" in out, out
+    assert "✗ web sign-in ms: web.oidc.ms.client_secret_env: secret 'KIZUNA_UNSET_X'" in out, out
+    assert CLIENT_SECRET not in out
