@@ -31,17 +31,28 @@ TEAM_B = (
 )
 
 
-def test_every_route_as_a_team_a_rep_shows_nothing_of_team_b(
-    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("who", ["a1", "mgr"])
+def test_every_route_as_team_a_shows_nothing_of_team_b(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, who: str
 ) -> None:
-    app = from_workspace(workspace(tmp_path, world.engine, monkeypatch))
+    """As a rep of team A and as team A's manager (who also sees the campaign pages, with a
+    plan that has a line for team B's customer)."""
+    from tests.flows.web.test_web_campaigns import PUSH
+
+    app = from_workspace(workspace(tmp_path, world.engine, monkeypatch, **PUSH))
     b1, a1 = TestClient(app, follow_redirects=False), TestClient(app, follow_redirects=False)
     sign_in(b1, "b1")
     url = f"/customers/{world.customer['b1']}"
     b1.post(f"{url}/notes", data={"text": "B team secret", "csrf": csrf_of(b1.get(url).text)})
     token = csrf_of(b1.get("/daily", params={"date": "2026-12-03"}).text)
     b1.post("/daily/submit", data={"date": "2026-12-03", "body": "B team secret", "csrf": token})
-    sign_in(a1, "a1")
+    sign_in(a1, who)
+    if who == "mgr":
+        made = a1.post(
+            "/campaigns/news/act", data={"do": "plan", "csrf": csrf_of(a1.get("/campaigns").text)}
+        )
+        assert made.status_code == 303 and "made" in made.headers["location"]
+        assert "田中" in a1.get("/campaigns/news/progress").text
     params = {"cid": world.customer["b1"], "mid": 1, "rid": 1, "name": "news"}
     queries = [
         "",
@@ -51,6 +62,7 @@ def test_every_route_as_a_team_a_rep_shows_nothing_of_team_b(
         "?team=Team+B",
         f"?owner={world.staff['b1']}",
         "?date=2026-12-03",
+        "?stage=提案",
     ]
     walked = 0
     token = csrf_of(a1.get("/customers").text)
