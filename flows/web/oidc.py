@@ -35,6 +35,7 @@ LEEWAY_SECONDS = 60
 PENDING_SECONDS = 600
 """How long a started sign-in may take at the provider before its state expires."""
 CACHE_SECONDS = 3600
+REFETCH_SECONDS = 30
 MAX_DOCUMENT = 512 * 1024
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -154,9 +155,14 @@ async def metadata(client: httpx.AsyncClient, p: Provider) -> Metadata:
 
 
 async def _keys(client: httpx.AsyncClient, md: Metadata, fresh: bool) -> dict[str, Any]:
+    """The provider's JWKS, cached; ``fresh`` fetches again unless that was done within
+    ``REFETCH_SECONDS`` (tokens with made-up ``kid``s must not turn into a flood of fetches)."""
     got = _KEYS.get(md.jwks_uri)
-    if got is not None and got[0] > time.monotonic() and not fresh:
-        return got[1]
+    at = time.monotonic()
+    if got is not None and got[0] > at:
+        age = CACHE_SECONDS - (got[0] - at)
+        if not fresh or age < REFETCH_SECONDS:
+            return got[1]
     doc = await _json(client, md.jwks_uri)
     _KEYS[md.jwks_uri] = (time.monotonic() + CACHE_SECONDS, doc)
     return doc

@@ -4,7 +4,8 @@ token endpoints, so the web app's OIDC sign-in runs end to end without the inter
 ``authorize`` signs in ``email`` at once and redirects back with a code; ``token`` checks the
 client's secret, the redirect URI and the PKCE verifier before it mints the ID token.
 ``tamper`` changes the claims (wrong audience, expired), ``forge_with`` signs with a key the
-provider never published (same ``kid``), ``replay`` sends an earlier token again.
+provider never published (same ``kid``), ``replay`` sends an earlier token again; a new
+``key`` and ``kid`` is a key rotation.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class FakeOidc:
     email: str = ""
     email_verified: bool = True
     key: rsa.RSAPrivateKey = field(default_factory=new_key)
+    kid: str = KID
     tamper: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     forge_with: rsa.RSAPrivateKey | None = None
     replay: str | None = None
@@ -51,7 +53,7 @@ class FakeOidc:
 
     def jwks(self) -> dict[str, Any]:
         jwk = json.loads(RSAAlgorithm.to_jwk(self.key.public_key()))
-        return {"keys": [{**jwk, "kid": KID, "use": "sig", "alg": "RS256"}]}
+        return {"keys": [{**jwk, "kid": self.kid, "use": "sig", "alg": "RS256"}]}
 
     def discovery(self) -> dict[str, Any]:
         return {
@@ -89,6 +91,7 @@ class FakeOidc:
             "aud": CLIENT_ID,
             "sub": hashlib.sha256(self.email.encode()).hexdigest()[:20],
             "email": self.email,
+            "preferred_username": self.email,  # what Microsoft Entra sends (no email_verified)
             "email_verified": self.email_verified,
             "iat": now,
             "exp": now + 300,
@@ -97,7 +100,9 @@ class FakeOidc:
         if self.tamper is not None:
             claims = self.tamper(claims)
         signer = self.forge_with or self.key
-        tok = self.replay or jwt.encode(claims, signer, algorithm="RS256", headers={"kid": KID})
+        tok = self.replay or jwt.encode(
+            claims, signer, algorithm="RS256", headers={"kid": self.kid}
+        )
         self.issued.append(tok)
         return 200, {"id_token": tok, "access_token": "at", "token_type": "Bearer"}
 

@@ -33,7 +33,7 @@ def idp(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOidc]:
         yield p
 
 
-def app_for(world: World, idp: FakeOidc) -> TestClient:
+def app_for(world: World, idp: FakeOidc, **more: Any) -> TestClient:
     web = WebConfig.model_validate(
         {
             "oidc": {
@@ -43,6 +43,7 @@ def app_for(world: World, idp: FakeOidc) -> TestClient:
                     "client_id": CLIENT_ID,
                     "client_secret_env": "KIZUNA_TEST_OIDC_SECRET",
                     "allowed_domains": ["own.example.jp"],
+                    **more,
                 }
             }
         }
@@ -133,6 +134,27 @@ def test_tokens_that_do_not_prove_the_sign_in_are_refused(world: World, idp: Fak
             assert action == "sign-in-refused" and why in (detail or "").lower(), (name, detail)
         else:
             assert "has no Kizuna account" in r.text and action == "sign-in-unknown", name
+
+
+def test_a_rotated_key_is_fetched_and_an_entra_style_user_name_signs_in(
+    world: World, idp: FakeOidc, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows.web import oidc
+
+    assert signed_in_after(app_for(world, idp))
+    idp.key, idp.kid = oidc_provider.new_key(), "key-2"  # the provider rotates its key
+    assert not signed_in_after(app_for(world, idp))  # fetched moments ago: not again yet
+    monkeypatch.setattr(oidc, "REFETCH_SECONDS", 0)
+    assert signed_in_after(app_for(world, idp))  # the app fetched the JWKS again
+    # Microsoft Entra (your tenant's issuer): the user name, no email_verified claim.
+    entra = {"email_claim": "preferred_username", "require_email_verified": False}
+    idp.email_verified = False
+    assert not signed_in_after(app_for(world, idp))  # Google rules: unverified is refused
+    assert signed_in_after(app_for(world, idp, **entra))
+
+
+def signed_in_after(c: TestClient) -> bool:
+    return round_trip(c).status_code == 303 and signed_in(c)
 
 
 def test_a_callback_from_another_browser_or_without_a_code_is_refused(
