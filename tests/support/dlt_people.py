@@ -1,7 +1,7 @@
 """A small dlt source for the tests: people from a JSON-lines file, incremental on ``updated``.
 
 ``token`` must be the test's secret (it arrives through Kizuna's resolver); ``fail_after``
-raises after that many items, like an API that drops mid-run; ``leak`` fails after one item
+raises after that many items, like an API that drops mid-run; ``leak`` fails after five items
 with an error whose message carries the token (as an HTTP client's error names its URL).
 """
 
@@ -29,8 +29,8 @@ def people_file(path: str, token: str, fail_after: int | None = None, leak: bool
             for n, line in enumerate(fh, 1):
                 if fail_after is not None and n > fail_after:
                     raise ConnectionError("the API went away")
-                if leak and n > 1:  # an HTTP client's error naming the URL, token and all
-                    raise ConnectionError(f"GET https://api.example/people?token={token} reset")
+                if leak and n > 5:  # an HTTP client's error naming the URL, token and all
+                    raise PermissionError(f"GET https://api.example/people?token={token}: 403")
                 yield json.loads(line)
 
     @dlt.resource(primary_key="n")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -105,6 +106,8 @@ def masker(secrets: list[str]) -> Callable[[str], str]:
 
 
 def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
+    if "prefect" not in sys.modules:  # not imported: not in a Prefect run (skip its import)
+        return logging.getLogger("kizuna.singer")
     try:
         from prefect import get_run_logger
 

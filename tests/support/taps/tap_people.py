@@ -3,7 +3,8 @@
 Speaks the Singer protocol on stdout (SCHEMA, RECORD, STATE); ``--state`` resumes after the
 bookmarked line; ``--discover`` prints its catalog. Config: ``data`` (the file), ``api_key`` (a secret it prints to stderr, so
 tests can check that Kizuna masks it; ``"bad"`` fails as an auth error), ``state_every``,
-``crash_after`` (exit 1 after that many records, like a dropped connection) and ``garbage``
+``crash_after`` (exit ``crash_status``, default 1, after that many records, like a dropped
+connection) and ``garbage``
 (one line that is not JSON).
 """
 
@@ -91,7 +92,7 @@ def main() -> int:
             emit({"type": "STATE", "value": {"bookmarks": {"people": {"offset": i}}}})
         if crash is not None and sent >= int(crash):
             print("tap-people: connection reset by peer", file=sys.stderr)
-            return 1
+            return int(config.get("crash_status", 1))
     emit({"type": "STATE", "value": {"bookmarks": {"people": {"offset": len(lines)}}}})
     return 0
 

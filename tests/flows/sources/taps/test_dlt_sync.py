@@ -18,7 +18,7 @@ require_dlt()
 from flows.config import load  # noqa: E402
 from flows.engine import run_stream  # noqa: E402
 from flows.sources import registry  # noqa: E402
-from kizuna.errors import ConfigError  # noqa: E402
+from kizuna.errors import ConfigError, FatalError, TransientError  # noqa: E402
 from tests.support.dlt_people import EXPECTED_TOKEN  # noqa: E402
 
 PEOPLE = [
@@ -141,7 +141,7 @@ def test_crash_mid_run_then_rerun_equals_a_clean_run(
     engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ws = load(_workspace(tmp_path, monkeypatch, PEOPLE, fail_after=3))
-    with pytest.raises(Exception, match="the API went away"):
+    with pytest.raises(TransientError, match="ConnectionError: the API went away"):
         run_stream(engine, registry.streams(ws, "shop")[0], "crash")
     assert _people(engine) == [("people:1", "山田 花子")]  # the first page landed
     ws = load(_workspace(tmp_path, monkeypatch, PEOPLE))
@@ -157,6 +157,10 @@ def test_crash_mid_run_then_rerun_equals_a_clean_run(
 
 def test_config_errors_name_the_field(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     f = _workspace(tmp_path, monkeypatch, PEOPLE)
+    monkeypatch.setenv("KIZUNA_TEST_DLT_TOKEN", "wrong-token")
+    with pytest.raises(FatalError, match=r"PermissionError: bad token\. Fix: check its args"):
+        list(registry.streams(load(f), "shop")[0].read(None))  # fatal: no retry helps
+    monkeypatch.setenv("KIZUNA_TEST_DLT_TOKEN", EXPECTED_TOKEN)
     data = yaml.safe_load(f.read_text(encoding="utf-8"))
     data["sources"]["shop"]["source"] = "tests.support.nosuch:people_file"
     f.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
