@@ -11,7 +11,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine
+from sqlalchemy import ColumnElement, Engine
 
 from flows.quotes import render
 from flows.quotes.config import output_dir, quotes_config
@@ -26,13 +26,25 @@ def today(ws: Workspace) -> date:
 
 
 def create(
-    ws: Workspace, deal: str, day: date | None = None, engine: Engine | None = None
+    ws: Workspace,
+    deal: str,
+    day: date | None = None,
+    engine: Engine | None = None,
+    *,
+    visible: ColumnElement[bool] | None = None,
+    keep: dict[str, bytes] | None = None,
 ) -> dict[str, Any]:
+    """``visible``: the web viewer's deal scope; ``keep``: receives the PDF's bytes."""
     cfg = quotes_config(ws)
     folder = output_dir(ws, cfg)
     eng = engine or open_warehouse(ws.warehouse_url)
     return documents.issue(
-        eng, deal, cfg.settings(), day or today(ws), lambda doc: render.write(doc, folder)
+        eng,
+        deal,
+        cfg.settings(),
+        day or today(ws),
+        lambda doc: render.write(doc, folder, keep),
+        visible,
     )
 
 

@@ -60,11 +60,17 @@ def file_stem(doc: dict[str, Any]) -> str:
     return f"{safe}-r{doc['revision']}"
 
 
-def write(doc: dict[str, Any], folder: Storage) -> dict[str, str]:
+def write(
+    doc: dict[str, Any], folder: Storage, keep: dict[str, bytes] | None = None
+) -> dict[str, str]:
     """Write ``<number>-r<rev>.html`` and ``.pdf`` under ``folder`` (beside the workspace, or
-    under ``KIZUNA_STORAGE_URL``); returns where they are."""
+    under ``KIZUNA_STORAGE_URL``); returns where they are. ``keep`` receives the PDF's bytes
+    (the web app hands them to the browser without reading the storage back)."""
     stem = file_stem(doc)
     page = html(doc)
     folder.write_text(page, f"{stem}.html")
-    folder.write_bytes(pdf(page), f"{stem}.pdf")
+    data = pdf(page)
+    folder.write_bytes(data, f"{stem}.pdf")
+    if keep is not None:
+        keep["pdf"] = data
     return {"html": str(folder.shown(f"{stem}.html")), "pdf": str(folder.shown(f"{stem}.pdf"))}

@@ -28,6 +28,7 @@ from flows.web.pages import (
     home,
     oidc_sign_in,
     pipeline,
+    quotes,
     review,
     sources,
     unsubscribe,
@@ -138,6 +139,7 @@ def routes() -> list[BaseRoute]:
         *review.ROUTES,
         *daily.ROUTES,
         *pipeline.ROUTES,
+        *quotes.ROUTES,
         *campaigns.ROUTES,
     ]
 

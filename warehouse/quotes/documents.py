@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, and_, func, insert, select, update
 
 from kizuna.errors import FatalError
 from warehouse import schema as t
@@ -47,10 +47,13 @@ class QuoteError(FatalError):
     """A quote cannot be issued as asked; the message says what to fix."""
 
 
-def find_deal(conn: Connection, ref: str) -> int:
-    """A deal by warehouse id (``12``) or exact name; an ambiguous name lists the ids."""
+def find_deal(conn: Connection, ref: str, visible: ColumnElement[bool] | None = None) -> int:
+    """A deal by warehouse id (``12``) or exact name; an ambiguous name lists the ids.
+
+    ``visible`` (a ``warehouse.access.scope.deals`` condition): a deal outside it is not found.
+    """
     d = t.Deal
-    live = d.deleted_at.is_(None)
+    live = d.deleted_at.is_(None) if visible is None else and_(d.deleted_at.is_(None), visible)
     if ref.strip().isdigit():
         got = conn.execute(select(d.id).where(d.id == int(ref), live)).scalar_one_or_none()
         if got is not None:
@@ -264,11 +267,16 @@ def _store(
 
 
 def issue(
-    engine: Engine, deal_ref: str, s: Settings, day: date, render: Renderer | None = None
+    engine: Engine,
+    deal_ref: str,
+    s: Settings,
+    day: date,
+    render: Renderer | None = None,
+    visible: ColumnElement[bool] | None = None,
 ) -> dict[str, Any]:
     """Issue revision 1 of a new quote for a deal; returns the stored document."""
     with write_transaction(engine) as conn:
-        deal_id = find_deal(conn, deal_ref)
+        deal_id = find_deal(conn, deal_ref, visible)
         doc, totals = _prepare(conn, deal_id, s, day)
         doc["number"] = allocate(conn, s.series, day)
         doc["revision"] = 1

@@ -53,7 +53,13 @@ def test_every_route_as_team_a_shows_nothing_of_team_b(
         )
         assert made.status_code == 303 and "made" in made.headers["location"]
         assert "田中" in a1.get("/campaigns/news/progress").text
-    params = {"cid": world.customer["b1"], "mid": 1, "rid": 1, "name": "news"}
+    params = {
+        "cid": world.customer["b1"],
+        "did": world.deal["b1"],
+        "mid": 1,
+        "rid": 1,
+        "name": "news",
+    }
     queries = [
         "",
         "?q=佐藤",
