@@ -21,6 +21,7 @@ from kizuna.errors import FatalError
 from warehouse import schema as t
 from warehouse.bulk import insert_ids
 from warehouse.db import write_transaction
+from warehouse.identity import schema as ids
 from warehouse.quotes import schema as q
 from warehouse.quotes.catalog import deal_lines
 from warehouse.quotes.numbering import Series, allocate
@@ -110,6 +111,16 @@ def _customer(conn: Connection, deal_id: int) -> dict[str, Any]:
         .where(d.id == deal_id)
     ).one()
     deal_name, currency, org, address, full, family, given, dept, title, pid, email = row
+    # The customer as the 360 view shows them: the resolved person's golden fields, and the
+    # company's address from another record of the same company when this one has none.
+    gold = _golden(conn, "person", pid) if pid is not None else {}
+    full = gold.get("full_name") or full
+    family, given = gold.get("family_name") or family, gold.get("given_name") or given
+    dept, title = gold.get("department") or dept, gold.get("title") or title
+    email = gold.get("primary_email") or email
+    org_id = conn.execute(select(d.organization_id).where(d.id == deal_id)).scalar_one()
+    if org_id is not None and not address:
+        address = _cluster_address(conn, int(org_id))
     if currency and currency.upper() != "JPY":
         raise QuoteError(f"deal {deal_id} is in {currency}; quotes are issued in yen (JPY) only")
     person = full or " ".join(x for x in (family, given) if x) or None
@@ -130,6 +141,36 @@ def _customer(conn: Connection, deal_id: int) -> dict[str, Any]:
         # 宛名: a company alone takes 御中; a named person takes 様 (never both on one name).
         "honorific": "様" if person else "御中",
     }
+
+
+def _golden(conn: Connection, entity: str, record_id: int) -> dict[str, Any]:
+    """field → value of the resolved cluster a row belongs to (empty when it stands alone)."""
+    m, c = ids.IdentityMember, ids.IdentityCluster
+    golden = conn.execute(
+        select(c.golden)
+        .join(m, (m.entity == c.entity) & (m.cluster_id == c.id))
+        .where(m.entity == entity, m.record_id == record_id)
+    ).scalar_one_or_none()
+    return {k: v.get("value") for k, v in (golden or {}).items() if isinstance(v, dict)}
+
+
+def _cluster_address(conn: Connection, org_id: int) -> str | None:
+    m, o = ids.IdentityMember, t.Organization
+    cluster = (
+        select(m.cluster_id)
+        .where(m.entity == "organization", m.record_id == org_id)
+        .scalar_subquery()
+    )
+    got = conn.execute(
+        select(o.address)
+        .join(m, (m.entity == "organization") & (m.record_id == o.id))
+        .where(
+            m.cluster_id == cluster, o.address.is_not(None), o.address != "", o.deleted_at.is_(None)
+        )
+        .order_by(o.id)
+        .limit(1)
+    ).scalar_one_or_none()
+    return None if got is None else str(got)
 
 
 def _money(totals: Totals) -> dict[str, Any]:

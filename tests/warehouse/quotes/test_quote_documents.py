@@ -160,3 +160,52 @@ def test_products_and_prices_land_and_a_bad_cell_is_quarantined(
     assert [(p, int(u)) for _, p, u in prices] == [("standard", 300_000), ("代理店", 280_000)]
     assert bad == [("BAD-1", "税率: not a tax rate: '5%' (write 10%, 8% or 0%)")]
     assert "BAD-1" not in codes
+
+
+def test_the_customer_is_addressed_as_the_360_view_resolved_them(engine: Engine, ws: Any) -> None:
+    """The contact's golden fields (another source knows her newer department and title) and
+    the company's address from another record of the same resolved company."""
+    from sqlalchemy import insert, select
+
+    from warehouse import records as r
+    from warehouse import schema as t
+    from warehouse.db import write_transaction
+    from warehouse.identity import schema as ids
+    from warehouse.state import StreamKey, now
+    from warehouse.store import apply_page
+
+    with write_transaction(engine) as conn:
+        apply_page(conn, StreamKey("crm", "companies"), records=[
+            r.Organization(source_id="A1", name="合同会社あおば", address="大阪府大阪市北区梅田1-1")
+        ])  # fmt: skip
+        pid, org = conn.execute(
+            select(t.Deal.person_id, t.Deal.organization_id).where(
+                t.Deal.name == "オフィス移転支援"
+            )
+        ).one()
+        tea_org = conn.execute(
+            select(t.Deal.organization_id).where(t.Deal.name == "給茶機リース")
+        ).scalar_one()
+        other = conn.execute(
+            select(t.Organization.id).where(t.Organization.address == "大阪府大阪市北区梅田1-1")
+        ).scalar_one()
+        gold = {
+            f: {"value": v, "source": "crm", "record_id": pid, "rule": "most_recent"}
+            for f, v in (("department", "経営企画部"), ("title", "部長"))
+        }
+        conn.execute(insert(ids.IdentityCluster).values(
+            entity="person", id=pid, size=2, golden=gold, created_at=now(), updated_at=now()
+        ))  # fmt: skip
+        low = min(tea_org, other)
+        conn.execute(insert(ids.IdentityMember), [
+            {"entity": "person", "record_id": pid, "cluster_id": pid, "joined_at": now()},
+            {"entity": "organization", "record_id": tea_org, "cluster_id": low, "joined_at": now()},
+            {"entity": "organization", "record_id": other, "cluster_id": low, "joined_at": now()},
+        ])  # fmt: skip
+    s = quotes_config(ws).settings()
+    doc = documents.issue(engine, "オフィス移転支援", s, DAY)
+    assert (doc["customer"]["department"], doc["customer"]["title"]) == ("経営企画部", "部長")
+    assert doc["customer"]["address"] == "東京都港区芝1-2-3"  # its own address stays
+    tea = documents.issue(engine, "給茶機リース", s, DAY)
+    assert tea["customer"]["address"] == "大阪府大阪市北区梅田1-1"
+    assert org != tea_org
