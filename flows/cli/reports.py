@@ -89,7 +89,14 @@ def daily(
         ws = _load(workspace)
         owners = _scope_owners(ws, as_user)
         pairs = plan(ws, day, staff_email=staff)
-        return draft_batch(ws, [x for x in pairs if owners is None or x[0] in owners])
+        mine = [x for x in pairs if owners is None or x[0] in owners]
+        if staff and pairs and not mine:
+            raise ConfigError(
+                f"{staff}'s 日報 is outside what {as_user} may see",
+                field="--staff",
+                fix="leave out --as (everything) or use an account whose scope covers them",
+            )
+        return draft_batch(ws, mine)
 
     written = guard(run)
     if not written:

@@ -198,6 +198,9 @@ def test_exports_and_reports_as_a_team_a_rep_hold_nothing_of_team_b(
         _clear_pages(tmp_path)
     nobody = run.invoke(app, ["export", "customers", "--as", "x@nowhere.example", "-w", ws])
     assert nobody.exit_code == 2 and "has no account" in nobody.output
+    theirs = ["report", "daily", "--date", "2026-12-03", "--staff", email("b1")]
+    refused = run.invoke(app, [*theirs, "--as", email("a1"), "-w", ws], env=wide)
+    assert refused.exit_code == 2 and "outside what a1@own.example.jp may see" in refused.output
 
 
 def _names(who: str, text: str) -> bool:
