@@ -51,11 +51,14 @@ def _try(what: str, fn: Any) -> Check:
 
 
 def _secrets(data: Any, path: str) -> Iterator[tuple[str, str]]:
-    """Every ``*_env`` field in a section: (field path, variable name)."""
+    """Every ``*_env`` field in a section, and each entry of a tap's ``config_secrets`` or a
+    dlt source's ``secret_args`` (key → secret name): (field path, variable name)."""
     if isinstance(data, dict):
         for k, v in data.items():
             if isinstance(k, str) and k.endswith("_env") and isinstance(v, str):
                 yield f"{path}.{k}", v
+            elif k in ("config_secrets", "secret_args") and isinstance(v, dict):
+                yield from ((f"{path}.{k}.{a}", str(e)) for a, e in v.items())
             else:
                 yield from _secrets(v, f"{path}.{k}")
     elif isinstance(data, list):
@@ -163,6 +166,9 @@ def source_checks(ws: Workspace, name: str) -> Iterator[Check]:
         yield _try(what, lambda: _sheet(ws, name, cfg))
     elif hasattr(cfg, "path") and isinstance(getattr(cfg, "path", None), str):
         yield _try(what, lambda: _path(ws, name, cfg))
+    ready = getattr(registry.module_of(cfg), "check", None)
+    if callable(ready):  # the type's own offline check (a tap's executable, a dlt function)
+        yield _try(what, lambda: ready(name, cfg, ws))
     probe = getattr(registry.module_of(cfg), "quota", None)
     if callable(probe):  # a CRM: one authenticated read proves reach, login, permission, quota
         if not bad:

@@ -98,6 +98,12 @@ def _made(name: str, cfg: Config, ws: Workspace) -> tuple[Any, list[str]]:
     return (lambda: fn(**kwargs)), secrets
 
 
+def check(name: str, cfg: Config, ws: Workspace) -> str:
+    """For ``kizuna check``: dlt is installed and the source function imports (not called)."""
+    _function(name, cfg, ws)
+    return f"{cfg.source} importable; resources {', '.join(cfg.resources)} (kizuna sources discover {name})"
+
+
 def discover(name: str, cfg: Config, ws: Workspace) -> list[StreamFields]:
     """Every resource of the source: its key, its incremental cursor, whether a sync reads it,
     and its fields (declared columns and the first records, read without moving the cursor)

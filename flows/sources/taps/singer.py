@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -136,6 +138,27 @@ def _catalog_file(name: str, cfg: Config, ws: Workspace) -> dict[str, tuple[bool
             fix="point it at the tap's JSON catalog (relative to the workspace file)",
         ) from None
     return discovery.catalog_selection(data if isinstance(data, dict) else {})
+
+
+def check(name: str, cfg: Config, ws: Workspace) -> str:
+    """For ``kizuna check``: the tap can start and its files are readable (nothing is run)."""
+    exe = cfg.command[0]
+    found = shutil.which(exe) or (exe if os.access(exe, os.X_OK) else None)
+    if found is None:
+        raise ConfigError(
+            f"the tap {exe!r} is not installed or not executable",
+            file=str(ws.path),
+            field=f"sources.{name}.command",
+            fix="install it (pip install tap-…) or give its full path",
+        )
+    config, _ = _tap_config(name, cfg, ws)
+    chosen = _catalog_file(name, cfg, ws)
+    picked = [s for s in cfg.streams if chosen.get(s, (cfg.catalog is None, []))[0]]
+    return (
+        f"{Path(found).name} found; config has {len(config)} keys; "
+        f"streams {', '.join(picked) or 'none selected in the catalog'} "
+        f"(kizuna sources discover {name})"
+    )
 
 
 def discover(name: str, cfg: Config, ws: Workspace) -> list[StreamFields]:

@@ -154,6 +154,17 @@ def test_full_sync_maps_nested_fields_quarantines_and_masks(
     again = run_stream(engine, registry.streams(ws, "tap")[0], "r2")
     assert again.stats.inserted == 0 and "starting at offset 6" in "\n".join(tap_log)
 
+    # Incremental: two new lines; the tap resumes from the stored STATE and sends only them.
+    new = [
+        {"id": 7, "name": "伊藤 五郎", "contact": {"email": "goro@epsilon.example"}},
+        {"id": 8, "name": "渡辺 六子", "contact": {"email": "rokuko@zeta.example"}},
+    ]
+    with (tmp_path / "people.jsonl").open("a", encoding="utf-8") as fh:
+        fh.writelines(json.dumps(p, ensure_ascii=False) + "\n" for p in new)
+    third = run_stream(engine, registry.streams(ws, "tap")[0], "r3")
+    assert third.read == 2 and "starting at offset 6" in tap_log[-1]
+    assert [p for p, _ in _people(engine)][-2:] == ["people:7", "people:8"]
+
 
 def test_crash_then_rerun_resumes_from_the_last_committed_state(
     engine: Engine,

@@ -149,3 +149,37 @@ def test_dlt_discover_masks_the_secret_in_a_source_error(
     out = _discover(ws, "shop")
     assert "5 record(s) sampled (stopped: PermissionError: GET" in out
     assert "token=****" in out and EXPECTED_TOKEN not in out
+
+
+def test_check_names_missing_secrets_and_taps_without_running_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows.cli.check import source_checks
+    from flows.config import load
+
+    write_lines(tmp_path / "people.jsonl", people(1))
+    monkeypatch.delenv("KIZUNA_TEST_TAP_KEY", raising=False)
+    missing = {**singer_section(tmp_path), "command": ["tap-nosuch-kizuna"]}
+    sources = {"tap": singer_section(tmp_path), "gone": missing, "shop": dlt_section(tmp_path)}
+    ws = load(write_workspace(tmp_path, sources))
+
+    def lines(name: str) -> list[str]:
+        return [c.line().plain for c in source_checks(ws, name)]
+
+    tap = lines("tap")
+    assert any(
+        ln.startswith("✗ source tap secret") and "KIZUNA_TEST_TAP_KEY" in ln for ln in tap
+    ), tap
+    monkeypatch.setenv("KIZUNA_TEST_TAP_KEY", TAP_SECRET)
+    monkeypatch.setenv("KIZUNA_TEST_DLT_TOKEN", "x" * 12)
+    tap = lines("tap")
+    assert all(ln.startswith("✓") for ln in tap), tap
+    assert "streams people (kizuna sources discover tap)" in tap[-1]
+    gone = lines("gone")[-1]
+    assert gone.startswith("✗") and "'tap-nosuch-kizuna' is not installed" in gone
+    assert "Fix: install it" in gone
+    require_dlt()
+    shop = lines("shop")
+    assert all(ln.startswith("✓") for ln in shop), shop
+    assert "tests.support.dlt_people:people_file importable; resources people" in shop[-1]
+    assert TAP_SECRET not in " ".join(tap + shop)
