@@ -9,8 +9,12 @@ reading, a branch office in the company name, a moved address), a second mailbox
 company, or a job change (new company and work address; same name, reading and mobile or
 private mail). Hard negatives are people of their own: namesakes (same kanji and reading) at
 other companies and at a company's twin (same trade name, other 法人格, domain and 法人番号),
-same kanji read differently at the same company on its switchboard, and colleagues sharing a
-switchboard or a team mailbox (eigyo@, info@).
+same kanji read differently at the same company on its switchboard (and one of them again
+from a mailbox with the name in kanji only, which the dictionary reads one way), and
+colleagues sharing a switchboard or a team mailbox (eigyo@, info@). Business cards spell
+readings as Hepburn, with the long vowel written out (Satoh, Satou, Ohno, Oono) or in Kunrei
+(Syunsuke); second systems write variant kanji (髙 﨑 嵜 邊 邉 齋 齊 嶋 嶌 澤 濱 關 𠮷 眞 學 實) and
+branches as 支店, 営業所, 本社 or "Osaka Branch".
 """
 
 from __future__ import annotations
@@ -21,16 +25,20 @@ from dataclasses import dataclass
 
 from warehouse import records as r
 
+# The forms a second system writes for one kanji (異体字): one is picked per duplicate.
 _ITAIJI_OUT = {
-    "高": "髙",
-    "崎": "﨑",
-    "辺": "邊",
-    "斎": "齋",
-    "島": "嶋",
-    "沢": "澤",
-    "浜": "濱",
-    "関": "關",
-    "吉": "𠮷",
+    "高": ("髙",),
+    "崎": ("﨑", "嵜"),
+    "辺": ("邊", "邉"),
+    "斎": ("齋", "齊"),
+    "島": ("嶋", "嶌"),
+    "沢": ("澤",),
+    "浜": ("濱",),
+    "関": ("關",),
+    "吉": ("𠮷",),
+    "真": ("眞",),
+    "学": ("學",),
+    "実": ("實",),
 }
 _LEGAL = ["株式会社", "有限会社", "合同会社"]
 _SHORT = {"株式会社": "(株)", "有限会社": "(有)", "合同会社": "(同)"}
@@ -61,6 +69,7 @@ _MANY_READINGS = [
     ("裕", ("ユタカ", "ヒロシ")),
     ("学", ("マナブ", "ガク")),
 ]
+_EN_BRANCH = ["Osaka Branch", "Head Office", "Nagoya Office", "Fukuoka Branch"]
 _ROLE = ["eigyo", "info", "sales", "contact", "support"]
 
 
@@ -76,6 +85,26 @@ def _hira(s: str) -> str:
 
 def _full_width(s: str) -> str:
     return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in s)
+
+
+_KUNREI = (("shi", "si"), ("chi", "ti"), ("tsu", "tu"), ("sh", "sy"), ("ch", "ty"), ("j", "zy"))
+
+
+def _card_romaji(name: tuple[str, str, str], rnd: random.Random) -> str:
+    """How a business card spells a reading: Hepburn as Faker gives it (Sato), a long vowel
+    written out (Satoh, Satou; Ohno, Oono for オオ), or Kunrei (Syunsuke, Mituru)."""
+    roman, kana = name[2], name[1]
+    style = rnd.random()
+    if style < 0.25 and kana.endswith("ウ") and roman.endswith("o"):
+        return roman + rnd.choice("hu")
+    if style < 0.25 and kana.startswith("オオ") and roman.startswith("O"):
+        return "O" + rnd.choice("ho") + roman[1:]
+    if style > 0.85:
+        low = roman.lower()
+        for a, b in _KUNREI:
+            low = low.replace(a, b)
+        return low.capitalize()
+    return roman
 
 
 def corporate_number(base12: int) -> str:
@@ -167,6 +196,8 @@ def japanese_people(
                 _full_width(_SHORT[c.legal]) + c.core,
                 f"{c.english} {_EN[c.legal]}",
                 f"{c.name} {c.city.removesuffix('市')}支店",
+                f"{c.name} {c.city.removesuffix('市')}営業所",
+                f"{c.english} {_EN[c.legal]} {rnd.choice(_EN_BRANCH)}",
                 f"{c.name} 本社",
                 c.name,
             ]
@@ -239,15 +270,34 @@ def japanese_people(
         elif roll < 0.07:  # same kanji, other readings, one switchboard, one team mailbox
             kanji, readings = rnd.choice(_MANY_READINGS)
             box = f"{rnd.choice(_ROLE)}@{c.domain}"
+            own = f"{fam[2].lower()}{extra}@{c.domain}"  # the first one's own mailbox
+            lead = extra
             for reading in readings[:2]:
                 yield (
                     "crm",
                     person(
-                        f"h{extra}", fam, (kanji, reading, ""), c, emails=[box], phones=[c.phone]
+                        f"h{extra}",
+                        fam,
+                        (kanji, reading, ""),
+                        c,
+                        emails=[box, own] if extra == lead else [box],
+                        phones=[c.phone],
                     ),
                     extra,
                 )
                 extra += 1
+            # The first one again from a mailbox, the name in kanji only: the dictionary
+            # guesses one reading, which must neither conflict with theirs nor join the two.
+            yield (
+                "mail",
+                r.Person(
+                    source_id=f"m{lead}",
+                    full_name=f"{fam[0]}{kanji}",
+                    emails=[own],
+                    payload_hash=f"m{lead}",
+                ),
+                lead,
+            )
         if rnd.random() >= dup_rate:
             continue
         for k in range(1 if rnd.random() < 0.7 else 2):
@@ -256,7 +306,8 @@ def japanese_people(
                 kind = "crm2"  # a job changer is found by a personal contact; this one has none
             sid = f"d{i}_{k}"
             if kind == "cards":
-                name = f"{fam[2].upper()} {giv[2]}" if rnd.random() < 0.5 else f"{giv[2]} {fam[2]}"
+                fr, gr = _card_romaji(fam, rnd), _card_romaji(giv, rnd)
+                name = f"{fr.upper()} {gr}" if rnd.random() < 0.5 else f"{gr} {fr}"
                 ph = rnd.choice([mobile.replace("-", ""), "+81 " + mobile[1:], _full_width(mobile)])
                 if switch:
                     ph = f"{c.phone} (内線{rnd.randint(100, 999)})" if rnd.random() < 0.5 else ""
@@ -304,7 +355,8 @@ def japanese_people(
                 )
                 dup = person(sid, fam, giv, nc, **contact)
             else:
-                fam_k = "".join(_ITAIJI_OUT.get(ch, ch) for ch in fam[0])
+                fam_k = "".join(rnd.choice(_ITAIJI_OUT.get(ch, (ch,))) for ch in fam[0])
+                giv_k = "".join(rnd.choice(_ITAIJI_OUT.get(ch, (ch,))) for ch in giv[0])
                 if "𠮷" in fam_k and rnd.random() < 0.5:
                     fam_k = fam_k.replace("𠮷", "?")  # what cp932 leaves of 𠮷
                 kana_f, kana_g = fam[1], giv[1]
@@ -318,7 +370,7 @@ def japanese_people(
                 dup = r.Person(
                     source_id=sid,
                     family_name=fam_k,
-                    given_name=giv[0],
+                    given_name=giv_k,
                     family_name_kana=kana.split(" ")[0] if spaced else kana.replace(" ", ""),
                     given_name_kana=kana.split(" ")[1] if spaced else None,
                     phones=[mobile] if rnd.random() < 0.5 and not switch else [],

@@ -122,6 +122,8 @@ _LATIN_FOLD = [
     ("ts", "t"),
 ]
 _VOWELS = re.compile(r"[aeiou]+")
+_SILENT_R = re.compile(r"(?<=[aeiou])r(?![aeiouy])")
+_SOFT_C = re.compile(r"c(?=[eiy])")
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
 
 
@@ -129,6 +131,12 @@ _NON_ALNUM = re.compile(r"[^a-z0-9]+")
 def sound_key(romaji_or_latin: str) -> str:
     """A consonant skeleton shared by a katakana name's romaji and its English spelling."""
     s = _NON_ALNUM.sub("", romaji_or_latin.lower())
+    # English sounds katakana writes otherwise: an r after a vowel and before a consonant
+    # or the end is long-vowel only (Frontier フロンティア), a soft c is s (Ocean オーシャン),
+    # f is the h-row (フ is 'hu' in the romaji fold), s between vowels is voiced (Sunrise
+    # サンライズ). Romaji never has r before a consonant, nor a c.
+    s = _SILENT_R.sub("", s)
+    s = _SOFT_C.sub("s", s).replace("f", "h").replace("z", "s")
     for a, b in _LATIN_FOLD:
         s = s.replace(a, b)
     s = _VOWELS.sub("", s)

@@ -48,7 +48,15 @@ class _Profile:
 
 
 def weak_conflict(a: _Profile, b: _Profile) -> str | None:
-    """Why a link by name and workplace alone cannot join these two clusters, or None."""
+    """Why a link by name and workplace alone cannot join these two clusters, or None.
+
+    Such a link cannot bridge two trusted readings of one kanji name that differ at all
+    (博: ヒロシ and ヒロム are one kana apart, like a typo): only the person's own contact can.
+    """
+    for name, ra in a.readings.items():
+        rb = b.readings.get(name)
+        if rb and not (ra & rb):
+            return "weak_link:reading"
     for what, x, y in (
         ("corporate_number", a.corps, b.corps),
         ("company_domain", a.domains, b.domains),
@@ -149,6 +157,9 @@ def _personal_link(fr: Frame, i: Ints, j: Ints) -> NDArray[np.bool_]:
     return out
 
 
+AMBIGUOUS_BITS = 1.0
+
+
 def cluster(
     fr: Frame,
     i: Ints,
@@ -157,7 +168,55 @@ def cluster(
     links: NDArray[np.bool_],
     checks: frozenset[str] = frozenset({"reading", "dob", "ext"}),
 ) -> tuple[Ints, dict[int, str]]:
-    """(cluster label per row = smallest row in it, refused link index → reason)."""
+    """(cluster label per row = smallest row in it, refused link index → reason).
+
+    A row that fits two people who cannot be one nearly equally well (its refused link is
+    within ``AMBIGUOUS_BITS`` of its best accepted one) is attached to neither: which one
+    it would join otherwise depends on the order rows arrived in, and a rebuild from the
+    same rows in another order must give the same people. Its links go to review.
+    """
+    idx = np.nonzero(links)[0]
+    own = _own_contacts(fr) if idx.size else []
+    strong = np.zeros(i.shape[0], bool)
+    strong[idx] = _personal_link(fr, i[idx], j[idx])
+    labels, refused = _run(fr, i, j, bits, idx, checks, own, strong)
+    if not refused:
+        return labels, refused
+    accepted = idx[~np.isin(idx, np.fromiter(refused, np.int64, len(refused)))]
+    best = np.full(len(fr), -np.inf)
+    np.maximum.at(best, i[accepted], bits[accepted])
+    np.maximum.at(best, j[accepted], bits[accepted])
+    why_of: dict[int, str] = {}
+    for e, why in refused.items():
+        for r in (int(i[e]), int(j[e])):
+            if np.isfinite(best[r]) and bits[e] >= best[r] - AMBIGUOUS_BITS:
+                why_of.setdefault(r, why)
+    if not why_of:
+        return labels, refused
+    rows = np.fromiter(why_of, np.int64, len(why_of))
+    drop = np.zeros(i.shape[0], bool)
+    for side in (i, j):
+        hit = np.isin(side[idx], rows)
+        near = bits[idx] >= best[side[idx]] - AMBIGUOUS_BITS
+        drop[idx[hit & near]] = True
+    labels, again = _run(fr, i, j, bits, idx[~drop[idx]], checks, own, strong)
+    for e in np.nonzero(drop)[0].tolist():
+        r = int(i[e]) if int(i[e]) in why_of else int(j[e])
+        again[e] = refused.get(e) or f"ambiguous:{why_of[r]}"
+    return labels, again
+
+
+def _run(
+    fr: Frame,
+    i: Ints,
+    j: Ints,
+    bits: NDArray[np.float64],
+    idx: Ints,
+    checks: frozenset[str],
+    own: list[list[str]],
+    strong: NDArray[np.bool_],
+) -> tuple[Ints, dict[int, str]]:
+    """Union–find over the links ``idx``, strongest first, refusing the ones that conflict."""
     n = len(fr)
     parent = np.arange(n, dtype=np.int64)
     parent_size = np.ones(n, dtype=np.int64)
@@ -172,11 +231,7 @@ def cluster(
         return root
 
     refused: dict[int, str] = {}
-    idx = np.nonzero(links)[0]
     order = idx[np.lexsort((j[idx], i[idx], -bits[idx]))]
-    own = _own_contacts(fr) if idx.size else []
-    strong = np.zeros(i.shape[0], bool)
-    strong[idx] = _personal_link(fr, i[idx], j[idx])
     for e in order:
         a, b = find(int(i[e])), find(int(j[e]))
         if a == b:

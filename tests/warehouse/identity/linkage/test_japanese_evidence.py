@@ -61,6 +61,16 @@ def test_variant_kanji_fold_and_extensions_keep_the_main_number() -> None:
 
 def test_company_names_across_scripts_branches_and_the_corporate_number() -> None:
     assert sound_key(org_key("株式会社ネクストテック")) == sound_key(org_key("Next Tech Co., Ltd."))
+    # English sounds katakana spells its own way: a silent r, a soft c, f as the h-row, a
+    # voiced s (the romaji of ブルーオーシャン, フロンティア, サンライズ).
+    for english, romaji in [
+        ("Blue Ocean", "buruoosyan"),
+        ("Frontier", "huronteia"),
+        ("Sunrise 960", "sanraizu960"),
+        ("Eco Link", "ekorinku"),
+    ]:
+        assert sound_key(english) == sound_key(romaji), english
+    assert sound_key("Frontier") != sound_key("Sunrise")
     assert (
         org_key("ABC商事 名古屋営業所") == org_key("ABC商事大阪支店") == org_key("(株)ABC商事 本社")
     )
@@ -208,7 +218,9 @@ def test_a_chain_joining_two_strongly_disagreeing_records_goes_to_review() -> No
 
 
 def _chain(
-    feats: list[PersonFeatures], pairs: list[tuple[int, int]] | None = None
+    feats: list[PersonFeatures],
+    pairs: list[tuple[int, int]] | None = None,
+    bits: tuple[float, ...] = (10.0, 5.0),
 ) -> tuple[np.ndarray, dict[int, str]]:  # type: ignore[type-arg]
     """The guard alone, given strong links: by default the third row to each of the first two
     (a namesake pair the model would score apart is joined only through that row)."""
@@ -216,8 +228,7 @@ def _chain(
     got = pairs or [(0, 2), (1, 2)]
     i = np.array([a for a, _ in got], np.int64)
     j = np.array([b for _, b in got], np.int64)
-    bits = np.linspace(10.0, 9.0, len(got))
-    return guard.cluster(fr, i, j, bits, np.ones(len(got), bool))
+    return guard.cluster(fr, i, j, np.asarray(bits[: len(got)]), np.ones(len(got), bool))
 
 
 _NAKAMURA = {
@@ -272,3 +283,27 @@ def test_a_job_changer_still_joins_both_companies_through_their_own_mobile() -> 
     card = _f(3, {**_NAKAMURA}, org="(株)ミライ")
     labels, refused = _chain([old, new, card], [(0, 1), (0, 2)])
     assert labels[0] == labels[1] == labels[2] and not refused
+
+
+def test_a_row_fitting_two_people_equally_joins_neither_whatever_the_order() -> None:
+    a = _f(1, _NAKAMURA, phones=["090-1000-0001"], org="ABC株式会社")
+    b = _f(2, _NAKAMURA, phones=["080-2000-0002"], org="ABC株式会社")
+    card = _f(3, {**_NAKAMURA}, org="(株)ABC")
+    labels, refused = _chain([a, b, card], bits=(7.0, 7.0))
+    assert len(set(labels.tolist())) == 3
+    assert sorted(refused.values()) == ["ambiguous:weak_link:own_contact", "weak_link:own_contact"]
+    # The same rows in the other order: still three people.
+    labels, _ = _chain([b, a, card], bits=(7.0, 7.0))
+    assert len(set(labels.tolist())) == 3
+
+
+def test_a_weak_link_never_bridges_two_readings_of_one_kanji_even_one_kana_apart() -> None:
+    hiroshi = {"family_name": "林", "given_name": "博", "family_name_kana": "ハヤシ"}
+    a = _f(1, {**hiroshi, "given_name_kana": "ヒロシ"}, emails=["h1@abc.co.jp"], org="ABC株式会社")
+    b = _f(
+        2, {**hiroshi, "given_name_kana": "ヒロム"}, emails=["info@abc.co.jp"], org="ABC株式会社"
+    )
+    kanji_only = _f(3, {"full_name": "林博"}, emails=["h1@abc.co.jp"])
+    labels, refused = _chain([a, b, kanji_only])
+    assert labels[0] == labels[2] != labels[1]
+    assert list(refused.values()) == ["weak_link:reading"]
