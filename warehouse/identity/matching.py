@@ -26,6 +26,7 @@ from warehouse.identity.readings import (
     fold_text,
     is_japanese,
     org_key,
+    org_written,
     phonetic,
     reading_tokens,
     split_kana,
@@ -257,7 +258,7 @@ def _org_sound(name: str) -> str:
     adatiku matumoto zyoho), so its romaji and English spellings compare too."""
     key = org_key(name)
     if key and is_japanese(key):
-        key = "".join(reading_tokens(key))
+        key = "".join(reading_tokens(org_written(name)))
     return sound_key(key) if key else ""
 
 

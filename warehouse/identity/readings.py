@@ -110,13 +110,19 @@ _MORE_LEGAL = re.compile(
 )
 
 
+def org_written(name: str) -> str:
+    """The company name as written, without 法人格 or branch (日の出町福田鉱業): what a
+    dictionary reads whole, so 日の出 is ひので and not 日 + の + 出."""
+    return _MORE_LEGAL.sub("", normalize_org_name(strip_branch(name)))
+
+
 @lru_cache(maxsize=262144)
 def org_key(name: str) -> str:
     """One comparable form of a company name: 法人格 in any spelling and the branch or office
     (大阪支店, 本社) dropped, width and
     case folded, kana and Latin letters as phonetic romaji (エービーシー and ABC both read
     as letters), kanji kept as written: (株)ＡＢＣ商事 and ABC商事株式会社 give ``abc商事``."""
-    n = _MORE_LEGAL.sub("", normalize_org_name(strip_branch(name)))
+    n = org_written(name)
     out = []
     for run in _JAPANESE_RUN.split(n):
         if not run:

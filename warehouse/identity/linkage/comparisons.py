@@ -173,6 +173,15 @@ def _grade(s: F32, exact: NDArray[np.bool_]) -> I8:
     return out
 
 
+SLIP_EDITS = 2  # one kana is one or two romaji letters
+
+
+def _slip(c: Coded, ca: Ints, cb: Ints) -> NDArray[np.bool_]:
+    """Two readings at most one kana apart (a typo), or equal."""
+    got: NDArray[np.bool_] = _sim(Levenshtein.distance, c, ca, cb, same=0.0) <= SLIP_EDITS
+    return got
+
+
 def names(fr: Frame, i: Ints, j: Ints) -> tuple[I8, I8, NDArray[np.bool_]]:
     """(family level, given level, crossed): token order is tried both ways (TANAKA Taro /
     Taro Tanaka) and the better alignment kept."""
@@ -197,8 +206,13 @@ def names(fr: Frame, i: Ints, j: Ints) -> tuple[I8, I8, NDArray[np.bool_]]:
     # that disagrees with a trusted reading says nothing (the guess may be wrong).
     same_kanji = (name[bi] == name[bj]) & fr.japanese[bi] & fr.japanese[bj]
     trusted = fr.trusted[bi] & fr.trusted[bj]
-    for lv in (f_lv, g_lv):
-        lv[same_kanji & trusted & (lv <= 1)] = 0
+    # A reading one slip apart (キョウスケ/キウウスケ) is a typo, not another reading: it
+    # disagrees ('else') and the rest of the evidence decides; every real second reading
+    # of a kanji (ケン/タケシ, ジュン/アツシ, ガク/マナブ) is further away than that.
+    slip_fam = _slip(fc, np.where(cross, f[bi], f[bi]), np.where(cross, g[bj], f[bj]))
+    slip_giv = _slip(fc, np.where(cross, g[bi], g[bi]), np.where(cross, f[bj], g[bj]))
+    for lv, slip in ((f_lv, slip_fam), (g_lv, slip_giv)):
+        lv[same_kanji & trusted & (lv <= 1) & ~slip] = 0
         # One kanji, one reading only guessed: the written name is the evidence.
         lv[same_kanji & ~trusted & (lv <= 3)] = 4
     fam_l[both], giv_l[both] = f_lv, g_lv
@@ -215,8 +229,13 @@ def names(fr: Frame, i: Ints, j: Ints) -> tuple[I8, I8, NDArray[np.bool_]]:
     lv[part & (lv < 3)] = 3
     same_kanji = (name[oi] == name[oj]) & fr.japanese[oi]
     lv[same_kanji & ~(fr.trusted[oi] & fr.trusted[oj]) & (lv <= 3)] = 4
-    lv[same_kanji & fr.trusted[oi] & fr.trusted[oj] & (lv <= 1)] = 0
+    slip = _slip(full, full.codes[oi], full.codes[oj])
+    lv[same_kanji & fr.trusted[oi] & fr.trusted[oj] & (lv <= 1) & ~slip] = 0
     fam_l[one] = lv
+    # The whole reading agrees (ヨシダマイ, unsplit because ?田 cannot be read): the given
+    # name agrees too, not only "a name".
+    whole = full.codes[oi] == full.codes[oj]
+    giv_l[np.nonzero(one)[0][whole]] = 4
     return fam_l, giv_l, crossed
 
 

@@ -113,9 +113,11 @@ def _close(x: str, y: str, wild: bool = True) -> bool:
 
 def compatible(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
     """Could two name readings be one person's? ('hanako' and 'sato hanako'; 'tanaka taro'
-    and 'tanaka tarou'; 'taro tanaka' and 'tanaka taro'). ``*`` stands for a given name
-    known only by a dictionary guess, which agrees with any."""
-    if not a or not b:
+    and 'tanaka tarou'; 'taro tanaka' and 'tanaka taro'). ``*`` marks a name known only by
+    a dictionary guess, which agrees with any."""
+    if not a or not b or "*" in a or "*" in b:
+        # A dictionary guess may misread the family name too (林学 read as one word,
+        # りんがく): a guessed name never makes someone's own address look shared.
         return True
     if len(a) == 1 or len(b) == 1:
         one, other = (a, b) if len(a) == 1 else (b, a)

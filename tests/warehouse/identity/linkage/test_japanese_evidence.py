@@ -307,3 +307,51 @@ def test_a_weak_link_never_bridges_two_readings_of_one_kanji_even_one_kana_apart
     labels, refused = _chain([a, b, kanji_only])
     assert labels[0] == labels[2] != labels[1]
     assert list(refused.values()) == ["weak_link:reading"]
+
+
+def test_a_one_kana_slip_in_the_reading_is_a_disagreement_not_another_reading() -> None:
+    from warehouse.identity.linkage.comparisons import names
+
+    abe = {"family_name": "阿部", "given_name": "京助", "family_name_kana": "アベ"}
+    a = _f(1, {**abe, "given_name_kana": "キョウスケ"}, phones=["080-1000-3388"])
+    slip = _f(2, {**abe, "given_name_kana": "キウウスケ"}, phones=["080-1000-3388"])
+    other = _f(
+        3,
+        {
+            "family_name": "佐藤",
+            "given_name": "健",
+            "family_name_kana": "サトウ",
+            "given_name_kana": "ケン",
+        },
+    )
+    takeshi = _f(
+        4,
+        {
+            "family_name": "佐藤",
+            "given_name": "健",
+            "family_name_kana": "サトウ",
+            "given_name_kana": "タケシ",
+        },
+    )
+    fr = frame.build([a, slip, other, takeshi])
+    _, giv, _ = names(fr, np.array([0, 2]), np.array([1, 3]))
+    # A slip disagrees ('else', learned: a shared mobile can still outweigh it); ケン/タケシ
+    # is a conflict (a fixed veto).
+    assert giv.tolist() == [1, 0]
+
+
+def test_cp932_loses_the_kanji_but_the_whole_reading_still_agrees() -> None:
+    from warehouse.identity.linkage.comparisons import names
+
+    a = _f(
+        1,
+        {
+            "family_name": "𠮷田",
+            "given_name": "舞",
+            "family_name_kana": "ヨシダ",
+            "given_name_kana": "マイ",
+        },
+    )
+    b = _f(2, {"family_name": "?田", "given_name": "舞", "family_name_kana": "ﾖｼﾀﾞﾏｲ"})
+    fam, giv, _ = names(frame.build([a, b]), np.array([0]), np.array([1]))
+    assert (fam.tolist(), giv.tolist()) == ([4], [4])
