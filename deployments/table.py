@@ -18,7 +18,8 @@ Target = Literal["serve", "pool"]
 class Deployment:
     name: str
     entrypoint: str
-    """A module path (``flows.sync.sync_workspace``): workers import the installed package."""
+    """A module path to a real Prefect flow (``flows.ops.entry.sync_workspace``): workers
+    import the installed package."""
     flow_name: str
     """The ``@flow(name=...)`` of the entrypoint: deployments are addressed as flow/name."""
     cron: str | None
@@ -38,7 +39,7 @@ TABLE: tuple[Deployment, ...] = (
     # One machine: every source in one flow run (streams share one process).
     Deployment(
         "sync-all",
-        "flows.sync.sync_workspace",
+        "flows.ops.entry.sync_workspace",
         "kizuna-sync",
         "*/15 * * * *",
         "Sync every enabled source, then resolve identities.",
@@ -47,7 +48,7 @@ TABLE: tuple[Deployment, ...] = (
     # Work pools: one flow run per source, so every worker takes a share of the streams.
     Deployment(
         "sync-all",
-        "flows.ops.fanout.sync_fanout",
+        "flows.ops.entry.sync_fanout",
         "kizuna-sync-fanout",
         "*/15 * * * *",
         "Start one sync-source run per enabled source, wait, then resolve identities.",
@@ -55,7 +56,7 @@ TABLE: tuple[Deployment, ...] = (
     ),
     Deployment(
         SYNC_SOURCE,
-        "flows.sync.sync_workspace",
+        "flows.ops.entry.sync_workspace",
         "kizuna-sync",
         None,
         "Sync the sources named in `sources` (started by sync-all, or by hand).",
@@ -65,28 +66,28 @@ TABLE: tuple[Deployment, ...] = (
     ),
     Deployment(
         "reminders",
-        "flows.push.reminders.reminders_flow",
+        "flows.ops.entry.reminders_flow",
         "kizuna-reminders",
         "0 8-19 * * 1-5",
         "Evaluate reminder rules and deliver what is new.",
     ),
     Deployment(
         "campaigns",
-        "flows.push.campaigns.scheduled_campaigns",
+        "flows.ops.entry.scheduled_campaigns",
         "kizuna-campaigns-scheduled",
         "*/30 * * * *",
         "Run the campaigns whose schedule has come.",
     ),
     Deployment(
         "daily-reports",
-        "flows.reports.flow.daily_reports",
+        "flows.ops.entry.daily_reports",
         "kizuna-daily-reports",
         "0 18 * * 1-5",
         "Draft each sales rep's daily report (日報).",
     ),
     Deployment(
         "pipeline-report",
-        "flows.reports.flow.pipeline_report",
+        "flows.ops.entry.pipeline_report",
         "kizuna-pipeline-report",
         "0 7 * * 1-5",
         "Write the managers' pipeline page.",

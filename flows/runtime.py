@@ -102,9 +102,9 @@ def table_artifact(key: str, table: list[dict[str, Any]], description: str) -> N
     """A table in the Prefect UI for this flow run; nothing when there is no Prefect run
     (the CLI's in-process runs, ``flows.ops.local``): there is no UI to show it in, and
     creating one would boot a temporary Prefect server."""
-    from prefect.context import FlowRunContext, TaskRunContext
+    from flows.ops.lazy import run_context
 
-    if FlowRunContext.get() is None and TaskRunContext.get() is None:
+    if run_context() is None:
         return
     from prefect.artifacts import create_table_artifact
 

@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     storage_url: str | None = None
     """Where reports and the outbox are written, seen by every worker: an fsspec URL
     (``s3://bucket/kizuna``) or a shared folder; the workspace's folder when unset."""
+    cache_dir: Path | None = None
+    """Where remote file sources (an fsspec URL in a source's ``path``, or under
+    ``KIZUNA_STORAGE_URL``) are mirrored before reading; the same path on every worker keeps
+    a spreadsheet's cursor valid between them. ``<temp dir>/kizuna-files`` when unset."""
     account_streams: int = Field(default=2, ge=1, le=100)
     """Streams of one source (one API account) running at once across every worker: the
     slots of its Prefect global concurrency limit when one is created (``flows.ops.limits``)."""

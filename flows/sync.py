@@ -5,22 +5,21 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from functools import partial
-from typing import Any
-
-from prefect import flow, get_run_logger, task
-from prefect.client.schemas.objects import State
-from prefect.context import FlowRunContext
-from prefect.task_runners import ThreadPoolTaskRunner
+from typing import TYPE_CHECKING, Any
 
 from flows import progress
 from flows.budget import share_budgets
 from flows.config import load
 from flows.engine import run_stream
 from flows.ops import events, limits
+from flows.ops.lazy import flow, flow_run_id, run_logger, task
 from flows.runtime import engine_for, table_artifact
 from flows.settings import workspace_path
 from flows.sources import registry
 from kizuna.errors import LeaseHeld, TransientError
+
+if TYPE_CHECKING:
+    from prefect.client.schemas.objects import State
 
 
 class StreamsFailed(RuntimeError):
@@ -92,7 +91,7 @@ def sync_stream(
     spec = next(s for s in registry.streams(ws, source) if s.stream == stream)
     engine = engine_for(ws.warehouse_url)
     share_budgets(engine)  # one quota per API account across every worker of this warehouse
-    logger = get_run_logger()
+    logger = run_logger()
     total = spec.total_hint()
     tick = progress.start(f"{source}/{stream}", total)
     try:
@@ -132,14 +131,13 @@ def _tell(logger: Any, line: str) -> None:
 
 
 def _run_id() -> str:
-    ctx = FlowRunContext.get()
-    return str(ctx.flow_run.id) if ctx and ctx.flow_run else "local"
+    return flow_run_id() or "local"
 
 
 @flow(
     name="kizuna-sync",
     log_prints=False,
-    task_runner=ThreadPoolTaskRunner(max_workers=PARALLEL_STREAMS),  # type: ignore[arg-type]
+    threads=PARALLEL_STREAMS,
 )
 def sync_workspace(
     workspace_file: str | None = None,
@@ -190,7 +188,7 @@ def sync_workspace(
         try:
             resolve_flow(workspace_file, lease_wait=lease_wait)
         except LeaseHeld as exc:
-            get_run_logger().warning("identity resolution skipped: %s", exc)
+            run_logger().warning("identity resolution skipped: %s", exc)
         except Exception as exc:
             failures.append(("identity resolution", exc))
     if failures:

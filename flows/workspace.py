@@ -7,6 +7,7 @@ a field ending in ``_env`` names an environment variable (or Prefect Secret bloc
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any, Literal
 
@@ -181,7 +182,7 @@ def read(path: str | Path = DEFAULT_FILE) -> Workspace:
             fix="run `kizuna init` to write one, or pass --workspace",
         )
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        data = _parse(p.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -198,3 +199,20 @@ def read(path: str | Path = DEFAULT_FILE) -> Workspace:
     except ValidationError as exc:
         raise config_error(exc, p, model=Workspace) from None
     return ws.model_copy(update={"path": p.resolve()})
+
+
+_parsed: dict[str, Any] = {}
+_SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _parse(text: str) -> Any:
+    """The file's YAML, parsed once per process per exact text: one sync reads the workspace
+    in every task (about 75 ms each with the pure-Python parser). A copy is handed out, so
+    a caller that changes it changes nothing else; libyaml's parser when it is installed."""
+    data = _parsed.get(text)
+    if data is None:
+        data = yaml.load(text, Loader=_SafeLoader)
+        if len(_parsed) >= 8:
+            _parsed.clear()
+        _parsed[text] = data
+    return copy.deepcopy(data)

@@ -96,8 +96,9 @@ def _sheet(ws: Workspace, name: str, cfg: Any) -> str:
     from connectors.files import spreadsheet as sheet
     from flows.cli.sources import discover
     from flows.sources.spreadsheet import key_candidates
+    from flows.storage import fetch_source
 
-    path = ws.resolve(cfg.path)
+    path = fetch_source(ws, cfg.path)  # a remote file is checked as a worker will read it
     headers, how = sheet.header(
         path, encoding=cfg.encoding, delimiter=cfg.delimiter, sheet=cfg.sheet
     )
@@ -113,7 +114,9 @@ def _sheet(ws: Workspace, name: str, cfg: Any) -> str:
 
 
 def _path(ws: Workspace, name: str, cfg: Any) -> str:
-    path: Path = ws.resolve(cfg.path)
+    from flows.storage import fetch_source
+
+    path: Path = fetch_source(ws, cfg.path)
     if not path.exists():
         raise KizunaError(
             f"{path} does not exist. Fix: point sources.{name}.path at it, or set enabled: false"

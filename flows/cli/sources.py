@@ -55,8 +55,10 @@ def discover(ws: Workspace, name: str) -> list[StreamView]:
     cfg = registry.source_config(ws, name)
     if cfg.type == "spreadsheet":
         c: Any = cfg
+        from flows.storage import fetch_source
+
         found, how = sheet.header(
-            ws.resolve(c.path), encoding=c.encoding, delimiter=c.delimiter, sheet=c.sheet
+            fetch_source(ws, c.path), encoding=c.encoding, delimiter=c.delimiter, sheet=c.sheet
         )
         uses = headers.explain(found, dict(c.columns), c.key)
         return [StreamView(name, c.stream, f"{Path(c.path).name}: {how}", uses)]

@@ -10,12 +10,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from prefect import flow, get_run_logger, task
-
 from flows import progress
 from flows.config import load
 from flows.identity.config import settings_for
 from flows.ops import events
+from flows.ops.lazy import flow, flow_run_id, task
+from flows.ops.lazy import run_logger as get_run_logger
 from flows.runtime import engine_for
 from warehouse import lease
 from warehouse.db import write_transaction
@@ -100,10 +100,7 @@ def resolve(workspace_file: str, full: bool = False, lease_wait: float = 300.0) 
 
 
 def _run_id() -> str:
-    from prefect.context import FlowRunContext
-
-    ctx = FlowRunContext.get()
-    return str(ctx.flow_run.id) if ctx and ctx.flow_run else "local"
+    return flow_run_id() or "local"
 
 
 def _resolve(workspace_file: str, full: bool) -> dict[str, Any]:

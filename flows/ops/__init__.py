@@ -3,4 +3,4 @@
 run per source on a work pool, and the events automations listen to.
 """
 
-__all__ = ["events", "fanout", "launch", "limits", "local", "server"]
+__all__ = ["entry", "events", "fanout", "launch", "lazy", "limits", "local", "server"]

@@ -24,9 +24,9 @@ from typing import Any
 
 
 def _emit(event: str, resource_id: str, name: str, payload: dict[str, Any]) -> None:
-    from prefect.context import FlowRunContext
+    from flows.ops.lazy import in_flow_run
 
-    if FlowRunContext.get() is None:
+    if not in_flow_run():
         return
     from prefect.events import emit_event
 

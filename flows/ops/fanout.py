@@ -9,15 +9,16 @@ one stream are kept apart by the warehouse's per-stream lease.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from prefect import flow, get_run_logger
-from prefect.client.schemas.objects import FlowRun
-
 from flows.config import load
+from flows.ops.lazy import flow, run_logger
 from flows.settings import workspace_path
 from flows.sources import registry
+
+if TYPE_CHECKING:
+    from prefect.client.schemas.objects import FlowRun
 
 POLL_SECONDS = 2.0
 
@@ -44,7 +45,7 @@ def sync_fanout(
     from flows.identity.resolve import has_people, resolve
 
     resolved = resolve(path) if has_people(path) else None
-    get_run_logger().info("sync runs: %s", states)
+    run_logger().info("sync runs: %s", states)
     if failed:
         raise RuntimeError(f"sync failed for {', '.join(failed)}: see their flow runs")
     return {"runs": {n: str(i) for n, i in runs.items()}, "states": states, "identity": resolved}

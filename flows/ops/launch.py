@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from prefect import Flow
-
 from flows.ops import local, server
+from flows.ops.lazy import LazyFlow
 from flows.runtime import engine_for, writable_engine
 
 Where = Literal["prefect", "local"]
@@ -26,7 +25,7 @@ def where() -> tuple[Where, str | None]:
     return "local", url
 
 
-def run_flow(flow: Flow[Any, Any], warehouse_url: str, **params: Any) -> Any:
+def run_flow(flow: LazyFlow[Any, Any], warehouse_url: str, **params: Any) -> Any:
     """Run ``flow`` with ``params`` where :func:`where` says; never on a warehouse this process
     can only read (one line instead of a failure per stream)."""
     writable_engine(warehouse_url)

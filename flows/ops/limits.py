@@ -19,6 +19,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 
+from flows.ops import lazy
 from flows.settings import settings
 from flows.workspace import Workspace
 
@@ -36,10 +37,7 @@ def limit_name(ws: Workspace, source: str) -> str:
 
 
 def _in_flow_run() -> bool:
-    from prefect.context import FlowRunContext
-
-    ctx = FlowRunContext.get()
-    return ctx is not None and ctx.flow_run is not None
+    return lazy.in_flow_run()
 
 
 def ensure(ws: Workspace, sources: list[str]) -> list[str]:

@@ -13,27 +13,24 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from types import SimpleNamespace
 from typing import Any
 
-from prefect import Flow, Task
-from prefect.logging import disable_run_logger
-from prefect.states import Failed
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from flows.ops import lazy
 from warehouse import runs
 
 _lock = threading.Lock()
-_depth = 0
 _pool: ThreadPoolExecutor | None = None
 WORKERS = 8
 
 
-def _delays(task: Task[Any, Any]) -> list[float]:
+def _delays(task: lazy.LazyTask[Any, Any]) -> list[float]:
     d = task.retry_delay_seconds
     if d is None:
         return [0.0]
@@ -42,7 +39,22 @@ def _delays(task: Task[Any, Any]) -> list[float]:
     return [float(x) for x in d] or [0.0]
 
 
-def call_task(task: Task[Any, Any], *args: Any, **kwargs: Any) -> Any:
+class _Failed:
+    """What a retry condition reads of a failed attempt: ``state.result(...)`` gives the error."""
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+    def result(self, raise_on_failure: bool = True) -> BaseException:
+        if raise_on_failure:
+            raise self.exc
+        return self.exc
+
+    def is_failed(self) -> bool:
+        return True
+
+
+def call_task(task: lazy.LazyTask[Any, Any], *args: Any, **kwargs: Any) -> Any:
     """The task's function, retried as its decorator says (retries, delays, condition)."""
     kwargs.pop("return_state", None)
     kwargs.pop("wait_for", None)
@@ -52,11 +64,11 @@ def call_task(task: Task[Any, Any], *args: Any, **kwargs: Any) -> Any:
         try:
             return task.fn(*args, **kwargs)
         except Exception as exc:
-            if attempt > (task.retries or 0):
+            if attempt > task.retries:
                 raise
             condition = task.retry_condition_fn
             run: Any = SimpleNamespace(run_count=attempt)  # what retry conditions read
-            if condition is not None and not condition(task, run, Failed(data=exc)):
+            if condition is not None and not condition(task, run, _Failed(exc)):
                 raise
             time.sleep(delays[min(attempt, len(delays)) - 1])
             attempt += 1
@@ -84,60 +96,39 @@ class LocalFuture:
         return self._inner.done()
 
 
-def _submit(task: Task[Any, Any], *args: Any, **kwargs: Any) -> LocalFuture:
-    assert _pool is not None
-    return LocalFuture(_pool.submit(call_task, task, *args, **kwargs))
+def submit(task: lazy.LazyTask[Any, Any], *args: Any, **kwargs: Any) -> LocalFuture:
+    with _lock:
+        global _pool
+        if _pool is None:  # the first submit of this inline block
+            _pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="kizuna-task")
+        pool = _pool
+    return LocalFuture(pool.submit(call_task, task, *args, **kwargs))
 
 
-def _map(task: Task[Any, Any], *iterables: Any, **kwargs: Any) -> list[LocalFuture]:
-    return [_submit(task, *args, **kwargs) for args in zip(*iterables, strict=True)]
-
-
-def _call_flow(flow: Flow[Any, Any], *args: Any, **kwargs: Any) -> Any:
-    kwargs.pop("return_state", None)
-    kwargs.pop("wait_for", None)
-    return flow.fn(*args, **kwargs)
-
-
-PATCHES: dict[tuple[type, str], Callable[..., Any]] = {
-    (Task, "__call__"): call_task,
-    (Task, "submit"): _submit,
-    (Task, "map"): _map,
-    (Flow, "__call__"): _call_flow,
-}
+def map_task(task: lazy.LazyTask[Any, Any], *iterables: Any, **kwargs: Any) -> list[LocalFuture]:
+    return [submit(task, *args, **kwargs) for args in zip(*iterables, strict=True)]
 
 
 @contextmanager
 def inline() -> Iterator[None]:
-    """Tasks, submits and subflows run as plain calls while the block runs (re-entrant)."""
-    global _depth, _pool
+    """Kizuna's tasks, submits and subflows (``flows.ops.lazy``) run as plain calls while the
+    block runs (re-entrant; process-wide, so the pool's threads see it too)."""
+    global _pool
     with _lock:
-        _depth += 1
-        if _depth == 1:
-            saved = {key: key[0].__dict__[key[1]] for key in PATCHES}
-            _pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="kizuna-task")
-            for (cls, attr), fn in PATCHES.items():
-                setattr(cls, attr, fn)
-            _inline_saved.update(saved)
+        lazy._depth += 1
     try:
-        with disable_run_logger():
-            yield
+        yield
     finally:
         with _lock:
-            _depth -= 1
-            if _depth == 0:
-                for (cls, attr), fn in _inline_saved.items():
-                    setattr(cls, attr, fn)
-                _inline_saved.clear()
-                if _pool is not None:
-                    _pool.shutdown(wait=True)
-                    _pool = None
+            lazy._depth -= 1
+            pool = _pool if lazy._depth == 0 else None
+            if pool is not None:
+                _pool = None
+        if pool is not None:
+            pool.shutdown(wait=True)
 
 
-_inline_saved: dict[tuple[type, str], Any] = {}
-
-
-def run(flow: Flow[Any, Any], engine: Engine, params: dict[str, Any]) -> Any:
+def run(flow: lazy.LazyFlow[Any, Any], engine: Engine, params: dict[str, Any]) -> Any:
     """Run ``flow`` here, its run kept in the warehouse's ``flow_run`` table."""
     run_id = str(params.get("run_id") or uuid.uuid4())
     try:

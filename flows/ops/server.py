@@ -17,8 +17,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
-
 from kizuna.errors import ConfigError
 
 START_TIMEOUT = 120.0
@@ -30,6 +28,8 @@ def api_url() -> str | None:
 
 def healthy(url: str, timeout: float = 1.0) -> bool:
     """Does a Prefect API answer at ``url`` (ending in ``/api``)?"""
+    import httpx  # here: a CLI run with no Prefect API never needs it
+
     try:
         return httpx.get(f"{url.rstrip('/')}/health", timeout=timeout).status_code == 200
     except httpx.HTTPError:
@@ -38,6 +38,8 @@ def healthy(url: str, timeout: float = 1.0) -> bool:
 
 def scheduler_enabled(url: str) -> bool:
     """What the server at ``url`` says of its scheduler service (its own settings)."""
+    import httpx
+
     try:
         reply = httpx.get(f"{url.rstrip('/')}/admin/settings", timeout=10.0)
         reply.raise_for_status()

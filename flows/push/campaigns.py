@@ -12,11 +12,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
-from prefect import flow, get_run_logger, task
 
 from flows import progress
 from flows.config import load
 from flows.ops import events
+from flows.ops.lazy import flow, flow_run_id, task
+from flows.ops.lazy import run_logger as get_run_logger
 from flows.push.campaign_run import approved_plan, open_batches, plan
 from flows.push.campaign_send import campaign_lease, send_batch
 from flows.push.channels import build_channel
@@ -47,10 +48,7 @@ LEASE_WAIT = 300.0
 
 
 def _run_id() -> str:
-    from prefect.context import FlowRunContext
-
-    ctx = FlowRunContext.get()
-    return str(ctx.flow_run.id) if ctx and ctx.flow_run else "local"
+    return flow_run_id() or "local"
 
 
 @task(task_run_name="plan {name}")

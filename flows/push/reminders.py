@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import flow, task
-
 from flows.config import load
+from flows.ops.lazy import flow, task
 from flows.push.channels import build_channel
 from flows.push.config import push_config
 from flows.push.reminder_run import deliver, evaluate

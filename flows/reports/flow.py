@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import flow, task
-
 from flows.config import load
+from flows.ops.lazy import flow, task
 from flows.reports.run import draft_batch, plan, write_pipeline
 from flows.runtime import table_artifact
 from flows.settings import workspace_path

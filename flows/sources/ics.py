@@ -36,6 +36,7 @@ from connectors.files.icsfiles import IcsCursor, events
 from connectors.page import Cursor, Page
 from flows.engine import StreamSpec, config_fingerprint
 from flows.sources.common import calendar_window, file_path, require_path, window_activities
+from flows.storage import fetch_source, source_path
 from flows.workspace import SourceConfig, Workspace
 from mappings.calendar.events import MAX_OCCURRENCES
 from warehouse import records as r
@@ -69,11 +70,12 @@ def streams(
 ) -> list[StreamSpec]:
     tz = ZoneInfo(ws.company.time_zone)
     today = (now or datetime.now(UTC)).astimezone(tz).date()
-    root: Path = ws.resolve(cfg.path)
+    root: Path = source_path(ws, cfg.path)  # a remote location's local mirror
     domains = list(ws.company.domains)
     default_window = window_for(cfg, today, None)
 
     def read(cursor: Cursor | None) -> Iterator[Page[IcsCursor]]:
+        fetch_source(ws, cfg.path)  # a remote folder: what changed, copied
         require_path(
             root, ws, name, "calendar", "point it at an .ics file or a folder of .ics files"
         )

@@ -35,6 +35,7 @@ from connectors.files.mailfiles import MailFilesCursor, read_messages
 from connectors.page import Cursor, Page
 from flows.engine import StreamSpec, config_fingerprint
 from flows.sources.common import MailLimitFields, file_path, require_path
+from flows.storage import fetch_source, source_path
 from flows.workspace import SourceConfig, Workspace
 from kizuna.errors import BadRecord
 from mappings.mail.message import MailLimits, message_id_of
@@ -105,10 +106,11 @@ def workspace_relative(path: str, root: Path) -> str:
 
 
 def streams(name: str, cfg: Config, ws: Workspace) -> list[StreamSpec]:
-    root: Path = ws.resolve(cfg.path)
+    root: Path = source_path(ws, cfg.path)  # a remote location's local mirror
     domains = list(ws.company.domains)
 
     def read(cursor: Cursor | None) -> Iterator[Page[MailFilesCursor]]:
+        fetch_source(ws, cfg.path)  # a remote folder: what changed, copied
         require_path(
             root, ws, name, "mail", "point it at an mbox file, a Maildir, or a folder of .eml files"
         )

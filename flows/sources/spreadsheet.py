@@ -24,6 +24,7 @@ from pydantic import AfterValidator, Field
 from connectors.files import spreadsheet as conn
 from connectors.page import Cursor, Page
 from flows.engine import StreamSpec, config_fingerprint
+from flows.storage import fetch_source, source_path
 from flows.workspace import SourceConfig, Workspace
 from mappings.spreadsheet import headers as sheet_headers
 from mappings.spreadsheet import rows as mapping
@@ -125,7 +126,7 @@ def name_keyless(pages: Iterator[Page[Any]], candidates: tuple[str, ...]) -> Ite
 
 
 def streams(name: str, cfg: Config, ws: Workspace) -> list[StreamSpec]:
-    path: Path = ws.resolve(cfg.path)
+    path: Path = source_path(ws, cfg.path)  # a remote location's local mirror
     candidates = key_candidates(cfg)
     key_of = _KeyOf(candidates)
     keyless_mapper = mapping.SheetMapping(
@@ -136,6 +137,7 @@ def streams(name: str, cfg: Config, ws: Workspace) -> list[StreamSpec]:
     )
 
     def read(cursor: Cursor | None) -> Iterator[Page[Any]]:
+        fetch_source(ws, cfg.path)  # a remote file: its current bytes, copied if changed
         sheet_cursor = cursor if isinstance(cursor, conn.SheetCursor) else None
         pages = conn.pages(
             path,

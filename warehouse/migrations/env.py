@@ -16,9 +16,8 @@ from alembic import context
 from sqlalchemy import Engine, text
 
 import warehouse.schema  # noqa: F401  (registers every table on the metadata)
+from warehouse.db import MIGRATION_LOCK
 from warehouse.migrations.env_models import metadata
-
-MIGRATION_LOCK = 0x6B7A  # advisory lock class "kz"; the second key is the schema's hash
 
 engine: Engine = context.config.attributes["engine"]
 with engine.connect() as connection:

@@ -14,15 +14,17 @@ import getpass
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from sqlalchemy import Engine
 
 from flows.cli.common import DataTable, esc, fail, make_console
-from flows.cli.privacy import files
 from flows.workspace import Workspace
 from kizuna.errors import ConfigError, KizunaError
+
+if TYPE_CHECKING:
+    from flows.cli.privacy import files
 
 console = make_console()
 err_console = make_console(stderr=True)
@@ -71,6 +73,7 @@ def disclose(
     workspace: WorkspaceOpt = Path("kizuna.yaml"),
 ) -> None:
     """Everything held about a customer, as one JSON file (個人情報保護法 開示)."""
+    from flows.cli.privacy import files  # here: every other command starts without it
     from warehouse.db import write_transaction
     from warehouse.privacy import disclose as dis
     from warehouse.privacy import erase as era
@@ -132,6 +135,8 @@ def erase(
                 "This cannot be undone",
                 abort=True,
             )
+        from flows.cli.privacy import files
+
         report = files.scan(ws, found.values(), mids, change=True)
         with write_transaction(engine) as conn:
             again = era.find(conn, ref)

@@ -189,6 +189,23 @@ def test_xlsx_cells_read_as_the_text_a_person_sees(tmp_path: Path) -> None:
     assert s.estimate_rows(f) == 4
 
 
+def test_xlsx_row_estimate_reads_the_first_sheets_dimension(tmp_path: Path) -> None:
+    """The progress bar's row count comes from the first sheet's <dimension>, without
+    openpyxl (a second of CPU on an unchanged sync); it agrees with openpyxl's max_row."""
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    later = wb.active
+    for i in range(3):
+        later.append([i])
+    first = wb.create_sheet("先頭", 0)
+    for i in range(12):
+        first.append([f"row {i}", i])
+    f = tmp_path / "two.xlsx"
+    wb.save(f)
+    assert s.estimate_rows(f) == 11
+
+
 def test_xlsx_sheet_by_name(tmp_path: Path) -> None:
     f = tmp_path / "two.xlsx"
     wb = openpyxl.Workbook()

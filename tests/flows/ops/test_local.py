@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 import yaml
-from prefect import Flow, Task, flow, task
 from sqlalchemy import select
 
 from flows.ops import launch, local
+from flows.ops.lazy import flow, task
 from flows.runtime import engine_for
 from kizuna.errors import AuthError, TransientError
 from tests.support.fakes import fakesource
@@ -69,9 +69,8 @@ def test_sync_runs_here_and_keeps_its_history_in_the_warehouse(
     ]
     assert runs[0].parameters["workspace_file"] == str(ws_file) and runs[0].finished_at
     assert sorted(streams) == [("r-1", "completed")] * 2 + [("r-2", "completed")] * 2
-    # Nothing of the in-process run is left patched into Prefect.
-    assert "__call__" in Task.__dict__ and Task.__call__ is not local.call_task
-    assert Flow.__call__ is not local._call_flow
+    # The in-process path never imported Prefect (a fresh process: see test_no_prefect_import).
+    assert not local.lazy.inline_active()
 
 
 def test_a_failed_run_is_recorded_failed(no_prefect_server: None, tmp_path: Path) -> None:
@@ -117,3 +116,32 @@ def test_tasks_keep_their_retry_rules_and_submit_gives_futures(no_prefect_server
     with local.inline(), pytest.raises(AuthError):
         flaky(1, "auth")
     assert calls == ["auth"]  # not retried: only transient errors are
+
+
+def test_the_cli_sync_path_imports_no_prefect(tmp_path: Path) -> None:
+    """The fast path's point: a fresh process that syncs in-process never imports Prefect
+    (about a second of CPU), and its flows still become real Prefect flows on demand."""
+    import os
+    import subprocess
+    import sys
+
+    ws_file = _workspace(tmp_path)
+    url = f"sqlite:///{tmp_path / 'wh.db'}"
+    code = (
+        "import sys\n"
+        "from tests.support.fakes import fakesource\n"
+        "fakesource.register()\n"
+        "from flows.ops import launch\n"
+        "from flows.sync import sync_workspace\n"
+        f"launch.run_flow(sync_workspace, {url!r}, "
+        f"workspace_file={str(ws_file)!r})\n"
+        "assert 'prefect' not in sys.modules, 'prefect imported'\n"
+        "from flows.ops.entry import sync_workspace as real\n"
+        "from prefect import Flow\n"
+        "assert isinstance(real, Flow) and real.name == 'kizuna-sync'\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
