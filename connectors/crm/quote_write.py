@@ -46,6 +46,17 @@ class QuoteLine:
     product_code: str | None
     quantity: Decimal
     unit_price: Decimal
+    amount: Decimal
+    """The document's line amount (quantity × price rounded to yen)."""
+
+    def as_sent(self) -> tuple[Decimal, Decimal, str]:
+        """(quantity, unit price, text) for a CRM that multiplies them itself: when the
+        document rounded the product (2.5 h × ¥12,345 = ¥30,862), the line goes as 1 × the
+        amount with the quantity and price in its text, so the CRM's total is the document's."""
+        if self.quantity * self.unit_price == self.amount:
+            return self.quantity, self.unit_price, self.description
+        shown = f"{self.description} ({_plain(self.quantity)} × {_plain(self.unit_price)})"
+        return Decimal(1), self.amount, shown
 
 
 @dataclass(frozen=True)
@@ -67,6 +78,10 @@ class QuotePayload:
     terms: str = ""
     earlier_line_keys: tuple[str, ...] = ()
     """Line keys earlier revisions had: deleted in the CRM when this revision has not."""
+
+
+def _plain(d: Decimal) -> str:
+    return format(d.normalize(), "f") if d != d.to_integral_value() else f"{int(d):,}"
 
 
 def _num(d: Decimal) -> int | float:
@@ -139,12 +154,13 @@ def salesforce(sf: Salesforce, q: QuotePayload, *, dry_run: bool = False) -> lis
                 )
             )
             continue
+        qty, price, text = ln.as_sent()
         desired[ln.key] = {
             "QuoteId": quote_id,
             "PricebookEntryId": entry,
-            "Quantity": _num(ln.quantity),
-            "UnitPrice": _num(ln.unit_price),
-            "Description": ln.description[:255],
+            "Quantity": _num(qty),
+            "UnitPrice": _num(price),
+            "Description": text[:255],
         }
     if head.failed:
         lines = w.WriteResult("salesforce QuoteLineItem", dry_run=dry_run)
@@ -178,16 +194,16 @@ def hubspot(hs: HubSpot, q: QuotePayload, *, dry_run: bool = False) -> list[w.Wr
         "hs_terms": q.terms,
     }
     head = hw.sync(hs, "quotes", HS_KEY, {q.key: props}, dry_run=dry_run)
-    desired = {
-        ln.key: {
-            "name": ln.description[:255],
-            "quantity": str(_num(ln.quantity)),
-            "price": str(_num(ln.unit_price)),
+    desired = {}
+    for i, ln in enumerate(q.lines):
+        qty, price, text = ln.as_sent()
+        desired[ln.key] = {
+            "name": text[:255],
+            "quantity": str(_num(qty)),
+            "price": str(_num(price)),
             "hs_sku": ln.product_code or "",
             "hs_position_on_quote": str(i),
         }
-        for i, ln in enumerate(q.lines)
-    }
     lines = hw.sync(
         hs, "line_items", HS_KEY, desired, "mirror", dry_run=dry_run, scope=q.earlier_line_keys
     )

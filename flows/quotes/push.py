@@ -53,6 +53,7 @@ def payload(docs: list[dict[str, Any]], deal_crm_id: str) -> qw.QuotePayload:
             product_code=ln.get("product_code"),
             quantity=Decimal(ln["quantity"]),
             unit_price=Decimal(ln["unit_price"]),
+            amount=Decimal(ln["amount"]),
         )
         for i, ln in enumerate(doc["lines"], 1)
     )

@@ -20,11 +20,13 @@ import pytest
 from PIL import Image
 from pypdf import PdfReader
 from pypdf.generic import ContentStream
+from sqlalchemy import update
 
 from flows.quotes import issue, render
-from tests.support.quotes_seed import seed
+from tests.support.quotes_seed import seed, sync_sheet, write_csv
 from tests.support.servers import REQUIRE
 from warehouse.db import open_warehouse
+from warehouse.quotes import schema as q
 from warehouse.quotes.tax import Line, compute, yen
 
 ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
@@ -183,3 +185,36 @@ def test_no_glyph_is_missing(issued: dict[str, Any], tmp_path: Path) -> None:
     assert notdef_glyphs(tofu) >= 2
     # …and pdftotext alone would not have noticed.
     assert "\ue000" in run("pdftotext", "-enc", "UTF-8", str(tofu), "-")
+
+
+def test_a_tax_included_quote_reads_back_with_the_tax_inside(tmp_path: Path) -> None:
+    """A 税込 price list: the PDF states 税込 amounts per rate and the tax they contain, equal
+    to the back-computation done here (once per rate), and 小計 (税抜) + 消費税 = 合計."""
+    engine = open_warehouse(f"sqlite:///{tmp_path / 'wh.db'}")
+    ws = seed(engine, tmp_path)
+    write_csv(tmp_path / "incl.csv", [
+        ["商品コード", "商品名", "税込単価", "税率", "価格表"],
+        ["SV-01", "移転作業一式", "330,000", "10%", "standard"],
+        ["SV-02", "配線工事", "13,579", "10%", "standard"],
+        ["FD-01", "お茶(業務用)", "1,080", "8%", "standard"],
+    ])  # fmt: skip
+    sync_sheet(engine, ws, "incl", "incl.csv", key="商品コード")
+    write_csv(tmp_path / "lines2.csv", [
+        ["明細ID", "案件ID", "商品コード", "数量"], ["M1", "D002", "SV-02", "3"],
+        ["M2", "D002", "FD-01", "5"],
+    ])  # fmt: skip
+    sync_sheet(engine, ws, "lines2", "lines2.csv", key="明細ID")
+    with engine.begin() as conn:  # the seed's own D002 line has a 税抜 price of its own
+        conn.execute(update(q.DealLineItem).where(q.DealLineItem.unit_price.is_not(None))
+                     .values(deleted_at=q.DealLineItem.updated_at))  # fmt: skip
+    doc = issue.create(ws, "給茶機リース", date(2026, 12, 3), engine=engine)
+    engine.dispose()
+    assert doc["tax_included"] is True
+    text = "".join(run("pdftotext", "-layout", "-enc", "UTF-8", doc["files"]["pdf"], "-").split())
+    g10, g8 = 3 * 13579, 5 * 1080
+    t10, t8 = g10 * 10 // 110, g8 * 8 // 108  # floor, once per rate
+    assert f"10%対象（税込）{yen(g10)}内消費税{yen(t10)}" in text
+    assert f"8%対象（税込）（軽減税率※）{yen(g8)}内消費税{yen(t8)}" in text
+    assert f"小計（税抜）{yen(g10 + g8 - t10 - t8)}" in text
+    assert f"合計{yen(g10 + g8)}" in text and "単価（税込）" in text
+    assert notdef_glyphs(Path(doc["files"]["pdf"])) == 0

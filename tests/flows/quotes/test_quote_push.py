@@ -203,3 +203,15 @@ def test_cli_reports_per_record_failures(tmp_path: Path, monkeypatch: pytest.Mon
                  "'https://x.cybozu.com', apps: {}}\n", encoding="utf-8")  # fmt: skip
     out = CliRunner().invoke(app, ["quote", "push", "Q-1", "--to", "kt", "-w", str(f)])
     assert out.exit_code != 0 and "no quote object" in out.output and "Traceback" not in out.output
+
+
+def test_a_rounded_line_goes_as_one_times_its_amount() -> None:
+    """The CRM multiplies quantity × price itself; a line the document rounded (2.5 h ×
+    ¥12,345 = ¥30,862.5 → ¥30,862) goes as 1 × ¥30,862 so the CRM's total is the document's."""
+    from connectors.crm.quote_write import QuoteLine
+
+    D = Decimal
+    rounded = QuoteLine("k", "配線工事", "SV-02", D("2.5"), D(12345), D(30862))
+    assert rounded.as_sent() == (D(1), D(30862), "配線工事 (2.5 × 12,345)")
+    exact = QuoteLine("k", "導入支援", "SV-01", D(2), D(150000), D(300000))
+    assert exact.as_sent() == (D(2), D(150000), "導入支援")
