@@ -1,11 +1,11 @@
 """A small real Singer tap for the tests: people from a JSON-lines file, with a bookmark.
 
 Speaks the Singer protocol on stdout (SCHEMA, RECORD, STATE); ``--state`` resumes after the
-bookmarked line; ``--discover`` prints its catalog. Config: ``data`` (the file), ``api_key`` (a secret it prints to stderr, so
-tests can check that Kizuna masks it; ``"bad"`` fails as an auth error), ``state_every``,
+bookmarked line; ``--discover`` prints its catalog; ``--catalog`` sends only the streams it
+selects. Config: ``data`` (the file), ``api_key`` (a secret it prints to stderr, so tests can
+check that Kizuna masks it; ``"bad"`` fails as an auth error), ``state_every``,
 ``crash_after`` (exit ``crash_status``, default 1, after that many records, like a dropped
-connection) and ``garbage``
-(one line that is not JSON).
+connection) and ``garbage`` (one line that is not JSON).
 """
 
 from __future__ import annotations
@@ -78,14 +78,27 @@ def main() -> int:
         with open(args.state, encoding="utf-8") as fh:
             start = json.load(fh)["bookmarks"]["people"]["offset"]
     print(f"tap-people: starting at offset {start}", file=sys.stderr)
-    emit({"type": "SCHEMA", "stream": "people", "key_properties": ["id"], "schema": {}})
-    emit({"type": "SCHEMA", "stream": "audit", "key_properties": ["n"], "schema": {}})
+    send = {"people", "audit"}
+    if args.catalog:
+        with open(args.catalog, encoding="utf-8") as fh:
+            send = {
+                s["tap_stream_id"]
+                for s in json.load(fh)["streams"]
+                for m in s.get("metadata", [])
+                if m["breadcrumb"] == [] and m["metadata"].get("selected")
+            }
+    print(f"tap-people: sending {', '.join(sorted(send))}", file=sys.stderr)
+    for stream, key in (("people", "id"), ("audit", "n")):
+        if stream in send:
+            emit({"type": "SCHEMA", "stream": stream, "key_properties": [key], "schema": {}})
     with open(config["data"], encoding="utf-8") as fh:
         lines = fh.read().splitlines()
     every, crash = int(config.get("state_every", 2)), config.get("crash_after")
     for sent, (i, line) in enumerate(enumerate(lines[start:], start + 1), 1):
-        emit({"type": "RECORD", "stream": "people", "record": json.loads(line)})
-        emit({"type": "RECORD", "stream": "audit", "record": {"n": i}})
+        if "people" in send:
+            emit({"type": "RECORD", "stream": "people", "record": json.loads(line)})
+        if "audit" in send:
+            emit({"type": "RECORD", "stream": "audit", "record": {"n": i}})
         if config.get("garbage") and i == 2:
             sys.stdout.write("this is not json\n")
         if i % every == 0:

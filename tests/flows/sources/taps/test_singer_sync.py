@@ -162,7 +162,7 @@ def test_full_sync_maps_nested_fields_quarantines_and_masks(
     with (tmp_path / "people.jsonl").open("a", encoding="utf-8") as fh:
         fh.writelines(json.dumps(p, ensure_ascii=False) + "\n" for p in new)
     third = run_stream(engine, registry.streams(ws, "tap")[0], "r3")
-    assert third.read == 2 and "starting at offset 6" in tap_log[-1]
+    assert third.read == 2 and sum("starting at offset 6" in ln for ln in tap_log) == 2
     assert [p for p, _ in _people(engine)][-2:] == ["people:7", "people:8"]
 
 
@@ -209,3 +209,30 @@ def test_config_errors_name_the_field(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.delenv("KIZUNA_TEST_TAP_KEY")
     with pytest.raises(ConfigError, match=r"config_secrets\.api_key"):
         list(registry.streams(ws, "tap")[0].read(None))
+
+
+def test_the_catalog_selection_reaches_the_tap(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tap_log: list[str]
+) -> None:
+    f = _workspace(tmp_path, monkeypatch)
+    data = yaml.safe_load(f.read_text(encoding="utf-8"))
+    data["sources"]["tap"]["streams"]["audit"] = {"key": ["n"]}  # Kizuna would keep it …
+    f.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    everything = run_stream(engine, registry.streams(load(f), "tap")[0], "all")
+    assert (
+        everything.read == 2 * len(PEOPLE) and "tap: tap-people: sending audit, people" in tap_log
+    )
+
+    catalog = {
+        "streams": [
+            {"tap_stream_id": s, "metadata": [{"breadcrumb": [], "metadata": {"selected": on}}]}
+            for s, on in (("people", True), ("audit", False))
+        ]
+    }
+    (tmp_path / "catalog.json").write_text(json.dumps(catalog), encoding="utf-8")
+    data["sources"]["tap"]["catalog"] = "catalog.json"  # … but the catalog leaves it out
+    f.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    with engine.begin() as conn:
+        conn.execute(text("delete from sync_state"))  # read from the start again
+    selected = run_stream(engine, registry.streams(load(f), "tap")[0], "selected")
+    assert selected.read == len(PEOPLE) and "tap: tap-people: sending people" in tap_log
