@@ -142,9 +142,9 @@ def test_quote_files_go_to_the_shared_storage_when_set(
     import fsspec
 
     bucket = f"memory://kz-{uuid.uuid4().hex[:8]}/shared"
-    monkeypatch.setenv("KIZUNA_STORAGE_URL", bucket)
     engine = open_warehouse(f"sqlite:///{tmp_path / 'wh.db'}")
-    ws = seed(engine, tmp_path)
+    ws = seed(engine, tmp_path)  # the sheets are synced from the workspace folder first
+    monkeypatch.setenv("KIZUNA_STORAGE_URL", bucket)
     doc = issue.create(ws, "オフィス移転支援", date(2026, 12, 3), engine=engine)
     engine.dispose()
     assert doc["files"]["pdf"].startswith("memory:/")
