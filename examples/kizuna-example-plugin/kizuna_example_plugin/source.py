@@ -1,7 +1,8 @@
 """``type: example_jsonl``: people from a JSON-lines file, read from where the last sync ended.
 
 A source type is a module with ``Config`` (extending Kizuna's ``SourceConfig``), ``streams``
-and, optionally, ``TEMPLATE`` (the commented example ``kizuna init`` writes).
+and, optionally, ``TEMPLATE`` (the commented example ``kizuna init`` writes) and ``discover``
+(what ``kizuna sources discover`` shows: each field found and where it goes).
 """
 
 from __future__ import annotations
@@ -15,9 +16,19 @@ from pydantic import Field
 
 from connectors.page import Cursor, Page, RawBad
 from flows.engine import StreamSpec
+from flows.sources.registry import StreamFields
 from flows.workspace import SourceConfig, Workspace
 from kizuna.errors import BadRecord
+from mappings.spreadsheet.headers import HeaderUse
 from warehouse import records as r
+
+FIELDS = {
+    "id": "id",
+    "name": "person.full_name",
+    "email": "person.email",
+    "company": "organization.name",
+}
+"""What ``map_row`` takes from each line; any other field is not stored."""
 
 TEMPLATE = """\
 # leads:
@@ -98,3 +109,22 @@ def streams(name: str, cfg: Config, ws: Workspace) -> list[StreamSpec]:
             map=map_row,
         )
     ]
+
+
+def discover(name: str, cfg: Config, ws: Workspace) -> list[StreamFields]:
+    """The fields of the file's first lines and what ``map_row`` does with each."""
+    seen: dict[str, None] = {}
+    with ws.resolve(cfg.path).open("rb") as fh:
+        for _, line in zip(range(20), fh, strict=False):
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(obj, dict):
+                seen.update(dict.fromkeys(map(str, obj)))
+    uses = [
+        HeaderUse(f, FIELDS[f], "built-in") if f in FIELDS else HeaderUse(f, "ignore", "unmapped")
+        for f in seen
+    ]
+    how = f"{Path(cfg.path).name}: the first lines' fields (this plugin maps a fixed set)"
+    return [StreamFields(stream="people", how=how, uses=uses, columns_at="")]

@@ -189,6 +189,15 @@ def test_plugin_source_syncs_and_plugin_channel_sends(
         bad = conn.execute(text("select count(*) from quarantine")).scalar_one()
     assert (people, bad) == (2, 2)  # the broken line and the address-less lead are quarantined
 
+    # The plugin's own discover hook: `kizuna sources discover` works for it like any source.
+    out = runner.invoke(
+        app, ["sources", "discover", "leads", "-w", str(ws)], env={"COLUMNS": "200"}
+    )
+    assert out.exit_code == 0, out.output
+    assert "leads/people — leads.jsonl: the first lines' fields" in out.output
+    rows = {ln.split("│")[1].strip(): ln for ln in out.output.splitlines() if ln.count("│") >= 3}
+    assert "person.email" in rows["email"] and "organization.name" in rows["company"]
+
     # Appending resumes after the committed byte offset: only the new line is read.
     with (tmp_path / "leads.jsonl").open("a", encoding="utf-8") as fh:
         fh.write(_lines({"id": "L4", "name": "田中 次郎", "email": "jiro@gamma.example"}))
