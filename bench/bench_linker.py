@@ -65,20 +65,25 @@ def features(people: Iterable[r.Person], settings: MatchSettings) -> fe.Columns:
 
 def resolve(feats: fe.Columns, settings: MatchSettings) -> dict[str, Any]:
     phases: dict[str, float] = {}
-    t = time.monotonic()
+    cpu: dict[str, float] = {}
+    clock = [time.monotonic(), time.process_time()]
+
+    def lap(name: str) -> None:
+        wall, proc = time.monotonic(), time.process_time()
+        phases[name] = round(wall - clock[0], 2)
+        cpu[name] = round(proc - clock[1], 2)
+        clock[:] = [wall, proc]
+
     fr = frame.build_columns(feats)
-    phases["frame"] = round(time.monotonic() - t, 2)
-    t = time.monotonic()
+    lap("frame")
     model = linker.train(fr, settings.link)
-    phases["learn"] = round(time.monotonic() - t, 2)
-    t = time.monotonic()
+    lap("learn")
     sc = linker.score(fr, model, settings.link)
-    phases["score"] = round(time.monotonic() - t, 2)
-    t = time.monotonic()
+    lap("score")
     p = sc.probability
     checks = guard.strong_checks(linker.disagreement_weights(model))
     labels, refused = guard.cluster(fr, sc.i, sc.j, sc.bits, p >= settings.merge_threshold, checks)
-    phases["cluster"] = round(time.monotonic() - t, 2)
+    lap("cluster")
     review = int(((p >= settings.review_threshold) & (p < settings.merge_threshold)).sum())
     return {
         "labels": labels,
@@ -87,6 +92,7 @@ def resolve(feats: fe.Columns, settings: MatchSettings) -> dict[str, Any]:
         "review": review + len(refused),
         "refused": len(refused),
         "phases": phases,
+        "cpu": cpu,
         "lambda": model.lam,
     }
 
@@ -198,6 +204,7 @@ def run_japanese(n: int, seed: int, settings: MatchSettings, cache: Path | None)
         "generate_or_load_s": gen_s,
         "features_s": feat_s,
         **{f"{k}_s": v for k, v in got["phases"].items()},
+        "cpu_s": got["cpu"],
         "resolve_wall_s": wall,
         "resolve_cpu_s": round(cpu, 1),
         "input_rss_mib": input_rss,

@@ -132,34 +132,55 @@ def _keys(fr: Frame, rule: Rule) -> tuple[Ints, Ints]:
     return rows[ok], key
 
 
-def pairs(fr: Frame, rule: Rule, max_block: int) -> tuple[Ints, Ints, int]:
-    """(i, j, oversized keys) for one rule: every pair i < j of rows sharing a key."""
+def pairs(
+    fr: Frame, rule: Rule, max_block: int, sample: int = 0, seed: int = 42
+) -> tuple[Ints, Ints, int]:
+    """(i, j, oversized keys) for one rule: every pair i < j of rows sharing a key, or a
+    random ``sample`` of them (drawn without building the rest) when there are more."""
     max_block = cap(rule, max_block)
     rows, key = _keys(fr, rule)
     if rows.shape[0] < 2:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), 0
-    _, grp, sizes = np.unique(key, return_inverse=True, return_counts=True)
+    # One stable sort of the keys: rows come in ascending order, so each block's rows stay so.
+    order = np.argsort(key, kind="stable")
+    key, rows = key[order], rows[order]
+    new = np.ones(key.shape[0], bool)
+    new[1:] = key[1:] != key[:-1]
+    grp = np.cumsum(new) - 1
+    sizes = np.bincount(grp)
     big = sizes > max_block
     keep = ~big[grp] & (sizes[grp] > 1)
-    rows, grp = rows[keep], grp[keep]
-    order = np.lexsort((rows, grp))
-    rows, grp = rows[order], grp[order]
-    out_i: list[Ints] = []
-    out_j: list[Ints] = []
-    for k in range(1, int(min(max_block, sizes.max() if sizes.size else 1))):
-        if k >= rows.shape[0]:
-            break
-        same = grp[:-k] == grp[k:]
-        if not same.any():
-            break
-        a, b = rows[:-k][same], rows[k:][same]
-        out_i.append(np.minimum(a, b))
-        out_j.append(np.maximum(a, b))
-    if not out_i:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), int(big.sum())
-    i, j = np.concatenate(out_i), np.concatenate(out_j)
-    keep2 = i != j
-    return i[keep2], j[keep2], int(big.sum())
+    i, j = block_pairs(rows[keep], grp[keep], sample, seed)
+    return i, j, int(big.sum())
+
+
+def block_pairs(rows: Ints, grp: Ints, sample: int = 0, seed: int = 42) -> tuple[Ints, Ints]:
+    """Every pair (i < j) of rows in one group, ``grp`` sorted: all pairs at once, without a
+    pass per distance. Row at position p of a block ending at e pairs with p+1 … e−1.
+    With ``sample`` > 0 and more pairs than that, a uniform sample of that many pairs."""
+    if rows.shape[0] < 2:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    new = np.ones(grp.shape[0], bool)
+    new[1:] = grp[1:] != grp[:-1]
+    first = np.flatnonzero(new)
+    ends = np.append(first[1:], grp.shape[0])
+    end_of = np.repeat(ends, np.diff(np.append(first, grp.shape[0])))
+    pos = np.arange(grp.shape[0], dtype=np.int64)
+    after = end_of - pos - 1  # partners after each row in its block
+    total = int(after.sum())
+    if total == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    before = np.cumsum(after) - after  # flat index of each row's first pair
+    if 0 < sample < total:
+        flat = np.sort(np.random.default_rng(seed).choice(total, sample, replace=False))
+        src = np.searchsorted(before, flat, side="right") - 1
+        step = flat - before[src]
+    else:
+        src = np.repeat(pos, after)
+        step = np.arange(total, dtype=np.int64) - np.repeat(before, after)
+    a, b = rows[src], rows[src + 1 + step]
+    keep = a != b
+    return np.minimum(a, b)[keep], np.maximum(a, b)[keep]
 
 
 def union(fr: Frame, rules: Sequence[Rule], max_block: int) -> tuple[Ints, Ints, int]:

@@ -257,18 +257,17 @@ def _shared_any(
     m: Multi, n: int, i: Ints, j: Ints
 ) -> tuple[NDArray[np.bool_], NDArray[np.bool_], NDArray[np.bool_]]:
     """Per pair: (both have values, share a personal value, share only shared values)."""
-    counts = np.bincount(m.rec, minlength=n)
+    start = m.starts(n)
+    counts = np.diff(start)
     has = (counts[i] > 0) & (counts[j] > 0)
-    order = np.argsort(m.rec, kind="stable")
-    start = np.concatenate(([0], np.cumsum(counts)))
     rep = counts[i]
     pair = np.repeat(np.arange(i.shape[0]), rep)
     if pair.shape[0] == 0:
         z = np.zeros(i.shape[0], bool)
         return has, z, z
     offs = np.arange(pair.shape[0]) - np.repeat(np.cumsum(rep) - rep, rep)
-    vals = m.val[order][start[i][pair] + offs]
-    hit = np.isin(j[pair] * len(m.values) + vals, m.membership(), assume_unique=False)
+    vals = m.val[start[i][pair] + offs]
+    hit = m.holds(j[pair], vals)
     personal = np.zeros(i.shape[0], bool)
     shared = np.zeros(i.shape[0], bool)
     np.logical_or.at(personal, pair[hit & ~m.shared[vals]], True)

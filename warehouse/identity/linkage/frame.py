@@ -31,16 +31,38 @@ Bools = NDArray[np.bool_]
 
 @dataclass
 class Multi:
-    """A multi-valued field: row ``rec[k]`` holds value code ``val[k]``."""
+    """A multi-valued field: row ``rec[k]`` holds value code ``val[k]`` (``rec`` ascending)."""
 
     rec: Ints
     val: Ints
     shared: Bools  # per value code
     values: list[str]
+    _member: Ints | None = field(default=None, repr=False)
+    _start: Ints | None = field(default=None, repr=False)
 
     def membership(self) -> Ints:
-        """Sorted codes ``row * V + value`` for fast "does row j hold value v" checks."""
-        return np.unique(self.rec * len(self.values) + self.val)
+        """Sorted codes ``row * V + value`` for fast "does row j hold value v" checks
+        (computed once: every comparison pass asks)."""
+        if self._member is None:
+            self._member = np.unique(self.rec * len(self.values) + self.val)
+        return self._member
+
+    def holds(self, rows: Ints, vals: Ints) -> Bools:
+        """Does row ``rows[k]`` hold value ``vals[k]``? (a binary search per pair)"""
+        member = self.membership()
+        key = rows * len(self.values) + vals
+        if member.shape[0] == 0:
+            return np.zeros(key.shape[0], bool)
+        pos = np.minimum(np.searchsorted(member, key), member.shape[0] - 1)
+        out: Bools = member[pos] == key
+        return out
+
+    def starts(self, n: int) -> Ints:
+        """Offset of each row's first value in ``val`` (``n + 1`` entries)."""
+        if self._start is None or self._start.shape[0] != n + 1:
+            counts = np.bincount(self.rec, minlength=n)
+            self._start = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+        return self._start
 
 
 @dataclass
@@ -152,7 +174,8 @@ def _name_key(tokens: tuple[str, ...], trusted: bool, name: str) -> tuple[str, .
     return tokens or ((name,) if name else ())
 
 
-def _multi(per_row: Sequence[Sequence[str]], shared: set[str], role: set[str]) -> Multi:
+def _codes(per_row: Sequence[Sequence[str]]) -> tuple[Ints, Ints, list[str]]:
+    """(row, value code) of every value of a multi-valued column, and the values."""
     codes: dict[str, int] = {}
     put = codes.setdefault
     counts = np.fromiter((len(v) for v in per_row), np.int64, len(per_row))
@@ -160,8 +183,30 @@ def _multi(per_row: Sequence[Sequence[str]], shared: set[str], role: set[str]) -
     val = np.fromiter(
         (put(v, len(codes)) for values in per_row for v in values), np.int64, int(counts.sum())
     )
-    values = list(codes)
-    flag = np.fromiter(((v in shared) or (v in role) for v in values), bool, len(values))
+    return rec, val, list(codes)
+
+
+def _repeated(
+    rec: Ints, val: Ints, values: list[str], keys: Sequence[tuple[str, ...]], least: int = 2
+) -> list[tuple[str, tuple[str, ...]]]:
+    """(value, name key) of the values at least ``least`` rows hold: only those can be shared,
+    so the name comparisons that decide it never see the million values one row holds."""
+    many = np.bincount(val, minlength=len(values)) >= least
+    pick = np.flatnonzero(many[val])
+    return [
+        (values[v], keys[r]) for r, v in zip(rec[pick].tolist(), val[pick].tolist(), strict=True)
+    ]
+
+
+def _multi(per_row: Sequence[Sequence[str]], shared: set[str], role: set[str]) -> Multi:
+    rec, val, values = _codes(per_row)
+    return _flagged(rec, val, values, shared | role)
+
+
+def _flagged(rec: Ints, val: Ints, values: list[str], shared: set[str]) -> Multi:
+    flag = np.zeros(len(values), bool)
+    if shared:
+        flag = np.fromiter((v in shared for v in values), bool, len(values))
     return Multi(rec, val, flag, values)
 
 
@@ -204,13 +249,15 @@ def build_columns(cols: Columns) -> Frame:
     )
     key_d = [_name_key(toks[t], tr, names[nm]) for t, tr, nm in who_d]
     keys = [key_d[k] for k in who.tolist()]
-    mail_users = shared_values((e, k) for es, k in zip(cols.emails, keys, strict=True) for e in es)
+    mail = _codes(cols.emails)
+    mail_users = shared_values(_repeated(*mail, keys))
     # A mobile shared by two names may be a company phone; a landline shared is a switchboard.
-    phone_pairs = [(p, k) for ps, k in zip(cols.phones, keys, strict=True) for p in ps]
+    phone = _codes(cols.phones)
+    phone_pairs = _repeated(*phone, keys)
     phone_users = shared_values(phone_pairs)
     mobile_users = shared_values(phone_pairs, 3)
     # Each distinct address is checked once (most rows have one or two of their own).
-    role = {e for e in {e for es in cols.emails for e in es} if is_role_mailbox(e)}
+    role = {e for e in mail[2] if is_role_mailbox(e)}
     phone_shared = {p for p in phone_users if not is_personal_phone(p)} | mobile_users
     dob = _arr(cols.dob)
     dobs, dcode = _distinct(cols.dob)
@@ -234,7 +281,7 @@ def build_columns(cols: Columns) -> Frame:
         legal=_arr(cols.legal),
         corp=_arr(cols.corp),
         domain=_arr(cols.domain),
-        email=_multi(cols.emails, mail_users, role),
-        phone=_multi(cols.phones, phone_shared, set()),
+        email=_flagged(*mail, mail_users | role),
+        phone=_flagged(*phone, phone_shared),
         local=_multi(_locals(cols.emails, role), set(), set()),
     )

@@ -101,12 +101,9 @@ def train(fr: Frame, s: LinkSettings) -> Model:
     acc = [m_prior[k] * PRIOR_PAIRS for k in range(len(sizes))]
     weight = np.full(len(sizes), PRIOR_PAIRS)
     for rule in s.training_rules:
-        i, j, _ = br.pairs(fr, rule, s.max_training_block)
+        i, j, _ = br.pairs(fr, rule, s.max_training_block, s.training_pairs, s.seed)
         if i.shape[0] < 20:
             continue
-        if i.shape[0] > s.training_pairs:
-            pick = np.random.default_rng(s.seed).choice(i.shape[0], s.training_pairs, replace=False)
-            i, j = i[pick], j[pick]
         fixed_cols = br.columns(rule)
         learn = [k for k, c in enumerate(cmp.PERSON) if not (c.columns & fixed_cols)]
         m, _, support = em(cmp.levels(fr, i, j), sizes, u, m_prior, learn)
