@@ -15,14 +15,14 @@ from sqlalchemy import Connection, and_, delete, func, select
 
 from warehouse import schema as t
 from warehouse.identity import schema as ids
+from warehouse.identity.linkage import features as fe
 from warehouse.identity.matching import (
     MatchSettings,
     PersonFeatures,
     block_keys,
     key_part,
-    person_features,
 )
-from warehouse.upsert import chunks, insert_ignore, upsert
+from warehouse.upsert import chunks
 
 ENTITY = "person"
 RANGE = 20000
@@ -54,7 +54,19 @@ def id_ranges(conn: Connection, size: int = RANGE) -> list[tuple[int, int]]:
 
 
 def _features_where(conn: Connection, cond: Any, settings: MatchSettings) -> list[PersonFeatures]:
+    cols, _ = _columns_where(conn, cond, settings)
+    return [cols.feature(k) for k in range(len(cols))]
+
+
+def _columns_where(
+    conn: Connection, cond: Any, settings: MatchSettings
+) -> tuple[fe.Columns, list[str]]:
+    """Features of the live rows matching ``cond`` as columns, and each row's record key.
+
+    Three queries (people with their company, their mail, their phones), each joined on
+    ``cond`` rather than asked per id, and features computed once per distinct value."""
     p = PERSON.c
+    live = and_(cond, p.deleted_at.is_(None))
     rows = conn.execute(
         select(
             p.id,
@@ -68,40 +80,46 @@ def _features_where(conn: Connection, cond: Any, settings: MatchSettings) -> lis
             ORG.c.name,
             ORG.c.corporate_number,
             ORG.c.domain,
+            p.record_key,
         )
         .select_from(PERSON.outerjoin(ORG, ORG.c.id == p.organization_id))
-        .where(cond, p.deleted_at.is_(None))
+        .where(live)
+        .order_by(p.id)
     ).all()
     if not rows:
-        return []
-    wanted = [int(r[0]) for r in rows]
+        return fe.Columns.of([]), []
     emails: dict[int, list[str]] = defaultdict(list)
     phones: dict[int, list[str]] = defaultdict(list)
-    for part in chunks(wanted, IN_CHUNK):
-        for pid, e in conn.execute(
-            select(PE.c.person_id, PE.c.email).where(PE.c.person_id.in_(part))
-        ):
-            emails[int(pid)].append(e)
-        for pid, ph in conn.execute(
-            select(PP.c.person_id, PP.c.phone).where(PP.c.person_id.in_(part))
-        ):
-            phones[int(pid)].append(ph)
+    for pid, e in conn.execute(
+        select(PE.c.person_id, PE.c.email).join(PERSON, PERSON.c.id == PE.c.person_id).where(live)
+    ):
+        emails[int(pid)].append(e)
+    for pid, ph in conn.execute(
+        select(PP.c.person_id, PP.c.phone).join(PERSON, PERSON.c.id == PP.c.person_id).where(live)
+    ):
+        phones[int(pid)].append(ph)
     named = _names_by_domain(conn, {r[10] for r in rows if r[10] and r[8] in (None, r[10])})
-    out = []
+    got: list[fe.Row] = []
     for r in rows:
         pid = int(r[0])
-        row = {
-            "family_name": r[1],
-            "given_name": r[2],
-            "family_name_kana": r[3],
-            "given_name_kana": r[4],
-            "full_name": r[5],
-            "birth_date": r[6],
-            "attributes": r[7],
-        }
         org_name = r[8] if r[8] not in (None, r[10]) else named.get(r[10] or "")
-        out.append(person_features(pid, row, emails[pid], phones[pid], org_name, settings, r[9]))
-    return out
+        got.append(
+            (
+                pid,
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                r[5],
+                r[6],
+                r[7],
+                org_name,
+                r[9],
+                tuple(emails.get(pid, ())),
+                tuple(phones.get(pid, ())),
+            )
+        )
+    return fe.compute(got, settings), [str(r[11] or "") for r in rows]
 
 
 def _names_by_domain(conn: Connection, domains: set[str]) -> dict[str, str]:
@@ -119,30 +137,56 @@ def _names_by_domain(conn: Connection, domains: set[str]) -> dict[str, str]:
     return {d: min(c, key=lambda x: (-c[x], x)) for d, c in counts.items()}
 
 
+def _many(conn: Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    """One prepared statement for many rows through the driver (``?`` placeholders are
+    rewritten for drivers that use ``%s``): no per-row statement compilation."""
+    if not rows:
+        return
+    if conn.dialect.paramstyle != "qmark":
+        sql = sql.replace("?", "%s")
+    for part in chunks(rows, 20000):
+        conn.exec_driver_sql(sql, list(part))
+
+
+_SAVE_FEATURE = (
+    "INSERT INTO identity_feature (entity, record_id, data) VALUES (?, ?, ?) "
+    "ON CONFLICT (entity, record_id) DO UPDATE SET data = excluded.data"
+)
+_SAVE_KEY = (
+    "INSERT INTO identity_block (entity, key, record_id, part) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (entity, key, record_id) DO NOTHING"
+)
+
+
 def _write_features(
     conn: Connection, feats: Sequence[PersonFeatures], settings: MatchSettings
 ) -> int:
-    frows = [{"entity": ENTITY, "record_id": f.id, "data": f.dumps()} for f in feats]
-    brows = [
-        {"entity": ENTITY, "key": k, "record_id": f.id, "part": key_part(k, settings.partitions)}
-        for f in feats
-        for k in block_keys(f)
-    ]
     # Idempotent: two preparations of the same rows (overlapping runs) converge on one row.
-    for part in chunks(frows, 5000):
-        upsert(conn, F, part, ["entity", "record_id"])
-    for part in chunks(brows, 5000):
-        insert_ignore(conn, B, part, ["entity", "key", "record_id"])
-    return len(brows)
+    _many(conn, _SAVE_FEATURE, [(ENTITY, f.id, f.dumps()) for f in feats])
+    keys = [
+        (ENTITY, k, f.id, key_part(k, settings.partitions)) for f in feats for k in block_keys(f)
+    ]
+    _many(conn, _SAVE_KEY, keys)
+    return len(keys)
 
 
 def prepare_range(conn: Connection, settings: MatchSettings, lo: int, hi: int) -> tuple[int, int]:
     """Features and keys for rows with ``lo <= id < hi``; returns (rows, keys)."""
+    cols, _, keys = prepare_columns(conn, settings, lo, hi)
+    return len(cols), keys
+
+
+def prepare_columns(
+    conn: Connection, settings: MatchSettings, lo: int, hi: int
+) -> tuple[fe.Columns, list[str], int]:
+    """``prepare_range`` that also hands back the features as columns and each row's record
+    key, so a one-process full run scores them without reading them back."""
     tune(conn)
     conn.execute(delete(F).where(F.c.entity == ENTITY, F.c.record_id >= lo, F.c.record_id < hi))
     conn.execute(delete(B).where(B.c.entity == ENTITY, B.c.record_id >= lo, B.c.record_id < hi))
-    feats = _features_where(conn, and_(PERSON.c.id >= lo, PERSON.c.id < hi), settings)
-    return len(feats), _write_features(conn, feats, settings)
+    cols, record_keys = _columns_where(conn, and_(PERSON.c.id >= lo, PERSON.c.id < hi), settings)
+    feats = [cols.feature(k) for k in range(len(cols))]
+    return cols, record_keys, _write_features(conn, feats, settings)
 
 
 def prepare_ids(

@@ -23,6 +23,7 @@ from warehouse.identity.linkage import frame as fm
 from warehouse.identity.linkage import guard, linker
 from warehouse.identity.linkage.comparisons import PERSON
 from warehouse.identity.linkage.em import Model
+from warehouse.identity.linkage.features import Columns
 from warehouse.identity.matching import Decision, MatchSettings, PersonFeatures
 from warehouse.upsert import upsert
 
@@ -95,8 +96,14 @@ def _decisions(
 
 def score_all(conn: Connection, settings: MatchSettings) -> tuple[list[Decision], dict[str, int]]:
     """Learn from every live person and decide every blocked pair."""
-    feats = all_features(conn)
-    fr = fm.build(feats)
+    return score_columns(conn, settings, Columns.of(all_features(conn)))
+
+
+def score_columns(
+    conn: Connection, settings: MatchSettings, cols: Columns
+) -> tuple[list[Decision], dict[str, int]]:
+    """``score_all`` of features already in memory (in record-key order)."""
+    fr = fm.build_columns(cols)
     ls = settings.link
     model = linker.train(fr, ls)
     tf = linker.tf_tables(fr)
@@ -104,6 +111,17 @@ def score_all(conn: Connection, settings: MatchSettings) -> tuple[list[Decision]
     sc = linker.score(fr, model, ls, tf=tf)
     found = _decisions(fr, model, sc, settings)
     return found, {"pairs": int(sc.i.shape[0]), "oversized": sc.oversized}
+
+
+def in_key_order(conn: Connection, parts: Sequence[tuple[Columns, list[str]]]) -> Columns:
+    """Ranges of columns put in ``all_features``' order (record key, then id; a row without a
+    key sorts where the database puts NULL: first on SQLite, last on PostgreSQL)."""
+    cols = Columns.concat([c for c, _ in parts])
+    keys = [k for _, ks in parts for k in ks]
+    missing = "" if conn.dialect.name == "sqlite" else "\U0010ffff"
+    ids = cols.ids.tolist()
+    order = sorted(range(len(keys)), key=lambda k: (keys[k] or missing, ids[k]))
+    return cols.take(order)
 
 
 def score_some(

@@ -35,8 +35,8 @@ from warehouse.identity.blocking import (
     F,
     id_ranges,
     load_features,
+    prepare_columns,
     prepare_ids,
-    prepare_range,
     tune,
 )
 from warehouse.identity.evidence import drop_stale_matches, save_matches
@@ -194,15 +194,22 @@ def resolve_full(engine: Engine, settings: MatchSettings, survive: Any = None) -
     with write_transaction(engine) as conn:
         mark = now()
         ranges = id_ranges(conn)
+    parts = []
     for lo, hi in ranges:
         with write_transaction(engine) as conn:
-            n, k = prepare_range(conn, settings, lo, hi)
-            stats.records += n
+            cols, record_keys, k = prepare_columns(conn, settings, lo, hi)
+            parts.append((cols, record_keys))
+            stats.records += len(cols)
             stats.keys += k
     stats.phases["prepare"] = round(time.monotonic() - t0, 2)
     t1 = time.monotonic()
     with write_transaction(engine) as conn:
-        found = score_learned(conn, settings, stats)
+        tune(conn)
+        # The features prepared above are scored as they are: not read back from the store.
+        found, st = learned.score_columns(conn, settings, learned.in_key_order(conn, parts))
+        del parts
+        stats.pairs += st["pairs"]
+        stats.oversized_blocks += st["oversized"]
         save_matches(conn, found, mark)
     stats.phases["score"] = round(time.monotonic() - t1, 2)
     t2 = time.monotonic()

@@ -76,6 +76,8 @@ class Columns:
 
     @classmethod
     def concat(cls, parts: Sequence[Columns]) -> Columns:
+        if not parts:
+            return cls.of([])
         got: dict[str, Any] = {}
         for f in fields(cls):
             if f.name in ("ids", "trusted"):
