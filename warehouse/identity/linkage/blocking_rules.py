@@ -44,7 +44,7 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     ("postcode", "fam:3"),
     ("postcode", "giv:3"),
     ("dob", "postcode"),
-    ("dob", "cap:20"),
+    ("dob", "cap:10"),
     ("postcode", "address:6", "cap:10"),
     ("address:12", "cap:10"),
 )

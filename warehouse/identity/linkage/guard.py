@@ -218,22 +218,24 @@ def _run(
 ) -> tuple[Ints, dict[int, str]]:
     """Union–find over the links ``idx``, strongest first, refusing the ones that conflict."""
     n = len(fr)
-    parent = np.arange(n, dtype=np.int64)
-    parent_size = np.ones(n, dtype=np.int64)
+    # Python lists, not arrays: the loop below reads one element at a time.
+    parent = list(range(n))
+    parent_size = [1] * n
     profiles: dict[int, _Profile] = {}
 
     def find(x: int) -> int:
         root = x
         while parent[root] != root:
-            root = int(parent[root])
+            root = parent[root]
         while parent[x] != root:
-            parent[x], x = root, int(parent[x])
+            parent[x], x = root, parent[x]
         return root
 
     refused: dict[int, str] = {}
     order = idx[np.lexsort((j[idx], i[idx], -bits[idx]))]
-    for e in order:
-        a, b = find(int(i[e])), find(int(j[e]))
+    weak = (~strong).tolist()
+    for e, x, y in zip(order.tolist(), i[order].tolist(), j[order].tolist(), strict=True):
+        a, b = find(x), find(y)
         if a == b:
             continue
         pa = profiles.get(a) or profiles.setdefault(a, _profile(fr, a, own))
@@ -241,10 +243,10 @@ def _run(
         # Two single rows: their own score already weighed every disagreement between them.
         single = parent_size[a] == 1 and parent_size[b] == 1
         why = None if single else conflict(pa, pb, checks)
-        if why is None and not strong[e]:
+        if why is None and weak[e]:
             why = weak_conflict(pa, pb)
         if why is not None:
-            refused[int(e)] = why
+            refused[e] = why
             continue
         keep, gone = (a, b) if a < b else (b, a)
         parent[gone] = keep
@@ -253,5 +255,9 @@ def _run(
         pk.absorb(pg)
         profiles[keep] = pk
         profiles.pop(gone, None)
-    labels = np.fromiter((find(x) for x in range(n)), np.int64, n)
-    return labels, refused
+    labels = np.asarray(parent, dtype=np.int64)
+    while True:  # every row to its root at once (roots point to themselves)
+        up = labels[labels]
+        if np.array_equal(up, labels):
+            return labels, refused
+        labels = up
