@@ -1,6 +1,7 @@
 """Match quality: Fellegi–Sunter comparison levels computed over whole arrays of pairs,
 m/u learned by EM from the workspace's own data, term frequencies, blocking rules an admin
-can read, the evidence Japanese sales data needs, and clustering that refuses to chain.
+can read, the evidence Japanese sales data needs, clustering that refuses to chain, and the
+features of a million rows computed once per distinct value.
 """
 
 __all__ = [
@@ -9,6 +10,7 @@ __all__ = [
     "comparisons",
     "contacts",
     "em",
+    "features",
     "frame",
     "guard",
     "linker",
