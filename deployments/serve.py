@@ -21,6 +21,7 @@ FIRST_RUNS_TIMEOUT = 60.0
 
 def deployments(workspace_file: str, time_zone: str, overrides: dict[str, str]) -> list[Any]:
     from prefect.client.schemas.schedules import CronSchedule
+    from prefect.deployments.runner import EntrypointType
 
     out = []
     for d in for_target("serve"):
@@ -34,6 +35,9 @@ def deployments(workspace_file: str, time_zone: str, overrides: dict[str, str]) 
                 parameters={**d.parameters, "workspace_file": workspace_file},
                 description=d.description,
                 concurrency_limit=d.concurrency_limit,
+                # by module path: the runner loads flows.ops.entry's real flows (the flow
+                # modules' own names are lazy objects, see flows.ops.lazy)
+                entrypoint_type=EntrypointType.MODULE_PATH,
             )
         )
     return out

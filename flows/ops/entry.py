@@ -18,10 +18,20 @@ from flows.reports.flow import daily_reports as _daily_reports
 from flows.reports.flow import pipeline_report as _pipeline_report
 from flows.sync import sync_workspace as _sync_workspace
 
-sync_workspace: Any = prefect_flow(_sync_workspace)
-sync_fanout: Any = prefect_flow(_sync_fanout)
-resolve: Any = prefect_flow(_resolve)
-reminders_flow: Any = prefect_flow(_reminders_flow)
-scheduled_campaigns: Any = prefect_flow(_scheduled_campaigns)
-daily_reports: Any = prefect_flow(_daily_reports)
-pipeline_report: Any = prefect_flow(_pipeline_report)
+
+def _here(flow: Any) -> Any:
+    """The real flow, registered as this module's: ``kizuna serve`` makes deployments by
+    module path (``flows.ops.entry.sync_workspace``), which a runner loads as a ``Flow``; the
+    flow modules' own names are the lazy objects Prefect would refuse."""
+    real = prefect_flow(flow)
+    real.__module__ = __name__
+    return real
+
+
+sync_workspace: Any = _here(_sync_workspace)
+sync_fanout: Any = _here(_sync_fanout)
+resolve: Any = _here(_resolve)
+reminders_flow: Any = _here(_reminders_flow)
+scheduled_campaigns: Any = _here(_scheduled_campaigns)
+daily_reports: Any = _here(_daily_reports)
+pipeline_report: Any = _here(_pipeline_report)

@@ -55,3 +55,18 @@ def test_prefect_yaml_reads_the_workspace_on_the_worker_and_needs_no_pull_step()
         assert "workspace_file" not in d["parameters"]
         env = d["work_pool"]["job_variables"]["env"]
         assert env["KIZUNA_WAREHOUSE_SECRET"] == prefect_yaml.WAREHOUSE_SECRET
+
+
+def test_serve_deployments_load_as_prefect_flows_where_the_runner_loads_them() -> None:
+    """`kizuna serve`'s runner loads each deployment's entrypoint in a new process: it must be
+    a real Prefect flow there (the flow modules' own names are lazy, flows.ops.lazy)."""
+    from prefect import Flow
+    from prefect.flows import load_flow_from_entrypoint
+
+    from deployments.serve import deployments
+
+    made = deployments("/nowhere/kizuna.yaml", "Asia/Tokyo", {})
+    assert {d.name for d in made} == {d.name_for("serve") for d in for_target("serve")}
+    for d in made:
+        assert d.entrypoint.startswith("flows.ops.entry."), d.entrypoint
+        assert isinstance(load_flow_from_entrypoint(d.entrypoint), Flow), d.entrypoint
