@@ -21,7 +21,7 @@ FIRST_RUNS_TIMEOUT = 60.0
 
 def deployments(workspace_file: str, time_zone: str, overrides: dict[str, str]) -> list[Any]:
     from prefect.client.schemas.schedules import CronSchedule
-    from prefect.deployments.runner import EntrypointType
+    from prefect.types.entrypoint import EntrypointType
 
     out = []
     for d in for_target("serve"):
