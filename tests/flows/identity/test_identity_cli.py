@@ -185,3 +185,72 @@ def test_sync_flow_resolves_people_at_the_end(prefect_harness: None, tmp_path: P
             select(ids.IdentityState.stats).where(ids.IdentityState.entity == "person")
         ).scalar_one()
     assert state["mode"] == "incremental" and state["records"] == 0
+
+
+def test_a_refused_chain_waits_in_review_with_the_evidence_for_and_against(
+    tmp_path: Path,
+) -> None:
+    # サトウ タケシ and サトウ ケン are two people with one kanji name; a row with the kanji
+    # only lists both their mobiles. Its two links would chain them: both wait for an admin,
+    # who sees what speaks for each (the mobile) and against (the two readings).
+    ws_file = _ws(tmp_path)
+    engine = engine_for(load(ws_file).warehouse_url)
+    sato = {"family_name": "佐藤", "given_name": "健", "family_name_kana": "サトウ"}
+    crowd = [
+        r.Person(
+            source_id=f"x{k}",
+            family_name=f,
+            given_name=g,
+            family_name_kana=fk,
+            given_name_kana=gk,
+            emails=[f"p{k}@corp{k % 7}.co.jp"],
+            phones=[f"090-0000-{k:04d}"],
+        )
+        for k, (f, fk, g, gk) in enumerate(
+            (f, fk, g, gk)
+            for f, fk in (("山田", "ヤマダ"), ("林", "ハヤシ"), ("森", "モリ"), ("木村", "キムラ"))
+            for g, gk in (
+                ("一郎", "イチロウ"),
+                ("花子", "ハナコ"),
+                ("陽子", "ヨウコ"),
+                ("直子", "ナオコ"),
+            )
+            for _ in range(3)
+        )
+    ]
+    with engine.begin() as conn:
+        apply_page(
+            conn,
+            StreamKey("crm", "people"),
+            records=[
+                r.Person(source_id="a", **sato, given_name_kana="タケシ", phones=["090-1111-2222"]),
+                r.Person(source_id="c", **sato, given_name_kana="ケン", phones=["080-3333-4444"]),
+                *crowd,
+            ],
+            cursor=None,
+        )
+        apply_page(
+            conn,
+            StreamKey("cards", "people"),
+            records=[
+                r.Person(
+                    source_id="b",
+                    family_name="佐藤",
+                    given_name="健",
+                    phones=["090-1111-2222", "080-3333-4444"],
+                )
+            ],
+            cursor=None,
+        )
+    resolve_full(engine, MatchSettings())
+    from warehouse.identity import admin
+
+    with engine.connect() as conn:
+        queue = admin.review_queue(conn)
+    refused = [q for q in queue if "refused" in (q["fields"] or {})]
+    assert len(refused) == 2, queue
+    pro, con = admin.for_against(refused[0]["fields"])
+    assert "phone:exact" in pro and "would join:" in con and "sato takesi≠sato ken" in con
+    listed = runner.invoke(app, ["review", "list", "-w", str(ws_file)], env={"COLUMNS": "400"})
+    assert listed.exit_code == 0 and "would join:" in listed.output, listed.output
+    assert "phone:exact" in listed.output

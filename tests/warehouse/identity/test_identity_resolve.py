@@ -308,3 +308,48 @@ def test_deleted_rows_leave_their_cluster(engine: Engine) -> None:
     resolve_incremental(engine, S)
     with engine.connect() as conn:
         assert max(rows) not in graph.members_of(conn, "person", [min(rows)])
+
+
+def test_a_job_changer_is_one_customer_and_keeps_both_employments(engine: Engine) -> None:
+    # 勅使河原 宏 moved from 旧社 to 新社: one mobile across both CRM rows. They are one
+    # customer, and each row still names its own company (the history).
+    kana = {
+        "family_name": "勅使河原",
+        "given_name": "宏",
+        "family_name_kana": "テシガハラ",
+        "given_name_kana": "ヒロシ",
+    }
+    old, new = _put(
+        engine,
+        CRM,
+        _person(
+            "old",
+            **kana,
+            emails=["h.teshigahara@old.co.jp"],
+            phones=["090-1234-5678"],
+            organization=r.OrgRef(name="旧社株式会社", corporate_number="7000012050002"),
+        ),
+        _person(
+            "new",
+            **kana,
+            emails=["teshigahara@new.co.jp"],
+            phones=["09012345678"],
+            organization=r.OrgRef(name="株式会社新社", corporate_number="1010001000006"),
+        ),
+    )
+    resolve_full(engine, S)
+    assert _cluster(engine, old) == _cluster(engine, new)
+    with engine.connect() as conn:
+        orgs = dict(
+            conn.execute(
+                select(t.Person.id, t.Person.organization_id).where(t.Person.id.in_([old, new]))
+            ).all()
+        )
+        names = set(
+            conn.execute(
+                select(t.Organization.name).where(t.Organization.id.in_(orgs.values()))
+            ).scalars()
+        )
+        view = adm.customer_360(conn, _cluster(engine, old))
+    assert len(set(orgs.values())) == 2 and len(names) == 2, names
+    assert set(view.members) == {old, new}
