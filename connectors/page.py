@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -40,7 +40,11 @@ class Page(Generic[C]):
     - ``snapshot_end``: this page ends a complete pass over the source: every live id of the
       stream not emitted or seen during the pass has vanished;
     - ``locators``: where each record sits (``file.csv:12``), parallel to ``records``, when
-      the source is a file; kept with the lineage for the crosswalk.
+      the source is a file; kept with the lineage for the crosswalk;
+    - ``hashes``: the payload hash of each record, parallel to ``records``, when the connector
+      hashed the record's raw bytes itself (None where it did not: the engine hashes those);
+    - ``skipped``: records read but not emitted, because their bytes hashed to what the store
+      already holds (see ``KnownHashes``): unchanged, and present in this pass.
     """
 
     records: list[dict[str, Any]]
@@ -50,6 +54,23 @@ class Page(Generic[C]):
     seen: list[str] = field(default_factory=list)
     snapshot_end: bool = False
     locators: list[str] = field(default_factory=list)
+    hashes: list[str | None] = field(default_factory=list)
+    skipped: int = 0
+
+
+class KnownHashes(Protocol):
+    """The payload hashes the store held for a stream when this pass began, for a connector
+    that can hash a record before decoding it (the engine implements it).
+
+    ``find`` gives, per 16-byte digest, the entry it matches when that stored row is live,
+    consistent and not yet claimed in this pass, else -1; ``take`` claims the entries of the
+    records the connector skipped (each at most once: a repeated line is emitted, so the
+    engine sees the repeated id).
+    """
+
+    def find(self, digests: Sequence[bytes]) -> list[int]: ...
+
+    def take(self, entries: Sequence[int]) -> None: ...
 
 
 class Reader(Protocol[C]):

@@ -18,8 +18,9 @@ import orjson
 from pydantic import ValidationError
 from sqlalchemy import Engine
 
-from connectors.page import Cursor, Page
-from flows import gc_pause
+from connectors.page import Cursor, KnownHashes, Page
+from flows import gc_pause, pass_hashes
+from flows.pass_hashes import PassHashes
 from flows.seen_ids import SeenIds
 from kizuna.errors import BadRecord, ResyncRequired
 from warehouse import lease, state
@@ -57,6 +58,10 @@ class StreamSpec:
     large body), instead of the whole record."""
     path_of: Callable[[dict[str, Any]], str | None] = field(default=lambda raw: None)
     """The file (and row or offset) a raw record came from, shown with its quarantine entry."""
+    read_known: Callable[[Cursor | None, KnownHashes], Iterator[Page[Any]]] | None = None
+    """For a snapshot source that can hash raw records before decoding them (a text
+    export): ``read`` given the hashes the store holds (``flows.pass_hashes``); it skips the
+    records found there and hashes the rest itself (``Page.hashes``, ``Page.skipped``)."""
 
     @property
     def key(self) -> StreamKey:
@@ -284,34 +289,38 @@ def _drain(
     # input); a digest collision can only delay a deletion or an update by one pass.
     seen = SeenIds()
     planner = PlannerStats()
+    known: PassHashes | None = None
     with engine.connect() as conn:
         # Only when this stream has open quarantine entries do landed rows need to close them.
         open_quarantine = bool(state.quarantine_counts(conn).get((key.connector, key.stream)))
+    if spec.read_known is not None and spec.unique_ids:
+        known = pass_hashes.load(engine, key)
+    pages = spec.read(cursor) if known is None else _read_known(spec, cursor, known)
     batch = _Batch()
-    for page in spec.read(cursor):
+    for page in pages:
         rows: list[tuple[str, dict[str, Any]]] = []
         bad = [Quarantined(b.source_id, b.reason, b.payload, b.path) for b in page.bad]
         sids = [spec.source_id(raw) for raw in page.records]
-        if spec.unique_ids:
-            for sid, raw, fresh in zip(sids, page.records, seen.add_new(sids), strict=True):
-                if fresh:
-                    rows.append((sid, raw))
-                else:
-                    bad.append(
-                        Quarantined(
-                            sid,
-                            f"duplicate id {sid!r} in one pass",
-                            state.dumps_payload(raw),
-                            spec.path_of(raw),
-                        )
-                    )
-        else:
+        given = page.hashes or [None] * len(sids)
+        hashes: dict[str, str] = {}
+        fresh_ids = seen.add_new(sids) if spec.unique_ids else [True] * len(sids)
+        if not spec.unique_ids:
             seen.update(sids)
-            rows = list(zip(sids, page.records, strict=True))
+        for sid, raw, fresh, h in zip(sids, page.records, fresh_ids, given, strict=True):
+            if fresh:
+                rows.append((sid, raw))
+                hashes[sid] = h or payload_hash(_hashed(spec, raw), spec.fingerprint)
+            else:
+                bad.append(_repeated(spec, sid, raw))
         seen.update(page.seen)
-        hashes = {sid: payload_hash(_hashed(spec, raw), spec.fingerprint) for sid, raw in rows}
         with engine.connect() as conn:
-            skip = unchanged_ids(conn, key, hashes)
+            if known is None:
+                skip = unchanged_ids(conn, key, hashes)
+            else:
+                skip, repeated = pass_hashes.compare(conn, key, known, hashes)
+                if repeated:
+                    bad.extend(_repeated(spec, sid, raw) for sid, raw in rows if sid in repeated)
+                    rows = [(sid, raw) for sid, raw in rows if sid not in repeated]
         changed = [(sid, raw) for sid, raw in rows if sid not in skip]
         batch.rows.extend(changed)
         batch.hashes.update((sid, hashes[sid]) for sid, _ in changed)
@@ -320,25 +329,36 @@ def _drain(
             batch.locators.update((sid, where[sid]) for sid, _ in changed if sid in where)
         batch.bad.extend(bad)
         batch.deleted.extend(page.deleted)
-        batch.unchanged += len(skip)
+        batch.unchanged += len(skip) + page.skipped
         batch.pages += 1
-        batch.read += len(page.records)
+        batch.read += len(page.records) + page.skipped
         batch.cursor = page.cursor.model_dump(mode="json")
         result.pages += 1
-        result.read += len(page.records)
+        result.read += len(page.records) + page.skipped
         if (
             not spec.unique_ids  # an API: each page lands, its cursor saves a re-fetch
             or page.snapshot_end
-            or len(batch.rows) >= len(page.records)  # a page's worth of changed rows
+            or len(batch.rows) >= len(page.records) + page.skipped  # a page's worth of changes
             or batch.pages >= BATCH_PAGES
             or batch.deleted
         ):
-            _flush(engine, spec, batch, run, result, planner, open_quarantine, seen, page)
+            _flush(engine, spec, batch, run, result, planner, open_quarantine, seen, page, known)
             batch = _Batch()
         if progress is not None:
-            progress(len(page.records) + len(page.bad))
+            progress(len(page.records) + len(page.bad) + page.skipped)
     if batch.pages:
         _flush(engine, spec, batch, run, result, planner, open_quarantine)
+
+
+def _read_known(spec: StreamSpec, cursor: Cursor | None, known: PassHashes) -> Iterator[Page[Any]]:
+    assert spec.read_known is not None
+    return spec.read_known(cursor, known)
+
+
+def _repeated(spec: StreamSpec, sid: str, raw: dict[str, Any]) -> Quarantined:
+    return Quarantined(
+        sid, f"duplicate id {sid!r} in one pass", state.dumps_payload(raw), spec.path_of(raw)
+    )
 
 
 def _flush(
@@ -351,6 +371,7 @@ def _flush(
     open_quarantine: bool,
     seen: SeenIds | None = None,
     page: Page[Any] | None = None,
+    known: PassHashes | None = None,
 ) -> None:
     """Map and write one batch with the cursor after it; at a snapshot's end (``page``),
     mark the stored rows the pass did not see as deleted."""
@@ -379,7 +400,10 @@ def _flush(
             seen_at=seen_at,
         )
         if page is not None and page.snapshot_end and seen is not None:
-            gone = list(seen.missing(live_source_ids(conn, key)))
+            if known is None:
+                gone = list(seen.missing(live_source_ids(conn, key)))
+            else:  # rows skipped by hash were never named: the hashes say who was read
+                gone = pass_hashes.vanished(conn, key, known, seen)
             if gone:
                 stats.deleted += mark_deleted(conn, key, gone, state.now())
             seen.clear()

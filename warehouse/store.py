@@ -13,7 +13,7 @@ same message, not two records of a customer.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -58,6 +58,55 @@ def unchanged_ids(conn: Connection, key: StreamKey, hashes: Mapping[str, str]) -
     )
     rows = conn.exec_driver_sql(sql, (key.connector, key.stream, id_list(conn, list(hashes))))
     return {sid for sid, h in rows if h == hashes.get(sid)}
+
+
+def stored_hashes(
+    conn: Connection, key: StreamKey, source_ids: Sequence[str]
+) -> dict[str, tuple[str, str, bool]]:
+    """Per source id with lineage in this stream: its highest and lowest stored payload hash
+    and whether the row is unchanged-able (one hash on every lineage row, none deleted: the
+    rule of ``unchanged_ids``). One statement, the id list bound as one parameter."""
+    if not source_ids:
+        return {}
+    ph = placeholder(conn)
+    sql = (
+        "SELECT source_id, max(payload_hash), min(payload_hash), count(deleted_at) "
+        f"FROM source_record WHERE connector = {ph} AND stream = {ph} "
+        f"AND {member(conn, 'source_id')} GROUP BY source_id"
+    )
+    rows = conn.exec_driver_sql(sql, (key.connector, key.stream, id_list(conn, source_ids)))
+    return {sid: (hi, lo, hi == lo and not dead) for sid, hi, lo, dead in rows}
+
+
+def stream_hashes(conn: Connection, key: StreamKey, batch: int = 50_000) -> Iterator[Sequence[Any]]:
+    """Every lineage row's (payload hash, live) of a stream, in batches, in one scan: what
+    a pass compares raw records with before decoding them. Rows without a hash (people
+    first seen as mail participants) are not source rows and are left out."""
+    ph = placeholder(conn)
+    sql = (
+        "SELECT payload_hash, deleted_at IS NULL FROM source_record "
+        f"WHERE connector = {ph} AND stream = {ph} AND payload_hash <> ''"
+    )
+    result = conn.exec_driver_sql(
+        sql, (key.connector, key.stream), execution_options={"stream_results": True}
+    )
+    yield from result.partitions(batch)
+
+
+def live_hashes(conn: Connection, key: StreamKey) -> Iterator[tuple[str, str]]:
+    """(source id, payload hash) of every live lineage row of a stream, by source id, streamed
+    (vanished-row detection when a pass skipped rows by hash and did not learn their ids)."""
+    ph = placeholder(conn)
+    sql = (
+        "SELECT source_id, payload_hash FROM source_record "
+        f"WHERE connector = {ph} AND stream = {ph} AND deleted_at IS NULL "
+        "AND payload_hash <> '' ORDER BY source_id"
+    )
+    result = conn.exec_driver_sql(
+        sql, (key.connector, key.stream), execution_options={"stream_results": True}
+    )
+    for part in result.partitions(5000):
+        yield from part
 
 
 def apply_page(
@@ -179,8 +228,11 @@ __all__ = [
     "StreamKey",
     "_dedupe",
     "apply_page",
+    "live_hashes",
     "live_source_ids",
     "mark_deleted",
     "retire",
+    "stored_hashes",
+    "stream_hashes",
     "unchanged_ids",
 ]

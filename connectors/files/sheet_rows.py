@@ -34,9 +34,11 @@ XLSX_MAX_RATIO = 200
 MAX_CELL_CHARS = 32_767
 """Excel's own cell limit: a longer cell is a broken row, quarantined."""
 
-Row = tuple[int, list[str] | None, str | None, str | None, bool]
-"""(line, cells, problem, text, lenient): lenient rows are padded when short (xlsx stores no
-trailing empty cells); CSV rows must be whole. A tuple, not a class: there is one per row."""
+Row = tuple[int, list[str] | None, str | None, str | None, bool, str | None]
+"""(line, cells, problem, text, lenient, digest): lenient rows are padded when short (xlsx
+stores no trailing empty cells); CSV rows must be whole. ``digest`` is the hash of the row's
+raw bytes when :mod:`connectors.files.sheet_lines` read it; cells and problem both None is a
+row that reader skipped as unchanged. A tuple, not a class: there is one per row."""
 
 
 def csv_line(cells: Sequence[str]) -> str:
@@ -46,7 +48,9 @@ def csv_line(cells: Sequence[str]) -> str:
     return buf.getvalue()
 
 
-def _decoded_lines(f: IO[bytes], encoding: str, problems: dict[int, str]) -> Iterator[str]:
+def _decoded_lines(
+    f: IO[bytes], encoding: str, problems: dict[int, str], first: bool = True
+) -> Iterator[str]:
     """Lines as text (endings kept, as ``open(newline="")`` gives them to ``csv``).
 
     Decodes a megabyte at a time; only a block that fails is decoded line by line, so the
@@ -57,7 +61,6 @@ def _decoded_lines(f: IO[bytes], encoding: str, problems: dict[int, str]) -> Ite
     codec = "utf-8" if encoding == "utf-8-sig" else encoding
     n = 0
     rest = b""
-    first = True
     while True:
         chunk = f.read(_DECODE_CHUNK)
         block = rest + chunk
@@ -100,35 +103,41 @@ def _utf16_lines(f: IO[bytes], encoding: str) -> Iterator[str]:
     yield from io.TextIOWrapper(f, encoding=encoding, errors="replace", newline="")
 
 
-def csv_rows(path: Path, fmt: TextFormat) -> Iterator[Row]:
+def csv_rows(path: Path, fmt: TextFormat, start: tuple[int, int] = (0, 0)) -> Iterator[Row]:
+    """The file's rows; from ``start`` = (byte offset, lines before it) when another reader
+    handed over at a record boundary (line numbers still count from the top of the file)."""
     enc = fmt.encoding
     problems: dict[int, str] = {}
+    offset, before = start
     with path.open("rb") as f:
+        f.seek(offset)
         lines = (
-            _utf16_lines(f, enc) if enc.startswith("utf-16") else _decoded_lines(f, enc, problems)
+            _utf16_lines(f, enc)
+            if enc.startswith("utf-16")
+            else _decoded_lines(f, enc, problems, first=offset == 0)
         )
         reader = csv.reader(lines, delimiter=fmt.delimiter)
         last = 0
         while True:
-            start = last + 1
+            first = last + 1
             try:
                 cells = next(reader)
             except StopIteration:
                 return
             except csv.Error as exc:
                 last = reader.line_num
-                yield (start, None, f"not valid CSV ({exc})", None, False)
+                yield (before + first, None, f"not valid CSV ({exc})", None, False, None)
                 continue
             last = reader.line_num
             problem = None
             if problems:
-                hit = [problems.pop(n) for n in range(start, last + 1) if n in problems]
+                hit = [problems.pop(n) for n in range(first, last + 1) if n in problems]
                 if hit:
                     problem = "; ".join(hit)
             if problem is not None:
-                yield (start, cells, problem, csv_line(cells), False)
+                yield (before + first, cells, problem, csv_line(cells), False, None)
             else:
-                yield (start, cells, None, None, False)
+                yield (before + first, cells, None, None, False, None)
 
 
 # -- xlsx ------------------------------------------------------------------------------------
@@ -258,6 +267,6 @@ def xlsx_rows(path: Path, sheet: str | None) -> Iterator[Row]:
                 cells = [_cell_text(v) for v in values]
                 while cells and cells[-1] == "":
                     cells.pop()
-                yield (n, cells, None, None, True)
+                yield (n, cells, None, None, True, None)
     finally:
         wb.close()

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from connectors.files import sheet_encoding
+from connectors.files import sheet_encoding, sheet_lines
 from connectors.files.sheet_rows import (
     MAX_CELL_CHARS,
     XLSX_MAX_BYTES,
@@ -38,7 +38,7 @@ from connectors.files.sheet_rows import (
     xlsx_row_count,
     xlsx_rows,
 )
-from connectors.page import Cursor, Page, RawBad
+from connectors.page import Cursor, KnownHashes, Page, RawBad
 from kizuna.errors import FatalError
 
 Encoding = Literal[
@@ -178,6 +178,8 @@ def pages(
     max_xlsx_bytes: int = XLSX_MAX_BYTES,
     max_cell_chars: int = MAX_CELL_CHARS,
     key_required: bool = True,
+    known: KnownHashes | None = None,
+    salt: str = "",
 ) -> Iterator[Page[SheetCursor]]:
     """Pages of rows from the file; nothing at all when it is the file the cursor saw.
 
@@ -188,6 +190,11 @@ def pages(
     one quarantined item; a row with a cell over ``max_cell_chars`` is a quarantined row.
     Each page's ``locators`` say where its records sit: ``name.csv:<n>``, the 1-based data
     row (blank rows not counted).
+
+    With ``known`` (the hashes the store holds), a keyed text file is read as bytes first
+    (:mod:`connectors.files.sheet_lines`): rows whose raw bytes, keyed by ``salt`` and the
+    header, hash to a stored row are counted in ``Page.skipped`` and never decoded; the
+    others carry their hash in ``Page.hashes``.
     """
     ident = identify(path)
     if ident.same_file(cursor):
@@ -201,7 +208,18 @@ def pages(
         rows, how = xlsx_rows(path, sheet), ""
     else:
         fmt = sheet_encoding.resolve(path, encoding, delimiter)
-        rows, how = csv_rows(path, fmt), fmt.describe()
+        how = fmt.describe()
+        if known is not None and key_candidates and sheet_lines.supported(fmt):
+            rows = sheet_lines.hashed_rows(
+                path,
+                fmt,
+                known,
+                salt.encode(),
+                max_cell_chars,
+                lambda cells: pick_key(_header(cells), key_candidates) is not None,
+            )
+        else:
+            rows = csv_rows(path, fmt)
     yield from _paginate(
         rows, ident, key_candidates, page_size, snapshot, path, max_cell_chars, how, key_required
     )
@@ -222,7 +240,7 @@ def header(
     else:
         fmt = sheet_encoding.resolve(path, encoding, delimiter)
         rows, how = csv_rows(path, fmt), fmt.describe()
-    for line, cells, problem, _text, _lenient in rows:
+    for line, cells, problem, _text, _lenient, _digest in rows:
         if cells is None:
             raise FatalError(f"{path}: line {line}: header unreadable: {problem}")
         if any(c.strip() for c in cells):
@@ -287,8 +305,23 @@ def _paginate(
     records: list[dict[str, Any]] = []
     bad: list[RawBad] = []
     seen: list[str] = []
+    hashes: list[str | None] = []
+    skipped = 0
     total = 0
-    for line, cells, problem, text, lenient in rows:
+
+    def page(complete: bool = False, end: bool = False) -> Page[SheetCursor]:
+        return Page(
+            records,
+            ident.cursor(complete=complete, rows=total),
+            bad=bad,
+            seen=seen,
+            snapshot_end=end,
+            locators=locs,
+            hashes=hashes if any(hashes) else [],
+            skipped=skipped,
+        )
+
+    for line, cells, problem, text, lenient, digest in rows:
         if header is None:
             if cells is None:
                 raise FatalError(f"{path}: line {line}: header unreadable: {problem}")
@@ -300,6 +333,13 @@ def _paginate(
             if key_candidates and key is None and key_required:
                 raise FatalError(_no_key(path, header, key_candidates, how))
             key_at = header.index(key) if key is not None else None
+            continue
+        if cells is None and problem is None:  # unchanged: skipped before decoding
+            total += 1
+            skipped += 1
+            if len(records) + len(bad) + skipped >= page_size:
+                yield page()
+                records, bad, seen, locs, hashes, skipped = [], [], [], [], [], 0
             continue
         # The common case first: a whole, decodable row with its key.
         if cells is not None and problem is None:
@@ -314,17 +354,12 @@ def _paginate(
             and (cells[key_at].strip() if key_at is not None else any(cells))
         ):
             records.append(dict(zip(header, cells, strict=True)))
+            hashes.append(digest)
             total += 1
             locs.append(f"{name}:{total}")
-            if len(records) + len(bad) >= page_size:
-                yield Page(
-                    records,
-                    ident.cursor(complete=False, rows=total),
-                    bad=bad,
-                    seen=seen,
-                    locators=locs,
-                )
-                records, bad, seen, locs = [], [], [], []
+            if len(records) + len(bad) + skipped >= page_size:
+                yield page()
+                records, bad, seen, locs, hashes, skipped = [], [], [], [], [], 0
             continue
         if cells is not None and not any(cells):
             continue  # blank line or a row of empty cells: not a record
@@ -350,23 +385,15 @@ def _paginate(
                 seen.append(sid)  # present but broken: not vanished
         else:
             records.append(dict(zip(header, cells or (), strict=True)))
+            hashes.append(digest)
             locs.append(f"{name}:{total + 1}")
         total += 1
-        if len(records) + len(bad) >= page_size:
-            yield Page(
-                records, ident.cursor(complete=False, rows=total), bad=bad, seen=seen, locators=locs
-            )
-            records, bad, seen, locs = [], [], [], []
+        if len(records) + len(bad) + skipped >= page_size:
+            yield page()
+            records, bad, seen, locs, hashes, skipped = [], [], [], [], [], 0
     if header is None:
         raise FatalError(f"{path}: the file has no header row")
-    yield Page(
-        records,
-        ident.cursor(complete=True, rows=total),
-        bad=bad,
-        seen=seen,
-        snapshot_end=snapshot,
-        locators=locs,
-    )
+    yield page(complete=True, end=snapshot)
 
 
 __all__ = [

@@ -22,7 +22,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field
 
 from connectors.files import spreadsheet as conn
-from connectors.page import Cursor, Page
+from connectors.page import Cursor, KnownHashes, Page
 from flows.engine import StreamSpec, config_fingerprint
 from flows.storage import fetch_source, source_path
 from flows.workspace import SourceConfig, Workspace
@@ -136,7 +136,7 @@ def streams(name: str, cfg: Config, ws: Workspace) -> list[StreamSpec]:
         columns=dict(cfg.columns), phone_region=ws.company.phone_region, key=cfg.key
     )
 
-    def read(cursor: Cursor | None) -> Iterator[Page[Any]]:
+    def read(cursor: Cursor | None, known: KnownHashes | None = None) -> Iterator[Page[Any]]:
         fetch_source(ws, cfg.path)  # a remote file: its current bytes, copied if changed
         sheet_cursor = cursor if isinstance(cursor, conn.SheetCursor) else None
         pages = conn.pages(
@@ -151,6 +151,8 @@ def streams(name: str, cfg: Config, ws: Workspace) -> list[StreamSpec]:
             max_xlsx_bytes=cfg.max_xlsx_mb << 20,
             max_cell_chars=cfg.max_cell_chars,
             key_required=cfg.key is not None,
+            known=known,
+            salt=fingerprint,
         )
         return pages if cfg.key else name_keyless(pages, candidates)
 
@@ -178,6 +180,7 @@ def streams(name: str, cfg: Config, ws: Workspace) -> list[StreamSpec]:
             connector=name,
             stream=cfg.stream,
             read=read,
+            read_known=read,
             cursor_type=conn.SheetCursor,
             source_id=source_id,
             map=map_row,

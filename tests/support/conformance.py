@@ -34,7 +34,7 @@ from typing import Any, Protocol
 import pytest
 from sqlalchemy import Engine, func, select
 
-from connectors.page import Cursor, Page
+from connectors.page import Cursor, KnownHashes, Page
 from flows.engine import StreamResult, StreamSpec, run_stream
 from warehouse import schema as t
 from warehouse.db import make_engine, upgrade
@@ -87,13 +87,20 @@ def crashing(spec: StreamSpec, after_pages: int) -> StreamSpec:
     pages are stored when the crash propagates.
     """
 
-    def read(cursor: Cursor | None) -> Iterator[Page[Any]]:
-        for i, page in enumerate(spec.read(cursor)):
+    def read(cursor: Cursor | None, known: KnownHashes | None = None) -> Iterator[Page[Any]]:
+        pages = (
+            spec.read(cursor)
+            if known is None or spec.read_known is None
+            else spec.read_known(cursor, known)
+        )
+        for i, page in enumerate(pages):
             if i == after_pages:
                 raise Crash(f"simulated crash after page {after_pages}")
             yield page
 
-    return dataclasses.replace(spec, read=read)
+    return dataclasses.replace(
+        spec, read=read, read_known=read if spec.read_known is not None else None
+    )
 
 
 def sync(engine: Engine, spec: StreamSpec, run_id: str = "conformance") -> StreamResult:

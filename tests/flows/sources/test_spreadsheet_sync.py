@@ -13,7 +13,7 @@ import openpyxl
 import pytest
 from sqlalchemy import Engine, func, select
 
-from connectors.page import Cursor, Page
+from connectors.page import Cursor, KnownHashes, Page
 from flows.engine import StreamSpec, run_stream
 from flows.sources import spreadsheet as src
 from flows.workspace import Company, Workspace
@@ -252,8 +252,9 @@ def test_crash_mid_file_then_rerun_ends_like_an_uninterrupted_run(
     _write(f, [_row(i) for i in range(25)])
     spec = _spec(tmp_path, page_size=10)
 
-    def crashing(cursor: Cursor | None) -> Iterator[Page[Any]]:
-        for n, page in enumerate(spec.read(cursor)):
+    def crashing(cursor: Cursor | None, known: KnownHashes | None = None) -> Iterator[Page[Any]]:
+        pages = spec.read(cursor) if known is None else spec.read_known(cursor, known)  # type: ignore[misc]
+        for n, page in enumerate(pages):
             if n == 1:
                 raise RuntimeError("killed")
             yield page
@@ -261,7 +262,7 @@ def test_crash_mid_file_then_rerun_ends_like_an_uninterrupted_run(
     from dataclasses import replace
 
     with pytest.raises(RuntimeError):
-        run_stream(engine, replace(spec, read=crashing), "r1")
+        run_stream(engine, replace(spec, read=crashing, read_known=crashing), "r1")
     assert _count(engine, t.Person) == 10
     res = run_stream(engine, spec, "r2")
     assert res.unchanged == 10 and res.read == 25
@@ -412,8 +413,9 @@ def test_a_sparse_change_is_written_in_one_batch_and_survives_a_crash(
     rows[45] = _row(45, 氏名="田中 四十五")
     _write(f, rows)
 
-    def crashing(cursor: Cursor | None) -> Iterator[Page[Any]]:
-        for n, page in enumerate(spec.read(cursor)):
+    def crashing(cursor: Cursor | None, known: KnownHashes | None = None) -> Iterator[Page[Any]]:
+        pages = spec.read(cursor) if known is None else spec.read_known(cursor, known)  # type: ignore[misc]
+        for n, page in enumerate(pages):
             if n == 5:
                 raise RuntimeError("killed")
             yield page
@@ -421,7 +423,7 @@ def test_a_sparse_change_is_written_in_one_batch_and_survives_a_crash(
     from dataclasses import replace
 
     with pytest.raises(RuntimeError):
-        run_stream(engine, replace(spec, read=crashing), "r2")
+        run_stream(engine, replace(spec, read=crashing, read_known=crashing), "r2")
     with engine.connect() as conn:
         given = dict(conn.execute(select(t.Person.primary_email, t.Person.given_name)).all())
         runs = conn.execute(select(t.SyncRun.unchanged).where(t.SyncRun.run_id == "r2")).all()

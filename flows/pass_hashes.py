@@ -1,0 +1,248 @@
+"""The payload hashes a stream's stored rows had when a pass began, and what the pass did
+with each: the engine's side of ``connectors.page.KnownHashes``.
+
+Loaded in one scan of the stream's lineage, kept as two sorted ``uint64`` halves of each
+128-bit hash (~19 bytes a stored row with the flags, so 1M rows hold ~19 MB), looked up a
+block of digests at a time with a vectorised binary search. Each entry is one distinct hash
+and is, during the pass:
+
+- open: nothing in this pass matched it yet;
+- hit: a record with exactly these bytes was read (skipped as unchanged, or found
+  unchanged by the engine): its row is present;
+- used: the row that had this hash was rewritten from a changed record this pass.
+
+Only a live entry whose lineage rows all carry it and none is deleted (``ok``, the rule of
+``store.unchanged_ids``) can be found by a connector. At the end of a snapshot, vanished rows
+are the stored rows neither hit nor seen by id; when every live entry is hit or used, nothing
+vanished and the stored ids are not scanned at all.
+
+Equal raw bytes always name the same row (the key column is part of them), so a hash match
+needs no id. A shared 64-bit first half of two distinct hashes (expected n²/2^65 pairs)
+only makes the second one unfindable: that row is decoded and compared by id, never skipped
+wrongly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from itertools import groupby
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, Engine
+
+from flows.seen_ids import SeenIds
+from warehouse.state import StreamKey
+from warehouse.store import live_hashes, stored_hashes, stream_hashes
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+OPEN, HIT, USED = 0, 1, 2
+_HASH_HEX = 32
+
+
+class PassHashes:
+    """Stored hashes of one stream at the start of a pass, with per-entry state."""
+
+    def __init__(self, source: Callable[[], Iterable[Sequence[Any]]]) -> None:
+        """``source()`` gives the stored (hash, live) rows in batches; it is called on first
+        use, so a pass that reads nothing (an unchanged file) never scans."""
+        self._source: Callable[[], Iterable[Sequence[Any]]] | None = source
+        self.scan = False
+
+    def _ensure(self) -> None:
+        if self._source is not None:
+            source, self._source = self._source, None
+            self._build(source())
+
+    def _build(self, batches: Iterable[Sequence[Any]]) -> None:
+        import numpy as np
+
+        self.scan = False
+        """A stored hash this class cannot hold (not 32 hex digits): vanished rows must be
+        found by scanning the stored ids."""
+        highs: list[npt.NDArray[np.uint64]] = []
+        lows: list[npt.NDArray[np.uint64]] = []
+        lives: list[npt.NDArray[np.bool_]] = []
+        for batch in batches:
+            hexes = [h for h, _ in batch]
+            live = [bool(x) for _, x in batch]
+            try:
+                if any(len(h) != _HASH_HEX for h in hexes):
+                    raise ValueError
+                raw = bytes.fromhex("".join(hexes))
+            except ValueError:
+                keep = [i for i, h in enumerate(hexes) if _is_hash(h)]
+                self.scan = self.scan or len(keep) < len(hexes)
+                hexes = [hexes[i] for i in keep]
+                live = [live[i] for i in keep]
+                raw = bytes.fromhex("".join(hexes))
+            pairs = np.frombuffer(raw, dtype=">u8").reshape(-1, 2).astype(np.uint64)
+            highs.append(pairs[:, 0].copy())
+            lows.append(pairs[:, 1].copy())
+            lives.append(np.array(live, dtype=bool))
+        if highs:
+            hi, lo, lv = np.concatenate(highs), np.concatenate(lows), np.concatenate(lives)
+        else:
+            hi = lo = np.zeros(0, dtype=np.uint64)
+            lv = np.zeros(0, dtype=bool)
+        del highs, lows, lives
+        order = np.lexsort((lo, hi))
+        hi, lo, lv = hi[order], lo[order], lv[order]
+        del order
+        n = len(hi)
+        starts = (
+            np.flatnonzero(np.concatenate(([True], (hi[1:] != hi[:-1]) | (lo[1:] != lo[:-1]))))
+            if n
+            else np.zeros(0, dtype=np.intp)
+        )
+        self.hi: npt.NDArray[np.uint64] = hi[starts]
+        self.lo: npt.NDArray[np.uint64] = lo[starts]
+        self.ok: npt.NDArray[np.bool_] = (
+            np.logical_and.reduceat(lv, starts) if n else np.zeros(0, dtype=bool)
+        )
+        self.live: npt.NDArray[np.bool_] = (
+            np.logical_or.reduceat(lv, starts) if n else np.zeros(0, dtype=bool)
+        )
+        self.state: npt.NDArray[np.uint8] = np.zeros(len(starts), dtype=np.uint8)
+
+    def __len__(self) -> int:
+        self._ensure()
+        return len(self.hi)
+
+    def _lookup(self, raw: bytes) -> npt.NDArray[np.intp]:
+        """Entry index of each 16-byte digest in ``raw``, or -1."""
+        import numpy as np
+
+        q = np.frombuffer(raw, dtype=">u8").reshape(-1, 2).astype(np.uint64)
+        n = len(self.hi)
+        if not n or not len(q):
+            return np.full(len(q), -1, dtype=np.intp)
+        idx = np.searchsorted(self.hi, q[:, 0])
+        np.minimum(idx, n - 1, out=idx)
+        match = (self.hi[idx] == q[:, 0]) & (self.lo[idx] == q[:, 1])
+        return np.where(match, idx, -1)
+
+    def find(self, digests: Sequence[bytes]) -> list[int]:
+        """For a connector: the open, consistent, live entry of each digest, or -1."""
+        self._ensure()
+        if not len(self.hi) or not digests:
+            return [-1] * len(digests)
+        import numpy as np
+
+        idx = self._lookup(b"".join(digests))
+        safe = np.maximum(idx, 0)
+        usable = (idx >= 0) & self.ok[safe] & (self.state[safe] == OPEN)
+        return [int(x) for x in np.where(usable, idx, -1).tolist()]
+
+    def take(self, entries: Sequence[int]) -> None:
+        """The records of these entries were read unchanged in this pass."""
+        if entries:
+            self.state[list(entries)] = HIT
+
+    def entries(self, hexes: Sequence[str]) -> list[int]:
+        """The entry of each stored hash (hex), whatever its state, or -1."""
+        self._ensure()
+        good = [h if _is_hash(h) else "0" * _HASH_HEX for h in hexes]
+        if not len(self.hi) or not good:
+            return [-1] * len(hexes)
+        idx = self._lookup(bytes.fromhex("".join(good)))
+        return [int(x) if _is_hash(h) else -1 for x, h in zip(idx.tolist(), hexes, strict=True)]
+
+    def is_hit(self, entry: int) -> bool:
+        return entry >= 0 and int(self.state[entry]) == HIT
+
+    def use(self, entries: Iterable[int]) -> None:
+        """The row of these entries is rewritten from a changed record in this pass."""
+        for e in entries:
+            if e >= 0 and int(self.state[e]) == OPEN:
+                self.state[e] = USED
+
+    def all_accounted(self) -> bool:
+        """Every stored live row was read or rewritten in this pass: nothing vanished."""
+        self._ensure()
+        if self.scan:
+            return False
+        return not bool((self.live & (self.state == OPEN)).any())
+
+
+def load(engine: Engine, key: StreamKey) -> PassHashes:
+    """The stream's stored hashes, scanned once on first use."""
+
+    def scan() -> Iterator[Sequence[Any]]:
+        with engine.connect() as conn:
+            yield from stream_hashes(conn, key)
+
+    return PassHashes(scan)
+
+
+def compare(
+    conn: Connection, key: StreamKey, known: PassHashes, hashes: Mapping[str, str]
+) -> tuple[set[str], set[str]]:
+    """For records a connector emitted (source id → payload hash): the ids unchanged (skip
+    them) and the ids whose unchanged copy was already read in this pass (a repeated id:
+    quarantine the later copy). Every other stored row these ids had counts as rewritten."""
+    stored = stored_hashes(conn, key, list(hashes))
+    if not stored:
+        return set(), set()
+    sids = list(stored)
+    highs = known.entries([stored[s][0] for s in sids])
+    lows = known.entries([stored[s][1] for s in sids])
+    same: set[str] = set()
+    repeated: set[str] = set()
+    for sid, hi, lo in zip(sids, highs, lows, strict=True):
+        top, _, ok = stored[sid]
+        if known.is_hit(hi):
+            repeated.add(sid)
+        elif ok and top == hashes[sid]:
+            same.add(sid)
+            if hi >= 0:
+                known.take([hi])
+        else:
+            known.use((hi, lo))
+    return same, repeated
+
+
+def vanished(conn: Connection, key: StreamKey, known: PassHashes, seen: SeenIds) -> list[str]:
+    """Stored live ids that this pass neither read unchanged (by hash) nor saw by id."""
+    if known.all_accounted():
+        return []
+    absent = (
+        sid
+        for sid, group in groupby(_hit_rows(conn, key, known), key=itemgetter(0))
+        if not any(hit for _, hit in group)
+    )
+    return list(seen.missing(absent))
+
+
+def _hit_rows(
+    conn: Connection, key: StreamKey, known: PassHashes, batch: int = 5000
+) -> Iterator[tuple[str, bool]]:
+    chunk: list[tuple[str, str]] = []
+
+    def flags() -> list[tuple[str, bool]]:
+        entries = known.entries([h for _, h in chunk])
+        return [(sid, known.is_hit(e)) for (sid, _), e in zip(chunk, entries, strict=True)]
+
+    for row in live_hashes(conn, key):
+        chunk.append(row)
+        if len(chunk) >= batch:
+            yield from flags()
+            chunk = []
+    if chunk:
+        yield from flags()
+
+
+def _is_hash(h: str) -> bool:
+    if len(h) != _HASH_HEX:
+        return False
+    try:
+        bytes.fromhex(h)
+    except ValueError:
+        return False
+    return True
+
+
+__all__ = ["HIT", "OPEN", "USED", "PassHashes", "compare", "load", "vanished"]
