@@ -67,12 +67,17 @@ class PassHashes:
         lows: list[npt.NDArray[np.uint64]] = []
         lives: list[npt.NDArray[np.bool_]] = []
         for batch in batches:
+            if not batch:
+                continue
             hexes = [h for h, _ in batch]
-            live = [bool(x) for _, x in batch]
-            try:
-                if any(len(h) != _HASH_HEX for h in hexes):
+            live = [x for _, x in batch]
+            try:  # the whole batch at once; a bad hash somewhere: one by one
+                joined = "".join(hexes)
+                if len(joined) != len(hexes) * _HASH_HEX:
                     raise ValueError
-                raw = bytes.fromhex("".join(hexes))
+                raw = bytes.fromhex(joined)
+                if len(raw) != len(hexes) * _HASH_HEX // 2:
+                    raise ValueError
             except ValueError:
                 keep = [i for i, h in enumerate(hexes) if _is_hash(h)]
                 self.scan = self.scan or len(keep) < len(hexes)
@@ -82,7 +87,7 @@ class PassHashes:
             pairs = np.frombuffer(raw, dtype=">u8").reshape(-1, 2).astype(np.uint64)
             highs.append(pairs[:, 0].copy())
             lows.append(pairs[:, 1].copy())
-            lives.append(np.array(live, dtype=bool))
+            lives.append(np.fromiter(live, dtype=bool, count=len(live)))
         if highs:
             hi, lo, lv = np.concatenate(highs), np.concatenate(lows), np.concatenate(lives)
         else:

@@ -90,7 +90,14 @@ def stream_hashes(conn: Connection, key: StreamKey, batch: int = 50_000) -> Iter
     result = conn.exec_driver_sql(
         sql, (key.connector, key.stream), execution_options={"stream_results": True}
     )
-    yield from result.partitions(batch)
+    # The driver's cursor itself (server-side on PostgreSQL): rows as plain tuples, without
+    # a Row object each, since a million-row stream is scanned in full.
+    cursor = result.cursor
+    try:
+        while part := cursor.fetchmany(batch):
+            yield part
+    finally:
+        result.close()
 
 
 def live_hashes(conn: Connection, key: StreamKey) -> Iterator[tuple[str, str]]:
