@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, func, select
 
 from warehouse import schema as t
+from warehouse.quotes import schema as qs
 from warehouse.reporting.daily import display_names
 from warehouse.reporting.model import utc
 from warehouse.reporting.stages import StageRow, fold_history, stage_order, terminal_stages
@@ -46,6 +47,9 @@ class DealLine:
     expected_close: date | None
     last_touch: date | None
     idle_days: int | None
+    quote_number: str | None = None
+    """The deal's latest issued 見積書 (as of the report) and its 合計."""
+    quote_total: Decimal | None = None
 
     @property
     def jpy(self) -> Decimal:
@@ -159,6 +163,20 @@ def _last_touches(
     return by_deal, by_org, by_person
 
 
+def _latest_quotes(conn: Connection, as_of: datetime) -> dict[int, tuple[str, Decimal]]:
+    """Deal → (number, 合計) of its latest quote revision issued by ``as_of``."""
+    qq = qs.Quote
+    rows = conn.execute(
+        select(qq.deal_id, qq.number, qq.revision, qq.total)
+        .where(qq.created_at <= as_of)
+        .order_by(qq.created_at, qq.id)
+    )
+    return {
+        int(did): (num if rev == 1 else f"{num} (第{rev}版)", Decimal(total))
+        for did, num, rev, total in rows
+    }
+
+
 def _open_deals(conn: Connection, owner_ids: Sequence[int] | None) -> list[Any]:
     d = t.table(t.Deal)
     o = t.table(t.Organization)
@@ -233,6 +251,7 @@ def pipeline(
     rows = {s: StageRow(s) for s in order_list if s in open_stages}
     last_change = fold_history(conn, rows, order, terminal_stages(conn), as_of, owner_ids)
     by_deal, by_org, by_person = _last_touches(conn, as_of)
+    quotes = _latest_quotes(conn, as_of)
     names = display_names(conn, [r.owner_id for r in deals if r.owner_id and not r.owner_name])
 
     owners: dict[int, OwnerRow] = {}
@@ -263,6 +282,8 @@ def pipeline(
             expected_close=r.expected_close,
             last_touch=last.astimezone(zone).date() if last else None,
             idle_days=(today - last.astimezone(zone).date()).days if last else None,
+            quote_number=quotes[r.id][0] if r.id in quotes else None,
+            quote_total=quotes[r.id][1] if r.id in quotes else None,
         )
         lines.append(line)
         out.open_count += 1

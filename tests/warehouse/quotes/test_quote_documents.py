@@ -209,3 +209,27 @@ def test_the_customer_is_addressed_as_the_360_view_resolved_them(engine: Engine,
     tea = documents.issue(engine, "給茶機リース", s, DAY)
     assert tea["customer"]["address"] == "大阪府大阪市北区梅田1-1"
     assert org != tea_org
+
+
+def test_the_pipeline_lists_the_latest_quote_of_a_deal(engine: Engine, ws: Any) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import update
+
+    from flows.reports.render import pipeline_html
+    from warehouse.reporting.pipeline import pipeline
+
+    with engine.begin() as conn:
+        conn.execute(update(t.Deal).values(expected_close=datetime.now(UTC).date(), status="open"))
+    s = quotes_config(ws).settings()
+    first = documents.issue(engine, "オフィス移転支援", s, DAY)
+    documents.reissue(engine, first["number"], s, DAY)
+    as_of = datetime.now(UTC)  # quotes are stamped when issued; the report is as of after that
+    with engine.connect() as conn:
+        p = pipeline(conn, as_of, tz="UTC")
+    (line,) = [x for x in p.closing_this_month if x.name == "オフィス移転支援"]
+    assert (line.quote_number, line.quote_total) == ("Q-2026-0001 (第2版)", Decimal(350112))
+    (other,) = [x for x in p.closing_this_month if x.name == "給茶機リース"]
+    assert other.quote_number is None
+    page = pipeline_html(p)
+    assert "Q-2026-0001 (第2版)" in page and "¥350,112" in page and "<th>見積</th>" in page
