@@ -2,6 +2,7 @@
 crosswalk`` → precision/recall/F1, then the same ids after a rebuild from shuffled files.
 
     .venv/bin/python -m bench.bench_identity_cli --n 2000
+    .venv/bin/python -m bench.bench_identity_cli --n 20000 --seed 11 --errors 5  # by cause
 
 The generated Japanese set (``bench.identity_ja``: every phenomenon of the identity issues,
 hard negatives) is written the way two departments export it: the CRM rows as an Excel
@@ -23,7 +24,8 @@ import shutil
 import subprocess
 import sys
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
+from collections.abc import Iterator
 from itertools import combinations
 from pathlib import Path
 from typing import Any
@@ -31,8 +33,13 @@ from typing import Any
 import yaml
 
 from bench.bench_identity import quality
+from bench.bench_linker import features
+from bench.bench_linker import quality as label_quality
 from bench.identity_ja import japanese_people
 from warehouse import records as r
+from warehouse.identity.linkage import comparisons as cmp
+from warehouse.identity.linkage import frame, guard, linker
+from warehouse.identity.matching import MatchSettings
 
 HEADER = [
     "会社名",
@@ -161,13 +168,130 @@ def run(n: int, seed: int, root: Path, one_contact: bool = False) -> dict[str, A
     }
 
 
+def _fp_cause(direct: bool, a: str, b: str) -> str:
+    if "neg" in (a, b) and "mail" in (a, b):
+        return "kanji-only row of a name with several readings joins the other reader"
+    if a == b == "neg":
+        return "same-kanji hard negatives joined"
+    if not direct:
+        return "chain through a row that fits two namesakes"
+    return "same name and company, two people, linked directly"
+
+
+def _fn_cause(why: str, a: str, b: str) -> str:
+    if why != "lowscore":
+        return {"unblocked": "never compared", "refused": "refused by the guard (review)"}[why]
+    if "crm2" in (a, b):
+        return "second-CRM row (typo, variant, cross-script) with nothing else in common"
+    if "second" in (a, b):
+        return "second mailbox, name + company only"
+    return "other low score"
+
+
+def errors(n: int, seed: int, show: int = 0) -> dict[str, Any]:
+    """Every false pair of the in-memory scorer (``bench.bench_linker``: the resolver's frame,
+    model, blocking and guard) sorted by cause, so a fix aims at a class of errors and is
+    checked on another seed, never at one seed's pairs; ``show`` sampled pairs of each kind
+    are printed with their comparison levels and bits."""
+    settings = MatchSettings()
+    truth: list[int] = []
+    kinds: list[str] = []
+    people: list[r.Person] = []
+
+    def stream() -> Iterator[r.Person]:
+        for kind, p, base in japanese_people(n, seed=seed):
+            truth.append(base)
+            kinds.append("neg" if base >= n and kind == "crm" else kind)
+            people.append(p)
+            yield p
+
+    fr = frame.build_columns(features(stream(), settings))
+    model = linker.train(fr, settings.link)
+    sc = linker.score(fr, model, settings.link)
+    p = sc.probability
+    checks = guard.strong_checks(linker.disagreement_weights(model))
+    labels, refused = guard.cluster(fr, sc.i, sc.j, sc.bits, p >= settings.merge_threshold, checks)
+    at = {(int(a), int(b)): k for k, (a, b) in enumerate(zip(sc.i, sc.j, strict=True))}
+    groups: dict[int, list[int]] = defaultdict(list)
+    true_groups: dict[int, list[int]] = defaultdict(list)
+    for k, g in enumerate(labels.tolist()):
+        groups[g].append(k)
+    for k, g in enumerate(truth):
+        true_groups[g].append(k)
+    fp = [(a, b) for g in groups.values() for a, b in combinations(g, 2) if truth[a] != truth[b]]
+    fn = [
+        (a, b)
+        for g in true_groups.values()
+        for a, b in combinations(g, 2)
+        if labels[a] != labels[b]
+    ]
+
+    def fp_cause(a: int, b: int) -> str:
+        k = at.get((a, b))
+        direct = k is not None and bool(p[k] >= settings.merge_threshold) and k not in refused
+        return _fp_cause(direct, *sorted((kinds[a], kinds[b])))
+
+    def fn_cause(a: int, b: int) -> str:
+        k = at.get((a, b))
+        why = "unblocked" if k is None else "refused" if k in refused else "lowscore"
+        return _fn_cause(why, *sorted((kinds[a], kinds[b])))
+
+    out: dict[str, Any] = {
+        "dataset": f"japanese n={n} seed={seed}",
+        "records": len(truth),
+        **label_quality(labels, truth),
+        "false_merges": dict(Counter(fp_cause(a, b) for a, b in fp).most_common()),
+        "missed": dict(Counter(fn_cause(a, b) for a, b in fn).most_common()),
+        "refused": dict(Counter(w.split(":")[0] for w in refused.values()).most_common()),
+    }
+    rnd = random.Random(1)
+    for title, pairs, cause in (("FALSE MERGE", fp, fp_cause), ("MISSED", fn, fn_cause)):
+        for a, b in rnd.sample(pairs, min(show, len(pairs))):
+            e = at.get((a, b))
+            lv = (
+                "not compared"
+                if e is None
+                else f"bits={sc.bits[e]:.1f} "
+                + " ".join(
+                    f"{c.name}={c.levels[int(x)]}"
+                    for c, x in zip(cmp.PERSON, sc.levels[e], strict=True)
+                    if x >= 0
+                )
+            )
+            print(f"{title} [{cause(a, b)}] {lv}")
+            for x in (a, b):
+                q = people[x]
+                org = q.organization.name if q.organization else ""
+                name = "/".join(
+                    v or ""
+                    for v in (
+                        q.family_name,
+                        q.given_name,
+                        q.family_name_kana,
+                        q.given_name_kana,
+                        q.full_name,
+                    )
+                )
+                print(f"    {kinds[x]}#{truth[x]} {name} {q.emails} {q.phones} {org}")
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--root", type=Path, default=Path("/tmp/kizuna-bench-identity-cli"))
     ap.add_argument("--one-contact", action="store_true", help="One mail and one phone column.")
+    ap.add_argument(
+        "--errors",
+        type=int,
+        metavar="SHOW",
+        help="Instead: the in-memory scorer's false pairs by cause, SHOW samples of each kind.",
+    )
     args = ap.parse_args()
+    if args.errors is not None:
+        print(json.dumps(errors(args.n, args.seed, args.errors), ensure_ascii=False), flush=True)
+        return
     print(json.dumps(run(args.n, args.seed, args.root, args.one_contact)), flush=True)
 
 
