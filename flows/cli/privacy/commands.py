@@ -17,14 +17,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from sqlalchemy import Engine
 
 from flows.cli.common import DataTable, esc, fail, make_console
-from flows.workspace import Workspace
 from kizuna.errors import ConfigError, KizunaError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # types only: `kizuna --help` imports this module, not SQLAlchemy
+    from sqlalchemy import Engine
+
     from flows.cli.privacy import files
+    from flows.workspace import Workspace
 
 console = make_console()
 err_console = make_console(stderr=True)
