@@ -15,7 +15,7 @@ changer still links: their two employments are joined by their own mobile or pri
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Set
 
 import numpy as np
 from numpy.typing import NDArray
@@ -26,25 +26,31 @@ from warehouse.identity.linkage.contacts import is_personal_phone
 from warehouse.identity.linkage.frame import Frame, Ints
 from warehouse.identity.normalize import FREE_MAIL_DOMAINS
 
+_NONE: frozenset[str] = frozenset()
 
-@dataclass
+
 class _Profile:
-    # kanji name → trusted readings (family, given)
-    readings: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
-    dobs: set[str] = field(default_factory=set)
-    exts: set[str] = field(default_factory=set)
-    corps: set[str] = field(default_factory=set)
-    domains: set[str] = field(default_factory=set)
-    own: set[str] = field(default_factory=set)  # mobiles and private mailboxes (not shared)
+    """What a cluster's members say about who it is. A row's profile is built for every row
+    a link touches, so empty fields share one frozen empty set until something is absorbed."""
+
+    __slots__ = ("corps", "dobs", "domains", "exts", "own", "readings")
+
+    def __init__(self) -> None:
+        # kanji name → trusted readings (family, given)
+        self.readings: dict[str, set[tuple[str, str]]] = {}
+        self.dobs: Set[str] = _NONE
+        self.exts: Set[str] = _NONE
+        self.corps: Set[str] = _NONE
+        self.domains: Set[str] = _NONE
+        self.own: Set[str] = _NONE  # mobiles and private mailboxes (not shared)
 
     def absorb(self, other: _Profile) -> None:
         for k, v in other.readings.items():
             self.readings.setdefault(k, set()).update(v)
-        self.dobs |= other.dobs
-        self.exts |= other.exts
-        self.corps |= other.corps
-        self.domains |= other.domains
-        self.own |= other.own
+        for name in ("dobs", "exts", "corps", "domains", "own"):
+            theirs = getattr(other, name)
+            if theirs:
+                setattr(self, name, getattr(self, name) | theirs)
 
 
 def weak_conflict(a: _Profile, b: _Profile) -> str | None:
@@ -67,7 +73,7 @@ def weak_conflict(a: _Profile, b: _Profile) -> str | None:
     return None
 
 
-def _dob_compatible(a: set[str], b: set[str]) -> bool:
+def _dob_compatible(a: Set[str], b: Set[str]) -> bool:
     if not a or not b:
         return True
     return any(
@@ -118,17 +124,18 @@ def _private_mailbox(address: str) -> bool:
 def _profile(fr: Frame, row: int, own: list[list[str]] | None = None) -> _Profile:
     p = _Profile()
     if own is not None:
-        p.own.update(own[row])
+        if own[row]:
+            p.own = frozenset(own[row])
         if fr.corp[row]:
-            p.corps.add(str(fr.corp[row]))
+            p.corps = frozenset((str(fr.corp[row]),))
         if fr.domain[row]:
-            p.domains.add(str(fr.domain[row]))
+            p.domains = frozenset((str(fr.domain[row]),))
     if fr.japanese[row] and fr.trusted[row] and fr.full[row]:
         p.readings[str(fr.name[row])] = {(str(fr.fam[row]), str(fr.giv[row]))}
     if fr.dob[row]:
-        p.dobs.add(str(fr.dob[row]))
+        p.dobs = frozenset((str(fr.dob[row]),))
     if fr.ext[row]:
-        p.exts.add(str(fr.ext[row]))
+        p.exts = frozenset((str(fr.ext[row]),))
     return p
 
 
@@ -199,11 +206,42 @@ def cluster(
         hit = np.isin(side[idx], rows)
         near = bits[idx] >= best[side[idx]] - AMBIGUOUS_BITS
         drop[idx[hit & near]] = True
-    labels, again = _run(fr, i, j, bits, idx[~drop[idx]], checks, own, strong)
+    # Only the clusters a dropped link touches, and those refused links tie to them, can
+    # come out differently: the second pass runs over their links alone.
+    area = _area(labels, i, j, refused, rows)
+    inside = area[labels[i[idx]]]
+    redo = idx[inside & ~drop[idx]]
+    sub, again = _run(fr, i, j, bits, redo, checks, own, strong)
+    mine = area[labels]  # per row, by its first-pass cluster
+    labels = np.where(mine, sub, labels)
+    out = {e: why for e, why in refused.items() if not mine[i[e]]}
+    out.update(again)
     for e in np.nonzero(drop)[0].tolist():
         r = int(i[e]) if int(i[e]) in why_of else int(j[e])
-        again[e] = refused.get(e) or f"ambiguous:{why_of[r]}"
-    return labels, again
+        out[e] = refused.get(e) or f"ambiguous:{why_of[r]}"
+    return labels, out
+
+
+def _area(labels: Ints, i: Ints, j: Ints, refused: dict[int, str], rows: Ints) -> NDArray[np.bool_]:
+    """Per cluster label: is it one of ``rows``' clusters, or tied to one by refused links?"""
+    tie: dict[int, int] = {}
+
+    def find(x: int) -> int:
+        while tie.get(x, x) != x:
+            x = tie[x]
+        return x
+
+    for e in refused:
+        a, b = find(int(labels[i[e]])), find(int(labels[j[e]]))
+        if a != b:
+            tie[max(a, b)] = min(a, b)
+    seeds = {find(int(labels[r])) for r in rows.tolist()}
+    out = np.zeros(labels.shape[0], bool)
+    # A label outside every tie is in the area only if it is a seed itself.
+    for lab in seeds | set(tie) | set(tie.values()):
+        if find(lab) in seeds:
+            out[lab] = True
+    return out
 
 
 def _run(
