@@ -120,7 +120,7 @@ def test_tasks_keep_their_retry_rules_and_submit_gives_futures(no_prefect_server
 
 def test_the_cli_sync_path_imports_no_prefect(tmp_path: Path) -> None:
     """The fast path's point: a fresh process that syncs in-process never imports Prefect
-    (about a second of CPU), and its flows still become real Prefect flows on demand."""
+    (about a second of CPU)."""
     import os
     import subprocess
     import sys
@@ -136,10 +136,7 @@ def test_the_cli_sync_path_imports_no_prefect(tmp_path: Path) -> None:
         f"launch.run_flow(sync_workspace, {url!r}, "
         f"workspace_file={str(ws_file)!r})\n"
         "assert 'prefect' not in sys.modules, 'prefect imported'\n"
-        "from flows.ops.entry import sync_workspace as real\n"
-        "from prefect import Flow\n"
-        "assert isinstance(real, Flow) and real.name == 'kizuna-sync'\n"
-    )
+    )  # the real flows workers load: tests/deployments/test_table.py
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     done = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
