@@ -25,9 +25,10 @@ def test_serve_creates_and_executes_a_scheduled_run_within_two_minutes(tmp_path:
 
     ws_file = generate(tmp_path / "demo", messages=20, seed=3)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "KIZUNA_"))}
-    env.update(KIZUNA_SCHEDULES='{"sync-all": "* * * * *"}', KIZUNA_SERVE_PORT="0")
-    # What the test waits on besides the minute of the cron: the server's scheduler loop
-    # (60 s by default) and the runner's poll (10 s). Both shortened; what is proven is the same.
+    # Every 20 s (a sixth cron field is seconds), so the first run is not a minute away; and
+    # what the test would wait on besides: the server's scheduler loop (60 s by default) and
+    # the runner's poll (10 s). All shortened; what is proven is the same.
+    env.update(KIZUNA_SCHEDULES='{"sync-all": "* * * * * */20"}', KIZUNA_SERVE_PORT="0")
     env.update(
         PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="5", PREFECT_RUNNER_POLL_FREQUENCY="2"
     )
