@@ -107,13 +107,19 @@ def conflict(
     return None
 
 
-def _own_contacts(fr: Frame) -> list[list[str]]:
-    """Per row: its mobiles and private (free-mail) mailboxes that no other name uses."""
-    out: list[list[str]] = [[] for _ in range(len(fr))]
+def _own_contacts(fr: Frame, rows: Ints) -> dict[int, list[str]]:
+    """Per row of ``rows`` (those links touch): its mobiles and private (free-mail)
+    mailboxes that no other name uses; each distinct value is judged once."""
+    out: dict[int, list[str]] = {}
     for m, mine in ((fr.phone, is_personal_phone), (fr.email, _private_mailbox)):
-        own = np.fromiter((mine(v) for v in m.values), bool, len(m.values)) & ~m.shared
-        for r, v in zip(m.rec[own[m.val]].tolist(), m.val[own[m.val]].tolist(), strict=True):
-            out[r].append(m.values[v])
+        keep = np.isin(m.rec, rows) & ~m.shared[m.val]
+        rec, val = m.rec[keep], m.val[keep]
+        vals = np.unique(val)
+        own = np.zeros(len(m.values), bool)
+        own[vals] = np.fromiter((mine(m.values[v]) for v in vals.tolist()), bool, vals.shape[0])
+        hit = own[val]
+        for r, v in zip(rec[hit].tolist(), val[hit].tolist(), strict=True):
+            out.setdefault(r, []).append(m.values[v])
     return out
 
 
@@ -121,10 +127,10 @@ def _private_mailbox(address: str) -> bool:
     return address.rpartition("@")[2] in FREE_MAIL_DOMAINS
 
 
-def _profile(fr: Frame, row: int, own: list[list[str]] | None = None) -> _Profile:
+def _profile(fr: Frame, row: int, own: dict[int, list[str]] | None = None) -> _Profile:
     p = _Profile()
     if own is not None:
-        if own[row]:
+        if row in own:
             p.own = frozenset(own[row])
         if fr.corp[row]:
             p.corps = frozenset((str(fr.corp[row]),))
@@ -183,7 +189,7 @@ def cluster(
     same rows in another order must give the same people. Its links go to review.
     """
     idx = np.nonzero(links)[0]
-    own = _own_contacts(fr) if idx.size else []
+    own = _own_contacts(fr, np.unique(np.concatenate([i[idx], j[idx]]))) if idx.size else {}
     strong = np.zeros(i.shape[0], bool)
     strong[idx] = _personal_link(fr, i[idx], j[idx])
     labels, refused = _run(fr, i, j, bits, idx, checks, own, strong)
@@ -251,7 +257,7 @@ def _run(
     bits: NDArray[np.float64],
     idx: Ints,
     checks: frozenset[str],
-    own: list[list[str]],
+    own: dict[int, list[str]],
     strong: NDArray[np.bool_],
 ) -> tuple[Ints, dict[int, str]]:
     """Union–find over the links ``idx``, strongest first, refusing the ones that conflict."""
