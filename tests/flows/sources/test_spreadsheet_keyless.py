@@ -146,11 +146,12 @@ def test_two_keyless_exports_land_whole_and_resorting_changes_nothing(tmp_path: 
     with engine.connect() as conn:
         q = t.Quarantine
         reasons = conn.execute(select(q.reason, q.payload).where(q.resolved_at.is_(None))).all()
-        # The team mailbox is two people's records, never one at write time.
+        # The team mailbox is each of its rows' own record, never one at write time (the
+        # generator may put the same 営業部 address on rows of its own as well).
         pe = t.PersonEmail
         team = a[1][3]
         sharing = conn.execute(select(func.count()).where(pe.email == team)).scalar_one()
-    assert sharing == 2
+    assert sharing == sum(1 for row in [*a, *b] if row[3] == team) >= 2
     cells = [x for x in reasons if x.reason.startswith("cell 法人番号")]
     assert len(cells) == mangled and all(x.payload == "7.00001E+12" for x in cells)
     assert all(x.reason.startswith("cell ") for x in reasons)  # no row refused whole
