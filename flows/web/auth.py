@@ -25,6 +25,7 @@ from starlette.responses import RedirectResponse, Response
 
 from warehouse.access import accounts, audit, scope
 from warehouse.access.scope import Viewer
+from warehouse.db import write_transaction
 
 Handler = Callable[[Request, Viewer], Awaitable[Response]]
 MAX_FORM_FIELDS = 50
@@ -57,11 +58,15 @@ async def form(request: Request) -> FormData:
 
 
 async def db(request: Request, fn: Callable[..., Any], *args: Any, write: bool = False) -> Any:
-    """Run ``fn(conn, *args)`` in a worker thread, in one transaction when it writes."""
+    """Run ``fn(conn, *args)`` in a worker thread, in one transaction when it writes.
+
+    A writing handler takes SQLite's write lock up front: a deferred transaction that read
+    first and then writes fails at once (no busy wait) when a campaign run started from the
+    page committed in between."""
     engine = request.app.state.engine
 
     def run() -> Any:
-        with engine.begin() if write else engine.connect() as conn:
+        with write_transaction(engine) if write else engine.connect() as conn:
             return fn(conn, *args)
 
     return await run_in_threadpool(run)
