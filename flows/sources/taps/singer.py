@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import shutil
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -25,6 +24,7 @@ from pydantic import Field
 from connectors.page import Cursor, Page
 from connectors.taps import singer as conn
 from flows.engine import StreamSpec, config_fingerprint
+from flows.ops.lazy import run_context, run_logger
 from flows.secrets import resolve_secret
 from flows.sources.registry import StreamFields
 from flows.sources.taps import discovery
@@ -72,16 +72,7 @@ def _tap_config(name: str, cfg: Config, ws: Workspace) -> tuple[dict[str, Any], 
     where = f"sources.{name}"
     base: dict[str, Any] = {}
     if cfg.config:
-        path = ws.resolve(cfg.config)
-        try:
-            base = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ConfigError(
-                f"cannot read the tap config {path} ({exc})",
-                file=str(ws.path),
-                field=f"{where}.config",
-                fix="point it at a JSON file (relative to the workspace file)",
-            ) from None
+        base = _json_file(ws, cfg.config, f"{where}.config", "the tap config", "a JSON file")
         if not isinstance(base, dict):
             raise ConfigError(
                 "the tap config must be a JSON object",
@@ -108,14 +99,23 @@ def masker(secrets: list[str]) -> Callable[[str], str]:
 
 
 def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
-    if "prefect" not in sys.modules:  # not imported: not in a Prefect run (skip its import)
-        return logging.getLogger("kizuna.singer")
-    try:
-        from prefect import get_run_logger
+    """Prefect's run logger in a run; outside one the tap's stderr still shows, on
+    ``kizuna.singer`` (unlike ``run_logger``'s silent one: a tap's complaints matter)."""
+    return run_logger() if run_context() is not None else logging.getLogger("kizuna.singer")
 
-        return get_run_logger()
-    except Exception:  # outside a Prefect run (tests, benchmarks)
-        return logging.getLogger("kizuna.singer")
+
+def _json_file(ws: Workspace, name: str, field: str, what: str, kind: str) -> Any:
+    """A JSON file the workspace names, or the one-line error that says which and how."""
+    path = ws.resolve(name)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(
+            f"cannot read {what} {path} ({exc})",
+            file=str(ws.path),
+            field=field,
+            fix=f"point it at {kind} (relative to the workspace file)",
+        ) from None
 
 
 def _source_id(raw: dict[str, Any], keys: dict[str, list[str] | None]) -> str:
@@ -127,16 +127,8 @@ def _source_id(raw: dict[str, Any], keys: dict[str, list[str] | None]) -> str:
 def _catalog_file(name: str, cfg: Config, ws: Workspace) -> dict[str, tuple[bool, list[str]]]:
     if not cfg.catalog:
         return {}
-    path = ws.resolve(cfg.catalog)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ConfigError(
-            f"cannot read the catalog {path} ({exc})",
-            file=str(ws.path),
-            field=f"sources.{name}.catalog",
-            fix="point it at the tap's JSON catalog (relative to the workspace file)",
-        ) from None
+    field = f"sources.{name}.catalog"
+    data = _json_file(ws, cfg.catalog, field, "the catalog", "the tap's JSON catalog")
     return discovery.catalog_selection(data if isinstance(data, dict) else {})
 
 
