@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from kizuna.errors import BadRecord
 from warehouse.identity.normalize import normalize_phone
+from warehouse.quotes.tax import parse_rate
 
 FieldMap = Mapping[str, str]
 Getter = Callable[[Mapping[str, Any], str], Any]
@@ -102,6 +103,17 @@ def decimal(v: Any, what: str, sid: str) -> Decimal | None:
     if not d.is_finite():
         raise BadRecord(f"{what}: not a number: {v!r}", source_id=sid)
     return d
+
+
+def tax_rate(v: Any, sid: str) -> int | None:
+    """A product's or line's tax rate cell as a percent; one the rules cannot read refuses
+    the record (a wrong rate would misstate 消費税 on every quote that uses it)."""
+    if v in (None, ""):
+        return None
+    try:
+        return parse_rate(str(v))
+    except ValueError as exc:
+        raise BadRecord(str(exc), source_id=sid) from None
 
 
 def as_float(v: Any, what: str, sid: str) -> float | None:

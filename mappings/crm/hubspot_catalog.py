@@ -14,9 +14,8 @@ from decimal import Decimal
 from typing import Any
 
 from kizuna.errors import BadRecord
-from mappings.crm.common import MapOptions, decimal, mapped, required_id, text
+from mappings.crm.common import MapOptions, decimal, mapped, required_id, tax_rate, text
 from warehouse import records as r
-from warehouse.quotes.tax import parse_rate
 
 CENT = Decimal("0.01")
 
@@ -27,13 +26,7 @@ def _props(raw: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _rate(raw: Mapping[str, Any], obj: str, opts: MapOptions, sid: str) -> int | None:
-    v = mapped(_props(raw), opts.fmap(obj)).get("tax_rate")
-    if v in (None, ""):
-        return None
-    try:
-        return parse_rate(str(v))
-    except ValueError as exc:
-        raise BadRecord(str(exc), source_id=sid) from None
+    return tax_rate(mapped(_props(raw), opts.fmap(obj)).get("tax_rate"), sid)
 
 
 def product(raw: Mapping[str, Any], opts: MapOptions) -> list[r.Record]:

@@ -17,20 +17,10 @@ from decimal import Decimal
 from typing import Any
 
 from kizuna.errors import BadRecord
-from mappings.crm.common import decimal, text
+from mappings.crm.common import decimal, tax_rate, text
 from warehouse import records as r
-from warehouse.quotes.tax import parse_rate
 
 Get = Callable[[Mapping[str, Any], str], Any]
-
-
-def _rate(v: Any, sid: str) -> int | None:
-    if v in (None, ""):
-        return None
-    try:
-        return parse_rate(str(v))
-    except ValueError as exc:
-        raise BadRecord(str(exc), source_id=sid) from None
 
 
 def product(
@@ -45,7 +35,7 @@ def product(
             f"product has no code ({fm.get('code')!r}) or name ({fm.get('name')!r})",
             source_id=sid,
         )
-    rate = _rate(f("tax_rate"), sid)
+    rate = tax_rate(f("tax_rate"), sid)
     return [
         r.Product(
             source_id=sid,
@@ -86,7 +76,7 @@ def _line(
         description=desc,
         quantity=Decimal(1) if qty is None else qty,
         unit_price=price,
-        tax_rate=_rate(f("tax_rate"), sid),
+        tax_rate=tax_rate(f("tax_rate"), sid),
         unit=text(f("unit")),
         tax_included=tax_included if price is not None else None,
     )

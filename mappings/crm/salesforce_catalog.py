@@ -13,21 +13,18 @@ from decimal import Decimal
 from typing import Any
 
 from kizuna.errors import BadRecord
-from mappings.crm.common import MapOptions, as_bool, decimal, mapped, required_id, text
+from mappings.crm.common import (
+    MapOptions,
+    as_bool,
+    decimal,
+    mapped,
+    required_id,
+    tax_rate,
+    text,
+)
 from warehouse import records as r
-from warehouse.quotes.tax import parse_rate
 
 CENT = Decimal("0.01")
-
-
-def _rate(m: Mapping[str, Any], sid: str) -> int | None:
-    v = m.get("tax_rate")
-    if v in (None, ""):
-        return None
-    try:
-        return parse_rate(str(v))
-    except ValueError as exc:
-        raise BadRecord(str(exc), source_id=sid) from None
 
 
 def pricebook_entry(raw: Mapping[str, Any], opts: MapOptions) -> list[r.Record]:
@@ -42,7 +39,7 @@ def pricebook_entry(raw: Mapping[str, Any], opts: MapOptions) -> list[r.Record]:
             "price book entry has no Product2.ProductCode or Product2.Name", source_id=sid
         )
     standard = as_bool(raw.get("Pricebook2.IsStandard"))
-    rate = _rate(m, sid)
+    rate = tax_rate(m.get("tax_rate"), sid)
     return [
         r.Product(
             source_id=sid,
@@ -76,6 +73,6 @@ def opportunity_line_item(raw: Mapping[str, Any], opts: MapOptions) -> list[r.Re
             description=text(raw.get("Description")) or text(raw.get("Name")),
             quantity=Decimal(1) if quantity is None else quantity,
             unit_price=price,
-            tax_rate=_rate(m, sid),
+            tax_rate=tax_rate(m.get("tax_rate"), sid),
         )
     ]
