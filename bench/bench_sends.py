@@ -29,8 +29,8 @@ from sqlalchemy import Engine, insert
 from connectors.mail.smtp_send import SmtpChannel
 from flows.push.campaign_run import approved_plan, open_batches, plan
 from flows.push.campaign_send import send_batch
-from tests.support.push_seed import make_cfg
-from tests.support.push_smtp import free_port
+from tests.support.push.push_seed import make_cfg
+from tests.support.push.push_smtp import free_port
 from warehouse import schema as t
 from warehouse.activation.consent import ConsentEvent, record_consent
 from warehouse.db import make_engine, upgrade

@@ -25,10 +25,16 @@ from flows.seen_ids import SeenIds
 from kizuna.errors import BadRecord, ResyncRequired
 from warehouse import lease, state
 from warehouse import records as r
-from warehouse.bulk import PlannerStats
 from warehouse.db import write_transaction
 from warehouse.state import Quarantined, StreamKey
-from warehouse.store import PageStats, apply_page, live_source_ids, mark_deleted, unchanged_ids
+from warehouse.write.bulk import PlannerStats
+from warehouse.write.store import (
+    PageStats,
+    apply_page,
+    live_source_ids,
+    mark_deleted,
+    unchanged_ids,
+)
 
 ProgressFn = Callable[[int], None]
 

@@ -33,7 +33,7 @@ from sqlalchemy import Connection, Engine
 
 from flows.seen_ids import SeenIds
 from warehouse.state import StreamKey
-from warehouse.store import live_hashes, stored_hashes, stream_hashes
+from warehouse.write.store import live_hashes, stored_hashes, stream_hashes
 
 if TYPE_CHECKING:
     import numpy as np

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from flows.secrets import block_value
 from flows.settings import settings
 from kizuna.errors import ConfigError
-from warehouse.identity.normalize import normalize_domain
+from warehouse.identity.keys.normalize import normalize_domain
 
 DEFAULT_FILE = "kizuna.yaml"
 

@@ -31,7 +31,7 @@ from kizuna.errors import LeaseHeld
 from warehouse.db import write_transaction
 from warehouse.lease_schema import Lease
 from warehouse.state import now
-from warehouse.upsert import chunks
+from warehouse.write.upsert import chunks
 
 TTL = 60.0
 """Seconds a lease lives without renewal; renewed every quarter of that while held."""

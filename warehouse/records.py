@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from warehouse.identity.normalize import normalize_domain, normalize_email
+from warehouse.identity.keys.normalize import normalize_domain, normalize_email
 
 ActivityKind = Literal[
     "email", "bounce", "auto_reply", "invitation", "forward", "meeting", "call", "task", "note"

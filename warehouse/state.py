@@ -17,7 +17,7 @@ from sqlalchemy import Connection, func, insert, select, update
 
 from warehouse import schema as t
 from warehouse.records import safe_text
-from warehouse.upsert import upsert
+from warehouse.write.upsert import upsert
 
 
 @dataclass(frozen=True)

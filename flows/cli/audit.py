@@ -20,7 +20,7 @@ from flows.cli.common import local_time, zone_label
 from flows.runtime import engine_for
 from flows.workspace import Workspace
 from warehouse import schema as t
-from warehouse.identity.normalize import display_email
+from warehouse.identity.keys.normalize import display_email
 
 
 def shown_path(ws: Workspace, path: str | None) -> str | None:

@@ -27,10 +27,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from flows.workspace import Workspace, config_error
+from warehouse.identity.keys.matching import MatchSettings
+from warehouse.identity.keys.normalize import FREE_MAIL_DOMAINS
 from warehouse.identity.linkage import blocking_rules as br
 from warehouse.identity.linkage.linker import LinkSettings
-from warehouse.identity.matching import MatchSettings
-from warehouse.identity.normalize import FREE_MAIL_DOMAINS
 from warehouse.identity.survivorship import SurvivorshipRules
 
 Rule = Literal["source_priority", "most_recent", "most_complete"]

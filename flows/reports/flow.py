@@ -14,7 +14,7 @@ from flows.ops.lazy import flow, task
 from flows.reports.run import draft_batch, plan, write_pipeline
 from flows.runtime import table_artifact
 from flows.settings import workspace_path
-from warehouse.upsert import chunks
+from warehouse.write.upsert import chunks
 
 BATCH = 50
 

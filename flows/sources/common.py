@@ -19,7 +19,7 @@ from kizuna.errors import ConfigError
 from mappings.calendar.events import events_to_activities
 from mappings.mail.message import MailLimits
 from warehouse import records as r
-from warehouse.identity.normalize import normalize_email
+from warehouse.identity.keys.normalize import normalize_email
 
 
 def unique_addresses(values: list[str], noun: str = "an email address") -> list[str]:

@@ -18,7 +18,7 @@ from connectors.google_api import GoogleAuth, build_service
 from flows.secrets import block_name, resolve_secret
 from flows.sources.common import unique_addresses
 from flows.workspace import SourceConfig, Workspace
-from warehouse.identity.normalize import normalize_email
+from warehouse.identity.keys.normalize import normalize_email
 
 STREAM_CHARS = 100
 

@@ -44,7 +44,7 @@ from mappings.calendar.recurrence import (
     utc,
     without_empty_rules,
 )
-from warehouse.identity.normalize import normalize_email
+from warehouse.identity.keys.normalize import normalize_email
 from warehouse.records import Activity, CellIssue, Direction, Participant
 
 SNIPPET_CHARS = 500

@@ -20,7 +20,7 @@ from kizuna.errors import BadRecord
 from mappings.calendar.events import api_meeting_key, meeting_direction, revision_of
 from mappings.mail.message import is_internal, own_domain_set
 from mappings.mail.mime import snippet
-from warehouse.identity.normalize import normalize_email
+from warehouse.identity.keys.normalize import normalize_email
 from warehouse.records import Activity, Participant
 
 _RESPONSES = {

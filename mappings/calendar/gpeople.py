@@ -14,7 +14,7 @@ from typing import Any
 
 from kizuna.errors import BadRecord
 from mappings.mail.message import is_internal, own_domain_set
-from warehouse.identity.normalize import normalize_email, normalize_phone
+from warehouse.identity.keys.normalize import normalize_email, normalize_phone
 from warehouse.records import OrgRef, Person
 
 

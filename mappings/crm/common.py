@@ -16,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from kizuna.errors import BadRecord
-from warehouse.identity.normalize import normalize_phone
+from warehouse.identity.keys.normalize import normalize_phone
 from warehouse.quotes.tax import parse_rate
 
 FieldMap = Mapping[str, str]
@@ -177,7 +177,7 @@ def phones(values: list[Any], region: str) -> list[str]:
 
 def emails(values: list[Any]) -> list[str]:
     """Addresses worth keeping; CRMs hold junk ('-', 'なし'), which must not sink the record."""
-    from warehouse.identity.normalize import normalize_email
+    from warehouse.identity.keys.normalize import normalize_email
 
     out: list[str] = []
     for v in values:

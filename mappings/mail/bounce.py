@@ -28,7 +28,7 @@ from email.utils import getaddresses, parsedate_to_datetime
 from typing import Any, Literal
 
 from warehouse.activation.consent import SuppressionEvent
-from warehouse.identity.normalize import normalize_email
+from warehouse.identity.keys.normalize import normalize_email
 
 Ours = Callable[[str], Collection[str]]
 """A raw Message-ID (``<…>``) → the addresses Kizuna sent that message to (empty: not ours)."""

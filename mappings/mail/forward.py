@@ -24,7 +24,7 @@ from email.utils import getaddresses, parsedate_to_datetime
 
 from dateutil import parser as dateparser
 
-from warehouse.identity.normalize import normalize_email
+from warehouse.identity.keys.normalize import normalize_email
 
 MAX_FORWARDED = 5
 """Inner messages kept per forward (attached and inline together)."""

@@ -27,7 +27,7 @@ from mappings.calendar.events import api_meeting_key, meeting_direction, revisio
 from mappings.mail.gmail import header_block
 from mappings.mail.message import is_internal, own_domain_set, parse_message
 from mappings.mail.mime import snippet
-from warehouse.identity.normalize import normalize_email
+from warehouse.identity.keys.normalize import normalize_email
 from warehouse.records import Activity, Participant
 
 _GOID_CLASS = bytes.fromhex("040000008200E00074C5B7101A82E008")

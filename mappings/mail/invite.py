@@ -34,7 +34,7 @@ from icalendar import Calendar
 from kizuna.errors import BadRecord
 from mappings.calendar.events import events_to_activities, revision_of
 from mappings.mail.message import own_domain_set
-from warehouse.identity.normalize import normalize_email
+from warehouse.identity.keys.normalize import normalize_email
 from warehouse.records import Activity
 
 MAX_CALENDAR_PARTS = 3

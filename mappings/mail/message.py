@@ -39,7 +39,7 @@ from mappings.mail.mime import (
     snippet,
     split_raw,
 )
-from warehouse.identity.normalize import normalize_email
+from warehouse.identity.keys.normalize import normalize_email
 from warehouse.records import Activity, Direction, Participant
 
 __all__ = [

@@ -26,7 +26,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from warehouse.identity.normalize import normalize_domain, normalize_email
+from warehouse.identity.keys.normalize import normalize_domain, normalize_email
 from warehouse.records import Activity
 
 Capture = Literal["all", "external", "known_customers"]

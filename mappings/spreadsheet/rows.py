@@ -28,7 +28,7 @@ from mappings.spreadsheet import values as v
 from mappings.spreadsheet.headers import DEFAULT_COLUMNS, fold
 from mappings.spreadsheet.headers import DEFAULT_KEYS as DEFAULT_KEYS
 from warehouse import records as r
-from warehouse.identity.normalize import normalize_email, normalize_phone
+from warehouse.identity.keys.normalize import normalize_email, normalize_phone
 
 # Unified fields a column can feed, with what each means (shown to admins on a typo).
 TARGETS: dict[str, str] = {

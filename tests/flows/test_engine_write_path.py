@@ -15,10 +15,10 @@ from flows import gc_pause
 from flows.engine import StreamSpec, _map_page
 from warehouse import records as r
 from warehouse import schema as t
-from warehouse.bulk import PlannerStats, executemany, insert_ids
 from warehouse.db import write_transaction
 from warehouse.state import StreamKey
-from warehouse.store import apply_page, unchanged_ids
+from warehouse.write.bulk import PlannerStats, executemany, insert_ids
+from warehouse.write.store import apply_page, unchanged_ids
 
 KEY = StreamKey("export", "rows")
 

@@ -8,10 +8,10 @@ from warehouse import records as r
 from warehouse import schema as t
 from warehouse.identity.crosswalk import record_key
 from warehouse.identity.graph import membership
-from warehouse.identity.matching import MatchSettings
+from warehouse.identity.keys.matching import MatchSettings
 from warehouse.identity.resolve import resolve_full
 from warehouse.state import StreamKey
-from warehouse.store import apply_page
+from warehouse.write.store import apply_page
 
 KEY = StreamKey("export", "contacts")
 

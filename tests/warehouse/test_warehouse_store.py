@@ -9,10 +9,10 @@ from sqlalchemy import Engine, func, select
 from warehouse import records as r
 from warehouse import schema as t
 from warehouse.identity.graph import membership
-from warehouse.identity.matching import MatchSettings
+from warehouse.identity.keys.matching import MatchSettings
 from warehouse.identity.resolve import resolve_full
 from warehouse.state import StreamKey, load_cursor
-from warehouse.store import apply_page, unchanged_ids
+from warehouse.write.store import apply_page, unchanged_ids
 
 KEY = StreamKey("export", "contacts")
 
@@ -120,7 +120,7 @@ def test_deal_stage_changes_are_kept(engine: Engine) -> None:
 
 def test_normalize_email_is_idempotent_on_trailing_dots() -> None:
     """Regression: 'a@b.' normalised to 'a@b', which normalize_email itself rejects."""
-    from warehouse.identity.normalize import normalize_email
+    from warehouse.identity.keys.normalize import normalize_email
 
     assert normalize_email("a@b.") is None
     assert normalize_email("T@ABC.co.jp.") == "t@abc.co.jp"

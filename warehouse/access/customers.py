@@ -20,8 +20,8 @@ from warehouse.access import scope
 from warehouse.access.scope import Viewer
 from warehouse.identity import admin, graph, survivorship
 from warehouse.identity import schema as ids
-from warehouse.identity.normalize import normalize_org_name
-from warehouse.identity.readings import reading_tokens
+from warehouse.identity.keys.normalize import normalize_org_name
+from warehouse.identity.keys.readings import reading_tokens
 
 MAX_QUERY = 100
 MAX_ROWS = 200

@@ -26,10 +26,10 @@ from sqlalchemy import Connection, insert, select
 
 from warehouse import schema as t
 from warehouse.activation.audience import members, people, utc
-from warehouse.identity.normalize import normalize_email
+from warehouse.identity.keys.normalize import normalize_email
 from warehouse.privacy import salt as privacy_salt
 from warehouse.state import now
-from warehouse.upsert import chunks, upsert
+from warehouse.write.upsert import chunks, upsert
 
 Purpose = Literal["marketing_mail", "sales_followup", "staff_notice"]
 PURPOSES: dict[str, str] = {

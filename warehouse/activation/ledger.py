@@ -33,7 +33,7 @@ from warehouse.activation.audience import customer_of, members, utc
 from warehouse.activation.ledger_schema import CampaignPlan, Delivery, PlanEntry
 from warehouse.lease import live_owners
 from warehouse.state import now
-from warehouse.upsert import chunks
+from warehouse.write.upsert import chunks
 
 OPEN_OUTCOMES = (None, "deferred")
 

@@ -20,7 +20,7 @@ from warehouse import schema as t
 from warehouse.activation.audience import utc
 from warehouse.activation.ledger_schema import Reminder
 from warehouse.activation.reminders import Condition
-from warehouse.upsert import chunks
+from warehouse.write.upsert import chunks
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from sqlalchemy import Connection, func, select
 from warehouse import schema as t
 from warehouse.activation.audience import utc
 from warehouse.records import CONTACT_KINDS, MAIL_KINDS
-from warehouse.upsert import chunks
+from warehouse.write.upsert import chunks
 
 CONTACT = CONTACT_KINDS
 

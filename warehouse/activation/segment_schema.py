@@ -16,7 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from warehouse.activation.audience import utc
 from warehouse.schema import Base, Id, UTCDateTime
-from warehouse.upsert import chunks
+from warehouse.write.upsert import chunks
 
 
 class SegmentMembership(Base):

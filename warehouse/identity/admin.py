@@ -17,7 +17,7 @@ from warehouse import schema as t
 from warehouse.identity import graph as graph
 from warehouse.identity import survivorship
 from warehouse.identity.crosswalk import entity_of, find_record
-from warehouse.identity.normalize import normalize_email, normalize_phone
+from warehouse.identity.keys.normalize import normalize_email, normalize_phone
 from warehouse.state import now
 
 ENTITY = "person"

@@ -15,14 +15,14 @@ from sqlalchemy import Connection, and_, delete, func, select
 
 from warehouse import schema as t
 from warehouse.identity import schema as ids
-from warehouse.identity.linkage import features as fe
-from warehouse.identity.matching import (
+from warehouse.identity.keys.matching import (
     MatchSettings,
     PersonFeatures,
     block_keys,
     key_part,
 )
-from warehouse.upsert import chunks
+from warehouse.identity.linkage import features as fe
+from warehouse.write.upsert import chunks
 
 ENTITY = "person"
 RANGE = 20000

@@ -14,8 +14,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from warehouse import schema as t
 from warehouse.identity import schema as ids
-from warehouse.identity.matching import Decision
-from warehouse.upsert import chunks
+from warehouse.identity.keys.matching import Decision
+from warehouse.write.upsert import chunks
 
 X = t.table(ids.IdentityMatch)
 

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, select
 from warehouse import schema as t
 from warehouse.identity import survivorship
 from warehouse.identity.crosswalk import public_ids
-from warehouse.upsert import chunks
+from warehouse.write.upsert import chunks
 
 CUSTOMER_FIELDS = (
     "customer_id",

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, delete, func, or_, select, update
 from warehouse.identity import schema as ids
 from warehouse.schema import table
 from warehouse.state import now
-from warehouse.upsert import chunks, upsert
+from warehouse.write.upsert import chunks, upsert
 
 IN_CHUNK = 900
 MERGING = ("merge", "accepted")

@@ -18,14 +18,14 @@ from sqlalchemy import Connection, select
 from warehouse import schema as t
 from warehouse.identity import schema as ids
 from warehouse.identity.blocking import ENTITY, F
+from warehouse.identity.keys.matching import Decision, MatchSettings, PersonFeatures
 from warehouse.identity.linkage import blocking_rules as br
 from warehouse.identity.linkage import frame as fm
 from warehouse.identity.linkage import guard, linker
 from warehouse.identity.linkage.comparisons import PERSON
 from warehouse.identity.linkage.em import Model
 from warehouse.identity.linkage.features import Columns
-from warehouse.identity.matching import Decision, MatchSettings, PersonFeatures
-from warehouse.upsert import upsert
+from warehouse.write.upsert import upsert
 
 S = t.table(ids.IdentityState)
 MODEL_ENTITY = "person:model"

@@ -36,9 +36,9 @@ from warehouse import schema as t
 from warehouse.identity import graph as graph
 from warehouse.identity import schema as ids_
 from warehouse.identity.evidence import save_matches
-from warehouse.identity.matching import Decision, org_key
-from warehouse.identity.normalize import email_domain, normalize_phone
-from warehouse.upsert import chunks
+from warehouse.identity.keys.matching import Decision, org_key
+from warehouse.identity.keys.normalize import email_domain, normalize_phone
+from warehouse.write.upsert import chunks
 
 ENTITY = "organization"
 MAX_BLOCK = 200

@@ -40,10 +40,10 @@ from warehouse.identity.blocking import (
     tune,
 )
 from warehouse.identity.evidence import drop_stale_matches, save_matches
-from warehouse.identity.matching import Decision, MatchSettings
+from warehouse.identity.keys.matching import Decision, MatchSettings
 from warehouse.identity.org_resolve import resolve_orgs
 from warehouse.state import now
-from warehouse.upsert import chunks, upsert
+from warehouse.write.upsert import chunks, upsert
 
 X = t.table(ids.IdentityMatch)
 S = t.table(ids.IdentityState)

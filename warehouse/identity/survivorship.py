@@ -24,7 +24,7 @@ from sqlalchemy import Connection, bindparam, select, update
 
 from warehouse import schema as t
 from warehouse.identity import graph as graph
-from warehouse.upsert import chunks
+from warehouse.write.upsert import chunks
 
 FIELDS = (
     "family_name",

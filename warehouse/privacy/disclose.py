@@ -26,7 +26,7 @@ from warehouse.privacy import redact
 from warehouse.privacy.erase import Found
 from warehouse.privacy.schema import PrivacyRequest
 from warehouse.state import now
-from warehouse.upsert import chunks
+from warehouse.write.upsert import chunks
 
 IN = 900
 MAX_ACTIVITIES = 100_000

@@ -36,8 +36,8 @@ from warehouse.privacy import salt as salt_
 from warehouse.privacy.schema import ErasedRecord, PrivacyRequest
 from warehouse.quotes import schema as qs
 from warehouse.state import now
-from warehouse.store_base import retire
-from warehouse.upsert import chunks, insert_ignore, upsert
+from warehouse.write.store_base import retire
+from warehouse.write.upsert import chunks, insert_ignore, upsert
 
 IN = 900
 

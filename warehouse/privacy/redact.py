@@ -37,7 +37,7 @@ from sqlalchemy import (
     update,
 )
 
-from warehouse.upsert import chunks
+from warehouse.write.upsert import chunks
 
 MASK = "[erased]"
 MAX_VALUES = 400

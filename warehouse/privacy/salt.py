@@ -18,10 +18,10 @@ import secrets
 from sqlalchemy import Connection, select
 
 from warehouse import schema as t
-from warehouse.identity.normalize import normalize_email
+from warehouse.identity.keys.normalize import normalize_email
 from warehouse.privacy.schema import PrivacySalt
 from warehouse.state import now
-from warehouse.upsert import insert_ignore
+from warehouse.write.upsert import insert_ignore
 
 PREFIX = "erased:"
 """How an erased address sits on the suppression list: ``erased:`` + its HMAC."""

@@ -1,6 +1,6 @@
 """The catalog in and out of the store: products, price-list prices and deal line items.
 
-Written through ``warehouse.store.apply_page`` like every record (lineage, cursor and
+Written through ``warehouse.write.store.apply_page`` like every record (lineage, cursor and
 quarantine in one transaction). Products are one row per code whichever source names them,
 as organizations are one row per 法人番号; a line item is one row per source row.
 Read back, a deal's lines are found through the deal's lineage (``deal_ref`` is the deal's
@@ -19,11 +19,11 @@ from sqlalchemy.sql import bindparam
 
 from warehouse import records as r
 from warehouse import schema as t
-from warehouse.bulk import executemany, insert_ids
 from warehouse.quotes import schema as q
 from warehouse.quotes.tax import Line
-from warehouse.store_base import WriterBase, _select_in
-from warehouse.upsert import upsert
+from warehouse.write.bulk import executemany, insert_ids
+from warehouse.write.store_base import WriterBase, _select_in
+from warehouse.write.upsert import upsert
 
 
 def write_catalog(w: WriterBase, records: Sequence[r.Product | r.DealLineItem]) -> None:

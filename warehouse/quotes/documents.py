@@ -19,13 +19,13 @@ from sqlalchemy import ColumnElement, Connection, Engine, and_, func, insert, se
 
 from kizuna.errors import FatalError
 from warehouse import schema as t
-from warehouse.bulk import insert_ids
 from warehouse.db import write_transaction
 from warehouse.identity import schema as ids
 from warehouse.quotes import schema as q
 from warehouse.quotes.catalog import deal_lines
 from warehouse.quotes.numbering import Series, allocate
 from warehouse.quotes.tax import Rounding, Totals, compute, yen
+from warehouse.write.bulk import insert_ids
 
 Renderer = Callable[[dict[str, Any]], dict[str, str]]
 """Document → files written (``{"html": path, "pdf": path}``), called before the commit."""

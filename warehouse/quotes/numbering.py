@@ -17,7 +17,7 @@ from sqlalchemy import Connection, update
 
 from warehouse.quotes.schema import QuoteCounter
 from warehouse.schema import table
-from warehouse.upsert import insert_ignore
+from warehouse.write.upsert import insert_ignore
 
 DEFAULT_SERIES = "Q-{yyyy}-{seq:04}"
 _FIELD = re.compile(r"\{(yyyy|yy|mm|dd|seq(?::0?(\d+))?)\}")

@@ -19,7 +19,7 @@ from kizuna.errors import QuotaError
 from tests.support.fakes.fake_hubspot import T0, FakeHubSpot, rate_limited
 from warehouse import schema as t
 from warehouse.identity.graph import membership
-from warehouse.identity.matching import MatchSettings
+from warehouse.identity.keys.matching import MatchSettings
 from warehouse.identity.resolve import resolve_full
 
 

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from tests.flows.cli.support import kizuna
-from tests.support.push_smtp import smtp_server
+from tests.support.push.push_smtp import smtp_server
 from tests.support.servers import PASSWORD, Dovecot
 
 

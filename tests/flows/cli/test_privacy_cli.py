@@ -30,7 +30,7 @@ from warehouse.activation import consent
 from warehouse.activation import ledger_schema as ls
 from warehouse.activation import segment_schema as ss
 from warehouse.identity.crosswalk import public_ids
-from warehouse.identity.matching import MatchSettings
+from warehouse.identity.keys.matching import MatchSettings
 from warehouse.identity.resolve import resolve_full
 from warehouse.privacy.schema import PrivacyRequest, PrivacySalt
 from warehouse.reporting import schema as rs

@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 
 from tests.conftest import PG_URL
 from tests.flows.cli.support import kizuna
-from tests.support.push_seed import Seeder, seed_people
+from tests.support.push.push_seed import Seeder, seed_people
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from sqlalchemy import Engine, func, select
 
 from flows.cli.summary import RUN_COLUMNS
 from tests.flows.cli.support import kizuna, workspace
-from tests.support.push_seed import consent
+from tests.support.push.push_seed import consent
 from warehouse import schema as t
 from warehouse.activation.consent import history
 

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Engine
 
 from tests.flows.cli.support import kizuna, workspace
-from tests.support.push_seed import Seeder, seed_people
+from tests.support.push.push_seed import Seeder, seed_people
 
 
 def test_customer_show_lists_activity_in_the_company_zone(

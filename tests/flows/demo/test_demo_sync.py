@@ -14,7 +14,7 @@ from flows.engine import StreamResult, run_stream
 from flows.sources import registry
 from warehouse import schema as t
 from warehouse.identity import schema as ids
-from warehouse.identity.matching import MatchSettings
+from warehouse.identity.keys.matching import MatchSettings
 from warehouse.identity.resolve import resolve_full
 
 

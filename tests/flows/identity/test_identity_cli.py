@@ -19,10 +19,10 @@ from kizuna.errors import ConfigError
 from warehouse import records as r
 from warehouse import schema as t
 from warehouse.identity import schema as ids
-from warehouse.identity.matching import MatchSettings
+from warehouse.identity.keys.matching import MatchSettings
 from warehouse.identity.resolve import resolve_full
 from warehouse.state import StreamKey
-from warehouse.store import apply_page
+from warehouse.write.store import apply_page
 
 runner = CliRunner()
 

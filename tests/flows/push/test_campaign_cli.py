@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from flows.cli.main import app
 from tests.conftest import PG_URL
-from tests.support.push_seed import consent, seed_people
+from tests.support.push.push_seed import consent, seed_people
 
 runner = CliRunner()
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from kizuna.errors import ConfigError
-from tests.support.push_seed import make_cfg
+from tests.support.push.push_seed import make_cfg
 
 SEG = {"all_people": {"field": "person.email", "exists": True}}
 STEP = [{"ja": {"subject": "s", "text": "t"}}]

@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from flows.demo.push import demo_campaign_config, run_demo_push, summary_lines
 from flows.runtime import dispose_engines
 from tests.flows.push.test_campaign_cli import _url
-from tests.support.push_seed import Seeder, ago, seed_people
+from tests.support.push.push_seed import Seeder, ago, seed_people
 
 
 def test_demo_push_runs_into_the_outbox_once(

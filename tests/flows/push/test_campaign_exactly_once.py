@@ -23,8 +23,8 @@ from flows.push.campaign_render import message_id
 from flows.push.campaign_run import approved_plan, open_batches, plan
 from flows.push.campaign_send import send_batch
 from flows.push.config import PushConfig
-from tests.support.push_bulk import bulk_cfg, seed_recipients
-from tests.support.push_smtp import smtp_server
+from tests.support.push.push_bulk import bulk_cfg, seed_recipients
+from tests.support.push.push_smtp import smtp_server
 from warehouse.activation import ledger
 from warehouse.activation.ledger_schema import Delivery
 
@@ -153,7 +153,7 @@ def test_sigkilled_sender_process_rerun_delivers_exactly_once(
         args = [
             sys.executable,
             "-m",
-            "tests.support.push_kill_runner",
+            "tests.support.push.push_kill_runner",
             url,
             search_path,
             str(tmp_path),

@@ -25,8 +25,8 @@ from flows.push.channels import build_channel
 from flows.push.reminder_run import run_all
 from kizuna.errors import AuthError, BadRecord, ConfigError, TransientError
 from tests.support.fakes.google_fakes import RATE_429, Script, error, ok, rfc822, service
-from tests.support.push_bulk import bulk_cfg, seed_recipients
-from tests.support.push_seed import AS_OF, Seeder, ago, make_cfg, seed_people
+from tests.support.push.push_bulk import bulk_cfg, seed_recipients
+from tests.support.push.push_seed import AS_OF, Seeder, ago, make_cfg, seed_people
 from warehouse.activation import ledger
 from warehouse.activation.ledger_schema import Delivery, Reminder
 

@@ -41,8 +41,8 @@ from tests.support.fakes.graph_fakes import (
     page,
     token_ok,
 )
-from tests.support.push_bulk import bulk_cfg, seed_recipients
-from tests.support.push_seed import AS_OF, Seeder, ago, make_cfg, seed_people
+from tests.support.push.push_bulk import bulk_cfg, seed_recipients
+from tests.support.push.push_seed import AS_OF, Seeder, ago, make_cfg, seed_people
 from warehouse.activation import ledger
 from warehouse.activation.ledger_schema import Delivery, Reminder
 

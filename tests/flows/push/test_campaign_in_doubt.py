@@ -13,8 +13,8 @@ from connectors.mail.smtp_send import SmtpChannel
 from flows.push.campaign_run import approved_plan, open_batches, plan
 from flows.push.campaign_send import send_batch
 from flows.push.config import PushConfig
-from tests.support.push_bulk import bulk_cfg, seed_recipients
-from tests.support.push_smtp import Received, smtp_server
+from tests.support.push.push_bulk import bulk_cfg, seed_recipients
+from tests.support.push.push_smtp import Received, smtp_server
 from warehouse import schema as t
 from warehouse.activation import ledger
 from warehouse.activation.ledger_schema import Delivery, PlanEntry

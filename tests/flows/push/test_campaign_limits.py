@@ -13,7 +13,7 @@ from connectors.mail.compose import Content, Envelope, compose, for_iso2022jp
 from connectors.mail.outbox import OutboxChannel
 from flows.push.campaign_run import approved_plan, open_batches, plan
 from flows.push.campaign_send import Pacer, send_batch
-from tests.support.push_seed import consent, make_cfg, seed_people
+from tests.support.push.push_seed import consent, make_cfg, seed_people
 from warehouse import schema as t
 
 STEP = {"ja": {"subject": "{{ person.name }} 様", "text": "本文"}}

@@ -18,8 +18,8 @@ from flows.push.campaign_run import approved_plan, open_batches, plan
 from flows.push.campaign_send import send_batch
 from kizuna.errors import FatalError
 from kizuna.tokens import parse_unsubscribe_address
-from tests.support.push_seed import consent, make_cfg, seed_people
-from tests.support.push_smtp import smtp_server
+from tests.support.push.push_seed import consent, make_cfg, seed_people
+from tests.support.push.push_smtp import smtp_server
 from warehouse.activation.consent import SuppressionEvent, suppress
 from warehouse.activation.ledger_schema import Delivery
 from warehouse.state import now

@@ -18,8 +18,8 @@ from flows.push.campaign_run import approved_plan, open_batches, plan
 from flows.push.campaign_send import send_batch
 from flows.push.feedback import apply_feedback, scan_folders
 from mappings.mail.bounce import suppressions
-from tests.support.push_seed import consent, make_cfg, seed_people
-from tests.support.push_smtp import smtp_server
+from tests.support.push.push_seed import consent, make_cfg, seed_people
+from tests.support.push.push_smtp import smtp_server
 from warehouse.activation.ledger_schema import Delivery, PlanEntry
 from warehouse.state import now
 

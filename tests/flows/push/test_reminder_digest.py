@@ -16,7 +16,7 @@ from sqlalchemy import Engine, select
 
 from connectors.mail.outbox import OutboxChannel
 from flows.push.reminder_run import run_all
-from tests.support.push_seed import make_cfg
+from tests.support.push.push_seed import make_cfg
 from tests.warehouse.activation.test_reminders_rules import JST_NOON, RULES, _seed
 
 ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
@@ -73,7 +73,7 @@ def test_one_digest_per_rep_per_day_in_one_language(
         assert "2026-11-20 11:00 JST の商談後" in _part(bob, "plain")
 
     # Later the same day: a new condition waits for tomorrow's digest (digest: daily).
-    from tests.support.push_seed import Seeder, ago
+    from tests.support.push.push_seed import Seeder, ago
 
     with engine.begin() as conn:
         Seeder(conn).deal(
@@ -128,7 +128,7 @@ def test_a_digest_in_doubt_after_data_neither_stops_the_run_nor_goes_twice(
     import smtplib
 
     from connectors.mail.smtp_send import SmtpChannel
-    from tests.support.push_smtp import smtp_server
+    from tests.support.push.push_smtp import smtp_server
     from warehouse.activation.ledger_schema import Reminder
 
     _seed(engine)

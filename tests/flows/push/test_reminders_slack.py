@@ -17,7 +17,7 @@ from connectors.mail.slack_send import SlackChannel
 from flows.push.channels import build_channel
 from flows.push.reminder_run import run_all
 from kizuna.errors import ConfigError, FatalError, TransientError
-from tests.support.push_seed import AS_OF, Seeder, ago, make_cfg, seed_people
+from tests.support.push.push_seed import AS_OF, Seeder, ago, make_cfg, seed_people
 from warehouse.activation.ledger_schema import Reminder
 
 HOOK = "https://hooks.slack.com/services/T000/B000/SECRETxyz"

@@ -24,7 +24,7 @@ from warehouse import records as r
 from warehouse.db import write_transaction
 from warehouse.quotes import documents
 from warehouse.state import StreamKey
-from warehouse.store import apply_page
+from warehouse.write.store import apply_page
 
 OPP = "006000000000000042"
 SELLER = {

@@ -1,7 +1,7 @@
 """Keyless exports land whole (issue: a quarter of the rows never landed).
 
 Two departments' exports of one Japanese client base, built from the generated set in
-``bench.identity_data``: one Excel "CSV (コンマ区切り)" in cp932, one "CSV UTF-8" with a BOM,
+``bench.identity.identity_data``: one Excel "CSV (コンマ区切り)" in cp932, one "CSV UTF-8" with a BOM,
 no ID column, blank and repeated addresses (a shared 営業部 mailbox, the same person twice),
 and 法人番号 cells Excel turned into ``7.00001E+12``. Every data row becomes a record; only the
 bad cells are reported; a re-sorted file is unchanged; the crosswalk gives the same ids after
@@ -22,7 +22,7 @@ import yaml
 from sqlalchemy import Engine, func, select
 from typer.testing import CliRunner
 
-from bench.identity_data import japanese
+from bench.identity.identity_data import japanese
 from flows import config
 from flows.cli.main import app
 from flows.engine import run_stream
@@ -31,7 +31,7 @@ from flows.workspace import Workspace
 from warehouse import records as r
 from warehouse import schema as t
 from warehouse.db import open_warehouse
-from warehouse.identity.matching import MatchSettings
+from warehouse.identity.keys.matching import MatchSettings
 from warehouse.identity.resolve import resolve_full
 
 HEADER = [

@@ -64,7 +64,7 @@ def _spec(tmp_path: Path, **cfg: Any) -> StreamSpec:
 def _clusters(engine: Engine, entity: str) -> int:
     """Live customers (or companies) after a full resolve: what the records add up to."""
     from warehouse.identity.graph import membership
-    from warehouse.identity.matching import MatchSettings
+    from warehouse.identity.keys.matching import MatchSettings
     from warehouse.identity.resolve import resolve_full
 
     resolve_full(engine, MatchSettings())
@@ -330,7 +330,7 @@ def test_sqlite_executemany_shortcut_stores_what_execute_stores(engine: Engine) 
 
     from sqlalchemy import insert
 
-    from warehouse.bulk import executemany
+    from warehouse.write.bulk import executemany
 
     ts = datetime(2026, 1, 5, 9, 30, 15, 123456, tzinfo=UTC)
 

@@ -20,7 +20,7 @@ from tests.flows.web.test_web_campaigns import PUSH
 from tests.flows.web.test_web_review import _twin
 from tests.support import oidc_provider
 from tests.support.oidc_provider import CLIENT_ID, CLIENT_SECRET
-from tests.support.push_seed import consent
+from tests.support.push.push_seed import consent
 from warehouse.db import open_warehouse
 
 

@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 from flows.web.app import from_workspace
 from tests.flows.cli.support import workspace
 from tests.flows.web.conftest import World, csrf_of, sign_in
-from tests.support.push_seed import consent
+from tests.support.push.push_seed import consent
 
 PUSH: dict[str, Any] = {
     "segments": {"customers": {"field": "person.email", "exists": True}},

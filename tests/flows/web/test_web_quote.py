@@ -19,7 +19,7 @@ from warehouse.access.schema import AuditLog
 from warehouse.db import write_transaction
 from warehouse.quotes import schema as q
 from warehouse.state import StreamKey, now
-from warehouse.store import apply_page
+from warehouse.write.store import apply_page
 
 QUOTES = {"seller": {"name": "株式会社サンプル", "registration_number": "T7000012050002"}}
 

@@ -17,7 +17,7 @@ from warehouse import records as rec
 from warehouse.identity.known_customers import known_customer_contacts
 from warehouse.records import Activity
 from warehouse.state import StreamKey
-from warehouse.store import apply_page
+from warehouse.write.store import apply_page
 
 OWN = ["kizuna.example"]
 NOW = datetime(2026, 11, 20, tzinfo=UTC)

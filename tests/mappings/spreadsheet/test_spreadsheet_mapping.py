@@ -246,7 +246,7 @@ def test_japanese_phone_shortcut_agrees_with_libphonenumber() -> None:
     import random
 
     from mappings.spreadsheet.rows import phone
-    from warehouse.identity.normalize import normalize_phone
+    from warehouse.identity.keys.normalize import normalize_phone
 
     rnd = random.Random(2)
     for _ in range(3000):

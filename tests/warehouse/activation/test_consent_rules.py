@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Engine, func, select, update
 
-from tests.support.push_seed import seed_people
+from tests.support.push.push_seed import seed_people
 from warehouse import schema as t
 from warehouse.activation.consent import (
     ConsentEvent,

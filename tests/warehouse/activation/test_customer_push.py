@@ -19,10 +19,10 @@ from warehouse.activation.consent import (
 )
 from warehouse.activation.ledger_schema import Delivery
 from warehouse.identity import admin
-from warehouse.identity.matching import MatchSettings
+from warehouse.identity.keys.matching import MatchSettings
 from warehouse.identity.resolve import resolve_full
 from warehouse.state import StreamKey
-from warehouse.store import apply_page
+from warehouse.write.store import apply_page
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, select, update
 
 from connectors.mail.outbox import OutboxChannel
 from flows.push.reminder_run import run_all
-from tests.support.push_seed import AS_OF, Seeder, ago, make_cfg, seed_people
+from tests.support.push.push_seed import AS_OF, Seeder, ago, make_cfg, seed_people
 from warehouse import schema as t
 from warehouse.activation.ledger_schema import Reminder
 from warehouse.activation.reminders import add_business_days, is_business_day

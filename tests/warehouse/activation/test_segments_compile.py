@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from tests.support.push_seed import AS_OF, ago, seed_people
+from tests.support.push.push_seed import AS_OF, ago, seed_people
 from warehouse.activation.segment_schema import current_members, snapshot
 from warehouse.activation.segments import Context, explain, members, parse_segment, parse_segments
 

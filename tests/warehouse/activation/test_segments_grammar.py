@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Engine, func, insert, inspect, select
 
 from kizuna.errors import ConfigError
-from tests.support.push_seed import AS_OF, seed_people
+from tests.support.push.push_seed import AS_OF, seed_people
 from warehouse import schema as t
 from warehouse.activation.segments import (
     Context,

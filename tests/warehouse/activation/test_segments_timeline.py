@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, update
 
-from tests.support.push_seed import AS_OF, Seeder, ago, seed_people
+from tests.support.push.push_seed import AS_OF, Seeder, ago, seed_people
 from warehouse import schema as t
 from warehouse.activation.segments import Context, members, parse_segments
 

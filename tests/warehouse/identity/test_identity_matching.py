@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from warehouse.identity.matching import (
+from warehouse.identity.keys.matching import (
     MatchSettings,
     PersonFeatures,
     block_keys,
@@ -15,7 +15,7 @@ from warehouse.identity.matching import (
     person_features,
     reading_tokens,
 )
-from warehouse.identity.normalize import normalize_org_name, normalize_phone
+from warehouse.identity.keys.normalize import normalize_org_name, normalize_phone
 
 S = MatchSettings()
 

@@ -8,10 +8,10 @@ from warehouse import records as r
 from warehouse import schema as t
 from warehouse.identity import admin as adm
 from warehouse.identity import graph as graph
-from warehouse.identity.matching import MatchSettings
+from warehouse.identity.keys.matching import MatchSettings
 from warehouse.identity.resolve import resolve_full, resolve_incremental
 from warehouse.state import StreamKey
-from warehouse.store import apply_page
+from warehouse.write.store import apply_page
 
 
 def _orgs(engine: Engine, *orgs: r.Organization) -> dict[str, int]:

@@ -7,13 +7,13 @@ from itertools import combinations
 
 from sqlalchemy import Engine, select
 
-from bench.identity_data import febrl
+from bench.identity.identity_data import febrl
 from warehouse import schema as t
 from warehouse.identity import schema as ids
-from warehouse.identity.matching import MatchSettings
+from warehouse.identity.keys.matching import MatchSettings
 from warehouse.identity.resolve import resolve_full
 from warehouse.state import StreamKey
-from warehouse.store import apply_page
+from warehouse.write.store import apply_page
 
 
 def test_febrl1_f1_is_at_least_0_9(engine: Engine) -> None:

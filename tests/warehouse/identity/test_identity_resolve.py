@@ -11,10 +11,10 @@ from warehouse import schema as t
 from warehouse.identity import admin as adm
 from warehouse.identity import graph as graph
 from warehouse.identity import schema as ids
-from warehouse.identity.matching import MatchSettings
+from warehouse.identity.keys.matching import MatchSettings
 from warehouse.identity.resolve import resolve_full, resolve_incremental
 from warehouse.state import StreamKey, now
-from warehouse.store import apply_page
+from warehouse.write.store import apply_page
 
 S = MatchSettings()
 MAIL = StreamKey("mail", "contacts")

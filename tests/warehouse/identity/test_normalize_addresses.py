@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from warehouse.identity.normalize import display_email, normalize_domain, normalize_email
+from warehouse.identity.keys.normalize import display_email, normalize_domain, normalize_email
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from warehouse.identity.normalize import normalize_org_name
+from warehouse.identity.keys.normalize import normalize_org_name
 
 HOSTILE = [
     " " * 30_000 + "x",

@@ -172,7 +172,7 @@ def test_the_customer_is_addressed_as_the_360_view_resolved_them(engine: Engine,
     from warehouse.db import write_transaction
     from warehouse.identity import schema as ids
     from warehouse.state import StreamKey, now
-    from warehouse.store import apply_page
+    from warehouse.write.store import apply_page
 
     with write_transaction(engine) as conn:
         apply_page(conn, StreamKey("crm", "companies"), records=[

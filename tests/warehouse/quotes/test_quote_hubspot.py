@@ -15,7 +15,7 @@ from mappings.crm.hubspot import MAPPERS
 from warehouse.db import write_transaction
 from warehouse.quotes import documents
 from warehouse.state import StreamKey
-from warehouse.store import apply_page
+from warehouse.write.store import apply_page
 
 OPTS = MapOptions(source="hs", field_maps={"products": {"tax_rate": "tax_category"}})
 

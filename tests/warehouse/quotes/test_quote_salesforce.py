@@ -17,7 +17,7 @@ from warehouse.db import write_transaction
 from warehouse.quotes import documents
 from warehouse.quotes.numbering import Series
 from warehouse.state import StreamKey
-from warehouse.store import apply_page
+from warehouse.write.store import apply_page
 
 OPTS = MapOptions(
     source="sf",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from warehouse.identity.normalize import fold
+from warehouse.identity.keys.normalize import fold
 
 _BRANCH_WORDS = (
     "本社|本店|支店|支社|営業所|出張所|事業所|工場|研究所|センター|事業部|営業部|分室|オフィス"

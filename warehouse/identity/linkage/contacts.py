@@ -15,7 +15,7 @@ from collections.abc import Iterable
 
 from rapidfuzz.distance import JaroWinkler
 
-from warehouse.identity.normalize import fold
+from warehouse.identity.keys.normalize import fold
 
 ROLE_LOCAL_PARTS = frozenset(
     [

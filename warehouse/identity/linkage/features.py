@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from warehouse.identity import matching as mt
-from warehouse.identity.readings import is_japanese
+from warehouse.identity.keys import matching as mt
+from warehouse.identity.keys.readings import is_japanese
 
 # (id, family, given, family kana, given kana, full name, birth date, attributes,
 #  organization name, 法人番号, emails, phones): one person row as the resolver reads it.

@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
+from warehouse.identity.keys.readings import _GENERIC_LOCAL, is_japanese
 from warehouse.identity.linkage.contacts import is_personal_phone, is_role_mailbox, shared_values
-from warehouse.identity.readings import _GENERIC_LOCAL, is_japanese
 
 if TYPE_CHECKING:
+    from warehouse.identity.keys.matching import PersonFeatures
     from warehouse.identity.linkage.features import Columns
-    from warehouse.identity.matching import PersonFeatures
 
 K = TypeVar("K", bound=Hashable)
 

@@ -21,10 +21,10 @@ import numpy as np
 from numpy.typing import NDArray
 from rapidfuzz.distance import JaroWinkler, Levenshtein
 
+from warehouse.identity.keys.normalize import FREE_MAIL_DOMAINS
 from warehouse.identity.linkage import comparisons as cmp
 from warehouse.identity.linkage.contacts import is_personal_phone
 from warehouse.identity.linkage.frame import Frame, Ints
-from warehouse.identity.normalize import FREE_MAIL_DOMAINS
 
 _NONE: frozenset[str] = frozenset()
 

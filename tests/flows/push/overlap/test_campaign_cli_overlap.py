@@ -29,8 +29,8 @@ from flows.push.campaign_run import plan
 from flows.push.config import PushConfig, push_config
 from tests.conftest import PG_URL
 from tests.support.cli_forker import Forker, Run
-from tests.support.push_bulk import seed_recipients
-from tests.support.push_smtp import Received, smtp_server
+from tests.support.push.push_bulk import seed_recipients
+from tests.support.push.push_smtp import Received, smtp_server
 from tests.support.servers import PASSWORD, Dovecot
 from warehouse.activation.ledger_schema import CampaignPlan, Delivery, PlanEntry
 from warehouse.lease_schema import Lease

@@ -23,8 +23,8 @@ from sqlalchemy import Engine, delete, text
 from flows.push.campaign_render import message_id
 from flows.push.campaign_run import plan
 from tests.conftest import PG_URL
-from tests.support.push_bulk import bulk_cfg, seed_recipients
-from tests.support.push_smtp import smtp_server
+from tests.support.push.push_bulk import bulk_cfg, seed_recipients
+from tests.support.push.push_smtp import smtp_server
 from warehouse.activation.ledger_schema import CampaignPlan, Delivery, PlanEntry
 
 ROOT = Path(__file__).resolve().parents[4]
@@ -125,7 +125,7 @@ def test_two_runs_of_one_plan_with_kills_deliver_exactly_once(
         cfg = bulk_cfg(tmp_path, {"type": "smtp", "host": "127.0.0.1", "port": port}, 10)
         secret = cfg.unsubscribe_secret()
         expected = {message_id(secret, "bulk", p, 1, "own.example") for p in groups["eligible"]}
-        args = [sys.executable, "-m", "tests.support.push_overlap_worker", url, search_path]
+        args = [sys.executable, "-m", "tests.support.push.push_overlap_worker", url, search_path]
         args += [str(tmp_path), str(port), str(sent_dir)]
         workers = [Worker(args), Worker(args)]
         try:

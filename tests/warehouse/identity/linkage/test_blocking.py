@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from warehouse.identity.keys.matching import PersonFeatures
 from warehouse.identity.linkage import blocking_rules as br
 from warehouse.identity.linkage import comparisons as cmp
 from warehouse.identity.linkage import frame
-from warehouse.identity.matching import PersonFeatures
 
 
 def _people(n: int, address: str) -> list[PersonFeatures]:

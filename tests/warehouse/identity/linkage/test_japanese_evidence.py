@@ -6,11 +6,11 @@ from typing import Any
 
 import numpy as np
 
+from warehouse.identity.keys.matching import MatchSettings, PersonFeatures, person_features
+from warehouse.identity.keys.readings import fold_text, org_key, reading_tokens
 from warehouse.identity.linkage import frame, guard, linker
 from warehouse.identity.linkage.companies import corporate_number_ok, sound_key, strip_branch
 from warehouse.identity.linkage.contacts import is_role_mailbox, strip_extension
-from warehouse.identity.matching import MatchSettings, PersonFeatures, person_features
-from warehouse.identity.readings import fold_text, org_key, reading_tokens
 
 S = MatchSettings()
 

@@ -21,11 +21,11 @@ from sqlalchemy import Connection, select, update
 
 from warehouse import records as r
 from warehouse import schema as t
-from warehouse.bulk import id_list, member, placeholder
 from warehouse.privacy.held import hold
 from warehouse.quotes.catalog import write_catalog
 from warehouse.state import Quarantined, StreamKey, now, quarantine, save_cursor
-from warehouse.store_base import (
+from warehouse.write.bulk import id_list, member, placeholder
+from warehouse.write.store_base import (
     ENTITY,
     ENTITY_TABLE,
     IN_CHUNK,
@@ -34,8 +34,8 @@ from warehouse.store_base import (
     _select_in,
     retire,
 )
-from warehouse.store_writer import Writer as _Writer
-from warehouse.upsert import chunks
+from warehouse.write.store_writer import Writer as _Writer
+from warehouse.write.upsert import chunks
 
 
 def unchanged_ids(conn: Connection, key: StreamKey, hashes: Mapping[str, str]) -> set[str]:

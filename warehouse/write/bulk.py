@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.dml import Insert
 
 from warehouse import schema as t
-from warehouse.upsert import insert_ignore
+from warehouse.write.upsert import insert_ignore
 
 
 def executemany(conn: Connection, stmt: Any, rows: Sequence[Mapping[str, Any]]) -> None:

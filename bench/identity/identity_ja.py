@@ -74,7 +74,7 @@ _ROLE = ["eigyo", "info", "sales", "contact", "support"]
 
 
 def _half(s: str) -> str:
-    from bench.identity_data import _kata_to_half
+    from bench.identity.identity_data import _kata_to_half
 
     return _kata_to_half(s)
 
@@ -137,7 +137,7 @@ def japanese_people(
     import faker.providers.company.ja_JP as fc
     import faker.providers.person.ja_JP as fp
 
-    from warehouse.identity.readings import reading_tokens
+    from warehouse.identity.keys.readings import reading_tokens
 
     rnd = random.Random(seed)
     last = list(fp.Provider.last_name_pairs)

@@ -1,6 +1,6 @@
 """Run the ``bulk`` campaign to its end in a separate process, so a test can SIGKILL it.
 
-Usage: python -m tests.support.push_kill_runner URL SEARCH_PATH ROOT PORT SENT_DIR
+Usage: python -m tests.support.push.push_kill_runner URL SEARCH_PATH ROOT PORT SENT_DIR
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 from connectors.mail.smtp_send import SmtpChannel
 from flows.push.campaign_run import approved_plan, open_batches
 from flows.push.campaign_send import campaign_lease, send_batch
-from tests.support.push_bulk import bulk_cfg
-from tests.support.push_smtp import marker
+from tests.support.push.push_bulk import bulk_cfg
+from tests.support.push.push_smtp import marker
 from warehouse.db import make_engine
 
 

@@ -1,8 +1,8 @@
 """Identity resolution benchmark: quality on labelled data, and scale (on demand, not in CI).
 
-    .venv/bin/python -m bench.bench_identity febrl            # FEBRL 1-3: precision/recall/F1
-    .venv/bin/python -m bench.bench_identity japanese --n 5000
-    .venv/bin/python -m bench.bench_identity scale --n 1000000 --db /tmp/identity-1m.db
+    .venv/bin/python -m bench.identity.bench_identity febrl            # FEBRL 1-3: precision/recall/F1
+    .venv/bin/python -m bench.identity.bench_identity japanese --n 5000
+    .venv/bin/python -m bench.identity.bench_identity scale --n 1000000 --db /tmp/identity-1m.db
 
 Everything runs through the warehouse (records written with ``apply_page``, resolved with
 ``warehouse.identity.resolve``) on SQLite, the one-machine default. Quality is counted on pairs of
@@ -29,15 +29,15 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from bench.identity_data import febrl, japanese, japanese_people
+from bench.identity.identity_data import febrl, japanese, japanese_people
 from warehouse import records as r
 from warehouse import schema as t
 from warehouse.db import make_engine, upgrade
 from warehouse.identity import schema as ids
-from warehouse.identity.matching import MatchSettings
+from warehouse.identity.keys.matching import MatchSettings
 from warehouse.identity.resolve import ResolveStats, resolve_full, resolve_incremental
 from warehouse.state import StreamKey
-from warehouse.store import apply_page
+from warehouse.write.store import apply_page
 
 PAGE = 2000
 
@@ -79,7 +79,7 @@ def bulk_load(engine: Engine, stream_records: Iterable[tuple[str, r.Person]]) ->
     million-row set loadable in minutes on two cores. Like ``apply_page`` since records stay
     records, every record is its own person row: only the resolver links them.
     """
-    from warehouse.identity.normalize import normalize_org_name
+    from warehouse.identity.keys.normalize import normalize_org_name
     from warehouse.state import now
 
     ts = now()
@@ -152,7 +152,7 @@ def bulk_load(engine: Engine, stream_records: Iterable[tuple[str, r.Person]]) ->
                 {(pid, ph) for pid, (_, p) in zip(ids_, batch, strict=True) for ph in p.phones}
             )
             if phones:
-                from warehouse.upsert import insert_ignore
+                from warehouse.write.upsert import insert_ignore
 
                 insert_ignore(
                     conn,
@@ -284,7 +284,7 @@ def _child(mode: str, db: str) -> None:
 def _resolve_in_child(mode: str, db: Path) -> dict[str, Any]:
     t0 = time.monotonic()
     got = subprocess.run(
-        [sys.executable, "-m", "bench.bench_identity", "_child", mode, "--db", str(db)],
+        [sys.executable, "-m", "bench.identity.bench_identity", "_child", mode, "--db", str(db)],
         check=True,
         capture_output=True,
         text=True,

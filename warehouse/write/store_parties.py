@@ -1,6 +1,6 @@
 """Organizations and people in the write path: one row per source record, never merged.
 
-A mixin of the page writer (``warehouse.store_writer``), split from it by noun.
+A mixin of the page writer (``warehouse.write.store_writer``), split from it by noun.
 
 Records stay records. Each source row (or mail participant) is its own ``person`` or
 ``organization`` row, found again only through its own lineage (connector, stream, source
@@ -24,10 +24,10 @@ from sqlalchemy.sql import bindparam, func
 
 from warehouse import records as r
 from warehouse import schema as t
-from warehouse.bulk import executemany, insert_ids, insert_ignore_fast
 from warehouse.identity.crosswalk import record_key
-from warehouse.identity.normalize import email_domain, normalize_org_name
-from warehouse.store_base import WriterBase, _dedupe, _run_in, _select_in
+from warehouse.identity.keys.normalize import email_domain, normalize_org_name
+from warehouse.write.bulk import executemany, insert_ids, insert_ignore_fast
+from warehouse.write.store_base import WriterBase, _dedupe, _run_in, _select_in
 
 
 def ref_source_id(ref: r.OrgRef) -> str | None:

@@ -1,6 +1,6 @@
 """Shared pieces of the store's write path: page counts, lookups, lineage and staff.
 
-Split from ``warehouse.store`` by noun; ``store`` stays the public entry point.
+Split from ``warehouse.write.store`` by noun; ``store`` stays the public entry point.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from warehouse import records as r
 from warehouse import schema as t
-from warehouse.bulk import LIST_CHUNK, LIST_PARAM, executemany, id_list, list_values
 from warehouse.quotes import schema as qt
 from warehouse.state import StreamKey
-from warehouse.upsert import chunks, insert_ignore
+from warehouse.write.bulk import LIST_CHUNK, LIST_PARAM, executemany, id_list, list_values
+from warehouse.write.upsert import chunks, insert_ignore
 
 IN_CHUNK = 900
 

@@ -2,7 +2,7 @@
 test can start two at the same instant, trial after trial, without paying for imports each
 time (and SIGKILL one mid-send).
 
-Usage: python -m tests.support.push_overlap_worker URL SEARCH_PATH ROOT PORT SENT_DIR
+Usage: python -m tests.support.push.push_overlap_worker URL SEARCH_PATH ROOT PORT SENT_DIR
 Prints ``ready``; per trial ``start``, ``waiting: …`` if the other run holds the campaign,
 ``lease``, then ``end <outcomes>`` (or ``end nothing`` when the other run finished the plan).
 """
@@ -20,8 +20,8 @@ from flows.push.campaign_run import approved_plan, open_batches
 from flows.push.campaign_send import campaign_lease, send_batch
 from kizuna.errors import FatalError
 from tests.support.pg_schema import engine_in
-from tests.support.push_bulk import bulk_cfg
-from tests.support.push_smtp import marker
+from tests.support.push.push_bulk import bulk_cfg
+from tests.support.push.push_smtp import marker
 
 
 def main(url: str, search_path: str, root: str, port: str, sent_dir: str) -> None:

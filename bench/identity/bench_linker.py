@@ -1,8 +1,8 @@
 """The learned scorer on its own: quality and speed without the database (on demand).
 
-    .venv/bin/python -m bench.bench_linker febrl              # FEBRL 1-3, weights by EM
-    .venv/bin/python -m bench.bench_linker japanese --n 5000  # generated, hard negatives
-    .venv/bin/python -m bench.bench_linker scale --n 750000   # ~1M records: time and memory
+    .venv/bin/python -m bench.identity.bench_linker febrl              # FEBRL 1-3, weights by EM
+    .venv/bin/python -m bench.identity.bench_linker japanese --n 5000  # generated, hard negatives
+    .venv/bin/python -m bench.identity.bench_linker scale --n 750000   # ~1M records: time and memory
 
 Every record is its own row (as the write path keeps them once records stay records), the
 weights are learned from the data alone (no labels; FEBRL without its soc_sec_id), and a pair
@@ -27,12 +27,12 @@ from typing import Any
 
 import numpy as np
 
-from bench.identity_data import febrl
-from bench.identity_ja import japanese_people
+from bench.identity.identity_data import febrl
+from bench.identity.identity_ja import japanese_people
 from warehouse import records as r
+from warehouse.identity.keys.matching import MatchSettings
 from warehouse.identity.linkage import features as fe
 from warehouse.identity.linkage import frame, guard, linker
-from warehouse.identity.matching import MatchSettings
 
 
 def rows_of(people: Iterable[r.Person]) -> list[fe.Row]:

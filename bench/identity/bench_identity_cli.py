@@ -1,10 +1,10 @@
 """Identity through the CLI path: two keyless exports → ``kizuna sync`` → ``kizuna export
 crosswalk`` → precision/recall/F1, then the same ids after a rebuild from shuffled files.
 
-    .venv/bin/python -m bench.bench_identity_cli --n 2000
-    .venv/bin/python -m bench.bench_identity_cli --n 20000 --seed 11 --errors 5  # by cause
+    .venv/bin/python -m bench.identity.bench_identity_cli --n 2000
+    .venv/bin/python -m bench.identity.bench_identity_cli --n 20000 --seed 11 --errors 5  # by cause
 
-The generated Japanese set (``bench.identity_ja``: every phenomenon of the identity issues,
+The generated Japanese set (``bench.identity.identity_ja``: every phenomenon of the identity issues,
 hard negatives) is written the way two departments export it: the CRM rows as an Excel
 "CSV (コンマ区切り)" in cp932 (𠮷 becomes ``?``), every other source's rows as "CSV UTF-8"
 with a BOM; no ID column; two mail columns (メールアドレス, Eメール) and two phone columns
@@ -32,14 +32,14 @@ from typing import Any
 
 import yaml
 
-from bench.bench_identity import quality
-from bench.bench_linker import features
-from bench.bench_linker import quality as label_quality
-from bench.identity_ja import japanese_people
+from bench.identity.bench_identity import quality
+from bench.identity.bench_linker import features
+from bench.identity.bench_linker import quality as label_quality
+from bench.identity.identity_ja import japanese_people
 from warehouse import records as r
+from warehouse.identity.keys.matching import MatchSettings
 from warehouse.identity.linkage import comparisons as cmp
 from warehouse.identity.linkage import frame, guard, linker
-from warehouse.identity.matching import MatchSettings
 
 HEADER = [
     "会社名",
@@ -189,7 +189,7 @@ def _fn_cause(why: str, a: str, b: str) -> str:
 
 
 def errors(n: int, seed: int, show: int = 0) -> dict[str, Any]:
-    """Every false pair of the in-memory scorer (``bench.bench_linker``: the resolver's frame,
+    """Every false pair of the in-memory scorer (``bench.identity.bench_linker``: the resolver's frame,
     model, blocking and guard) sorted by cause, so a fix aims at a class of errors and is
     checked on another seed, never at one seed's pairs; ``show`` sampled pairs of each kind
     are printed with their comparison levels and bits."""

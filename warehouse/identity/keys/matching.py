@@ -14,11 +14,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from warehouse.identity.linkage.companies import legal_form, sound_key, strip_branch
-from warehouse.identity.linkage.contacts import strip_extension
-from warehouse.identity.linkage.linker import LinkSettings
-from warehouse.identity.normalize import FREE_MAIL_DOMAINS, normalize_phone
-from warehouse.identity.readings import (
+from warehouse.identity.keys.normalize import FREE_MAIL_DOMAINS, normalize_phone
+from warehouse.identity.keys.readings import (
     _DIGITS,
     _GENERIC_LOCAL,
     canonical_email,
@@ -31,6 +28,9 @@ from warehouse.identity.readings import (
     reading_tokens,
     split_kana,
 )
+from warehouse.identity.linkage.companies import legal_form, sound_key, strip_branch
+from warehouse.identity.linkage.contacts import strip_extension
+from warehouse.identity.linkage.linker import LinkSettings
 
 __all__ = [
     "Decision",

@@ -13,9 +13,9 @@ import unicodedata
 from functools import lru_cache
 from typing import Any
 
+from warehouse.identity.keys.normalize import FREE_MAIL_DOMAINS, fold, normalize_org_name
 from warehouse.identity.linkage.companies import strip_branch
 from warehouse.identity.linkage.variants import fold_variants
-from warehouse.identity.normalize import FREE_MAIL_DOMAINS, fold, normalize_org_name
 
 _JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uff66-\uff9f々〆ヶ]")
 _NOT_ALPHA = re.compile(r"[^a-z]+")

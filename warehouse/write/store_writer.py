@@ -10,10 +10,10 @@ from sqlalchemy.sql import bindparam
 
 from warehouse import records as r
 from warehouse import schema as t
-from warehouse.bulk import executemany, insert_ids, insert_new_ids
-from warehouse.store_base import IN_CHUNK, _dedupe, _select_in
-from warehouse.store_parties import PartyWriter
-from warehouse.upsert import chunks
+from warehouse.write.bulk import executemany, insert_ids, insert_new_ids
+from warehouse.write.store_base import IN_CHUNK, _dedupe, _select_in
+from warehouse.write.store_parties import PartyWriter
+from warehouse.write.upsert import chunks
 
 
 class Writer(PartyWriter):

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Engine, insert, select
 
 from flows.push.config import PushConfig
-from tests.support.push_seed import make_cfg
+from tests.support.push.push_seed import make_cfg
 from warehouse import schema as t
 
 

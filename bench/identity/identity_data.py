@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bench.identity_ja import japanese_people
+from bench.identity.identity_ja import japanese_people
 from warehouse import records as r
 
 __all__ = ["JapaneseSet", "febrl", "japanese", "japanese_people"]

@@ -1,0 +1,1 @@
+"""Identity benchmarks: FEBRL and the generated Japanese data, the linker alone and the CLI path."""
