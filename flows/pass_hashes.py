@@ -33,7 +33,7 @@ from sqlalchemy import Connection, Engine
 
 from flows.seen_ids import SeenIds
 from warehouse.state import StreamKey
-from warehouse.write.store import live_hashes, stored_hashes, stream_hashes
+from warehouse.write.store import joined_hashes, live_hashes, stored_hashes, stream_hashes
 
 if TYPE_CHECKING:
     import numpy as np
@@ -46,60 +46,103 @@ _HASH_HEX = 32
 class PassHashes:
     """Stored hashes of one stream at the start of a pass, with per-entry state."""
 
-    def __init__(self, source: Callable[[], Iterable[Sequence[Any]]]) -> None:
-        """``source()`` gives the stored (hash, live) rows in batches; it is called on first
-        use, so a pass that reads nothing (an unchanged file) never scans."""
-        self._source: Callable[[], Iterable[Sequence[Any]]] | None = source
-        self.scan = False
-
-    def _ensure(self) -> None:
-        if self._source is not None:
-            source, self._source = self._source, None
-            self._build(source())
-
-    def _build(self, batches: Iterable[Sequence[Any]]) -> None:
-        import numpy as np
-
+    def __init__(
+        self,
+        joined: Callable[[], Iterable[tuple[str, int, bool]]],
+        rows: Callable[[], Iterable[Sequence[Any]]],
+    ) -> None:
+        """``joined()`` gives the stored hashes as (hex digits of ``n`` hashes joined, n,
+        live) batches; ``rows()`` gives (hash, live) rows, read instead when a joined batch
+        holds a hash this class cannot (not 32 hex digits). Both are called on first use,
+        so a pass that reads nothing (an unchanged file) never scans."""
+        self._source: (
+            tuple[
+                Callable[[], Iterable[tuple[str, int, bool]]], Callable[[], Iterable[Sequence[Any]]]
+            ]
+            | None
+        ) = (joined, rows)
         self.scan = False
         """A stored hash this class cannot hold (not 32 hex digits): vanished rows must be
         found by scanning the stored ids."""
+
+    def _ensure(self) -> None:
+        if self._source is not None:
+            (joined, rows), self._source = self._source, None
+            if not self._build(joined()):
+                self._build_rows(rows())
+
+    def _build(self, batches: Iterable[tuple[str, int, bool]]) -> bool:
+        """From joined batches; False (nothing built) at the first hash that is not one."""
+        import numpy as np
+
+        highs: list[npt.NDArray[np.uint64]] = []
+        lows: list[npt.NDArray[np.uint64]] = []
+        lives: list[npt.NDArray[np.bool_]] = []
+        for hexes, n, live in batches:
+            if len(hexes) != n * _HASH_HEX:
+                return False
+            try:
+                raw = bytes.fromhex(hexes)
+            except ValueError:
+                return False
+            if len(raw) != n * _HASH_HEX // 2:  # fromhex skips spaces
+                return False
+            del hexes
+            hi, lo = _halves(raw)
+            if len(hi) > 1:  # a source row's lineage rows come together, with one hash
+                keep = np.empty(len(hi), dtype=bool)
+                keep[0] = True
+                keep[1:] = (hi[1:] != hi[:-1]) | (lo[1:] != lo[:-1])
+                hi, lo = hi[keep], lo[keep]
+            highs.append(hi)
+            lows.append(lo)
+            lives.append(np.full(len(hi), live, dtype=bool))
+        self._index(highs, lows, lives)
+        return True
+
+    def _build_rows(self, batches: Iterable[Sequence[Any]]) -> None:
+        """From (hash, live) rows, leaving out what is not a hash (``scan`` then)."""
+        import numpy as np
+
         highs: list[npt.NDArray[np.uint64]] = []
         lows: list[npt.NDArray[np.uint64]] = []
         lives: list[npt.NDArray[np.bool_]] = []
         for batch in batches:
-            if not batch:
-                continue
-            hexes = [h for h, _ in batch]
-            live = [x for _, x in batch]
-            try:  # the whole batch at once; a bad hash somewhere: one by one
-                joined = "".join(hexes)
-                if len(joined) != len(hexes) * _HASH_HEX:
-                    raise ValueError
-                raw = bytes.fromhex(joined)
-                if len(raw) != len(hexes) * _HASH_HEX // 2:
-                    raise ValueError
-            except ValueError:
-                keep = [i for i, h in enumerate(hexes) if _is_hash(h)]
-                self.scan = self.scan or len(keep) < len(hexes)
-                hexes = [hexes[i] for i in keep]
-                live = [live[i] for i in keep]
-                raw = bytes.fromhex("".join(hexes))
-            pairs = np.frombuffer(raw, dtype=">u8").reshape(-1, 2).astype(np.uint64)
-            highs.append(pairs[:, 0].copy())
-            lows.append(pairs[:, 1].copy())
-            lives.append(np.fromiter(live, dtype=bool, count=len(live)))
+            keep = [(h, x) for h, x in batch if _is_hash(h)]
+            self.scan = self.scan or len(keep) < len(batch)
+            hi, lo = _halves(bytes.fromhex("".join(h for h, _ in keep)))
+            highs.append(hi)
+            lows.append(lo)
+            lives.append(np.fromiter((x for _, x in keep), dtype=bool, count=len(keep)))
+        self._index(highs, lows, lives)
+
+    def _index(
+        self,
+        highs: list[npt.NDArray[np.uint64]],
+        lows: list[npt.NDArray[np.uint64]],
+        lives: list[npt.NDArray[np.bool_]],
+    ) -> None:
+        """Entries sorted by hash, one per distinct hash: ``ok`` when every stored row of it
+        is live, ``live`` when any is."""
+        import numpy as np
+
         if highs:
             hi, lo, lv = np.concatenate(highs), np.concatenate(lows), np.concatenate(lives)
         else:
             hi = lo = np.zeros(0, dtype=np.uint64)
             lv = np.zeros(0, dtype=bool)
         del highs, lows, lives
-        order = np.lexsort((lo, hi))
+        order = np.argsort(hi)
         hi, lo, lv = hi[order], lo[order], lv[order]
+        same_hi = hi[1:] == hi[:-1]
+        if bool((same_hi & (lo[1:] != lo[:-1])).any()):  # two hashes share a first half
+            order = np.lexsort((lo, hi))
+            hi, lo, lv = hi[order], lo[order], lv[order]
+            same_hi = hi[1:] == hi[:-1]
         del order
         n = len(hi)
         starts = (
-            np.flatnonzero(np.concatenate(([True], (hi[1:] != hi[:-1]) | (lo[1:] != lo[:-1]))))
+            np.flatnonzero(np.concatenate(([True], ~same_hi | (lo[1:] != lo[:-1]))))
             if n
             else np.zeros(0, dtype=np.intp)
         )
@@ -176,11 +219,17 @@ class PassHashes:
 def load(engine: Engine, key: StreamKey) -> PassHashes:
     """The stream's stored hashes, scanned once on first use."""
 
-    def scan() -> Iterator[Sequence[Any]]:
+    def joined() -> Iterator[tuple[str, int, bool]]:
+        with engine.connect() as conn:
+            for live, n, dead, n_dead in joined_hashes(conn, key):
+                yield live, n, True
+                yield dead, n_dead, False
+
+    def rows() -> Iterator[Sequence[Any]]:
         with engine.connect() as conn:
             yield from stream_hashes(conn, key)
 
-    return PassHashes(scan)
+    return PassHashes(joined, rows)
 
 
 def compare(
@@ -238,6 +287,14 @@ def _hit_rows(
             chunk = []
     if chunk:
         yield from flags()
+
+
+def _halves(raw: bytes) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
+    """The first and second 64-bit halves of each 16-byte digest in ``raw``."""
+    import numpy as np
+
+    pairs = np.frombuffer(raw, dtype=">u8").reshape(-1, 2).astype(np.uint64)
+    return pairs[:, 0].copy(), pairs[:, 1].copy()
 
 
 def _is_hash(h: str) -> bool:

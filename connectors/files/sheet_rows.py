@@ -40,6 +40,10 @@ stores no trailing empty cells); CSV rows must be whole. ``digest`` is the hash 
 raw bytes when :mod:`connectors.files.sheet_lines` read it; cells and problem both None is a
 row that reader skipped as unchanged. A tuple, not a class: there is one per row."""
 
+Skipped = int
+"""A run of that many rows :mod:`connectors.files.sheet_lines` skipped as unchanged
+(their bytes hash to what the store holds): one count per run, not a tuple per row."""
+
 
 def csv_line(cells: Sequence[str]) -> str:
     """A row as CSV text again, for quarantine: quoted as needed so it can be pasted back."""

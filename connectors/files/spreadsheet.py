@@ -31,6 +31,7 @@ from connectors.files.sheet_rows import (
     MAX_CELL_CHARS,
     XLSX_MAX_BYTES,
     Row,
+    Skipped,
     WorkbookRefused,
     check_workbook,
     csv_line,
@@ -199,6 +200,7 @@ def pages(
     ident = identify(path)
     if ident.same_file(cursor):
         return
+    rows: Iterator[Row | Skipped]
     if is_xlsx(path):
         try:
             check_workbook(path, max_xlsx_bytes)
@@ -287,7 +289,7 @@ def _header(cells: Sequence[str]) -> list[str]:
 
 
 def _paginate(
-    rows: Iterator[Row],
+    rows: Iterator[Row | Skipped],
     ident: FileIdentity,
     key_candidates: Sequence[str],
     page_size: int,
@@ -321,7 +323,19 @@ def _paginate(
             skipped=skipped,
         )
 
-    for line, cells, problem, text, lenient, digest in rows:
+    for row in rows:
+        if isinstance(row, int):  # a run of rows skipped unchanged, before decoding
+            n = row
+            while n:
+                take = min(n, page_size - len(records) - len(bad) - skipped)
+                n -= take
+                total += take
+                skipped += take
+                if len(records) + len(bad) + skipped >= page_size:
+                    yield page()
+                    records, bad, seen, locs, hashes, skipped = [], [], [], [], [], 0
+            continue
+        line, cells, problem, text, lenient, digest = row
         if header is None:
             if cells is None:
                 raise FatalError(f"{path}: line {line}: header unreadable: {problem}")
@@ -333,13 +347,6 @@ def _paginate(
             if key_candidates and key is None and key_required:
                 raise FatalError(_no_key(path, header, key_candidates, how))
             key_at = header.index(key) if key is not None else None
-            continue
-        if cells is None and problem is None:  # unchanged: skipped before decoding
-            total += 1
-            skipped += 1
-            if len(records) + len(bad) + skipped >= page_size:
-                yield page()
-                records, bad, seen, locs, hashes, skipped = [], [], [], [], [], 0
             continue
         # The common case first: a whole, decodable row with its key.
         if cells is not None and problem is None:

@@ -100,6 +100,44 @@ def stream_hashes(conn: Connection, key: StreamKey, batch: int = 50_000) -> Iter
         result.close()
 
 
+def joined_hashes(
+    conn: Connection, key: StreamKey, batch: int = 200_000
+) -> Iterator[tuple[str, int, str, int]]:
+    """The payload hashes of a stream's lineage rows, concatenated by the database, about
+    ``batch`` rows at a time: (live hashes joined, how many, deleted ones joined, how many).
+
+    What a pass compares raw records with before decoding them: one string per batch
+    instead of a Python tuple per row (a million-row stream has ~2.3M lineage rows). The
+    batches are ranges of source ids, their bounds found on the lineage key alone (an
+    index-only walk), so each id's rows land in one batch and one aggregate reads each
+    range once. Rows without a hash (people first seen as mail participants, reference
+    companies) are left out.
+    """
+    ph = placeholder(conn)
+    where = f"connector = {ph} AND stream = {ph}"
+    bound = (
+        f"SELECT source_id FROM source_record WHERE {where} AND source_id > {ph} "
+        f"ORDER BY source_id LIMIT 1 OFFSET {int(batch)}"
+    )
+    fn = "group_concat" if conn.dialect.name == "sqlite" else "string_agg"
+    chunk = (
+        f"SELECT {fn}(CASE WHEN deleted_at IS NULL THEN payload_hash END, ''), "
+        f"{fn}(CASE WHEN deleted_at IS NOT NULL THEN payload_hash END, ''), "
+        f"count(*), count(deleted_at) FROM source_record "
+        f"WHERE {where} AND payload_hash <> '' AND source_id >= {ph}"
+    )
+    lo = ""
+    while True:
+        hi = conn.exec_driver_sql(bound, (key.connector, key.stream, lo)).scalar()
+        args: tuple[str, ...] = (key.connector, key.stream, lo)
+        sql = chunk if hi is None else f"{chunk} AND source_id < {ph}"
+        live, dead, n, n_dead = conn.exec_driver_sql(sql, args if hi is None else (*args, hi)).one()
+        yield live or "", n - n_dead, dead or "", n_dead
+        if hi is None:
+            return
+        lo = hi
+
+
 def live_hashes(conn: Connection, key: StreamKey) -> Iterator[tuple[str, str]]:
     """(source id, payload hash) of every live lineage row of a stream, by source id, streamed
     (vanished-row detection when a pass skipped rows by hash and did not learn their ids)."""
@@ -235,6 +273,7 @@ __all__ = [
     "StreamKey",
     "_dedupe",
     "apply_page",
+    "joined_hashes",
     "live_hashes",
     "live_source_ids",
     "mark_deleted",

@@ -7,6 +7,7 @@ import hashlib
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,9 +38,10 @@ class Known:
         self.taken.extend(entries)
 
 
-def _rows(path: Path, known: Known, salt: bytes = b"s") -> list[tuple[object, ...]]:
-    fmt = FMT
-    return list(sheet_lines.hashed_rows(path, fmt, known, salt, 32_767, lambda cells: True))
+def _rows(
+    path: Path, known: Known, salt: bytes = b"s", limit: int = 32_767, keyed: bool = True
+) -> list[Any]:
+    return list(sheet_lines.hashed_rows(path, FMT, known, salt, limit, lambda cells: keyed))
 
 
 def _plain(path: Path) -> list[tuple[object, ...]]:
@@ -90,9 +92,9 @@ def test_known_rows_are_skipped_and_claimed_once(tmp_path: Path) -> None:
     digests = [bytes.fromhex(str(r[5])) for r in first[1:]]
     known = Known(digests[:2])  # C1 and C2 stored as they are now
     got = _rows(f, known)
-    assert got[1][1:3] == (None, None) and got[2][1:3] == (None, None)  # skipped, undecoded
-    assert got[3][1] == ["C3", "d", "e"]
-    assert got[4][1] == ["C1", "a", "b"]  # the repeat of a skipped line is decoded
+    assert got[1] == 2  # C1 and C2 skipped undecoded: one count for the run
+    assert got[2][:2] == (4, ["C3", "d", "e"])  # line numbers count the skipped lines
+    assert got[3][:2] == (5, ["C1", "a", "b"])  # the repeat of a skipped line is decoded
     assert known.taken == [0, 1]
     # Another salt (a new mapping or header) matches nothing.
     assert all(r[1] is not None for r in _rows(f, Known(digests), salt=b"other"))
@@ -101,18 +103,16 @@ def test_known_rows_are_skipped_and_claimed_once(tmp_path: Path) -> None:
 def test_a_row_longer_than_the_cell_limit_is_decoded(tmp_path: Path) -> None:
     f = tmp_path / "x.csv"
     f.write_bytes(HEADER.encode("cp932") + b"C1," + b"a" * 50 + b",b\r\n")
-    fmt = FMT
-    (_, row) = list(sheet_lines.hashed_rows(f, fmt, Known(), b"s", 20, lambda cells: True))
+    (_, row) = _rows(f, Known(), limit=20)
     known = Known([bytes.fromhex(str(row[5]))])
-    got = list(sheet_lines.hashed_rows(f, fmt, known, b"s", 20, lambda cells: True))
+    got = _rows(f, known, limit=20)
     assert got[1][1] is not None and known.taken == []
 
 
 def test_keyless_file_goes_to_the_plain_reader(tmp_path: Path) -> None:
     f = tmp_path / "x.csv"
     f.write_bytes(b"a,b\r\n1,2\r\n1,2\r\n")
-    fmt = FMT
-    got = list(sheet_lines.hashed_rows(f, fmt, Known(), b"s", 99, lambda cells: False))
+    got = _rows(f, Known(), keyed=False)
     assert [r[1] for r in got] == [["a", "b"], ["1", "2"], ["1", "2"]]
     assert all(r[5] is None for r in got)
 
@@ -131,3 +131,38 @@ def test_digest_is_keyed_by_salt_and_header(tmp_path: Path) -> None:
     (_, row) = _rows(f, Known())
     key = hashlib.blake2b(b"s\x00" + HEADER.encode("cp932"), digest_size=32).digest()
     assert row[5] == hashlib.blake2b(b"C1,a,b\r\n", digest_size=16, key=key).hexdigest()
+
+
+def _expand(rows: list[Any]) -> list[Any]:
+    """Runs of skipped rows (counts) as one ``None`` per row."""
+    out: list[Any] = []
+    for r in rows:
+        out.extend([None] * r if isinstance(r, int) else [r])
+    return out
+
+
+@pytest.mark.parametrize("block", [16, 64, 1 << 20])
+@pytest.mark.parametrize(
+    "tail",
+    [b"", b'C7,"never closed,x\r\nC8,after,it\r\n', b"C7,\x81\x20bad,x\r\nC8,after,it\r\n"],
+)
+def test_skipped_runs_and_decoded_rows_add_up_to_the_exact_reader(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int, tail: bytes
+) -> None:
+    """Every other record known: the decoded rows are the exact reader's rows at the same
+    places (line numbers past multi-line records and runs included), each known record is
+    one skipped row, and block boundaries anywhere change nothing."""
+    monkeypatch.setattr(sheet_lines, "_BLOCK", block)
+    f = tmp_path / "x.csv"
+    body = b"".join(MESSY) + b"".join(b"C%d,r%d,x\r\n" % (i, i) for i in range(10, 30)) + tail
+    f.write_bytes(HEADER.encode("cp932") + body + MESSY[2])
+    plain = _plain(f)
+    first = _rows(f, Known())
+    assert [r[:3] for r in first] == plain
+    digests = [bytes.fromhex(r[5]) for r in first if r[5] is not None]
+    known = Known(digests[::2])
+    got = _expand(_rows(f, known))
+    assert len(got) == len(plain)
+    skipped = [i for i, r in enumerate(got) if r is None]
+    assert len(skipped) == len(known.taken) == len(set(known.taken)) == len(set(digests[::2]))
+    assert all(got[i][:3] == plain[i] for i in range(len(got)) if got[i] is not None)
