@@ -127,3 +127,56 @@ def test_normalize_email_is_idempotent_on_trailing_dots() -> None:
     for raw in ("a@b.", "x@y.co.jp.", "Ｔａｒｏ@ＡＢＣ.co.jp"):
         n = normalize_email(raw)
         assert n is None or normalize_email(n) == n
+
+
+def test_a_reread_row_rewrites_only_what_changed(engine: Engine) -> None:
+    """A changed source row (a contact's title): its person row and addresses are what the
+    source says now; its company row, untouched, keeps its ``updated_at``; each lineage
+    row stays the same row with the new hash; a deleted row's lineage comes back live."""
+    org = r.Organization(source_id="1", name="株式会社ABC", payload_hash="h1")
+    p = r.Person(
+        source_id="1",
+        family_name="田中",
+        title="課長",
+        emails=["a@abc.co.jp", "b@abc.co.jp"],
+        phones=["+81312345678"],
+        organization=r.OrgRef(name="株式会社ABC"),
+        payload_hash="h1",
+    )
+    t0, t1 = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC)
+    sr = t.SourceRecord
+    lineage = select(sr.entity, sr.id, sr.payload_hash, sr.first_seen, sr.deleted_at).order_by(
+        sr.entity
+    )
+    stamps = select(t.Organization.updated_at, t.Person.updated_at).join(
+        t.Person, t.Person.organization_id == t.Organization.id
+    )
+    with engine.begin() as conn:
+        apply_page(conn, KEY, records=[org, p], cursor=None, seen_at=t0)
+        apply_page(conn, KEY, deleted=["1"], cursor=None)
+    with engine.connect() as conn:
+        before = conn.execute(lineage).all()
+        org_at, person_at = conn.execute(stamps).one()
+    changed = p.model_copy(
+        update={"title": "部長", "emails": ["a@abc.co.jp"], "payload_hash": "h2"}
+    )
+    with engine.begin() as conn:
+        apply_page(
+            conn,
+            KEY,
+            records=[org.model_copy(update={"payload_hash": "h2"}), changed],
+            cursor=None,
+            seen_at=t1,
+        )
+    with engine.connect() as conn:
+        after = conn.execute(lineage).all()
+        org_at2, person_at2 = conn.execute(stamps).one()
+        emails = conn.execute(select(t.PersonEmail.email)).scalars().all()
+        phones = conn.execute(select(t.PersonPhone.phone)).scalars().all()
+        title = conn.execute(select(t.Person.title)).scalar_one()
+    assert [(e, i, fs) for e, i, _, fs, _ in after] == [(e, i, fs) for e, i, _, fs, _ in before]
+    assert all(d is not None for *_, d in before)
+    assert [(h, d) for _, _, h, _, d in after] == [("h2", None), ("h2", None)]
+    assert org_at2 == org_at and person_at2 > person_at
+    assert (title, emails, phones) == ("部長", ["a@abc.co.jp"], ["+81312345678"])
+    assert _count(engine, t.Organization) == 1 and _count(engine, t.Person) == 1

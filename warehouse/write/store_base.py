@@ -20,6 +20,8 @@ from warehouse.write.bulk import LIST_CHUNK, LIST_PARAM, executemany, id_list, l
 from warehouse.write.upsert import chunks, insert_ignore
 
 IN_CHUNK = 900
+_LINEAGE_MOVES = ("payload_hash", "first_seen", "last_seen", "deleted_at", "locator")
+"""What a lineage row that stays gets anew (its key and unified row are the same)."""
 
 
 @dataclass
@@ -190,6 +192,8 @@ class WriterBase:
         A source row may produce several unified rows (a recurring meeting's occurrences);
         rows it produced before but no longer does are retired unless another source still
         has them. ``fresh`` are rows this page inserted: never deleted, nothing to revive.
+        A lineage row that stays (same source row, same unified row) is updated where it
+        is, so a changed record rewrites one table row, not its two index entries as well.
         """
         if not items:
             return
@@ -201,9 +205,7 @@ class WriterBase:
         for _, sid, _, fs in old:
             if sid not in first or fs < first[sid]:
                 first[sid] = fs
-        if old:
-            _run_in(self.conn, lambda part: delete(sr).where(sr.id.in_(part)), [o[0] for o in old])
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "connector": self.key.connector,
                 "stream": self.key.stream,
@@ -218,7 +220,30 @@ class WriterBase:
             }
             for sid, h, eid in sorted({(s, h, e) for s, h, e in items})
         ]
-        executemany(self.conn, insert(sr), _dedupe(rows, ("source_id", "entity_id")))
+        rows = _dedupe(rows, ("source_id", "entity_id"))
+        wanted = {(row["source_id"], row["entity_id"]) for row in rows}
+        stay = {(sid, eid): rid for rid, sid, eid, _ in old if (sid, eid) in wanted}
+        gone = [rid for rid, sid, eid, _ in old if stay.get((sid, eid)) != rid]
+        if gone:
+            _run_in(self.conn, lambda part: delete(sr).where(sr.id.in_(part)), gone)
+        moved = [
+            {"b_id": rid, **{c: row[c] for c in _LINEAGE_MOVES}}
+            for row in rows
+            if (rid := stay.get((row["source_id"], row["entity_id"]))) is not None
+        ]
+        if moved:
+            executemany(
+                self.conn,
+                update(sr)
+                .where(sr.id == bindparam("b_id"))
+                .values({c: bindparam(c) for c in _LINEAGE_MOVES}),
+                moved,
+            )
+        executemany(
+            self.conn,
+            insert(sr),
+            [row for row in rows if (row["source_id"], row["entity_id"]) not in stay],
+        )
         table = ENTITY_TABLE[entity]
         now_ids = {eid for _, _, eid in items}
         revived = sorted(now_ids.difference(fresh))
@@ -235,6 +260,35 @@ class WriterBase:
         dropped = sorted({eid for _, _, eid, _ in old if eid is not None} - now_ids)
         if dropped:
             retire(self.conn, entity, dropped, self.ts)
+
+    def _update_rows(self, model: Any, ups: Sequence[dict[str, Any]]) -> None:
+        """UPDATE rows by id (``b_id``), skipping those whose columns already hold these
+        values: a re-read record whose source row changed elsewhere (a contact's title)
+        leaves its company and deal rows, their indexes and ``updated_at`` untouched.
+        Values compare as the database gives them back; a value that reads back in
+        another form is written again, as before."""
+        if not ups:
+            return
+        table = t.table(model)
+        cols = [c for c in ups[0] if c not in ("b_id", "updated_at")]
+        current = {
+            row[0]: tuple(row[1:])
+            for row in _select_in(
+                self.conn,
+                lambda part: select(table.c.id, *(table.c[c] for c in cols)).where(
+                    table.c.id.in_(part)
+                ),
+                [u["b_id"] for u in ups],
+            )
+        }
+        changed = [u for u in ups if current.get(u["b_id"]) != tuple(u[c] for c in cols)]
+        if changed:
+            sets: dict[str, Any] = {c: bindparam(c) for c in ups[0] if c != "b_id"}
+            executemany(
+                self.conn,
+                update(table).where(table.c.id == bindparam("b_id")).values(sets),
+                changed,
+            )
 
     def _count(self, entity: str, inserted: int, updated: int) -> None:
         self.stats.inserted += inserted

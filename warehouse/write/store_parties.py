@@ -16,10 +16,10 @@ same reference gives the same record whatever order rows arrive in.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.sql import bindparam, func
 
 from warehouse import records as r
@@ -27,7 +27,7 @@ from warehouse import schema as t
 from warehouse.identity.crosswalk import record_key
 from warehouse.identity.keys.normalize import email_domain, normalize_org_name
 from warehouse.write.bulk import executemany, insert_ids, insert_ignore_fast
-from warehouse.write.store_base import WriterBase, _dedupe, _run_in, _select_in
+from warehouse.write.store_base import WriterBase, _dedupe, _select_in
 
 
 def ref_source_id(ref: r.OrgRef) -> str | None:
@@ -84,8 +84,7 @@ class PartyWriter(WriterBase):
         if old:
             o = t.Organization
             ups = [row(x) | {"b_id": lineage[x.source_id]} for x in old]
-            cols: dict[str, Any] = {c: bindparam(c) for c in ups[0] if c != "b_id"}
-            executemany(self.conn, update(o).where(o.id == bindparam("b_id")).values(cols), ups)
+            self._update_rows(o, ups)
         self._count("organization", len(new), len(old))
         self._page_orgs.update(ids)
         self._record_lineage(
@@ -189,12 +188,12 @@ class PartyWriter(WriterBase):
         if old:
             p = t.Person
             ups = [rows[i] | {"b_id": lineage[uniq[i].source_id]} for i in old]
-            cols: dict[str, Any] = {c: bindparam(c) for c in ups[0] if c != "b_id"}
-            executemany(self.conn, update(p).where(p.id == bindparam("b_id")).values(cols), ups)
-            self._clear_contacts([lineage[uniq[i].source_id] for i in old])
+            self._update_rows(p, ups)
         self._count("person", len(new), len(old))
         self._page_people.update(ids)
-        self._link_contacts(uniq, [ids[x.source_id] for x in uniq])
+        self._link_contacts(
+            uniq, [ids[x.source_id] for x in uniq], {lineage[uniq[i].source_id] for i in old}
+        )
         self._record_lineage(
             "person",
             [(x.source_id, x.payload_hash, ids[x.source_id]) for x in people],
@@ -237,36 +236,57 @@ class PartyWriter(WriterBase):
             "updated_at": self.ts,
         }
 
-    def _clear_contacts(self, ids: Sequence[int]) -> None:
-        """A re-read record gives its addresses and phones anew (what its source says now)."""
-        pe, pp = t.PersonEmail, t.PersonPhone
-        uniq = sorted(set(ids))
-        _run_in(self.conn, lambda part: delete(pe).where(pe.person_id.in_(part)), uniq)
-        _run_in(self.conn, lambda part: delete(pp).where(pp.person_id.in_(part)), uniq)
+    def _link_contacts(
+        self, people: Sequence[r.Person], ids: Sequence[int], again: Collection[int] = ()
+    ) -> None:
+        """Each record's addresses and phones. A re-read record (``again``: its row ids)
+        gives them anew, as its source says now: the pairs it no longer gives go, the ones
+        it still gives stay where they are (nothing rewritten when nothing changed)."""
+        emails = _dedupe(
+            [
+                {"person_id": pid, "email": e}
+                for x, pid in zip(people, ids, strict=True)
+                for e in x.emails
+            ],
+            ("person_id", "email"),
+        )
+        phones = _dedupe(
+            [
+                {"person_id": pid, "phone": ph}
+                for x, pid in zip(people, ids, strict=True)
+                for ph in x.phones
+            ],
+            ("person_id", "phone"),
+        )
+        if again:
+            self._prune(t.PersonEmail, "email", emails, sorted(again))
+            self._prune(t.PersonPhone, "phone", phones, sorted(again))
+        insert_ignore_fast(self.conn, t.table(t.PersonEmail), emails, ["person_id", "email"])
+        insert_ignore_fast(self.conn, t.table(t.PersonPhone), phones, ["person_id", "phone"])
 
-    def _link_contacts(self, people: Sequence[r.Person], ids: Sequence[int]) -> None:
-        emails = [
-            {"person_id": pid, "email": e}
-            for x, pid in zip(people, ids, strict=True)
-            for e in x.emails
+    def _prune(self, model: Any, col: str, keep: Sequence[dict[str, Any]], ids: list[int]) -> None:
+        """Delete the (person, value) pairs of ``ids`` that ``keep`` does not hold."""
+        table = t.table(model)
+        held = {(row["person_id"], row[col]) for row in keep}
+        stale = [
+            {"b_pid": pid, "b_val": val}
+            for pid, val in _select_in(
+                self.conn,
+                lambda part: select(table.c.person_id, table.c[col]).where(
+                    table.c.person_id.in_(part)
+                ),
+                ids,
+            )
+            if (pid, val) not in held
         ]
-        phones = [
-            {"person_id": pid, "phone": ph}
-            for x, pid in zip(people, ids, strict=True)
-            for ph in x.phones
-        ]
-        insert_ignore_fast(
-            self.conn,
-            t.table(t.PersonEmail),
-            _dedupe(emails, ("person_id", "email")),
-            ["person_id", "email"],
-        )
-        insert_ignore_fast(
-            self.conn,
-            t.table(t.PersonPhone),
-            _dedupe(phones, ("person_id", "phone")),
-            ["person_id", "phone"],
-        )
+        if stale:
+            executemany(
+                self.conn,
+                delete(table).where(
+                    table.c.person_id == bindparam("b_pid"), table.c[col] == bindparam("b_val")
+                ),
+                stale,
+            )
 
     def ensure_people(self, contacts: Mapping[str, str | None]) -> dict[str, int]:
         """This stream's participant record for each address (``address:<email>``), made on

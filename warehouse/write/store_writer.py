@@ -78,8 +78,7 @@ class Writer(PartyWriter):
         old = [x for x in deals if x.source_id in lineage]
         if old:
             ups = [row(x) | {"b_id": lineage[x.source_id]} for x in old]
-            cols: dict[str, Any] = {c: bindparam(c) for c in ups[0] if c != "b_id"}
-            executemany(self.conn, update(d).where(d.id == bindparam("b_id")).values(cols), ups)
+            self._update_rows(d, ups)
             for x in old:
                 did = lineage[x.source_id]
                 if current.get(did) != x.stage:
@@ -242,8 +241,7 @@ class Writer(PartyWriter):
         old = [x for x in uniq if x.source_id in lineage]
         if old:
             ups = [row(x) | {"b_id": lineage[x.source_id]} for x in old]
-            cols: dict[str, Any] = {c: bindparam(c) for c in ups[0] if c != "b_id"}
-            executemany(self.conn, update(o).where(o.id == bindparam("b_id")).values(cols), ups)
+            self._update_rows(o, ups)
         self._count("order", len(new), len(old))
         self._record_lineage(
             "order", [(x.source_id, x.payload_hash, ids[x.source_id]) for x in orders]
