@@ -269,6 +269,9 @@ class _Batch:
     read: int = 0
     pages: int = 0
     cursor: dict[str, Any] | None = None
+    fresh: bool = False
+    """The stream held no source row when the pass began (a first sync): the rows' own
+    lineage needs no lookup, since only this pass can have written any of it."""
 
 
 def _drain(
@@ -348,12 +351,21 @@ def _drain(
             or batch.pages >= BATCH_PAGES
             or batch.deleted
         ):
+            batch.fresh = _fresh(known, batch)
             _flush(engine, spec, batch, run, result, planner, open_quarantine, seen, page, known)
             batch = _Batch()
         if progress is not None:
             progress(len(page.records) + len(page.bad) + page.skipped)
     if batch.pages:
+        batch.fresh = _fresh(known, batch)
         _flush(engine, spec, batch, run, result, planner, open_quarantine)
+
+
+def _fresh(known: PassHashes | None, batch: _Batch) -> bool:
+    """Whether the stream held no hashed row at the start of the pass. Asked only of a
+    batch with rows: by then the reader has loaded the hashes (an unchanged file never
+    does). Ids are unique within a pass, so no earlier page wrote these rows either."""
+    return known is not None and bool(batch.rows) and len(known) == 0
 
 
 def _read_known(spec: StreamSpec, cursor: Cursor | None, known: PassHashes) -> Iterator[Page[Any]]:
@@ -404,6 +416,7 @@ def _flush(
             cursor=batch.cursor,
             run_id=run_id,
             seen_at=seen_at,
+            new_ids=[sid for sid, _ in batch.rows] if batch.fresh else (),
         )
         if page is not None and page.snapshot_end and seen is not None:
             if known is None:

@@ -78,3 +78,33 @@ def test_a_repeated_id_beside_its_stored_line_is_quarantined(
     res = run_stream(engine, spec, "r2")
     assert res.stats.quarantined == 2 and res.stats.deleted == 0
     assert _count(engine, t.Person) == 12
+
+
+def test_a_first_sync_looks_up_no_lineage_of_its_own_rows(engine: Engine, tmp_path: Path) -> None:
+    """A stream with nothing stored: its rows' lineage is known to be absent, so no lookup
+    names them; what lands equals a sync that looked (the second stream, same file, after
+    a row of it was stored)."""
+    from sqlalchemy import event
+
+    f = tmp_path / "export.csv"
+    _write(f, [_row(i) for i in range(25)])
+    asked: list[str] = []
+
+    def log(_conn: Any, _cur: Any, stmt: str, params: Any, *_: Any) -> None:
+        if "FROM source_record" in stmt and "first_seen" in stmt:
+            asked.append(str(params))
+
+    event.listen(engine, "before_cursor_execute", log)
+    try:
+        run_stream(engine, _spec(tmp_path, page_size=10), "r1")
+    finally:
+        event.remove(engine, "before_cursor_execute", log)
+    assert not any("C0" in p for p in asked)
+    with engine.connect() as conn:
+        lineage = conn.execute(
+            select(t.SourceRecord.source_id, t.SourceRecord.entity).where(
+                t.SourceRecord.payload_hash != ""
+            )
+        ).all()
+    assert len(lineage) == 25 + 25 + 13  # a company, a person, and a deal every other row
+    assert _count(engine, t.Person) == 25

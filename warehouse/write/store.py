@@ -165,10 +165,13 @@ def apply_page(
     write_cursor: bool = True,
     run_id: str | None = None,
     seen_at: datetime | None = None,
+    new_ids: Iterable[str] = (),
 ) -> PageStats:
     """Write one page: records, deletions, quarantine and (last) the cursor.
 
     ``seen_at`` is when the stream run started (the records' ``last_seen``); default now.
+    ``new_ids``: source ids the caller knows have no lineage in this stream (a first
+    sync's rows), so their lineage is not looked up.
     """
     # An erased customer's rows are held back with a reason (warehouse.privacy.held).
     records, quarantined = hold(conn, key, records, quarantined)
@@ -177,6 +180,7 @@ def apply_page(
     w = _Writer(conn, key, ts, stats)
     if seen_at is not None:
         w.seen = seen_at
+    w.absent = set(new_ids)
     w.locators = {x.source_id: x.locator for x in records if x.locator}
     orgs = [x for x in records if isinstance(x, r.Organization)]
     people = [x for x in records if isinstance(x, r.Person)]

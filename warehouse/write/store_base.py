@@ -146,6 +146,10 @@ class WriterBase:
         self._page_people: dict[str, int] = {}  # source id → its person row
         self.locators: dict[str, str] = {}  # source id → where it sits in its file
         self._lineage_cache: dict[str, dict[str, list[tuple[int, int | None, datetime]]]] = {}
+        self.absent: set[str] = set()
+        """Source ids known to have no lineage in this stream (see ``apply_page``)..."""
+        self._recorded: dict[str, set[str]] = {}
+        """... until this page records some: per entity, the ids whose lineage it wrote."""
 
     # -- lineage -------------------------------------------------------------------------
     def _lineage_rows(
@@ -158,6 +162,11 @@ class WriterBase:
         """
         known = self._lineage_cache.setdefault(entity, {})
         want = {s for s in source_ids if s not in known}
+        if self.absent and want:
+            none = (want & self.absent) - self._recorded.get(entity, set())
+            for s in none:
+                known[s] = []
+            want -= none
         if want:
             sr = t.SourceRecord
             for s in want:
@@ -200,6 +209,7 @@ class WriterBase:
         sr = t.SourceRecord
         sids = sorted({s for s, _, _ in items})
         cached = self._lineage_rows(entity, sids)
+        self._recorded.setdefault(entity, set()).update(sids)  # now they have: ask again
         old = [(rid, sid, eid, fs) for sid in sids for rid, eid, fs in cached.pop(sid)]
         first: dict[str, datetime] = {}
         for _, sid, _, fs in old:
