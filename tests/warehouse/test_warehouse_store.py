@@ -12,7 +12,7 @@ from warehouse.identity.graph import membership
 from warehouse.identity.keys.matching import MatchSettings
 from warehouse.identity.resolve import resolve_full
 from warehouse.state import StreamKey, load_cursor
-from warehouse.write.store import apply_page, unchanged_ids
+from warehouse.write.store import apply_page, joined_hashes, unchanged_ids
 
 KEY = StreamKey("export", "contacts")
 
@@ -180,3 +180,57 @@ def test_a_reread_row_rewrites_only_what_changed(engine: Engine) -> None:
     assert org_at2 == org_at and person_at2 > person_at
     assert (title, emails, phones) == ("部長", ["a@abc.co.jp"], ["+81312345678"])
     assert _count(engine, t.Organization) == 1 and _count(engine, t.Person) == 1
+
+
+def test_joined_hashes_cover_every_lineage_row_whatever_the_batch(engine: Engine) -> None:
+    """Batches of 2 rows: every stored (hash, live) comes back, an id with more rows than
+    a batch (a recurring meeting's occurrences) included; rows without a hash do not."""
+    sr = t.table(t.SourceRecord)
+    ts = datetime(2026, 1, 1, tzinfo=UTC)
+    rows = [
+        {"sid": sid, "eid": eid, "h": f"{n:032x}", "dead": dead}
+        for n, (sid, eid, dead) in enumerate(
+            [("a", 1, False), ("b", 2, True), ("b", 3, False), ("c", 4, False)]
+            + [("d", 10 + i, i == 2) for i in range(5)]
+            + [("e", 20, False)]
+        )
+    ]
+    with engine.begin() as conn:
+        conn.execute(
+            sr.insert(),
+            [
+                {
+                    "connector": KEY.connector,
+                    "stream": KEY.stream,
+                    "source_id": x["sid"],
+                    "entity": "person",
+                    "entity_id": x["eid"],
+                    "payload_hash": x["h"],
+                    "first_seen": ts,
+                    "last_seen": ts,
+                    "deleted_at": ts if x["dead"] else None,
+                }
+                for x in rows
+            ]
+            + [
+                {
+                    "connector": KEY.connector,
+                    "stream": KEY.stream,
+                    "source_id": "ref:x",
+                    "entity": "organization",
+                    "entity_id": 99,
+                    "payload_hash": "",
+                    "first_seen": ts,
+                    "last_seen": ts,
+                    "deleted_at": None,
+                }
+            ],
+        )
+    with engine.connect() as conn:
+        for batch in (1, 2, 3, 100):
+            got: set[tuple[str, bool]] = set()
+            for live, n, dead, n_dead in joined_hashes(conn, KEY, batch=batch):
+                assert (len(live), len(dead)) == (32 * n, 32 * n_dead)
+                got |= {(live[i : i + 32], True) for i in range(0, len(live), 32)}
+                got |= {(dead[i : i + 32], False) for i in range(0, len(dead), 32)}
+            assert got == {(x["h"], not x["dead"]) for x in rows}, batch
