@@ -31,6 +31,7 @@ from warehouse.write.bulk import PlannerStats
 from warehouse.write.store import (
     PageStats,
     apply_page,
+    has_lineage,
     live_source_ids,
     mark_deleted,
     unchanged_ids,
@@ -270,8 +271,9 @@ class _Batch:
     pages: int = 0
     cursor: dict[str, Any] | None = None
     fresh: bool = False
-    """The stream held no source row when the pass began (a first sync): the rows' own
-    lineage needs no lookup, since only this pass can have written any of it."""
+    """The stream held no lineage at all when the pass began (a first sync): the rows' own
+    lineage needs no lookup, since ids are unique in a pass and no earlier page wrote it.
+    (Not "no stored hash": ``sources reset`` blanks the hashes and keeps the lineage.)"""
 
 
 def _drain(
@@ -302,6 +304,8 @@ def _drain(
     with engine.connect() as conn:
         # Only when this stream has open quarantine entries do landed rows need to close them.
         open_quarantine = bool(state.quarantine_counts(conn).get((key.connector, key.stream)))
+        # A first sync (no lineage at all, ids unique in a pass): no row's own lineage exists.
+        first_sync = spec.read_known is not None and spec.unique_ids and not has_lineage(conn, key)
     if spec.read_known is not None and spec.unique_ids:
         known = pass_hashes.load(engine, key)
     pages = spec.read(cursor) if known is None else _read_known(spec, cursor, known)
@@ -351,21 +355,14 @@ def _drain(
             or batch.pages >= BATCH_PAGES
             or batch.deleted
         ):
-            batch.fresh = _fresh(known, batch)
+            batch.fresh = first_sync
             _flush(engine, spec, batch, run, result, planner, open_quarantine, seen, page, known)
             batch = _Batch()
         if progress is not None:
             progress(len(page.records) + len(page.bad) + page.skipped)
     if batch.pages:
-        batch.fresh = _fresh(known, batch)
+        batch.fresh = first_sync
         _flush(engine, spec, batch, run, result, planner, open_quarantine)
-
-
-def _fresh(known: PassHashes | None, batch: _Batch) -> bool:
-    """Whether the stream held no hashed row at the start of the pass. Asked only of a
-    batch with rows: by then the reader has loaded the hashes (an unchanged file never
-    does). Ids are unique within a pass, so no earlier page wrote these rows either."""
-    return known is not None and bool(batch.rows) and len(known) == 0
 
 
 def _read_known(spec: StreamSpec, cursor: Cursor | None, known: PassHashes) -> Iterator[Page[Any]]:

@@ -180,6 +180,13 @@ def _joined_keyset(
         start, op = last, ">="
 
 
+def has_lineage(conn: Connection, key: StreamKey) -> bool:
+    """Whether the stream has any lineage row at all (one index probe)."""
+    ph = placeholder(conn)
+    sql = f"SELECT 1 FROM source_record WHERE connector = {ph} AND stream = {ph} LIMIT 1"
+    return conn.exec_driver_sql(sql, (key.connector, key.stream)).first() is not None
+
+
 def live_hashes(conn: Connection, key: StreamKey) -> Iterator[tuple[str, str]]:
     """(source id, payload hash) of every live lineage row of a stream, by source id, streamed
     (vanished-row detection when a pass skipped rows by hash and did not learn their ids)."""
@@ -319,6 +326,7 @@ __all__ = [
     "StreamKey",
     "_dedupe",
     "apply_page",
+    "has_lineage",
     "joined_hashes",
     "live_hashes",
     "live_source_ids",
