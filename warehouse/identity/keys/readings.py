@@ -13,6 +13,7 @@ import unicodedata
 from functools import lru_cache
 from typing import Any
 
+from warehouse.identity.keys import dictionary
 from warehouse.identity.keys.normalize import FREE_MAIL_DOMAINS, fold, normalize_org_name
 from warehouse.identity.linkage.companies import strip_branch
 from warehouse.identity.linkage.variants import fold_variants
@@ -59,9 +60,7 @@ _GENERIC_LOCAL = frozenset(
 
 @lru_cache(maxsize=1)
 def _kakasi() -> Any:
-    import pykakasi
-
-    return pykakasi.kakasi()  # type: ignore[no-untyped-call]
+    return dictionary.kakasi()
 
 
 def fold_text(text: str | None) -> str:
@@ -84,23 +83,27 @@ def phonetic(token: str, keep_digits: bool = False) -> str:
 @lru_cache(maxsize=262144)
 def reading_tokens(text: str) -> tuple[str, ...]:
     """Phonetic romaji tokens of a name in any script: 田中太郎 → ('tanaka', 'taro')."""
-    folded = fold_text(text)
     out: list[str] = []
-    for part in _SPLIT.split(folded):
-        if not part:
-            continue
-        if _JAPANESE.search(part):
-            start = len(out)
-            for item in _kakasi().convert(part):
-                tok = phonetic(item["hepburn"] or "")
-                if tok and len(out) > start and len(tok) <= 2:
-                    out[-1] += tok  # くみ子 → kumi + ko: one name split at a script change
-                elif tok:
-                    out.append(tok)
-        else:
-            tok = phonetic(part)
-            if tok:
-                out.append(tok)
+    for part in _SPLIT.split(fold_text(text)):
+        if part:
+            out.extend(_part_tokens(part))
+    return tuple(out)
+
+
+@lru_cache(maxsize=262144)
+def _part_tokens(part: str) -> tuple[str, ...]:
+    """Tokens of one space-free part, kept per part: a million names are a few thousand
+    family and given names, each read once."""
+    if not _JAPANESE.search(part):
+        tok = phonetic(part)
+        return (tok,) if tok else ()
+    out: list[str] = []
+    for item in _kakasi().convert(part):
+        tok = phonetic(item["hepburn"] or "")
+        if tok and out and len(tok) <= 2:
+            out[-1] += tok  # くみ子 → kumi + ko: one name split at a script change
+        elif tok:
+            out.append(tok)
     return tuple(out)
 
 
