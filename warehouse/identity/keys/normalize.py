@@ -85,6 +85,8 @@ FREE_MAIL_DOMAINS = frozenset(
 
 def fold(text: str) -> str:
     """NFKC-fold (full/half width, ㈱ → (株)) and lower-case, for comparison only."""
+    if text.isascii():  # NFKC leaves ASCII as it is, and casefold is lower there
+        return text.lower().strip()
     return unicodedata.normalize("NFKC", text).casefold().strip()
 
 

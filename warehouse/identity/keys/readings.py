@@ -63,6 +63,7 @@ def _kakasi() -> Any:
     return dictionary.kakasi()
 
 
+@lru_cache(maxsize=262144)
 def fold_text(text: str | None) -> str:
     """NFKC, case and variant kanji folded; katakana folded to hiragana; for comparison only."""
     if not text:

@@ -18,7 +18,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from warehouse.identity.keys import matching as mt
+from warehouse.identity.keys.normalize import normalize_phone
 from warehouse.identity.keys.readings import is_japanese
+from warehouse.identity.linkage.contacts import strip_extension
+from warehouse.identity.linkage.frame import bulk
 
 # (id, family, given, family kana, given kana, full name, birth date, attributes,
 #  organization name, 法人番号, emails, phones): one person row as the resolver reads it.
@@ -169,16 +172,7 @@ class _Work:
             return [mt.org_part(o) for o in self.orgs[lo:hi]]
         if kind == "attrs":
             return [mt.attribute_values(*key) for key in self.attrs[lo:hi]]
-        out: list[Any] = []
-        for row in self.rows[lo:hi]:
-            ems, phs = row[10], row[11]
-            out.append(
-                (
-                    mt.mail_part(ems, s) if ems else ((), ""),
-                    mt.phone_part(phs, s) if phs else (),
-                )
-            )
-        return out
+        return _contacts(self.rows[lo:hi], s)
 
     def columns(self, done: dict[str, list[Any]]) -> Columns:
         names = done["names"]
@@ -207,6 +201,43 @@ class _Work:
         )
 
 
+def _contacts(rows: Sequence[Row], s: mt.MatchSettings) -> list[Any]:
+    """``(mail_part, phone_part)`` of each row, each distinct address or number folded once
+    (a switchboard or a person's mobile recurs on many rows)."""
+    mails: dict[str, tuple[str, str] | None] = {}
+    phones: dict[str, str | None] = {}
+    free, aliases, region = s.free_mail_domains, s.provider_aliases, s.phone_region
+
+    def mail(e: str) -> tuple[str, str] | None:
+        got = mails.get(e, False)
+        if got is False:
+            c = mt.canonical_email(e, aliases) if "@" in e else None
+            got = mails[e] = None if c is None else (c, mt.company_domain(c, free))
+        return got  # type: ignore[return-value]
+
+    def phone(x: str) -> str | None:
+        got = phones.get(x, False)
+        if got is False:
+            got = phones[x] = normalize_phone(strip_extension(x), region)
+        return got  # type: ignore[return-value]
+
+    out: list[Any] = []
+    for row in rows:
+        ems, phs = row[10], row[11]
+        em: tuple[tuple[str, ...], str] = ((), "")
+        if ems:
+            found = {m for m in map(mail, ems) if m is not None}
+            em = (
+                tuple(sorted({c for c, _ in found})),
+                min((d for _, d in found if d), default=""),
+            )
+        ph: tuple[str, ...] = ()
+        if phs:
+            ph = tuple(sorted({p for p in map(phone, phs) if p}))
+        out.append((em, ph))
+    return out
+
+
 _WORK: _Work | None = None
 
 
@@ -224,6 +255,7 @@ def workers() -> int:
     return max(1, min(2, os.cpu_count() or 1))
 
 
+@bulk
 def compute(rows: Sequence[Row], settings: mt.MatchSettings) -> Columns:
     """Features of ``rows`` as columns (row k is ``rows[k]``); two processes when it pays.
 

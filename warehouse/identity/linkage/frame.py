@@ -8,9 +8,11 @@ here, from the data, so that it counts as workplace evidence and never as the pe
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+import functools
+import gc
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -23,6 +25,27 @@ if TYPE_CHECKING:
     from warehouse.identity.linkage.features import Columns
 
 K = TypeVar("K", bound=Hashable)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def bulk(fn: Callable[P, R]) -> Callable[P, R]:
+    """Run ``fn`` with the cyclic collector off: a million-row pass allocates millions of
+    tuples and strings that die by reference counting, and the collector walking them every
+    700 allocations was a quarter of the pass. Nothing here makes cycles."""
+
+    @functools.wraps(fn)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        if not gc.isenabled():
+            return fn(*args, **kwargs)
+        gc.disable()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            gc.enable()
+
+    return run
+
 
 Strs = NDArray[np.object_]
 Ints = NDArray[np.int64]
@@ -233,6 +256,7 @@ def build(feats: Sequence[PersonFeatures]) -> Frame:
     return build_columns(Columns.of(feats))
 
 
+@bulk
 def build_columns(cols: Columns) -> Frame:
     """The frame of feature columns: per-name work once per distinct reading."""
     toks, tcode = _distinct(cols.tokens)

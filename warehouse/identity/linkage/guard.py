@@ -24,7 +24,7 @@ from rapidfuzz.distance import JaroWinkler, Levenshtein
 from warehouse.identity.keys.normalize import FREE_MAIL_DOMAINS
 from warehouse.identity.linkage import comparisons as cmp
 from warehouse.identity.linkage.contacts import is_personal_phone
-from warehouse.identity.linkage.frame import Frame, Ints
+from warehouse.identity.linkage.frame import Frame, Ints, bulk
 
 _NONE: frozenset[str] = frozenset()
 
@@ -107,19 +107,39 @@ def conflict(
     return None
 
 
-def _own_contacts(fr: Frame, rows: Ints) -> dict[int, list[str]]:
-    """Per row of ``rows`` (those links touch): its mobiles and private (free-mail)
-    mailboxes that no other name uses; each distinct value is judged once."""
-    out: dict[int, list[str]] = {}
+def _own_values(fr: Frame, rows: Ints) -> tuple[Ints, Ints, list[str]]:
+    """(row, value code, values) of the mobiles and private (free-mail) mailboxes of
+    ``rows`` (those links touch) that no other name uses; each distinct value is judged once.
+    Phone and mail values share one code space (mail codes follow the phones')."""
+    recs: list[Ints] = []
+    vals: list[Ints] = []
+    names: list[str] = []
     for m, mine in ((fr.phone, is_personal_phone), (fr.email, _private_mailbox)):
         keep = np.isin(m.rec, rows) & ~m.shared[m.val]
         rec, val = m.rec[keep], m.val[keep]
-        vals = np.unique(val)
+        distinct = np.unique(val)
         own = np.zeros(len(m.values), bool)
-        own[vals] = np.fromiter((mine(m.values[v]) for v in vals.tolist()), bool, vals.shape[0])
+        own[distinct] = np.fromiter(
+            (mine(m.values[v]) for v in distinct.tolist()), bool, distinct.shape[0]
+        )
         hit = own[val]
-        for r, v in zip(rec[hit].tolist(), val[hit].tolist(), strict=True):
-            out.setdefault(r, []).append(m.values[v])
+        recs.append(rec[hit])
+        vals.append(val[hit] + len(names))
+        names.extend(m.values)
+    return np.concatenate(recs), np.concatenate(vals), names
+
+
+def _own_contacts(
+    own: tuple[Ints, Ints, list[str]], rows: NDArray[np.bool_] | None = None
+) -> dict[int, list[str]]:
+    """Per row (of those ``rows`` marks): its own contacts as ``_own_values`` found them."""
+    rec, val, names = own
+    if rows is not None:
+        keep = rows[rec]
+        rec, val = rec[keep], val[keep]
+    out: dict[int, list[str]] = {}
+    for r, v in zip(rec.tolist(), val.tolist(), strict=True):
+        out.setdefault(r, []).append(names[v])
     return out
 
 
@@ -173,6 +193,7 @@ def _personal_link(fr: Frame, i: Ints, j: Ints) -> NDArray[np.bool_]:
 AMBIGUOUS_BITS = 1.0
 
 
+@bulk
 def cluster(
     fr: Frame,
     i: Ints,
@@ -189,10 +210,18 @@ def cluster(
     same rows in another order must give the same people. Its links go to review.
     """
     idx = np.nonzero(links)[0]
-    own = _own_contacts(fr, np.unique(np.concatenate([i[idx], j[idx]]))) if idx.size else {}
+    touched = np.unique(np.concatenate([i[idx], j[idx]])) if idx.size else idx
+    own_found = _own_values(fr, touched)
     strong = np.zeros(i.shape[0], bool)
     strong[idx] = _personal_link(fr, i[idx], j[idx])
-    labels, refused = _run(fr, i, j, bits, idx, checks, own, strong)
+    # Most people's rows agree on everything the guard looks at: their links are all taken
+    # whatever the order, so their clusters are the connected components. Only components
+    # whose rows disagree somewhere are walked link by link.
+    comp = components(len(fr), i[idx], j[idx])
+    walk = _disagreeing(fr, comp, touched, own_found)
+    own = _own_contacts(own_found, walk[comp])
+    labels, refused = _run(fr, i, j, bits, idx[walk[comp[i[idx]]]], checks, own, strong)
+    labels = np.where(walk[comp], labels, comp)
     if not refused:
         return labels, refused
     accepted = idx[~np.isin(idx, np.fromiter(refused, np.int64, len(refused)))]
@@ -226,6 +255,75 @@ def cluster(
         r = int(i[e]) if int(i[e]) in why_of else int(j[e])
         out[e] = refused.get(e) or f"ambiguous:{why_of[r]}"
     return labels, out
+
+
+def components(n: int, i: Ints, j: Ints) -> Ints:
+    """Per row, the smallest row connected to it by the links (i, j): labels spread along
+    links and jump to their label's label until nothing changes (a few rounds)."""
+    labels = np.arange(n, dtype=np.int64)
+    if i.shape[0] == 0:
+        return labels
+    while True:
+        low = np.minimum(labels[i], labels[j])
+        before = labels.copy()
+        np.minimum.at(labels, i, low)
+        np.minimum.at(labels, j, low)
+        while True:
+            up = labels[labels]
+            if np.array_equal(up, labels):
+                break
+            labels = up
+        if np.array_equal(labels, before):
+            return labels
+
+
+def _varied(group: Ints, value: Ints) -> Ints:
+    """The groups in which ``value`` takes more than one distinct value."""
+    if group.shape[0] == 0:
+        return group
+    order = np.lexsort((value, group))
+    g, v = group[order], value[order]
+    new = np.ones(g.shape[0], bool)
+    new[1:] = (g[1:] != g[:-1]) | (v[1:] != v[:-1])
+    distinct = g[new]
+    again = np.zeros(distinct.shape[0], bool)
+    again[1:] = distinct[1:] == distinct[:-1]
+    return np.unique(distinct[again])
+
+
+def _disagreeing(
+    fr: Frame, comp: Ints, rows: Ints, own: tuple[Ints, Ints, list[str]]
+) -> NDArray[np.bool_]:
+    """Per component label: could its rows disagree on anything ``conflict`` or
+    ``weak_conflict`` checks (two readings of one kanji name, birth dates, external ids,
+    法人番号, company domains, or own contacts that not all of them share)? Everything else
+    merges whole."""
+    out = np.zeros(comp.shape[0], bool)
+    c = comp[rows]
+    for col in ("dob", "ext", "corp", "domain"):
+        code = fr.coded(col).codes[rows]
+        has = code > 0
+        out[_varied(c[has], code[has])] = True
+    # Trusted readings per kanji name: (component, name) groups with two readings.
+    r = rows[fr.japanese[rows] & fr.trusted[rows] & (fr.coded("full").codes[rows] > 0)]
+    fam, giv, name = fr.coded("fam"), fr.coded("giv"), fr.coded("name")
+    reading = fam.codes[r] * (len(fam.values) + 1) + giv.codes[r]
+    _, pair = np.unique(np.stack([comp[r], name.codes[r]]), axis=1, return_inverse=True)
+    pair = pair.reshape(-1)
+    out[comp[r][np.isin(pair, _varied(pair, reading))]] = True
+    # Own contacts: safe only when one value is held by every row of the component that
+    # holds any (then any two parts of it share that value).
+    rec, val, _ = own
+    if rec.shape[0]:
+        rc = comp[rec]
+        _, inv, counts = np.unique(
+            np.stack([rc, val]), axis=1, return_inverse=True, return_counts=True
+        )
+        most = np.zeros(comp.shape[0], np.int64)
+        np.maximum.at(most, rc, counts[inv.reshape(-1)])
+        holders = np.bincount(comp[np.unique(rec)], minlength=comp.shape[0])
+        out[most < holders] = True
+    return out
 
 
 def _area(labels: Ints, i: Ints, j: Ints, refused: dict[int, str], rows: Ints) -> NDArray[np.bool_]:

@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 from warehouse.identity.linkage import blocking_rules as br
 from warehouse.identity.linkage import comparisons as cmp
 from warehouse.identity.linkage.em import Model, default_m, em, level_frequencies, match_weights
-from warehouse.identity.linkage.frame import Frame, Ints
+from warehouse.identity.linkage.frame import Frame, Ints, bulk
 
 TF_BOUND = 8.0
 PRIOR_PAIRS = 30.0
@@ -84,6 +84,7 @@ def random_pairs(n: int, k: int, seed: int) -> tuple[Ints, Ints]:
     return np.minimum(i, j)[keep], np.maximum(i, j)[keep]
 
 
+@bulk
 def train(fr: Frame, s: LinkSettings) -> Model:
     """A model learned from ``fr`` alone (no labels)."""
     n = len(fr)
@@ -132,6 +133,7 @@ def tf_tables(fr: Frame) -> dict[str, dict[str, float]]:
     return out
 
 
+@bulk
 def score(
     fr: Frame,
     model: Model,
