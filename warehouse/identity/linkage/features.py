@@ -11,7 +11,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -61,9 +61,24 @@ class Columns:
     corp: list[str]
     legal: list[str]
     org_sound: list[str]
+    # Fields computed once per distinct value: field → (row → index, the values). The frame
+    # codes a column from its few distinct values instead of a million rows.
+    groups: dict[str, tuple[NDArray[np.int64], list[Any]]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])
+
+    def source(self, name: str) -> tuple[NDArray[np.int64], list[Any]]:
+        """(row → index, distinct values) of the field ``name``: from the feature pass when
+        it kept them, else counted here."""
+        got = self.groups.get(name)
+        if got is not None:
+            return got
+        table: dict[Any, int] = {}
+        put = table.setdefault
+        col = getattr(self, name)
+        codes = np.fromiter((put(v, len(table)) for v in col), np.int64, len(col))
+        return codes, list(table)
 
     @classmethod
     def of(cls, feats: Sequence[mt.PersonFeatures]) -> Columns:
@@ -71,7 +86,7 @@ class Columns:
         got: dict[str, Any] = {
             f.name: [getattr(x, f.name) for x in feats]
             for f in fields(cls)
-            if f.name not in ("ids", "trusted")
+            if f.name not in ("ids", "trusted", "groups")
         }
         got["ids"] = np.fromiter((x.id for x in feats), np.int64, len(feats))
         got["trusted"] = np.fromiter((x.trusted for x in feats), bool, len(feats))
@@ -85,9 +100,18 @@ class Columns:
         for f in fields(cls):
             if f.name in ("ids", "trusted"):
                 got[f.name] = np.concatenate([getattr(p, f.name) for p in parts])
-            else:
+            elif f.name != "groups":
                 got[f.name] = [v for p in parts for v in getattr(p, f.name)]
-        return cls(**got)
+        groups: dict[str, tuple[NDArray[np.int64], list[Any]]] = {}
+        for name in set.intersection(*(set(p.groups) for p in parts)):
+            codes, values, base = [], [], 0
+            for p in parts:
+                c, v = p.groups[name]
+                codes.append(c + base)
+                values.extend(v)
+                base += len(v)
+            groups[name] = (np.concatenate(codes), values)
+        return cls(**got, groups=groups)
 
     def take(self, rows: Sequence[int] | NDArray[np.int64]) -> Columns:
         """The given rows, in that order."""
@@ -95,7 +119,10 @@ class Columns:
         got: dict[str, Any] = {}
         for f in fields(self):
             col = getattr(self, f.name)
-            got[f.name] = col[idx] if isinstance(col, np.ndarray) else [col[k] for k in idx]
+            if f.name == "groups":
+                got[f.name] = {k: (c[idx], v) for k, (c, v) in col.items()}
+            else:
+                got[f.name] = col[idx] if isinstance(col, np.ndarray) else [col[k] for k in idx]
         return Columns(**got)
 
     def feature(self, k: int) -> mt.PersonFeatures:
@@ -176,12 +203,24 @@ class _Work:
 
     def columns(self, done: dict[str, list[Any]]) -> Columns:
         names = done["names"]
-        name = [names[c][0] for c in self.name_code.tolist()]
-        tokens = [names[c][1] for c in self.name_code.tolist()]
-        trusted = np.fromiter((x[2] for x in names), bool, len(names))[self.name_code]
-        orgs = [done["orgs"][c] for c in self.org_code.tolist()]
-        attrs = [done["attrs"][c] for c in self.attr_code.tolist()]
+        nc, oc, ac = self.name_code, self.org_code, self.attr_code
+        name = [names[c][0] for c in nc.tolist()]
+        tokens = [names[c][1] for c in nc.tolist()]
+        trusted = np.fromiter((x[2] for x in names), bool, len(names))[nc]
+        orgs = [done["orgs"][c] for c in oc.tolist()]
+        attrs = [done["attrs"][c] for c in ac.tolist()]
         contacts = done["contacts"]
+        groups = {
+            "name": (nc, [x[0] for x in names]),
+            "tokens": (nc, [x[1] for x in names]),
+            "org": (oc, [o[0] for o in done["orgs"]]),
+            "legal": (oc, [o[1] for o in done["orgs"]]),
+            "org_sound": (oc, [o[2] for o in done["orgs"]]),
+            "dob": (ac, [a[0] for a in done["attrs"]]),
+            "address": (ac, [a[1] for a in done["attrs"]]),
+            "postcode": (ac, [a[2] for a in done["attrs"]]),
+            "ext": (ac, [a[3] for a in done["attrs"]]),
+        }
         return Columns(
             ids=self.ids,
             name=name,
@@ -198,6 +237,7 @@ class _Work:
             corp=self.corp,
             legal=[o[1] for o in orgs],
             org_sound=[o[2] for o in orgs],
+            groups=groups,
         )
 
 

@@ -107,6 +107,23 @@ def encode(col: Strs) -> Coded:
     return Coded(codes, list(table))
 
 
+def encode_from(values: Sequence[str], src: Ints) -> Coded:
+    """``encode`` of the column ``values[src]``, from its distinct values: the same codes
+    (numbered as rows first show them, '' is 0) for a dictionary pass over the values
+    only, not over a million rows."""
+    table: dict[str, int] = {"": 0}
+    put = table.setdefault
+    loc = np.fromiter((put(v, len(table)) for v in values), np.int64, len(values))
+    names = list(table)
+    row = loc[src]
+    seen, first = np.unique(row, return_index=True)
+    keep = seen > 0
+    order = seen[keep][np.argsort(first[keep], kind="stable")]
+    remap = np.zeros(len(names), np.int64)
+    remap[order] = np.arange(1, order.shape[0] + 1)
+    return Coded(remap[row], ["", *(names[k] for k in order.tolist())])
+
+
 JOINT = {
     "fam": ("fam", "giv"),
     "giv": ("fam", "giv"),
@@ -139,6 +156,8 @@ class Frame:
     phone: Multi
     local: Multi
     _coded: dict[str, Coded] = field(default_factory=dict, repr=False)
+    # column → (distinct values, row → index) when the frame was built from them
+    _sources: dict[str, tuple[Sequence[str], Ints]] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])
@@ -163,11 +182,22 @@ class Frame:
                 # Columns compared with each other (family with given when names come in
                 # either order; a birth date with its day–month swap) share one code table.
                 group = JOINT[col]
-                whole = encode(np.concatenate([self.column(g) for g in group]))
+                src = [self._sources.get(g) for g in group]
+                if all(x is not None for x in src):
+                    values: list[str] = []
+                    rows: list[Ints] = []
+                    for vals, codes in (x for x in src if x is not None):
+                        rows.append(codes + len(values))
+                        values.extend(vals)
+                    whole = encode_from(values, np.concatenate(rows))
+                else:
+                    whole = encode(np.concatenate([self.column(g) for g in group]))
                 n = len(self)
                 for k, g in enumerate(group):
                     self._coded[g] = Coded(whole.codes[k * n : (k + 1) * n], whole.values)
                 got = self._coded[col]
+            elif col in self._sources:
+                got = encode_from(*self._sources[col])
             else:
                 got = encode(self.column(col))
             self._coded[name] = got
@@ -210,14 +240,21 @@ def _codes(per_row: Sequence[Sequence[str]]) -> tuple[Ints, Ints, list[str]]:
 
 
 def _repeated(
-    rec: Ints, val: Ints, values: list[str], keys: Sequence[tuple[str, ...]], least: int = 2
+    rec: Ints,
+    val: Ints,
+    values: list[str],
+    keys: tuple[Sequence[tuple[str, ...]], Ints],
+    least: int = 2,
 ) -> list[tuple[str, tuple[str, ...]]]:
     """(value, name key) of the values at least ``least`` rows hold: only those can be shared,
-    so the name comparisons that decide it never see the million values one row holds."""
+    so the name comparisons that decide it never see the million values one row holds.
+    ``keys`` are the distinct name keys and each row's index into them."""
+    key_d, who = keys
     many = np.bincount(val, minlength=len(values)) >= least
     pick = np.flatnonzero(many[val])
     return [
-        (values[v], keys[r]) for r, v in zip(rec[pick].tolist(), val[pick].tolist(), strict=True)
+        (values[v], key_d[k])
+        for k, v in zip(who[rec[pick]].tolist(), val[pick].tolist(), strict=True)
     ]
 
 
@@ -259,20 +296,25 @@ def build(feats: Sequence[PersonFeatures]) -> Frame:
 @bulk
 def build_columns(cols: Columns) -> Frame:
     """The frame of feature columns: per-name work once per distinct reading."""
-    toks, tcode = _distinct(cols.tokens)
+    tcode, toks = cols.source("tokens")
     fam_d = _arr([t[0] if t else "" for t in toks])
     giv_d = _arr(["".join(t[1:]) for t in toks])
     full_d = _arr([a + b for a, b in zip(fam_d, giv_d, strict=True)])
     set_d = _arr(["".join(sorted(t)) for t in toks])
-    names, ncode = _distinct(cols.name)
+    ncode, names = cols.source("name")
     jap_d = np.fromiter((is_japanese(x) for x in names), bool, len(names))
     japanese = jap_d[ncode]
+    trusted = np.asarray(cols.trusted, bool)
     # Who uses a value, per distinct (reading, trusted, written name).
-    who_d, who = _distinct(
-        list(zip(tcode.tolist(), cols.trusted.tolist(), ncode.tolist(), strict=True))
-    )
-    key_d = [_name_key(toks[t], tr, names[nm]) for t, tr, nm in who_d]
-    keys = [key_d[k] for k in who.tolist()]
+    combo = (tcode * 2 + trusted) * max(len(names), 1) + ncode
+    first, who = np.unique(combo, return_index=True, return_inverse=True)[1:]
+    key_d = [
+        _name_key(toks[t], tr, names[nm])
+        for t, tr, nm in zip(
+            tcode[first].tolist(), trusted[first].tolist(), ncode[first].tolist(), strict=True
+        )
+    ]
+    keys = (key_d, who.reshape(-1))
     mail = _codes(cols.emails)
     mail_users = shared_values(_repeated(*mail, keys))
     # A mobile shared by two names may be a company phone; a landline shared is a switchboard.
@@ -283,9 +325,23 @@ def build_columns(cols: Columns) -> Frame:
     # Each distinct address is checked once (most rows have one or two of their own).
     role = {e for e in mail[2] if is_role_mailbox(e)}
     phone_shared = {p for p in phone_users if not is_personal_phone(p)} | mobile_users
-    dob = _arr(cols.dob)
-    dobs, dcode = _distinct(cols.dob)
+    dcode, dobs = cols.source("dob")
+    dob_d = _arr(dobs)
     swap_d = _arr([d[:4] + d[6:] + d[4:6] if len(d) == 8 else "" for d in dobs])
+    sources: dict[str, tuple[Sequence[str], Ints]] = {
+        "fam": (fam_d.tolist(), tcode),
+        "giv": (giv_d.tolist(), tcode),
+        "full": (full_d.tolist(), tcode),
+        "nameset": (set_d.tolist(), tcode),
+        "name": (names, ncode),
+        "dob": (dobs, dcode),
+        "dob_swap": (swap_d.tolist(), dcode),
+    }
+    single: dict[str, Strs] = {}
+    for col in ("address", "postcode", "ext", "org", "org_sound", "legal", "corp", "domain"):
+        code, values = cols.source(col)
+        sources[col] = (values, code)
+        single[col] = _arr(values)[code]
     return Frame(
         ids=cols.ids,
         fam=fam_d[tcode],
@@ -294,18 +350,12 @@ def build_columns(cols: Columns) -> Frame:
         nameset=set_d[tcode],
         name=_arr(names)[ncode],
         japanese=japanese,
-        trusted=np.asarray(cols.trusted, bool),
-        dob=dob,
+        trusted=trusted,
+        dob=dob_d[dcode],
         dob_swap=swap_d[dcode],
-        address=_arr(cols.address),
-        postcode=_arr(cols.postcode),
-        ext=_arr(cols.ext),
-        org=_arr(cols.org),
-        org_sound=_arr(cols.org_sound),
-        legal=_arr(cols.legal),
-        corp=_arr(cols.corp),
-        domain=_arr(cols.domain),
         email=_flagged(*mail, mail_users | role),
         phone=_flagged(*phone, phone_shared),
         local=_multi(_locals(cols.emails, role), set(), set()),
+        _sources=sources,
+        **single,
     )
