@@ -13,14 +13,13 @@ peak RSS is the process's own.
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import pickle
 import resource
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import combinations
 from pathlib import Path
 from typing import Any
@@ -63,7 +62,9 @@ def features(people: Iterable[r.Person], settings: MatchSettings) -> fe.Columns:
     return fe.compute(rows_of(people), settings)
 
 
-def resolve(feats: fe.Columns, settings: MatchSettings) -> dict[str, Any]:
+def resolve(feats: fe.Columns | list[fe.Columns], settings: MatchSettings) -> dict[str, Any]:
+    """Frame, learn, score, cluster; given the features in a list, they are let go once the
+    frame holds what it needs (as the resolver's scoring step does)."""
     phases: dict[str, float] = {}
     cpu: dict[str, float] = {}
     clock = [time.monotonic(), time.process_time()]
@@ -74,7 +75,7 @@ def resolve(feats: fe.Columns, settings: MatchSettings) -> dict[str, Any]:
         cpu[name] = round(proc - clock[1], 2)
         clock[:] = [wall, proc]
 
-    fr = frame.build_columns(feats)
+    fr = frame.build_columns(feats.pop() if isinstance(feats, list) else feats)
     lap("frame")
     model = linker.train(fr, settings.link)
     lap("learn")
@@ -118,15 +119,6 @@ def _rss_mib() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def _rss_now_mib() -> float:
-    """This process's resident memory now (the input rows it holds before resolving)."""
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
-
-
 def _find(parent: list[int], x: int) -> int:
     while parent[x] != x:
         parent[x] = parent[parent[x]]
@@ -156,44 +148,73 @@ def run_febrl(settings: MatchSettings) -> None:
         print(json.dumps(row), flush=True)
 
 
-def generated(n: int, seed: int, cache: Path | None) -> tuple[list[fe.Row], list[int]]:
-    """The generated set as warehouse rows and each row's true person; kept in ``cache``
-    (a pickle) so repeated runs time resolution, not Faker."""
-    if cache is not None and cache.exists():
-        with cache.open("rb") as fh:
-            got: tuple[list[fe.Row], list[int]] = pickle.load(fh)
-        return got
-    truth: list[int] = []
+CHUNK = 250_000  # rows per range: the warehouse reads ranges too, never the whole store
 
-    def stream() -> Iterable[r.Person]:
-        for _, p, b in japanese_people(n, seed=seed):
-            truth.append(b)
-            yield p
 
-    rows = rows_of(stream())
-    if cache is not None:
+def generated(n: int, seed: int, cache: Path | None) -> tuple[Iterator[list[fe.Row]], list[int]]:
+    """The generated set as ranges of warehouse rows, and each row's true person; kept in
+    ``cache`` (pickled truth, then one pickle per range) so repeated runs time resolution,
+    not Faker, and hold one range of input at a time, as the resolver does."""
+    if cache is None or not cache.exists():
+        truth: list[int] = []
+
+        def stream() -> Iterable[r.Person]:
+            for _, p, b in japanese_people(n, seed=seed):
+                truth.append(b)
+                yield p
+
+        rows = rows_of(stream())
+        if cache is None:
+            return iter([rows[a : a + CHUNK] for a in range(0, len(rows), CHUNK)]), truth
         with cache.open("wb") as out:
-            pickle.dump((rows, truth), out, protocol=pickle.HIGHEST_PROTOCOL)
-    return rows, truth
+            pickle.dump(truth, out, protocol=pickle.HIGHEST_PROTOCOL)
+            for a in range(0, len(rows), CHUNK):
+                pickle.dump(rows[a : a + CHUNK], out, protocol=pickle.HIGHEST_PROTOCOL)
+        del rows
+    fh = cache.open("rb")
+    first = pickle.load(fh)
+    if isinstance(first, tuple):  # an older cache: (rows, truth) in one pickle
+        fh.close()
+        old_rows, old_truth = first
+        return iter([old_rows[a : a + CHUNK] for a in range(0, len(old_rows), CHUNK)]), old_truth
+
+    def ranges() -> Iterator[list[fe.Row]]:
+        with fh:
+            while True:
+                try:
+                    yield pickle.load(fh)
+                except EOFError:
+                    return
+
+    return ranges(), first
 
 
 def run_japanese(n: int, seed: int, settings: MatchSettings, cache: Path | None) -> dict[str, Any]:
     t = time.monotonic()
-    rows, truth = generated(n, seed, cache)
+    ranges, truth = generated(n, seed, cache)
     gen_s = round(time.monotonic() - t, 2)
-    input_rss = _rss_now_mib()
-    gc.collect()
-    gc.freeze()  # the input rows are read, never freed: the collector need not scan them
     cpu0 = time.process_time()
     children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.monotonic()
-    feats = fe.compute(rows, settings)
-    feat_s = round(time.monotonic() - t, 2)
+    read_s = read_cpu = 0.0
+    parts = []
+    while True:
+        t_read, c_read = time.monotonic(), time.process_time()
+        rows = next(ranges, None)
+        read_s += time.monotonic() - t_read
+        read_cpu += time.process_time() - c_read
+        if rows is None:
+            break
+        parts.append(fe.compute(rows, settings))
+        del rows
+    feats = [fe.Columns.concat(parts)]
+    del parts
+    feat_s = round(time.monotonic() - t - read_s, 2)
     got = resolve(feats, settings)
     wall = round(feat_s + sum(got["phases"].values()), 2)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = time.process_time() - cpu0 + (kids.ru_utime + kids.ru_stime)
-    cpu -= children0.ru_utime + children0.ru_stime
+    cpu -= children0.ru_utime + children0.ru_stime + read_cpu
     row = {
         "dataset": f"japanese n={n} seed={seed}",
         "records": len(truth),
@@ -201,13 +222,13 @@ def run_japanese(n: int, seed: int, settings: MatchSettings, cache: Path | None)
         "pairs_compared": got["pairs"],
         "review": got["review"],
         "refused_by_guard": got["refused"],
-        "generate_or_load_s": gen_s,
+        "generate_s": gen_s,
+        "read_ranges_s": round(read_s, 2),
         "features_s": feat_s,
         **{f"{k}_s": v for k, v in got["phases"].items()},
         "cpu_s": got["cpu"],
         "resolve_wall_s": wall,
         "resolve_cpu_s": round(cpu, 1),
-        "input_rss_mib": input_rss,
         "peak_rss_mib": _rss_mib(),
         "peak_rss_worker_mib": round(
             resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1

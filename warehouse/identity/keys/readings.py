@@ -114,6 +114,7 @@ _MORE_LEGAL = re.compile(
 )
 
 
+@lru_cache(maxsize=262144)
 def org_written(name: str) -> str:
     """The company name as written, without 法人格 or branch (日の出町福田鉱業): what a
     dictionary reads whole, so 日の出 is ひので and not 日 + の + 出."""

@@ -258,11 +258,6 @@ def _repeated(
     ]
 
 
-def _multi(per_row: Sequence[Sequence[str]], shared: set[str], role: set[str]) -> Multi:
-    rec, val, values = _codes(per_row)
-    return _flagged(rec, val, values, shared | role)
-
-
 def _flagged(rec: Ints, val: Ints, values: list[str], shared: set[str]) -> Multi:
     flag = np.zeros(len(values), bool)
     if shared:
@@ -270,20 +265,25 @@ def _flagged(rec: Ints, val: Ints, values: list[str], shared: set[str]) -> Multi
     return Multi(rec, val, flag, values)
 
 
-def _locals(emails: Sequence[tuple[str, ...]], role: set[str]) -> list[tuple[str, ...]]:
+def _locals(mail: tuple[Ints, Ints, list[str]], role: set[str]) -> Multi:
     """Each row's personal local parts (four characters or more, not generic, not a role
-    mailbox's), computed once per distinct set of addresses."""
-    seen: dict[tuple[str, ...], tuple[str, ...]] = {}
-    out = []
-    for es in emails:
-        got = seen.get(es)
-        if got is None:
-            heads = {e.partition("@")[0] for e in es if e not in role}
-            got = seen[es] = tuple(
-                sorted(h for h in heads if len(h) >= 4 and h not in _GENERIC_LOCAL)
-            )
-        out.append(got)
-    return out
+    mailbox's): one pass over the distinct addresses, then arrays."""
+    rec, val, addresses = mail
+    table: dict[str, int] = {"": 0}
+    put = table.setdefault
+    generic = _GENERIC_LOCAL
+
+    def head(a: str) -> str:
+        h = a.partition("@")[0]
+        return h if len(h) >= 4 and h not in generic and a not in role else ""
+
+    code = np.fromiter((put(head(a), len(table)) for a in addresses), np.int64, len(addresses))
+    hc = code[val]
+    keep = hc > 0
+    span = len(table)
+    both = np.unique(rec[keep] * span + hc[keep])  # one value once per row, rows ascending
+    values = list(table)[1:]
+    return Multi(both // span, both % span - 1, np.zeros(len(values), bool), values)
 
 
 def build(feats: Sequence[PersonFeatures]) -> Frame:
@@ -355,7 +355,7 @@ def build_columns(cols: Columns) -> Frame:
         dob_swap=swap_d[dcode],
         email=_flagged(*mail, mail_users | role),
         phone=_flagged(*phone, phone_shared),
-        local=_multi(_locals(cols.emails, role), set(), set()),
+        local=_locals(mail, role),
         _sources=sources,
         **single,
     )
