@@ -21,6 +21,7 @@ from warehouse.identity.keys.matching import (
     block_keys,
     key_part,
 )
+from warehouse.identity.linkage import blocking_rules as br
 from warehouse.identity.linkage import features as fe
 from warehouse.write.upsert import chunks
 
@@ -34,6 +35,22 @@ PERSON = t.table(t.Person)
 ORG = t.table(t.Organization)
 PE = t.table(t.PersonEmail)
 PP = t.table(t.PersonPhone)
+
+
+# Stored keys that stand for a blocking rule with its own smaller bound (``cap:N``): a
+# name block (``t|``, the rule ``fam:4, giv:4``) or a local part (``l|``) larger than the
+# rule allows pairs nobody in a full run, so an incremental run does not read it either.
+_CAPPED_KEYS = {"t": ("fam", "giv"), "l": ("local",)}
+
+
+def key_caps(settings: MatchSettings) -> dict[str, int]:
+    """Key prefix → the block bound of the configured rule it stands for."""
+    out: dict[str, int] = {}
+    for prefix, cols in _CAPPED_KEYS.items():
+        for rule in settings.link.rules:
+            if br.columns(rule) == set(cols):
+                out[prefix] = br.cap(rule, settings.max_block_size)
+    return out
 
 
 def tune(conn: Connection) -> None:

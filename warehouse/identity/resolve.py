@@ -34,6 +34,7 @@ from warehouse.identity.blocking import (
     B,
     F,
     id_ranges,
+    key_caps,
     load_features,
     prepare_columns,
     prepare_ids,
@@ -103,19 +104,28 @@ def score_around(
             )
         )
     near: set[int] = set(record_ids)
-    by_key: dict[str, list[int]] = {}
+    caps = key_caps(settings)
+    # A key more rows share than its rule's block may hold (a common name, an office) is
+    # skipped, as blocking skips it: the neighbourhood follows the change, not the size of
+    # the store. Blocks are counted first, so an oversized one is never read.
+    small: list[str] = []
     for kpart in chunks(sorted(keys), IN_CHUNK):
-        for k, rid in conn.execute(
-            select(B.c.key, B.c.record_id).where(B.c.entity == ENTITY, B.c.key.in_(kpart))
+        for k, n in conn.execute(
+            select(B.c.key, func.count())
+            .where(B.c.entity == ENTITY, B.c.key.in_(kpart))
+            .group_by(B.c.key)
         ):
-            by_key.setdefault(k, []).append(int(rid))
-    # A key more rows share than a block may hold (a common name, an office) is skipped, as
-    # blocking skips it: the neighbourhood follows the change, not the size of the store.
-    for members in by_key.values():
-        if len(members) <= settings.max_block_size:
-            near.update(members)
-        else:
-            stats.oversized_blocks += 1
+            if int(n) <= caps.get(str(k).partition("|")[0], settings.max_block_size):
+                small.append(str(k))
+            else:
+                stats.oversized_blocks += 1
+    for kpart in chunks(small, IN_CHUNK):
+        near.update(
+            int(rid)
+            for (rid,) in conn.execute(
+                select(B.c.record_id).where(B.c.entity == ENTITY, B.c.key.in_(kpart))
+            )
+        )
     feats = load_features(conn, near)
     found, pairs = learned.score_some(
         conn, settings, [feats[r] for r in sorted(feats)], set(record_ids)
