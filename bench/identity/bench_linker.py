@@ -69,10 +69,13 @@ def resolve(feats: fe.Columns | list[fe.Columns], settings: MatchSettings) -> di
     cpu: dict[str, float] = {}
     clock = [time.monotonic(), time.process_time()]
 
+    rss: dict[str, float] = {}
+
     def lap(name: str) -> None:
         wall, proc = time.monotonic(), time.process_time()
         phases[name] = round(wall - clock[0], 2)
         cpu[name] = round(proc - clock[1], 2)
+        rss[name] = _rss_now_mib()
         clock[:] = [wall, proc]
 
     fr = frame.build_columns(feats.pop() if isinstance(feats, list) else feats)
@@ -94,6 +97,7 @@ def resolve(feats: fe.Columns | list[fe.Columns], settings: MatchSettings) -> di
         "refused": len(refused),
         "phases": phases,
         "cpu": cpu,
+        "rss_after_mib": rss,
         "lambda": model.lam,
     }
 
@@ -117,6 +121,15 @@ def quality(labels: np.ndarray, truth_of: Sequence[int]) -> dict[str, float]:
 
 def _rss_mib() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def _rss_now_mib() -> float:
+    """This process's resident memory now (the peak is ``_rss_mib``)."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
 
 
 def _find(parent: list[int], x: int) -> int:
@@ -148,7 +161,9 @@ def run_febrl(settings: MatchSettings) -> None:
         print(json.dumps(row), flush=True)
 
 
-CHUNK = 250_000  # rows per range: the warehouse reads ranges too, never the whole store
+# Rows per range: the warehouse reads ranges too, never the whole store. Below the size at
+# which the feature pass forks, so one process keeps its readings cache from range to range.
+CHUNK = 100_000
 
 
 def generated(n: int, seed: int, cache: Path | None) -> tuple[Iterator[list[fe.Row]], list[int]]:
@@ -209,6 +224,7 @@ def run_japanese(n: int, seed: int, settings: MatchSettings, cache: Path | None)
         del rows
     feats = [fe.Columns.concat(parts)]
     del parts
+    features_rss = _rss_now_mib()
     feat_s = round(time.monotonic() - t - read_s, 2)
     got = resolve(feats, settings)
     wall = round(feat_s + sum(got["phases"].values()), 2)
@@ -227,6 +243,7 @@ def run_japanese(n: int, seed: int, settings: MatchSettings, cache: Path | None)
         "features_s": feat_s,
         **{f"{k}_s": v for k, v in got["phases"].items()},
         "cpu_s": got["cpu"],
+        "rss_after_mib": {"features": features_rss, **got["rss_after_mib"]},
         "resolve_wall_s": wall,
         "resolve_cpu_s": round(cpu, 1),
         "peak_rss_mib": _rss_mib(),

@@ -20,17 +20,16 @@ def _indexed(base: Any) -> Any:
     """A ``JConv`` whose ``convert`` looks words up by key (``base`` lends its tables)."""
     from pykakasi.kanji import JConv
 
-    class Indexed(JConv):  # type: ignore[misc]
+    class Indexed(JConv):
         def __init__(self) -> None:  # the tables are base's: no second load
             self._kanwa = base._kanwa
             self._itaiji = base._itaiji
             self._longest: dict[str, int] = {}
 
-        def convert(self, itext: str, btext: str) -> tuple[str, int]:
+        def convert(self, itext: str, btext: str) -> tuple[str, int]:  # type: ignore[override]
             text = self._itaiji.convert(itext)
             if len(text) != len(itext):  # a variation selector: pykakasi's own bookkeeping
-                got: tuple[str, int] = JConv.convert(self, itext, btext)
-                return got
+                return JConv.convert(self, itext, btext)
             table = self._kanwa.load(text[0])
             if table is None:
                 return "", 0
@@ -54,9 +53,8 @@ def kakasi() -> Any:
     import pykakasi
 
     conv = pykakasi.kakasi()  # type: ignore[no-untyped-call]
-    inner = getattr(conv, "_kakasi", None)
+    inner: Any = getattr(conv, "_kakasi", None)
     base = getattr(inner, "_jconv", None)
-    kanwa = getattr(base, "_kanwa", None)
-    if base is not None and hasattr(kanwa, "load") and hasattr(base, "_itaiji"):
+    if hasattr(getattr(base, "_kanwa", None), "load") and hasattr(base, "_itaiji"):
         inner._jconv = _indexed(base)
     return conv
