@@ -9,7 +9,6 @@ divided by their assumed recall. ``score`` gives each blocked pair its match wei
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -122,13 +121,20 @@ def train(fr: Frame, s: LinkSettings) -> Model:
 
 
 def tf_tables(fr: Frame) -> dict[str, dict[str, float]]:
-    """Value counts of the term-frequency columns, with the column's total under ``""``."""
+    """Value counts of the term-frequency columns, with the column's total under ``""``
+    (counted over the column's codes: values in the order rows first show them)."""
     out: dict[str, dict[str, float]] = {}
     for c in cmp.PERSON:
         if c.tf:
-            col = [v for v in fr.column(c.tf) if v]
-            table: dict[str, float] = {v: float(k) for v, k in Counter(col).items()}
-            table[""] = float(len(col))
+            coded = fr.coded(c.tf)
+            counts = np.bincount(coded.codes, minlength=len(coded.values))
+            # In the order this column's rows first show them (a joint code table also
+            # numbers the other column's values).
+            seen, first = np.unique(coded.codes, return_index=True)
+            keep = seen > 0
+            order = seen[keep][np.argsort(first[keep], kind="stable")]
+            table: dict[str, float] = {coded.values[k]: float(counts[k]) for k in order.tolist()}
+            table[""] = float(counts[1:].sum())
             out[c.tf] = table
     return out
 
