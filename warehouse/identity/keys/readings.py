@@ -63,7 +63,7 @@ def _kakasi() -> Any:
     return dictionary.kakasi()
 
 
-@lru_cache(maxsize=262144)
+@lru_cache(maxsize=65536)
 def fold_text(text: str | None) -> str:
     """NFKC, case and variant kanji folded; katakana folded to hiragana; for comparison only."""
     if not text:

@@ -167,6 +167,7 @@ class _Work:
         self.org_code = np.empty(n, np.int64)
         self.attr_code = np.empty(n, np.int64)
         self.corp: list[str] = []
+        corps: dict[str, str] = {"": ""}  # one string per 法人番号, not one per row
         for k, (rid, fam, giv, fk, gk, full, bd, at, org, cn, _, _) in enumerate(rows):
             self.ids[k] = rid
             self.name_code[k] = names.setdefault((fam, giv, fk, gk, full), len(names))
@@ -180,7 +181,7 @@ class _Work:
                 first(at, xs),
             )
             self.attr_code[k] = attrs.setdefault(key, len(attrs))
-            self.corp.append(cn or "")
+            self.corp.append(corps.setdefault(cn or "", cn or ""))
         self.names, self.orgs, self.attrs = list(names), list(orgs), list(attrs)
 
     def sizes(self) -> dict[str, int]:
@@ -246,13 +247,18 @@ def _contacts(rows: Sequence[Row], s: mt.MatchSettings) -> list[Any]:
     (a switchboard or a person's mobile recurs on many rows)."""
     mails: dict[str, tuple[str, str] | None] = {}
     phones: dict[str, str | None] = {}
+    domains: dict[str, str] = {}  # one string per company domain, not one per address
     free, aliases, region = s.free_mail_domains, s.provider_aliases, s.phone_region
 
     def mail(e: str) -> tuple[str, str] | None:
         got = mails.get(e, False)
         if got is False:
-            c = mt.canonical_email(e, aliases) if "@" in e else None
-            got = mails[e] = None if c is None else (c, mt.company_domain(c, free))
+            got = None
+            if "@" in e:
+                c = mt.canonical_email(e, aliases)
+                d = mt.company_domain(c, free)
+                got = (c, domains.setdefault(d, d))
+            mails[e] = got
         return got  # type: ignore[return-value]
 
     def phone(x: str) -> str | None:

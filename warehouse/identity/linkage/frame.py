@@ -134,38 +134,34 @@ JOINT = {
 
 @dataclass
 class Frame:
+    """People as columns. The text columns (``fam``, ``giv``, ``full``, ``nameset`` (reading
+    tokens sorted: TANAKA Taro and Taro Tanaka alike), ``name``, ``dob``, ``dob_swap``,
+    ``address``, ``postcode``, ``ext``, ``org``, ``org_sound``, ``legal``, ``corp``,
+    ``domain``) are kept as their distinct values and each row's index into them, never as a
+    million strings: ``coded`` numbers them, ``column`` and ``value`` spell them out."""
+
     ids: Ints
-    fam: Strs
-    giv: Strs
-    full: Strs
-    nameset: Strs  # reading tokens sorted: TANAKA Taro and Taro Tanaka alike
-    name: Strs
     japanese: Bools
     trusted: Bools
-    dob: Strs
-    dob_swap: Strs
-    address: Strs
-    postcode: Strs
-    ext: Strs
-    org: Strs
-    org_sound: Strs
-    legal: Strs
-    corp: Strs
-    domain: Strs
     email: Multi
     phone: Multi
     local: Multi
-    _coded: dict[str, Coded] = field(default_factory=dict, repr=False)
-    # column → (distinct values, row → index) when the frame was built from them
+    # column → (distinct values, row → index)
     _sources: dict[str, tuple[Sequence[str], Ints]] = field(default_factory=dict, repr=False)
+    _coded: dict[str, Coded] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])
 
     def column(self, name: str) -> Strs:
-        got = getattr(self, name)
-        assert isinstance(got, np.ndarray)
-        return got
+        """The text column ``name``, one string per row (built on each call)."""
+        values, codes = self._sources[name]
+        out: Strs = _arr(values)[codes]
+        return out
+
+    def value(self, name: str, row: int) -> str:
+        values, codes = self._sources[name]
+        return values[int(codes[row])]
 
     def coded(self, name: str) -> Coded:
         """The column ``name`` (``fam``, or ``fam:4`` for its first four characters) as codes,
@@ -182,24 +178,18 @@ class Frame:
                 # Columns compared with each other (family with given when names come in
                 # either order; a birth date with its day–month swap) share one code table.
                 group = JOINT[col]
-                src = [self._sources.get(g) for g in group]
-                if all(x is not None for x in src):
-                    values: list[str] = []
-                    rows: list[Ints] = []
-                    for vals, codes in (x for x in src if x is not None):
-                        rows.append(codes + len(values))
-                        values.extend(vals)
-                    whole = encode_from(values, np.concatenate(rows))
-                else:
-                    whole = encode(np.concatenate([self.column(g) for g in group]))
+                values: list[str] = []
+                rows: list[Ints] = []
+                for vals, codes in (self._sources[g] for g in group):
+                    rows.append(codes + len(values))
+                    values.extend(vals)
+                whole = encode_from(values, np.concatenate(rows))
                 n = len(self)
                 for k, g in enumerate(group):
                     self._coded[g] = Coded(whole.codes[k * n : (k + 1) * n], whole.values)
                 got = self._coded[col]
-            elif col in self._sources:
-                got = encode_from(*self._sources[col])
             else:
-                got = encode(self.column(col))
+                got = encode_from(*self._sources[col])
             self._coded[name] = got
         return got
 
@@ -297,10 +287,10 @@ def build(feats: Sequence[PersonFeatures]) -> Frame:
 def build_columns(cols: Columns) -> Frame:
     """The frame of feature columns: per-name work once per distinct reading."""
     tcode, toks = cols.source("tokens")
-    fam_d = _arr([t[0] if t else "" for t in toks])
-    giv_d = _arr(["".join(t[1:]) for t in toks])
-    full_d = _arr([a + b for a, b in zip(fam_d, giv_d, strict=True)])
-    set_d = _arr(["".join(sorted(t)) for t in toks])
+    fam_d = [t[0] if t else "" for t in toks]
+    giv_d = ["".join(t[1:]) for t in toks]
+    full_d = [a + b for a, b in zip(fam_d, giv_d, strict=True)]
+    set_d = ["".join(sorted(t)) for t in toks]
     ncode, names = cols.source("name")
     jap_d = np.fromiter((is_japanese(x) for x in names), bool, len(names))
     japanese = jap_d[ncode]
@@ -326,43 +316,25 @@ def build_columns(cols: Columns) -> Frame:
     role = {e for e in mail[2] if is_role_mailbox(e)}
     phone_shared = {p for p in phone_users if not is_personal_phone(p)} | mobile_users
     dcode, dobs = cols.source("dob")
-    dob_d = _arr(dobs)
-    swap_d = _arr([d[:4] + d[6:] + d[4:6] if len(d) == 8 else "" for d in dobs])
+    swap_d = [d[:4] + d[6:] + d[4:6] if len(d) == 8 else "" for d in dobs]
     sources: dict[str, tuple[Sequence[str], Ints]] = {
-        "fam": (fam_d.tolist(), tcode),
-        "giv": (giv_d.tolist(), tcode),
-        "full": (full_d.tolist(), tcode),
-        "nameset": (set_d.tolist(), tcode),
+        "fam": (fam_d, tcode),
+        "giv": (giv_d, tcode),
+        "full": (full_d, tcode),
+        "nameset": (set_d, tcode),
         "name": (names, ncode),
         "dob": (dobs, dcode),
-        "dob_swap": (swap_d.tolist(), dcode),
+        "dob_swap": (swap_d, dcode),
     }
-    single: dict[str, Strs] = {}
     for col in ("address", "postcode", "ext", "org", "org_sound", "legal", "corp", "domain"):
         code, values = cols.source(col)
         sources[col] = (values, code)
-        single[col] = _arr(values)[code]
     return Frame(
         ids=cols.ids,
-        fam=fam_d[tcode],
-        giv=giv_d[tcode],
-        full=full_d[tcode],
-        nameset=set_d[tcode],
-        name=_arr(names)[ncode],
         japanese=japanese,
         trusted=trusted,
-        dob=dob_d[dcode],
-        dob_swap=swap_d[dcode],
         email=_flagged(*mail, mail_users | role),
         phone=_flagged(*phone, phone_shared),
         local=_locals(mail, role),
-        address=single["address"],
-        postcode=single["postcode"],
-        ext=single["ext"],
-        org=single["org"],
-        org_sound=single["org_sound"],
-        legal=single["legal"],
-        corp=single["corp"],
-        domain=single["domain"],
         _sources=sources,
     )

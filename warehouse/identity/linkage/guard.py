@@ -152,16 +152,18 @@ def _profile(fr: Frame, row: int, own: dict[int, list[str]] | None = None) -> _P
     if own is not None:
         if row in own:
             p.own = frozenset(own[row])
-        if fr.corp[row]:
-            p.corps = frozenset((str(fr.corp[row]),))
-        if fr.domain[row]:
-            p.domains = frozenset((str(fr.domain[row]),))
-    if fr.japanese[row] and fr.trusted[row] and fr.full[row]:
-        p.readings[str(fr.name[row])] = {(str(fr.fam[row]), str(fr.giv[row]))}
-    if fr.dob[row]:
-        p.dobs = frozenset((str(fr.dob[row]),))
-    if fr.ext[row]:
-        p.exts = frozenset((str(fr.ext[row]),))
+        corp, domain = fr.value("corp", row), fr.value("domain", row)
+        if corp:
+            p.corps = frozenset((corp,))
+        if domain:
+            p.domains = frozenset((domain,))
+    if fr.japanese[row] and fr.trusted[row] and fr.value("full", row):
+        p.readings[fr.value("name", row)] = {(fr.value("fam", row), fr.value("giv", row))}
+    dob, ext = fr.value("dob", row), fr.value("ext", row)
+    if dob:
+        p.dobs = frozenset((dob,))
+    if ext:
+        p.exts = frozenset((ext,))
     return p
 
 
