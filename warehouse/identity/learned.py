@@ -104,7 +104,6 @@ def score_columns(
 ) -> tuple[list[Decision], dict[str, int]]:
     """``score_all`` of features already in memory (in record-key order)."""
     fr = fm.build_columns(cols)
-    del cols  # the frame holds what scoring needs
     ls = settings.link
     model = linker.train(fr, ls)
     tf = linker.tf_tables(fr)
