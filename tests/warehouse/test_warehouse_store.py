@@ -234,3 +234,19 @@ def test_joined_hashes_cover_every_lineage_row_whatever_the_batch(engine: Engine
                 got |= {(live[i : i + 32], True) for i in range(0, len(live), 32)}
                 got |= {(dead[i : i + 32], False) for i in range(0, len(dead), 32)}
             assert got == {(x["h"], not x["dead"]) for x in rows}, batch
+
+
+def test_a_value_equal_only_to_python_is_still_a_change(engine: Engine) -> None:
+    """``True == 1`` in Python; in a JSON cell they differ, so the row is written."""
+    org = r.Organization(source_id="1", name="ABC", attributes={"n": 1}, payload_hash="h1")
+    with engine.begin() as conn:
+        apply_page(conn, KEY, records=[org], cursor=None)
+        apply_page(
+            conn,
+            KEY,
+            records=[org.model_copy(update={"attributes": {"n": True}, "payload_hash": "h2"})],
+            cursor=None,
+        )
+    with engine.connect() as conn:
+        assert conn.execute(select(t.Organization.attributes)).scalar_one() == {"n": True}
+        assert isinstance(conn.execute(select(t.Organization.attributes)).scalar_one()["n"], bool)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from warehouse import records as r
@@ -116,6 +117,19 @@ def retire(conn: Connection, entity: str, ids: Sequence[int], ts: datetime) -> N
         ),
         list(ids),
     )
+
+
+def _as_stored(value: Any) -> Any:
+    """A column value in a form that compares equal only to the same value of the same
+    type: Python's ``True == 1 == 1.0`` must not hide a change (a JSON cell, an amount), so
+    scalars carry their type and JSON compares as its sorted text. A doubt reads as a
+    change, which only means writing the row as before."""
+    if isinstance(value, dict | list):
+        try:
+            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        except (TypeError, orjson.JSONEncodeError):
+            return (type(value), repr(value))
+    return (type(value), value)
 
 
 def _dedupe(rows: list[dict[str, Any]], key: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -282,7 +296,7 @@ class WriterBase:
         table = t.table(model)
         cols = [c for c in ups[0] if c not in ("b_id", "updated_at")]
         current = {
-            row[0]: tuple(row[1:])
+            row[0]: tuple(map(_as_stored, row[1:]))
             for row in _select_in(
                 self.conn,
                 lambda part: select(table.c.id, *(table.c[c] for c in cols)).where(
@@ -291,7 +305,9 @@ class WriterBase:
                 [u["b_id"] for u in ups],
             )
         }
-        changed = [u for u in ups if current.get(u["b_id"]) != tuple(u[c] for c in cols)]
+        changed = [
+            u for u in ups if current.get(u["b_id"]) != tuple(_as_stored(u[c]) for c in cols)
+        ]
         if changed:
             sets: dict[str, Any] = {c: bindparam(c) for c in ups[0] if c != "b_id"}
             executemany(
