@@ -20,7 +20,9 @@ from flows.sources import registry
 if TYPE_CHECKING:
     from prefect.client.schemas.objects import FlowRun
 
-POLL_SECONDS = 2.0
+POLL_SECONDS = 1.0
+"""How often the runs' states are read (one request for all of them): a run's end is seen
+this long after it happens, at most."""
 
 
 @flow(name="kizuna-sync-fanout", log_prints=False)
@@ -40,10 +42,12 @@ def sync_fanout(
             timeout=0,
         )
         runs[name] = started.id
-    states = wait_for(runs)
-    failed = sorted(n for n, s in states.items() if s != "COMPLETED")
+    # The resolver's modules load while the runs start (this process only waits), not after
+    # the last one has ended.
     from flows.identity.resolve import has_people, resolve
 
+    states = wait_for(runs)
+    failed = sorted(n for n, s in states.items() if s != "COMPLETED")
     resolved = resolve(path) if has_people(path) else None
     run_logger().info("sync runs: %s", states)
     if failed:
@@ -54,16 +58,20 @@ def sync_fanout(
 def wait_for(runs: dict[str, UUID]) -> dict[str, str]:
     """Each run's final state type, polled from the API (a run may wait for a free worker)."""
     from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
+    names = {run_id: name for name, run_id in runs.items()}
     final: dict[str, str] = {}
     with get_client(sync_client=True) as client:
         while len(final) < len(runs):
-            for name, run_id in runs.items():
-                if name in final:
-                    continue
-                state = client.read_flow_run(run_id).state
-                if state is not None and state.is_final():
-                    final[name] = state.type.value
+            pending = [i for i, n in names.items() if n not in final]
+            found = client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=pending)),
+                limit=len(pending),
+            )
+            for run in found:
+                if run.state is not None and run.state.is_final():
+                    final[names[run.id]] = run.state.type.value
             if len(final) < len(runs):
                 time.sleep(POLL_SECONDS)
     return final
