@@ -170,10 +170,16 @@ def start_worker(
 
 
 def stop_workers(workers: list[tuple[subprocess.Popen[bytes], Path]]) -> None:
+    """SIGTERM, which a worker turns into its own graceful stop; killed if it does not stop
+    (started from a shell's background job, a worker inherits SIGINT ignored)."""
     for proc, _ in workers:
         proc.terminate()
     for proc, _ in workers:
-        proc.wait(timeout=30)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def wait_workers(api: str, count: int, timeout: float = 60) -> None:
