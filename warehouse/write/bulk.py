@@ -7,7 +7,7 @@ what ``Connection.execute`` would.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from operator import itemgetter
 from typing import Any
@@ -57,22 +57,7 @@ def executemany(conn: Connection, stmt: Any, rows: Sequence[Mapping[str, Any]]) 
     except KeyError:
         conn.execute(stmt, list(rows))
         return
-    params: list[Any] = flat
-    if typed:
-        memo: dict[int, tuple[Any, Any]] = {}
-        params = []
-        for values in flat:
-            vals = list(values)
-            for i, proc in typed:
-                v = vals[i]
-                hit = memo.get(id(v))
-                if hit is not None and hit[0] is v:
-                    vals[i] = hit[1]
-                    continue
-                vals[i] = out = proc(v)
-                if isinstance(v, datetime):
-                    memo[id(v)] = (v, out)
-            params.append(tuple(vals))
+    params: list[Any] = [tuple(v) for v in _bind(flat, typed)] if typed else flat
     conn.exec_driver_sql(compiled.string, params)
 
 
@@ -80,13 +65,19 @@ def _processed(
     compiled: Any, rows: Sequence[Mapping[str, Any]], keys: Sequence[str]
 ) -> list[list[Any]]:
     """Each row's values in ``keys`` order through SQLAlchemy's bind processors (JSON,
-    UTC timestamps), a repeated timestamp object processed once."""
+    UTC timestamps)."""
     procs: Mapping[str, Any] = compiled._bind_processors
     typed = [(i, procs[k]) for i, k in enumerate(keys) if k in procs]
+    return _bind(([row[k] for k in keys] for row in rows), typed)
+
+
+def _bind(rows: Iterable[Sequence[Any]], typed: Sequence[tuple[int, Any]]) -> list[list[Any]]:
+    """Apply the bind processors to each row's positional values; a repeated timestamp
+    object (the page's clock) is processed once, not once per row."""
     memo: dict[int, tuple[Any, Any]] = {}
     out: list[list[Any]] = []
-    for row in rows:
-        vals = [row[k] for k in keys]
+    for values in rows:
+        vals = list(values)
         for i, proc in typed:
             v = vals[i]
             hit = memo.get(id(v))
