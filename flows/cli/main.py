@@ -200,7 +200,7 @@ def quarantine(
 ) -> None:
     """List open quarantined records: the file to fix, and why it was refused."""
     from flows import config
-    from flows.cli import audit
+    from flows.cli.data import audit
 
     ws = guard(lambda: config.load(workspace))
     if as_json:
@@ -341,7 +341,7 @@ def deployments_write(
     console.print("Then: `prefect deploy --all --prefect-file <file>` (README, Past one machine)")
 
 
-from flows.cli.identity import customer_app, identity_app, review_app  # noqa: E402
+from flows.cli.data.identity import customer_app, identity_app, review_app  # noqa: E402
 
 app.add_typer(customer_app, name="customer")
 
@@ -387,7 +387,7 @@ from flows.cli.staff.users import users_app, web  # noqa: E402
 app.add_typer(users_app, name="users")
 app.command()(web)
 
-from flows.cli.export import activities_scope, export_app  # noqa: E402
+from flows.cli.data.export import activities_scope, export_app  # noqa: E402
 from flows.cli.staff.viewer import AsOpt  # noqa: E402
 
 app.add_typer(export_app, name="export")
@@ -408,7 +408,7 @@ def export_activities(
     """Every activity as one JSON line: its sources, kind, timeline flag, subject, from,
     participants, date (UTC), text and attachments."""
     from flows import config
-    from flows.cli import audit
+    from flows.cli.data import audit
 
     try:
         ws = config.load(workspace)

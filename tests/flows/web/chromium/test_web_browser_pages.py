@@ -14,7 +14,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from flows.web.app import from_workspace
 from tests.flows.cli.support import workspace
-from tests.flows.web.browser import chromium, click_and_wait, serving, shoot, sign_in
+from tests.flows.web.chromium.browser import chromium, click_and_wait, serving, shoot, sign_in
 from tests.flows.web.conftest import PASSWORD, World, email, seed
 from tests.flows.web.test_web_campaigns import PUSH
 from tests.flows.web.test_web_review import _twin

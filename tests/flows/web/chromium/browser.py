@@ -19,7 +19,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import WebDriverWait
 
-ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "web"
+ARTIFACTS = Path(__file__).resolve().parents[4] / "test-artifacts" / "web"
 DESKTOP = (1280, 900)
 PHONE = (390, 844)
 

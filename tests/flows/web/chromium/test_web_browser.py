@@ -11,7 +11,7 @@ from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import WebDriverWait
 
 from flows.web.app import build
-from tests.flows.web.browser import chromium, click_and_wait, serving, shoot, sign_in
+from tests.flows.web.chromium.browser import chromium, click_and_wait, serving, shoot, sign_in
 from tests.flows.web.conftest import PASSWORD, email, seed
 from warehouse.access import accounts
 from warehouse.db import open_warehouse
