@@ -59,16 +59,18 @@ def test_prefect_yaml_reads_the_workspace_on_the_worker_and_needs_no_pull_step()
         assert env["KIZUNA_WAREHOUSE_SECRET"] == prefect_yaml.WAREHOUSE_SECRET
 
 
-def test_process_pool_runs_start_kizunas_engine_command_not_prefects_supervisor() -> None:
+def test_pool_runs_start_kizunas_engine_command_not_prefects_supervisor() -> None:
     """A process worker given a command starts it directly, with no supervisor process
-    (another interpreter, Prefect imported twice) in front of every flow run."""
+    (another interpreter, Prefect imported twice) in front of every flow run; a Kubernetes
+    job's default, ``prefect flow-run execute``, starts the same supervisor in the pod."""
     doc = yaml.safe_load(prefect_yaml.render())
     for d in doc["deployments"]:
         assert d["work_pool"]["job_variables"]["command"] == prefect_yaml.ENGINE_COMMAND
     installed = Path(sys.executable).with_name(prefect_yaml.ENGINE_COMMAND)
     assert installed.exists(), "pip install -e . (the console script comes with the package)"
     k8s = yaml.safe_load(prefect_yaml.render(kind="kubernetes"))
-    assert all("command" not in d["work_pool"]["job_variables"] for d in k8s["deployments"])
+    for d in k8s["deployments"]:
+        assert d["work_pool"]["job_variables"]["command"] == prefect_yaml.ENGINE_COMMAND
 
 
 def test_serve_deployments_load_as_prefect_flows_where_the_runner_loads_them() -> None:
