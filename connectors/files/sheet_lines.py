@@ -31,8 +31,9 @@ import re
 from collections.abc import Callable, Iterator
 from functools import lru_cache, partial
 from itertools import accumulate, repeat
-from operator import and_, methodcaller
+from operator import and_
 from pathlib import Path
+from typing import Any
 
 from connectors.files.sheet_encoding import TextFormat
 from connectors.files.sheet_rows import Row, Skipped, csv_rows
@@ -41,7 +42,16 @@ from connectors.page import KnownHashes
 _BLOCK = 1 << 20
 _BOM = b"\xef\xbb\xbf"
 DIGEST_SIZE = 16
-_digest = methodcaller("digest")
+
+
+def _keyed_digest(fresh: Callable[[], Any], rec: bytes) -> bytes:
+    """The keyed BLAKE2b digest of one record, from a copy of a state that already holds
+    the key: a keyed constructor compresses the key's block again for every record (~20 %
+    of hashing a short record)."""
+    h = fresh()
+    h.update(rec)
+    digest: bytes = h.digest()
+    return digest
 
 
 def supported(fmt: TextFormat) -> bool:
@@ -105,7 +115,7 @@ class _Reader:
         self.vouch = _well_formed(self.delim).match
         self.line = 0  # physical lines handed out
         self.offset = 0  # file offset of the next record
-        self.hasher: Callable[[bytes], object] | None = None
+        self.hasher: Callable[[bytes], bytes] | None = None
 
     def good(self, rec: bytes) -> bool:
         """Whether the grouping can vouch for this record (see the module docstring)."""
@@ -141,14 +151,16 @@ class _Reader:
                 if not keyed(cells):
                     raise _Plain
                 key = hashlib.blake2b(salt + b"\x00" + rec, digest_size=32).digest()
-                self.hasher = partial(hashlib.blake2b, digest_size=DIGEST_SIZE, key=key)
+                self.hasher = partial(
+                    _keyed_digest, hashlib.blake2b(digest_size=DIGEST_SIZE, key=key).copy
+                )
 
     def body(self, recs: list[bytes], multi: dict[int, int]) -> Iterator[Row | Skipped]:
         """The records of a block after the header: runs of skipped ones as counts, the rest
         decoded with their digest. Raises ``_Handover`` after the last record it could
         vouch for (``line`` and ``offset`` then point at the next)."""
         assert self.hasher is not None
-        digests: list[bytes] = list(map(_digest, map(self.hasher, recs)))
+        digests: list[bytes] = list(map(self.hasher, recs))
         found = self.known.find(digests)
         n = len(recs)
         hits = n - found.count(-1)

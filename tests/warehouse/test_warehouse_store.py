@@ -12,6 +12,7 @@ from warehouse.identity.graph import membership
 from warehouse.identity.keys.matching import MatchSettings
 from warehouse.identity.resolve import resolve_full
 from warehouse.state import StreamKey, load_cursor
+from warehouse.write import store_scan
 from warehouse.write.store import apply_page, joined_hashes, unchanged_ids
 
 KEY = StreamKey("export", "contacts")
@@ -227,13 +228,49 @@ def test_joined_hashes_cover_every_lineage_row_whatever_the_batch(engine: Engine
             ],
         )
     with engine.connect() as conn:
-        for batch in (1, 2, 3, 100):
-            got: set[tuple[str, bool]] = set()
-            for live, n, dead, n_dead in joined_hashes(conn, KEY, batch=batch):
-                assert (len(live), len(dead)) == (32 * n, 32 * n_dead)
-                got |= {(live[i : i + 32], True) for i in range(0, len(live), 32)}
-                got |= {(dead[i : i + 32], False) for i in range(0, len(dead), 32)}
-            assert got == {(x["h"], not x["dead"]) for x in rows}, batch
+        for physical in (False, True, None):
+            for batch in (1, 2, 3, 100):
+                got: set[tuple[str, bool]] = set()
+                for live, n, dead, n_dead in joined_hashes(
+                    conn, KEY, batch=batch, physical=physical
+                ):
+                    assert (len(live), len(dead)) == (32 * n, 32 * n_dead)
+                    got |= {(live[i : i + 32], True) for i in range(0, len(live), 32)}
+                    got |= {(dead[i : i + 32], False) for i in range(0, len(dead), 32)}
+                assert got == {(x["h"], not x["dead"]) for x in rows}, (physical, batch)
+
+
+def test_joined_hashes_walk_by_key_when_the_stream_is_a_small_share(engine: Engine) -> None:
+    """Another stream holding most lineage rows: the stream's own hashes come back by
+    either walk, and the chosen one is the key walk (reading the other stream's rows in
+    physical order would cost more than the random reads it saves)."""
+    sr = t.table(t.SourceRecord)
+    ts = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def row(stream: str, sid: str, h: str) -> dict[str, object]:
+        return {
+            "connector": KEY.connector,
+            "stream": stream,
+            "source_id": sid,
+            "entity": "person",
+            "entity_id": None,
+            "payload_hash": h,
+            "first_seen": ts,
+            "last_seen": ts,
+            "deleted_at": None,
+        }
+
+    mine = [f"{n:032x}" for n in range(3)]
+    with engine.begin() as conn:
+        conn.execute(sr.insert(), [row("other", f"o{n}", f"{n + 100:032x}") for n in range(60)])
+        conn.execute(sr.insert(), [row(KEY.stream, f"m{n}", h) for n, h in enumerate(mine)])
+    with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            assert not store_scan._mostly_this_stream(conn, KEY)
+            assert store_scan._mostly_this_stream(conn, StreamKey(KEY.connector, "other"))
+        for physical in (False, True, None):
+            joined = "".join(live for live, *_ in joined_hashes(conn, KEY, physical=physical))
+            assert sorted(joined[i : i + 32] for i in range(0, len(joined), 32)) == mine
 
 
 def test_a_value_equal_only_to_python_is_still_a_change(engine: Engine) -> None:

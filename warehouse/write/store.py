@@ -34,6 +34,7 @@ from warehouse.write.store_base import (
     _select_in,
     retire,
 )
+from warehouse.write.store_scan import joined_hashes
 from warehouse.write.store_writer import Writer as _Writer
 from warehouse.write.upsert import chunks
 
@@ -98,86 +99,6 @@ def stream_hashes(conn: Connection, key: StreamKey, batch: int = 50_000) -> Iter
             yield part
     finally:
         result.close()
-
-
-def joined_hashes(
-    conn: Connection, key: StreamKey, batch: int = 200_000
-) -> Iterator[tuple[str, int, str, int]]:
-    """The payload hashes of a stream's lineage rows, concatenated by the database, about
-    ``batch`` rows at a time: (live hashes joined, how many, deleted ones joined, how many).
-
-    What a pass compares raw records with before decoding them: one string per batch
-    instead of a Python tuple per row (a million-row stream has ~2.3M lineage rows). Rows
-    without a hash (people first seen as mail participants, reference companies) are left
-    out. A hash may come twice (the caller deduplicates), never not at all.
-    """
-    if conn.dialect.name == "sqlite":
-        yield from _joined_ranges(conn, key, batch)
-    else:
-        yield from _joined_keyset(conn, key, batch)
-
-
-def _joined_ranges(
-    conn: Connection, key: StreamKey, batch: int
-) -> Iterator[tuple[str, int, str, int]]:
-    """SQLite: batches are ranges of source ids whose bounds come from the lineage key
-    alone (a covering index, no table row read), each range aggregated in one scan."""
-    where = "connector = ? AND stream = ?"
-    bound = (
-        f"SELECT source_id FROM source_record WHERE {where} AND source_id > ? "
-        f"ORDER BY source_id LIMIT 1 OFFSET {int(batch)}"
-    )
-    chunk = (
-        "SELECT group_concat(CASE WHEN deleted_at IS NULL THEN payload_hash END, ''), "
-        "group_concat(CASE WHEN deleted_at IS NOT NULL THEN payload_hash END, ''), "
-        f"count(*), count(deleted_at) FROM source_record "
-        f"WHERE {where} AND payload_hash <> '' AND source_id >= ?"
-    )
-    lo = ""
-    while True:
-        hi = conn.exec_driver_sql(bound, (key.connector, key.stream, lo)).scalar()
-        args: tuple[str, ...] = (key.connector, key.stream, lo)
-        sql = chunk if hi is None else f"{chunk} AND source_id < ?"
-        live, dead, n, n_dead = conn.exec_driver_sql(sql, args if hi is None else (*args, hi)).one()
-        yield live or "", n - n_dead, dead or "", n_dead
-        if hi is None:
-            return
-        lo = hi
-
-
-def _joined_keyset(
-    conn: Connection, key: StreamKey, batch: int
-) -> Iterator[tuple[str, int, str, int]]:
-    """PostgreSQL: the next ``batch`` rows in source id order, aggregated as they are read
-    (an index-only walk for bounds would visit every heap row anyway before a VACUUM).
-    Each batch starts at the last id of the previous one, so that id's rows may come
-    twice; an id whose rows fill a whole batch is read whole on its own."""
-    rows = (
-        "SELECT payload_hash AS h, source_id AS s, deleted_at AS d FROM source_record "
-        "WHERE connector = %s AND stream = %s AND payload_hash <> '' AND source_id {op} %s"
-    )
-    agg = (
-        "SELECT string_agg(CASE WHEN d IS NULL THEN h END, ''), "
-        "string_agg(CASE WHEN d IS NOT NULL THEN h END, ''), count(*), count(d), max(s) "
-    )
-    start, op = "", ">="
-    while True:
-        sub = rows.format(op=op) + f" ORDER BY source_id LIMIT {int(batch)}"
-        live, dead, n, n_dead, last = conn.exec_driver_sql(
-            f"{agg} FROM ({sub}) AS b", (key.connector, key.stream, start)
-        ).one()
-        if n == batch and last == start and op == ">=":
-            whole = f"{agg} FROM ({rows.format(op='=')}) AS b"
-            live, dead, n, n_dead, _ = conn.exec_driver_sql(
-                whole, (key.connector, key.stream, start)
-            ).one()
-            yield live or "", n - n_dead, dead or "", n_dead
-            op = ">"
-            continue
-        yield live or "", n - n_dead, dead or "", n_dead
-        if n < batch:
-            return
-        start, op = last, ">="
 
 
 def has_lineage(conn: Connection, key: StreamKey) -> bool:
