@@ -17,6 +17,7 @@ from warehouse import records as r
 from warehouse import schema as t
 from warehouse.db import write_transaction
 from warehouse.state import StreamKey
+from warehouse.write import bulk_pg
 from warehouse.write.bulk import PlannerStats, executemany, insert_ids
 from warehouse.write.store import apply_page, unchanged_ids
 
@@ -175,3 +176,60 @@ def test_a_failed_bulk_insert_is_a_database_error_without_values(engine: Engine)
     with pytest.raises(DBAPIError) as err, write_transaction(engine) as conn:
         insert_ids(conn, t.Deal, rows)
     assert "値" not in str(err.value)
+
+
+def test_set_based_updates_and_inserts_store_what_row_by_row_stores(engine: Engine) -> None:
+    """``bulk_pg``: a page's UPDATEs by id and insert-or-ignore rows (COPY into a staging
+    table and one statement on PostgreSQL) store exactly what one statement per row does:
+    every column type, an id given twice (the last row wins), a key given twice or already
+    stored (kept as it was), and two pages in one transaction (the staging table emptied)."""
+    d, pe = t.table(t.Deal), t.table(t.PersonEmail)
+    ts = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone(timedelta(hours=9)))
+    later = ts + timedelta(days=1)
+
+    def ups(ids: list[int], stage: str) -> list[dict[str, Any]]:
+        rows = [
+            {
+                "b_id": i,
+                "stage": stage if n % 3 else None,
+                "amount": Decimal("99.5") if n % 2 else None,
+                "expected_close": date(2026, 5, n % 28 + 1),
+                "attributes": {"x": n, "b": bool(n % 2), "s": ["値", None]},
+                "updated_at": later,
+            }
+            for n, i in enumerate(ids)
+        ]
+        return [*rows, rows[0] | {"stage": "最後"}]  # the first id again: this row wins
+
+    with write_transaction(engine) as conn:
+        fast = insert_ids(conn, t.Deal, _deals("a", ts))
+        slow = insert_ids(conn, t.Deal, _deals("b", ts))
+        person = {"full_name": "x", "attributes": {}, "created_at": ts, "updated_at": ts}
+        people = insert_ids(conn, t.Person, [person, person])
+        for page in ("一", "二"):  # two pages, one transaction
+            bulk_pg.update_by_id(conn, d, ups(fast, page))
+            for row in ups(slow, page):
+                conn.execute(
+                    update(d)
+                    .where(d.c.id == row["b_id"])
+                    .values({k: v for k, v in row.items() if k != "b_id"})
+                )
+        stored = [{"person_id": people[0], "email": "a@x.jp"}]
+        conn.execute(insert(pe), stored)
+        page_rows = [
+            {"person_id": people[n % 2], "email": f"{c}@x.jp"} for n, c in enumerate("abcdabcdab")
+        ]
+        bulk_pg.insert_ignore_rows(conn, pe, page_rows, ["person_id", "email"])
+        bulk_pg.insert_ignore_rows(conn, pe, page_rows[:9], ["person_id", "email"])
+    cols = [c for c in d.c if c.name not in ("id", "name")]
+    with engine.connect() as conn:
+        got = {
+            row[0]: tuple(row[1:]) for row in conn.execute(select(d.c.name, *cols).order_by(d.c.id))
+        }
+        emails = sorted(conn.execute(select(pe.c.person_id, pe.c.email)).all())
+    for i in range(20):
+        assert got[f"a{i}"] == got[f"b{i}"]
+    assert got["a0"][cols.index(d.c.stage)] == "最後"
+    assert got["a1"][cols.index(d.c.updated_at)] == later
+    want = {(people[n % 2], f"{c}@x.jp") for n, c in enumerate("abcdabcdab")}
+    assert emails == sorted(want)

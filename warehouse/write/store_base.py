@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -18,6 +19,7 @@ from warehouse import schema as t
 from warehouse.quotes import schema as qt
 from warehouse.state import StreamKey
 from warehouse.write.bulk import LIST_CHUNK, LIST_PARAM, executemany, id_list, list_values
+from warehouse.write.bulk_pg import update_by_id
 from warehouse.write.upsert import chunks, insert_ignore
 
 IN_CHUNK = 900
@@ -130,6 +132,20 @@ def _as_stored(value: Any) -> Any:
         except (TypeError, orjson.JSONEncodeError):
             return (type(value), repr(value))
     return (type(value), value)
+
+
+def _same_stored(old: tuple[Any, ...] | None, new: tuple[Any, ...]) -> bool:
+    """Whether a row's stored values (as read back) are the new ones, by ``_as_stored``'s
+    rule, cheaply: equal values of equal types (both compared in C), and only the JSON
+    values (dicts, lists) compared again as sorted text. Values Python finds unequal are a
+    change (or a doubt, which only means writing the row as before)."""
+    if old is None or old != new or list(map(type, old)) != list(map(type, new)):
+        return False
+    return all(
+        _as_stored(a) == _as_stored(b)
+        for a, b in zip(old, new, strict=True)
+        if isinstance(a, dict | list)
+    )
 
 
 def _dedupe(rows: list[dict[str, Any]], key: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -255,14 +271,7 @@ class WriterBase:
             for row in rows
             if (rid := stay.get((row["source_id"], row["entity_id"]))) is not None
         ]
-        if moved:
-            executemany(
-                self.conn,
-                update(sr)
-                .where(sr.id == bindparam("b_id"))
-                .values({c: bindparam(c) for c in _LINEAGE_MOVES}),
-                moved,
-            )
+        update_by_id(self.conn, t.table(sr), moved)
         executemany(
             self.conn,
             insert(sr),
@@ -296,7 +305,7 @@ class WriterBase:
         table = t.table(model)
         cols = [c for c in ups[0] if c not in ("b_id", "updated_at")]
         current = {
-            row[0]: tuple(map(_as_stored, row[1:]))
+            row[0]: tuple(row[1:])
             for row in _select_in(
                 self.conn,
                 lambda part: select(table.c.id, *(table.c[c] for c in cols)).where(
@@ -305,16 +314,9 @@ class WriterBase:
                 [u["b_id"] for u in ups],
             )
         }
-        changed = [
-            u for u in ups if current.get(u["b_id"]) != tuple(_as_stored(u[c]) for c in cols)
-        ]
-        if changed:
-            sets: dict[str, Any] = {c: bindparam(c) for c in ups[0] if c != "b_id"}
-            executemany(
-                self.conn,
-                update(table).where(table.c.id == bindparam("b_id")).values(sets),
-                changed,
-            )
+        get = itemgetter(*cols) if len(cols) > 1 else (lambda u: (u[cols[0]],))
+        changed = [u for u in ups if not _same_stored(current.get(u["b_id"]), get(u))]
+        update_by_id(self.conn, table, changed)
 
     def _count(self, entity: str, inserted: int, updated: int) -> None:
         self.stats.inserted += inserted

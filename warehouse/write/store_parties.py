@@ -27,6 +27,7 @@ from warehouse import schema as t
 from warehouse.identity.crosswalk import record_key
 from warehouse.identity.keys.normalize import email_domain, normalize_org_name
 from warehouse.write.bulk import executemany, insert_ids, insert_ignore_fast
+from warehouse.write.bulk_pg import insert_ignore_rows
 from warehouse.write.store_base import WriterBase, _dedupe, _select_in
 
 
@@ -261,8 +262,8 @@ class PartyWriter(WriterBase):
         if again:
             self._prune(t.PersonEmail, "email", emails, sorted(again))
             self._prune(t.PersonPhone, "phone", phones, sorted(again))
-        insert_ignore_fast(self.conn, t.table(t.PersonEmail), emails, ["person_id", "email"])
-        insert_ignore_fast(self.conn, t.table(t.PersonPhone), phones, ["person_id", "phone"])
+        insert_ignore_rows(self.conn, t.table(t.PersonEmail), emails, ["person_id", "email"])
+        insert_ignore_rows(self.conn, t.table(t.PersonPhone), phones, ["person_id", "phone"])
 
     def _prune(self, model: Any, col: str, keep: Sequence[dict[str, Any]], ids: list[int]) -> None:
         """Delete the (person, value) pairs of ``ids`` that ``keep`` does not hold."""

@@ -147,14 +147,14 @@ def _joined_blocks(
     blocks = _pg_blocks(conn)
     saved = conn.exec_driver_sql(
         "SELECT current_setting('enable_indexscan'), current_setting('enable_bitmapscan'), "
-        "current_setting('enable_seqscan')"
+        "current_setting('enable_seqscan'), current_setting('jit')"
     ).one()
     sql = (
         _AGG.format(concat="string_agg")
         + f"FROM {_TABLE} WHERE ctid >= %s::tid AND connector = %s AND stream = %s "
         "AND payload_hash <> ''"
     )
-    _pg_plan(conn, ("off", "off", "off"))
+    _pg_plan(conn, ("off", "off", "off", "off"))
     try:
         start = 0
         while True:
@@ -173,10 +173,12 @@ def _joined_blocks(
 
 
 def _pg_plan(conn: Connection, values: tuple[str, ...]) -> None:
-    """Set the three scan switches for the rest of this transaction."""
+    """Set the three scan switches and JIT (compiling the aggregate of a big stream costs
+    more than running it) for the rest of this transaction."""
     conn.exec_driver_sql(
         "SELECT set_config('enable_indexscan', %s, true), "
-        "set_config('enable_bitmapscan', %s, true), set_config('enable_seqscan', %s, true)",
+        "set_config('enable_bitmapscan', %s, true), set_config('enable_seqscan', %s, true), "
+        "set_config('jit', %s, true)",
         values,
     )
 
