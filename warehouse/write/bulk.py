@@ -185,12 +185,16 @@ class PlannerStats:
     A table that was never analysed (new, or on a server without autovacuum) looks empty to
     the planner, which then scans a whole stream's lineage for each page's id lookup
     instead of probing the index: 3 ms a row at 22k rows and rising. So the tables are
-    analysed (a bounded sample: tens of milliseconds) each time a pass may have doubled
-    them: after its first ``first`` rows when they were empty or never analysed, then
-    whenever the rows it wrote reach what the tables held at the last analysis. A small
-    change to a big table never pays for it. SQLite plans these lookups by index without
-    statistics.
+    analysed (a bounded sample) after a pass's first ``first`` rows when they were empty or
+    never analysed, then each time the rows it wrote reach ``GROWTH`` times what they were
+    at the last analysis. Once analysed, the planner scales the row counts by the tables'
+    current size and keeps the key columns' distinctness as a fraction, so key lookups keep
+    their index plans as the tables grow; analysing at every doubling cost ~9 % of the
+    server's CPU in a 100k-row first sync (0.7 of 8.1 s). A small change to a big table
+    never pays for it. SQLite plans these lookups by index without statistics.
     """
+
+    GROWTH = 8
 
     TABLES = (
         "source_record",
@@ -220,7 +224,7 @@ class PlannerStats:
         if self.written < self.next_at:
             return False
         conn.exec_driver_sql(f"ANALYZE {', '.join(self.TABLES)}")
-        self.next_at = 2 * self.written
+        self.next_at = self.GROWTH * self.written
         return True
 
 
