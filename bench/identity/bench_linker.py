@@ -161,8 +161,8 @@ def run_febrl(settings: MatchSettings) -> None:
         print(json.dumps(row), flush=True)
 
 
-# Rows per range: the warehouse reads ranges too, never the whole store. Below the size at
-# which the feature pass forks, so one process keeps its readings cache from range to range.
+# Rows per range: the warehouse reads ranges too, never the whole store; one ``Memo`` keeps
+# the distinct values computed from range to range.
 CHUNK = 100_000
 
 
@@ -213,6 +213,7 @@ def run_japanese(n: int, seed: int, settings: MatchSettings, cache: Path | None)
     t = time.monotonic()
     read_s = read_cpu = 0.0
     parts = []
+    memo = fe.Memo(settings)
     while True:
         t_read, c_read = time.monotonic(), time.process_time()
         rows = next(ranges, None)
@@ -220,10 +221,11 @@ def run_japanese(n: int, seed: int, settings: MatchSettings, cache: Path | None)
         read_cpu += time.process_time() - c_read
         if rows is None:
             break
-        parts.append(fe.compute(rows, settings))
+        parts.append(fe.compute(rows, settings, memo))
         del rows
     feats = [fe.Columns.concat(parts)]
-    del parts
+    del parts, memo
+    frame.release()
     features_rss = _rss_now_mib()
     feat_s = round(time.monotonic() - t - read_s, 2)
     got = resolve(feats, settings)

@@ -72,11 +72,11 @@ def id_ranges(conn: Connection, size: int = RANGE) -> list[tuple[int, int]]:
 
 def _features_where(conn: Connection, cond: Any, settings: MatchSettings) -> list[PersonFeatures]:
     cols, _ = _columns_where(conn, cond, settings)
-    return [cols.feature(k) for k in range(len(cols))]
+    return cols.features()
 
 
 def _columns_where(
-    conn: Connection, cond: Any, settings: MatchSettings
+    conn: Connection, cond: Any, settings: MatchSettings, memo: fe.Memo | None = None
 ) -> tuple[fe.Columns, list[str]]:
     """Features of the live rows matching ``cond`` as columns, and each row's record key.
 
@@ -136,7 +136,7 @@ def _columns_where(
                 tuple(phones.get(pid, ())),
             )
         )
-    return fe.compute(got, settings), [str(r[11] or "") for r in rows]
+    return fe.compute(got, settings, memo), [str(r[11] or "") for r in rows]
 
 
 def _names_by_domain(conn: Connection, domains: set[str]) -> dict[str, str]:
@@ -194,15 +194,18 @@ def prepare_range(conn: Connection, settings: MatchSettings, lo: int, hi: int) -
 
 
 def prepare_columns(
-    conn: Connection, settings: MatchSettings, lo: int, hi: int
+    conn: Connection, settings: MatchSettings, lo: int, hi: int, memo: fe.Memo | None = None
 ) -> tuple[fe.Columns, list[str], int]:
     """``prepare_range`` that also hands back the features as columns and each row's record
-    key, so a one-process full run scores them without reading them back."""
+    key, so a one-process full run scores them without reading them back (give its ranges
+    one ``memo``: a value is then computed once per run)."""
     tune(conn)
     conn.execute(delete(F).where(F.c.entity == ENTITY, F.c.record_id >= lo, F.c.record_id < hi))
     conn.execute(delete(B).where(B.c.entity == ENTITY, B.c.record_id >= lo, B.c.record_id < hi))
-    cols, record_keys = _columns_where(conn, and_(PERSON.c.id >= lo, PERSON.c.id < hi), settings)
-    feats = [cols.feature(k) for k in range(len(cols))]
+    cols, record_keys = _columns_where(
+        conn, and_(PERSON.c.id >= lo, PERSON.c.id < hi), settings, memo
+    )
+    feats = cols.features()
     return cols, record_keys, _write_features(conn, feats, settings)
 
 

@@ -42,6 +42,8 @@ from warehouse.identity.blocking import (
 )
 from warehouse.identity.evidence import drop_stale_matches, save_matches
 from warehouse.identity.keys.matching import Decision, MatchSettings
+from warehouse.identity.linkage.features import Memo
+from warehouse.identity.linkage.frame import release
 from warehouse.identity.org_resolve import resolve_orgs
 from warehouse.state import now
 from warehouse.write.upsert import chunks, upsert
@@ -205,12 +207,15 @@ def resolve_full(engine: Engine, settings: MatchSettings, survive: Any = None) -
         mark = now()
         ranges = id_ranges(conn)
     parts = []
+    memo = Memo(settings)
     for lo, hi in ranges:
         with write_transaction(engine) as conn:
-            cols, record_keys, k = prepare_columns(conn, settings, lo, hi)
+            cols, record_keys, k = prepare_columns(conn, settings, lo, hi, memo)
             parts.append((cols, record_keys))
             stats.records += len(cols)
             stats.keys += k
+    del memo
+    release()
     stats.phases["prepare"] = round(time.monotonic() - t0, 2)
     t1 = time.monotonic()
     with write_transaction(engine) as conn:

@@ -2,16 +2,20 @@
 
 A million person rows hold far fewer distinct names, companies and addresses: readings
 (pykakasi), company keys and address folding are computed once per distinct value here, and
-the result is kept as one list per field (``Columns``) instead of a million
-``PersonFeatures`` objects. Large inputs are cut in two and computed by two processes.
+the result is kept as each row's index into the distinct values (``Columns``) instead of a
+million ``PersonFeatures`` objects. Mail addresses and phones are kept as (row, value) arrays,
+never as a tuple per row. A run that reads its rows in ranges passes one ``Memo`` to every
+range: a value the first range computed is not computed again, and the ranges share one
+table of values, so joining them is joining integer arrays.
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import os
-from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from array import array
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -19,7 +23,7 @@ from numpy.typing import NDArray
 
 from warehouse.identity.keys import matching as mt
 from warehouse.identity.keys.normalize import normalize_phone
-from warehouse.identity.keys.readings import is_japanese
+from warehouse.identity.keys.readings import _DIGITS, fold_text
 from warehouse.identity.linkage.contacts import strip_extension
 from warehouse.identity.linkage.frame import bulk
 
@@ -39,295 +43,434 @@ Row = tuple[
     Sequence[str],
     Sequence[str],
 ]
-PARALLEL_ROWS = 200_000  # below this a second process costs more than it saves
+Ints = NDArray[np.int64]
+# A single-valued field: (row → index, the distinct values).
+Group = tuple[Ints, list[Any]]
+# A multi-valued field: (row of each value, value index, the values); rows ascending, each
+# row's values distinct and in the order ``PersonFeatures`` keeps them (sorted).
+Exploded = tuple[Ints, Ints, list[str]]
+FIELDS = (
+    "name",
+    "tokens",
+    "org",
+    "domain",
+    "dob",
+    "address",
+    "postcode",
+    "ext",
+    "corp",
+    "legal",
+    "org_sound",
+)
+MULTI_FIELDS = ("emails", "phones")
+
+
+def starts(rec: Ints, n: int) -> Ints:
+    """Offset of each row's first value in an exploded field (``n + 1`` entries)."""
+    counts = np.bincount(rec, minlength=n)
+    return np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
 
 
 @dataclass
 class Columns:
-    """The fields of ``PersonFeatures``, one list per field, row k of each is one person."""
+    """The fields of ``PersonFeatures`` as columns: row k of each is one person."""
 
-    ids: NDArray[np.int64]
-    name: list[str]
-    tokens: list[tuple[str, ...]]
-    emails: list[tuple[str, ...]]
-    phones: list[tuple[str, ...]]
-    org: list[str]
-    domain: list[str]
-    dob: list[str]
-    address: list[str]
-    postcode: list[str]
-    ext: list[str]
+    ids: Ints
     trusted: NDArray[np.bool_]
-    corp: list[str]
-    legal: list[str]
-    org_sound: list[str]
-    # Fields computed once per distinct value: field → (row → index, the values). The frame
-    # codes a column from its few distinct values instead of a million rows.
-    groups: dict[str, tuple[NDArray[np.int64], list[Any]]] = field(default_factory=dict)
+    groups: dict[str, Group]
+    multi: dict[str, Exploded]
+    _starts: dict[str, Ints] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])
 
-    def source(self, name: str) -> tuple[NDArray[np.int64], list[Any]]:
-        """(row → index, distinct values) of the field ``name``: from the feature pass when
-        it kept them, else counted here."""
-        got = self.groups.get(name)
-        if got is not None:
-            return got
-        table: dict[Any, int] = {}
-        put = table.setdefault
-        col = getattr(self, name)
-        codes = np.fromiter((put(v, len(table)) for v in col), np.int64, len(col))
-        return codes, list(table)
+    def source(self, name: str) -> Group:
+        """(row → index, distinct values) of the single-valued field ``name``."""
+        return self.groups[name]
+
+    def exploded(self, name: str) -> Exploded:
+        return self.multi[name]
+
+    def column(self, name: str) -> list[Any]:
+        """The field ``name``, one value per row (built on each call)."""
+        codes, values = self.groups[name]
+        return [values[c] for c in codes.tolist()]
+
+    def _offsets(self, name: str) -> Ints:
+        got = self._starts.get(name)
+        if got is None:
+            got = self._starts[name] = starts(self.multi[name][0], len(self))
+        return got
+
+    def row_values(self, name: str, k: int) -> tuple[str, ...]:
+        _, val, values = self.multi[name]
+        at = self._offsets(name)
+        return tuple(values[v] for v in val[at[k] : at[k + 1]].tolist())
 
     @classmethod
     def of(cls, feats: Sequence[mt.PersonFeatures]) -> Columns:
         """Columns of feature objects (incremental runs and tests still build those)."""
-        got: dict[str, Any] = {
-            f.name: [getattr(x, f.name) for x in feats]
-            for f in fields(cls)
-            if f.name not in ("ids", "trusted", "groups")
-        }
-        got["ids"] = np.fromiter((x.id for x in feats), np.int64, len(feats))
-        got["trusted"] = np.fromiter((x.trusted for x in feats), bool, len(feats))
-        return cls(**got)
+        groups: dict[str, Group] = {}
+        n = len(feats)
+        for name in FIELDS:
+            table: dict[Any, int] = {}
+            put = table.setdefault
+            codes = np.fromiter((put(getattr(x, name), len(table)) for x in feats), np.int64, n)
+            groups[name] = (codes, list(table))
+        multi: dict[str, Exploded] = {}
+        for name in MULTI_FIELDS:
+            per_row = [getattr(x, name) for x in feats]
+            vals: dict[str, int] = {}
+            put_v = vals.setdefault
+            counts = np.fromiter((len(v) for v in per_row), np.int64, n)
+            rec = np.repeat(np.arange(n, dtype=np.int64), counts)
+            val = np.fromiter(
+                (put_v(v, len(vals)) for row in per_row for v in row), np.int64, int(counts.sum())
+            )
+            multi[name] = (rec, val, list(vals))
+        return cls(
+            ids=np.fromiter((x.id for x in feats), np.int64, n),
+            trusted=np.fromiter((x.trusted for x in feats), bool, n),
+            groups=groups,
+            multi=multi,
+        )
 
     @classmethod
     def concat(cls, parts: Sequence[Columns]) -> Columns:
+        """One set of columns from ranges; ranges computed with one ``Memo`` share their
+        value tables, so only the integer arrays are joined."""
         if not parts:
             return cls.of([])
-        got: dict[str, Any] = {}
-        for f in fields(cls):
-            if f.name in ("ids", "trusted"):
-                got[f.name] = np.concatenate([getattr(p, f.name) for p in parts])
-            elif f.name != "groups":
-                got[f.name] = [v for p in parts for v in getattr(p, f.name)]
-        groups: dict[str, tuple[NDArray[np.int64], list[Any]]] = {}
-        for name in set.intersection(*(set(p.groups) for p in parts)):
-            codes, values, base = [], [], 0
-            for p in parts:
-                c, v = p.groups[name]
-                codes.append(c + base)
+        groups: dict[str, Group] = {}
+        for name in FIELDS:
+            got = [p.groups[name] for p in parts]
+            first = got[0][1]
+            if all(v is first for _, v in got):
+                groups[name] = (np.concatenate([c for c, _ in got]), first)
+                continue
+            codes: list[Ints] = []
+            values: list[Any] = []
+            for c, v in got:
+                codes.append(c + len(values))
                 values.extend(v)
-                base += len(v)
             groups[name] = (np.concatenate(codes), values)
-        return cls(**got, groups=groups)
+        multi: dict[str, Exploded] = {}
+        for name in MULTI_FIELDS:
+            ms = [p.multi[name] for p in parts]
+            shared = all(v is ms[0][2] for _, _, v in ms)
+            recs: list[Ints] = []
+            vals: list[Ints] = []
+            texts: list[str] = ms[0][2] if shared else []
+            base = 0
+            for p, (rec, val, v) in zip(parts, ms, strict=True):
+                recs.append(rec + base)
+                base += len(p)
+                if shared:
+                    vals.append(val)
+                else:
+                    vals.append(val + len(texts))
+                    texts.extend(v)
+            multi[name] = (np.concatenate(recs), np.concatenate(vals), texts)
+        return cls(
+            ids=np.concatenate([p.ids for p in parts]),
+            trusted=np.concatenate([p.trusted for p in parts]),
+            groups=groups,
+            multi=multi,
+        )
 
-    def take(self, rows: Sequence[int] | NDArray[np.int64]) -> Columns:
+    def take(self, rows: Sequence[int] | Ints) -> Columns:
         """The given rows, in that order."""
         idx = np.asarray(rows, dtype=np.int64)
-        got: dict[str, Any] = {}
-        for f in fields(self):
-            col = getattr(self, f.name)
-            if f.name == "groups":
-                got[f.name] = {k: (c[idx], v) for k, (c, v) in col.items()}
-            else:
-                got[f.name] = col[idx] if isinstance(col, np.ndarray) else [col[k] for k in idx]
-        return Columns(**got)
+        multi: dict[str, Exploded] = {}
+        for name, (_, val, values) in self.multi.items():
+            at = self._offsets(name)
+            cnt = np.diff(at)[idx]
+            rec = np.repeat(np.arange(idx.shape[0], dtype=np.int64), cnt)
+            off = np.arange(int(cnt.sum()), dtype=np.int64) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+            multi[name] = (rec, val[np.repeat(at[idx], cnt) + off], values)
+        return Columns(
+            ids=self.ids[idx],
+            trusted=self.trusted[idx],
+            groups={k: (c[idx], v) for k, (c, v) in self.groups.items()},
+            multi=multi,
+        )
 
     def feature(self, k: int) -> mt.PersonFeatures:
-        """Row ``k`` as one feature object (to store it, or for an incremental run)."""
+        """Row ``k`` as one feature object (for an incremental run)."""
+        g = {name: values[int(codes[k])] for name, (codes, values) in self.groups.items()}
         return mt.PersonFeatures(
             int(self.ids[k]),
-            self.name[k],
-            self.tokens[k],
-            self.emails[k],
-            self.phones[k],
-            self.org[k],
-            self.domain[k],
-            self.dob[k],
-            self.address[k],
-            self.postcode[k],
-            self.ext[k],
+            g["name"],
+            g["tokens"],
+            self.row_values("emails", k),
+            self.row_values("phones", k),
+            g["org"],
+            g["domain"],
+            g["dob"],
+            g["address"],
+            g["postcode"],
+            g["ext"],
             bool(self.trusted[k]),
-            self.corp[k],
-            self.legal[k],
-            self.org_sound[k],
+            g["corp"],
+            g["legal"],
+            g["org_sound"],
         )
 
-
-class _Work:
-    """One pass's inputs, cut into distinct values: names, companies and attributes are
-    computed once per distinct value, mail and phones per row."""
-
-    def __init__(self, rows: Sequence[Row], settings: mt.MatchSettings) -> None:
-        self.rows, self.settings = rows, settings
-        adr, pcs, xs = (
-            settings.address_attributes,
-            settings.postcode_attributes,
-            settings.id_attributes,
-        )
-        first = mt.first_attribute
-        names: dict[tuple[Any, ...], int] = {}
-        orgs: dict[str | None, int] = {}
-        attrs: dict[tuple[Any, ...], int] = {}
-        n = len(rows)
-        self.ids = np.empty(n, np.int64)
-        self.name_code = np.empty(n, np.int64)
-        self.org_code = np.empty(n, np.int64)
-        self.attr_code = np.empty(n, np.int64)
-        self.corp: list[str] = []
-        corps: dict[str, str] = {"": ""}  # one string per 法人番号, not one per row
-        for k, (rid, fam, giv, fk, gk, full, bd, at, org, cn, _, _) in enumerate(rows):
-            self.ids[k] = rid
-            self.name_code[k] = names.setdefault((fam, giv, fk, gk, full), len(names))
-            self.org_code[k] = orgs.setdefault(org or None, len(orgs))
-            at = at or {}
-            key = (
-                bd,
-                str(at.get("birth_date", "")) if bd is None else "",
-                first(at, adr),
-                first(at, pcs),
-                first(at, xs),
+    def features(self) -> list[mt.PersonFeatures]:
+        """Every row as a feature object (to store them): each column spelled out once."""
+        n = len(self)
+        cols = {name: self.column(name) for name in FIELDS}
+        multi: dict[str, list[tuple[str, ...]]] = {}
+        for name in MULTI_FIELDS:
+            _, val, values = self.multi[name]
+            at = self._offsets(name).tolist()
+            flat = [values[v] for v in val.tolist()]
+            multi[name] = [tuple(flat[at[k] : at[k + 1]]) for k in range(n)]
+        return [
+            mt.PersonFeatures(*row)
+            for row in zip(
+                self.ids.tolist(),
+                cols["name"],
+                cols["tokens"],
+                multi["emails"],
+                multi["phones"],
+                cols["org"],
+                cols["domain"],
+                cols["dob"],
+                cols["address"],
+                cols["postcode"],
+                cols["ext"],
+                self.trusted.tolist(),
+                cols["corp"],
+                cols["legal"],
+                cols["org_sound"],
+                strict=True,
             )
-            self.attr_code[k] = attrs.setdefault(key, len(attrs))
-            self.corp.append(corps.setdefault(cn or "", cn or ""))
-        self.names, self.orgs, self.attrs = list(names), list(orgs), list(attrs)
+        ]
 
-    def sizes(self) -> dict[str, int]:
-        return {
-            "names": len(self.names),
-            "orgs": len(self.orgs),
-            "attrs": len(self.attrs),
-            "contacts": len(self.rows),
-        }
 
-    def run(self, kind: str, lo: int, hi: int) -> list[Any]:
-        s = self.settings
-        if kind == "names":
-            return [mt.name_part(*key) for key in self.names[lo:hi]]
-        if kind == "orgs":
-            return [mt.org_part(o) for o in self.orgs[lo:hi]]
-        if kind == "attrs":
-            return [mt.attribute_values(*key) for key in self.attrs[lo:hi]]
-        return _contacts(self.rows[lo:hi], s)
+class Memo:
+    """Distinct values one run has seen and what they gave, kept from range to range.
 
-    def columns(self, done: dict[str, list[Any]]) -> Columns:
-        names = done["names"]
-        nc, oc, ac = self.name_code, self.org_code, self.attr_code
-        name = [names[c][0] for c in nc.tolist()]
-        tokens = [names[c][1] for c in nc.tolist()]
-        trusted = np.fromiter((x[2] for x in names), bool, len(names))[nc]
-        orgs = [done["orgs"][c] for c in oc.tolist()]
-        attrs = [done["attrs"][c] for c in ac.tolist()]
-        contacts = done["contacts"]
-        groups = {
-            "name": (nc, [x[0] for x in names]),
-            "tokens": (nc, [x[1] for x in names]),
-            "org": (oc, [o[0] for o in done["orgs"]]),
-            "legal": (oc, [o[1] for o in done["orgs"]]),
-            "org_sound": (oc, [o[2] for o in done["orgs"]]),
-            "dob": (ac, [a[0] for a in done["attrs"]]),
-            "address": (ac, [a[1] for a in done["attrs"]]),
-            "postcode": (ac, [a[2] for a in done["attrs"]]),
-            "ext": (ac, [a[3] for a in done["attrs"]]),
-        }
-        return Columns(
-            ids=self.ids,
-            name=name,
-            tokens=tokens,
-            emails=[c[0][0] for c in contacts],
-            phones=[c[1] for c in contacts],
-            org=[o[0] for o in orgs],
-            domain=[c[0][1] for c in contacts],
-            dob=[a[0] for a in attrs],
-            address=[a[1] for a in attrs],
-            postcode=[a[2] for a in attrs],
-            ext=[a[3] for a in attrs],
-            trusted=trusted,
-            corp=self.corp,
-            legal=[o[1] for o in orgs],
-            org_sound=[o[2] for o in orgs],
-            groups=groups,
+    ``keys[kind]`` maps a raw value (a name as written and read, a company as written, an
+    address; for mail and phones the canonical value) to its index; ``values[field]`` holds
+    the computed
+    fields, one entry per index, appended as new values arrive (earlier ranges' indexes stay
+    valid, and their columns share the lists)."""
+
+    def __init__(self, settings: mt.MatchSettings) -> None:
+        self.settings = settings
+        self.keys: dict[str, dict[Any, int]] = defaultdict(dict)
+        self.values: dict[str, list[Any]] = defaultdict(list)
+        self.trusted = array("b")
+        self.mail_domain = array("q")  # per canonical address: its company domain's index
+        self.keys["domain"][""] = 0
+        self.values["domain"].append("")
+
+    def code(
+        self, kind: str, raw: Iterable[Any], n: int, compute: Callable[[list[Any]], None]
+    ) -> Ints:
+        """Each raw value's index; ``compute`` is given the values not seen before, in
+        index order, and appends their results."""
+        table = self.keys[kind]
+        old = len(table)
+        put = table.setdefault
+        codes = np.fromiter((put(v, len(table)) for v in raw), np.int64, n)
+        if len(table) > old:
+            compute(list(islice(table, old, None)))
+        return codes
+
+    def _names(self, new: list[Any]) -> None:
+        for key in new:
+            name, tokens, trusted = mt.name_part(*key)
+            self.values["name"].append(name)
+            self.values["tokens"].append(tokens)
+            self.trusted.append(trusted)
+
+    def _orgs(self, new: list[Any]) -> None:
+        for o in new:
+            org, legal, sound = mt.org_part(o)
+            self.values["org"].append(org)
+            self.values["legal"].append(legal)
+            self.values["org_sound"].append(sound)
+
+    def _dobs(self, new: list[Any]) -> None:
+        self.values["dob"].extend(
+            bd.strftime("%Y%m%d") if bd is not None else _DIGITS.sub("", text) for bd, text in new
         )
 
-
-def _contacts(rows: Sequence[Row], s: mt.MatchSettings) -> list[Any]:
-    """``(mail_part, phone_part)`` of each row, each distinct address or number folded once
-    (a switchboard or a person's mobile recurs on many rows)."""
-    mails: dict[str, tuple[str, str] | None] = {}
-    phones: dict[str, str | None] = {}
-    domains: dict[str, str] = {}  # one string per company domain, not one per address
-    free, aliases, region = s.free_mail_domains, s.provider_aliases, s.phone_region
-
-    def mail(e: str) -> tuple[str, str] | None:
-        got = mails.get(e, False)
-        if got is False:
-            got = None
-            if "@" in e:
-                c = mt.canonical_email(e, aliases)
+    def _mail(self, new: list[str], raw: dict[str, int]) -> None:
+        """Canonical index of each address as typed (-1: not an address) into ``raw``."""
+        table = self.keys["emails"]
+        domains, dvalues = self.keys["domain"], self.values["domain"]
+        values = self.values["emails"]
+        aliases, free = self.settings.provider_aliases, self.settings.free_mail_domains
+        for e in new:
+            if "@" not in e:
+                raw[e] = -1
+                continue
+            c = mt.canonical_email(e, aliases)
+            k = table.get(c)
+            if k is None:
+                k = table[c] = len(values)
+                values.append(c)
                 d = mt.company_domain(c, free)
-                got = (c, domains.setdefault(d, d))
-            mails[e] = got
-        return got  # type: ignore[return-value]
+                dk = domains.get(d)
+                if dk is None:
+                    dk = domains[d] = len(dvalues)
+                    dvalues.append(d)
+                self.mail_domain.append(dk)
+            raw[e] = k
 
-    def phone(x: str) -> str | None:
-        got = phones.get(x, False)
-        if got is False:
-            got = phones[x] = normalize_phone(strip_extension(x), region)
-        return got  # type: ignore[return-value]
+    def _phone(self, new: list[str], raw: dict[str, int]) -> None:
+        table = self.keys["phones"]
+        values, region = self.values["phones"], self.settings.phone_region
+        for x in new:
+            p = _plain_jp(x) if region == "JP" else None
+            if p is None:
+                p = normalize_phone(strip_extension(x), region)
+            if not p:
+                raw[x] = -1
+                continue
+            k = table.get(p)
+            if k is None:
+                k = table[p] = len(values)
+                values.append(p)
+            raw[x] = k
 
-    out: list[Any] = []
-    for row in rows:
-        ems, phs = row[10], row[11]
-        em: tuple[tuple[str, ...], str] = ((), "")
-        if ems:
-            found = {m for m in map(mail, ems) if m is not None}
-            em = (
-                tuple(sorted({c for c, _ in found})),
-                min((d for _, d in found if d), default=""),
-            )
-        ph: tuple[str, ...] = ()
-        if phs:
-            ph = tuple(sorted({p for p in map(phone, phs) if p}))
-        out.append((em, ph))
+
+_DASHLESS = str.maketrans("", "", "-")
+
+
+def _plain_jp(x: str) -> str | None:
+    """``normalize_phone(strip_extension(x))`` of the common form (ASCII digits and hyphens,
+    0 then 9–10 digits) without the regular expressions; None for anything else."""
+    t = x.translate(_DASHLESS)
+    if len(t) in (10, 11) and t.isascii() and t.isdigit() and t[0] == "0" and t[1] != "0":
+        return "+81" + t[1:]
+    return None
+
+
+def _exploded(
+    memo: Memo,
+    kind: str,
+    per_row: list[Sequence[str]],
+    fill: Callable[[list[str], dict[str, int]], None],
+) -> Exploded:
+    """Each row's distinct canonical values, in text order, as (row, index) arrays. The
+    values as typed are looked up in one range only: they are nearly all distinct (a
+    person's own address), and keeping them from range to range would keep every input
+    string alive."""
+    n = len(per_row)
+    counts = np.fromiter((len(v) for v in per_row), np.int64, n)
+    rec = np.repeat(np.arange(n, dtype=np.int64), counts)
+    flat = [v for row in per_row for v in row]
+    raw: dict[str, int] = {}
+    fill(list(dict.fromkeys(flat)), raw)
+    code = np.fromiter(map(raw.__getitem__, flat), np.int64, len(flat))
+    values = memo.values[kind]
+    ok = code >= 0
+    rec, code = rec[ok], code[ok]
+    if code.shape[0] == 0:
+        return rec, code, values
+    uniq, inv = np.unique(code, return_inverse=True)
+    text = [values[c] for c in uniq.tolist()]
+    order = np.asarray(sorted(range(len(text)), key=text.__getitem__), np.int64)
+    rank = np.empty(uniq.shape[0], np.int64)
+    rank[order] = np.arange(uniq.shape[0], dtype=np.int64)
+    span = int(uniq.shape[0])
+    both = np.unique(rec * span + rank[inv.reshape(-1)])  # rows ascending, text order within
+    return both // span, uniq[order][both % span], values
+
+
+def _row_domain(memo: Memo, n: int, mail: Exploded) -> Ints:
+    """Each row's company domain: the first in text order among its addresses' ('' none)."""
+    rec, val, _ = mail
+    dom = np.frombuffer(memo.mail_domain, np.int64)[val] if val.shape[0] else val
+    keep = dom > 0
+    rec, dom = rec[keep], dom[keep]
+    out = np.zeros(n, np.int64)
+    if dom.shape[0] == 0:
+        return out
+    uniq, inv = np.unique(dom, return_inverse=True)
+    dvalues = memo.values["domain"]
+    text = [dvalues[c] for c in uniq.tolist()]
+    order = np.asarray(sorted(range(len(text)), key=text.__getitem__), np.int64)
+    rank = np.empty(uniq.shape[0], np.int64)
+    rank[order] = np.arange(uniq.shape[0], dtype=np.int64)
+    best = np.full(n, uniq.shape[0], np.int64)
+    np.minimum.at(best, rec, rank[inv.reshape(-1)])
+    has = best < uniq.shape[0]
+    out[has] = uniq[order][best[has]]
     return out
 
 
-_WORK: _Work | None = None
-
-
-def _run(task: tuple[str, int, int]) -> list[Any]:
-    assert _WORK is not None
-    return _WORK.run(*task)
-
-
-def workers() -> int:
-    """Processes for the feature pass: the machine's cores, at most two (``KIZUNA_IDENTITY_
-    WORKERS`` overrides; 1 keeps everything in this process)."""
-    env = os.environ.get("KIZUNA_IDENTITY_WORKERS", "")
-    if env.isdigit() and int(env) >= 1:
-        return int(env)
-    return max(1, min(2, os.cpu_count() or 1))
-
-
 @bulk
-def compute(rows: Sequence[Row], settings: mt.MatchSettings) -> Columns:
-    """Features of ``rows`` as columns (row k is ``rows[k]``); two processes when it pays.
+def compute(rows: Sequence[Row], settings: mt.MatchSettings, memo: Memo | None = None) -> Columns:
+    """Features of ``rows`` as columns (row k is ``rows[k]``).
 
-    Each distinct name, company and attribute set is computed once (a dictionary reading
-    costs about half a millisecond); the work is cut in halves that forked processes share,
-    reading the input without copying it; only the results come back."""
-    global _WORK
-    work = _Work(rows, settings)
-    procs = workers()
-    parallel = procs >= 2 and len(rows) >= PARALLEL_ROWS and "fork" in mp.get_all_start_methods()
-    tasks: list[tuple[str, int, int]] = []
-    for kind, n in work.sizes().items():
-        step = max(1, -(-n // (procs if parallel else 1)))
-        tasks += [(kind, a, min(a + step, n)) for a in range(0, n, step)]
-    if not parallel:
-        got = [work.run(*t) for t in tasks]
-    else:
-        if any(is_japanese(o or "") for o in work.orgs[:1000]):
-            mt.reading_tokens("田中")  # load the dictionary once, before the fork
-        _WORK = work
-        try:
-            with mp.get_context("fork").Pool(procs) as pool:
-                got = pool.map(_run, tasks, chunksize=1)
-        finally:
-            _WORK = None
-    done: dict[str, list[Any]] = {k: [] for k in work.sizes()}
-    for (kind, _, _), part in zip(tasks, got, strict=True):
-        done[kind].extend(part)
-    return work.columns(done)
+    Each distinct name, company, address and contact is computed once per run (a
+    dictionary reading costs about half a millisecond): give every range of one run the
+    same ``memo``."""
+    memo = memo if memo is not None else Memo(settings)
+    n = len(rows)
+    ids = np.fromiter((r[0] for r in rows), np.int64, n)
+    name_code = memo.code("names", (r[1:6] for r in rows), n, memo._names)
+    org_code = memo.code("orgs", (r[8] or None for r in rows), n, memo._orgs)
+    corp_code = memo.code("corp", (r[9] or "" for r in rows), n, memo.values["corp"].extend)
+    adr, pcs, xs = (
+        settings.address_attributes,
+        settings.postcode_attributes,
+        settings.id_attributes,
+    )
+    first = mt.first_attribute
+    dobs: list[tuple[Any, str]] = []
+    addresses: list[str] = []
+    postcodes: list[str] = []
+    exts: list[str] = []
+    for r in rows:
+        bd, at = r[6], r[7] or {}
+        dobs.append((bd, str(at.get("birth_date", "")) if bd is None else ""))
+        addresses.append(first(at, adr))
+        postcodes.append(first(at, pcs))
+        exts.append(first(at, xs))
+    dob_code = memo.code("dob", dobs, n, memo._dobs)
+    address_values, postcode_values, ext_values = (
+        memo.values["address"],
+        memo.values["postcode"],
+        memo.values["ext"],
+    )
+    address_code = memo.code(
+        "address", addresses, n, lambda new: address_values.extend(map(fold_text, new))
+    )
+    postcode_code = memo.code(
+        "postcode",
+        postcodes,
+        n,
+        lambda new: postcode_values.extend(_DIGITS.sub("", p) for p in new),
+    )
+    ext_code = memo.code(
+        "ext",
+        exts,
+        n,
+        lambda new: ext_values.extend(fold_text(x).replace(" ", "") for x in new),
+    )
+    del dobs, addresses, postcodes, exts
+    mail = _exploded(memo, "emails", [r[10] or () for r in rows], memo._mail)
+    phone = _exploded(memo, "phones", [r[11] or () for r in rows], memo._phone)
+    v = memo.values
+    groups: dict[str, Group] = {
+        "name": (name_code, v["name"]),
+        "tokens": (name_code, v["tokens"]),
+        "org": (org_code, v["org"]),
+        "legal": (org_code, v["legal"]),
+        "org_sound": (org_code, v["org_sound"]),
+        "corp": (corp_code, v["corp"]),
+        "domain": (_row_domain(memo, n, mail), v["domain"]),
+        "dob": (dob_code, v["dob"]),
+        "address": (address_code, address_values),
+        "postcode": (postcode_code, postcode_values),
+        "ext": (ext_code, ext_values),
+    }
+    trusted = np.frombuffer(memo.trusted, np.int8)[name_code] > 0 if n else np.zeros(0, bool)
+    return Columns(ids, trusted, groups, {"emails": mail, "phones": phone})

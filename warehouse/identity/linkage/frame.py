@@ -8,6 +8,8 @@ here, from the data, so that it counts as workplace evidence and never as the pe
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import functools
 import gc
 from collections.abc import Callable, Hashable, Sequence
@@ -45,6 +47,26 @@ def bulk(fn: Callable[P, R]) -> Callable[P, R]:
             gc.enable()
 
     return run
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name) if name else None
+    except OSError:
+        return None
+
+
+def release() -> None:
+    """Hand freed heap back to the system between bulk passes. glibc keeps what a pass
+    freed for later allocations of the same kind, so a million-row run's resident memory
+    would be the sum of its passes' leftovers rather than their peak (a feature pass leaves
+    ≈ 0.25 GB behind). A no-op where there is no ``malloc_trim``."""
+    libc = _libc()
+    trim = getattr(libc, "malloc_trim", None) if libc is not None else None
+    if trim is not None:
+        trim(0)
 
 
 Strs = NDArray[np.object_]
@@ -217,16 +239,16 @@ def _name_key(tokens: tuple[str, ...], trusted: bool, name: str) -> tuple[str, .
     return tokens or ((name,) if name else ())
 
 
-def _codes(per_row: Sequence[Sequence[str]]) -> tuple[Ints, Ints, list[str]]:
-    """(row, value code) of every value of a multi-valued column, and the values."""
-    codes: dict[str, int] = {}
-    put = codes.setdefault
-    counts = np.fromiter((len(v) for v in per_row), np.int64, len(per_row))
-    rec = np.repeat(np.arange(len(per_row), dtype=np.int64), counts)
-    val = np.fromiter(
-        (put(v, len(codes)) for values in per_row for v in values), np.int64, int(counts.sum())
-    )
-    return rec, val, list(codes)
+def _codes(rec: Ints, val: Ints, values: list[str]) -> tuple[Ints, Ints, list[str]]:
+    """(row, value code) of every value of a multi-valued column, and the values, numbered
+    as rows first show them (rows in order, each row's values in its order)."""
+    if val.shape[0] == 0:
+        return rec, val, []
+    seen, first = np.unique(val, return_index=True)
+    order = seen[np.argsort(first, kind="stable")]
+    remap = np.empty(len(values), np.int64)
+    remap[order] = np.arange(order.shape[0], dtype=np.int64)
+    return rec, remap[val], [values[k] for k in order.tolist()]
 
 
 def _repeated(
@@ -305,10 +327,10 @@ def build_columns(cols: Columns) -> Frame:
         )
     ]
     keys = (key_d, who.reshape(-1))
-    mail = _codes(cols.emails)
+    mail = _codes(*cols.exploded("emails"))
     mail_users = shared_values(_repeated(*mail, keys))
     # A mobile shared by two names may be a company phone; a landline shared is a switchboard.
-    phone = _codes(cols.phones)
+    phone = _codes(*cols.exploded("phones"))
     phone_pairs = _repeated(*phone, keys)
     phone_users = shared_values(phone_pairs)
     mobile_users = shared_values(phone_pairs, 3)
