@@ -76,7 +76,7 @@ def _decisions(
     keep = np.ones(sc.i.shape[0], bool)
     if only is not None:
         rows = np.asarray(sorted(only), dtype=np.int64)
-        keep = np.isin(sc.i, rows) | np.isin(sc.j, rows)
+        keep = fm.isin(sc.i, rows) | fm.isin(sc.j, rows)
     merge = keep & (p >= settings.merge_threshold)
     checks = guard.strong_checks(linker.disagreement_weights(model))
     _, refused = guard.cluster(fr, sc.i, sc.j, sc.bits, merge, checks)
@@ -145,6 +145,6 @@ def score_some(
     # Only pairs touching a changed row are scored: the rest were decided by earlier runs.
     i, j, _ = br.union(fr, settings.link.rules, settings.link.max_block)
     mine = np.asarray(sorted(rows), dtype=np.int64)
-    touch = np.isin(i, mine) | np.isin(j, mine)
+    touch = fm.isin(i, mine) | fm.isin(j, mine)
     sc = linker.score(fr, model, settings.link, i[touch], j[touch], tf=tf)
     return _decisions(fr, model, sc, settings, only=rows), int(sc.i.shape[0])

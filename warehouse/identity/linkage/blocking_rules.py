@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from warehouse.identity.linkage.frame import Frame, Ints, Multi
+from warehouse.identity.linkage.frame import Frame, Ints, Multi, unique
 
 Rule = tuple[str, ...]
 
@@ -194,5 +194,5 @@ def union(fr: Frame, rules: Sequence[Rule], max_block: int) -> tuple[Ints, Ints,
         codes.append(i * n + j)
     if not codes:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), 0
-    u = np.unique(np.concatenate(codes))
+    u = unique(np.concatenate(codes))
     return u // n, u % n, oversized

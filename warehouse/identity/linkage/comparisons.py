@@ -256,23 +256,41 @@ def dob(fr: Frame, i: Ints, j: Ints) -> I8:
 def _shared_any(
     m: Multi, n: int, i: Ints, j: Ints
 ) -> tuple[NDArray[np.bool_], NDArray[np.bool_], NDArray[np.bool_]]:
-    """Per pair: (both have values, share a personal value, share only shared values)."""
+    """Per pair: (both have values, share a personal value, share only shared values).
+
+    Most rows hold one address or number: those pairs compare two codes; only pairs with a
+    row of several values look each value up in the other row's."""
+    one = m.single(n)
+    a, b = one[i], one[j]
+    has = (a != -1) & (b != -1)
+    personal = np.zeros(i.shape[0], bool)
+    shared = np.zeros(i.shape[0], bool)
+    hit = np.flatnonzero((a >= 0) & (a == b))
+    personal[hit] = ~m.shared[a[hit]]
+    shared[hit] = m.shared[a[hit]]
+    several = np.flatnonzero(has & ((a == -2) | (b == -2)))
+    if several.shape[0]:
+        p, s = _shared_many(m, n, i[several], j[several])
+        personal[several], shared[several] = p, s
+    return has, personal, shared & ~personal
+
+
+def _shared_many(m: Multi, n: int, i: Ints, j: Ints) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+    """(share a personal value, share a shared value) per pair: each of row i's values
+    looked up among row j's."""
     start = m.starts(n)
-    counts = np.diff(start)
-    has = (counts[i] > 0) & (counts[j] > 0)
-    rep = counts[i]
+    rep = np.diff(start)[i]
     pair = np.repeat(np.arange(i.shape[0]), rep)
+    personal = np.zeros(i.shape[0], bool)
+    shared = np.zeros(i.shape[0], bool)
     if pair.shape[0] == 0:
-        z = np.zeros(i.shape[0], bool)
-        return has, z, z
+        return personal, shared
     offs = np.arange(pair.shape[0]) - np.repeat(np.cumsum(rep) - rep, rep)
     vals = m.val[start[i][pair] + offs]
     hit = m.holds(j[pair], vals)
-    personal = np.zeros(i.shape[0], bool)
-    shared = np.zeros(i.shape[0], bool)
     np.logical_or.at(personal, pair[hit & ~m.shared[vals]], True)
     np.logical_or.at(shared, pair[hit & m.shared[vals]], True)
-    return has, personal, shared & ~personal
+    return personal, shared
 
 
 def email(fr: Frame, i: Ints, j: Ints) -> I8:

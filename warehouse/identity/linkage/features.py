@@ -25,7 +25,7 @@ from warehouse.identity.keys import matching as mt
 from warehouse.identity.keys.normalize import normalize_phone
 from warehouse.identity.keys.readings import _DIGITS, fold_text
 from warehouse.identity.linkage.contacts import strip_extension
-from warehouse.identity.linkage.frame import bulk
+from warehouse.identity.linkage.frame import bulk, unique
 
 # (id, family, given, family kana, given kana, full name, birth date, attributes,
 #  organization name, 法人番号, emails, phones): one person row as the resolver reads it.
@@ -379,7 +379,7 @@ def _exploded(
     rank = np.empty(uniq.shape[0], np.int64)
     rank[order] = np.arange(uniq.shape[0], dtype=np.int64)
     span = int(uniq.shape[0])
-    both = np.unique(rec * span + rank[inv.reshape(-1)])  # rows ascending, text order within
+    both = unique(rec * span + rank[inv.reshape(-1)])  # rows ascending, text order within
     return both // span, uniq[order][both % span], values
 
 

@@ -24,7 +24,7 @@ from rapidfuzz.distance import JaroWinkler, Levenshtein
 from warehouse.identity.keys.normalize import FREE_MAIL_DOMAINS
 from warehouse.identity.linkage import comparisons as cmp
 from warehouse.identity.linkage.contacts import is_personal_phone
-from warehouse.identity.linkage.frame import Frame, Ints, bulk
+from warehouse.identity.linkage.frame import Frame, Ints, bulk, isin, unique
 
 _NONE: frozenset[str] = frozenset()
 
@@ -115,9 +115,9 @@ def _own_values(fr: Frame, rows: Ints) -> tuple[Ints, Ints, list[str]]:
     vals: list[Ints] = []
     names: list[str] = []
     for m, mine in ((fr.phone, is_personal_phone), (fr.email, _private_mailbox)):
-        keep = np.isin(m.rec, rows) & ~m.shared[m.val]
+        keep = isin(m.rec, rows) & ~m.shared[m.val]
         rec, val = m.rec[keep], m.val[keep]
-        distinct = np.unique(val)
+        distinct = unique(val)
         own = np.zeros(len(m.values), bool)
         own[distinct] = np.fromiter(
             (mine(m.values[v]) for v in distinct.tolist()), bool, distinct.shape[0]
@@ -212,7 +212,7 @@ def cluster(
     same rows in another order must give the same people. Its links go to review.
     """
     idx = np.nonzero(links)[0]
-    touched = np.unique(np.concatenate([i[idx], j[idx]])) if idx.size else idx
+    touched = unique(np.concatenate([i[idx], j[idx]])) if idx.size else idx
     own_found = _own_values(fr, touched)
     strong = np.zeros(i.shape[0], bool)
     strong[idx] = _personal_link(fr, i[idx], j[idx])
@@ -226,7 +226,7 @@ def cluster(
     labels = np.where(walk[comp], labels, comp)
     if not refused:
         return labels, refused
-    accepted = idx[~np.isin(idx, np.fromiter(refused, np.int64, len(refused)))]
+    accepted = idx[~isin(idx, np.fromiter(refused, np.int64, len(refused)))]
     best = np.full(len(fr), -np.inf)
     np.maximum.at(best, i[accepted], bits[accepted])
     np.maximum.at(best, j[accepted], bits[accepted])
@@ -240,7 +240,7 @@ def cluster(
     rows = np.fromiter(why_of, np.int64, len(why_of))
     drop = np.zeros(i.shape[0], bool)
     for side in (i, j):
-        hit = np.isin(side[idx], rows)
+        hit = isin(side[idx], rows)
         near = bits[idx] >= best[side[idx]] - AMBIGUOUS_BITS
         drop[idx[hit & near]] = True
     # Only the clusters a dropped link touches, and those refused links tie to them, can
@@ -290,7 +290,7 @@ def _varied(group: Ints, value: Ints) -> Ints:
     distinct = g[new]
     again = np.zeros(distinct.shape[0], bool)
     again[1:] = distinct[1:] == distinct[:-1]
-    return np.unique(distinct[again])
+    return unique(distinct[again])
 
 
 def _disagreeing(
@@ -312,7 +312,7 @@ def _disagreeing(
     reading = fam.codes[r] * (len(fam.values) + 1) + giv.codes[r]
     _, pair = np.unique(np.stack([comp[r], name.codes[r]]), axis=1, return_inverse=True)
     pair = pair.reshape(-1)
-    out[comp[r][np.isin(pair, _varied(pair, reading))]] = True
+    out[comp[r][isin(pair, _varied(pair, reading))]] = True
     # Own contacts: safe only when one value is held by every row of the component that
     # holds any (then any two parts of it share that value).
     rec, val, _ = own
@@ -323,7 +323,7 @@ def _disagreeing(
         )
         most = np.zeros(comp.shape[0], np.int64)
         np.maximum.at(most, rc, counts[inv.reshape(-1)])
-        holders = np.bincount(comp[np.unique(rec)], minlength=comp.shape[0])
+        holders = np.bincount(comp[unique(rec)], minlength=comp.shape[0])
         out[most < holders] = True
     return out
 

@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 from warehouse.identity.linkage import blocking_rules as br
 from warehouse.identity.linkage import comparisons as cmp
 from warehouse.identity.linkage.em import Model, default_m, em, level_frequencies, match_weights
-from warehouse.identity.linkage.frame import Frame, Ints, bulk
+from warehouse.identity.linkage.frame import Frame, Ints, bulk, isin
 
 TF_BOUND = 8.0
 PRIOR_PAIRS = 30.0
@@ -94,7 +94,7 @@ def train(fr: Frame, s: LinkSettings) -> Model:
     di, dj, _ = br.union(fr, s.deterministic_rules, s.max_block)
     ui, uj = random_pairs(n, min(s.u_pairs, n * (n - 1) // 2 * 2), s.seed)
     # u is about non-matches: a sampled pair the deterministic rules call a match is left out.
-    sure = np.isin(ui * n + uj, di * n + dj)
+    sure = isin(ui * n + uj, di * n + dj)
     ui, uj = ui[~sure], uj[~sure]
     u = level_frequencies(cmp.levels(fr, ui, uj), sizes, [c.u_prior for c in cmp.PERSON])
     m_prior = [np.asarray(c.m_prior, dtype=np.float64) for c in cmp.PERSON]
