@@ -326,14 +326,21 @@ def _drain(
             else:
                 bad.append(_repeated(spec, sid, raw))
         seen.update(page.seen)
-        with engine.connect() as conn:
-            if known is None:
-                skip = unchanged_ids(conn, key, hashes)
-            else:
-                skip, repeated = pass_hashes.compare(conn, key, known, hashes)
-                if repeated:
-                    bad.extend(_repeated(spec, sid, raw) for sid, raw in rows if sid in repeated)
-                    rows = [(sid, raw) for sid, raw in rows if sid not in repeated]
+        if known is not None and first_sync:
+            # No lineage when the pass began and ids unique in it: no row read here has a
+            # stored hash, so there is nothing to compare (one lookup per page saved).
+            skip = set()
+        else:
+            with engine.connect() as conn:
+                if known is None:
+                    skip = unchanged_ids(conn, key, hashes)
+                else:
+                    skip, repeated = pass_hashes.compare(conn, key, known, hashes)
+                    if repeated:
+                        bad.extend(
+                            _repeated(spec, sid, raw) for sid, raw in rows if sid in repeated
+                        )
+                        rows = [(sid, raw) for sid, raw in rows if sid not in repeated]
         changed = [(sid, raw) for sid, raw in rows if sid not in skip]
         batch.rows.extend(changed)
         batch.hashes.update((sid, hashes[sid]) for sid, _ in changed)
