@@ -359,8 +359,26 @@ def _text(
     return out
 
 
+PAIRS_AT_ONCE = 500_000
+
+
 def levels(fr: Frame, i: Ints, j: Ints) -> NDArray[np.int8]:
-    """pairs × len(PERSON) matrix of levels, in ``PERSON`` order."""
+    """pairs × len(PERSON) matrix of levels, in ``PERSON`` order.
+
+    In slices of ``PAIRS_AT_ONCE`` pairs: each comparison makes a dozen temporary arrays
+    per pair, ≈ 0.3 GB at once for the 2.5 M pairs of a million people, where a slice needs
+    a fifth of that (a pair's levels do not depend on the other pairs)."""
+    if i.shape[0] > PAIRS_AT_ONCE:
+        return np.concatenate(
+            [
+                _levels(fr, i[a : a + PAIRS_AT_ONCE], j[a : a + PAIRS_AT_ONCE])
+                for a in range(0, i.shape[0], PAIRS_AT_ONCE)
+            ]
+        )
+    return _levels(fr, i, j)
+
+
+def _levels(fr: Frame, i: Ints, j: Ints) -> NDArray[np.int8]:
     fam_l, giv_l, _ = names(fr, i, j)
     org_l = org(fr, i, j)
     # Colleagues share the company's address: once the company agrees, address and postcode
