@@ -41,7 +41,7 @@ from warehouse.identity.blocking import (
     tune,
 )
 from warehouse.identity.evidence import drop_stale_matches, save_matches
-from warehouse.identity.keys.matching import Decision, MatchSettings
+from warehouse.identity.keys.matching import Decision, MatchSettings, PersonFeatures, block_keys
 from warehouse.identity.linkage.features import Memo
 from warehouse.identity.linkage.frame import release
 from warehouse.identity.org_resolve import resolve_orgs
@@ -92,19 +92,26 @@ def score_around(
     settings: MatchSettings,
     record_ids: Sequence[int],
     stats: ResolveStats | None = None,
+    feats: Sequence[PersonFeatures] | None = None,
 ) -> list[Decision]:
-    """Compare the given rows with everything sharing a block with them (incremental)."""
+    """Compare the given rows with everything sharing a block with them (incremental);
+    ``feats``, the rows' features just prepared, give their keys."""
     stats = stats or ResolveStats()
     if not record_ids:
         return []
-    keys: set[str] = set()
-    for part in chunks(sorted(set(record_ids)), IN_CHUNK):
-        keys.update(
-            k
-            for (k,) in conn.execute(
-                select(B.c.key).where(B.c.entity == ENTITY, B.c.record_id.in_(part))
+    if feats is not None:
+        # The keys the preparation just stored: no read by record id (that index does not
+        # hold the key, so each of a 1 % change's 50 k keys was a random read of the table).
+        keys = {k for f in feats for k in block_keys(f)}
+    else:
+        keys = set()
+        for part in chunks(sorted(set(record_ids)), IN_CHUNK):
+            keys.update(
+                k
+                for (k,) in conn.execute(
+                    select(B.c.key).where(B.c.entity == ENTITY, B.c.record_id.in_(part))
+                )
             )
-        )
     near: set[int] = set(record_ids)
     caps = key_caps(settings)
     # A key more rows share than its rule's block may hold (a common name, an office) is
@@ -128,9 +135,9 @@ def score_around(
                 select(B.c.record_id).where(B.c.entity == ENTITY, B.c.key.in_(kpart))
             )
         )
-    feats = load_features(conn, near)
+    around = load_features(conn, near)
     found, pairs = learned.score_some(
-        conn, settings, [feats[r] for r in sorted(feats)], set(record_ids)
+        conn, settings, [around[r] for r in sorted(around)], set(record_ids)
     )
     stats.pairs += pairs
     return found
@@ -263,7 +270,7 @@ def resolve_incremental(
         stats.phases["prepare"] = round(time.monotonic() - t0, 2)
         t1 = time.monotonic()
         gone = sorted(set(dirty) - {f.id for f in feats})
-        found = score_around(conn, settings, [f.id for f in feats], stats)
+        found = score_around(conn, settings, [f.id for f in feats], stats, feats)
         save_matches(conn, found, mark)
         stats.phases["score"] = round(time.monotonic() - t1, 2)
         t2 = time.monotonic()
