@@ -223,6 +223,7 @@ def run_japanese(n: int, seed: int, settings: MatchSettings, cache: Path | None)
             break
         parts.append(fe.compute(rows, settings, memo))
         del rows
+    memo.close()
     feats = [fe.Columns.concat(parts)]
     del parts, memo
     frame.release()

@@ -215,12 +215,15 @@ def resolve_full(engine: Engine, settings: MatchSettings, survive: Any = None) -
         ranges = id_ranges(conn)
     parts = []
     memo = Memo(settings)
-    for lo, hi in ranges:
-        with write_transaction(engine) as conn:
-            cols, record_keys, k = prepare_columns(conn, settings, lo, hi, memo)
-            parts.append((cols, record_keys))
-            stats.records += len(cols)
-            stats.keys += k
+    try:
+        for lo, hi in ranges:
+            with write_transaction(engine) as conn:
+                cols, record_keys, k = prepare_columns(conn, settings, lo, hi, memo)
+                parts.append((cols, record_keys))
+                stats.records += len(cols)
+                stats.keys += k
+    finally:
+        memo.close()
     del memo
     release()
     stats.phases["prepare"] = round(time.monotonic() - t0, 2)

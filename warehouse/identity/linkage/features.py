@@ -11,6 +11,9 @@ table of values, so joining them is joining integer arrays.
 
 from __future__ import annotations
 
+import multiprocessing as mp
+import os
+import weakref
 from array import array
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -63,6 +66,23 @@ FIELDS = (
     "org_sound",
 )
 MULTI_FIELDS = ("emails", "phones")
+# From this many rows in one run, company names are read by a second process while this one
+# does the rest: a dictionary reading of a company name is the costliest value there is.
+PARALLEL_ROWS = 100_000
+HELPER_BATCH = 2_000  # fewer new company names than this are read here
+
+
+def workers() -> int:
+    """Processes for the feature pass: the machine's cores, at most two (``KIZUNA_IDENTITY_
+    WORKERS`` overrides; 1 keeps everything in this process)."""
+    env = os.environ.get("KIZUNA_IDENTITY_WORKERS", "")
+    if env.isdigit() and int(env) >= 1:
+        return int(env)
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def _org_parts(orgs: list[str | None]) -> list[tuple[str, str, str]]:
+    return [mt.org_part(o) for o in orgs]
 
 
 def starts(rec: Ints, n: int) -> Ints:
@@ -260,6 +280,9 @@ class Memo:
 
     def __init__(self, settings: mt.MatchSettings) -> None:
         self.settings = settings
+        self.rows = 0
+        self._pool: Any = None
+        self._pending: Any = None
         self.keys: dict[str, dict[Any, int]] = defaultdict(dict)
         self.values: dict[str, list[Any]] = defaultdict(list)
         self.trusted = array("b")
@@ -288,11 +311,41 @@ class Memo:
             self.trusted.append(trusted)
 
     def _orgs(self, new: list[Any]) -> None:
-        for o in new:
-            org, legal, sound = mt.org_part(o)
+        pool = self._helper() if len(new) >= HELPER_BATCH else None
+        if pool is None:
+            self._put_orgs(_org_parts(new))
+        else:
+            self._pending = pool.apply_async(_org_parts, (new,))
+
+    def _put_orgs(self, parts: list[tuple[str, str, str]]) -> None:
+        for org, legal, sound in parts:
             self.values["org"].append(org)
             self.values["legal"].append(legal)
             self.values["org_sound"].append(sound)
+
+    def _helper(self) -> Any:
+        """The second process, started once a run is large enough to pay for it; it keeps
+        its own reading caches from range to range."""
+        if self._pool is None and self.rows >= PARALLEL_ROWS and workers() >= 2:
+            if "fork" not in mp.get_all_start_methods():
+                return None
+            mt.reading_tokens("田中")  # the dictionary loaded once, shared with the fork
+            self._pool = mp.get_context("fork").Pool(1)
+            weakref.finalize(self, self._pool.terminate)
+        return self._pool
+
+    def finish(self) -> None:
+        """Wait for what the second process is computing (the end of each range)."""
+        if self._pending is not None:
+            got, self._pending = self._pending.get(), None
+            self._put_orgs(got)
+
+    def close(self) -> None:
+        """Stop the second process (the feature pass is over)."""
+        self.finish()
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool = None
 
     def _dobs(self, new: list[Any]) -> None:
         self.values["dob"].extend(
@@ -412,11 +465,14 @@ def compute(rows: Sequence[Row], settings: mt.MatchSettings, memo: Memo | None =
     Each distinct name, company, address and contact is computed once per run (a
     dictionary reading costs about half a millisecond): give every range of one run the
     same ``memo``."""
+    own = memo is None
     memo = memo if memo is not None else Memo(settings)
     n = len(rows)
+    memo.rows += n
     ids = np.fromiter((r[0] for r in rows), np.int64, n)
-    name_code = memo.code("names", (r[1:6] for r in rows), n, memo._names)
+    # Companies first: in a large run a second process reads them while this one goes on.
     org_code = memo.code("orgs", (r[8] or None for r in rows), n, memo._orgs)
+    name_code = memo.code("names", (r[1:6] for r in rows), n, memo._names)
     corp_code = memo.code("corp", (r[9] or "" for r in rows), n, memo.values["corp"].extend)
     adr, pcs, xs = (
         settings.address_attributes,
@@ -473,4 +529,7 @@ def compute(rows: Sequence[Row], settings: mt.MatchSettings, memo: Memo | None =
         "ext": (ext_code, ext_values),
     }
     trusted = np.frombuffer(memo.trusted, np.int8)[name_code] > 0 if n else np.zeros(0, bool)
+    memo.finish()
+    if own:
+        memo.close()
     return Columns(ids, trusted, groups, {"emails": mail, "phones": phone})

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from warehouse.identity.linkage import guard
+from warehouse.identity.keys.matching import MatchSettings
+from warehouse.identity.linkage import features, guard
 from warehouse.identity.linkage.contacts import is_role_mailbox
 from warehouse.identity.linkage.frame import encode, encode_from
 
@@ -33,3 +35,63 @@ def test_role_mailboxes_by_whole_local_part_or_its_head() -> None:
     # 'no-reply' is a role only whole: its head 'no' is nobody's role.
     assert not is_role_mailbox("no-reply.tokyo@x.jp")
     assert not is_role_mailbox("infox@x.jp") and not is_role_mailbox("t.sato@info.jp")
+
+
+def _rows(n: int) -> list[features.Row]:
+    """Person rows with repeats across any cut: shared names, companies, mailboxes."""
+    fams = [("田中", "タナカ"), ("佐藤", "サトウ"), ("Smith", None), ("山本", None)]
+    givs = [("太郎", "タロウ"), ("花子", "ハナコ"), ("John", None)]
+    orgs = [
+        "株式会社山本通信",
+        "(株)ＡＢＣ商事",
+        "ABC商事株式会社",
+        None,
+        "横浜市栄区水産 大阪支店",
+    ]
+    out: list[features.Row] = []
+    for k in range(n):
+        fam, fk = fams[k % 4]
+        giv, gk = givs[k % 3]
+        mails = (f"U{k % 7}.x+tag@Example.co.jp", "info@example.co.jp", f"p{k}@gmail.com")
+        phones = ("03-1234-5678 (内線12)", f"090-0000-{k % 50:04d}", "０９０-１１１１-２２２２")
+        out.append(
+            (
+                1000 + k,
+                fam,
+                giv,
+                fk,
+                gk,
+                None,
+                None,
+                {"address": f"東京都港区{k % 5}-1", "postal_code": "105-0001"},
+                orgs[k % 5],
+                "1234567890123" if k % 5 == 0 else None,
+                mails[: 1 + k % 3],
+                phones[: k % 4],
+            )
+        )
+    return out
+
+
+def test_features_by_range_with_one_memo_equal_features_of_all_rows_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rows = _rows(240)
+    settings = MatchSettings()
+    whole = features.compute(rows, settings).features()
+    # Ranges share one memo; company names go to the second process from the second range.
+    monkeypatch.setattr(features, "PARALLEL_ROWS", 50)
+    monkeypatch.setattr(features, "HELPER_BATCH", 1)
+    monkeypatch.setenv("KIZUNA_IDENTITY_WORKERS", "2")
+    memo = features.Memo(settings)
+    try:
+        parts = [features.compute(rows[a : a + 70], settings, memo) for a in range(0, 240, 70)]
+        assert memo._pool is not None  # the second process did read companies
+    finally:
+        memo.close()
+    cols = features.Columns.concat(parts)
+    assert cols.features() == whole
+    assert [cols.feature(k) for k in range(len(cols))] == whole
+    picked = [5, 0, 239, 17]
+    assert cols.take(picked).features() == [whole[k] for k in picked]
+    assert features.Columns.of(whole).features() == whole
