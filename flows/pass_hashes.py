@@ -215,7 +215,7 @@ def load(engine: Engine, key: StreamKey) -> PassHashes:
     """The stream's stored hashes, scanned once on first use."""
 
     def joined() -> Iterator[tuple[str, int, bool]]:
-        with engine.connect() as conn:
+        with _one_snapshot(engine.connect()) as conn:
             for live, n, dead, n_dead in joined_hashes(conn, key):
                 yield live, n, True
                 yield dead, n_dead, False
@@ -225,6 +225,17 @@ def load(engine: Engine, key: StreamKey) -> PassHashes:
             yield from stream_hashes(conn, key)
 
     return PassHashes(joined, rows)
+
+
+def _one_snapshot(conn: Connection) -> Connection:
+    """All of a scan's batches in one snapshot. SQLite's read transaction already is one; on
+    PostgreSQL each statement of a READ COMMITTED transaction sees its own, and a batch
+    read in physical order (``store_scan``) could then miss a row another session updated
+    between two batches (its new version in a block already read), so the stored hash
+    would be missing and a vanished row could go unnoticed for a pass."""
+    if conn.dialect.name == "postgresql":
+        return conn.execution_options(isolation_level="REPEATABLE READ")
+    return conn
 
 
 def compare(

@@ -47,8 +47,9 @@ def joined_hashes(
     without a hash (people first seen as mail participants, reference companies) are left
     out. A hash may come twice (the caller deduplicates), never not at all. ``physical``
     picks the walk (see the module docstring); by default it is chosen by the stream's
-    share of the table. Meant for the start of a pass, before it writes: the physical walk
-    relies on no row of the stream moving while it reads.
+    share of the table. Meant for the start of a pass, before it writes, in one snapshot
+    (``flows.pass_hashes.load`` reads in REPEATABLE READ on PostgreSQL): a row updated by
+    another session between two physical batches could otherwise be read in neither.
     """
     sqlite = conn.dialect.name == "sqlite"
     if physical is None:
