@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import Engine, func, select
 
 from warehouse import records as r
@@ -240,10 +241,14 @@ def test_joined_hashes_cover_every_lineage_row_whatever_the_batch(engine: Engine
                 assert got == {(x["h"], not x["dead"]) for x in rows}, (physical, batch)
 
 
-def test_joined_hashes_walk_by_key_when_the_stream_is_a_small_share(engine: Engine) -> None:
+def test_joined_hashes_walk_by_key_when_the_stream_is_a_small_share(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Another stream holding most lineage rows: the stream's own hashes come back by
     either walk, and the chosen one is the key walk (reading the other stream's rows in
-    physical order would cost more than the random reads it saves)."""
+    physical order would cost more than the random reads it saves). On PostgreSQL the
+    share is sampled (``TABLESAMPLE``) once a table is past the size read whole."""
+    monkeypatch.setattr(store_scan, "_PG_SMALL_BLOCKS", 0)
     sr = t.table(t.SourceRecord)
     ts = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -265,9 +270,13 @@ def test_joined_hashes_walk_by_key_when_the_stream_is_a_small_share(engine: Engi
         conn.execute(sr.insert(), [row("other", f"o{n}", f"{n + 100:032x}") for n in range(60)])
         conn.execute(sr.insert(), [row(KEY.stream, f"m{n}", h) for n, h in enumerate(mine)])
     with engine.connect() as conn:
-        if conn.dialect.name == "sqlite":
-            assert not store_scan._mostly_this_stream(conn, KEY)
-            assert store_scan._mostly_this_stream(conn, StreamKey(KEY.connector, "other"))
+        mostly = (
+            store_scan._mostly_this_stream
+            if conn.dialect.name == "sqlite"
+            else store_scan._pg_mostly_this_stream
+        )
+        assert not mostly(conn, KEY)
+        assert mostly(conn, StreamKey(KEY.connector, "other"))
         for physical in (False, True, None):
             joined = "".join(live for live, *_ in joined_hashes(conn, KEY, physical=physical))
             assert sorted(joined[i : i + 32] for i in range(0, len(joined), 32)) == mine
