@@ -27,9 +27,24 @@ from sqlalchemy import Engine, create_engine, text  # noqa: E402
 
 from warehouse.db import make_engine, upgrade  # noqa: E402
 
-PG_URL = os.environ.get(
-    "KIZUNA_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/kizuna_test"
-)
+
+def _test_pg_url() -> str:
+    """The PostgreSQL test database; under pytest-xdist each worker has its own (the name
+    with ``_gw0``, ``_gw1`` … appended, created on first use), so one worker's advisory
+    locks, leases and schemas never meet another's."""
+    url = os.environ.get(
+        "KIZUNA_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/kizuna_test"
+    )
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return url
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    return parsed.set(database=f"{parsed.database}_{worker}").render_as_string(hide_password=False)
+
+
+PG_URL = _test_pg_url()
 REQUIRE_PG = os.environ.get("KIZUNA_REQUIRE_PG") == "1"
 
 
@@ -72,6 +87,13 @@ def pg_url_or_skip() -> str:
     return PG_URL
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist the tests marked ``slow`` go first (the order is otherwise kept),
+    so no worker starts a minute-long proof when the other has nothing left to do."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(scope="session")
 def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A migrated SQLite warehouse made once; each test gets a copy (migrating costs ~1 s)."""
@@ -86,7 +108,10 @@ def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def _pg_schema() -> Iterator[tuple[str, str, list[str]]]:
-    """One migrated PostgreSQL schema per session; tests truncate it instead of re-migrating."""
+    """One migrated PostgreSQL schema per session (per xdist worker), emptied before each test
+    instead of re-migrated; with its tables in an order that deletes children first."""
+    from tests.support.pg_schema import delete_order
+
     url = pg_url_or_skip()
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(url)
@@ -95,19 +120,9 @@ def _pg_schema() -> Iterator[tuple[str, str, list[str]]]:
     eng = make_engine(url, connect_args={"options": f"-csearch_path={schema}"})
     upgrade(eng)
     with eng.connect() as conn:
-        tables = [
-            str(name)
-            for (name,) in conn.execute(
-                text(
-                    "select table_name from information_schema.tables "
-                    "where table_schema = :s and table_type = 'BASE TABLE' "
-                    "and table_name <> 'alembic_version'"
-                ),
-                {"s": schema},
-            )
-        ]
+        order = delete_order(conn, schema)
     eng.dispose()
-    yield url, schema, tables
+    yield url, schema, order
     with admin.begin() as conn:
         conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
     admin.dispose()
@@ -124,11 +139,12 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
         yield eng
         eng.dispose()
         return
-    url, schema, tables = request.getfixturevalue("_pg_schema")
+    from tests.support.pg_schema import empty_tables
+
+    url, schema, order = request.getfixturevalue("_pg_schema")
     eng = make_engine(url, connect_args={"options": f"-csearch_path={schema}"})
     with eng.begin() as conn:
-        quoted = ", ".join(f'"{schema}"."{t}"' for t in tables)
-        conn.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
+        empty_tables(conn, schema, order)
     yield eng
     eng.dispose()
 
@@ -141,6 +157,15 @@ def _process_budgets() -> Iterator[None]:
 
     yield
     reset_budgets()
+
+
+@pytest.fixture(autouse=True)
+def _no_terminal_size_env() -> None:
+    """CLI output is checked at the width a pipe gets (flows.cli.common.make_console), unless
+    a test sets ``COLUMNS`` itself. In a pytest-xdist worker, readline has put ``COLUMNS=80``
+    and ``LINES=24`` in the environment by the time tests run; drop them."""
+    os.environ.pop("COLUMNS", None)
+    os.environ.pop("LINES", None)
 
 
 @pytest.fixture(scope="session")

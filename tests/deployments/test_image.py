@@ -50,7 +50,9 @@ def test_ci_installs_the_image_lock_plus_the_test_extra_with_hashes() -> None:
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert "pip install -q --require-hashes -r requirements-test.lock" in ci
     assert "pip install -q --no-deps -e ." in ci
-    assert ci.index("requirements-test.lock") < ci.index(".venv/bin/pytest")
+    assert ci.index("requirements-test.lock") < ci.index("\ntests/run\n")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "pip install -e '.[test]' && tests/run\n" in readme  # the README's test command
     runtime, test = _locked(), _locked("requirements-test.lock")
     assert {k: test.get(k) for k in runtime} == runtime, "regenerate requirements-test.lock"
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]

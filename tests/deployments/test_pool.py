@@ -59,6 +59,7 @@ BOOKKEEPING = {
 
 @pytest.mark.slow
 @pytest.mark.postgres
+@pytest.mark.serial  # a wall-time comparison: tests/run runs it alone, after the rest
 def test_two_workers_beat_one_at_a_time_and_equal_it(tmp_path: Path) -> None:
     started = time.monotonic()
     ws_file = write_workspace(tmp_path / "ws")

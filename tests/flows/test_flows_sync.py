@@ -108,6 +108,7 @@ def test_a_stream_another_run_holds_is_waited_for_then_skipped_with_one_line(
     assert sync_workspace(str(ws_file), None, "run-3")[0]["inserted"] > 0
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 def test_streams_run_at_once_on_postgresql_under_prefect(
     prefect_harness: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

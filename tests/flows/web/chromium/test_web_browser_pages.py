@@ -24,6 +24,7 @@ from tests.support.push.push_seed import consent
 from warehouse.db import open_warehouse
 
 
+@pytest.mark.slow
 def test_daily_pipeline_campaign_and_review_pages_in_chromium(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
