@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from warehouse.identity.linkage.frame import Frame, Ints, Multi
+from warehouse.identity.linkage.frame import Frame, Idx, Ints, Multi
 
 Rule = tuple[str, ...]
 
@@ -104,7 +104,7 @@ def _keys(fr: Frame, rule: Rule) -> tuple[Ints, Ints]:
     Keys are the terms' integer codes combined, so grouping a million rows is a sort of
     integers, never of strings."""
     rows = np.arange(len(fr), dtype=np.int64)
-    parts: list[tuple[Ints, int]] = []
+    parts: list[tuple[Idx, int]] = []
     multi: Multi | None = None
     for term in rule:
         if term.startswith("cap:"):
@@ -121,7 +121,7 @@ def _keys(fr: Frame, rule: Rule) -> tuple[Ints, Ints]:
     ok = np.ones(rows.shape[0], bool)
     for p, _ in parts:
         ok &= p > 0
-    key = parts[0][0][ok]
+    key = parts[0][0][ok].astype(np.int64)  # codes are int32; their products are not
     span = parts[0][1]
     for p, k in parts[1:]:
         if span * k >= 2**62:  # renumber before the product could overflow

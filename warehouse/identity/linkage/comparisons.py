@@ -18,7 +18,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import JaroWinkler, Levenshtein
 from rapidfuzz.fuzz import token_set_ratio
 
-from warehouse.identity.linkage.frame import Coded, Frame, Ints, Multi
+from warehouse.identity.linkage.frame import Coded, Frame, Idx, Ints, Multi
 
 I8 = NDArray[np.int8]
 F32 = NDArray[np.float32]
@@ -140,7 +140,7 @@ def _sim_values(scorer: Callable[..., float], a: list[str], b: list[str]) -> F32
     return got
 
 
-def _sim(scorer: Callable[..., float], c: Coded, ca: Ints, cb: Ints, same: float = 1.0) -> F32:
+def _sim(scorer: Callable[..., float], c: Coded, ca: Idx, cb: Idx, same: float = 1.0) -> F32:
     """``scorer`` of the values behind codes ``ca``/``cb`` (one code table, symmetric scorer),
     computed once per distinct pair of values; ``same`` is the score of a value with itself."""
     out = np.full(ca.shape[0], same, np.float32)
@@ -148,7 +148,8 @@ def _sim(scorer: Callable[..., float], c: Coded, ca: Ints, cb: Ints, same: float
     if diff.size == 0:
         return out
     v = len(c.values)
-    lo, hi = np.minimum(ca[diff], cb[diff]), np.maximum(ca[diff], cb[diff])
+    a, b = ca[diff].astype(np.int64), cb[diff].astype(np.int64)  # v² overflows int32
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
     uniq, inv = np.unique(lo * v + hi, return_inverse=True)
     values = np.asarray(c.values, dtype=object)
     got = _sim_values(scorer, values[uniq // v].tolist(), values[uniq % v].tolist())
@@ -156,7 +157,7 @@ def _sim(scorer: Callable[..., float], c: Coded, ca: Ints, cb: Ints, same: float
     return out
 
 
-def _jw(c: Coded, ca: Ints, cb: Ints) -> F32:
+def _jw(c: Coded, ca: Idx, cb: Idx) -> F32:
     return _sim(JaroWinkler.normalized_similarity, c, ca, cb)
 
 
@@ -176,7 +177,7 @@ def _grade(s: F32, exact: NDArray[np.bool_]) -> I8:
 SLIP_EDITS = 2  # one kana is one or two romaji letters
 
 
-def _slip(c: Coded, ca: Ints, cb: Ints) -> NDArray[np.bool_]:
+def _slip(c: Coded, ca: Idx, cb: Idx) -> NDArray[np.bool_]:
     """Two readings at most one kana apart (a typo), or equal."""
     got: NDArray[np.bool_] = _sim(Levenshtein.distance, c, ca, cb, same=0.0) <= SLIP_EDITS
     return got

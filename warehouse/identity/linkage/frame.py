@@ -13,7 +13,7 @@ import functools
 import gc
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -75,6 +75,10 @@ def release() -> None:
 Strs = NDArray[np.object_]
 Ints = NDArray[np.int64]
 Bools = NDArray[np.bool_]
+# A column's codes: int32 halves the ≈ 25 coded columns of a million rows (0.27 → 0.13 GB).
+# Products of codes (blocking keys, pairs of values) are formed in int64: cast first.
+Codes = NDArray[np.int32]
+Idx = NDArray[np.signedinteger[Any]]
 
 
 def unique(a: Ints) -> Ints:
@@ -158,14 +162,14 @@ class Coded:
     values), so a million rows of repeated names cost a dictionary pass, not a million
     string comparisons."""
 
-    codes: Ints
+    codes: Codes
     values: list[str]
 
 
 def encode(col: Strs) -> Coded:
     table: dict[str, int] = {"": 0}
     put = table.setdefault
-    codes = np.fromiter((put(v, len(table)) for v in col), np.int64, col.shape[0])
+    codes = np.fromiter((put(v, len(table)) for v in col), np.int32, col.shape[0])
     return Coded(codes, list(table))
 
 
@@ -181,7 +185,7 @@ def encode_from(values: Sequence[str], src: Ints) -> Coded:
     seen, first = np.unique(row, return_index=True)
     keep = seen > 0
     order = seen[keep][np.argsort(first[keep], kind="stable")]
-    remap = np.zeros(len(names), np.int64)
+    remap = np.zeros(len(names), np.int32)
     remap[order] = np.arange(1, order.shape[0] + 1)
     return Coded(remap[row], ["", *(names[k] for k in order.tolist())])
 

@@ -24,7 +24,7 @@ from rapidfuzz.distance import JaroWinkler, Levenshtein
 from warehouse.identity.keys.normalize import FREE_MAIL_DOMAINS
 from warehouse.identity.linkage import comparisons as cmp
 from warehouse.identity.linkage.contacts import is_personal_phone
-from warehouse.identity.linkage.frame import Frame, Ints, bulk, isin, unique
+from warehouse.identity.linkage.frame import Frame, Idx, Ints, bulk, isin, unique
 
 _NONE: frozenset[str] = frozenset()
 
@@ -279,7 +279,7 @@ def components(n: int, i: Ints, j: Ints) -> Ints:
             return labels
 
 
-def _varied(group: Ints, value: Ints) -> Ints:
+def _varied(group: Ints, value: Idx) -> Ints:
     """The groups in which ``value`` takes more than one distinct value."""
     if group.shape[0] == 0:
         return group
@@ -309,7 +309,7 @@ def _disagreeing(
     # Trusted readings per kanji name: (component, name) groups with two readings.
     r = rows[fr.japanese[rows] & fr.trusted[rows] & (fr.coded("full").codes[rows] > 0)]
     fam, giv, name = fr.coded("fam"), fr.coded("giv"), fr.coded("name")
-    reading = fam.codes[r] * (len(fam.values) + 1) + giv.codes[r]
+    reading = fam.codes[r].astype(np.int64) * (len(fam.values) + 1) + giv.codes[r]
     _, pair = np.unique(np.stack([comp[r], name.codes[r]]), axis=1, return_inverse=True)
     pair = pair.reshape(-1)
     out[comp[r][isin(pair, _varied(pair, reading))]] = True
