@@ -75,3 +75,28 @@ def test_concurrent_first_opens_of_a_fresh_sqlite_warehouse_all_succeed(tmp_path
     url = f"sqlite:///{tmp_path / 'wh.db'}"
     for r in _open_at_once(url, "", 3):
         assert r.returncode == 0 and r.stdout.strip() == "opened", r.stderr[-2000:]
+
+
+def test_the_switch_to_wal_waits_for_a_moment_s_lock_and_other_errors_still_fail() -> None:
+    """Switching to WAL may answer "database is locked" at once, without the busy timeout:
+    a process opening a file another is setting up must retry, not die."""
+    import sqlite3
+
+    from warehouse.db import _wal
+
+    class Cursor:
+        def __init__(self, errors: list[str]) -> None:
+            self.errors, self.calls = errors, 0
+
+        def execute(self, sql: str) -> None:
+            self.calls += 1
+            if self.errors:
+                raise sqlite3.OperationalError(self.errors.pop(0))
+
+    locked = Cursor(["database is locked", "database is locked"])
+    _wal(locked)
+    assert locked.calls == 3
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O"):
+        _wal(Cursor(["disk I/O error"]))
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        _wal(Cursor(["database is locked"] * 1000), timeout=0.12)
