@@ -73,22 +73,27 @@ def _processed(
 
 def _bind(rows: Iterable[Sequence[Any]], typed: Sequence[tuple[int, Any]]) -> list[list[Any]]:
     """Apply the bind processors to each row's positional values; a repeated timestamp
-    object (the page's clock) is processed once, not once per row."""
-    memo: dict[int, tuple[Any, Any]] = {}
+    (the page's clock, a lineage row's first sight: equal values, often distinct objects
+    read back row by row) is processed once per column, not once per row. Equal
+    timestamps are the same instant, which is all a timestamp's processor keeps."""
+    memos: list[dict[datetime, Any]] = [{} for _ in typed]
     out: list[list[Any]] = []
     for values in rows:
         vals = list(values)
-        for i, proc in typed:
+        for (i, proc), memo in zip(typed, memos, strict=True):
             v = vals[i]
-            hit = memo.get(id(v))
-            if hit is not None and hit[0] is v:
-                vals[i] = hit[1]
-                continue
-            vals[i] = done = proc(v)
-            if isinstance(v, datetime):
-                memo[id(v)] = (v, done)
+            if type(v) is datetime:
+                done = memo.get(v, _MISSING)
+                if done is _MISSING:
+                    done = memo[v] = proc(v)
+                vals[i] = done
+            else:
+                vals[i] = proc(v)
         out.append(vals)
     return out
+
+
+_MISSING = object()
 
 
 def _pg_executemany(conn: Connection, stmt: Any, rows: Sequence[Mapping[str, Any]]) -> None:

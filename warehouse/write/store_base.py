@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from operator import itemgetter
 from typing import Any
 
@@ -121,6 +122,10 @@ def retire(conn: Connection, entity: str, ids: Sequence[int], ts: datetime) -> N
     )
 
 
+_PLAIN = frozenset({str, int, float, bool, bytes, type(None), datetime, date, Decimal})
+"""Column value types that are never JSON containers (equal value and type is the same)."""
+
+
 def _as_stored(value: Any) -> Any:
     """A column value in a form that compares equal only to the same value of the same
     type: Python's ``True == 1 == 1.0`` must not hide a change (a JSON cell, an amount), so
@@ -139,24 +144,25 @@ def _same_stored(old: tuple[Any, ...] | None, new: tuple[Any, ...]) -> bool:
     rule, cheaply: equal values of equal types (both compared in C), and only the JSON
     values (dicts, lists) compared again as sorted text. Values Python finds unequal are a
     change (or a doubt, which only means writing the row as before)."""
-    if old is None or old != new or list(map(type, old)) != list(map(type, new)):
+    if old is None or old != new:
+        return False
+    types = tuple(map(type, old))
+    if types != tuple(map(type, new)):
         return False
     return all(
-        _as_stored(a) == _as_stored(b)
-        for a, b in zip(old, new, strict=True)
-        if isinstance(a, dict | list)
+        _as_stored(old[i]) == _as_stored(new[i])
+        for i, kind in enumerate(types)
+        if kind not in _PLAIN and isinstance(old[i], dict | list)
     )
 
 
 def _dedupe(rows: list[dict[str, Any]], key: tuple[str, ...]) -> list[dict[str, Any]]:
-    seen: set[tuple[Any, ...]] = set()
-    out = []
+    """The first row of each ``key`` value, in order."""
+    first: dict[Any, dict[str, Any]] = {}
+    get = itemgetter(*key)
     for row in rows:
-        k = tuple(row[c] for c in key)
-        if k not in seen:
-            seen.add(k)
-            out.append(row)
-    return out
+        first.setdefault(get(row), row)
+    return list(first.values())
 
 
 class WriterBase:

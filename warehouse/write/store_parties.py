@@ -259,27 +259,28 @@ class PartyWriter(WriterBase):
             ],
             ("person_id", "phone"),
         )
-        if again:
-            self._prune(t.PersonEmail, "email", emails, sorted(again))
-            self._prune(t.PersonPhone, "phone", phones, sorted(again))
+        if again:  # pairs a re-read record still gives are stored: nothing to insert
+            kept = self._prune(t.PersonEmail, "email", emails, sorted(again))
+            emails = [row for row in emails if (row["person_id"], row["email"]) not in kept]
+            kept = self._prune(t.PersonPhone, "phone", phones, sorted(again))
+            phones = [row for row in phones if (row["person_id"], row["phone"]) not in kept]
         insert_ignore_rows(self.conn, t.table(t.PersonEmail), emails, ["person_id", "email"])
         insert_ignore_rows(self.conn, t.table(t.PersonPhone), phones, ["person_id", "phone"])
 
-    def _prune(self, model: Any, col: str, keep: Sequence[dict[str, Any]], ids: list[int]) -> None:
-        """Delete the (person, value) pairs of ``ids`` that ``keep`` does not hold."""
+    def _prune(
+        self, model: Any, col: str, keep: Sequence[dict[str, Any]], ids: list[int]
+    ) -> set[tuple[Any, Any]]:
+        """Delete the (person, value) pairs of ``ids`` that ``keep`` does not hold; return
+        the stored pairs that stay (the caller need not insert those again)."""
         table = t.table(model)
         held = {(row["person_id"], row[col]) for row in keep}
-        stale = [
-            {"b_pid": pid, "b_val": val}
-            for pid, val in _select_in(
-                self.conn,
-                lambda part: select(table.c.person_id, table.c[col]).where(
-                    table.c.person_id.in_(part)
-                ),
-                ids,
-            )
-            if (pid, val) not in held
-        ]
+        stored = _select_in(
+            self.conn,
+            lambda part: select(table.c.person_id, table.c[col]).where(table.c.person_id.in_(part)),
+            ids,
+        )
+        kept = {(pid, val) for pid, val in stored if (pid, val) in held}
+        stale = [{"b_pid": pid, "b_val": val} for pid, val in stored if (pid, val) not in held]
         if stale:
             executemany(
                 self.conn,
@@ -288,6 +289,7 @@ class PartyWriter(WriterBase):
                 ),
                 stale,
             )
+        return kept
 
     def ensure_people(self, contacts: Mapping[str, str | None]) -> dict[str, int]:
         """This stream's participant record for each address (``address:<email>``), made on
