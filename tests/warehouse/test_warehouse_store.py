@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import Engine, func, select
@@ -14,6 +14,7 @@ from warehouse.identity.keys.matching import MatchSettings
 from warehouse.identity.resolve import resolve_full
 from warehouse.state import StreamKey, load_cursor
 from warehouse.write import store_scan
+from warehouse.write.bulk import _bind
 from warehouse.write.store import apply_page, joined_hashes, unchanged_ids
 
 KEY = StreamKey("export", "contacts")
@@ -160,7 +161,7 @@ def test_a_reread_row_rewrites_only_what_changed(engine: Engine) -> None:
         before = conn.execute(lineage).all()
         org_at, person_at = conn.execute(stamps).one()
     changed = p.model_copy(
-        update={"title": "部長", "emails": ["a@abc.co.jp"], "payload_hash": "h2"}
+        update={"title": "部長", "emails": ["c@abc.co.jp", "a@abc.co.jp"], "payload_hash": "h2"}
     )
     with engine.begin() as conn:
         apply_page(
@@ -173,14 +174,15 @@ def test_a_reread_row_rewrites_only_what_changed(engine: Engine) -> None:
     with engine.connect() as conn:
         after = conn.execute(lineage).all()
         org_at2, person_at2 = conn.execute(stamps).one()
-        emails = conn.execute(select(t.PersonEmail.email)).scalars().all()
+        emails = conn.execute(select(t.PersonEmail.email).order_by("email")).scalars().all()
         phones = conn.execute(select(t.PersonPhone.phone)).scalars().all()
         title = conn.execute(select(t.Person.title)).scalar_one()
     assert [(e, i, fs) for e, i, _, fs, _ in after] == [(e, i, fs) for e, i, _, fs, _ in before]
     assert all(d is not None for *_, d in before)
     assert [(h, d) for _, _, h, _, d in after] == [("h2", None), ("h2", None)]
     assert org_at2 == org_at and person_at2 > person_at
-    assert (title, emails, phones) == ("部長", ["a@abc.co.jp"], ["+81312345678"])
+    assert (title, phones) == ("部長", ["+81312345678"])
+    assert emails == ["a@abc.co.jp", "c@abc.co.jp"]  # one kept where it was, one new
     assert _count(engine, t.Organization) == 1 and _count(engine, t.Person) == 1
 
 
@@ -296,3 +298,25 @@ def test_a_value_equal_only_to_python_is_still_a_change(engine: Engine) -> None:
     with engine.connect() as conn:
         assert conn.execute(select(t.Organization.attributes)).scalar_one() == {"n": True}
         assert isinstance(conn.execute(select(t.Organization.attributes)).scalar_one()["n"], bool)
+
+
+def test_bound_timestamps_are_processed_once_per_equal_value_and_column() -> None:
+    """``bulk._bind``: equal instants (distinct objects, other zones) share one processed
+    value per column; every other value is processed as given."""
+    calls: list[object] = []
+
+    def proc(v: object) -> object:
+        calls.append(v)
+        return ("p", v.astimezone(UTC) if isinstance(v, datetime) else v)
+
+    jst = timezone(timedelta(hours=9))
+    a = datetime(2026, 1, 1, 9, tzinfo=jst)
+    same = datetime(2026, 1, 1, 0, tzinfo=UTC)
+    other = datetime(2026, 1, 2, tzinfo=UTC)
+    rows = [(a, {"k": 1}), (same, {"k": 1}), (other, "x"), (a, None)]
+    out = _bind(rows, [(0, proc), (1, proc)])
+    assert out == [[proc(v) for v in row] for row in rows]
+    calls.clear()
+    _bind(rows, [(0, proc), (1, proc)])
+    assert sum(isinstance(v, datetime) for v in calls) == 2  # a (= same) and other
+    assert len(calls) == 2 + len(rows)
