@@ -4,6 +4,9 @@ repeated ids behave as when every row was decoded."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -108,3 +111,22 @@ def test_a_first_sync_looks_up_no_lineage_of_its_own_rows(engine: Engine, tmp_pa
         ).all()
     assert len(lineage) == 25 + 25 + 13  # a company, a person, and a deal every other row
     assert _count(engine, t.Person) == 25
+
+
+def test_a_syncing_process_starts_numpy_without_blas_worker_threads() -> None:
+    """The engine's import sets ``OPENBLAS_NUM_THREADS=1`` before numpy loads (its idle
+    BLAS workers spin on CPU after the import); an operator's own value stays."""
+    code = (
+        "import os, flows.engine, numpy; "
+        "print(os.environ['OPENBLAS_NUM_THREADS'], 'numpy' in __import__('sys').modules)"
+    )
+    root = str(Path(__file__).resolve().parents[2])
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    for given, want in ((None, "1 True"), ("3", "3 True")):
+        if given is not None:
+            env["OPENBLAS_NUM_THREADS"] = given
+        out = subprocess.run(
+            [sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True
+        )
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.split("\n")[-2] == want
