@@ -23,6 +23,7 @@ from warehouse.identity.keys.matching import (
 )
 from warehouse.identity.linkage import blocking_rules as br
 from warehouse.identity.linkage import features as fe
+from warehouse.identity.linkage.memo import Memo
 from warehouse.write.upsert import chunks
 
 ENTITY = "person"
@@ -76,7 +77,7 @@ def _features_where(conn: Connection, cond: Any, settings: MatchSettings) -> lis
 
 
 def _columns_where(
-    conn: Connection, cond: Any, settings: MatchSettings, memo: fe.Memo | None = None
+    conn: Connection, cond: Any, settings: MatchSettings, memo: Memo | None = None
 ) -> tuple[fe.Columns, list[str]]:
     """Features of the live rows matching ``cond`` as columns, and each row's record key.
 
@@ -194,7 +195,7 @@ def prepare_range(conn: Connection, settings: MatchSettings, lo: int, hi: int) -
 
 
 def prepare_columns(
-    conn: Connection, settings: MatchSettings, lo: int, hi: int, memo: fe.Memo | None = None
+    conn: Connection, settings: MatchSettings, lo: int, hi: int, memo: Memo | None = None
 ) -> tuple[fe.Columns, list[str], int]:
     """``prepare_range`` that also hands back the features as columns and each row's record
     key, so a one-process full run scores them without reading them back (give its ranges

@@ -42,8 +42,8 @@ from warehouse.identity.blocking import (
 )
 from warehouse.identity.evidence import drop_stale_matches, save_matches
 from warehouse.identity.keys.matching import Decision, MatchSettings, PersonFeatures, block_keys
-from warehouse.identity.linkage.features import Memo
 from warehouse.identity.linkage.frame import release
+from warehouse.identity.linkage.memo import Memo
 from warehouse.identity.org_resolve import resolve_orgs
 from warehouse.state import now
 from warehouse.write.upsert import chunks, upsert

@@ -14,5 +14,6 @@ __all__ = [
     "frame",
     "guard",
     "linker",
+    "memo",
     "variants",
 ]

@@ -11,24 +11,17 @@ table of values, so joining them is joining integer arrays.
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import os
-import weakref
-from array import array
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from itertools import islice
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from warehouse.identity.keys import matching as mt
-from warehouse.identity.keys.normalize import normalize_phone
 from warehouse.identity.keys.readings import _DIGITS, fold_text
-from warehouse.identity.linkage.contacts import strip_extension
 from warehouse.identity.linkage.frame import bulk, unique
+from warehouse.identity.linkage.memo import Memo
 
 # (id, family, given, family kana, given kana, full name, birth date, attributes,
 #  organization name, 法人番号, emails, phones): one person row as the resolver reads it.
@@ -66,23 +59,6 @@ FIELDS = (
     "org_sound",
 )
 MULTI_FIELDS = ("emails", "phones")
-# From this many rows in one run, company names are read by a second process while this one
-# does the rest: a dictionary reading of a company name is the costliest value there is.
-PARALLEL_ROWS = 100_000
-HELPER_BATCH = 2_000  # fewer new company names than this are read here
-
-
-def workers() -> int:
-    """Processes for the feature pass: the machine's cores, at most two (``KIZUNA_IDENTITY_
-    WORKERS`` overrides; 1 keeps everything in this process)."""
-    env = os.environ.get("KIZUNA_IDENTITY_WORKERS", "")
-    if env.isdigit() and int(env) >= 1:
-        return int(env)
-    return max(1, min(2, os.cpu_count() or 1))
-
-
-def _org_parts(orgs: list[str | None]) -> list[tuple[str, str, str]]:
-    return [mt.org_part(o) for o in orgs]
 
 
 def starts(rec: Ints, n: int) -> Ints:
@@ -267,141 +243,6 @@ class Columns:
                 strict=True,
             )
         ]
-
-
-class Memo:
-    """Distinct values one run has seen and what they gave, kept from range to range.
-
-    ``keys[kind]`` maps a raw value (a name as written and read, a company as written, an
-    address; for mail and phones the canonical value) to its index; ``values[field]`` holds
-    the computed
-    fields, one entry per index, appended as new values arrive (earlier ranges' indexes stay
-    valid, and their columns share the lists)."""
-
-    def __init__(self, settings: mt.MatchSettings) -> None:
-        self.settings = settings
-        self.rows = 0
-        self._pool: Any = None
-        self._pending: Any = None
-        self.keys: dict[str, dict[Any, int]] = defaultdict(dict)
-        self.values: dict[str, list[Any]] = defaultdict(list)
-        self.trusted = array("b")
-        self.mail_domain = array("q")  # per canonical address: its company domain's index
-        self.keys["domain"][""] = 0
-        self.values["domain"].append("")
-
-    def code(
-        self, kind: str, raw: Iterable[Any], n: int, compute: Callable[[list[Any]], None]
-    ) -> Ints:
-        """Each raw value's index; ``compute`` is given the values not seen before, in
-        index order, and appends their results."""
-        table = self.keys[kind]
-        old = len(table)
-        put = table.setdefault
-        codes = np.fromiter((put(v, len(table)) for v in raw), np.int64, n)
-        if len(table) > old:
-            compute(list(islice(table, old, None)))
-        return codes
-
-    def _names(self, new: list[Any]) -> None:
-        for key in new:
-            name, tokens, trusted = mt.name_part(*key)
-            self.values["name"].append(name)
-            self.values["tokens"].append(tokens)
-            self.trusted.append(trusted)
-
-    def _orgs(self, new: list[Any]) -> None:
-        pool = self._helper() if len(new) >= HELPER_BATCH else None
-        if pool is None:
-            self._put_orgs(_org_parts(new))
-        else:
-            self._pending = pool.apply_async(_org_parts, (new,))
-
-    def _put_orgs(self, parts: list[tuple[str, str, str]]) -> None:
-        for org, legal, sound in parts:
-            self.values["org"].append(org)
-            self.values["legal"].append(legal)
-            self.values["org_sound"].append(sound)
-
-    def _helper(self) -> Any:
-        """The second process, started once a run is large enough to pay for it; it keeps
-        its own reading caches from range to range."""
-        if self._pool is None and self.rows >= PARALLEL_ROWS and workers() >= 2:
-            if "fork" not in mp.get_all_start_methods():
-                return None
-            mt.reading_tokens("田中")  # the dictionary loaded once, shared with the fork
-            self._pool = mp.get_context("fork").Pool(1)
-            weakref.finalize(self, self._pool.terminate)
-        return self._pool
-
-    def finish(self) -> None:
-        """Wait for what the second process is computing (the end of each range)."""
-        if self._pending is not None:
-            got, self._pending = self._pending.get(), None
-            self._put_orgs(got)
-
-    def close(self) -> None:
-        """Stop the second process (the feature pass is over)."""
-        self.finish()
-        if self._pool is not None:
-            self._pool.terminate()
-            self._pool = None
-
-    def _dobs(self, new: list[Any]) -> None:
-        self.values["dob"].extend(
-            bd.strftime("%Y%m%d") if bd is not None else _DIGITS.sub("", text) for bd, text in new
-        )
-
-    def _mail(self, new: list[str], raw: dict[str, int]) -> None:
-        """Canonical index of each address as typed (-1: not an address) into ``raw``."""
-        table = self.keys["emails"]
-        domains, dvalues = self.keys["domain"], self.values["domain"]
-        values = self.values["emails"]
-        aliases, free = self.settings.provider_aliases, self.settings.free_mail_domains
-        for e in new:
-            if "@" not in e:
-                raw[e] = -1
-                continue
-            c = mt.canonical_email(e, aliases)
-            k = table.get(c)
-            if k is None:
-                k = table[c] = len(values)
-                values.append(c)
-                d = mt.company_domain(c, free)
-                dk = domains.get(d)
-                if dk is None:
-                    dk = domains[d] = len(dvalues)
-                    dvalues.append(d)
-                self.mail_domain.append(dk)
-            raw[e] = k
-
-    def _phone(self, new: list[str], raw: dict[str, int]) -> None:
-        table = self.keys["phones"]
-        values, region = self.values["phones"], self.settings.phone_region
-        for x in new:
-            p = _plain_jp(x) if region == "JP" else None
-            if p is None:
-                p = normalize_phone(strip_extension(x), region)
-            if not p:
-                raw[x] = -1
-                continue
-            k = table.get(p)
-            if k is None:
-                k = table[p] = len(values)
-                values.append(p)
-            raw[x] = k
-
-
-_DASHLESS = str.maketrans("", "", "-")
-
-
-def _plain_jp(x: str) -> str | None:
-    """``normalize_phone(strip_extension(x))`` of the common form (ASCII digits and hyphens,
-    0 then 9–10 digits) without the regular expressions; None for anything else."""
-    t = x.translate(_DASHLESS)
-    if len(t) in (10, 11) and t.isascii() and t.isdigit() and t[0] == "0" and t[1] != "0":
-        return "+81" + t[1:]
-    return None
 
 
 def _exploded(

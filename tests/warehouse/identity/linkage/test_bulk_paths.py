@@ -7,6 +7,7 @@ import pytest
 
 from warehouse.identity.keys.matching import MatchSettings
 from warehouse.identity.linkage import features, guard
+from warehouse.identity.linkage import memo as memo_mod
 from warehouse.identity.linkage.contacts import is_role_mailbox
 from warehouse.identity.linkage.frame import encode, encode_from
 
@@ -80,10 +81,10 @@ def test_features_by_range_with_one_memo_equal_features_of_all_rows_at_once(
     settings = MatchSettings()
     whole = features.compute(rows, settings).features()
     # Ranges share one memo; company names go to the second process from the second range.
-    monkeypatch.setattr(features, "PARALLEL_ROWS", 50)
-    monkeypatch.setattr(features, "HELPER_BATCH", 1)
+    monkeypatch.setattr(memo_mod, "PARALLEL_ROWS", 50)
+    monkeypatch.setattr(memo_mod, "HELPER_BATCH", 1)
     monkeypatch.setenv("KIZUNA_IDENTITY_WORKERS", "2")
-    memo = features.Memo(settings)
+    memo = memo_mod.Memo(settings)
     try:
         parts = [features.compute(rows[a : a + 70], settings, memo) for a in range(0, 240, 70)]
         assert memo._pool is not None  # the second process did read companies
