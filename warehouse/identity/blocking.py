@@ -184,6 +184,7 @@ def _write_features(
     keys = [
         (ENTITY, k, f.id, key_part(k, settings.partitions)) for f in feats for k in block_keys(f)
     ]
+    keys.sort()  # the key index filled in its own order, not page by random page
     _many(conn, _SAVE_KEY, keys)
     return len(keys)
 
