@@ -109,6 +109,24 @@ def local_time(ts: datetime | None, zone: str, fmt: str = "%Y-%m-%d %H:%M") -> s
     return ts.astimezone(ZoneInfo(zone)).strftime(fmt)
 
 
+def when_ago(ts: datetime | None, zone: str) -> str:
+    """A stored time as the company reads it, and how long ago: '2026-10-20 10:02 (5 min ago)'."""
+    if ts is None:
+        return "never"
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=UTC)
+    s = (datetime.now(UTC) - ts).total_seconds()
+    if s < 90:
+        ago = f"{int(s)} s ago"
+    elif s < 5400:
+        ago = f"{int(s // 60)} min ago"
+    elif s < 172800:
+        ago = f"{int(s // 3600)} h ago"
+    else:
+        ago = f"{int(s // 86400)} days ago"
+    return f"{local_time(ts, zone)} ({ago})"
+
+
 def zone_label(zone: str) -> str:
     """The zone's short name today (JST), for column headers: 'when (JST)'."""
     return datetime.now(ZoneInfo(zone)).tzname() or zone

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -22,7 +21,7 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy import Connection, func, select
 
-from flows.cli.common import esc, local_time, zone_label
+from flows.cli.common import esc, when_ago, zone_label
 from flows.config import load
 from flows.runtime import engine_for
 from flows.workspace import Workspace
@@ -229,26 +228,6 @@ def _identity_rows(conn: Connection, table: Table, people: int, width: int) -> N
         )
 
 
-def _age(ts: datetime | None) -> str:
-    if ts is None:
-        return "never"
-    if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=UTC)
-    s = (datetime.now(UTC) - ts).total_seconds()
-    if s < 90:
-        return f"{int(s)} s ago"
-    if s < 5400:
-        return f"{int(s // 60)} min ago"
-    if s < 172800:
-        return f"{int(s // 3600)} h ago"
-    return f"{int(s // 86400)} days ago"
-
-
-def _when(ts: datetime | None, zone: str) -> str:
-    """A run's time as the company reads it, and how long ago: '2026-10-20 10:02 (5 min ago)'."""
-    return f"{local_time(ts, zone)} ({_age(ts)})" if ts is not None else "never"
-
-
 def cursor_text(cur: object) -> str:
     """A cursor in a few words: file sets by count, scalar positions as key=value."""
     if cur is None:
@@ -329,7 +308,7 @@ def print_status(console: Console, ws: Workspace) -> None:
                 table.add_row(
                     Text(f"{name}/{stream}"),
                     Text(text),
-                    _when(last.finished_at or last.started_at, zone),
+                    when_ago(last.finished_at or last.started_at, zone),
                     Text(last.status, style=style),
                     f"{last.inserted:,}",
                     f"{last.updated:,}",

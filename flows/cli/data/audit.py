@@ -16,7 +16,7 @@ from rich.table import Table
 from sqlalchemy import func, select
 
 from flows import progress
-from flows.cli.common import local_time, zone_label
+from flows.cli.common import when_ago, zone_label
 from flows.runtime import engine_for
 from flows.workspace import Workspace
 from warehouse import schema as t
@@ -118,22 +118,7 @@ def print_quarantine(
 
 
 def _when(at: str | None, zone: str) -> str:
-    if at is None:
-        return "never"
-    return f"{local_time(datetime.fromisoformat(at), zone)} ({_age(at)})"
-
-
-def _age(at: str | None) -> str:
-    if at is None:
-        return "never"
-    s = (datetime.now(UTC) - datetime.fromisoformat(at)).total_seconds()
-    if s < 90:
-        return f"{int(s)} s ago"
-    if s < 5400:
-        return f"{int(s // 60)} min ago"
-    if s < 172800:
-        return f"{int(s // 3600)} h ago"
-    return f"{int(s // 86400)} days ago"
+    return when_ago(datetime.fromisoformat(at) if at is not None else None, zone)
 
 
 def export_activities(
