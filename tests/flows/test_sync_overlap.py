@@ -132,6 +132,11 @@ def test_two_then_four_concurrent_syncs_equal_a_serial_run(tmp_path: Path) -> No
         assert sum(got["identity_member"].values()) > 30
     assert not differences(*map(_not_identity, synced[:2]))
     assert not differences(*map(_not_identity, synced[::2]))
+    # identity_alias is history (cluster ids merged by increments keep resolving): runs that
+    # resolved in other increments keep other aliases; every other table must be equal.
+    base, got2, got4 = (
+        {k: v for k, v in x.items() if k != "identity_alias"} for x in (base, got2, got4)
+    )
     assert not differences(base, got2), differences(base, got2)
     assert not differences(base, got4), differences(base, got4)
     _assert_overlapped(runs2, 2)
