@@ -81,9 +81,10 @@ def _decisions(
     checks = guard.strong_checks(linker.disagreement_weights(model))
     _, refused = guard.cluster(fr, sc.i, sc.j, sc.bits, merge, checks)
     out: list[Decision] = []
+    labels = linker.evidence_labels(model)
     for e in np.nonzero(keep & (p >= settings.review_threshold))[0]:
         a, b = int(fr.ids[sc.i[e]]), int(fr.ids[sc.j[e]])
-        fields: dict[str, Any] = linker.evidence(model, sc.levels[e].tolist())
+        fields: dict[str, Any] = linker.evidence(labels, sc.levels[e].tolist())
         fields["bits"] = round(float(sc.bits[e]), 1)
         why = refused.get(int(e))
         if why is not None:

@@ -178,14 +178,23 @@ def score(
     return Scored(i, j, lv, bits, oversized)
 
 
-def evidence(model: Model, levels: Sequence[int]) -> dict[str, float]:
-    """Bits each comparison added for one pair (positive: for; negative: against)."""
+def evidence_labels(model: Model) -> list[list[tuple[str, float]]]:
+    """Per comparison and level, the evidence label and the bits it adds (positive: for;
+    negative: against): computed once per run, then looked up for every decided pair."""
     weights = model.weights()
+    return [
+        [(f"{c.name}:{name}", round(float(weights[k][lv]), 1)) for lv, name in enumerate(c.levels)]
+        for k, c in enumerate(cmp.PERSON)
+    ]
+
+
+def evidence(labels: list[list[tuple[str, float]]], levels: Sequence[int]) -> dict[str, float]:
+    """Bits each comparison added for one pair (``labels`` from ``evidence_labels``)."""
     out: dict[str, float] = {}
-    for k, c in enumerate(cmp.PERSON):
-        lv = int(levels[k])
+    for k, lv in enumerate(levels):
         if lv >= 0:
-            out[f"{c.name}:{c.levels[lv]}"] = round(float(weights[k][lv]), 1)
+            name, bits = labels[k][lv]
+            out[name] = bits
     return out
 
 
