@@ -301,7 +301,7 @@ def run_scale(n: int, db: Path, seed: int, reuse: bool) -> dict[str, Any]:
     if reuse and db.exists():
         engine = make_engine(f"sqlite:///{db}")
         with engine.begin() as conn:  # from scratch: forget any earlier resolution
-            for name in sorted(ids.IdentityBlock.metadata.tables):
+            for name in sorted(ids.IdentityKey.metadata.tables):
                 if name.startswith("identity_"):
                     conn.exec_driver_sql(f"DELETE FROM {name}")
         for _, rec, base in japanese_people(n, seed=seed):

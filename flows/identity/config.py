@@ -113,7 +113,13 @@ class IdentityConfig(BaseModel):
     free_mail_domains: list[str] = Field(default_factory=list)
     id_attributes: list[str] = Field(default_factory=list)
     max_block_size: int = Field(default=100, ge=2, le=100000)
-    partitions: int = Field(default=16, ge=1, le=1024)
+    partitions: int | None = Field(
+        default=None,
+        ge=1,
+        le=1024,
+        description="No longer used (keys are no longer split into partitions); accepted so "
+        "older workspace files still load.",
+    )
     blocking: Blocking = Field(default_factory=Blocking)
     survivorship: Survivorship = Field(default_factory=Survivorship)
 
@@ -127,7 +133,6 @@ class IdentityConfig(BaseModel):
             free_mail_domains=FREE_MAIL_DOMAINS | extra,
             max_block_size=self.max_block_size,
             id_attributes=tuple(self.id_attributes),
-            partitions=self.partitions,
             link=self.blocking.link_settings(self.max_block_size),
         )
 

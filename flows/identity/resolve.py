@@ -1,13 +1,13 @@
-"""The ``resolve`` Prefect flow: identity resolution after syncs, in tasks per range.
+"""The ``resolve`` Prefect flow: identity resolution after syncs, one task per run.
 
-A full run is one task per id range (features and blocking keys), one scoring task (the
-weights are learned from all rows at once, the pairs compared in bulk) and one clustering task; an incremental run (the usual case after a sync)
-is a single task, because it only touches the blocks around the rows that changed.
+A run is one task: a full one prepares every row's features in id ranges (the progress bar
+moves per range), learns the weights from all rows at once and compares the blocked pairs in
+bulk, in one process, so the features are never written out and read back; an incremental
+run (the usual case after a sync) touches only the blocks around the rows that changed.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from flows import progress
@@ -18,11 +18,8 @@ from flows.ops.lazy import flow, flow_run_id, task
 from flows.ops.lazy import run_logger as get_run_logger
 from flows.runtime import engine_for
 from warehouse import lease
-from warehouse.db import write_transaction
-from warehouse.identity import blocking, survivorship
 from warehouse.identity import resolve as rs
-from warehouse.identity.evidence import drop_stale_matches, save_matches
-from warehouse.state import now
+from warehouse.identity import survivorship
 
 
 def _setup(workspace_file: str) -> tuple[Any, Any, Any]:
@@ -31,40 +28,19 @@ def _setup(workspace_file: str) -> tuple[Any, Any, Any]:
     return engine_for(ws.warehouse_url), settings, rules
 
 
-@task(task_run_name="identity prepare {lo}-{hi}")
-def prepare_task(workspace_file: str, lo: int, hi: int) -> tuple[int, int]:
-    engine, settings, _ = _setup(workspace_file)
-    with write_transaction(engine) as conn:
-        return blocking.prepare_range(conn, settings, lo, hi)
-
-
-@task(task_run_name="identity score")
-def score_task(workspace_file: str, mark_iso: str) -> dict[str, Any]:
-    from datetime import datetime
-
-    engine, settings, _ = _setup(workspace_file)
-    stats = rs.ResolveStats()
-    with write_transaction(engine) as conn:
-        found = rs.score_learned(conn, settings, stats)
-        save_matches(conn, found, datetime.fromisoformat(mark_iso))
-    return {"pairs": stats.pairs, "blocks": stats.blocks, "oversized": stats.oversized_blocks}
-
-
-@task(task_run_name="identity cluster")
-def cluster_task(workspace_file: str, mark_iso: str, stats: dict[str, Any]) -> dict[str, Any]:
-    from datetime import datetime
-
+@task(task_run_name="identity full")
+def full_task(workspace_file: str) -> dict[str, Any]:
     engine, settings, rules = _setup(workspace_file)
-    mark = datetime.fromisoformat(mark_iso)
-    st = rs.ResolveStats(**stats)
-    with write_transaction(engine) as conn:
-        drop_stale_matches(conn, mark)
-        changed = rs.cluster_all(conn, mark)
-        survivorship.refresh(conn, changed, rules)
-        st.clusters_changed = len(changed)
-        st.organizations = rs.resolve_companies(conn, mark, settings)
-        rs._count_decisions(conn, st)
-        rs.save_state(conn, mark, st)
+    with engine.connect() as conn:
+        total = rs.steps(conn)
+    # One step per id range prepared, then scoring, then clustering.
+    tick = progress.start("identity (full)", total) or (lambda _n: None)
+    st = rs.resolve_full(
+        engine,
+        settings,
+        lambda conn, changed: survivorship.refresh(conn, changed, rules),
+        lambda _phase: tick(1),
+    )
     return st.as_dict()
 
 
@@ -113,31 +89,7 @@ def _resolve(workspace_file: str, full: bool) -> dict[str, Any]:
         if tick is not None:
             tick(1)
     else:
-        t0 = time.monotonic()
-        mark = now()
-        with engine.connect() as conn:
-            ranges = blocking.id_ranges(conn)
-        records = keys = 0
-        # One step per id range prepared, then scoring, then clustering.
-        tick = progress.start("identity (full)", len(ranges) + 2) or (lambda _n: None)
-        for lo, hi in ranges:
-            n, k = prepare_task(workspace_file, lo, hi)
-            records, keys = records + n, keys + k
-            tick(1)
-        got = score_task(workspace_file, mark.isoformat())
-        tick(1)
-        pairs, blocks, oversized = got["pairs"], got["blocks"], got["oversized"]
-        stats = rs.ResolveStats(
-            mode="full",
-            records=records,
-            keys=keys,
-            blocks=blocks,
-            oversized_blocks=oversized,
-            pairs=pairs,
-        )
-        stats.seconds = round(time.monotonic() - t0, 2)
-        result = cluster_task(workspace_file, mark.isoformat(), stats.as_dict())
-        tick(1)
+        result = full_task(workspace_file)
     get_run_logger().info(
         "identity %s: %s rows, %s pairs compared, %s merges, %s to review, %s clusters changed",
         result["mode"],

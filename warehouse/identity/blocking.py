@@ -1,16 +1,26 @@
-"""The blocking index of people: each row's comparable features and its blocking keys.
+"""The blocking index: each row's comparable features and its blocking keys (as digests).
 
 Preparing it is the first step of resolution and the only one that reads the person tables;
-scoring and clustering read features and keys back from here, by record or by partition, so
-the index (and the SQLite tuning it needs) is kept apart from the steps that use it.
+an incremental run finds a changed row's neighbours through the keys and reads their
+features back from here, so the index (and the SQLite tuning it needs) is kept apart from the
+steps that use it. Organizations keep theirs in the same two tables under their own entity.
+
+A full run empties the index, writes every row's features in id order and then every key
+in digest order: both are appends to their B-tree, the cheapest write SQLite and PostgreSQL
+have. Rows are never looked up by record in the key table: a row's old keys are computed
+again from its stored features, which is what ``forget`` deletes by.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from hashlib import blake2b
+from itertools import repeat
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
 from sqlalchemy import Connection, and_, delete, func, select
 
 from warehouse import schema as t
@@ -19,7 +29,6 @@ from warehouse.identity.keys.matching import (
     MatchSettings,
     PersonFeatures,
     block_keys,
-    key_part,
 )
 from warehouse.identity.linkage import blocking_rules as br
 from warehouse.identity.linkage import features as fe
@@ -30,7 +39,7 @@ ENTITY = "person"
 RANGE = 20000
 IN_CHUNK = 900
 
-B = t.table(ids.IdentityBlock)
+K = t.table(ids.IdentityKey)
 F = t.table(ids.IdentityFeature)
 PERSON = t.table(t.Person)
 ORG = t.table(t.Organization)
@@ -170,57 +179,131 @@ _SAVE_FEATURE = (
     "INSERT INTO identity_feature (entity, record_id, data) VALUES (?, ?, ?) "
     "ON CONFLICT (entity, record_id) DO UPDATE SET data = excluded.data"
 )
-_SAVE_KEY = (
-    "INSERT INTO identity_block (entity, key, record_id, part) VALUES (?, ?, ?, ?) "
-    "ON CONFLICT (entity, key, record_id) DO NOTHING"
+_ADD_KEY = (
+    "INSERT INTO identity_key (entity, digest, record_id) VALUES (?, ?, ?) "
+    "ON CONFLICT (entity, digest, record_id) DO NOTHING"
 )
+_DROP_KEY = "DELETE FROM identity_key WHERE entity = ? AND digest = ? AND record_id = ?"
+
+Digests = tuple[NDArray[np.int64], NDArray[np.int64]]  # (digest, record id) per key
 
 
-def _write_features(
-    conn: Connection, feats: Sequence[PersonFeatures], settings: MatchSettings
+def digest(key: str) -> int:
+    """A key's stable 64-bit digest (the same on every run, process and machine)."""
+    return int.from_bytes(blake2b(key.encode(), digest_size=8).digest(), "little", signed=True)
+
+
+def person_digests(feats: Sequence[PersonFeatures]) -> Digests:
+    d: list[int] = []
+    r: list[int] = []
+    for f in feats:
+        keys = block_keys(f)
+        d.extend(map(digest, keys))
+        r.extend(repeat(f.id, len(keys)))
+    return np.asarray(d, dtype=np.int64), np.asarray(r, dtype=np.int64)
+
+
+def add_keys(conn: Connection, entity: str, keys: Digests) -> int:
+    """Write keys in (digest, record) order: the primary key is filled in its own order.
+    Idempotent: two preparations of the same rows (overlapping runs) converge on one row."""
+    d, r = keys
+    order = np.lexsort((r, d))
+    for lo in range(0, len(order), 200_000):
+        part = order[lo : lo + 200_000]
+        _many(conn, _ADD_KEY, list(zip(repeat(entity), d[part].tolist(), r[part].tolist())))
+    return len(order)
+
+
+def clear(conn: Connection, entity: str) -> None:
+    """Empty an entity's index (a full run rebuilds it)."""
+    conn.execute(delete(F).where(F.c.entity == entity))
+    conn.execute(delete(K).where(K.c.entity == entity))
+
+
+def forget(
+    conn: Connection,
+    entity: str,
+    record_ids: Iterable[int],
+    keys_of: Callable[[int, str], Iterable[str]],
 ) -> int:
-    # Idempotent: two preparations of the same rows (overlapping runs) converge on one row.
+    """Delete the given rows' features and keys (returns how many rows had features);
+    ``keys_of`` (record id, stored features) gives the keys they were written with. A key
+    a newer version no longer makes from the same features stays until the next full run:
+    it can add a comparison, never a link."""
+    n = 0
+    for part in chunks(sorted(set(record_ids)), IN_CHUNK):
+        old = conn.execute(
+            select(F.c.record_id, F.c.data).where(F.c.entity == entity, F.c.record_id.in_(part))
+        ).all()
+        drop = {(entity, digest(k), int(rid)) for rid, data in old for k in keys_of(int(rid), data)}
+        _many(conn, _DROP_KEY, sorted(drop))
+        conn.execute(delete(F).where(F.c.entity == entity, F.c.record_id.in_(part)))
+        n += len(old)
+    return n
+
+
+def neighbours(
+    conn: Connection, entity: str, digests: Iterable[int], cap: Callable[[int], int]
+) -> tuple[set[int], int]:
+    """Rows sharing a key with ``digests``, skipping a key more rows share than ``cap``
+    allows (counted first, so an oversized block is never read); and how many were skipped."""
+    small: list[int] = []
+    skipped = 0
+    for part in chunks(sorted(set(digests)), IN_CHUNK):
+        for d, n in conn.execute(
+            select(K.c.digest, func.count())
+            .where(K.c.entity == entity, K.c.digest.in_(part))
+            .group_by(K.c.digest)
+        ):
+            if int(n) <= cap(int(d)):
+                small.append(int(d))
+            else:
+                skipped += 1
+    near: set[int] = set()
+    for part in chunks(small, IN_CHUNK):
+        near.update(
+            int(rid)
+            for (rid,) in conn.execute(
+                select(K.c.record_id).where(K.c.entity == entity, K.c.digest.in_(part))
+            )
+        )
+    return near, skipped
+
+
+def person_keys(rid: int, data: str) -> list[str]:
+    return block_keys(PersonFeatures.loads(rid, data))
+
+
+def _write_features(conn: Connection, feats: Sequence[PersonFeatures]) -> None:
     _many(conn, _SAVE_FEATURE, [(ENTITY, f.id, f.dumps()) for f in feats])
-    keys = [
-        (ENTITY, k, f.id, key_part(k, settings.partitions)) for f in feats for k in block_keys(f)
-    ]
-    keys.sort()  # the key index filled in its own order, not page by random page
-    _many(conn, _SAVE_KEY, keys)
-    return len(keys)
-
-
-def prepare_range(conn: Connection, settings: MatchSettings, lo: int, hi: int) -> tuple[int, int]:
-    """Features and keys for rows with ``lo <= id < hi``; returns (rows, keys)."""
-    cols, _, keys = prepare_columns(conn, settings, lo, hi)
-    return len(cols), keys
 
 
 def prepare_columns(
     conn: Connection, settings: MatchSettings, lo: int, hi: int, memo: Memo | None = None
-) -> tuple[fe.Columns, list[str], int]:
-    """``prepare_range`` that also hands back the features as columns and each row's record
-    key, so a one-process full run scores them without reading them back (give its ranges
-    one ``memo``: a value is then computed once per run)."""
+) -> tuple[fe.Columns, list[str], Digests]:
+    """Features of the rows with ``lo <= id < hi`` for a full run (whose index was emptied
+    by ``clear``): written, and handed back as columns with each row's record key and its
+    block keys, so the run scores them without reading them back and writes all keys at
+    once in digest order (give its ranges one ``memo``: a value is then computed once)."""
     tune(conn)
-    conn.execute(delete(F).where(F.c.entity == ENTITY, F.c.record_id >= lo, F.c.record_id < hi))
-    conn.execute(delete(B).where(B.c.entity == ENTITY, B.c.record_id >= lo, B.c.record_id < hi))
     cols, record_keys = _columns_where(
         conn, and_(PERSON.c.id >= lo, PERSON.c.id < hi), settings, memo
     )
     feats = cols.features()
-    return cols, record_keys, _write_features(conn, feats, settings)
+    _write_features(conn, feats)
+    return cols, record_keys, person_digests(feats)
 
 
 def prepare_ids(
     conn: Connection, settings: MatchSettings, record_ids: Sequence[int]
 ) -> tuple[list[PersonFeatures], int]:
     """Recompute features and keys of the given rows (deleted rows lose theirs)."""
+    forget(conn, ENTITY, record_ids, person_keys)
     feats: list[PersonFeatures] = []
     for part in chunks(sorted(set(record_ids)), IN_CHUNK):
-        conn.execute(delete(F).where(F.c.entity == ENTITY, F.c.record_id.in_(part)))
-        conn.execute(delete(B).where(B.c.entity == ENTITY, B.c.record_id.in_(part)))
         feats.extend(_features_where(conn, PERSON.c.id.in_(part), settings))
-    return feats, _write_features(conn, feats, settings)
+    _write_features(conn, feats)
+    return feats, add_keys(conn, ENTITY, person_digests(feats))
 
 
 def load_features(conn: Connection, record_ids: Iterable[int]) -> dict[int, PersonFeatures]:

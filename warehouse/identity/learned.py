@@ -17,7 +17,6 @@ from sqlalchemy import Connection, select
 
 from warehouse import schema as t
 from warehouse.identity import schema as ids
-from warehouse.identity.blocking import ENTITY, F
 from warehouse.identity.keys.matching import Decision, MatchSettings, PersonFeatures
 from warehouse.identity.linkage import blocking_rules as br
 from warehouse.identity.linkage import frame as fm
@@ -29,22 +28,6 @@ from warehouse.write.upsert import upsert
 
 S = t.table(ids.IdentityState)
 MODEL_ENTITY = "person:model"
-
-
-def all_features(conn: Connection) -> list[PersonFeatures]:
-    """Every person's features in record-key order: the key is a digest of the record's own
-    source, so the order (and with it the random pairs u is learned from) is the same however
-    the rows were written: one sync after another, or several workers at once."""
-    P = t.table(t.Person)
-    return [
-        PersonFeatures.loads(int(rid), data)
-        for rid, data in conn.execute(
-            select(F.c.record_id, F.c.data)
-            .outerjoin(P, P.c.id == F.c.record_id)
-            .where(F.c.entity == ENTITY)
-            .order_by(P.c.record_key, F.c.record_id)
-        )
-    ]
 
 
 def save_model(conn: Connection, model: Model, tf: dict[str, dict[str, float]]) -> None:
@@ -95,15 +78,11 @@ def _decisions(
     return out
 
 
-def score_all(conn: Connection, settings: MatchSettings) -> tuple[list[Decision], dict[str, int]]:
-    """Learn from every live person and decide every blocked pair."""
-    return score_columns(conn, settings, Columns.of(all_features(conn)))
-
-
 def score_columns(
     conn: Connection, settings: MatchSettings, cols: Columns
 ) -> tuple[list[Decision], dict[str, int]]:
-    """``score_all`` of features already in memory (in record-key order)."""
+    """Learn from every live person (features in record-key order) and decide every
+    blocked pair."""
     fr = fm.build_columns(cols)
     ls = settings.link
     model = linker.train(fr, ls)
@@ -115,8 +94,11 @@ def score_columns(
 
 
 def in_key_order(conn: Connection, parts: Sequence[tuple[Columns, list[str]]]) -> Columns:
-    """Ranges of columns put in ``all_features``' order (record key, then id; a row without a
-    key sorts where the database puts NULL: first on SQLite, last on PostgreSQL)."""
+    """Ranges of columns in record-key order, then id: the key is a digest of the record's
+    own source, so the order (and with it the random pairs u is learned from) is the same
+    however the rows were written: one sync after another, or several workers at once. A
+    row without a key sorts where the database puts NULL (first on SQLite, last on
+    PostgreSQL), as the order once read from the store did."""
     cols = Columns.concat([c for c, _ in parts])
     keys = [k for _, ks in parts for k in ks]
     missing = "" if conn.dialect.name == "sqlite" else "\U0010ffff"

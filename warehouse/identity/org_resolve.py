@@ -29,10 +29,12 @@ from datetime import datetime
 from itertools import combinations
 from typing import Any
 
+import numpy as np
 from rapidfuzz.distance import Levenshtein
 from sqlalchemy import Connection, select
 
 from warehouse import schema as t
+from warehouse.identity import blocking
 from warehouse.identity import graph as graph
 from warehouse.identity import schema as ids_
 from warehouse.identity.evidence import save_matches
@@ -43,7 +45,7 @@ from warehouse.write.upsert import chunks
 ENTITY = "organization"
 MAX_BLOCK = 200
 F = t.table(ids_.IdentityFeature)
-B = t.table(ids_.IdentityBlock)
+K = t.table(ids_.IdentityKey)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,12 +116,9 @@ def _contact_domains(conn: Connection, org_ids: Sequence[int], everything: bool)
 def _store(conn: Connection, feats: Sequence[OrgFeatures], ids: Sequence[int] | None) -> None:
     """Keep features and keys in the identity tables, so later runs only read them."""
     if ids is None:
-        conn.execute(F.delete().where(F.c.entity == ENTITY))
-        conn.execute(B.delete().where(B.c.entity == ENTITY))
+        blocking.clear(conn, ENTITY)
     else:
-        for part in chunks(sorted(set(ids)), 900):
-            conn.execute(F.delete().where(F.c.entity == ENTITY, F.c.record_id.in_(part)))
-            conn.execute(B.delete().where(B.c.entity == ENTITY, B.c.record_id.in_(part)))
+        blocking.forget(conn, ENTITY, ids, _stored_keys)
     frows = [
         {
             "entity": ENTITY,
@@ -128,15 +127,16 @@ def _store(conn: Connection, feats: Sequence[OrgFeatures], ids: Sequence[int] | 
         }
         for f in feats
     ]
-    brows = [
-        {"entity": ENTITY, "key": k[:200], "record_id": f.id, "part": 0}
-        for f in feats
-        for k in sorted(set(_keys(f)))
-    ]
     for chunk in chunks(frows, 5000):
         conn.execute(F.insert(), list(chunk))
-    for chunk in chunks(brows, 5000):
-        conn.execute(B.insert(), list(chunk))
+    d = [blocking.digest(k) for f in feats for k in set(_keys(f))]
+    r = [f.id for f in feats for _ in set(_keys(f))]
+    blocking.add_keys(conn, ENTITY, (np.asarray(d, dtype=np.int64), np.asarray(r, dtype=np.int64)))
+
+
+def _stored_keys(rid: int, data: str) -> set[str]:
+    k, d, c, ph = json.loads(data)
+    return set(_keys(OrgFeatures(rid, k, d, c, ph)))
 
 
 def _load(conn: Connection, ids: Iterable[int]) -> dict[int, OrgFeatures]:
@@ -281,13 +281,14 @@ def resolve_orgs(
         dirty = [int(i) for (i,) in conn.execute(select(o.id).where(o.updated_at > since))]
         feats = org_features(conn, region, dirty)
         _store(conn, feats, dirty)
-        keys = {k[:200] for f in feats for k in _keys(f)}
+        keys = {k for f in feats for k in _keys(f)}
+        by_digest = {blocking.digest(k): k for k in keys}
         blocks = defaultdict(list)
-        for part in chunks(sorted(keys), 900):
-            for k, rid in conn.execute(
-                select(B.c.key, B.c.record_id).where(B.c.entity == ENTITY, B.c.key.in_(part))
+        for part in chunks(sorted(by_digest), 900):
+            for d, rid in conn.execute(
+                select(K.c.digest, K.c.record_id).where(K.c.entity == ENTITY, K.c.digest.in_(part))
             ):
-                blocks[k].append(int(rid))
+                blocks[by_digest[int(d)]].append(int(rid))
         blocks = {k: m for k, m in blocks.items() if len(m) > 1}
         found, pairs = _compare(conn, blocks, {f.id for f in feats})
         save_matches(conn, found, ts, entity=ENTITY)

@@ -1,11 +1,10 @@
 """Identity resolution for people: prepare → score blocks → save evidence → cluster.
 
-The work is cut so a scheduler can spread it: ``blocking.prepare_range`` (an id range of rows to
-comparable features and blocking keys), ``score_learned`` (the weights learned from the data,
-every blocked pair compared in bulk: ``identity.learned``), ``evidence.save_matches`` and
-``cluster_all``. ``resolve_full`` and
-``resolve_incremental`` run them in order in one process; the Prefect flow runs the same steps
-as tasks per range.
+``resolve_full`` prepares id ranges (comparable features, written, and blocking keys, kept
+in memory and written at the end in digest order), scores every blocked pair in bulk with
+the weights learned from the data (``identity.learned``), saves the evidence and clusters;
+the features are scored as prepared, never read back. ``resolve_incremental`` does the same
+around the rows that changed. The Prefect flow runs either as one task.
 
 Incremental runs start from rows whose ``updated_at`` is past the last run's watermark,
 recompute only their keys, and compare them only with the rows sharing a block with them, so
@@ -16,12 +15,13 @@ run or an admin says otherwise; a full run recomputes every edge from scratch.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, select
+import numpy as np
+from sqlalchemy import Connection, Engine, delete, func, select, update
 
 from warehouse import schema as t
 from warehouse.db import write_transaction
@@ -31,11 +31,15 @@ from warehouse.identity import schema as ids
 from warehouse.identity.blocking import (
     ENTITY,
     IN_CHUNK,
-    B,
+    Digests,
     F,
+    add_keys,
+    clear,
+    digest,
     id_ranges,
     key_caps,
     load_features,
+    neighbours,
     prepare_columns,
     prepare_ids,
     tune,
@@ -75,18 +79,6 @@ class ResolveStats:
 # -- score ---------------------------------------------------------------------------------
 
 
-def score_learned(
-    conn: Connection, settings: MatchSettings, stats: ResolveStats | None = None
-) -> list[Decision]:
-    """Learn the weights from every live person and decide every blocked pair (full run)."""
-    tune(conn)
-    stats = stats or ResolveStats()
-    found, st = learned.score_all(conn, settings)
-    stats.pairs += st["pairs"]
-    stats.oversized_blocks += st["oversized"]
-    return found
-
-
 def score_around(
     conn: Connection,
     settings: MatchSettings,
@@ -99,42 +91,19 @@ def score_around(
     stats = stats or ResolveStats()
     if not record_ids:
         return []
-    if feats is not None:
-        # The keys the preparation just stored: no read by record id (that index does not
-        # hold the key, so each of a 1 % change's 50 k keys was a random read of the table).
-        keys = {k for f in feats for k in block_keys(f)}
-    else:
-        keys = set()
-        for part in chunks(sorted(set(record_ids)), IN_CHUNK):
-            keys.update(
-                k
-                for (k,) in conn.execute(
-                    select(B.c.key).where(B.c.entity == ENTITY, B.c.record_id.in_(part))
-                )
-            )
-    near: set[int] = set(record_ids)
-    caps = key_caps(settings)
+    if feats is None:
+        feats = list(load_features(conn, record_ids).values())
     # A key more rows share than its rule's block may hold (a common name, an office) is
     # skipped, as blocking skips it: the neighbourhood follows the change, not the size of
-    # the store. Blocks are counted first, so an oversized one is never read.
-    small: list[str] = []
-    for kpart in chunks(sorted(keys), IN_CHUNK):
-        for k, n in conn.execute(
-            select(B.c.key, func.count())
-            .where(B.c.entity == ENTITY, B.c.key.in_(kpart))
-            .group_by(B.c.key)
-        ):
-            if int(n) <= caps.get(str(k).partition("|")[0], settings.max_block_size):
-                small.append(str(k))
-            else:
-                stats.oversized_blocks += 1
-    for kpart in chunks(small, IN_CHUNK):
-        near.update(
-            int(rid)
-            for (rid,) in conn.execute(
-                select(B.c.record_id).where(B.c.entity == ENTITY, B.c.key.in_(kpart))
-            )
-        )
+    # the store.
+    caps = key_caps(settings)
+    bound: dict[int, int] = {}
+    for f in feats:
+        for k in block_keys(f):
+            bound[digest(k)] = caps.get(k.partition("|")[0], settings.max_block_size)
+    near, skipped = neighbours(conn, ENTITY, bound, bound.__getitem__)
+    near.update(record_ids)
+    stats.oversized_blocks += skipped
     around = load_features(conn, near)
     found, pairs = learned.score_some(
         conn, settings, [around[r] for r in sorted(around)], set(record_ids)
@@ -206,26 +175,47 @@ def changed_ids(conn: Connection, since: datetime) -> list[int]:
 # -- one-process entry points ----------------------------------------------------------------
 
 
-def resolve_full(engine: Engine, settings: MatchSettings, survive: Any = None) -> ResolveStats:
-    """Resolve every person from scratch (same input → same clusters and ids)."""
+def resolve_full(
+    engine: Engine,
+    settings: MatchSettings,
+    survive: Any = None,
+    step: Callable[[str], None] | None = None,
+) -> ResolveStats:
+    """Resolve every person from scratch (same input → same clusters and ids); ``step`` is
+    told of each range prepared, then of scoring and clustering (``steps`` counts them)."""
     stats = ResolveStats(mode="full")
     t0 = time.monotonic()
     with write_transaction(engine) as conn:
         mark = now()
         ranges = id_ranges(conn)
+        # Emptied first, and the watermark with it: a run that stops half-way leaves an
+        # index the next run rebuilds in full rather than one an incremental run trusts.
+        clear(conn, ENTITY)
+        conn.execute(update(S).where(S.c.entity == ENTITY).values(watermark=None))
     parts = []
+    keys: list[Digests] = []
     memo = Memo(settings)
     try:
         for lo, hi in ranges:
             with write_transaction(engine) as conn:
                 cols, record_keys, k = prepare_columns(conn, settings, lo, hi, memo)
                 parts.append((cols, record_keys))
+                keys.append(k)
                 stats.records += len(cols)
-                stats.keys += k
+            if step is not None:
+                step("prepare")
     finally:
         memo.close()
     del memo
     release()
+    with write_transaction(engine) as conn:
+        tune(conn)
+        if keys:
+            digests = np.concatenate([d for d, _ in keys])
+            rows = np.concatenate([r for _, r in keys])
+            del keys
+            stats.keys = add_keys(conn, ENTITY, (digests, rows))
+            del digests, rows
     stats.phases["prepare"] = round(time.monotonic() - t0, 2)
     t1 = time.monotonic()
     with write_transaction(engine) as conn:
@@ -237,6 +227,8 @@ def resolve_full(engine: Engine, settings: MatchSettings, survive: Any = None) -
         stats.oversized_blocks += st["oversized"]
         save_matches(conn, found, mark)
     stats.phases["score"] = round(time.monotonic() - t1, 2)
+    if step is not None:
+        step("score")
     t2 = time.monotonic()
     with write_transaction(engine) as conn:
         drop_stale_matches(conn, mark)
@@ -251,7 +243,14 @@ def resolve_full(engine: Engine, settings: MatchSettings, survive: Any = None) -
         stats.phases["cluster"] = round(time.monotonic() - t2, 2)
         stats.seconds = round(time.monotonic() - t0, 2)
         save_state(conn, mark, stats)
+    if step is not None:
+        step("cluster")
     return stats
+
+
+def steps(conn: Connection) -> int:
+    """How many times a full run calls its ``step``: once per id range, then twice."""
+    return len(id_ranges(conn)) + 2
 
 
 def resolve_incremental(

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, Index, Integer, SmallInteger, String, Text
+from sqlalchemy import BigInteger, Float, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from warehouse.schema import Base, Id, Json, Organization, Person, UTCDateTime
@@ -94,18 +94,21 @@ class IdentityPin(Base):
     __table_args__ = (Index("ix_identity_pin_b", "entity", "b_id"),)
 
 
-class IdentityBlock(Base):
-    """Blocking keys per row; ``part`` (a stable hash of the key) splits work into ranges."""
+class IdentityKey(Base):
+    """A row's blocking key, kept as a 64-bit digest: rows sharing a key are compared.
 
-    __tablename__ = "identity_block"
+    Only the incremental path reads it (a changed row's neighbours), so it keeps just what
+    that lookup needs: one primary key, no other index. A digest is a fixed 8 bytes where a
+    key was up to 200 characters in three indexes; two keys that collide only add a pair
+    to compare, never a link. A row's keys are found again from its stored features (see
+    ``blocking.forget``), so no index by record is needed either.
+    """
+
+    __tablename__ = "identity_key"
     entity: Mapped[str] = mapped_column(String(20), primary_key=True)
-    key: Mapped[str] = mapped_column(String(200), primary_key=True)
-    record_id: Mapped[int] = mapped_column(Id, primary_key=True)
-    part: Mapped[int] = mapped_column(SmallInteger)
-    __table_args__ = (
-        Index("ix_identity_block_record", "entity", "record_id"),
-        Index("ix_identity_block_part", "entity", "part", "key"),
-    )
+    digest: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    record_id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=False)
+    __table_args__ = ({"sqlite_with_rowid": False},)
 
 
 class IdentityFeature(Base):

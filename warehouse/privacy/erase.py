@@ -28,6 +28,7 @@ from warehouse import schema as t
 from warehouse.activation import audience
 from warehouse.activation import ledger_schema as ls
 from warehouse.activation import segment_schema as ss
+from warehouse.identity import blocking
 from warehouse.identity import schema as ids_
 from warehouse.identity.crosswalk import find_record
 from warehouse.identity.resolve import watermark
@@ -297,8 +298,7 @@ def _identity(conn: Connection, ids: Sequence[int], count: Any) -> None:
     """Their rows of the identity graph: membership, cluster, aliases, evidence, pins, keys."""
     m, c = t.table(ids_.IdentityMember), t.table(ids_.IdentityCluster)
     al, mt = t.table(ids_.IdentityAlias), t.table(ids_.IdentityMatch)
-    pin, blk = t.table(ids_.IdentityPin), t.table(ids_.IdentityBlock)
-    feat = t.table(ids_.IdentityFeature)
+    pin = t.table(ids_.IdentityPin)
     person = "person"
     clusters = set(ids)
     for cond in _in(m.c.record_id, ids):
@@ -329,12 +329,12 @@ def _identity(conn: Connection, ids: Sequence[int], count: Any) -> None:
                 )
             ).rowcount,
         )
+    # Blocking keys are digests of names and contacts: found again from the stored features.
+    count("identity_feature", blocking.forget(conn, person, ids, blocking.person_keys))
     for part in chunks(list(ids), IN):
         for tb, cols in (
             (mt, ("a_id", "b_id")),
             (pin, ("a_id", "b_id")),
-            (blk, ("record_id",)),
-            (feat, ("record_id",)),
         ):
             cond = or_(*[tb.c[col].in_(part) for col in cols])
             count(tb.name, conn.execute(delete(tb).where(tb.c.entity == person, cond)).rowcount)

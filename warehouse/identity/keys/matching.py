@@ -8,7 +8,6 @@ here index the stored features so an incremental run finds a changed row's neigh
 from __future__ import annotations
 
 import json
-import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -40,7 +39,6 @@ __all__ = [
     "canonical_email",
     "company_domain",
     "fold_text",
-    "key_part",
     "org_key",
     "person_features",
     "phonetic",
@@ -126,7 +124,6 @@ class MatchSettings:
     id_attributes: tuple[str, ...] = ()
     address_attributes: tuple[str, ...] = ("address",)
     postcode_attributes: tuple[str, ...] = ("postal_code", "postcode", "zip")
-    partitions: int = 16
     weights: dict[str, float] = field(default_factory=dict)
     link: LinkSettings = field(default_factory=LinkSettings)
 
@@ -302,11 +299,6 @@ def block_keys(f: PersonFeatures) -> list[str]:
     if f.dob and f.postcode:
         keys.append(f"d|{f.dob}|{f.postcode}")
     return sorted({k[:200] for k in keys})
-
-
-def key_part(key: str, partitions: int) -> int:
-    """A stable partition number for a key (the same on every run and machine)."""
-    return zlib.crc32(key.encode()) % partitions
 
 
 @dataclass
