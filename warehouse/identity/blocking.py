@@ -188,19 +188,24 @@ _DROP_KEY = "DELETE FROM identity_key WHERE entity = ? AND digest = ? AND record
 Digests = tuple[NDArray[np.int64], NDArray[np.int64]]  # (digest, record id) per key
 
 
+def digests(keys: Iterable[str]) -> NDArray[np.int64]:
+    """Keys' stable 64-bit digests (the same on every run, process and machine)."""
+    raw = b"".join([blake2b(k.encode(), digest_size=8).digest() for k in keys])
+    return np.frombuffer(raw, dtype="<i8").astype(np.int64)
+
+
 def digest(key: str) -> int:
-    """A key's stable 64-bit digest (the same on every run, process and machine)."""
-    return int.from_bytes(blake2b(key.encode(), digest_size=8).digest(), "little", signed=True)
+    return int(digests((key,))[0])
 
 
 def person_digests(feats: Sequence[PersonFeatures]) -> Digests:
-    d: list[int] = []
-    r: list[int] = []
+    keys: list[str] = []
+    rows: list[int] = []
     for f in feats:
-        keys = block_keys(f)
-        d.extend(map(digest, keys))
-        r.extend(repeat(f.id, len(keys)))
-    return np.asarray(d, dtype=np.int64), np.asarray(r, dtype=np.int64)
+        mine = block_keys(f)
+        keys.extend(mine)
+        rows.extend(repeat(f.id, len(mine)))
+    return digests(keys), np.asarray(rows, dtype=np.int64)
 
 
 def add_keys(conn: Connection, entity: str, keys: Digests) -> int:

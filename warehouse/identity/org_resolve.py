@@ -129,9 +129,9 @@ def _store(conn: Connection, feats: Sequence[OrgFeatures], ids: Sequence[int] | 
     ]
     for chunk in chunks(frows, 5000):
         conn.execute(F.insert(), list(chunk))
-    d = [blocking.digest(k) for f in feats for k in set(_keys(f))]
-    r = [f.id for f in feats for _ in set(_keys(f))]
-    blocking.add_keys(conn, ENTITY, (np.asarray(d, dtype=np.int64), np.asarray(r, dtype=np.int64)))
+    keys = [(k, f.id) for f in feats for k in set(_keys(f))]
+    rows = np.asarray([r for _, r in keys], dtype=np.int64)
+    blocking.add_keys(conn, ENTITY, (blocking.digests(k for k, _ in keys), rows))
 
 
 def _stored_keys(rid: int, data: str) -> set[str]:
