@@ -9,49 +9,47 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, delete
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, delete, select
 
 from warehouse import schema as t
+from warehouse.identity import graph
 from warehouse.identity import schema as ids
 from warehouse.identity.keys.matching import Decision
-from warehouse.write.upsert import chunks
 
 X = t.table(ids.IdentityMatch)
+
+
+_INSERT = (
+    "INSERT INTO identity_match (entity, a_id, b_id, method, score, fields, decision,"
+    " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_UNLESS_DECIDED = (
+    " ON CONFLICT (entity, a_id, b_id) DO UPDATE SET method = excluded.method,"
+    " score = excluded.score, fields = excluded.fields, decision = excluded.decision,"
+    " updated_at = excluded.updated_at WHERE identity_match.decision IN ('merge', 'review')"
+)
 
 
 def save_matches(
     conn: Connection, decisions: Sequence[Decision], ts: datetime, entity: str = "person"
 ) -> None:
-    """Upsert evidence; a pair a person already decided (accepted/rejected) keeps its decision."""
-    uniq: dict[tuple[int, int], Decision] = {}
-    for d in decisions:
-        uniq[(d.a, d.b)] = d
+    """Upsert evidence; a pair a person already decided (accepted/rejected) keeps its decision.
+
+    A full run saves a hundred thousand pairs: they go through one prepared statement as
+    tuples, each ``fields`` turned into JSON once, the timestamp converted once. Into an
+    entity without any evidence yet (a first or from-scratch run) nothing can conflict, so the
+    rows are plainly inserted."""
+    uniq = {(d.a, d.b): d for d in decisions}
+    stamp = graph.bound(conn, X.c.updated_at)(ts)
+    as_json = graph.bound(conn, X.c.fields)
     rows = [
-        {
-            "entity": entity,
-            "a_id": d.a,
-            "b_id": d.b,
-            "method": d.method,
-            "score": d.score,
-            "fields": d.fields,
-            "decision": d.decision,
-            "created_at": ts,
-            "updated_at": ts,
-        }
-        for d in uniq.values()
+        (entity, a, b, d.method, d.score, as_json(d.fields), d.decision, stamp, stamp)
+        for (a, b), d in uniq.items()
     ]
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    for part in chunks(rows, 3000):
-        stmt = dialect.insert(X)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["entity", "a_id", "b_id"],
-            set_={
-                c: stmt.excluded[c] for c in ("method", "score", "fields", "decision", "updated_at")
-            },
-            where=(X.c.decision == "merge") | (X.c.decision == "review"),
-        )
-        conn.execute(stmt, list(part))
+    if not rows:
+        return
+    fresh = conn.execute(select(X.c.id).where(X.c.entity == entity).limit(1)).first() is None
+    graph.many(conn, _INSERT if fresh else _INSERT + _UNLESS_DECIDED, rows)
 
 
 def drop_stale_matches(conn: Connection, before: datetime) -> int:
@@ -65,3 +63,30 @@ def drop_stale_matches(conn: Connection, before: datetime) -> int:
 
 
 # -- cluster ---------------------------------------------------------------------------------
+
+
+def merging_edges(
+    conn: Connection, found: Sequence[Decision], entity: str = "person"
+) -> tuple[list[graph.Edge], list[graph.Edge]]:
+    """The merging edges as the evidence stands once a full run saved ``found`` and dropped
+    what it did not find again, without reading its hundred thousand rows back: the run's
+    merges (their match ids left to ``write_membership``) but for pairs a person decided,
+    which keep their decision; and apart, every pair a person accepted (as ``manual``, with
+    its stored score), whose rows may since have gone."""
+    decided: set[tuple[int, int]] = set()
+    accepted: list[graph.Edge] = []
+    for a, b, s, i, dec in conn.execute(
+        select(X.c.a_id, X.c.b_id, X.c.score, X.c.id, X.c.decision).where(
+            X.c.entity == entity, X.c.decision.in_(("accepted", "rejected"))
+        )
+    ):
+        decided.add((int(a), int(b)))
+        if dec == "accepted":
+            accepted.append((int(a), int(b), "manual", float(s), int(i)))
+    uniq = {(d.a, d.b): d for d in found}
+    machine: list[graph.Edge] = [
+        (a, b, d.method, d.score, None)
+        for (a, b), d in uniq.items()
+        if d.decision == "merge" and (a, b) not in decided
+    ]
+    return machine, accepted

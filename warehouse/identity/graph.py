@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, or_, select, update
+from sqlalchemy import Connection, func, or_, select
 
 from warehouse.identity import schema as ids
 from warehouse.schema import table
@@ -21,7 +21,6 @@ from warehouse.write.upsert import chunks, upsert
 
 IN_CHUNK = 900
 MERGING = ("merge", "accepted")
-_STRENGTH = {"rule": 0, "manual": 1, "score": 2}
 
 M = table(ids.IdentityMember)
 A = table(ids.IdentityAlias)
@@ -44,25 +43,41 @@ def _conflict(a: frozenset[str], b: frozenset[str]) -> bool:
     return any(e.rpartition("@")[2] in da for e in b)
 
 
+_FREE: frozenset[int] = frozenset()
+
+
 class _UF:
+    """Union-find over row ids. A full run joins a hundred thousand edges through it, so a
+    root without pins or mailboxes costs no set of its own."""
+
     def __init__(self, pins: dict[int, set[int]], boxes: Boxes | None = None) -> None:
         self.parent: dict[int, int] = {}
-        self.pinned: dict[int, set[int]] = {}
+        self.pinned: dict[int, set[int] | frozenset[int]] = {}
         self.pins = pins
         self.boxes: dict[int, frozenset[str]] = dict(boxes or {})
 
     def find(self, x: int) -> int:
-        p = self.parent.setdefault(x, x)
-        if p != x:
-            root = self.find(p)
-            self.parent[x] = root
-            return root
-        return x
+        parent = self.parent
+        p = parent.get(x)
+        if p is None:
+            parent[x] = x
+            return x
+        if p == x:
+            return x
+        root = p
+        while (up := parent[root]) != root:
+            root = up
+        while x != root:  # every row on the way now points at the root
+            parent[x], x = root, parent[x]
+        return root
 
-    def _pinned(self, root: int) -> set[int]:
+    def _pinned(self, root: int) -> set[int] | frozenset[int]:
         got = self.pinned.get(root)
         if got is None:
-            got = set(self.pins.get(root, ()))
+            mine = self.pins.get(root)
+            if not mine:
+                return _FREE
+            got = set(mine)
             self.pinned[root] = got
         return got
 
@@ -73,22 +88,24 @@ class _UF:
         pa, pb = self._pinned(ra), self._pinned(rb)
         if any(self.find(x) == rb for x in pa) or any(self.find(x) == ra for x in pb):
             return False
-        ba, bb = self.boxes.get(ra, frozenset()), self.boxes.get(rb, frozenset())
-        if checked and _conflict(ba, bb):
-            return False
         keep, gone = (ra, rb) if ra < rb else (rb, ra)
+        if self.boxes:
+            ba, bb = self.boxes.get(ra, frozenset()), self.boxes.get(rb, frozenset())
+            if checked and _conflict(ba, bb):
+                return False
+            if ba or bb:
+                self.boxes[keep] = ba | bb
         self.parent[gone] = keep
-        self.pinned[keep] = pa | pb
-        self.pinned.pop(gone, None)
-        if ba or bb:
-            self.boxes[keep] = ba | bb
+        if pa or pb:
+            self.pinned[keep] = (pa if pa else set()) | pb
+            self.pinned.pop(gone, None)
         return True
 
 
 def _edge_order(e: Edge) -> tuple[int, float, int, int]:
-    a, b, method, score, _ = e
-    kind = "rule" if method.startswith("rule") else "manual" if method == "manual" else "score"
-    return (_STRENGTH[kind], -score, a, b)
+    method = e[2]
+    kind = 0 if method.startswith("rule") else 1 if method == "manual" else 2
+    return (kind, -e[3], e[0], e[1])
 
 
 def cluster_edges(
@@ -110,9 +127,31 @@ def cluster_edges(
     uf = _UF(pin_map, boxes)
     for n in nodes:
         uf.find(n)
-    for a, b, method, *_ in sorted(edges, key=_edge_order):
-        uf.union(a, b, checked=method == "score")
+    for e in sorted(edges, key=_edge_order):
+        uf.union(e[0], e[1], e[2] == "score")
     return {n: uf.find(n) for n in list(uf.parent)}
+
+
+def many(conn: Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    """One prepared statement for many rows through the driver: no statement compiled per
+    chunk, no dict per row (``?`` placeholders become ``%s`` for drivers that use those)."""
+    if not rows:
+        return
+    if conn.dialect.paramstyle != "qmark":
+        sql = sql.replace("?", "%s")
+    for part in chunks(rows, 20000):
+        conn.exec_driver_sql(sql, list(part))
+
+
+def bound(conn: Connection, column: Any) -> Callable[[Any], Any]:
+    """A value of ``column`` as SQLAlchemy itself would hand it to this driver (a timestamp
+    in UTC, a dict as JSON), for statements sent through ``many``."""
+    proc = column.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    return proc if proc is not None else _same
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 def _in(conn: Connection, stmt_for: Any, values: Iterable[Any]) -> list[Any]:
@@ -231,6 +270,28 @@ def recluster(
     return write_membership(conn, entity, old, new, edges.values())
 
 
+_MEMBER = (
+    "INSERT INTO identity_member (entity, record_id, cluster_id, joined_at) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT (entity, record_id) DO UPDATE SET cluster_id = excluded.cluster_id,"
+    " joined_at = excluded.joined_at"
+)
+_UNMEMBER = "DELETE FROM identity_member WHERE entity = ? AND record_id = ?"
+_ALIAS = (
+    "INSERT INTO identity_alias (entity, alias_id, cluster_id, match_id, merged_at)"
+    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (entity, alias_id) DO UPDATE SET"
+    " cluster_id = excluded.cluster_id, match_id = excluded.match_id,"
+    " merged_at = excluded.merged_at"
+)
+_FOLLOW = "UPDATE identity_alias SET cluster_id = ? WHERE entity = ? AND cluster_id = ?"
+_UNALIAS = "DELETE FROM identity_alias WHERE entity = ? AND alias_id = ?"
+_CLUSTER = (
+    "INSERT INTO identity_cluster (entity, id, size, created_at, updated_at)"
+    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (entity, id) DO UPDATE SET size = excluded.size,"
+    " updated_at = excluded.updated_at"
+)
+_UNCLUSTER = "DELETE FROM identity_cluster WHERE entity = ? AND id = ?"
+
+
 def write_membership(
     conn: Connection,
     entity: str,
@@ -242,78 +303,86 @@ def write_membership(
     """Apply a new assignment for the rows in ``new`` (old: their current member rows).
 
     Singletons lose their member row; a cluster id that disappears becomes an alias of the
-    cluster its row now belongs to, so a saved id keeps resolving.
+    cluster its row now belongs to, so a saved id keeps resolving. An edge may come without
+    its match id (a full run's own merges): the few an alias names are looked up. Rows go
+    through prepared statements (``many``): a full run rewrites a hundred thousand of them.
     """
-    ts = ts or now()
+    stamp = bound(conn, M.c.joined_at)(ts or now())
     size: dict[int, int] = {}
     for c in new.values():
         size[c] = size.get(c, 0) + 1
     want = {r: c for r, c in new.items() if size[c] > 1}
     drop = [r for r in old if r not in want]
     changed_rows = [r for r, c in want.items() if old.get(r) != c]
-    for part in chunks(sorted(drop), IN_CHUNK):
-        conn.execute(delete(M).where(M.c.entity == entity, M.c.record_id.in_(part)))
-    if changed_rows:
-        for part in chunks(sorted(changed_rows), 5000):
-            upsert(
-                conn,
-                M,
-                [
-                    {"entity": entity, "record_id": r, "cluster_id": want[r], "joined_at": ts}
-                    for r in part
-                ],
-                ["entity", "record_id"],
-            )
+    many(conn, _UNMEMBER, [(entity, r) for r in sorted(drop)])
+    many(conn, _MEMBER, [(entity, r, want[r], stamp) for r in sorted(changed_rows)])
     changed: set[int] = set()
     for r in set(old) | set(want):
         o, w = old.get(r), want.get(r)
         if o != w:
             changed |= {c for c in (o, w) if c is not None}
     # Aliases: an old cluster id that is no longer a cluster points at its row's new cluster.
+    gone = {c for c in set(old.values()) if c in new and new[c] != c}
     by_node: dict[int, list[tuple[int, int, int | None]]] = {}
     for e in edges:
-        by_node.setdefault(e[0], []).append((e[0], e[1], e[4]))
-        by_node.setdefault(e[1], []).append((e[0], e[1], e[4]))
-    gone = {c for c in set(old.values()) if c in new and new[c] != c}
+        for n in (e[0], e[1]):
+            if n in gone:
+                by_node.setdefault(n, []).append((e[0], e[1], e[4]))
+    links = {c: _linking_match(c, new, by_node) for c in sorted(gone)}
+    ids = _match_ids(
+        conn, entity, [(a, b) for a, b, mid in filter(None, links.values()) if mid is None]
+    )
     alias_rows = [
-        {
-            "entity": entity,
-            "alias_id": c,
-            "cluster_id": new[c],
-            "match_id": _linking_match(c, new, by_node),
-            "merged_at": ts,
-        }
-        for c in sorted(gone)
+        (
+            entity,
+            c,
+            new[c],
+            None if e is None else e[2] if e[2] is not None else ids.get(e[:2]),
+            stamp,
+        )
+        for c, e in links.items()
     ]
-    if alias_rows:
-        upsert(conn, A, alias_rows, ["entity", "alias_id"])
-        for row in alias_rows:  # flatten chains: aliases of the old id follow it
-            conn.execute(
-                update(A)
-                .where(A.c.entity == entity, A.c.cluster_id == row["alias_id"])
-                .values(cluster_id=row["cluster_id"])
-            )
-    # An id that is a cluster again (after a split) is no longer an alias.
-    back = sorted({c for c in new.values() if size[c] > 1} | {r for r in new if size[new[r]] == 1})
-    for part in chunks(back, IN_CHUNK):
-        conn.execute(delete(A).where(A.c.entity == entity, A.c.alias_id.in_(part)))
-    _write_clusters(conn, entity, changed, want, ts)
+    many(conn, _ALIAS, alias_rows)
+    # Flatten chains: aliases of the old id follow it.
+    many(conn, _FOLLOW, [(row[2], entity, row[1]) for row in alias_rows])
+    # An id that is a cluster again (after a split) is no longer an alias. A full run has
+    # every row here: only the ids that are aliases at all are deleted, not each row's id.
+    back = {c for c in new.values() if size[c] > 1} | {r for r in new if size[new[r]] == 1}
+    if len(back) > IN_CHUNK:
+        back &= {int(a) for (a,) in conn.execute(select(A.c.alias_id).where(A.c.entity == entity))}
+    many(conn, _UNALIAS, [(entity, c) for c in sorted(back)])
+    _write_clusters(conn, entity, changed, want, stamp)
     live = set(want.values())
     return {c for c in changed if c in live}
 
 
 def _linking_match(
     c: int, new: dict[int, int], by_node: dict[int, list[tuple[int, int, int | None]]]
-) -> int | None:
+) -> tuple[int, int, int | None] | None:
     """The evidence that joined an old cluster id to its new cluster (for the history)."""
     for a, b, mid in sorted(by_node.get(c, []), key=lambda e: (e[0], e[1])):
         if new.get(a) == new.get(b):
-            return mid
+            return a, b, mid
     return None
 
 
+def _match_ids(
+    conn: Connection, entity: str, pairs: Sequence[tuple[int, int]]
+) -> dict[tuple[int, int], int]:
+    """Evidence ids of the given pairs."""
+    want = set(pairs)
+    rows = _in(
+        conn,
+        lambda part: select(X.c.a_id, X.c.b_id, X.c.id).where(
+            X.c.entity == entity, X.c.a_id.in_(part)
+        ),
+        {a for a, _ in want},
+    )
+    return {(int(a), int(b)): int(i) for a, b, i in rows if (int(a), int(b)) in want}
+
+
 def _write_clusters(
-    conn: Connection, entity: str, changed: set[int], want: dict[int, int], ts: datetime
+    conn: Connection, entity: str, changed: set[int], want: dict[int, int], stamp: Any
 ) -> None:
     if not changed:
         return
@@ -321,15 +390,8 @@ def _write_clusters(
     for c in want.values():
         if c in changed:
             size[c] = size.get(c, 0) + 1
-    dead = sorted(c for c in changed if c not in size)
-    for part in chunks(dead, IN_CHUNK):
-        conn.execute(delete(C).where(C.c.entity == entity, C.c.id.in_(part)))
-    rows = [
-        {"entity": entity, "id": c, "size": n, "created_at": ts, "updated_at": ts}
-        for c, n in sorted(size.items())
-    ]
-    for chunk in chunks(rows, 5000):
-        upsert(conn, C, chunk, ["entity", "id"], update_cols=["size", "updated_at"])
+    many(conn, _UNCLUSTER, [(entity, c) for c in sorted(changed) if c not in size])
+    many(conn, _CLUSTER, [(entity, c, n, stamp, stamp) for c, n in sorted(size.items())])
 
 
 def cluster_count(conn: Connection, entity: str) -> int:

@@ -44,7 +44,7 @@ from warehouse.identity.blocking import (
     prepare_ids,
     tune,
 )
-from warehouse.identity.evidence import drop_stale_matches, save_matches
+from warehouse.identity.evidence import drop_stale_matches, merging_edges, save_matches
 from warehouse.identity.keys.matching import Decision, MatchSettings, PersonFeatures, block_keys
 from warehouse.identity.linkage.frame import release
 from warehouse.identity.linkage.memo import Memo
@@ -115,19 +115,38 @@ def score_around(
 # -- save ------------------------------------------------------------------------------------
 
 
-def cluster_all(conn: Connection, ts: datetime) -> set[int]:
-    """Rebuild every cluster from the stored edges and pins, writing only what changed."""
+def cluster_all(
+    conn: Connection, ts: datetime, found: Sequence[Decision] | None = None
+) -> set[int]:
+    """Rebuild every cluster from the stored edges and pins, writing only what changed.
+
+    A full run in one process hands over the decisions it just saved (``found``): its
+    merges are edges as they are, only the pairs people decided are read."""
     tune(conn)
-    edges = [
-        (int(a), int(b), "manual" if dec == "accepted" else m, float(s), int(i))
-        for a, b, m, s, i, dec in conn.execute(
-            select(X.c.a_id, X.c.b_id, X.c.method, X.c.score, X.c.id, X.c.decision).where(
-                X.c.entity == ENTITY, X.c.decision.in_(graph.MERGING)
+    edges: list[graph.Edge]
+    if found is None:
+        edges = [
+            (int(a), int(b), "manual" if dec == "accepted" else m, float(s), int(i))
+            for a, b, m, s, i, dec in conn.execute(
+                select(X.c.a_id, X.c.b_id, X.c.method, X.c.score, X.c.id, X.c.decision).where(
+                    X.c.entity == ENTITY, X.c.decision.in_(graph.MERGING)
+                )
             )
-        )
-    ]
-    live = {int(r) for (r,) in conn.execute(select(F.c.record_id).where(F.c.entity == ENTITY))}
-    edges = [e for e in edges if e[0] in live and e[1] in live]
+        ]
+        live = {int(r) for (r,) in conn.execute(select(F.c.record_id).where(F.c.entity == ENTITY))}
+        edges = [e for e in edges if e[0] in live and e[1] in live]
+    else:
+        # The run's merges join rows it prepared; an accepted pair's rows may be gone.
+        edges, accepted = merging_edges(conn, found)
+        live = set()
+        for part in chunks(sorted({n for e in accepted for n in e[:2]}), IN_CHUNK):
+            live.update(
+                int(r)
+                for (r,) in conn.execute(
+                    select(F.c.record_id).where(F.c.entity == ENTITY, F.c.record_id.in_(part))
+                )
+            )
+        edges += [e for e in accepted if e[0] in live and e[1] in live]
     nodes = {e[0] for e in edges} | {e[1] for e in edges}
     # Scored links were already checked against chaining by the learned scorer's guard.
     new = graph.cluster_edges(nodes, edges, graph.all_pins(conn, ENTITY))
@@ -232,7 +251,7 @@ def resolve_full(
     t2 = time.monotonic()
     with write_transaction(engine) as conn:
         drop_stale_matches(conn, mark)
-        changed = cluster_all(conn, mark)
+        changed = cluster_all(conn, mark, found)
         stats.clusters_changed = len(changed)
         t3 = time.monotonic()
         stats.organizations = resolve_companies(conn, mark, settings)
