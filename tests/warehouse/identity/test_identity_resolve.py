@@ -10,6 +10,7 @@ from warehouse import records as r
 from warehouse import schema as t
 from warehouse.identity import admin as adm
 from warehouse.identity import graph as graph
+from warehouse.identity import resolve as rs
 from warehouse.identity import schema as ids
 from warehouse.identity.keys.matching import MatchSettings
 from warehouse.identity.resolve import resolve_full, resolve_incremental
@@ -353,3 +354,46 @@ def test_a_job_changer_is_one_customer_and_keeps_both_employments(engine: Engine
         view = adm.customer_360(conn, _cluster(engine, old))
     assert len(set(orgs.values())) == 2 and len(names) == 2, names
     assert set(view.members) == {old, new}
+
+
+def test_a_full_run_clusters_its_own_decisions_as_the_stored_evidence_does(
+    engine: Engine,
+) -> None:
+    # A full run hands its decisions to clustering instead of reading them back: the pairs
+    # people decided must still count (a rejected merge is no edge, an accepted pair the run
+    # never found is one, unless one of its rows is gone), as the stored evidence says.
+    rows = _tanaka(engine)
+    other = _put(engine, MAIL, _person("o1", full_name="鈴木 一郎", emails=["ichiro@xyz.jp"]))
+    gone = _put(engine, MAIL, _person("o2", full_name="佐藤 花子", emails=["hanako@xyz.jp"]))
+    resolve_full(engine, S)
+    first, last = min(rows), max(rows)
+    m = ids.IdentityMatch
+    with engine.begin() as conn:
+        conn.execute(
+            update(m)
+            .where(m.entity == "person", (m.a_id == last) | (m.b_id == last))
+            .values(decision="rejected", decided_by="tester")
+        )
+        for b in (other[0], gone[0]):
+            conn.execute(
+                ids.IdentityMatch.__table__.insert().values(
+                    entity="person",
+                    a_id=first,
+                    b_id=b,
+                    method="manual",
+                    score=1.0,
+                    fields={},
+                    decision="accepted",
+                    decided_by="tester",
+                    created_at=now(),
+                    updated_at=now(),
+                )
+            )
+        conn.execute(update(t.Person).where(t.Person.id == gone[0]).values(deleted_at=now()))
+    resolve_full(engine, S)
+    assert {_cluster(engine, x) for x in (*rows[:2], other[0])} == {first}
+    assert _cluster(engine, last) == last and _cluster(engine, gone[0]) == gone[0]
+    with engine.begin() as conn:
+        before = _members(engine)
+        assert rs.cluster_all(conn, now()) == set()  # the stored evidence: nothing to change
+    assert _members(engine) == before
