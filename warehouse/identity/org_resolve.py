@@ -22,7 +22,8 @@ aliases, pins and review queue as people.
 from __future__ import annotations
 
 import json
-from collections import defaultdict
+import re
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,7 +40,7 @@ from warehouse.identity import graph as graph
 from warehouse.identity import schema as ids_
 from warehouse.identity.evidence import save_matches
 from warehouse.identity.keys.matching import Decision, org_key
-from warehouse.identity.keys.normalize import email_domain, normalize_phone
+from warehouse.identity.keys.normalize import FREE_MAIL_DOMAINS, email_domain, normalize_phone
 from warehouse.write.upsert import chunks
 
 ENTITY = "organization"
@@ -99,18 +100,36 @@ def _contact_domains(conn: Connection, org_ids: Sequence[int], everything: bool)
     )
     pairs: list[Any] = []
     if everything:
-        wanted = set(org_ids)
-        pairs = [row for row in conn.execute(q) if row[0] is not None and int(row[0]) in wanted]
+        pairs = list(conn.execute(q).all())
     else:
         for part in chunks(sorted(set(org_ids)), 900):
-            pairs.extend(conn.execute(q.where(p.organization_id.in_(part))))
-    counts: dict[int, dict[str, int]] = defaultdict(dict)
-    for oid, email in pairs:
-        d = email_domain(str(email))
-        if d:
-            c = counts[int(oid)]
-            c[d] = c.get(d, 0) + 1
-    return {oid: min(c, key=lambda d: (-c[d], d)) for oid, c in counts.items()}
+            pairs.extend(conn.execute(q.where(p.organization_id.in_(part))).all())
+    wanted = set(org_ids)
+    counts = Counter(
+        (oid, d)
+        for oid, d in ((int(o), _mail_domain(str(e))) for o, e in pairs if o is not None)
+        if d and oid in wanted
+    )
+    best: dict[int, tuple[int, str]] = {}
+    for (oid, d), n in counts.items():
+        got = best.get(oid)
+        if got is None or (-n, d) < got:
+            best[oid] = (-n, d)
+    return {oid: d for oid, (_, d) in best.items()}
+
+
+# An address already in its own normal form: lower-case ASCII, one ``@``, nothing quoted, no
+# blank, a dotted host of non-empty labels. ``email_domain`` gives its host (or None for
+# free mail) without parsing it again; the store writes nearly every address this way.
+_PLAIN_ADDRESS = re.compile(r"[a-z0-9._%+\-]+@[a-z0-9\-]+(?:\.[a-z0-9\-]+)+")
+
+
+def _mail_domain(address: str) -> str | None:
+    """``email_domain``, with the plain addresses a contact list is made of taken directly."""
+    if _PLAIN_ADDRESS.fullmatch(address):
+        host = address.partition("@")[2]
+        return None if host in FREE_MAIL_DOMAINS else host
+    return email_domain(address)
 
 
 def _store(conn: Connection, feats: Sequence[OrgFeatures], ids: Sequence[int] | None) -> None:
@@ -224,9 +243,17 @@ def _exact_block(
 
 
 def _compare(
-    conn: Connection, blocks: dict[str, list[int]], only: set[int] | None
+    conn: Connection,
+    blocks: dict[str, list[int]],
+    only: set[int] | None,
+    known: dict[int, OrgFeatures] | None = None,
 ) -> tuple[list[Decision], int]:
-    feats = _load(conn, {r for m in blocks.values() for r in m})
+    """Decisions for the pairs the blocks propose, and how many pairs were looked at.
+
+    ``known``: the features of every block member when the caller already holds them (a
+    full run has just computed them all), so they are not read back from the table.
+    """
+    feats = known if known is not None else _load(conn, {r for m in blocks.values() for r in m})
     pins = set(graph.all_pins(conn, ENTITY))
     seen: set[tuple[int, int]] = set()
     found: list[Decision] = []
@@ -265,7 +292,7 @@ def resolve_orgs(
             for k in set(_keys(f)):
                 blocks[k[:200]].append(f.id)
         blocks = {k: m for k, m in blocks.items() if len(m) > 1}
-        found, pairs = _compare(conn, blocks, None)
+        found, pairs = _compare(conn, blocks, None, {f.id: f for f in feats})
         save_matches(conn, found, ts, entity=ENTITY)
         x = graph.X
         conn.execute(

@@ -9,6 +9,8 @@ from warehouse import schema as t
 from warehouse.identity import admin as adm
 from warehouse.identity import graph as graph
 from warehouse.identity.keys.matching import MatchSettings
+from warehouse.identity.keys.normalize import email_domain
+from warehouse.identity.org_resolve import _mail_domain, org_features
 from warehouse.identity.resolve import resolve_full, resolve_incremental
 from warehouse.state import StreamKey
 from warehouse.write.store import apply_page
@@ -83,3 +85,59 @@ def test_customer_view_shows_the_resolved_company(engine: Engine) -> None:
     assert view.organization["corporate_number"] == "1111111111111"
     assert view.organization["id"] == min(ids["1"], view.organization["id"])
     assert view.organization["also_known_as"]
+
+
+def _row(sid: str, company: str, *emails: str) -> list[r.Organization | r.Person]:
+    """One sheet row naming a company and a contact: the person belongs to that row's company."""
+    person = r.Person(
+        source_id=sid,
+        full_name=f"佐藤 {sid}",
+        emails=list(emails),
+        organization=r.OrgRef(name=company),
+        payload_hash=sid,
+    )
+    return [_org(sid, company), person]
+
+
+def test_a_company_without_a_domain_borrows_the_one_its_contacts_use_most(engine: Engine) -> None:
+    rows = [
+        *_row("1", "エービーシー商事", "ichiro@abc.co.jp", "Jiro@ABC.co.jp", "saburo@xyz.co.jp"),
+        *_row("2", "タイ商会", "shiro@gmail.com", "goro@zzz.co.jp", "rokuro@yyy.co.jp"),  # a tie
+        *_row("3", "フリー商会", "nana@gmail.com"),  # free mail says nothing
+    ]
+    with engine.begin() as conn:
+        apply_page(conn, StreamKey("sheet", "rows"), records=rows, cursor=None)
+    want = {"エービーシー商事": "abc.co.jp", "タイ商会": "yyy.co.jp", "フリー商会": ""}
+    with engine.connect() as conn:
+        o = t.Organization
+        names = {int(i): n for i, n, d in conn.execute(select(o.id, o.name, o.domain)) if not d}
+        full = {names[f.id]: f.domain for f in org_features(conn)}
+        some = {names[f.id]: f.domain for f in org_features(conn, "JP", list(names))}
+    assert full == some == want
+
+
+def test_plain_addresses_take_a_short_way_to_the_same_company_domain() -> None:
+    for address in [
+        "t.tanaka@abc.co.jp",
+        "a+tag@b-c.jp",
+        ".x@b.jp",
+        "a@-b.jp",
+        "x@gmail.com",
+        "T.Tanaka@ABC.co.jp",
+        '"a b"@x.jp',
+        '"ab"@x.jp',
+        "'a@b.jp'",
+        "<a@b.jp>",
+        " a@b.jp",
+        "a@b.jp\n",
+        "mailto:a@b.jp",
+        "a@b.",
+        "a@b..jp",
+        "a@.b.jp",
+        "a@b",
+        "a@@b.jp",
+        "@b.jp",
+        "a@例え.jp",
+        "ａ@ｂ.jp",
+    ]:
+        assert _mail_domain(address) == email_domain(address), address
