@@ -27,7 +27,6 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import combinations
 from typing import Any
 
 import numpy as np
@@ -242,6 +241,11 @@ def _exact_block(
     return out, pairs
 
 
+def _exact(key: str, members: Sequence[int]) -> bool:
+    """A block on an exact key too large to compare pairwise: linked through anchors."""
+    return key.startswith(EXACT) and len(members) > MAX_BLOCK // 4
+
+
 def _compare(
     conn: Connection,
     blocks: dict[str, list[int]],
@@ -250,33 +254,55 @@ def _compare(
 ) -> tuple[list[Decision], int]:
     """Decisions for the pairs the blocks propose, and how many pairs were looked at.
 
-    ``known``: the features of every block member when the caller already holds them (a
-    full run has just computed them all), so they are not read back from the table.
+    Blocks past ``MAX_BLOCK`` on a prefix are skipped, so their members' features are not
+    read for them; ``known``: the features of every block member when the caller already
+    holds them (a full run has just computed them all), so none are read back.
     """
-    feats = known if known is not None else _load(conn, {r for m in blocks.values() for r in m})
+    used = [(k, m) for k, m in blocks.items() if _exact(k, m) or len(m) <= MAX_BLOCK]
+    feats = known if known is not None else _load(conn, {r for _, m in used for r in m})
     pins = set(graph.all_pins(conn, ENTITY))
     seen: set[tuple[int, int]] = set()
     found: list[Decision] = []
     exact_pairs = 0
-    for key, members in blocks.items():
-        if key.startswith(EXACT) and len(members) > MAX_BLOCK // 4:
+    for key, members in used:
+        if _exact(key, members):
             got, n = _exact_block(members, feats, pins)
             found.extend(d for d in got if (d.a, d.b) not in seen)
             seen.update((d.a, d.b) for d in got)
             exact_pairs += n
+        else:
+            _pairwise(sorted(members), feats, pins, only, seen, found)
+    return found, len(seen) + exact_pairs
+
+
+def _pairwise(
+    ids: list[int],
+    feats: dict[int, OrgFeatures],
+    pins: set[tuple[int, int]],
+    only: set[int] | None,
+    seen: set[tuple[int, int]],
+    found: list[Decision],
+) -> None:
+    """Every pair of a small block not looked at before (with ``only``: those touching it)."""
+    dirty = only if only is not None else set()
+    for i, a in enumerate(ids):
+        fa = feats.get(a)
+        if fa is None:
             continue
-        if len(members) > MAX_BLOCK:
-            continue
-        for a, b in combinations(sorted(members), 2):
-            if only is not None and a not in only and b not in only:
+        every = only is None or a in dirty
+        for b in ids[i + 1 :]:
+            if not every and b not in dirty:
                 continue
-            if (a, b) in seen or (a, b) in pins or a not in feats or b not in feats:
+            pair = (a, b)
+            if pair in seen or pair in pins:
                 continue
-            seen.add((a, b))
-            d = org_decide(feats[a], feats[b])
+            fb = feats.get(b)
+            if fb is None:
+                continue
+            seen.add(pair)
+            d = org_decide(fa, fb)
             if d is not None:
                 found.append(d)
-    return found, len(seen) + exact_pairs
 
 
 def resolve_orgs(
