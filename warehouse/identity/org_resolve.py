@@ -27,10 +27,13 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import combinations
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from rapidfuzz.distance import Levenshtein
+from rapidfuzz.process import cdist
 from sqlalchemy import Connection, select
 
 from warehouse import schema as t
@@ -207,6 +210,8 @@ def _keys(f: OrgFeatures) -> Iterable[str]:
 
 EXACT = ("n|", "c|", "d|", "t|")
 MAX_ANCHORS = 50
+SCREEN_FROM = 32  # blocks this large have their pairs screened in one array pass
+SCREEN = 0.84  # name similarity below which org_decide turns every pair down (0.85, 0.9)
 
 
 def _exact_block(
@@ -256,53 +261,85 @@ def _compare(
 
     Blocks past ``MAX_BLOCK`` on a prefix are skipped, so their members' features are not
     read for them; ``known``: the features of every block member when the caller already
-    holds them (a full run has just computed them all), so none are read back.
+    holds them (a full run has just computed them all), so none are read back. Pairs seen
+    are kept as one int each (``a << 64 | b``): no tuple per pair for the collector to walk.
     """
     used = [(k, m) for k, m in blocks.items() if _exact(k, m) or len(m) <= MAX_BLOCK]
     feats = known if known is not None else _load(conn, {r for _, m in used for r in m})
     pins = set(graph.all_pins(conn, ENTITY))
-    seen: set[tuple[int, int]] = set()
+    pinned = {a << 64 | b for a, b in pins}
+    seen: set[int] = set()
     found: list[Decision] = []
     exact_pairs = 0
     for key, members in used:
         if _exact(key, members):
             got, n = _exact_block(members, feats, pins)
-            found.extend(d for d in got if (d.a, d.b) not in seen)
-            seen.update((d.a, d.b) for d in got)
+            found.extend(d for d in got if (d.a << 64 | d.b) not in seen)
+            seen.update(d.a << 64 | d.b for d in got)
             exact_pairs += n
         else:
-            _pairwise(sorted(members), feats, pins, only, seen, found)
+            ids = sorted(r for r in members if r in feats)
+            _pairwise(ids, feats, pinned, only, seen, found)
     return found, len(seen) + exact_pairs
 
 
 def _pairwise(
     ids: list[int],
     feats: dict[int, OrgFeatures],
-    pins: set[tuple[int, int]],
+    pinned: set[int],
     only: set[int] | None,
-    seen: set[tuple[int, int]],
+    seen: set[int],
     found: list[Decision],
 ) -> None:
-    """Every pair of a small block not looked at before (with ``only``: those touching it)."""
+    """Every pair of a small block not looked at before (with ``only``: those touching it).
+
+    From ``SCREEN_FROM`` members, only the pairs ``_may_link`` lets through are put to
+    ``org_decide``; the others are counted as looked at without asking it.
+    """
     dirty = only if only is not None else set()
-    for i, a in enumerate(ids):
-        fa = feats.get(a)
-        if fa is None:
+    pairs = combinations(ids, 2) if len(ids) < SCREEN_FROM else _may_link(ids, feats)
+    for a, b in pairs:
+        if only is not None and a not in dirty and b not in dirty:
             continue
-        every = only is None or a in dirty
-        for b in ids[i + 1 :]:
-            if not every and b not in dirty:
-                continue
-            pair = (a, b)
-            if pair in seen or pair in pins:
-                continue
-            fb = feats.get(b)
-            if fb is None:
-                continue
+        pair = a << 64 | b
+        if pair not in seen and pair not in pinned:
             seen.add(pair)
-            d = org_decide(fa, fb)
+            d = org_decide(feats[a], feats[b])
             if d is not None:
                 found.append(d)
+    if len(ids) >= SCREEN_FROM:
+        every = combinations(ids, 2)
+        codes = (a << 64 | b for a, b in every if only is None or a in dirty or b in dirty)
+        seen.update(codes if not pinned else (c for c in codes if c not in pinned))
+
+
+def _may_link(ids: list[int], feats: dict[int, OrgFeatures]) -> list[tuple[int, int]]:
+    """The pairs of a block (``combinations`` order) ``org_decide`` may not turn down, found
+    for all of them at once: one 法人番号, one domain, or names at least ``SCREEN`` alike
+    (below every threshold it applies, so float rounding cannot hide a pair)."""
+    fs = [feats[r] for r in ids]
+    corp, dom = _codes([f.corp for f in fs]), _codes([f.domain for f in fs])
+    keys = [f.key for f in fs]
+    named = np.array([bool(k) for k in keys])
+    sim = cdist(keys, keys, scorer=Levenshtein.normalized_similarity, score_cutoff=SCREEN)
+    both_corp = (corp > 0)[:, None] & (corp > 0)[None, :]
+    both_dom = (dom > 0)[:, None] & (dom > 0)[None, :]
+    near = named[:, None] & named[None, :] & (sim >= SCREEN)
+    maybe = np.where(
+        both_corp,
+        corp[:, None] == corp[None, :],
+        np.where(both_dom, dom[:, None] == dom[None, :], near),
+    )
+    i, j = np.triu_indices(len(ids), 1)
+    keep = maybe[i, j]
+    rid = np.asarray(ids, dtype=np.int64)
+    return list(zip(rid[i[keep]].tolist(), rid[j[keep]].tolist(), strict=True))
+
+
+def _codes(values: list[str]) -> NDArray[np.int64]:
+    """Each value's number in order of appearance; 0 for none."""
+    seen: dict[str, int] = {"": 0}
+    return np.array([seen.setdefault(v, len(seen)) for v in values], dtype=np.int64)
 
 
 def resolve_orgs(
