@@ -40,7 +40,7 @@ from warehouse import schema as t
 from warehouse.identity import blocking
 from warehouse.identity import graph as graph
 from warehouse.identity import schema as ids_
-from warehouse.identity.evidence import save_matches
+from warehouse.identity.evidence import merging_edges, save_matches
 from warehouse.identity.keys.matching import Decision, org_key
 from warehouse.identity.keys.normalize import FREE_MAIL_DOMAINS, email_domain, normalize_phone
 from warehouse.write.upsert import chunks
@@ -365,7 +365,7 @@ def resolve_orgs(
                 x.c.updated_at < ts,
             )
         )
-        changed = _cluster_all(conn, {f.id for f in feats}, ts)
+        changed = _cluster_all(conn, {f.id for f in feats}, found, ts)
         n = len(feats)
     else:
         dirty = [int(i) for (i,) in conn.execute(select(o.id).where(o.updated_at > since))]
@@ -396,17 +396,14 @@ def resolve_orgs(
     }
 
 
-def _cluster_all(conn: Connection, live: set[int], ts: datetime) -> set[int]:
-    x = graph.X
-    edges = [
-        (int(a), int(b), "manual" if dec == "accepted" else m, float(s), int(i))
-        for a, b, m, s, i, dec in conn.execute(
-            select(x.c.a_id, x.c.b_id, x.c.method, x.c.score, x.c.id, x.c.decision).where(
-                x.c.entity == ENTITY, x.c.decision.in_(graph.MERGING)
-            )
-        )
-        if int(a) in live and int(b) in live
-    ]
+def _cluster_all(
+    conn: Connection, live: set[int], found: Sequence[Decision], ts: datetime
+) -> set[int]:
+    """Every company cluster again, from this run's merges (held here, not read back: the
+    evidence as it stands after ``save_matches`` and the stale delete) and the pairs people
+    accepted whose rows are still live."""
+    edges, accepted = merging_edges(conn, found, ENTITY)
+    edges += [e for e in accepted if e[0] in live and e[1] in live]
     nodes = {e[0] for e in edges} | {e[1] for e in edges}
     new = graph.cluster_edges(nodes, edges, graph.all_pins(conn, ENTITY))
     m = graph.M

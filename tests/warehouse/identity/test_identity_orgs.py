@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, insert, select, update
 
 from warehouse import records as r
 from warehouse import schema as t
 from warehouse.identity import admin as adm
 from warehouse.identity import graph as graph
+from warehouse.identity import schema as ids_
 from warehouse.identity.keys.matching import MatchSettings
 from warehouse.identity.keys.normalize import email_domain
 from warehouse.identity.org_resolve import _mail_domain, org_features
 from warehouse.identity.resolve import resolve_full, resolve_incremental
-from warehouse.state import StreamKey
+from warehouse.state import StreamKey, now
 from warehouse.write.store import apply_page
 
 
@@ -141,3 +142,49 @@ def test_plain_addresses_take_a_short_way_to_the_same_company_domain() -> None:
         "ａ@ｂ.jp",
     ]:
         assert _mail_domain(address) == email_domain(address), address
+
+
+def test_a_full_run_clusters_companies_as_the_stored_evidence_says(engine: Engine) -> None:
+    # The full run clusters from the decisions it holds: a pair people rejected is no edge,
+    # a pair they accepted is one though the run never found it, unless a row is gone.
+    ids = _orgs(
+        engine,
+        _org("1", "合同会社サクラ商事"),
+        _org("2", "さくら商事(同)"),
+        _org("3", "サクラ商事"),
+        _org("4", "ミドリ物産"),
+        _org("5", "アオバ建設"),
+    )
+    resolve_full(engine, MatchSettings())
+    m = ids_.IdentityMatch
+    first, last, other, gone = ids["1"], ids["3"], ids["4"], ids["5"]
+    with engine.connect() as conn:
+        assert graph.resolve_id(conn, "organization", last) == first
+    with engine.begin() as conn:
+        conn.execute(
+            update(m)
+            .where(m.entity == "organization", (m.a_id == last) | (m.b_id == last))
+            .values(decision="rejected", decided_by="tester")
+        )
+        for b in (other, gone):
+            conn.execute(
+                insert(m).values(
+                    entity="organization",
+                    a_id=first,
+                    b_id=b,
+                    method="manual",
+                    score=1.0,
+                    fields={},
+                    decision="accepted",
+                    decided_by="tester",
+                    created_at=now(),
+                    updated_at=now(),
+                )
+            )
+        conn.execute(
+            update(t.Organization).where(t.Organization.id == gone).values(deleted_at=now())
+        )
+    resolve_full(engine, MatchSettings())
+    with engine.connect() as conn:
+        got = {k: graph.resolve_id(conn, "organization", v) for k, v in ids.items()}
+    assert got == {"1": first, "2": first, "3": last, "4": first, "5": gone}
