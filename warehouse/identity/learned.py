@@ -65,16 +65,21 @@ def _decisions(
     _, refused = guard.cluster(fr, sc.i, sc.j, sc.bits, merge, checks)
     out: list[Decision] = []
     labels = linker.evidence_labels(model)
-    for e in np.nonzero(keep & (p >= settings.review_threshold))[0]:
-        a, b = int(fr.ids[sc.i[e]]), int(fr.ids[sc.j[e]])
-        fields: dict[str, Any] = linker.evidence(labels, sc.levels[e].tolist())
-        fields["bits"] = round(float(sc.bits[e]), 1)
-        why = refused.get(int(e))
+    # Columns as Python lists once: indexing numpy arrays per pair costs more than the pair.
+    sel = np.nonzero(keep & (p >= settings.review_threshold))[0]
+    a_ids, b_ids = fr.ids[sc.i[sel]].tolist(), fr.ids[sc.j[sel]].tolist()
+    probs, bits, levels = p[sel].tolist(), sc.bits[sel].tolist(), sc.levels[sel].tolist()
+    merges = merge[sel].tolist()
+    for k, e in enumerate(sel.tolist()):
+        a, b = a_ids[k], b_ids[k]
+        fields: dict[str, Any] = linker.evidence(labels, levels[k])
+        fields["bits"] = round(bits[k], 1)
+        why = refused.get(e)
         if why is not None:
             fields["refused"] = why
-        decision = "merge" if merge[e] and why is None else "review"
+        decision = "merge" if merges[k] and why is None else "review"
         lo, hi = (a, b) if a < b else (b, a)
-        out.append(Decision(lo, hi, "score", round(float(p[e]), 4), fields, decision))
+        out.append(Decision(lo, hi, "score", round(probs[k], 4), fields, decision))
     return out
 
 
