@@ -33,6 +33,7 @@ from warehouse.identity.keys.matching import (
 from warehouse.identity.linkage import blocking_rules as br
 from warehouse.identity.linkage import features as fe
 from warehouse.identity.linkage.memo import Memo
+from warehouse.write.bulk import copy_rows
 from warehouse.write.upsert import chunks
 
 ENTITY = "person"
@@ -208,14 +209,20 @@ def person_digests(feats: Sequence[PersonFeatures]) -> Digests:
     return digests(keys), np.asarray(rows, dtype=np.int64)
 
 
-def add_keys(conn: Connection, entity: str, keys: Digests) -> int:
+def add_keys(conn: Connection, entity: str, keys: Digests, fresh: bool = False) -> int:
     """Write keys in (digest, record) order: the primary key is filled in its own order.
-    Idempotent: two preparations of the same rows (overlapping runs) converge on one row."""
+    Idempotent: two preparations of the same rows (overlapping runs) converge on one row.
+    ``fresh``: the entity's keys were just emptied under the run's lease (a full run), so
+    PostgreSQL takes them by COPY, with no conflict to handle."""
     d, r = keys
     order = np.lexsort((r, d))
     for lo in range(0, len(order), 200_000):
         part = order[lo : lo + 200_000]
-        _many(conn, _ADD_KEY, list(zip(repeat(entity), d[part].tolist(), r[part].tolist())))
+        rows = list(zip(repeat(entity), d[part].tolist(), r[part].tolist()))
+        if fresh and conn.dialect.name == "postgresql":
+            copy_rows(conn, K, ("entity", "digest", "record_id"), rows)
+        else:
+            _many(conn, _ADD_KEY, rows)
     return len(order)
 
 
@@ -279,8 +286,12 @@ def person_keys(rid: int, data: str) -> list[str]:
     return block_keys(PersonFeatures.loads(rid, data))
 
 
-def _write_features(conn: Connection, feats: Sequence[PersonFeatures]) -> None:
-    _many(conn, _SAVE_FEATURE, [(ENTITY, f.id, f.dumps()) for f in feats])
+def _write_features(conn: Connection, feats: Sequence[PersonFeatures], fresh: bool = False) -> None:
+    rows = [(ENTITY, f.id, f.dumps()) for f in feats]
+    if fresh and conn.dialect.name == "postgresql":  # emptied by this full run: no conflict
+        copy_rows(conn, F, ("entity", "record_id", "data"), rows)
+    else:
+        _many(conn, _SAVE_FEATURE, rows)
 
 
 def prepare_columns(
@@ -295,7 +306,7 @@ def prepare_columns(
         conn, and_(PERSON.c.id >= lo, PERSON.c.id < hi), settings, memo
     )
     feats = cols.features()
-    _write_features(conn, feats)
+    _write_features(conn, feats, fresh=True)
     return cols, record_keys, person_digests(feats)
 
 

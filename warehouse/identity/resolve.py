@@ -233,7 +233,7 @@ def resolve_full(
             digests = np.concatenate([d for d, _ in keys])
             rows = np.concatenate([r for _, r in keys])
             del keys
-            stats.keys = add_keys(conn, ENTITY, (digests, rows))
+            stats.keys = add_keys(conn, ENTITY, (digests, rows), fresh=True)
             del digests, rows
     stats.phases["prepare"] = round(time.monotonic() - t0, 2)
     t1 = time.monotonic()

@@ -114,7 +114,9 @@ def _pg_executemany(conn: Connection, stmt: Any, rows: Sequence[Mapping[str, Any
     conn.exec_driver_sql(compiled.string, params)
 
 
-def copy_rows(conn: Connection, table: Any, keys: Sequence[str], rows: list[list[Any]]) -> None:
+def copy_rows(
+    conn: Connection, table: Any, keys: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> None:
     """``COPY table (keys) FROM STDIN`` inside the connection's transaction.
 
     The fastest way into PostgreSQL (no statement per row, no parameter parsing), for rows

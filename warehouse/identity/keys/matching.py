@@ -7,11 +7,12 @@ here index the stored features so an incremental run finds a changed row's neigh
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
+
+import orjson
 
 from warehouse.identity.keys.normalize import FREE_MAIL_DOMAINS, normalize_phone
 from warehouse.identity.keys.readings import (
@@ -67,7 +68,9 @@ class PersonFeatures:
     org_sound: str = ""  # consonant skeleton of a kana or Latin company name (cross-script)
 
     def dumps(self) -> str:
-        return json.dumps(
+        # orjson writes what json.dumps(ensure_ascii=False, compact separators) wrote, about
+        # five times faster: a full run stores one of these per person row.
+        return orjson.dumps(
             [
                 self.name,
                 self.tokens,
@@ -83,14 +86,12 @@ class PersonFeatures:
                 self.corp,
                 self.legal,
                 self.org_sound,
-            ],
-            ensure_ascii=False,
-            separators=(",", ":"),
-        )
+            ]
+        ).decode()
 
     @classmethod
     def loads(cls, record_id: int, data: str) -> PersonFeatures:
-        n, tk, em, ph, org, dom, dob, addr, pc, ext, *more = json.loads(data)
+        n, tk, em, ph, org, dom, dob, addr, pc, ext, *more = orjson.loads(data)
         tr, corp, legal, snd = (*more, 0, "", "", "")[:4] if more else (0, "", "", "")
         return cls(
             record_id,
