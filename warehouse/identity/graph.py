@@ -8,6 +8,7 @@ on the order the store or the run saw the rows in.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -52,8 +53,8 @@ class _UF:
 
     def __init__(self, pins: dict[int, set[int]], boxes: Boxes | None = None) -> None:
         self.parent: dict[int, int] = {}
-        self.pinned: dict[int, set[int] | frozenset[int]] = {}
-        self.pins = pins
+        # Each root's pins: a row's own until it joins a cluster, then the cluster's.
+        self.pinned: dict[int, set[int] | frozenset[int]] = {n: set(p) for n, p in pins.items()}
         self.boxes: dict[int, frozenset[str]] = dict(boxes or {})
 
     def find(self, x: int) -> int:
@@ -71,22 +72,15 @@ class _UF:
             parent[x], x = root, parent[x]
         return root
 
-    def _pinned(self, root: int) -> set[int] | frozenset[int]:
-        got = self.pinned.get(root)
-        if got is None:
-            mine = self.pins.get(root)
-            if not mine:
-                return _FREE
-            got = set(mine)
-            self.pinned[root] = got
-        return got
-
     def union(self, a: int, b: int, checked: bool) -> bool:
         ra, rb = self.find(a), self.find(b)
         if ra == rb:
             return False
-        pa, pb = self._pinned(ra), self._pinned(rb)
-        if any(self.find(x) == rb for x in pa) or any(self.find(x) == ra for x in pb):
+        pinned = self.pinned
+        pa, pb = pinned.get(ra, _FREE), pinned.get(rb, _FREE)
+        if (pa or pb) and (
+            any(self.find(x) == rb for x in pa) or any(self.find(x) == ra for x in pb)
+        ):
             return False
         keep, gone = (ra, rb) if ra < rb else (rb, ra)
         if self.boxes:
@@ -97,8 +91,8 @@ class _UF:
                 self.boxes[keep] = ba | bb
         self.parent[gone] = keep
         if pa or pb:
-            self.pinned[keep] = (pa if pa else set()) | pb
-            self.pinned.pop(gone, None)
+            pinned[keep] = (pa if pa else set()) | pb
+            pinned.pop(gone, None)
         return True
 
 
@@ -308,19 +302,20 @@ def write_membership(
     through prepared statements (``many``): a full run rewrites a hundred thousand of them.
     """
     stamp = bound(conn, M.c.joined_at)(ts or now())
-    size: dict[int, int] = {}
-    for c in new.values():
-        size[c] = size.get(c, 0) + 1
+    size = Counter(new.values())
     want = {r: c for r, c in new.items() if size[c] > 1}
     drop = [r for r in old if r not in want]
     changed_rows = [r for r, c in want.items() if old.get(r) != c]
     many(conn, _UNMEMBER, [(entity, r) for r in sorted(drop)])
     many(conn, _MEMBER, [(entity, r, want[r], stamp) for r in sorted(changed_rows)])
-    changed: set[int] = set()
-    for r in set(old) | set(want):
-        o, w = old.get(r), want.get(r)
+    changed: set[int] = set()  # clusters a row left or joined
+    for r, o in old.items():
+        w = want.get(r)
         if o != w:
-            changed |= {c for c in (o, w) if c is not None}
+            changed.add(o)
+            if w is not None:
+                changed.add(w)
+    changed.update(w for r, w in want.items() if r not in old)
     # Aliases: an old cluster id that is no longer a cluster points at its row's new cluster.
     gone = {c for c in set(old.values()) if c in new and new[c] != c}
     by_node: dict[int, list[tuple[int, int, int | None]]] = {}
@@ -347,7 +342,7 @@ def write_membership(
     many(conn, _FOLLOW, [(row[2], entity, row[1]) for row in alias_rows])
     # An id that is a cluster again (after a split) is no longer an alias. A full run has
     # every row here: only the ids that are aliases at all are deleted, not each row's id.
-    back = {c for c in new.values() if size[c] > 1} | {r for r in new if size[new[r]] == 1}
+    back = {c if size[c] > 1 else r for r, c in new.items()}
     if len(back) > IN_CHUNK:
         back &= {int(a) for (a,) in conn.execute(select(A.c.alias_id).where(A.c.entity == entity))}
     many(conn, _UNALIAS, [(entity, c) for c in sorted(back)])
