@@ -18,6 +18,7 @@ from sqlalchemy import Connection, func, or_, select
 from warehouse.identity import schema as ids
 from warehouse.schema import table
 from warehouse.state import now
+from warehouse.write.bulk import copy_rows
 from warehouse.write.upsert import chunks, upsert
 
 IN_CHUNK = 900
@@ -307,7 +308,8 @@ def write_membership(
     drop = [r for r in old if r not in want]
     changed_rows = [r for r, c in want.items() if old.get(r) != c]
     many(conn, _UNMEMBER, [(entity, r) for r in sorted(drop)])
-    many(conn, _MEMBER, [(entity, r, want[r], stamp) for r in sorted(changed_rows)])
+    rows = [(entity, r, want[r], stamp) for r in sorted(changed_rows)]
+    _put(conn, M, entity, ("entity", "record_id", "cluster_id", "joined_at"), _MEMBER, rows)
     changed: set[int] = set()  # clusters a row left or joined
     for r, o in old.items():
         w = want.get(r)
@@ -386,7 +388,29 @@ def _write_clusters(
         if c in changed:
             size[c] = size.get(c, 0) + 1
     many(conn, _UNCLUSTER, [(entity, c) for c in sorted(changed) if c not in size])
-    many(conn, _CLUSTER, [(entity, c, n, stamp, stamp) for c, n in sorted(size.items())])
+    rows = [(entity, c, n, stamp, stamp) for c, n in sorted(size.items())]
+    _put(conn, C, entity, ("entity", "id", "size", "created_at", "updated_at"), _CLUSTER, rows)
+
+
+def _put(
+    conn: Connection,
+    table: Any,
+    entity: str,
+    columns: Sequence[str],
+    sql: str,
+    rows: list[tuple[Any, ...]],
+) -> None:
+    """``sql`` (an upsert of ``columns``) for each row; on PostgreSQL into an entity without
+    rows in ``table`` (a first or from-scratch run) nothing can conflict: ``COPY``."""
+    if (
+        len(rows) > IN_CHUNK
+        and conn.dialect.name == "postgresql"
+        and conn.execute(select(table.c.entity).where(table.c.entity == entity).limit(1)).first()
+        is None
+    ):
+        copy_rows(conn, table, columns, [list(row) for row in rows])
+    else:
+        many(conn, sql, rows)
 
 
 def cluster_count(conn: Connection, entity: str) -> int:
