@@ -397,3 +397,19 @@ def test_a_full_run_clusters_its_own_decisions_as_the_stored_evidence_does(
         before = _members(engine)
         assert rs.cluster_all(conn, now()) == set()  # the stored evidence: nothing to change
     assert _members(engine) == before
+
+
+def test_a_from_scratch_membership_write_reads_back_as_given(engine: Engine) -> None:
+    # Thousands of rows into an entity with none yet (on PostgreSQL by COPY), then a rewrite
+    # over them (the upsert): rows, sizes and timestamps as given.
+    new = {r: r - r % 3 for r in range(3, 3003)}
+    ts = now()
+    c = ids.IdentityCluster
+    with engine.begin() as conn:
+        assert graph.write_membership(conn, "person", {}, new, (), ts) == set(new.values())
+        moved = {**new, 4: 6}
+        graph.write_membership(conn, "person", new, moved, (), ts)
+        sizes = dict(conn.execute(select(c.id, c.size).where(c.entity == "person")).all())
+        stamps = set(conn.execute(select(c.created_at).where(c.entity == "person")).scalars())
+    assert _members(engine) == moved
+    assert sizes[3] == 2 and sizes[6] == 4 and len(sizes) == 1000 and stamps == {ts}
