@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from importlib.resources import files
 
 from warehouse.identity.keys.normalize import fold
 
@@ -20,6 +21,7 @@ _BRANCH_WORDS = (
 )
 # A branch is the last segment after a space ("ABC商事 名古屋営業所"), or a branch word at
 # the end with an optional place name before it ("ABC商事大阪支店"), never the whole name.
+_BRANCH_ENDS = tuple(_BRANCH_WORDS.split("|"))
 _BRANCH_SPACED = re.compile(rf"[\s\u3000]+[^\s\u3000]{{0,12}}(?:{_BRANCH_WORDS})$")
 _BRANCH_EN = re.compile(
     r"[\s,]+(?:[a-z]+\s+)?(?:branch|office|head\s+office|headquarters|hq|sales\s+office|"
@@ -66,26 +68,51 @@ _EN_FORMS = [
 def strip_branch(name: str) -> str:
     """The company without its office: 'ABC商事 名古屋営業所' → 'ABC商事'."""
     n = fold(name)
-    for pat in (_BRANCH_SPACED, _BRANCH_EN):
-        m = pat.search(n)
-        if m and m.start() >= 2:
-            n = n[: m.start()]
-    m = _branch_tail().search(n)
-    if m and m.start() >= 2:
-        n = n[: m.start()]
+    if _ends_in_branch(n):
+        n = _cut(n, _BRANCH_SPACED)
+    n = _cut(n, _BRANCH_EN)
+    if _ends_in_branch(n):
+        # The match ends at the end: only the last few characters can hold it, so the
+        # place-name alternation is tried there, not at every position of a long name.
+        n = _cut(n, _branch_tail(), max(0, len(n) - _tail_width()))
     return n.strip()
+
+
+def _ends_in_branch(n: str) -> bool:
+    # ``$`` also matches before a final newline.
+    return n.removesuffix("\n").endswith(_BRANCH_ENDS)
+
+
+def _cut(n: str, pat: re.Pattern[str], pos: int = 0) -> str:
+    m = pat.search(n, pos)
+    return n[: m.start()] if m and m.start() >= 2 else n
 
 
 @lru_cache(maxsize=1)
 def _branch_tail() -> re.Pattern[str]:
-    """Branch words, optionally after a prefecture or city name (from Faker's ja_JP lists)."""
-    import faker.providers.address.ja_JP as fa
-
-    places = {p.rstrip("都道府県") for p in fa.Provider.prefectures}
-    places |= {c.removesuffix("市").removesuffix("区") for c in fa.Provider.cities}
+    """Branch words, optionally after a prefecture or city name (``keys/places_ja.txt``)."""
+    section: dict[str, list[str]] = {}
+    text = files("warehouse.identity.keys").joinpath("places_ja.txt").read_text("utf-8")
+    for line in text.splitlines():
+        if line.startswith("["):
+            names = section.setdefault(line.strip("[]"), [])
+        elif line and not line.startswith("#"):
+            names.append(line)
+    places = {p.rstrip("都道府県") for p in section["prefectures"]}
+    places |= {c.removesuffix("市").removesuffix("区") for c in section["cities"]}
     places |= {"東京", "大阪", "名古屋", "横浜", "札幌", "仙台", "広島", "福岡", "神戸", "京都"}
     alt = "|".join(sorted((re.escape(p) for p in places if p), key=len, reverse=True))
     return re.compile(rf"(?:{alt})?(?:{_BRANCH_WORDS})$")
+
+
+@lru_cache(maxsize=1)
+def _tail_width() -> int:
+    """The longest text ``_branch_tail`` can match (a place name and a branch word, and a
+    final newline), so a search from there on finds what a search from the start finds."""
+    words = max(len(w) for w in _BRANCH_ENDS)
+    alt = _branch_tail().pattern.split(")?(?:")[0].removeprefix("(?:")
+    places = max(len(re.sub(r"\\(.)", r"\1", p)) for p in alt.split("|"))
+    return places + words + 1
 
 
 @lru_cache(maxsize=262144)

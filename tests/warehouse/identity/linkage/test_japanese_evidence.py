@@ -355,3 +355,24 @@ def test_cp932_loses_the_kanji_but_the_whole_reading_still_agrees() -> None:
     b = _f(2, {"family_name": "?田", "given_name": "舞", "family_name_kana": "ﾖｼﾀﾞﾏｲ"})
     fam, giv, _ = names(frame.build([a, b]), np.array([0]), np.array([1]))
     assert (fam.tolist(), giv.tolist()) == ([4], [4])
+
+
+def test_branch_places_ship_with_the_package_and_need_no_faker(monkeypatch: Any) -> None:
+    """The place names are package data: an install without the demo extra (no Faker)
+    still cuts '八王子営業所' off a name, and a long name costs one tail search."""
+    import sys
+
+    from warehouse.identity.linkage import companies
+
+    monkeypatch.setitem(sys.modules, "faker", None)  # importing it would fail
+    companies._branch_tail.cache_clear()
+    strip_branch.cache_clear()
+    try:
+        assert strip_branch("ABC商事八王子営業所") == "abc商事"
+        assert strip_branch("ABC商事 札幌支店") == "abc商事"
+        assert strip_branch("ABC商事八王子") == "abc商事八王子"  # no branch word: kept
+        long = "株式会社" + "あ" * 100_000 + "大阪支店"
+        assert strip_branch(long) == long[:-4].lower()
+    finally:
+        companies._branch_tail.cache_clear()
+        strip_branch.cache_clear()
