@@ -20,8 +20,9 @@ from itertools import repeat
 from typing import Any
 
 import numpy as np
+import orjson
 from numpy.typing import NDArray
-from sqlalchemy import Connection, and_, delete, func, select
+from sqlalchemy import Connection, Text, and_, delete, func, select, type_coerce
 
 from warehouse import schema as t
 from warehouse.identity import schema as ids
@@ -104,7 +105,7 @@ def _columns_where(
             p.given_name_kana,
             p.full_name,
             p.birth_date,
-            p.attributes,
+            type_coerce(p.attributes, Text),  # parsed below by orjson, 4x json's speed
             ORG.c.name,
             ORG.c.corporate_number,
             ORG.c.domain,
@@ -116,38 +117,48 @@ def _columns_where(
     ).all()
     if not rows:
         return fe.Columns.of([]), []
-    emails: dict[int, list[str]] = defaultdict(list)
-    phones: dict[int, list[str]] = defaultdict(list)
-    for pid, e in conn.execute(
-        select(PE.c.person_id, PE.c.email).join(PERSON, PERSON.c.id == PE.c.person_id).where(live)
-    ):
-        emails[int(pid)].append(e)
-    for pid, ph in conn.execute(
-        select(PP.c.person_id, PP.c.phone).join(PERSON, PERSON.c.id == PP.c.person_id).where(live)
-    ):
-        phones[int(pid)].append(ph)
+    emails = _grouped(
+        conn.execute(
+            select(PE.c.person_id, PE.c.email)
+            .join(PERSON, PERSON.c.id == PE.c.person_id)
+            .where(live)
+        ).all()
+    )
+    phones = _grouped(
+        conn.execute(
+            select(PP.c.person_id, PP.c.phone)
+            .join(PERSON, PERSON.c.id == PP.c.person_id)
+            .where(live)
+        ).all()
+    )
     named = _names_by_domain(conn, {r[10] for r in rows if r[10] and r[8] in (None, r[10])})
-    got: list[fe.Row] = []
-    for r in rows:
-        pid = int(r[0])
-        org_name = r[8] if r[8] not in (None, r[10]) else named.get(r[10] or "")
-        got.append(
-            (
-                pid,
-                r[1],
-                r[2],
-                r[3],
-                r[4],
-                r[5],
-                r[6],
-                r[7],
-                org_name,
-                r[9],
-                tuple(emails.get(pid, ())),
-                tuple(phones.get(pid, ())),
-            )
+    none: tuple[str, ...] = ()
+    got: list[fe.Row] = [
+        (
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            r[5],
+            r[6],
+            orjson.loads(r[7]) if isinstance(r[7], str) else r[7],
+            r[8] if r[8] not in (None, r[10]) else named.get(r[10] or ""),
+            r[9],
+            emails.get(r[0], none),
+            phones.get(r[0], none),
         )
+        for r in rows
+    ]
     return fe.compute(got, settings, memo), [str(r[11] or "") for r in rows]
+
+
+def _grouped(pairs: Sequence[Any]) -> dict[int, tuple[str, ...]]:
+    """(row id, value) pairs as each row's values, in the order they came."""
+    out: dict[int, list[str]] = defaultdict(list)
+    for rid, v in pairs:
+        out[rid].append(v)
+    return {rid: tuple(vs) for rid, vs in out.items()}
 
 
 def _names_by_domain(conn: Connection, domains: set[str]) -> dict[str, str]:
