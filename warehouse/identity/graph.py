@@ -202,15 +202,20 @@ def resolve_id(conn: Connection, entity: str, any_id: int) -> int:
 def edges_among(conn: Connection, entity: str, record_ids: Iterable[int]) -> list[Edge]:
     """Merging edges touching the given rows."""
     idset = set(record_ids)
-    rows = _in(
-        conn,
-        lambda part: select(X.c.a_id, X.c.b_id, X.c.method, X.c.score, X.c.id, X.c.decision).where(
-            X.c.entity == entity,
-            X.c.decision.in_(MERGING),
-            or_(X.c.a_id.in_(part), X.c.b_id.in_(part)),
-        ),
-        idset,
-    )
+    cols = (X.c.a_id, X.c.b_id, X.c.method, X.c.score, X.c.id, X.c.decision)
+    # One query per side, so each uses its side's index, and the decision tested here: with
+    # it (or ``a IN … OR b IN …``) in SQL, SQLite scanned every merge of the entity by the
+    # decision index (3.5 s for a 1 % change at 1M).
+    rows = [
+        row
+        for side in (X.c.a_id, X.c.b_id)
+        for row in _in(
+            conn,
+            lambda part, side=side: select(*cols).where(X.c.entity == entity, side.in_(part)),
+            idset,
+        )
+        if row[5] in MERGING
+    ]
     out: dict[int, Edge] = {}
     for a, b, method, score, mid, decision in rows:
         m = "manual" if decision == "accepted" else method
