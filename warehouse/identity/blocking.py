@@ -34,7 +34,7 @@ from warehouse.identity.keys.matching import (
 from warehouse.identity.linkage import blocking_rules as br
 from warehouse.identity.linkage import features as fe
 from warehouse.identity.linkage.memo import Memo
-from warehouse.write.bulk import copy_rows
+from warehouse.write.bulk import copy_rows, many
 from warehouse.write.upsert import chunks
 
 ENTITY = "person"
@@ -117,19 +117,15 @@ def _columns_where(
     ).all()
     if not rows:
         return fe.Columns.of([]), []
-    emails = _grouped(
-        conn.execute(
-            select(PE.c.person_id, PE.c.email)
-            .join(PERSON, PERSON.c.id == PE.c.person_id)
-            .where(live)
-        ).all()
-    )
-    phones = _grouped(
-        conn.execute(
-            select(PP.c.person_id, PP.c.phone)
-            .join(PERSON, PERSON.c.id == PP.c.person_id)
-            .where(live)
-        ).all()
+    emails, phones = (
+        _grouped(
+            conn.execute(
+                select(tb.c.person_id, value)
+                .join(PERSON, PERSON.c.id == tb.c.person_id)
+                .where(live)
+            ).all()
+        )
+        for tb, value in ((PE, PE.c.email), (PP, PP.c.phone))
     )
     named = _names_by_domain(conn, {r[10] for r in rows if r[10] and r[8] in (None, r[10])})
     none: tuple[str, ...] = ()
@@ -174,17 +170,6 @@ def _names_by_domain(conn: Connection, domains: set[str]) -> dict[str, str]:
         for d, name, n in conn.execute(q):
             counts[str(d)][str(name)] = int(n)
     return {d: min(c, key=lambda x: (-c[x], x)) for d, c in counts.items()}
-
-
-def _many(conn: Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
-    """One prepared statement for many rows through the driver (``?`` placeholders are
-    rewritten for drivers that use ``%s``): no per-row statement compilation."""
-    if not rows:
-        return
-    if conn.dialect.paramstyle != "qmark":
-        sql = sql.replace("?", "%s")
-    for part in chunks(rows, 20000):
-        conn.exec_driver_sql(sql, list(part))
 
 
 _SAVE_FEATURE = (
@@ -233,7 +218,7 @@ def add_keys(conn: Connection, entity: str, keys: Digests, fresh: bool = False) 
         if fresh and conn.dialect.name == "postgresql":
             copy_rows(conn, K, ("entity", "digest", "record_id"), rows)
         else:
-            _many(conn, _ADD_KEY, rows)
+            many(conn, _ADD_KEY, rows)
     return len(order)
 
 
@@ -259,7 +244,7 @@ def forget(
             select(F.c.record_id, F.c.data).where(F.c.entity == entity, F.c.record_id.in_(part))
         ).all()
         drop = {(entity, digest(k), int(rid)) for rid, data in old for k in keys_of(int(rid), data)}
-        _many(conn, _DROP_KEY, sorted(drop))
+        many(conn, _DROP_KEY, sorted(drop))
         conn.execute(delete(F).where(F.c.entity == entity, F.c.record_id.in_(part)))
         n += len(old)
     return n
@@ -302,7 +287,7 @@ def _write_features(conn: Connection, feats: Sequence[PersonFeatures], fresh: bo
     if fresh and conn.dialect.name == "postgresql":  # emptied by this full run: no conflict
         copy_rows(conn, F, ("entity", "record_id", "data"), rows)
     else:
-        _many(conn, _SAVE_FEATURE, rows)
+        many(conn, _SAVE_FEATURE, rows)
 
 
 def prepare_columns(

@@ -15,7 +15,7 @@ from warehouse import schema as t
 from warehouse.identity import graph
 from warehouse.identity import schema as ids
 from warehouse.identity.keys.matching import Decision
-from warehouse.write.bulk import copy_rows
+from warehouse.write.bulk import copy_rows, many
 
 X = t.table(ids.IdentityMatch)
 
@@ -63,7 +63,7 @@ def save_matches(
     if fresh and conn.dialect.name == "postgresql":
         copy_rows(conn, X, _COLUMNS, [list(row) for row in rows])  # ids in row order, as INSERT
     else:
-        graph.many(conn, _INSERT if fresh else _INSERT + _UNLESS_DECIDED, rows)
+        many(conn, _INSERT if fresh else _INSERT + _UNLESS_DECIDED, rows)
 
 
 def drop_stale_matches(conn: Connection, before: datetime) -> int:

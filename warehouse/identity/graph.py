@@ -18,7 +18,7 @@ from sqlalchemy import Connection, func, or_, select
 from warehouse.identity import schema as ids
 from warehouse.schema import table
 from warehouse.state import now
-from warehouse.write.bulk import copy_rows
+from warehouse.write.bulk import copy_rows, many
 from warehouse.write.upsert import chunks, upsert
 
 IN_CHUNK = 900
@@ -125,17 +125,6 @@ def cluster_edges(
     for e in sorted(edges, key=_edge_order):
         uf.union(e[0], e[1], e[2] == "score")
     return {n: uf.find(n) for n in list(uf.parent)}
-
-
-def many(conn: Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
-    """One prepared statement for many rows through the driver: no statement compiled per
-    chunk, no dict per row (``?`` placeholders become ``%s`` for drivers that use those)."""
-    if not rows:
-        return
-    if conn.dialect.paramstyle != "qmark":
-        sql = sql.replace("?", "%s")
-    for part in chunks(rows, 20000):
-        conn.exec_driver_sql(sql, list(part))
 
 
 def bound(conn: Connection, column: Any) -> Callable[[Any], Any]:

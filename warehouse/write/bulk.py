@@ -138,6 +138,17 @@ def copy_rows(
         ) from exc
 
 
+def many(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    """One prepared statement for many rows through the driver: no statement compiled per
+    chunk, no dict per row (``?`` placeholders become ``%s`` for drivers that use those)."""
+    if not rows:
+        return
+    if conn.dialect.paramstyle != "qmark":
+        sql = sql.replace("?", "%s")
+    for lo in range(0, len(rows), 20000):
+        conn.exec_driver_sql(sql, list(rows[lo : lo + 20000]))
+
+
 def placeholder(conn: Connection) -> str:
     """The driver's parameter marker, for statements sent with ``exec_driver_sql``."""
     return "?" if conn.dialect.name == "sqlite" else "%s"
