@@ -65,6 +65,13 @@ def key_caps(settings: MatchSettings) -> dict[str, int]:
     return out
 
 
+def shrink(conn: Connection) -> None:
+    """Give back the pages SQLite cached for this connection (``tune`` lets it keep 256 MB
+    of them, which a pooled connection would otherwise hold on to through scoring)."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("PRAGMA shrink_memory")
+
+
 def tune(conn: Connection) -> None:
     """A larger page cache for this connection on SQLite: the blocking index is written and
     read in key order, and 256 MB of cache keeps it off the disk for a million rows."""

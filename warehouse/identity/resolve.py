@@ -42,6 +42,7 @@ from warehouse.identity.blocking import (
     neighbours,
     prepare_columns,
     prepare_ids,
+    shrink,
     tune,
 )
 from warehouse.identity.evidence import drop_stale_matches, merging_edges, save_matches
@@ -235,13 +236,19 @@ def resolve_full(
             del keys
             stats.keys = add_keys(conn, ENTITY, (digests, rows), fresh=True)
             del digests, rows
+    with engine.connect() as conn:
+        shrink(conn)  # the key write's page cache, before scoring needs the memory
+    release()
     stats.phases["prepare"] = round(time.monotonic() - t0, 2)
     t1 = time.monotonic()
     with write_transaction(engine) as conn:
         tune(conn)
         # The features prepared above are scored as they are: not read back from the store.
-        found, st = learned.score_columns(conn, settings, learned.in_key_order(conn, parts))
-        del parts
+        ordered = learned.in_key_order(conn, parts)
+        del parts  # the ranges and their record keys, before scoring needs the memory
+        release()
+        found, st = learned.score_columns(conn, settings, ordered)
+        del ordered
         stats.pairs += st["pairs"]
         stats.oversized_blocks += st["oversized"]
         save_matches(conn, found, mark)
@@ -252,6 +259,8 @@ def resolve_full(
     with write_transaction(engine) as conn:
         drop_stale_matches(conn, mark)
         changed = cluster_all(conn, mark, found)
+        del found  # half a million decisions with their evidence, before the companies
+        release()
         stats.clusters_changed = len(changed)
         t3 = time.monotonic()
         stats.organizations = resolve_companies(conn, mark, settings)
