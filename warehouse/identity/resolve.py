@@ -306,14 +306,7 @@ def resolve_incremental(
         t2 = time.monotonic()
         changed = cluster_around(conn, found, mark)
         if gone:
-            for part in chunks(gone, IN_CHUNK):
-                conn.execute(
-                    delete(X).where(
-                        X.c.entity == ENTITY,
-                        X.c.decision.in_(("merge", "review")),
-                        (X.c.a_id.in_(part)) | (X.c.b_id.in_(part)),
-                    )
-                )
+            _drop_machine_evidence(conn, gone)
             changed |= recluster(conn, gone)
         stats.clusters_changed = len(changed)
         stats.phases["cluster"] = round(time.monotonic() - t2, 2)
@@ -327,6 +320,24 @@ def resolve_incremental(
         stats.seconds = round(time.monotonic() - t0, 2)
         save_state(conn, mark, stats)
     return stats
+
+
+def _drop_machine_evidence(conn: Connection, record_ids: Sequence[int]) -> None:
+    """Merge and review evidence touching rows that are gone (a person's decisions stay).
+    Asked per side, each by its own index: with ``a IN … OR b IN …`` and the decision in
+    SQL, SQLite scanned every merge and review of the entity by the decision index."""
+    doomed: set[int] = set()
+    for side in (X.c.a_id, X.c.b_id):
+        for part in chunks(sorted(record_ids), IN_CHUNK):
+            doomed.update(
+                int(mid)
+                for mid, decision in conn.execute(
+                    select(X.c.id, X.c.decision).where(X.c.entity == ENTITY, side.in_(part))
+                )
+                if decision in ("merge", "review")
+            )
+    for part in chunks(sorted(doomed), IN_CHUNK):
+        conn.execute(delete(X).where(X.c.id.in_(part)))
 
 
 def resolve_companies(

@@ -300,7 +300,12 @@ def test_incremental_touches_only_the_blocks_around_changes(engine: Engine) -> N
 def test_deleted_rows_leave_their_cluster(engine: Engine) -> None:
     rows = _tanaka(engine)
     resolve_full(engine, S)
+    x = ids.IdentityMatch
+    touching = select(x.decision).where(
+        x.entity == "person", (x.a_id == max(rows)) | (x.b_id == max(rows))
+    )
     with engine.begin() as conn:
+        assert "merge" in conn.execute(touching).scalars().all()
         conn.execute(
             update(t.Person)
             .where(t.Person.id == max(rows))
@@ -309,6 +314,7 @@ def test_deleted_rows_leave_their_cluster(engine: Engine) -> None:
     resolve_incremental(engine, S)
     with engine.connect() as conn:
         assert max(rows) not in graph.members_of(conn, "person", [min(rows)])
+        assert conn.execute(touching).scalars().all() == []  # its machine evidence is gone
 
 
 def test_a_job_changer_is_one_customer_and_keeps_both_employments(engine: Engine) -> None:
