@@ -34,7 +34,7 @@ from warehouse.identity.keys.matching import (
 from warehouse.identity.linkage import blocking_rules as br
 from warehouse.identity.linkage import features as fe
 from warehouse.identity.linkage.memo import Memo
-from warehouse.write.bulk import copy_rows, many
+from warehouse.write.bulk import many, put_rows
 from warehouse.write.upsert import chunks
 
 ENTITY = "person"
@@ -222,10 +222,7 @@ def add_keys(conn: Connection, entity: str, keys: Digests, fresh: bool = False) 
     for lo in range(0, len(order), 200_000):
         part = order[lo : lo + 200_000]
         rows = list(zip(repeat(entity), d[part].tolist(), r[part].tolist()))
-        if fresh and conn.dialect.name == "postgresql":
-            copy_rows(conn, K, ("entity", "digest", "record_id"), rows)
-        else:
-            many(conn, _ADD_KEY, rows)
+        put_rows(conn, K, ("entity", "digest", "record_id"), _ADD_KEY, rows, fresh)
     return len(order)
 
 
@@ -291,10 +288,7 @@ def person_keys(rid: int, data: str) -> list[str]:
 
 def _write_features(conn: Connection, feats: Sequence[PersonFeatures], fresh: bool = False) -> None:
     rows = [(ENTITY, f.id, f.dumps()) for f in feats]
-    if fresh and conn.dialect.name == "postgresql":  # emptied by this full run: no conflict
-        copy_rows(conn, F, ("entity", "record_id", "data"), rows)
-    else:
-        many(conn, _SAVE_FEATURE, rows)
+    put_rows(conn, F, ("entity", "record_id", "data"), _SAVE_FEATURE, rows, fresh)
 
 
 def prepare_columns(

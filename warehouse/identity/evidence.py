@@ -15,7 +15,7 @@ from warehouse import schema as t
 from warehouse.identity import graph
 from warehouse.identity import schema as ids
 from warehouse.identity.keys.matching import Decision
-from warehouse.write.bulk import copy_rows, many
+from warehouse.write.bulk import bound, put_rows
 
 X = t.table(ids.IdentityMatch)
 
@@ -51,19 +51,16 @@ def save_matches(
     entity without any evidence yet (a first or from-scratch run) nothing can conflict, so the
     rows are plainly inserted (on PostgreSQL by ``COPY``)."""
     uniq = {(d.a, d.b): d for d in decisions}
-    stamp = graph.bound(conn, X.c.updated_at)(ts)
-    as_json = graph.bound(conn, X.c.fields)
+    stamp = bound(conn, X.c.updated_at)(ts)
+    as_json = bound(conn, X.c.fields)
     rows = [
         (entity, a, b, d.method, d.score, as_json(d.fields), d.decision, stamp, stamp)
         for (a, b), d in uniq.items()
     ]
     if not rows:
         return
-    fresh = conn.execute(select(X.c.id).where(X.c.entity == entity).limit(1)).first() is None
-    if fresh and conn.dialect.name == "postgresql":
-        copy_rows(conn, X, _COLUMNS, [list(row) for row in rows])  # ids in row order, as INSERT
-    else:
-        many(conn, _INSERT if fresh else _INSERT + _UNLESS_DECIDED, rows)
+    fresh = graph.no_rows(conn, X, entity)  # ids in row order either way
+    put_rows(conn, X, _COLUMNS, _INSERT if fresh else _INSERT + _UNLESS_DECIDED, rows, fresh)
 
 
 def drop_stale_matches(conn: Connection, before: datetime) -> int:

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, func, or_, select
 from warehouse.identity import schema as ids
 from warehouse.schema import table
 from warehouse.state import now
-from warehouse.write.bulk import copy_rows, many
+from warehouse.write.bulk import bound, many, put_rows
 from warehouse.write.upsert import chunks, upsert
 
 IN_CHUNK = 900
@@ -125,17 +125,6 @@ def cluster_edges(
     for e in sorted(edges, key=_edge_order):
         uf.union(e[0], e[1], e[2] == "score")
     return {n: uf.find(n) for n in list(uf.parent)}
-
-
-def bound(conn: Connection, column: Any) -> Callable[[Any], Any]:
-    """A value of ``column`` as SQLAlchemy itself would hand it to this driver (a timestamp
-    in UTC, a dict as JSON), for statements sent through ``many``."""
-    proc = column.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
-    return proc if proc is not None else _same
-
-
-def _same(value: Any) -> Any:
-    return value
 
 
 def _in(conn: Connection, stmt_for: Any, values: Iterable[Any]) -> list[Any]:
@@ -394,17 +383,17 @@ def _put(
     sql: str,
     rows: list[tuple[Any, ...]],
 ) -> None:
-    """``sql`` (an upsert of ``columns``) for each row; on PostgreSQL into an entity without
-    rows in ``table`` (a first or from-scratch run) nothing can conflict: ``COPY``."""
-    if (
-        len(rows) > IN_CHUNK
-        and conn.dialect.name == "postgresql"
-        and conn.execute(select(table.c.entity).where(table.c.entity == entity).limit(1)).first()
+    """Into an entity without rows in ``table`` (a first or from-scratch run) nothing can
+    conflict."""
+    fresh = len(rows) > IN_CHUNK and no_rows(conn, table, entity)
+    put_rows(conn, table, columns, sql, rows, fresh)
+
+
+def no_rows(conn: Connection, table: Any, entity: str) -> bool:
+    return (
+        conn.execute(select(table.c.entity).where(table.c.entity == entity).limit(1)).first()
         is None
-    ):
-        copy_rows(conn, table, columns, [list(row) for row in rows])
-    else:
-        many(conn, sql, rows)
+    )
 
 
 def cluster_count(conn: Connection, entity: str) -> int:

@@ -7,7 +7,7 @@ what ``Connection.execute`` would.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from operator import itemgetter
 from typing import Any
@@ -147,6 +147,34 @@ def many(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         sql = sql.replace("?", "%s")
     for lo in range(0, len(rows), 20000):
         conn.exec_driver_sql(sql, list(rows[lo : lo + 20000]))
+
+
+def put_rows(
+    conn: Connection,
+    table: Any,
+    columns: Sequence[str],
+    sql: str,
+    rows: Sequence[Sequence[Any]],
+    fresh: bool,
+) -> None:
+    """``sql`` (an insert of ``columns``) for each row through ``many``; when nothing can
+    conflict (``fresh``: the caller emptied the rows' range, or there were none), PostgreSQL
+    takes them by ``COPY`` instead. Values are already through the bind processors."""
+    if fresh and conn.dialect.name == "postgresql":
+        copy_rows(conn, table, columns, rows)
+    else:
+        many(conn, sql, rows)
+
+
+def bound(conn: Connection, column: Any) -> Callable[[Any], Any]:
+    """A value of ``column`` as SQLAlchemy itself would hand it to this driver (a timestamp
+    in UTC, a dict as JSON), for statements sent through ``many`` or ``put_rows``."""
+    proc = column.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    return proc if proc is not None else _same
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 def placeholder(conn: Connection) -> str:
