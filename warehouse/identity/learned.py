@@ -98,14 +98,12 @@ def score_columns(
     return found, {"pairs": int(sc.i.shape[0]), "oversized": sc.oversized}
 
 
-def in_key_order(conn: Connection, parts: Sequence[tuple[Columns, list[str]]]) -> Columns:
-    """Ranges of columns in record-key order, then id: the key is a digest of the record's
+def in_key_order(conn: Connection, cols: Columns, keys: Sequence[str]) -> Columns:
+    """Columns in record-key order (``keys``: each row's), then id: the key is a digest of the record's
     own source, so the order (and with it the random pairs u is learned from) is the same
     however the rows were written: one sync after another, or several workers at once. A
     row without a key sorts where the database puts NULL (first on SQLite, last on
     PostgreSQL), as the order once read from the store did."""
-    cols = Columns.concat([c for c, _ in parts])
-    keys = [k for _, ks in parts for k in ks]
     missing = "" if conn.dialect.name == "sqlite" else "\U0010ffff"
     ids = cols.ids.tolist()
     order = sorted(range(len(keys)), key=lambda k: (keys[k] or missing, ids[k]))

@@ -168,9 +168,10 @@ def _store(conn: Connection, feats: Sequence[OrgFeatures], ids: Sequence[int] | 
     blocking.add_keys(conn, ENTITY, (blocking.digests(k for k, _ in keys), rows))
 
 
-def _stored_keys(rid: int, data: str) -> set[str]:
-    k, d, c, ph = json.loads(data)
-    return set(_keys(OrgFeatures(rid, k, d, c, ph)))
+def _stored_keys(old: Sequence[tuple[int, str]]) -> blocking.Digests:
+    keys = [(k, rid) for rid, data in old for k in set(_keys(OrgFeatures(rid, *json.loads(data))))]
+    rows = np.asarray([r for _, r in keys], dtype=np.int64)
+    return blocking.digests(k for k, _ in keys), rows
 
 
 def _load(conn: Connection, ids: Iterable[int]) -> dict[int, OrgFeatures]:

@@ -1,9 +1,11 @@
 """Identity resolution for people: prepare → score blocks → save evidence → cluster.
 
-``resolve_full`` prepares id ranges (comparable features, written, and blocking keys, kept
-in memory and written at the end in digest order), scores every blocked pair in bulk with
-the weights learned from the data (``identity.learned``), saves the evidence and clusters;
-the features are scored as prepared, never read back. ``resolve_incremental`` does the same
+``resolve_full`` reads id ranges into comparable features (columns of distinct values),
+stores the features and their block keys once every range is read (``linkage.index``, each
+table in its own key order), scores every blocked pair in bulk with the weights learned from
+the data (``identity.learned``), saves the evidence and clusters; the features are scored as
+prepared, never read back. The cyclic collector is off for the run: it allocates millions of
+objects that die by reference counting, and walking them cost more than a tenth of it. ``resolve_incremental`` does the same
 around the rows that changed. The Prefect flow runs either as one task.
 
 Incremental runs start from rows whose ``updated_at`` is past the last run's watermark,
@@ -31,23 +33,25 @@ from warehouse.identity import schema as ids
 from warehouse.identity.blocking import (
     ENTITY,
     IN_CHUNK,
-    Digests,
     F,
     add_keys,
     clear,
-    digest,
     id_ranges,
     key_caps,
     load_features,
     neighbours,
+    person_digests,
     prepare_columns,
     prepare_ids,
     shrink,
     tune,
+    write_features,
 )
 from warehouse.identity.evidence import drop_stale_matches, merging_edges, save_matches
-from warehouse.identity.keys.matching import Decision, MatchSettings, PersonFeatures, block_keys
-from warehouse.identity.linkage.frame import release
+from warehouse.identity.keys.matching import Decision, MatchSettings
+from warehouse.identity.linkage import index
+from warehouse.identity.linkage.features import Columns
+from warehouse.identity.linkage.frame import bulk, release
 from warehouse.identity.linkage.memo import Memo
 from warehouse.identity.org_resolve import resolve_orgs
 from warehouse.state import now
@@ -83,26 +87,21 @@ class ResolveStats:
 def score_around(
     conn: Connection,
     settings: MatchSettings,
-    record_ids: Sequence[int],
+    cols: Columns,
     stats: ResolveStats | None = None,
-    feats: Sequence[PersonFeatures] | None = None,
 ) -> list[Decision]:
-    """Compare the given rows with everything sharing a block with them (incremental);
-    ``feats``, the rows' features just prepared, give their keys."""
+    """Compare the rows ``cols`` (their features just prepared) with everything sharing a
+    block with them (incremental)."""
     stats = stats or ResolveStats()
-    if not record_ids:
+    if not len(cols):
         return []
-    if feats is None:
-        feats = list(load_features(conn, record_ids).values())
     # A key more rows share than its rule's block may hold (a common name, an office) is
     # skipped, as blocking skips it: the neighbourhood follows the change, not the size of
     # the store.
-    caps = key_caps(settings)
-    bound: dict[int, int] = {}
-    for f in feats:
-        for k in block_keys(f):
-            bound[digest(k)] = caps.get(k.partition("|")[0], settings.max_block_size)
+    d, _, tags = index.keys(cols)
+    bound = dict(zip(d.tolist(), np.asarray(key_caps(settings))[tags].tolist(), strict=True))
     near, skipped = neighbours(conn, ENTITY, bound, bound.__getitem__)
+    record_ids = cols.ids.tolist()
     near.update(record_ids)
     stats.oversized_blocks += skipped
     around = load_features(conn, near)
@@ -195,6 +194,7 @@ def changed_ids(conn: Connection, since: datetime) -> list[int]:
 # -- one-process entry points ----------------------------------------------------------------
 
 
+@bulk
 def resolve_full(
     engine: Engine,
     settings: MatchSettings,
@@ -212,30 +212,30 @@ def resolve_full(
         # index the next run rebuilds in full rather than one an incremental run trusts.
         clear(conn, ENTITY)
         conn.execute(update(S).where(S.c.entity == ENTITY).values(watermark=None))
-    parts = []
-    keys: list[Digests] = []
+    parts: list[Columns] = []
+    record_keys: list[str] = []
     memo = Memo(settings)
     try:
         for lo, hi in ranges:
-            with write_transaction(engine) as conn:
-                cols, record_keys, k = prepare_columns(conn, settings, lo, hi, memo)
-                parts.append((cols, record_keys))
-                keys.append(k)
-                stats.records += len(cols)
+            with engine.connect() as conn:
+                cols, rks = prepare_columns(conn, settings, lo, hi, memo)
+            parts.append(cols)
+            record_keys.extend(rks)
+            stats.records += len(cols)
             if step is not None:
                 step("prepare")
     finally:
         memo.close()
     del memo
+    every = Columns.concat(parts)  # id order: each range in turn
+    del parts
     release()
     with write_transaction(engine) as conn:
         tune(conn)
-        if keys:
-            digests = np.concatenate([d for d, _ in keys])
-            rows = np.concatenate([r for _, r in keys])
-            del keys
-            stats.keys = add_keys(conn, ENTITY, (digests, rows), fresh=True)
-            del digests, rows
+        # Features and keys go in once every row is read: each distinct value is written
+        # and hashed once, and both tables are filled in their own key order.
+        write_features(conn, every, fresh=True)
+        stats.keys = add_keys(conn, ENTITY, person_digests(every), fresh=True)
     with engine.connect() as conn:
         shrink(conn)  # the key write's page cache, before scoring needs the memory
     release()
@@ -244,8 +244,8 @@ def resolve_full(
     with write_transaction(engine) as conn:
         tune(conn)
         # The features prepared above are scored as they are: not read back from the store.
-        ordered = learned.in_key_order(conn, parts)
-        del parts  # the ranges and their record keys, before scoring needs the memory
+        ordered = learned.in_key_order(conn, every, record_keys)
+        del every, record_keys  # before scoring needs the memory
         release()
         found, st = learned.score_columns(conn, settings, ordered)
         del ordered
@@ -295,12 +295,12 @@ def resolve_incremental(
         tune(conn)
         mark = now()
         dirty = changed_ids(conn, since)
-        feats, keys = prepare_ids(conn, settings, dirty)
-        stats.records, stats.keys = len(feats), keys
+        cols, keys = prepare_ids(conn, settings, dirty)
+        stats.records, stats.keys = len(cols), keys
         stats.phases["prepare"] = round(time.monotonic() - t0, 2)
         t1 = time.monotonic()
-        gone = sorted(set(dirty) - {f.id for f in feats})
-        found = score_around(conn, settings, [f.id for f in feats], stats, feats)
+        gone = sorted(set(dirty) - set(cols.ids.tolist()))
+        found = score_around(conn, settings, cols, stats)
         save_matches(conn, found, mark)
         stats.phases["score"] = round(time.monotonic() - t1, 2)
         t2 = time.monotonic()

@@ -330,7 +330,7 @@ def _identity(conn: Connection, ids: Sequence[int], count: Any) -> None:
             ).rowcount,
         )
     # Blocking keys are digests of names and contacts: found again from the stored features.
-    count("identity_feature", blocking.forget(conn, person, ids, blocking.person_keys))
+    count("identity_feature", blocking.forget(conn, person, ids))
     for part in chunks(list(ids), IN):
         for tb, cols in (
             (mt, ("a_id", "b_id")),

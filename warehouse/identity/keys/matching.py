@@ -17,7 +17,6 @@ import orjson
 from warehouse.identity.keys.normalize import FREE_MAIL_DOMAINS, normalize_phone
 from warehouse.identity.keys.readings import (
     _DIGITS,
-    _GENERIC_LOCAL,
     canonical_email,
     company_domain,
     fold_text,
@@ -36,7 +35,6 @@ __all__ = [
     "Decision",
     "MatchSettings",
     "PersonFeatures",
-    "block_keys",
     "canonical_email",
     "company_domain",
     "fold_text",
@@ -66,28 +64,6 @@ class PersonFeatures:
     corp: str = ""  # the organization's 法人番号
     legal: str = ""  # the organization's 法人格 as a code ('kk', 'yk', …)
     org_sound: str = ""  # consonant skeleton of a kana or Latin company name (cross-script)
-
-    def dumps(self) -> str:
-        # orjson writes what json.dumps(ensure_ascii=False, compact separators) wrote, about
-        # five times faster: a full run stores one of these per person row.
-        return orjson.dumps(
-            [
-                self.name,
-                self.tokens,
-                self.emails,
-                self.phones,
-                self.org,
-                self.domain,
-                self.dob,
-                self.address,
-                self.postcode,
-                self.ext,
-                int(self.trusted),
-                self.corp,
-                self.legal,
-                self.org_sound,
-            ]
-        ).decode()
 
     @classmethod
     def loads(cls, record_id: int, data: str) -> PersonFeatures:
@@ -266,40 +242,6 @@ def first_attribute(attrs: dict[str, Any], keys: Sequence[str]) -> str:
         if v not in (None, ""):
             return str(v)
     return ""
-
-
-def block_keys(f: PersonFeatures) -> list[str]:
-    """Keys that put likely duplicates in one block; a pair is compared if it shares one.
-
-    Keys combine a name with a second field (company, birth date, postcode) so a common name
-    does not make a block of thousands; contact keys (email, phone) stand alone.
-    """
-    keys = [f"e|{e}" for e in f.emails]
-    keys += [f"p|{p}" for p in f.phones]
-    for e in f.emails:
-        local = e.split("@", 1)[0]
-        if len(local) >= 5 and local not in _GENERIC_LOCAL:
-            keys.append(f"l|{local}")
-    if f.ext:
-        keys.append(f"x|{f.ext}")
-    toks = sorted(f.tokens)
-    reading = " ".join(toks)
-    if reading:
-        for tag, other in (("o", f.org or f.domain), ("b", f.dob), ("z", f.postcode)):
-            if other:
-                keys.append(f"n{tag}|{reading}|{other}")
-        if len(toks) >= 2:
-            keys.append(f"t|{toks[0][:4]}|{toks[-1][:4]}")
-        for t in toks[:2]:
-            if f.dob:
-                keys.append(f"b|{f.dob}|{t[:2]}")
-            if f.postcode:
-                keys.append(f"z|{f.postcode}|{t[:3]}")
-    if f.name and (f.org or f.domain):
-        keys.append(f"k|{f.name}|{f.org or f.domain}")
-    if f.dob and f.postcode:
-        keys.append(f"d|{f.dob}|{f.postcode}")
-    return sorted({k[:200] for k in keys})
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Match quality: Fellegi–Sunter comparison levels computed over whole arrays of pairs,
 m/u learned by EM from the workspace's own data, term frequencies, blocking rules an admin
 can read, the evidence Japanese sales data needs, clustering that refuses to chain, and the
-features of a million rows computed once per distinct value.
+features of a million rows computed once per distinct value, stored and keyed column by column.
 """
 
 __all__ = [
@@ -13,6 +13,7 @@ __all__ = [
     "features",
     "frame",
     "guard",
+    "index",
     "linker",
     "memo",
     "variants",

@@ -1,0 +1,139 @@
+"""Stored features and block keys computed column by column (``linkage.index``)."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+
+import orjson
+
+from warehouse.identity.blocking import digest
+from warehouse.identity.keys.matching import PersonFeatures
+from warehouse.identity.linkage import index
+from warehouse.identity.linkage.features import Columns
+
+
+def _people(n: int, seed: int = 3) -> list[PersonFeatures]:
+    rng = random.Random(seed)
+    names = [("tanaka", "taro"), ("suzuki", "hanako"), ("sato",), ("yamada", "yamaguchi")]
+    out = []
+    for k in range(n):
+        toks = rng.choice(names)
+        out.append(
+            PersonFeatures(
+                id=100 + k,
+                name=rng.choice(["田中太郎", "鈴木花子", "", "佐藤"]),
+                tokens=tuple(toks),
+                emails=tuple(
+                    sorted(
+                        rng.sample(
+                            ["taro.t@abc.co.jp", "info@abc.co.jp", "h@x.jp", "yamada99@gmail.com"],
+                            k % 3,
+                        )
+                    )
+                ),
+                phones=tuple(sorted(rng.sample(["+81312345678", "+819012345678"], k % 2))),
+                org=rng.choice(["abc", "", "エービーシー"]),
+                domain=rng.choice(["abc.co.jp", ""]),
+                dob=rng.choice(["19800101", ""]),
+                address=rng.choice(["東京都港区1-1", "", '引用"符\\']),
+                postcode=rng.choice(["1050001", ""]),
+                ext=rng.choice(["M-1", ""]),
+                trusted=bool(k % 2),
+                corp=rng.choice(["1234567890123", ""]),
+                legal=rng.choice(["kk", ""]),
+                org_sound=rng.choice(["bc", ""]),
+            )
+        )
+    return out
+
+
+def _reference_json(f: PersonFeatures) -> str:
+    fields = [
+        f.name,
+        f.tokens,
+        f.emails,
+        f.phones,
+        f.org,
+        f.domain,
+        f.dob,
+        f.address,
+        f.postcode,
+        f.ext,
+        int(f.trusted),
+        f.corp,
+        f.legal,
+        f.org_sound,
+    ]
+    return orjson.dumps(fields).decode()
+
+
+def test_stored_features_are_the_json_of_each_row_and_read_back_equal() -> None:
+    people = _people(200)
+    cols = Columns.of(people)
+    chunks = list(index.dumps(cols, size=64))
+    assert [len(ids) for ids, _ in chunks] == [64, 64, 64, 8]
+    got = [s for _, part in chunks for s in part]
+    assert got == [_reference_json(f) for f in people]
+    assert [i for ids, _ in chunks for i in ids.tolist()] == [f.id for f in people]
+    assert [PersonFeatures.loads(f.id, s) for f, s in zip(people, got, strict=True)] == people
+
+
+def _keys_of(people: list[PersonFeatures]) -> dict[int, set[tuple[int, str]]]:
+    d, r, t = index.keys(Columns.of(people))
+    out: dict[int, set[tuple[int, str]]] = {f.id: set() for f in people}
+    for dig, row, tag in zip(d.tolist(), r.tolist(), t.tolist(), strict=True):
+        out[people[row].id].add((dig, index.TAGS[tag]))
+    return out
+
+
+def test_one_field_keys_are_the_digest_of_their_text() -> None:
+    f = PersonFeatures(
+        1,
+        tokens=("tanaka", "taro"),
+        emails=("taro.t@abc.co.jp", "info@abc.co.jp"),
+        phones=("+81312345678",),
+        ext="M-1",
+    )
+    got = _keys_of([f])[1]
+    for text, tag in (
+        ("e|taro.t@abc.co.jp", "e"),
+        ("e|info@abc.co.jp", "e"),
+        ("l|taro.t", "l"),
+        ("p|+81312345678", "p"),
+        ("x|M-1", "x"),
+        ("t|tana|taro", "t"),
+    ):
+        assert (digest(text), tag) in got
+    # ``info`` is a role mailbox: no local-part key; no company, birth date or postcode.
+    assert {tag for _, tag in got} == {"e", "l", "p", "x", "t"}
+
+
+def test_keys_are_shared_exactly_when_their_fields_are() -> None:
+    base = PersonFeatures(
+        1, name="田中太郎", tokens=("taro", "tanaka"), org="abc", dob="19800101", postcode="1050001"
+    )
+    same_order = replace(base, id=2, tokens=("tanaka", "taro"))  # readings compare sorted
+    other_org = replace(base, id=3, org="xyz")
+    domain_only = replace(base, id=4, org="", domain="abc")
+    got = _keys_of([base, same_order, other_org, domain_only])
+    tags = lambda rid: {tag for _, tag in got[rid]}  # noqa: E731
+    assert tags(1) == {"t", "no", "nb", "nz", "b", "z", "k", "d"}
+    assert got[1] == got[2]
+    shared = {tag for d, tag in got[1] & got[3]}
+    assert shared == {"t", "nb", "nz", "b", "z", "d"}  # not the company keys
+    # A company known only by its mail domain stands in for the name.
+    assert {tag for _, tag in got[1] & got[4]} == tags(1)
+    # Two-field keys of different kinds never coincide, nor do the fields swapped.
+    flipped = replace(base, id=5, dob="1050001", postcode="19800101")
+    assert not {d for d, tag in got[1] if tag == "d"} & {d for d, _ in _keys_of([flipped])[5]}
+
+
+def test_keys_do_not_depend_on_the_other_rows() -> None:
+    people = _people(300)
+    whole = _keys_of(people)
+    for f in people[::37]:
+        assert _keys_of([f])[f.id] == whole[f.id]
+    d, r, _ = index.keys(Columns.of(people))
+    pairs = list(zip(d.tolist(), r.tolist(), strict=True))
+    assert pairs == sorted(set(pairs))  # sorted by digest then row, each once

@@ -1,0 +1,245 @@
+"""Each person row's stored features and block keys, computed column by column.
+
+A full run stores a million rows' features and about fourteen million block keys. Spelled out
+row by row (a feature object, its JSON, each key's text and its hash) that was a fifth of the
+run. Here each distinct value is serialised and hashed once, and rows are put together from
+those pieces: a key of one field is the BLAKE2b of its text, a key of two fields mixes the two
+fields' hashes, so a million rows' keys are integer arithmetic on their columns. The
+incremental path and ``privacy erase`` use the same functions on the few rows they touch
+(``Columns.of``), so a row's keys are the same whichever path wrote them.
+
+Which keys a row gets (a pair is compared if the rows share one): its addresses, phones and
+long mailbox local parts; its external id; its reading's first two tokens (``t``); its
+reading with its company, birth date or postcode (``no``, ``nb``, ``nz``); a reading token's
+prefix with its birth date or postcode (``b``, ``z``); its written name with its company
+(``k``); its birth date with its postcode (``d``). A name combined with a second field keeps
+a common name from making a block of thousands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from hashlib import blake2b
+from typing import Any
+
+import numpy as np
+import orjson
+from numpy.typing import NDArray
+
+from warehouse.identity.keys.readings import _GENERIC_LOCAL
+from warehouse.identity.linkage.features import FIELDS, Columns
+from warehouse.identity.linkage.frame import bulk
+
+Ints = NDArray[np.int64]
+U64 = NDArray[np.uint64]
+Bools = NDArray[np.bool_]
+# (digest, row of ``Columns``, tag) per key, sorted by digest then row, each pair once.
+Keys = tuple[Ints, Ints, NDArray[np.int8]]
+
+TAGS = ("e", "p", "l", "x", "t", "no", "nb", "nz", "b", "z", "k", "d")
+TAG = {name: k for k, name in enumerate(TAGS)}
+_ORDER = (
+    "name",
+    "tokens",
+    "emails",
+    "phones",
+    "org",
+    "domain",
+    "dob",
+    "address",
+    "postcode",
+    "ext",
+    "trusted",
+    "corp",
+    "legal",
+    "org_sound",
+)
+
+
+def text_digests(texts: Sequence[str]) -> Ints:
+    """Texts' stable 64-bit digests (the same on every run, process and machine)."""
+    raw = b"".join([blake2b(k.encode(), digest_size=8).digest() for k in texts])
+    return np.frombuffer(raw, dtype="<i8").astype(np.int64)
+
+
+def _hashes(texts: Sequence[str]) -> U64:
+    return text_digests(texts).view(np.uint64)
+
+
+_C1, _C2, _C3 = (
+    np.uint64(0x9E3779B97F4A7C15),
+    np.uint64(0xBF58476D1CE4E5B9),
+    np.uint64(0x94D049BB133111EB),
+)
+
+
+def _mix(tag: int, a: U64, b: U64) -> Ints:
+    """One 64-bit digest of a two-field key from the fields' hashes (SplitMix64's
+    finaliser over both, the tag folded in so ``nb`` and ``b`` keys never coincide)."""
+    with np.errstate(over="ignore"):
+        x = a * _C1 ^ ((b << np.uint64(29)) | (b >> np.uint64(35))) ^ np.uint64(tag + 1) * _C3
+        x ^= x >> np.uint64(30)
+        x *= _C2
+        x ^= x >> np.uint64(27)
+        x *= _C3
+        x ^= x >> np.uint64(31)
+    return x.view(np.int64)
+
+
+# -- stored features -------------------------------------------------------------------------
+
+
+def _once(values: Sequence[Any], fn: Callable[[Any], Any]) -> list[Any]:
+    """``fn`` of each value, computed once per distinct value."""
+    seen: dict[Any, Any] = {}
+    return [seen[v] if v in seen else seen.setdefault(v, fn(v)) for v in values]
+
+
+def _json(value: Any) -> str:
+    # As text: the bytes orjson returns keep its whole write buffer (about 1 kB) alive.
+    return orjson.dumps(value).decode()
+
+
+def _rows_json(cols: Columns, name: str) -> list[str]:
+    """Each row's values of a multi-valued field as a JSON list."""
+    _, val, values = cols.exploded(name)
+    frag = _once(values, _json)
+    flat = [frag[v] for v in val.tolist()]
+    at = cols._offsets(name).tolist()
+    return ["[" + ",".join(flat[at[k] : at[k + 1]]) + "]" for k in range(len(cols))]
+
+
+def dumps(cols: Columns, size: int = 20_000) -> Iterator[tuple[Ints, list[str]]]:
+    """The rows' features as stored, ``size`` rows at a time (their ids, their JSON): the
+    text ``orjson`` gives for the list of fields (``PersonFeatures.loads`` reads them),
+    each distinct value serialised once."""
+    frags = {name: _once(cols.source(name)[1], _json) for name in FIELDS}
+    lists = {name: _rows_json(cols, name) for name in ("emails", "phones")}
+    trusted = ["1" if t else "0" for t in cols.trusted.tolist()]
+    for lo in range(0, len(cols), size):
+        hi = min(lo + size, len(cols))
+        per: dict[str, list[str]] = {
+            name: [frags[name][c] for c in cols.source(name)[0][lo:hi].tolist()] for name in FIELDS
+        }
+        per.update({name: rows[lo:hi] for name, rows in lists.items()})
+        per["trusted"] = trusted[lo:hi]
+        fields = [per[name] for name in _ORDER]
+        yield cols.ids[lo:hi], ["[" + ",".join(row) + "]" for row in zip(*fields, strict=True)]
+
+
+# -- block keys ------------------------------------------------------------------------------
+
+
+def _hashed(texts: Sequence[str]) -> tuple[U64, Bools]:
+    """Each text's hash (one BLAKE2b per distinct text) and whether it is a key (not empty)."""
+    seen: dict[str, int] = {}
+    codes = np.fromiter((seen.setdefault(x, len(seen)) for x in texts), np.int64, len(texts))
+    h = _hashes(list(seen))[codes]
+    ok = np.fromiter((bool(x) for x in seen), bool, len(seen))[codes]
+    return h, ok
+
+
+def _field(cols: Columns, name: str, fn: Callable[[Any], str] = str) -> tuple[U64, Bools]:
+    """Each row's hash of ``fn`` of its value of ``name``, and whether it gives a key."""
+    codes, values = cols.source(name)
+    h, ok = _hashed(_once(values, fn))
+    return h[codes], ok[codes]
+
+
+def _token(k: int, width: int) -> Callable[[tuple[str, ...]], str]:
+    def pick(tokens: tuple[str, ...]) -> str:
+        toks = sorted(tokens)
+        return toks[k][:width] if len(toks) > k else ""
+
+    return pick
+
+
+def _reading(tokens: tuple[str, ...]) -> str:
+    return " ".join(sorted(tokens))
+
+
+def _pair_key(tokens: tuple[str, ...]) -> str:
+    toks = sorted(tokens)
+    return f"t|{toks[0][:4]}|{toks[-1][:4]}" if len(toks) >= 2 else ""
+
+
+def _local_key(email: str) -> str:
+    local = email.split("@", 1)[0]
+    return f"l|{local}" if len(local) >= 5 and local not in _GENERIC_LOCAL else ""
+
+
+@bulk
+def keys(cols: Columns) -> Keys:
+    """Every row's block keys as (digest, row, tag), sorted, each (digest, row) once."""
+    n = len(cols)
+    rows = np.arange(n, dtype=np.int64)
+    out_d: list[Ints] = []
+    out_r: list[Ints] = []
+    tags: list[int] = []
+    counts: list[int] = []
+
+    def put(tag: str, d: Ints, r: Ints) -> None:
+        out_d.append(d)
+        out_r.append(r)
+        tags.append(TAG[tag])
+        counts.append(len(d))
+
+    for field, tag, make in (
+        ("emails", "e", lambda v: f"e|{v}"),
+        ("emails", "l", _local_key),
+        ("phones", "p", lambda v: f"p|{v}"),
+    ):
+        rec, val, values = cols.exploded(field)
+        h, ok = _hashed(_once(values, make))
+        put(tag, h.view(np.int64)[val][ok[val]], rec[ok[val]])
+    for field, tag, make in (
+        ("ext", "x", lambda v: f"x|{v}" if v else ""),
+        ("tokens", "t", _pair_key),
+    ):
+        h, ok = _field(cols, field, make)
+        put(tag, h.view(np.int64)[ok], rows[ok])
+    reading, has_reading = _field(cols, "tokens", _reading)
+    org, has_org = _field(cols, "org")
+    dom, has_dom = _field(cols, "domain")
+    other = np.where(has_org, org, dom)
+    has_other = has_org | has_dom
+    dob, has_dob = _field(cols, "dob")
+    pc, has_pc = _field(cols, "postcode")
+    name, has_name = _field(cols, "name")
+    combos: list[tuple[str, tuple[U64, Bools], tuple[U64, Bools]]] = [
+        ("no", (reading, has_reading), (other, has_other)),
+        ("nb", (reading, has_reading), (dob, has_dob)),
+        ("nz", (reading, has_reading), (pc, has_pc)),
+        ("k", (name, has_name), (other, has_other)),
+        ("d", (dob, has_dob), (pc, has_pc)),
+    ]
+    for k in (0, 1):
+        combos.append(("b", (dob, has_dob), _field(cols, "tokens", _token(k, 2))))
+        combos.append(("z", (pc, has_pc), _field(cols, "tokens", _token(k, 3))))
+    for tag, (a, has_a), (b, has_b) in combos:
+        ok = has_a & has_b
+        put(tag, _mix(TAG[tag], a[ok], b[ok]), rows[ok])
+    d = np.concatenate(out_d) if out_d else np.zeros(0, np.int64)
+    r = np.concatenate(out_r) if out_r else np.zeros(0, np.int64)
+    t = np.repeat(np.asarray(tags, np.int8), counts)
+    return distinct(d, r, t)
+
+
+def distinct(d: Ints, r: Ints, t: NDArray[np.int8]) -> Keys:
+    """Keys sorted by (digest, row), a pair given twice kept once (two tokens sharing a
+    prefix give one ``b`` key)."""
+    order = np.lexsort((r, d))
+    d, r, t = d[order], r[order], t[order]
+    if d.shape[0] > 1:
+        keep = np.ones(d.shape[0], bool)
+        keep[1:] = (d[1:] != d[:-1]) | (r[1:] != r[:-1])
+        d, r, t = d[keep], r[keep], t[keep]
+    return d, r, t
+
+
+def in_order(d: Ints, r: Ints) -> bool:
+    """Whether keys are already as ``distinct`` leaves them (sorted, each pair once)."""
+    if d.shape[0] < 2:
+        return True
+    up = d[1:] > d[:-1]
+    return bool(np.all(up | ((d[1:] == d[:-1]) & (r[1:] > r[:-1]))))
