@@ -270,12 +270,16 @@ def _child(mode: str, db: str) -> None:
     run = resolve_full if mode == "full" else resolve_incremental
     stats: ResolveStats = run(engine, MatchSettings())
     use = resource.getrusage(resource.RUSAGE_SELF)
+    # The run's own helpers (the index writer, the company readings) count too.
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     print(
         json.dumps(
             stats.as_dict()
             | {
                 "peak_rss_mib": round(use.ru_maxrss / 1024, 1),
                 "cpu_seconds": round(use.ru_utime + use.ru_stime, 1),
+                "helpers_peak_rss_mib": round(kids.ru_maxrss / 1024, 1),
+                "helpers_cpu_seconds": round(kids.ru_utime + kids.ru_stime, 1),
             }
         )
     )

@@ -14,24 +14,27 @@ and how they are hashed is ``linkage.index``, for every path.
 
 from __future__ import annotations
 
+import multiprocessing as mp
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from itertools import repeat
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import orjson
 from numpy.typing import NDArray
-from sqlalchemy import Connection, Text, and_, delete, func, select, type_coerce
+from sqlalchemy import Connection, Engine, Text, and_, delete, func, select, type_coerce
 
 from warehouse import schema as t
+from warehouse.db import write_transaction
 from warehouse.identity import schema as ids
 from warehouse.identity.keys.matching import MatchSettings, PersonFeatures
 from warehouse.identity.linkage import blocking_rules as br
 from warehouse.identity.linkage import features as fe
 from warehouse.identity.linkage import index
 from warehouse.identity.linkage.frame import bulk
-from warehouse.identity.linkage.memo import Memo
+from warehouse.identity.linkage.memo import PARALLEL_ROWS, Memo, workers
 from warehouse.write.bulk import many, put_rows
 from warehouse.write.upsert import chunks
 
@@ -296,6 +299,63 @@ def write_features(conn: Connection, cols: fe.Columns, fresh: bool = False) -> N
     for rids, data in index.dumps(cols, RANGE):
         rows = list(zip(repeat(ENTITY), rids.tolist(), data))
         put_rows(conn, F, ("entity", "record_id", "data"), _SAVE_FEATURE, rows, fresh)
+
+
+def store_index(engine: Engine, cols: fe.Columns) -> Callable[[], int]:
+    """Write a full run's features and keys (its index was emptied under the run's lease).
+
+    A large run on two cores writes them from a forked process on its own connection while
+    this one scores: the writes are a third of the run and need nothing the scoring makes.
+    Returns ``wait``, which gives the number of keys once they are committed (or raises what
+    stopped the writer); the caller writes nothing else before calling it."""
+    keys = person_digests(cols)
+    if len(cols) < PARALLEL_ROWS or workers() < 2 or not _forkable(engine):
+        n = _write_index(engine, cols, keys)
+        return lambda: n
+    ctx = mp.get_context("fork")
+    recv, send = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_write_apart, args=(engine, cols, keys, send), daemon=True)
+    proc.start()
+    send.close()
+
+    def wait() -> int:
+        try:
+            kind, value = recv.recv()
+        except EOFError:
+            kind, value = "error", f"it stopped with exit code {proc.exitcode}"
+        proc.join()
+        if kind != "ok":
+            raise RuntimeError(f"writing the identity index failed: {value}")
+        return int(value)
+
+    return wait
+
+
+def _forkable(engine: Engine) -> bool:
+    """A second process can open the same database (not an in-memory SQLite one)."""
+    if "fork" not in mp.get_all_start_methods():
+        return False
+    if engine.dialect.name != "sqlite":
+        return True
+    db = engine.url.database or ""
+    return db not in ("", ":memory:") and Path(db).is_file()
+
+
+def _write_index(engine: Engine, cols: fe.Columns, keys: Digests) -> int:
+    with write_transaction(engine) as conn:
+        tune(conn)
+        write_features(conn, cols, fresh=True)
+        return add_keys(conn, ENTITY, keys, fresh=True)
+
+
+def _write_apart(engine: Engine, cols: fe.Columns, keys: Digests, send: Any) -> None:
+    """The forked writer: new connections of its own (the parent's stay the parent's), one
+    line back through the pipe, nothing else (no row values: errors hide parameters)."""
+    engine.dispose(close=False)
+    try:
+        send.send(("ok", _write_index(engine, cols, keys)))
+    except BaseException as exc:  # reported to the parent, which raises it
+        send.send(("error", f"{type(exc).__name__}: {str(exc).strip().splitlines()[0]}"))
 
 
 def prepare_columns(

@@ -9,7 +9,7 @@ pair keeps its evidence: the bits each comparison added, for (positive) and agai
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -84,27 +84,28 @@ def _decisions(
 
 
 def score_columns(
-    conn: Connection, settings: MatchSettings, cols: Columns
-) -> tuple[list[Decision], dict[str, int]]:
+    settings: MatchSettings, cols: Columns
+) -> tuple[list[Decision], dict[str, int], Callable[[Connection], None]]:
     """Learn from every live person (features in record-key order) and decide every
-    blocked pair."""
+    blocked pair; the third result stores the model learned (the caller writes it, when
+    the database is its to write)."""
     fr = fm.build_columns(cols)
     ls = settings.link
     model = linker.train(fr, ls)
     tf = linker.tf_tables(fr)
-    save_model(conn, model, tf)
     sc = linker.score(fr, model, ls, tf=tf)
     found = _decisions(fr, model, sc, settings)
-    return found, {"pairs": int(sc.i.shape[0]), "oversized": sc.oversized}
+    stats = {"pairs": int(sc.i.shape[0]), "oversized": sc.oversized}
+    return found, stats, lambda conn: save_model(conn, model, tf)
 
 
-def in_key_order(conn: Connection, cols: Columns, keys: Sequence[str]) -> Columns:
+def in_key_order(dialect: str, cols: Columns, keys: Sequence[str]) -> Columns:
     """Columns in record-key order (``keys``: each row's), then id: the key is a digest of the record's
     own source, so the order (and with it the random pairs u is learned from) is the same
     however the rows were written: one sync after another, or several workers at once. A
     row without a key sorts where the database puts NULL (first on SQLite, last on
     PostgreSQL), as the order once read from the store did."""
-    missing = "" if conn.dialect.name == "sqlite" else "\U0010ffff"
+    missing = "" if dialect == "sqlite" else "\U0010ffff"
     ids = cols.ids.tolist()
     order = sorted(range(len(keys)), key=lambda k: (keys[k] or missing, ids[k]))
     return cols.take(order)

@@ -4,8 +4,8 @@
 stores the features and their block keys once every range is read (``linkage.index``, each
 table in its own key order), scores every blocked pair in bulk with the weights learned from
 the data (``identity.learned``), saves the evidence and clusters; the features are scored as
-prepared, never read back. The cyclic collector is off for the run: it allocates millions of
-objects that die by reference counting, and walking them cost more than a tenth of it. ``resolve_incremental`` does the same
+prepared, never read back. On two cores a large run writes the index from a second
+process while this one scores (``blocking.store_index``). ``resolve_incremental`` does the same
 around the rows that changed. The Prefect flow runs either as one task.
 
 Incremental runs start from rows whose ``updated_at`` is past the last run's watermark,
@@ -16,6 +16,7 @@ run or an admin says otherwise; a full run recomputes every edge from scratch.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -34,24 +35,22 @@ from warehouse.identity.blocking import (
     ENTITY,
     IN_CHUNK,
     F,
-    add_keys,
     clear,
     id_ranges,
     key_caps,
     load_features,
     neighbours,
-    person_digests,
     prepare_columns,
     prepare_ids,
     shrink,
+    store_index,
     tune,
-    write_features,
 )
 from warehouse.identity.evidence import drop_stale_matches, merging_edges, save_matches
 from warehouse.identity.keys.matching import Decision, MatchSettings
 from warehouse.identity.linkage import index
 from warehouse.identity.linkage.features import Columns
-from warehouse.identity.linkage.frame import bulk, release
+from warehouse.identity.linkage.frame import release
 from warehouse.identity.linkage.memo import Memo
 from warehouse.identity.org_resolve import resolve_orgs
 from warehouse.state import now
@@ -194,7 +193,6 @@ def changed_ids(conn: Connection, since: datetime) -> list[int]:
 # -- one-process entry points ----------------------------------------------------------------
 
 
-@bulk
 def resolve_full(
     engine: Engine,
     settings: MatchSettings,
@@ -230,27 +228,31 @@ def resolve_full(
     every = Columns.concat(parts)  # id order: each range in turn
     del parts
     release()
-    with write_transaction(engine) as conn:
-        tune(conn)
-        # Features and keys go in once every row is read: each distinct value is written
-        # and hashed once, and both tables are filled in their own key order.
-        write_features(conn, every, fresh=True)
-        stats.keys = add_keys(conn, ENTITY, person_digests(every), fresh=True)
-    with engine.connect() as conn:
-        shrink(conn)  # the key write's page cache, before scoring needs the memory
+    # Features and keys go in once every row is read: each distinct value is written and
+    # hashed once, both tables are filled in their own key order, and a large run writes
+    # them from a second process while this one scores.
+    wait = store_index(engine, every)
     release()
     stats.phases["prepare"] = round(time.monotonic() - t0, 2)
     t1 = time.monotonic()
-    with write_transaction(engine) as conn:
-        tune(conn)
+    try:
         # The features prepared above are scored as they are: not read back from the store.
-        ordered = learned.in_key_order(conn, every, record_keys)
+        ordered = learned.in_key_order(engine.dialect.name, every, record_keys)
         del every, record_keys  # before scoring needs the memory
         release()
-        found, st = learned.score_columns(conn, settings, ordered)
+        found, st, save_model = learned.score_columns(settings, ordered)
         del ordered
-        stats.pairs += st["pairs"]
-        stats.oversized_blocks += st["oversized"]
+    except BaseException:
+        with contextlib.suppress(Exception):
+            wait()  # no writer left behind when this run fails
+        raise
+    stats.pairs += st["pairs"]
+    stats.oversized_blocks += st["oversized"]
+    stats.keys = wait()
+    with engine.connect() as conn:
+        shrink(conn)  # the key write's page cache (if this process wrote it)
+    with write_transaction(engine) as conn:
+        save_model(conn)
         save_matches(conn, found, mark)
     stats.phases["score"] = round(time.monotonic() - t1, 2)
     if step is not None:
