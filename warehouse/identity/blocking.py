@@ -304,17 +304,16 @@ def write_features(conn: Connection, cols: fe.Columns, fresh: bool = False) -> N
 def store_index(engine: Engine, cols: fe.Columns) -> Callable[[], int]:
     """Write a full run's features and keys (its index was emptied under the run's lease).
 
-    A large run on two cores writes them from a forked process on its own connection while
-    this one scores: the writes are a third of the run and need nothing the scoring makes.
-    Returns ``wait``, which gives the number of keys once they are committed (or raises what
-    stopped the writer); the caller writes nothing else before calling it."""
-    keys = person_digests(cols)
+    A large run on two cores computes and writes them from a forked process on its own
+    connection while this one scores: a third of the run, needing nothing the scoring
+    makes. Returns ``wait``, which gives the number of keys once they are committed (or
+    raises what stopped the writer); the caller writes nothing else before calling it."""
     if len(cols) < PARALLEL_ROWS or workers() < 2 or not _forkable(engine):
-        n = _write_index(engine, cols, keys)
+        n = _write_index(engine, cols)
         return lambda: n
     ctx = mp.get_context("fork")
     recv, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_write_apart, args=(engine, cols, keys, send), daemon=True)
+    proc = ctx.Process(target=_write_apart, args=(engine, cols, send), daemon=True)
     proc.start()
     send.close()
 
@@ -341,19 +340,23 @@ def _forkable(engine: Engine) -> bool:
     return db not in ("", ":memory:") and Path(db).is_file()
 
 
-def _write_index(engine: Engine, cols: fe.Columns, keys: Digests) -> int:
+def _write_index(engine: Engine, cols: fe.Columns, cache: bool = True) -> int:
+    """``cache``: SQLite's larger page cache (``tune``); both tables are filled in their
+    own key order, so a writer beside the scoring does without it and keeps 0.2 GB free."""
+    keys = person_digests(cols)
     with write_transaction(engine) as conn:
-        tune(conn)
+        if cache:
+            tune(conn)
         write_features(conn, cols, fresh=True)
         return add_keys(conn, ENTITY, keys, fresh=True)
 
 
-def _write_apart(engine: Engine, cols: fe.Columns, keys: Digests, send: Any) -> None:
+def _write_apart(engine: Engine, cols: fe.Columns, send: Any) -> None:
     """The forked writer: new connections of its own (the parent's stay the parent's), one
     line back through the pipe, nothing else (no row values: errors hide parameters)."""
     engine.dispose(close=False)
     try:
-        send.send(("ok", _write_index(engine, cols, keys)))
+        send.send(("ok", _write_index(engine, cols, cache=False)))
     except BaseException as exc:  # reported to the parent, which raises it
         send.send(("error", f"{type(exc).__name__}: {str(exc).strip().splitlines()[0]}"))
 

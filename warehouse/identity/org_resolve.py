@@ -43,6 +43,7 @@ from warehouse.identity import schema as ids_
 from warehouse.identity.evidence import merging_edges, save_matches
 from warehouse.identity.keys.matching import Decision, org_key
 from warehouse.identity.keys.normalize import FREE_MAIL_DOMAINS, email_domain, normalize_phone
+from warehouse.write.bulk import put_rows
 from warehouse.write.upsert import chunks
 
 ENTITY = "organization"
@@ -147,25 +148,22 @@ def _mail_domain(address: str) -> str | None:
     return email_domain(address)
 
 
+_ADD_FEATURE = "INSERT INTO identity_feature (entity, record_id, data) VALUES (?, ?, ?)"
+
+
 def _store(conn: Connection, feats: Sequence[OrgFeatures], ids: Sequence[int] | None) -> None:
     """Keep features and keys in the identity tables, so later runs only read them."""
     if ids is None:
         blocking.clear(conn, ENTITY)
     else:
         blocking.forget(conn, ENTITY, ids, _stored_keys)
-    frows = [
-        {
-            "entity": ENTITY,
-            "record_id": f.id,
-            "data": json.dumps([f.key, f.domain, f.corp, f.phone]),
-        }
-        for f in feats
-    ]
-    for chunk in chunks(frows, 5000):
-        conn.execute(F.insert(), list(chunk))
+    # One prepared statement (COPY on PostgreSQL when the index was just emptied): a full
+    # run stores a row per company, and a compiled insert of dicts cost a quarter of it.
+    frows = [(ENTITY, f.id, json.dumps([f.key, f.domain, f.corp, f.phone])) for f in feats]
+    put_rows(conn, F, ("entity", "record_id", "data"), _ADD_FEATURE, frows, fresh=ids is None)
     keys = [(k, f.id) for f in feats for k in set(_keys(f))]
     rows = np.asarray([r for _, r in keys], dtype=np.int64)
-    blocking.add_keys(conn, ENTITY, (blocking.digests(k for k, _ in keys), rows))
+    blocking.add_keys(conn, ENTITY, (blocking.digests(k for k, _ in keys), rows), ids is None)
 
 
 def _stored_keys(old: Sequence[tuple[int, str]]) -> blocking.Digests:

@@ -228,18 +228,17 @@ def resolve_full(
     every = Columns.concat(parts)  # id order: each range in turn
     del parts
     release()
+    # The features prepared above are scored as they are: not read back from the store.
+    ordered = learned.in_key_order(engine.dialect.name, every, record_keys)
+    del every, record_keys  # before the writer forks: it would keep them alive
+    release()
     # Features and keys go in once every row is read: each distinct value is written and
     # hashed once, both tables are filled in their own key order, and a large run writes
     # them from a second process while this one scores.
-    wait = store_index(engine, every)
-    release()
+    wait = store_index(engine, ordered)
     stats.phases["prepare"] = round(time.monotonic() - t0, 2)
     t1 = time.monotonic()
     try:
-        # The features prepared above are scored as they are: not read back from the store.
-        ordered = learned.in_key_order(engine.dialect.name, every, record_keys)
-        del every, record_keys  # before scoring needs the memory
-        release()
         found, st, save_model = learned.score_columns(settings, ordered)
         del ordered
     except BaseException:

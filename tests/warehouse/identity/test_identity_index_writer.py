@@ -48,12 +48,12 @@ def _index(engine: Engine) -> dict[str, list[Any]]:
         }
 
 
-def _write_index_noting_pid(*args: Any) -> int:
+def _write_index_noting_pid(*args: Any, **kw: Any) -> int:
     Path(os.environ["KIZUNA_TEST_WRITER_PID"]).write_text(str(os.getpid()))
-    return _WRITE_INDEX(*args)
+    return _WRITE_INDEX(*args, **kw)
 
 
-def _failing_write(*args: Any) -> int:
+def _failing_write(*args: Any, **kw: Any) -> int:
     raise ValueError("disk full\nsecond line")
 
 

@@ -110,21 +110,23 @@ def _rows_json(cols: Columns, name: str) -> list[str]:
 
 
 def dumps(cols: Columns, size: int = 20_000) -> Iterator[tuple[Ints, list[str]]]:
-    """The rows' features as stored, ``size`` rows at a time (their ids, their JSON): the
-    text ``orjson`` gives for the list of fields (``PersonFeatures.loads`` reads them),
-    each distinct value serialised once."""
+    """The rows' features as stored, ``size`` rows at a time in id order (their ids, their
+    JSON): the text ``orjson`` gives for the list of fields (``PersonFeatures.loads`` reads
+    them), each distinct value serialised once."""
     frags = {name: _once(cols.source(name)[1], _json) for name in FIELDS}
     lists = {name: _rows_json(cols, name) for name in ("emails", "phones")}
     trusted = ["1" if t else "0" for t in cols.trusted.tolist()]
+    order = np.argsort(cols.ids, kind="stable")
     for lo in range(0, len(cols), size):
-        hi = min(lo + size, len(cols))
+        rows = order[lo : lo + size]
+        at = rows.tolist()
         per: dict[str, list[str]] = {
-            name: [frags[name][c] for c in cols.source(name)[0][lo:hi].tolist()] for name in FIELDS
+            name: [frags[name][c] for c in cols.source(name)[0][rows].tolist()] for name in FIELDS
         }
-        per.update({name: rows[lo:hi] for name, rows in lists.items()})
-        per["trusted"] = trusted[lo:hi]
+        per.update({name: [got[k] for k in at] for name, got in lists.items()})
+        per["trusted"] = [trusted[k] for k in at]
         fields = [per[name] for name in _ORDER]
-        yield cols.ids[lo:hi], ["[" + ",".join(row) + "]" for row in zip(*fields, strict=True)]
+        yield cols.ids[rows], ["[" + ",".join(row) + "]" for row in zip(*fields, strict=True)]
 
 
 # -- block keys ------------------------------------------------------------------------------
