@@ -203,7 +203,7 @@ def digest(key: str) -> int:
 def person_digests(cols: fe.Columns) -> Digests:
     """The rows' block keys as (digest, record id), in that order."""
     d, r, _ = index.keys(cols)
-    return d, cols.ids[r]
+    return d, r
 
 
 def _stored_digests(old: Sequence[tuple[int, str]]) -> Digests:

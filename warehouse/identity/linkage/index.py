@@ -33,7 +33,7 @@ from warehouse.identity.linkage.frame import bulk
 Ints = NDArray[np.int64]
 U64 = NDArray[np.uint64]
 Bools = NDArray[np.bool_]
-# (digest, row of ``Columns``, tag) per key, sorted by digest then row, each pair once.
+# (digest, record id, tag) per key, sorted by digest then record, each pair once.
 Keys = tuple[Ints, Ints, NDArray[np.int8]]
 
 TAGS = ("e", "p", "l", "x", "t", "no", "nb", "nz", "b", "z", "k", "d")
@@ -172,9 +172,8 @@ def _local_key(email: str) -> str:
 
 @bulk
 def keys(cols: Columns) -> Keys:
-    """Every row's block keys as (digest, row, tag), sorted, each (digest, row) once."""
-    n = len(cols)
-    rows = np.arange(n, dtype=np.int64)
+    """Every row's block keys as (digest, record id, tag), sorted, each pair once."""
+    rows = cols.ids
     out_d: list[Ints] = []
     out_r: list[Ints] = []
     tags: list[int] = []
@@ -193,7 +192,7 @@ def keys(cols: Columns) -> Keys:
     ):
         rec, val, values = cols.exploded(field)
         h, ok = _hashed(_once(values, make))
-        put(tag, h.view(np.int64)[val][ok[val]], rec[ok[val]])
+        put(tag, h.view(np.int64)[val][ok[val]], rows[rec[ok[val]]])
     for field, tag, make in (
         ("ext", "x", lambda v: f"x|{v}" if v else ""),
         ("tokens", "t", _pair_key),
@@ -231,7 +230,7 @@ def keys(cols: Columns) -> Keys:
 
 
 def distinct(d: Ints, r: Ints, t: NDArray[np.int8]) -> Keys:
-    """Keys sorted by (digest, row), a pair given twice kept once (two tokens sharing a
+    """Keys sorted by (digest, record), a pair given twice kept once (two tokens sharing a
     prefix give one ``b`` key)."""
     order = np.lexsort((r, d))
     # One column at a time, so only one of them is ever held twice.

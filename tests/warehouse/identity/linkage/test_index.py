@@ -82,8 +82,8 @@ def test_stored_features_are_the_json_of_each_row_and_read_back_equal() -> None:
 def _keys_of(people: list[PersonFeatures]) -> dict[int, set[tuple[int, str]]]:
     d, r, t = index.keys(Columns.of(people))
     out: dict[int, set[tuple[int, str]]] = {f.id: set() for f in people}
-    for dig, row, tag in zip(d.tolist(), r.tolist(), t.tolist(), strict=True):
-        out[people[row].id].add((dig, index.TAGS[tag]))
+    for dig, rid, tag in zip(d.tolist(), r.tolist(), t.tolist(), strict=True):
+        out[rid].add((dig, index.TAGS[tag]))
     return out
 
 
