@@ -18,6 +18,7 @@ a common name from making a block of thousands.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 from hashlib import blake2b
 from typing import Any
@@ -26,6 +27,7 @@ import numpy as np
 import orjson
 from numpy.typing import NDArray
 
+from warehouse.identity.keys.matching import PersonFeatures
 from warehouse.identity.keys.readings import _GENERIC_LOCAL
 from warehouse.identity.linkage.features import FIELDS, Columns
 from warehouse.identity.linkage.frame import bulk
@@ -38,22 +40,9 @@ Keys = tuple[Ints, Ints, NDArray[np.int8]]
 
 TAGS = ("e", "p", "l", "x", "t", "no", "nb", "nz", "b", "z", "k", "d")
 TAG = {name: k for k, name in enumerate(TAGS)}
-_ORDER = (
-    "name",
-    "tokens",
-    "emails",
-    "phones",
-    "org",
-    "domain",
-    "dob",
-    "address",
-    "postcode",
-    "ext",
-    "trusted",
-    "corp",
-    "legal",
-    "org_sound",
-)
+# A stored row is the list of its fields in the order ``PersonFeatures`` declares them after
+# the id (``PersonFeatures.loads`` reads them back by position).
+_ORDER = tuple(f.name for f in dataclasses.fields(PersonFeatures))[1:]
 
 
 def text_digests(texts: Sequence[str]) -> Ints:
