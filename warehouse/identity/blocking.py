@@ -355,13 +355,11 @@ def _room() -> bool:
     return free >= 2 * mine
 
 
-def _write_index(engine: Engine, cols: fe.Columns, cache: bool = True) -> int:
-    """``cache``: SQLite's larger page cache (``tune``); both tables are filled in their
-    own key order, so a writer beside the scoring does without it and keeps 0.2 GB free."""
+def _write_index(engine: Engine, cols: fe.Columns) -> int:
+    # SQLite's default page cache: both tables are filled in their own key order (appends),
+    # and ``tune``'s 256 MB would sit beside the key columns at the run's peak.
     keys = person_digests(cols)
     with write_transaction(engine) as conn:
-        if cache:
-            tune(conn)
         write_features(conn, cols, fresh=True)
         return add_keys(conn, ENTITY, keys, fresh=True)
 
@@ -371,7 +369,7 @@ def _write_apart(engine: Engine, cols: fe.Columns, send: Any) -> None:
     line back through the pipe, nothing else (no row values: errors hide parameters)."""
     engine.dispose(close=False)
     try:
-        send.send(("ok", _write_index(engine, cols, cache=False)))
+        send.send(("ok", _write_index(engine, cols)))
     except BaseException as exc:  # reported to the parent, which raises it
         send.send(("error", f"{type(exc).__name__}: {str(exc).strip().splitlines()[0]}"))
 
