@@ -192,12 +192,8 @@ _DROP_KEY = "DELETE FROM identity_key WHERE entity = ? AND digest = ? AND record
 Digests = tuple[NDArray[np.int64], NDArray[np.int64]]  # (digest, record id) per key
 
 
-def digests(keys: Iterable[str]) -> NDArray[np.int64]:
-    return index.text_digests(list(keys))
-
-
 def digest(key: str) -> int:
-    return int(digests((key,))[0])
+    return int(index.text_digests([key])[0])
 
 
 def person_digests(cols: fe.Columns) -> Digests:

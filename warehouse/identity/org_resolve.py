@@ -43,6 +43,7 @@ from warehouse.identity import schema as ids_
 from warehouse.identity.evidence import merging_edges, save_matches
 from warehouse.identity.keys.matching import Decision, org_key
 from warehouse.identity.keys.normalize import FREE_MAIL_DOMAINS, email_domain, normalize_phone
+from warehouse.identity.linkage import index
 from warehouse.write.bulk import put_rows
 from warehouse.write.upsert import chunks
 
@@ -161,15 +162,18 @@ def _store(conn: Connection, feats: Sequence[OrgFeatures], ids: Sequence[int] | 
     # run stores a row per company, and a compiled insert of dicts cost a quarter of it.
     frows = [(ENTITY, f.id, json.dumps([f.key, f.domain, f.corp, f.phone])) for f in feats]
     put_rows(conn, F, ("entity", "record_id", "data"), _ADD_FEATURE, frows, fresh=ids is None)
+    blocking.add_keys(conn, ENTITY, _digests(feats), ids is None)
+
+
+def _digests(feats: Iterable[OrgFeatures]) -> blocking.Digests:
+    """The companies' keys as (digest, record id)."""
     keys = [(k, f.id) for f in feats for k in set(_keys(f))]
     rows = np.asarray([r for _, r in keys], dtype=np.int64)
-    blocking.add_keys(conn, ENTITY, (blocking.digests(k for k, _ in keys), rows), ids is None)
+    return index.text_digests([k for k, _ in keys]), rows
 
 
 def _stored_keys(old: Sequence[tuple[int, str]]) -> blocking.Digests:
-    keys = [(k, rid) for rid, data in old for k in set(_keys(OrgFeatures(rid, *json.loads(data))))]
-    rows = np.asarray([r for _, r in keys], dtype=np.int64)
-    return blocking.digests(k for k, _ in keys), rows
+    return _digests(OrgFeatures(rid, *json.loads(data)) for rid, data in old)
 
 
 def _load(conn: Connection, ids: Iterable[int]) -> dict[int, OrgFeatures]:

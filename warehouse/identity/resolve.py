@@ -225,6 +225,8 @@ def resolve_full(
     finally:
         memo.close()
     del memo
+    with engine.connect() as conn:
+        shrink(conn)  # the page cache the ranges' reads left, before scoring needs the memory
     every = Columns.concat(parts)  # id order: each range in turn
     del parts
     release()
@@ -248,8 +250,6 @@ def resolve_full(
     stats.pairs += st["pairs"]
     stats.oversized_blocks += st["oversized"]
     stats.keys = wait()
-    with engine.connect() as conn:
-        shrink(conn)  # the key write's page cache (if this process wrote it)
     with write_transaction(engine) as conn:
         save_model(conn)
         save_matches(conn, found, mark)
