@@ -14,12 +14,9 @@ and how they are hashed is ``linkage.index``, for every path.
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import os
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from itertools import repeat
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,6 +27,7 @@ from sqlalchemy import Connection, Engine, Text, and_, delete, func, select, typ
 from warehouse import schema as t
 from warehouse.db import write_transaction
 from warehouse.identity import schema as ids
+from warehouse.identity.apart import room, run_apart
 from warehouse.identity.keys.matching import MatchSettings, PersonFeatures
 from warehouse.identity.linkage import blocking_rules as br
 from warehouse.identity.linkage import features as fe
@@ -94,14 +92,17 @@ def id_ranges(conn: Connection, size: int = RANGE) -> list[tuple[int, int]]:
 
 @bulk
 def _columns_where(
-    conn: Connection, cond: Any, settings: MatchSettings, memo: Memo | None = None
+    conn: Connection, cond: Callable[[Any], Any], settings: MatchSettings, memo: Memo | None = None
 ) -> tuple[fe.Columns, list[str]]:
-    """Features of the live rows matching ``cond`` as columns, and each row's record key.
+    """Features of the live rows whose id matches ``cond(id column)`` as columns, and each
+    row's record key.
 
-    Three queries (people with their company, their mail, their phones), each joined on
-    ``cond`` rather than asked per id, and features computed once per distinct value."""
+    Three queries (people with their company, their mail, their phones), each on ``cond``
+    rather than asked per id, and features computed once per distinct value. Mail and
+    phones are read by their own person id, not joined to the person again: a deleted row's
+    values come back too and are never looked up (a million person rows read twice less)."""
     p = PERSON.c
-    live = and_(cond, p.deleted_at.is_(None))
+    live = and_(cond(p.id), p.deleted_at.is_(None))
     rows = conn.execute(
         select(
             p.id,
@@ -124,13 +125,7 @@ def _columns_where(
     if not rows:
         return fe.Columns.of([]), []
     emails, phones = (
-        _grouped(
-            conn.execute(
-                select(tb.c.person_id, value)
-                .join(PERSON, PERSON.c.id == tb.c.person_id)
-                .where(live)
-            ).all()
-        )
+        _grouped(conn.execute(select(tb.c.person_id, value).where(cond(tb.c.person_id))).all())
         for tb, value in ((PE, PE.c.email), (PP, PP.c.phone))
     )
     named = _names_by_domain(conn, {r[10] for r in rows if r[10] and r[8] in (None, r[10])})
@@ -305,50 +300,8 @@ def store_index(engine: Engine, cols: fe.Columns) -> Callable[[], int]:
     connection while this one scores: a third of the run, needing nothing the scoring
     makes. Returns ``wait``, which gives the number of keys once they are committed (or
     raises what stopped the writer); the caller writes nothing else before calling it."""
-    if len(cols) < PARALLEL_ROWS or workers() < 2 or not _forkable(engine) or not _room():
-        n = _write_index(engine, cols)
-        return lambda: n
-    ctx = mp.get_context("fork")
-    recv, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_write_apart, args=(engine, cols, send), daemon=True)
-    proc.start()
-    send.close()
-
-    def wait() -> int:
-        try:
-            kind, value = recv.recv()
-        except EOFError:
-            kind, value = "error", f"it stopped with exit code {proc.exitcode}"
-        proc.join()
-        if kind != "ok":
-            raise RuntimeError(f"writing the identity index failed: {value}")
-        return int(value)
-
-    return wait
-
-
-def _forkable(engine: Engine) -> bool:
-    """A second process can open the same database (not an in-memory SQLite one)."""
-    if "fork" not in mp.get_all_start_methods():
-        return False
-    if engine.dialect.name != "sqlite":
-        return True
-    db = engine.url.database or ""
-    return db not in ("", ":memory:") and Path(db).is_file()
-
-
-def _room() -> bool:
-    """Memory for a writer beside the scoring: the two together need about 1.6 times what
-    this process holds (1M people: 3.1 GB against 1.9 GB written first, then scored), so
-    the writer waits its turn unless the machine has twice this process's size free."""
-    try:
-        with open("/proc/self/statm") as f:
-            mine = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-        with open("/proc/meminfo") as f:
-            free = next(int(x.split()[1]) * 1024 for x in f if x.startswith("MemAvailable:"))
-    except (OSError, StopIteration, ValueError):
-        return False
-    return free >= 2 * mine
+    fork = len(cols) >= PARALLEL_ROWS and workers() >= 2 and room()
+    return run_apart("writing the identity index", engine, lambda e: _write_index(e, cols), fork)
 
 
 def _write_index(engine: Engine, cols: fe.Columns) -> int:
@@ -360,16 +313,6 @@ def _write_index(engine: Engine, cols: fe.Columns) -> int:
         return add_keys(conn, ENTITY, keys, fresh=True)
 
 
-def _write_apart(engine: Engine, cols: fe.Columns, send: Any) -> None:
-    """The forked writer: new connections of its own (the parent's stay the parent's), one
-    line back through the pipe, nothing else (no row values: errors hide parameters)."""
-    engine.dispose(close=False)
-    try:
-        send.send(("ok", _write_index(engine, cols)))
-    except BaseException as exc:  # reported to the parent, which raises it
-        send.send(("error", f"{type(exc).__name__}: {str(exc).strip().splitlines()[0]}"))
-
-
 def prepare_columns(
     conn: Connection, settings: MatchSettings, lo: int, hi: int, memo: Memo | None = None
 ) -> tuple[fe.Columns, list[str]]:
@@ -377,7 +320,7 @@ def prepare_columns(
     row's record key; the run stores them and their keys once every range is read (give
     its ranges one ``memo``: a value is then computed once)."""
     tune(conn)
-    return _columns_where(conn, and_(PERSON.c.id >= lo, PERSON.c.id < hi), settings, memo)
+    return _columns_where(conn, lambda c: and_(c >= lo, c < hi), settings, memo)
 
 
 def prepare_ids(
@@ -386,12 +329,16 @@ def prepare_ids(
     """Recompute features and keys of the given rows (deleted rows lose theirs)."""
     forget(conn, ENTITY, record_ids)
     parts = [
-        _columns_where(conn, PERSON.c.id.in_(part), settings)[0]
+        _columns_where(conn, _among(part), settings)[0]
         for part in chunks(sorted(set(record_ids)), IN_CHUNK)
     ]
     cols = fe.Columns.concat(parts)
     write_features(conn, cols)
     return cols, add_keys(conn, ENTITY, person_digests(cols))
+
+
+def _among(ids: Sequence[int]) -> Callable[[Any], Any]:
+    return lambda column: column.in_(ids)
 
 
 def load_features(conn: Connection, record_ids: Iterable[int]) -> dict[int, PersonFeatures]:

@@ -31,6 +31,7 @@ from warehouse.db import write_transaction
 from warehouse.identity import graph as graph
 from warehouse.identity import learned
 from warehouse.identity import schema as ids
+from warehouse.identity.apart import run_apart
 from warehouse.identity.blocking import (
     ENTITY,
     IN_CHUNK,
@@ -51,7 +52,7 @@ from warehouse.identity.keys.matching import Decision, MatchSettings
 from warehouse.identity.linkage import index
 from warehouse.identity.linkage.features import Columns
 from warehouse.identity.linkage.frame import release
-from warehouse.identity.linkage.memo import Memo
+from warehouse.identity.linkage.memo import PARALLEL_ROWS, Memo, workers
 from warehouse.identity.org_resolve import resolve_orgs
 from warehouse.state import now
 from warehouse.write.upsert import chunks, upsert
@@ -210,6 +211,58 @@ def resolve_full(
         # index the next run rebuilds in full rather than one an incremental run trusts.
         clear(conn, ENTITY)
         conn.execute(update(S).where(S.c.entity == ENTITY).values(watermark=None))
+    # The companies need nothing from the people: a large run resolves them in a second
+    # process while this one reads and scores people (done here otherwise, the same way).
+    fork = bool(ranges) and ranges[-1][1] - ranges[0][0] >= PARALLEL_ROWS and workers() >= 2
+    companies = run_apart(
+        "resolving companies", engine, lambda e: _companies_full(e, mark, settings), fork
+    )
+    try:
+        found = _people_full(engine, settings, mark, ranges, stats, companies, step)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            companies()  # no process left writing once this run has stopped
+        raise
+    t2 = time.monotonic()
+    with write_transaction(engine) as conn:
+        drop_stale_matches(conn, mark)
+        changed = cluster_all(conn, mark, found)
+        del found  # half a million decisions with their evidence, let go before surviving
+        release()
+        stats.clusters_changed = len(changed)
+        stats.organizations, stats.phases["organizations"] = companies()
+        _count_decisions(conn, stats)
+        if survive is not None:
+            survive(conn, changed)
+        stats.phases["cluster"] = round(time.monotonic() - t2, 2)
+        stats.seconds = round(time.monotonic() - t0, 2)
+        save_state(conn, mark, stats)
+    if step is not None:
+        step("cluster")
+    return stats
+
+
+def _companies_full(engine: Engine, mark: datetime, settings: MatchSettings) -> Any:
+    """Every company resolved in its own transaction: (their stats, seconds it took)."""
+    t0 = time.monotonic()
+    with write_transaction(engine) as conn:
+        got = resolve_companies(conn, mark, settings)
+    return got, round(time.monotonic() - t0, 2)
+
+
+def _people_full(
+    engine: Engine,
+    settings: MatchSettings,
+    mark: datetime,
+    ranges: Sequence[tuple[int, int]],
+    stats: ResolveStats,
+    companies: Callable[[], Any],
+    step: Callable[[str], None] | None,
+) -> list[Decision]:
+    """Every person's features, index and scored pairs (saved with the model learned);
+    returns the decisions for clustering. The companies are waited for before the index is
+    written: on SQLite the two would otherwise queue for the one writer."""
+    t0 = time.monotonic()
     parts: list[Columns] = []
     record_keys: list[str] = []
     memo = Memo(settings)
@@ -234,6 +287,7 @@ def resolve_full(
     ordered = learned.in_key_order(engine.dialect.name, every, record_keys)
     del every, record_keys  # before the writer forks: it would keep them alive
     release()
+    companies()
     # Features and keys go in once every row is read: each distinct value is written and
     # hashed once, both tables are filled in their own key order, and a large run writes
     # them from a second process while this one scores.
@@ -256,25 +310,7 @@ def resolve_full(
     stats.phases["score"] = round(time.monotonic() - t1, 2)
     if step is not None:
         step("score")
-    t2 = time.monotonic()
-    with write_transaction(engine) as conn:
-        drop_stale_matches(conn, mark)
-        changed = cluster_all(conn, mark, found)
-        del found  # half a million decisions with their evidence, before the companies
-        release()
-        stats.clusters_changed = len(changed)
-        t3 = time.monotonic()
-        stats.organizations = resolve_companies(conn, mark, settings)
-        stats.phases["organizations"] = round(time.monotonic() - t3, 2)
-        _count_decisions(conn, stats)
-        if survive is not None:
-            survive(conn, changed)
-        stats.phases["cluster"] = round(time.monotonic() - t2, 2)
-        stats.seconds = round(time.monotonic() - t0, 2)
-        save_state(conn, mark, stats)
-    if step is not None:
-        step("cluster")
-    return stats
+    return found
 
 
 def steps(conn: Connection) -> int:

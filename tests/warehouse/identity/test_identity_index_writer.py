@@ -19,7 +19,7 @@ from tests.warehouse.identity.test_identity_resolve import (
     _put,
     _tanaka,
 )
-from warehouse.identity import blocking
+from warehouse.identity import blocking, resolve
 from warehouse.identity import schema as ids
 from warehouse.identity.resolve import resolve_full, resolve_incremental
 
@@ -53,11 +53,35 @@ def _write_index_noting_pid(*args: Any, **kw: Any) -> int:
     return _WRITE_INDEX(*args, **kw)
 
 
+def _companies_noting_pid(*args: Any, **kw: Any) -> Any:
+    Path(os.environ["KIZUNA_TEST_COMPANIES_PID"]).write_text(str(os.getpid()))
+    return _COMPANIES(*args, **kw)
+
+
+def _companies(engine: Engine) -> dict[str, list[Any]]:
+    """What the companies' resolution writes: their evidence and clusters."""
+    m, c = ids.IdentityMatch, ids.IdentityMember
+    with engine.connect() as conn:
+        return {
+            "matches": conn.execute(
+                select(m.a_id, m.b_id, m.method, m.score, m.decision, m.fields)
+                .where(m.entity == "organization")
+                .order_by(m.a_id, m.b_id)
+            ).all(),
+            "members": conn.execute(
+                select(c.record_id, c.cluster_id)
+                .where(c.entity == "organization")
+                .order_by(c.record_id)
+            ).all(),
+        }
+
+
 def _failing_write(*args: Any, **kw: Any) -> int:
     raise ValueError("disk full\nsecond line")
 
 
 _WRITE_INDEX = blocking._write_index
+_COMPANIES = resolve._companies_full
 
 
 def test_a_large_run_writes_its_index_from_a_second_process_with_the_same_result(
@@ -66,23 +90,36 @@ def test_a_large_run_writes_its_index_from_a_second_process_with_the_same_result
     _tanaka(engine)
     _put(engine, MAIL, _person("o1", full_name="鈴木 一郎", emails=["ichiro@xyz.jp"]))
     _put(engine, CARDS, _person("o2", full_name="鈴木 一郎", phones=["090-9999-0000"]))
-    pid_file = tmp_path / "writer.pid"
+    pid_file, org_pid = tmp_path / "writer.pid", tmp_path / "companies.pid"
     monkeypatch.setenv("KIZUNA_TEST_WRITER_PID", str(pid_file))
+    monkeypatch.setenv("KIZUNA_TEST_COMPANIES_PID", str(org_pid))
     monkeypatch.setattr(blocking, "_write_index", _write_index_noting_pid)
+    monkeypatch.setattr(resolve, "_companies_full", _companies_noting_pid)
     stats = resolve_full(engine, S)  # below the row threshold: written here
-    assert pid_file.read_text() == str(os.getpid())
-    alone = _index(engine)
+    assert pid_file.read_text() == org_pid.read_text() == str(os.getpid())
+    alone, orgs = _index(engine), _companies(engine)
     assert stats.keys == len(alone["keys"]) > 0 and alone["matches"]
+    assert orgs["matches"] and stats.organizations["merges"] > 0
 
     monkeypatch.setattr(blocking, "PARALLEL_ROWS", 1)
+    monkeypatch.setattr(resolve, "PARALLEL_ROWS", 1)
     monkeypatch.setenv("KIZUNA_IDENTITY_WORKERS", "2")
     apart = resolve_full(engine, S)
-    assert pid_file.read_text() != str(os.getpid())  # the forked writer wrote them
+    # The forked writer wrote the index and another process resolved the companies.
+    assert str(os.getpid()) not in (pid_file.read_text(), org_pid.read_text())
+    assert pid_file.read_text() != org_pid.read_text()
     assert _index(engine) == alone and apart.keys == stats.keys
+    assert _companies(engine) == orgs  # (a rerun changes no cluster: that count differs)
+    assert apart.organizations | {"clusters_changed": 0} == stats.organizations | {
+        "clusters_changed": 0
+    }
     # The next change is resolved incrementally from the index the writer left.
     _put(engine, CRM, _person("s9", full_name="鈴木 一郎", emails=["ichiro@xyz.jp"]))
     assert resolve_incremental(engine, S).mode == "incremental"
 
     monkeypatch.setattr(blocking, "_write_index", _failing_write)
     with pytest.raises(RuntimeError, match=r"index failed: ValueError: disk full$"):
+        resolve_full(engine, S)
+    monkeypatch.setattr(resolve, "_companies_full", _failing_write)
+    with pytest.raises(RuntimeError, match=r"^resolving companies failed: ValueError: disk full$"):
         resolve_full(engine, S)

@@ -1,0 +1,96 @@
+"""Work a large full run hands to a second process, so both cores are busy.
+
+A full run has three parts that need nothing from each other until the end: the people's
+feature pass and scoring, the companies (their own rows, features, evidence and clusters),
+and writing the people's index once their features exist. On one core they ran one after
+the other while the second core sat idle; here each of the latter two can run in a forked
+process with connections of its own, and the run waits for it before it writes what
+depends on it. Small runs, one core, an in-memory SQLite database or a machine short of
+memory do the same work in this process, in the same place in the run.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine
+
+T = TypeVar("T")
+
+
+def forkable(engine: Engine) -> bool:
+    """A second process can open the same database (not an in-memory SQLite one)."""
+    if "fork" not in mp.get_all_start_methods():
+        return False
+    if engine.dialect.name != "sqlite":
+        return True
+    db = engine.url.database or ""
+    return db not in ("", ":memory:") and Path(db).is_file()
+
+
+def room() -> bool:
+    """Memory for a second process beside this one: a forked writer of the people's index
+    and the scoring together need about 1.6 times what this process holds (1M people: 3.1
+    GB against 1.9 GB one after the other), so it waits its turn unless the machine has
+    twice this process's size free."""
+    try:
+        with open("/proc/self/statm") as f:
+            mine = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        with open("/proc/meminfo") as f:
+            free = next(int(x.split()[1]) * 1024 for x in f if x.startswith("MemAvailable:"))
+    except (OSError, StopIteration, ValueError):
+        return False
+    return free >= 2 * mine
+
+
+def run_apart(
+    what: str, engine: Engine, work: Callable[[Engine], T], fork: bool
+) -> Callable[[], T]:
+    """Run ``work(engine)`` in a forked process (``fork``) or here and now; returns
+    ``wait``, which gives its result, or raises ``RuntimeError("{what} failed: …")`` with
+    the one line of what stopped it (no row values: errors hide parameters). The caller
+    must call ``wait`` before anything it writes depends on the work, also when it fails.
+    Done here, the work's own exception propagates as it is."""
+    if not (fork and forkable(engine)):
+        done = work(engine)
+        return lambda: done
+    ctx = mp.get_context("fork")
+    recv, send = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child, args=(engine, work, send), daemon=True)
+    proc.start()
+    send.close()
+    got: list[Any] = []
+
+    def wait() -> T:
+        if not got:
+            try:
+                got.append(recv.recv())
+            except EOFError:
+                got.append(("error", f"it stopped with exit code {proc.exitcode}"))
+            proc.join()
+            recv.close()
+        kind, value = got[0]
+        if kind != "ok":
+            raise RuntimeError(f"{what} failed: {value}")
+        return value  # type: ignore[no-any-return]
+
+    return wait
+
+
+def _line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
+def _child(engine: Engine, work: Callable[[Engine], Any], send: Any) -> None:
+    """The forked process: new connections of its own (the parent's stay the parent's), one
+    result or one line back through the pipe, nothing else."""
+    engine.dispose(close=False)
+    try:
+        send.send(("ok", work(engine)))
+    except BaseException as exc:  # reported to the parent, which raises it
+        send.send(("error", _line(exc)))
