@@ -14,6 +14,9 @@ and how they are hashed is ``linkage.index``, for every path.
 
 from __future__ import annotations
 
+import contextlib
+import multiprocessing as mp
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from itertools import repeat
@@ -27,7 +30,7 @@ from sqlalchemy import Connection, Engine, Text, and_, delete, func, select, typ
 from warehouse import schema as t
 from warehouse.db import write_transaction
 from warehouse.identity import schema as ids
-from warehouse.identity.apart import room, run_apart
+from warehouse.identity.apart import forkable, room, run_apart
 from warehouse.identity.keys.matching import MatchSettings, PersonFeatures
 from warehouse.identity.linkage import blocking_rules as br
 from warehouse.identity.linkage import features as fe
@@ -296,21 +299,60 @@ def write_features(conn: Connection, cols: fe.Columns, fresh: bool = False) -> N
 def store_index(engine: Engine, cols: fe.Columns) -> Callable[[], int]:
     """Write a full run's features and keys (its index was emptied under the run's lease).
 
-    A large run on two cores computes and writes them from a forked process on its own
-    connection while this one scores: a third of the run, needing nothing the scoring
-    makes. Returns ``wait``, which gives the number of keys once they are committed (or
-    raises what stopped the writer); the caller writes nothing else before calling it."""
-    fork = len(cols) >= PARALLEL_ROWS and workers() >= 2 and room()
-    return run_apart("writing the identity index", engine, lambda e: _write_index(e, cols), fork)
+    A large run on two cores writes them from a forked process on its own connection while
+    this one scores: a third of the run, needing nothing the scoring makes. The writer
+    starts with the features while this process computes the keys (15 s at a million
+    people) and hands them over through a pipe, so neither process waits for the other.
+    Returns ``wait``, which gives the number of keys once they are committed (or raises
+    what stopped the writer); the caller writes nothing else before calling it."""
+    what = "writing the identity index"
+    if not (len(cols) >= PARALLEL_ROWS and workers() >= 2 and room() and forkable(engine)):
+        return run_apart(what, engine, lambda e: _write_index(e, cols), False)
+    recv, send = mp.get_context("fork").Pipe(duplex=False)
+
+    def writer(e: Engine) -> int:
+        send.close()  # this end is the parent's: the writer sees its end of file if it stops
+        return _write_index(e, cols, lambda: _received(recv))
+
+    wait = run_apart(what, engine, writer, True)
+    recv.close()
+    try:
+        d, r = person_digests(cols)
+    except BaseException:
+        send.close()
+        with contextlib.suppress(Exception):
+            wait()
+        raise
+
+    def hand_over() -> None:
+        try:
+            send.send_bytes(np.ascontiguousarray(d).data)
+            send.send_bytes(np.ascontiguousarray(r).data)
+        except OSError:
+            pass  # the writer has stopped: ``wait`` says why
+        finally:
+            send.close()
+
+    threading.Thread(target=hand_over, name="identity-keys", daemon=True).start()
+    return wait
 
 
-def _write_index(engine: Engine, cols: fe.Columns) -> int:
+def _received(recv: Any) -> Digests:
+    d = np.frombuffer(recv.recv_bytes(), np.int64)
+    r = np.frombuffer(recv.recv_bytes(), np.int64)
+    recv.close()
+    return d, r
+
+
+def _write_index(
+    engine: Engine, cols: fe.Columns, keys: Callable[[], Digests] | None = None
+) -> int:
     # SQLite's default page cache: both tables are filled in their own key order (appends),
-    # and ``tune``'s 256 MB would sit beside the key columns at the run's peak.
-    keys = person_digests(cols)
+    # and ``tune``'s 256 MB would sit beside the key columns at the run's peak. ``keys``:
+    # where the keys come from when another process computes them.
     with write_transaction(engine) as conn:
         write_features(conn, cols, fresh=True)
-        return add_keys(conn, ENTITY, keys, fresh=True)
+        return add_keys(conn, ENTITY, keys() if keys else person_digests(cols), fresh=True)
 
 
 def prepare_columns(

@@ -207,12 +207,13 @@ def resolve_full(
     with write_transaction(engine) as conn:
         mark = now()
         ranges = id_ranges(conn)
-        # Emptied first, and the watermark with it: a run that stops half-way leaves an
-        # index the next run rebuilds in full rather than one an incremental run trusts.
-        clear(conn, ENTITY)
+        # The watermark goes first: a run that stops half-way leaves an index the next run
+        # rebuilds in full rather than one an incremental run trusts.
         conn.execute(update(S).where(S.c.entity == ENTITY).values(watermark=None))
-    # The companies need nothing from the people: a large run resolves them in a second
-    # process while this one reads and scores people (done here otherwise, the same way).
+    # Emptying the people's index (14 M deletes at a million people) and the companies need
+    # nothing from the people's features: a large run does both in a second process while
+    # this one reads people (done here otherwise, the same way), and waits for it before
+    # the index is written again.
     fork = bool(ranges) and ranges[-1][1] - ranges[0][0] >= PARALLEL_ROWS and workers() >= 2
     companies = run_apart(
         "resolving companies", engine, lambda e: _companies_full(e, mark, settings), fork
@@ -243,9 +244,11 @@ def resolve_full(
 
 
 def _companies_full(engine: Engine, mark: datetime, settings: MatchSettings) -> Any:
-    """Every company resolved in its own transaction: (their stats, seconds it took)."""
+    """The people's index emptied and every company resolved, in one transaction: (the
+    companies' stats, seconds it took)."""
     t0 = time.monotonic()
     with write_transaction(engine) as conn:
+        clear(conn, ENTITY)
         got = resolve_companies(conn, mark, settings)
     return got, round(time.monotonic() - t0, 2)
 
