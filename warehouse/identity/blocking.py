@@ -35,7 +35,7 @@ from warehouse.identity.keys.matching import MatchSettings, PersonFeatures
 from warehouse.identity.linkage import blocking_rules as br
 from warehouse.identity.linkage import features as fe
 from warehouse.identity.linkage import index
-from warehouse.identity.linkage.frame import bulk
+from warehouse.identity.linkage.frame import bulk, release
 from warehouse.identity.linkage.memo import PARALLEL_ROWS, Memo, workers
 from warehouse.write.bulk import many, put_rows
 from warehouse.write.upsert import chunks
@@ -347,12 +347,19 @@ def _received(recv: Any) -> Digests:
 def _write_index(
     engine: Engine, cols: fe.Columns, keys: Callable[[], Digests] | None = None
 ) -> int:
-    # SQLite's default page cache: both tables are filled in their own key order (appends),
-    # and ``tune``'s 256 MB would sit beside the key columns at the run's peak. ``keys``:
-    # where the keys come from when another process computes them.
+    """``keys``: where the keys come from when another process computes them. Computed
+    here, they come first: their sort's working memory is then the only thing beside the
+    columns, not the features' text as well. SQLite keeps its default page cache: both
+    tables are filled in their own key order (appends)."""
+    take = keys
+    if take is None:
+        held = [person_digests(cols)]
+        take = held.pop  # handed over, not kept here once written
     with write_transaction(engine) as conn:
         write_features(conn, cols, fresh=True)
-        return add_keys(conn, ENTITY, keys() if keys else person_digests(cols), fresh=True)
+        n = add_keys(conn, ENTITY, take(), fresh=True)
+    release()  # the features' text and the keys, before the run scores
+    return n
 
 
 def prepare_columns(
