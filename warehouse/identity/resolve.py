@@ -4,12 +4,13 @@
 stores the features and their block keys once every range is read (``linkage.index``, each
 table in its own key order), scores every blocked pair in bulk with the weights learned from
 the data (``identity.learned``), saves the evidence and clusters; the features are scored as
-prepared, never read back. On two cores a large run writes the index from a second
-process while this one scores (``blocking.store_index``). ``resolve_incremental`` does the same
-around the rows that changed. The Prefect flow runs either as one task.
+prepared, never read back. On two cores a large run resolves the companies in a second
+process while this one reads people, and writes the index from another while it scores
+(``identity.apart``, ``blocking.store_index``). ``resolve_incremental`` does the same around
+the rows that changed. The Prefect flow runs either as one task.
 
 Incremental runs start from rows whose ``updated_at`` is past the last run's watermark,
-recompute only their keys, and compare them only with the rows sharing a block with them, so
+rewrite only the keys that changed, and compare them only with the rows sharing a block with them, so
 the cost follows the change, not the store. Merges found incrementally are kept until a full
 run or an admin says otherwise; a full run recomputes every edge from scratch.
 """
