@@ -378,27 +378,28 @@ def prepare_ids(
     """Recompute the given rows' features and keys (deleted rows lose theirs); returns the
     live rows' features and how many keys were added.
 
-    Only what changed is written. Most updates (a title, a deal stage) change nothing the
-    resolver compares: a row whose features come out as stored keeps them and its keys,
-    and a changed row's keys are replaced by difference, so an unchanged key is neither
-    deleted nor written again (each is a seek in a 14 M-key B-tree at a million people)."""
-    parts: list[fe.Columns] = []
-    added = 0
-    for part in chunks(sorted(set(record_ids)), IN_CHUNK):
-        cols = _columns_where(conn, _among(part), settings)[0]
-        added += _renew(conn, part, cols)
-        parts.append(cols)
-    return fe.Columns.concat(parts), added
+    The rows are read in chunks with one ``Memo``, so a company or name several changed
+    rows share is read once. Only what changed is written. Most updates (a title, a deal
+    stage) change nothing the resolver compares: a row whose features come out as stored
+    keeps them and its keys, and a changed row's keys are replaced by difference, so an
+    unchanged key is neither deleted nor written again (each is a seek in a 14 M-key B-tree
+    at a million people)."""
+    ids = sorted(set(record_ids))
+    memo = Memo(settings)
+    try:
+        parts = [_columns_where(conn, _among(p), settings, memo)[0] for p in chunks(ids, IN_CHUNK)]
+    finally:
+        memo.close()
+    cols = fe.Columns.concat(parts)
+    return cols, _renew(conn, ids, cols)
 
 
 def _renew(conn: Connection, ids: Sequence[int], cols: fe.Columns) -> int:
     """Bring the stored features and keys of ``ids`` to ``cols`` (their live rows)."""
-    old = {
-        int(rid): str(data)
-        for rid, data in conn.execute(
-            select(F.c.record_id, F.c.data).where(F.c.entity == ENTITY, F.c.record_id.in_(ids))
-        )
-    }
+    old: dict[int, str] = {}
+    for part in chunks(ids, IN_CHUNK):
+        q = select(F.c.record_id, F.c.data).where(F.c.entity == ENTITY, F.c.record_id.in_(part))
+        old.update((int(rid), str(data)) for rid, data in conn.execute(q))
     new = {
         rid: text
         for rids, data in index.dumps(cols, RANGE)
@@ -406,18 +407,25 @@ def _renew(conn: Connection, ids: Sequence[int], cols: fe.Columns) -> int:
     }
     moved = sorted(rid for rid, text in new.items() if old.get(rid) != text)
     gone = sorted(old.keys() - new.keys())
-    d, r = _stored_digests([(rid, old[rid]) for rid in sorted({*moved, *gone} & old.keys())])
-    before = set(zip(d.tolist(), r.tolist(), strict=True))
-    d, r = person_digests(cols)
-    mine = np.isin(r, np.asarray(moved, np.int64))
-    after = set(zip(d[mine].tolist(), r[mine].tolist(), strict=True))
-    many(conn, _DROP_KEY, [(ENTITY, dg, rid) for dg, rid in sorted(before - after)])
-    if gone:
-        conn.execute(delete(F).where(F.c.entity == ENTITY, F.c.record_id.in_(gone)))
+    was_d, was_r = _stored_digests(
+        [(rid, old[rid]) for rid in sorted({*moved, *gone} & old.keys())]
+    )
+    now_d, now_r = person_digests(cols)
+    mine = np.isin(now_r, np.asarray(moved, np.int64))
+    now_d, now_r = now_d[mine], now_r[mine]
+    was, now = _pairs(was_d, was_r), _pairs(now_d, now_r)
+    stale, fresh = ~np.isin(was, now), ~np.isin(now, was)
+    many(conn, _DROP_KEY, list(zip(repeat(ENTITY), was_d[stale].tolist(), was_r[stale].tolist())))
+    for part in chunks(gone, IN_CHUNK):
+        conn.execute(delete(F).where(F.c.entity == ENTITY, F.c.record_id.in_(part)))
     rows = [(ENTITY, rid, new[rid]) for rid in moved]
     put_rows(conn, F, ("entity", "record_id", "data"), _SAVE_FEATURE, rows, False)
-    add = np.asarray(sorted(after - before), np.int64).reshape(-1, 2)
-    return add_keys(conn, ENTITY, (add[:, 0], add[:, 1])) if add.shape[0] else 0
+    return add_keys(conn, ENTITY, (now_d[fresh], now_r[fresh])) if fresh.any() else 0
+
+
+def _pairs(d: NDArray[np.int64], r: NDArray[np.int64]) -> Any:
+    """(digest, record) pairs as single 16-byte values, for set operations in numpy."""
+    return np.ascontiguousarray(np.stack([d, r], axis=1)).view(np.dtype((np.void, 16))).ravel()
 
 
 def _among(ids: Sequence[int]) -> Callable[[Any], Any]:
