@@ -121,19 +121,31 @@ def dumps(cols: Columns, size: int = 20_000) -> Iterator[tuple[Ints, list[str]]]
 # -- block keys ------------------------------------------------------------------------------
 
 
-def _hashed(texts: Sequence[str]) -> tuple[U64, Bools]:
-    """Each text's hash (one BLAKE2b per distinct text) and whether it is a key (not empty)."""
-    seen: dict[str, int] = {}
-    codes = np.fromiter((seen.setdefault(x, len(seen)) for x in texts), np.int64, len(texts))
-    h = _hashes(list(seen))[codes]
-    ok = np.fromiter((bool(x) for x in seen), bool, len(seen))[codes]
+_CHUNK = 100_000
+
+
+def _hashed(values: Sequence[Any], fn: Callable[[Any], str]) -> tuple[U64, Bools]:
+    """Each value's hash of ``fn(value)`` (one BLAKE2b per distinct text) and whether it is
+    a key (not empty). A chunk of values at a time: a million texts held at once stay in
+    the heap once freed (0.3 GB at a million people), under the keys' sort, whose arrays
+    are too large to reuse that memory."""
+    n = len(values)
+    h = np.empty(n, np.uint64)
+    ok = np.empty(n, bool)
+    for lo in range(0, n, _CHUNK):
+        seen: dict[str, int] = {}
+        texts = [fn(v) for v in values[lo : lo + _CHUNK]]
+        codes = np.fromiter((seen.setdefault(x, len(seen)) for x in texts), np.int64, len(texts))
+        del texts
+        h[lo : lo + codes.shape[0]] = _hashes(list(seen))[codes]
+        ok[lo : lo + codes.shape[0]] = np.fromiter((bool(x) for x in seen), bool, len(seen))[codes]
     return h, ok
 
 
 def _field(cols: Columns, name: str, fn: Callable[[Any], str] = str) -> tuple[U64, Bools]:
     """Each row's hash of ``fn`` of its value of ``name``, and whether it gives a key."""
     codes, values = cols.source(name)
-    h, ok = _hashed(_once(values, fn))
+    h, ok = _hashed(values, fn)
     return h[codes], ok[codes]
 
 
@@ -180,7 +192,7 @@ def keys(cols: Columns) -> Keys:
         ("phones", "p", lambda v: f"p|{v}"),
     ):
         rec, val, values = cols.exploded(field)
-        h, ok = _hashed(_once(values, make))
+        h, ok = _hashed(values, make)
         put(tag, h.view(np.int64)[val][ok[val]], rows[rec[ok[val]]])
     for field, tag, make in (
         ("ext", "x", lambda v: f"x|{v}" if v else ""),
@@ -229,6 +241,8 @@ def _distinct(held: list[Any]) -> Keys:
     """``distinct`` of the columns in ``held``, which it empties: each column is replaced by
     its sorted copy as it goes, so no column is held twice (the caller keeps no reference)."""
     order = np.lexsort((held[1], held[0]))
+    if order.shape[0] < 2**31:  # half the index array held beside each sorted copy
+        order = order.astype(np.int32)
     for i in range(3):
         held[i] = held[i][order]
     del order
