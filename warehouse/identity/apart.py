@@ -34,9 +34,9 @@ def forkable(engine: Engine) -> bool:
 
 def room() -> bool:
     """Memory for a second process beside this one: a forked writer of the people's index
-    and the scoring together need about 1.6 times what this process holds (1M people: 3.1
-    GB against 1.9 GB one after the other), so it waits its turn unless the machine has
-    twice this process's size free."""
+    and the scoring together need about 1.5 times what one process needs for the whole run
+    (1M people: 2.8 GB against 1.9 GB), so it waits its turn unless the machine has twice
+    this process's size free."""
     try:
         with open("/proc/self/statm") as f:
             mine = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")

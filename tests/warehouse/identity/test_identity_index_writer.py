@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -123,3 +125,35 @@ def test_a_large_run_writes_its_index_from_a_second_process_with_the_same_result
     monkeypatch.setattr(resolve, "_companies_full", _failing_write)
     with pytest.raises(RuntimeError, match=r"^resolving companies failed: ValueError: disk full$"):
         resolve_full(engine, S)
+
+
+def _failing_prepare(*args: Any, **kw: Any) -> Any:
+    raise ValueError("the feature pass broke")
+
+
+def _slow_companies(*args: Any, **kw: Any) -> Any:
+    time.sleep(1.0)  # still running when the feature pass fails, unless it is waited for
+    return _companies_noting_pid(*args, **kw)
+
+
+def test_a_run_that_fails_waits_for_its_companies_process_and_leaves_none_behind(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _tanaka(engine)
+    org_pid = tmp_path / "companies.pid"
+    monkeypatch.setenv("KIZUNA_TEST_COMPANIES_PID", str(org_pid))
+    monkeypatch.setattr(resolve, "_companies_full", _slow_companies)
+    monkeypatch.setattr(resolve, "PARALLEL_ROWS", 1)
+    monkeypatch.setenv("KIZUNA_IDENTITY_WORKERS", "2")
+    monkeypatch.setattr(resolve, "prepare_columns", _failing_prepare)
+    with pytest.raises(ValueError, match="the feature pass broke"):
+        resolve_full(engine, S)
+    # The companies ran in another process, which had finished (and was reaped) by the
+    # time the error reached the caller: nothing is left writing after the run.
+    assert org_pid.read_text() != str(os.getpid())
+    assert not multiprocessing.active_children()
+    with engine.connect() as conn:
+        orgs = conn.execute(
+            select(ids.IdentityMember.record_id).where(ids.IdentityMember.entity == "organization")
+        ).all()
+    assert orgs  # its transaction committed: the companies are resolved
