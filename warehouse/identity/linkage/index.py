@@ -124,21 +124,30 @@ def dumps(cols: Columns, size: int = 20_000) -> Iterator[tuple[Ints, list[str]]]
 _CHUNK = 100_000
 
 
-def _hashed(values: Sequence[Any], fn: Callable[[Any], str]) -> tuple[U64, Bools]:
+def _hashed(
+    values: Sequence[Any], fn: Callable[[Any], str], distinct: bool = False
+) -> tuple[U64, Bools]:
     """Each value's hash of ``fn(value)`` (one BLAKE2b per distinct text) and whether it is
-    a key (not empty). A chunk of values at a time: a million texts held at once stay in
-    the heap once freed (0.3 GB at a million people), under the keys' sort, whose arrays
-    are too large to reuse that memory."""
+    a key (not empty); ``distinct``: the texts (nearly) all differ, so looking each up
+    first to hash it once would save nothing (a repeat is hashed again, to the same
+    digest). A chunk of values at a time: a million
+    texts held at once stay in the heap once freed (0.3 GB at a million people), under the
+    keys' sort, whose arrays are too large to reuse that memory."""
     n = len(values)
     h = np.empty(n, np.uint64)
     ok = np.empty(n, bool)
     for lo in range(0, n, _CHUNK):
-        seen: dict[str, int] = {}
         texts = [fn(v) for v in values[lo : lo + _CHUNK]]
+        hi = lo + len(texts)
+        if distinct:
+            h[lo:hi] = _hashes(texts)
+            ok[lo:hi] = np.fromiter(map(bool, texts), bool, len(texts))
+            continue
+        seen: dict[str, int] = {}
         codes = np.fromiter((seen.setdefault(x, len(seen)) for x in texts), np.int64, len(texts))
         del texts
-        h[lo : lo + codes.shape[0]] = _hashes(list(seen))[codes]
-        ok[lo : lo + codes.shape[0]] = np.fromiter((bool(x) for x in seen), bool, len(seen))[codes]
+        h[lo:hi] = _hashes(list(seen))[codes]
+        ok[lo:hi] = np.fromiter(map(bool, seen), bool, len(seen))[codes]
     return h, ok
 
 
@@ -186,13 +195,15 @@ def keys(cols: Columns) -> Keys:
         tags.append(TAG[tag])
         counts.append(len(d))
 
-    for field, tag, make in (
-        ("emails", "e", lambda v: f"e|{v}"),
-        ("emails", "l", _local_key),
-        ("phones", "p", lambda v: f"p|{v}"),
+    # A run's canonical addresses and phones are its distinct values, and ``e|``/``p|``
+    # keep them distinct; local parts repeat.
+    for field, tag, make, distinct in (
+        ("emails", "e", lambda v: f"e|{v}", True),
+        ("emails", "l", _local_key, False),
+        ("phones", "p", lambda v: f"p|{v}", True),
     ):
         rec, val, values = cols.exploded(field)
-        h, ok = _hashed(values, make)
+        h, ok = _hashed(values, make, distinct)
         put(tag, h.view(np.int64)[val][ok[val]], rows[rec[ok[val]]])
     for field, tag, make in (
         ("ext", "x", lambda v: f"x|{v}" if v else ""),
