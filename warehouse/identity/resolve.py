@@ -10,8 +10,8 @@ process while this one reads people, and writes the index from another while it 
 the rows that changed. The Prefect flow runs either as one task.
 
 Incremental runs start from rows whose ``updated_at`` is past the last run's watermark,
-rewrite only the keys that changed, and compare them only with the rows sharing a block with them, so
-the cost follows the change, not the store. Merges found incrementally are kept until a full
+rewrite only the keys that changed, and compare those rows only with the rows sharing a block
+with them, so the cost follows the change, not the store. Merges found incrementally are kept until a full
 run or an admin says otherwise; a full run recomputes every edge from scratch.
 """
 

@@ -128,11 +128,12 @@ def _hashed(
     values: Sequence[Any], fn: Callable[[Any], str], distinct: bool = False
 ) -> tuple[U64, Bools]:
     """Each value's hash of ``fn(value)`` (one BLAKE2b per distinct text) and whether it is
-    a key (not empty); ``distinct``: the texts (nearly) all differ, so looking each up
-    first to hash it once would save nothing (a repeat is hashed again, to the same
-    digest). A chunk of values at a time: a million
-    texts held at once stay in the heap once freed (0.3 GB at a million people), under the
-    keys' sort, whose arrays are too large to reuse that memory."""
+    a key (not empty); ``distinct``: the texts (nearly) all differ, so looking each up first
+    to hash it once would save nothing (a repeat is hashed again, to the same digest).
+
+    A chunk of values at a time: a million texts held at once stay in the heap once freed
+    (0.3 GB at a million people), under the keys' sort, whose arrays are too large to reuse
+    that memory."""
     n = len(values)
     h = np.empty(n, np.uint64)
     ok = np.empty(n, bool)
