@@ -19,7 +19,15 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 
+from warehouse.identity.linkage.memo import PARALLEL_ROWS, workers
+
 T = TypeVar("T")
+
+
+def large(rows: int) -> bool:
+    """A run big enough to pay for a second process, on a machine with a second core (the
+    feature pass's own rule: ``linkage.memo``)."""
+    return rows >= PARALLEL_ROWS and workers() >= 2
 
 
 def forkable(engine: Engine) -> bool:

@@ -30,13 +30,13 @@ from sqlalchemy import Connection, Engine, Text, and_, delete, func, select, typ
 from warehouse import schema as t
 from warehouse.db import write_transaction
 from warehouse.identity import schema as ids
-from warehouse.identity.apart import forkable, room, run_apart
+from warehouse.identity.apart import forkable, large, room, run_apart
 from warehouse.identity.keys.matching import MatchSettings, PersonFeatures
 from warehouse.identity.linkage import blocking_rules as br
 from warehouse.identity.linkage import features as fe
 from warehouse.identity.linkage import index
 from warehouse.identity.linkage.frame import bulk, release
-from warehouse.identity.linkage.memo import PARALLEL_ROWS, Memo, workers
+from warehouse.identity.linkage.memo import Memo
 from warehouse.write.bulk import many, put_rows
 from warehouse.write.upsert import chunks
 
@@ -249,18 +249,19 @@ def forget(
     features stays until the next full run: it can add a comparison, never a link."""
     n = 0
     for part in chunks(sorted(set(record_ids)), IN_CHUNK):
-        old = [
-            (int(rid), str(data))
-            for rid, data in conn.execute(
-                select(F.c.record_id, F.c.data).where(F.c.entity == entity, F.c.record_id.in_(part))
-            )
-        ]
+        old = sorted(_stored(conn, entity, part).items())
         d, r = keys_of(old) if old else (np.zeros(0, np.int64), np.zeros(0, np.int64))
         drop = set(zip(repeat(entity), d.tolist(), r.tolist()))
         many(conn, _DROP_KEY, sorted(drop))
         conn.execute(delete(F).where(F.c.entity == entity, F.c.record_id.in_(part)))
         n += len(old)
     return n
+
+
+def _stored(conn: Connection, entity: str, ids: Sequence[int]) -> dict[int, str]:
+    """The stored features (their JSON) of those of ``ids`` that have them."""
+    q = select(F.c.record_id, F.c.data).where(F.c.entity == entity, F.c.record_id.in_(ids))
+    return {int(rid): str(data) for rid, data in conn.execute(q)}
 
 
 def neighbours(
@@ -309,7 +310,7 @@ def store_index(engine: Engine, cols: fe.Columns) -> Callable[[], int]:
     Returns ``wait``, which gives the number of keys once they are committed (or raises
     what stopped the writer); the caller writes nothing else before calling it."""
     what = "writing the identity index"
-    if not (len(cols) >= PARALLEL_ROWS and workers() >= 2 and room() and forkable(engine)):
+    if not (large(len(cols)) and room() and forkable(engine)):
         return run_apart(what, engine, lambda e: _write_index(e, cols), False)
     recv, send = mp.get_context("fork").Pipe(duplex=False)
 
@@ -402,8 +403,7 @@ def _renew(conn: Connection, ids: Sequence[int], cols: fe.Columns) -> int:
     """Bring the stored features and keys of ``ids`` to ``cols`` (their live rows)."""
     old: dict[int, str] = {}
     for part in chunks(ids, IN_CHUNK):
-        q = select(F.c.record_id, F.c.data).where(F.c.entity == ENTITY, F.c.record_id.in_(part))
-        old.update((int(rid), str(data)) for rid, data in conn.execute(q))
+        old.update(_stored(conn, ENTITY, part))
     new = {
         rid: text
         for rids, data in index.dumps(cols, RANGE)

@@ -32,7 +32,7 @@ from warehouse.db import write_transaction
 from warehouse.identity import graph as graph
 from warehouse.identity import learned
 from warehouse.identity import schema as ids
-from warehouse.identity.apart import run_apart
+from warehouse.identity.apart import large, run_apart
 from warehouse.identity.blocking import (
     ENTITY,
     IN_CHUNK,
@@ -53,7 +53,7 @@ from warehouse.identity.keys.matching import Decision, MatchSettings
 from warehouse.identity.linkage import index
 from warehouse.identity.linkage.features import Columns
 from warehouse.identity.linkage.frame import release
-from warehouse.identity.linkage.memo import PARALLEL_ROWS, Memo, workers
+from warehouse.identity.linkage.memo import Memo
 from warehouse.identity.org_resolve import resolve_orgs
 from warehouse.state import now
 from warehouse.write.upsert import chunks, upsert
@@ -215,9 +215,9 @@ def resolve_full(
     # nothing from the people's features: a large run does both in a second process while
     # this one reads people (done here otherwise, the same way), and waits for it before
     # the index is written again.
-    fork = bool(ranges) and ranges[-1][1] - ranges[0][0] >= PARALLEL_ROWS and workers() >= 2
+    span = ranges[-1][1] - ranges[0][0] if ranges else 0
     companies = run_apart(
-        "resolving companies", engine, lambda e: _companies_full(e, mark, settings), fork
+        "resolving companies", engine, lambda e: _companies_full(e, mark, settings), large(span)
     )
     try:
         found = _people_full(engine, settings, mark, ranges, stats, companies, step)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from tests.warehouse.identity.test_identity_resolve import (
     _put,
     _tanaka,
 )
+from warehouse.identity import apart as apart_mod
 from warehouse.identity import blocking, resolve
 from warehouse.identity import schema as ids
 from warehouse.identity.resolve import resolve_full, resolve_incremental
@@ -50,14 +52,15 @@ def _index(engine: Engine) -> dict[str, list[Any]]:
         }
 
 
-def _write_index_noting_pid(*args: Any, **kw: Any) -> int:
-    Path(os.environ["KIZUNA_TEST_WRITER_PID"]).write_text(str(os.getpid()))
-    return _WRITE_INDEX(*args, **kw)
+def _noting_pid(variable: str, work: Callable[..., Any]) -> Callable[..., Any]:
+    """``work`` that first writes the id of the process running it to the file the
+    environment variable names (set before the run forks)."""
 
+    def noted(*args: Any, **kw: Any) -> Any:
+        Path(os.environ[variable]).write_text(str(os.getpid()))
+        return work(*args, **kw)
 
-def _companies_noting_pid(*args: Any, **kw: Any) -> Any:
-    Path(os.environ["KIZUNA_TEST_COMPANIES_PID"]).write_text(str(os.getpid()))
-    return _COMPANIES(*args, **kw)
+    return noted
 
 
 def _companies(engine: Engine) -> dict[str, list[Any]]:
@@ -82,8 +85,8 @@ def _failing_write(*args: Any, **kw: Any) -> int:
     raise ValueError("disk full\nsecond line")
 
 
-_WRITE_INDEX = blocking._write_index
-_COMPANIES = resolve._companies_full
+_write_index_noting_pid = _noting_pid("KIZUNA_TEST_WRITER_PID", blocking._write_index)
+_companies_noting_pid = _noting_pid("KIZUNA_TEST_COMPANIES_PID", resolve._companies_full)
 
 
 def test_a_large_run_writes_its_index_from_a_second_process_with_the_same_result(
@@ -103,8 +106,7 @@ def test_a_large_run_writes_its_index_from_a_second_process_with_the_same_result
     assert stats.keys == len(alone["keys"]) > 0 and alone["matches"]
     assert orgs["matches"] and stats.organizations["merges"] > 0
 
-    monkeypatch.setattr(blocking, "PARALLEL_ROWS", 1)
-    monkeypatch.setattr(resolve, "PARALLEL_ROWS", 1)
+    monkeypatch.setattr(apart_mod, "PARALLEL_ROWS", 1)
     monkeypatch.setenv("KIZUNA_IDENTITY_WORKERS", "2")
     apart = resolve_full(engine, S)
     # The forked writer wrote the index and another process resolved the companies.
@@ -143,7 +145,7 @@ def test_a_run_that_fails_waits_for_its_companies_process_and_leaves_none_behind
     org_pid = tmp_path / "companies.pid"
     monkeypatch.setenv("KIZUNA_TEST_COMPANIES_PID", str(org_pid))
     monkeypatch.setattr(resolve, "_companies_full", _slow_companies)
-    monkeypatch.setattr(resolve, "PARALLEL_ROWS", 1)
+    monkeypatch.setattr(apart_mod, "PARALLEL_ROWS", 1)
     monkeypatch.setenv("KIZUNA_IDENTITY_WORKERS", "2")
     monkeypatch.setattr(resolve, "prepare_columns", _failing_prepare)
     with pytest.raises(ValueError, match="the feature pass broke"):
