@@ -5,18 +5,15 @@ an incremental run finds a changed row's neighbours through the keys and reads t
 features back from here, so the index (and the SQLite tuning it needs) is kept apart from the
 steps that use it. Organizations keep theirs in the same two tables under their own entity.
 
-A full run empties the index, writes every row's features in id order and then every key
-in digest order: both are appends to their B-tree, the cheapest write SQLite and PostgreSQL
-have. Rows are never looked up by record in the key table: a row's old keys are computed
-again from its stored features, which is what ``forget`` deletes by. Which keys a row gets
-and how they are hashed is ``linkage.index``, for every path.
+Features are stored in id order and keys in digest order (``renewal`` writes them: in
+full into an empty index, else by difference). Rows are never looked up by record in the key
+table: a row's old keys are computed again from its stored features, which is what
+``forget`` and the renewal delete by. Which keys a row gets and how they are hashed is
+``linkage.index``, for every path.
 """
 
 from __future__ import annotations
 
-import contextlib
-import multiprocessing as mp
-import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from itertools import repeat
@@ -25,17 +22,15 @@ from typing import Any
 import numpy as np
 import orjson
 from numpy.typing import NDArray
-from sqlalchemy import Connection, Engine, Text, and_, delete, func, select, type_coerce
+from sqlalchemy import Connection, Text, and_, delete, func, select, type_coerce
 
 from warehouse import schema as t
-from warehouse.db import write_transaction
 from warehouse.identity import schema as ids
-from warehouse.identity.apart import forkable, large, room, run_apart
 from warehouse.identity.keys.matching import MatchSettings, PersonFeatures
 from warehouse.identity.linkage import blocking_rules as br
 from warehouse.identity.linkage import features as fe
 from warehouse.identity.linkage import index
-from warehouse.identity.linkage.frame import bulk, release
+from warehouse.identity.linkage.frame import bulk
 from warehouse.identity.linkage.memo import Memo
 from warehouse.write.bulk import many, put_rows
 from warehouse.write.upsert import chunks
@@ -97,7 +92,7 @@ def id_ranges(conn: Connection, size: int = RANGE) -> list[tuple[int, int]]:
 
 
 @bulk
-def _columns_where(
+def columns_where(
     conn: Connection, cond: Callable[[Any], Any], settings: MatchSettings, memo: Memo | None = None
 ) -> tuple[fe.Columns, list[str]]:
     """Features of the live rows whose id matches ``cond(id column)`` as columns, and each
@@ -179,7 +174,7 @@ def _names_by_domain(conn: Connection, domains: set[str]) -> dict[str, str]:
     return {d: min(c, key=lambda x: (-c[x], x)) for d, c in counts.items()}
 
 
-_SAVE_FEATURE = (
+SAVE_FEATURE = (
     "INSERT INTO identity_feature (entity, record_id, data) VALUES (?, ?, ?) "
     "ON CONFLICT (entity, record_id) DO UPDATE SET data = excluded.data"
 )
@@ -188,7 +183,7 @@ _ADD_KEY = (
     "ON CONFLICT (entity, digest, record_id) DO NOTHING"
 )
 _FRESH_KEY = "INSERT INTO identity_key (entity, digest, record_id) VALUES ('{entity}', ?, ?)"
-_DROP_KEY = "DELETE FROM identity_key WHERE entity = ? AND digest = ? AND record_id = ?"
+DROP_KEY = "DELETE FROM identity_key WHERE entity = ? AND digest = ? AND record_id = ?"
 
 Digests = tuple[NDArray[np.int64], NDArray[np.int64]]  # (digest, record id) per key
 
@@ -203,7 +198,7 @@ def person_digests(cols: fe.Columns) -> Digests:
     return d, r
 
 
-def _stored_digests(old: Sequence[tuple[int, str]]) -> Digests:
+def stored_digests(old: Sequence[tuple[int, str]]) -> Digests:
     cols = fe.Columns.of([PersonFeatures.loads(rid, data) for rid, data in old])
     return person_digests(cols)
 
@@ -241,24 +236,24 @@ def forget(
     conn: Connection,
     entity: str,
     record_ids: Iterable[int],
-    keys_of: Callable[[Sequence[tuple[int, str]]], Digests] = _stored_digests,
+    keys_of: Callable[[Sequence[tuple[int, str]]], Digests] = stored_digests,
 ) -> int:
     """Delete the given rows' features and keys (returns how many rows had features);
     ``keys_of`` gives the (digest, record id) keys rows were written with, from their
-    stored (record id, features). A key a newer version no longer makes from the same
-    features stays until the next full run: it can add a comparison, never a link."""
+    stored (record id, features): a change to how keys are made comes with a migration
+    that deletes the keys (the next full run writes them all again)."""
     n = 0
     for part in chunks(sorted(set(record_ids)), IN_CHUNK):
-        old = sorted(_stored(conn, entity, part).items())
+        old = sorted(stored(conn, entity, part).items())
         d, r = keys_of(old) if old else (np.zeros(0, np.int64), np.zeros(0, np.int64))
         drop = set(zip(repeat(entity), d.tolist(), r.tolist()))
-        many(conn, _DROP_KEY, sorted(drop))
+        many(conn, DROP_KEY, sorted(drop))
         conn.execute(delete(F).where(F.c.entity == entity, F.c.record_id.in_(part)))
         n += len(old)
     return n
 
 
-def _stored(conn: Connection, entity: str, ids: Sequence[int]) -> dict[int, str]:
+def stored(conn: Connection, entity: str, ids: Sequence[int]) -> dict[int, str]:
     """The stored features (their JSON) of those of ``ids`` that have them."""
     q = select(F.c.record_id, F.c.data).where(F.c.entity == entity, F.c.record_id.in_(ids))
     return {int(rid): str(data) for rid, data in conn.execute(q)}
@@ -297,74 +292,7 @@ def write_features(conn: Connection, cols: fe.Columns, fresh: bool = False) -> N
     """Store the rows' features (``fresh``: a full run's emptied index, COPY on PostgreSQL)."""
     for rids, data in index.dumps(cols, RANGE):
         rows = list(zip(repeat(ENTITY), rids.tolist(), data))
-        put_rows(conn, F, ("entity", "record_id", "data"), _SAVE_FEATURE, rows, fresh)
-
-
-def store_index(engine: Engine, cols: fe.Columns) -> Callable[[], int]:
-    """Write a full run's features and keys (its index was emptied under the run's lease).
-
-    A large run on two cores writes them from a forked process on its own connection while
-    this one scores: a third of the run, needing nothing the scoring makes. The writer
-    starts with the features while this process computes the keys (15 s at a million
-    people) and hands them over through a pipe, so neither process waits for the other.
-    Returns ``wait``, which gives the number of keys once they are committed (or raises
-    what stopped the writer); the caller writes nothing else before calling it."""
-    what = "writing the identity index"
-    if not (large(len(cols)) and room() and forkable(engine)):
-        return run_apart(what, engine, lambda e: _write_index(e, cols), False)
-    recv, send = mp.get_context("fork").Pipe(duplex=False)
-
-    def writer(e: Engine) -> int:
-        send.close()  # this end is the parent's: the writer sees its end of file if it stops
-        return _write_index(e, cols, lambda: _received(recv))
-
-    wait = run_apart(what, engine, writer, True)
-    recv.close()
-    try:
-        d, r = person_digests(cols)
-    except BaseException:
-        send.close()
-        with contextlib.suppress(Exception):
-            wait()
-        raise
-
-    def hand_over() -> None:
-        try:
-            send.send_bytes(np.ascontiguousarray(d).data)
-            send.send_bytes(np.ascontiguousarray(r).data)
-        except OSError:
-            pass  # the writer has stopped: ``wait`` says why
-        finally:
-            send.close()
-
-    threading.Thread(target=hand_over, name="identity-keys", daemon=True).start()
-    return wait
-
-
-def _received(recv: Any) -> Digests:
-    d = np.frombuffer(recv.recv_bytes(), np.int64)
-    r = np.frombuffer(recv.recv_bytes(), np.int64)
-    recv.close()
-    return d, r
-
-
-def _write_index(
-    engine: Engine, cols: fe.Columns, keys: Callable[[], Digests] | None = None
-) -> int:
-    """``keys``: where the keys come from when another process computes them. Computed
-    here, they come first: their sort's working memory is then the only thing beside the
-    columns, not the features' text as well. SQLite keeps its default page cache: both
-    tables are filled in their own key order (appends)."""
-    take = keys
-    if take is None:
-        held = [person_digests(cols)]
-        take = held.pop  # handed over, not kept here once written
-    with write_transaction(engine) as conn:
-        shrink(conn)  # a pooled connection may still have the feature pass's cache size
-        write_features(conn, cols, fresh=True)
-        n = add_keys(conn, ENTITY, take(), fresh=True)
-    release()  # the features' text and the keys, before the run scores
-    return n
+        put_rows(conn, F, ("entity", "record_id", "data"), SAVE_FEATURE, rows, fresh)
 
 
 def prepare_columns(
@@ -374,66 +302,7 @@ def prepare_columns(
     row's record key; the run stores them and their keys once every range is read (give
     its ranges one ``memo``: a value is then computed once)."""
     tune(conn)
-    return _columns_where(conn, lambda c: and_(c >= lo, c < hi), settings, memo)
-
-
-def prepare_ids(
-    conn: Connection, settings: MatchSettings, record_ids: Sequence[int]
-) -> tuple[fe.Columns, int]:
-    """Recompute the given rows' features and keys (deleted rows lose theirs); returns the
-    live rows' features and how many keys were added.
-
-    The rows are read in chunks with one ``Memo``, so a company or name several changed
-    rows share is read once. Only what changed is written. Most updates (a title, a deal
-    stage) change nothing the resolver compares: a row whose features come out as stored
-    keeps them and its keys, and a changed row's keys are replaced by difference, so an
-    unchanged key is neither deleted nor written again (each is a seek in a 14 M-key B-tree
-    at a million people)."""
-    ids = sorted(set(record_ids))
-    memo = Memo(settings)
-    try:
-        parts = [_columns_where(conn, _among(p), settings, memo)[0] for p in chunks(ids, IN_CHUNK)]
-    finally:
-        memo.close()
-    cols = fe.Columns.concat(parts)
-    return cols, _renew(conn, ids, cols)
-
-
-def _renew(conn: Connection, ids: Sequence[int], cols: fe.Columns) -> int:
-    """Bring the stored features and keys of ``ids`` to ``cols`` (their live rows)."""
-    old: dict[int, str] = {}
-    for part in chunks(ids, IN_CHUNK):
-        old.update(_stored(conn, ENTITY, part))
-    new = {
-        rid: text
-        for rids, data in index.dumps(cols, RANGE)
-        for rid, text in zip(rids.tolist(), data, strict=True)
-    }
-    moved = sorted(rid for rid, text in new.items() if old.get(rid) != text)
-    gone = sorted(old.keys() - new.keys())
-    was_d, was_r = _stored_digests(
-        [(rid, old[rid]) for rid in sorted({*moved, *gone} & old.keys())]
-    )
-    now_d, now_r = person_digests(cols)
-    mine = np.isin(now_r, np.asarray(moved, np.int64))
-    now_d, now_r = now_d[mine], now_r[mine]
-    was, now = _pairs(was_d, was_r), _pairs(now_d, now_r)
-    stale, fresh = ~np.isin(was, now), ~np.isin(now, was)
-    many(conn, _DROP_KEY, list(zip(repeat(ENTITY), was_d[stale].tolist(), was_r[stale].tolist())))
-    for part in chunks(gone, IN_CHUNK):
-        conn.execute(delete(F).where(F.c.entity == ENTITY, F.c.record_id.in_(part)))
-    rows = [(ENTITY, rid, new[rid]) for rid in moved]
-    put_rows(conn, F, ("entity", "record_id", "data"), _SAVE_FEATURE, rows, False)
-    return add_keys(conn, ENTITY, (now_d[fresh], now_r[fresh])) if fresh.any() else 0
-
-
-def _pairs(d: NDArray[np.int64], r: NDArray[np.int64]) -> Any:
-    """(digest, record) pairs as single 16-byte values, for set operations in numpy."""
-    return np.ascontiguousarray(np.stack([d, r], axis=1)).view(np.dtype((np.void, 16))).ravel()
-
-
-def _among(ids: Sequence[int]) -> Callable[[Any], Any]:
-    return lambda column: column.in_(ids)
+    return columns_where(conn, lambda c: and_(c >= lo, c < hi), settings, memo)
 
 
 def load_features(conn: Connection, record_ids: Iterable[int]) -> dict[int, PersonFeatures]:

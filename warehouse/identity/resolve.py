@@ -1,12 +1,12 @@
 """Identity resolution for people: prepare → score blocks → save evidence → cluster.
 
 ``resolve_full`` reads id ranges into comparable features (columns of distinct values),
-stores the features and their block keys once every range is read (``linkage.index``, each
-table in its own key order), scores every blocked pair in bulk with the weights learned from
+renews the stored features and their block keys once every range is read (by difference:
+a row whose features are stored as they are is not written; ``identity.renewal``), scores every blocked pair in bulk with the weights learned from
 the data (``identity.learned``), saves the evidence and clusters; the features are scored as
 prepared, never read back. On two cores a large run resolves the companies in a second
 process while this one reads people, and writes the index from another while it scores
-(``identity.apart``, ``blocking.store_index``). ``resolve_incremental`` does the same around
+(``identity.apart``, ``renewal.store_index``). ``resolve_incremental`` does the same around
 the rows that changed. The Prefect flow runs either as one task.
 
 Incremental runs start from rows whose ``updated_at`` is past the last run's watermark,
@@ -37,15 +37,12 @@ from warehouse.identity.blocking import (
     ENTITY,
     IN_CHUNK,
     F,
-    clear,
     id_ranges,
     key_caps,
     load_features,
     neighbours,
     prepare_columns,
-    prepare_ids,
     shrink,
-    store_index,
     tune,
 )
 from warehouse.identity.evidence import drop_stale_matches, merging_edges, save_matches
@@ -55,6 +52,7 @@ from warehouse.identity.linkage.features import Columns
 from warehouse.identity.linkage.frame import release
 from warehouse.identity.linkage.memo import Memo
 from warehouse.identity.org_resolve import resolve_orgs
+from warehouse.identity.renewal import prepare_ids, store_index
 from warehouse.state import now
 from warehouse.write.upsert import chunks, upsert
 
@@ -208,13 +206,12 @@ def resolve_full(
     with write_transaction(engine) as conn:
         mark = now()
         ranges = id_ranges(conn)
-        # The watermark goes first: a run that stops half-way leaves an index the next run
-        # rebuilds in full rather than one an incremental run trusts.
+        # The watermark goes first: after a run that stops half-way the next run is a full
+        # one, not an incremental run trusting evidence only half renewed.
         conn.execute(update(S).where(S.c.entity == ENTITY).values(watermark=None))
-    # Emptying the people's index (14 M deletes at a million people) and the companies need
-    # nothing from the people's features: a large run does both in a second process while
-    # this one reads people (done here otherwise, the same way), and waits for it before
-    # the index is written again.
+    # The companies need nothing from the people's features: a large run resolves them in
+    # a second process while this one reads people (here otherwise, the same way), and
+    # waits for it before the people's index is written.
     span = ranges[-1][1] - ranges[0][0] if ranges else 0
     companies = run_apart(
         "resolving companies", engine, lambda e: _companies_full(e, mark, settings), large(span)
@@ -245,11 +242,10 @@ def resolve_full(
 
 
 def _companies_full(engine: Engine, mark: datetime, settings: MatchSettings) -> Any:
-    """The people's index emptied and every company resolved, in one transaction: (the
-    companies' stats, seconds it took)."""
+    """Every company resolved, in one transaction: (the companies' stats, seconds it
+    took)."""
     t0 = time.monotonic()
     with write_transaction(engine) as conn:
-        clear(conn, ENTITY)
         got = resolve_companies(conn, mark, settings)
     return got, round(time.monotonic() - t0, 2)
 
@@ -292,9 +288,9 @@ def _people_full(
     del every, record_keys  # before the writer forks: it would keep them alive
     release()
     companies()
-    # Features and keys go in once every row is read: each distinct value is written and
-    # hashed once, both tables are filled in their own key order, and a large run writes
-    # them from a second process while this one scores.
+    # The index is renewed once every row is read: only rows whose features changed are
+    # written (all of them into an empty index, each table in its own key order), and a
+    # large run writes from a second process while this one scores.
     wait = store_index(engine, ordered)
     stats.phases["prepare"] = round(time.monotonic() - t0, 2)
     t1 = time.monotonic()

@@ -23,7 +23,7 @@ from tests.warehouse.identity.test_identity_resolve import (
     _tanaka,
 )
 from warehouse.identity import apart as apart_mod
-from warehouse.identity import blocking, resolve
+from warehouse.identity import renewal, resolve
 from warehouse.identity import schema as ids
 from warehouse.identity.resolve import resolve_full, resolve_incremental
 
@@ -85,7 +85,8 @@ def _failing_write(*args: Any, **kw: Any) -> int:
     raise ValueError("disk full\nsecond line")
 
 
-_write_index_noting_pid = _noting_pid("KIZUNA_TEST_WRITER_PID", blocking._write_index)
+_write_index_noting_pid = _noting_pid("KIZUNA_TEST_WRITER_PID", renewal._write_index)
+_renew_all_noting_pid = _noting_pid("KIZUNA_TEST_WRITER_PID", renewal._renew_all)
 _companies_noting_pid = _noting_pid("KIZUNA_TEST_COMPANIES_PID", resolve._companies_full)
 
 
@@ -98,7 +99,8 @@ def test_a_large_run_writes_its_index_from_a_second_process_with_the_same_result
     pid_file, org_pid = tmp_path / "writer.pid", tmp_path / "companies.pid"
     monkeypatch.setenv("KIZUNA_TEST_WRITER_PID", str(pid_file))
     monkeypatch.setenv("KIZUNA_TEST_COMPANIES_PID", str(org_pid))
-    monkeypatch.setattr(blocking, "_write_index", _write_index_noting_pid)
+    monkeypatch.setattr(renewal, "_write_index", _write_index_noting_pid)
+    monkeypatch.setattr(renewal, "_renew_all", _renew_all_noting_pid)
     monkeypatch.setattr(resolve, "_companies_full", _companies_noting_pid)
     stats = resolve_full(engine, S)  # below the row threshold: written here
     assert pid_file.read_text() == org_pid.read_text() == str(os.getpid())
@@ -109,10 +111,11 @@ def test_a_large_run_writes_its_index_from_a_second_process_with_the_same_result
     monkeypatch.setattr(apart_mod, "PARALLEL_ROWS", 1)
     monkeypatch.setenv("KIZUNA_IDENTITY_WORKERS", "2")
     apart = resolve_full(engine, S)
-    # The forked writer wrote the index and another process resolved the companies.
+    # The forked writer renewed the index (nothing had changed: no key written) and
+    # another process resolved the companies.
     assert str(os.getpid()) not in (pid_file.read_text(), org_pid.read_text())
     assert pid_file.read_text() != org_pid.read_text()
-    assert _index(engine) == alone and apart.keys == stats.keys
+    assert _index(engine) == alone and apart.keys == 0
     assert _companies(engine) == orgs  # (a rerun changes no cluster: that count differs)
     assert apart.organizations | {"clusters_changed": 0} == stats.organizations | {
         "clusters_changed": 0
@@ -121,7 +124,7 @@ def test_a_large_run_writes_its_index_from_a_second_process_with_the_same_result
     _put(engine, CRM, _person("s9", full_name="鈴木 一郎", emails=["ichiro@xyz.jp"]))
     assert resolve_incremental(engine, S).mode == "incremental"
 
-    monkeypatch.setattr(blocking, "_write_index", _failing_write)
+    monkeypatch.setattr(renewal, "_renew_all", _failing_write)
     with pytest.raises(RuntimeError, match=r"index failed: ValueError: disk full$"):
         resolve_full(engine, S)
     monkeypatch.setattr(resolve, "_companies_full", _failing_write)

@@ -191,6 +191,19 @@ class Columns:
             multi=multi,
         )
 
+    def compact(self) -> Columns:
+        """The same rows with only the values they use: a few rows taken from a run's
+        columns otherwise carry every distinct value of the run, which keys would hash."""
+        groups: dict[str, Group] = {}
+        for name, (codes, values) in self.groups.items():
+            used, inv = np.unique(codes, return_inverse=True)
+            groups[name] = (inv.astype(np.int64).ravel(), [values[k] for k in used.tolist()])
+        multi: dict[str, Exploded] = {}
+        for name, (rec, val, texts) in self.multi.items():
+            used, inv = np.unique(val, return_inverse=True)
+            multi[name] = (rec, inv.astype(np.int64).ravel(), [texts[k] for k in used.tolist()])
+        return Columns(ids=self.ids, trusted=self.trusted, groups=groups, multi=multi)
+
     def feature(self, k: int) -> mt.PersonFeatures:
         """Row ``k`` as one feature object (for an incremental run)."""
         g = {name: values[int(codes[k])] for name, (codes, values) in self.groups.items()}

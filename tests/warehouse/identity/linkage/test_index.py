@@ -137,3 +137,37 @@ def test_keys_do_not_depend_on_the_other_rows() -> None:
     d, r, _ = index.keys(Columns.of(people))
     pairs = list(zip(d.tolist(), r.tolist(), strict=True))
     assert pairs == sorted(set(pairs))  # sorted by digest then row, each once
+
+
+def test_the_key_scheme_is_pinned_because_stored_keys_outlive_it() -> None:
+    """A full run keeps a stored row's keys while its features are unchanged, so keys made
+    another way would never be rewritten. If this fails, you changed how keys are made:
+    add a migration that deletes the people's keys (as ``0100_identity_key_mix`` does), so
+    the next full run writes every key again, then update the digests here."""
+    f = PersonFeatures(
+        1,
+        name="田中太郎",
+        tokens=("taro", "tanaka"),
+        emails=("taro.t@abc.co.jp",),
+        phones=("+81312345678",),
+        org="abc",
+        dob="19800101",
+        postcode="1050001",
+        ext="M-1",
+    )
+    d, _, t = index.keys(Columns.of([f]))
+    assert sorted(zip([index.TAGS[x] for x in t.tolist()], d.tolist(), strict=True)) == [
+        ("b", -5562786781312589517),
+        ("d", 5257910875827058554),
+        ("e", -1344951572759641654),
+        ("k", 4725387981574504609),
+        ("l", -407614345098893659),
+        ("nb", 5276368368189259909),
+        ("no", -6922363068014523297),
+        ("nz", -3107050908377655323),
+        ("p", 5256797644322051633),
+        ("t", -2686177067637448333),
+        ("x", 713062184469923868),
+        ("z", 1570794258129360233),
+        ("z", 6325827383144743098),
+    ]
