@@ -5,12 +5,14 @@ feature pass and scoring, the companies (their own rows, features, evidence and 
 and writing the people's index once their features exist. On one core they ran one after
 the other while the second core sat idle; here each of the latter two can run in a forked
 process with connections of its own, and the run waits for it before it writes what
-depends on it. Small runs, one core, an in-memory SQLite database or a machine short of
+depends on it. The companies' process then reads people's ranges from the far end
+(``Claims``) until the two meet. Small runs, one core, an in-memory SQLite database or a machine short of
 memory do the same work in this process, in the same place in the run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 from collections.abc import Callable
@@ -53,6 +55,35 @@ def room() -> bool:
     except (OSError, StopIteration, ValueError):
         return False
     return free >= 2 * mine
+
+
+class Claims:
+    """Ranges of work two processes take from either end: this one from the front, a forked
+    one from the back once its own work is done, so that neither core idles at the end of
+    the feature pass. Not ``shared``: one process takes every range from the front."""
+
+    def __init__(self, n: int, shared: bool) -> None:
+        self._ends: Any = [0, n]
+        self._lock: Any = contextlib.nullcontext()
+        if shared:
+            self._ends = mp.get_context("fork").Array("q", [0, n])
+            self._lock = self._ends.get_lock()
+
+    def front(self) -> int | None:
+        with self._lock:
+            lo, hi = self._ends[0], self._ends[1]
+            if lo >= hi:
+                return None
+            self._ends[0] = lo + 1
+            return int(lo)
+
+    def back(self) -> int | None:
+        with self._lock:
+            lo, hi = self._ends[0], self._ends[1]
+            if lo >= hi:
+                return None
+            self._ends[1] = hi - 1
+            return int(hi - 1)
 
 
 def run_apart(

@@ -172,7 +172,7 @@ def _stored_between(conn: Connection, after: int | None, upto: int | None) -> di
         q = q.where(F.c.record_id > after)
     if upto is not None:
         q = q.where(F.c.record_id <= upto)
-    return {int(rid): str(data) for rid, data in conn.execute(q)}
+    return dict(conn.execute(q).tuples().all())
 
 
 def prepare_ids(

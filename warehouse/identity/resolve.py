@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from sqlalchemy import Connection, Engine, delete, func, select, update
@@ -32,7 +32,7 @@ from warehouse.db import write_transaction
 from warehouse.identity import graph as graph
 from warehouse.identity import learned
 from warehouse.identity import schema as ids
-from warehouse.identity.apart import large, run_apart
+from warehouse.identity.apart import Claims, forkable, large, room, run_apart
 from warehouse.identity.blocking import (
     ENTITY,
     IN_CHUNK,
@@ -59,6 +59,7 @@ from warehouse.write.upsert import chunks, upsert
 X = t.table(ids.IdentityMatch)
 S = t.table(ids.IdentityState)
 PERSON = t.table(t.Person)
+T = TypeVar("T")
 
 
 @dataclass
@@ -211,13 +212,17 @@ def resolve_full(
         conn.execute(update(S).where(S.c.entity == ENTITY).values(watermark=None))
     # The companies need nothing from the people's features: a large run resolves them in
     # a second process while this one reads people (here otherwise, the same way), and
-    # waits for it before the people's index is written.
+    # waits for it before the people's index is written. That process then reads people's
+    # ranges from the far end until the two meet.
     span = ranges[-1][1] - ranges[0][0] if ranges else 0
+    fork = large(span) and forkable(engine)
+    claims = Claims(len(ranges), fork)
+    far = (ranges, claims) if fork else None
     companies = run_apart(
-        "resolving companies", engine, lambda e: _companies_full(e, mark, settings), large(span)
+        "resolving companies", engine, lambda e: _companies_full(e, mark, settings, far), fork
     )
     try:
-        found = _people_full(engine, settings, mark, ranges, stats, companies, step)
+        found = _people_full(engine, settings, mark, ranges, claims, stats, companies, step)
     except BaseException:
         with contextlib.suppress(Exception):
             companies()  # no process left writing once this run has stopped
@@ -229,7 +234,7 @@ def resolve_full(
         del found  # half a million decisions with their evidence, let go before surviving
         release()
         stats.clusters_changed = len(changed)
-        stats.organizations, stats.phases["organizations"] = companies()
+        stats.organizations, stats.phases["organizations"], _ = companies()
         _count_decisions(conn, stats)
         if survive is not None:
             survive(conn, changed)
@@ -241,13 +246,32 @@ def resolve_full(
     return stats
 
 
-def _companies_full(engine: Engine, mark: datetime, settings: MatchSettings) -> Any:
+Part = tuple[int, Columns, list[str]]  # (range number, its features, its record keys)
+
+
+def _companies_full(
+    engine: Engine,
+    mark: datetime,
+    settings: MatchSettings,
+    far: tuple[Sequence[tuple[int, int]], Claims] | None = None,
+) -> tuple[dict[str, int], float, list[Part]]:
     """Every company resolved, in one transaction: (the companies' stats, seconds it
-    took)."""
+    took, the people's ranges it then read from the far end of ``far``)."""
     t0 = time.monotonic()
     with write_transaction(engine) as conn:
         got = resolve_companies(conn, mark, settings)
-    return got, round(time.monotonic() - t0, 2)
+    took = round(time.monotonic() - t0, 2)
+    parts: list[Part] = []
+    if far is not None:
+        ranges, claims = far
+        memo = Memo(settings, helper=False)
+        try:
+            for k in iter(claims.back, None):
+                with engine.connect() as conn:
+                    parts.append((k, *prepare_columns(conn, settings, *ranges[k], memo)))
+        finally:
+            memo.close()
+    return got, took, parts
 
 
 def _people_full(
@@ -255,47 +279,55 @@ def _people_full(
     settings: MatchSettings,
     mark: datetime,
     ranges: Sequence[tuple[int, int]],
+    claims: Claims,
     stats: ResolveStats,
-    companies: Callable[[], Any],
+    companies: Callable[[], tuple[dict[str, int], float, list[Part]]],
     step: Callable[[str], None] | None,
 ) -> list[Decision]:
     """Every person's features, index and scored pairs (saved with the model learned);
     returns the decisions for clustering. The companies are waited for before the index is
     written: on SQLite the two would otherwise queue for the one writer."""
     t0 = time.monotonic()
-    parts: list[Columns] = []
-    record_keys: list[str] = []
+    parts: list[Part] = []
     memo = Memo(settings)
     try:
-        for lo, hi in ranges:
+        for k in iter(claims.front, None):
             with engine.connect() as conn:
-                cols, rks = prepare_columns(conn, settings, lo, hi, memo)
-            parts.append(cols)
-            record_keys.extend(rks)
-            stats.records += len(cols)
+                parts.append((k, *prepare_columns(conn, settings, *ranges[k], memo)))
             if step is not None:
                 step("prepare")
     finally:
         memo.close()
     del memo
+    far = companies()[2]  # the ranges the companies' process read (it is done)
+    parts.extend(far)
+    if step is not None:
+        for _ in far:
+            step("prepare")
+    far.clear()  # the wait keeps its result: not these columns through scoring
     with engine.connect() as conn:
         shrink(conn)  # the page cache the ranges' reads left, before scoring needs the memory
-    every = Columns.concat(parts)  # id order: each range in turn
+    parts.sort(key=lambda p: p[0])
+    stats.records = sum(len(cols) for _, cols, _ in parts)
+    every = Columns.concat([cols for _, cols, _ in parts])  # id order: each range in turn
+    record_keys = [rk for _, _, rks in parts for rk in rks]
     del parts
     release()
-    # The features prepared above are scored as they are: not read back from the store.
-    ordered = learned.in_key_order(engine.dialect.name, every, record_keys)
-    del every, record_keys  # before the writer forks: it would keep them alive
-    release()
-    companies()
     # The index is renewed once every row is read: only rows whose features changed are
     # written (all of them into an empty index, each table in its own key order), and a
     # large run writes from a second process while this one scores.
-    wait = store_index(engine, ordered)
-    stats.phases["prepare"] = round(time.monotonic() - t0, 2)
-    t1 = time.monotonic()
+    wait = store_index(engine, every)
     try:
-        found, st, save_model = learned.score_columns(settings, ordered)
+        # The features prepared above are scored as they are: not read back from the store.
+        ordered = learned.in_key_order(engine.dialect.name, every, record_keys)
+        del every, record_keys
+        release()
+        stats.phases["prepare"] = round(time.monotonic() - t0, 2)
+        t1 = time.monotonic()
+        two = large(len(ordered)) and room()
+        found, st, save_model = learned.score_columns(
+            settings, ordered, lambda work: run_apart("learning weights", engine, _run(work), two)
+        )
         del ordered
     except BaseException:
         with contextlib.suppress(Exception):
@@ -311,6 +343,11 @@ def _people_full(
     if step is not None:
         step("score")
     return found
+
+
+def _run(work: Callable[[], T]) -> Callable[[Engine], T]:
+    """``work`` as ``run_apart`` calls it (it needs no connection)."""
+    return lambda _engine: work()
 
 
 def steps(conn: Connection) -> int:

@@ -23,7 +23,7 @@ from tests.warehouse.identity.test_identity_resolve import (
     _tanaka,
 )
 from warehouse.identity import apart as apart_mod
-from warehouse.identity import renewal, resolve
+from warehouse.identity import blocking, renewal, resolve
 from warehouse.identity import schema as ids
 from warehouse.identity.resolve import resolve_full, resolve_incremental
 
@@ -162,3 +162,40 @@ def test_a_run_that_fails_waits_for_its_companies_process_and_leaves_none_behind
             select(ids.IdentityMember.record_id).where(ids.IdentityMember.entity == "organization")
         ).all()
     assert orgs  # its transaction committed: the companies are resolved
+
+
+def test_the_companies_process_reads_people_from_the_far_end_with_the_same_result(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    rows = _tanaka(engine)
+    _put(engine, MAIL, _person("o1", full_name="鈴木 一郎", emails=["ichiro@xyz.jp"]))
+    _put(engine, CARDS, _person("o2", full_name="鈴木 一郎", phones=["090-9999-0000"]))
+    _put(engine, CRM, _person("s9", full_name="鈴木 一郎", emails=["ichiro@xyz.jp"]))
+    alone = resolve_full(engine, S)
+    expected, orgs = _index(engine), _companies(engine)
+
+    # One range per id; this process reads slowly, so the companies' process (done at
+    # once) takes ranges from the far end. Who read which range is noted.
+    monkeypatch.setattr(resolve, "id_ranges", lambda conn: blocking.id_ranges(conn, 1))
+    here, noted = os.getpid(), tmp_path / "ranges"
+    prepare = resolve.prepare_columns
+
+    def slow_here(conn: Any, settings: Any, lo: int, hi: int, memo: Any) -> Any:
+        if os.getpid() == here:
+            time.sleep(0.4)
+        with noted.open("a") as f:
+            f.write(f"{os.getpid()} {lo}\n")
+        return prepare(conn, settings, lo, hi, memo)
+
+    monkeypatch.setattr(resolve, "prepare_columns", slow_here)
+    monkeypatch.setattr(apart_mod, "PARALLEL_ROWS", 1)
+    monkeypatch.setenv("KIZUNA_IDENTITY_WORKERS", "2")
+    steps: list[str] = []
+    apart = resolve_full(engine, S, step=steps.append)
+    readers = [line.split() for line in noted.read_text().splitlines()]
+    far = sorted(int(lo) for pid, lo in readers if int(pid) != here)
+    assert far and far[-1] == max(int(lo) for _, lo in readers)  # from the far end
+    assert sorted(int(lo) for _, lo in readers) == sorted(set(int(lo) for _, lo in readers))
+    assert apart.records == alone.records == len(rows) + 3
+    assert steps.count("prepare") == len(readers)  # every range counted, whoever read it
+    assert _index(engine) == expected and _companies(engine) == orgs

@@ -133,39 +133,44 @@ class Columns:
 
     @classmethod
     def concat(cls, parts: Sequence[Columns]) -> Columns:
-        """One set of columns from ranges; ranges computed with one ``Memo`` share their
-        value tables, so only the integer arrays are joined."""
+        """One set of columns from ranges. Ranges computed with one ``Memo`` share their
+        value tables, so only the integer arrays are joined; each table of another memo
+        (ranges a second process read) is added once. A multi-valued field's values are
+        then made distinct again: rows share an address by its index."""
         if not parts:
             return cls.of([])
         groups: dict[str, Group] = {}
         for name in FIELDS:
             got = [p.groups[name] for p in parts]
-            first = got[0][1]
-            if all(v is first for _, v in got):
-                groups[name] = (np.concatenate([c for c, _ in got]), first)
-                continue
-            codes: list[Ints] = []
-            values: list[Any] = []
-            for c, v in got:
-                codes.append(c + len(values))
-                values.extend(v)
-            groups[name] = (np.concatenate(codes), values)
+            at: dict[int, int] = {}
+            values: list[Any] = got[0][1]
+            if any(v is not values for _, v in got):
+                values = []
+                for _, v in got:
+                    if id(v) not in at:
+                        at[id(v)] = len(values)
+                        values.extend(v)
+            groups[name] = (np.concatenate([c + at.get(id(v), 0) for c, v in got]), values)
         multi: dict[str, Exploded] = {}
         for name in MULTI_FIELDS:
             ms = [p.multi[name] for p in parts]
-            shared = all(v is ms[0][2] for _, _, v in ms)
+            texts: list[str] = ms[0][2]
+            remap: dict[int, Ints] = {}
+            if any(v is not texts for _, _, v in ms):
+                table: dict[str, int] = {}
+                put = table.setdefault
+                for _, _, v in ms:
+                    if id(v) not in remap:
+                        remap[id(v)] = np.fromiter(
+                            (put(x, len(table)) for x in v), np.int64, len(v)
+                        )
+                texts = list(table)
             recs: list[Ints] = []
-            vals: list[Ints] = []
-            texts: list[str] = ms[0][2] if shared else []
             base = 0
-            for p, (rec, val, v) in zip(parts, ms, strict=True):
+            for p, (rec, _, _) in zip(parts, ms, strict=True):
                 recs.append(rec + base)
                 base += len(p)
-                if shared:
-                    vals.append(val)
-                else:
-                    vals.append(val + len(texts))
-                    texts.extend(v)
+            vals = [remap[id(v)][val] if remap else val for _, val, v in ms]
             multi[name] = (np.concatenate(recs), np.concatenate(vals), texts)
         return cls(
             ids=np.concatenate([p.ids for p in parts]),

@@ -229,6 +229,11 @@ class Frame:
         values, codes = self._sources[name]
         return values[int(codes[row])]
 
+    def code_all(self) -> None:
+        """Every column as codes (``coded`` of each)."""
+        for name in self._sources:
+            self.coded(name)
+
     def coded(self, name: str) -> Coded:
         """The column ``name`` (``fam``, or ``fam:4`` for its first four characters) as codes,
         computed once per frame."""

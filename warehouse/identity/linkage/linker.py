@@ -139,6 +139,16 @@ def tf_tables(fr: Frame) -> dict[str, dict[str, float]]:
     return out
 
 
+Paired = tuple[Ints, Ints, NDArray[np.int8], int]  # (i, j, their levels, oversized blocks)
+
+
+@bulk
+def pair(fr: Frame, s: LinkSettings) -> Paired:
+    """The blocked pairs and their comparison levels: all a score needs but the weights."""
+    i, j, oversized = br.union(fr, s.rules, s.max_block)
+    return i, j, cmp.levels(fr, i, j), oversized
+
+
 @bulk
 def score(
     fr: Frame,
@@ -147,12 +157,16 @@ def score(
     i: Ints | None = None,
     j: Ints | None = None,
     tf: dict[str, dict[str, float]] | None = None,
+    paired: Paired | None = None,
 ) -> Scored:
-    """Match weights of the blocked pairs (or of the given pairs)."""
+    """Match weights of the blocked pairs (or of the given pairs, or of ``paired``)."""
     oversized = 0
-    if i is None or j is None:
-        i, j, oversized = br.union(fr, s.rules, s.max_block)
-    lv = cmp.levels(fr, i, j)
+    if paired is not None:
+        i, j, lv, oversized = paired
+    else:
+        if i is None or j is None:
+            i, j, oversized = br.union(fr, s.rules, s.max_block)
+        lv = cmp.levels(fr, i, j)
     weights = model.weights()
     bits = match_weights(lv, weights, model.prior())
     tables = tf if tf is not None else tf_tables(fr)

@@ -55,9 +55,10 @@ class Memo:
     fields, one entry per index, appended as new values arrive (earlier ranges' indexes stay
     valid, and their columns share the lists)."""
 
-    def __init__(self, settings: mt.MatchSettings) -> None:
+    def __init__(self, settings: mt.MatchSettings, helper: bool = True) -> None:
         self.settings = settings
         self.rows = 0
+        self._may_help = helper  # False in a process that is itself the second one
         self._pool: Any = None
         self._pending: Any = None
         self.keys: dict[str, dict[Any, int]] = defaultdict(dict)
@@ -103,7 +104,7 @@ class Memo:
     def _helper(self) -> Any:
         """The second process, started once a run is large enough to pay for it; it keeps
         its own reading caches from range to range."""
-        if self._pool is None and self.rows >= PARALLEL_ROWS and workers() >= 2:
+        if self._pool is None and self._may_help and self.rows >= PARALLEL_ROWS and workers() >= 2:
             if "fork" not in mp.get_all_start_methods():
                 return None
             mt.reading_tokens("田中")  # the dictionary loaded once, shared with the fork
