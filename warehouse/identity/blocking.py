@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import orjson
 from numpy.typing import NDArray
-from sqlalchemy import Connection, Text, and_, delete, func, select, type_coerce
+from sqlalchemy import ClauseElement, Connection, Text, and_, delete, func, select, type_coerce
 
 from warehouse import schema as t
 from warehouse.identity import schema as ids
@@ -123,9 +123,10 @@ def columns_where(
     ).all()
     if not rows:
         return fe.Columns.of([]), []
+    ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
     emails, phones = (
-        _grouped(conn.execute(select(tb.c.person_id, value).where(cond(tb.c.person_id))).all())
-        for tb, value in ((PE, PE.c.email), (PP, PP.c.phone))
+        _contacts(conn.execute(select(tb.c.person_id, v).where(cond(tb.c.person_id))).all(), ids)
+        for tb, v in ((PE, PE.c.email), (PP, PP.c.phone))
     )
     orgs = _companies(conn, {r[8] for r in rows if r[8] is not None})
     blank = (None, None, None)
@@ -144,20 +145,27 @@ def columns_where(
             orjson.loads(r[7]) if isinstance(r[7], str) else r[7],
             o[0] if o[0] not in (None, o[2]) else named.get(o[2] or ""),
             o[1],
-            emails.get(r[0], none),
-            phones.get(r[0], none),
+            none,
+            none,
         )
         for r, o in zip(rows, org, strict=True)
     ]
-    return fe.compute(got, settings, memo), [str(r[9] or "") for r in rows]
+    keys = [str(r[9] or "") for r in rows]
+    return fe.compute(got, settings, memo, (emails, phones)), keys
 
 
-def _grouped(pairs: Sequence[Any]) -> dict[int, tuple[str, ...]]:
-    """(row id, value) pairs as each row's values, in the order they came."""
-    out: dict[int, list[str]] = defaultdict(list)
-    for rid, v in pairs:
-        out[rid].append(v)
-    return {rid: tuple(vs) for rid, vs in out.items()}
+def _contacts(pairs: Sequence[Any], ids: NDArray[np.int64]) -> fe.Flat:
+    """(person id, value) pairs as (row, value), the row found among ``ids`` (ascending);
+    a value of a row not there (a deleted person) is dropped."""
+    if not pairs:
+        return np.zeros(0, np.int64), []
+    pid = np.fromiter((p[0] for p in pairs), np.int64, len(pairs))
+    at = np.minimum(np.searchsorted(ids, pid), ids.shape[0] - 1)
+    ok = ids[at] == pid
+    if ok.all():
+        return at, [p[1] for p in pairs]
+    keep = np.flatnonzero(ok)
+    return at[keep], [pairs[k][1] for k in keep.tolist()]
 
 
 def _companies(conn: Connection, ids: set[int]) -> dict[int, tuple[Any, Any, Any]]:
@@ -168,6 +176,20 @@ def _companies(conn: Connection, ids: set[int]) -> dict[int, tuple[Any, Any, Any
         for part in chunks(sorted(ids), IN_CHUNK)
         for oid, name, corp, domain in conn.execute(q.where(ORG.c.id.in_(part)))
     }
+
+
+def driver_rows(conn: Connection, q: ClauseElement) -> list[Any]:
+    """Every row of a query whose parameters are plain numbers and names, as the driver's
+    own tuples (these columns need no conversion): a full run reads a row per person, per
+    company and per contact address, and a result row object per row cost as much as the
+    query itself."""
+    driver: Any = conn.connection.driver_connection
+    cur = driver.cursor()
+    try:
+        cur.execute(str(q.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})))
+        return list(cur.fetchall())
+    finally:
+        cur.close()
 
 
 def _names_by_domain(conn: Connection, domains: set[str]) -> dict[str, str]:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
+import orjson
 from sqlalchemy import Connection, delete, select
 
 from warehouse import schema as t
@@ -52,7 +54,7 @@ def save_matches(
     rows are plainly inserted (on PostgreSQL by ``COPY``)."""
     uniq = {(d.a, d.b): d for d in decisions}
     stamp = bound(conn, X.c.updated_at)(ts)
-    as_json = bound(conn, X.c.fields)
+    as_json = _json_text if conn.dialect.name == "sqlite" else bound(conn, X.c.fields)
     rows = [
         (entity, a, b, d.method, d.score, as_json(d.fields), d.decision, stamp, stamp)
         for (a, b), d in uniq.items()
@@ -61,6 +63,12 @@ def save_matches(
         return
     fresh = graph.no_rows(conn, X, entity)  # ids in row order either way
     put_rows(conn, X, _COLUMNS, _INSERT if fresh else _INSERT + _UNLESS_DECIDED, rows, fresh)
+
+
+def _json_text(fields: dict[str, Any]) -> str:
+    """Evidence (names → bits, a reason) as SQLite stores JSON, by ``orjson``: the standard
+    library's encoder was half of saving a million people's evidence (1.9 of 3.8 s)."""
+    return orjson.dumps(fields).decode()
 
 
 def drop_stale_matches(conn: Connection, before: datetime) -> int:

@@ -34,7 +34,7 @@ import numpy as np
 from numpy.typing import NDArray
 from rapidfuzz.distance import Levenshtein
 from rapidfuzz.process import cdist
-from sqlalchemy import ClauseElement, Connection, select
+from sqlalchemy import Connection, select
 
 from warehouse import schema as t
 from warehouse.identity import blocking
@@ -75,7 +75,7 @@ def org_features(
     q = select(o.id, o.name, o.domain, o.corporate_number, o.phone).where(o.deleted_at.is_(None))
     rows: list[Any] = []
     if ids is None:
-        rows = _driver_rows(conn, q)
+        rows = blocking.driver_rows(conn, q)
     else:
         for part in chunks(sorted(set(ids)), 900):
             rows.extend(conn.execute(q.where(o.id.in_(part))))
@@ -104,7 +104,7 @@ def _contact_domains(conn: Connection, org_ids: Sequence[int], everything: bool)
     )
     pairs: list[Any] = []
     if everything:
-        pairs = _driver_rows(conn, q)
+        pairs = blocking.driver_rows(conn, q)
     else:
         for part in chunks(sorted(set(org_ids)), 900):
             pairs.extend(conn.execute(q.where(p.organization_id.in_(part))).all())
@@ -120,19 +120,6 @@ def _contact_domains(conn: Connection, org_ids: Sequence[int], everything: bool)
         if got is None or (-n, d) < got:
             best[oid] = (-n, d)
     return {oid: d for oid, (_, d) in best.items()}
-
-
-def _driver_rows(conn: Connection, q: ClauseElement) -> list[Any]:
-    """Every row of a query without parameters, as the driver's own tuples (these columns
-    need no conversion): a full run reads a row per company and per contact address, and
-    a result row object per row cost as much as the query itself."""
-    driver: Any = conn.connection.driver_connection
-    cur = driver.cursor()
-    try:
-        cur.execute(str(q.compile(dialect=conn.dialect)))
-        return list(cur.fetchall())
-    finally:
-        cur.close()
 
 
 # An address already in its own normal form: lower-case ASCII, one ``@``, nothing quoted, no

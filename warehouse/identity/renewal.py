@@ -41,6 +41,7 @@ from warehouse.identity.blocking import (
     add_keys,
     clear,
     columns_where,
+    driver_rows,
     person_digests,
     shrink,
     stored,
@@ -172,7 +173,7 @@ def _stored_between(conn: Connection, after: int | None, upto: int | None) -> di
         q = q.where(F.c.record_id > after)
     if upto is not None:
         q = q.where(F.c.record_id <= upto)
-    return dict(conn.execute(q).tuples().all())
+    return dict(driver_rows(conn, q))
 
 
 def prepare_ids(

@@ -263,20 +263,24 @@ class Columns:
         ]
 
 
+Flat = tuple[Ints, list[str]]  # a multi-valued field as typed: (row of each value, the value)
+
+
+def flatten(per_row: list[Sequence[str]]) -> Flat:
+    """Each row's values as (row, value) of every value."""
+    counts = np.fromiter((len(v) for v in per_row), np.int64, len(per_row))
+    rec = np.repeat(np.arange(len(per_row), dtype=np.int64), counts)
+    return rec, [v for row in per_row for v in row]
+
+
 def _exploded(
-    memo: Memo,
-    kind: str,
-    per_row: list[Sequence[str]],
-    fill: Callable[[list[str], dict[str, int]], None],
+    memo: Memo, kind: str, typed: Flat, fill: Callable[[list[str], dict[str, int]], None]
 ) -> Exploded:
-    """Each row's distinct canonical values, in text order, as (row, index) arrays. The
-    values as typed are looked up in one range only: they are nearly all distinct (a
-    person's own address), and keeping them from range to range would keep every input
-    string alive."""
-    n = len(per_row)
-    counts = np.fromiter((len(v) for v in per_row), np.int64, n)
-    rec = np.repeat(np.arange(n, dtype=np.int64), counts)
-    flat = [v for row in per_row for v in row]
+    """Each row's distinct canonical values, in text order, as (row, index) arrays (the
+    values as typed may come in any order). They are looked up in one range only: they are
+    nearly all distinct (a person's own address), and keeping them from range to range
+    would keep every input string alive."""
+    rec, flat = typed
     raw: dict[str, int] = {}
     fill(list(dict.fromkeys(flat)), raw)
     code = np.fromiter(map(raw.__getitem__, flat), np.int64, len(flat))
@@ -318,12 +322,19 @@ def _row_domain(memo: Memo, n: int, mail: Exploded) -> Ints:
 
 
 @bulk
-def compute(rows: Sequence[Row], settings: mt.MatchSettings, memo: Memo | None = None) -> Columns:
+def compute(
+    rows: Sequence[Row],
+    settings: mt.MatchSettings,
+    memo: Memo | None = None,
+    contacts: tuple[Flat, Flat] | None = None,
+) -> Columns:
     """Features of ``rows`` as columns (row k is ``rows[k]``).
 
     Each distinct name, company, address and contact is computed once per run (a
     dictionary reading costs about half a millisecond): give every range of one run the
-    same ``memo``."""
+    same ``memo``. ``contacts``: the rows' mail addresses and phones as read, (row, value)
+    pairs in any order, in place of the rows' own lists (a range's are never grouped by
+    row)."""
     own = memo is None
     memo = memo if memo is not None else Memo(settings)
     n = len(rows)
@@ -371,8 +382,10 @@ def compute(rows: Sequence[Row], settings: mt.MatchSettings, memo: Memo | None =
         lambda new: ext_values.extend(fold_text(x).replace(" ", "") for x in new),
     )
     del dobs, addresses, postcodes, exts
-    mail = _exploded(memo, "emails", [r[10] or () for r in rows], memo._mail)
-    phone = _exploded(memo, "phones", [r[11] or () for r in rows], memo._phone)
+    if contacts is None:
+        contacts = flatten([r[10] or () for r in rows]), flatten([r[11] or () for r in rows])
+    mail = _exploded(memo, "emails", contacts[0], memo._mail)
+    phone = _exploded(memo, "phones", contacts[1], memo._phone)
     v = memo.values
     groups: dict[str, Group] = {
         "name": (name_code, v["name"]),
