@@ -96,3 +96,26 @@ def test_features_by_range_with_one_memo_equal_features_of_all_rows_at_once(
     picked = [5, 0, 239, 17]
     assert cols.take(picked).features() == [whole[k] for k in picked]
     assert features.Columns.of(whole).features() == whole
+
+
+def test_ranges_of_two_memos_join_into_one_set_of_columns() -> None:
+    """Ranges another process read (its own memo) join the run's: each value table added
+    once, and an address or phone both hold is one value, so rows still share it."""
+    rows = _rows(240)
+    settings = MatchSettings()
+    whole = features.Columns.concat([features.compute(rows, settings)])
+    mine, theirs = memo_mod.Memo(settings), memo_mod.Memo(settings)
+    parts = [
+        features.compute(rows[a : a + 40], settings, mine if a < 120 else theirs)
+        for a in range(0, 240, 40)
+    ]
+    cols = features.Columns.concat(parts)
+    assert cols.features() == whole.features()
+    for name in features.MULTI_FIELDS:
+        rec, val, values = cols.exploded(name)
+        assert len(values) == len(set(values)) == len(set(whole.exploded(name)[2]))
+        shared = values.index("+81312345678" if name == "phones" else "info@example.co.jp")
+        assert {int(r) for r in rec[val == shared]} & set(range(120))
+        assert {int(r) for r in rec[val == shared]} & set(range(120, 240))
+    # The single-valued tables: the run's once, the other memo's once.
+    assert len(cols.source("org")[1]) == len(mine.values["org"]) + len(theirs.values["org"])
