@@ -289,7 +289,7 @@ def forget(
 def stored(conn: Connection, entity: str, ids: Sequence[int]) -> dict[int, str]:
     """The stored features (their JSON) of those of ``ids`` that have them."""
     q = select(F.c.record_id, F.c.data).where(F.c.entity == entity, F.c.record_id.in_(ids))
-    return {int(rid): str(data) for rid, data in conn.execute(q)}
+    return dict(driver_rows(conn, q))
 
 
 def neighbours(
@@ -300,10 +300,11 @@ def neighbours(
     small: list[int] = []
     skipped = 0
     for part in chunks(sorted(set(digests)), IN_CHUNK):
-        for d, n in conn.execute(
+        for d, n in driver_rows(
+            conn,
             select(K.c.digest, func.count())
             .where(K.c.entity == entity, K.c.digest.in_(part))
-            .group_by(K.c.digest)
+            .group_by(K.c.digest),
         ):
             if int(n) <= cap(int(d)):
                 small.append(int(d))
@@ -312,9 +313,9 @@ def neighbours(
     near: set[int] = set()
     for part in chunks(small, IN_CHUNK):
         near.update(
-            int(rid)
-            for (rid,) in conn.execute(
-                select(K.c.record_id).where(K.c.entity == entity, K.c.digest.in_(part))
+            rid
+            for (rid,) in driver_rows(
+                conn, select(K.c.record_id).where(K.c.entity == entity, K.c.digest.in_(part))
             )
         )
     return near, skipped
@@ -341,8 +342,9 @@ def prepare_columns(
 def load_features(conn: Connection, record_ids: Iterable[int]) -> dict[int, PersonFeatures]:
     out: dict[int, PersonFeatures] = {}
     for part in chunks(sorted(set(record_ids)), IN_CHUNK):
-        for rid, data in conn.execute(
-            select(F.c.record_id, F.c.data).where(F.c.entity == ENTITY, F.c.record_id.in_(part))
+        for rid, data in driver_rows(
+            conn,
+            select(F.c.record_id, F.c.data).where(F.c.entity == ENTITY, F.c.record_id.in_(part)),
         ):
-            out[int(rid)] = PersonFeatures.loads(int(rid), data)
+            out[rid] = PersonFeatures.loads(rid, data)
     return out
