@@ -2,12 +2,14 @@
 
 ``resolve_full`` reads id ranges into comparable features (columns of distinct values),
 renews the stored features and their block keys once every range is read (by difference:
-a row whose features are stored as they are is not written; ``identity.renewal``), scores every blocked pair in bulk with the weights learned from
-the data (``identity.learned``), saves the evidence and clusters; the features are scored as
-prepared, never read back. On two cores a large run resolves the companies in a second
-process while this one reads people, and writes the index from another while it scores
-(``identity.apart``, ``renewal.store_index``). ``resolve_incremental`` does the same around
-the rows that changed. The Prefect flow runs either as one task.
+a row whose features are stored as they are is not written; ``identity.renewal``), scores
+every blocked pair in bulk with the weights learned from the data (``identity.learned``),
+saves the evidence and clusters; the features are scored as prepared, never read back. On
+two cores a large run resolves the companies in a second process while this one reads
+people (that process then reads people's ranges from the far end), renews the index from
+another while it pairs, and learns the weights in a third (``identity.apart``).
+``resolve_incremental`` does the same around the rows that changed. The Prefect flow runs
+either as one task.
 
 Incremental runs start from rows whose ``updated_at`` is past the last run's watermark,
 rewrite only the keys that changed, and compare those rows only with the rows sharing a block
