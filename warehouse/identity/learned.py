@@ -10,7 +10,7 @@ pair keeps its evidence: the bits each comparison added, for (positive) and agai
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -57,7 +57,11 @@ def _decisions(
     sc: linker.Scored,
     settings: MatchSettings,
     only: set[int] | None = None,
+    apart: Apart | None = None,
 ) -> list[Decision]:
+    """Every pair above the review threshold as a decision with its evidence. The guard
+    (which merges would chain people who cannot be one) may run in another process while
+    this one spells out the decisions: a refused merge is then made a review."""
     p = sc.probability
     keep = np.ones(sc.i.shape[0], bool)
     if only is not None:
@@ -65,7 +69,9 @@ def _decisions(
         keep = fm.isin(sc.i, rows) | fm.isin(sc.j, rows)
     merge = keep & (p >= settings.merge_threshold)
     checks = guard.strong_checks(linker.disagreement_weights(model))
-    _, refused = guard.cluster(fr, sc.i, sc.j, sc.bits, merge, checks)
+    refusals = (apart or _here)(
+        "guarding clusters", lambda: guard.cluster(fr, sc.i, sc.j, sc.bits, merge, checks)[1]
+    )
     out: list[Decision] = []
     labels = linker.evidence_labels(model)
     # Columns as Python lists once: indexing numpy arrays per pair costs more than the pair.
@@ -77,26 +83,38 @@ def _decisions(
     first, kind = _kinds(sc.levels[sel])
     said = [linker.evidence(labels, row) for row in sc.levels[sel][first].tolist()]
     merges, kind_of = merge[sel].tolist(), kind.reshape(-1).tolist()
-    for k, e in enumerate(sel.tolist()):
+    for k in range(len(a_ids)):
         a, b = a_ids[k], b_ids[k]
         fields: dict[str, Any] = said[kind_of[k]].copy()
         fields["bits"] = round(bits[k], 1)
-        why = refused.get(e)
-        if why is not None:
-            fields["refused"] = why
-        decision = "merge" if merges[k] and why is None else "review"
         lo, hi = (a, b) if a < b else (b, a)
+        decision = "merge" if merges[k] else "review"
         out.append(Decision(lo, hi, "score", round(probs[k], 4), fields, decision))
+    for e, why in refusals().items():
+        k = int(np.searchsorted(sel, e))
+        if k < sel.shape[0] and sel[k] == e:  # (a merge threshold below review's: not kept)
+            said_of: dict[str, Any] = out[k].fields  # evidence carries the reason too
+            said_of["refused"] = why
+            out[k].decision = "review"
     return out
 
 
-Learned = tuple[Model, dict[str, dict[str, float]]]  # the weights and term frequencies
-Apart = Callable[[Callable[[], Learned]], Callable[[], Learned]]
+T = TypeVar("T")
 
 
-def _here(work: Callable[[], Learned]) -> Callable[[], Learned]:
+class Apart(Protocol):
+    """Runs ``work`` (in another process or here and now) and returns its ``wait``; errors
+    name the work as ``what``."""
+
+    def __call__(self, what: str, work: Callable[[], T]) -> Callable[[], T]: ...
+
+
+def _here(what: str, work: Callable[[], T]) -> Callable[[], T]:
     done = work()
     return lambda: done
+
+
+Learned = tuple[Model, dict[str, dict[str, float]]]  # the weights and term frequencies
 
 
 def _kinds(levels: NDArray[np.int8]) -> tuple[Ints, Ints]:
@@ -125,11 +143,11 @@ def score_columns(
     fr = fm.build_columns(cols)
     ls = settings.link
     fr.code_all()  # once, before another process would code them again for itself
-    learn = apart(lambda: (linker.train(fr, ls), linker.tf_tables(fr)))
+    learn = apart("learning weights", lambda: (linker.train(fr, ls), linker.tf_tables(fr)))
     paired = linker.pair(fr, ls)
     model, tf = learn()
     sc = linker.score(fr, model, ls, tf=tf, paired=paired)
-    found = _decisions(fr, model, sc, settings)
+    found = _decisions(fr, model, sc, settings, apart=apart)
     stats = {"pairs": int(sc.i.shape[0]), "oversized": sc.oversized}
     return found, stats, lambda conn: save_model(conn, model, tf)
 

@@ -327,9 +327,7 @@ def _people_full(
         stats.phases["prepare"] = round(time.monotonic() - t0, 2)
         t1 = time.monotonic()
         two = large(len(ordered)) and room()
-        found, st, save_model = learned.score_columns(
-            settings, ordered, lambda work: run_apart("learning weights", engine, _run(work), two)
-        )
+        found, st, save_model = learned.score_columns(settings, ordered, _beside(engine, two))
         del ordered
     except BaseException:
         with contextlib.suppress(Exception):
@@ -347,9 +345,13 @@ def _people_full(
     return found
 
 
-def _run(work: Callable[[], T]) -> Callable[[Engine], T]:
-    """``work`` as ``run_apart`` calls it (it needs no connection)."""
-    return lambda _engine: work()
+def _beside(engine: Engine, fork: bool) -> learned.Apart:
+    """Scoring's work for another process (``fork``), which needs no connection."""
+
+    def apart(what: str, work: Callable[[], T]) -> Callable[[], T]:
+        return run_apart(what, engine, lambda _engine: work(), fork)
+
+    return apart
 
 
 def steps(conn: Connection) -> int:
