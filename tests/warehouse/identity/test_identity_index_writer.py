@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 
+from tests.warehouse.identity.linkage.test_japanese_evidence import _crowd, _f
 from tests.warehouse.identity.test_identity_resolve import (
     CARDS,
     CRM,
@@ -22,9 +23,11 @@ from tests.warehouse.identity.test_identity_resolve import (
     _put,
     _tanaka,
 )
+from warehouse.db import make_engine
 from warehouse.identity import apart as apart_mod
-from warehouse.identity import blocking, renewal, resolve
+from warehouse.identity import blocking, learned, renewal, resolve
 from warehouse.identity import schema as ids
+from warehouse.identity.linkage.features import Columns
 from warehouse.identity.resolve import resolve_full, resolve_incremental
 
 
@@ -199,3 +202,39 @@ def test_the_companies_process_reads_people_from_the_far_end_with_the_same_resul
     assert apart.records == alone.records == len(rows) + 3
     assert steps.count("prepare") == len(readers)  # every range counted, whoever read it
     assert _index(engine) == expected and _companies(engine) == orgs
+
+
+def test_the_guard_and_the_weights_in_other_processes_decide_as_in_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two people of one kanji (サトウ タケシ, サトウ ケン) and a row that lists both their
+    # mobiles: the guard refuses the link that would chain them.
+    sato = {"family_name": "佐藤", "given_name": "健", "family_name_kana": "サトウ"}
+    feats = [
+        _f(1, sato | {"given_name_kana": "タケシ"}, phones=["090-1111-2222"]),
+        _f(
+            2,
+            {"family_name": "佐藤", "given_name": "健"},
+            phones=["090-1111-2222", "080-3333-4444"],
+        ),
+        _f(3, sato | {"given_name_kana": "ケン"}, phones=["080-3333-4444"]),
+        *_crowd(),
+    ]
+    cols = Columns.of(feats)
+    here = learned.score_columns(S, cols)[0]
+    assert any("refused" in d.fields and d.decision == "review" for d in here)
+
+    guarded = tmp_path / "guard.pid"
+    cluster = learned.guard.cluster
+
+    def noting(*args: Any, **kw: Any) -> Any:
+        guarded.write_text(str(os.getpid()))
+        return cluster(*args, **kw)
+
+    monkeypatch.setattr(learned.guard, "cluster", noting)
+    db = tmp_path / "apart.db"
+    db.touch()
+    engine = make_engine(f"sqlite:///{db}")
+    there = learned.score_columns(S, cols, resolve._beside(engine, True))[0]
+    assert guarded.read_text() != str(os.getpid())  # the guard ran in another process
+    assert there == here
