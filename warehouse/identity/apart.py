@@ -6,8 +6,9 @@ and writing the people's index once their features exist. On one core they ran o
 the other while the second core sat idle; here each of the latter two can run in a forked
 process with connections of its own, and the run waits for it before it writes what
 depends on it. The companies' process then reads people's ranges from the far end
-(``Claims``) until the two meet. Small runs, one core, an in-memory SQLite database or a machine short of
-memory do the same work in this process, in the same place in the run.
+(``Claims``) until the two meet; scoring learns its weights and runs its guard in forked
+processes the same way (``resolve._beside``). Small runs, one core, an in-memory SQLite database or a
+machine short of memory do the same work in this process, in the same place in the run.
 """
 
 from __future__ import annotations
@@ -70,20 +71,20 @@ class Claims:
             self._lock = self._ends.get_lock()
 
     def front(self) -> int | None:
-        with self._lock:
-            lo, hi = self._ends[0], self._ends[1]
-            if lo >= hi:
-                return None
-            self._ends[0] = lo + 1
-            return int(lo)
+        return self._take(0)
 
     def back(self) -> int | None:
+        return self._take(1)
+
+    def _take(self, end: int) -> int | None:
+        """The next range from the front (``end`` 0) or the back (1); None once they met."""
         with self._lock:
             lo, hi = self._ends[0], self._ends[1]
             if lo >= hi:
                 return None
-            self._ends[1] = hi - 1
-            return int(hi - 1)
+            k = lo if end == 0 else hi - 1
+            self._ends[end] = lo + 1 if end == 0 else hi - 1
+            return int(k)
 
 
 def run_apart(

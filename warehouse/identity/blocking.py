@@ -145,7 +145,7 @@ def columns_where(
             orjson.loads(r[7]) if isinstance(r[7], str) else r[7],
             o[0] if o[0] not in (None, o[2]) else named.get(o[2] or ""),
             o[1],
-            none,
+            none,  # mail and phones go to ``compute`` beside the rows, as (row, value)
             none,
         )
         for r, o in zip(rows, org, strict=True)
