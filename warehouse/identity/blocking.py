@@ -125,7 +125,7 @@ def columns_where(
         return fe.Columns.of([]), []
     ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
     emails, phones = (
-        _contacts(conn.execute(select(tb.c.person_id, v).where(cond(tb.c.person_id))).all(), ids)
+        _contacts(driver_rows(conn, select(tb.c.person_id, v).where(cond(tb.c.person_id))), ids)
         for tb, v in ((PE, PE.c.email), (PP, PP.c.phone))
     )
     orgs = _companies(conn, {r[8] for r in rows if r[8] is not None})
@@ -174,7 +174,7 @@ def _companies(conn: Connection, ids: set[int]) -> dict[int, tuple[Any, Any, Any
     return {
         int(oid): (name, corp, domain)
         for part in chunks(sorted(ids), IN_CHUNK)
-        for oid, name, corp, domain in conn.execute(q.where(ORG.c.id.in_(part)))
+        for oid, name, corp, domain in driver_rows(conn, q.where(ORG.c.id.in_(part)))
     }
 
 
@@ -288,7 +288,12 @@ def forget(
 
 def stored(conn: Connection, entity: str, ids: Sequence[int]) -> dict[int, str]:
     """The stored features (their JSON) of those of ``ids`` that have them."""
-    q = select(F.c.record_id, F.c.data).where(F.c.entity == entity, F.c.record_id.in_(ids))
+    return stored_where(conn, entity, F.c.record_id.in_(ids))
+
+
+def stored_where(conn: Connection, entity: str, *conds: Any) -> dict[int, str]:
+    """The stored features (their JSON) of the rows matching ``conds``."""
+    q = select(F.c.record_id, F.c.data).where(F.c.entity == entity, *conds)
     return dict(driver_rows(conn, q))
 
 

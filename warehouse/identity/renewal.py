@@ -41,11 +41,11 @@ from warehouse.identity.blocking import (
     add_keys,
     clear,
     columns_where,
-    driver_rows,
     person_digests,
     shrink,
     stored,
     stored_digests,
+    stored_where,
     write_features,
 )
 from warehouse.identity.keys.matching import MatchSettings
@@ -168,12 +168,10 @@ def _renew_all(engine: Engine, cols: fe.Columns) -> int:
 
 def _stored_between(conn: Connection, after: int | None, upto: int | None) -> dict[int, str]:
     """Stored features of the rows with ``after < id <= upto`` (either end open if None)."""
-    q = select(F.c.record_id, F.c.data).where(F.c.entity == ENTITY)
-    if after is not None:
-        q = q.where(F.c.record_id > after)
+    conds = [] if after is None else [F.c.record_id > after]
     if upto is not None:
-        q = q.where(F.c.record_id <= upto)
-    return dict(driver_rows(conn, q))
+        conds.append(F.c.record_id <= upto)
+    return stored_where(conn, ENTITY, *conds)
 
 
 def prepare_ids(
