@@ -22,7 +22,17 @@ from typing import Any
 import numpy as np
 import orjson
 from numpy.typing import NDArray
-from sqlalchemy import ClauseElement, Connection, Text, and_, delete, func, select, type_coerce
+from sqlalchemy import (
+    ClauseElement,
+    Connection,
+    Text,
+    and_,
+    case,
+    delete,
+    func,
+    select,
+    type_coerce,
+)
 
 from warehouse import schema as t
 from warehouse.identity import schema as ids
@@ -208,8 +218,9 @@ def _names_by_domain(conn: Connection, domains: set[str]) -> dict[str, str]:
 
 
 SAVE_FEATURE = (
-    "INSERT INTO identity_feature (entity, record_id, data) VALUES (?, ?, ?) "
-    "ON CONFLICT (entity, record_id) DO UPDATE SET data = excluded.data"
+    "INSERT INTO identity_feature (entity, record_id, data, fingerprint) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (entity, record_id) DO UPDATE "
+    "SET data = excluded.data, fingerprint = excluded.fingerprint"
 )
 _ADD_KEY = (
     "INSERT INTO identity_key (entity, digest, record_id) VALUES (?, ?, ?) "
@@ -327,11 +338,42 @@ def neighbours(
 
 
 @bulk
-def write_features(conn: Connection, cols: fe.Columns, fresh: bool = False) -> None:
-    """Store the rows' features (``fresh``: a full run's emptied index, COPY on PostgreSQL)."""
+def write_features(
+    conn: Connection, cols: fe.Columns, fps: NDArray[np.int64], fresh: bool = False
+) -> None:
+    """Store the rows' features with their fingerprints ``fps`` (``fresh``: a full run's
+    emptied index, COPY on PostgreSQL)."""
+    by_id = fps[np.argsort(cols.ids, kind="stable")]  # ``dumps``' order
+    done = 0
     for rids, data in index.dumps(cols, RANGE):
-        rows = list(zip(repeat(ENTITY), rids.tolist(), data))
-        put_rows(conn, F, ("entity", "record_id", "data"), SAVE_FEATURE, rows, fresh)
+        fps = by_id[done : done + len(data)].tolist()
+        done += len(data)
+        rows = list(zip(repeat(ENTITY), rids.tolist(), data, fps))
+        put_rows(conn, F, ("entity", "record_id", "data", "fingerprint"), SAVE_FEATURE, rows, fresh)
+
+
+Stored = tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.bool_]]
+
+
+def stored_fingerprints(conn: Connection, entity: str, *conds: Any) -> Stored:
+    """The stored rows matching ``conds``: (record ids in order, their fingerprints, whether
+    each has one). A page of the driver's rows of plain integers becomes one array at once:
+    a full run reads a million."""
+    fp = F.c.fingerprint
+    has = case((fp.is_(None), 0), else_=1)
+    q = select(F.c.record_id, func.coalesce(fp, 0), has).where(F.c.entity == entity, *conds)
+    driver: Any = conn.connection.driver_connection
+    cur = driver.cursor()
+    parts = [np.zeros((0, 3), np.int64)]
+    try:
+        cur.execute(str(q.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})))
+        while page := cur.fetchmany(100_000):
+            parts.append(np.array(page, np.int64))
+    finally:
+        cur.close()
+    got = np.concatenate(parts)
+    got = got[np.argsort(got[:, 0], kind="stable")]
+    return got[:, 0].copy(), got[:, 1].copy(), got[:, 2] > 0
 
 
 def prepare_columns(

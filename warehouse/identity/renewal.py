@@ -4,9 +4,12 @@ Every run but the first finds an index in place, and most rows' features come ou
 as they are stored: a run changes a few rows in a million. So a full run and an incremental
 run both renew the index by difference: a row whose features are stored as they are keeps
 them and its keys; a changed row gets its new features, keeps its unchanged keys and loses
-its stale ones; a row that is gone loses both. A full run used to empty the index (14 M
-deletes at a million people) and write every feature and key again: two thirds of its
-writing, and the keys' computation on the run's critical path.
+its stale ones; a row that is gone loses both. A row's features are compared by their
+fingerprint (``linkage.index.fingerprints``: one integer per row), which a full run
+computes and compares range by range as it reads them, in whichever process reads the
+range; what is left to write once every range is read is only what changed. Comparing in a
+forked writer instead meant a second copy of most of the run's memory (1 GB at a million
+people: the child's reads and writes land in pages it shares with the run).
 
 An empty index (the first run, or after a migration that changed how keys are made deleted
 them) is written in full, each table in its own key order, from a second process on a large
@@ -20,12 +23,13 @@ import contextlib
 import multiprocessing as mp
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from itertools import repeat
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import Connection, Engine, delete, select
+from sqlalchemy import Connection, Engine, delete, or_, select
 
 from warehouse.db import write_transaction
 from warehouse.identity.apart import forkable, large, room, run_apart
@@ -34,18 +38,19 @@ from warehouse.identity.blocking import (
     ENTITY,
     IN_CHUNK,
     RANGE,
-    SAVE_FEATURE,
     Digests,
     F,
     K,
+    Stored,
     add_keys,
     clear,
     columns_where,
     person_digests,
+    prepare_columns,
     shrink,
     stored,
     stored_digests,
-    stored_where,
+    stored_fingerprints,
     write_features,
 )
 from warehouse.identity.keys.matching import MatchSettings
@@ -53,7 +58,7 @@ from warehouse.identity.linkage import features as fe
 from warehouse.identity.linkage import index
 from warehouse.identity.linkage.frame import release
 from warehouse.identity.linkage.memo import Memo
-from warehouse.write.bulk import many, put_rows
+from warehouse.write.bulk import many
 from warehouse.write.upsert import chunks
 
 Ints = NDArray[np.int64]
@@ -69,28 +74,87 @@ def indexed(conn: Connection) -> bool:
     )
 
 
-def store_index(engine: Engine, cols: fe.Columns) -> Callable[[], int]:
-    """Bring a full run's index to ``cols`` (every live row); returns ``wait``, which gives
-    the number of keys written once they are committed (or raises what stopped the writer).
-    The caller writes nothing else before calling it.
+@dataclass
+class Found:
+    """Rows' features as a run read them, with what changed against the stored index:
+    ``fps`` each row's fingerprint, ``moved`` the ids of rows whose features are not stored
+    as they are now, ``gone`` the ids of stored rows that are no longer live."""
 
-    A large run on two cores does this from a forked process on its own connection while
-    this one scores. Renewing, the writer finds what changed itself. Writing an empty index
-    in full, the writer starts with the features while this process computes the keys and
-    hands them over through a pipe, so neither waits for the other."""
+    cols: fe.Columns
+    keys: list[str]  # each row's record key
+    fps: Ints
+    moved: Ints
+    gone: Ints
+
+    @classmethod
+    def concat(cls, parts: Sequence[Found]) -> Found:
+        """Ranges read one after the other, as one."""
+
+        def joined(name: str) -> Ints:
+            return np.concatenate([_NONE, *(getattr(f, name) for f in parts)])
+
+        cols = fe.Columns.concat([f.cols for f in parts])
+        keys = [k for f in parts for k in f.keys]
+        return cls(cols, keys, joined("fps"), joined("moved"), joined("gone"))
+
+
+def prepare_range(
+    conn: Connection,
+    settings: MatchSettings,
+    lo: int,
+    hi: int,
+    memo: Memo,
+    renew: bool,
+    hashed: index.Hashed,
+) -> Found:
+    """A full run's rows with ``lo <= id < hi``; ``renew``: compared with the stored index
+    (else every row is new, for an empty index). Give a process's ranges one ``memo`` and
+    one ``hashed``: each distinct value is then computed and hashed once."""
+    cols, keys = prepare_columns(conn, settings, lo, hi, memo)
+    fps = index.fingerprints(cols, hashed)
+    if not renew:
+        return Found(cols, keys, fps, cols.ids, _NONE)
+    was = stored_fingerprints(conn, ENTITY, F.c.record_id >= lo, F.c.record_id < hi)
+    return Found(cols, keys, fps, *_changes(cols, fps, was))
+
+
+def _changes(cols: fe.Columns, fps: Ints, was: Stored) -> tuple[Ints, Ints]:
+    """(ids of the rows of ``cols`` not stored as they are, ids of the stored rows ``was``
+    not among them)."""
+    was_ids, was_fp, has = was
+    same = np.zeros(len(cols), bool)
+    if was_ids.shape[0]:
+        at = np.minimum(np.searchsorted(was_ids, cols.ids), was_ids.shape[0] - 1)
+        same = (was_ids[at] == cols.ids) & has[at] & (was_fp[at] == fps)
+    return np.sort(cols.ids[~same]), np.setdiff1d(was_ids, cols.ids)
+
+
+def store_index(engine: Engine, found: Found, bounds: tuple[int, int] | None) -> Callable[[], int]:
+    """Bring a full run's index to ``found`` (every live row, as read); returns ``wait``,
+    which gives the number of keys written once they are committed (or raises what stopped
+    the writer). The caller writes nothing else before calling it. ``bounds``: the ids the
+    run's ranges covered, renewing a stored index (None: it was empty).
+
+    Renewing, only what changed is written, here and now. Writing an empty index in full, a
+    large run on two cores writes from a forked process on its own connection while this
+    one scores: the writer starts with the features while this process computes the keys
+    and hands them over through a pipe, so neither waits for the other."""
     what = "writing the identity index"
-    apart = large(len(cols)) and room() and forkable(engine)
-    with engine.connect() as conn:
-        renew = indexed(conn)
-    if renew:
-        return run_apart(what, engine, lambda e: _renew_all(e, cols), apart)
-    if not apart:
-        return run_apart(what, engine, lambda e: _write_index(e, cols), False)
+    cols, fps = found.cols, found.fps
+    if bounds is not None:
+        with write_transaction(engine) as conn:
+            shrink(conn)
+            outside = or_(F.c.record_id < bounds[0], F.c.record_id >= bounds[1])
+            gone = np.union1d(found.gone, stored_fingerprints(conn, ENTITY, outside)[0])
+            added = _write_changes(conn, cols, fps, found.moved, gone)
+        return lambda: added
+    if not (large(len(cols)) and room() and forkable(engine)):
+        return run_apart(what, engine, lambda e: _write_index(e, cols, fps), False)
     recv, send = mp.get_context("fork").Pipe(duplex=False)
 
     def writer(e: Engine) -> int:
         send.close()  # this end is the parent's: the writer sees its end of file if it stops
-        return _write_index(e, cols, lambda: _received(recv))
+        return _write_index(e, cols, fps, lambda: _received(recv))
 
     wait = run_apart(what, engine, writer, True)
     recv.close()
@@ -123,7 +187,7 @@ def _received(recv: Any) -> Digests:
 
 
 def _write_index(
-    engine: Engine, cols: fe.Columns, keys: Callable[[], Digests] | None = None
+    engine: Engine, cols: fe.Columns, fps: Ints, keys: Callable[[], Digests] | None = None
 ) -> int:
     """The whole index into an empty one (keys a migration left without features are
     emptied too). ``keys``: where the keys come from when another process computes them.
@@ -137,41 +201,10 @@ def _write_index(
     with write_transaction(engine) as conn:
         shrink(conn)  # a pooled connection may still have the feature pass's cache size
         clear(conn, ENTITY)
-        write_features(conn, cols, fresh=True)
+        write_features(conn, cols, fps, fresh=True)
         n = add_keys(conn, ENTITY, take(), fresh=True)
     release()  # the features' text and the keys, before the run scores
     return n
-
-
-def _renew_all(engine: Engine, cols: fe.Columns) -> int:
-    """Renew the stored index to ``cols``, a range of ids at a time: each range's stored
-    features are read in one scan of the primary key and compared as text."""
-    order = np.argsort(cols.ids, kind="stable")
-    by_id = cols.ids[order]
-
-    def pick(moved: Ints) -> fe.Columns:
-        return cols.take(order[np.searchsorted(by_id, moved)]).compact()
-
-    added = 0
-    with write_transaction(engine) as conn:
-        shrink(conn)
-        after: int | None = None
-        for rids, data in index.dumps(cols, RANGE):
-            upto = int(rids[-1])
-            old = _stored_between(conn, after, upto)
-            added += _replace(conn, dict(zip(rids.tolist(), data, strict=True)), old, pick)
-            after = upto
-        added += _replace(conn, {}, _stored_between(conn, after, None), pick)
-    release()
-    return added
-
-
-def _stored_between(conn: Connection, after: int | None, upto: int | None) -> dict[int, str]:
-    """Stored features of the rows with ``after < id <= upto`` (either end open if None)."""
-    conds = [] if after is None else [F.c.record_id > after]
-    if upto is not None:
-        conds.append(F.c.record_id <= upto)
-    return stored_where(conn, ENTITY, *conds)
 
 
 def prepare_ids(
@@ -190,41 +223,44 @@ def prepare_ids(
     finally:
         memo.close()
     cols = fe.Columns.concat(parts)
+    fps = index.fingerprints(cols)
+    got = [stored_fingerprints(conn, ENTITY, F.c.record_id.in_(p)) for p in chunks(ids, IN_CHUNK)]
+    got.append((_NONE, _NONE, np.zeros(0, bool)))  # none asked: nothing stored either
+    was_ids, was_fp, has = (np.concatenate([g[k] for g in got]) for k in range(3))
+    order = np.argsort(was_ids, kind="stable")
+    moved, gone = _changes(cols, fps, (was_ids[order], was_fp[order], has[order]))
+    return cols, _write_changes(conn, cols, fps, moved, gone)
+
+
+def _write_changes(conn: Connection, cols: fe.Columns, fps: Ints, moved: Ints, gone: Ints) -> int:
+    """Write the rows ``moved`` (ids of rows of ``cols`` whose features changed) a range at a
+    time, and delete the rows ``gone``; returns how many keys were added."""
+    order = np.argsort(cols.ids, kind="stable")
+    by_id = cols.ids[order]
+    added = 0
+    for lo in range(0, moved.shape[0], RANGE):
+        rows = order[np.searchsorted(by_id, moved[lo : lo + RANGE])]
+        added += _replace(conn, cols.take(rows).compact(), fps[rows], [])
+    if gone.shape[0]:
+        added += _replace(conn, cols.take(_NONE).compact(), _NONE, gone.tolist())
+    return added
+
+
+def _replace(conn: Connection, rows: fe.Columns, fps: Ints, gone: Sequence[int]) -> int:
+    """Write ``rows`` (features that changed, ``fps`` their fingerprints) over what is
+    stored for them and delete the rows ``gone``: their stale keys deleted, their new keys
+    added (returns how many)."""
     old: dict[int, str] = {}
-    for part in chunks(ids, IN_CHUNK):
+    for part in chunks(sorted([*rows.ids.tolist(), *gone]), IN_CHUNK):
         old.update(stored(conn, ENTITY, part))
-    new = {
-        rid: text
-        for rids, data in index.dumps(cols, RANGE)
-        for rid, text in zip(rids.tolist(), data, strict=True)
-    }
-    return cols, _replace(
-        conn, new, old, lambda moved: cols.take(np.flatnonzero(np.isin(cols.ids, moved)))
-    )
-
-
-def _replace(
-    conn: Connection,
-    new: dict[int, str],
-    old: dict[int, str],
-    pick: Callable[[Ints], fe.Columns],
-) -> int:
-    """Bring the stored rows ``old`` (record id → stored features) to ``new`` (the same
-    rows' features now; a row missing is gone). ``pick`` gives the features of the rows
-    whose text changed. Returns how many keys were added."""
-    moved = sorted(rid for rid, text in new.items() if old.get(rid) != text)
-    gone = sorted(old.keys() - new.keys())
-    if not moved and not gone:
-        return 0
-    was_d, was_r = stored_digests([(rid, old[rid]) for rid in sorted({*moved, *gone} & old.keys())])
-    now_d, now_r = person_digests(pick(np.asarray(moved, np.int64))) if moved else (_NONE, _NONE)
+    was_d, was_r = stored_digests(sorted(old.items())) if old else (_NONE, _NONE)
+    now_d, now_r = person_digests(rows) if len(rows) else (_NONE, _NONE)
     was, now = _pairs(was_d, was_r), _pairs(now_d, now_r)
     stale, fresh = ~np.isin(was, now), ~np.isin(now, was)
     many(conn, DROP_KEY, list(zip(repeat(ENTITY), was_d[stale].tolist(), was_r[stale].tolist())))
     for part in chunks(gone, IN_CHUNK):
         conn.execute(delete(F).where(F.c.entity == ENTITY, F.c.record_id.in_(part)))
-    rows = [(ENTITY, rid, new[rid]) for rid in moved]
-    put_rows(conn, F, ("entity", "record_id", "data"), SAVE_FEATURE, rows, False)
+    write_features(conn, rows, fps)
     return add_keys(conn, ENTITY, (now_d[fresh], now_r[fresh])) if fresh.any() else 0
 
 

@@ -43,7 +43,6 @@ from warehouse.identity.blocking import (
     key_caps,
     load_features,
     neighbours,
-    prepare_columns,
     shrink,
     tune,
 )
@@ -54,7 +53,7 @@ from warehouse.identity.linkage.features import Columns
 from warehouse.identity.linkage.frame import release
 from warehouse.identity.linkage.memo import Memo
 from warehouse.identity.org_resolve import resolve_orgs
-from warehouse.identity.renewal import prepare_ids, store_index
+from warehouse.identity.renewal import Found, indexed, prepare_ids, prepare_range, store_index
 from warehouse.state import now
 from warehouse.write.upsert import chunks, upsert
 
@@ -209,6 +208,7 @@ def resolve_full(
     with write_transaction(engine) as conn:
         mark = now()
         ranges = id_ranges(conn)
+        renew = indexed(conn)  # each range is compared with the stored index as it is read
         # The watermark goes first: after a run that stops half-way the next run is a full
         # one, not an incremental run trusting evidence only half renewed.
         conn.execute(update(S).where(S.c.entity == ENTITY).values(watermark=None))
@@ -219,12 +219,14 @@ def resolve_full(
     span = ranges[-1][1] - ranges[0][0] if ranges else 0
     fork = large(span) and forkable(engine)
     claims = Claims(len(ranges), fork)
-    far = (ranges, claims) if fork else None
+    far = (ranges, claims, renew) if fork else None
     companies = run_apart(
         "resolving companies", engine, lambda e: _companies_full(e, mark, settings, far), fork
     )
     try:
-        found = _people_full(engine, settings, mark, ranges, claims, stats, companies, step)
+        found = _people_full(
+            engine, settings, mark, (ranges, claims, renew), stats, companies, step
+        )
     except BaseException:
         with contextlib.suppress(Exception):
             companies()  # no process left writing once this run has stopped
@@ -248,14 +250,16 @@ def resolve_full(
     return stats
 
 
-Part = tuple[int, Columns, list[str]]  # (range number, its features, its record keys)
+Part = tuple[int, Found]  # (range number, its rows as read)
+# The people's id ranges, who takes which, and whether they are compared with a stored index.
+Ranges = tuple[Sequence[tuple[int, int]], Claims, bool]
 
 
 def _companies_full(
     engine: Engine,
     mark: datetime,
     settings: MatchSettings,
-    far: tuple[Sequence[tuple[int, int]], Claims] | None = None,
+    far: Ranges | None = None,
 ) -> tuple[dict[str, int], float, list[Part]]:
     """Every company resolved, in one transaction: (the companies' stats, seconds it
     took, the people's ranges it then read from the far end of ``far``)."""
@@ -265,12 +269,13 @@ def _companies_full(
     took = round(time.monotonic() - t0, 2)
     parts: list[Part] = []
     if far is not None:
-        ranges, claims = far
-        memo = Memo(settings, helper=False)
+        ranges, claims, renew = far
+        memo, hashed = Memo(settings, helper=False), index.Hashed()
         try:
             for k in iter(claims.back, None):
                 with engine.connect() as conn:
-                    parts.append((k, *prepare_columns(conn, settings, *ranges[k], memo)))
+                    found = prepare_range(conn, settings, *ranges[k], memo, renew, hashed)
+                parts.append((k, found))
         finally:
             memo.close()
     return got, took, parts
@@ -280,8 +285,7 @@ def _people_full(
     engine: Engine,
     settings: MatchSettings,
     mark: datetime,
-    ranges: Sequence[tuple[int, int]],
-    claims: Claims,
+    work: Ranges,
     stats: ResolveStats,
     companies: Callable[[], tuple[dict[str, int], float, list[Part]]],
     step: Callable[[str], None] | None,
@@ -290,17 +294,18 @@ def _people_full(
     returns the decisions for clustering. The companies are waited for before the index is
     written: on SQLite the two would otherwise queue for the one writer."""
     t0 = time.monotonic()
+    ranges, claims, renew = work
     parts: list[Part] = []
-    memo = Memo(settings)
+    memo, hashed = Memo(settings), index.Hashed()
     try:
         for k in iter(claims.front, None):
             with engine.connect() as conn:
-                parts.append((k, *prepare_columns(conn, settings, *ranges[k], memo)))
+                parts.append((k, prepare_range(conn, settings, *ranges[k], memo, renew, hashed)))
             if step is not None:
                 step("prepare")
     finally:
         memo.close()
-    del memo
+    del memo, hashed
     far = companies()[2]  # the ranges the companies' process read (it is done)
     parts.extend(far)
     if step is not None:
@@ -310,19 +315,21 @@ def _people_full(
     with engine.connect() as conn:
         shrink(conn)  # the page cache the ranges' reads left, before scoring needs the memory
     parts.sort(key=lambda p: p[0])
-    stats.records = sum(len(cols) for _, cols, _ in parts)
-    every = Columns.concat([cols for _, cols, _ in parts])  # id order: each range in turn
-    record_keys = [rk for _, _, rks in parts for rk in rks]
+    stats.records = sum(len(f.cols) for _, f in parts)
+    every = Found.concat([f for _, f in parts])  # id order: each range in turn
     del parts
     release()
     # The index is renewed once every row is read: only rows whose features changed are
-    # written (all of them into an empty index, each table in its own key order), and a
-    # large run writes from a second process while this one scores.
-    wait = store_index(engine, every)
+    # written (all of them into an empty index, each table in its own key order, from a
+    # second process on a large run while this one scores).
+    bounds = (ranges[0][0], ranges[-1][1]) if renew and ranges else None
+    wait = store_index(engine, every, bounds)
+    cols, record_keys = every.cols, every.keys
+    del every
     try:
         # The features prepared above are scored as they are: not read back from the store.
-        ordered = learned.in_key_order(engine.dialect.name, every, record_keys)
-        del every, record_keys
+        ordered = learned.in_key_order(engine.dialect.name, cols, record_keys)
+        del cols, record_keys
         release()
         stats.phases["prepare"] = round(time.monotonic() - t0, 2)
         t1 = time.monotonic()

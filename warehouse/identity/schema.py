@@ -112,12 +112,18 @@ class IdentityKey(Base):
 
 
 class IdentityFeature(Base):
-    """The comparable form of a row (normalised names, readings, contacts) as compact JSON."""
+    """The comparable form of a row (normalised names, readings, contacts) as compact JSON.
+
+    ``fingerprint`` is a 64-bit digest of a person row's ``data`` (``linkage.index``): a
+    run finds the rows whose features changed by comparing one integer per row, not a
+    million rows' text. None (a company, or a row written before the column) counts as
+    changed."""
 
     __tablename__ = "identity_feature"
     entity: Mapped[str] = mapped_column(String(20), primary_key=True)
     record_id: Mapped[int] = mapped_column(Id, primary_key=True)
     data: Mapped[str] = mapped_column(Text)
+    fingerprint: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class IdentityState(Base):

@@ -13,6 +13,7 @@ from tests.warehouse.identity.test_identity_resolve import CRM, MAIL, S, _person
 from warehouse import records as r
 from warehouse import schema as t
 from warehouse.identity import blocking
+from warehouse.identity import schema as ids
 from warehouse.identity.resolve import resolve_full, resolve_incremental
 from warehouse.state import now
 
@@ -100,9 +101,28 @@ def test_a_full_run_renews_the_index_by_difference_and_leaves_what_a_rebuild_wri
     renewed = resolve_full(engine, S)
     after = _index(engine)
     assert 0 < renewed.keys < len(after["keys"])  # only the changed rows' new keys
-    assert min(rows) not in {rid for rid, _ in after["features"]}
-    assert {rid for _, rid in after["keys"]} == {rid for rid, _ in after["features"]}
+    assert min(rows) not in {rid for rid, _, _ in after["features"]}
+    assert {rid for _, rid in after["keys"]} == {rid for rid, _, _ in after["features"]}
     # Nothing emptied the index: the statements wrote the rows that changed.
     emptied = re.compile(r"delete from identity_(key|feature) where identity_\w+\.entity = \S+")
     assert writes and not any(emptied.fullmatch(w.lower().strip()) for w in writes)
     assert after == _rebuilt(engine)
+
+
+def test_a_row_whose_fingerprint_is_missing_or_wrong_is_written_again(engine: Engine) -> None:
+    rows = _tanaka(engine)
+    resolve_full(engine, S)
+    before = _index(engine)
+    assert all(fp is not None for _, _, fp in before["features"])
+    lost, wrong = sorted(rows)[:2]
+    f = t.table(ids.IdentityFeature)
+    with engine.begin() as conn:
+        conn.execute(update(f).where(f.c.record_id == lost).values(fingerprint=None))
+        conn.execute(
+            update(f).where(f.c.record_id == wrong).values(fingerprint=f.c.fingerprint + 1)
+        )
+    writes = _index_writes(engine)
+    again = resolve_full(engine, S)
+    # Both rows' features are written again (their keys were right: none added).
+    assert again.keys == 0 and len(writes) == 1 and "identity_feature" in writes[0].lower()
+    assert _index(engine) == before

@@ -37,7 +37,11 @@ def _index(engine: Engine) -> dict[str, list[Any]]:
     with engine.connect() as conn:
         return {
             "features": conn.execute(
-                select(ids.IdentityFeature.record_id, ids.IdentityFeature.data)
+                select(
+                    ids.IdentityFeature.record_id,
+                    ids.IdentityFeature.data,
+                    ids.IdentityFeature.fingerprint,
+                )
                 .where(ids.IdentityFeature.entity == "person")
                 .order_by(ids.IdentityFeature.record_id)
             ).all(),
@@ -89,11 +93,10 @@ def _failing_write(*args: Any, **kw: Any) -> int:
 
 
 _write_index_noting_pid = _noting_pid("KIZUNA_TEST_WRITER_PID", renewal._write_index)
-_renew_all_noting_pid = _noting_pid("KIZUNA_TEST_WRITER_PID", renewal._renew_all)
 _companies_noting_pid = _noting_pid("KIZUNA_TEST_COMPANIES_PID", resolve._companies_full)
 
 
-def test_a_large_run_writes_its_index_from_a_second_process_with_the_same_result(
+def test_a_large_run_writes_an_empty_index_from_a_second_process_with_the_same_result(
     engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     _tanaka(engine)
@@ -103,7 +106,6 @@ def test_a_large_run_writes_its_index_from_a_second_process_with_the_same_result
     monkeypatch.setenv("KIZUNA_TEST_WRITER_PID", str(pid_file))
     monkeypatch.setenv("KIZUNA_TEST_COMPANIES_PID", str(org_pid))
     monkeypatch.setattr(renewal, "_write_index", _write_index_noting_pid)
-    monkeypatch.setattr(renewal, "_renew_all", _renew_all_noting_pid)
     monkeypatch.setattr(resolve, "_companies_full", _companies_noting_pid)
     stats = resolve_full(engine, S)  # below the row threshold: written here
     assert pid_file.read_text() == org_pid.read_text() == str(os.getpid())
@@ -113,21 +115,28 @@ def test_a_large_run_writes_its_index_from_a_second_process_with_the_same_result
 
     monkeypatch.setattr(apart_mod, "PARALLEL_ROWS", 1)
     monkeypatch.setenv("KIZUNA_IDENTITY_WORKERS", "2")
+    with engine.begin() as conn:
+        blocking.clear(conn, "person")  # as a migration that changed the keys leaves it
     apart = resolve_full(engine, S)
-    # The forked writer renewed the index (nothing had changed: no key written) and
-    # another process resolved the companies.
+    # A forked writer wrote the index in full and another process resolved the companies.
     assert str(os.getpid()) not in (pid_file.read_text(), org_pid.read_text())
     assert pid_file.read_text() != org_pid.read_text()
-    assert _index(engine) == alone and apart.keys == 0
+    assert _index(engine) == alone and apart.keys == stats.keys
     assert _companies(engine) == orgs  # (a rerun changes no cluster: that count differs)
     assert apart.organizations | {"clusters_changed": 0} == stats.organizations | {
         "clusters_changed": 0
     }
+    # Over a stored index nothing is written in full: the ranges found nothing changed.
+    pid_file.unlink()
+    again = resolve_full(engine, S)
+    assert not pid_file.exists() and again.keys == 0 and _index(engine) == alone
     # The next change is resolved incrementally from the index the writer left.
     _put(engine, CRM, _person("s9", full_name="鈴木 一郎", emails=["ichiro@xyz.jp"]))
     assert resolve_incremental(engine, S).mode == "incremental"
 
-    monkeypatch.setattr(renewal, "_renew_all", _failing_write)
+    monkeypatch.setattr(renewal, "_write_index", _failing_write)
+    with engine.begin() as conn:
+        blocking.clear(conn, "person")
     with pytest.raises(RuntimeError, match=r"index failed: ValueError: disk full$"):
         resolve_full(engine, S)
     monkeypatch.setattr(resolve, "_companies_full", _failing_write)
@@ -153,7 +162,7 @@ def test_a_run_that_fails_waits_for_its_companies_process_and_leaves_none_behind
     monkeypatch.setattr(resolve, "_companies_full", _slow_companies)
     monkeypatch.setattr(apart_mod, "PARALLEL_ROWS", 1)
     monkeypatch.setenv("KIZUNA_IDENTITY_WORKERS", "2")
-    monkeypatch.setattr(resolve, "prepare_columns", _failing_prepare)
+    monkeypatch.setattr(resolve, "prepare_range", _failing_prepare)
     with pytest.raises(ValueError, match="the feature pass broke"):
         resolve_full(engine, S)
     # The companies ran in another process, which had finished (and was reaped) by the
@@ -181,16 +190,16 @@ def test_the_companies_process_reads_people_from_the_far_end_with_the_same_resul
     # once) takes ranges from the far end. Who read which range is noted.
     monkeypatch.setattr(resolve, "id_ranges", lambda conn: blocking.id_ranges(conn, 1))
     here, noted = os.getpid(), tmp_path / "ranges"
-    prepare = resolve.prepare_columns
+    prepare = resolve.prepare_range
 
-    def slow_here(conn: Any, settings: Any, lo: int, hi: int, memo: Any) -> Any:
+    def slow_here(conn: Any, settings: Any, lo: int, hi: int, *rest: Any) -> Any:
         if os.getpid() == here:
             time.sleep(0.4)
         with noted.open("a") as f:
             f.write(f"{os.getpid()} {lo}\n")
-        return prepare(conn, settings, lo, hi, memo)
+        return prepare(conn, settings, lo, hi, *rest)
 
-    monkeypatch.setattr(resolve, "prepare_columns", slow_here)
+    monkeypatch.setattr(resolve, "prepare_range", slow_here)
     monkeypatch.setattr(apart_mod, "PARALLEL_ROWS", 1)
     monkeypatch.setenv("KIZUNA_IDENTITY_WORKERS", "2")
     steps: list[str] = []

@@ -118,6 +118,64 @@ def dumps(cols: Columns, size: int = 20_000) -> Iterator[tuple[Ints, list[str]]]
         yield cols.ids[rows], ["[" + ",".join(row) + "]" for row in zip(*fields, strict=True)]
 
 
+def fingerprints(cols: Columns, hashed: Hashed | None = None) -> Ints:
+    """Each row's 64-bit fingerprint of the text ``dumps`` gives it: the hash of each
+    field's JSON, mixed in the text's order (a list's items each with its position), so
+    rows with equal text have equal fingerprints. A run compares these with the stored ones
+    to find the rows whose features changed, without spelling out every row's text (a
+    million rows' text was most of the index's renewal, and its memory).
+
+    ``hashed``: the run's value hashes, kept from range to range (a range's columns share
+    their value tables with the whole run); without it, only the values these rows use are
+    hashed."""
+    if hashed is None:
+        cols, hashed = cols.compact(), Hashed()
+    fp = np.zeros(len(cols), np.uint64)
+    for k, name in enumerate(_ORDER):
+        if name == "trusted":
+            h = cols.trusted.astype(np.uint64)
+        elif name in cols.multi:
+            h = _list_hash(cols, name, hashed)
+        else:
+            codes, values = cols.source(name)
+            h = hashed.of(values)[codes]
+        fp = _mix(k, fp, h).view(np.uint64)
+    return fp.view(np.int64)
+
+
+def _list_hash(cols: Columns, name: str, hashed: Hashed) -> U64:
+    """Each row's hash of its list of ``name``: its items' hashes, each mixed with its
+    position, summed, then mixed with the list's length."""
+    rec, val, values = cols.exploded(name)
+    at = cols._offsets(name)
+    pos = (np.arange(val.shape[0], dtype=np.int64) - at[rec]).view(np.uint64)
+    each = _mix(0, hashed.of(values)[val], pos).view(np.uint64)
+    out = np.zeros(len(cols), np.uint64)
+    np.add.at(out, rec, each)
+    return _mix(1, out, np.diff(at).view(np.uint64)).view(np.uint64)
+
+
+class Hashed:
+    """Each value's hash (of its JSON) in lists that only grow, such as a ``Memo``'s value
+    tables: a value is hashed once however many ranges use it."""
+
+    def __init__(self) -> None:
+        self._got: dict[int, tuple[list[Any], U64, int]] = {}  # id → (list, hashes, count)
+
+    def of(self, values: list[Any]) -> U64:
+        held = self._got.get(id(values))
+        if held is None or held[0] is not values:
+            held = (values, np.zeros(0, np.uint64), 0)
+        _, out, n = held
+        if n < len(values):
+            if out.shape[0] < len(values):  # room to grow into, not a copy per range
+                out = np.concatenate([out[:n], np.zeros(len(values) + n, np.uint64)])
+            out[n : len(values)] = _hashes([_json(v) for v in values[n:]])
+            n = len(values)
+        self._got[id(values)] = (values, out, n)
+        return out[:n]
+
+
 # -- block keys ------------------------------------------------------------------------------
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 
+import numpy as np
 import orjson
 
 from warehouse.identity.blocking import digest
@@ -77,6 +78,50 @@ def test_stored_features_are_the_json_of_each_row_and_read_back_equal() -> None:
     assert got == [_reference_json(f) for f in people]
     assert [i for ids, _ in chunks for i in ids.tolist()] == [f.id for f in people]
     assert [PersonFeatures.loads(f.id, s) for f, s in zip(people, got, strict=True)] == people
+
+
+def test_a_rows_fingerprint_follows_its_stored_text_whatever_the_value_tables() -> None:
+    people = _people(300)
+    cols = Columns.of(people)
+    texts = {
+        i: s for ids, part in index.dumps(cols) for i, s in zip(ids.tolist(), part, strict=True)
+    }
+    fp = dict(zip(cols.ids.tolist(), index.fingerprints(cols).tolist(), strict=True))
+    by_text: dict[str, set[int]] = {}
+    for rid, text in texts.items():
+        by_text.setdefault(text, set()).add(fp[rid])
+    assert all(len(f) == 1 for f in by_text.values())  # equal text: one fingerprint
+    assert len(set(fp.values())) == len(by_text)  # different text: different fingerprints
+    # Other value tables (rows in another order, every value coded anew): the same per row.
+    again = Columns.of(people[::-1])
+    assert dict(zip(again.ids.tolist(), index.fingerprints(again).tolist(), strict=True)) == fp
+    # A list's order, a value moved to another field, trust: each changes the fingerprint.
+    f = PersonFeatures(1, tokens=("tanaka",), emails=("a@x.jp", "b@x.jp"), org="abc")
+    variants = [
+        f,
+        replace(f, emails=("b@x.jp", "a@x.jp")),
+        replace(f, emails=("a@x.jp",), phones=("b@x.jp",)),
+        replace(f, org="", domain="abc"),
+        replace(f, trusted=not f.trusted),
+        replace(f, emails=()),
+    ]
+    got = index.fingerprints(Columns.of(variants)).tolist()
+    assert len(set(got)) == len(variants)
+
+
+def test_value_hashes_kept_from_range_to_range_are_those_of_the_values() -> None:
+    people = _people(120)
+    cols = Columns.of(people)
+    hashed = index.Hashed()
+    assert index.fingerprints(cols, hashed).tolist() == index.fingerprints(cols).tolist()
+    # A table that grows (a run's memo, range after range): only the new values are hashed.
+    table: list[str] = ["a@x.jp"]
+    first = hashed.of(table).tolist()
+    table += ["b@x.jp", "c@x.jp"]
+    grown = hashed.of(table).tolist()
+    assert grown[:1] == first and len(grown) == 3
+    assert grown == index.text_digests([f'"{v}"' for v in table]).view(np.uint64).tolist()
+    assert hashed.of(["b@x.jp"]).tolist() == grown[1:2]  # another list: its own hashes
 
 
 def _keys_of(people: list[PersonFeatures]) -> dict[int, set[tuple[int, str]]]:
