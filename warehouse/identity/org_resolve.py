@@ -41,7 +41,7 @@ from warehouse.identity import blocking
 from warehouse.identity import graph as graph
 from warehouse.identity import schema as ids_
 from warehouse.identity.evidence import merging_edges, save_matches
-from warehouse.identity.keys.matching import Decision, org_key
+from warehouse.identity.keys.matching import Decision, forget_names, org_key
 from warehouse.identity.keys.normalize import FREE_MAIL_DOMAINS, email_domain, normalize_phone
 from warehouse.identity.linkage import index
 from warehouse.write.bulk import put_rows
@@ -80,7 +80,7 @@ def org_features(
         for part in chunks(sorted(set(ids)), 900):
             rows.extend(conn.execute(q.where(o.id.in_(part))))
     borrowed = _contact_domains(conn, [int(r[0]) for r in rows if not r[2]], ids is None)
-    return [
+    feats = [
         OrgFeatures(
             int(oid),
             org_key(name) if name and name != domain else "",
@@ -90,6 +90,8 @@ def org_features(
         )
         for oid, name, domain, corp, phone in rows
     ]
+    forget_names()  # each name was read once
+    return feats
 
 
 def _contact_domains(conn: Connection, org_ids: Sequence[int], everything: bool) -> dict[int, str]:

@@ -269,6 +269,7 @@ def _companies_full(
     took = round(time.monotonic() - t0, 2)
     parts: list[Part] = []
     if far is not None:
+        release()  # what resolving the companies freed, before this process reads people
         ranges, claims, renew = far
         memo, hashed = Memo(settings, helper=False), index.Hashed()
         try:

@@ -99,3 +99,15 @@ def test_features_round_trip_and_key_digest_is_stable() -> None:
     # Stored digests must mean the same key in every later process and on every machine.
     assert digest("e|a@b.co.jp") == 8177321661227466289
     assert digest("e|a@b.co.jp ") != digest("e|a@b.co.jp")
+
+
+def test_a_batch_of_company_names_leaves_no_per_name_cache_behind() -> None:
+    from warehouse.identity.keys import matching as mt
+
+    names = ["株式会社ABC商事 大阪支店", "(株)ＡＢＣ商事", None, "Next Tech Inc.", "ネクストテック"]
+    want = [mt.org_part(n) for n in names]
+    mt.forget_names()
+    assert mt.org_parts(names) == want
+    # Each name is read once a run (its memo keeps the parts): nothing of it is kept.
+    steps = (mt._org_sound, mt.org_key, mt.org_written, mt.strip_branch, mt.legal_form)
+    assert all(step.cache_info().currsize == 0 for step in steps)

@@ -43,7 +43,7 @@ def workers() -> int:
 
 
 def _org_parts(orgs: list[str | None]) -> list[tuple[str, str, str]]:
-    return [mt.org_part(o) for o in orgs]
+    return mt.org_parts(orgs)
 
 
 class Memo:
