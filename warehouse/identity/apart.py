@@ -1,14 +1,17 @@
 """Work a large full run hands to a second process, so both cores are busy.
 
-A full run has three parts that need nothing from each other until the end: the people's
-feature pass and scoring, the companies (their own rows, features, evidence and clusters),
-and writing the people's index once their features exist. On one core they ran one after
-the other while the second core sat idle; here each of the latter two can run in a forked
-process with connections of its own, and the run waits for it before it writes what
-depends on it. The companies' process then reads people's ranges from the far end
-(``Claims``) until the two meet; scoring learns its weights and runs its guard in forked
-processes the same way (``resolve._beside``). Small runs, one core, an in-memory SQLite database or a
-machine short of memory do the same work in this process, in the same place in the run.
+A full run has parts that need nothing from each other until the end: the people's feature
+pass and scoring, the companies (their own rows, features, evidence and clusters), writing
+an empty index once the people's features exist, and learning the weights while the blocked
+pairs are found. On one core they ran one after the other while the second core sat idle;
+here each can run in a forked process with connections of its own, and the run waits for
+it before it writes what depends on it. The companies' process then reads people's ranges
+from the far end (``Claims``) until the two meet. What a forked process reads or allocates
+lands in pages it shares with the run and costs a copy of them, so only work worth a core
+goes apart: renewing a stored index is done by the ranges as they are read
+(``identity.renewal``), and the guard runs before the decisions, not beside them. Small
+runs, one core, an in-memory SQLite database or a machine short of memory do the same work
+in this process, in the same place in the run.
 """
 
 from __future__ import annotations
@@ -44,10 +47,9 @@ def forkable(engine: Engine) -> bool:
 
 
 def room() -> bool:
-    """Memory for a second process beside this one: a forked writer of the people's index
-    and the scoring together need about 1.5 times what one process needs for the whole run
-    (1M people: 2.8 GB against 1.9 GB), so it waits its turn unless the machine has twice
-    this process's size free."""
+    """Memory for a second process beside this one: a forked process copies the pages it
+    touches, so one beside the scoring waits its turn unless the machine has twice this
+    process's size free."""
     try:
         with open("/proc/self/statm") as f:
             mine = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")

@@ -1,13 +1,13 @@
 """Identity resolution for people: prepare → score blocks → save evidence → cluster.
 
 ``resolve_full`` reads id ranges into comparable features (columns of distinct values),
-renews the stored features and their block keys once every range is read (by difference:
-a row whose features are stored as they are is not written; ``identity.renewal``), scores
+compares each range with the stored index by fingerprint as it is read, writes the rows
+that changed once every range is read (``identity.renewal``), scores
 every blocked pair in bulk with the weights learned from the data (``identity.learned``),
 saves the evidence and clusters; the features are scored as prepared, never read back. On
 two cores a large run resolves the companies in a second process while this one reads
-people (that process then reads people's ranges from the far end), renews the index from
-another while it pairs, and learns the weights in a third (``identity.apart``).
+people (that process then reads people's ranges from the far end), writes an empty index
+from another while it scores, and learns the weights beside the pairing (``identity.apart``).
 ``resolve_incremental`` does the same around the rows that changed. The Prefect flow runs
 either as one task.
 

@@ -213,7 +213,7 @@ def test_the_companies_process_reads_people_from_the_far_end_with_the_same_resul
     assert _index(engine) == expected and _companies(engine) == orgs
 
 
-def test_the_guard_and_the_weights_in_other_processes_decide_as_in_one(
+def test_weights_learned_in_another_process_decide_as_in_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Two people of one kanji (サトウ タケシ, サトウ ケン) and a row that lists both their
@@ -233,17 +233,17 @@ def test_the_guard_and_the_weights_in_other_processes_decide_as_in_one(
     here = learned.score_columns(S, cols)[0]
     assert any("refused" in d.fields and d.decision == "review" for d in here)
 
-    guarded = tmp_path / "guard.pid"
-    cluster = learned.guard.cluster
+    learned_in = tmp_path / "train.pid"
+    train = learned.linker.train
 
     def noting(*args: Any, **kw: Any) -> Any:
-        guarded.write_text(str(os.getpid()))
-        return cluster(*args, **kw)
+        learned_in.write_text(str(os.getpid()))
+        return train(*args, **kw)
 
-    monkeypatch.setattr(learned.guard, "cluster", noting)
+    monkeypatch.setattr(learned.linker, "train", noting)
     db = tmp_path / "apart.db"
     db.touch()
     engine = make_engine(f"sqlite:///{db}")
     there = learned.score_columns(S, cols, resolve._beside(engine, True))[0]
-    assert guarded.read_text() != str(os.getpid())  # the guard ran in another process
+    assert learned_in.read_text() != str(os.getpid())  # the weights: another process
     assert there == here
