@@ -346,9 +346,9 @@ def write_features(
     by_id = fps[np.argsort(cols.ids, kind="stable")]  # ``dumps``' order
     done = 0
     for rids, data in index.dumps(cols, RANGE):
-        fps = by_id[done : done + len(data)].tolist()
+        marks = by_id[done : done + len(data)].tolist()
         done += len(data)
-        rows = list(zip(repeat(ENTITY), rids.tolist(), data, fps))
+        rows = list(zip(repeat(ENTITY), rids.tolist(), data, marks))
         put_rows(conn, F, ("entity", "record_id", "data", "fingerprint"), SAVE_FEATURE, rows, fresh)
 
 
@@ -356,22 +356,12 @@ Stored = tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.bool_]]
 
 
 def stored_fingerprints(conn: Connection, entity: str, *conds: Any) -> Stored:
-    """The stored rows matching ``conds``: (record ids in order, their fingerprints, whether
-    each has one). A page of the driver's rows of plain integers becomes one array at once:
-    a full run reads a million."""
+    """The stored rows matching ``conds`` (a range of ids, or some ids): (record ids in
+    order, their fingerprints, whether each has one)."""
     fp = F.c.fingerprint
     has = case((fp.is_(None), 0), else_=1)
     q = select(F.c.record_id, func.coalesce(fp, 0), has).where(F.c.entity == entity, *conds)
-    driver: Any = conn.connection.driver_connection
-    cur = driver.cursor()
-    parts = [np.zeros((0, 3), np.int64)]
-    try:
-        cur.execute(str(q.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})))
-        while page := cur.fetchmany(100_000):
-            parts.append(np.array(page, np.int64))
-    finally:
-        cur.close()
-    got = np.concatenate(parts)
+    got = np.array(driver_rows(conn, q), np.int64).reshape(-1, 3)
     got = got[np.argsort(got[:, 0], kind="stable")]
     return got[:, 0].copy(), got[:, 1].copy(), got[:, 2] > 0
 
