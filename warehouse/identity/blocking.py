@@ -299,12 +299,7 @@ def forget(
 
 def stored(conn: Connection, entity: str, ids: Sequence[int]) -> dict[int, str]:
     """The stored features (their JSON) of those of ``ids`` that have them."""
-    return stored_where(conn, entity, F.c.record_id.in_(ids))
-
-
-def stored_where(conn: Connection, entity: str, *conds: Any) -> dict[int, str]:
-    """The stored features (their JSON) of the rows matching ``conds``."""
-    q = select(F.c.record_id, F.c.data).where(F.c.entity == entity, *conds)
+    q = select(F.c.record_id, F.c.data).where(F.c.entity == entity, F.c.record_id.in_(ids))
     return dict(driver_rows(conn, q))
 
 

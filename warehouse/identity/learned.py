@@ -110,9 +110,6 @@ def _here(what: str, work: Callable[[], T]) -> Callable[[], T]:
     return lambda: done
 
 
-Learned = tuple[Model, dict[str, dict[str, float]]]  # the weights and term frequencies
-
-
 def _kinds(levels: NDArray[np.int8]) -> tuple[Ints, Ints]:
     """The first row of each distinct row of ``levels`` and each row's kind: each row packed
     into one integer (a level from -1, not compared): ``np.unique`` over rows took 0.7 s

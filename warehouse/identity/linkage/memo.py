@@ -42,10 +42,6 @@ def workers() -> int:
     return max(1, min(2, os.cpu_count() or 1))
 
 
-def _org_parts(orgs: list[str | None]) -> list[tuple[str, str, str]]:
-    return mt.org_parts(orgs)
-
-
 class Memo:
     """Distinct values one run has seen and what they gave, kept from range to range.
 
@@ -91,9 +87,9 @@ class Memo:
     def _orgs(self, new: list[Any]) -> None:
         pool = self._helper() if len(new) >= HELPER_BATCH else None
         if pool is None:
-            self._put_orgs(_org_parts(new))
+            self._put_orgs(mt.org_parts(new))
         else:
-            self._pending = pool.apply_async(_org_parts, (new,))
+            self._pending = pool.apply_async(mt.org_parts, (new,))
 
     def _put_orgs(self, parts: list[tuple[str, str, str]]) -> None:
         for org, legal, sound in parts:
