@@ -18,7 +18,7 @@ from sqlalchemy import Connection, select
 
 from warehouse import schema as t
 from warehouse.identity import schema as ids
-from warehouse.identity.keys.matching import Decision, MatchSettings, PersonFeatures
+from warehouse.identity.keys.matching import Decision, MatchSettings
 from warehouse.identity.linkage import blocking_rules as br
 from warehouse.identity.linkage import frame as fm
 from warehouse.identity.linkage import guard, linker
@@ -159,14 +159,14 @@ def in_key_order(dialect: str, cols: Columns, keys: Sequence[str]) -> Columns:
 def score_some(
     conn: Connection,
     settings: MatchSettings,
-    feats: Sequence[PersonFeatures],
+    cols: Columns,
     changed: set[int],
 ) -> tuple[list[Decision], int]:
-    """Incremental: the rows ``changed`` against their neighbourhood ``feats``, with the
+    """Incremental: the rows ``changed`` against their neighbourhood ``cols``, with the
     weights the last full run learned (learned now if there are none yet)."""
-    if not changed or len(feats) < 2:
+    if not changed or len(cols) < 2:
         return [], 0
-    fr = fm.build(feats)
+    fr = fm.build_columns(cols)
     got = load_model(conn)
     if got is None:
         model = linker.train(fr, settings.link)

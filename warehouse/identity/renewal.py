@@ -23,7 +23,7 @@ import contextlib
 import multiprocessing as mp
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import repeat
 from typing import Any
 
@@ -32,6 +32,7 @@ from numpy.typing import NDArray
 from sqlalchemy import Connection, Engine, delete, or_, select
 
 from warehouse.db import write_transaction
+from warehouse.identity import company_parts
 from warehouse.identity.apart import forkable, large, room, run_apart
 from warehouse.identity.blocking import (
     DROP_KEY,
@@ -53,6 +54,7 @@ from warehouse.identity.blocking import (
     stored_fingerprints,
     write_features,
 )
+from warehouse.identity.company_parts import Parts
 from warehouse.identity.keys.matching import MatchSettings
 from warehouse.identity.linkage import features as fe
 from warehouse.identity.linkage import index
@@ -78,13 +80,15 @@ def indexed(conn: Connection) -> bool:
 class Found:
     """Rows' features as a run read them, with what changed against the stored index:
     ``fps`` each row's fingerprint, ``moved`` the ids of rows whose features are not stored
-    as they are now, ``gone`` the ids of stored rows that are no longer live."""
+    as they are now, ``gone`` the ids of stored rows that are no longer live, ``names`` the
+    company names read (none stored yet) with their parts."""
 
     cols: fe.Columns
     keys: list[str]  # each row's record key
     fps: Ints
     moved: Ints
     gone: Ints
+    names: list[tuple[str, Parts]] = field(default_factory=list)
 
     @classmethod
     def concat(cls, parts: Sequence[Found]) -> Found:
@@ -95,7 +99,8 @@ class Found:
 
         cols = fe.Columns.concat([f.cols for f in parts])
         keys = [k for f in parts for k in f.keys]
-        return cls(cols, keys, joined("fps"), joined("moved"), joined("gone"))
+        names = [n for f in parts for n in f.names]
+        return cls(cols, keys, joined("fps"), joined("moved"), joined("gone"), names)
 
 
 def prepare_range(
@@ -113,9 +118,9 @@ def prepare_range(
     cols, keys = prepare_columns(conn, settings, lo, hi, memo)
     fps = index.fingerprints(cols, hashed)
     if not renew:
-        return Found(cols, keys, fps, cols.ids, _NONE)
+        return Found(cols, keys, fps, cols.ids, _NONE, memo.take_read())
     was = stored_fingerprints(conn, ENTITY, F.c.record_id >= lo, F.c.record_id < hi)
-    return Found(cols, keys, fps, *_changes(cols, fps, was))
+    return Found(cols, keys, fps, *_changes(cols, fps, was), memo.take_read())
 
 
 def _changes(cols: fe.Columns, fps: Ints, was: Stored) -> tuple[Ints, Ints]:
@@ -141,6 +146,10 @@ def store_index(engine: Engine, found: Found, bounds: tuple[int, int] | None) ->
     and hands them over through a pipe, so neither waits for the other."""
     what = "writing the identity index"
     cols, fps = found.cols, found.fps
+    if found.names:
+        with write_transaction(engine) as conn:
+            company_parts.store(conn, found.names)
+        found.names = []
     if bounds is not None:
         with write_transaction(engine) as conn:
             shrink(conn)
@@ -222,6 +231,7 @@ def prepare_ids(
         parts = [columns_where(conn, _among(p), settings, memo)[0] for p in chunks(ids, IN_CHUNK)]
     finally:
         memo.close()
+    company_parts.store(conn, memo.take_read())
     cols = fe.Columns.concat(parts)
     fps = index.fingerprints(cols)
     got = [stored_fingerprints(conn, ENTITY, F.c.record_id.in_(p)) for p in chunks(ids, IN_CHUNK)]

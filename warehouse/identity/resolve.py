@@ -105,10 +105,7 @@ def score_around(
     record_ids = cols.ids.tolist()
     near.update(record_ids)
     stats.oversized_blocks += skipped
-    around = load_features(conn, near)
-    found, pairs = learned.score_some(
-        conn, settings, [around[r] for r in sorted(around)], set(record_ids)
-    )
+    found, pairs = learned.score_some(conn, settings, load_features(conn, near), set(record_ids))
     stats.pairs += pairs
     return found
 

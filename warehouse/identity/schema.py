@@ -126,6 +126,17 @@ class IdentityFeature(Base):
     fingerprint: Mapped[int | None] = mapped_column(BigInteger)
 
 
+class IdentityCompanyName(Base):
+    """A company name's comparable parts (``company_parts``), by a digest of the name: the
+    dictionary reading behind them is the costliest value a run computes, and the same
+    names come back in every run."""
+
+    __tablename__ = "identity_company_name"
+    digest: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    parts: Mapped[str] = mapped_column(Text)
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+
 class IdentityState(Base):
     """Up to when each entity was resolved: the incremental path starts from here."""
 

@@ -13,7 +13,17 @@ from operator import itemgetter
 from typing import Any
 
 import orjson
-from sqlalchemy import BigInteger, Connection, String, Text, bindparam, func, insert, select
+from sqlalchemy import (
+    BigInteger,
+    ClauseElement,
+    Connection,
+    String,
+    Text,
+    bindparam,
+    func,
+    insert,
+    select,
+)
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.dml import Insert
@@ -147,6 +157,25 @@ def many(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         sql = sql.replace("?", "%s")
     for lo in range(0, len(rows), 20000):
         conn.exec_driver_sql(sql, list(rows[lo : lo + 20000]))
+
+
+def driver_rows(conn: Connection, q: ClauseElement | str, params: Sequence[Any] = ()) -> list[Any]:
+    """Every row of a query whose parameters are plain numbers and names, as the driver's
+    own tuples (these columns need no conversion): a full run reads a row per person, per
+    company and per contact address, and a result row object per row cost as much as the
+    query itself. ``q`` is a statement, or the driver's SQL with its ``params``."""
+    driver: Any = conn.connection.driver_connection
+    cur = driver.cursor()
+    try:
+        if isinstance(q, str):
+            cur.execute(q, tuple(params))
+        else:
+            cur.execute(
+                str(q.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+            )
+        return list(cur.fetchall())
+    finally:
+        cur.close()
 
 
 def put_rows(

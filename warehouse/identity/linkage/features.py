@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from warehouse.identity.company_parts import Known
 from warehouse.identity.keys import matching as mt
 from warehouse.identity.keys.readings import _DIGITS, fold_text
 from warehouse.identity.linkage.frame import bulk, unique
@@ -105,17 +106,29 @@ class Columns:
 
     @classmethod
     def of(cls, feats: Sequence[mt.PersonFeatures]) -> Columns:
-        """Columns of feature objects (incremental runs and tests still build those)."""
+        """Columns of feature objects (``privacy erase`` and tests build those)."""
+        return cls.gather(
+            np.fromiter((x.id for x in feats), np.int64, len(feats)),
+            np.fromiter((x.trusted for x in feats), bool, len(feats)),
+            lambda name: [getattr(x, name) for x in feats],
+        )
+
+    @classmethod
+    def gather(
+        cls, ids: Ints, trusted: NDArray[np.bool_], field: Callable[[str], Sequence[Any]]
+    ) -> Columns:
+        """Columns of rows given field by field: ``field(name)`` is that field's value per
+        row (a tuple or list of strings for ``emails`` and ``phones``)."""
         groups: dict[str, Group] = {}
-        n = len(feats)
+        n = int(ids.shape[0])
         for name in FIELDS:
             table: dict[Any, int] = {}
             put = table.setdefault
-            codes = np.fromiter((put(getattr(x, name), len(table)) for x in feats), np.int64, n)
+            codes = np.fromiter((put(v, len(table)) for v in field(name)), np.int64, n)
             groups[name] = (codes, list(table))
         multi: dict[str, Exploded] = {}
         for name in MULTI_FIELDS:
-            per_row = [getattr(x, name) for x in feats]
+            per_row = field(name)
             vals: dict[str, int] = {}
             put_v = vals.setdefault
             counts = np.fromiter((len(v) for v in per_row), np.int64, n)
@@ -124,12 +137,7 @@ class Columns:
                 (put_v(v, len(vals)) for row in per_row for v in row), np.int64, int(counts.sum())
             )
             multi[name] = (rec, val, list(vals))
-        return cls(
-            ids=np.fromiter((x.id for x in feats), np.int64, n),
-            trusted=np.fromiter((x.trusted for x in feats), bool, n),
-            groups=groups,
-            multi=multi,
-        )
+        return cls(ids=ids, trusted=trusted, groups=groups, multi=multi)
 
     @classmethod
     def concat(cls, parts: Sequence[Columns]) -> Columns:
@@ -327,6 +335,7 @@ def compute(
     settings: mt.MatchSettings,
     memo: Memo | None = None,
     contacts: tuple[Flat, Flat] | None = None,
+    known: Known | None = None,
 ) -> Columns:
     """Features of ``rows`` as columns (row k is ``rows[k]``).
 
@@ -334,14 +343,14 @@ def compute(
     dictionary reading costs about half a millisecond): give every range of one run the
     same ``memo``. ``contacts``: the rows' mail addresses and phones as read, (row, value)
     pairs in any order, in place of the rows' own lists (a range's are never grouped by
-    row)."""
+    row). ``known``: company names' parts stored by earlier runs (``company_parts``)."""
     own = memo is None
     memo = memo if memo is not None else Memo(settings)
     n = len(rows)
     memo.rows += n
     ids = np.fromiter((r[0] for r in rows), np.int64, n)
     # Companies first: in a large run a second process reads them while this one goes on.
-    org_code = memo.code("orgs", (r[8] or None for r in rows), n, memo._orgs)
+    org_code = memo.code("orgs", (r[8] or None for r in rows), n, lambda x: memo.orgs(x, known))
     name_code = memo.code("names", (r[1:6] for r in rows), n, memo._names)
     corp_code = memo.code("corp", (r[9] or "" for r in rows), n, memo.values["corp"].extend)
     adr, pcs, xs = (

@@ -43,6 +43,7 @@ TAG = {name: k for k, name in enumerate(TAGS)}
 # A stored row is the list of its fields in the order ``PersonFeatures`` declares them after
 # the id (``PersonFeatures.loads`` reads them back by position).
 _ORDER = tuple(f.name for f in dataclasses.fields(PersonFeatures))[1:]
+_DEFAULTS = [f.default for f in dataclasses.fields(PersonFeatures)][1:]
 
 
 def text_digests(texts: Sequence[str]) -> Ints:
@@ -116,6 +117,31 @@ def dumps(cols: Columns, size: int = 20_000) -> Iterator[tuple[Ints, list[str]]]
         per["trusted"] = [trusted[k] for k in at]
         fields = [per[name] for name in _ORDER]
         yield cols.ids[rows], ["[" + ",".join(row) + "]" for row in zip(*fields, strict=True)]
+
+
+@bulk
+def loads(stored: Sequence[tuple[int, str]]) -> Columns:
+    """Columns of stored rows, (record id, the text ``dumps`` gave): all of their JSON
+    parsed in one call, no feature object per row. An incremental run reads its changed
+    rows' neighbours this way (170,000 rows for a 1 % change of a million people: a feature
+    object each cost 0.5 s more). A row stored before the last fields existed gets their
+    defaults."""
+    n = len(stored)
+    rows: list[list[Any]] = orjson.loads("[" + ",".join([s for _, s in stored]) + "]")
+    for row in rows:
+        if len(row) < len(_ORDER):
+            row.extend(_DEFAULTS[len(row) :])
+    at = {name: k for k, name in enumerate(_ORDER)}
+
+    def field(name: str) -> list[Any]:
+        k = at[name]
+        if name == "tokens":
+            return [tuple(r[k]) for r in rows]
+        return [r[k] for r in rows]
+
+    ids = np.fromiter((rid for rid, _ in stored), np.int64, n)
+    trusted = np.fromiter((bool(r[at["trusted"]]) for r in rows), bool, n)
+    return Columns.gather(ids, trusted, field)
 
 
 def fingerprints(cols: Columns, hashed: Hashed | None = None) -> Ints:

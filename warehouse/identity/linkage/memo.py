@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from warehouse.identity.company_parts import Known, Parts
 from warehouse.identity.keys import matching as mt
 from warehouse.identity.keys.normalize import normalize_phone
 from warehouse.identity.keys.readings import _DIGITS
@@ -61,6 +62,7 @@ class Memo:
         self.values: dict[str, list[Any]] = defaultdict(list)
         self.trusted = array("b")
         self.mail_domain = array("q")  # per canonical address: its company domain's index
+        self.read: list[tuple[str, Parts]] = []  # company names read, not found stored
         self.keys["domain"][""] = 0
         self.values["domain"].append("")
 
@@ -84,18 +86,32 @@ class Memo:
             self.values["tokens"].append(tokens)
             self.trusted.append(trusted)
 
-    def _orgs(self, new: list[Any]) -> None:
-        pool = self._helper() if len(new) >= HELPER_BATCH else None
+    def orgs(self, new: list[Any], known: Known | None = None) -> None:
+        """The parts of new company names: those ``known`` has stored are taken from it,
+        the rest read (by the second process when there are many) and kept in ``read``."""
+        got = known(new) if known is not None else {}
+        missing = [n for n in new if n not in got]
+        pool = self._helper() if len(missing) >= HELPER_BATCH else None
         if pool is None:
-            self._put_orgs(mt.org_parts(new))
+            self._put_orgs(new, got, missing, mt.org_parts(missing))
         else:
-            self._pending = pool.apply_async(mt.org_parts, (new,))
+            self._pending = (new, got, missing, pool.apply_async(mt.org_parts, (missing,)))
 
-    def _put_orgs(self, parts: list[tuple[str, str, str]]) -> None:
-        for org, legal, sound in parts:
+    def _put_orgs(
+        self, new: list[Any], got: dict[str, Parts], missing: list[Any], parts: list[Parts]
+    ) -> None:
+        read = dict(zip(missing, parts, strict=True))
+        self.read.extend((n, read[n]) for n in missing if n)
+        for name in new:
+            org, legal, sound = got[name] if name in got else read[name]
             self.values["org"].append(org)
             self.values["legal"].append(legal)
             self.values["org_sound"].append(sound)
+
+    def take_read(self) -> list[tuple[str, Parts]]:
+        """The company names read (not found stored) since the last call, with their parts."""
+        out, self.read = self.read, []
+        return out
 
     def _helper(self) -> Any:
         """The second process, started once a run is large enough to pay for it; it keeps
@@ -111,8 +127,8 @@ class Memo:
     def finish(self) -> None:
         """Wait for what the second process is computing (the end of each range)."""
         if self._pending is not None:
-            got, self._pending = self._pending.get(), None
-            self._put_orgs(got)
+            (new, got, missing, parts), self._pending = self._pending, None
+            self._put_orgs(new, got, missing, parts.get())
 
     def close(self) -> None:
         """Stop the second process (the feature pass is over)."""
