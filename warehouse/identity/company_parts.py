@@ -51,7 +51,8 @@ def _digests(names: Sequence[str]) -> list[int]:
     from warehouse.identity.linkage import index
 
     salt = _salt()
-    return index.text_digests([salt + n for n in names]).tolist()
+    out: list[int] = index.text_digests([salt + n for n in names]).tolist()
+    return out
 
 
 def stored(conn: Connection) -> Known:

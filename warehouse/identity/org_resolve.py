@@ -44,7 +44,7 @@ from warehouse.identity.evidence import merging_edges, save_matches
 from warehouse.identity.keys.matching import Decision, forget_names, org_key
 from warehouse.identity.keys.normalize import FREE_MAIL_DOMAINS, email_domain, normalize_phone
 from warehouse.identity.linkage import index
-from warehouse.write.bulk import put_rows
+from warehouse.write.bulk import driver_rows, put_rows
 from warehouse.write.upsert import chunks
 
 ENTITY = "organization"
@@ -75,7 +75,7 @@ def org_features(
     q = select(o.id, o.name, o.domain, o.corporate_number, o.phone).where(o.deleted_at.is_(None))
     rows: list[Any] = []
     if ids is None:
-        rows = blocking.driver_rows(conn, q)
+        rows = driver_rows(conn, q)
     else:
         for part in chunks(sorted(set(ids)), 900):
             rows.extend(conn.execute(q.where(o.id.in_(part))))
@@ -106,7 +106,7 @@ def _contact_domains(conn: Connection, org_ids: Sequence[int], everything: bool)
     )
     pairs: list[Any] = []
     if everything:
-        pairs = blocking.driver_rows(conn, q)
+        pairs = driver_rows(conn, q)
     else:
         for part in chunks(sorted(set(org_ids)), 900):
             pairs.extend(conn.execute(q.where(p.organization_id.in_(part))).all())

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Engine, event, update
 
 from tests.warehouse.identity.test_identity_index_writer import _index
@@ -126,3 +127,19 @@ def test_a_row_whose_fingerprint_is_missing_or_wrong_is_written_again(engine: En
     # Both rows' features are written again (their keys were right: none added).
     assert again.keys == 0 and len(writes) == 1 and "identity_feature" in writes[0].lower()
     assert _index(engine) == before
+
+
+def test_a_changed_rows_neighbours_skip_a_block_larger_than_its_bound(engine: Engine) -> None:
+    """Each key's block is counted only up to its bound: at the bound it is read, one more
+    and it is skipped, as blocking skips it in a full run."""
+    digests = {11: 3, 12: 4, 13: 1, -(2**63) + 5: 2, 2**63 - 7: 120}  # digest → block size
+    d = np.array([k for k, n in digests.items() for _ in range(n)], np.int64)
+    rid = np.arange(1, d.shape[0] + 1, dtype=np.int64)
+    with engine.begin() as conn:
+        blocking.add_keys(conn, "person", (d, rid))
+        caps = {11: 3, 12: 3, 13: 3, -(2**63) + 5: 2, 2**63 - 7: 100}
+        near, skipped = blocking.neighbours(conn, "person", [*caps, 99], lambda k: caps.get(k, 3))
+    want = {
+        int(r) for k, r in zip(d.tolist(), rid.tolist(), strict=True) if k in (11, 13, -(2**63) + 5)
+    }
+    assert near == want and skipped == 2

@@ -78,6 +78,16 @@ def test_stored_features_are_the_json_of_each_row_and_read_back_equal() -> None:
     assert got == [_reference_json(f) for f in people]
     assert [i for ids, _ in chunks for i in ids.tolist()] == [f.id for f in people]
     assert [PersonFeatures.loads(f.id, s) for f, s in zip(people, got, strict=True)] == people
+    # Read back as columns in one parse (the incremental path): the same rows.
+    assert index.loads(list(zip([f.id for f in people], got, strict=True))).features() == people
+
+
+def test_a_row_stored_before_the_last_fields_existed_reads_back_with_their_defaults() -> None:
+    old = orjson.dumps(["田中太郎", ["tanaka", "taro"], ["t@x.jp"], [], "abc", "", "", "", "", ""])
+    f = PersonFeatures.loads(7, old.decode())
+    assert (f.trusted, f.corp, f.legal, f.org_sound) == (False, "", "", "")
+    assert index.loads([(7, old.decode())]).features() == [f]
+    assert index.loads([]).features() == []
 
 
 def test_a_rows_fingerprint_follows_its_stored_text_whatever_the_value_tables() -> None:

@@ -1,0 +1,131 @@
+"""Company names are read once and their parts kept: later runs take them from the store,
+and what they take is what a reading gives."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from tests.warehouse.identity.linkage.test_bulk_paths import _rows
+from tests.warehouse.identity.test_identity_index_writer import _index
+from tests.warehouse.identity.test_identity_resolve import CRM, MAIL, S, _person, _put, _tanaka
+from warehouse import records as r
+from warehouse.identity import blocking, company_parts
+from warehouse.identity import schema as ids
+from warehouse.identity.keys import matching as mt
+from warehouse.identity.linkage import features
+from warehouse.identity.linkage import memo as memo_mod
+from warehouse.identity.resolve import resolve_full, resolve_incremental
+
+NAMES = ["株式会社ABC", "ABC Co., Ltd.", "(株)ＡＢＣ", "足立区松本情報株式会社", "エービーシー商事"]
+
+
+def _kept(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(ids.IdentityCompanyName)).one()[0])
+
+
+def _reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every company name read from here on."""
+    seen: list[str] = []
+    real = mt.org_parts
+
+    def counting(names: Any) -> list[tuple[str, str, str]]:
+        names = list(names)
+        seen.extend(n for n in names if n)
+        return real(names)
+
+    monkeypatch.setattr(mt, "org_parts", counting)
+    return seen
+
+
+def test_each_company_name_is_read_once_and_later_runs_take_its_stored_parts(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _tanaka(engine)
+    _put(engine, MAIL, _person("o1", full_name="鈴木 一郎", organization=r.OrgRef(name="XYZ")))
+    reads = _reads(monkeypatch)
+    resolve_full(engine, S)
+    assert sorted(reads) == sorted({"株式会社ABC", "ABC Co., Ltd.", "(株)ＡＢＣ", "XYZ"})
+    assert _kept(engine) == 4
+    before = _index(engine)
+
+    # A full run over the same people reads no company name: every one is stored.
+    reads.clear()
+    resolve_full(engine, S)
+    assert reads == [] and _index(engine) == before
+
+    # An incremental run reads only the name it has not seen, and keeps it too.
+    _put(engine, CRM, _person("s8", full_name="佐藤 花子", organization=r.OrgRef(name="XYZ")))
+    _put(engine, CRM, _person("s9", full_name="高橋 健", organization=r.OrgRef(name="株式会社QRS")))
+    resolve_incremental(engine, S)
+    assert reads == ["株式会社QRS"] and _kept(engine) == 5
+
+    # The index is the one a run that reads every name again writes.
+    after = _index(engine)
+    with engine.begin() as conn:
+        conn.execute(ids.IdentityCompanyName.__table__.delete())
+        blocking.clear(conn, "person")
+    reads.clear()
+    resolve_full(engine, S)
+    assert len(reads) == 5 and _index(engine) == after
+
+
+def test_a_stored_part_is_the_reading_and_a_new_version_reads_names_again(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with engine.begin() as conn:
+        company_parts.store(conn, list(zip(NAMES, mt.org_parts(NAMES), strict=True)))
+        company_parts.store(conn, [(NAMES[0], ("other", "", ""))])  # the first stays
+        look = company_parts.stored(conn)
+        assert look([*NAMES, None, "", "unknown"]) == dict(
+            zip(NAMES, mt.org_parts(NAMES), strict=True)
+        )
+        # A change to how parts are made (or a new dictionary) finds nothing stored.
+        monkeypatch.setattr(company_parts, "VERSION", company_parts.VERSION + 1)
+        company_parts._salt.cache_clear()
+        try:
+            assert company_parts.stored(conn)(NAMES) == {}
+        finally:
+            monkeypatch.undo()
+            company_parts._salt.cache_clear()
+
+
+@pytest.mark.parametrize("helper", [False, True])
+def test_stored_and_read_parts_give_the_features_of_a_run_that_reads_them_all(
+    monkeypatch: pytest.MonkeyPatch, helper: bool
+) -> None:
+    rows = _rows(240)
+    whole = features.compute(rows, S).features()
+    names = sorted({x[8] for x in rows if x[8]})
+    want = dict(zip(names, mt.org_parts(names), strict=True))
+    stored = {n: want[n] for n in names[::2]}
+    asked: list[list[Any]] = []
+
+    def known(new: Any) -> dict[str, tuple[str, str, str]]:
+        asked.append(list(new))
+        return {n: stored[n] for n in new if n in stored}
+
+    if helper:  # the names not stored go to the second process
+        monkeypatch.setattr(memo_mod, "PARALLEL_ROWS", 50)
+        monkeypatch.setattr(memo_mod, "HELPER_BATCH", 1)
+        monkeypatch.setenv("KIZUNA_IDENTITY_WORKERS", "2")
+    reads = [] if helper else _reads(monkeypatch)  # (a pool is handed the function itself)
+    memo = memo_mod.Memo(S)
+    try:
+        parts = [
+            features.compute(rows[a : a + 70], S, memo, known=known) for a in range(0, 240, 70)
+        ]
+        assert (memo._pool is not None) == helper
+    finally:
+        memo.close()
+    assert features.Columns.concat(parts).features() == whole
+    read = memo.take_read()
+    assert sorted(n for n, _ in read) == sorted(set(names) - set(stored))
+    assert dict(read) == {n: want[n] for n in names if n not in stored}
+    assert memo.take_read() == []  # each name handed over once
+    if not helper:
+        assert sorted(reads) == sorted(set(names) - set(stored))
+    assert sorted(n for batch in asked for n in batch if n) == names
