@@ -37,7 +37,7 @@ from rapidfuzz.process import cdist
 from sqlalchemy import Connection, select
 
 from warehouse import schema as t
-from warehouse.identity import blocking
+from warehouse.identity import blocking, company_parts
 from warehouse.identity import graph as graph
 from warehouse.identity import schema as ids_
 from warehouse.identity.evidence import merging_edges, save_matches
@@ -80,10 +80,12 @@ def org_features(
         for part in chunks(sorted(set(ids)), 900):
             rows.extend(conn.execute(q.where(o.id.in_(part))))
     borrowed = _contact_domains(conn, [int(r[0]) for r in rows if not r[2]], ids is None)
+    # A name's key is the first of the parts people's features keep for it (read once).
+    known = company_parts.stored(conn)([r[1] for r in rows if r[1] and r[1] != r[2]])
     feats = [
         OrgFeatures(
             int(oid),
-            org_key(name) if name and name != domain else "",
+            (known[name][0] if name in known else org_key(name)) if name and name != domain else "",
             domain or borrowed.get(int(oid), ""),
             corp or "",
             (normalize_phone(phone, region) or "") if phone else "",

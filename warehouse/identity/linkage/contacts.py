@@ -108,10 +108,20 @@ def _role_pattern() -> re.Pattern[str]:
 _ROLE = _role_pattern()
 
 
+_ROLE_STARTS = tuple(sorted(ROLE_LOCAL_PARTS))  # every role mailbox starts with one
+
+
 def is_role_mailbox(address: str) -> bool:
-    """A mailbox that names a function, not a person (``eigyo-bu@``, ``info.tokyo@``): one
-    regular-expression match, as a million distinct addresses are asked."""
-    return _ROLE.match(address.lower()) is not None
+    """A mailbox that names a function, not a person (``eigyo-bu@``, ``info.tokyo@``)."""
+    low = address.lower()
+    return low.startswith(_ROLE_STARTS) and _ROLE.match(low) is not None
+
+
+def role_mailboxes(addresses: Iterable[str]) -> set[str]:
+    """The role mailboxes among ``addresses``: a million distinct addresses are asked, and
+    the regular expression runs only on the few that start as a role's name does."""
+    starts, role = _ROLE_STARTS, _ROLE
+    return {a for a in addresses if a.lower().startswith(starts) and role.match(a.lower())}
 
 
 def is_personal_phone(e164: str) -> bool:
@@ -149,17 +159,20 @@ def shared_values(pairs: Iterable[tuple[str, tuple[str, ...]]], min_names: int =
     not count, and names that could be one person's (a typo, a missing family name) count
     once, so one person's second row never makes their address look shared.
     """
+    return {v for v, n in name_counts(pairs, min_names).items() if n >= min_names}
+
+
+def name_counts(pairs: Iterable[tuple[str, tuple[str, ...]]], upto: int) -> dict[str, int]:
+    """How many mutually different names use each value two or more names use, counted up
+    to ``upto``: one pass answers "shared by two" and "shared by ``upto``" alike (the first
+    two names it keeps are the ones a count up to two keeps)."""
     items = [(v, n) for v, n in pairs if v and n]
-    # Most values belong to one record: only those seen min_names times need names compared.
+    # Most values belong to one record: only those seen twice or more need names compared.
     seen = Counter(v for v, _ in items)
     names: dict[str, list[tuple[str, ...]]] = defaultdict(list)
     for value, name in items:
-        if seen[value] >= min_names:
+        if seen[value] >= 2:
             got = names[value]
-            if (
-                len(got) < min_names
-                and name not in got
-                and all(not compatible(name, g) for g in got)
-            ):
+            if len(got) < upto and name not in got and all(not compatible(name, g) for g in got):
                 got.append(name)
-    return {v for v, n in names.items() if len(n) >= min_names}
+    return {v: len(n) for v, n in names.items() if len(n) >= 2}

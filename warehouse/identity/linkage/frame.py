@@ -19,7 +19,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from warehouse.identity.keys.readings import _GENERIC_LOCAL, is_japanese
-from warehouse.identity.linkage.contacts import is_personal_phone, is_role_mailbox, shared_values
+from warehouse.identity.linkage.contacts import (
+    is_personal_phone,
+    name_counts,
+    role_mailboxes,
+    shared_values,
+)
 
 if TYPE_CHECKING:
     from warehouse.identity.keys.matching import PersonFeatures
@@ -334,11 +339,15 @@ def _locals(mail: tuple[Ints, Ints, list[str]], role: set[str]) -> Multi:
     put = table.setdefault
     generic = _GENERIC_LOCAL
 
-    def head(a: str) -> str:
-        h = a.partition("@")[0]
-        return h if len(h) >= 4 and h not in generic and a not in role else ""
-
-    code = np.fromiter((put(head(a), len(table)) for a in addresses), np.int64, len(addresses))
+    heads = [a.partition("@")[0] for a in addresses]
+    code = np.fromiter(
+        (
+            put(h if len(h) >= 4 and h not in generic and a not in role else "", len(table))
+            for h, a in zip(heads, addresses, strict=True)
+        ),
+        np.int64,
+        len(addresses),
+    )
     hc = code[val]
     keep = hc > 0
     span = len(table)
@@ -380,11 +389,11 @@ def build_columns(cols: Columns) -> Frame:
     mail_users = shared_values(_repeated(*mail, keys))
     # A mobile shared by two names may be a company phone; a landline shared is a switchboard.
     phone = _codes(*cols.exploded("phones"))
-    phone_pairs = _repeated(*phone, keys)
-    phone_users = shared_values(phone_pairs)
-    mobile_users = shared_values(phone_pairs, 3)
+    phone_names = name_counts(_repeated(*phone, keys), 3)
+    phone_users = {p for p, n in phone_names.items() if n >= 2}
+    mobile_users = {p for p, n in phone_names.items() if n >= 3}
     # Each distinct address is checked once (most rows have one or two of their own).
-    role = {e for e in mail[2] if is_role_mailbox(e)}
+    role = role_mailboxes(mail[2])
     phone_shared = {p for p in phone_users if not is_personal_phone(p)} | mobile_users
     dcode, dobs = cols.source("dob")
     swap_d = [d[:4] + d[6:] + d[4:6] if len(d) == 8 else "" for d in dobs]

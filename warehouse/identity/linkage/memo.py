@@ -15,6 +15,7 @@ import weakref
 from array import array
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from datetime import date
 from itertools import islice
 from typing import Any
 
@@ -138,8 +139,11 @@ class Memo:
             self._pool = None
 
     def _dobs(self, new: list[Any]) -> None:
+        """YYYYMMDD of a birth date column (a date, or the ISO text SQLite keeps and a
+        range's rows bring as read), else the digits of a birth date attribute."""
         self.values["dob"].extend(
-            bd.strftime("%Y%m%d") if bd is not None else _DIGITS.sub("", text) for bd, text in new
+            _day(bd).strftime("%Y%m%d") if bd is not None else _DIGITS.sub("", text)
+            for bd, text in new
         )
 
     def _mail(self, new: list[str], raw: dict[str, int]) -> None:
@@ -192,3 +196,7 @@ def _plain_jp(x: str) -> str | None:
     if len(t) in (10, 11) and t.isascii() and t.isdigit() and t[0] == "0" and t[1] != "0":
         return "+81" + t[1:]
     return None
+
+
+def _day(value: date | str) -> date:
+    return date.fromisoformat(value) if isinstance(value, str) else value
