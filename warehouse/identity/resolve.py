@@ -6,8 +6,8 @@ that changed once every range is read (``identity.renewal``), scores
 every blocked pair in bulk with the weights learned from the data (``identity.learned``),
 saves the evidence and clusters; the features are scored as prepared, never read back. On
 two cores a large run resolves the companies in a second process while this one reads
-people (that process then reads people's ranges from the far end), writes an empty index
-from another while it scores, and learns the weights beside the pairing (``identity.apart``).
+people (that process then reads people's ranges from the far end) and writes an empty index
+from another while it scores (``identity.apart``).
 ``resolve_incremental`` does the same around the rows that changed. The Prefect flow runs
 either as one task.
 
@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 from sqlalchemy import Connection, Engine, delete, func, select, update
@@ -34,7 +34,7 @@ from warehouse.db import write_transaction
 from warehouse.identity import graph as graph
 from warehouse.identity import learned
 from warehouse.identity import schema as ids
-from warehouse.identity.apart import Claims, forkable, large, room, run_apart
+from warehouse.identity.apart import Claims, forkable, large, run_apart
 from warehouse.identity.blocking import (
     ENTITY,
     IN_CHUNK,
@@ -60,7 +60,6 @@ from warehouse.write.upsert import chunks, upsert
 X = t.table(ids.IdentityMatch)
 S = t.table(ids.IdentityState)
 PERSON = t.table(t.Person)
-T = TypeVar("T")
 
 
 @dataclass
@@ -331,8 +330,7 @@ def _people_full(
         release()
         stats.phases["prepare"] = round(time.monotonic() - t0, 2)
         t1 = time.monotonic()
-        two = large(len(ordered)) and room()
-        found, st, save_model = learned.score_columns(settings, ordered, _beside(engine, two))
+        found, st, save_model = learned.score_columns(settings, ordered)
         del ordered
     except BaseException:
         with contextlib.suppress(Exception):
@@ -348,15 +346,6 @@ def _people_full(
     if step is not None:
         step("score")
     return found
-
-
-def _beside(engine: Engine, fork: bool) -> learned.Apart:
-    """Scoring's work for another process (``fork``), which needs no connection."""
-
-    def apart(what: str, work: Callable[[], T]) -> Callable[[], T]:
-        return run_apart(what, engine, lambda _engine: work(), fork)
-
-    return apart
 
 
 def steps(conn: Connection) -> int:

@@ -23,7 +23,6 @@ from tests.warehouse.identity.test_identity_resolve import (
     _put,
     _tanaka,
 )
-from warehouse.db import make_engine
 from warehouse.identity import apart as apart_mod
 from warehouse.identity import blocking, learned, renewal, resolve
 from warehouse.identity import schema as ids
@@ -213,9 +212,7 @@ def test_the_companies_process_reads_people_from_the_far_end_with_the_same_resul
     assert _index(engine) == expected and _companies(engine) == orgs
 
 
-def test_weights_learned_in_another_process_decide_as_in_one(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_full_runs_decisions_carry_the_guards_refusal() -> None:
     # Two people of one kanji (サトウ タケシ, サトウ ケン) and a row that lists both their
     # mobiles: the guard refuses the link that would chain them.
     sato = {"family_name": "佐藤", "given_name": "健", "family_name_kana": "サトウ"}
@@ -232,18 +229,3 @@ def test_weights_learned_in_another_process_decide_as_in_one(
     cols = Columns.of(feats)
     here = learned.score_columns(S, cols)[0]
     assert any("refused" in d.fields and d.decision == "review" for d in here)
-
-    learned_in = tmp_path / "train.pid"
-    train = learned.linker.train
-
-    def noting(*args: Any, **kw: Any) -> Any:
-        learned_in.write_text(str(os.getpid()))
-        return train(*args, **kw)
-
-    monkeypatch.setattr(learned.linker, "train", noting)
-    db = tmp_path / "apart.db"
-    db.touch()
-    engine = make_engine(f"sqlite:///{db}")
-    there = learned.score_columns(S, cols, resolve._beside(engine, True))[0]
-    assert learned_in.read_text() != str(os.getpid())  # the weights: another process
-    assert there == here
