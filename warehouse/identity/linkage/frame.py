@@ -96,6 +96,17 @@ def unique(a: Ints) -> Ints:
     return out
 
 
+def first_seen(codes: Idx, size: int) -> tuple[Ints, Ints]:
+    """``np.unique(codes, return_index=True)`` for codes in ``0 … size - 1``: the distinct
+    codes ascending and where each first occurs, by one pass instead of a sort (1.5 M codes:
+    0.2 s → 0.01 s, thirteen columns a run)."""
+    n = codes.shape[0]
+    first = np.full(size, n, np.int64)
+    np.minimum.at(first, codes, np.arange(n, dtype=np.int64))
+    seen = np.flatnonzero(first < n)
+    return seen, first[seen]
+
+
 def isin(a: Ints, b: Ints) -> Bools:
     """``np.isin(a, b)`` by one sort of ``b`` and a binary search per element (numpy's own
     went through its slow unique: 3.9 s against 0.2 s for 0.3 M in 5 M)."""
@@ -187,7 +198,7 @@ def encode_from(values: Sequence[str], src: Ints) -> Coded:
     loc = np.fromiter((put(v, len(table)) for v in values), np.int64, len(values))
     names = list(table)
     row = loc[src]
-    seen, first = np.unique(row, return_index=True)
+    seen, first = first_seen(row, len(names))
     keep = seen > 0
     order = seen[keep][np.argsort(first[keep], kind="stable")]
     remap = np.zeros(len(names), np.int32)
@@ -298,7 +309,7 @@ def _codes(rec: Ints, val: Ints, values: list[str]) -> tuple[Ints, Ints, list[st
     as rows first show them (rows in order, each row's values in its order)."""
     if val.shape[0] == 0:
         return rec, val, []
-    seen, first = np.unique(val, return_index=True)
+    seen, first = first_seen(val, len(values))
     order = seen[np.argsort(first, kind="stable")]
     remap = np.empty(len(values), np.int64)
     remap[order] = np.arange(order.shape[0], dtype=np.int64)
@@ -310,14 +321,28 @@ def _repeated(
     val: Ints,
     values: list[str],
     keys: tuple[Sequence[tuple[str, ...]], Ints],
-    least: int = 2,
 ) -> list[tuple[str, tuple[str, ...]]]:
-    """(value, name key) of the values at least ``least`` rows hold: only those can be shared,
-    so the name comparisons that decide it never see the million values one row holds.
+    """(value, name key) where a value is held under two or more different name keys: the
+    first row of each (value, name) in row order. Only those can be shared, so the name
+    comparisons that decide it never see the million values one person holds (a row's
+    second source, a typo of the same name): counting them is arithmetic on codes.
     ``keys`` are the distinct name keys and each row's index into them."""
     key_d, who = keys
-    many = np.bincount(val, minlength=len(values)) >= least
-    pick = np.flatnonzero(many[val])
+    canon: dict[tuple[str, ...], int] = {}
+    put = canon.setdefault
+    name = np.fromiter((put(k, len(canon)) if k else -1 for k in key_d), np.int64, len(key_d))
+    blank = np.fromiter((not v for v in values), bool, len(values))
+    row_name = name[who[rec]]
+    at = np.flatnonzero((row_name >= 0) & ~blank[val])
+    if at.shape[0] == 0:
+        return []
+    pair = val[at] * max(len(canon), 1) + row_name[at]
+    order = np.argsort(pair, kind="stable")
+    first = np.ones(order.shape[0], bool)
+    first[1:] = pair[order][1:] != pair[order][:-1]
+    at = np.sort(at[order[first]])  # each (value, name) once, where rows first show it
+    names = np.bincount(val[at], minlength=len(values))
+    pick = at[names[val[at]] >= 2]
     return [
         (values[v], key_d[k])
         for k, v in zip(who[rec[pick]].tolist(), val[pick].tolist(), strict=True)

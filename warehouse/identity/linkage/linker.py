@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 from warehouse.identity.linkage import blocking_rules as br
 from warehouse.identity.linkage import comparisons as cmp
 from warehouse.identity.linkage.em import Model, default_m, em, level_frequencies, match_weights
-from warehouse.identity.linkage.frame import Frame, Ints, bulk, isin
+from warehouse.identity.linkage.frame import Frame, Ints, bulk, first_seen, isin
 
 TF_BOUND = 8.0
 PRIOR_PAIRS = 30.0
@@ -130,7 +130,7 @@ def tf_tables(fr: Frame) -> dict[str, dict[str, float]]:
             counts = np.bincount(coded.codes, minlength=len(coded.values))
             # In the order this column's rows first show them (a joint code table also
             # numbers the other column's values).
-            seen, first = np.unique(coded.codes, return_index=True)
+            seen, first = first_seen(coded.codes, len(coded.values))
             keep = seen > 0
             order = seen[keep][np.argsort(first[keep], kind="stable")]
             table: dict[str, float] = {coded.values[k]: float(counts[k]) for k in order.tolist()}
