@@ -119,7 +119,7 @@ def score_columns(
     The weights are learned here, before the pairs are found. Learned in a forked process
     beside the pairing they cost no time on the critical path, but each process copied
     the pages of the other's shared values it touched: 0.3 GB more at a million people
-    (1.97–2.02 GB against 1.66 GB), for 3 s."""
+    (≈ 2.0 GB against ≈ 1.7 GB), for 3 s."""
     fr = fm.build_columns(cols)
     ls = settings.link
     model, tf = linker.train(fr, ls), linker.tf_tables(fr)

@@ -161,9 +161,10 @@ def many(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
 
 def driver_rows(conn: Connection, q: ClauseElement | str, params: Sequence[Any] = ()) -> list[Any]:
     """Every row of a query whose parameters are plain numbers and names, as the driver's
-    own tuples (these columns need no conversion): a full run reads a row per person, per
-    company and per contact address, and a result row object per row cost as much as the
-    query itself. ``q`` is a statement, or the driver's SQL with its ``params``."""
+    own tuples, unconverted (a date is ISO text on SQLite, a JSON column text or an object:
+    the caller takes either): an identity run reads a row per person, per company and per
+    contact address, and a result row object per row cost as much as the query itself.
+    ``q`` is a statement, or the driver's SQL with its ``params``."""
     driver: Any = conn.connection.driver_connection
     cur = driver.cursor()
     try:
