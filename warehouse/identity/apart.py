@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing as mp
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -45,20 +44,6 @@ def forkable(engine: Engine) -> bool:
         return True
     db = engine.url.database or ""
     return db not in ("", ":memory:") and Path(db).is_file()
-
-
-def room() -> bool:
-    """Memory for a second process beside this one: a forked process copies the pages it
-    touches, so one beside the scoring waits its turn unless the machine has twice this
-    process's size free."""
-    try:
-        with open("/proc/self/statm") as f:
-            mine = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-        with open("/proc/meminfo") as f:
-            free = next(int(x.split()[1]) * 1024 for x in f if x.startswith("MemAvailable:"))
-    except (OSError, StopIteration, ValueError):
-        return False
-    return free >= 2 * mine
 
 
 class Claims:

@@ -33,7 +33,7 @@ from sqlalchemy import Connection, Engine, delete, or_, select
 
 from warehouse.db import write_transaction
 from warehouse.identity import company_parts
-from warehouse.identity.apart import forkable, large, room, run_apart
+from warehouse.identity.apart import forkable, large, run_apart
 from warehouse.identity.blocking import (
     DROP_KEY,
     ENTITY,
@@ -60,6 +60,7 @@ from warehouse.identity.linkage import features as fe
 from warehouse.identity.linkage import index
 from warehouse.identity.linkage.frame import release
 from warehouse.identity.linkage.memo import Memo
+from warehouse.identity.memory import room
 from warehouse.write.bulk import many
 from warehouse.write.upsert import chunks
 

@@ -27,6 +27,7 @@ from warehouse.identity.keys import matching as mt
 from warehouse.identity.keys.normalize import normalize_phone
 from warehouse.identity.keys.readings import _DIGITS
 from warehouse.identity.linkage.contacts import strip_extension
+from warehouse.identity.memory import room
 
 Ints = NDArray[np.int64]
 # From this many rows in one run, company names are read by a second process while this one
@@ -93,6 +94,9 @@ class Memo:
         got = known(new) if known is not None else {}
         missing = [n for n in new if n not in got]
         pool = self._helper() if len(missing) >= HELPER_BATCH else None
+        if pool is not None and not room():
+            self.close()  # no room left for it beside this process: read here from now on
+            self._may_help, pool = False, None
         if pool is None:
             self._put_orgs(new, got, missing, mt.org_parts(missing))
         else:
