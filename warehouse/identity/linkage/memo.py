@@ -203,4 +203,5 @@ def _plain_jp(x: str) -> str | None:
 
 
 def _day(value: date | str) -> date:
-    return date.fromisoformat(value) if isinstance(value, str) else value
+    # SQLAlchemy writes a date as YYYY-MM-DD; the first ten characters, as its reader takes.
+    return date.fromisoformat(value[:10]) if isinstance(value, str) else value
