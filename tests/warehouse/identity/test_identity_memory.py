@@ -41,15 +41,24 @@ def _machine(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, cgroup: str, avail
     return root
 
 
+def _group(path: Path, **files: str) -> None:
+    """A cgroup directory with its files (``memory_max`` is ``memory.max``)."""
+    path.mkdir(parents=True)
+    for name, text in files.items():
+        (path / name.replace("_", ".", 1)).write_text(text)
+
+
 def test_a_cgroup_v2_limit_lowers_what_the_machine_has_free(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     root = _machine(monkeypatch, tmp_path, "0::/kubepods/pod1\n", available=20 * GB)
     group = root / "kubepods" / "pod1"
-    group.mkdir(parents=True)
-    (group / "memory.max").write_text(f"{2 * GB}\n")
-    (group / "memory.current").write_text(f"{GB + GB // 2}\n")
-    (group / "memory.stat").write_text(f"anon 1\ninactive_file {GB // 4}\nactive_file 5\n")
+    _group(
+        group,
+        memory_max=f"{2 * GB}\n",
+        memory_current=f"{GB + GB // 2}\n",
+        memory_stat=f"anon 1\ninactive_file {GB // 4}\nactive_file 5\n",
+    )
     # 2 GB − 1.5 GB in use + 0.25 GB of cache the kernel can drop.
     assert memory.free_memory() == GB // 2 + GB // 4
     (group / "memory.max").write_text("max\n")
@@ -61,10 +70,12 @@ def test_a_cgroup_v1_limit_and_no_cgroup_at_all(
 ) -> None:
     root = _machine(monkeypatch, tmp_path, "4:memory:/kz\n0::/\n", available=3 * GB)
     group = root / "memory" / "kz"
-    group.mkdir(parents=True)
-    (group / "memory.limit_in_bytes").write_text(f"{8 * GB}\n")
-    (group / "memory.usage_in_bytes").write_text(f"{GB}\n")
-    (group / "memory.stat").write_text("total_inactive_file 0\n")
+    _group(
+        group,
+        memory_limit_in_bytes=f"{8 * GB}\n",
+        memory_usage_in_bytes=f"{GB}\n",
+        memory_stat="total_inactive_file 0\n",
+    )
     assert memory.free_memory() == 3 * GB  # the machine has less than the limit leaves
     (group / "memory.limit_in_bytes").write_text("9223372036854771712\n")  # v1's "no limit"
     assert memory.free_memory() == 3 * GB
