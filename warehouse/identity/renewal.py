@@ -60,7 +60,7 @@ from warehouse.identity.linkage import features as fe
 from warehouse.identity.linkage import index
 from warehouse.identity.linkage.frame import release
 from warehouse.identity.linkage.memo import Memo
-from warehouse.identity.memory import room
+from warehouse.memory import room
 from warehouse.write.bulk import many
 from warehouse.write.upsert import chunks
 

@@ -9,7 +9,7 @@ import pytest
 
 from tests.warehouse.identity.linkage.test_bulk_paths import _rows
 from tests.warehouse.identity.test_identity_resolve import S
-from warehouse.identity import memory
+from warehouse import memory
 from warehouse.identity.linkage import features
 from warehouse.identity.linkage import memo as memo_mod
 

@@ -27,7 +27,7 @@ from warehouse.identity.keys import matching as mt
 from warehouse.identity.keys.normalize import normalize_phone
 from warehouse.identity.keys.readings import _DIGITS
 from warehouse.identity.linkage.contacts import strip_extension
-from warehouse.identity.memory import room
+from warehouse.memory import room
 
 Ints = NDArray[np.int64]
 # From this many rows in one run, company names are read by a second process while this one
