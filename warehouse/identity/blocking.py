@@ -34,12 +34,11 @@ from sqlalchemy import (
 )
 
 from warehouse import schema as t
-from warehouse.identity import company_parts
 from warehouse.identity import schema as ids
 from warehouse.identity.keys.matching import MatchSettings
 from warehouse.identity.linkage import blocking_rules as br
+from warehouse.identity.linkage import company_parts, index
 from warehouse.identity.linkage import features as fe
-from warehouse.identity.linkage import index
 from warehouse.identity.linkage.frame import bulk
 from warehouse.identity.linkage.memo import Memo
 from warehouse.write.bulk import (

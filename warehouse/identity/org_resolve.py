@@ -37,13 +37,13 @@ from rapidfuzz.process import cdist
 from sqlalchemy import Connection, select
 
 from warehouse import schema as t
-from warehouse.identity import blocking, company_parts
+from warehouse.identity import blocking
 from warehouse.identity import graph as graph
 from warehouse.identity import schema as ids_
 from warehouse.identity.evidence import merging_edges, save_matches
 from warehouse.identity.keys.matching import Decision, forget_names, org_key
 from warehouse.identity.keys.normalize import FREE_MAIL_DOMAINS, email_domain, normalize_phone
-from warehouse.identity.linkage import index
+from warehouse.identity.linkage import company_parts, index
 from warehouse.write.bulk import driver_rows, put_rows
 from warehouse.write.upsert import chunks
 

@@ -32,7 +32,6 @@ from numpy.typing import NDArray
 from sqlalchemy import Connection, Engine, delete, or_, select
 
 from warehouse.db import write_transaction
-from warehouse.identity import company_parts
 from warehouse.identity.apart import forkable, large, run_apart
 from warehouse.identity.blocking import (
     DROP_KEY,
@@ -54,10 +53,10 @@ from warehouse.identity.blocking import (
     stored_fingerprints,
     write_features,
 )
-from warehouse.identity.company_parts import Parts
 from warehouse.identity.keys.matching import MatchSettings
+from warehouse.identity.linkage import company_parts, index
 from warehouse.identity.linkage import features as fe
-from warehouse.identity.linkage import index
+from warehouse.identity.linkage.company_parts import Parts
 from warehouse.identity.linkage.frame import release
 from warehouse.identity.linkage.memo import Memo
 from warehouse.memory import room

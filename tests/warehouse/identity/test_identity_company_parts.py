@@ -12,10 +12,10 @@ from tests.warehouse.identity.linkage.test_bulk_paths import _rows
 from tests.warehouse.identity.test_identity_index_writer import _index
 from tests.warehouse.identity.test_identity_resolve import CRM, MAIL, S, _person, _put, _tanaka
 from warehouse import records as r
-from warehouse.identity import blocking, company_parts
+from warehouse.identity import blocking
 from warehouse.identity import schema as ids
 from warehouse.identity.keys import matching as mt
-from warehouse.identity.linkage import features
+from warehouse.identity.linkage import company_parts, features
 from warehouse.identity.linkage import memo as memo_mod
 from warehouse.identity.resolve import resolve_full, resolve_incremental
 

@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from warehouse.identity.company_parts import Known
 from warehouse.identity.keys import matching as mt
 from warehouse.identity.keys.readings import _DIGITS, fold_text
+from warehouse.identity.linkage.company_parts import Known
 from warehouse.identity.linkage.frame import bulk, unique
 from warehouse.identity.linkage.memo import Memo
 

@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from warehouse.identity.company_parts import Known, Parts
 from warehouse.identity.keys import matching as mt
 from warehouse.identity.keys.normalize import normalize_phone
 from warehouse.identity.keys.readings import _DIGITS
+from warehouse.identity.linkage.company_parts import Known, Parts
 from warehouse.identity.linkage.contacts import strip_extension
 from warehouse.memory import room
 
