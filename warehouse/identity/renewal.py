@@ -234,11 +234,11 @@ def prepare_ids(
     company_parts.store(conn, memo.take_read())
     cols = fe.Columns.concat(parts)
     fps = index.fingerprints(cols)
+    # Chunks of ascending ids, each read back in id order: joined, still in id order.
     got = [stored_fingerprints(conn, ENTITY, F.c.record_id.in_(p)) for p in chunks(ids, IN_CHUNK)]
     got.append((_NONE, _NONE, np.zeros(0, bool)))  # none asked: nothing stored either
-    was_ids, was_fp, has = (np.concatenate([g[k] for g in got]) for k in range(3))
-    order = np.argsort(was_ids, kind="stable")
-    moved, gone = _changes(cols, fps, (was_ids[order], was_fp[order], has[order]))
+    was = tuple(np.concatenate([g[k] for g in got]) for k in range(3))
+    moved, gone = _changes(cols, fps, (was[0], was[1], was[2]))
     return cols, _write_changes(conn, cols, fps, moved, gone)
 
 

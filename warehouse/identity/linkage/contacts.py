@@ -152,20 +152,14 @@ def compatible(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
     return straight or crossed
 
 
-def shared_values(pairs: Iterable[tuple[str, tuple[str, ...]]], min_names: int = 2) -> set[str]:
-    """Values (addresses or numbers) used by at least ``min_names`` mutually different names.
+def name_counts(pairs: Iterable[tuple[str, tuple[str, ...]]], upto: int) -> dict[str, int]:
+    """Values (addresses or numbers) two or more mutually different names use, with how
+    many, counted up to ``upto``: one pass answers "shared by two" and "shared by ``upto``"
+    alike (the first two names it keeps are the ones a count up to two keeps).
 
     ``pairs`` are (value, name reading tokens) for every record; records without a name do
     not count, and names that could be one person's (a typo, a missing family name) count
-    once, so one person's second row never makes their address look shared.
-    """
-    return {v for v, n in name_counts(pairs, min_names).items() if n >= min_names}
-
-
-def name_counts(pairs: Iterable[tuple[str, tuple[str, ...]]], upto: int) -> dict[str, int]:
-    """How many mutually different names use each value two or more names use, counted up
-    to ``upto``: one pass answers "shared by two" and "shared by ``upto``" alike (the first
-    two names it keeps are the ones a count up to two keeps)."""
+    once, so one person's second row never makes their address look shared."""
     items = [(v, n) for v, n in pairs if v and n]
     # Most values belong to one record: only those seen twice or more need names compared.
     seen = Counter(v for v, _ in items)

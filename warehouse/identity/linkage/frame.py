@@ -23,7 +23,6 @@ from warehouse.identity.linkage.contacts import (
     is_personal_phone,
     name_counts,
     role_mailboxes,
-    shared_values,
 )
 
 if TYPE_CHECKING:
@@ -411,7 +410,7 @@ def build_columns(cols: Columns) -> Frame:
     ]
     keys = (key_d, who.reshape(-1))
     mail = _codes(*cols.exploded("emails"))
-    mail_users = shared_values(_repeated(*mail, keys))
+    mail_users = set(name_counts(_repeated(*mail, keys), 2))
     # A mobile shared by two names may be a company phone; a landline shared is a switchboard.
     phone = _codes(*cols.exploded("phones"))
     phone_names = name_counts(_repeated(*phone, keys), 3)
