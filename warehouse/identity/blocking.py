@@ -15,7 +15,7 @@ table: a row's old keys are computed again from its stored features, which is wh
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import repeat
 from typing import Any
 
@@ -300,26 +300,34 @@ def stored(conn: Connection, entity: str, ids: Sequence[int]) -> dict[int, str]:
 
 
 def neighbours(
-    conn: Connection, entity: str, digests: Iterable[int], cap: Callable[[int], int]
+    conn: Connection,
+    entity: str,
+    digests: Iterable[int],
+    cap: Callable[[int], int],
+    shift: Mapping[int, tuple[int, int]] | None = None,
 ) -> tuple[set[int], int]:
     """Rows sharing a key with ``digests``, skipping a key more rows share than ``cap``
-    allows; and how many were skipped.
+    allows; and how many were skipped. ``shift``: per key, (rows leaving its block, rows
+    joining it) by a change not written yet, so that a block is sized as it will be once
+    written (the rows leaving are among those returned: the caller drops them).
 
     Each key's block is counted only up to its bound (``LIMIT cap + 1`` per key, in one
     statement per bound): a change touching a common surname reads 101 index entries of
     its block, not the thousands it holds. Counting whole blocks read 1.9 M entries for a
     1 % change of a million people, most of them in blocks too large to read anyway."""
-    by_cap: dict[int, list[int]] = defaultdict(list)
+    moves = shift or {}
+    by_limit: dict[int, list[int]] = defaultdict(list)
     for d in sorted(set(digests)):
-        by_cap[cap(d)].append(d)
+        by_limit[cap(d) + 1 + moves.get(d, (0, 0))[0]].append(d)
     small: list[int] = []
     skipped = 0
-    for bound, ds in sorted(by_cap.items()):
+    for limit, ds in sorted(by_limit.items()):
         for part in chunks(ds, LIST_CHUNK):
             for d, n in driver_rows(
-                conn, _COUNT[conn.dialect.name], (entity, bound + 1, id_list(conn, part))
+                conn, _COUNT[conn.dialect.name], (entity, limit, id_list(conn, part))
             ):
-                if int(n) <= bound:
+                leaving, joining = moves.get(int(d), (0, 0))
+                if int(n) - leaving + joining <= cap(int(d)):
                     small.append(int(d))
                 else:
                     skipped += 1

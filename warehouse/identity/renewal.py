@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing as mp
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
 from typing import Any
@@ -216,15 +216,40 @@ def _write_index(
     return n
 
 
-def prepare_ids(
-    conn: Connection, settings: MatchSettings, record_ids: Sequence[int]
-) -> tuple[fe.Columns, int]:
-    """Recompute the given rows' features and renew their index (deleted rows lose theirs);
-    returns the live rows' features and how many keys were added.
+@dataclass
+class Change:
+    """An incremental run's rows as read, and what renewing the index for them writes:
+    ``moved`` the ids of live rows whose features changed, ``gone`` the ids of stored rows
+    no longer live, ``stale`` the (digest, record) keys to drop and ``fresh`` the ones to
+    add. Nothing is written yet, so the index as stored and this change together say what
+    it will be: a second process can find the rows' neighbours in the stored index while
+    this one writes the change."""
+
+    cols: fe.Columns
+    fps: Ints
+    moved: Ints
+    gone: Ints
+    stale: Digests
+    fresh: Digests
+
+    def shift(self) -> dict[int, tuple[int, int]]:
+        """Per key digest the change touches: (rows leaving its block, rows joining it)."""
+        out: dict[int, tuple[int, int]] = {}
+        for side, (d, _) in enumerate((self.stale, self.fresh)):
+            keys, n = np.unique(d, return_counts=True)
+            for k, c in zip(keys.tolist(), n.tolist(), strict=True):
+                was = out.get(k, (0, 0))
+                out[k] = (c, was[1]) if side == 0 else (was[0], c)
+        return out
+
+
+def read_change(conn: Connection, settings: MatchSettings, record_ids: Sequence[int]) -> Change:
+    """Recompute the given rows' features and what renewing their index takes (deleted rows
+    lose theirs); the company names read are stored, nothing of the index is written.
 
     The rows are read in chunks with one ``Memo``, so a company or name several changed
     rows share is read once. Most updates (a title, a deal stage) change nothing the
-    resolver compares, and then nothing is written."""
+    resolver compares, and then nothing is to be written."""
     ids = sorted(set(record_ids))
     memo = Memo(settings)
     try:
@@ -239,39 +264,80 @@ def prepare_ids(
     got.append((_NONE, _NONE, np.zeros(0, bool)))  # none asked: nothing stored either
     was = tuple(np.concatenate([g[k] for g in got]) for k in range(3))
     moved, gone = _changes(cols, fps, (was[0], was[1], was[2]))
-    return cols, _write_changes(conn, cols, fps, moved, gone)
+    return _plan(conn, cols, fps, moved, gone)
+
+
+def write_change(conn: Connection, change: Change) -> int:
+    """Write what ``read_change`` found: stale keys dropped, the rows that are gone deleted,
+    the moved rows' features written over theirs, their new keys added (returns how
+    many)."""
+    d, r = change.stale
+    many(conn, DROP_KEY, list(zip(repeat(ENTITY), d.tolist(), r.tolist())))
+    for part in chunks(change.gone.tolist(), IN_CHUNK):
+        conn.execute(delete(F).where(F.c.entity == ENTITY, F.c.record_id.in_(part)))
+    for rows, _ in _moved_ranges(change.cols, change.moved):
+        write_features(conn, change.cols.take(rows).compact(), change.fps[rows])
+    return add_keys(conn, ENTITY, change.fresh) if change.fresh[0].shape[0] else 0
+
+
+def prepare_ids(
+    conn: Connection, settings: MatchSettings, record_ids: Sequence[int]
+) -> tuple[fe.Columns, int]:
+    """Recompute the given rows' features and renew their index at once; returns the live
+    rows' features and how many keys were added."""
+    change = read_change(conn, settings, record_ids)
+    return change.cols, write_change(conn, change)
+
+
+def _moved_ranges(cols: fe.Columns, moved: Ints) -> Iterator[tuple[Ints, list[int]]]:
+    """The rows of ``cols`` whose ids are ``moved``, a range at a time: (rows, their ids)."""
+    order = np.argsort(cols.ids, kind="stable")
+    by_id = cols.ids[order]
+    for lo in range(0, moved.shape[0], RANGE):
+        part = moved[lo : lo + RANGE]
+        yield order[np.searchsorted(by_id, part)], part.tolist()
 
 
 def _write_changes(conn: Connection, cols: fe.Columns, fps: Ints, moved: Ints, gone: Ints) -> int:
-    """Write the rows ``moved`` (ids of rows of ``cols`` whose features changed) a range at a
-    time, and delete the rows ``gone``; returns how many keys were added."""
-    order = np.argsort(cols.ids, kind="stable")
-    by_id = cols.ids[order]
+    """A full run's changed rows written over a stored index (``moved``: ids of rows of
+    ``cols`` whose features changed; ``gone``: stored rows no longer live), a range at a
+    time so that a run changing most rows never holds all their keys; returns how many
+    keys were added."""
     added = 0
     for lo in range(0, moved.shape[0], RANGE):
-        rows = order[np.searchsorted(by_id, moved[lo : lo + RANGE])]
-        added += _replace(conn, cols.take(rows).compact(), fps[rows], [])
+        added += write_change(conn, _plan(conn, cols, fps, moved[lo : lo + RANGE], _NONE))
+    return added + write_change(conn, _plan(conn, cols, fps, _NONE, gone))
+
+
+def _plan(conn: Connection, cols: fe.Columns, fps: Ints, moved: Ints, gone: Ints) -> Change:
+    """The change that brings the stored index to ``cols`` for the rows ``moved`` and
+    ``gone``: their keys as stored (computed again from their stored features) against
+    their keys now."""
+    stale, fresh = [(_NONE, _NONE)], [(_NONE, _NONE)]
+    for rows, ids_of in _moved_ranges(cols, moved):
+        s, f = _difference(conn, cols.take(rows).compact(), ids_of)
+        stale.append(s)
+        fresh.append(f)
     if gone.shape[0]:
-        added += _replace(conn, cols.take(_NONE).compact(), _NONE, gone.tolist())
-    return added
+        stale.append(_difference(conn, cols.take(_NONE).compact(), gone.tolist())[0])
+    return Change(cols, fps, moved, gone, _joined(stale), _joined(fresh))
 
 
-def _replace(conn: Connection, rows: fe.Columns, fps: Ints, gone: Sequence[int]) -> int:
-    """Write ``rows`` (features that changed, ``fps`` their fingerprints) over what is
-    stored for them and delete the rows ``gone``: their stale keys deleted, their new keys
-    added (returns how many)."""
+def _joined(parts: Sequence[Digests]) -> Digests:
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+def _difference(conn: Connection, rows: fe.Columns, ids: Sequence[int]) -> tuple[Digests, Digests]:
+    """Keys to drop and keys to add for ``ids`` (the rows ``rows``, with their features as
+    they are now, and rows that are gone): their keys as stored against their keys now."""
     old: dict[int, str] = {}
-    for part in chunks(sorted([*rows.ids.tolist(), *gone]), IN_CHUNK):
+    for part in chunks(sorted(ids), IN_CHUNK):
         old.update(stored(conn, ENTITY, part))
     was_d, was_r = stored_digests(sorted(old.items())) if old else (_NONE, _NONE)
     now_d, now_r = person_digests(rows) if len(rows) else (_NONE, _NONE)
     was, now = _pairs(was_d, was_r), _pairs(now_d, now_r)
     stale, fresh = ~np.isin(was, now), ~np.isin(now, was)
-    many(conn, DROP_KEY, list(zip(repeat(ENTITY), was_d[stale].tolist(), was_r[stale].tolist())))
-    for part in chunks(gone, IN_CHUNK):
-        conn.execute(delete(F).where(F.c.entity == ENTITY, F.c.record_id.in_(part)))
-    write_features(conn, rows, fps)
-    return add_keys(conn, ENTITY, (now_d[fresh], now_r[fresh])) if fresh.any() else 0
+    return (was_d[stale], was_r[stale]), (now_d[fresh], now_r[fresh])
 
 
 def _pairs(d: Ints, r: Ints) -> Any:

@@ -3,17 +3,21 @@ writes."""
 
 from __future__ import annotations
 
+import multiprocessing as mp
+import os
 import re
+import shutil
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, event, update
+from sqlalchemy import Engine, event, select, update
 
 from tests.warehouse.identity.test_identity_index_writer import _index
 from tests.warehouse.identity.test_identity_resolve import CRM, MAIL, S, _person, _put, _tanaka
 from warehouse import records as r
 from warehouse import schema as t
-from warehouse.identity import blocking
+from warehouse.db import make_engine
+from warehouse.identity import blocking, resolve
 from warehouse.identity import schema as ids
 from warehouse.identity.resolve import resolve_full, resolve_incremental
 from warehouse.state import now
@@ -143,3 +147,116 @@ def test_a_changed_rows_neighbours_skip_a_block_larger_than_its_bound(engine: En
         int(r) for k, r in zip(d.tolist(), rid.tolist(), strict=True) if k in (11, 13, -(2**63) + 5)
     }
     assert near == want and skipped == 2
+
+
+def test_a_change_counts_each_block_as_it_will_be_once_written(engine: Engine) -> None:
+    """The neighbours of a change not written yet: a block a changed row joins is counted
+    with it, one it leaves without it, so a block at its bound is read or skipped as it
+    will be, whichever the stored index says."""
+    sizes = {21: 3, 22: 4, 23: 5, 24: 2}  # digest → rows stored in its block
+    d = np.array([k for k, n in sizes.items() for _ in range(n)], np.int64)
+    rid = np.arange(1, d.shape[0] + 1, dtype=np.int64)
+    with engine.begin() as conn:
+        blocking.add_keys(conn, "person", (d, rid))
+        # 21: 3 stored, one joins → 4 > 3, skipped. 22: 4 stored, one leaves → 3, read.
+        # 23: 5 stored, one leaves → 4, skipped. 24: 2 stored, one leaves, one joins → 2.
+        shift = {21: (0, 1), 22: (1, 0), 23: (1, 0), 24: (1, 1)}
+        near, skipped = blocking.neighbours(conn, "person", sizes, lambda k: 3, shift)
+        plain, plain_skipped = blocking.neighbours(conn, "person", sizes, lambda k: 3)
+    assert skipped == 2 and near == {int(r) for k, r in zip(d, rid, strict=True) if k in (22, 24)}
+    assert plain_skipped == 2 and plain == {
+        int(r) for k, r in zip(d, rid, strict=True) if k in (21, 24)
+    }
+
+
+def _renamed(sid: str, name: str, **kw: Any) -> r.Person:
+    return r.Person(source_id=sid, payload_hash=f"renamed-{sid}-{name}", full_name=name, **kw)
+
+
+def _store_and_change(engine: Engine) -> None:
+    """A small store resolved in full, then a change: a row renamed into another name's
+    blocks, a new row, a row deleted."""
+    _tanaka(engine)
+    _put(engine, MAIL, _person("m3", full_name="鈴木 一郎", emails=["ichiro@xyz.jp"]))
+    _put(engine, MAIL, _person("m4", full_name="鈴木 二郎", phones=["0311112222"]))
+    _put(engine, CRM, _person("c5", full_name="佐藤 花子", emails=["hanako@abc.co.jp"]))
+    _put(engine, CRM, _person("c6", full_name="田中 一郎", emails=["ichiro@tanaka.jp"]))
+    resolve_full(engine, S)
+    _put(engine, MAIL, _renamed("m3", "田中 一郎", emails=["ichiro@tanaka.jp"]))
+    _put(engine, CRM, _renamed("c7", "すずき じろう", phones=["03-1111-2222"]))
+    with engine.begin() as conn:
+        conn.execute(
+            update(t.Person)
+            .where(t.Person.full_name == "佐藤 花子")
+            .values(deleted_at=now(), updated_at=now())
+        )
+
+
+def _by_record(engine: Engine) -> dict[str, Any]:
+    """The person index, evidence and clusters by each row's record key (ids may differ
+    between two databases given the same rows)."""
+    got = _index(engine)
+    with engine.connect() as conn:
+        key = dict(conn.execute(select(t.Person.id, t.Person.record_key)).tuples().all())
+        members = conn.execute(
+            select(ids.IdentityMember.record_id, ids.IdentityMember.cluster_id).where(
+                ids.IdentityMember.entity == "person"
+            )
+        ).all()
+    return {
+        "features": sorted((key[i], data, fp) for i, data, fp in got["features"]),
+        "keys": sorted((dg, key[i]) for dg, i in got["keys"]),
+        "matches": sorted((key[a], key[b], round(s, 9), dec) for a, b, s, dec in got["matches"]),
+        "members": sorted((key[i], key[c]) for i, c in members),
+    }
+
+
+def test_a_change_scored_beside_its_index_write_decides_as_in_one_process(
+    engine: Engine, tmp_path: Any, request: Any, monkeypatch: Any
+) -> None:
+    """A change is scored in a second process while this one writes it to the index: the
+    second process reads the index as stored, and counts blocks as they will be. Here it
+    waits until the change is written (not committed) before it reads anything, and decides
+    exactly what one process deciding before writing decides."""
+    template = request.getfixturevalue("_sqlite_template")
+    shutil.copyfile(template, tmp_path / "one.db")
+    one = make_engine(f"sqlite:///{tmp_path / 'one.db'}")
+    for eng in (engine, one):
+        _store_and_change(eng)
+
+    written = mp.get_context("fork").Event()
+    here = os.getpid()
+    log = tmp_path / "scored"
+    real_write, real_score = resolve.write_change, resolve.score_around
+
+    def write_change(conn: Any, change: Any) -> int:
+        n = real_write(conn, change)
+        written.set()
+        return n
+
+    def score_around(conn: Any, settings: Any, change: Any) -> Any:
+        waited = os.getpid() != here and written.wait(30)
+        log.write_text(f"{os.getpid()} {waited}")
+        return real_score(conn, settings, change)
+
+    monkeypatch.setattr(resolve, "write_change", write_change)
+    monkeypatch.setattr(resolve, "score_around", score_around)
+    monkeypatch.setattr(resolve, "workers", lambda: 2)
+    monkeypatch.setattr(resolve, "AROUND_ROWS", 10**9)
+    alone = resolve_incremental(one, S)
+    assert log.read_text() == f"{here} False"  # scored here, before the change was written
+    monkeypatch.setattr(resolve, "AROUND_ROWS", 1)
+    written.clear()
+    beside = resolve_incremental(engine, S)
+    pid, waited = log.read_text().split()
+    assert int(pid) != here and waited == "True"  # apart, once the change was written
+
+    assert beside.records == alone.records == 2
+    assert (beside.pairs, beside.merges, beside.reviews) == (
+        alone.pairs,
+        alone.merges,
+        alone.reviews,
+    )
+    assert beside.merges >= 1  # the renamed row found its namesake through its new keys
+    assert _by_record(engine) == _by_record(one)
+    one.dispose()
