@@ -75,14 +75,31 @@ class Claims:
             return int(k)
 
 
+class Stage:
+    """A point a forked work reaches before its end (its reads done, say) that this process
+    can wait for; a work that stopped before it counts as past it."""
+
+    def __init__(self) -> None:
+        self._event = mp.get_context("fork").Event()
+        self._alive: Callable[[], bool] = lambda: False
+
+    def reached(self) -> None:
+        self._event.set()
+
+    def wait(self) -> None:
+        while not self._event.wait(0.05) and self._alive():
+            pass
+
+
 def run_apart(
-    what: str, engine: Engine, work: Callable[[Engine], T], fork: bool
+    what: str, engine: Engine, work: Callable[[Engine], T], fork: bool, stage: Stage | None = None
 ) -> Callable[[], T]:
     """Run ``work(engine)`` in a forked process (``fork``) or here and now; returns
     ``wait``, which gives its result, or raises ``RuntimeError("{what} failed: …")`` with
     the one line of what stopped it (no row values: errors hide parameters). The caller
     must call ``wait`` before anything it writes depends on the work, also when it fails.
-    Done here, the work's own exception propagates as it is."""
+    Done here, the work's own exception propagates as it is. ``stage``: one the work
+    reaches, which this process may wait for before the end."""
     if not (fork and forkable(engine)):
         done = work(engine)
         return lambda: done
@@ -91,6 +108,8 @@ def run_apart(
     proc = ctx.Process(target=_child, args=(engine, work, send), daemon=True)
     proc.start()
     send.close()
+    if stage is not None:
+        stage._alive = proc.is_alive
     got: list[Any] = []
 
     def wait() -> T:

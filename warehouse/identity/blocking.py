@@ -311,39 +311,39 @@ def neighbours(
     joining it) by a change not written yet, so that a block is sized as it will be once
     written (the rows leaving are among those returned: the caller drops them).
 
-    Each key's block is counted only up to its bound (``LIMIT cap + 1`` per key, in one
-    statement per bound): a change touching a common surname reads 101 index entries of
-    its block, not the thousands it holds. Counting whole blocks read 1.9 M entries for a
-    1 % change of a million people, most of them in blocks too large to read anyway."""
+    Each key's block is read only up to its bound (``LIMIT cap + 1`` per key, in one
+    statement per bound, its members and their count at once): a change touching a common
+    surname reads 101 index entries of its block, not the thousands it holds. Counting whole
+    blocks read 1.9 M entries for a 1 % change of a million people, most of them in blocks
+    too large to read anyway; counting, then reading the small ones again, cost a second
+    statement per bound and a second walk of each block."""
     moves = shift or {}
     by_limit: dict[int, list[int]] = defaultdict(list)
     for d in sorted(set(digests)):
         by_limit[cap(d) + 1 + moves.get(d, (0, 0))[0]].append(d)
-    small: list[int] = []
+    near: set[Any] = set()
     skipped = 0
     for limit, ds in sorted(by_limit.items()):
         for part in chunks(ds, LIST_CHUNK):
-            for d, n in driver_rows(
-                conn, _COUNT[conn.dialect.name], (entity, limit, id_list(conn, part))
-            ):
+            sql, args = _BLOCKS[conn.dialect.name], (entity, limit, id_list(conn, part))
+            for d, got in driver_rows(conn, sql, args):
+                # SQLite gives the members as "1,2,3", PostgreSQL as a list (none: None).
+                members = [] if got is None else got.split(",") if isinstance(got, str) else got
                 leaving, joining = moves.get(int(d), (0, 0))
-                if int(n) - leaving + joining <= cap(int(d)):
-                    small.append(int(d))
+                if len(members) - leaving + joining <= cap(int(d)):
+                    near.update(members)
                 else:
                     skipped += 1
-    near: set[int] = set()
-    find = f"SELECT record_id FROM {K.name} WHERE entity = {placeholder(conn)} AND {member(conn, 'digest')}"
-    for part in chunks(small, LIST_CHUNK):
-        near.update(rid for (rid,) in driver_rows(conn, find, (entity, id_list(conn, part))))
-    return near, skipped
+    return {int(r) for r in near}, skipped
 
 
-# Each listed key with its block's size counted up to a bound (entity, bound + 1, keys).
-_COUNT = {
-    "sqlite": f"SELECT d.value, (SELECT count(*) FROM (SELECT 1 FROM {K.name} k "
-    "WHERE k.entity = ? AND k.digest = d.value LIMIT ?)) FROM json_each(?) d",
-    "postgresql": f"SELECT d, (SELECT count(*) FROM (SELECT 1 FROM {K.name} k "
-    "WHERE k.entity = %s AND k.digest = d LIMIT %s) s) FROM unnest(%s::bigint[]) d",
+# Each listed key with its block's members, read up to a bound (entity, bound + 1, keys).
+_BLOCKS = {
+    "sqlite": "SELECT d.value, (SELECT group_concat(record_id) FROM (SELECT record_id "
+    f"FROM {K.name} k WHERE k.entity = ? AND k.digest = d.value LIMIT ?)) FROM json_each(?) d",
+    "postgresql": "SELECT d, (SELECT array_agg(record_id) FROM (SELECT record_id "
+    f"FROM {K.name} k WHERE k.entity = %s AND k.digest = d LIMIT %s) s) "
+    "FROM unnest(%s::bigint[]) d",
 }
 
 

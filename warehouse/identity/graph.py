@@ -18,7 +18,15 @@ from sqlalchemy import Connection, func, or_, select
 from warehouse.identity import schema as ids
 from warehouse.schema import table
 from warehouse.state import now
-from warehouse.write.bulk import bound, many, put_rows
+from warehouse.write.bulk import (
+    LIST_CHUNK,
+    LIST_PARAM,
+    bound,
+    id_list,
+    list_values,
+    many,
+    put_rows,
+)
 from warehouse.write.upsert import chunks, upsert
 
 IN_CHUNK = 900
@@ -128,9 +136,13 @@ def cluster_edges(
 
 
 def _in(conn: Connection, stmt_for: Any, values: Iterable[Any]) -> list[Any]:
+    """Rows of ``stmt_for(ids)`` for the given values, bound as one list per statement
+    (``list_values``): a cluster's neighbourhood is read in a few statements whose text
+    never changes, not one freshly compiled ``IN`` of 900 values per chunk."""
     out: list[Any] = []
-    for part in chunks(sorted(set(values)), IN_CHUNK):
-        out.extend(conn.execute(stmt_for(part)).all())
+    for part in chunks(sorted(set(values)), LIST_CHUNK):
+        got = conn.execute(stmt_for(list_values(conn, part)), {LIST_PARAM: id_list(conn, part)})
+        out.extend(got.all())
     return out
 
 

@@ -141,22 +141,22 @@ def in_key_order(dialect: str, cols: Columns, keys: Sequence[str]) -> Columns:
 
 
 def score_some(
-    conn: Connection,
     settings: MatchSettings,
     cols: Columns,
     changed: set[int],
+    stored: tuple[Model, dict[str, dict[str, float]]] | None,
 ) -> tuple[list[Decision], int]:
     """Incremental: the rows ``changed`` against their neighbourhood ``cols``, with the
-    weights the last full run learned (learned now if there are none yet)."""
+    weights the last full run learned (``stored``: ``load_model``'s; learned now if there
+    are none yet)."""
     if not changed or len(cols) < 2:
         return [], 0
     fr = fm.build_columns(cols)
-    got = load_model(conn)
-    if got is None:
+    if stored is None:
         model = linker.train(fr, settings.link)
         tf = linker.tf_tables(fr)
     else:
-        model, tf = got
+        model, tf = stored
     rows = {k for k, rid in enumerate(fr.ids.tolist()) if rid in changed}
     # Only pairs touching a changed row are scored: the rest were decided by earlier runs.
     i, j, _ = br.union(fr, settings.link.rules, settings.link.max_block)

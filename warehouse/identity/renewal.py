@@ -234,13 +234,12 @@ class Change:
 
     def shift(self) -> dict[int, tuple[int, int]]:
         """Per key digest the change touches: (rows leaving its block, rows joining it)."""
-        out: dict[int, tuple[int, int]] = {}
-        for side, (d, _) in enumerate((self.stale, self.fresh)):
-            keys, n = np.unique(d, return_counts=True)
-            for k, c in zip(keys.tolist(), n.tolist(), strict=True):
-                was = out.get(k, (0, 0))
-                out[k] = (c, was[1]) if side == 0 else (was[0], c)
-        return out
+        leave, join = self.stale[0], self.fresh[0]
+        keys = np.unique(np.concatenate([leave, join]))
+        n = keys.shape[0]
+        out = np.bincount(np.searchsorted(keys, leave), minlength=n)
+        into = np.bincount(np.searchsorted(keys, join), minlength=n)
+        return dict(zip(keys.tolist(), zip(out.tolist(), into.tolist(), strict=True), strict=True))
 
 
 def read_change(conn: Connection, settings: MatchSettings, record_ids: Sequence[int]) -> Change:

@@ -34,7 +34,7 @@ from warehouse.db import write_transaction
 from warehouse.identity import graph as graph
 from warehouse.identity import learned
 from warehouse.identity import schema as ids
-from warehouse.identity.apart import Claims, forkable, large, run_apart
+from warehouse.identity.apart import Claims, Stage, forkable, large, run_apart
 from warehouse.identity.blocking import (
     ENTITY,
     IN_CHUNK,
@@ -49,6 +49,7 @@ from warehouse.identity.blocking import (
 from warehouse.identity.evidence import drop_stale_matches, merging_edges, save_matches
 from warehouse.identity.keys.matching import Decision, MatchSettings
 from warehouse.identity.linkage import index
+from warehouse.identity.linkage.em import Model
 from warehouse.identity.linkage.features import Columns
 from warehouse.identity.linkage.frame import release
 from warehouse.identity.linkage.memo import Memo, workers
@@ -95,58 +96,69 @@ class ResolveStats:
 # -- score ---------------------------------------------------------------------------------
 
 
-def score_around(
-    conn: Connection, settings: MatchSettings, change: Change
-) -> tuple[list[Decision], int, int]:
-    """Compare a change's live rows (their features just prepared, ``change`` not written
-    yet) with every row sharing a block with them as the index will be once it is written
-    (incremental); returns (decisions, pairs scored, blocks skipped as too large).
+Stored = tuple[Model, dict[str, dict[str, float]]] | None  # ``load_model``'s
+Around = tuple[list[Decision], int, int, float]  # decisions, pairs, skipped blocks, seconds
 
-    Reads only the stored index, so it can run in a second process while this one writes
-    the change: the stored index is what the run found, since the run holds the writer
-    (and the lease) until it commits. The changed rows are scored as prepared, not read
-    back."""
+
+def around(
+    conn: Connection, settings: MatchSettings, change: Change
+) -> tuple[Columns, int, Stored]:
+    """What scoring a change (not written yet) reads: its live rows (their features just
+    prepared, not read back) with every row sharing a block with them as the index will be
+    once it is written, in id order; how many blocks were skipped as too large; the
+    weights the last full run learned.
+
+    Reads only the index as stored, so it can run in a second process while this one
+    writes the change: the run holds the writer (and the lease), so what it writes cannot
+    be seen before it commits, and it commits only once these reads are done."""
     cols = change.cols
-    if not len(cols):
-        return [], 0, 0
     # A key more rows share than its rule's block may hold (a common name, an office) is
     # skipped, as blocking skips it: the neighbourhood follows the change, not the size of
     # the store.
     d, _, tags = index.keys(cols)
     bound = dict(zip(d.tolist(), np.asarray(key_caps(settings))[tags].tolist(), strict=True))
     near, skipped = neighbours(conn, ENTITY, bound, bound.__getitem__, change.shift())
-    record_ids = cols.ids.tolist()
-    others = near.difference(record_ids, change.gone.tolist())
+    others = near.difference(cols.ids.tolist(), change.gone.tolist())
     every = Columns.concat([cols, load_features(conn, others)])
     every = every.take(np.argsort(every.ids, kind="stable"))  # id order, as stored
-    found, pairs = learned.score_some(conn, settings, every, set(record_ids))
-    return found, pairs, skipped
-
-
-Around = tuple[list[Decision], int, int, float]  # score_around's, and the seconds it took
+    return every, skipped, learned.load_model(conn)
 
 
 def _score_apart(
     engine: Engine, conn: Connection, settings: MatchSettings, change: Change
-) -> Callable[[], Around]:
-    """``score_around`` from a second process on its own connection while this one writes
-    the change (a change of ``AROUND_ROWS`` rows or more on two cores), else here and now
-    on ``conn``, before anything is written; returns ``wait`` for its result."""
+) -> tuple[Callable[[], Around], Stage | None]:
+    """Score a change (``around`` it, then the pairs touching it): from a second process on
+    its own connection while this one writes the change (``AROUND_ROWS`` rows or more on
+    two cores), else here and now on ``conn``, before anything is written. Returns ``wait``
+    for the result, and the stage the second process reaches once it has read all it
+    needs (None: nothing left to read)."""
 
-    def around(c: Connection) -> Around:
+    def score(c: Connection, read: Stage | None) -> Around:
         t0 = time.monotonic()
-        return (*score_around(c, settings, change), round(time.monotonic() - t0, 2))
-
-    def apart(e: Engine) -> Around:
-        with e.connect() as c:
-            if c.dialect.name == "sqlite":
-                c.exec_driver_sql("PRAGMA mmap_size=4294967296")
-            return around(c)
+        if not len(change.cols):
+            return [], 0, 0, 0.0
+        try:
+            every, skipped, stored = around(c, settings, change)
+        finally:
+            if read is not None:
+                c.rollback()  # the reads' snapshot let go of: the run may commit now
+                read.reached()
+        record_ids = set(change.cols.ids.tolist())
+        found, pairs = learned.score_some(settings, every, record_ids, stored)
+        return found, pairs, skipped, round(time.monotonic() - t0, 2)
 
     if len(change.cols) >= AROUND_ROWS and workers() >= 2 and forkable(engine):
-        return run_apart("scoring the changed rows", engine, apart, True)
-    done = around(conn)
-    return lambda: done
+        read = Stage()
+
+        def apart(e: Engine) -> Around:
+            with e.connect() as c:
+                if c.dialect.name == "sqlite":
+                    c.exec_driver_sql("PRAGMA mmap_size=4294967296")
+                return score(c, read)
+
+        return run_apart("scoring the changed rows", engine, apart, True, read), read
+    done = score(conn, None)
+    return lambda: done, None
 
 
 # -- save ------------------------------------------------------------------------------------
@@ -415,21 +427,27 @@ def resolve_incremental(
         change = read_change(conn, settings, dirty)
         stats.records = len(change.cols)
         stats.phases["prepare"] = round(time.monotonic() - t0, 2)
-        scored = _score_apart(engine, conn, settings, change)
+        scored, read = _score_apart(engine, conn, settings, change)
         try:
             t1 = time.monotonic()
             stats.keys = write_change(conn, change)
             stats.phases["index"] = round(time.monotonic() - t1, 2)
-            t3 = time.monotonic()
+            t1 = time.monotonic()
             stats.organizations = resolve_companies(conn, mark, settings, since)
-            stats.phases["organizations"] = round(time.monotonic() - t3, 2)
+            stats.phases["organizations"] = round(time.monotonic() - t1, 2)
+            if read is not None:
+                read.wait()  # the index as stored is read: what this run wrote may be seen
         except BaseException:
             with contextlib.suppress(Exception):
                 scored()  # no process left reading once this run has stopped
             raise
-        found, stats.pairs, stats.oversized_blocks, stats.phases["score"] = scored()
+    # The index and the companies are committed (and SQLite's checkpoint run) while the
+    # second process scores. A run stopped from here on has not moved the watermark: the
+    # next one reads the same rows, finds their index as it is and scores them again.
+    found, stats.pairs, stats.oversized_blocks, stats.phases["score"] = scored()
+    t2 = time.monotonic()
+    with write_transaction(engine) as conn:
         save_matches(conn, found, mark)
-        t2 = time.monotonic()
         changed = cluster_around(conn, found, mark)
         gone = sorted(set(dirty) - set(change.cols.ids.tolist()))
         if gone:

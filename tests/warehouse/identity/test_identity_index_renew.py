@@ -216,8 +216,9 @@ def test_a_change_scored_beside_its_index_write_decides_as_in_one_process(
 ) -> None:
     """A change is scored in a second process while this one writes it to the index: the
     second process reads the index as stored, and counts blocks as they will be. Here it
-    waits until the change is written (not committed) before it reads anything, and decides
-    exactly what one process deciding before writing decides."""
+    waits until the change is written (not committed) before it reads anything, and the
+    run commits only once it has read: it decides exactly what one process decides
+    reading before it writes."""
     template = request.getfixturevalue("_sqlite_template")
     shutil.copyfile(template, tmp_path / "one.db")
     one = make_engine(f"sqlite:///{tmp_path / 'one.db'}")
@@ -227,24 +228,25 @@ def test_a_change_scored_beside_its_index_write_decides_as_in_one_process(
     written = mp.get_context("fork").Event()
     here = os.getpid()
     log = tmp_path / "scored"
-    real_write, real_score = resolve.write_change, resolve.score_around
+    real_write, real_around = resolve.write_change, resolve.around
 
     def write_change(conn: Any, change: Any) -> int:
         n = real_write(conn, change)
         written.set()
         return n
 
-    def score_around(conn: Any, settings: Any, change: Any) -> Any:
+    def around(conn: Any, settings: Any, change: Any) -> Any:
         waited = os.getpid() != here and written.wait(30)
+        got = real_around(conn, settings, change)
         log.write_text(f"{os.getpid()} {waited}")
-        return real_score(conn, settings, change)
+        return got
 
     monkeypatch.setattr(resolve, "write_change", write_change)
-    monkeypatch.setattr(resolve, "score_around", score_around)
+    monkeypatch.setattr(resolve, "around", around)
     monkeypatch.setattr(resolve, "workers", lambda: 2)
     monkeypatch.setattr(resolve, "AROUND_ROWS", 10**9)
     alone = resolve_incremental(one, S)
-    assert log.read_text() == f"{here} False"  # scored here, before the change was written
+    assert log.read_text() == f"{here} False"  # read here, before the change was written
     monkeypatch.setattr(resolve, "AROUND_ROWS", 1)
     written.clear()
     beside = resolve_incremental(engine, S)
