@@ -31,6 +31,7 @@ from itertools import combinations
 from typing import Any
 
 import numpy as np
+import orjson
 from numpy.typing import NDArray
 from rapidfuzz.distance import Levenshtein
 from rapidfuzz.process import cdist
@@ -44,7 +45,7 @@ from warehouse.identity.evidence import merging_edges, save_matches
 from warehouse.identity.keys.matching import Decision, forget_names, org_key
 from warehouse.identity.keys.normalize import FREE_MAIL_DOMAINS, email_domain, normalize_phone
 from warehouse.identity.linkage import company_parts, index
-from warehouse.write.bulk import driver_rows, put_rows
+from warehouse.write.bulk import LIST_CHUNK, driver_rows, id_list, member, placeholder, put_rows
 from warehouse.write.upsert import chunks
 
 ENTITY = "organization"
@@ -164,16 +165,18 @@ def _digests(feats: Iterable[OrgFeatures]) -> blocking.Digests:
 
 
 def _stored_keys(old: Sequence[tuple[int, str]]) -> blocking.Digests:
-    return _digests(OrgFeatures(rid, *json.loads(data)) for rid, data in old)
+    return _digests(OrgFeatures(rid, *orjson.loads(data)) for rid, data in old)
 
 
 def _load(conn: Connection, ids: Iterable[int]) -> dict[int, OrgFeatures]:
     out: dict[int, OrgFeatures] = {}
-    for part in chunks(sorted(set(ids)), 900):
-        for rid, data in conn.execute(
-            select(F.c.record_id, F.c.data).where(F.c.entity == ENTITY, F.c.record_id.in_(part))
-        ):
-            k, d, c, ph = json.loads(data)
+    q = (
+        f"SELECT record_id, data FROM {F.name} "
+        f"WHERE entity = {placeholder(conn)} AND {member(conn, 'record_id')}"
+    )
+    for part in chunks(sorted(set(ids)), LIST_CHUNK):
+        for rid, data in driver_rows(conn, q, (ENTITY, id_list(conn, part))):
+            k, d, c, ph = orjson.loads(data)
             out[int(rid)] = OrgFeatures(int(rid), k, d, c, ph)
     return out
 
@@ -381,10 +384,12 @@ def resolve_orgs(
         keys = {k for f in feats for k in _keys(f)}
         by_digest = {blocking.digest(k): k for k in keys}
         blocks = defaultdict(list)
-        for part in chunks(sorted(by_digest), 900):
-            for d, rid in conn.execute(
-                select(K.c.digest, K.c.record_id).where(K.c.entity == ENTITY, K.c.digest.in_(part))
-            ):
+        q = (
+            f"SELECT digest, record_id FROM {K.name} "
+            f"WHERE entity = {placeholder(conn)} AND {member(conn, 'digest')}"
+        )
+        for part in chunks(sorted(by_digest), LIST_CHUNK):
+            for d, rid in driver_rows(conn, q, (ENTITY, id_list(conn, part))):
                 blocks[by_digest[int(d)]].append(int(rid))
         blocks = {k: m for k, m in blocks.items() if len(m) > 1}
         found, pairs = _compare(conn, blocks, {f.id for f in feats})
