@@ -185,6 +185,14 @@ def bulk_load(engine: Engine, stream_records: Iterable[tuple[str, r.Person]]) ->
             flush()
     if batch:
         flush()
+    if engine.dialect.name == "postgresql":
+        # The people's ids were given here: the sequence a sync takes ids from starts after
+        # them, or the first change written through ``apply_page`` would collide.
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "SELECT setval(pg_get_serial_sequence('person', 'id'), "
+                "(SELECT max(id) FROM person))"
+            )
     return n
 
 

@@ -6,7 +6,9 @@ writing an empty index once the people's features exist. On one core they ran on
 other while the second core sat idle;
 here each can run in a forked process with connections of its own, and the run waits for
 it before it writes what depends on it. The companies' process then reads people's ranges
-from the far end (``Claims``) until the two meet. What a forked process reads or allocates
+from the far end (``Claims``) until the two meet. An incremental run scores its change
+in a second process while it writes the change (``resolve._score_apart``), and commits once
+that process has reached its ``Stage``: its reads done. What a forked process reads or allocates
 lands in pages it shares with the run and costs a copy of them, so only work worth a core
 goes apart: renewing a stored index is done by the ranges as they are read
 (``identity.renewal``), and the weights are learned before the pairing and the guard runs

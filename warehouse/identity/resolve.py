@@ -13,8 +13,12 @@ either as one task.
 
 Incremental runs start from rows whose ``updated_at`` is past the last run's watermark,
 rewrite only the keys that changed, and compare those rows only with the rows sharing a block
-with them, so the cost follows the change, not the store. Merges found incrementally are kept until a full
-run or an admin says otherwise; a full run recomputes every edge from scratch.
+with them, so the cost follows the change, not the store. On two cores a change is scored in
+a second process, which reads the index as stored and sizes each block as it will be once
+the change is written (``renewal.Change.shift``), while this one writes the change and
+resolves the changed companies; this one commits only once that process has read all it
+needs, and saves the decisions in a second transaction. Merges found incrementally are kept
+until a full run or an admin says otherwise; a full run recomputes every edge from scratch.
 """
 
 from __future__ import annotations
@@ -63,6 +67,7 @@ from warehouse.identity.renewal import (
     store_index,
     write_change,
 )
+from warehouse.memory import room
 from warehouse.state import now
 from warehouse.write.upsert import chunks, upsert
 
@@ -70,7 +75,8 @@ X = t.table(ids.IdentityMatch)
 S = t.table(ids.IdentityState)
 PERSON = t.table(t.Person)
 # A change this many rows or more is scored in a second process while this one writes it:
-# a fork costs a few milliseconds, scoring 2,000 rows' neighbourhood about a tenth of a second.
+# the fork costs 15-25 ms at a 1 % change of a million people, scoring 2,000 changed rows'
+# neighbourhood about 0.2 s.
 AROUND_ROWS = 2_000
 
 
@@ -128,10 +134,10 @@ def _score_apart(
     engine: Engine, conn: Connection, settings: MatchSettings, change: Change
 ) -> tuple[Callable[[], Around], Stage | None]:
     """Score a change (``around`` it, then the pairs touching it): from a second process on
-    its own connection while this one writes the change (``AROUND_ROWS`` rows or more on
-    two cores), else here and now on ``conn``, before anything is written. Returns ``wait``
-    for the result, and the stage the second process reaches once it has read all it
-    needs (None: nothing left to read)."""
+    its own connection while this one writes the change (``AROUND_ROWS`` rows or more, on
+    two cores, with room for it), else here and now on ``conn``, before anything is
+    written. Returns ``wait`` for the result, and the stage the second process reaches
+    once it has read all it needs (None: nothing left to read)."""
 
     def score(c: Connection, read: Stage | None) -> Around:
         t0 = time.monotonic()
@@ -147,7 +153,7 @@ def _score_apart(
         found, pairs = learned.score_some(settings, every, record_ids, stored)
         return found, pairs, skipped, round(time.monotonic() - t0, 2)
 
-    if len(change.cols) >= AROUND_ROWS and workers() >= 2 and forkable(engine):
+    if len(change.cols) >= AROUND_ROWS and workers() >= 2 and room() and forkable(engine):
         read = Stage()
 
         def apart(e: Engine) -> Around:

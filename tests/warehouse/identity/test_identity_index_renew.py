@@ -244,6 +244,7 @@ def test_a_change_scored_beside_its_index_write_decides_as_in_one_process(
     monkeypatch.setattr(resolve, "write_change", write_change)
     monkeypatch.setattr(resolve, "around", around)
     monkeypatch.setattr(resolve, "workers", lambda: 2)
+    monkeypatch.setattr(resolve, "room", lambda: True)
     monkeypatch.setattr(resolve, "AROUND_ROWS", 10**9)
     alone = resolve_incremental(one, S)
     assert log.read_text() == f"{here} False"  # read here, before the change was written
