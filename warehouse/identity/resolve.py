@@ -158,8 +158,6 @@ def _score_apart(
 
         def apart(e: Engine) -> Around:
             with e.connect() as c:
-                if c.dialect.name == "sqlite":
-                    c.exec_driver_sql("PRAGMA mmap_size=4294967296")
                 return score(c, read)
 
         return run_apart("scoring the changed rows", engine, apart, True, read), read
@@ -418,8 +416,9 @@ def resolve_incremental(
 
     The changed rows' features are prepared first; then, on two cores, a second process
     finds their neighbours in the index as stored and scores them while this one writes
-    the change to the index and resolves the changed companies. The decisions are saved
-    and clustered once both are done, in the run's one transaction."""
+    the change to the index and resolves the changed companies; those are committed once
+    that process has done its reads. The decisions are saved and clustered once both are
+    done, in a second transaction."""
     with engine.connect() as conn:
         since = watermark(conn)
     if since is None:
