@@ -276,7 +276,10 @@ def _child(mode: str, db: str) -> None:
     """Resolve in this (child) process and print stats with its own peak memory."""
     engine = make_engine(f"sqlite:///{db}")
     run = resolve_full if mode == "full" else resolve_incremental
+    t0 = time.monotonic()
     stats: ResolveStats = run(engine, MatchSettings())
+    # The run's own ``seconds`` stop before its last commit, which it records them in.
+    took = round(time.monotonic() - t0, 2)
     use = resource.getrusage(resource.RUSAGE_SELF)
     # The run's own helpers (the index writer, the company readings) count too.
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -284,6 +287,7 @@ def _child(mode: str, db: str) -> None:
         json.dumps(
             stats.as_dict()
             | {
+                "run_seconds": took,
                 "peak_rss_mib": round(use.ru_maxrss / 1024, 1),
                 "cpu_seconds": round(use.ru_utime + use.ru_stime, 1),
                 "helpers_peak_rss_mib": round(kids.ru_maxrss / 1024, 1),
@@ -410,8 +414,8 @@ def run_scale(n: int, db: Path, seed: int, reuse: bool) -> dict[str, Any]:
         "quality": q,
         "changed": len(edits) + len(news),
         "incremental": inc,
-        "incremental_share_of_full": round(inc["seconds"] / full["seconds"], 4),
-        "incremental_share_of_full_again": round(inc["seconds"] / again["seconds"], 4),
+        "incremental_share_of_full": round(inc["run_seconds"] / full["run_seconds"], 4),
+        "incremental_share_of_full_again": round(inc["run_seconds"] / again["run_seconds"], 4),
     }
 
 
