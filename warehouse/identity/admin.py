@@ -358,7 +358,7 @@ def _undecide(conn: Connection, pairs: Sequence[tuple[int, int]]) -> None:
 
 
 def _recluster(conn: Connection, seeds: Sequence[int], rules: Rules) -> None:
-    from warehouse.identity.resolve import recluster
+    from warehouse.identity.evidence import recluster
 
     changed = recluster(conn, seeds)
     survivorship.refresh(conn, changed, rules or survivorship.SurvivorshipRules())

@@ -1,12 +1,15 @@
-"""Match evidence: the pairs the resolver scored, kept with their method, score and fields.
+"""Match evidence: the pairs the resolver scored, kept with their method, score and fields,
+and the people's clusters they make.
 
 People and organizations write their evidence here alike; a pair a person already decided
 (accepted or rejected in the review queue) keeps that decision whatever a later run finds.
+A full run clusters every person again from the edges (``cluster_all``), an incremental run
+and an admin's decision only around the rows they touched (``recluster``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -16,8 +19,10 @@ from sqlalchemy import Connection, delete, select
 from warehouse import schema as t
 from warehouse.identity import graph
 from warehouse.identity import schema as ids
+from warehouse.identity.blocking import ENTITY, IN_CHUNK, F, tune
 from warehouse.identity.keys.matching import Decision
 from warehouse.write.bulk import bound, put_rows
+from warehouse.write.upsert import chunks
 
 X = t.table(ids.IdentityMatch)
 
@@ -109,3 +114,63 @@ def merging_edges(
         if d.decision == "merge" and (a, b) not in decided
     ]
     return machine, accepted
+
+
+# -- the people's clusters ---------------------------------------------------------------
+
+
+def cluster_all(
+    conn: Connection, ts: datetime, found: Sequence[Decision] | None = None
+) -> set[int]:
+    """Rebuild every cluster from the stored edges and pins, writing only what changed.
+
+    A full run in one process hands over the decisions it just saved (``found``): its
+    merges are edges as they are, only the pairs people decided are read."""
+    tune(conn)
+    edges: list[graph.Edge]
+    if found is None:
+        edges = [
+            (int(a), int(b), "manual" if dec == "accepted" else m, float(s), int(i))
+            for a, b, m, s, i, dec in conn.execute(
+                select(X.c.a_id, X.c.b_id, X.c.method, X.c.score, X.c.id, X.c.decision).where(
+                    X.c.entity == ENTITY, X.c.decision.in_(graph.MERGING)
+                )
+            )
+        ]
+        live = {int(r) for (r,) in conn.execute(select(F.c.record_id).where(F.c.entity == ENTITY))}
+        edges = [e for e in edges if e[0] in live and e[1] in live]
+    else:
+        # The run's merges join rows it prepared; an accepted pair's rows may be gone.
+        edges, accepted = merging_edges(conn, found)
+        live = set()
+        for part in chunks(sorted({n for e in accepted for n in e[:2]}), IN_CHUNK):
+            live.update(
+                int(r)
+                for (r,) in conn.execute(
+                    select(F.c.record_id).where(F.c.entity == ENTITY, F.c.record_id.in_(part))
+                )
+            )
+        edges += [e for e in accepted if e[0] in live and e[1] in live]
+    nodes = {e[0] for e in edges} | {e[1] for e in edges}
+    # Scored links were already checked against chaining by the learned scorer's guard.
+    new = graph.cluster_edges(nodes, edges, graph.all_pins(conn, ENTITY))
+    old = {
+        int(r): int(c)
+        for r, c in conn.execute(
+            select(graph.M.c.record_id, graph.M.c.cluster_id).where(graph.M.c.entity == ENTITY)
+        )
+    }
+    for r in old:
+        new.setdefault(r, r)
+    return graph.write_membership(conn, ENTITY, old, new, edges, ts)
+
+
+def recluster(conn: Connection, seeds: Iterable[int]) -> set[int]:
+    return graph.recluster(conn, ENTITY, seeds)
+
+
+def cluster_around(conn: Connection, decisions: Sequence[Decision], ts: datetime) -> set[int]:
+    seeds = {d.a for d in decisions if d.decision == "merge"} | {
+        d.b for d in decisions if d.decision == "merge"
+    }
+    return recluster(conn, seeds) if seeds else set()

@@ -279,15 +279,6 @@ def write_change(conn: Connection, change: Change) -> int:
     return add_keys(conn, ENTITY, change.fresh) if change.fresh[0].shape[0] else 0
 
 
-def prepare_ids(
-    conn: Connection, settings: MatchSettings, record_ids: Sequence[int]
-) -> tuple[fe.Columns, int]:
-    """Recompute the given rows' features and renew their index at once; returns the live
-    rows' features and how many keys were added."""
-    change = read_change(conn, settings, record_ids)
-    return change.cols, write_change(conn, change)
-
-
 def _moved_ranges(cols: fe.Columns, moved: Ints) -> Iterator[tuple[Ints, list[int]]]:
     """The rows of ``cols`` whose ids are ``moved``, a range at a time: (rows, their ids)."""
     order = np.argsort(cols.ids, kind="stable")

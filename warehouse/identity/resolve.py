@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -42,7 +42,6 @@ from warehouse.identity.apart import Claims, Stage, forkable, large, run_apart
 from warehouse.identity.blocking import (
     ENTITY,
     IN_CHUNK,
-    F,
     id_ranges,
     key_caps,
     load_features,
@@ -50,7 +49,13 @@ from warehouse.identity.blocking import (
     shrink,
     tune,
 )
-from warehouse.identity.evidence import drop_stale_matches, merging_edges, save_matches
+from warehouse.identity.evidence import (
+    cluster_all,
+    cluster_around,
+    drop_stale_matches,
+    recluster,
+    save_matches,
+)
 from warehouse.identity.keys.matching import Decision, MatchSettings
 from warehouse.identity.linkage import index
 from warehouse.identity.linkage.em import Model
@@ -163,66 +168,6 @@ def _score_apart(
         return run_apart("scoring the changed rows", engine, apart, True, read), read
     done = score(conn, None)
     return lambda: done, None
-
-
-# -- save ------------------------------------------------------------------------------------
-
-
-def cluster_all(
-    conn: Connection, ts: datetime, found: Sequence[Decision] | None = None
-) -> set[int]:
-    """Rebuild every cluster from the stored edges and pins, writing only what changed.
-
-    A full run in one process hands over the decisions it just saved (``found``): its
-    merges are edges as they are, only the pairs people decided are read."""
-    tune(conn)
-    edges: list[graph.Edge]
-    if found is None:
-        edges = [
-            (int(a), int(b), "manual" if dec == "accepted" else m, float(s), int(i))
-            for a, b, m, s, i, dec in conn.execute(
-                select(X.c.a_id, X.c.b_id, X.c.method, X.c.score, X.c.id, X.c.decision).where(
-                    X.c.entity == ENTITY, X.c.decision.in_(graph.MERGING)
-                )
-            )
-        ]
-        live = {int(r) for (r,) in conn.execute(select(F.c.record_id).where(F.c.entity == ENTITY))}
-        edges = [e for e in edges if e[0] in live and e[1] in live]
-    else:
-        # The run's merges join rows it prepared; an accepted pair's rows may be gone.
-        edges, accepted = merging_edges(conn, found)
-        live = set()
-        for part in chunks(sorted({n for e in accepted for n in e[:2]}), IN_CHUNK):
-            live.update(
-                int(r)
-                for (r,) in conn.execute(
-                    select(F.c.record_id).where(F.c.entity == ENTITY, F.c.record_id.in_(part))
-                )
-            )
-        edges += [e for e in accepted if e[0] in live and e[1] in live]
-    nodes = {e[0] for e in edges} | {e[1] for e in edges}
-    # Scored links were already checked against chaining by the learned scorer's guard.
-    new = graph.cluster_edges(nodes, edges, graph.all_pins(conn, ENTITY))
-    old = {
-        int(r): int(c)
-        for r, c in conn.execute(
-            select(graph.M.c.record_id, graph.M.c.cluster_id).where(graph.M.c.entity == ENTITY)
-        )
-    }
-    for r in old:
-        new.setdefault(r, r)
-    return graph.write_membership(conn, ENTITY, old, new, edges, ts)
-
-
-def recluster(conn: Connection, seeds: Iterable[int]) -> set[int]:
-    return graph.recluster(conn, ENTITY, seeds)
-
-
-def cluster_around(conn: Connection, decisions: Sequence[Decision], ts: datetime) -> set[int]:
-    seeds = {d.a for d in decisions if d.decision == "merge"} | {
-        d.b for d in decisions if d.decision == "merge"
-    }
-    return recluster(conn, seeds) if seeds else set()
 
 
 # -- state -----------------------------------------------------------------------------------
