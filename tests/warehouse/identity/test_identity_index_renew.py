@@ -10,6 +10,7 @@ import shutil
 from typing import Any
 
 import numpy as np
+import pytest
 from sqlalchemy import Engine, event, select, update
 
 from tests.warehouse.identity.test_identity_index_writer import _index
@@ -261,5 +262,49 @@ def test_a_change_scored_beside_its_index_write_decides_as_in_one_process(
         alone.reviews,
     )
     assert beside.merges >= 1  # the renamed row found its namesake through its new keys
+    assert _by_record(engine) == _by_record(one)
+    one.dispose()
+
+
+def test_a_run_whose_scoring_process_dies_leaves_what_the_next_run_finishes(
+    engine: Engine, tmp_path: Any, request: Any, monkeypatch: Any
+) -> None:
+    """The process scoring a change is killed half-way through its reads: the run stops with
+    one line naming it, having committed the renewed index but not the watermark, and the
+    next run scores the same rows again and ends where a run never stopped ends."""
+    template = request.getfixturevalue("_sqlite_template")
+    shutil.copyfile(template, tmp_path / "one.db")
+    one = make_engine(f"sqlite:///{tmp_path / 'one.db'}")
+    for eng in (engine, one):
+        _store_and_change(eng)
+    resolve_incremental(one, S)  # the run that is never stopped
+
+    here = os.getpid()
+    mark = tmp_path / "killed"
+    real_load = resolve.load_features
+
+    def load_features(conn: Any, record_ids: Any) -> Any:
+        got = real_load(conn, record_ids)  # the neighbours are read: half-way
+        if os.getpid() != here:
+            mark.write_text("reads begun")
+            os._exit(9)
+        return got
+
+    monkeypatch.setattr(resolve, "load_features", load_features)
+    monkeypatch.setattr(resolve, "workers", lambda: 2)
+    monkeypatch.setattr(resolve, "room", lambda: True)
+    monkeypatch.setattr(resolve, "AROUND_ROWS", 1)
+    with engine.connect() as conn:
+        before = resolve.watermark(conn)
+    with pytest.raises(RuntimeError) as stopped:
+        resolve_incremental(engine, S)
+    assert mark.read_text() == "reads begun"  # the kill landed inside the second process
+    assert str(stopped.value) == "scoring the changed rows failed: it stopped with exit code 9"
+    with engine.connect() as conn:
+        assert resolve.watermark(conn) == before  # not moved: the next run reads them again
+
+    monkeypatch.setattr(resolve, "load_features", real_load)
+    again = resolve_incremental(engine, S)
+    assert again.records == 2 and again.keys == 0  # the index was renewed by the stopped run
     assert _by_record(engine) == _by_record(one)
     one.dispose()
