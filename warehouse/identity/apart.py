@@ -1,20 +1,19 @@
-"""Work a large full run hands to a second process, so both cores are busy.
+"""Work a large run hands to a second process, so both cores are busy.
 
 A full run has parts that need nothing from each other until the end: the people's feature
 pass and scoring, the companies (their own rows, features, evidence and clusters), and
 writing an empty index once the people's features exist. On one core they ran one after the
-other while the second core sat idle;
-here each can run in a forked process with connections of its own, and the run waits for
-it before it writes what depends on it. The companies' process then reads people's ranges
-from the far end (``Claims``) until the two meet. An incremental run scores its change
-in a second process while it writes the change (``resolve._score_apart``), and commits once
-that process has reached its ``Stage``: its reads done. What a forked process reads or allocates
-lands in pages it shares with the run and costs a copy of them, so only work worth a core
-goes apart: renewing a stored index is done by the ranges as they are read
-(``identity.renewal``), and the weights are learned before the pairing and the guard runs
-before the decisions, not beside them (either beside the other copied 0.3–0.4 GB). Small
-runs, one core, an in-memory SQLite database or a machine short of memory do the same work
-in this process, in the same place in the run.
+other while the second core sat idle; here each can run in a forked process with
+connections of its own, and the run waits for it before it writes what depends on it. The
+companies' process then reads people's ranges from the far end (``Claims``) until the two
+meet. An incremental run scores its change in a second process while it writes the change
+(``resolve._score_apart``), and commits once that process has reached its ``Stage``: its
+reads done. What a forked process reads or allocates lands in pages it shares with the run
+and costs a copy of them, so only work worth a core goes apart: renewing a stored index is
+done by the ranges as they are read (``identity.renewal``), and the weights are learned
+before the pairing and the guard runs before the decisions, not beside them (either beside
+the other copied 0.3–0.4 GB). Small runs, one core, an in-memory SQLite database or a
+machine short of memory do the same work in this process, in the same place in the run.
 """
 
 from __future__ import annotations
