@@ -383,9 +383,8 @@ def run_scale(n: int, db: Path, seed: int, reuse: bool) -> dict[str, Any]:
     truth = {p for c in truth_clusters.values() if len(c) > 1 for p in combinations(sorted(c), 2)}
     q = quality(predicted_pairs(engine), truth)
     print("quality", json.dumps(q), flush=True)
-    # A 1% change: half the changed rows are edits of existing records (their source ids;
-    # drawn at this smaller size, their companies and mail differ, so every edited row's
-    # keys move), half are new duplicates of existing people arriving from a new source.
+    # A 1% change: half edits of existing records (drawn at this size their companies and
+    # mail differ: their keys move), half new duplicates of people from a new source.
     change = max(2, total // 100)
     edits: list[tuple[str, r.Person]] = []
     for s, rec, _ in japanese_people(change // 2, seed=seed):
