@@ -293,10 +293,17 @@ def forget(
     return n
 
 
-def stored(conn: Connection, entity: str, ids: Sequence[int]) -> dict[int, str]:
-    """The stored features (their JSON) of those of ``ids`` that have them."""
-    q = select(F.c.record_id, F.c.data).where(F.c.entity == entity, F.c.record_id.in_(ids))
-    return dict(driver_rows(conn, q))
+def stored(conn: Connection, entity: str, ids: Iterable[int]) -> dict[int, str]:
+    """The stored features (their JSON) of those of ``ids`` that have them: the ids bound
+    as one list per statement, any number of them."""
+    q = (
+        f"SELECT record_id, data FROM {F.name} "
+        f"WHERE entity = {placeholder(conn)} AND {member(conn, 'record_id')}"
+    )
+    out: dict[int, str] = {}
+    for part in chunks(sorted(set(ids)), LIST_CHUNK):
+        out.update(driver_rows(conn, q, (entity, id_list(conn, part))))
+    return out
 
 
 def neighbours(
@@ -394,12 +401,4 @@ def prepare_columns(
 def load_features(conn: Connection, record_ids: Iterable[int]) -> fe.Columns:
     """The stored features of those of ``record_ids`` that have them, as columns in id
     order."""
-    q = (
-        f"SELECT record_id, data FROM {F.name} "
-        f"WHERE entity = {placeholder(conn)} AND {member(conn, 'record_id')}"
-    )
-    got: list[tuple[int, str]] = []
-    for part in chunks(sorted(set(record_ids)), LIST_CHUNK):
-        got.extend(driver_rows(conn, q, (ENTITY, id_list(conn, part))))
-    got.sort()
-    return index.loads(got)
+    return index.loads(sorted(stored(conn, ENTITY, record_ids).items()))

@@ -42,7 +42,10 @@ def save_model(conn: Connection, model: Model, tf: dict[str, dict[str, float]]) 
     )
 
 
-def load_model(conn: Connection) -> tuple[Model, dict[str, dict[str, float]]] | None:
+Stored = tuple[Model, dict[str, dict[str, float]]] | None  # the weights and term frequencies
+
+
+def load_model(conn: Connection) -> Stored:
     row = conn.execute(select(S.c.stats).where(S.c.entity == MODEL_ENTITY)).first()
     if row is None or not row[0]:
         return None
@@ -144,7 +147,7 @@ def score_some(
     settings: MatchSettings,
     cols: Columns,
     changed: set[int],
-    stored: tuple[Model, dict[str, dict[str, float]]] | None,
+    stored: Stored,
 ) -> tuple[list[Decision], int]:
     """Incremental: the rows ``changed`` against their neighbourhood ``cols``, with the
     weights the last full run learned (``stored``: ``load_model``'s; learned now if there

@@ -170,14 +170,9 @@ def _stored_keys(old: Sequence[tuple[int, str]]) -> blocking.Digests:
 
 def _load(conn: Connection, ids: Iterable[int]) -> dict[int, OrgFeatures]:
     out: dict[int, OrgFeatures] = {}
-    q = (
-        f"SELECT record_id, data FROM {F.name} "
-        f"WHERE entity = {placeholder(conn)} AND {member(conn, 'record_id')}"
-    )
-    for part in chunks(sorted(set(ids)), LIST_CHUNK):
-        for rid, data in driver_rows(conn, q, (ENTITY, id_list(conn, part))):
-            k, d, c, ph = orjson.loads(data)
-            out[int(rid)] = OrgFeatures(int(rid), k, d, c, ph)
+    for rid, data in blocking.stored(conn, ENTITY, ids).items():
+        k, d, c, ph = orjson.loads(data)
+        out[int(rid)] = OrgFeatures(int(rid), k, d, c, ph)
     return out
 
 

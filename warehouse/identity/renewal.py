@@ -320,9 +320,7 @@ def _joined(parts: Sequence[Digests]) -> Digests:
 def _difference(conn: Connection, rows: fe.Columns, ids: Sequence[int]) -> tuple[Digests, Digests]:
     """Keys to drop and keys to add for ``ids`` (the rows ``rows``, with their features as
     they are now, and rows that are gone): their keys as stored against their keys now."""
-    old: dict[int, str] = {}
-    for part in chunks(sorted(ids), IN_CHUNK):
-        old.update(stored(conn, ENTITY, part))
+    old = stored(conn, ENTITY, ids)
     was_d, was_r = stored_digests(sorted(old.items())) if old else (_NONE, _NONE)
     now_d, now_r = person_digests(rows) if len(rows) else (_NONE, _NONE)
     was, now = _pairs(was_d, was_r), _pairs(now_d, now_r)

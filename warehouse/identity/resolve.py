@@ -58,7 +58,6 @@ from warehouse.identity.evidence import (
 )
 from warehouse.identity.keys.matching import Decision, MatchSettings
 from warehouse.identity.linkage import index
-from warehouse.identity.linkage.em import Model
 from warehouse.identity.linkage.features import Columns
 from warehouse.identity.linkage.frame import release
 from warehouse.identity.linkage.memo import Memo, workers
@@ -107,13 +106,12 @@ class ResolveStats:
 # -- score ---------------------------------------------------------------------------------
 
 
-Stored = tuple[Model, dict[str, dict[str, float]]] | None  # ``load_model``'s
 Around = tuple[list[Decision], int, int, float]  # decisions, pairs, skipped blocks, seconds
 
 
 def around(
     conn: Connection, settings: MatchSettings, change: Change
-) -> tuple[Columns, int, Stored]:
+) -> tuple[Columns, int, learned.Stored]:
     """What scoring a change (not written yet) reads: its live rows (their features just
     prepared, not read back) with every row sharing a block with them as the index will be
     once it is written, in id order; how many blocks were skipped as too large; the

@@ -118,10 +118,10 @@ def is_role_mailbox(address: str) -> bool:
 
 
 def role_mailboxes(addresses: Iterable[str]) -> set[str]:
-    """The role mailboxes among ``addresses``: a million distinct addresses are asked, and
-    the regular expression runs only on the few that start as a role's name does."""
-    starts, role = _ROLE_STARTS, _ROLE
-    return {a for a in addresses if a.lower().startswith(starts) and role.match(a.lower())}
+    """The role mailboxes among ``addresses`` (a million distinct addresses are asked:
+    ``is_role_mailbox`` runs its regular expression only on the few that start as a
+    role's name does)."""
+    return {a for a in addresses if is_role_mailbox(a)}
 
 
 def is_personal_phone(e164: str) -> bool:
