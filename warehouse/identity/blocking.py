@@ -40,6 +40,14 @@ from warehouse.identity.linkage import blocking_rules as br
 from warehouse.identity.linkage import company_parts, index
 from warehouse.identity.linkage import features as fe
 from warehouse.identity.linkage.frame import bulk
+from warehouse.identity.linkage.key_table import (
+    DROP_DELTA,
+    DROP_KEY,
+    D,
+    Digests,
+    K,
+    renewed,
+)
 from warehouse.identity.linkage.memo import Memo
 from warehouse.write.bulk import (
     LIST_CHUNK,
@@ -56,7 +64,6 @@ ENTITY = "person"
 RANGE = 20000
 IN_CHUNK = 900
 
-K = t.table(ids.IdentityKey)
 F = t.table(ids.IdentityFeature)
 PERSON = t.table(t.Person)
 ORG = t.table(t.Organization)
@@ -218,14 +225,6 @@ SAVE_FEATURE = (
     "ON CONFLICT (entity, record_id) DO UPDATE "
     "SET data = excluded.data, fingerprint = excluded.fingerprint"
 )
-_ADD_KEY = (
-    "INSERT INTO identity_key (entity, digest, record_id) VALUES (?, ?, ?) "
-    "ON CONFLICT (entity, digest, record_id) DO NOTHING"
-)
-_FRESH_KEY = "INSERT INTO identity_key (entity, digest, record_id) VALUES ('{entity}', ?, ?)"
-DROP_KEY = "DELETE FROM identity_key WHERE entity = ? AND digest = ? AND record_id = ?"
-
-Digests = tuple[NDArray[np.int64], NDArray[np.int64]]  # (digest, record id) per key
 
 
 def digest(key: str) -> int:
@@ -243,33 +242,10 @@ def stored_digests(old: Sequence[tuple[int, str]]) -> Digests:
     return person_digests(index.loads(old))
 
 
-@bulk
-def add_keys(conn: Connection, entity: str, keys: Digests, fresh: bool = False) -> int:
-    """Write keys in (digest, record) order: the primary key is filled in its own order.
-    Idempotent: two preparations of the same rows (overlapping runs) converge on one row.
-    ``fresh``: the entity's keys were just emptied under the run's lease (a full run), so
-    PostgreSQL takes them by COPY, with no conflict to handle."""
-    d, r = keys
-    if not index.in_order(d, r):
-        d, r, _ = index.distinct(d, r, np.zeros(d.shape[0], np.int8))
-    for lo in range(0, d.shape[0], 200_000):
-        ds, rs = d[lo : lo + 200_000].tolist(), r[lo : lo + 200_000].tolist()
-        if fresh and conn.dialect.name == "sqlite":
-            # Nothing can conflict and the entity is one of ours: two parameters a row and
-            # no conflict clause cost SQLite a third less for 14 M keys.
-            if not entity.isidentifier():
-                raise ValueError(f"entity {entity!r} is not a plain name")
-            many(conn, _FRESH_KEY.format(entity=entity), list(zip(ds, rs, strict=True)))
-        else:
-            rows = list(zip(repeat(entity), ds, rs))
-            put_rows(conn, K, ("entity", "digest", "record_id"), _ADD_KEY, rows, fresh)
-    return int(d.shape[0])
-
-
 def clear(conn: Connection, entity: str) -> None:
     """Empty an entity's index (a full run rebuilds it)."""
-    conn.execute(delete(F).where(F.c.entity == entity))
-    conn.execute(delete(K).where(K.c.entity == entity))
+    for tb in (F, K, D):
+        conn.execute(delete(tb).where(tb.c.entity == entity))
 
 
 def forget(
@@ -286,8 +262,9 @@ def forget(
     for part in chunks(sorted(set(record_ids)), IN_CHUNK):
         old = sorted(stored(conn, entity, part).items())
         d, r = keys_of(old) if old else (np.zeros(0, np.int64), np.zeros(0, np.int64))
-        drop = set(zip(repeat(entity), d.tolist(), r.tolist()))
-        many(conn, DROP_KEY, sorted(drop))
+        drop = sorted(set(zip(repeat(entity), d.tolist(), r.tolist())))
+        many(conn, DROP_KEY, drop)
+        many(conn, DROP_DELTA, drop)  # renewed since the last full run: gone as well
         conn.execute(delete(F).where(F.c.entity == entity, F.c.record_id.in_(part)))
         n += len(old)
     return n
@@ -323,11 +300,16 @@ def neighbours(
     surname reads 101 index entries of its block, not the thousands it holds. Counting whole
     blocks read 1.9 M entries for a 1 % change of a million people, most of them in blocks
     too large to read anyway; counting, then reading the small ones again, cost a second
-    statement per bound and a second walk of each block."""
+    statement per bound and a second walk of each block.
+
+    The keys renewed since the last full run (``identity_key_delta``) are applied as each
+    block is read: a block is read up to as many more rows as it has keys dropped."""
     moves = shift or {}
+    keys = sorted(set(digests))
+    added, dropped = renewed(conn, entity, keys)
     by_limit: dict[int, list[int]] = defaultdict(list)
-    for d in sorted(set(digests)):
-        by_limit[cap(d) + 1 + moves.get(d, (0, 0))[0]].append(d)
+    for d in keys:
+        by_limit[cap(d) + 1 + moves.get(d, (0, 0))[0] + len(dropped.get(d, ()))].append(d)
     near: set[Any] = set()
     skipped = 0
     for limit, ds in sorted(by_limit.items()):
@@ -336,6 +318,10 @@ def neighbours(
             for d, got in driver_rows(conn, sql, args):
                 # SQLite gives the members as "1,2,3", PostgreSQL as a list (none: None).
                 members = [] if got is None else got.split(",") if isinstance(got, str) else got
+                if d in added or d in dropped:
+                    out = dropped.get(d, set())
+                    kept = (int(m) for m in members if int(m) not in out)
+                    members = list(dict.fromkeys([*kept, *added.get(d, [])]))
                 leaving, joining = moves.get(int(d), (0, 0))
                 if len(members) - leaving + joining <= cap(int(d)):
                     near.update(members)

@@ -35,7 +35,7 @@ import orjson
 from numpy.typing import NDArray
 from rapidfuzz.distance import Levenshtein
 from rapidfuzz.process import cdist
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, delete, select
 
 from warehouse import schema as t
 from warehouse.identity import blocking
@@ -44,7 +44,7 @@ from warehouse.identity import schema as ids_
 from warehouse.identity.evidence import merging_edges, save_matches
 from warehouse.identity.keys.matching import Decision, forget_names, org_key
 from warehouse.identity.keys.normalize import FREE_MAIL_DOMAINS, email_domain, normalize_phone
-from warehouse.identity.linkage import company_parts, index
+from warehouse.identity.linkage import company_parts, index, key_table
 from warehouse.write.bulk import LIST_CHUNK, driver_rows, id_list, member, placeholder, put_rows
 from warehouse.write.upsert import chunks
 
@@ -145,26 +145,33 @@ _ADD_FEATURE = "INSERT INTO identity_feature (entity, record_id, data) VALUES (?
 
 
 def _store(conn: Connection, feats: Sequence[OrgFeatures], ids: Sequence[int] | None) -> None:
-    """Keep features and keys in the identity tables, so later runs only read them."""
+    """Keep features and keys in the identity tables, so later runs only read them: all of
+    them afresh, or (``ids``) those rows' features again and the keys that changed noted
+    beside the others (``key_table.note``)."""
     if ids is None:
         blocking.clear(conn, ENTITY)
     else:
-        blocking.forget(conn, ENTITY, ids, _stored_keys)
+        was = _stored_keys(sorted(blocking.stored(conn, ENTITY, ids).items()))
+        for part in chunks(sorted(set(ids)), blocking.IN_CHUNK):
+            conn.execute(delete(F).where(F.c.entity == ENTITY, F.c.record_id.in_(part)))
     # One prepared statement (COPY on PostgreSQL when the index was just emptied): a full
     # run stores a row per company, and a compiled insert of dicts cost a quarter of it.
     frows = [(ENTITY, f.id, json.dumps([f.key, f.domain, f.corp, f.phone])) for f in feats]
     put_rows(conn, F, ("entity", "record_id", "data"), _ADD_FEATURE, frows, fresh=ids is None)
-    blocking.add_keys(conn, ENTITY, _digests(feats), ids is None)
+    if ids is None:
+        key_table.add_keys(conn, ENTITY, _digests(feats), True)
+    else:
+        key_table.note(conn, ENTITY, *key_table.difference(was, _digests(feats)))
 
 
-def _digests(feats: Iterable[OrgFeatures]) -> blocking.Digests:
+def _digests(feats: Iterable[OrgFeatures]) -> key_table.Digests:
     """The companies' keys as (digest, record id)."""
     keys = [(k, f.id) for f in feats for k in set(_keys(f))]
     rows = np.asarray([r for _, r in keys], dtype=np.int64)
     return index.text_digests([k for k, _ in keys]), rows
 
 
-def _stored_keys(old: Sequence[tuple[int, str]]) -> blocking.Digests:
+def _stored_keys(old: Sequence[tuple[int, str]]) -> key_table.Digests:
     return _digests(OrgFeatures(rid, *orjson.loads(data)) for rid, data in old)
 
 
@@ -386,6 +393,10 @@ def resolve_orgs(
         for part in chunks(sorted(by_digest), LIST_CHUNK):
             for d, rid in driver_rows(conn, q, (ENTITY, id_list(conn, part))):
                 blocks[by_digest[int(d)]].append(int(rid))
+        added, dropped = key_table.renewed(conn, ENTITY, sorted(by_digest))
+        for d in added.keys() | dropped.keys():  # as if folded in: in id order
+            held = set(blocks.get(by_digest[d], [])) - dropped.get(d, set())
+            blocks[by_digest[d]] = sorted(held.union(added.get(d, [])))
         blocks = {k: m for k, m in blocks.items() if len(m) > 1}
         found, pairs = _compare(conn, blocks, {f.id for f in feats})
         save_matches(conn, found, ts, entity=ENTITY)

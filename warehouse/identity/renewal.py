@@ -34,15 +34,11 @@ from sqlalchemy import Connection, Engine, delete, or_, select
 from warehouse.db import write_transaction
 from warehouse.identity.apart import forkable, large, run_apart
 from warehouse.identity.blocking import (
-    DROP_KEY,
     ENTITY,
     IN_CHUNK,
     RANGE,
-    Digests,
     F,
-    K,
     Stored,
-    add_keys,
     clear,
     columns_where,
     person_digests,
@@ -58,6 +54,15 @@ from warehouse.identity.linkage import company_parts, index
 from warehouse.identity.linkage import features as fe
 from warehouse.identity.linkage.company_parts import Parts
 from warehouse.identity.linkage.frame import release
+from warehouse.identity.linkage.key_table import (
+    DROP_KEY,
+    Digests,
+    K,
+    add_keys,
+    difference,
+    fold,
+    note,
+)
 from warehouse.identity.linkage.memo import Memo
 from warehouse.memory import room
 from warehouse.write.bulk import many
@@ -153,6 +158,7 @@ def store_index(engine: Engine, found: Found, bounds: tuple[int, int] | None) ->
     if bounds is not None:
         with write_transaction(engine) as conn:
             shrink(conn)
+            fold(conn, ENTITY)  # written straight into identity_key from here on
             outside = or_(F.c.record_id < bounds[0], F.c.record_id >= bounds[1])
             gone = np.union1d(found.gone, stored_fingerprints(conn, ENTITY, outside)[0])
             added = _write_changes(conn, cols, fps, found.moved, gone)
@@ -266,17 +272,23 @@ def read_change(conn: Connection, settings: MatchSettings, record_ids: Sequence[
     return _plan(conn, cols, fps, moved, gone)
 
 
-def write_change(conn: Connection, change: Change) -> int:
+def write_change(conn: Connection, change: Change, delta: bool = True) -> int:
     """Write what ``read_change`` found: stale keys dropped, the rows that are gone deleted,
     the moved rows' features written over theirs, their new keys added (returns how
-    many)."""
-    d, r = change.stale
-    many(conn, DROP_KEY, list(zip(repeat(ENTITY), d.tolist(), r.tolist())))
+    many). ``delta``: the keys are noted in ``identity_key_delta`` (an incremental run),
+    else written into ``identity_key`` (a full run, which folded the delta in first)."""
+    if delta:
+        note(conn, ENTITY, change.stale, change.fresh)
+    else:
+        d, r = change.stale
+        many(conn, DROP_KEY, list(zip(repeat(ENTITY), d.tolist(), r.tolist())))
     for part in chunks(change.gone.tolist(), IN_CHUNK):
         conn.execute(delete(F).where(F.c.entity == ENTITY, F.c.record_id.in_(part)))
     for rows, _ in _moved_ranges(change.cols, change.moved):
         write_features(conn, change.cols.take(rows).compact(), change.fps[rows])
-    return add_keys(conn, ENTITY, change.fresh) if change.fresh[0].shape[0] else 0
+    if not delta:
+        return add_keys(conn, ENTITY, change.fresh) if change.fresh[0].shape[0] else 0
+    return int(change.fresh[0].shape[0])
 
 
 def _moved_ranges(cols: fe.Columns, moved: Ints) -> Iterator[tuple[Ints, list[int]]]:
@@ -295,8 +307,8 @@ def _write_changes(conn: Connection, cols: fe.Columns, fps: Ints, moved: Ints, g
     keys were added."""
     added = 0
     for lo in range(0, moved.shape[0], RANGE):
-        added += write_change(conn, _plan(conn, cols, fps, moved[lo : lo + RANGE], _NONE))
-    return added + write_change(conn, _plan(conn, cols, fps, _NONE, gone))
+        added += write_change(conn, _plan(conn, cols, fps, moved[lo : lo + RANGE], _NONE), False)
+    return added + write_change(conn, _plan(conn, cols, fps, _NONE, gone), False)
 
 
 def _plan(conn: Connection, cols: fe.Columns, fps: Ints, moved: Ints, gone: Ints) -> Change:
@@ -321,16 +333,8 @@ def _difference(conn: Connection, rows: fe.Columns, ids: Sequence[int]) -> tuple
     """Keys to drop and keys to add for ``ids`` (the rows ``rows``, with their features as
     they are now, and rows that are gone): their keys as stored against their keys now."""
     old = stored(conn, ENTITY, ids)
-    was_d, was_r = stored_digests(sorted(old.items())) if old else (_NONE, _NONE)
-    now_d, now_r = person_digests(rows) if len(rows) else (_NONE, _NONE)
-    was, now = _pairs(was_d, was_r), _pairs(now_d, now_r)
-    stale, fresh = ~np.isin(was, now), ~np.isin(now, was)
-    return (was_d[stale], was_r[stale]), (now_d[fresh], now_r[fresh])
-
-
-def _pairs(d: Ints, r: Ints) -> Any:
-    """(digest, record) pairs as single 16-byte values, for set operations in numpy."""
-    return np.ascontiguousarray(np.stack([d, r], axis=1)).view(np.dtype((np.void, 16))).ravel()
+    was = stored_digests(sorted(old.items())) if old else (_NONE, _NONE)
+    return difference(was, person_digests(rows) if len(rows) else (_NONE, _NONE))
 
 
 def _among(ids: Sequence[int]) -> Callable[[Any], Any]:

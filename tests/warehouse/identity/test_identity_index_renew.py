@@ -20,6 +20,7 @@ from warehouse import schema as t
 from warehouse.db import make_engine
 from warehouse.identity import blocking, resolve
 from warehouse.identity import schema as ids
+from warehouse.identity.linkage import key_table
 from warehouse.identity.resolve import resolve_full, resolve_incremental
 from warehouse.state import now
 
@@ -141,7 +142,7 @@ def test_a_changed_rows_neighbours_skip_a_block_larger_than_its_bound(engine: En
     d = np.array([k for k, n in digests.items() for _ in range(n)], np.int64)
     rid = np.arange(1, d.shape[0] + 1, dtype=np.int64)
     with engine.begin() as conn:
-        blocking.add_keys(conn, "person", (d, rid))
+        key_table.add_keys(conn, "person", (d, rid))
         caps = {11: 3, 12: 3, 13: 3, -(2**63) + 5: 2, 2**63 - 7: 100}
         near, skipped = blocking.neighbours(conn, "person", [*caps, 99], lambda k: caps.get(k, 3))
     want = {
@@ -158,7 +159,7 @@ def test_a_change_counts_each_block_as_it_will_be_once_written(engine: Engine) -
     d = np.array([k for k, n in sizes.items() for _ in range(n)], np.int64)
     rid = np.arange(1, d.shape[0] + 1, dtype=np.int64)
     with engine.begin() as conn:
-        blocking.add_keys(conn, "person", (d, rid))
+        key_table.add_keys(conn, "person", (d, rid))
         # 21: 3 stored, one joins → 4 > 3, skipped. 22: 4 stored, one leaves → 3, read.
         # 23: 5 stored, one leaves → 4, skipped. 24: 2 stored, one leaves, one joins → 2.
         shift = {21: (0, 1), 22: (1, 0), 23: (1, 0), 24: (1, 1)}

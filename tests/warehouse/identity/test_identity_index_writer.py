@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 
 from tests.warehouse.identity.linkage.test_japanese_evidence import _crowd, _f
 from tests.warehouse.identity.test_identity_resolve import (
@@ -44,11 +44,7 @@ def _index(engine: Engine) -> dict[str, list[Any]]:
                 .where(ids.IdentityFeature.entity == "person")
                 .order_by(ids.IdentityFeature.record_id)
             ).all(),
-            "keys": conn.execute(
-                select(ids.IdentityKey.digest, ids.IdentityKey.record_id)
-                .where(ids.IdentityKey.entity == "person")
-                .order_by(ids.IdentityKey.digest, ids.IdentityKey.record_id)
-            ).all(),
+            "keys": _keys(conn),
             "matches": conn.execute(
                 select(m.a_id, m.b_id, m.score, m.decision)
                 .where(m.entity == "person")
@@ -56,6 +52,23 @@ def _index(engine: Engine) -> dict[str, list[Any]]:
             ).all(),
             "members": sorted(_members(engine).items()),
         }
+
+
+def _keys(conn: Connection) -> list[tuple[int, int]]:
+    """The people's keys as the index holds them: ``identity_key`` with the keys renewed
+    since the last full run (``identity_key_delta``) applied."""
+    k, d = ids.IdentityKey, ids.IdentityKeyDelta
+    held = conn.execute(select(k.digest, k.record_id).where(k.entity == "person"))
+    keys = {(int(a), int(b)) for a, b in held}
+    for digest, record_id, n in conn.execute(
+        select(d.digest, d.record_id, d.n).where(d.entity == "person")
+    ):
+        assert (n > 0) != ((digest, record_id) in keys) or n == 0  # added: new; dropped: held
+        if n > 0:
+            keys.add((digest, record_id))
+        elif n < 0:
+            keys.discard((digest, record_id))
+    return sorted(keys)
 
 
 def _noting_pid(variable: str, work: Callable[..., Any]) -> Callable[..., Any]:

@@ -16,6 +16,7 @@ __all__ = [
     "frame",
     "guard",
     "index",
+    "key_table",
     "linker",
     "memo",
     "variants",

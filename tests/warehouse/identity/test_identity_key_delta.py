@@ -1,0 +1,158 @@
+"""An incremental run renews people's keys beside ``identity_key`` (``identity_key_delta``);
+lookups apply them, and a full run (or enough of them) folds them in."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from sqlalchemy import Connection, Engine, select
+
+from tests.warehouse.identity.test_identity_index_renew import _rebuilt, _store_and_change
+from tests.warehouse.identity.test_identity_index_writer import _index
+from tests.warehouse.identity.test_identity_orgs import _org, _orgs
+from tests.warehouse.identity.test_identity_resolve import S
+from warehouse.identity import blocking, graph
+from warehouse.identity import schema as ids
+from warehouse.identity.linkage import key_table
+from warehouse.identity.resolve import resolve_full, resolve_incremental
+
+
+def _raw(engine: Engine) -> tuple[list[Any], list[Any]]:
+    """The people's rows of ``identity_key`` and of the delta, as stored."""
+    k, d = ids.IdentityKey, ids.IdentityKeyDelta
+    with engine.connect() as conn:
+        keys = conn.execute(
+            select(k.digest, k.record_id)
+            .where(k.entity == "person")
+            .order_by(k.digest, k.record_id)
+        ).all()
+        delta = conn.execute(
+            select(d.digest, d.record_id, d.n)
+            .where(d.entity == "person")
+            .order_by(d.digest, d.record_id)
+        ).all()
+    return [tuple(x) for x in keys], [tuple(x) for x in delta]
+
+
+def _note(conn: Connection, keys: key_table.Digests, n: int) -> None:
+    """Keys an incremental run added (``n`` 1) or dropped (-1)."""
+    none = (np.zeros(0, np.int64), np.zeros(0, np.int64))
+    key_table.note(conn, "person", *((keys, none) if n < 0 else (none, keys)))
+
+
+def test_an_incremental_run_leaves_identity_key_as_it_was_and_a_full_run_folds_its_keys_in(
+    engine: Engine,
+) -> None:
+    _store_and_change(engine)  # a full run, then a row renamed, a row added, a row deleted
+    stored, delta = _raw(engine)
+    assert delta == []
+    stats = resolve_incremental(engine, S)
+    assert stats.mode == "incremental" and stats.keys > 0
+    keys, delta = _raw(engine)
+    assert keys == stored  # not one page of the large table rewritten
+    assert {n for _, _, n in delta} == {-1, 1}  # the renamed and deleted rows' keys, the new
+    after = _index(engine)
+    assert after["keys"] != stored
+
+    # A full run folds the delta in before renewing: identity_key is then the index itself,
+    # the one a rebuild from scratch writes.
+    again = resolve_full(engine, S)
+    keys, delta = _raw(engine)
+    assert again.keys == 0 and delta == [] and keys == after["keys"]
+    assert _index(engine)["features"] == after["features"]
+    assert _rebuilt(engine)["keys"] == after["keys"]
+
+
+def test_an_incremental_run_folds_the_delta_once_it_holds_enough_keys(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _store_and_change(engine)
+    monkeypatch.setattr(key_table, "FOLD_AT", 1)
+    resolve_incremental(engine, S)
+    keys, delta = _raw(engine)
+    assert delta == [] and keys == _index(engine)["keys"] == _rebuilt(engine)["keys"]
+
+
+def test_keys_noted_twice_count_once_and_an_add_and_a_drop_cancel_out(engine: Engine) -> None:
+    held = np.array([41, 41, 42], np.int64), np.array([1, 2, 3], np.int64)
+    one = np.array([41], np.int64), np.array([1], np.int64)  # stored: drop, then add again
+    new = np.array([42], np.int64), np.array([9], np.int64)  # not stored: add twice, drop once
+    twice = np.array([43], np.int64), np.array([8], np.int64)  # added twice: held once
+    with engine.begin() as conn:
+        key_table.add_keys(conn, "person", held)
+        _note(conn, one, -1)
+        _note(conn, one, -1)  # a run replayed: still dropped once
+        assert blocking.neighbours(conn, "person", [41], lambda k: 5)[0] == {2}
+        _note(conn, one, 1)
+        for n in (1, 1, -1):
+            _note(conn, new, n)
+        _note(conn, twice, 1)
+        _note(conn, twice, 1)
+        near, skipped = blocking.neighbours(conn, "person", [41, 42, 43], lambda k: 5)
+        assert near == {1, 2, 3, 8} and skipped == 0
+        assert key_table.fold(conn, "person") == 3
+        near_folded = blocking.neighbours(conn, "person", [41, 42, 43], lambda k: 5)
+    assert near_folded == (near, 0)
+    keys, delta = _raw(engine)
+    assert delta == [] and keys == [(41, 1), (41, 2), (42, 3), (43, 8)]
+
+
+def test_a_block_is_sized_with_the_keys_renewed_since_the_last_full_run(engine: Engine) -> None:
+    """A block is read up to its bound plus the rows dropped from it: those are not in it any
+    more, and the rows added to it are."""
+    sizes = {31: 4, 32: 3, 33: 3, 34: 4, 35: 10}  # digest → rows in identity_key
+    d = np.array([k for k, n in sizes.items() for _ in range(n)], np.int64)
+    rid = np.arange(1, d.shape[0] + 1, dtype=np.int64)
+    first = {k: int(rid[d == k][0]) for k in sizes}
+    with engine.begin() as conn:
+        key_table.add_keys(conn, "person", (d, rid))
+        drop = [31, 33, 34, 35]  # each block's first row dropped
+        _note(conn, (np.array(drop, np.int64), np.array([first[k] for k in drop])), -1)
+        add = [32, 33]  # a row 100 + digest added to these
+        _note(conn, (np.array(add, np.int64), np.array([100 + k for k in add])), 1)
+        # 31: 4 - 1 = 3, read. 32: 3 + 1 = 4, skipped. 33: 3 - 1 + 1 = 3, read with its new
+        # row. 34: 4 - 1 = 3, and a change moves one more out: 2, read. 35: 10 - 1 > 3.
+        near, skipped = blocking.neighbours(conn, "person", sizes, lambda k: 3, {34: (1, 0)})
+    want = {int(r) for k, r in zip(d, rid, strict=True) if k in (31, 33, 34)}
+    assert skipped == 2 and near == want - {first[31], first[33], first[34]} | {133}
+
+
+def test_forgetting_a_row_drops_its_keys_from_both_tables(engine: Engine) -> None:
+    _store_and_change(engine)
+    resolve_incremental(engine, S)
+    _, delta = _raw(engine)
+    renamed = max(r for _, r, n in delta if n > 0)
+    with engine.begin() as conn:
+        assert blocking.forget(conn, "person", [renamed]) == 1
+    keys, delta = _raw(engine)
+    assert renamed not in {r for _, r in keys} | {r for _, r, _ in delta}
+
+
+def test_a_changed_company_is_found_through_the_keys_noted_beside_the_companies_index(
+    engine: Engine,
+) -> None:
+    ids_of = _orgs(engine, _org("1", "合同会社サクラ商事"), _org("2", "ミドリ物産株式会社"))
+    resolve_full(engine, S)
+    k = ids.IdentityKey
+    with engine.connect() as conn:
+        stored = conn.execute(select(k.digest, k.record_id).where(k.entity == "organization")).all()
+    ids_of |= _orgs(engine, _org("3", "ハヤテ運輸株式会社"))  # its keys: only in the delta
+    resolve_incremental(engine, S)
+    ids_of |= _orgs(engine, _org("4", "はやて運輸(株)"))  # found only through them
+    resolve_incremental(engine, S)
+    with engine.connect() as conn:
+        after = conn.execute(select(k.digest, k.record_id).where(k.entity == "organization")).all()
+        noted = conn.execute(
+            select(ids.IdentityKeyDelta.record_id).where(
+                ids.IdentityKeyDelta.entity == "organization", ids.IdentityKeyDelta.n == 1
+            )
+        ).scalars()
+        assert sorted(after) == sorted(stored) and set(noted) == {ids_of["3"], ids_of["4"]}
+        cluster = {graph.resolve_id(conn, "organization", ids_of[s]) for s in "34"}
+        assert len(cluster) == 1 and not cluster & {ids_of["1"], ids_of["2"]}
+    resolve_full(engine, S)  # written afresh: nothing left beside it, the same companies
+    with engine.connect() as conn:
+        assert conn.execute(select(ids.IdentityKeyDelta.n)).first() is None
+        assert {graph.resolve_id(conn, "organization", ids_of[s]) for s in "34"} == cluster
