@@ -6,9 +6,10 @@ writing an empty index once the people's features exist. On one core they ran on
 other while the second core sat idle; here each can run in a forked process with
 connections of its own, and the run waits for it before it writes what depends on it. The
 companies' process then reads people's ranges from the far end (``Claims``) until the two
-meet. An incremental run scores its change in a second process while it writes the change
-(``resolve._score_apart``), and commits once that process has reached its ``Stage``: its
-reads done. What a forked process reads or allocates lands in pages it shares with the run
+meet. An incremental run prepares and scores its change in a second process
+(``resolve._score_apart``), which hands the change over at a ``Stage``, while it resolves the
+companies; it writes the change to the index and commits once that process has reached a
+second stage: its reads done. What a forked process reads or allocates lands in pages it shares with the run
 and costs a copy of them, so only work worth a core goes apart: renewing a stored index is
 done by the ranges as they are read (``identity.renewal``), and the weights are learned
 before the pairing and the guard runs before the decisions, not beside them (either beside
@@ -20,7 +21,10 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing as mp
-from collections.abc import Callable
+import os
+import pickle
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -38,13 +42,22 @@ def large(rows: int) -> bool:
 
 
 def forkable(engine: Engine) -> bool:
-    """A second process can open the same database (not an in-memory SQLite one)."""
+    """A second process can open the same database (not an in-memory SQLite one) and use it
+    safely: on SQLite, only while this process holds no connection to it in use.
+
+    SQLite's library keeps, per database file, what this process's connections lock; a
+    fork copies that into the child, whose own connections then take some locks (a
+    reader's mark in the WAL) only in that copy, not from the system. Another process's
+    checkpoint then overwrites pages the child is reading ("database disk image is
+    malformed", or worse, a wrong row). So a fork happens with every connection of this
+    process closed (``run_apart`` closes the idle ones)."""
     if "fork" not in mp.get_all_start_methods():
         return False
     if engine.dialect.name != "sqlite":
         return True
     db = engine.url.database or ""
-    return db not in ("", ":memory:") and Path(db).is_file()
+    in_use = getattr(engine.pool, "checkedout", lambda: 0)()
+    return db not in ("", ":memory:") and Path(db).is_file() and in_use == 0
 
 
 class Claims:
@@ -78,39 +91,80 @@ class Claims:
 
 class Stage:
     """A point a forked work reaches before its end (its reads done, say) that this process
-    can wait for; a work that stopped before it counts as past it."""
+    can wait for; a work that stopped before it counts as past it. ``carry``: the work hands
+    a value over there (``reached(value)``), which ``wait`` gives (None: the work stopped
+    before it). A thread of this process takes it in as it comes, so the work never waits
+    on this process to make room in the pipe."""
 
-    def __init__(self) -> None:
-        self._event = mp.get_context("fork").Event()
+    def __init__(self, carry: bool = False) -> None:
+        ctx = mp.get_context("fork")
+        self._event = ctx.Event()
         self._alive: Callable[[], bool] = lambda: False
+        self._pid = os.getpid()
+        self._value: Any = None
+        self._pipe: Any = ctx.Pipe(duplex=False) if carry else None
+        self._taking: threading.Thread | None = None
+        self._got: list[bytes] = []
 
-    def reached(self) -> None:
+    def reached(self, value: Any = None) -> None:
+        if self._pipe is not None and os.getpid() != self._pid:
+            self._pipe[1].send_bytes(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+        else:
+            self._value = value
         self._event.set()
 
-    def wait(self) -> None:
+    def wait(self) -> Any:
         while not self._event.wait(0.05) and self._alive():
             pass
+        if self._taking is not None:
+            self._taking.join()
+            self._taking = None
+            self._value = pickle.loads(self._got.pop()) if self._got else None
+        return self._value
+
+    def _forked(self, alive: Callable[[], bool]) -> None:
+        """In this process, once the work is forked: the pipe's end it writes is closed
+        here (so a work that stops leaves it at its end) and a thread reads the other."""
+        self._alive = alive
+        if self._pipe is None:
+            return
+        recv, send = self._pipe
+        send.close()
+
+        def take() -> None:
+            with contextlib.suppress(EOFError, OSError):
+                self._got.append(recv.recv_bytes())
+            recv.close()
+
+        self._taking = threading.Thread(target=take, name="identity-stage", daemon=True)
+        self._taking.start()
 
 
 def run_apart(
-    what: str, engine: Engine, work: Callable[[Engine], T], fork: bool, stage: Stage | None = None
+    what: str,
+    engine: Engine,
+    work: Callable[[Engine], T],
+    fork: bool,
+    stages: Sequence[Stage] = (),
 ) -> Callable[[], T]:
     """Run ``work(engine)`` in a forked process (``fork``) or here and now; returns
     ``wait``, which gives its result, or raises ``RuntimeError("{what} failed: …")`` with
     the one line of what stopped it (no row values: errors hide parameters). The caller
     must call ``wait`` before anything it writes depends on the work, also when it fails.
-    Done here, the work's own exception propagates as it is. ``stage``: one the work
+    Done here, the work's own exception propagates as it is. ``stages``: those the work
     reaches, which this process may wait for before the end."""
     if not (fork and forkable(engine)):
         done = work(engine)
         return lambda: done
+    if engine.dialect.name == "sqlite":
+        engine.dispose()  # no connection of this process open across the fork (``forkable``)
     ctx = mp.get_context("fork")
     recv, send = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_child, args=(engine, work, send), daemon=True)
     proc.start()
     send.close()
-    if stage is not None:
-        stage._alive = proc.is_alive
+    for stage in stages:
+        stage._forked(proc.is_alive)
     got: list[Any] = []
 
     def wait() -> T:

@@ -86,6 +86,24 @@ def drop_stale_matches(conn: Connection, before: datetime) -> int:
     return int(res.rowcount or 0)
 
 
+def drop_machine_evidence(conn: Connection, record_ids: Sequence[int]) -> None:
+    """Merge and review evidence touching rows that are gone (a person's decisions stay).
+    Asked per side, each by its own index: with ``a IN … OR b IN …`` and the decision in
+    SQL, SQLite scanned every merge and review of the entity by the decision index."""
+    doomed: set[int] = set()
+    for side in (X.c.a_id, X.c.b_id):
+        for part in chunks(sorted(record_ids), IN_CHUNK):
+            doomed.update(
+                int(mid)
+                for mid, decision in conn.execute(
+                    select(X.c.id, X.c.decision).where(X.c.entity == ENTITY, side.in_(part))
+                )
+                if decision in ("merge", "review")
+            )
+    for part in chunks(sorted(doomed), IN_CHUNK):
+        conn.execute(delete(X).where(X.c.id.in_(part)))
+
+
 # -- cluster ---------------------------------------------------------------------------------
 
 

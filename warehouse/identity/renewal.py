@@ -237,20 +237,21 @@ class Change:
     gone: Ints
     stale: Digests
     fresh: Digests
+    names: list[tuple[str, Parts]] = field(default_factory=list)  # read, none stored yet
 
-    def shift(self) -> dict[int, tuple[int, int]]:
-        """Per key digest the change touches: (rows leaving its block, rows joining it)."""
-        leave, join = self.stale[0], self.fresh[0]
-        keys = np.unique(np.concatenate([leave, join]))
-        n = keys.shape[0]
-        out = np.bincount(np.searchsorted(keys, leave), minlength=n)
-        into = np.bincount(np.searchsorted(keys, join), minlength=n)
-        return dict(zip(keys.tolist(), zip(out.tolist(), into.tolist(), strict=True), strict=True))
+    def shift(self, keys: Ints) -> tuple[Ints, Ints]:
+        """Per key of ``keys`` (ascending): (rows leaving its block, rows joining it)."""
+        return _count(np.sort(self.stale[0]), keys), _count(np.sort(self.fresh[0]), keys)
+
+
+def _count(held: Ints, keys: Ints) -> Ints:
+    """How many times each of ``keys`` is in ``held`` (ascending)."""
+    return np.searchsorted(held, keys, "right") - np.searchsorted(held, keys, "left")
 
 
 def read_change(conn: Connection, settings: MatchSettings, record_ids: Sequence[int]) -> Change:
     """Recompute the given rows' features and what renewing their index takes (deleted rows
-    lose theirs); the company names read are stored, nothing of the index is written.
+    lose theirs), writing nothing: the company names read are kept for ``write_change``.
 
     The rows are read in chunks with one ``Memo``, so a company or name several changed
     rows share is read once. Most updates (a title, a deal stage) change nothing the
@@ -261,7 +262,7 @@ def read_change(conn: Connection, settings: MatchSettings, record_ids: Sequence[
         parts = [columns_where(conn, _among(p), settings, memo)[0] for p in chunks(ids, IN_CHUNK)]
     finally:
         memo.close()
-    company_parts.store(conn, memo.take_read())
+    names = memo.take_read()
     cols = fe.Columns.concat(parts)
     fps = index.fingerprints(cols)
     # Chunks of ascending ids, each read back in id order: joined, still in id order.
@@ -269,14 +270,17 @@ def read_change(conn: Connection, settings: MatchSettings, record_ids: Sequence[
     got.append((_NONE, _NONE, np.zeros(0, bool)))  # none asked: nothing stored either
     was = tuple(np.concatenate([g[k] for g in got]) for k in range(3))
     moved, gone = _changes(cols, fps, (was[0], was[1], was[2]))
-    return _plan(conn, cols, fps, moved, gone)
+    change = _plan(conn, cols, fps, moved, gone)
+    change.names = names
+    return change
 
 
 def write_change(conn: Connection, change: Change, delta: bool = True) -> int:
-    """Write what ``read_change`` found: stale keys dropped, the rows that are gone deleted,
-    the moved rows' features written over theirs, their new keys added (returns how
-    many). ``delta``: the keys are noted in ``identity_key_delta`` (an incremental run),
+    """Write what ``read_change`` found: the company names read, stale keys dropped, the
+    rows that are gone deleted, the moved rows' features written over theirs, their new
+    keys added (returns how many). ``delta``: the keys are noted in ``identity_key_delta`` (an incremental run),
     else written into ``identity_key`` (a full run, which folded the delta in first)."""
+    company_parts.store(conn, change.names)
     if delta:
         note(conn, ENTITY, change.stale, change.fresh)
     else:

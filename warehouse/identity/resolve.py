@@ -31,17 +31,16 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, Engine, delete, func, select, update
+from sqlalchemy import Connection, Engine, func, select, update
 
 from warehouse import schema as t
-from warehouse.db import write_transaction
+from warehouse.db import Checkpoints, write_transaction
 from warehouse.identity import graph as graph
 from warehouse.identity import learned
 from warehouse.identity import schema as ids
 from warehouse.identity.apart import Claims, Stage, forkable, large, run_apart
 from warehouse.identity.blocking import (
     ENTITY,
-    IN_CHUNK,
     id_ranges,
     key_caps,
     load_features,
@@ -52,6 +51,7 @@ from warehouse.identity.blocking import (
 from warehouse.identity.evidence import (
     cluster_all,
     cluster_around,
+    drop_machine_evidence,
     drop_stale_matches,
     recluster,
     save_matches,
@@ -73,7 +73,7 @@ from warehouse.identity.renewal import (
 )
 from warehouse.memory import room
 from warehouse.state import now
-from warehouse.write.upsert import chunks, upsert
+from warehouse.write.upsert import upsert
 
 X = t.table(ids.IdentityMatch)
 S = t.table(ids.IdentityState)
@@ -125,8 +125,9 @@ def around(
     # skipped, as blocking skips it: the neighbourhood follows the change, not the size of
     # the store.
     d, _, tags = index.keys(cols)
-    bound = dict(zip(d.tolist(), np.asarray(key_caps(settings))[tags].tolist(), strict=True))
-    near, skipped = neighbours(conn, ENTITY, bound, bound.__getitem__, change.shift())
+    keys, first = np.unique(d, return_index=True)
+    caps = np.asarray(key_caps(settings), np.int64)[tags[first]]
+    near, skipped = neighbours(conn, ENTITY, keys, caps, *change.shift(keys))
     others = near.difference(cols.ids.tolist(), change.gone.tolist())
     every = Columns.concat([cols, load_features(conn, others)])
     every = every.take(np.argsort(every.ids, kind="stable"))  # id order, as stored
@@ -134,38 +135,56 @@ def around(
 
 
 def _score_apart(
-    engine: Engine, conn: Connection, settings: MatchSettings, change: Change
-) -> tuple[Callable[[], Around], Stage | None]:
-    """Score a change (``around`` it, then the pairs touching it): from a second process on
-    its own connection while this one writes the change (``AROUND_ROWS`` rows or more, on
-    two cores, with room for it), else here and now on ``conn``, before anything is
-    written. Returns ``wait`` for the result, and the stage the second process reaches
-    once it has read all it needs (None: nothing left to read)."""
+    engine: Engine, settings: MatchSettings, dirty: Sequence[int]
+) -> tuple[Callable[[], Around], Callable[[], Change], Stage | None]:
+    """Prepare the changed rows ``dirty`` and score them (``around`` the change, then the
+    pairs touching it): in a second process while this one resolves the companies and
+    writes the change (``AROUND_ROWS`` rows or more, on two cores, with room for it), else
+    here and now, before anything is written. Returns
+    ``wait`` for the result, ``change`` for the change (handed over as soon as prepared),
+    and the stage reached once all is read (None: nothing left to read)."""
+    changed = Stage(carry=True)
 
     def score(c: Connection, read: Stage | None) -> Around:
         t0 = time.monotonic()
+        change = read_change(c, settings, dirty)
+        changed.reached(change)
         if not len(change.cols):
             return [], 0, 0, 0.0
         try:
             every, skipped, stored = around(c, settings, change)
         finally:
             if read is not None:
-                c.rollback()  # the reads' snapshot let go of: the run may commit now
                 read.reached()
-        record_ids = set(change.cols.ids.tolist())
-        found, pairs = learned.score_some(settings, every, record_ids, stored)
+        found, pairs = learned.score_some(settings, every, set(change.cols.ids.tolist()), stored)
         return found, pairs, skipped, round(time.monotonic() - t0, 2)
 
-    if len(change.cols) >= AROUND_ROWS and workers() >= 2 and room() and forkable(engine):
+    read: Stage | None = None
+    if len(dirty) >= AROUND_ROWS and workers() >= 2 and room() and forkable(engine):
         read = Stage()
 
         def apart(e: Engine) -> Around:
-            with e.connect() as c:
+            # Each read sees the newest commit: the run's own are the companies', which
+            # these reads do not touch, and none of the people's index before ``read``. A
+            # snapshot held through them would keep SQLite from checkpointing the
+            # companies' pages meanwhile.
+            with e.connect().execution_options(sqlite_begin="NONE") as c:
                 return score(c, read)
 
-        return run_apart("scoring the changed rows", engine, apart, True, read), read
-    done = score(conn, None)
-    return lambda: done, None
+        wait = run_apart("scoring the changed rows", engine, apart, True, (changed, read))
+    else:
+        with engine.connect() as conn:
+            done = score(conn, None)
+        wait = lambda: done  # noqa: E731
+
+    def change() -> Change:
+        got: Change | None = changed.wait()
+        if got is None:
+            wait()  # it stopped before handing the change over: this raises why
+            raise RuntimeError("scoring the changed rows failed: no change handed over")
+        return got
+
+    return wait, change, read
 
 
 # -- state -----------------------------------------------------------------------------------
@@ -357,41 +376,51 @@ def resolve_incremental(
 ) -> ResolveStats:
     """Resolve only around rows changed since the last run (a full run if there was none).
 
-    The changed rows' features are prepared first; then, on two cores, a second process
-    finds their neighbours in the index as stored and scores them while this one writes
-    the change to the index and resolves the changed companies; those are committed once
-    that process has done its reads. The decisions are saved and clustered once both are
-    done, in a second transaction."""
+    On two cores a second process prepares the changed rows' features, hands them over,
+    finds their neighbours in the index as stored and scores them, while this one resolves
+    the changed companies (committed: SQLite's checkpoint of their pages runs in a thread)
+    and then writes the change to the index, committed once that process has done its
+    reads. The decisions are saved and clustered once both are done, in a last
+    transaction. Smaller changes: the same steps in this process, reading before writing."""
+    t0 = time.monotonic()
     with engine.connect() as conn:
-        since = watermark(conn)
+        since, mark = watermark(conn), now()
+        dirty = [] if since is None else changed_ids(conn, since)
     if since is None:
         return resolve_full(engine, settings, survive)
     stats = ResolveStats(mode="incremental")
-    t0 = time.monotonic()
-    with write_transaction(engine) as conn:
+    scored, prepared, read = _score_apart(engine, settings, dirty)
+    apart = Checkpoints()
+    with write_transaction(engine, apart) as conn:
         tune(conn)
-        mark = now()
-        dirty = changed_ids(conn, since)
-        change = read_change(conn, settings, dirty)
-        stats.records = len(change.cols)
-        stats.phases["prepare"] = round(time.monotonic() - t0, 2)
-        scored, read = _score_apart(engine, conn, settings, change)
         try:
-            t1 = time.monotonic()
-            stats.keys = write_change(conn, change)
-            stats.phases["index"] = round(time.monotonic() - t1, 2)
             t1 = time.monotonic()
             stats.organizations = resolve_companies(conn, mark, settings, since)
             stats.phases["organizations"] = round(time.monotonic() - t1, 2)
-            if read is not None:
-                read.wait()  # the index as stored is read: what this run wrote may be seen
         except BaseException:
             with contextlib.suppress(Exception):
                 scored()  # no process left reading once this run has stopped
             raise
-    # The index and the companies are committed (and SQLite's checkpoint run) while the
-    # second process scores. A run stopped from here on has not moved the watermark: the
-    # next one reads the same rows, finds their index as it is and scores them again.
+    # The companies are committed: SQLite makes their pages durable while this process
+    # writes the people's index, committed once the second process has read the index as
+    # stored. A run stopped before has not moved the watermark: the next one resolves the
+    # same companies again, to the same end.
+    try:
+        with write_transaction(engine, apart) as conn:
+            change = prepared()
+            stats.records = len(change.cols)
+            stats.phases["prepare"] = round(time.monotonic() - t0, 2)
+            t1 = time.monotonic()
+            stats.keys = write_change(conn, change)
+            stats.phases["index"] = round(time.monotonic() - t1, 2)
+            if read is not None:
+                read.wait()  # the index as stored is read: what this run wrote may be seen
+    except BaseException:
+        with contextlib.suppress(Exception):
+            scored()
+        raise
+    # A run stopped from here on has not moved the watermark either: the next one reads
+    # the same rows, finds their index as it is and scores them again.
     found, stats.pairs, stats.oversized_blocks, stats.phases["score"] = scored()
     t2 = time.monotonic()
     with write_transaction(engine) as conn:
@@ -399,7 +428,7 @@ def resolve_incremental(
         changed = cluster_around(conn, found, mark)
         gone = sorted(set(dirty) - set(change.cols.ids.tolist()))
         if gone:
-            _drop_machine_evidence(conn, gone)
+            drop_machine_evidence(conn, gone)
             changed |= recluster(conn, gone)
         stats.clusters_changed = len(changed)
         stats.phases["cluster"] = round(time.monotonic() - t2, 2)
@@ -409,25 +438,8 @@ def resolve_incremental(
             survive(conn, changed)
         stats.seconds = round(time.monotonic() - t0, 2)
         save_state(conn, mark, stats)
+    apart.wait()
     return stats
-
-
-def _drop_machine_evidence(conn: Connection, record_ids: Sequence[int]) -> None:
-    """Merge and review evidence touching rows that are gone (a person's decisions stay).
-    Asked per side, each by its own index: with ``a IN … OR b IN …`` and the decision in
-    SQL, SQLite scanned every merge and review of the entity by the decision index."""
-    doomed: set[int] = set()
-    for side in (X.c.a_id, X.c.b_id):
-        for part in chunks(sorted(record_ids), IN_CHUNK):
-            doomed.update(
-                int(mid)
-                for mid, decision in conn.execute(
-                    select(X.c.id, X.c.decision).where(X.c.entity == ENTITY, side.in_(part))
-                )
-                if decision in ("merge", "review")
-            )
-    for part in chunks(sorted(doomed), IN_CHUNK):
-        conn.execute(delete(X).where(X.c.id.in_(part)))
 
 
 def resolve_companies(

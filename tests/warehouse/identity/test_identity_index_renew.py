@@ -135,6 +135,18 @@ def test_a_row_whose_fingerprint_is_missing_or_wrong_is_written_again(engine: En
     assert _index(engine) == before
 
 
+def near(
+    conn: Any, caps: dict[int, int], shift: dict[int, tuple[int, int]] | None = None
+) -> tuple[set[int], int]:
+    """``blocking.neighbours`` of the keys ``caps`` names (key → its bound), ``shift``: key →
+    (rows a change takes out of its block, rows it puts in)."""
+    keys = np.array(sorted(caps), np.int64)
+    moves = [(shift or {}).get(k, (0, 0)) for k in keys.tolist()]
+    out, into = (np.array([m[i] for m in moves], np.int64) for i in (0, 1))
+    bounds = np.array([caps[k] for k in keys.tolist()], np.int64)
+    return blocking.neighbours(conn, "person", keys, bounds, out, into)
+
+
 def test_a_changed_rows_neighbours_skip_a_block_larger_than_its_bound(engine: Engine) -> None:
     """Each key's block is counted only up to its bound: at the bound it is read, one more
     and it is skipped, as blocking skips it in a full run."""
@@ -144,11 +156,11 @@ def test_a_changed_rows_neighbours_skip_a_block_larger_than_its_bound(engine: En
     with engine.begin() as conn:
         key_table.add_keys(conn, "person", (d, rid))
         caps = {11: 3, 12: 3, 13: 3, -(2**63) + 5: 2, 2**63 - 7: 100}
-        near, skipped = blocking.neighbours(conn, "person", [*caps, 99], lambda k: caps.get(k, 3))
+        found, skipped = near(conn, caps | {99: 3})
     want = {
         int(r) for k, r in zip(d.tolist(), rid.tolist(), strict=True) if k in (11, 13, -(2**63) + 5)
     }
-    assert near == want and skipped == 2
+    assert found == want and skipped == 2
 
 
 def test_a_change_counts_each_block_as_it_will_be_once_written(engine: Engine) -> None:
@@ -163,9 +175,9 @@ def test_a_change_counts_each_block_as_it_will_be_once_written(engine: Engine) -
         # 21: 3 stored, one joins → 4 > 3, skipped. 22: 4 stored, one leaves → 3, read.
         # 23: 5 stored, one leaves → 4, skipped. 24: 2 stored, one leaves, one joins → 2.
         shift = {21: (0, 1), 22: (1, 0), 23: (1, 0), 24: (1, 1)}
-        near, skipped = blocking.neighbours(conn, "person", sizes, lambda k: 3, shift)
-        plain, plain_skipped = blocking.neighbours(conn, "person", sizes, lambda k: 3)
-    assert skipped == 2 and near == {int(r) for k, r in zip(d, rid, strict=True) if k in (22, 24)}
+        found, skipped = near(conn, dict.fromkeys(sizes, 3), shift)
+        plain, plain_skipped = near(conn, dict.fromkeys(sizes, 3))
+    assert skipped == 2 and found == {int(r) for k, r in zip(d, rid, strict=True) if k in (22, 24)}
     assert plain_skipped == 2 and plain == {
         int(r) for k, r in zip(d, rid, strict=True) if k in (21, 24)
     }

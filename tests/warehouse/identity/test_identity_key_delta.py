@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from sqlalchemy import Connection, Engine, select
 
-from tests.warehouse.identity.test_identity_index_renew import _rebuilt, _store_and_change
+from tests.warehouse.identity.test_identity_index_renew import _rebuilt, _store_and_change, near
 from tests.warehouse.identity.test_identity_index_writer import _index
 from tests.warehouse.identity.test_identity_orgs import _org, _orgs
 from tests.warehouse.identity.test_identity_resolve import S
@@ -84,17 +84,17 @@ def test_keys_noted_twice_count_once_and_an_add_and_a_drop_cancel_out(engine: En
         key_table.add_keys(conn, "person", held)
         _note(conn, one, -1)
         _note(conn, one, -1)  # a run replayed: still dropped once
-        assert blocking.neighbours(conn, "person", [41], lambda k: 5)[0] == {2}
+        assert near(conn, {41: 5})[0] == {2}
         _note(conn, one, 1)
         for n in (1, 1, -1):
             _note(conn, new, n)
         _note(conn, twice, 1)
         _note(conn, twice, 1)
-        near, skipped = blocking.neighbours(conn, "person", [41, 42, 43], lambda k: 5)
-        assert near == {1, 2, 3, 8} and skipped == 0
+        found, skipped = near(conn, dict.fromkeys([41, 42, 43], 5))
+        assert found == {1, 2, 3, 8} and skipped == 0
         assert key_table.fold(conn, "person") == 3
-        near_folded = blocking.neighbours(conn, "person", [41, 42, 43], lambda k: 5)
-    assert near_folded == (near, 0)
+        folded = near(conn, dict.fromkeys([41, 42, 43], 5))
+    assert folded == (found, 0)
     keys, delta = _raw(engine)
     assert delta == [] and keys == [(41, 1), (41, 2), (42, 3), (43, 8)]
 
@@ -114,9 +114,9 @@ def test_a_block_is_sized_with_the_keys_renewed_since_the_last_full_run(engine: 
         _note(conn, (np.array(add, np.int64), np.array([100 + k for k in add])), 1)
         # 31: 4 - 1 = 3, read. 32: 3 + 1 = 4, skipped. 33: 3 - 1 + 1 = 3, read with its new
         # row. 34: 4 - 1 = 3, and a change moves one more out: 2, read. 35: 10 - 1 > 3.
-        near, skipped = blocking.neighbours(conn, "person", sizes, lambda k: 3, {34: (1, 0)})
+        found, skipped = near(conn, dict.fromkeys(sizes, 3), {34: (1, 0)})
     want = {int(r) for k, r in zip(d, rid, strict=True) if k in (31, 33, 34)}
-    assert skipped == 2 and near == want - {first[31], first[33], first[34]} | {133}
+    assert skipped == 2 and found == want - {first[31], first[33], first[34]} | {133}
 
 
 def test_forgetting_a_row_drops_its_keys_from_both_tables(engine: Engine) -> None:
