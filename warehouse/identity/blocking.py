@@ -6,7 +6,8 @@ features back from here, so the index (and the SQLite tuning it needs) is kept a
 steps that use it. Organizations keep theirs in the same two tables under their own entity.
 
 Features are stored in id order and keys in digest order (``renewal`` writes them: in
-full into an empty index, else by difference). Rows are never looked up by record in the key
+full into an empty index, else by difference; an incremental run notes the keys it renews
+beside them, ``linkage.key_table``). Rows are never looked up by record in the key
 table: a row's old keys are computed again from its stored features, which is what
 ``forget`` and the renewal delete by. Which keys a row gets and how they are hashed is
 ``linkage.index``, for every path.

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing as mp
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
@@ -32,6 +33,7 @@ from numpy.typing import NDArray
 from sqlalchemy import Connection, Engine, delete, or_, select
 
 from warehouse.db import write_transaction
+from warehouse.identity import learned
 from warehouse.identity.apart import forkable, large, run_apart
 from warehouse.identity.blocking import (
     ENTITY,
@@ -41,6 +43,9 @@ from warehouse.identity.blocking import (
     Stored,
     clear,
     columns_where,
+    key_caps,
+    load_features,
+    neighbours,
     person_digests,
     prepare_columns,
     shrink,
@@ -238,6 +243,7 @@ class Change:
     stale: Digests
     fresh: Digests
     names: list[tuple[str, Parts]] = field(default_factory=list)  # read, none stored yet
+    seconds: float = 0.0  # preparing it took
 
     def shift(self, keys: Ints) -> tuple[Ints, Ints]:
         """Per key of ``keys`` (ascending): (rows leaving its block, rows joining it)."""
@@ -256,6 +262,7 @@ def read_change(conn: Connection, settings: MatchSettings, record_ids: Sequence[
     The rows are read in chunks with one ``Memo``, so a company or name several changed
     rows share is read once. Most updates (a title, a deal stage) change nothing the
     resolver compares, and then nothing is to be written."""
+    t0 = time.monotonic()
     ids = sorted(set(record_ids))
     memo = Memo(settings)
     try:
@@ -271,8 +278,33 @@ def read_change(conn: Connection, settings: MatchSettings, record_ids: Sequence[
     was = tuple(np.concatenate([g[k] for g in got]) for k in range(3))
     moved, gone = _changes(cols, fps, (was[0], was[1], was[2]))
     change = _plan(conn, cols, fps, moved, gone)
-    change.names = names
+    change.names, change.seconds = names, round(time.monotonic() - t0, 2)
     return change
+
+
+def around(
+    conn: Connection, settings: MatchSettings, change: Change
+) -> tuple[fe.Columns, int, learned.Stored]:
+    """What scoring a change (not written yet) reads: its live rows (their features just
+    prepared, not read back) with every row sharing a block with them as the index will be
+    once it is written, in id order; how many blocks were skipped as too large; the
+    weights the last full run learned.
+
+    Reads only the index as stored, so it can run in a second process while this one
+    writes the change: the run holds the writer (and the lease), so what it writes cannot
+    be seen before it commits, and it commits only once these reads are done."""
+    cols = change.cols
+    # A key more rows share than its rule's block may hold (a common name, an office) is
+    # skipped, as blocking skips it: the neighbourhood follows the change, not the size of
+    # the store.
+    d, _, tags = index.keys(cols)
+    keys, first = np.unique(d, return_index=True)
+    caps = np.asarray(key_caps(settings), np.int64)[tags[first]]
+    near, skipped = neighbours(conn, ENTITY, keys, caps, *change.shift(keys))
+    others = near.difference(cols.ids.tolist(), change.gone.tolist())
+    every = fe.Columns.concat([cols, load_features(conn, others)])
+    every = every.take(np.argsort(every.ids, kind="stable"))  # id order, as stored
+    return every, skipped, learned.load_model(conn)
 
 
 def write_change(conn: Connection, change: Change, delta: bool = True) -> int:

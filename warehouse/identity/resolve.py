@@ -30,7 +30,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-import numpy as np
 from sqlalchemy import Connection, Engine, func, select, update
 
 from warehouse import schema as t
@@ -39,15 +38,7 @@ from warehouse.identity import graph as graph
 from warehouse.identity import learned
 from warehouse.identity import schema as ids
 from warehouse.identity.apart import Claims, Stage, forkable, large, run_apart
-from warehouse.identity.blocking import (
-    ENTITY,
-    id_ranges,
-    key_caps,
-    load_features,
-    neighbours,
-    shrink,
-    tune,
-)
+from warehouse.identity.blocking import ENTITY, id_ranges, shrink, tune
 from warehouse.identity.evidence import (
     cluster_all,
     cluster_around,
@@ -58,13 +49,13 @@ from warehouse.identity.evidence import (
 )
 from warehouse.identity.keys.matching import Decision, MatchSettings
 from warehouse.identity.linkage import index
-from warehouse.identity.linkage.features import Columns
 from warehouse.identity.linkage.frame import release
 from warehouse.identity.linkage.memo import Memo, workers
 from warehouse.identity.org_resolve import resolve_orgs
 from warehouse.identity.renewal import (
     Change,
     Found,
+    around,
     indexed,
     prepare_range,
     read_change,
@@ -107,31 +98,6 @@ class ResolveStats:
 
 
 Around = tuple[list[Decision], int, int, float]  # decisions, pairs, skipped blocks, seconds
-
-
-def around(
-    conn: Connection, settings: MatchSettings, change: Change
-) -> tuple[Columns, int, learned.Stored]:
-    """What scoring a change (not written yet) reads: its live rows (their features just
-    prepared, not read back) with every row sharing a block with them as the index will be
-    once it is written, in id order; how many blocks were skipped as too large; the
-    weights the last full run learned.
-
-    Reads only the index as stored, so it can run in a second process while this one
-    writes the change: the run holds the writer (and the lease), so what it writes cannot
-    be seen before it commits, and it commits only once these reads are done."""
-    cols = change.cols
-    # A key more rows share than its rule's block may hold (a common name, an office) is
-    # skipped, as blocking skips it: the neighbourhood follows the change, not the size of
-    # the store.
-    d, _, tags = index.keys(cols)
-    keys, first = np.unique(d, return_index=True)
-    caps = np.asarray(key_caps(settings), np.int64)[tags[first]]
-    near, skipped = neighbours(conn, ENTITY, keys, caps, *change.shift(keys))
-    others = near.difference(cols.ids.tolist(), change.gone.tolist())
-    every = Columns.concat([cols, load_features(conn, others)])
-    every = every.take(np.argsort(every.ids, kind="stable"))  # id order, as stored
-    return every, skipped, learned.load_model(conn)
 
 
 def _score_apart(
@@ -409,7 +375,7 @@ def resolve_incremental(
         with write_transaction(engine, apart) as conn:
             change = prepared()
             stats.records = len(change.cols)
-            stats.phases["prepare"] = round(time.monotonic() - t0, 2)
+            stats.phases["prepare"] = change.seconds
             t1 = time.monotonic()
             stats.keys = write_change(conn, change)
             stats.phases["index"] = round(time.monotonic() - t1, 2)

@@ -18,7 +18,7 @@ from tests.warehouse.identity.test_identity_resolve import CRM, MAIL, S, _person
 from warehouse import records as r
 from warehouse import schema as t
 from warehouse.db import make_engine
-from warehouse.identity import blocking, resolve
+from warehouse.identity import blocking, renewal, resolve
 from warehouse.identity import schema as ids
 from warehouse.identity.linkage import key_table
 from warehouse.identity.resolve import resolve_full, resolve_incremental
@@ -294,7 +294,7 @@ def test_a_run_whose_scoring_process_dies_leaves_what_the_next_run_finishes(
 
     here = os.getpid()
     mark = tmp_path / "killed"
-    real_load = resolve.load_features
+    real_load = renewal.load_features
 
     def load_features(conn: Any, record_ids: Any) -> Any:
         got = real_load(conn, record_ids)  # the neighbours are read: half-way
@@ -303,7 +303,7 @@ def test_a_run_whose_scoring_process_dies_leaves_what_the_next_run_finishes(
             os._exit(9)
         return got
 
-    monkeypatch.setattr(resolve, "load_features", load_features)
+    monkeypatch.setattr(renewal, "load_features", load_features)
     monkeypatch.setattr(resolve, "workers", lambda: 2)
     monkeypatch.setattr(resolve, "room", lambda: True)
     monkeypatch.setattr(resolve, "AROUND_ROWS", 1)
@@ -316,8 +316,55 @@ def test_a_run_whose_scoring_process_dies_leaves_what_the_next_run_finishes(
     with engine.connect() as conn:
         assert resolve.watermark(conn) == before  # not moved: the next run reads them again
 
-    monkeypatch.setattr(resolve, "load_features", real_load)
+    monkeypatch.setattr(renewal, "load_features", real_load)
     again = resolve_incremental(engine, S)
     assert again.records == 2 and again.keys == 0  # the index was renewed by the stopped run
+    assert _by_record(engine) == _by_record(one)
+    one.dispose()
+
+
+def test_a_run_whose_scoring_process_dies_before_handing_its_change_over_writes_no_index(
+    engine: Engine, tmp_path: Any, request: Any, monkeypatch: Any
+) -> None:
+    """The second process prepares the change and is killed before it hands it over: the
+    run stops with one line naming it, nothing of the people's index is written, the
+    watermark stays, and the next run ends where a run never stopped ends."""
+    template = request.getfixturevalue("_sqlite_template")
+    shutil.copyfile(template, tmp_path / "one.db")
+    one = make_engine(f"sqlite:///{tmp_path / 'one.db'}")
+    for eng in (engine, one):
+        _store_and_change(eng)
+    resolve_incremental(one, S)
+
+    here = os.getpid()
+    mark = tmp_path / "killed"
+    real_read = resolve.read_change
+
+    def read_change(conn: Any, settings: Any, ids: Any) -> Any:
+        got = real_read(conn, settings, ids)
+        if os.getpid() != here:
+            mark.write_text("prepared")
+            os._exit(9)
+        return got
+
+    monkeypatch.setattr(resolve, "read_change", read_change)
+    monkeypatch.setattr(resolve, "workers", lambda: 2)
+    monkeypatch.setattr(resolve, "room", lambda: True)
+    monkeypatch.setattr(resolve, "AROUND_ROWS", 1)
+    index = _index(engine)
+    with engine.connect() as conn:
+        before = resolve.watermark(conn)
+    with pytest.raises(RuntimeError) as stopped:
+        resolve_incremental(engine, S)
+    assert mark.read_text() == "prepared"  # killed in the second process, change in hand
+    assert str(stopped.value) == "scoring the changed rows failed: it stopped with exit code 9"
+    got = _index(engine)
+    assert (got["features"], got["keys"]) == (index["features"], index["keys"])
+    with engine.connect() as conn:
+        assert resolve.watermark(conn) == before
+
+    monkeypatch.setattr(resolve, "read_change", real_read)
+    again = resolve_incremental(engine, S)
+    assert again.records == 2 and again.keys > 0  # this time the index is renewed
     assert _by_record(engine) == _by_record(one)
     one.dispose()

@@ -1,0 +1,120 @@
+"""Work beside a run: SQLite checkpoints in a thread, and forked processes that open the
+warehouse safely and hand values back."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+
+from warehouse.db import Checkpoints, make_engine, write_transaction
+from warehouse.identity.apart import Stage, forkable, run_apart
+
+
+def _file_engine(tmp_path: Path) -> Engine:
+    engine = make_engine(f"sqlite:///{tmp_path / 'w.db'}")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"))
+    with engine.connect() as conn:  # the table itself in the database file
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    return engine
+
+
+def _in_file(tmp_path: Path) -> int:
+    """Rows of ``t`` in the database file itself, without its WAL: what checkpoints copied."""
+    raw = sqlite3.connect(f"file:{tmp_path / 'w.db'}?immutable=1", uri=True)
+    try:
+        return int(raw.execute("SELECT count(*) FROM t").fetchone()[0])
+    finally:
+        raw.close()
+
+
+def _write(engine: Engine, apart: Checkpoints, n: int) -> None:
+    with write_transaction(engine, apart) as conn:
+        conn.execute(text("INSERT INTO t (v) VALUES (:v)"), [{"v": "x" * 500}] * n)
+
+
+def test_a_commit_apart_is_checkpointed_by_a_thread_once_no_reader_holds_it_back(
+    tmp_path: Path,
+) -> None:
+    engine = _file_engine(tmp_path)
+    apart = Checkpoints()
+    reader = sqlite3.connect(tmp_path / "w.db", isolation_level=None)
+    reader.execute("BEGIN")
+    assert reader.execute("SELECT count(*) FROM t").fetchone()[0] == 0  # a snapshot held
+    _write(engine, apart, 20_000)  # ~2,500 pages: SQLite itself would checkpoint at 1,000
+    time.sleep(0.3)
+    assert _in_file(tmp_path) == 0  # the reader holds the pages back; the thread retries
+    with engine.connect() as conn:  # the pooled connection checkpoints again on its own
+        assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 1000
+    reader.execute("COMMIT")
+    apart.wait()
+    assert _in_file(tmp_path) == 20_000
+    reader.close()
+
+
+def test_waiting_for_a_checkpoint_a_reader_holds_back_ends_after_one_last_pass(
+    tmp_path: Path,
+) -> None:
+    engine = _file_engine(tmp_path)
+    apart = Checkpoints()
+    reader = sqlite3.connect(tmp_path / "w.db", isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM t").fetchone()
+    _write(engine, apart, 20_000)
+    done = threading.Event()
+    threading.Thread(target=lambda: (apart.wait(), done.set()), daemon=True).start()
+    assert done.wait(10)  # never stuck behind a reader: the next commit copies the rest
+    assert _in_file(tmp_path) == 0
+    reader.execute("COMMIT")
+    reader.close()
+    with write_transaction(engine) as conn:  # a plain commit past 1,000 pages checkpoints
+        conn.execute(text("INSERT INTO t (v) VALUES ('y')"))
+    assert _in_file(tmp_path) == 20_001
+
+
+def test_a_fork_waits_until_no_connection_is_in_use_and_closes_the_idle_ones(
+    tmp_path: Path,
+) -> None:
+    engine = _file_engine(tmp_path)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("SELECT 1")
+        assert not forkable(engine)  # SQLite's lock state would be copied into the child
+    assert forkable(engine)
+    assert engine.pool.checkedin() == 1  # type: ignore[attr-defined]
+
+    def count(e: Engine) -> int:
+        with e.connect() as conn:
+            return int(conn.execute(text("SELECT count(*) FROM t")).scalar_one())
+
+    wait = run_apart("counting", engine, count, True)
+    assert engine.pool.checkedin() == 0  # type: ignore[attr-defined]
+    assert wait() == 0
+
+
+def test_a_value_handed_over_does_not_wait_for_this_process_to_read_it(tmp_path: Path) -> None:
+    engine = _file_engine(tmp_path)
+    big = os.urandom(4 << 20)  # far more than a pipe holds
+    handed, gone = Stage(carry=True), Stage(carry=True)
+
+    def work(e: Engine) -> int:
+        handed.reached(big)
+        return os.getpid()
+
+    wait = run_apart("handing over", engine, work, True, (handed,))
+    time.sleep(0.5)  # this process busy elsewhere: the work still ends
+    child = wait()
+    assert child != os.getpid() and handed.wait() == big
+
+    def dies(e: Engine) -> None:
+        os._exit(3)
+
+    stopped = run_apart("dying", engine, dies, True, (gone,))
+    assert gone.wait() is None  # it never got there
+    with pytest.raises(RuntimeError, match="dying failed: it stopped with exit code 3"):
+        stopped()
