@@ -75,7 +75,10 @@ def test_an_incremental_run_folds_the_delta_once_it_holds_enough_keys(
     assert delta == [] and keys == _index(engine)["keys"] == _rebuilt(engine)["keys"]
 
 
-def test_keys_noted_twice_count_once_and_an_add_and_a_drop_cancel_out(engine: Engine) -> None:
+def test_keys_noted_twice_count_once_and_an_add_and_a_drop_cancel_out(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(key_table, "_FOLD_PAGE", 2)  # folded a page of two keys at a time
     held = np.array([41, 41, 42], np.int64), np.array([1, 2, 3], np.int64)
     one = np.array([41], np.int64), np.array([1], np.int64)  # stored: drop, then add again
     new = np.array([42], np.int64), np.array([9], np.int64)  # not stored: add twice, drop once
