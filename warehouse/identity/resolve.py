@@ -106,9 +106,9 @@ def _score_apart(
     """Prepare the changed rows ``dirty`` and score them (``around`` the change, then the
     pairs touching it): in a second process while this one resolves the companies and
     writes the change (``AROUND_ROWS`` rows or more, on two cores, with room for it), else
-    here and now, before anything is written. Returns
-    ``wait`` for the result, ``change`` for the change (handed over as soon as prepared),
-    and the stage reached once all is read (None: nothing left to read)."""
+    here and now, before anything is written. Returns ``wait`` for the result, ``change``
+    for the change (handed over as soon as prepared), and the stage reached once all is
+    read (None: nothing left to read)."""
     changed = Stage(carry=True)
 
     def score(c: Connection, read: Stage | None) -> Around:
@@ -125,23 +125,19 @@ def _score_apart(
         found, pairs = learned.score_some(settings, every, set(change.cols.ids.tolist()), stored)
         return found, pairs, skipped, round(time.monotonic() - t0, 2)
 
-    read: Stage | None = None
-    if len(dirty) >= AROUND_ROWS and workers() >= 2 and room() and forkable(engine):
-        read = Stage()
+    fork = len(dirty) >= AROUND_ROWS and workers() >= 2 and room() and forkable(engine)
+    read = Stage() if fork else None
 
-        def apart(e: Engine) -> Around:
-            # Each read sees the newest commit: the run's own are the companies', which
-            # these reads do not touch, and none of the people's index before ``read``. A
-            # snapshot held through them would keep SQLite from checkpointing the
-            # companies' pages meanwhile.
-            with e.connect().execution_options(sqlite_begin="NONE") as c:
-                return score(c, read)
+    def work(e: Engine) -> Around:
+        # Apart, each read sees the newest commit: the run's own are the companies', which
+        # these reads do not touch, and none of the people's index before ``read``. A
+        # snapshot held through them would keep SQLite from checkpointing the companies'
+        # pages meanwhile.
+        with e.connect().execution_options(sqlite_begin="NONE" if fork else "DEFERRED") as c:
+            return score(c, read)
 
-        wait = run_apart("scoring the changed rows", engine, apart, True, (changed, read))
-    else:
-        with engine.connect() as conn:
-            done = score(conn, None)
-        wait = lambda: done  # noqa: E731
+    stages = (changed, read) if read is not None else ()
+    wait = run_apart("scoring the changed rows", engine, work, fork, stages)
 
     def change() -> Change:
         got: Change | None = changed.wait()
@@ -349,7 +345,9 @@ def resolve_incremental(
     reads. The decisions are saved and clustered once both are done, in a last
     transaction. Smaller changes: the same steps in this process, reading before writing."""
     t0 = time.monotonic()
-    with engine.connect() as conn:
+    # Under the writer's lock, held only for this: a sync stamps its rows after taking it,
+    # so none stamped before ``mark`` can commit after ``dirty`` is read (and be missed).
+    with write_transaction(engine) as conn:
         since, mark = watermark(conn), now()
         dirty = [] if since is None else changed_ids(conn, since)
     if since is None:
