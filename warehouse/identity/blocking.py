@@ -198,7 +198,7 @@ def _contacts(pairs: Sequence[Any], ids: NDArray[np.int64]) -> fe.Flat:
 def _companies(conn: Connection, ids: set[int]) -> dict[int, tuple[Any, Any, Any]]:
     """(name, 法人番号, domain) of each organization ``ids`` names (one statement per
     50,000: a range names about 15,000 companies)."""
-    q = f"SELECT id, name, corporate_number, domain FROM {ORG.name} WHERE {member(conn, 'id')}"
+    q = f"SELECT id, name, corporate_number, domain FROM {ORG.name} WHERE {member(conn, 'id', 'bigint')}"
     return {
         int(oid): (name, corp, domain)
         for part in chunks(sorted(ids), LIST_CHUNK)
@@ -276,7 +276,7 @@ def stored(conn: Connection, entity: str, ids: Iterable[int]) -> dict[int, str]:
     as one list per statement, any number of them."""
     q = (
         f"SELECT record_id, data FROM {F.name} "
-        f"WHERE entity = {placeholder(conn)} AND {member(conn, 'record_id')}"
+        f"WHERE entity = {placeholder(conn)} AND {member(conn, 'record_id', 'bigint')}"
     )
     out: dict[int, str] = {}
     for part in chunks(sorted(set(ids)), LIST_CHUNK):

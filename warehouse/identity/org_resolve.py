@@ -388,7 +388,7 @@ def resolve_orgs(
         blocks = defaultdict(list)
         q = (
             f"SELECT digest, record_id FROM {K.name} "
-            f"WHERE entity = {placeholder(conn)} AND {member(conn, 'digest')}"
+            f"WHERE entity = {placeholder(conn)} AND {member(conn, 'digest', 'bigint')}"
         )
         for part in chunks(sorted(by_digest), LIST_CHUNK):
             for d, rid in driver_rows(conn, q, (ENTITY, id_list(conn, part))):

@@ -57,7 +57,7 @@ def _digests(names: Sequence[str]) -> list[int]:
 
 def stored(conn: Connection) -> Known:
     """A lookup of the stored parts of company names, through ``conn``."""
-    q = f"SELECT digest, parts FROM {P.name} WHERE {member(conn, 'digest')}"
+    q = f"SELECT digest, parts FROM {P.name} WHERE {member(conn, 'digest', 'bigint')}"
 
     def look(names: Sequence[str | None]) -> dict[str, Parts]:
         named = [n for n in names if n]
