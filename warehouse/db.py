@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 import threading
@@ -54,8 +55,34 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             if mode != "NONE":
                 conn.exec_driver_sql(f"BEGIN {'IMMEDIATE' if mode == 'IMMEDIATE' else 'DEFERRED'}")
 
+        @event.listens_for(engine, "checkout")
+        def _not_while_forking(*_: Any) -> None:
+            with _forking:  # a thread of this process (a lease's renewal) waits out a fork
+                pass
+
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+_forking = threading.Lock()
+
+
+@contextmanager
+def forking() -> Iterator[None]:
+    """Hold while forking a process that opens SQLite databases of its own: no thread of this
+    process takes a connection from an SQLite engine's pool meanwhile. SQLite keeps, per
+    file, what the process's connections lock, and a fork copies that; a connection opened
+    in the child would take some locks only in that copy (see ``apart.forkable``)."""
+    with _forking:
+        yield
+
+
+def _fresh_lock() -> None:
+    global _forking
+    _forking = threading.Lock()  # the copy the child got is held by the fork's parent
+
+
+os.register_at_fork(after_in_child=_fresh_lock)
 
 
 def _wal(cur: Any, timeout: float = 60.0) -> None:

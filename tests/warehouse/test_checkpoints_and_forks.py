@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from warehouse.db import Checkpoints, make_engine, write_transaction
+from warehouse.db import Checkpoints, forking, make_engine, write_transaction
 from warehouse.identity.apart import Stage, forkable, run_apart
 
 
@@ -118,3 +118,23 @@ def test_a_value_handed_over_does_not_wait_for_this_process_to_read_it(tmp_path:
     assert gone.wait() is None  # it never got there
     with pytest.raises(RuntimeError, match="dying failed: it stopped with exit code 3"):
         stopped()
+
+
+def test_no_thread_takes_a_connection_while_a_process_is_forked(tmp_path: Path) -> None:
+    """A lease's renewal thread connecting at the moment of a fork would hand the child an
+    open connection's lock state: it waits until the fork is done."""
+    engine = _file_engine(tmp_path)
+    engine.dispose()
+    got = threading.Event()
+
+    def renew() -> None:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+            got.set()
+
+    with forking():
+        thread = threading.Thread(target=renew, daemon=True)
+        thread.start()
+        assert not got.wait(0.5)  # held back while forking
+    assert got.wait(10)
+    thread.join()

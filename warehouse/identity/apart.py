@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 
+from warehouse.db import forking
 from warehouse.identity.linkage.memo import PARALLEL_ROWS, workers
 
 T = TypeVar("T")
@@ -153,15 +154,19 @@ def run_apart(
     must call ``wait`` before anything it writes depends on the work, also when it fails.
     Done here, the work's own exception propagates as it is. ``stages``: those the work
     reaches, which this process may wait for before the end."""
-    if not (fork and forkable(engine)):
+    ctx = mp.get_context("fork")
+    with forking():  # no connection taken by another thread until the child exists
+        if engine.dialect.name == "sqlite" and fork:
+            engine.dispose()  # no connection of this process open across the fork
+        if not (fork and forkable(engine)):
+            proc = None
+        else:
+            recv, send = ctx.Pipe(duplex=False)
+            proc = ctx.Process(target=_child, args=(engine, work, send), daemon=True)
+            proc.start()
+    if proc is None:
         done = work(engine)
         return lambda: done
-    if engine.dialect.name == "sqlite":
-        engine.dispose()  # no connection of this process open across the fork (``forkable``)
-    ctx = mp.get_context("fork")
-    recv, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(engine, work, send), daemon=True)
-    proc.start()
     send.close()
     for stage in stages:
         stage._forked(proc.is_alive)
