@@ -7,13 +7,14 @@ other while the second core sat idle; here each can run in a forked process with
 connections of its own, and the run waits for it before it writes what depends on it. The
 companies' process then reads people's ranges from the far end (``Claims``) until the two
 meet. An incremental run prepares and scores its change in a second process
-(``resolve._score_apart``), which hands the change over at a ``Stage``, while it resolves the
-companies; it writes the change to the index and commits once that process has reached a
-second stage: its reads done. What a forked process reads or allocates lands in pages it shares with the run
-and costs a copy of them, so only work worth a core goes apart: renewing a stored index is
-done by the ranges as they are read (``identity.renewal``), and the weights are learned
-before the pairing and the guard runs before the decisions, not beside them (either beside
-the other copied 0.3–0.4 GB). Small runs, one core, an in-memory SQLite database or a
+(``resolve._score_apart``), which hands the change over at a ``Stage``, while it resolves
+the companies; it writes the change to the index and commits once that process has reached
+a second stage: its reads done. A fork is made with no SQLite connection of the run open
+(``forkable``, ``db.forking``). What a forked process reads or allocates lands in pages it
+shares with the run and costs a copy of them, so only work worth a core goes apart:
+renewing a stored index is done by the ranges as they are read (``identity.renewal``), and
+the weights are learned before the pairing and the guard runs before the decisions, not
+beside them (either beside the other copied 0.3–0.4 GB). Small runs, one core, an in-memory SQLite database or a
 machine short of memory do the same work in this process, in the same place in the run.
 """
 
@@ -51,7 +52,8 @@ def forkable(engine: Engine) -> bool:
     reader's mark in the WAL) only in that copy, not from the system. Another process's
     checkpoint then overwrites pages the child is reading ("database disk image is
     malformed", or worse, a wrong row). So a fork happens with every connection of this
-    process closed (``run_apart`` closes the idle ones)."""
+    process closed: ``run_apart`` closes the idle ones, and no thread takes one meanwhile
+    (``db.forking``)."""
     if "fork" not in mp.get_all_start_methods():
         return False
     if engine.dialect.name != "sqlite":
