@@ -3,20 +3,24 @@ lookups apply them, and a full run (or enough of them) folds them in."""
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import numpy as np
 import pytest
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, select, update
 
 from tests.warehouse.identity.test_identity_index_renew import _rebuilt, _store_and_change, near
 from tests.warehouse.identity.test_identity_index_writer import _index
 from tests.warehouse.identity.test_identity_orgs import _org, _orgs
-from tests.warehouse.identity.test_identity_resolve import S
+from tests.warehouse.identity.test_identity_resolve import MAIL, S, _put
+from warehouse import records as r
+from warehouse import schema as t
 from warehouse.identity import blocking, graph
 from warehouse.identity import schema as ids
 from warehouse.identity.linkage import key_table
 from warehouse.identity.resolve import resolve_full, resolve_incremental
+from warehouse.state import now
 
 
 def _raw(engine: Engine) -> tuple[list[Any], list[Any]]:
@@ -159,3 +163,47 @@ def test_a_changed_company_is_found_through_the_keys_noted_beside_the_companies_
     with engine.connect() as conn:
         assert conn.execute(select(ids.IdentityKeyDelta.n)).first() is None
         assert {graph.resolve_id(conn, "organization", ids_of[s]) for s in "34"} == cluster
+
+
+def test_runs_of_random_changes_keep_the_index_the_stored_features_make(engine: Engine) -> None:
+    """Rounds of renames, new mailboxes, new rows and deletions, each resolved incrementally:
+    after every round the index (``identity_key`` with the delta applied) is exactly the
+    keys of the features stored for the live rows, as a rebuild would write them."""
+    rng = random.Random(7)
+    names = ["田中 太郎", "田中 花子", "鈴木 一郎", "佐藤 次郎", "高橋 三郎", "たなか たろう"]
+    mails = ["a@x.jp", "b@x.jp", "c@y.jp", "d@y.jp", "e@z.jp"]
+
+    def row(sid: str, salt: int) -> r.Person:
+        return r.Person(
+            source_id=sid,
+            payload_hash=f"{sid}-{salt}",
+            full_name=rng.choice(names),
+            emails=rng.sample(mails, rng.randint(0, 2)),
+            phones=[f"03-1111-{rng.randint(1000, 1009)}"] if rng.random() < 0.5 else [],
+        )
+
+    _put(engine, MAIL, *(row(f"p{i}", 0) for i in range(30)))
+    resolve_full(engine, S)
+    for round_ in range(1, 6):
+        edits = [row(f"p{rng.randrange(40)}", round_) for _ in range(8)]
+        _put(engine, MAIL, *{p.source_id: p for p in edits}.values())
+        with engine.begin() as conn:
+            gone = rng.sample(range(1, 31), 2)
+            conn.execute(
+                update(t.Person)
+                .where(t.Person.id.in_(gone), t.Person.deleted_at.is_(None))
+                .values(deleted_at=now(), updated_at=now())
+            )
+        resolve_incremental(engine, S)
+        with engine.connect() as conn:
+            live = {
+                int(i)
+                for (i,) in conn.execute(select(t.Person.id).where(t.Person.deleted_at.is_(None)))
+            }
+            features = blocking.stored(conn, "person", live)
+        d, rid = blocking.stored_digests(sorted(features.items()))
+        want = sorted(set(zip(d.tolist(), rid.tolist(), strict=True)))
+        got = _index(engine)["keys"]
+        assert set(features) == live and got == want, f"round {round_}"
+    _, delta = _raw(engine)
+    assert any(n == -1 for *_, n in delta) and any(n == 1 for *_, n in delta)
