@@ -207,3 +207,12 @@ def test_runs_of_random_changes_keep_the_index_the_stored_features_make(engine: 
         assert set(features) == live and got == want, f"round {round_}"
     _, delta = _raw(engine)
     assert any(n == -1 for *_, n in delta) and any(n == 1 for *_, n in delta)
+
+
+def test_keys_written_into_an_emptied_index_keep_every_64_bit_value(engine: Engine) -> None:
+    d = np.array([-(2**63), -1, 0, 1, 2**63 - 1, 2**63 - 1], np.int64)
+    rid = np.array([5, 4, 3, 2, 1, 9], np.int64)
+    with engine.begin() as conn:
+        key_table.add_keys(conn, "person", (d, rid), fresh=True)
+    keys, _ = _raw(engine)
+    assert keys == sorted(zip(d.tolist(), rid.tolist(), strict=True))
