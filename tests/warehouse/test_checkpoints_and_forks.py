@@ -34,6 +34,14 @@ def _in_file(tmp_path: Path) -> int:
         raw.close()
 
 
+def _reader(tmp_path: Path) -> sqlite3.Connection:
+    """Another connection holding a snapshot of ``t`` (a reader the checkpoint must spare)."""
+    reader = sqlite3.connect(tmp_path / "w.db", isolation_level=None)
+    reader.execute("BEGIN")
+    assert reader.execute("SELECT count(*) FROM t").fetchone()[0] == 0
+    return reader
+
+
 def _write(engine: Engine, apart: Checkpoints, n: int) -> None:
     with write_transaction(engine, apart) as conn:
         conn.execute(text("INSERT INTO t (v) VALUES (:v)"), [{"v": "x" * 500}] * n)
@@ -44,9 +52,7 @@ def test_a_commit_apart_is_checkpointed_by_a_thread_once_no_reader_holds_it_back
 ) -> None:
     engine = _file_engine(tmp_path)
     apart = Checkpoints()
-    reader = sqlite3.connect(tmp_path / "w.db", isolation_level=None)
-    reader.execute("BEGIN")
-    assert reader.execute("SELECT count(*) FROM t").fetchone()[0] == 0  # a snapshot held
+    reader = _reader(tmp_path)
     _write(engine, apart, 20_000)  # ~2,500 pages: SQLite itself would checkpoint at 1,000
     time.sleep(0.3)
     assert _in_file(tmp_path) == 0  # the reader holds the pages back; the thread retries
@@ -63,9 +69,7 @@ def test_waiting_for_a_checkpoint_a_reader_holds_back_ends_after_one_last_pass(
 ) -> None:
     engine = _file_engine(tmp_path)
     apart = Checkpoints()
-    reader = sqlite3.connect(tmp_path / "w.db", isolation_level=None)
-    reader.execute("BEGIN")
-    reader.execute("SELECT count(*) FROM t").fetchone()
+    reader = _reader(tmp_path)
     _write(engine, apart, 20_000)
     done = threading.Event()
     threading.Thread(target=lambda: (apart.wait(), done.set()), daemon=True).start()

@@ -198,7 +198,10 @@ def _contacts(pairs: Sequence[Any], ids: NDArray[np.int64]) -> fe.Flat:
 def _companies(conn: Connection, ids: set[int]) -> dict[int, tuple[Any, Any, Any]]:
     """(name, 法人番号, domain) of each organization ``ids`` names (one statement per
     50,000: a range names about 15,000 companies)."""
-    q = f"SELECT id, name, corporate_number, domain FROM {ORG.name} WHERE {member(conn, 'id', 'bigint')}"
+    q = (
+        f"SELECT id, name, corporate_number, domain FROM {ORG.name} "
+        f"WHERE {member(conn, 'id', 'bigint')}"
+    )
     return {
         int(oid): (name, corp, domain)
         for part in chunks(sorted(ids), LIST_CHUNK)
@@ -266,9 +269,15 @@ def forget(
         drop = sorted(set(zip(repeat(entity), d.tolist(), r.tolist())))
         many(conn, DROP_KEY, drop)
         many(conn, DROP_DELTA, drop)  # renewed since the last full run: gone as well
-        conn.execute(delete(F).where(F.c.entity == entity, F.c.record_id.in_(part)))
+        drop_features(conn, entity, part)
         n += len(old)
     return n
+
+
+def drop_features(conn: Connection, entity: str, record_ids: Iterable[int]) -> None:
+    """Delete the given rows' stored features (their keys are the caller's)."""
+    for part in chunks(sorted(set(record_ids)), IN_CHUNK):
+        conn.execute(delete(F).where(F.c.entity == entity, F.c.record_id.in_(part)))
 
 
 def stored(conn: Connection, entity: str, ids: Iterable[int]) -> dict[int, str]:

@@ -35,7 +35,7 @@ import orjson
 from numpy.typing import NDArray
 from rapidfuzz.distance import Levenshtein
 from rapidfuzz.process import cdist
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, select
 
 from warehouse import schema as t
 from warehouse.identity import blocking
@@ -152,8 +152,7 @@ def _store(conn: Connection, feats: Sequence[OrgFeatures], ids: Sequence[int] | 
         blocking.clear(conn, ENTITY)
     else:
         was = _stored_keys(sorted(blocking.stored(conn, ENTITY, ids).items()))
-        for part in chunks(sorted(set(ids)), blocking.IN_CHUNK):
-            conn.execute(delete(F).where(F.c.entity == ENTITY, F.c.record_id.in_(part)))
+        blocking.drop_features(conn, ENTITY, ids)
     # One prepared statement (COPY on PostgreSQL when the index was just emptied): a full
     # run stores a row per company, and a compiled insert of dicts cost a quarter of it.
     frows = [(ENTITY, f.id, json.dumps([f.key, f.domain, f.corp, f.phone])) for f in feats]

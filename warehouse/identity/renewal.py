@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import Connection, Engine, delete, or_, select
+from sqlalchemy import Connection, Engine, or_, select
 
 from warehouse.db import write_transaction
 from warehouse.identity import learned
@@ -43,6 +43,7 @@ from warehouse.identity.blocking import (
     Stored,
     clear,
     columns_where,
+    drop_features,
     key_caps,
     load_features,
     neighbours,
@@ -318,8 +319,7 @@ def write_change(conn: Connection, change: Change, delta: bool = True) -> int:
     else:
         d, r = change.stale
         many(conn, DROP_KEY, list(zip(repeat(ENTITY), d.tolist(), r.tolist())))
-    for part in chunks(change.gone.tolist(), IN_CHUNK):
-        conn.execute(delete(F).where(F.c.entity == ENTITY, F.c.record_id.in_(part)))
+    drop_features(conn, ENTITY, change.gone.tolist())
     for rows, _ in _moved_ranges(change.cols, change.moved):
         write_features(conn, change.cols.take(rows).compact(), change.fps[rows])
     if not delta:

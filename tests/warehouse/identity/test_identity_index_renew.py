@@ -225,6 +225,38 @@ def _by_record(engine: Engine) -> dict[str, Any]:
     }
 
 
+def _twin(engine: Engine, tmp_path: Any, request: Any) -> Engine:
+    """A SQLite store beside ``engine``, both given the same rows and change."""
+    shutil.copyfile(request.getfixturevalue("_sqlite_template"), tmp_path / "one.db")
+    one = make_engine(f"sqlite:///{tmp_path / 'one.db'}")
+    for eng in (engine, one):
+        _store_and_change(eng)
+    return one
+
+
+def _apart(monkeypatch: Any, rows: int = 1) -> None:
+    """A change of ``rows`` rows or more scored in a second process, whatever the machine."""
+    monkeypatch.setattr(resolve, "workers", lambda: 2)
+    monkeypatch.setattr(resolve, "room", lambda: True)
+    monkeypatch.setattr(resolve, "AROUND_ROWS", rows)
+
+
+def _killed_after(monkeypatch: Any, module: Any, name: str, mark: Any, text: str) -> Any:
+    """``module.name`` that, run in the second process, writes ``text`` to ``mark`` and
+    kills that process (exit code 9) once it returns; gives back the real one."""
+    here, real = os.getpid(), getattr(module, name)
+
+    def killing(*args: Any) -> Any:
+        got = real(*args)
+        if os.getpid() != here:
+            mark.write_text(text)
+            os._exit(9)
+        return got
+
+    monkeypatch.setattr(module, name, killing)
+    return real
+
+
 def test_a_change_scored_beside_its_index_write_decides_as_in_one_process(
     engine: Engine, tmp_path: Any, request: Any, monkeypatch: Any
 ) -> None:
@@ -233,11 +265,7 @@ def test_a_change_scored_beside_its_index_write_decides_as_in_one_process(
     waits until the change is written (not committed) before it reads anything, and the
     run commits only once it has read: it decides exactly what one process decides
     reading before it writes."""
-    template = request.getfixturevalue("_sqlite_template")
-    shutil.copyfile(template, tmp_path / "one.db")
-    one = make_engine(f"sqlite:///{tmp_path / 'one.db'}")
-    for eng in (engine, one):
-        _store_and_change(eng)
+    one = _twin(engine, tmp_path, request)
 
     written = mp.get_context("fork").Event()
     here = os.getpid()
@@ -257,12 +285,10 @@ def test_a_change_scored_beside_its_index_write_decides_as_in_one_process(
 
     monkeypatch.setattr(resolve, "write_change", write_change)
     monkeypatch.setattr(resolve, "around", around)
-    monkeypatch.setattr(resolve, "workers", lambda: 2)
-    monkeypatch.setattr(resolve, "room", lambda: True)
-    monkeypatch.setattr(resolve, "AROUND_ROWS", 10**9)
+    _apart(monkeypatch, 10**9)
     alone = resolve_incremental(one, S)
     assert log.read_text() == f"{here} False"  # read here, before the change was written
-    monkeypatch.setattr(resolve, "AROUND_ROWS", 1)
+    _apart(monkeypatch)
     written.clear()
     beside = resolve_incremental(engine, S)
     pid, waited = log.read_text().split()
@@ -285,28 +311,13 @@ def test_a_run_whose_scoring_process_dies_leaves_what_the_next_run_finishes(
     """The process scoring a change is killed half-way through its reads: the run stops with
     one line naming it, having committed the renewed index but not the watermark, and the
     next run scores the same rows again and ends where a run never stopped ends."""
-    template = request.getfixturevalue("_sqlite_template")
-    shutil.copyfile(template, tmp_path / "one.db")
-    one = make_engine(f"sqlite:///{tmp_path / 'one.db'}")
-    for eng in (engine, one):
-        _store_and_change(eng)
+    one = _twin(engine, tmp_path, request)
     resolve_incremental(one, S)  # the run that is never stopped
 
-    here = os.getpid()
     mark = tmp_path / "killed"
-    real_load = renewal.load_features
-
-    def load_features(conn: Any, record_ids: Any) -> Any:
-        got = real_load(conn, record_ids)  # the neighbours are read: half-way
-        if os.getpid() != here:
-            mark.write_text("reads begun")
-            os._exit(9)
-        return got
-
-    monkeypatch.setattr(renewal, "load_features", load_features)
-    monkeypatch.setattr(resolve, "workers", lambda: 2)
-    monkeypatch.setattr(resolve, "room", lambda: True)
-    monkeypatch.setattr(resolve, "AROUND_ROWS", 1)
+    # Killed once the neighbours' features are read: half-way through its reads.
+    real_load = _killed_after(monkeypatch, renewal, "load_features", mark, "reads begun")
+    _apart(monkeypatch)
     with engine.connect() as conn:
         before = resolve.watermark(conn)
     with pytest.raises(RuntimeError) as stopped:
@@ -329,28 +340,12 @@ def test_a_run_whose_scoring_process_dies_before_handing_its_change_over_writes_
     """The second process prepares the change and is killed before it hands it over: the
     run stops with one line naming it, nothing of the people's index is written, the
     watermark stays, and the next run ends where a run never stopped ends."""
-    template = request.getfixturevalue("_sqlite_template")
-    shutil.copyfile(template, tmp_path / "one.db")
-    one = make_engine(f"sqlite:///{tmp_path / 'one.db'}")
-    for eng in (engine, one):
-        _store_and_change(eng)
+    one = _twin(engine, tmp_path, request)
     resolve_incremental(one, S)
 
-    here = os.getpid()
     mark = tmp_path / "killed"
-    real_read = resolve.read_change
-
-    def read_change(conn: Any, settings: Any, ids: Any) -> Any:
-        got = real_read(conn, settings, ids)
-        if os.getpid() != here:
-            mark.write_text("prepared")
-            os._exit(9)
-        return got
-
-    monkeypatch.setattr(resolve, "read_change", read_change)
-    monkeypatch.setattr(resolve, "workers", lambda: 2)
-    monkeypatch.setattr(resolve, "room", lambda: True)
-    monkeypatch.setattr(resolve, "AROUND_ROWS", 1)
+    real_read = _killed_after(monkeypatch, resolve, "read_change", mark, "prepared")
+    _apart(monkeypatch)
     index = _index(engine)
     with engine.connect() as conn:
         before = resolve.watermark(conn)
