@@ -15,6 +15,7 @@ workplace evidence only.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -188,8 +189,7 @@ def union(fr: Frame, rules: Sequence[Rule], max_block: int) -> tuple[Ints, Ints,
     n = max(len(fr), 1)
     codes: list[Ints] = []
     oversized = 0
-    for rule in rules:
-        i, j, big = pairs(fr, rule, max_block)
+    for i, j, big in _each_rule(fr, rules, max_block):
         oversized += big
         codes.append(i * n + j)
     if not codes:
@@ -203,3 +203,24 @@ def union(fr: Frame, rules: Sequence[Rule], max_block: int) -> tuple[Ints, Ints,
     keep[1:] = u[1:] != u[:-1]
     u = u[keep]
     return u // n, u % n, oversized
+
+
+# From this many rows, rules are paired two at a time on a machine with a second core: a
+# rule's pairing is numpy sorts and gathers, which let go of the interpreter lock (0.69 →
+# 0.45 s for 21 rules at 400 k people).
+THREAD_ROWS = 50_000
+
+
+def _each_rule(fr: Frame, rules: Sequence[Rule], max_block: int) -> list[tuple[Ints, Ints, int]]:
+    """``pairs`` of each rule, in the rules' order."""
+    # Imported here: the feature pass's module imports the settings these rules are part of.
+    from warehouse.identity.linkage.memo import workers
+
+    if len(fr) < THREAD_ROWS or len(rules) < 2 or workers() < 2:
+        return [pairs(fr, rule, max_block) for rule in rules]
+    for rule in rules:  # each column coded once, here, before two rules could both code it
+        for term in rule:
+            if not term.startswith("cap:") and term.partition(":")[0] not in MULTI:
+                fr.coded(term)
+    with ThreadPoolExecutor(2, thread_name_prefix="identity-pairs") as pool:
+        return list(pool.map(lambda rule: pairs(fr, rule, max_block), rules))
