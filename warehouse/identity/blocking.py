@@ -43,10 +43,11 @@ from warehouse.identity.linkage import features as fe
 from warehouse.identity.linkage.frame import bulk
 from warehouse.identity.linkage.key_table import (
     DROP_DELTA,
-    DROP_KEY,
     D,
     Digests,
     K,
+    drop_keys,
+    lookup,
     renewed,
 )
 from warehouse.identity.linkage.memo import Memo
@@ -266,8 +267,8 @@ def forget(
     for part in chunks(sorted(set(record_ids)), IN_CHUNK):
         old = sorted(stored(conn, entity, part).items())
         d, r = keys_of(old) if old else (np.zeros(0, np.int64), np.zeros(0, np.int64))
+        drop_keys(conn, entity, (d, r))
         drop = sorted(set(zip(repeat(entity), d.tolist(), r.tolist())))
-        many(conn, DROP_KEY, drop)
         many(conn, DROP_DELTA, drop)  # renewed since the last full run: gone as well
         drop_features(conn, entity, part)
         n += len(old)
@@ -307,13 +308,11 @@ def neighbours(
     puts in, so that a block is sized as it will be once written (the rows leaving are
     among those returned: the caller drops them).
 
-    Each key's block is read only up to its bound (``LIMIT cap + 1`` per key, in one
-    statement per bound, its members and their count at once): a change touching a common
-    surname reads 101 index entries of its block, not the thousands it holds. Counting whole
-    blocks read 1.9 M entries for a 1 % change of a million people, most of them in blocks
-    too large to read anyway; counting, then reading the small ones again, cost a second
-    statement per bound and a second walk of each block. The bounds are worked out for all
-    keys at once: a 1 % change of a million people asks for 133 k keys.
+    A key's block is its rows in the bucket read for it, its first ``cap + 1`` in record
+    order counted (plus those a change takes out, and those the delta dropped): a change
+    touching a common surname counts 101 rows of its block, not the thousands it holds. The
+    bounds are worked out for all keys at once: a 1 % change of a million people asks for
+    133 k keys.
 
     The keys renewed since the last full run (``identity_key_delta``) are applied as each
     block is read: a block is read up to as many more rows as it has keys dropped."""
@@ -325,40 +324,27 @@ def neighbours(
     if dropped:
         held = np.array(sorted(dropped), np.int64)
         limit[np.searchsorted(keys, held)] += [len(dropped[int(d)]) for d in held]
-    got_d: list[int] = []
-    got: list[Any] = []  # SQLite gives a block's members as "1,2,3", PostgreSQL as a list
-    for bound in np.unique(limit).tolist():
-        for part in chunks(keys[limit == bound].tolist(), LIST_CHUNK):
-            sql, args = _BLOCKS[conn.dialect.name], (entity, bound, id_list(conn, part))
-            for d, members in driver_rows(conn, sql, args):
-                got_d.append(d)
-                got.append(members)
-    for i, d in enumerate(got_d) if added or dropped else ():
-        if d in added or d in dropped:
-            held_now = [] if got[i] is None else [int(m) for m in _members(got[i])]
-            kept = [m for m in held_now if m not in dropped.get(d, set())]
-            got[i] = list(dict.fromkeys([*kept, *added.get(d, [])]))
-    at = np.searchsorted(keys, np.array(got_d, np.int64))
-    size = np.fromiter((0 if m is None else len(_members(m)) for m in got), np.int64, len(got))
-    fits = size - out[at] + into[at] <= caps[at]
-    near: set[Any] = set()
-    for i in np.flatnonzero(fits & (size > 0)).tolist():
-        near.update(_members(got[i]))
-    return {int(r) for r in near}, int((~fits).sum())
-
-
-def _members(got: Any) -> Any:
-    return got.split(",") if isinstance(got, str) else got
-
-
-# Each listed key with its block's members, read up to a bound (entity, bound + 1, keys).
-_BLOCKS = {
-    "sqlite": "SELECT d.value, (SELECT group_concat(record_id) FROM (SELECT record_id "
-    f"FROM {K.name} k WHERE k.entity = ? AND k.digest = d.value LIMIT ?)) FROM json_each(?) d",
-    "postgresql": "SELECT d, (SELECT array_agg(record_id) FROM (SELECT record_id "
-    f"FROM {K.name} k WHERE k.entity = %s AND k.digest = d LIMIT %s) s) "
-    "FROM unnest(%s::bigint[]) d",
-}
+    d, r = lookup(conn, entity, keys)
+    lo = np.searchsorted(d, keys, "left")
+    hi = np.minimum(np.searchsorted(d, keys, "right"), lo + limit)
+    size = hi - lo
+    renewed_at = np.flatnonzero(np.isin(keys, np.array(sorted(added.keys() | dropped.keys()))))
+    near: set[int] = set()
+    for k in renewed_at.tolist():  # as if folded in: its rows less those dropped, with those added
+        key = int(keys[k])
+        kept = [m for m in r[lo[k] : hi[k]].tolist() if m not in dropped.get(key, set())]
+        members = list(dict.fromkeys([*kept, *added.get(key, [])]))
+        size[k] = len(members)
+        if len(members) - out[k] + into[k] <= caps[k]:
+            near.update(members)
+    fits = size - out + into <= caps
+    plain = fits & (size > 0)
+    plain[renewed_at] = False
+    at = np.flatnonzero(plain)
+    n = size[at]
+    rows = np.repeat(lo[at] - np.cumsum(n) + n, n) + np.arange(int(n.sum()), dtype=np.int64)
+    near.update(r[rows].tolist())
+    return near, int((~fits).sum())
 
 
 @bulk

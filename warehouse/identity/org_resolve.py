@@ -45,13 +45,12 @@ from warehouse.identity.evidence import merging_edges, save_matches
 from warehouse.identity.keys.matching import Decision, forget_names, org_key
 from warehouse.identity.keys.normalize import FREE_MAIL_DOMAINS, email_domain, normalize_phone
 from warehouse.identity.linkage import company_parts, index, key_table
-from warehouse.write.bulk import LIST_CHUNK, driver_rows, id_list, member, placeholder, put_rows
+from warehouse.write.bulk import driver_rows, put_rows
 from warehouse.write.upsert import chunks
 
 ENTITY = "organization"
 MAX_BLOCK = 200
 F = t.table(ids_.IdentityFeature)
-K = t.table(ids_.IdentityKey)
 
 
 @dataclass(frozen=True, slots=True)
@@ -385,13 +384,9 @@ def resolve_orgs(
         keys = {k for f in feats for k in _keys(f)}
         by_digest = {blocking.digest(k): k for k in keys}
         blocks = defaultdict(list)
-        q = (
-            f"SELECT digest, record_id FROM {K.name} "
-            f"WHERE entity = {placeholder(conn)} AND {member(conn, 'digest', 'bigint')}"
-        )
-        for part in chunks(sorted(by_digest), LIST_CHUNK):
-            for d, rid in driver_rows(conn, q, (ENTITY, id_list(conn, part))):
-                blocks[by_digest[int(d)]].append(int(rid))
+        held_d, held_r = key_table.lookup(conn, ENTITY, np.array(sorted(by_digest), np.int64))
+        for digest, rid in zip(held_d.tolist(), held_r.tolist(), strict=True):
+            blocks[by_digest[digest]].append(rid)
         added, dropped = key_table.renewed(conn, ENTITY, sorted(by_digest))
         for d in added.keys() | dropped.keys():  # as if folded in: in id order
             held = set(blocks.get(by_digest[d], [])) - dropped.get(d, set())

@@ -25,7 +25,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -61,17 +60,16 @@ from warehouse.identity.linkage import features as fe
 from warehouse.identity.linkage.company_parts import Parts
 from warehouse.identity.linkage.frame import release
 from warehouse.identity.linkage.key_table import (
-    DROP_KEY,
     Digests,
     K,
     add_keys,
     difference,
+    drop_keys,
     fold,
     note,
 )
 from warehouse.identity.linkage.memo import Memo
 from warehouse.memory import room
-from warehouse.write.bulk import many
 from warehouse.write.upsert import chunks
 
 Ints = NDArray[np.int64]
@@ -317,8 +315,7 @@ def write_change(conn: Connection, change: Change, delta: bool = True) -> int:
     if delta:
         note(conn, ENTITY, change.stale, change.fresh)
     else:
-        d, r = change.stale
-        many(conn, DROP_KEY, list(zip(repeat(ENTITY), d.tolist(), r.tolist())))
+        drop_keys(conn, ENTITY, change.stale)
     drop_features(conn, ENTITY, change.gone.tolist())
     for rows, _ in _moved_ranges(change.cols, change.moved):
         write_features(conn, change.cols.take(rows).compact(), change.fps[rows])

@@ -12,7 +12,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Float, Index, Integer, SmallInteger, String, Text
+from sqlalchemy import (
+    BigInteger,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from warehouse.schema import Base, Id, Json, Organization, Person, UTCDateTime
@@ -95,19 +104,20 @@ class IdentityPin(Base):
 
 
 class IdentityKey(Base):
-    """A row's blocking key, kept as a 64-bit digest: rows sharing a key are compared.
+    """Rows' blocking keys, kept as 64-bit digests: rows sharing a key are compared.
 
-    Only the incremental path reads it (a changed row's neighbours), so it keeps just what
-    that lookup needs: one primary key, no other index. A digest is a fixed 8 bytes where a
-    key was up to 200 characters in three indexes; two keys that collide only add a pair
-    to compare, never a link. A row's keys are found again from its stored features (see
-    ``blocking.forget``), so no index by record is needed either.
+    Only the incremental path reads it (a changed row's neighbours), by digest, so the keys
+    are kept in buckets of that order: a row per bucket (a digest's top bits), its
+    (digest, record id) pairs packed in key order, 16 bytes each (``linkage.key_table``).
+    Two keys that collide only add a pair to compare, never a link. A row's keys are found
+    again from its stored features (see ``blocking.forget``), so no index by record is
+    needed.
     """
 
     __tablename__ = "identity_key"
     entity: Mapped[str] = mapped_column(String(20), primary_key=True)
-    digest: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    record_id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=False)
+    bucket: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    pairs: Mapped[bytes] = mapped_column(LargeBinary)
     __table_args__ = ({"sqlite_with_rowid": False},)
 
 

@@ -26,6 +26,7 @@ from tests.warehouse.identity.test_identity_resolve import (
 from warehouse.identity import apart as apart_mod
 from warehouse.identity import blocking, learned, renewal, resolve
 from warehouse.identity import schema as ids
+from warehouse.identity.linkage import key_table
 from warehouse.identity.linkage.features import Columns
 from warehouse.identity.resolve import resolve_full, resolve_incremental
 
@@ -57,9 +58,9 @@ def _index(engine: Engine) -> dict[str, list[Any]]:
 def _keys(conn: Connection) -> list[tuple[int, int]]:
     """The people's keys as the index holds them: ``identity_key`` with the keys renewed
     since the last full run (``identity_key_delta``) applied."""
-    k, d = ids.IdentityKey, ids.IdentityKeyDelta
-    held = conn.execute(select(k.digest, k.record_id).where(k.entity == "person"))
-    keys = {(int(a), int(b)) for a, b in held}
+    d = ids.IdentityKeyDelta
+    held = key_table.stored_keys(conn, "person")
+    keys = set(zip(held[0].tolist(), held[1].tolist(), strict=True))
     for digest, record_id, n in conn.execute(
         select(d.digest, d.record_id, d.n).where(d.entity == "person")
     ):

@@ -25,19 +25,19 @@ from warehouse.state import now
 
 def _raw(engine: Engine) -> tuple[list[Any], list[Any]]:
     """The people's rows of ``identity_key`` and of the delta, as stored."""
-    k, d = ids.IdentityKey, ids.IdentityKeyDelta
+    d = ids.IdentityKeyDelta
     with engine.connect() as conn:
-        keys = conn.execute(
-            select(k.digest, k.record_id)
-            .where(k.entity == "person")
-            .order_by(k.digest, k.record_id)
-        ).all()
+        keys = _pairs(key_table.stored_keys(conn, "person"))
         delta = conn.execute(
             select(d.digest, d.record_id, d.n)
             .where(d.entity == "person")
             .order_by(d.digest, d.record_id)
         ).all()
     return [tuple(x) for x in keys], [tuple(x) for x in delta]
+
+
+def _pairs(keys: key_table.Digests) -> list[tuple[int, int]]:
+    return list(zip(keys[0].tolist(), keys[1].tolist(), strict=True))
 
 
 def _note(conn: Connection, keys: key_table.Digests, n: int) -> None:
@@ -142,15 +142,14 @@ def test_a_changed_company_is_found_through_the_keys_noted_beside_the_companies_
 ) -> None:
     ids_of = _orgs(engine, _org("1", "合同会社サクラ商事"), _org("2", "ミドリ物産株式会社"))
     resolve_full(engine, S)
-    k = ids.IdentityKey
     with engine.connect() as conn:
-        stored = conn.execute(select(k.digest, k.record_id).where(k.entity == "organization")).all()
+        stored = _pairs(key_table.stored_keys(conn, "organization"))
     ids_of |= _orgs(engine, _org("3", "ハヤテ運輸株式会社"))  # its keys: only in the delta
     resolve_incremental(engine, S)
     ids_of |= _orgs(engine, _org("4", "はやて運輸(株)"))  # found only through them
     resolve_incremental(engine, S)
     with engine.connect() as conn:
-        after = conn.execute(select(k.digest, k.record_id).where(k.entity == "organization")).all()
+        after = _pairs(key_table.stored_keys(conn, "organization"))
         noted = conn.execute(
             select(ids.IdentityKeyDelta.record_id).where(
                 ids.IdentityKeyDelta.entity == "organization", ids.IdentityKeyDelta.n == 1
@@ -216,3 +215,33 @@ def test_keys_written_into_an_emptied_index_keep_every_64_bit_value(engine: Engi
         key_table.add_keys(conn, "person", (d, rid), fresh=True)
     keys, _ = _raw(engine)
     assert keys == sorted(zip(d.tolist(), rid.tolist(), strict=True))
+
+
+def test_buckets_hold_their_keys_in_order_and_go_when_emptied(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keys are kept a bucket of digests to a row: a lookup finds only the digests asked
+    for, in (digest, record) order; a key added to a bucket joins it in order; a bucket
+    whose keys are all dropped is deleted; written a page of buckets at a time or at once,
+    the rows are the same."""
+    step = 1 << key_table.SHIFT
+    d = np.array([-3 * step, -3 * step + 7, 5, 5, 5 + step, 2**63 - 1], np.int64)
+    rid = np.array([30, 31, 12, 10, 11, 1], np.int64)
+    with engine.begin() as conn:
+        key_table.add_keys(conn, "person", (d, rid), fresh=True)
+        at_once = conn.execute(select(ids.IdentityKey.bucket, ids.IdentityKey.pairs)).all()
+        conn.execute(ids.IdentityKey.__table__.delete())
+        monkeypatch.setattr(key_table, "_PAGE", 2)  # two buckets a statement
+        key_table.add_keys(conn, "person", (d, rid), fresh=True)
+        paged = conn.execute(select(ids.IdentityKey.bucket, ids.IdentityKey.pairs)).all()
+        assert sorted(paged) == sorted(at_once) and len(paged) == 4  # four buckets
+        found = key_table.lookup(conn, "person", np.array([5, -3 * step], np.int64))
+        assert _pairs(found) == [(-3 * step, 30), (5, 10), (5, 12)]
+        key_table.add_keys(conn, "person", (np.array([5], np.int64), np.array([11], np.int64)))
+        found = key_table.lookup(conn, "person", np.array([5], np.int64))
+        assert _pairs(found) == [(5, 10), (5, 11), (5, 12)]
+        key_table.drop_keys(conn, "person", (d[:2], rid[:2]))  # the first bucket's two keys
+        held = conn.execute(select(ids.IdentityKey.bucket)).scalars().all()
+        assert sorted(held) == sorted({int(x) >> key_table.SHIFT for x in d[2:]})
+    keys, _ = _raw(engine)
+    assert keys == [(5, 10), (5, 11), (5, 12), (5 + step, 11), (2**63 - 1, 1)]

@@ -1,11 +1,17 @@
 """The blocking keys as stored: ``identity_key``, and the keys incremental runs renewed
 since (``identity_key_delta``), which every lookup applies and a full run folds in.
 
-A full run writes ``identity_key`` in its own key order. A 1 % change of a million people
-renews 0.2 M keys: written into that 14 M-key table, each landed on another of its pages,
-so the run rewrote (and SQLite checkpointed) most of the table; noted in the delta, they
-fill a few pages in key order. Rows sharing a key are compared, so a key's rows are its
-rows in ``identity_key``, less those the delta dropped, with those it added."""
+``identity_key`` holds the keys in buckets: a row per entity and bucket (the digest's top
+bits, ``bucket``), its (digest, record) pairs packed in key order (``pack``). A first run
+writes 14 M keys for a million people: a row per key cost the index writer 13 s of SQLite's
+B-tree inserts (about 0.8 µs a row, at any batching) and 28 bytes a key; a million buckets
+are written in 2 s at 16 bytes a key. A lookup reads the buckets of the keys it asks for and
+keeps their pairs (a key's rows are in its bucket, in record order).
+
+A 1 % change of a million people renews 0.2 M keys: rewritten in place, each would land in
+another bucket, so the run would rewrite most of the table; noted in the delta, they fill a
+few pages in key order. Rows sharing a key are compared, so a key's rows are its rows in
+``identity_key``, less those the delta dropped, with those it added."""
 
 from __future__ import annotations
 
@@ -15,7 +21,6 @@ from itertools import repeat
 from typing import Any
 
 import numpy as np
-import orjson
 from numpy.typing import NDArray
 from sqlalchemy import Connection, delete, select
 
@@ -23,24 +28,33 @@ from warehouse import schema as t
 from warehouse.identity import schema as ids
 from warehouse.identity.linkage import index
 from warehouse.identity.linkage.frame import bulk
-from warehouse.write.bulk import LIST_CHUNK, driver_rows, id_list, many, placeholder, put_rows
+from warehouse.write.bulk import (
+    LIST_CHUNK,
+    driver_rows,
+    id_list,
+    many,
+    member,
+    placeholder,
+    put_rows,
+)
 from warehouse.write.upsert import chunks
 
 K = t.table(ids.IdentityKey)
 D = t.table(ids.IdentityKeyDelta)
-Digests = tuple[NDArray[np.int64], NDArray[np.int64]]  # (digest, record id) per key
+Ints = NDArray[np.int64]
+Digests = tuple[Ints, Ints]  # (digest, record id) per key
 
-_ADD_KEY = (
-    "INSERT INTO identity_key (entity, digest, record_id) VALUES (?, ?, ?) "
-    "ON CONFLICT (entity, digest, record_id) DO NOTHING"
+# 2**20 buckets over the 64-bit digests: 13 keys a bucket at a million people (about 220
+# bytes), one at ten thousand; a lookup reads a bucket per key it asks for.
+SHIFT = 44
+_PAGE = 50_000  # buckets written or read per statement
+_NONE: Digests = (np.zeros(0, np.int64), np.zeros(0, np.int64))
+
+_PUT = (
+    "INSERT INTO identity_key (entity, bucket, pairs) VALUES (?, ?, ?) "
+    "ON CONFLICT (entity, bucket) DO UPDATE SET pairs = excluded.pairs"
 )
-# (digest, record id) pairs as one JSON array: SQLite reads them in C, a quarter less than
-# binding two parameters per row from Python (14 M keys in a first run).
-_FRESH_KEYS = (
-    "INSERT INTO identity_key (entity, digest, record_id) SELECT '{entity}', "
-    "json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?)"
-)
-DROP_KEY = "DELETE FROM identity_key WHERE entity = ? AND digest = ? AND record_id = ?"
+_EMPTIED = "DELETE FROM identity_key WHERE entity = ? AND bucket = ?"
 DROP_DELTA = "DELETE FROM identity_key_delta WHERE entity = ? AND digest = ? AND record_id = ?"
 _NOTE = (
     f"INSERT INTO {D.name} (entity, digest, record_id, n) VALUES (?, ?, ?, ?) "
@@ -56,10 +70,9 @@ _RENEWED = {
     f"JOIN {D.name} k ON k.entity = %s AND k.digest = d",
 }
 # Keys renewed by incremental runs are folded into identity_key once this many are held
-# (a full run folds them whatever their number). Folding rewrites most pages of
-# identity_key whether it folds 0.2 M keys or 4 M (measured at a million people: 2.8 s for
-# two 1 % changes' 0.47 M keys), so it is worth doing for many at once; a lookup meanwhile
-# reads both tables, each by its key.
+# (a full run folds them whatever their number). Folding rewrites most buckets of
+# identity_key whether it folds 0.2 M keys or 4 M, so it is worth doing for many at once;
+# a lookup meanwhile reads both tables.
 FOLD_AT = 4_000_000
 
 
@@ -72,26 +85,99 @@ def index_order(keys: Digests) -> Digests:
     return d, r
 
 
+def _buckets(entity: str, keys: Digests) -> list[tuple[str, int, bytes]]:
+    """Rows of ``identity_key`` for keys in index order: each bucket's pairs packed."""
+    d, r = keys
+    if not d.shape[0]:
+        return []
+    b = d >> SHIFT
+    first = np.flatnonzero(np.concatenate(([True], b[1:] != b[:-1])))
+    ends = np.append(first[1:], d.shape[0]) * 16
+    packed = np.stack([d, r], axis=1).astype("<i8", copy=False).tobytes()
+    at = (first * 16).tolist()
+    return [
+        (entity, bk, packed[s:e])
+        for bk, s, e in zip(b[first].tolist(), at, ends.tolist(), strict=True)
+    ]
+
+
+def _unpack(blobs: Sequence[Any]) -> Digests:
+    """The pairs packed in ``blobs`` (bytes or memory views), in the blobs' order."""
+    if not blobs:
+        return _NONE
+    a = np.frombuffer(b"".join(blobs), "<i8").reshape(-1, 2)
+    return a[:, 0].astype(np.int64), a[:, 1].astype(np.int64)
+
+
 @bulk
 def add_keys(conn: Connection, entity: str, keys: Digests, fresh: bool = False) -> int:
-    """Write keys into ``identity_key`` in (digest, record) order: the primary key is filled
-    in its own order. Idempotent: two preparations of the same rows (overlapping runs)
-    converge on one row. ``fresh``: the entity's keys were just emptied under the run's
-    lease (a full run), so PostgreSQL takes them by COPY, with no conflict to handle."""
+    """Write keys into ``identity_key``. Idempotent: two preparations of the same rows
+    (overlapping runs) converge on one key. ``fresh``: the entity's keys were just emptied
+    under the run's lease (a full run): the buckets are written whole, by COPY on
+    PostgreSQL, a page of buckets at a time."""
     d, r = index_order(keys)
-    for lo in range(0, d.shape[0], 200_000):
-        if fresh and conn.dialect.name == "sqlite":
-            # Nothing can conflict and the entity is one of ours: no conflict clause.
-            if not entity.isidentifier():
-                raise ValueError(f"entity {entity!r} is not a plain name")
-            pairs = np.stack([d[lo : lo + 200_000], r[lo : lo + 200_000]], axis=1)
-            text = orjson.dumps(pairs, option=orjson.OPT_SERIALIZE_NUMPY).decode()
-            conn.exec_driver_sql(_FRESH_KEYS.format(entity=entity), (text,))
-        else:
-            ds, rs = d[lo : lo + 200_000].tolist(), r[lo : lo + 200_000].tolist()
-            rows = list(zip(repeat(entity), ds, rs))
-            put_rows(conn, K, ("entity", "digest", "record_id"), _ADD_KEY, rows, fresh)
+    if not fresh:
+        _apply(conn, entity, (d, r), _NONE)
+        return int(d.shape[0])
+    b = d >> SHIFT
+    cut = np.flatnonzero(np.concatenate(([True], b[1:] != b[:-1])))[::_PAGE].tolist()
+    for lo, hi in zip(cut, [*cut[1:], d.shape[0]], strict=True):
+        rows = _buckets(entity, (d[lo:hi], r[lo:hi]))
+        put_rows(conn, K, ("entity", "bucket", "pairs"), _PUT, rows, True)
     return int(d.shape[0])
+
+
+def drop_keys(conn: Connection, entity: str, keys: Digests) -> None:
+    """Delete keys from ``identity_key`` (those it does not hold are ignored)."""
+    _apply(conn, entity, _NONE, keys)
+
+
+def _read(conn: Connection, entity: str, buckets: Sequence[int]) -> Digests:
+    """The pairs ``identity_key`` holds in ``buckets``, in no particular order."""
+    q = f"SELECT pairs FROM {K.name} WHERE entity = {placeholder(conn)} AND "
+    q += member(conn, "bucket", "bigint")
+    blobs: list[Any] = []
+    for part in chunks(list(buckets), _PAGE):
+        blobs.extend(b for (b,) in driver_rows(conn, q, (entity, id_list(conn, part))))
+    return _unpack(blobs)
+
+
+def _apply(conn: Connection, entity: str, add: Digests, drop: Digests) -> None:
+    """Rewrite the buckets ``add`` and ``drop`` touch: their pairs less ``drop``, with
+    ``add``; a bucket left empty is deleted."""
+    touched = np.unique(np.concatenate([add[0] >> SHIFT, drop[0] >> SHIFT]))
+    for part in chunks(touched.tolist(), _PAGE):
+        held = _read(conn, entity, part)
+        inside = np.asarray(part, np.int64)
+        a = np.isin(add[0] >> SHIFT, inside)
+        x = np.isin(drop[0] >> SHIFT, inside)
+        gone = _pairs(*held)
+        keep = ~np.isin(gone, _pairs(drop[0][x], drop[1][x]))
+        d = np.concatenate([held[0][keep], add[0][a]])
+        r = np.concatenate([held[1][keep], add[1][a]])
+        d, r = index_order((d, r))
+        rows = _buckets(entity, (d, r))
+        many(conn, _PUT, rows)
+        emptied = np.setdiff1d(inside, np.unique(d >> SHIFT))
+        many(conn, _EMPTIED, list(zip(repeat(entity), emptied.tolist())))
+
+
+def lookup(conn: Connection, entity: str, keys: Ints) -> Digests:
+    """The pairs ``identity_key`` holds for ``keys`` (the delta not applied), in (digest,
+    record) order."""
+    if not keys.shape[0]:
+        return _NONE
+    wanted = np.unique(keys)
+    d, r = _read(conn, entity, np.unique(wanted >> SHIFT).tolist())
+    at = np.searchsorted(wanted, d)
+    hit = wanted[np.minimum(at, wanted.shape[0] - 1)] == d
+    return index_order((d[hit], r[hit]))
+
+
+def stored_keys(conn: Connection, entity: str) -> Digests:
+    """Every pair ``identity_key`` holds for ``entity`` (the delta not applied), in order."""
+    q = f"SELECT pairs FROM {K.name} WHERE entity = {placeholder(conn)}"
+    return index_order(_unpack([b for (b,) in driver_rows(conn, q, (entity,))]))
 
 
 def difference(was: Digests, now: Digests) -> tuple[Digests, Digests]:
@@ -151,9 +237,7 @@ def fold(conn: Connection, entity: str) -> int:
     while page := driver_rows(conn, q, (entity, *after)):
         held = np.array(page, np.int64).reshape(-1, 3)
         gone, came = held[held[:, 2] < 0], held[held[:, 2] > 0]
-        many(conn, DROP_KEY, list(zip(repeat(entity), gone[:, 0].tolist(), gone[:, 1].tolist())))
-        if came.shape[0]:
-            add_keys(conn, entity, (came[:, 0].copy(), came[:, 1].copy()))
+        _apply(conn, entity, (came[:, 0].copy(), came[:, 1].copy()), (gone[:, 0], gone[:, 1]))
         n, after = n + len(page), (int(held[-1, 0]), int(held[-1, 1]))
     if n:
         conn.execute(delete(D).where(D.c.entity == entity))
