@@ -133,9 +133,9 @@ def drop_keys(conn: Connection, entity: str, keys: Digests) -> None:
 
 
 def _read(conn: Connection, entity: str, buckets: Sequence[int]) -> Digests:
-    """The pairs ``identity_key`` holds in ``buckets``, in no particular order."""
+    """The pairs ``identity_key`` holds in ``buckets`` (ascending), in key order."""
     q = f"SELECT pairs FROM {K.name} WHERE entity = {placeholder(conn)} AND "
-    q += member(conn, "bucket", "bigint")
+    q += member(conn, "bucket", "bigint") + " ORDER BY bucket"
     blobs: list[Any] = []
     for part in chunks(list(buckets), _PAGE):
         blobs.extend(b for (b,) in driver_rows(conn, q, (entity, id_list(conn, part))))
@@ -169,9 +169,12 @@ def lookup(conn: Connection, entity: str, keys: Ints) -> Digests:
         return _NONE
     wanted = np.unique(keys)
     d, r = _read(conn, entity, np.unique(wanted >> SHIFT).tolist())
-    at = np.searchsorted(wanted, d)
-    hit = wanted[np.minimum(at, wanted.shape[0] - 1)] == d
-    return index_order((d[hit], r[hit]))
+    # Each key's run of pairs: the keys are searched in the pairs (a 1 % change of a million
+    # people reads 3 M pairs for 133 k keys), not the pairs in the keys.
+    lo = np.searchsorted(d, wanted, "left")
+    n = np.searchsorted(d, wanted, "right") - lo
+    at = np.repeat(lo - np.cumsum(n) + n, n) + np.arange(int(n.sum()), dtype=np.int64)
+    return d[at], r[at]
 
 
 def stored_keys(conn: Connection, entity: str) -> Digests:
