@@ -15,6 +15,7 @@ import json
 from collections import Counter, defaultdict
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Engine, Table, select
 
 from warehouse.migrations.env_models import metadata
@@ -149,9 +150,17 @@ class _Db:
 
 
 def snapshot(engine: Engine) -> Snapshot:
-    """Per table, the multiset of its rows' contents."""
+    """Per table, the multiset of its rows' contents (the index's buckets as their keys:
+    each pair's record given by its content)."""
     db = _Db(engine)
-    return {t.name: Counter(db.content(t.name, r) for r in db.rows[t.name]) for t in db.tables}
+    out = {t.name: Counter(db.content(t.name, r) for r in db.rows[t.name]) for t in db.tables}
+    if "identity_key" in out:
+        out["identity_key"] = Counter(
+            json.dumps([r["entity"], d, db.ref(ENTITY_TABLE.get(r["entity"], ""), rid)])
+            for r in db.rows["identity_key"]
+            for d, rid in np.frombuffer(r["pairs"], "<i8").reshape(-1, 2).tolist()
+        )
+    return out
 
 
 def differences(a: Snapshot, b: Snapshot, limit: int = 3) -> list[str]:
