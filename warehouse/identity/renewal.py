@@ -55,7 +55,6 @@ from warehouse.identity.blocking import (
     write_features,
 )
 from warehouse.identity.keys.matching import MatchSettings
-from warehouse.identity.keys.readings import take_read
 from warehouse.identity.linkage import company_parts, index
 from warehouse.identity.linkage import features as fe
 from warehouse.identity.linkage.company_parts import Parts
@@ -243,7 +242,6 @@ class Change:
     stale: Digests
     fresh: Digests
     names: list[tuple[str, Parts]] = field(default_factory=list)  # read, none stored yet
-    readings: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # parts read
     seconds: float = 0.0  # preparing it took
 
     def shift(self, keys: Ints) -> tuple[Ints, Ints]:
@@ -279,8 +277,7 @@ def read_change(conn: Connection, settings: MatchSettings, record_ids: Sequence[
     was = tuple(np.concatenate([g[k] for g in got]) for k in range(3))
     moved, gone = _changes(cols, fps, (was[0], was[1], was[2]))
     change = _plan(conn, cols, fps, moved, gone)
-    change.names, change.readings = names, take_read()
-    change.seconds = round(time.monotonic() - t0, 2)
+    change.names, change.seconds = names, round(time.monotonic() - t0, 2)
     return change
 
 
@@ -315,7 +312,6 @@ def write_change(conn: Connection, change: Change, delta: bool = True) -> int:
     keys added (returns how many). ``delta``: the keys are noted in ``identity_key_delta`` (an incremental run),
     else written into ``identity_key`` (a full run, which folded the delta in first)."""
     company_parts.store(conn, change.names)
-    company_parts.store_readings(conn, change.readings)
     if delta:
         note(conn, ENTITY, change.stale, change.fresh)
     else:

@@ -48,8 +48,7 @@ from warehouse.identity.evidence import (
     save_matches,
 )
 from warehouse.identity.keys.matching import Decision, MatchSettings
-from warehouse.identity.keys.readings import keep_readings, take_read
-from warehouse.identity.linkage import company_parts, index
+from warehouse.identity.linkage import index
 from warehouse.identity.linkage.frame import release
 from warehouse.identity.linkage.memo import Memo, workers
 from warehouse.identity.org_resolve import resolve_orgs
@@ -183,7 +182,6 @@ def resolve_full(
     stats = ResolveStats(mode="full")
     t0 = time.monotonic()
     with write_transaction(engine) as conn:
-        keep_readings(company_parts.kept_readings(conn))  # before any fork: read once
         mark = now()
         ranges = id_ranges(conn)
         renew = indexed(conn)  # each range is compared with the stored index as it is read
@@ -221,7 +219,6 @@ def resolve_full(
         if survive is not None:
             survive(conn, changed)
         stats.phases["cluster"] = round(time.monotonic() - t2, 2)
-        company_parts.store_readings(conn, take_read())
         stats.seconds = round(time.monotonic() - t0, 2)
         save_state(conn, mark, stats)
     if step is not None:
@@ -353,7 +350,6 @@ def resolve_incremental(
     with write_transaction(engine) as conn:
         since, mark = watermark(conn), now()
         dirty = [] if since is None else changed_ids(conn, since)
-        keep_readings(company_parts.kept_readings(conn))  # before the fork: read once
     if since is None:
         return resolve_full(engine, settings, survive)
     stats = ResolveStats(mode="incremental")
@@ -404,7 +400,6 @@ def resolve_incremental(
         stats.reviews = sum(1 for d in found if d.decision == "review")
         if survive is not None:
             survive(conn, changed)
-        company_parts.store_readings(conn, take_read())  # this process's (the companies')
         stats.seconds = round(time.monotonic() - t0, 2)
         save_state(conn, mark, stats)
     apart.wait()

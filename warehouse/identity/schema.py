@@ -153,18 +153,6 @@ class IdentityFeature(Base):
     fingerprint: Mapped[int | None] = mapped_column(BigInteger)
 
 
-class IdentityReading(Base):
-    """A name part's dictionary reading (``readings.keep_readings``), by a digest of the
-    part: a changed person's family and given names are nearly always ones an earlier run
-    read, and loading the dictionary to read them again cost each process of a small change
-    0.3–0.4 s. Only a digest of the part and its romaji are kept."""
-
-    __tablename__ = "identity_reading"
-    digest: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    tokens: Mapped[str] = mapped_column(Text)
-    __table_args__ = ({"sqlite_with_rowid": False},)
-
-
 class IdentityCompanyName(Base):
     """A company name's comparable parts (``company_parts``), by a digest of the name: the
     dictionary reading behind them is the costliest value a run computes, and the same

@@ -3,7 +3,6 @@ writes."""
 
 from __future__ import annotations
 
-import functools
 import multiprocessing as mp
 import os
 import re
@@ -21,8 +20,7 @@ from warehouse import schema as t
 from warehouse.db import make_engine
 from warehouse.identity import blocking, renewal, resolve
 from warehouse.identity import schema as ids
-from warehouse.identity.keys import readings
-from warehouse.identity.linkage import company_parts, key_table
+from warehouse.identity.linkage import key_table
 from warehouse.identity.resolve import resolve_full, resolve_incremental
 from warehouse.state import now
 
@@ -365,54 +363,3 @@ def test_a_run_whose_scoring_process_dies_before_handing_its_change_over_writes_
     assert again.records == 2 and again.keys > 0  # this time the index is renewed
     assert _by_record(engine) == _by_record(one)
     one.dispose()
-
-
-_LOAD = readings._kakasi.__wrapped__  # the dictionary's own loader
-
-
-def _cold(monkeypatch: pytest.MonkeyPatch, loads: list[int]) -> None:
-    """This process as a fresh one would be: no reading remembered, and the dictionary
-    counted each time it is loaded (then loaded as usual)."""
-    readings._KEPT.clear()
-    readings._READ.clear()
-    for fn in (readings._part_tokens, readings.reading_tokens, readings._kakasi):
-        fn.cache_clear()
-
-    def counted() -> Any:
-        loads.append(1)
-        return _LOAD()
-
-    monkeypatch.setattr(readings, "_kakasi", functools.lru_cache(maxsize=1)(counted))
-
-
-def test_a_change_of_names_read_before_never_loads_the_dictionary(
-    engine: Engine, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A run keeps the readings of the name parts it read; a later run that meets only
-    those parts takes them back instead of loading the dictionary, and gets the same
-    features. A new part is read with the dictionary and kept in turn."""
-    loads: list[int] = []
-    _cold(monkeypatch, loads)
-    _tanaka(engine)
-    _put(engine, MAIL, _person("m3", full_name="鈴木 一郎", emails=["ichiro@xyz.jp"]))
-    resolve_full(engine, S)
-    assert loads  # the first run read its names
-    with engine.connect() as conn:
-        kept = company_parts.kept_readings(conn)
-    assert readings.part_digest("鈴木") in kept and readings.part_digest("一郎") in kept
-
-    loads.clear()
-    _cold(monkeypatch, loads)
-    _put(engine, MAIL, _renamed("m3", "田中 一郎", emails=["ichiro@xyz.jp"]))
-    resolve_incremental(engine, S)
-    assert loads == []  # 田中 and 一郎: both read before
-    renamed = _index(engine)["features"]
-
-    _cold(monkeypatch, loads)
-    _put(engine, MAIL, _renamed("m3", "田中 一郎", emails=["ichiro@xyz.jp", "i@xyz.jp"]))
-    _put(engine, CRM, _person("c9", full_name="すずき はなこ", emails=["h@suzuki.jp"]))
-    resolve_incremental(engine, S)
-    assert loads == [1]  # はなこ is new: read with the dictionary, once
-    with engine.connect() as conn:
-        assert readings.part_digest("はなこ") in company_parts.kept_readings(conn)
-    assert renamed != _index(engine)["features"]

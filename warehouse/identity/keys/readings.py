@@ -8,12 +8,9 @@ spellings folded) so the three compare equal.
 
 from __future__ import annotations
 
-import importlib.metadata
 import re
 import unicodedata
-from collections.abc import Mapping
-from functools import cache, lru_cache
-from hashlib import blake2b
+from functools import lru_cache
 from typing import Any
 
 from warehouse.identity.keys import dictionary
@@ -94,51 +91,13 @@ def reading_tokens(text: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-# Readings of parts kept by earlier runs, by ``part_digest`` (``keep_readings``), and the
-# parts this process read with the dictionary since ``take_read``.
-_KEPT: dict[int, tuple[str, ...]] = {}
-_READ: dict[str, tuple[str, ...]] = {}
-READINGS_VERSION = 1  # raise it with any change to what ``_part_tokens`` gives a part
-
-
-@cache
-def _salt() -> bytes:
-    return f"{READINGS_VERSION}/pykakasi {importlib.metadata.version('pykakasi')}\0".encode()
-
-
-def part_digest(part: str) -> int:
-    """A name part's stable 64-bit digest, salted with how readings are made (a new
-    dictionary or ``READINGS_VERSION`` finds none kept)."""
-    return int.from_bytes(
-        blake2b(_salt() + part.encode(), digest_size=8).digest(), "little", signed=True
-    )
-
-
-def keep_readings(kept: Mapping[int, tuple[str, ...]]) -> None:
-    """Readings of name parts that earlier runs read (by ``part_digest``): a part among them
-    is not read again. A run that finds every changed name's parts kept never loads the
-    dictionary (0.3–0.4 s in each process that would)."""
-    _KEPT.update(kept)
-
-
-def take_read() -> list[tuple[str, tuple[str, ...]]]:
-    """The parts read with the dictionary since the last call, with their readings."""
-    out = list(_READ.items())
-    _READ.clear()
-    return out
-
-
 @lru_cache(maxsize=262144)
 def _part_tokens(part: str) -> tuple[str, ...]:
     """Tokens of one space-free part, kept per part: a million names are a few thousand
-    family and given names, each read once (and kept from run to run: ``keep_readings``)."""
+    family and given names, each read once."""
     if not _JAPANESE.search(part):
         tok = phonetic(part)
         return (tok,) if tok else ()
-    if _KEPT:
-        got = _KEPT.get(part_digest(part))
-        if got is not None:
-            return got
     out: list[str] = []
     for item in _kakasi().convert(part):
         tok = phonetic(item["hepburn"] or "")
@@ -146,10 +105,7 @@ def _part_tokens(part: str) -> tuple[str, ...]:
             out[-1] += tok  # くみ子 → kumi + ko: one name split at a script change
         elif tok:
             out.append(tok)
-    read = tuple(out)
-    if len(_READ) < 262_144:  # a process that never hands them over keeps at most this many
-        _READ[part] = read
-    return read
+    return tuple(out)
 
 
 # Abbreviated 法人格 the write-time normaliser leaves in place.

@@ -1,4 +1,4 @@
-"""Company names' comparable parts, and name parts' readings, kept from run to run.
+"""Company names' comparable parts, kept from run to run.
 
 A person's features carry their company's key, legal form and cross-script sound
 (``matching.org_part``); the sound needs the name's dictionary reading, which makes a company
@@ -35,10 +35,6 @@ Known = Callable[[Sequence[str | None]], dict[str, Parts]]
 
 VERSION = 1
 P = t.table(ids.IdentityCompanyName)
-R = t.table(ids.IdentityReading)
-_ADD_READING = (
-    "INSERT INTO identity_reading (digest, tokens) VALUES (?, ?) ON CONFLICT (digest) DO NOTHING"
-)
 _ADD = (
     "INSERT INTO identity_company_name (digest, parts) VALUES (?, ?) "
     "ON CONFLICT (digest) DO NOTHING"
@@ -86,23 +82,4 @@ def store(conn: Connection, fresh: Sequence[tuple[str, Parts]]) -> int:
         zip(_digests(names), (orjson.dumps(list(p)).decode() for _, p in fresh), strict=True)
     )
     many(conn, _ADD, rows)
-    return len(rows)
-
-
-def kept_readings(conn: Connection) -> dict[int, tuple[str, ...]]:
-    """Every name part's reading kept (``readings.keep_readings`` takes them): a workspace
-    names a few thousand family and given names, read back in one statement."""
-    rows = driver_rows(conn, f"SELECT digest, tokens FROM {R.name}")
-    return {int(d): tuple(orjson.loads(tokens)) for d, tokens in rows}
-
-
-def store_readings(conn: Connection, read: Sequence[tuple[str, tuple[str, ...]]]) -> int:
-    """Keep the readings of name parts read in this run (``readings.take_read``): a digest
-    of the part and its romaji, nothing else. Returns how many were offered."""
-    if not read:
-        return 0
-    from warehouse.identity.keys.readings import part_digest
-
-    rows = [(part_digest(p), orjson.dumps(list(tokens)).decode()) for p, tokens in read]
-    many(conn, _ADD_READING, rows)
     return len(rows)
