@@ -49,10 +49,26 @@ def _indexed(base: Any) -> Any:
 
 def kakasi() -> Any:
     """A ``pykakasi.kakasi()`` converter, with the indexed lookup when its internals are the
-    ones this was written against."""
+    ones this was written against.
+
+    Its dictionary (9.7 MB pickled) is over a million lists and tuples: unpickled with the
+    cyclic collector on, the collections during the load and the first ones after it walked
+    them all, 0.44 s in each process that reads a kanji name. Here it is loaded with the
+    collector off and put straight among the oldest objects (frozen, then unfrozen, which
+    moves every tracked object there), which young collections never walk: 0.2 s."""
+    import gc
+
     import pykakasi
 
-    conv = pykakasi.kakasi()  # type: ignore[no-untyped-call]
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        conv = pykakasi.kakasi()  # type: ignore[no-untyped-call]
+    finally:
+        gc.freeze()
+        gc.unfreeze()
+        if was:
+            gc.enable()
     inner: Any = getattr(conv, "_kakasi", None)
     base = getattr(inner, "_jconv", None)
     if hasattr(getattr(base, "_kanwa", None), "load") and hasattr(base, "_itaiji"):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pykakasi
 
 from warehouse.identity.keys import dictionary
@@ -31,3 +34,26 @@ def test_indexed_lookup_reads_like_pykakasi() -> None:
     assert type(mine._kakasi._jconv).__name__ == "Indexed"  # the fast path is in use
     for text in TEXTS:
         assert mine.convert(text) == theirs.convert(text), text
+
+
+def test_the_dictionary_is_loaded_among_the_oldest_objects_and_the_collector_left_as_found() -> (
+    None
+):
+    """In a fresh interpreter (the dictionary loads once a process): once loaded, none of
+    its tables is left for young collections to walk, and the collector is on or off as
+    the caller had it."""
+    code = """
+import gc
+from pykakasi.kanji import Kanwa
+from warehouse.identity.keys import dictionary
+dictionary.kakasi()
+assert gc.isenabled()
+table = Kanwa._shared_state["_jisyo_table"]
+young = {id(o) for g in (0, 1) for o in gc.get_objects(generation=g)}
+assert id(table) not in young and not any(id(v) in young for v in table.values())
+gc.disable()
+dictionary.kakasi()
+assert not gc.isenabled()
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
