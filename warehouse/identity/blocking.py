@@ -40,7 +40,7 @@ from warehouse.identity.keys.matching import MatchSettings
 from warehouse.identity.linkage import blocking_rules as br
 from warehouse.identity.linkage import company_parts, index
 from warehouse.identity.linkage import features as fe
-from warehouse.identity.linkage.frame import bulk
+from warehouse.identity.linkage.frame import bulk, isin, runs
 from warehouse.identity.linkage.key_table import (
     DROP_DELTA,
     D,
@@ -328,7 +328,9 @@ def neighbours(
     lo = np.searchsorted(d, keys, "left")
     hi = np.minimum(np.searchsorted(d, keys, "right"), lo + limit)
     size = hi - lo
-    renewed_at = np.flatnonzero(np.isin(keys, np.array(sorted(added.keys() | dropped.keys()))))
+    renewed_at = np.flatnonzero(
+        isin(keys, np.array(sorted(added.keys() | dropped.keys()), np.int64))
+    )
     near: set[int] = set()
     for k in renewed_at.tolist():  # as if folded in: its rows less those dropped, with those added
         key = int(keys[k])
@@ -341,9 +343,7 @@ def neighbours(
     plain = fits & (size > 0)
     plain[renewed_at] = False
     at = np.flatnonzero(plain)
-    n = size[at]
-    rows = np.repeat(lo[at] - np.cumsum(n) + n, n) + np.arange(int(n.sum()), dtype=np.int64)
-    near.update(r[rows].tolist())
+    near.update(r[runs(lo[at], size[at])].tolist())
     return near, int((~fits).sum())
 
 

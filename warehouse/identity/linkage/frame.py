@@ -95,6 +95,12 @@ def unique(a: Ints) -> Ints:
     return out
 
 
+def runs(lo: Ints, n: Ints) -> Ints:
+    """The positions ``lo[k] … lo[k] + n[k] - 1`` of every run ``k``, one after another."""
+    out: Ints = np.repeat(lo - np.cumsum(n) + n, n) + np.arange(int(n.sum()), dtype=np.int64)
+    return out
+
+
 def first_seen(codes: Idx, size: int) -> tuple[Ints, Ints]:
     """``np.unique(codes, return_index=True)`` for codes in ``0 … size - 1``: the distinct
     codes ascending and where each first occurs, by one pass instead of a sort (1.5 M codes:

@@ -2,7 +2,7 @@
 since (``identity_key_delta``), which every lookup applies and a full run folds in.
 
 ``identity_key`` holds the keys in buckets: a row per entity and bucket (the digest's top
-bits, ``bucket``), its (digest, record) pairs packed in key order (``pack``). A first run
+bits, ``bucket``), its (digest, record) pairs packed in key order (``_buckets``). A first run
 writes 14 M keys for a million people: a row per key cost the index writer 13 s of SQLite's
 B-tree inserts (about 0.8 µs a row, at any batching) and 28 bytes a key; a million buckets
 are written in 2 s at 16 bytes a key. A lookup reads the buckets of the keys it asks for and
@@ -27,7 +27,7 @@ from sqlalchemy import Connection, delete, select
 from warehouse import schema as t
 from warehouse.identity import schema as ids
 from warehouse.identity.linkage import index
-from warehouse.identity.linkage.frame import bulk
+from warehouse.identity.linkage.frame import bulk, isin, runs, unique
 from warehouse.write.bulk import (
     LIST_CHUNK,
     driver_rows,
@@ -85,13 +85,18 @@ def index_order(keys: Digests) -> Digests:
     return d, r
 
 
+def _starts(b: Ints) -> Ints:
+    """Where each bucket's keys begin among keys in index order (``b``: their buckets)."""
+    return np.flatnonzero(np.concatenate(([True], b[1:] != b[:-1])))
+
+
 def _buckets(entity: str, keys: Digests) -> list[tuple[str, int, bytes]]:
     """Rows of ``identity_key`` for keys in index order: each bucket's pairs packed."""
     d, r = keys
     if not d.shape[0]:
         return []
     b = d >> SHIFT
-    first = np.flatnonzero(np.concatenate(([True], b[1:] != b[:-1])))
+    first = _starts(b)
     ends = np.append(first[1:], d.shape[0]) * 16
     packed = np.stack([d, r], axis=1).astype("<i8", copy=False).tobytes()
     at = (first * 16).tolist()
@@ -119,8 +124,7 @@ def add_keys(conn: Connection, entity: str, keys: Digests, fresh: bool = False) 
     if not fresh:
         _apply(conn, entity, (d, r), _NONE)
         return int(d.shape[0])
-    b = d >> SHIFT
-    cut = np.flatnonzero(np.concatenate(([True], b[1:] != b[:-1])))[::_PAGE].tolist()
+    cut = _starts(d >> SHIFT)[::_PAGE].tolist()
     for lo, hi in zip(cut, [*cut[1:], d.shape[0]], strict=True):
         rows = _buckets(entity, (d[lo:hi], r[lo:hi]))
         put_rows(conn, K, ("entity", "bucket", "pairs"), _PUT, rows, True)
@@ -145,20 +149,19 @@ def _read(conn: Connection, entity: str, buckets: Sequence[int]) -> Digests:
 def _apply(conn: Connection, entity: str, add: Digests, drop: Digests) -> None:
     """Rewrite the buckets ``add`` and ``drop`` touch: their pairs less ``drop``, with
     ``add``; a bucket left empty is deleted."""
-    touched = np.unique(np.concatenate([add[0] >> SHIFT, drop[0] >> SHIFT]))
+    touched = unique(np.concatenate([add[0] >> SHIFT, drop[0] >> SHIFT]))
     for part in chunks(touched.tolist(), _PAGE):
         held = _read(conn, entity, part)
         inside = np.asarray(part, np.int64)
-        a = np.isin(add[0] >> SHIFT, inside)
-        x = np.isin(drop[0] >> SHIFT, inside)
-        gone = _pairs(*held)
-        keep = ~np.isin(gone, _pairs(drop[0][x], drop[1][x]))
+        a = isin(add[0] >> SHIFT, inside)
+        x = isin(drop[0] >> SHIFT, inside)
+        keep = ~np.isin(_pairs(*held), _pairs(drop[0][x], drop[1][x]))
         d = np.concatenate([held[0][keep], add[0][a]])
         r = np.concatenate([held[1][keep], add[1][a]])
         d, r = index_order((d, r))
         rows = _buckets(entity, (d, r))
         many(conn, _PUT, rows)
-        emptied = np.setdiff1d(inside, np.unique(d >> SHIFT))
+        emptied = inside[~isin(inside, d >> SHIFT)]
         many(conn, _EMPTIED, list(zip(repeat(entity), emptied.tolist())))
 
 
@@ -167,13 +170,12 @@ def lookup(conn: Connection, entity: str, keys: Ints) -> Digests:
     record) order."""
     if not keys.shape[0]:
         return _NONE
-    wanted = np.unique(keys)
-    d, r = _read(conn, entity, np.unique(wanted >> SHIFT).tolist())
+    wanted = unique(keys)
+    d, r = _read(conn, entity, unique(wanted >> SHIFT).tolist())
     # Each key's run of pairs: the keys are searched in the pairs (a 1 % change of a million
     # people reads 3 M pairs for 133 k keys), not the pairs in the keys.
     lo = np.searchsorted(d, wanted, "left")
-    n = np.searchsorted(d, wanted, "right") - lo
-    at = np.repeat(lo - np.cumsum(n) + n, n) + np.arange(int(n.sum()), dtype=np.int64)
+    at = runs(lo, np.searchsorted(d, wanted, "right") - lo)
     return d[at], r[at]
 
 
