@@ -19,9 +19,6 @@ run while this one scores. A row's keys are a function of its stored features al
 
 from __future__ import annotations
 
-import contextlib
-import multiprocessing as mp
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -33,14 +30,12 @@ from sqlalchemy import Connection, Engine, or_, select
 
 from warehouse.db import write_transaction
 from warehouse.identity import learned
-from warehouse.identity.apart import forkable, large, run_apart
 from warehouse.identity.blocking import (
     ENTITY,
     IN_CHUNK,
     RANGE,
     F,
     Stored,
-    clear,
     columns_where,
     drop_features,
     key_caps,
@@ -58,7 +53,6 @@ from warehouse.identity.keys.matching import MatchSettings
 from warehouse.identity.linkage import company_parts, index
 from warehouse.identity.linkage import features as fe
 from warehouse.identity.linkage.company_parts import Parts
-from warehouse.identity.linkage.frame import release
 from warehouse.identity.linkage.key_table import (
     Digests,
     K,
@@ -69,7 +63,7 @@ from warehouse.identity.linkage.key_table import (
     note,
 )
 from warehouse.identity.linkage.memo import Memo
-from warehouse.memory import room
+from warehouse.identity.spool import Spool, Spooled
 from warehouse.write.upsert import chunks
 
 Ints = NDArray[np.int64]
@@ -98,6 +92,7 @@ class Found:
     moved: Ints
     gone: Ints
     names: list[tuple[str, Parts]] = field(default_factory=list)
+    spooled: list[Spooled] = field(default_factory=list)  # where an empty index's rows wait
 
     @classmethod
     def concat(cls, parts: Sequence[Found]) -> Found:
@@ -109,7 +104,8 @@ class Found:
         cols = fe.Columns.concat([f.cols for f in parts])
         keys = [k for f in parts for k in f.keys]
         names = [n for f in parts for n in f.names]
-        return cls(cols, keys, joined("fps"), joined("moved"), joined("gone"), names)
+        spooled = [s for f in parts for s in f.spooled]
+        return cls(cols, keys, joined("fps"), joined("moved"), joined("gone"), names, spooled)
 
 
 def prepare_range(
@@ -118,16 +114,17 @@ def prepare_range(
     lo: int,
     hi: int,
     memo: Memo,
-    renew: bool,
+    spool: Spool | None,
     hashed: index.Hashed,
 ) -> Found:
-    """A full run's rows with ``lo <= id < hi``; ``renew``: compared with the stored index
-    (else every row is new, for an empty index). Give a process's ranges one ``memo`` and
-    one ``hashed``: each distinct value is then computed and hashed once."""
+    """A full run's rows with ``lo <= id < hi``, compared with the stored index; with a
+    ``spool`` (the index is empty) every row is new and its text goes to the spool. Give a
+    process's ranges one ``memo`` and one ``hashed``: each distinct value is then computed
+    and hashed once."""
     cols, keys = prepare_columns(conn, settings, lo, hi, memo)
     fps = index.fingerprints(cols, hashed)
-    if not renew:
-        return Found(cols, keys, fps, cols.ids, _NONE, memo.take_read())
+    if spool is not None:
+        return Found(cols, keys, fps, cols.ids, _NONE, memo.take_read(), [spool.put(cols, fps)])
     was = stored_fingerprints(conn, ENTITY, F.c.record_id >= lo, F.c.record_id < hi)
     return Found(cols, keys, fps, *_changes(cols, fps, was), memo.take_read())
 
@@ -143,87 +140,32 @@ def _changes(cols: fe.Columns, fps: Ints, was: Stored) -> tuple[Ints, Ints]:
     return np.sort(cols.ids[~same]), np.setdiff1d(was_ids, cols.ids)
 
 
-def store_index(engine: Engine, found: Found, bounds: tuple[int, int] | None) -> Callable[[], int]:
+def store_index(
+    engine: Engine, found: Found, bounds: tuple[int, int] | None, spool: Spool | None
+) -> Callable[[], int]:
     """Bring a full run's index to ``found`` (every live row, as read); returns ``wait``,
     which gives the number of keys written once they are committed (or raises what stopped
     the writer). The caller writes nothing else before calling it. ``bounds``: the ids the
-    run's ranges covered, renewing a stored index (None: it was empty).
+    run's ranges covered, renewing a stored index; else the index was empty and ``spool``
+    holds the rows' text: the keys are computed here and both are written from there.
 
-    Renewing, only what changed is written, here and now. Writing an empty index in full, a
-    large run on two cores writes from a forked process on its own connection while this
-    one scores: the writer starts with the features while this process computes the keys
-    and hands them over through a pipe, so neither waits for the other."""
-    what = "writing the identity index"
-    cols, fps = found.cols, found.fps
+    Renewing, only what changed is written, here and now."""
     if found.names:
         with write_transaction(engine) as conn:
             company_parts.store(conn, found.names)
         found.names = []
-    if bounds is not None:
-        with write_transaction(engine) as conn:
-            shrink(conn)
-            fold(conn, ENTITY)  # written straight into identity_key from here on
-            outside = or_(F.c.record_id < bounds[0], F.c.record_id >= bounds[1])
-            gone = np.union1d(found.gone, stored_fingerprints(conn, ENTITY, outside)[0])
-            added = _write_changes(conn, cols, fps, found.moved, gone)
-        return lambda: added
-    if not (large(len(cols)) and room() and forkable(engine)):
-        return run_apart(what, engine, lambda e: _write_index(e, cols, fps), False)
-    recv, send = mp.get_context("fork").Pipe(duplex=False)
-
-    def writer(e: Engine) -> int:
-        send.close()  # this end is the parent's: the writer sees its end of file if it stops
-        return _write_index(e, cols, fps, lambda: _received(recv))
-
-    wait = run_apart(what, engine, writer, True)
-    recv.close()
-    try:
-        d, r = person_digests(cols)
-    except BaseException:
-        send.close()
-        with contextlib.suppress(Exception):
-            wait()
-        raise
-
-    def hand_over() -> None:
-        try:
-            send.send_bytes(np.ascontiguousarray(d).data)
-            send.send_bytes(np.ascontiguousarray(r).data)
-        except OSError:
-            pass  # the writer has stopped: ``wait`` says why
-        finally:
-            send.close()
-
-    threading.Thread(target=hand_over, name="identity-keys", daemon=True).start()
-    return wait
-
-
-def _received(recv: Any) -> Digests:
-    d = np.frombuffer(recv.recv_bytes(), np.int64)
-    r = np.frombuffer(recv.recv_bytes(), np.int64)
-    recv.close()
-    return d, r
-
-
-def _write_index(
-    engine: Engine, cols: fe.Columns, fps: Ints, keys: Callable[[], Digests] | None = None
-) -> int:
-    """The whole index into an empty one (keys a migration left without features are
-    emptied too). ``keys``: where the keys come from when another process computes them.
-    Computed here, they come first: their sort's working memory is then the only thing
-    beside the columns, not the features' text as well. SQLite keeps its default page
-    cache: both tables are filled in their own key order (appends)."""
-    take = keys
-    if take is None:
-        held = [person_digests(cols)]
-        take = held.pop  # handed over, not kept here once written
+    if bounds is None:
+        if spool is None:
+            raise ValueError("an empty index is written from a spool")
+        return spool.write(engine, found.cols, found.spooled)
+    cols, fps = found.cols, found.fps
     with write_transaction(engine) as conn:
-        shrink(conn)  # a pooled connection may still have the feature pass's cache size
-        clear(conn, ENTITY)
-        write_features(conn, cols, fps, fresh=True)
-        n = add_keys(conn, ENTITY, take(), fresh=True)
-    release()  # the features' text and the keys, before the run scores
-    return n
+        shrink(conn)
+        fold(conn, ENTITY)  # written straight into identity_key from here on
+        outside = or_(F.c.record_id < bounds[0], F.c.record_id >= bounds[1])
+        gone = np.union1d(found.gone, stored_fingerprints(conn, ENTITY, outside)[0])
+        added = _write_changes(conn, cols, fps, found.moved, gone)
+    return lambda: added
 
 
 @dataclass

@@ -62,6 +62,7 @@ from warehouse.identity.renewal import (
     store_index,
     write_change,
 )
+from warehouse.identity.spool import Spool
 from warehouse.memory import room
 from warehouse.state import now
 from warehouse.write.upsert import upsert
@@ -188,25 +189,32 @@ def resolve_full(
         # The watermark goes first: after a run that stops half-way the next run is a full
         # one, not an incremental run trusting evidence only half renewed.
         conn.execute(update(S).where(S.c.entity == ENTITY).values(watermark=None))
-    # The companies need nothing from the people's features: a large run resolves them in
-    # a second process while this one reads people (here otherwise, the same way), and
-    # waits for it before the people's index is written. That process then reads people's
-    # ranges from the far end until the two meet.
+    # An empty index is spooled as the ranges are read and written by a process forked
+    # now, before this one's heap grows (``identity.spool``). The companies need nothing
+    # from the people's features: a large run resolves them in a second process while this
+    # one reads people (here otherwise, the same way), and waits for it before the people's
+    # index is written. That process then reads people's ranges from the far end until the
+    # two meet.
     span = ranges[-1][1] - ranges[0][0] if ranges else 0
-    fork = large(span) and forkable(engine)
-    claims = Claims(len(ranges), fork)
-    far = (ranges, claims, renew) if fork else None
-    companies = run_apart(
-        "resolving companies", engine, lambda e: _companies_full(e, mark, settings, far), fork
-    )
+    spool = None if renew else Spool(engine, large(span) and room() and forkable(engine))
     try:
-        found = _people_full(
-            engine, settings, mark, (ranges, claims, renew), stats, companies, step
+        fork = large(span) and forkable(engine)
+        claims = Claims(len(ranges), fork)
+        far = (ranges, claims, spool) if fork else None
+        companies = run_apart(
+            "resolving companies", engine, lambda e: _companies_full(e, mark, settings, far), fork
         )
-    except BaseException:
-        with contextlib.suppress(Exception):
-            companies()  # no process left writing once this run has stopped
-        raise
+        try:
+            found = _people_full(
+                engine, settings, mark, (ranges, claims, spool), stats, companies, step
+            )
+        except BaseException:
+            with contextlib.suppress(Exception):
+                companies()  # no process left writing once this run has stopped
+            raise
+    finally:
+        if spool is not None:
+            spool.close()
     t2 = time.monotonic()
     with write_transaction(engine) as conn:
         drop_stale_matches(conn, mark)
@@ -227,8 +235,9 @@ def resolve_full(
 
 
 Part = tuple[int, Found]  # (range number, its rows as read)
-# The people's id ranges, who takes which, and whether they are compared with a stored index.
-Ranges = tuple[Sequence[tuple[int, int]], Claims, bool]
+# The people's id ranges, who takes which, and the spool of an empty index (None: the ranges
+# are compared with the stored one).
+Ranges = tuple[Sequence[tuple[int, int]], Claims, Spool | None]
 
 
 def _companies_full(
@@ -246,12 +255,12 @@ def _companies_full(
     parts: list[Part] = []
     if far is not None:
         release()  # what resolving the companies freed, before this process reads people
-        ranges, claims, renew = far
+        ranges, claims, spool = far
         memo, hashed = Memo(settings, helper=False), index.Hashed()
         try:
             for k in iter(claims.back, None):
                 with engine.connect() as conn:
-                    found = prepare_range(conn, settings, *ranges[k], memo, renew, hashed)
+                    found = prepare_range(conn, settings, *ranges[k], memo, spool, hashed)
                 parts.append((k, found))
         finally:
             memo.close()
@@ -271,13 +280,13 @@ def _people_full(
     returns the decisions for clustering. The companies are waited for before the index is
     written: on SQLite the two would otherwise queue for the one writer."""
     t0 = time.monotonic()
-    ranges, claims, renew = work
+    ranges, claims, spool = work
     parts: list[Part] = []
     memo, hashed = Memo(settings), index.Hashed()
     try:
         for k in iter(claims.front, None):
             with engine.connect() as conn:
-                parts.append((k, prepare_range(conn, settings, *ranges[k], memo, renew, hashed)))
+                parts.append((k, prepare_range(conn, settings, *ranges[k], memo, spool, hashed)))
             if step is not None:
                 step("prepare")
     finally:
@@ -297,10 +306,10 @@ def _people_full(
     del parts
     release()
     # The index is renewed once every row is read: only rows whose features changed are
-    # written (all of them into an empty index, each table in its own key order, from a
-    # second process on a large run while this one scores).
-    bounds = (ranges[0][0], ranges[-1][1]) if renew and ranges else None
-    wait = store_index(engine, every, bounds)
+    # written (all of them into an empty index, each table in its own key order, from the
+    # spool's process on a large run while this one scores).
+    bounds = None if spool is not None else (ranges[0][0], ranges[-1][1]) if ranges else (0, 0)
+    wait = store_index(engine, every, bounds, spool)
     cols, record_keys = every.cols, every.keys
     del every
     try:

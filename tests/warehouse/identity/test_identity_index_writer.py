@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,7 +25,7 @@ from tests.warehouse.identity.test_identity_resolve import (
     _tanaka,
 )
 from warehouse.identity import apart as apart_mod
-from warehouse.identity import blocking, learned, renewal, resolve
+from warehouse.identity import blocking, learned, resolve, spool
 from warehouse.identity import schema as ids
 from warehouse.identity.linkage import key_table
 from warehouse.identity.linkage.features import Columns
@@ -105,7 +106,7 @@ def _failing_write(*args: Any, **kw: Any) -> int:
     raise ValueError("disk full\nsecond line")
 
 
-_write_index_noting_pid = _noting_pid("KIZUNA_TEST_WRITER_PID", renewal._write_index)
+_write_noting_pid = _noting_pid("KIZUNA_TEST_WRITER_PID", spool._write)
 _companies_noting_pid = _noting_pid("KIZUNA_TEST_COMPANIES_PID", resolve._companies_full)
 
 
@@ -118,7 +119,7 @@ def test_a_large_run_writes_an_empty_index_from_a_second_process_with_the_same_r
     pid_file, org_pid = tmp_path / "writer.pid", tmp_path / "companies.pid"
     monkeypatch.setenv("KIZUNA_TEST_WRITER_PID", str(pid_file))
     monkeypatch.setenv("KIZUNA_TEST_COMPANIES_PID", str(org_pid))
-    monkeypatch.setattr(renewal, "_write_index", _write_index_noting_pid)
+    monkeypatch.setattr(spool, "_write", _write_noting_pid)
     monkeypatch.setattr(resolve, "_companies_full", _companies_noting_pid)
     stats = resolve_full(engine, S)  # below the row threshold: written here
     assert pid_file.read_text() == org_pid.read_text() == str(os.getpid())
@@ -130,10 +131,25 @@ def test_a_large_run_writes_an_empty_index_from_a_second_process_with_the_same_r
     monkeypatch.setenv("KIZUNA_IDENTITY_WORKERS", "2")
     with engine.begin() as conn:
         blocking.clear(conn, "person")  # as a migration that changed the keys leaves it
+    here, prepare, children = os.getpid(), resolve.prepare_range, []
+
+    def noting_children(*args: Any) -> Any:
+        if os.getpid() == here and not children:
+            children.extend(p.pid for p in multiprocessing.active_children())
+        return prepare(*args)
+
+    monkeypatch.setattr(resolve, "prepare_range", noting_children)
+    spools = tmp_path / "spools"
+    spools.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spools))
     apart = resolve_full(engine, S)
     # A forked writer wrote the index in full and another process resolved the companies.
+    # The writer was forked before the first range was read (its heap is the run's before
+    # the feature pass), and the files it wrote from are gone.
     assert str(os.getpid()) not in (pid_file.read_text(), org_pid.read_text())
     assert pid_file.read_text() != org_pid.read_text()
+    assert int(pid_file.read_text()) in children
+    assert not list(spools.iterdir())
     assert _index(engine) == alone and apart.keys == stats.keys
     assert _companies(engine) == orgs  # (a rerun changes no cluster: that count differs)
     assert apart.organizations | {"clusters_changed": 0} == stats.organizations | {
@@ -147,7 +163,7 @@ def test_a_large_run_writes_an_empty_index_from_a_second_process_with_the_same_r
     _put(engine, CRM, _person("s9", full_name="鈴木 一郎", emails=["ichiro@xyz.jp"]))
     assert resolve_incremental(engine, S).mode == "incremental"
 
-    monkeypatch.setattr(renewal, "_write_index", _failing_write)
+    monkeypatch.setattr(spool, "_write", _failing_write)
     with engine.begin() as conn:
         blocking.clear(conn, "person")
     with pytest.raises(RuntimeError, match=r"index failed: ValueError: disk full$"):
@@ -176,12 +192,18 @@ def test_a_run_that_fails_waits_for_its_companies_process_and_leaves_none_behind
     monkeypatch.setattr(apart_mod, "PARALLEL_ROWS", 1)
     monkeypatch.setenv("KIZUNA_IDENTITY_WORKERS", "2")
     monkeypatch.setattr(resolve, "prepare_range", _failing_prepare)
+    spools = tmp_path / "spools"
+    spools.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spools))
     with pytest.raises(ValueError, match="the feature pass broke"):
         resolve_full(engine, S)
     # The companies ran in another process, which had finished (and was reaped) by the
-    # time the error reached the caller: nothing is left writing after the run.
+    # time the error reached the caller: nothing is left writing after the run, not the
+    # index's writer either (forked as the run began, it was given nothing to write), and
+    # the run's spool is gone.
     assert org_pid.read_text() != str(os.getpid())
     assert not multiprocessing.active_children()
+    assert not list(spools.iterdir())
     with engine.connect() as conn:
         orgs = conn.execute(
             select(ids.IdentityMember.record_id).where(ids.IdentityMember.entity == "organization")

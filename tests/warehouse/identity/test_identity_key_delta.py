@@ -235,6 +235,15 @@ def test_buckets_hold_their_keys_in_order_and_go_when_emptied(
         key_table.add_keys(conn, "person", (d, rid), fresh=True)
         paged = conn.execute(select(ids.IdentityKey.bucket, ids.IdentityKey.pairs)).all()
         assert sorted(paged) == sorted(at_once) and len(paged) == 4  # four buckets
+        # From pieces that cut buckets in two (a first run's keys read back from its spool):
+        # each bucket is still written once, whole.
+        conn.execute(ids.IdentityKey.__table__.delete())
+        order = np.lexsort((rid, d))
+        sd, sr = d[order], rid[order]
+        pieces = [(sd[a:b], sr[a:b]) for a, b in ((0, 1), (1, 3), (3, 3), (3, 6))]
+        assert key_table.add_fresh(conn, "person", pieces) == 6
+        cut = conn.execute(select(ids.IdentityKey.bucket, ids.IdentityKey.pairs)).all()
+        assert sorted(cut) == sorted(at_once)
         found = key_table.lookup(conn, "person", np.array([5, -3 * step], np.int64))
         assert _pairs(found) == [(-3 * step, 30), (5, 10), (5, 12)]
         key_table.add_keys(conn, "person", (np.array([5], np.int64), np.array([11], np.int64)))

@@ -29,7 +29,7 @@ from numpy.typing import NDArray
 
 from warehouse.identity.keys.matching import PersonFeatures
 from warehouse.identity.keys.readings import _GENERIC_LOCAL
-from warehouse.identity.linkage.features import FIELDS, Columns
+from warehouse.identity.linkage.features import FIELDS, MULTI_FIELDS, Columns
 from warehouse.identity.linkage.frame import bulk
 
 Ints = NDArray[np.int64]
@@ -79,44 +79,49 @@ def _mix(tag: int, a: U64, b: U64) -> Ints:
 # -- stored features -------------------------------------------------------------------------
 
 
-def _once(values: Sequence[Any], fn: Callable[[Any], Any]) -> list[Any]:
-    """``fn`` of each value, computed once per distinct value."""
-    seen: dict[Any, Any] = {}
-    return [seen[v] if v in seen else seen.setdefault(v, fn(v)) for v in values]
-
-
 def _json(value: Any) -> str:
     # As text: the bytes orjson returns keep its whole write buffer (about 1 kB) alive.
     return orjson.dumps(value).decode()
 
 
-def _rows_json(cols: Columns, name: str) -> list[str]:
-    """Each row's values of a multi-valued field as a JSON list."""
-    _, val, values = cols.exploded(name)
-    frag = _once(values, _json)
-    flat = [frag[v] for v in val.tolist()]
-    at = cols._offsets(name).tolist()
-    return ["[" + ",".join(flat[at[k] : at[k + 1]]) + "]" for k in range(len(cols))]
+def _texts(cols: Columns, rows: Ints) -> list[str]:
+    """The stored text of the rows at positions ``rows``: the list of their fields as
+    ``orjson`` writes it, one call a row. Nothing is kept per distinct value: each process
+    reading a range spells its own rows (``identity.spool``), and a table of every value's
+    text was a third of a gigabyte at a million people."""
+    fields: dict[str, Sequence[Any]] = {}
+    for name in FIELDS:
+        codes, values = cols.source(name)
+        fields[name] = [values[c] for c in codes[rows].tolist()]
+    for name in MULTI_FIELDS:
+        _, val, values = cols.exploded(name)
+        at = cols._offsets(name)
+        lo, n = at[rows], at[rows + 1] - at[rows]
+        ends = np.cumsum(n)
+        # The positions of the rows' values, row after row: each row's run lo .. lo + n.
+        pos = np.arange(int(ends[-1]) if len(rows) else 0) + np.repeat(lo - (ends - n), n)
+        flat = [values[v] for v in val[pos].tolist()]
+        cut = [0, *ends.tolist()]
+        fields[name] = [flat[cut[k] : cut[k + 1]] for k in range(len(rows))]
+    fields["trusted"] = cols.trusted[rows].astype(np.int64).tolist()
+    dump = orjson.dumps
+    return [dump(row).decode() for row in zip(*(fields[name] for name in _ORDER), strict=True)]
+
+
+def texts(cols: Columns) -> tuple[Ints, list[str]]:
+    """The rows' ids in order and their features as stored (``dumps`` in one page)."""
+    order = np.argsort(cols.ids, kind="stable")
+    return cols.ids[order], _texts(cols, order)
 
 
 def dumps(cols: Columns, size: int = 20_000) -> Iterator[tuple[Ints, list[str]]]:
     """The rows' features as stored, ``size`` rows at a time in id order (their ids, their
     JSON): the text ``orjson`` gives for the list of fields (``PersonFeatures.loads`` reads
-    them), each distinct value serialised once."""
-    frags = {name: _once(cols.source(name)[1], _json) for name in FIELDS}
-    lists = {name: _rows_json(cols, name) for name in ("emails", "phones")}
-    trusted = ["1" if t else "0" for t in cols.trusted.tolist()]
+    them)."""
     order = np.argsort(cols.ids, kind="stable")
     for lo in range(0, len(cols), size):
         rows = order[lo : lo + size]
-        at = rows.tolist()
-        per: dict[str, list[str]] = {
-            name: [frags[name][c] for c in cols.source(name)[0][rows].tolist()] for name in FIELDS
-        }
-        per.update({name: [got[k] for k in at] for name, got in lists.items()})
-        per["trusted"] = [trusted[k] for k in at]
-        fields = [per[name] for name in _ORDER]
-        yield cols.ids[rows], ["[" + ",".join(row) + "]" for row in zip(*fields, strict=True)]
+        yield cols.ids[rows], _texts(cols, rows)
 
 
 @bulk

@@ -16,7 +16,7 @@ few pages in key order. Rows sharing a key are compared, so a key's rows are its
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from itertools import repeat
 from typing import Any
 
@@ -118,12 +118,33 @@ def _unpack(blobs: Sequence[Any]) -> Digests:
 def add_keys(conn: Connection, entity: str, keys: Digests, fresh: bool = False) -> int:
     """Write keys into ``identity_key``. Idempotent: two preparations of the same rows
     (overlapping runs) converge on one key. ``fresh``: the entity's keys were just emptied
-    under the run's lease (a full run): the buckets are written whole, by COPY on
-    PostgreSQL, a page of buckets at a time."""
+    under the run's lease (a full run): ``add_fresh``."""
     d, r = index_order(keys)
-    if not fresh:
-        _apply(conn, entity, (d, r), _NONE)
-        return int(d.shape[0])
+    if fresh:
+        return add_fresh(conn, entity, [(d, r)])
+    _apply(conn, entity, (d, r), _NONE)
+    return int(d.shape[0])
+
+
+def add_fresh(conn: Connection, entity: str, pieces: Iterable[Digests]) -> int:
+    """Write keys into an entity's emptied index from ``pieces`` that follow each other in
+    index order (a full run, under its lease): the buckets are written whole, a page of
+    them at a time, by COPY on PostgreSQL. Returns how many keys."""
+    held, n = _NONE, 0
+    for piece in pieces:
+        d, r = np.concatenate([held[0], piece[0]]), np.concatenate([held[1], piece[1]])
+        if not d.shape[0]:
+            continue
+        last = int(_starts(d >> SHIFT)[-1])  # the last bucket may go on in the next piece
+        n += _put_whole(conn, entity, (d[:last], r[:last]))
+        held = (d[last:], r[last:])
+    return n + _put_whole(conn, entity, held)
+
+
+def _put_whole(conn: Connection, entity: str, keys: Digests) -> int:
+    d, r = keys
+    if not d.shape[0]:
+        return 0
     cut = _starts(d >> SHIFT)[::_PAGE].tolist()
     for lo, hi in zip(cut, [*cut[1:], d.shape[0]], strict=True):
         rows = _buckets(entity, (d[lo:hi], r[lo:hi]))
