@@ -7,11 +7,12 @@ copy, and every value the writer read was copied too (a reference count is a wri
 held 0.9–1.3 GB beside the run's scoring (2.4–2.7 GB together).
 
 Here the process that reads a range spells the range's rows as they are stored and appends
-them to a file of its own (``put``); once every range is read, the run computes the keys and
-puts them in two files beside them (``write``); a process forked as the run began, before
-its heap grew, writes both into the emptied index in one transaction, a range of rows and a
-page of keys at a time. Without a second process the run writes them itself, the same way.
-The files go with the run (``close``).
+them to a file of its own (``put``). A process forked as the run began, before its heap
+grew, writes them into the emptied index once every range is read, while the run computes
+the keys (a core that sat idle then), and the keys once the run has put them in two files
+beside them (``write``): one transaction, a range of rows or a page of keys at a time.
+Without a second process the run writes them itself, the same way. The files go with the
+run (``close``).
 """
 
 from __future__ import annotations
@@ -50,7 +51,6 @@ class Spool:
 
     def __init__(self, engine: Engine, fork: bool) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="kizuna-index-"))
-        self._handed = False
         self._recv, self._send = mp.get_context("fork").Pipe(duplex=False)
         self._wait: Callable[[], int] | None = None
         if fork:
@@ -70,28 +70,35 @@ class Spool:
         return str(path), at
 
     def write(self, engine: Engine, cols: fe.Columns, rows: Sequence[Spooled]) -> Callable[[], int]:
-        """Compute the keys of ``cols`` (every row, spooled as ``rows`` in id order) and have
-        the index written; returns ``wait``, which gives the number of keys once committed
-        (or raises what stopped the writer)."""
-        d, r = person_digests(cols)
-        n = int(d.shape[0])
-        d.tofile(self.root / "digests")
-        r.tofile(self.root / "records")
-        del d, r
-        self._handed = True
+        """Have the index written: ``rows`` (every row of ``cols``, spooled, in id order)
+        at once, then the keys of ``cols``, computed here meanwhile. Returns ``wait``, which
+        gives the number of keys once committed (or raises what stopped the writer). The
+        caller writes nothing until it has waited: the writer holds the write lock."""
         if self._wait is None:
-            return run_apart(WHAT, engine, lambda e: _write(e, self.root, rows, n), False)
-        with contextlib.suppress(OSError):  # a writer that stopped: ``wait`` says why
-            self._send.send((list(rows), n))
-        self._send.close()
+            n = self._keys(cols)
+            return run_apart(WHAT, engine, lambda e: _write(e, self.root, rows, lambda: n), False)
+        try:
+            with contextlib.suppress(OSError):  # a writer that stopped: ``wait`` says why
+                self._send.send(list(rows))  # it writes them while the keys are computed here
+                self._send.send(self._keys(cols))
+        finally:
+            self._send.close()  # without the keys' count it rolls back
         return self._wait
 
+    def _keys(self, cols: fe.Columns) -> int:
+        """The keys of ``cols`` into the spool's two files; returns how many."""
+        d, r = person_digests(cols)
+        d.tofile(self.root / "digests")
+        r.tofile(self.root / "records")
+        return int(d.shape[0])
+
     def close(self) -> None:
-        """Let the writer go if it was handed nothing (it then writes nothing) and remove
-        the files. Call it once the run no longer needs them, also when it failed."""
-        if self._wait is not None and not self._handed:
-            self._send.close()
-            with contextlib.suppress(Exception):
+        """Let the writer go (handed nothing, or not all, it writes nothing), wait for it
+        and remove the files. Call it once the run no longer needs them, also when it
+        failed."""
+        self._send.close()
+        if self._wait is not None:
+            with contextlib.suppress(Exception):  # the run has waited already, or failed
                 self._wait()
         shutil.rmtree(self.root, ignore_errors=True)
 
@@ -99,12 +106,14 @@ class Spool:
         """The forked writer: it waits for the run's word, then writes."""
         self._send.close()
         try:
-            rows, n = self._recv.recv()
+            rows = self._recv.recv()
         except EOFError:
-            return 0  # the run stopped before every range was read
+            self._recv.close()
+            return 0  # the run stopped before every range was read: nothing is written
+        try:
+            return _write(engine, self.root, rows, self._recv.recv)
         finally:
             self._recv.close()
-        return _write(engine, self.root, rows, n)
 
 
 @bulk
@@ -113,8 +122,9 @@ def _spelled(cols: fe.Columns) -> tuple[Ints, list[str]]:
     return index.texts(cols)
 
 
-def _write(engine: Engine, root: Path, rows: Sequence[Spooled], n: int) -> int:
-    """The emptied index: its rows from the spooled ranges, then its ``n`` keys."""
+def _write(engine: Engine, root: Path, rows: Sequence[Spooled], keys: Callable[[], int]) -> int:
+    """The emptied index: its rows from the spooled ranges, then its keys once ``keys``
+    says how many were spooled (an error there, the run's end of file, rolls all back)."""
     with write_transaction(engine) as conn:
         shrink(conn)  # a pooled connection may still have the feature pass's cache size
         clear(conn, ENTITY)
@@ -128,7 +138,7 @@ def _write(engine: Engine, root: Path, rows: Sequence[Spooled], n: int) -> int:
             ]
             del texts
             put_rows(conn, F, _COLUMNS, SAVE_FEATURE, page, True)
-        got = add_fresh(conn, ENTITY, _keys(root, n))
+        got = add_fresh(conn, ENTITY, _keys(root, keys()))
     release()
     return got
 

@@ -211,6 +211,33 @@ def test_a_run_that_fails_waits_for_its_companies_process_and_leaves_none_behind
     assert orgs  # its transaction committed: the companies are resolved
 
 
+def _failing_keys(*args: Any, **kw: Any) -> Any:
+    raise ValueError("the keys broke")
+
+
+def test_a_run_that_fails_after_handing_its_rows_over_leaves_the_index_as_it_was(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _tanaka(engine)
+    resolve_full(engine, S)
+    with engine.begin() as conn:
+        conn.execute(ids.IdentityKey.__table__.delete())  # as a migration that changed the keys
+    before = _index(engine)
+    monkeypatch.setattr(apart_mod, "PARALLEL_ROWS", 1)
+    monkeypatch.setenv("KIZUNA_IDENTITY_WORKERS", "2")
+    monkeypatch.setattr(spool, "person_digests", _failing_keys)
+    spools = tmp_path / "spools"
+    spools.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spools))
+    with pytest.raises(ValueError, match="the keys broke"):
+        resolve_full(engine, S)
+    # The writer had begun writing the rows into the emptied index; without the keys it
+    # rolled back: the features are as they were, and nothing is left running.
+    assert _index(engine) == before and before["features"] and not before["keys"]
+    assert not multiprocessing.active_children()
+    assert not list(spools.iterdir())
+
+
 def test_the_companies_process_reads_people_from_the_far_end_with_the_same_result(
     engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
