@@ -51,6 +51,7 @@ class Spool:
 
     def __init__(self, engine: Engine, fork: bool) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="kizuna-index-"))
+        self._tables: dict[int, tuple[list[Any], str, int]] = {}  # id → (values, file, spooled)
         self._recv, self._send = mp.get_context("fork").Pipe(duplex=False)
         self._wait: Callable[[], int] | None = None
         if fork:
@@ -60,14 +61,32 @@ class Spool:
         self._recv.close()
 
     def put(self, cols: fe.Columns, fps: Ints) -> Spooled:
-        """Append a range's rows (``fps``: their fingerprints) to this process's file."""
+        """Append a range's rows (``fps``: their fingerprints) to this process's file: the
+        indexes of their values, and the JSON of each value not spooled before."""
+        order = np.argsort(cols.ids, kind="stable")
+        page = index.page_of(cols, order)
+        tables = {name: self._log(cols.source(name)[1]) for name in fe.FIELDS}
+        tables.update({name: self._log(cols.exploded(name)[2]) for name in fe.MULTI_FIELDS})
         path = self.root / f"rows-{os.getpid()}"
-        ids, texts = _spelled(cols)
-        marks = fps[np.argsort(cols.ids, kind="stable")]
         with path.open("ab") as f:
             at = f.tell()
-            pickle.dump((ids, marks, texts), f, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump((page, fps[order], tables), f, protocol=pickle.HIGHEST_PROTOCOL)
         return str(path), at
+
+    def _log(self, values: list[Any]) -> str:
+        """The file that holds a value table of this process (a ``Memo``'s, which only
+        grows), the values added since the last range appended to it (pickled: the
+        writer spells them, which cost the range's process 3 µs a row)."""
+        held = self._tables.get(id(values))
+        if held is None or held[0] is not values:
+            held = (values, f"values-{os.getpid()}-{len(self._tables)}", 0)
+            (self.root / held[1]).touch()  # a table may stay empty
+        _, name, done = held
+        if done < len(values):
+            with (self.root / name).open("ab") as f:
+                pickle.dump(values[done:], f, protocol=pickle.HIGHEST_PROTOCOL)
+        self._tables[id(values)] = (values, name, len(values))
+        return name
 
     def write(self, engine: Engine, cols: fe.Columns, rows: Sequence[Spooled]) -> Callable[[], int]:
         """Have the index written: ``rows`` (every row of ``cols``, spooled, in id order)
@@ -116,31 +135,46 @@ class Spool:
             self._recv.close()
 
 
-@bulk
-def _spelled(cols: fe.Columns) -> tuple[Ints, list[str]]:
-    """A range's ids in order and their rows' stored text."""
-    return index.texts(cols)
-
-
 def _write(engine: Engine, root: Path, rows: Sequence[Spooled], keys: Callable[[], int]) -> int:
     """The emptied index: its rows from the spooled ranges, then its keys once ``keys``
     says how many were spooled (an error there, the run's end of file, rolls all back)."""
+    tables: dict[str, index.Table] = {}
     with write_transaction(engine) as conn:
         shrink(conn)  # a pooled connection may still have the feature pass's cache size
         clear(conn, ENTITY)
         for path, at in rows:
             with open(path, "rb") as f:
                 f.seek(at)
-                ids, marks, texts = pickle.load(f)
-            page = [
-                (ENTITY, i, s, m)
-                for i, s, m in zip(ids.tolist(), texts, marks.tolist(), strict=True)
-            ]
-            del texts
-            put_rows(conn, F, _COLUMNS, SAVE_FEATURE, page, True)
+                page, marks, names = pickle.load(f)
+            texts = _spelled(page, {field: _table(root, n, tables) for field, n in names.items()})
+            put_rows(conn, F, _COLUMNS, SAVE_FEATURE, _rows(page[0], texts, marks), True)
+        tables.clear()
         got = add_fresh(conn, ENTITY, _keys(root, keys()))
     release()
     return got
+
+
+@bulk
+def _spelled(page: index.Page, tables: dict[str, index.Table]) -> list[str]:
+    return index.spell(page, tables)
+
+
+def _rows(ids: Ints, texts: list[str], marks: Ints) -> list[tuple[str, int, str, int]]:
+    return [(ENTITY, i, s, m) for i, s, m in zip(ids.tolist(), texts, marks.tolist(), strict=True)]
+
+
+def _table(root: Path, name: str, held: dict[str, index.Table]) -> index.Table:
+    """A spooled value table, read whole the first time it is asked for."""
+    if name not in held:
+        bufs, starts, end = [], [np.zeros(1, np.int64)], 0
+        with (root / name).open("rb") as f:
+            while f.peek(1):
+                buf, at = index.table(pickle.load(f))  # spelled here, once a value
+                bufs.append(buf)
+                starts.append(at[1:] + end)
+                end += len(buf)
+        held[name] = (b"".join(bufs), np.concatenate(starts))
+    return held[name]
 
 
 def _keys(root: Path, n: int) -> Iterator[Digests]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 from hashlib import blake2b
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -84,44 +85,67 @@ def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def _texts(cols: Columns, rows: Ints) -> list[str]:
-    """The stored text of the rows at positions ``rows``: the list of their fields as
-    ``orjson`` writes it, one call a row. Nothing is kept per distinct value: each process
-    reading a range spells its own rows (``identity.spool``), and a table of every value's
-    text was a third of a gigabyte at a million people."""
-    fields: dict[str, Sequence[Any]] = {}
-    for name in FIELDS:
-        codes, values = cols.source(name)
-        fields[name] = [values[c] for c in codes[rows].tolist()]
+# A page of rows to be stored, field by field, without their values: the rows' ids and
+# ``trusted``, each single-valued field's value index per row, and each multi-valued field's
+# value indexes row after row with where each row's begin (rows + 1 offsets).
+Page = tuple[Ints, Bools, dict[str, Ints], dict[str, tuple[Ints, Ints]]]
+# A field's distinct values as JSON: their texts end to end, and where each begins (n + 1).
+Table = tuple[bytes, Ints]
+
+
+def page_of(cols: Columns, rows: Ints) -> Page:
+    """The rows at positions ``rows``, as indexes into their columns' value tables."""
+    single = {name: cols.source(name)[0][rows] for name in FIELDS}
+    multi: dict[str, tuple[Ints, Ints]] = {}
     for name in MULTI_FIELDS:
-        _, val, values = cols.exploded(name)
+        val = cols.exploded(name)[1]
         at = cols._offsets(name)
         lo, n = at[rows], at[rows + 1] - at[rows]
         ends = np.cumsum(n)
         # The positions of the rows' values, row after row: each row's run lo .. lo + n.
         pos = np.arange(int(ends[-1]) if len(rows) else 0) + np.repeat(lo - (ends - n), n)
-        flat = [values[v] for v in val[pos].tolist()]
-        cut = [0, *ends.tolist()]
-        fields[name] = [flat[cut[k] : cut[k + 1]] for k in range(len(rows))]
-    fields["trusted"] = cols.trusted[rows].astype(np.int64).tolist()
-    dump = orjson.dumps
-    return [dump(row).decode() for row in zip(*(fields[name] for name in _ORDER), strict=True)]
+        multi[name] = (val[pos], np.concatenate(([0], ends)).astype(np.int64))
+    return cols.ids[rows], cols.trusted[rows], single, multi
 
 
-def texts(cols: Columns) -> tuple[Ints, list[str]]:
-    """The rows' ids in order and their features as stored (``dumps`` in one page)."""
-    order = np.argsort(cols.ids, kind="stable")
-    return cols.ids[order], _texts(cols, order)
+def table(values: Sequence[Any]) -> Table:
+    """Values' JSON as a ``Table``."""
+    texts = [orjson.dumps(v) for v in values]
+    at = np.zeros(len(texts) + 1, np.int64)
+    np.cumsum(np.fromiter(map(len, texts), np.int64, len(texts)), out=at[1:])
+    return b"".join(texts), at
+
+
+def spell(page: Page, tables: dict[str, Table]) -> list[str]:
+    """The stored text of a page's rows (the JSON list of their fields, as ``orjson``
+    writes it) from each field's values' JSON (``tables``): each value is spelled once in
+    its table, and a row is its fields' texts joined."""
+    _, trusted, single, multi = page
+    fields: dict[str, list[bytes]] = {}
+    for name, codes in single.items():
+        buf, at = tables[name]
+        lo, hi = at[codes].tolist(), at[codes + 1].tolist()
+        fields[name] = [buf[a:b] for a, b in zip(lo, hi, strict=True)]
+    for name, (flat, starts) in multi.items():
+        buf, at = tables[name]
+        lo, hi = at[flat].tolist(), at[flat + 1].tolist()
+        each = [buf[a:b] for a, b in zip(lo, hi, strict=True)]
+        fields[name] = [b"[" + b",".join(each[a:b]) + b"]" for a, b in pairwise(starts.tolist())]
+    fields["trusted"] = [b"1" if t else b"0" for t in trusted.tolist()]
+    rows = zip(*(fields[name] for name in _ORDER), strict=True)
+    return [(b"[" + b",".join(row) + b"]").decode() for row in rows]
 
 
 def dumps(cols: Columns, size: int = 20_000) -> Iterator[tuple[Ints, list[str]]]:
     """The rows' features as stored, ``size`` rows at a time in id order (their ids, their
     JSON): the text ``orjson`` gives for the list of fields (``PersonFeatures.loads`` reads
-    them)."""
+    them), each distinct value spelled once."""
+    tables = {name: table(cols.source(name)[1]) for name in FIELDS}
+    tables.update({name: table(cols.exploded(name)[2]) for name in MULTI_FIELDS})
     order = np.argsort(cols.ids, kind="stable")
     for lo in range(0, len(cols), size):
         rows = order[lo : lo + size]
-        yield cols.ids[rows], _texts(cols, rows)
+        yield cols.ids[rows], spell(page_of(cols, rows), tables)
 
 
 @bulk
