@@ -6,13 +6,15 @@ run's heap: every page the run wrote afterwards stayed behind in the writer as a
 copy, and every value the writer read was copied too (a reference count is a write), so it
 held 0.9–1.3 GB beside the run's scoring (2.4–2.7 GB together).
 
-Here the process that reads a range spells the range's rows as they are stored and appends
-them to a file of its own (``put``). A process forked as the run began, before its heap
-grew, writes them into the emptied index once every range is read, while the run computes
-the keys (a core that sat idle then), and the keys once the run has put them in two files
-beside them (``write``): one transaction, a range of rows or a page of keys at a time.
-Without a second process the run writes them itself, the same way. The files go with the
-run (``close``).
+Here the process that reads a range appends it to a file of its own (``put``): the rows as
+indexes into that process's value tables (a ``Memo``'s, which only grow) and the values new
+since its last range, pickled, which costs the feature pass next to nothing (spelling the
+rows' JSON there cost 5 CPU-s at a million people, on cores both busy). A process forked
+as the run began, before its heap grew, writes the rows into the emptied index once every
+range is read, each value spelled once, while the run computes the keys; then the keys,
+once the run has put them in two files beside them (``write``): one transaction, a range
+of rows or a page of keys at a time. Without a second process the run writes them itself,
+the same way. The files have no name and go with the run (``close``).
 """
 
 from __future__ import annotations
@@ -21,11 +23,9 @@ import contextlib
 import multiprocessing as mp
 import os
 import pickle
-import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 from sqlalchemy import Engine
@@ -40,18 +40,29 @@ from warehouse.identity.linkage.key_table import Digests, add_fresh
 from warehouse.write.bulk import put_rows
 
 Ints = np.ndarray[Any, np.dtype[np.int64]]
-Spooled = tuple[str, int]  # (file, offset) of one range's rows
+Spooled = tuple[str, int]  # (which file, offset) of one range's rows
+_FILES = ("run", "far", "digests", "records")
 WHAT = "writing the identity index"
 KEYS_AT_ONCE = 2_000_000  # keys read back per piece (32 MB)
 _COLUMNS = ("entity", "record_id", "data", "fingerprint")
 
 
 class Spool:
-    """Files of an empty index's rows and keys, and the process that will write them."""
+    """Files of an empty index's rows and keys, and the process that will write them.
+
+    The files have no name (``tempfile.TemporaryFile``): a run that is killed leaves none
+    of its people's data on disk. They are opened before any fork, so the run's processes
+    share them: the run's ranges go in one, the other reader's (the companies' process's
+    far ranges) in another, the keys in two more."""
 
     def __init__(self, engine: Engine, fork: bool) -> None:
-        self.root = Path(tempfile.mkdtemp(prefix="kizuna-index-"))
-        self._tables: dict[int, tuple[list[Any], str, int]] = {}  # id → (values, file, spooled)
+        self._files: dict[str, IO[bytes]] = {
+            name: tempfile.TemporaryFile()
+            for name in _FILES  # noqa: SIM115 (``close``)
+        }
+        self._run = os.getpid()
+        self._reader: int | None = None  # the one other process that spools ranges
+        self._tables: dict[int, tuple[list[Any], list[int], int]] = {}  # id → (values, at, n)
         self._recv, self._send = mp.get_context("fork").Pipe(duplex=False)
         self._wait: Callable[[], int] | None = None
         if fork:
@@ -62,31 +73,40 @@ class Spool:
 
     def put(self, cols: fe.Columns, fps: Ints) -> Spooled:
         """Append a range's rows (``fps``: their fingerprints) to this process's file: the
-        indexes of their values, and the JSON of each value not spooled before."""
+        indexes of their values, and the values not spooled before."""
+        which = self._mine()
+        f = self._files[which]
         order = np.argsort(cols.ids, kind="stable")
         page = index.page_of(cols, order)
-        tables = {name: self._log(cols.source(name)[1]) for name in fe.FIELDS}
-        tables.update({name: self._log(cols.exploded(name)[2]) for name in fe.MULTI_FIELDS})
-        path = self.root / f"rows-{os.getpid()}"
-        with path.open("ab") as f:
-            at = f.tell()
-            pickle.dump((page, fps[order], tables), f, protocol=pickle.HIGHEST_PROTOCOL)
-        return str(path), at
+        tables = {name: self._log(f, cols.source(name)[1]) for name in fe.FIELDS}
+        tables.update({name: self._log(f, cols.exploded(name)[2]) for name in fe.MULTI_FIELDS})
+        at = f.seek(0, os.SEEK_END)
+        pickle.dump((page, fps[order], tables), f, protocol=pickle.HIGHEST_PROTOCOL)
+        f.flush()
+        return which, at
 
-    def _log(self, values: list[Any]) -> str:
-        """The file that holds a value table of this process (a ``Memo``'s, which only
-        grows), the values added since the last range appended to it (pickled: the
-        writer spells them, which cost the range's process 3 µs a row)."""
+    def _mine(self) -> str:
+        """The file this process spools its ranges to."""
+        if os.getpid() == self._run:
+            return "run"
+        if self._reader not in (None, os.getpid()):
+            raise RuntimeError("a third process spooled ranges of one identity run")
+        self._reader = os.getpid()
+        return "far"
+
+    def _log(self, f: IO[bytes], values: list[Any]) -> list[int]:
+        """Where a value table of this process (a ``Memo``'s, which only grows) is spooled,
+        the values added since the last range appended (pickled: the writer spells them,
+        which cost the range's process 3 µs a row)."""
         held = self._tables.get(id(values))
         if held is None or held[0] is not values:
-            held = (values, f"values-{os.getpid()}-{len(self._tables)}", 0)
-            (self.root / held[1]).touch()  # a table may stay empty
-        _, name, done = held
+            held = (values, [], 0)
+        _, chunks, done = held
         if done < len(values):
-            with (self.root / name).open("ab") as f:
-                pickle.dump(values[done:], f, protocol=pickle.HIGHEST_PROTOCOL)
-        self._tables[id(values)] = (values, name, len(values))
-        return name
+            chunks = [*chunks, f.seek(0, os.SEEK_END)]
+            pickle.dump(values[done:], f, protocol=pickle.HIGHEST_PROTOCOL)
+        self._tables[id(values)] = (values, chunks, len(values))
+        return chunks
 
     def write(self, engine: Engine, cols: fe.Columns, rows: Sequence[Spooled]) -> Callable[[], int]:
         """Have the index written: ``rows`` (every row of ``cols``, spooled, in id order)
@@ -95,7 +115,7 @@ class Spool:
         caller writes nothing until it has waited: the writer holds the write lock."""
         if self._wait is None:
             n = self._keys(cols)
-            return run_apart(WHAT, engine, lambda e: _write(e, self.root, rows, lambda: n), False)
+            return run_apart(WHAT, engine, lambda e: _write(e, self._files, rows, lambda: n), False)
         try:
             with contextlib.suppress(OSError):  # a writer that stopped: ``wait`` says why
                 self._send.send(list(rows))  # it writes them while the keys are computed here
@@ -107,19 +127,21 @@ class Spool:
     def _keys(self, cols: fe.Columns) -> int:
         """The keys of ``cols`` into the spool's two files; returns how many."""
         d, r = person_digests(cols)
-        d.tofile(self.root / "digests")
-        r.tofile(self.root / "records")
+        for name, a in (("digests", d), ("records", r)):
+            self._files[name].write(np.ascontiguousarray(a, "<i8").data)
+            self._files[name].flush()
         return int(d.shape[0])
 
     def close(self) -> None:
         """Let the writer go (handed nothing, or not all, it writes nothing), wait for it
-        and remove the files. Call it once the run no longer needs them, also when it
+        and close the files. Call it once the run no longer needs them, also when it
         failed."""
         self._send.close()
         if self._wait is not None:
             with contextlib.suppress(Exception):  # the run has waited already, or failed
                 self._wait()
-        shutil.rmtree(self.root, ignore_errors=True)
+        for f in self._files.values():
+            f.close()
 
     def _lean(self, engine: Engine) -> int:
         """The forked writer: it waits for the run's word, then writes."""
@@ -130,26 +152,29 @@ class Spool:
             self._recv.close()
             return 0  # the run stopped before every range was read: nothing is written
         try:
-            return _write(engine, self.root, rows, self._recv.recv)
+            return _write(engine, self._files, rows, self._recv.recv)
         finally:
             self._recv.close()
 
 
-def _write(engine: Engine, root: Path, rows: Sequence[Spooled], keys: Callable[[], int]) -> int:
+def _write(
+    engine: Engine, files: dict[str, IO[bytes]], rows: Sequence[Spooled], keys: Callable[[], int]
+) -> int:
     """The emptied index: its rows from the spooled ranges, then its keys once ``keys``
     says how many were spooled (an error there, the run's end of file, rolls all back)."""
-    tables: dict[str, index.Table] = {}
+    tables: dict[tuple[str, int], tuple[int, index.Table]] = {}
     with write_transaction(engine) as conn:
         shrink(conn)  # a pooled connection may still have the feature pass's cache size
         clear(conn, ENTITY)
-        for path, at in rows:
-            with open(path, "rb") as f:
-                f.seek(at)
-                page, marks, names = pickle.load(f)
-            texts = _spelled(page, {field: _table(root, n, tables) for field, n in names.items()})
+        for which, at in rows:
+            f = files[which]
+            f.seek(at)
+            page, marks, chunks = pickle.load(f)
+            held = {name: _table(f, which, pos, tables) for name, pos in chunks.items()}
+            texts = _spelled(page, held)
             put_rows(conn, F, _COLUMNS, SAVE_FEATURE, _rows(page[0], texts, marks), True)
         tables.clear()
-        got = add_fresh(conn, ENTITY, _keys(root, keys()))
+        got = add_fresh(conn, ENTITY, _keys(files, keys()))
     release()
     return got
 
@@ -163,24 +188,42 @@ def _rows(ids: Ints, texts: list[str], marks: Ints) -> list[tuple[str, int, str,
     return [(ENTITY, i, s, m) for i, s, m in zip(ids.tolist(), texts, marks.tolist(), strict=True)]
 
 
-def _table(root: Path, name: str, held: dict[str, index.Table]) -> index.Table:
-    """A spooled value table, read whole the first time it is asked for."""
-    if name not in held:
-        bufs, starts, end = [], [np.zeros(1, np.int64)], 0
-        with (root / name).open("rb") as f:
-            while f.peek(1):
-                buf, at = index.table(pickle.load(f))  # spelled here, once a value
-                bufs.append(buf)
-                starts.append(at[1:] + end)
-                end += len(buf)
-        held[name] = (b"".join(bufs), np.concatenate(starts))
-    return held[name]
+_EMPTY: index.Table = (b"", np.zeros(1, np.int64))
 
 
-def _keys(root: Path, n: int) -> Iterator[Digests]:
+def _table(
+    f: IO[bytes],
+    which: str,
+    chunks: list[int],
+    held: dict[tuple[str, int], tuple[int, index.Table]],
+) -> index.Table:
+    """A spooled value table as far as ``chunks`` go, spelled (each value once): a later
+    range's list of chunks goes on from an earlier one's, so only the new ones are read."""
+    if not chunks:
+        return _EMPTY
+    n, (buf, starts) = held.get((which, chunks[0]), (0, _EMPTY))
+    if n < len(chunks):
+        bufs, parts = [buf], [starts]
+        for at in chunks[n:]:
+            f.seek(at)
+            more, where = index.table(pickle.load(f))
+            parts.append(where[1:] + (len(buf) + sum(map(len, bufs[1:]))))
+            bufs.append(more)
+        buf, starts = b"".join(bufs), np.concatenate(parts)
+        held[(which, chunks[0])] = (len(chunks), (buf, starts))
+    return buf, starts
+
+
+def _keys(files: dict[str, IO[bytes]], n: int) -> Iterator[Digests]:
     """The spooled keys (in index order) a piece at a time."""
     for lo in range(0, n, KEYS_AT_ONCE):
         k = min(KEYS_AT_ONCE, n - lo)
-        d = np.fromfile(root / "digests", np.int64, k, offset=8 * lo)
-        r = np.fromfile(root / "records", np.int64, k, offset=8 * lo)
-        yield d, r
+        yield _read(files["digests"], lo, k), _read(files["records"], lo, k)
+
+
+def _read(f: IO[bytes], lo: int, k: int) -> Ints:
+    f.seek(8 * lo)
+    got = f.read(8 * k)
+    if len(got) != 8 * k:
+        raise RuntimeError("the identity index's spooled keys are short")
+    return np.frombuffer(got, "<i8").astype(np.int64)
