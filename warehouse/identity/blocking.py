@@ -348,18 +348,22 @@ def neighbours(
 
 
 @bulk
-def write_features(
-    conn: Connection, cols: fe.Columns, fps: NDArray[np.int64], fresh: bool = False
-) -> None:
-    """Store the rows' features with their fingerprints ``fps`` (``fresh``: a full run's
-    emptied index, COPY on PostgreSQL)."""
+def write_features(conn: Connection, cols: fe.Columns, fps: NDArray[np.int64]) -> None:
+    """Store the rows' features with their fingerprints ``fps``."""
     by_id = fps[np.argsort(cols.ids, kind="stable")]  # ``dumps``' order
     done = 0
     for rids, data in index.dumps(cols, RANGE):
-        marks = by_id[done : done + len(data)].tolist()
+        put_features(conn, rids, data, by_id[done : done + len(data)], False)
         done += len(data)
-        rows = list(zip(repeat(ENTITY), rids.tolist(), data, marks))
-        put_rows(conn, F, ("entity", "record_id", "data", "fingerprint"), SAVE_FEATURE, rows, fresh)
+
+
+def put_features(
+    conn: Connection, ids: NDArray[np.int64], texts: list[str], fps: NDArray[np.int64], fresh: bool
+) -> None:
+    """Rows of ``identity_feature``: each id's stored text and fingerprint (``fresh``: an
+    emptied index, COPY on PostgreSQL)."""
+    rows = list(zip(repeat(ENTITY), ids.tolist(), texts, fps.tolist()))
+    put_rows(conn, F, ("entity", "record_id", "data", "fingerprint"), SAVE_FEATURE, rows, fresh)
 
 
 Stored = tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.bool_]]

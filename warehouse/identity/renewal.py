@@ -12,8 +12,8 @@ forked writer instead meant a second copy of most of the run's memory (1 GB at a
 people: the child's reads and writes land in pages it shares with the run).
 
 An empty index (the first run, or after a migration that changed how keys are made deleted
-them) is written in full, each table in its own key order, from a second process on a large
-run while this one scores. A row's keys are a function of its stored features alone
+them) is written in full, each table in its own key order, from the rows the ranges spooled
+(``identity.spool``), by a process forked as the run began. A row's keys are a function of its stored features alone
 (``linkage.index``), which is what lets a row with unchanged features keep them.
 """
 
@@ -147,7 +147,7 @@ def store_index(
     which gives the number of keys written once they are committed (or raises what stopped
     the writer). The caller writes nothing else before calling it. ``bounds``: the ids the
     run's ranges covered, renewing a stored index; else the index was empty and ``spool``
-    holds the rows' text: the keys are computed here and both are written from there.
+    holds the rows: the keys are computed here and both are written from there.
 
     Renewing, only what changed is written, here and now."""
     if found.names:

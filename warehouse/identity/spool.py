@@ -32,19 +32,17 @@ from sqlalchemy import Engine
 
 from warehouse.db import write_transaction
 from warehouse.identity.apart import run_apart
-from warehouse.identity.blocking import ENTITY, SAVE_FEATURE, F, clear, person_digests, shrink
+from warehouse.identity.blocking import ENTITY, clear, person_digests, put_features, shrink
 from warehouse.identity.linkage import features as fe
 from warehouse.identity.linkage import index
 from warehouse.identity.linkage.frame import bulk, release
 from warehouse.identity.linkage.key_table import Digests, add_fresh
-from warehouse.write.bulk import put_rows
 
 Ints = np.ndarray[Any, np.dtype[np.int64]]
 Spooled = tuple[str, int]  # (which file, offset) of one range's rows
 _FILES = ("run", "far", "digests", "records")
 WHAT = "writing the identity index"
 KEYS_AT_ONCE = 2_000_000  # keys read back per piece (32 MB)
-_COLUMNS = ("entity", "record_id", "data", "fingerprint")
 
 
 class Spool:
@@ -56,10 +54,9 @@ class Spool:
     far ranges) in another, the keys in two more."""
 
     def __init__(self, engine: Engine, fork: bool) -> None:
-        self._files: dict[str, IO[bytes]] = {
-            name: tempfile.TemporaryFile()
-            for name in _FILES  # noqa: SIM115 (``close``)
-        }
+        # Closed by ``close``, which the run calls whatever happens.
+        opened = {name: tempfile.TemporaryFile() for name in _FILES}  # noqa: SIM115
+        self._files: dict[str, IO[bytes]] = dict(opened)
         self._run = os.getpid()
         self._reader: int | None = None  # the one other process that spools ranges
         self._tables: dict[int, tuple[list[Any], list[int], int]] = {}  # id → (values, at, n)
@@ -172,7 +169,7 @@ def _write(
             page, marks, chunks = pickle.load(f)
             held = {name: _table(f, which, pos, tables) for name, pos in chunks.items()}
             texts = _spelled(page, held)
-            put_rows(conn, F, _COLUMNS, SAVE_FEATURE, _rows(page[0], texts, marks), True)
+            put_features(conn, page[0], texts, marks, True)
         tables.clear()
         got = add_fresh(conn, ENTITY, _keys(files, keys()))
     release()
@@ -182,10 +179,6 @@ def _write(
 @bulk
 def _spelled(page: index.Page, tables: dict[str, index.Table]) -> list[str]:
     return index.spell(page, tables)
-
-
-def _rows(ids: Ints, texts: list[str], marks: Ints) -> list[tuple[str, int, str, int]]:
-    return [(ENTITY, i, s, m) for i, s, m in zip(ids.tolist(), texts, marks.tolist(), strict=True)]
 
 
 _EMPTY: index.Table = (b"", np.zeros(1, np.int64))
