@@ -226,3 +226,23 @@ def test_the_key_scheme_is_pinned_because_stored_keys_outlive_it() -> None:
         ("z", 1570794258129360233),
         ("z", 6325827383144743098),
     ]
+
+
+def test_distinct_keys_are_sorted_by_digest_then_record_whatever_order_they_come_in() -> None:
+    """Equal digests from rows in any order (two kinds of key giving one digest, or rows
+    not in id order) end up in record order, each pair once: the same as a lexsort."""
+    rng = np.random.default_rng(7)
+    for n, digests in ((0, 1), (1, 1), (50, 3), (2000, 40), (20000, 5000)):
+        d = rng.integers(-(2**63), 2**63 - 1, digests, dtype=np.int64)[rng.integers(0, digests, n)]
+        r = rng.integers(0, 300, n).astype(np.int64)
+        t = rng.integers(0, len(index.TAGS), n).astype(np.int8)
+        got_d, got_r, got_t = index.distinct(d.copy(), r.copy(), t.copy())
+        order = np.lexsort((r, d))
+        pairs = list(dict.fromkeys(zip(d[order].tolist(), r[order].tolist(), strict=True)))
+        assert list(zip(got_d.tolist(), got_r.tolist(), strict=True)) == pairs
+        assert index.in_order(got_d, got_r)
+        # each pair's tag is one the input gave that pair
+        given = set(zip(d.tolist(), r.tolist(), t.tolist(), strict=True))
+        assert all(
+            k in given for k in zip(got_d.tolist(), got_r.tolist(), got_t.tolist(), strict=True)
+        )
