@@ -32,7 +32,7 @@ from sqlalchemy import Engine
 
 from warehouse.db import write_transaction
 from warehouse.identity.apart import run_apart
-from warehouse.identity.blocking import ENTITY, clear, person_digests, put_features, shrink
+from warehouse.identity.blocking import ENTITY, clear, put_features, shrink
 from warehouse.identity.linkage import features as fe
 from warehouse.identity.linkage import index
 from warehouse.identity.linkage.frame import bulk, release
@@ -42,7 +42,6 @@ Ints = np.ndarray[Any, np.dtype[np.int64]]
 Spooled = tuple[str, int]  # (which file, offset) of one range's rows
 _FILES = ("run", "far", "digests", "records")
 WHAT = "writing the identity index"
-KEYS_AT_ONCE = 2_000_000  # keys read back per piece (32 MB)
 
 
 class Spool:
@@ -111,8 +110,10 @@ class Spool:
         gives the number of keys once committed (or raises what stopped the writer). The
         caller writes nothing until it has waited: the writer holds the write lock."""
         if self._wait is None:
-            n = self._keys(cols)
-            return run_apart(WHAT, engine, lambda e: _write(e, self._files, rows, lambda: n), False)
+            parts = self._keys(cols)
+            return run_apart(
+                WHAT, engine, lambda e: _write(e, self._files, rows, lambda: parts), False
+            )
         try:
             with contextlib.suppress(OSError):  # a writer that stopped: ``wait`` says why
                 self._send.send(list(rows))  # it writes them while the keys are computed here
@@ -121,13 +122,22 @@ class Spool:
             self._send.close()  # without the keys' count it rolls back
         return self._wait
 
-    def _keys(self, cols: fe.Columns) -> int:
-        """The keys of ``cols`` into the spool's two files; returns how many."""
-        d, r = person_digests(cols)
-        for name, a in (("digests", d), ("records", r)):
-            self._files[name].write(np.ascontiguousarray(a, "<i8").data)
+    def _keys(self, cols: fe.Columns) -> list[int]:
+        """The keys of ``cols`` into the spool's two files, as made (not sorted), a part
+        per top four bits of the digest; returns how many each part holds. The writer sorts
+        each part as it writes it: sorted here, 14 M keys took 2.8 s and 0.3 GB more at
+        the run's busiest."""
+        d, r, _ = _made_keys(cols)
+        part = d.view(np.int8)[7 :: d.itemsize] >> 4 if d.shape[0] else np.zeros(0, np.int8)
+        counts = []
+        for p in range(-8, 8):  # signed: the parts in index order
+            at = part == p
+            for name, a in (("digests", d), ("records", r)):
+                self._files[name].write(np.ascontiguousarray(a[at], "<i8").data)
+            counts.append(int(np.count_nonzero(at)))
+        for name in ("digests", "records"):
             self._files[name].flush()
-        return int(d.shape[0])
+        return counts
 
     def close(self) -> None:
         """Let the writer go (handed nothing, or not all, it writes nothing), wait for it
@@ -155,10 +165,14 @@ class Spool:
 
 
 def _write(
-    engine: Engine, files: dict[str, IO[bytes]], rows: Sequence[Spooled], keys: Callable[[], int]
+    engine: Engine,
+    files: dict[str, IO[bytes]],
+    rows: Sequence[Spooled],
+    keys: Callable[[], list[int]],
 ) -> int:
     """The emptied index: its rows from the spooled ranges, then its keys once ``keys``
-    says how many were spooled (an error there, the run's end of file, rolls all back)."""
+    says how many each part holds (an error there, the run's end of file, rolls all back).
+    Returns how many keys, each pair once."""
     tables: dict[tuple[str, int], tuple[int, index.Table]] = {}
     with write_transaction(engine) as conn:
         shrink(conn)  # a pooled connection may still have the feature pass's cache size
@@ -207,11 +221,20 @@ def _table(
     return buf, starts
 
 
-def _keys(files: dict[str, IO[bytes]], n: int) -> Iterator[Digests]:
-    """The spooled keys (in index order) a piece at a time."""
-    for lo in range(0, n, KEYS_AT_ONCE):
-        k = min(KEYS_AT_ONCE, n - lo)
-        yield _read(files["digests"], lo, k), _read(files["records"], lo, k)
+def _keys(files: dict[str, IO[bytes]], parts: list[int]) -> Iterator[Digests]:
+    """The spooled keys in index order: part by part (≈ 0.9 M keys at a million people),
+    each read whole, sorted here and each pair kept once."""
+    lo = 0
+    for n in parts:
+        d, r = _read(files["digests"], lo, n), _read(files["records"], lo, n)
+        got = index.distinct(d, r, np.zeros(n, np.int8))
+        del d, r
+        yield got[0], got[1]
+        lo += n
+
+
+def _made_keys(cols: fe.Columns) -> index.Keys:
+    return index.keys(cols, ordered=False)
 
 
 def _read(f: IO[bytes], lo: int, k: int) -> Ints:

@@ -236,7 +236,7 @@ def test_a_run_that_fails_after_handing_its_rows_over_leaves_the_index_as_it_was
     before = _index(engine)
     monkeypatch.setattr(apart_mod, "PARALLEL_ROWS", 1)
     monkeypatch.setenv("KIZUNA_IDENTITY_WORKERS", "2")
-    monkeypatch.setattr(spool, "person_digests", _failing_keys)
+    monkeypatch.setattr(spool, "_made_keys", _failing_keys)
     spools = tmp_path / "spools"
     spools.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(spools))

@@ -295,8 +295,9 @@ def _local_key(email: str) -> str:
 
 
 @bulk
-def keys(cols: Columns) -> Keys:
-    """Every row's block keys as (digest, record id, tag), sorted, each pair once."""
+def keys(cols: Columns, ordered: bool = True) -> Keys:
+    """Every row's block keys as (digest, record id, tag), sorted, each pair once (not
+    ``ordered``: as made, kind by kind, a pair perhaps twice)."""
     rows = cols.ids
     out_d: list[Ints] = []
     out_r: list[Ints] = []
@@ -351,8 +352,11 @@ def keys(cols: Columns) -> Keys:
     out_d.clear()  # each array let go as soon as it is copied: 14 M keys are 0.1 GB a column
     r = np.concatenate(out_r) if out_r else np.zeros(0, np.int64)
     out_r.clear()
-    held = [d, r, np.repeat(np.asarray(tags, np.int8), counts)]
-    del d, r
+    t = np.repeat(np.asarray(tags, np.int8), counts)
+    if not ordered:
+        return d, r, t
+    held: list[Any] = [d, r, t]
+    del d, r, t
     return _distinct(held)
 
 
