@@ -12,9 +12,10 @@ since its last range, pickled, which costs the feature pass next to nothing (spe
 rows' JSON there cost 5 CPU-s at a million people, on cores both busy). A process forked
 as the run began, before its heap grew, writes the rows into the emptied index once every
 range is read, each value spelled once, while the run computes the keys; then the keys,
-once the run has put them in two files beside them (``write``): one transaction, a range
-of rows or a page of keys at a time. Without a second process the run writes them itself,
-the same way. The files have no name and go with the run (``close``).
+which the run puts in two files as it made them, in sixteen parts by their top bits, and
+the writer sorts a part at a time (``write``): one transaction, a range of rows or a part
+of keys at a time. Without a second process the run writes them itself, the same way. The
+files have no name and go with the run (``close``).
 """
 
 from __future__ import annotations
