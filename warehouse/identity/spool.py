@@ -26,6 +26,7 @@ import os
 import pickle
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
@@ -55,7 +56,8 @@ class Spool:
 
     def __init__(self, engine: Engine, fork: bool) -> None:
         # Closed by ``close``, which the run calls whatever happens.
-        opened = {name: tempfile.TemporaryFile() for name in _FILES}  # noqa: SIM115
+        where = _beside(engine)
+        opened = {name: tempfile.TemporaryFile(dir=where) for name in _FILES}  # noqa: SIM115
         self._files: dict[str, IO[bytes]] = dict(opened)
         self._run = os.getpid()
         self._reader: int | None = None  # the one other process that spools ranges
@@ -232,6 +234,17 @@ def _keys(files: dict[str, IO[bytes]], parts: list[int]) -> Iterator[Digests]:
         del d, r
         yield got[0], got[1]
         lo += n
+
+
+def _beside(engine: Engine) -> str | None:
+    """Where the spool's files go: beside a SQLite database, on the disk that holds the
+    data (about 0.5 GB at a million people; a temporary directory in memory, as some
+    systems mount it, would charge them to the machine's memory); else the system's
+    temporary directory (``TMPDIR``)."""
+    db = engine.url.database or ""
+    if engine.dialect.name == "sqlite" and db not in ("", ":memory:"):
+        return str(Path(db).resolve().parent)
+    return None
 
 
 def _made_keys(cols: fe.Columns) -> index.Keys:

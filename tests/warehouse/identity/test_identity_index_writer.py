@@ -73,11 +73,13 @@ def _keys(conn: Connection) -> list[tuple[int, int]]:
     return sorted(keys)
 
 
-def _spooled(root: Path) -> int:
-    """How many files with no name this process holds open under ``root`` (a spool's)."""
+def _spooled(engine: Engine) -> int:
+    """How many files with no name (unlinked, as a spool's) this process holds open where
+    the run's spool goes (beside a SQLite database, else the temporary directory)."""
+    root = spool._beside(engine) or tempfile.gettempdir()
     fds = Path("/proc/self/fd")
     held = [os.readlink(fd) for fd in fds.iterdir() if fd.is_symlink()]
-    return sum(1 for t in held if t.startswith(str(root)) and t.endswith("(deleted)"))
+    return sum(1 for t in held if t.startswith(root + "/") and t.endswith("(deleted)"))
 
 
 def _noting_pid(variable: str, work: Callable[..., Any]) -> Callable[..., Any]:
@@ -143,14 +145,14 @@ def test_a_large_run_writes_an_empty_index_from_a_second_process_with_the_same_r
     def noting_children(*args: Any) -> Any:
         if os.getpid() == here and not children:
             children.extend(p.pid for p in multiprocessing.active_children())
-            during.append(_spooled(spools))
+            during.append(_spooled(engine) - unnamed)
         return prepare(*args)
 
     monkeypatch.setattr(resolve, "prepare_range", noting_children)
     spools = tmp_path / "spools"
     spools.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(spools))
-    assert not _spooled(spools)
+    unnamed = _spooled(engine)
     apart = resolve_full(engine, S)
     # A forked writer wrote the index in full and another process resolved the companies.
     # The writer was forked before the first range was read (its heap is the run's before
@@ -159,7 +161,7 @@ def test_a_large_run_writes_an_empty_index_from_a_second_process_with_the_same_r
     assert pid_file.read_text() != org_pid.read_text()
     assert int(pid_file.read_text()) in children
     assert during == [4]  # the spool's four files, open while the ranges were read
-    assert not list(spools.iterdir()) and not _spooled(spools)
+    assert not list(spools.iterdir()) and _spooled(engine) == unnamed
     assert _index(engine) == alone and apart.keys == stats.keys
     assert _companies(engine) == orgs  # (a rerun changes no cluster: that count differs)
     assert apart.organizations | {"clusters_changed": 0} == stats.organizations | {
@@ -205,7 +207,7 @@ def test_a_run_that_fails_waits_for_its_companies_process_and_leaves_none_behind
     spools = tmp_path / "spools"
     spools.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(spools))
-    assert not _spooled(spools)
+    unnamed = _spooled(engine)
     with pytest.raises(ValueError, match="the feature pass broke"):
         resolve_full(engine, S)
     # The companies ran in another process, which had finished (and was reaped) by the
@@ -214,7 +216,7 @@ def test_a_run_that_fails_waits_for_its_companies_process_and_leaves_none_behind
     # the run's spool is gone.
     assert org_pid.read_text() != str(os.getpid())
     assert not multiprocessing.active_children()
-    assert not list(spools.iterdir()) and not _spooled(spools)
+    assert not list(spools.iterdir()) and _spooled(engine) == unnamed
     with engine.connect() as conn:
         orgs = conn.execute(
             select(ids.IdentityMember.record_id).where(ids.IdentityMember.entity == "organization")
@@ -240,14 +242,14 @@ def test_a_run_that_fails_after_handing_its_rows_over_leaves_the_index_as_it_was
     spools = tmp_path / "spools"
     spools.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(spools))
-    assert not _spooled(spools)
+    unnamed = _spooled(engine)
     with pytest.raises(ValueError, match="the keys broke"):
         resolve_full(engine, S)
     # The writer had begun writing the rows into the emptied index; without the keys it
     # rolled back: the features are as they were, and nothing is left running.
     assert _index(engine) == before and before["features"] and not before["keys"]
     assert not multiprocessing.active_children()
-    assert not list(spools.iterdir()) and not _spooled(spools)
+    assert not list(spools.iterdir()) and _spooled(engine) == unnamed
 
 
 def test_the_companies_process_reads_people_from_the_far_end_with_the_same_result(
