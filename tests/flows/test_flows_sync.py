@@ -123,7 +123,9 @@ def test_streams_run_at_once_on_postgresql_under_prefect(
     ws = {
         "company": {"name": "株式会社テスト", "domains": ["kizuna-demo.co.jp"]},
         "sources": {
-            name: {"type": "fake", "rows": 1500, "page_size": 25, "version": i}
+            # Pages that take 20 ms to arrive: streams run at once overlap however busy the
+            # machine is (one after the other, no two ever would).
+            name: {"type": "fake", "rows": 1500, "page_size": 25, "version": i, "page_delay": 0.02}
             for i, name in enumerate(("a", "b", "c"))
         },
     }

@@ -6,6 +6,7 @@ with an offset cursor — the shape every real connector has, without files or s
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -25,6 +26,9 @@ class Config(SourceConfig):
     """Every Nth row is malformed (quarantined), 0 for none."""
     version: int = 0
     """Bump to change every row's payload (a 'changed source')."""
+    page_delay: float = 0.0
+    """Seconds each page after the first takes to arrive (a slow API): streams that run at
+    once then overlap in time however busy the machine is."""
 
 
 class OffsetCursor(Cursor):
@@ -37,6 +41,8 @@ def read(cfg: Config, cursor: OffsetCursor | None) -> Iterator[Page[OffsetCursor
         yield Page(records=[], cursor=OffsetCursor(offset=start))
         return
     for lo in range(start, cfg.rows, cfg.page_size):
+        if cfg.page_delay and lo > start:
+            time.sleep(cfg.page_delay)
         hi = min(lo + cfg.page_size, cfg.rows)
         rows: list[dict[str, Any]] = []
         for i in range(lo, hi):
