@@ -12,7 +12,7 @@ the companies; it writes the change to the index and commits once that process h
 a second stage: its reads done. A fork is made with no SQLite connection of the run open
 (``forkable``, ``db.forking``). What a forked process reads or allocates lands in pages it
 shares with the run and costs a copy of them, so only work worth a core goes apart:
-renewing a stored index is done by the ranges as they are read (``identity.renewal``), and
+renewing a stored index is done by the ranges as they are read (``identity.upkeep.renewal``), and
 the weights are learned before the pairing and the guard runs before the decisions, not
 beside them (either beside the other copied 0.3–0.4 GB). Small runs, one core, an in-memory SQLite database or a
 machine short of memory do the same work in this process, in the same place in the run.

@@ -2,7 +2,7 @@
 
 ``resolve_full`` reads id ranges into comparable features (columns of distinct values),
 compares each range with the stored index by fingerprint as it is read, writes the rows
-that changed once every range is read (``identity.renewal``), scores
+that changed once every range is read (``identity.upkeep.renewal``), scores
 every blocked pair in bulk with the weights learned from the data (``identity.learned``),
 saves the evidence and clusters; the features are scored as prepared, never read back. On
 two cores a large run resolves the companies in a second process while this one reads
@@ -52,7 +52,7 @@ from warehouse.identity.linkage import index
 from warehouse.identity.linkage.frame import release
 from warehouse.identity.linkage.memo import Memo, workers
 from warehouse.identity.org_resolve import resolve_orgs
-from warehouse.identity.renewal import (
+from warehouse.identity.upkeep.renewal import (
     Change,
     Found,
     around,
@@ -62,7 +62,7 @@ from warehouse.identity.renewal import (
     store_index,
     write_change,
 )
-from warehouse.identity.spool import Spool
+from warehouse.identity.upkeep.spool import Spool
 from warehouse.memory import room
 from warehouse.state import now
 from warehouse.write.upsert import upsert
@@ -190,7 +190,7 @@ def resolve_full(
         # one, not an incremental run trusting evidence only half renewed.
         conn.execute(update(S).where(S.c.entity == ENTITY).values(watermark=None))
     # An empty index is spooled as the ranges are read and written by a process forked
-    # now, before this one's heap grows (``identity.spool``). The companies need nothing
+    # now, before this one's heap grows (``identity.upkeep.spool``). The companies need nothing
     # from the people's features: a large run resolves them in a second process while this
     # one reads people (here otherwise, the same way), and waits for it before the people's
     # index is written. That process then reads people's ranges from the far end until the

@@ -18,10 +18,11 @@ from tests.warehouse.identity.test_identity_resolve import CRM, MAIL, S, _person
 from warehouse import records as r
 from warehouse import schema as t
 from warehouse.db import make_engine
-from warehouse.identity import blocking, renewal, resolve
+from warehouse.identity import blocking, resolve
 from warehouse.identity import schema as ids
 from warehouse.identity.linkage import key_table
 from warehouse.identity.resolve import resolve_full, resolve_incremental
+from warehouse.identity.upkeep import renewal
 from warehouse.state import now
 
 

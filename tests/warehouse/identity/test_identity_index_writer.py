@@ -25,11 +25,12 @@ from tests.warehouse.identity.test_identity_resolve import (
     _tanaka,
 )
 from warehouse.identity import apart as apart_mod
-from warehouse.identity import blocking, learned, resolve, spool
+from warehouse.identity import blocking, learned, resolve
 from warehouse.identity import schema as ids
 from warehouse.identity.linkage import key_table
 from warehouse.identity.linkage.features import Columns
 from warehouse.identity.resolve import resolve_full, resolve_incremental
+from warehouse.identity.upkeep import spool
 
 
 def _index(engine: Engine) -> dict[str, list[Any]]:

@@ -13,8 +13,9 @@ people: the child's reads and writes land in pages it shares with the run).
 
 An empty index (the first run, or after a migration that changed how keys are made deleted
 them) is written in full, each table in its own key order, from the rows the ranges spooled
-(``identity.spool``), by a process forked as the run began. A row's keys are a function of its stored features alone
-(``linkage.index``), which is what lets a row with unchanged features keep them.
+(``upkeep.spool``), by a process forked as the run began. A row's keys are a function of its
+stored features alone (``linkage.index``), which is what lets a row with unchanged features
+keep them.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ from warehouse.identity.linkage.key_table import (
     note,
 )
 from warehouse.identity.linkage.memo import Memo
-from warehouse.identity.spool import Spool, Spooled
+from warehouse.identity.upkeep.spool import Spool, Spooled
 from warehouse.write.upsert import chunks
 
 Ints = NDArray[np.int64]
