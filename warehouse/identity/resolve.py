@@ -196,9 +196,9 @@ def resolve_full(
     # index is written. That process then reads people's ranges from the far end until the
     # two meet.
     span = ranges[-1][1] - ranges[0][0] if ranges else 0
-    spool = None if renew else Spool(engine, large(span) and room() and forkable(engine))
+    fork = large(span) and forkable(engine)
+    spool = None if renew else Spool(engine, fork and room())
     try:
-        fork = large(span) and forkable(engine)
         claims = Claims(len(ranges), fork)
         far = (ranges, claims, spool) if fork else None
         companies = run_apart(

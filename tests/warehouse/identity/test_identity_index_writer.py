@@ -83,6 +83,15 @@ def _spooled(engine: Engine) -> int:
     return sum(1 for t in held if t.startswith(root + "/") and t.endswith("(deleted)"))
 
 
+def _spool_dir(engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple[Path, int]:
+    """A temporary directory of the test's own, and how many unnamed files this process
+    holds where the run's spool will go, before the run."""
+    spools = tmp_path / "spools"
+    spools.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spools))
+    return spools, _spooled(engine)
+
+
 def _noting_pid(variable: str, work: Callable[..., Any]) -> Callable[..., Any]:
     """``work`` that first writes the id of the process running it to the file the
     environment variable names (set before the run forks)."""
@@ -150,10 +159,7 @@ def test_a_large_run_writes_an_empty_index_from_a_second_process_with_the_same_r
         return prepare(*args)
 
     monkeypatch.setattr(resolve, "prepare_range", noting_children)
-    spools = tmp_path / "spools"
-    spools.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(spools))
-    unnamed = _spooled(engine)
+    spools, unnamed = _spool_dir(engine, monkeypatch, tmp_path)
     apart = resolve_full(engine, S)
     # A forked writer wrote the index in full and another process resolved the companies.
     # The writer was forked before the first range was read (its heap is the run's before
@@ -205,10 +211,7 @@ def test_a_run_that_fails_waits_for_its_companies_process_and_leaves_none_behind
     monkeypatch.setattr(apart_mod, "PARALLEL_ROWS", 1)
     monkeypatch.setenv("KIZUNA_IDENTITY_WORKERS", "2")
     monkeypatch.setattr(resolve, "prepare_range", _failing_prepare)
-    spools = tmp_path / "spools"
-    spools.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(spools))
-    unnamed = _spooled(engine)
+    spools, unnamed = _spool_dir(engine, monkeypatch, tmp_path)
     with pytest.raises(ValueError, match="the feature pass broke"):
         resolve_full(engine, S)
     # The companies ran in another process, which had finished (and was reaped) by the
@@ -240,10 +243,7 @@ def test_a_run_that_fails_after_handing_its_rows_over_leaves_the_index_as_it_was
     monkeypatch.setattr(apart_mod, "PARALLEL_ROWS", 1)
     monkeypatch.setenv("KIZUNA_IDENTITY_WORKERS", "2")
     monkeypatch.setattr(spool, "_made_keys", _failing_keys)
-    spools = tmp_path / "spools"
-    spools.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(spools))
-    unnamed = _spooled(engine)
+    spools, unnamed = _spool_dir(engine, monkeypatch, tmp_path)
     with pytest.raises(ValueError, match="the keys broke"):
         resolve_full(engine, S)
     # The writer had begun writing the rows into the emptied index; without the keys it
