@@ -52,6 +52,7 @@ from warehouse.identity.linkage import index
 from warehouse.identity.linkage.frame import release
 from warehouse.identity.linkage.memo import Memo, workers
 from warehouse.identity.org_resolve import resolve_orgs
+from warehouse.identity.upkeep.names import read_up_front
 from warehouse.identity.upkeep.renewal import (
     Change,
     Found,
@@ -199,6 +200,7 @@ def resolve_full(
     fork = large(span) and forkable(engine)
     spool = None if renew else Spool(engine, fork and room())
     try:
+        read_up_front(engine, fork)  # many company names unread: each read once, first
         claims = Claims(len(ranges), fork)
         far = (ranges, claims, spool) if fork else None
         companies = run_apart(

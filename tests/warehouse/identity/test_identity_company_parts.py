@@ -3,6 +3,8 @@ and what they take is what a reading gives."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +20,7 @@ from warehouse.identity.keys import matching as mt
 from warehouse.identity.linkage import company_parts, features
 from warehouse.identity.linkage import memo as memo_mod
 from warehouse.identity.resolve import resolve_full, resolve_incremental
+from warehouse.identity.upkeep import names as names_mod
 
 NAMES = ["株式会社ABC", "ABC Co., Ltd.", "(株)ＡＢＣ", "足立区松本情報株式会社", "エービーシー商事"]
 
@@ -129,3 +132,61 @@ def test_stored_and_read_parts_give_the_features_of_a_run_that_reads_them_all(
     if not helper:
         assert sorted(reads) == sorted(set(names) - set(stored))
     assert sorted(n for batch in asked for n in batch if n) == names
+
+
+def test_a_run_finding_many_names_unread_reads_each_once_before_its_ranges(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _tanaka(engine)
+    _put(engine, MAIL, _person("o1", full_name="鈴木 一郎", organization=r.OrgRef(name="XYZ")))
+    batches: list[list[str]] = []
+    real = mt.org_parts
+
+    def counting(names: Any) -> list[tuple[str, str, str]]:
+        names = list(names)
+        batches.append([n for n in names if n])
+        return real(names)
+
+    monkeypatch.setattr(mt, "org_parts", counting)
+    monkeypatch.setattr(names_mod, "UP_FRONT", 10**9)  # read by the ranges as they meet them
+    resolve_full(engine, S)
+    read_by_ranges = _index(engine)
+    with engine.begin() as conn:
+        conn.execute(ids.IdentityCompanyName.__table__.delete())
+        blocking.clear(conn, "person")
+    batches.clear()
+
+    monkeypatch.setattr(names_mod, "UP_FRONT", 2)
+    resolve_full(engine, S)
+    # One batch, before any range: every live company's name once (names equal to their
+    # domain are not read), and the same index as names read by the ranges.
+    assert [b for b in batches if b] == [
+        sorted({"株式会社ABC", "ABC Co., Ltd.", "(株)ＡＢＣ", "XYZ"})
+    ]
+    assert _kept(engine) == 4 and _index(engine) == read_by_ranges
+    batches.clear()
+    assert names_mod.read_up_front(engine, fork=False) == 0 and not any(batches)
+
+
+def test_names_read_up_front_are_split_with_a_forked_process(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for k, name in enumerate(NAMES):
+        _put(engine, CRM, _person(f"n{k}", full_name="山田 太郎", organization=r.OrgRef(name=name)))
+    log = tmp_path / "reads"
+    real = mt.org_parts
+
+    def logged(names: Any) -> list[tuple[str, str, str]]:
+        names = list(names)
+        with log.open("a") as f:  # the fork's own reads land here too
+            f.writelines(f"{os.getpid()}\t{n}\n" for n in names)
+        return real(names)
+
+    monkeypatch.setattr(mt, "org_parts", logged)
+    monkeypatch.setattr(names_mod, "UP_FRONT", 1)
+    assert names_mod.read_up_front(engine, fork=True) == len(NAMES)
+    reads = [line.split("\t") for line in log.read_text().splitlines()]
+    assert len({pid for pid, _ in reads}) == 2  # half here, half in the fork
+    assert sorted(n for _, n in reads) == sorted(NAMES)  # each name once
+    with engine.connect() as conn:
+        assert company_parts.stored(conn)(NAMES) == dict(zip(NAMES, real(NAMES), strict=True))

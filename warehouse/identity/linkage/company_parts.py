@@ -83,3 +83,22 @@ def store(conn: Connection, fresh: Sequence[tuple[str, Parts]]) -> int:
     )
     many(conn, _ADD, rows)
     return len(rows)
+
+
+def unread(conn: Connection, least: int = 1) -> list[str]:
+    """The live companies' names whose parts are not stored, in name order, when there may
+    be ``least`` of them; else none (counted first: a run over a stored index reads no
+    name; the few names a rename leaves unread are read by the feature pass as it meets
+    them)."""
+    named = (
+        f"FROM {t.table(t.Organization).name} WHERE deleted_at IS NULL "
+        "AND name IS NOT NULL AND name <> '' AND (domain IS NULL OR name <> domain)"
+    )
+    kept = int(driver_rows(conn, f"SELECT count(*) FROM {P.name}")[0][0])
+    if int(driver_rows(conn, f"SELECT count(*) {named}")[0][0]) - kept < least:
+        return []
+    names = [str(r[0]) for r in driver_rows(conn, f"SELECT DISTINCT name {named} ORDER BY name")]
+    if len(names) - kept < least:
+        return []
+    known = stored(conn)(names) if kept else {}
+    return [n for n in names if n not in known]
