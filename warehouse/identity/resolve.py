@@ -266,6 +266,8 @@ def _companies_full(
                 parts.append((k, found))
         finally:
             memo.close()
+            if spool is not None:
+                spool.read()
     return got, took, parts
 
 
@@ -293,6 +295,8 @@ def _people_full(
                 step("prepare")
     finally:
         memo.close()
+        if spool is not None:
+            spool.read()
     del memo, hashed
     far = companies()[2]  # the ranges the companies' process read (it is done)
     parts.extend(far)

@@ -167,7 +167,7 @@ def test_a_large_run_writes_an_empty_index_from_a_second_process_with_the_same_r
     assert str(os.getpid()) not in (pid_file.read_text(), org_pid.read_text())
     assert pid_file.read_text() != org_pid.read_text()
     assert int(pid_file.read_text()) in children
-    assert during == [4]  # the spool's four files, open while the ranges were read
+    assert during == [2]  # the spool's two files, open while the ranges were read
     assert not list(spools.iterdir()) and _spooled(engine) == unnamed
     assert _index(engine) == alone and apart.keys == stats.keys
     assert _companies(engine) == orgs  # (a rerun changes no cluster: that count differs)
@@ -228,27 +228,29 @@ def test_a_run_that_fails_waits_for_its_companies_process_and_leaves_none_behind
     assert orgs  # its transaction committed: the companies are resolved
 
 
-def _failing_keys(*args: Any, **kw: Any) -> Any:
-    raise ValueError("the keys broke")
+def _failing_scoring(*args: Any, **kw: Any) -> Any:
+    raise ValueError("the scoring broke")
 
 
-def test_a_run_that_fails_after_handing_its_rows_over_leaves_the_index_as_it_was(
+def test_a_run_that_fails_after_handing_its_rows_over_leaves_the_whole_index(
     engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     _tanaka(engine)
     resolve_full(engine, S)
+    whole = _index(engine)
     with engine.begin() as conn:
         conn.execute(ids.IdentityKey.__table__.delete())  # as a migration that changed the keys
-    before = _index(engine)
     monkeypatch.setattr(apart_mod, "PARALLEL_ROWS", 1)
     monkeypatch.setenv("KIZUNA_IDENTITY_WORKERS", "2")
-    monkeypatch.setattr(spool, "_made_keys", _failing_keys)
+    monkeypatch.setattr(learned, "score_columns", _failing_scoring)
     spools, unnamed = _spool_dir(engine, monkeypatch, tmp_path)
-    with pytest.raises(ValueError, match="the keys broke"):
+    with pytest.raises(ValueError, match="the scoring broke"):
         resolve_full(engine, S)
-    # The writer had begun writing the rows into the emptied index; without the keys it
-    # rolled back: the features are as they were, and nothing is left running.
-    assert _index(engine) == before and before["features"] and not before["keys"]
+    # The ranges had spooled every row and its keys: the writer, handed them, wrote the
+    # whole index (the same as a run that scores) and the run waited for it before it
+    # stopped. Nothing is left running, and the spool is gone.
+    assert _index(engine)["features"] == whole["features"] and whole["features"]
+    assert _index(engine)["keys"] == whole["keys"] and whole["keys"]
     assert not multiprocessing.active_children()
     assert not list(spools.iterdir()) and _spooled(engine) == unnamed
 

@@ -265,10 +265,43 @@ def _hashed(
     return h, ok
 
 
-def _field(cols: Columns, name: str, fn: Callable[[Any], str] = str) -> tuple[U64, Bools]:
+class Keyed:
+    """Each value's key hash, per way of making its key, in lists that only grow (a
+    ``Memo``'s value tables): the ranges of one process hash a value once, however many of
+    them use it, when each computes its own rows' keys."""
+
+    def __init__(self) -> None:
+        # (id of the list, how its keys are made) → (list, hashes, is a key, count)
+        self._got: dict[tuple[int, str], tuple[list[Any], U64, Bools, int]] = {}
+
+    def of(
+        self, values: list[Any], how: str, fn: Callable[[Any], str], distinct: bool = False
+    ) -> tuple[U64, Bools]:
+        held = self._got.get((id(values), how))
+        if held is None or held[0] is not values:
+            held = (values, np.zeros(0, np.uint64), np.zeros(0, bool), 0)
+        _, h, ok, n = held
+        if n < len(values):
+            # Grown to size, a copy per range (a few MB): room to grow into held 0.1 GB
+            # more in each of the two processes reading ranges at a million people.
+            more, more_ok = _hashed(values[n:], fn, distinct)
+            h, ok, n = np.concatenate([h, more]), np.concatenate([ok, more_ok]), len(values)
+        self._got[(id(values), how)] = (values, h, ok, n)
+        return h, ok
+
+
+def _once(
+    values: list[Any], how: str, fn: Callable[[Any], str], distinct: bool
+) -> tuple[U64, Bools]:
+    return _hashed(values, fn, distinct)
+
+
+def _field(
+    cols: Columns, name: str, keyed: Keyed | None, fn: Callable[[Any], str] = str, how: str = ""
+) -> tuple[U64, Bools]:
     """Each row's hash of ``fn`` of its value of ``name``, and whether it gives a key."""
     codes, values = cols.source(name)
-    h, ok = _hashed(values, fn)
+    h, ok = (keyed.of if keyed is not None else _once)(values, how or name, fn, False)
     return h[codes], ok[codes]
 
 
@@ -295,9 +328,10 @@ def _local_key(email: str) -> str:
 
 
 @bulk
-def keys(cols: Columns, ordered: bool = True) -> Keys:
+def keys(cols: Columns, ordered: bool = True, keyed: Keyed | None = None) -> Keys:
     """Every row's block keys as (digest, record id, tag), sorted, each pair once (not
-    ``ordered``: as made, kind by kind, a pair perhaps twice)."""
+    ``ordered``: as made, kind by kind, a pair perhaps twice). ``keyed``: the process's
+    value hashes, kept from range to range (give a process's ranges one)."""
     rows = cols.ids
     out_d: list[Ints] = []
     out_r: list[Ints] = []
@@ -318,22 +352,22 @@ def keys(cols: Columns, ordered: bool = True) -> Keys:
         ("phones", "p", lambda v: f"p|{v}", True),
     ):
         rec, val, values = cols.exploded(field)
-        h, ok = _hashed(values, make, distinct)
+        h, ok = (keyed.of if keyed is not None else _once)(values, tag, make, distinct)
         put(tag, h.view(np.int64)[val][ok[val]], rows[rec[ok[val]]])
     for field, tag, make in (
         ("ext", "x", lambda v: f"x|{v}" if v else ""),
         ("tokens", "t", _pair_key),
     ):
-        h, ok = _field(cols, field, make)
+        h, ok = _field(cols, field, keyed, make, tag)
         put(tag, h.view(np.int64)[ok], rows[ok])
-    reading, has_reading = _field(cols, "tokens", _reading)
-    org, has_org = _field(cols, "org")
-    dom, has_dom = _field(cols, "domain")
+    reading, has_reading = _field(cols, "tokens", keyed, _reading, "reading")
+    org, has_org = _field(cols, "org", keyed)
+    dom, has_dom = _field(cols, "domain", keyed)
     other = np.where(has_org, org, dom)
     has_other = has_org | has_dom
-    dob, has_dob = _field(cols, "dob")
-    pc, has_pc = _field(cols, "postcode")
-    name, has_name = _field(cols, "name")
+    dob, has_dob = _field(cols, "dob", keyed)
+    pc, has_pc = _field(cols, "postcode", keyed)
+    name, has_name = _field(cols, "name", keyed)
     combos: list[tuple[str, tuple[U64, Bools], tuple[U64, Bools]]] = [
         ("no", (reading, has_reading), (other, has_other)),
         ("nb", (reading, has_reading), (dob, has_dob)),
@@ -342,8 +376,8 @@ def keys(cols: Columns, ordered: bool = True) -> Keys:
         ("d", (dob, has_dob), (pc, has_pc)),
     ]
     for k in (0, 1):
-        combos.append(("b", (dob, has_dob), _field(cols, "tokens", _token(k, 2))))
-        combos.append(("z", (pc, has_pc), _field(cols, "tokens", _token(k, 3))))
+        combos.append(("b", (dob, has_dob), _field(cols, "tokens", keyed, _token(k, 2), f"b{k}")))
+        combos.append(("z", (pc, has_pc), _field(cols, "tokens", keyed, _token(k, 3), f"z{k}")))
     for tag, (a, has_a), (b, has_b) in combos:
         ok = has_a & has_b
         put(tag, _mix(TAG[tag], a[ok], b[ok]), rows[ok])

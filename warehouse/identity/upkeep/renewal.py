@@ -148,7 +148,7 @@ def store_index(
     which gives the number of keys written once they are committed (or raises what stopped
     the writer). The caller writes nothing else before calling it. ``bounds``: the ids the
     run's ranges covered, renewing a stored index; else the index was empty and ``spool``
-    holds the rows: the keys are computed here and both are written from there.
+    holds the rows and their keys, which are written from there.
 
     Renewing, only what changed is written, here and now."""
     if found.names:
@@ -158,7 +158,7 @@ def store_index(
     if bounds is None:
         if spool is None:
             raise ValueError("an empty index is written from a spool")
-        return spool.write(engine, found.cols, found.spooled)
+        return spool.write(engine, found.spooled)
     cols, fps = found.cols, found.fps
     with write_transaction(engine) as conn:
         shrink(conn)

@@ -8,14 +8,15 @@ held 0.9–1.3 GB beside the run's scoring (2.4–2.7 GB together).
 
 Here the process that reads a range appends it to a file of its own (``put``): the rows as
 indexes into that process's value tables (a ``Memo``'s, which only grow) and the values new
-since its last range, pickled, which costs the feature pass next to nothing (spelling the
-rows' JSON there cost 5 CPU-s at a million people, on cores both busy). A process forked
-as the run began, before its heap grew, writes the rows into the emptied index once every
-range is read, each value spelled once, while the run computes the keys; then the keys,
-which the run puts in two files as it made them, in sixteen parts by their top bits, and
-the writer sorts a part at a time (``write``): one transaction, a range of rows or a part
-of keys at a time. Without a second process the run writes them itself, the same way. The
-files have no name and go with the run (``close``).
+since its last range, pickled (spelling the rows' JSON there cost 5 CPU-s at a million
+people, on cores both busy), then the range's keys, as made, in parts by their top
+bits. The keys are made by the ranges, each value hashed once per process
+(``index.Keyed``): made by the run once every range was read, they held it 6 s between
+its ranges and its scoring, with the writer waiting for them. A process forked as the run
+began, before its heap grew, writes the rows into the emptied index once every range is
+read, each value spelled once, then the keys, a part at a time, gathered from every range
+and sorted (``write``): one transaction. Without a second process the run writes them
+itself, the same way. The files have no name and go with the run (``close``).
 """
 
 from __future__ import annotations
@@ -41,8 +42,12 @@ from warehouse.identity.linkage.frame import bulk, release
 from warehouse.identity.linkage.key_table import Digests, add_fresh
 
 Ints = np.ndarray[Any, np.dtype[np.int64]]
-Spooled = tuple[str, int]  # (which file, offset) of one range's rows
-_FILES = ("run", "far", "digests", "records")
+Spooled = tuple[str, int]  # (which file, offset) of one range's rows and keys
+_FILES = ("run", "far")
+# The keys' parts, by the top six bits of their digest: a part (≈ 0.2 M keys at a million
+# people) is sorted and written beside the run's scoring, so its copies are kept small.
+_BITS = 6
+_PARTS = 1 << _BITS
 WHAT = "writing the identity index"
 
 
@@ -52,7 +57,7 @@ class Spool:
     The files have no name (``tempfile.TemporaryFile``): a run that is killed leaves none
     of its people's data on disk. They are opened before any fork, so the run's processes
     share them: the run's ranges go in one, the other reader's (the companies' process's
-    far ranges) in another, the keys in two more."""
+    far ranges) in the other."""
 
     def __init__(self, engine: Engine, fork: bool) -> None:
         # Closed by ``close``, which the run calls whatever happens.
@@ -62,6 +67,7 @@ class Spool:
         self._run = os.getpid()
         self._reader: int | None = None  # the one other process that spools ranges
         self._tables: dict[int, tuple[list[Any], list[int], int]] = {}  # id → (values, at, n)
+        self._keyed = index.Keyed()  # each process's own once it forks
         self._recv, self._send = mp.get_context("fork").Pipe(duplex=False)
         self._wait: Callable[[], int] | None = None
         if fork:
@@ -72,15 +78,23 @@ class Spool:
 
     def put(self, cols: fe.Columns, fps: Ints) -> Spooled:
         """Append a range's rows (``fps``: their fingerprints) to this process's file: the
-        indexes of their values, and the values not spooled before."""
+        indexes of their values, and the values not spooled before; then the range's keys,
+        digests and records, each in parts by top bits (how many each part holds is
+        pickled with the rows)."""
         which = self._mine()
         f = self._files[which]
         order = np.argsort(cols.ids, kind="stable")
         page = index.page_of(cols, order)
         tables = {name: self._log(f, cols.source(name)[1]) for name in fe.FIELDS}
         tables.update({name: self._log(f, cols.exploded(name)[2]) for name in fe.MULTI_FIELDS})
+        d, r, _ = index.keys(cols, ordered=False, keyed=self._keyed)
+        part = (d.view(np.int8)[7 :: d.itemsize] >> (8 - _BITS)).astype(np.int64) + _PARTS // 2
+        by = np.argsort(part, kind="stable")  # signed top bits: the parts in index order
+        counts = np.bincount(part, minlength=_PARTS).tolist()
         at = f.seek(0, os.SEEK_END)
-        pickle.dump((page, fps[order], tables), f, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.dump((page, fps[order], tables, counts), f, protocol=pickle.HIGHEST_PROTOCOL)
+        for a in (d, r):
+            f.write(np.ascontiguousarray(a[by], "<i8").data)
         f.flush()
         return which, at
 
@@ -107,40 +121,26 @@ class Spool:
         self._tables[id(values)] = (values, chunks, len(values))
         return chunks
 
-    def write(self, engine: Engine, cols: fe.Columns, rows: Sequence[Spooled]) -> Callable[[], int]:
-        """Have the index written: ``rows`` (every row of ``cols``, spooled, in id order)
-        at once, then the keys of ``cols``, computed here meanwhile. Returns ``wait``, which
-        gives the number of keys once committed (or raises what stopped the writer). The
-        caller writes nothing until it has waited: the writer holds the write lock."""
+    def read(self) -> None:
+        """This process has spooled all its ranges: what it kept of its value tables goes
+        (their key hashes, 0.1 GB at a million people, and the tables themselves, which a
+        run joins into new ones: both held through scoring otherwise)."""
+        self._keyed = index.Keyed()
+        self._tables = {}
+
+    def write(self, engine: Engine, rows: Sequence[Spooled]) -> Callable[[], int]:
+        """Have the index written from ``rows`` (every range, spooled, in id order).
+        Returns ``wait``, which gives the number of keys once committed (or raises what
+        stopped the writer). The caller writes nothing until it has waited: the writer
+        holds the write lock."""
         if self._wait is None:
-            parts = self._put_keys(cols)
-            return run_apart(
-                WHAT, engine, lambda e: _write(e, self._files, rows, lambda: parts), False
-            )
+            return run_apart(WHAT, engine, lambda e: _write(e, self._files, rows), False)
         try:
             with contextlib.suppress(OSError):  # a writer that stopped: ``wait`` says why
-                self._send.send(list(rows))  # it writes them while the keys are computed here
-                self._send.send(self._put_keys(cols))
+                self._send.send(list(rows))
         finally:
-            self._send.close()  # without the keys' count it rolls back
+            self._send.close()
         return self._wait
-
-    def _put_keys(self, cols: fe.Columns) -> list[int]:
-        """The keys of ``cols`` into the spool's two files, as made (not sorted), a part
-        per top four bits of the digest; returns how many each part holds. The writer sorts
-        each part as it writes it: sorted here, 14 M keys took 2.8 s and 0.3 GB more at
-        the run's busiest."""
-        d, r, _ = _made_keys(cols)
-        part = d.view(np.int8)[7 :: d.itemsize] >> 4 if d.shape[0] else np.zeros(0, np.int8)
-        counts = []
-        for p in range(-8, 8):  # signed: the parts in index order
-            at = part == p
-            for name, a in (("digests", d), ("records", r)):
-                self._files[name].write(np.ascontiguousarray(a[at], "<i8").data)
-            counts.append(int(np.count_nonzero(at)))
-        for name in ("digests", "records"):
-            self._files[name].flush()
-        return counts
 
     def close(self) -> None:
         """Let the writer go (handed nothing, or not all, it writes nothing), wait for it
@@ -161,34 +161,33 @@ class Spool:
         except EOFError:
             self._recv.close()
             return 0  # the run stopped before every range was read: nothing is written
-        try:
-            return _write(engine, self._files, rows, self._recv.recv)
-        finally:
-            self._recv.close()
+        self._recv.close()
+        return _write(engine, self._files, rows)
 
 
-def _write(
-    engine: Engine,
-    files: dict[str, IO[bytes]],
-    rows: Sequence[Spooled],
-    keys: Callable[[], list[int]],
-) -> int:
-    """The emptied index: its rows from the spooled ranges, then its keys once ``keys``
-    says how many each part holds (an error there, the run's end of file, rolls all back).
-    Returns how many keys, each pair once."""
+# Where a range's keys are spooled: (which file, offset, how many each part holds).
+KeysAt = tuple[str, int, list[int]]
+
+
+def _write(engine: Engine, files: dict[str, IO[bytes]], rows: Sequence[Spooled]) -> int:
+    """The emptied index: its rows from the spooled ranges, then its keys, a part at a
+    time from every range. Returns how many keys, each pair once."""
     tables: dict[tuple[str, int], tuple[int, index.Table]] = {}
+    keyed: list[KeysAt] = []
     with write_transaction(engine) as conn:
         shrink(conn)  # a pooled connection may still have the feature pass's cache size
         clear(conn, ENTITY)
         for which, at in rows:
             f = files[which]
             f.seek(at)
-            page, marks, chunks = pickle.load(f)
+            page, marks, chunks, counts = pickle.load(f)
+            keyed.append((which, f.tell(), counts))  # the keys follow the rows
             held = {name: _table(f, which, pos, tables) for name, pos in chunks.items()}
             texts = _spelled(page, held)
             put_features(conn, page[0], texts, marks, True)
         tables.clear()
-        got = add_fresh(conn, ENTITY, _spooled_keys(files, keys()))
+        release()  # the values' spelling, beside the run's scoring otherwise
+        got = add_fresh(conn, ENTITY, _spooled_keys(files, keyed))
     release()
     return got
 
@@ -225,16 +224,22 @@ def _table(
     return buf, starts
 
 
-def _spooled_keys(files: dict[str, IO[bytes]], parts: list[int]) -> Iterator[Digests]:
-    """The spooled keys in index order: part by part (≈ 0.9 M keys at a million people),
-    each read whole, sorted here and each pair kept once."""
-    lo = 0
-    for n in parts:
-        d, r = _read(files["digests"], lo, n), _read(files["records"], lo, n)
-        got = index.distinct(d, r, np.zeros(n, np.int8))
+def _spooled_keys(files: dict[str, IO[bytes]], keyed: Sequence[KeysAt]) -> Iterator[Digests]:
+    """The spooled keys in index order: part by part (≈ 0.2 M keys at a million people),
+    gathered from every range, sorted here and each pair kept once."""
+    for p in range(_PARTS):
+        ds: list[Ints] = []
+        rs: list[Ints] = []
+        for which, at, counts in keyed:
+            n, lo = sum(counts), sum(counts[:p])
+            ds.append(_read(files[which], at + 8 * lo, counts[p]))
+            rs.append(_read(files[which], at + 8 * (n + lo), counts[p]))
+        d = np.concatenate(ds) if ds else np.zeros(0, np.int64)
+        r = np.concatenate(rs) if rs else np.zeros(0, np.int64)
+        del ds, rs
+        got = index.distinct(d, r, np.zeros(d.shape[0], np.int8))
         del d, r
         yield got[0], got[1]
-        lo += n
 
 
 def _beside(engine: Engine) -> str | None:
@@ -248,12 +253,8 @@ def _beside(engine: Engine) -> str | None:
     return None
 
 
-def _made_keys(cols: fe.Columns) -> index.Keys:
-    return index.keys(cols, ordered=False)
-
-
-def _read(f: IO[bytes], lo: int, k: int) -> Ints:
-    f.seek(8 * lo)
+def _read(f: IO[bytes], at: int, k: int) -> Ints:
+    f.seek(at)
     got = f.read(8 * k)
     if len(got) != 8 * k:
         raise RuntimeError("the identity index's spooled keys are short")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
 from warehouse.identity.keys.matching import MatchSettings
-from warehouse.identity.linkage import features, guard
+from warehouse.identity.linkage import features, guard, index
 from warehouse.identity.linkage import memo as memo_mod
 from warehouse.identity.linkage.contacts import is_role_mailbox
 from warehouse.identity.linkage.frame import encode, encode_from
@@ -119,3 +121,37 @@ def test_ranges_of_two_memos_join_into_one_set_of_columns() -> None:
         assert {int(r) for r in rec[val == shared]} & set(range(120, 240))
     # The single-valued tables: the run's once, the other memo's once.
     assert len(cols.source("org")[1]) == len(mine.values["org"]) + len(theirs.values["org"])
+
+
+def test_keys_by_range_with_one_memo_and_one_keyed_equal_the_keys_of_all_rows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rows = _rows(240)
+    settings = MatchSettings()
+    whole = index.keys(features.compute(rows, settings))
+    memo, keyed = memo_mod.Memo(settings), index.Keyed()
+    hashed: list[int] = []
+    real = index._hashed
+
+    def counting(values: Any, fn: Any, distinct: bool = False) -> Any:
+        hashed.append(len(values))
+        return real(values, fn, distinct)
+
+    monkeypatch.setattr(index, "_hashed", counting)
+    made = []
+    try:
+        for a in range(0, 240, 70):
+            cols = features.compute(rows[a : a + 70], settings, memo)
+            made.append(index.keys(cols, ordered=False, keyed=keyed))
+            if a == 0:
+                first = sum(hashed)
+    finally:
+        memo.close()
+    got = index.distinct(*(np.concatenate([m[k] for m in made]) for k in range(3)))
+    for a, b in zip(got, whole, strict=True):
+        assert a.tolist() == b.tolist()
+    # Each range hashed only the values no earlier range had: all told, as many as keys
+    # made once from the memo's whole tables hash (which the last range's columns share).
+    ranged, hashed[:] = sum(hashed), []
+    index.keys(cols)
+    assert ranged == sum(hashed) and 0 < first < ranged
