@@ -14,12 +14,12 @@ index does.
 
 from __future__ import annotations
 
-import multiprocessing as mp
 from collections.abc import Sequence
 
 from sqlalchemy import Engine
 
 from warehouse.db import write_transaction
+from warehouse.identity.apart import run_apart
 from warehouse.identity.keys import matching as mt
 from warehouse.identity.linkage import company_parts
 from warehouse.identity.linkage.company_parts import Parts
@@ -28,33 +28,31 @@ from warehouse.memory import room
 # From this many unread names the run reads them up front; fewer are read as the ranges
 # meet them (the feature pass's own batch for its helper is 2,000 names).
 UP_FRONT = 20_000
+WHAT = "reading company names"
 
 
 def read_up_front(engine: Engine, fork: bool) -> int:
     """Read and store the parts of the live companies' names the store lacks, when there
-    are at least ``UP_FRONT``; ``fork``: half of them in a second process. Returns how many
-    names were read."""
+    are at least ``UP_FRONT``; ``fork``: half of them in a second process, which stores its
+    own half (both cores read, and each half is stored while the other may still be read).
+    Returns how many names were read."""
     with engine.connect() as conn:
         names = company_parts.unread(conn, UP_FRONT)
     if len(names) < UP_FRONT:
         return 0
-    parts = _read(names, fork and room())
-    with write_transaction(engine) as conn:
-        company_parts.store(conn, list(zip(names, parts, strict=True)))
+    fork = fork and room()
+    if fork:
+        mt.reading_tokens("田中")  # the dictionary loaded once, shared with the fork
+    half = len(names) // 2
+    wait = run_apart(WHAT, engine, lambda e: _keep(e, names[half:]), fork)
+    try:
+        _keep(engine, names[:half])
+    finally:
+        wait()
     return len(names)
 
 
-def _read(names: Sequence[str], fork: bool) -> list[Parts]:
-    if not fork or "fork" not in mp.get_all_start_methods():
-        return mt.org_parts(names)
-    mt.reading_tokens("田中")  # the dictionary loaded once, shared with the fork
-    half = len(names) // 2
-    with mp.get_context("fork").Pool(1) as pool:
-        far = pool.apply_async(_parts, (names[half:],))
-        near = mt.org_parts(names[:half])
-        return near + far.get()
-
-
-def _parts(names: Sequence[str]) -> list[Parts]:
-    # Looked up when called: the pool is handed this function by name, not the one it finds.
-    return mt.org_parts(names)
+def _keep(engine: Engine, names: Sequence[str]) -> int:
+    parts: list[Parts] = mt.org_parts(names)
+    with write_transaction(engine) as conn:
+        return company_parts.store(conn, list(zip(names, parts, strict=True)))
