@@ -267,7 +267,7 @@ def _companies_full(
         finally:
             memo.close()
             if spool is not None:
-                spool.read()
+                spool.finished()
     return got, took, parts
 
 
@@ -296,7 +296,7 @@ def _people_full(
     finally:
         memo.close()
         if spool is not None:
-            spool.read()
+            spool.finished()
     del memo, hashed
     far = companies()[2]  # the ranges the companies' process read (it is done)
     parts.extend(far)

@@ -290,18 +290,12 @@ class Keyed:
         return h, ok
 
 
-def _once(
-    values: list[Any], how: str, fn: Callable[[Any], str], distinct: bool
-) -> tuple[U64, Bools]:
-    return _hashed(values, fn, distinct)
-
-
 def _field(
-    cols: Columns, name: str, keyed: Keyed | None, fn: Callable[[Any], str] = str, how: str = ""
+    cols: Columns, name: str, keyed: Keyed, fn: Callable[[Any], str] = str, how: str = ""
 ) -> tuple[U64, Bools]:
     """Each row's hash of ``fn`` of its value of ``name``, and whether it gives a key."""
     codes, values = cols.source(name)
-    h, ok = (keyed.of if keyed is not None else _once)(values, how or name, fn, False)
+    h, ok = keyed.of(values, how or name, fn)
     return h[codes], ok[codes]
 
 
@@ -332,6 +326,7 @@ def keys(cols: Columns, ordered: bool = True, keyed: Keyed | None = None) -> Key
     """Every row's block keys as (digest, record id, tag), sorted, each pair once (not
     ``ordered``: as made, kind by kind, a pair perhaps twice). ``keyed``: the process's
     value hashes, kept from range to range (give a process's ranges one)."""
+    keyed = keyed if keyed is not None else Keyed()
     rows = cols.ids
     out_d: list[Ints] = []
     out_r: list[Ints] = []
@@ -352,7 +347,7 @@ def keys(cols: Columns, ordered: bool = True, keyed: Keyed | None = None) -> Key
         ("phones", "p", lambda v: f"p|{v}", True),
     ):
         rec, val, values = cols.exploded(field)
-        h, ok = (keyed.of if keyed is not None else _once)(values, tag, make, distinct)
+        h, ok = keyed.of(values, tag, make, distinct)
         put(tag, h.view(np.int64)[val][ok[val]], rows[rec[ok[val]]])
     for field, tag, make in (
         ("ext", "x", lambda v: f"x|{v}" if v else ""),

@@ -121,7 +121,7 @@ class Spool:
         self._tables[id(values)] = (values, chunks, len(values))
         return chunks
 
-    def read(self) -> None:
+    def finished(self) -> None:
         """This process has spooled all its ranges: what it kept of its value tables goes
         (their key hashes, 0.1 GB at a million people, and the tables themselves, which a
         run joins into new ones: both held through scoring otherwise)."""
