@@ -3,6 +3,7 @@ and what they take is what a reading gives."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from pathlib import Path
 from typing import Any
@@ -193,3 +194,32 @@ def test_names_read_up_front_are_split_with_a_forked_process(
     assert sorted(n for _, n in reads) == sorted(NAMES)  # each name once
     with engine.connect() as conn:
         assert company_parts.stored(conn)(NAMES) == dict(zip(NAMES, real(NAMES), strict=True))
+
+
+def test_a_forked_half_that_fails_stops_the_run_in_one_line_and_the_next_reads_the_rest(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for k, name in enumerate(NAMES):
+        _put(engine, CRM, _person(f"n{k}", full_name="山田 太郎", organization=r.OrgRef(name=name)))
+    here, real = os.getpid(), mt.org_parts
+
+    def failing_in_the_fork(names: Any) -> list[tuple[str, str, str]]:
+        if os.getpid() != here:
+            raise ValueError("dictionary gone\nsecond line")
+        return real(names)
+
+    monkeypatch.setattr(mt, "org_parts", failing_in_the_fork)
+    monkeypatch.setattr(names_mod, "UP_FRONT", 1)
+    with pytest.raises(
+        RuntimeError, match=r"^reading company names failed: ValueError: dictionary gone$"
+    ):
+        names_mod.read_up_front(engine, fork=True)
+    # This process's half was read and kept; nothing is left running.
+    with engine.connect() as conn:
+        kept = set(company_parts.stored(conn)(NAMES))
+    assert len(kept) == _kept(engine) == len(NAMES) // 2
+    assert not multiprocessing.active_children()
+    # The next run reads only the half that is missing.
+    reads = _reads(monkeypatch)
+    assert names_mod.read_up_front(engine, fork=False) == len(NAMES) - len(kept)
+    assert sorted(reads) == sorted(set(NAMES) - kept) and _kept(engine) == len(NAMES)
