@@ -257,18 +257,35 @@ def _companies_full(
     parts: list[Part] = []
     if far is not None:
         release()  # what resolving the companies freed, before this process reads people
-        ranges, claims, spool = far
-        memo, hashed = Memo(settings, helper=False), index.Hashed()
-        try:
-            for k in iter(claims.back, None):
-                with engine.connect() as conn:
-                    found = prepare_range(conn, settings, *ranges[k], memo, spool, hashed)
-                parts.append((k, found))
-        finally:
-            memo.close()
-            if spool is not None:
-                spool.finished()
+        parts = _read_ranges(engine, settings, far, far[1].back, helper=False)
     return got, took, parts
+
+
+def _read_ranges(
+    engine: Engine,
+    settings: MatchSettings,
+    work: Ranges,
+    take: Callable[[], int | None],
+    helper: bool = True,
+    step: Callable[[str], None] | None = None,
+) -> list[Part]:
+    """The ranges this process takes (``take``: from the front, or from the far end), read
+    with one memo, so each distinct value is computed and hashed once; the spool is told
+    once they are all read. ``helper``: company names may go to a second process."""
+    ranges, _, spool = work
+    parts: list[Part] = []
+    memo, hashed = Memo(settings, helper=helper), index.Hashed()
+    try:
+        for k in iter(take, None):
+            with engine.connect() as conn:
+                parts.append((k, prepare_range(conn, settings, *ranges[k], memo, spool, hashed)))
+            if step is not None:
+                step("prepare")
+    finally:
+        memo.close()
+        if spool is not None:
+            spool.finished()
+    return parts
 
 
 def _people_full(
@@ -285,19 +302,7 @@ def _people_full(
     written: on SQLite the two would otherwise queue for the one writer."""
     t0 = time.monotonic()
     ranges, claims, spool = work
-    parts: list[Part] = []
-    memo, hashed = Memo(settings), index.Hashed()
-    try:
-        for k in iter(claims.front, None):
-            with engine.connect() as conn:
-                parts.append((k, prepare_range(conn, settings, *ranges[k], memo, spool, hashed)))
-            if step is not None:
-                step("prepare")
-    finally:
-        memo.close()
-        if spool is not None:
-            spool.finished()
-    del memo, hashed
+    parts = _read_ranges(engine, settings, work, claims.front, step=step)
     far = companies()[2]  # the ranges the companies' process read (it is done)
     parts.extend(far)
     if step is not None:

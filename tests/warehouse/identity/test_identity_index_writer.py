@@ -92,6 +92,18 @@ def _spool_dir(engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     return spools, _spooled(engine)
 
 
+def _apart(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every run large enough for its second processes, on two cores."""
+    monkeypatch.setattr(apart_mod, "PARALLEL_ROWS", 1)
+    monkeypatch.setenv("KIZUNA_IDENTITY_WORKERS", "2")
+
+
+def _nothing_left(engine: Engine, spools: Path, unnamed: int) -> None:
+    """No process of the run is left, and neither is any file of its spool."""
+    assert not multiprocessing.active_children()
+    assert not list(spools.iterdir()) and _spooled(engine) == unnamed
+
+
 def _noting_pid(variable: str, work: Callable[..., Any]) -> Callable[..., Any]:
     """``work`` that first writes the id of the process running it to the file the
     environment variable names (set before the run forks)."""
@@ -146,8 +158,7 @@ def test_a_large_run_writes_an_empty_index_from_a_second_process_with_the_same_r
     assert stats.keys == len(alone["keys"]) > 0 and alone["matches"]
     assert orgs["matches"] and stats.organizations["merges"] > 0
 
-    monkeypatch.setattr(apart_mod, "PARALLEL_ROWS", 1)
-    monkeypatch.setenv("KIZUNA_IDENTITY_WORKERS", "2")
+    _apart(monkeypatch)
     with engine.begin() as conn:
         blocking.clear(conn, "person")  # as a migration that changed the keys leaves it
     here, prepare, children, during = os.getpid(), resolve.prepare_range, [], []
@@ -208,8 +219,7 @@ def test_a_run_that_fails_waits_for_its_companies_process_and_leaves_none_behind
     org_pid = tmp_path / "companies.pid"
     monkeypatch.setenv("KIZUNA_TEST_COMPANIES_PID", str(org_pid))
     monkeypatch.setattr(resolve, "_companies_full", _slow_companies)
-    monkeypatch.setattr(apart_mod, "PARALLEL_ROWS", 1)
-    monkeypatch.setenv("KIZUNA_IDENTITY_WORKERS", "2")
+    _apart(monkeypatch)
     monkeypatch.setattr(resolve, "prepare_range", _failing_prepare)
     spools, unnamed = _spool_dir(engine, monkeypatch, tmp_path)
     with pytest.raises(ValueError, match="the feature pass broke"):
@@ -219,8 +229,7 @@ def test_a_run_that_fails_waits_for_its_companies_process_and_leaves_none_behind
     # index's writer either (forked as the run began, it was given nothing to write), and
     # the run's spool is gone.
     assert org_pid.read_text() != str(os.getpid())
-    assert not multiprocessing.active_children()
-    assert not list(spools.iterdir()) and _spooled(engine) == unnamed
+    _nothing_left(engine, spools, unnamed)
     with engine.connect() as conn:
         orgs = conn.execute(
             select(ids.IdentityMember.record_id).where(ids.IdentityMember.entity == "organization")
@@ -240,8 +249,7 @@ def test_a_run_that_fails_after_handing_its_rows_over_leaves_the_whole_index(
     whole = _index(engine)
     with engine.begin() as conn:
         conn.execute(ids.IdentityKey.__table__.delete())  # as a migration that changed the keys
-    monkeypatch.setattr(apart_mod, "PARALLEL_ROWS", 1)
-    monkeypatch.setenv("KIZUNA_IDENTITY_WORKERS", "2")
+    _apart(monkeypatch)
     monkeypatch.setattr(learned, "score_columns", _failing_scoring)
     spools, unnamed = _spool_dir(engine, monkeypatch, tmp_path)
     with pytest.raises(ValueError, match="the scoring broke"):
@@ -251,8 +259,7 @@ def test_a_run_that_fails_after_handing_its_rows_over_leaves_the_whole_index(
     # stopped. Nothing is left running, and the spool is gone.
     assert _index(engine)["features"] == whole["features"] and whole["features"]
     assert _index(engine)["keys"] == whole["keys"] and whole["keys"]
-    assert not multiprocessing.active_children()
-    assert not list(spools.iterdir()) and _spooled(engine) == unnamed
+    _nothing_left(engine, spools, unnamed)
 
 
 def test_the_companies_process_reads_people_from_the_far_end_with_the_same_result(
@@ -279,8 +286,7 @@ def test_the_companies_process_reads_people_from_the_far_end_with_the_same_resul
         return prepare(conn, settings, lo, hi, *rest)
 
     monkeypatch.setattr(resolve, "prepare_range", slow_here)
-    monkeypatch.setattr(apart_mod, "PARALLEL_ROWS", 1)
-    monkeypatch.setenv("KIZUNA_IDENTITY_WORKERS", "2")
+    _apart(monkeypatch)
     steps: list[str] = []
     apart = resolve_full(engine, S, step=steps.append)
     readers = [line.split() for line in noted.read_text().splitlines()]
