@@ -25,7 +25,7 @@ from flows.seen_ids import SeenIds
 from kizuna.errors import BadRecord, ResyncRequired
 from warehouse import lease, state
 from warehouse import records as r
-from warehouse.db import write_transaction
+from warehouse.db import Checkpoints, write_transaction
 from warehouse.state import Quarantined, StreamKey
 from warehouse.write.bulk import PlannerStats
 from warehouse.write.store import (
@@ -234,15 +234,21 @@ def _run_stream(
         run_row = state.start_run(conn, key, run_id)
         seen_at = state.run_started(conn, run_row)
     cursor = spec.cursor_type.model_validate(stored) if stored is not None else None
+    # On SQLite each batch's commit leaves its checkpoint (copying the pages it wrote into
+    # the database: 3 CPU-s and 7 s of a 200k-row first sync) to a thread, while this one
+    # maps the next batch.
+    apart = Checkpoints()
     try:
         try:
-            _drain(engine, spec, cursor, (run_id, run_row, seen_at), result, progress)
+            _drain(engine, spec, cursor, (run_id, run_row, seen_at), result, progress, apart)
         except ResyncRequired:
             # The source forgot our cursor: start over. Upserts absorb what we already have.
             with write_transaction(engine) as conn:
                 state.reset_cursor(conn, key)
             result.resynced = True
-            _drain(engine, spec, None, (run_id, run_row, seen_at), result, progress)
+            _drain(engine, spec, None, (run_id, run_row, seen_at), result, progress, apart)
+        finally:
+            apart.wait()
     except BaseException as exc:
         with write_transaction(engine) as conn:
             state.finish_run(conn, run_row, "failed", f"{type(exc).__name__}: {exc}"[:2000])
@@ -283,6 +289,7 @@ def _drain(
     run: tuple[str, int, datetime],
     result: StreamResult,
     progress: ProgressFn | None,
+    apart: Checkpoints,
 ) -> None:
     """Read pages to the end; write what changed in batches, each in its own transaction;
     ``run`` is (run id, sync_run row, its start: every record this run writes counts as
@@ -363,13 +370,15 @@ def _drain(
             or batch.deleted
         ):
             batch.fresh = first_sync
-            _flush(engine, spec, batch, run, result, planner, open_quarantine, seen, page, known)
+            _flush(
+                engine, spec, batch, run, result, planner, open_quarantine, apart, seen, page, known
+            )
             batch = _Batch()
         if progress is not None:
             progress(len(page.records) + len(page.bad) + page.skipped)
     if batch.pages:
         batch.fresh = first_sync
-        _flush(engine, spec, batch, run, result, planner, open_quarantine)
+        _flush(engine, spec, batch, run, result, planner, open_quarantine, apart)
 
 
 def _read_known(spec: StreamSpec, cursor: Cursor | None, known: PassHashes) -> Iterator[Page[Any]]:
@@ -391,20 +400,25 @@ def _flush(
     result: StreamResult,
     planner: PlannerStats,
     open_quarantine: bool,
+    apart: Checkpoints,
     seen: SeenIds | None = None,
     page: Page[Any] | None = None,
     known: PassHashes | None = None,
 ) -> None:
     """Map and write one batch with the cursor after it; at a snapshot's end (``page``),
-    mark the stored rows the pass did not see as deleted."""
+    mark the stored rows the pass did not see as deleted.
+
+    The batch is mapped before its transaction begins, while the last one's checkpoint
+    runs (``apart``), and that checkpoint is waited for first: SQLite starts its log over
+    only for a transaction that began once the log was all copied (begun at once, every
+    batch went on appending: 1.4 GB of log at 200k rows, for a 0.3 GB database)."""
     if not batch.pages:
         return
     run_id, run_row, seen_at = run
     key = spec.key
-    with write_transaction(engine) as conn:
-        records, mapped_bad = _map_page(
-            spec, batch.rows, set(), batch.hashes, batch.locators or None
-        )
+    records, mapped_bad = _map_page(spec, batch.rows, set(), batch.hashes, batch.locators or None)
+    apart.wait()
+    with write_transaction(engine, apart) as conn:
         bad = batch.bad + mapped_bad
         if open_quarantine:
             failed = {b.source_id for b in bad}

@@ -142,3 +142,34 @@ def test_no_thread_takes_a_connection_while_a_process_is_forked(tmp_path: Path) 
         assert not got.wait(0.5)  # held back while forking
     assert got.wait(10)
     thread.join()
+
+
+def test_a_sync_of_many_pages_starts_the_log_over_at_each_page(tmp_path: Path) -> None:
+    """Each page's checkpoint runs in a thread and is waited for before the next page's
+    transaction begins: SQLite reuses the log from its start only for a transaction begun
+    once the log was all copied. Begun at once, every page appended to the log, which
+    then outgrew the database."""
+    from flows.engine import run_stream
+    from flows.workspace import Company, Workspace
+    from tests.support.fakes.fakesource import Config, streams
+    from warehouse.db import upgrade
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'wh.db'}")
+    upgrade(engine)
+    ws = Workspace(company=Company(name="t", domains=["kizuna-demo.co.jp"]))
+    spec = streams("fake", Config(rows=3000, page_size=100), ws)[0]
+    seen: list[int] = []
+    checkpoint = Checkpoints.start
+
+    def start(self: Checkpoints, e: Engine) -> None:
+        seen.append(threading.get_ident())
+        checkpoint(self, e)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Checkpoints, "start", start)
+        run_stream(engine, spec, "run")
+    assert len(seen) >= 30  # a checkpoint apart for every page
+    log = (tmp_path / "wh.db-wal").stat().st_size  # its high-water mark, while still open
+    assert log < (tmp_path / "wh.db").stat().st_size / 4
+    assert engine.pool.checkedin() == 1  # type: ignore[attr-defined]
+    engine.dispose()
