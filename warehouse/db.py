@@ -101,17 +101,21 @@ def _wal(cur: Any, timeout: float = 60.0) -> None:
 
 
 @contextmanager
-def write_transaction(engine: Engine, apart: Checkpoints | None = None) -> Iterator[Connection]:
+def write_transaction(
+    engine: Engine, apart: Checkpoints | None = None, *, checkpoint: bool = True
+) -> Iterator[Connection]:
     """A transaction that intends to write: on SQLite it takes the write lock up front.
 
     ``apart``: on SQLite the commit leaves its checkpoint to a thread of ``apart`` instead of
     running it before it returns. The checkpoint makes the pages the transaction wrote
     durable, a disk write each: a run that wrote a few thousand pages at random places
-    (0.15 ms each here) can do its next work meanwhile, and waits for ``apart`` at its end."""
+    (0.15 ms each here) can do its next work meanwhile, and waits for ``apart`` at its end.
+    ``checkpoint=False``: the commit leaves it to whoever commits next, or to another
+    process's thread (a forked writer whose run goes on once it has committed)."""
     with engine.connect() as conn:
         conn.execution_options(sqlite_begin="IMMEDIATE")
         driver: Any = conn.connection.driver_connection
-        later = apart is not None and conn.dialect.name == "sqlite"
+        later = (apart is not None or not checkpoint) and conn.dialect.name == "sqlite"
         if later:
             driver.execute("PRAGMA wal_autocheckpoint=0")
         try:
@@ -140,6 +144,9 @@ class Checkpoints:
         self._thread: threading.Thread | None = None
 
     def start(self, engine: Engine) -> None:
+        """Checkpoint what is committed, in the thread (SQLite only: elsewhere, nothing)."""
+        if engine.dialect.name != "sqlite":
+            return
         with self._lock:
             self._asked += 1
             if self._thread is None:

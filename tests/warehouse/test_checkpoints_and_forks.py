@@ -82,6 +82,32 @@ def test_waiting_for_a_checkpoint_a_reader_holds_back_ends_after_one_last_pass(
     assert _in_file(tmp_path) == 20_001
 
 
+def test_a_commit_can_leave_its_checkpoint_to_another_process_thread(tmp_path: Path) -> None:
+    """A forked writer commits without checkpointing (``checkpoint=False``): the run it
+    works for checkpoints in a thread while it goes on, instead of waiting for it."""
+    engine = _file_engine(tmp_path)
+    with write_transaction(engine, checkpoint=False) as conn:
+        conn.execute(text("INSERT INTO t (v) VALUES (:v)"), [{"v": "x" * 500}] * 20_000)
+    assert _in_file(tmp_path) == 0  # SQLite itself would have checkpointed at 1,000 pages
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 1000
+    apart = Checkpoints()
+    apart.start(engine)
+    apart.wait()
+    assert _in_file(tmp_path) == 20_000
+
+
+def test_checkpoints_apart_are_for_sqlite_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    engine = make_engine("postgresql+psycopg://nobody@127.0.0.1:9/kizuna")
+    apart = Checkpoints()
+    apart.start(engine)  # no thread, no connection: nothing to copy on PostgreSQL
+    apart.wait()
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_fork_waits_until_no_connection_is_in_use_and_closes_the_idle_ones(
     tmp_path: Path,
 ) -> None:

@@ -199,6 +199,7 @@ def resolve_full(
     span = ranges[-1][1] - ranges[0][0] if ranges else 0
     fork = large(span) and forkable(engine)
     spool = None if renew else Spool(engine, fork and room())
+    apart = Checkpoints()  # from the index's commit on: the run's checkpoints, in a thread
     try:
         read_up_front(engine, fork)  # many company names unread: each read once, first
         claims = Claims(len(ranges), fork)
@@ -208,7 +209,7 @@ def resolve_full(
         )
         try:
             found = _people_full(
-                engine, settings, mark, (ranges, claims, spool), stats, companies, step
+                engine, settings, mark, (ranges, claims, spool), stats, (companies, apart), step
             )
         except BaseException:
             with contextlib.suppress(Exception):
@@ -218,7 +219,7 @@ def resolve_full(
         if spool is not None:
             spool.close()
     t2 = time.monotonic()
-    with write_transaction(engine) as conn:
+    with write_transaction(engine, apart) as conn:
         drop_stale_matches(conn, mark)
         changed = cluster_all(conn, mark, found)
         del found  # half a million decisions with their evidence, let go before surviving
@@ -231,6 +232,7 @@ def resolve_full(
         stats.phases["cluster"] = round(time.monotonic() - t2, 2)
         stats.seconds = round(time.monotonic() - t0, 2)
         save_state(conn, mark, stats)
+    apart.wait()
     if step is not None:
         step("cluster")
     return stats
@@ -294,12 +296,14 @@ def _people_full(
     mark: datetime,
     work: Ranges,
     stats: ResolveStats,
-    companies: Callable[[], tuple[dict[str, int], float, list[Part]]],
+    waits: tuple[Callable[[], tuple[dict[str, int], float, list[Part]]], Checkpoints],
     step: Callable[[str], None] | None,
 ) -> list[Decision]:
     """Every person's features, index and scored pairs (saved with the model learned);
     returns the decisions for clustering. The companies are waited for before the index is
-    written: on SQLite the two would otherwise queue for the one writer."""
+    written: on SQLite the two would otherwise queue for the one writer. The index's
+    commit is checkpointed by a thread of ``apart`` while the evidence is saved."""
+    companies, apart = waits
     t0 = time.monotonic()
     ranges, claims, spool = work
     parts = _read_ranges(engine, settings, work, claims.front, step=step)
@@ -339,7 +343,8 @@ def _people_full(
     stats.pairs += st["pairs"]
     stats.oversized_blocks += st["oversized"]
     stats.keys = wait()
-    with write_transaction(engine) as conn:
+    apart.start(engine)
+    with write_transaction(engine, apart) as conn:
         save_model(conn)
         save_matches(conn, found, mark)
     stats.phases["score"] = round(time.monotonic() - t1, 2)
