@@ -234,10 +234,7 @@ def _run_stream(
         run_row = state.start_run(conn, key, run_id)
         seen_at = state.run_started(conn, run_row)
     cursor = spec.cursor_type.model_validate(stored) if stored is not None else None
-    # On SQLite each batch's commit leaves its checkpoint (copying the pages it wrote into
-    # the database: 3 CPU-s and 7 s of a 200k-row first sync) to a thread, while this one
-    # maps the next batch.
-    apart = Checkpoints()
+    apart = Checkpoints()  # each batch's SQLite checkpoint, in a thread (``_flush``)
     try:
         try:
             _drain(engine, spec, cursor, (run_id, run_row, seen_at), result, progress, apart)
@@ -408,10 +405,9 @@ def _flush(
     """Map and write one batch with the cursor after it; at a snapshot's end (``page``),
     mark the stored rows the pass did not see as deleted.
 
-    The batch is mapped before its transaction begins, while the last one's checkpoint
-    runs (``apart``), and that checkpoint is waited for first: SQLite starts its log over
-    only for a transaction that began once the log was all copied (begun at once, every
-    batch went on appending: 1.4 GB of log at 200k rows, for a 0.3 GB database)."""
+    The last commit's SQLite checkpoint runs in a thread of ``apart`` while this batch is
+    mapped, and ends before this transaction begins: SQLite starts its log over only for a
+    transaction begun once all of it was copied (else: 1.4 GB of log at 200k rows)."""
     if not batch.pages:
         return
     run_id, run_row, seen_at = run
