@@ -124,8 +124,8 @@ def write_transaction(
         finally:
             if later:
                 driver.execute("PRAGMA wal_autocheckpoint=1000")  # SQLite's default
-    if later and apart is not None:
-        apart.start(engine)
+    if apart is not None:
+        apart.start(engine)  # on SQLite only
 
 
 class Checkpoints:

@@ -209,7 +209,7 @@ def resolve_full(
         )
         try:
             found = _people_full(
-                engine, settings, mark, (ranges, claims, spool), stats, (companies, apart), step
+                engine, settings, mark, (ranges, claims, spool), stats, companies, apart, step
             )
         except BaseException:
             with contextlib.suppress(Exception):
@@ -296,14 +296,14 @@ def _people_full(
     mark: datetime,
     work: Ranges,
     stats: ResolveStats,
-    waits: tuple[Callable[[], tuple[dict[str, int], float, list[Part]]], Checkpoints],
+    companies: Callable[[], tuple[dict[str, int], float, list[Part]]],
+    apart: Checkpoints,
     step: Callable[[str], None] | None,
 ) -> list[Decision]:
     """Every person's features, index and scored pairs (saved with the model learned);
     returns the decisions for clustering. The companies are waited for before the index is
     written: on SQLite the two would otherwise queue for the one writer. The index's
     commit is checkpointed by a thread of ``apart`` while the evidence is saved."""
-    companies, apart = waits
     t0 = time.monotonic()
     ranges, claims, spool = work
     parts = _read_ranges(engine, settings, work, claims.front, step=step)
